@@ -1,0 +1,160 @@
+-- regmeta schema, version 1: the metadata of a container image registry.
+--
+-- This file is the one canonical schema. A new database runs it whole, in the
+-- same IMMEDIATE transaction that sets PRAGMA user_version, so a crash or a
+-- second process opening the same new file sees either no schema or all of it.
+--
+-- Conventions: times are integer milliseconds since the Unix epoch (what
+-- JavaScript's Date holds, no time-zone parsing); digests and names are TEXT
+-- compared with the default BINARY collation, which is the byte order that
+-- distribution's tag and catalog listings use (Go's sort.Strings).
+
+-- Marks the file as ours, so that another program's SQLite file is refused
+-- instead of having tables added to it ('rgmt').
+PRAGMA application_id = 1919380852;
+
+-- A repository exists from its first manifest or blob link; its integer id
+-- keeps the tables that hang off it narrow.
+CREATE TABLE repository (
+  id         INTEGER PRIMARY KEY,
+  -- UNIQUE is also the index that resolves a name to its id on every call.
+  name       TEXT    NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 255),
+  created_at INTEGER NOT NULL
+);
+
+-- Manifests belong to one repository: the same digest pushed to two
+-- repositories is two rows, so that one repository can never read, list or
+-- delete another's (DTR keyed them by "<repo>@<digest>" for the same reason).
+CREATE TABLE manifest (
+  id            INTEGER PRIMARY KEY,
+  -- Deleting a repository takes its manifests with it.
+  repository_id INTEGER NOT NULL REFERENCES repository (id) ON DELETE CASCADE,
+  digest        TEXT    NOT NULL,
+  media_type    TEXT    NOT NULL,
+  -- What a referrers response reports: artifactType, else the config's media type.
+  artifact_type TEXT,
+  -- The manifest's annotations as JSON, copied into referrers responses.
+  annotations   TEXT,
+  -- The digest of the OCI 1.1 subject; kept as text because the subject may
+  -- be pushed after its referrers.
+  subject       TEXT,
+  -- length(payload), stored so that HEAD and tag reads never touch the bytes.
+  size          INTEGER NOT NULL CHECK (size >= 0),
+  -- The exact bytes as pushed: their digest is the manifest's identity.
+  payload       BLOB    NOT NULL,
+  created_at    INTEGER NOT NULL,
+  -- One row per digest per repository; also the index for every by-digest read.
+  UNIQUE (repository_id, digest)
+);
+
+-- Referrers of a digest within a repository, without a scan of manifests.
+CREATE INDEX manifest_by_subject ON manifest (repository_id, subject) WHERE subject IS NOT NULL;
+
+-- A tag names one manifest of its repository. Deleted tags are deleted rows:
+-- no tombstones for a re-tag to revive by accident.
+CREATE TABLE tag (
+  repository_id INTEGER NOT NULL REFERENCES repository (id) ON DELETE CASCADE,
+  name          TEXT    NOT NULL,
+  -- No ON DELETE: deleteManifest removes the tags itself, writing an event for
+  -- each; the foreign key makes forgetting to do so an error, not a dangling tag.
+  manifest_id   INTEGER NOT NULL REFERENCES manifest (id),
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL,
+  -- The primary key is the (repository, name) index that getTag and the
+  -- paginated tag list walk in byte order; WITHOUT ROWID stores the rows in it.
+  PRIMARY KEY (repository_id, name)
+) WITHOUT ROWID;
+
+-- lookupTags and deleteManifest find the tags of a manifest through this
+-- index, already sorted by name, never by a scan of all tags.
+CREATE INDEX tag_by_manifest ON tag (manifest_id, name);
+
+-- Every target a tag has had, like distribution's _manifests/tags/<tag>/index.
+-- Digests are text because the manifests may be long gone.
+CREATE TABLE tag_history (
+  id            INTEGER PRIMARY KEY,
+  repository_id INTEGER NOT NULL REFERENCES repository (id) ON DELETE CASCADE,
+  tag           TEXT    NOT NULL,
+  digest        TEXT    NOT NULL,
+  tagged_at     INTEGER NOT NULL
+);
+
+-- The history of one tag, newest first.
+CREATE INDEX tag_history_by_tag ON tag_history (repository_id, tag, id);
+
+-- Blobs the registry holds, once each, whatever repositories link them.
+CREATE TABLE blob (
+  digest     TEXT    PRIMARY KEY,
+  size       INTEGER NOT NULL CHECK (size >= 0),
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- A blob is readable from a repository only when linked there, like
+-- distribution's _layers links: a digest alone is no key to another's content.
+CREATE TABLE blob_link (
+  repository_id INTEGER NOT NULL REFERENCES repository (id) ON DELETE CASCADE,
+  -- Deleting a blob (garbage collection) takes its links with it.
+  digest        TEXT    NOT NULL REFERENCES blob (digest) ON DELETE CASCADE,
+  -- The garbage collector's grace period counts from the newest link.
+  linked_at     INTEGER NOT NULL,
+  PRIMARY KEY (repository_id, digest)
+) WITHOUT ROWID;
+
+-- Unlinking a blob everywhere (gc) finds its links without a scan.
+CREATE INDEX blob_link_by_digest ON blob_link (digest);
+
+-- The config and layers a manifest references. No foreign key to blob: the
+-- store records references whether or not their targets are present.
+CREATE TABLE manifest_blob (
+  manifest_id INTEGER NOT NULL REFERENCES manifest (id) ON DELETE CASCADE,
+  digest      TEXT    NOT NULL,
+  PRIMARY KEY (manifest_id, digest)
+) WITHOUT ROWID;
+
+-- "Is this blob still referenced?" for the garbage collector, without a scan.
+CREATE INDEX manifest_blob_by_digest ON manifest_blob (digest);
+
+-- The child manifests an index or manifest list references, by digest, in the
+-- parent's repository. A present child is protected from deletion while a
+-- parent names it.
+CREATE TABLE manifest_child (
+  -- Copied from the parent so that the protection check is one index probe.
+  repository_id INTEGER NOT NULL,
+  parent_id     INTEGER NOT NULL REFERENCES manifest (id) ON DELETE CASCADE,
+  digest        TEXT    NOT NULL,
+  PRIMARY KEY (parent_id, digest)
+) WITHOUT ROWID;
+
+-- "Does any index in this repository list this digest?" (deleteManifest, gc).
+CREATE INDEX manifest_child_by_digest ON manifest_child (repository_id, digest);
+
+-- The event log. Rows are written in the same transaction as the change they
+-- describe, so the log and the state never disagree.
+CREATE TABLE event (
+  -- AUTOINCREMENT: a sequence number is never reused, even after pruning, so
+  -- subscribers and page cursors can rely on it as commit order.
+  seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+  id              TEXT    NOT NULL UNIQUE,
+  -- Never decreases with seq (the store clamps it to the newest before it),
+  -- so "newest first" by time is also reverse commit order.
+  published_at    INTEGER NOT NULL,
+  actor           TEXT    NOT NULL,
+  type            TEXT    NOT NULL CHECK (type IN ('CREATE', 'UPDATE', 'DELETE')),
+  object_type     TEXT    NOT NULL CHECK (object_type IN ('REPOSITORY', 'TAG', 'MANIFEST', 'BLOB')),
+  object_id       TEXT    NOT NULL,
+  repository      TEXT,
+  tag             TEXT,
+  digest          TEXT,
+  previous_digest TEXT
+);
+
+-- getEvents pages newest first by (published_at, seq); an index on
+-- published_at ends in the rowid, which is seq, so it serves both the order
+-- and the publishedBefore/After range.
+CREATE INDEX event_by_time ON event (published_at);
+-- A user's own events (the default query of a non-admin) in time order.
+CREATE INDEX event_by_actor ON event (actor, published_at);
+-- The events of one repository in time order.
+CREATE INDEX event_by_repository ON event (repository, published_at) WHERE repository IS NOT NULL;
+
+PRAGMA user_version = 1;

@@ -1,0 +1,116 @@
+// Connection setup in one place: every pragma with its reason, a check that
+// WAL really took, and the schema migration.
+
+import { readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { StoreError, sqlitePrimaryCode, translateError } from './errors.js';
+import type { StoreOptions } from './types.js';
+
+/** The schema version this code writes; schema.sql ends by setting it. */
+export const SCHEMA_VERSION = 1;
+/** 'rgmt', set by schema.sql, so another program's database is refused rather than altered. */
+const APPLICATION_ID = 0x72676d74;
+
+// Migrations by the version they produce. Version 1 is schema.sql itself; a
+// later version appends a script here that takes version N-1 to N.
+const MIGRATIONS: ReadonlyArray<() => string> = [
+  () => readFileSync(new URL('../../schema.sql', import.meta.url), 'utf8'),
+];
+
+/**
+ * Runs `fn` again while another process holds a lock SQLite would not wait on
+ * (the journal-mode switch and first schema write of a brand-new file), until
+ * `timeout` ms have passed.
+ */
+export function retryBusy<T>(timeout: number, fn: () => T): T {
+  const deadline = Date.now() + timeout;
+  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+    try {
+      return fn();
+    } catch (error) {
+      if (sqlitePrimaryCode(error) !== 'SQLITE_BUSY' || Date.now() >= deadline) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
+    }
+  }
+}
+
+/**
+ * Opens `file`, configures the connection and brings the schema up to date.
+ * @throws StoreError DATABASE_INVALID (not a database, or another program's),
+ * DATABASE_TOO_NEW, DATABASE_READONLY, DATABASE_ERROR.
+ */
+export function openDatabase(file: string, options: StoreOptions = {}): Database.Database {
+  const busyTimeout = options.busyTimeout ?? 5000;
+  let db: Database.Database | undefined;
+  try {
+    // better-sqlite3's `timeout` is SQLite's busy_timeout: a write that finds
+    // the file locked waits this long before SQLITE_BUSY, so that several
+    // processes can share the file without the caller ever seeing BUSY.
+    db = new Database(file, { timeout: busyTimeout });
+    configure(db, file, options, busyTimeout);
+    migrate(db, file, busyTimeout);
+    return db;
+  } catch (error) {
+    db?.close();
+    throw translateError(error, file);
+  }
+}
+
+function configure(db: Database.Database, file: string, options: StoreOptions, busyTimeout: number): void {
+  // WAL: readers never block the writer nor the writer readers, and a commit
+  // is one append, which is what lets several processes share the file.
+  const mode = retryBusy(busyTimeout, () => db.pragma('journal_mode = WAL', { simple: true }));
+  if (mode !== 'wal' && !(db.memory && mode === 'memory')) {
+    // Litestream's lesson: a pragma that silently did not take (a network
+    // filesystem, a read-only directory) must not pass for WAL.
+    throw new StoreError('DATABASE_ERROR', `${file}: could not switch to WAL (journal_mode is ${String(mode)})`);
+  }
+  // In WAL mode FULL syncs the log on every commit: no acknowledged write is
+  // lost on power loss. NORMAL syncs only at checkpoints: it may lose the
+  // last commits on power loss, never the file's integrity.
+  db.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
+  // SQLite leaves foreign keys off for compatibility; the schema relies on them.
+  db.pragma('foreign_keys = ON');
+  // Sorts and temporary indexes stay in memory rather than in temp files.
+  db.pragma('temp_store = MEMORY');
+}
+
+function migrate(db: Database.Database, file: string, busyTimeout: number): void {
+  const header = () => ({
+    version: db.pragma('user_version', { simple: true }) as number,
+    applicationId: db.pragma('application_id', { simple: true }) as number,
+  });
+  const check = ({ version, applicationId }: { version: number; applicationId: number }) => {
+    if (applicationId !== 0 && applicationId !== APPLICATION_ID) {
+      throw new StoreError('DATABASE_INVALID', `${file} is another program's SQLite database, not a regmeta store`);
+    }
+    if (version > SCHEMA_VERSION) {
+      throw new StoreError(
+        'DATABASE_TOO_NEW',
+        `${file} has schema version ${version}, newer than this regmeta's ${SCHEMA_VERSION}: upgrade regmeta`,
+      );
+    }
+  };
+  // Fast path without the write lock: an up-to-date file needs nothing.
+  const seen = header();
+  check(seen);
+  if (seen.version === SCHEMA_VERSION) return;
+
+  // Several processes may open the same new file at once: the version is
+  // read again under the write lock, and only the first one migrates.
+  retryBusy(busyTimeout, () =>
+    db
+      .transaction(() => {
+        const now = header();
+        check(now);
+        if (now.version === 0) {
+          const tables = db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get();
+          if (tables !== 0) {
+            throw new StoreError('DATABASE_INVALID', `${file} is a SQLite database of another program, not a regmeta store`);
+          }
+        }
+        for (let version = now.version; version < SCHEMA_VERSION; version++) db.exec(MIGRATIONS[version]());
+      })
+      .immediate(),
+  );
+}

@@ -1,0 +1,170 @@
+// The event log's reading side: row mapping, the page cursor, and the
+// getEvents query with DTR's authorization rule.
+
+import type Database from 'better-sqlite3';
+import { StoreError } from './errors.js';
+import { checkRepository } from './grammar.js';
+import type { Event, EventObjectType, EventPage, EventQuery, EventType, NewEvent } from './types.js';
+
+export interface EventRow {
+  seq: number;
+  id: string;
+  published_at: number;
+  actor: string;
+  type: EventType;
+  object_type: EventObjectType;
+  object_id: string;
+  repository: string | null;
+  tag: string | null;
+  digest: string | null;
+  previous_digest: string | null;
+}
+
+const EVENT_TYPES: ReadonlySet<string> = new Set(['CREATE', 'UPDATE', 'DELETE']);
+const OBJECT_TYPES: ReadonlySet<string> = new Set(['REPOSITORY', 'TAG', 'MANIFEST', 'BLOB']);
+/** Actor names, object ids and the like: long enough for any digest reference, short enough for an index. */
+const MAX_TEXT = 1024;
+
+/** The one mapping from an event row to an Event. */
+export function toEvent(row: EventRow): Event {
+  const event: Event = {
+    id: row.id,
+    publishedAt: new Date(row.published_at),
+    actor: row.actor,
+    type: row.type,
+    object: { type: row.object_type, id: row.object_id },
+  };
+  if (row.repository !== null) event.repository = row.repository;
+  if (row.tag !== null) event.tag = row.tag;
+  if (row.digest !== null) event.digest = row.digest;
+  if (row.previous_digest !== null) event.previousDigest = row.previous_digest;
+  return event;
+}
+
+function invalid(message: string): never {
+  throw new StoreError('EVENT_INVALID', message);
+}
+
+function optionalText(value: unknown, field: string): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || value.length > MAX_TEXT || value.includes('\0')) invalid(`invalid ${field}`);
+  return value;
+}
+
+/** The statement parameters of an event, checked. @throws StoreError EVENT_INVALID. */
+export function eventParams(event: NewEvent) {
+  if (typeof event !== 'object' || event === null) invalid('an event must be an object');
+  if (!EVENT_TYPES.has(event.type)) invalid(`invalid event type ${JSON.stringify(String(event.type).slice(0, 40))}`);
+  const object = event.object;
+  if (typeof object !== 'object' || object === null) invalid('an event needs an object');
+  if (!OBJECT_TYPES.has(object.type)) invalid(`invalid object type ${JSON.stringify(String(object.type).slice(0, 40))}`);
+  const objectId = optionalText(object.id, 'object id');
+  if (!objectId) invalid('an event object needs an id');
+  return {
+    actor: optionalText(event.actor, 'actor') ?? '',
+    type: event.type,
+    objectType: object.type,
+    objectId,
+    repository: event.repository === undefined ? null : checkRepository(event.repository),
+    tag: optionalText(event.tag, 'tag'),
+    digest: optionalText(event.digest, 'digest'),
+    previousDigest: optionalText(event.previousDigest, 'previousDigest'),
+  };
+}
+
+// The cursor is the (published_at, seq) of the last event of a page: a keyset,
+// so pages stay put while new events arrive, with no OFFSET to skip rows.
+function encodeCursor(row: EventRow): string {
+  return Buffer.from(`${row.published_at}.${row.seq}`).toString('base64url');
+}
+
+function decodeCursor(page: unknown): { at: number; seq: number } {
+  const match = typeof page === 'string' ? /^(\d{1,15})\.(\d{1,15})$/.exec(Buffer.from(page, 'base64url').toString()) : null;
+  if (!match) throw new StoreError('PAGINATION_NUMBER_INVALID', 'invalid page token');
+  return { at: Number(match[1]), seq: Number(match[2]) };
+}
+
+function timeBound(value: unknown, field: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) invalid(`${field} must be a valid Date`);
+  return value.getTime();
+}
+
+/**
+ * The getEvents query: a statement per combination of filters, built from
+ * fixed fragments (never from values) and prepared on first use.
+ */
+export class EventQueries {
+  readonly #statements = new Map<string, Database.Statement>();
+  constructor(private readonly db: Database.Database) {}
+
+  /**
+   * Applies DTR's rule: a non-admin who names no actor sees their own events,
+   * and one who names another's is refused.
+   * @throws StoreError DENIED, EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID.
+   */
+  page(query: EventQuery): EventPage {
+    if (typeof query !== 'object' || query === null) invalid('getEvents needs a query');
+    const queryingUser = optionalText(query.queryingUser, 'queryingUser') ?? '';
+    let actor = optionalText(query.actor, 'actor');
+    if (!query.isAdmin) {
+      if (actor === null) actor = queryingUser;
+      else if (actor !== queryingUser) {
+        throw new StoreError('DENIED', `user ${JSON.stringify(queryingUser)} cannot query the events of another user`);
+      }
+    }
+    if (query.type !== undefined && !EVENT_TYPES.has(query.type)) invalid('invalid event type filter');
+    if (query.objectType !== undefined && !OBJECT_TYPES.has(query.objectType)) invalid('invalid object type filter');
+    const perPage = query.perPage ?? 100;
+    if (!Number.isSafeInteger(perPage) || perPage < 1 || perPage > 1000) {
+      throw new StoreError('PAGINATION_NUMBER_INVALID', 'perPage must be an integer from 1 to 1000');
+    }
+    const params = {
+      actor,
+      type: query.type ?? null,
+      objectType: query.objectType ?? null,
+      repository: query.repository === undefined ? null : checkRepository(query.repository),
+      before: timeBound(query.publishedBefore, 'publishedBefore') ?? null,
+      after: timeBound(query.publishedAfter, 'publishedAfter') ?? null,
+      cursorAt: null as number | null,
+      cursorSeq: null as number | null,
+      limit: perPage + 1,
+    };
+    if (query.page !== undefined) {
+      const cursor = decodeCursor(query.page);
+      params.cursorAt = cursor.at;
+      params.cursorSeq = cursor.seq;
+    }
+    const rows = this.#statement(params).all(params) as EventRow[];
+    const more = rows.length > perPage;
+    if (more) rows.pop();
+    const page: EventPage = { events: rows.map(toEvent) };
+    if (more) page.next = encodeCursor(rows[rows.length - 1]);
+    return page;
+  }
+
+  #statement(params: Record<string, unknown>): Database.Statement {
+    const where: string[] = [];
+    if (params.actor !== null) where.push('actor = :actor');
+    if (params.type !== null) where.push('type = :type');
+    if (params.objectType !== null) where.push('object_type = :objectType');
+    if (params.repository !== null) where.push('repository = :repository');
+    if (params.before !== null) where.push('published_at < :before');
+    if (params.after !== null) where.push('published_at >= :after');
+    if (params.cursorAt !== null) {
+      where.push('(published_at < :cursorAt OR (published_at = :cursorAt AND seq < :cursorSeq))');
+    }
+    const key = where.join(' AND ');
+    let statement = this.#statements.get(key);
+    if (!statement) {
+      statement = this.db.prepare(`
+        SELECT *
+        FROM event
+        ${where.length ? `WHERE ${key}` : ''}
+        ORDER BY published_at DESC, seq DESC
+        LIMIT :limit`);
+      this.#statements.set(key, statement);
+    }
+    return statement;
+  }
+}

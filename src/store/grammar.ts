@@ -1,0 +1,95 @@
+// The grammar of the distribution spec, in one place: repository names, tags,
+// digests and references. Everything that comes from outside passes through
+// here before it reaches SQL or the filesystem.
+// https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
+
+import { createHash } from 'node:crypto';
+import { StoreError } from './errors.js';
+
+const component = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
+const REPOSITORY = new RegExp(`^${component}(?:/${component})*$`);
+// `[\w][\w.-]{0,127}`; Go's \w is ASCII, and so is JavaScript's without the u flag.
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const DIGESTS: Record<string, RegExp> = {
+  sha256: /^sha256:[a-f0-9]{64}$/,
+  sha512: /^sha512:[a-f0-9]{128}$/,
+};
+
+/** The longest repository name the spec lets a registry refuse beyond. */
+export const MAX_REPOSITORY_LENGTH = 255;
+
+/** The supported digest algorithms, in the spec's spelling. */
+export type DigestAlgorithm = 'sha256' | 'sha512';
+
+// Error messages quote what they refuse, cut short: a megabyte of input must
+// not become a megabyte of log line.
+function quote(value: unknown): string {
+  if (typeof value !== 'string') return typeof value;
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+}
+
+/** True when `name` is a valid repository name. */
+export function isRepository(name: unknown): name is string {
+  return typeof name === 'string' && name.length <= MAX_REPOSITORY_LENGTH && REPOSITORY.test(name);
+}
+
+/** True when `tag` is a valid tag. */
+export function isTag(tag: unknown): tag is string {
+  return typeof tag === 'string' && TAG.test(tag);
+}
+
+/** True when `digest` is a sha256 or sha512 digest in canonical (lowercase) form. */
+export function isDigest(digest: unknown): digest is string {
+  if (typeof digest !== 'string') return false;
+  const algorithm = digest.slice(0, digest.indexOf(':'));
+  return Object.hasOwn(DIGESTS, algorithm) && DIGESTS[algorithm].test(digest);
+}
+
+/** @throws StoreError NAME_INVALID when `name` is not a repository name. */
+export function checkRepository(name: unknown): string {
+  if (isRepository(name)) return name;
+  throw new StoreError('NAME_INVALID', `invalid repository name ${quote(name)}`);
+}
+
+/** @throws StoreError TAG_INVALID when `tag` is not a tag. */
+export function checkTag(tag: unknown): string {
+  if (isTag(tag)) return tag;
+  throw new StoreError('TAG_INVALID', `invalid tag ${quote(tag)}`);
+}
+
+/** @throws StoreError DIGEST_INVALID when `digest` is not a sha256 or sha512 digest. */
+export function checkDigest(digest: unknown): string {
+  if (isDigest(digest)) return digest;
+  throw new StoreError('DIGEST_INVALID', `invalid digest ${quote(digest)}`);
+}
+
+/** The digest of `bytes` in the form `algorithm:hex`. */
+export function digestOf(bytes: Uint8Array, algorithm: DigestAlgorithm = 'sha256'): string {
+  return `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
+}
+
+/**
+ * Checks that `digest` is valid and is the hash of `bytes`.
+ * @throws StoreError DIGEST_INVALID on a malformed digest or a mismatch.
+ */
+export function verifyDigest(digest: unknown, bytes: Uint8Array): string {
+  const valid = checkDigest(digest);
+  const algorithm = valid.slice(0, valid.indexOf(':')) as DigestAlgorithm;
+  if (digestOf(bytes, algorithm) !== valid) {
+    throw new StoreError('DIGEST_INVALID', `digest ${valid} does not match the content`);
+  }
+  return valid;
+}
+
+/** A reference in a manifest URL is a tag or a digest. */
+export type Reference = { tag: string; digest?: undefined } | { digest: string; tag?: undefined };
+
+/**
+ * Parses the `<reference>` of `/v2/<name>/manifests/<reference>`: a digest when it
+ * has an algorithm prefix, else a tag.
+ * @throws StoreError DIGEST_INVALID or TAG_INVALID.
+ */
+export function parseReference(reference: unknown): Reference {
+  if (typeof reference === 'string' && reference.includes(':')) return { digest: checkDigest(reference) };
+  return { tag: checkTag(reference) };
+}

@@ -1,0 +1,689 @@
+// The metadata store: DTR's ManifestStore + TagStore + EventManager on one
+// SQLite connection. Each public method is one transaction (IMMEDIATE for
+// writes); the private helpers assume they run inside it.
+
+import { randomUUID } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import { openDatabase, retryBusy } from './connection.js';
+import { NotFoundError, StoreError, translateError } from './errors.js';
+import { EventQueries, eventParams, toEvent, type EventRow } from './events.js';
+import { checkDigest, checkRepository, checkTag, verifyDigest } from './grammar.js';
+import { parseManifest } from './manifest.js';
+import { prepareStatements, type Statements } from './statements.js';
+import type {
+  BlobInfo,
+  Context,
+  Descriptor,
+  Event,
+  EventObjectType,
+  EventPage,
+  EventQuery,
+  EventType,
+  Manifest,
+  ManifestInfo,
+  NewEvent,
+  PageOptions,
+  StoreOptions,
+  StoredManifest,
+  TagHistoryEntry,
+  UntaggedManifest,
+} from './types.js';
+
+interface ManifestRow {
+  digest: string;
+  media_type: string;
+  size: number;
+  created_at: number;
+  payload?: Buffer;
+}
+
+interface ReferrerRow {
+  media_type: string;
+  digest: string;
+  size: number;
+  artifact_type: string | null;
+  annotations: string | null;
+}
+
+interface Subscriber {
+  fn: (event: Event) => void;
+  onError?: (error: unknown) => void;
+  /** Events up to this seq were committed before subscribe() and are not this subscriber's. */
+  after: number;
+}
+
+/** The one mapping from a manifest row to a domain object. */
+function toManifest(repo: string, row: ManifestRow): ManifestInfo {
+  const info: ManifestInfo = {
+    repo,
+    digest: row.digest,
+    mediaType: row.media_type,
+    size: row.size,
+    createdAt: new Date(row.created_at),
+  };
+  if (row.payload) (info as StoredManifest).payload = row.payload;
+  return info;
+}
+
+function toReferrer(row: ReferrerRow): Descriptor {
+  const descriptor: Descriptor = { mediaType: row.media_type, digest: row.digest, size: row.size };
+  if (row.artifact_type !== null) descriptor.artifactType = row.artifact_type;
+  if (row.annotations !== null) descriptor.annotations = JSON.parse(row.annotations) as Record<string, string>;
+  return descriptor;
+}
+
+function actorOf(ctx: Context | undefined): string {
+  const actor = ctx?.actor ?? '';
+  if (typeof actor !== 'string' || actor.length > 1024 || actor.includes('\0')) {
+    throw new StoreError('EVENT_INVALID', 'the actor must be a string of at most 1024 characters');
+  }
+  return actor;
+}
+
+/** @throws StoreError PAGINATION_NUMBER_INVALID or TAG_INVALID/NAME_INVALID (through `checkLast`). */
+function pageParams(options: PageOptions | undefined, checkLast: (last: unknown) => string) {
+  const n = options?.n;
+  if (n !== undefined && (!Number.isSafeInteger(n) || n < 0)) {
+    throw new StoreError('PAGINATION_NUMBER_INVALID', 'n must be a non-negative integer');
+  }
+  return { limit: n ?? -1, last: options?.last === undefined ? '' : checkLast(options.last) };
+}
+
+const MIB = 1024 * 1024;
+
+/**
+ * The metadata of a registry in one SQLite file. Safe to share the file
+ * between processes; one instance is one connection, for one thread.
+ */
+export class MetadataStore {
+  /** The database file, or ':memory:'. */
+  readonly file: string;
+  readonly #db: Database.Database;
+  readonly #sql: Statements;
+  readonly #events: EventQueries;
+  readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
+  readonly #busyTimeout: number;
+  readonly #maxManifestSize: number;
+  readonly #pollInterval: number;
+  readonly #subscribers = new Set<Subscriber>();
+  #delivered = 0;
+  #dataVersion = 0;
+  #pumping = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  /** @throws StoreError: see openStore. */
+  constructor(file: string, options: StoreOptions = {}) {
+    this.file = file;
+    this.#busyTimeout = options.busyTimeout ?? 5000;
+    this.#maxManifestSize = options.maxManifestSize ?? 4 * MIB;
+    this.#pollInterval = options.pollInterval ?? 100;
+    this.#db = openDatabase(file, options);
+    try {
+      this.#sql = prepareStatements(this.#db);
+    } catch (error) {
+      this.#db.close();
+      throw translateError(error, file);
+    }
+    this.#events = new EventQueries(this.#db);
+    this.#tx = this.#db.transaction((fn: () => unknown) => fn());
+  }
+
+  // --- manifests (ManifestStore) --------------------------------------------
+
+  /**
+   * Stores a manifest's exact bytes in `repo`, creating the repository on first
+   * use, and records the blobs, child manifests and subject it references.
+   * Putting the same manifest again changes nothing.
+   * @throws StoreError NAME_INVALID, DIGEST_INVALID (malformed, or not the hash
+   * of the payload), MANIFEST_INVALID, SIZE_INVALID (above the size limit).
+   */
+  putManifest(repo: string, digest: string, manifest: Manifest, ctx?: Context): void {
+    checkRepository(repo);
+    const actor = actorOf(ctx);
+    if (typeof manifest !== 'object' || manifest === null || !(manifest.payload instanceof Uint8Array)) {
+      throw new StoreError('MANIFEST_INVALID', 'a manifest needs a payload of bytes');
+    }
+    if (typeof manifest.mediaType !== 'string') throw new StoreError('MANIFEST_INVALID', 'a manifest needs a mediaType');
+    const { mediaType, payload } = manifest;
+    if (payload.byteLength > this.#maxManifestSize) {
+      throw new StoreError('SIZE_INVALID', `manifest of ${payload.byteLength} bytes is above the limit of ${this.#maxManifestSize}`);
+    }
+    verifyDigest(digest, payload);
+    // Parsing and hashing happen before the write lock is taken.
+    const parsed = parseManifest(mediaType, payload);
+    const bytes = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    this.#write(() => {
+      const now = Date.now();
+      const repositoryId = this.#ensureRepository(repo, actor, now);
+      if (this.#sql.manifestId.get({ repositoryId, digest }) !== undefined) return;
+      const manifestId = this.#sql.insertManifest.get({
+        repositoryId,
+        digest,
+        mediaType,
+        artifactType: parsed.artifactType,
+        annotations: parsed.annotations,
+        subject: parsed.subject,
+        size: bytes.byteLength,
+        payload: bytes,
+        now,
+      });
+      for (const blob of parsed.blobs) this.#sql.insertManifestBlob.run({ manifestId, digest: blob });
+      for (const child of parsed.children) this.#sql.insertManifestChild.run({ repositoryId, manifestId, digest: child });
+      this.#event(actor, now, 'CREATE', 'MANIFEST', `${repo}@${digest}`, { repository: repo, digest });
+    });
+  }
+
+  /**
+   * The manifest `digest` of `repo`, with its exact bytes.
+   * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError NAME_INVALID, DIGEST_INVALID.
+   */
+  getManifest(repo: string, digest: string): StoredManifest {
+    return this.#readManifest(repo, digest, this.#sql.manifestWithPayload) as StoredManifest;
+  }
+
+  /**
+   * The manifest `digest` of `repo` without its bytes: what HEAD needs.
+   * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError NAME_INVALID, DIGEST_INVALID.
+   */
+  statManifest(repo: string, digest: string): ManifestInfo {
+    return this.#readManifest(repo, digest, this.#sql.manifestInfo);
+  }
+
+  /**
+   * Removes a manifest from `repo` and, in the same transaction, every tag of
+   * it (a DELETE TAG event each).
+   * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError
+   * MANIFEST_REFERENCED while an index in `repo` lists it; NAME_INVALID, DIGEST_INVALID.
+   */
+  deleteManifest(repo: string, digest: string, ctx?: Context): void {
+    checkRepository(repo);
+    checkDigest(digest);
+    const actor = actorOf(ctx);
+    this.#write(() => {
+      const { repositoryId, manifestId } = this.#resolve(repo, digest);
+      const parent = this.#sql.parentOf.get({ repositoryId, digest }) as string | undefined;
+      if (parent !== undefined) {
+        throw new StoreError('MANIFEST_REFERENCED', `${repo}@${digest} is a child of ${parent}`, { parent });
+      }
+      const now = Date.now();
+      const tags = this.#sql.tagsOfManifest.all({ manifestId }) as string[];
+      this.#sql.deleteTagsOfManifest.run({ manifestId });
+      for (const tag of tags) this.#event(actor, now, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest });
+      this.#sql.deleteManifest.run({ manifestId });
+      this.#event(actor, now, 'DELETE', 'MANIFEST', `${repo}@${digest}`, { repository: repo, digest });
+    });
+  }
+
+  /**
+   * The manifests of `repo` whose `subject` is `digest`, as descriptors for
+   * the referrers API, optionally only those of one artifactType. A repository
+   * or subject that is not there has no referrers: [].
+   * @throws StoreError NAME_INVALID, DIGEST_INVALID.
+   */
+  referrers(repo: string, digest: string, filter: { artifactType?: string } = {}): Descriptor[] {
+    checkRepository(repo);
+    checkDigest(digest);
+    const artifactType = filter.artifactType;
+    if (artifactType !== undefined && typeof artifactType !== 'string') {
+      throw new StoreError('MANIFEST_INVALID', 'artifactType must be a string');
+    }
+    return this.#read(() => {
+      const repositoryId = this.#sql.repositoryId.get({ repository: repo });
+      if (repositoryId === undefined) return [];
+      const rows = (
+        artifactType === undefined
+          ? this.#sql.referrers.all({ repositoryId, digest })
+          : this.#sql.referrersOfType.all({ repositoryId, digest, artifactType })
+      ) as ReferrerRow[];
+      return rows.map(toReferrer);
+    });
+  }
+
+  // --- tags (TagStore) ------------------------------------------------------
+
+  /**
+   * Points `tag` at the manifest `descriptor.digest`, which must be in `repo`.
+   * A move keeps createdAt, records the previous digest in the tag's history
+   * and event; re-putting the same target changes nothing.
+   * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError
+   * NAME_INVALID, TAG_INVALID, DIGEST_INVALID, SIZE_INVALID.
+   */
+  putTag(repo: string, tag: string, descriptor: Pick<Descriptor, 'digest'> & Partial<Descriptor>, ctx?: Context): void {
+    checkRepository(repo);
+    checkTag(tag);
+    if (typeof descriptor !== 'object' || descriptor === null) throw new StoreError('DIGEST_INVALID', 'a tag needs a descriptor');
+    const digest = checkDigest(descriptor.digest);
+    if (descriptor.size !== undefined && (!Number.isSafeInteger(descriptor.size) || descriptor.size < 0)) {
+      throw new StoreError('SIZE_INVALID', 'descriptor size must be a non-negative integer');
+    }
+    const actor = actorOf(ctx);
+    this.#write(() => {
+      const { repositoryId, manifestId } = this.#resolve(repo, digest);
+      const current = this.#sql.currentTag.get({ repositoryId, tag }) as { manifest_id: number; digest: string } | undefined;
+      if (current?.manifest_id === manifestId) return;
+      const now = Date.now();
+      this.#sql.upsertTag.run({ repositoryId, tag, manifestId, now });
+      this.#sql.insertTagHistory.run({ repositoryId, tag, digest, now });
+      this.#event(actor, now, current ? 'UPDATE' : 'CREATE', 'TAG', `${repo}:${tag}`, {
+        repository: repo,
+        tag,
+        digest,
+        previousDigest: current?.digest,
+      });
+    });
+  }
+
+  /**
+   * The descriptor of the manifest `tag` points at: its own mediaType, digest and size.
+   * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError NAME_INVALID, TAG_INVALID.
+   */
+  getTag(repo: string, tag: string): Descriptor {
+    checkRepository(repo);
+    checkTag(tag);
+    return this.#read(() => {
+      const row = this.#sql.getTag.get({ repository: repo, tag }) as { media_type: string; digest: string; size: number } | undefined;
+      if (row === undefined) this.#notFound(repo, `tag ${repo}:${tag} is not known`);
+      return { mediaType: row.media_type, digest: row.digest, size: row.size };
+    });
+  }
+
+  /**
+   * Removes `tag` (not its manifest).
+   * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError NAME_INVALID, TAG_INVALID.
+   */
+  deleteTag(repo: string, tag: string, ctx?: Context): void {
+    checkRepository(repo);
+    checkTag(tag);
+    const actor = actorOf(ctx);
+    this.#write(() => {
+      const repositoryId = this.#repositoryId(repo);
+      const current = this.#sql.currentTag.get({ repositoryId, tag }) as { digest: string } | undefined;
+      if (current === undefined) throw new NotFoundError('MANIFEST_UNKNOWN', `tag ${repo}:${tag} is not known`);
+      this.#sql.deleteTag.run({ repositoryId, tag });
+      this.#event(actor, Date.now(), 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest: current.digest });
+    });
+  }
+
+  /**
+   * The tags of `repo` in byte order: all of them, or `n` after `last`.
+   * @throws NotFoundError NAME_UNKNOWN; StoreError NAME_INVALID, TAG_INVALID, PAGINATION_NUMBER_INVALID.
+   */
+  allTags(repo: string, page?: PageOptions): string[] {
+    checkRepository(repo);
+    const { limit, last } = pageParams(page, checkTag);
+    return this.#read(() => {
+      const tags = this.#sql.allTags.all({ repository: repo, last, limit }) as string[];
+      if (tags.length === 0) this.#repositoryId(repo);
+      return tags;
+    });
+  }
+
+  /**
+   * The tags of `repo` that point at a digest, in byte order, through an index.
+   * @throws NotFoundError NAME_UNKNOWN; StoreError NAME_INVALID, DIGEST_INVALID.
+   */
+  lookupTags(repo: string, descriptorOrDigest: string | Pick<Descriptor, 'digest'>): string[] {
+    checkRepository(repo);
+    const digest = checkDigest(typeof descriptorOrDigest === 'string' ? descriptorOrDigest : descriptorOrDigest?.digest);
+    return this.#read(() => {
+      const tags = this.#sql.lookupTags.all({ repository: repo, digest }) as string[];
+      if (tags.length === 0) this.#repositoryId(repo);
+      return tags;
+    });
+  }
+
+  /**
+   * Every target `tag` has had, newest first ([] for a tag never set).
+   * @throws NotFoundError NAME_UNKNOWN; StoreError NAME_INVALID, TAG_INVALID.
+   */
+  tagHistory(repo: string, tag: string): TagHistoryEntry[] {
+    checkRepository(repo);
+    checkTag(tag);
+    return this.#read(() => {
+      const repositoryId = this.#repositoryId(repo);
+      const rows = this.#sql.tagHistory.all({ repositoryId, tag }) as { digest: string; tagged_at: number }[];
+      return rows.map((row) => ({ digest: row.digest, taggedAt: new Date(row.tagged_at) }));
+    });
+  }
+
+  // --- repositories ---------------------------------------------------------
+
+  /**
+   * The repository names in byte order: all, or `n` after `last`.
+   * @throws StoreError PAGINATION_NUMBER_INVALID, NAME_INVALID.
+   */
+  catalog(page?: PageOptions): string[] {
+    const { limit, last } = pageParams(page, checkRepository);
+    return this.#read(() => this.#sql.catalog.all({ last, limit }) as string[]);
+  }
+
+  /**
+   * Deletes a repository with its tags, manifests and blob links, writing a
+   * DELETE event for each tag and manifest and for the repository.
+   * @throws NotFoundError NAME_UNKNOWN; StoreError NAME_INVALID.
+   */
+  deleteRepository(repo: string, ctx?: Context): void {
+    checkRepository(repo);
+    const actor = actorOf(ctx);
+    this.#write(() => {
+      const repositoryId = this.#repositoryId(repo);
+      const now = Date.now();
+      const tags = this.#sql.tagsOfRepository.all({ repositoryId }) as { name: string; digest: string }[];
+      this.#sql.deleteTagsOfRepository.run({ repositoryId });
+      for (const { name: tag, digest } of tags) {
+        this.#event(actor, now, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest });
+      }
+      for (const { digest } of this.#sql.repositoryManifests.all({ repositoryId }) as { digest: string }[]) {
+        this.#event(actor, now, 'DELETE', 'MANIFEST', `${repo}@${digest}`, { repository: repo, digest });
+      }
+      this.#sql.deleteRepository.run({ repositoryId });
+      this.#event(actor, now, 'DELETE', 'REPOSITORY', repo, { repository: repo });
+    });
+  }
+
+  // --- blobs ----------------------------------------------------------------
+
+  /**
+   * Records that blob `digest` of `size` bytes is present and readable from
+   * `repo`, creating the repository on first use. Linking again refreshes the
+   * link's time (the garbage collector's grace period counts from it).
+   * @throws StoreError NAME_INVALID, DIGEST_INVALID, SIZE_INVALID (invalid, or
+   * not the size already recorded for that digest).
+   */
+  linkBlob(repo: string, blob: { digest: string; size: number }, ctx?: Context): void {
+    checkRepository(repo);
+    if (typeof blob !== 'object' || blob === null) throw new StoreError('DIGEST_INVALID', 'linkBlob needs { digest, size }');
+    const digest = checkDigest(blob.digest);
+    const size = blob.size;
+    if (!Number.isSafeInteger(size) || size < 0) throw new StoreError('SIZE_INVALID', 'blob size must be a non-negative integer');
+    const actor = actorOf(ctx);
+    this.#write(() => {
+      const now = Date.now();
+      const repositoryId = this.#ensureRepository(repo, actor, now);
+      const known = this.#sql.blobSize.get({ digest });
+      if (known === undefined) this.#sql.insertBlob.run({ digest, size, now });
+      else if (known !== size) {
+        throw new StoreError('SIZE_INVALID', `blob ${digest} has size ${known}, not ${size}`, { size: known });
+      }
+      this.#sql.linkBlob.run({ repositoryId, digest, now });
+    });
+  }
+
+  /**
+   * The blob `digest` as linked in `repo`.
+   * @throws NotFoundError NAME_UNKNOWN or BLOB_UNKNOWN (not linked there); StoreError NAME_INVALID, DIGEST_INVALID.
+   */
+  statBlob(repo: string, digest: string): BlobInfo {
+    checkRepository(repo);
+    checkDigest(digest);
+    return this.#read(() => {
+      const row = this.#sql.statBlob.get({ repository: repo, digest }) as
+        | { digest: string; size: number; created_at: number }
+        | undefined;
+      if (row === undefined) {
+        this.#repositoryId(repo);
+        throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${repo}`);
+      }
+      return { digest: row.digest, size: row.size, createdAt: new Date(row.created_at) };
+    });
+  }
+
+  /**
+   * Removes the link of blob `digest` from `repo`; the blob itself stays for
+   * the garbage collector.
+   * @throws NotFoundError NAME_UNKNOWN or BLOB_UNKNOWN; StoreError NAME_INVALID, DIGEST_INVALID.
+   */
+  unlinkBlob(repo: string, digest: string, _ctx?: Context): void {
+    checkRepository(repo);
+    checkDigest(digest);
+    this.#write(() => {
+      const repositoryId = this.#repositoryId(repo);
+      if (this.#sql.unlinkBlob.run({ repositoryId, digest }).changes === 0) {
+        throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${repo}`);
+      }
+    });
+  }
+
+  /**
+   * Forgets blob `digest` everywhere, with a DELETE BLOB event: the garbage
+   * collector's sweep, after which it may remove the file.
+   * @throws NotFoundError BLOB_UNKNOWN; StoreError BLOB_REFERENCED while a manifest references it, DIGEST_INVALID.
+   */
+  deleteBlob(digest: string, ctx?: Context): void {
+    checkDigest(digest);
+    const actor = actorOf(ctx);
+    this.#write(() => {
+      if (this.#sql.blobReferenced.get({ digest }) !== undefined) {
+        throw new StoreError('BLOB_REFERENCED', `blob ${digest} is referenced by a manifest`);
+      }
+      if (this.#sql.deleteBlob.run({ digest }).changes === 0) throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known`);
+      this.#event(actor, Date.now(), 'DELETE', 'BLOB', digest, { digest });
+    });
+  }
+
+  // --- garbage collection -----------------------------------------------------
+
+  /**
+   * Manifests created before `olderThan` (default now) that no tag, no index
+   * in their repository and no present subject keeps alive.
+   */
+  untaggedManifests(options: { olderThan?: Date } = {}): UntaggedManifest[] {
+    const before = timeOption(options.olderThan);
+    return this.#read(() =>
+      (this.#sql.untaggedManifests.all({ before }) as { repository: string; digest: string; created_at: number }[]).map(
+        (row) => ({ repository: row.repository, digest: row.digest, createdAt: new Date(row.created_at) }),
+      ),
+    );
+  }
+
+  /** Blobs no manifest references, neither created nor linked since `olderThan` (default now). */
+  unreferencedBlobs(options: { olderThan?: Date } = {}): BlobInfo[] {
+    const before = timeOption(options.olderThan);
+    return this.#read(() =>
+      (this.#sql.unreferencedBlobs.all({ before }) as { digest: string; size: number; created_at: number }[]).map(
+        (row) => ({ digest: row.digest, size: row.size, createdAt: new Date(row.created_at) }),
+      ),
+    );
+  }
+
+  // --- events (EventManager) ----------------------------------------------------
+
+  /**
+   * Appends an event, such as DELETE BLOB by GARBAGE_COLLECTOR.
+   * @returns the stored event, with id and publishedAt filled in.
+   * @throws StoreError EVENT_INVALID, NAME_INVALID.
+   */
+  createEvent(event: NewEvent): Event {
+    const params = eventParams(event);
+    return this.#write(() => toEvent(this.#sql.insertEvent.get({ ...params, id: randomUUID(), now: Date.now() }) as EventRow));
+  }
+
+  /**
+   * A page of events, newest first. A non-admin sees only their own events.
+   * @throws StoreError DENIED (a non-admin asking for another's events),
+   * EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID (bad perPage or page token).
+   */
+  getEvents(query: EventQuery): EventPage {
+    return this.#read(() => this.#events.page(query));
+  }
+
+  /**
+   * Calls `fn` with every event committed after this call, in commit order,
+   * once each: this connection's at once, other processes' within the poll
+   * interval. An exception from `fn` goes to `onError` (default: console.error)
+   * and stops nothing.
+   * @returns the function that unsubscribes.
+   */
+  subscribe(fn: (event: Event) => void, onError?: (error: unknown) => void): () => void {
+    const after = this.#read(() => {
+      if (this.#subscribers.size === 0) {
+        this.#dataVersion = this.#sql.dataVersion.get() as number;
+        this.#delivered = this.#sql.lastEventSeq.get() as number;
+        return this.#delivered;
+      }
+      return this.#sql.lastEventSeq.get() as number;
+    });
+    const subscriber: Subscriber = { fn, onError, after };
+    this.#subscribers.add(subscriber);
+    this.#timer ??= setInterval(() => this.#poll(), this.#pollInterval).unref();
+    return () => {
+      this.#subscribers.delete(subscriber);
+      if (this.#subscribers.size === 0) this.#stopPolling();
+    };
+  }
+
+  /** Closes the connection; later calls throw STORE_CLOSED. Closing twice is harmless. */
+  close(): void {
+    this.#stopPolling();
+    this.#subscribers.clear();
+    if (this.#db.open) this.#db.close();
+  }
+
+  // --- inside a transaction ---------------------------------------------------
+
+  #repositoryId(repo: string): number {
+    const id = this.#sql.repositoryId.get({ repository: repo }) as number | undefined;
+    if (id === undefined) throw new NotFoundError('NAME_UNKNOWN', `repository ${repo} is not known`);
+    return id;
+  }
+
+  #ensureRepository(repo: string, actor: string, now: number): number {
+    const id = this.#sql.repositoryId.get({ repository: repo }) as number | undefined;
+    if (id !== undefined) return id;
+    const created = this.#sql.insertRepository.get({ repository: repo, now }) as number;
+    this.#event(actor, now, 'CREATE', 'REPOSITORY', repo, { repository: repo });
+    return created;
+  }
+
+  /** The ids of `repo` and of its manifest `digest`. @throws NotFoundError. */
+  #resolve(repo: string, digest: string): { repositoryId: number; manifestId: number } {
+    const row = this.#sql.resolve.get({ repository: repo, digest }) as
+      | { repositoryId: number; manifestId: number | null }
+      | undefined;
+    if (row === undefined) throw new NotFoundError('NAME_UNKNOWN', `repository ${repo} is not known`);
+    if (row.manifestId === null) throw new NotFoundError('MANIFEST_UNKNOWN', `manifest ${repo}@${digest} is not known`);
+    return row as { repositoryId: number; manifestId: number };
+  }
+
+  /** NAME_UNKNOWN when the repository is missing, else MANIFEST_UNKNOWN with `message`. */
+  #notFound(repo: string, message: string): never {
+    this.#repositoryId(repo);
+    throw new NotFoundError('MANIFEST_UNKNOWN', message);
+  }
+
+  #readManifest(repo: string, digest: string, statement: Database.Statement): ManifestInfo {
+    checkRepository(repo);
+    checkDigest(digest);
+    return this.#read(() => {
+      const row = statement.get({ repository: repo, digest }) as ManifestRow | undefined;
+      if (row === undefined) this.#notFound(repo, `manifest ${repo}@${digest} is not known`);
+      return toManifest(repo, row);
+    });
+  }
+
+  #event(
+    actor: string,
+    now: number,
+    type: EventType,
+    objectType: EventObjectType,
+    objectId: string,
+    fields: { repository?: string; tag?: string; digest?: string; previousDigest?: string },
+  ): void {
+    this.#sql.insertEvent.run({
+      id: randomUUID(),
+      now,
+      actor,
+      type,
+      objectType,
+      objectId,
+      repository: fields.repository ?? null,
+      tag: fields.tag ?? null,
+      digest: fields.digest ?? null,
+      previousDigest: fields.previousDigest ?? null,
+    });
+  }
+
+  // --- transactions and delivery ------------------------------------------------
+
+  /** Runs `fn` in one IMMEDIATE transaction, then delivers its events to subscribers. */
+  #write<T>(fn: () => T): T {
+    this.#checkOpen();
+    let result: T;
+    try {
+      // busy_timeout makes BEGIN IMMEDIATE wait for the lock; the retry covers
+      // the few cases where SQLite answers BUSY without waiting.
+      result = retryBusy(this.#busyTimeout, () => this.#tx.immediate(fn) as T);
+    } catch (error) {
+      throw translateError(error, this.file);
+    }
+    if (this.#subscribers.size > 0) this.#pump();
+    return result;
+  }
+
+  /** Runs a read; a single-statement read is consistent without a transaction. */
+  #read<T>(fn: () => T): T {
+    this.#checkOpen();
+    try {
+      return fn();
+    } catch (error) {
+      throw translateError(error, this.file);
+    }
+  }
+
+  #checkOpen(): void {
+    if (!this.#db.open) throw new StoreError('STORE_CLOSED', `the store on ${this.file} is closed`);
+  }
+
+  #poll(): void {
+    if (!this.#db.open) return this.#stopPolling();
+    try {
+      const version = this.#sql.dataVersion.get() as number;
+      if (version === this.#dataVersion) return;
+      this.#dataVersion = version;
+    } catch {
+      return; // A busy or failing read now is retried at the next tick.
+    }
+    this.#pump();
+  }
+
+  /** Delivers committed events past #delivered, in seq order; re-entrant calls fold into the running one. */
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      for (;;) {
+        const rows = this.#sql.eventsAfter.all({ seq: this.#delivered }) as EventRow[];
+        if (rows.length === 0) break;
+        for (const row of rows) {
+          this.#delivered = row.seq;
+          const event = toEvent(row);
+          for (const subscriber of this.#subscribers) {
+            if (row.seq <= subscriber.after) continue;
+            try {
+              subscriber.fn(event);
+            } catch (error) {
+              (subscriber.onError ?? console.error)(error);
+            }
+          }
+        }
+      }
+    } catch {
+      // The database went away (closed) mid-delivery: nothing left to deliver to.
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #stopPolling(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+function timeOption(value: Date | undefined): number {
+  if (value === undefined) return Date.now();
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
+    throw new StoreError('EVENT_INVALID', 'olderThan must be a valid Date');
+  }
+  return value.getTime();
+}

@@ -1,0 +1,137 @@
+// The domain types, in the vocabulary of the OCI image and distribution specs.
+
+/** Who is acting. An absent actor is anonymous, recorded as ''. */
+export interface Context {
+  actor?: string;
+}
+
+/** A manifest as pushed: its media type and its exact bytes. */
+export interface Manifest {
+  mediaType: string;
+  payload: Uint8Array;
+}
+
+/** The platform of an index entry (image-spec image-index.md). */
+export interface Platform {
+  architecture: string;
+  os: string;
+  'os.version'?: string;
+  'os.features'?: string[];
+  variant?: string;
+  features?: string[];
+}
+
+/** An OCI content descriptor (image-spec descriptor.md). */
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  urls?: string[];
+  annotations?: Record<string, string>;
+  platform?: Platform;
+  artifactType?: string;
+}
+
+/** A manifest as stored in one repository, without its bytes. */
+export interface ManifestInfo {
+  repo: string;
+  digest: string;
+  mediaType: string;
+  size: number;
+  createdAt: Date;
+}
+
+/** A manifest as stored in one repository, with its exact bytes. */
+export interface StoredManifest extends ManifestInfo {
+  payload: Buffer;
+}
+
+/** A blob as linked into a repository. */
+export interface BlobInfo {
+  digest: string;
+  size: number;
+  /** When the blob was first known to the store. */
+  createdAt: Date;
+}
+
+/** One past target of a tag: the digest it was set to, and when. */
+export interface TagHistoryEntry {
+  digest: string;
+  taggedAt: Date;
+}
+
+/** A page request: at most `n` names, those after `last` in byte order. */
+export interface PageOptions {
+  n?: number;
+  last?: string;
+}
+
+export type EventType = 'CREATE' | 'UPDATE' | 'DELETE';
+export type EventObjectType = 'REPOSITORY' | 'TAG' | 'MANIFEST' | 'BLOB';
+
+/**
+ * An entry of the event log. object.id is `repo` for a repository, `repo:tag`
+ * for a tag, `repo@digest` for a manifest and the digest for a blob.
+ */
+export interface Event {
+  id: string;
+  publishedAt: Date;
+  actor: string;
+  type: EventType;
+  object: { type: EventObjectType; id: string };
+  repository?: string;
+  tag?: string;
+  digest?: string;
+  previousDigest?: string;
+}
+
+/** What createEvent takes; id and publishedAt are the store's to fill in. */
+export type NewEvent = Omit<Event, 'id' | 'publishedAt'>;
+
+/** The query of getEvents, after DTR's GetEvents. */
+export interface EventQuery {
+  /** The authenticated user asking. */
+  queryingUser: string;
+  /** Admins may read anyone's events; others only their own. */
+  isAdmin?: boolean;
+  actor?: string;
+  type?: EventType;
+  objectType?: EventObjectType;
+  repository?: string;
+  /** Exclusive. */
+  publishedBefore?: Date;
+  /** Inclusive. */
+  publishedAfter?: Date;
+  /** Default 100, at most 1000. */
+  perPage?: number;
+  /** The `next` of the previous page. */
+  page?: string;
+}
+
+/** One page of events, newest first; `next` is absent on the last page. */
+export interface EventPage {
+  events: Event[];
+  next?: string;
+}
+
+/** A manifest that nothing keeps alive, for the garbage collector. */
+export interface UntaggedManifest {
+  repository: string;
+  digest: string;
+  createdAt: Date;
+}
+
+/** Options of openStore. */
+export interface StoreOptions {
+  /**
+   * 'full' (default): every acknowledged write survives power loss.
+   * 'normal': a power loss may take the last writes back, never corrupt the file.
+   */
+  durability?: 'full' | 'normal';
+  /** How long a write waits for another process's lock, in ms. Default 5000. */
+  busyTimeout?: number;
+  /** How often subscribe() looks for other processes' commits, in ms. Default 100. */
+  pollInterval?: number;
+  /** The largest manifest accepted, in bytes. Default 4 MiB, the spec's suggested limit. */
+  maxManifestSize?: number;
+}
