@@ -84,7 +84,7 @@ export function prepareStatements(db: Database.Database) {
       WHERE c.repository_id = :repositoryId AND c.digest = :digest
       LIMIT 1`).pluck(),
     deleteManifest: p('DELETE FROM manifest WHERE id = :manifestId'),
-    repositoryManifests: p('SELECT id, digest FROM manifest WHERE repository_id = :repositoryId ORDER BY id'),
+    repositoryManifests: p('SELECT digest FROM manifest WHERE repository_id = :repositoryId ORDER BY digest').pluck(),
     referrers: p(`
       SELECT
         media_type,

@@ -373,7 +373,7 @@ export class MetadataStore {
       for (const { name: tag, digest } of tags) {
         this.#event(actor, now, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest });
       }
-      for (const { digest } of this.#sql.repositoryManifests.all({ repositoryId }) as { digest: string }[]) {
+      for (const digest of this.#sql.repositoryManifests.all({ repositoryId }) as string[]) {
         this.#event(actor, now, 'DELETE', 'MANIFEST', `${repo}@${digest}`, { repository: repo, digest });
       }
       this.#sql.deleteRepository.run({ repositoryId });
