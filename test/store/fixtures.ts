@@ -1,0 +1,182 @@
+// Builders for the store's tests: manifests, indexes and digests as a registry
+// would receive them, temporary store files, and a raw dump of a database for
+// "nothing changed" assertions.
+
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { openStore, MediaType, type MetadataStore, type StoreOptions } from 'regmeta';
+
+export { MediaType };
+
+/** The digest of `data` (a string is hashed as UTF-8). */
+export function digestOf(data: Uint8Array | string, algorithm: 'sha256' | 'sha512' = 'sha256'): string {
+  return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
+}
+
+/** A digest that names some made-up blob; `seed` keeps it deterministic. */
+export function blobDigest(seed: string): string {
+  return digestOf(`blob ${seed}`);
+}
+
+/** A descriptor as it appears inside a manifest. */
+export interface Desc {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  platform?: { architecture: string; os: string };
+}
+
+/** A manifest ready to put: its bytes, media type, digest and size. */
+export interface Built {
+  mediaType: string;
+  payload: Buffer;
+  digest: string;
+  size: number;
+  /** The manifest as a descriptor, to list in an index or name as a subject. */
+  descriptor: Desc;
+}
+
+/** Wraps exact bytes as a manifest; `algorithm` picks the digest. */
+export function built(mediaType: string, payload: Buffer | string, algorithm: 'sha256' | 'sha512' = 'sha256'): Built {
+  const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
+  const digest = digestOf(bytes, algorithm);
+  return { mediaType, payload: bytes, digest, size: bytes.byteLength, descriptor: { mediaType, digest, size: bytes.byteLength } };
+}
+
+/** A layer or config descriptor for blob `seed`. */
+export function blobDesc(seed: string, mediaType = 'application/vnd.oci.image.layer.v1.tar+gzip', size = 1000): Desc {
+  return { mediaType, digest: blobDigest(seed), size };
+}
+
+export interface ImageOptions {
+  /** Varies the config so that two calls give two manifests. */
+  seed?: string;
+  config?: Desc;
+  layers?: Desc[];
+  subject?: Desc;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  /** Leave `mediaType` out of the payload (OCI allows it). */
+  omitMediaType?: boolean;
+  /** Write this `mediaType` into the payload instead of the right one. */
+  payloadMediaType?: string;
+}
+
+function image(mediaType: string, configType: string, layerType: string, o: ImageOptions): Built {
+  const seed = o.seed ?? 'image';
+  const json: Record<string, unknown> = { schemaVersion: 2 };
+  if (!o.omitMediaType) json.mediaType = o.payloadMediaType ?? mediaType;
+  if (o.artifactType !== undefined) json.artifactType = o.artifactType;
+  json.config = o.config ?? blobDesc(`${seed}/config`, configType, 500);
+  json.layers = o.layers ?? [blobDesc(`${seed}/layer`, layerType)];
+  if (o.subject !== undefined) json.subject = o.subject;
+  if (o.annotations !== undefined) json.annotations = o.annotations;
+  return built(mediaType, JSON.stringify(json));
+}
+
+/** An OCI image manifest (or, with a custom config type or artifactType, an artifact). */
+export function ociManifest(o: ImageOptions = {}): Built {
+  return image(MediaType.OciManifest, 'application/vnd.oci.image.config.v1+json', 'application/vnd.oci.image.layer.v1.tar+gzip', o);
+}
+
+/** A Docker schema 2 image manifest. */
+export function dockerManifest(o: ImageOptions = {}): Built {
+  return image(
+    MediaType.DockerManifest,
+    'application/vnd.docker.container.image.v1+json',
+    'application/vnd.docker.image.rootfs.diff.tar.gzip',
+    o,
+  );
+}
+
+export interface IndexOptions {
+  subject?: Desc;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  omitMediaType?: boolean;
+}
+
+function index(mediaType: string, children: Desc[], o: IndexOptions): Built {
+  const json: Record<string, unknown> = { schemaVersion: 2 };
+  if (!o.omitMediaType) json.mediaType = mediaType;
+  if (o.artifactType !== undefined) json.artifactType = o.artifactType;
+  json.manifests = children.map((child, i) => ({ ...child, platform: child.platform ?? { architecture: `arch${i}`, os: 'linux' } }));
+  if (o.subject !== undefined) json.subject = o.subject;
+  if (o.annotations !== undefined) json.annotations = o.annotations;
+  return built(mediaType, JSON.stringify(json));
+}
+
+/** An OCI image index listing `children`. */
+export function ociIndex(children: Desc[], o: IndexOptions = {}): Built {
+  return index(MediaType.OciIndex, children, o);
+}
+
+/** A Docker manifest list listing `children`. */
+export function dockerList(children: Desc[], o: IndexOptions = {}): Built {
+  return index(MediaType.DockerManifestList, children, o);
+}
+
+/** A descriptor of a manifest that is not in the store (for index children or subjects). */
+export function absentManifest(seed: string): Desc {
+  return { mediaType: MediaType.OciManifest, digest: digestOf(`absent manifest ${seed}`), size: 123 };
+}
+
+/** A temporary directory, removed by the returned function. */
+export function tempDir(): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'regmeta-test-'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A store on a new file in a temp dir; `cleanup` closes it and removes the dir. */
+export function tempStore(options?: StoreOptions): { store: MetadataStore; file: string; dir: string; cleanup: () => void } {
+  const { dir, remove } = tempDir();
+  const file = join(dir, 'metadata.db');
+  const store = openStore(file, options);
+  return {
+    store,
+    file,
+    dir,
+    cleanup: () => {
+      store.close();
+      remove();
+    },
+  };
+}
+
+/**
+ * Every row of every table of the file, read through a separate raw
+ * connection: two dumps are equal when the database did not change.
+ */
+export function dump(file: string): Record<string, unknown[]> {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const tables = db
+      .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+      .pluck()
+      .all() as string[];
+    const out: Record<string, unknown[]> = {};
+    // Table names come from sqlite_schema itself, quoted as identifiers.
+    for (const table of tables) out[table] = db.prepare(`SELECT * FROM "${table.replaceAll('"', '""')}"`).all();
+    out['pragma:user_version'] = [db.pragma('user_version', { simple: true })];
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+/** The events of `store` in commit order (oldest first), as an admin sees them. */
+export function allEvents(store: MetadataStore) {
+  const events = [];
+  let page: string | undefined;
+  do {
+    const result = store.getEvents({ queryingUser: 'admin', isAdmin: true, perPage: 1000, page });
+    events.push(...result.events);
+    page = result.next;
+  } while (page !== undefined);
+  return events.reverse();
+}
