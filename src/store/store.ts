@@ -8,7 +8,7 @@ import { openDatabase, retryBusy } from './connection.js';
 import { NotFoundError, StoreError, translateError } from './errors.js';
 import { EventQueries, eventParams, toEvent, type EventRow } from './events.js';
 import { checkDigest, checkRepository, checkTag, verifyDigest } from './grammar.js';
-import { parseManifest } from './manifest.js';
+import { parseManifest, type ParsedManifest } from './manifest.js';
 import { prepareStatements, type Statements } from './statements.js';
 import type {
   BlobInfo,
@@ -133,12 +133,14 @@ export class MetadataStore {
   /**
    * Stores a manifest's exact bytes in `repo`, creating the repository on first
    * use, and records the blobs, child manifests and subject it references.
-   * Putting the same manifest again changes nothing.
-   * @throws StoreError NAME_INVALID, DIGEST_INVALID (malformed, or not the hash
-   * of the payload), MANIFEST_INVALID, SIZE_INVALID (above the size limit).
+   * Putting the same manifest again changes nothing. With `options.tag`, the
+   * tag is pointed at it in the same transaction (a push by tag).
+   * @throws StoreError NAME_INVALID, TAG_INVALID, DIGEST_INVALID (malformed, or
+   * not the hash of the payload), MANIFEST_INVALID, SIZE_INVALID (above the size limit).
    */
-  putManifest(repo: string, digest: string, manifest: Manifest, ctx?: Context): void {
+  putManifest(repo: string, digest: string, manifest: Manifest, ctx?: Context, options: { tag?: string } = {}): void {
     checkRepository(repo);
+    const tag = options.tag === undefined ? undefined : checkTag(options.tag);
     const actor = actorOf(ctx);
     if (typeof manifest !== 'object' || manifest === null || !(manifest.payload instanceof Uint8Array)) {
       throw new StoreError('MANIFEST_INVALID', 'a manifest needs a payload of bytes');
@@ -155,21 +157,11 @@ export class MetadataStore {
     this.#write(() => {
       const now = Date.now();
       const repositoryId = this.#ensureRepository(repo, actor, now);
-      if (this.#sql.manifestId.get({ repositoryId, digest }) !== undefined) return;
-      const manifestId = this.#sql.insertManifest.get({
-        repositoryId,
-        digest,
-        mediaType,
-        artifactType: parsed.artifactType,
-        annotations: parsed.annotations,
-        subject: parsed.subject,
-        size: bytes.byteLength,
-        payload: bytes,
-        now,
-      });
-      for (const blob of parsed.blobs) this.#sql.insertManifestBlob.run({ manifestId, digest: blob });
-      for (const child of parsed.children) this.#sql.insertManifestChild.run({ repositoryId, manifestId, digest: child });
-      this.#event(actor, now, 'CREATE', 'MANIFEST', `${repo}@${digest}`, { repository: repo, digest });
+      let manifestId = this.#sql.manifestId.get({ repositoryId, digest }) as number | undefined;
+      if (manifestId === undefined) {
+        manifestId = this.#insertManifest(repo, repositoryId, digest, mediaType, bytes, parsed, actor, now);
+      }
+      if (tag !== undefined) this.#setTag(repo, repositoryId, tag, manifestId, digest, actor, now);
     });
   }
 
@@ -259,17 +251,7 @@ export class MetadataStore {
     const actor = actorOf(ctx);
     this.#write(() => {
       const { repositoryId, manifestId } = this.#resolve(repo, digest);
-      const current = this.#sql.currentTag.get({ repositoryId, tag }) as { manifest_id: number; digest: string } | undefined;
-      if (current?.manifest_id === manifestId) return;
-      const now = Date.now();
-      this.#sql.upsertTag.run({ repositoryId, tag, manifestId, now });
-      this.#sql.insertTagHistory.run({ repositoryId, tag, digest, now });
-      this.#event(actor, now, current ? 'UPDATE' : 'CREATE', 'TAG', `${repo}:${tag}`, {
-        repository: repo,
-        tag,
-        digest,
-        previousDigest: current?.digest,
-      });
+      this.#setTag(repo, repositoryId, tag, manifestId, digest, actor, Date.now());
     });
   }
 
@@ -555,6 +537,34 @@ export class MetadataStore {
     return created;
   }
 
+  /** Inserts a manifest with the rows of what it references and its CREATE event. */
+  #insertManifest(
+    repo: string,
+    repositoryId: number,
+    digest: string,
+    mediaType: string,
+    bytes: Buffer,
+    parsed: ParsedManifest,
+    actor: string,
+    now: number,
+  ): number {
+    const manifestId = this.#sql.insertManifest.get({
+      repositoryId,
+      digest,
+      mediaType,
+      artifactType: parsed.artifactType,
+      annotations: parsed.annotations,
+      subject: parsed.subject,
+      size: bytes.byteLength,
+      payload: bytes,
+      now,
+    }) as number;
+    for (const blob of parsed.blobs) this.#sql.insertManifestBlob.run({ manifestId, digest: blob });
+    for (const child of parsed.children) this.#sql.insertManifestChild.run({ repositoryId, manifestId, digest: child });
+    this.#event(actor, now, 'CREATE', 'MANIFEST', `${repo}@${digest}`, { repository: repo, digest });
+    return manifestId;
+  }
+
   /** The ids of `repo` and of its manifest `digest`. @throws NotFoundError. */
   #resolve(repo: string, digest: string): { repositoryId: number; manifestId: number } {
     const row = this.#sql.resolve.get({ repository: repo, digest }) as
@@ -563,6 +573,20 @@ export class MetadataStore {
     if (row === undefined) throw new NotFoundError('NAME_UNKNOWN', `repository ${repo} is not known`);
     if (row.manifestId === null) throw new NotFoundError('MANIFEST_UNKNOWN', `manifest ${repo}@${digest} is not known`);
     return row as { repositoryId: number; manifestId: number };
+  }
+
+  /** Points `tag` at a manifest: one upsert, a history row and an event, or nothing when it points there already. */
+  #setTag(repo: string, repositoryId: number, tag: string, manifestId: number, digest: string, actor: string, now: number): void {
+    const current = this.#sql.currentTag.get({ repositoryId, tag }) as { manifest_id: number; digest: string } | undefined;
+    if (current?.manifest_id === manifestId) return;
+    this.#sql.upsertTag.run({ repositoryId, tag, manifestId, now });
+    this.#sql.insertTagHistory.run({ repositoryId, tag, digest, now });
+    this.#event(actor, now, current ? 'UPDATE' : 'CREATE', 'TAG', `${repo}:${tag}`, {
+      repository: repo,
+      tag,
+      digest,
+      previousDigest: current?.digest,
+    });
   }
 
   /** NAME_UNKNOWN when the repository is missing, else MANIFEST_UNKNOWN with `message`. */
