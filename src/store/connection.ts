@@ -18,9 +18,9 @@ const MIGRATIONS: ReadonlyArray<() => string> = [
 ];
 
 /**
- * Runs `fn` again while another process holds a lock SQLite would not wait on
- * (the journal-mode switch and first schema write of a brand-new file), until
- * `timeout` ms have passed.
+ * Runs `fn` again while SQLite answers SQLITE_BUSY without having waited (it
+ * does so for a journal-mode switch, and to avoid deadlocks), until `timeout`
+ * ms have passed. `fn` must be safe to repeat.
  */
 export function retryBusy<T>(timeout: number, fn: () => T): T {
   const deadline = Date.now() + timeout;
@@ -47,8 +47,14 @@ export function openDatabase(file: string, options: StoreOptions = {}): Database
     // the file locked waits this long before SQLITE_BUSY, so that several
     // processes can share the file without the caller ever seeing BUSY.
     db = new Database(file, { timeout: busyTimeout });
-    configure(db, file, options, busyTimeout);
-    migrate(db, file, busyTimeout);
+    const opened = db;
+    // Several processes may open the same new file at once; the journal-mode
+    // switch and the first schema write can meet a lock SQLite does not wait
+    // on, so the whole setup (idempotent) is retried.
+    retryBusy(busyTimeout, () => {
+      configure(opened, file, options);
+      migrate(opened, file);
+    });
     return db;
   } catch (error) {
     db?.close();
@@ -56,10 +62,10 @@ export function openDatabase(file: string, options: StoreOptions = {}): Database
   }
 }
 
-function configure(db: Database.Database, file: string, options: StoreOptions, busyTimeout: number): void {
+function configure(db: Database.Database, file: string, options: StoreOptions): void {
   // WAL: readers never block the writer nor the writer readers, and a commit
   // is one append, which is what lets several processes share the file.
-  const mode = retryBusy(busyTimeout, () => db.pragma('journal_mode = WAL', { simple: true }));
+  const mode = db.pragma('journal_mode = WAL', { simple: true });
   if (mode !== 'wal' && !(db.memory && mode === 'memory')) {
     // Litestream's lesson: a pragma that silently did not take (a network
     // filesystem, a read-only directory) must not pass for WAL.
@@ -75,7 +81,7 @@ function configure(db: Database.Database, file: string, options: StoreOptions, b
   db.pragma('temp_store = MEMORY');
 }
 
-function migrate(db: Database.Database, file: string, busyTimeout: number): void {
+function migrate(db: Database.Database, file: string): void {
   const header = () => ({
     version: db.pragma('user_version', { simple: true }) as number,
     applicationId: db.pragma('application_id', { simple: true }) as number,
@@ -96,21 +102,17 @@ function migrate(db: Database.Database, file: string, busyTimeout: number): void
   check(seen);
   if (seen.version === SCHEMA_VERSION) return;
 
-  // Several processes may open the same new file at once: the version is
-  // read again under the write lock, and only the first one migrates.
-  retryBusy(busyTimeout, () =>
-    db
-      .transaction(() => {
-        const now = header();
-        check(now);
-        if (now.version === 0) {
-          const tables = db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get();
-          if (tables !== 0) {
-            throw new StoreError('DATABASE_INVALID', `${file} is a SQLite database of another program, not a regmeta store`);
-          }
-        }
-        for (let version = now.version; version < SCHEMA_VERSION; version++) db.exec(MIGRATIONS[version]());
-      })
-      .immediate(),
-  );
+  // The version is read again under the write lock: of several processes
+  // opening the same new file, only the first one migrates.
+  db.transaction(() => {
+    const now = header();
+    check(now);
+    if (now.version === 0) {
+      const tables = db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get();
+      if (tables !== 0) {
+        throw new StoreError('DATABASE_INVALID', `${file} is a SQLite database of another program, not a regmeta store`);
+      }
+    }
+    for (let version = now.version; version < SCHEMA_VERSION; version++) db.exec(MIGRATIONS[version]());
+  }).immediate();
 }
