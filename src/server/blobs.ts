@@ -1,0 +1,256 @@
+// Blob content on the filesystem: blobs/<algorithm>/<2 hex>/<hex> for
+// finished blobs, uploads/<uuid> for sessions in progress. Bytes stream to
+// disk while they are hashed; nothing holds a blob whole in memory. A blob
+// reaches blobs/ only fsynced, by one rename, after its digest checked out.
+// https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-blobs
+
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { isDigest } from '../store/grammar.js';
+import { HttpError } from './errors.js';
+
+/** One upload session: which repository it is for and what it has received. */
+export interface UploadSession {
+  readonly id: string;
+  readonly repo: string;
+  /** Bytes received so far; the file holds exactly these. */
+  size: number;
+  /** sha256 of the bytes so far, fed as they arrive. */
+  hash: Hash;
+  /** A request is writing to it: a second one must not interleave. */
+  busy: boolean;
+  lastUsed: number;
+}
+
+export interface BlobFilesOptions {
+  /** The largest blob accepted, in bytes. */
+  maxBlobSize?: number;
+  /** Sessions idle longer than this (ms) are dropped with their file. */
+  uploadTtl?: number;
+}
+
+const GIB = 1024 ** 3;
+
+/** The blob files and upload sessions under one data directory. */
+export class BlobFiles {
+  readonly blobsDir: string;
+  readonly uploadsDir: string;
+  readonly maxBlobSize: number;
+  readonly #uploadTtl: number;
+  readonly #sessions = new Map<string, UploadSession>();
+  #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(dataDir: string, options: BlobFilesOptions = {}) {
+    this.blobsDir = path.join(dataDir, 'blobs');
+    this.uploadsDir = path.join(dataDir, 'uploads');
+    this.maxBlobSize = options.maxBlobSize ?? 64 * GIB;
+    this.#uploadTtl = options.uploadTtl ?? 24 * 3600 * 1000;
+  }
+
+  /**
+   * Creates blobs/ and uploads/ and empties uploads/: sessions live in this
+   * process's memory, so files left by an earlier process belong to no one.
+   */
+  init(): void {
+    mkdirSync(this.blobsDir, { recursive: true });
+    mkdirSync(this.uploadsDir, { recursive: true });
+    for (const entry of readdirSync(this.uploadsDir)) {
+      rmSync(path.join(this.uploadsDir, entry), { force: true, recursive: true });
+    }
+    this.#sweeper = setInterval(() => void this.#sweep(), Math.min(this.#uploadTtl, 600_000)).unref();
+  }
+
+  /** Stops the idle-session sweeper. */
+  close(): void {
+    if (this.#sweeper) clearInterval(this.#sweeper);
+  }
+
+  /** Where blob `digest` lives. The digest must have passed the grammar. */
+  blobPath(digest: string): string {
+    if (!isDigest(digest)) throw new HttpError('DIGEST_INVALID', 'invalid digest');
+    const [algorithm, hex] = digest.split(':');
+    return path.join(this.blobsDir, algorithm, hex.slice(0, 2), hex);
+  }
+
+  /** The size of the blob file, or undefined when there is none. */
+  async fileSize(digest: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.blobPath(digest))).size;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  /** A stream of bytes `start`..`end` (inclusive) of the blob. */
+  read(digest: string, start?: number, end?: number): Readable {
+    return createReadStream(this.blobPath(digest), { start, end });
+  }
+
+  // --- upload sessions --------------------------------------------------------
+
+  /** Opens a session for `repo` with an empty file. */
+  async startUpload(repo: string): Promise<UploadSession> {
+    const session: UploadSession = {
+      id: randomUUID(),
+      repo,
+      size: 0,
+      hash: createHash('sha256'),
+      busy: false,
+      lastUsed: Date.now(),
+    };
+    const file = await open(this.#uploadPath(session.id), 'wx');
+    await file.close();
+    this.#sessions.set(session.id, session);
+    return session;
+  }
+
+  /**
+   * The session `id`, which must belong to `repo`: one repository cannot
+   * touch another's uploads.
+   * @throws HttpError BLOB_UPLOAD_UNKNOWN.
+   */
+  session(repo: string, id: string): UploadSession {
+    const session = this.#sessions.get(id);
+    if (!session || session.repo !== repo) throw new HttpError('BLOB_UPLOAD_UNKNOWN', 'unknown upload session');
+    session.lastUsed = Date.now();
+    return session;
+  }
+
+  /**
+   * Appends a request body to the session, hashing as it goes. A body that
+   * fails half way (the client went away, the size limit) is cut back off
+   * the file and the hash, so the session stays at its previous size.
+   * @throws HttpError BLOB_UPLOAD_INVALID (session busy), SIZE_INVALID (over
+   * `expected` or the blob size limit).
+   */
+  async append(session: UploadSession, body: Readable, expected?: number): Promise<void> {
+    if (session.busy) throw new HttpError('BLOB_UPLOAD_INVALID', 'another request is writing to this upload');
+    session.busy = true;
+    const before = session.size;
+    const saved = session.hash.copy();
+    let received = 0;
+    const limit = this.maxBlobSize - before;
+    const hash = session.hash;
+    const meter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        received += chunk.length;
+        if (received > limit) return done(new HttpError('SIZE_INVALID', 'blob is larger than the registry accepts', { status: 413 }));
+        if (expected !== undefined && received > expected) {
+          return done(new HttpError('SIZE_INVALID', 'body is longer than its Content-Length or Content-Range'));
+        }
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, meter, createWriteStream(this.#uploadPath(session.id), { flags: 'a' }));
+      if (expected !== undefined && received !== expected) {
+        throw new HttpError('SIZE_INVALID', `body has ${received} bytes, ${expected} expected`);
+      }
+      session.size = before + received;
+    } catch (error) {
+      session.hash = saved;
+      await this.#truncate(session, before);
+      throw error;
+    } finally {
+      session.busy = false;
+      session.lastUsed = Date.now();
+    }
+  }
+
+  /**
+   * Finishes the session as blob `digest`: checks the digest, fsyncs, and
+   * renames the file into blobs/. On a mismatch the upload is gone and
+   * nothing is left behind. The session is over either way.
+   * @returns the blob's size.
+   * @throws HttpError DIGEST_INVALID, BLOB_UPLOAD_INVALID (session busy).
+   */
+  async finish(session: UploadSession, digest: string): Promise<number> {
+    if (session.busy) throw new HttpError('BLOB_UPLOAD_INVALID', 'another request is writing to this upload');
+    session.busy = true;
+    const file = this.#uploadPath(session.id);
+    this.#sessions.delete(session.id);
+    try {
+      const actual = digest.startsWith('sha256:')
+        ? `sha256:${session.hash.digest('hex')}`
+        : await hashFile(file, digest.slice(0, digest.indexOf(':')));
+      if (actual !== digest) {
+        throw new HttpError('DIGEST_INVALID', `the upload's digest is ${actual}, not ${digest}`, { detail: { digest: actual } });
+      }
+      const handle = await open(file, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      const target = this.blobPath(digest);
+      await mkdir(path.dirname(target), { recursive: true });
+      // Same digest, same bytes: replacing a blob that is already there is harmless.
+      await rename(file, target);
+      await syncDirectory(path.dirname(target));
+      return session.size;
+    } catch (error) {
+      await rm(file, { force: true });
+      throw error;
+    }
+  }
+
+  /** Cancels the session and removes its file. */
+  async cancel(session: UploadSession): Promise<void> {
+    this.#sessions.delete(session.id);
+    await rm(this.#uploadPath(session.id), { force: true });
+  }
+
+  /** The number of open sessions (for tests and metrics). */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  #uploadPath(id: string): string {
+    return path.join(this.uploadsDir, id);
+  }
+
+  async #truncate(session: UploadSession, size: number): Promise<void> {
+    try {
+      const handle = await open(this.#uploadPath(session.id), 'r+');
+      try {
+        await handle.truncate(size);
+      } finally {
+        await handle.close();
+      }
+    } catch {
+      // The file is gone (cancelled meanwhile): the session is unusable anyway.
+      this.#sessions.delete(session.id);
+    }
+  }
+
+  async #sweep(): Promise<void> {
+    const cutoff = Date.now() - this.#uploadTtl;
+    for (const session of [...this.#sessions.values()]) {
+      if (!session.busy && session.lastUsed < cutoff) await this.cancel(session).catch(() => {});
+    }
+  }
+}
+
+async function hashFile(file: string, algorithm: string): Promise<string> {
+  const hash = createHash(algorithm);
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return `${algorithm}:${hash.digest('hex')}`;
+}
+
+// The rename is durable only once the directory entry is on disk.
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } catch {
+    // Some filesystems refuse fsync on a directory; the rename still happened.
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,127 @@
+// Errors on the wire: one table from error codes to HTTP statuses, and one
+// function that writes the OCI error envelope.
+// https://github.com/opencontainers/distribution-spec/blob/main/spec.md#error-codes
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { StoreError } from '../index.js';
+
+/**
+ * An error the server raises itself (as opposed to one from the store):
+ * an OCI error code, an optional status where the table's default does not
+ * fit, and headers the response must carry (WWW-Authenticate, Range).
+ */
+export class HttpError extends Error {
+  override name = 'HttpError';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly options: { status?: number; detail?: unknown; headers?: Record<string, string> } = {},
+  ) {
+    super(message);
+  }
+}
+
+// The spec's codes with the statuses its endpoint table gives them; the
+// store's own codes with the closest fit. A code missing here is a server
+// fault (500).
+const STATUS: Record<string, number> = {
+  BLOB_UNKNOWN: 404,
+  BLOB_UPLOAD_UNKNOWN: 404,
+  MANIFEST_UNKNOWN: 404,
+  NAME_UNKNOWN: 404,
+  NOT_FOUND: 404,
+  BLOB_UPLOAD_INVALID: 400,
+  DIGEST_INVALID: 400,
+  MANIFEST_BLOB_UNKNOWN: 400,
+  MANIFEST_INVALID: 400,
+  NAME_INVALID: 400,
+  SIZE_INVALID: 400,
+  TAG_INVALID: 400,
+  PAGINATION_NUMBER_INVALID: 400,
+  EVENT_INVALID: 400,
+  UNAUTHORIZED: 401,
+  DENIED: 403,
+  UNSUPPORTED: 405,
+  // An index still lists the manifest, a manifest still references the blob:
+  // the request is well-formed but conflicts with the repository's state.
+  MANIFEST_REFERENCED: 409,
+  BLOB_REFERENCED: 409,
+  TOOMANYREQUESTS: 429,
+  // The database is locked for longer than the busy timeout, or shut: the
+  // client may retry.
+  DATABASE_BUSY: 503,
+  STORE_CLOSED: 503,
+  DATABASE_FULL: 507,
+};
+
+/** The HTTP status of an error code; 500 for anything the table does not know. */
+export function statusOf(code: string): number {
+  return STATUS[code] ?? 500;
+}
+
+/** What the client sees of an error: status, envelope and extra headers. */
+export interface WireError {
+  status: number;
+  code: string;
+  message: string;
+  detail?: unknown;
+  headers?: Record<string, string>;
+}
+
+/**
+ * Maps anything a handler threw to what goes on the wire. Store and server
+ * errors keep their code; a 5xx hides its message (it may name paths) and
+ * unknown errors become a generic 500.
+ */
+export function toWireError(error: unknown): WireError {
+  if (error instanceof HttpError) {
+    return {
+      status: error.options.status ?? statusOf(error.code),
+      code: error.code,
+      message: error.message,
+      detail: error.options.detail,
+      headers: error.options.headers,
+    };
+  }
+  if (error instanceof StoreError) {
+    const status = statusOf(error.code);
+    if (status >= 500) {
+      const headers: Record<string, string> | undefined = status === 503 ? { 'Retry-After': '1' } : undefined;
+      return { status, code: 'UNAVAILABLE', message: 'the registry cannot serve this request now', headers };
+    }
+    return { status, code: error.code, message: error.message, detail: error.detail };
+  }
+  return { status: 500, code: 'UNKNOWN', message: 'internal server error' };
+}
+
+/**
+ * Writes `error` as the OCI error envelope `{"errors":[{code,message,detail}]}`
+ * and returns the status written. When the response has already started
+ * (a blob half sent) the socket is destroyed instead: a truncated body must
+ * not look complete. `report` receives server faults, with their detail, for the log.
+ */
+export function sendError(
+  req: IncomingMessage,
+  res: ServerResponse,
+  error: unknown,
+  report: (error: unknown) => void,
+): number {
+  const wire = toWireError(error);
+  if (wire.status >= 500) report(error);
+  if (res.headersSent) {
+    res.destroy();
+    return res.statusCode;
+  }
+  const entry: Record<string, unknown> = { code: wire.code, message: wire.message };
+  if (wire.detail !== undefined) entry.detail = wire.detail;
+  const body = JSON.stringify({ errors: [entry] });
+  res.statusCode = wire.status;
+  for (const [name, value] of Object.entries(wire.headers ?? {})) res.setHeader(name, value);
+  res.setHeader('Content-Type', 'application/json');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  // A body the handler did not read (an upload refused up front) would
+  // otherwise be drained before the next request; closing is cheaper.
+  if (!req.complete) res.setHeader('Connection', 'close');
+  res.end(req.method === 'HEAD' ? undefined : body);
+  return wire.status;
+}

@@ -1,0 +1,225 @@
+// Blob endpoints: pull, delete, and the upload session (monolithic, chunked,
+// streamed, cross-repository mount).
+// https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-blobs
+// https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-blobs
+
+import { pipeline } from 'node:stream/promises';
+import { NotFoundError } from '../../index.js';
+import { checkDigest, isRepository } from '../../store/grammar.js';
+import type { UploadSession } from '../blobs.js';
+import { HttpError } from '../errors.js';
+import { contentLength, hasBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
+
+// --- pull -----------------------------------------------------------------------
+
+/**
+ * HEAD/GET /v2/<name>/blobs/<digest> — spec "Pulling blobs" (end-2), with a
+ * single byte Range. A blob is readable from a repository only when linked
+ * there.
+ */
+export async function getBlob(c: RequestContext, name: string, digest: string): Promise<void> {
+  const { store, blobs } = c.registry;
+  const info = store.statBlob(name, digest);
+  const onDisk = await blobs.fileSize(digest);
+  if (onDisk === undefined) {
+    // Linked but gone from disk: to the client it is simply not there.
+    throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${name}`);
+  }
+  const size = info.size;
+  const { res } = c;
+  res.setHeader('Docker-Content-Digest', digest);
+  res.setHeader('Content-Type', 'application/octet-stream');
+  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('ETag', `"${digest}"`);
+  // Content-addressed: the bytes behind this URL never change.
+  res.setHeader('Cache-Control', 'max-age=31536000, immutable');
+  const range = parseRange(c.req.headers.range, size);
+  if (range === 'unsatisfiable') {
+    throw new HttpError('BLOB_UNKNOWN', 'requested range not satisfiable', {
+      status: 416,
+      headers: { 'Content-Range': `bytes */${size}` },
+    });
+  }
+  let start = 0;
+  let end = size - 1;
+  if (range) {
+    [start, end] = range;
+    res.statusCode = 206;
+    res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
+  } else {
+    res.statusCode = 200;
+  }
+  res.setHeader('Content-Length', Math.max(end - start + 1, 0));
+  if (c.req.method === 'HEAD' || size === 0) {
+    res.end();
+    return;
+  }
+  try {
+    await pipeline(blobs.read(digest, start, end), res);
+  } catch (error) {
+    // A client that hangs up mid-blob is not a server fault.
+    if (!res.destroyed) res.destroy(error as Error);
+  }
+}
+
+/**
+ * Parses a single `bytes=` range against `size`: the inclusive [start, end],
+ * 'unsatisfiable', or undefined when there is no usable Range header (which
+ * RFC 9110 says to ignore, serving the whole blob).
+ */
+export function parseRange(header: string | undefined, size: number): [number, number] | 'unsatisfiable' | undefined {
+  if (header === undefined) return undefined;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match || (match[1] === '' && match[2] === '')) return undefined;
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return [Math.max(size - suffix, 0), size - 1];
+  }
+  const start = Number(match[1]);
+  const end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+  if (start >= size || end < start) return 'unsatisfiable';
+  return [start, end];
+}
+
+/**
+ * DELETE /v2/<name>/blobs/<digest> — spec "Deleting blobs" (end-10): unlinks
+ * the blob from the repository; the file stays for the garbage collector,
+ * since other repositories may link it.
+ */
+export function deleteBlob(c: RequestContext, name: string, digest: string): void {
+  c.registry.store.unlinkBlob(name, digest, c.ctx);
+  sendEmpty(c, 202);
+}
+
+// --- push -----------------------------------------------------------------------
+
+function uploadHeaders(name: string, session: UploadSession): Record<string, string> {
+  return {
+    Location: repoPath(name, 'blobs', 'uploads', session.id),
+    // distribution's convention: the last byte received, and 0-0 when empty.
+    Range: `0-${Math.max(session.size - 1, 0)}`,
+    'Docker-Upload-UUID': session.id,
+  };
+}
+
+function blobCreated(c: RequestContext, name: string, digest: string): void {
+  sendEmpty(c, 201, { Location: repoPath(name, 'blobs', digest), 'Docker-Content-Digest': digest });
+}
+
+/** Links a finished blob into the repository; the file is already in place. */
+function link(c: RequestContext, name: string, digest: string, size: number): void {
+  c.registry.store.linkBlob(name, { digest, size }, c.ctx);
+}
+
+/**
+ * POST /v2/<name>/blobs/uploads/ — spec "Pushing blobs": with `mount` and
+ * `from`, mounts a blob the source repository has (end-11, 201); with
+ * `digest`, a monolithic upload of the body (end-4b, 201); else opens a
+ * session (end-4a, 202). A mount the source cannot honour opens a session.
+ */
+export async function startUpload(c: RequestContext, name: string): Promise<void> {
+  const { blobs } = c.registry;
+  const params = c.url.searchParams;
+  const mount = params.get('mount');
+  if (mount !== null) {
+    const digest = checkDigest(mount);
+    const from = params.get('from');
+    if (from !== null && isRepository(from) && (await mountable(c, from, digest))) {
+      link(c, name, digest, c.registry.store.statBlob(from, digest).size);
+      return blobCreated(c, name, digest);
+    }
+  }
+  const digestParam = params.get('digest');
+  const digest = digestParam === null ? undefined : checkDigest(digestParam);
+  const session = await blobs.startUpload(name);
+  if (digest === undefined) return sendEmpty(c, 202, uploadHeaders(name, session));
+  try {
+    await blobs.append(session, c.req, contentLength(c.req));
+  } catch (error) {
+    await blobs.cancel(session);
+    throw error;
+  }
+  const size = await blobs.finish(session, digest);
+  link(c, name, digest, size);
+  blobCreated(c, name, digest);
+}
+
+async function mountable(c: RequestContext, from: string, digest: string): Promise<boolean> {
+  try {
+    c.registry.store.statBlob(from, digest);
+  } catch (error) {
+    if (error instanceof NotFoundError) return false;
+    throw error;
+  }
+  return (await c.registry.blobs.fileSize(digest)) !== undefined;
+}
+
+/**
+ * The byte range a chunk claims (Content-Range `<start>-<end>`) checked
+ * against what the session has: a gap or overlap is 416 with the session's
+ * Range, so the client can resume.
+ * @returns the chunk's length, or undefined when it claims no range.
+ */
+function chunkLength(c: RequestContext, name: string, session: UploadSession): number | undefined {
+  const header = c.req.headers['content-range'];
+  const length = contentLength(c.req);
+  if (header === undefined) return length;
+  const match = /^(?:bytes[ =])?(\d{1,16})-(\d{1,16})(?:\/(?:\d+|\*))?$/.exec(header.trim());
+  const outOfOrder = () =>
+    new HttpError('BLOB_UPLOAD_INVALID', `chunk does not continue the upload at byte ${session.size}`, {
+      status: 416,
+      headers: uploadHeaders(name, session),
+    });
+  if (!match) throw new HttpError('BLOB_UPLOAD_INVALID', 'malformed Content-Range', { status: 416, headers: uploadHeaders(name, session) });
+  const start = Number(match[1]);
+  const end = Number(match[2]);
+  if (start !== session.size || end < start) throw outOfOrder();
+  const claimed = end - start + 1;
+  if (length !== undefined && length !== claimed) {
+    throw new HttpError('SIZE_INVALID', `Content-Range claims ${claimed} bytes, Content-Length ${length}`);
+  }
+  return claimed;
+}
+
+/**
+ * PATCH /v2/<name>/blobs/uploads/<id> — spec "Pushing a blob in chunks"
+ * (end-5), and streamed uploads without Content-Range: appends the body.
+ */
+export async function patchUpload(c: RequestContext, name: string, id: string): Promise<void> {
+  const { blobs } = c.registry;
+  const session = blobs.session(name, id);
+  const expected = chunkLength(c, name, session);
+  await blobs.append(session, c.req, expected);
+  sendEmpty(c, 202, uploadHeaders(name, session));
+}
+
+/**
+ * PUT /v2/<name>/blobs/uploads/<id>?digest= — spec "Pushing a blob in chunks"
+ * / "monolithically" (end-6): appends an optional last chunk, checks the
+ * digest, moves the blob into place and links it.
+ */
+export async function finishUpload(c: RequestContext, name: string, id: string): Promise<void> {
+  const { blobs } = c.registry;
+  const session = blobs.session(name, id);
+  const digestParam = c.url.searchParams.get('digest');
+  if (digestParam === null) throw new HttpError('DIGEST_INVALID', 'the digest query parameter is required');
+  const digest = checkDigest(digestParam);
+  if (hasBody(c.req) || c.req.headers['content-range'] !== undefined) {
+    await blobs.append(session, c.req, chunkLength(c, name, session));
+  }
+  const size = await blobs.finish(session, digest);
+  link(c, name, digest, size);
+  blobCreated(c, name, digest);
+}
+
+/** GET /v2/<name>/blobs/uploads/<id> — spec "Getting the upload status" (end-13): 204 with Range. */
+export function uploadStatus(c: RequestContext, name: string, id: string): void {
+  sendEmpty(c, 204, uploadHeaders(name, c.registry.blobs.session(name, id)));
+}
+
+/** DELETE /v2/<name>/blobs/uploads/<id> — cancels the session (distribution's API; the spec leaves it out). */
+export async function cancelUpload(c: RequestContext, name: string, id: string): Promise<void> {
+  await c.registry.blobs.cancel(c.registry.blobs.session(name, id));
+  sendEmpty(c, 204);
+}

@@ -1,0 +1,118 @@
+// The event log over HTTP, after Docker Trusted Registry's /api/v0/events:
+// pages of past events, and a live stream of new ones as server-sent events.
+//
+// Who may read what: an admin reads everyone's events, anyone else only
+// their own (asking for another actor is 403 DENIED). With no htpasswd the
+// registry is a developer's own: everyone is anonymous and an admin. With an
+// htpasswd, the users named by --admin are admins.
+
+import type { Event, EventObjectType, EventQuery, EventType } from '../../index.js';
+import { HttpError } from '../errors.js';
+import type { RequestContext } from '../http.js';
+
+/** How often an idle stream sends a comment, so proxies keep it open. */
+const HEARTBEAT_MS = 15_000;
+
+function time(value: string | null, field: string): Date | undefined {
+  if (value === null || value === '') return undefined;
+  // Epoch milliseconds or any date Date.parse reads (RFC 3339 in practice).
+  const date = /^\d+$/.test(value) ? new Date(Number(value)) : new Date(value);
+  if (Number.isNaN(date.getTime())) throw new HttpError('EVENT_INVALID', `${field} is not a date`);
+  return date;
+}
+
+function upper<T extends string>(value: string | null): T | undefined {
+  return value === null || value === '' ? undefined : (value.toUpperCase() as T);
+}
+
+/** The query parameters shared by both endpoints, with the authorization rule applied. */
+function eventQuery(c: RequestContext): EventQuery {
+  const params = c.url.searchParams;
+  const limit = params.get('limit');
+  if (limit !== null && !/^\d{1,9}$/.test(limit)) {
+    throw new HttpError('PAGINATION_NUMBER_INVALID', 'limit must be a positive integer');
+  }
+  return {
+    queryingUser: c.actor,
+    isAdmin: c.registry.isAdmin(c.actor),
+    actor: params.get('actorId') ?? undefined,
+    type: upper<EventType>(params.get('eventType')),
+    objectType: upper<EventObjectType>(params.get('objectType')),
+    repository: params.get('repository') || undefined,
+    publishedBefore: time(params.get('publishedBefore'), 'publishedBefore'),
+    publishedAfter: time(params.get('publishedAfter'), 'publishedAfter'),
+    perPage: limit === null ? undefined : Number(limit),
+    page: params.get('start') || undefined,
+  };
+}
+
+/**
+ * GET /api/v0/events — DTR's event list: `start` (the previous page's
+ * `next`), `limit`, `publishedBefore` (exclusive), `publishedAfter`
+ * (inclusive), `actorId`, `eventType`, plus `objectType` and `repository`.
+ * Newest first; `{"events":[…],"next":…}` with a Link to the next page.
+ */
+export function listEvents(c: RequestContext): void {
+  const query = eventQuery(c);
+  const page = c.registry.store.getEvents(query);
+  const headers: Record<string, string> = {};
+  if (page.next !== undefined) {
+    const next = new URLSearchParams(c.url.searchParams);
+    next.set('start', page.next);
+    headers.Link = `<${c.url.pathname}?${next}>; rel="next"`;
+  }
+  const body = JSON.stringify(page);
+  c.res.writeHead(200, { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+  c.res.end(body);
+}
+
+/** True when `event` passes the stream's filters (the page filters, without the time bounds). */
+function matches(event: Event, query: EventQuery): boolean {
+  return (
+    (query.actor === undefined || event.actor === query.actor) &&
+    (query.type === undefined || event.type === query.type) &&
+    (query.objectType === undefined || event.object.type === query.objectType) &&
+    (query.repository === undefined || event.repository === query.repository)
+  );
+}
+
+/**
+ * GET /api/v0/events/stream — every event committed from now on that the
+ * caller may see and the filters admit, as server-sent events (`id` the
+ * event id, `event` its type, `data` the event as JSON). Resolves when the
+ * client goes away or the server shuts the stream.
+ */
+export async function streamEvents(c: RequestContext): Promise<void> {
+  const query = eventQuery(c);
+  // The same rule as getEvents: a non-admin sees their own events only.
+  if (!query.isAdmin) {
+    if (query.actor !== undefined && query.actor !== c.actor) {
+      throw new HttpError('DENIED', 'you cannot read the events of another user');
+    }
+    query.actor = c.actor;
+  }
+  // Refuse malformed filters the way the list endpoint does, before streaming.
+  c.registry.store.getEvents({ ...query, perPage: 1, page: undefined, publishedAfter: undefined, publishedBefore: undefined });
+  const { res, registry } = c;
+  res.writeHead(200, {
+    'Content-Type': 'text/event-stream',
+    'Cache-Control': 'no-cache',
+    'X-Accel-Buffering': 'no',
+  });
+  res.write(': events\n\n');
+  const unsubscribe = registry.store.subscribe((event) => {
+    if (!matches(event, query) || res.destroyed || res.writableEnded) return;
+    res.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+  });
+  const heartbeat = setInterval(() => {
+    if (!res.destroyed && !res.writableEnded) res.write(': keep-alive\n\n');
+  }, HEARTBEAT_MS);
+  registry.streams.add(res);
+  try {
+    await new Promise<void>((resolve) => res.once('close', resolve));
+  } finally {
+    clearInterval(heartbeat);
+    unsubscribe();
+    registry.streams.delete(res);
+  }
+}

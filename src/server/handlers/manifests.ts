@@ -1,0 +1,164 @@
+// Manifest endpoints: pull, push, delete, by tag or by digest.
+// https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
+// https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-manifests
+
+import { MediaType, NotFoundError, StoreError, type ManifestInfo, type StoredManifest } from '../../index.js';
+import { digestOf, verifyDigest, type Reference } from '../../store/grammar.js';
+import { parseManifest } from '../../store/manifest.js';
+import { HttpError } from '../errors.js';
+import { MAX_MANIFEST_SIZE, readBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
+
+const MANIFEST_TYPES: ReadonlySet<string> = new Set(Object.values(MediaType));
+
+/**
+ * True when an Accept header admits `mediaType`: no header, a wildcard, or
+ * the type itself (q=0 excludes). Like distribution, only what a client
+ * lists is "supported"; unlike distribution, a client that sends no Accept
+ * at all (curl, Go's default client) gets the manifest as stored.
+ */
+export function accepts(header: string | undefined, mediaType: string): boolean {
+  if (header === undefined || header.trim() === '') return true;
+  for (const item of header.split(',')) {
+    const [type, ...params] = item.split(';').map((part) => part.trim().toLowerCase());
+    if (params.some((p) => /^q=0(?:\.0*)?$/.test(p))) continue;
+    if (type === '*/*' || type === 'application/*' || type === mediaType) return true;
+  }
+  return false;
+}
+
+/** Resolves a reference to a digest: a tag through the store, a digest as is. */
+function resolve(c: RequestContext, name: string, reference: Reference): string {
+  return reference.digest ?? c.registry.store.getTag(name, reference.tag).digest;
+}
+
+/**
+ * HEAD/GET /v2/<name>/manifests/<reference> — spec "Pulling manifests"
+ * (end-3): the exact bytes pushed, with Content-Type and Docker-Content-Digest.
+ * By tag, a manifest whose type the Accept header excludes is
+ * MANIFEST_UNKNOWN, as distribution answers; by digest the content is
+ * immutable and served whatever the client listed.
+ */
+export function getManifest(c: RequestContext, name: string, reference: Reference): void {
+  const { store } = c.registry;
+  const head = c.req.method === 'HEAD';
+  let manifest: ManifestInfo | StoredManifest;
+  // A tag can move and its old manifest be deleted between the two reads;
+  // reading the tag again then finds the new target.
+  for (let attempt = 0; ; attempt++) {
+    const digest = resolve(c, name, reference);
+    try {
+      manifest = head ? store.statManifest(name, digest) : store.getManifest(name, digest);
+      break;
+    } catch (error) {
+      if (attempt >= 2 || reference.tag === undefined || !(error instanceof NotFoundError)) throw error;
+    }
+  }
+  if (reference.tag !== undefined && !accepts(c.req.headers.accept, manifest.mediaType)) {
+    throw new NotFoundError(
+      'MANIFEST_UNKNOWN',
+      `manifest ${name}:${reference.tag} is a ${manifest.mediaType}, which the Accept header does not list`,
+    );
+  }
+  const { res } = c;
+  res.statusCode = 200;
+  res.setHeader('Content-Type', manifest.mediaType);
+  res.setHeader('Docker-Content-Digest', manifest.digest);
+  res.setHeader('ETag', `"${manifest.digest}"`);
+  res.setHeader('Content-Length', manifest.size);
+  res.end(head ? undefined : (manifest as StoredManifest).payload);
+}
+
+/**
+ * The media type a manifest was pushed as: its Content-Type, or when the
+ * client sent none (or a generic one) the mediaType the payload names.
+ * @throws StoreError MANIFEST_INVALID when neither says.
+ */
+function pushedMediaType(header: string | undefined, payload: Buffer): string {
+  const type = header?.split(';')[0].trim().toLowerCase();
+  if (type && type !== 'application/json' && type !== 'application/octet-stream') return type;
+  try {
+    const named = (JSON.parse(payload.toString('utf8')) as { mediaType?: unknown }).mediaType;
+    if (typeof named === 'string' && MANIFEST_TYPES.has(named)) return named;
+  } catch {
+    // Not JSON: the store's parser gives the precise error below.
+  }
+  throw new StoreError('MANIFEST_INVALID', 'the manifest media type is missing: send it as Content-Type');
+}
+
+/**
+ * Refuses a manifest whose blobs or child manifests the repository does not
+ * have (MANIFEST_BLOB_UNKNOWN); a missing `subject` is allowed, as the spec
+ * requires for referrers pushed before their subject.
+ */
+function checkReferences(c: RequestContext, name: string, blobs: string[], children: string[]): void {
+  const { store } = c.registry;
+  const missing = (digest: string, what: string): never => {
+    throw new HttpError('MANIFEST_BLOB_UNKNOWN', `${what} ${digest} is not in ${name}`, { detail: { digest } });
+  };
+  for (const digest of blobs) {
+    try {
+      store.statBlob(name, digest);
+    } catch (error) {
+      if (error instanceof NotFoundError) missing(digest, 'blob');
+      throw error;
+    }
+  }
+  for (const digest of children) {
+    try {
+      store.statManifest(name, digest);
+    } catch (error) {
+      if (error instanceof NotFoundError) missing(digest, 'manifest');
+      throw error;
+    }
+  }
+}
+
+/**
+ * PUT /v2/<name>/manifests/<reference> — spec "Pushing manifests" (end-7):
+ * at most 4 MiB (413 beyond), digest checked when the reference is one,
+ * every referenced blob and child present, then stored and tagged. Answers
+ * 201 with Location, Docker-Content-Digest, and OCI-Subject when the
+ * manifest has a subject.
+ */
+export async function putManifest(c: RequestContext, name: string, reference: Reference): Promise<void> {
+  const { store } = c.registry;
+  const payload = await readBody(c.req, MAX_MANIFEST_SIZE);
+  const mediaType = pushedMediaType(c.req.headers['content-type'], payload);
+  const digest = reference.digest !== undefined ? verifyDigest(reference.digest, payload) : digestOf(payload);
+  const parsed = parseManifest(mediaType, payload);
+  checkReferences(c, name, parsed.blobs, parsed.children);
+  const manifest = { mediaType, payload };
+  store.putManifest(name, digest, manifest, c.ctx);
+  if (reference.tag !== undefined) {
+    // The manifest and the tag are two transactions: a concurrent DELETE can
+    // remove the manifest in between. Putting it again (a no-op otherwise)
+    // and retrying keeps the push from losing to it.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        store.putTag(name, reference.tag, { digest }, c.ctx);
+        break;
+      } catch (error) {
+        if (attempt >= 2 || !(error instanceof NotFoundError)) throw error;
+        store.putManifest(name, digest, manifest, c.ctx);
+      }
+    }
+  }
+  const headers: Record<string, string> = {
+    Location: repoPath(name, 'manifests', digest),
+    'Docker-Content-Digest': digest,
+  };
+  if (parsed.subject !== null) headers['OCI-Subject'] = parsed.subject;
+  sendEmpty(c, 201, headers);
+}
+
+/**
+ * DELETE /v2/<name>/manifests/<reference> — spec "Deleting tags" (end-9,
+ * by tag: the tag only) and "Deleting manifests" (end-9, by digest: the
+ * manifest with every tag on it). 202.
+ */
+export function deleteManifest(c: RequestContext, name: string, reference: Reference): void {
+  const { store } = c.registry;
+  if (reference.tag !== undefined) store.deleteTag(name, reference.tag, c.ctx);
+  else store.deleteManifest(name, reference.digest, c.ctx);
+  sendEmpty(c, 202);
+}

@@ -1,0 +1,102 @@
+// The router: a request's method and path become one typed route, with every
+// repository name, tag, digest and upload id already checked against the
+// grammar, before any handler can reach the filesystem or SQL.
+// https://github.com/opencontainers/distribution-spec/blob/main/spec.md#endpoints
+
+import { checkDigest, checkRepository, parseReference, type Reference } from '../store/grammar.js';
+import { HttpError } from './errors.js';
+
+export type Route =
+  | { kind: 'base' }
+  | { kind: 'catalog' }
+  | { kind: 'tags'; name: string }
+  | { kind: 'manifest'; name: string; reference: Reference }
+  | { kind: 'blob'; name: string; digest: string }
+  | { kind: 'uploadStart'; name: string }
+  | { kind: 'upload'; name: string; id: string }
+  | { kind: 'referrers'; name: string; digest: string }
+  | { kind: 'events' }
+  | { kind: 'eventStream' };
+
+export type RouteKind = Route['kind'];
+
+/** The methods each route answers; anything else is 405. */
+const METHODS: Record<RouteKind, readonly string[]> = {
+  base: ['GET', 'HEAD'],
+  catalog: ['GET'],
+  tags: ['GET'],
+  manifest: ['GET', 'HEAD', 'PUT', 'DELETE'],
+  blob: ['GET', 'HEAD', 'DELETE'],
+  uploadStart: ['POST'],
+  upload: ['GET', 'PATCH', 'PUT', 'DELETE'],
+  referrers: ['GET'],
+  events: ['GET'],
+  eventStream: ['GET'],
+};
+
+/** Upload ids are the server's own UUIDs; nothing else may name a file in uploads/. */
+const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+// Names contain slashes, so each pattern anchors on its suffix and the name is
+// everything before it. The upload patterns come before the blob pattern.
+const PATTERNS: ReadonlyArray<[RegExp, (m: RegExpExecArray) => Route]> = [
+  [/^\/v2\/?$/, () => ({ kind: 'base' })],
+  [/^\/v2\/_catalog$/, () => ({ kind: 'catalog' })],
+  [/^\/api\/v0\/events\/?$/, () => ({ kind: 'events' })],
+  [/^\/api\/v0\/events\/stream$/, () => ({ kind: 'eventStream' })],
+  [/^\/v2\/(.+)\/tags\/list$/, (m) => ({ kind: 'tags', name: name(m[1]) })],
+  [
+    /^\/v2\/(.+)\/manifests\/([^/]+)$/,
+    (m) => ({ kind: 'manifest', name: name(m[1]), reference: parseReference(segment(m[2])) }),
+  ],
+  [/^\/v2\/(.+)\/blobs\/uploads\/?$/, (m) => ({ kind: 'uploadStart', name: name(m[1]) })],
+  [/^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, (m) => ({ kind: 'upload', name: name(m[1]), id: uploadId(m[2]) })],
+  [/^\/v2\/(.+)\/blobs\/([^/]+)$/, (m) => ({ kind: 'blob', name: name(m[1]), digest: checkDigest(segment(m[2])) })],
+  [/^\/v2\/(.+)\/referrers\/([^/]+)$/, (m) => ({ kind: 'referrers', name: name(m[1]), digest: checkDigest(segment(m[2])) })],
+];
+
+// Clients may percent-encode the colon of a digest; the grammar then refuses
+// anything that decoding lets through (a '/', '..', NUL).
+function segment(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new HttpError('NAME_INVALID', 'malformed percent-encoding in the path');
+  }
+}
+
+function name(raw: string): string {
+  return checkRepository(segment(raw));
+}
+
+function uploadId(raw: string): string {
+  if (!UPLOAD_ID.test(raw)) throw new HttpError('BLOB_UPLOAD_UNKNOWN', 'unknown upload session');
+  return raw;
+}
+
+/**
+ * Parses a request into a route.
+ * @throws HttpError NOT_FOUND (no such endpoint), UNSUPPORTED (405, with Allow),
+ * BLOB_UPLOAD_UNKNOWN; StoreError NAME_INVALID, TAG_INVALID, DIGEST_INVALID.
+ */
+export function parseRoute(method: string, pathname: string): Route {
+  for (const [pattern, build] of PATTERNS) {
+    const match = pattern.exec(pathname);
+    if (!match) continue;
+    const route = build(match);
+    const allowed = METHODS[route.kind];
+    if (!allowed.includes(method)) {
+      throw new HttpError('UNSUPPORTED', `${method} is not supported here`, {
+        status: 405,
+        headers: { Allow: allowed.join(', ') },
+      });
+    }
+    return route;
+  }
+  throw new HttpError('NOT_FOUND', 'no such endpoint');
+}
+
+/** True for the methods that change something: refused in read-only mode. */
+export function isWrite(method: string): boolean {
+  return method === 'POST' || method === 'PUT' || method === 'PATCH' || method === 'DELETE';
+}
