@@ -121,10 +121,17 @@ export function createRegistry(options: RegistryOptions): Server {
 async function handle(c: RequestContext, auth: BasicAuth | undefined): Promise<void> {
   const { req, res } = c;
   res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+  const target = req.url ?? '/';
   try {
-    c.url = new URL(req.url ?? '/', 'http://registry.invalid');
+    c.url = new URL(target, 'http://registry.invalid');
   } catch {
     throw new HttpError('NAME_INVALID', 'malformed request target');
+  }
+  // URL parsing resolves '.' and '..' segments (also percent-encoded ones);
+  // a path that needed that names something other than what it says.
+  const rawPath = target.split('?')[0];
+  if (!target.startsWith('/') || rawPath !== c.url.pathname) {
+    throw new HttpError('NAME_INVALID', 'the request path is not in normal form');
   }
   // Authentication comes before routing: an unauthenticated client learns
   // nothing, not even which names are valid.
