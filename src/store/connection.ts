@@ -52,6 +52,9 @@ export function openDatabase(file: string, options: StoreOptions = {}): Database
     // switch and the first schema write can meet a lock SQLite does not wait
     // on, so the whole setup (idempotent) is retried.
     retryBusy(busyTimeout, () => {
+      // Before any pragma that writes: switching to WAL rewrites the file
+      // header, and a file that is not ours must be left as it was.
+      check(opened, file, header(opened), true);
       configure(opened, file, options);
       migrate(opened, file);
     });
@@ -81,38 +84,51 @@ function configure(db: Database.Database, file: string, options: StoreOptions): 
   db.pragma('temp_store = MEMORY');
 }
 
-function migrate(db: Database.Database, file: string): void {
-  const header = () => ({
+interface Header {
+  version: number;
+  applicationId: number;
+}
+
+function header(db: Database.Database): Header {
+  return {
     version: db.pragma('user_version', { simple: true }) as number,
     applicationId: db.pragma('application_id', { simple: true }) as number,
-  });
-  const check = ({ version, applicationId }: { version: number; applicationId: number }) => {
-    if (applicationId !== 0 && applicationId !== APPLICATION_ID) {
-      throw new StoreError('DATABASE_INVALID', `${file} is another program's SQLite database, not a regmeta store`);
-    }
-    if (version > SCHEMA_VERSION) {
-      throw new StoreError(
-        'DATABASE_TOO_NEW',
-        `${file} has schema version ${version}, newer than this regmeta's ${SCHEMA_VERSION}: upgrade regmeta`,
-      );
-    }
   };
+}
+
+/**
+ * Refuses another program's database and a newer schema; with `tables`, also
+ * a version-0 file that already has tables (another program's, unmarked).
+ */
+function check(db: Database.Database, file: string, { version, applicationId }: Header, tables: boolean): void {
+  if (applicationId !== 0 && applicationId !== APPLICATION_ID) {
+    throw new StoreError('DATABASE_INVALID', `${file} is another program's SQLite database, not a regmeta store`);
+  }
+  if (version > SCHEMA_VERSION) {
+    throw new StoreError(
+      'DATABASE_TOO_NEW',
+      `${file} has schema version ${version}, newer than this regmeta's ${SCHEMA_VERSION}: upgrade regmeta`,
+    );
+  }
+  if (tables && version === 0) {
+    const count = db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get();
+    if (count !== 0) {
+      throw new StoreError('DATABASE_INVALID', `${file} is a SQLite database of another program, not a regmeta store`);
+    }
+  }
+}
+
+function migrate(db: Database.Database, file: string): void {
   // Fast path without the write lock: an up-to-date file needs nothing.
-  const seen = header();
-  check(seen);
+  const seen = header(db);
+  check(db, file, seen, false);
   if (seen.version === SCHEMA_VERSION) return;
 
   // The version is read again under the write lock: of several processes
   // opening the same new file, only the first one migrates.
   db.transaction(() => {
-    const now = header();
-    check(now);
-    if (now.version === 0) {
-      const tables = db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get();
-      if (tables !== 0) {
-        throw new StoreError('DATABASE_INVALID', `${file} is a SQLite database of another program, not a regmeta store`);
-      }
-    }
+    const now = header(db);
+    check(db, file, now, true);
     for (let version = now.version; version < SCHEMA_VERSION; version++) db.exec(MIGRATIONS[version]());
   }).immediate();
 }
