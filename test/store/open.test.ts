@@ -1,0 +1,235 @@
+// openStore: creating and migrating a file, refusing files that are not ours,
+// connection settings, close; and the process-wide registerStore.
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { openStore, registerStore, registeredStore, StoreError, type MetadataStore } from 'regmeta';
+import { blobDigest, ociManifest, tempDir } from './fixtures.js';
+
+let dir: string;
+let remove: () => void;
+beforeEach(() => {
+  ({ dir, remove } = tempDir());
+});
+afterEach(() => remove());
+
+function caught(fn: () => unknown): StoreError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(StoreError);
+    return error as StoreError;
+  }
+  throw new Error('expected a StoreError, nothing was thrown');
+}
+
+function raw<T>(file: string, fn: (db: Database.Database) => T): T {
+  const db = new Database(file);
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
+}
+
+describe('openStore on a new file', () => {
+  it('creates the file with the schema, user_version 1 and WAL', () => {
+    const file = join(dir, 'new.db');
+    openStore(file).close();
+    raw(file, (db) => {
+      expect(db.pragma('user_version', { simple: true })).toBe(1);
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(db.pragma('application_id', { simple: true })).toBe(0x72676d74);
+      const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").pluck().all();
+      expect(tables).toEqual(expect.arrayContaining(['repository', 'manifest', 'tag', 'tag_history', 'blob', 'blob_link', 'event']));
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+      expect(db.pragma('foreign_key_check')).toEqual([]);
+    });
+  });
+
+  it('takes an empty (zero-byte) file as a new database', () => {
+    const file = join(dir, 'empty.db');
+    writeFileSync(file, '');
+    const store = openStore(file);
+    store.linkBlob('acme/app', { digest: blobDigest('a'), size: 1 });
+    store.close();
+    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(1);
+  });
+
+  it('reopens an existing store with its data, without migrating again', () => {
+    const file = join(dir, 'reopen.db');
+    const m = ociManifest();
+    const first = openStore(file);
+    first.putManifest('acme/app', m.digest, m);
+    first.putTag('acme/app', 'latest', { digest: m.digest });
+    first.close();
+    const second = openStore(file);
+    try {
+      expect(second.getTag('acme/app', 'latest').digest).toBe(m.digest);
+      expect(second.getManifest('acme/app', m.digest).payload.equals(m.payload)).toBe(true);
+    } finally {
+      second.close();
+    }
+    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(1);
+  });
+
+  it('works on :memory: too, each store its own', () => {
+    const a = openStore(':memory:');
+    const b = openStore(':memory:');
+    try {
+      a.linkBlob('acme/app', { digest: blobDigest('a'), size: 1 });
+      expect(a.catalog()).toEqual(['acme/app']);
+      expect(b.catalog()).toEqual([]);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  it('a directory that does not exist is a StoreError, not a raw exception', () => {
+    const error = caught(() => openStore(join(dir, 'missing', 'dir', 'x.db')));
+    expect(error.code).toBe('DATABASE_ERROR');
+  });
+});
+
+describe('openStore refuses files that are not its databases, and leaves them unchanged', () => {
+  it('a file that is not a database: DATABASE_INVALID with a clear message', () => {
+    const file = join(dir, 'notes.txt');
+    const content = 'These are my notes, not a database.\n'.repeat(200);
+    writeFileSync(file, content);
+    const error = caught(() => openStore(file));
+    expect(error.code).toBe('DATABASE_INVALID');
+    expect(error.message).toContain(file);
+    expect(error.message).toMatch(/not a SQLite database/);
+    expect(readFileSync(file, 'utf8')).toBe(content);
+  });
+
+  it("another program's SQLite database (a table of its own): DATABASE_INVALID, file unchanged", () => {
+    const file = join(dir, 'other.db');
+    raw(file, (db) => {
+      db.exec("CREATE TABLE invoices (id INTEGER PRIMARY KEY, amount REAL); INSERT INTO invoices (amount) VALUES (9.5)");
+    });
+    const before = readFileSync(file);
+    const error = caught(() => openStore(file));
+    expect(error.code).toBe('DATABASE_INVALID');
+    expect(error.message).toContain(file);
+    expect(readFileSync(file).equals(before)).toBe(true);
+    raw(file, (db) => {
+      expect(db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").pluck().all()).toEqual(['invoices']);
+      expect(db.pragma('journal_mode', { simple: true })).not.toBe('wal');
+    });
+  });
+
+  it("another program's database marked with its own application_id: DATABASE_INVALID", () => {
+    const file = join(dir, 'app.db');
+    raw(file, (db) => db.pragma('application_id = 12345'));
+    const before = readFileSync(file);
+    expect(caught(() => openStore(file)).code).toBe('DATABASE_INVALID');
+    expect(readFileSync(file).equals(before)).toBe(true);
+  });
+
+  it('a database from a newer version (user_version 99): DATABASE_TOO_NEW, file unchanged', () => {
+    const file = join(dir, 'future.db');
+    openStore(file).close();
+    raw(file, (db) => {
+      db.pragma('user_version = 99');
+      db.pragma('wal_checkpoint(TRUNCATE)');
+    });
+    const before = readFileSync(file);
+    const error = caught(() => openStore(file));
+    expect(error.code).toBe('DATABASE_TOO_NEW');
+    expect(error.message).toMatch(/99/);
+    expect(readFileSync(file).equals(before)).toBe(true);
+    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(99);
+  });
+});
+
+describe('durability', () => {
+  // The pragma is per connection: read it on the store's own connection,
+  // caught as the `this` of its first pragma call.
+  function synchronousOf(options?: Parameters<typeof openStore>[1]): number {
+    const spy = vi.spyOn(Database.prototype, 'pragma');
+    let store: MetadataStore | undefined;
+    try {
+      store = openStore(join(dir, 'd.db'), options);
+      const connection = spy.mock.contexts[0] as Database.Database;
+      spy.mockRestore();
+      return connection.pragma('synchronous', { simple: true }) as number;
+    } finally {
+      spy.mockRestore();
+      store?.close();
+    }
+  }
+
+  it("'normal' sets synchronous = 1 (NORMAL)", () => {
+    expect(synchronousOf({ durability: 'normal' })).toBe(1);
+  });
+
+  it("'full' sets synchronous = 2 (FULL)", () => {
+    expect(synchronousOf({ durability: 'full' })).toBe(2);
+  });
+
+  it('the default is full', () => {
+    expect(synchronousOf()).toBe(2);
+  });
+});
+
+describe('close', () => {
+  it('every method of a closed store throws STORE_CLOSED', () => {
+    const store = openStore(join(dir, 'closed.db'));
+    const m = ociManifest();
+    store.putManifest('acme/app', m.digest, m);
+    store.close();
+    const calls: Array<() => unknown> = [
+      () => store.putManifest('acme/app', m.digest, m),
+      () => store.getManifest('acme/app', m.digest),
+      () => store.statManifest('acme/app', m.digest),
+      () => store.deleteManifest('acme/app', m.digest),
+      () => store.putTag('acme/app', 'latest', { digest: m.digest }),
+      () => store.getTag('acme/app', 'latest'),
+      () => store.deleteTag('acme/app', 'latest'),
+      () => store.allTags('acme/app'),
+      () => store.lookupTags('acme/app', m.digest),
+      () => store.tagHistory('acme/app', 'latest'),
+      () => store.referrers('acme/app', m.digest),
+      () => store.catalog(),
+      () => store.deleteRepository('acme/app'),
+      () => store.linkBlob('acme/app', { digest: blobDigest('a'), size: 1 }),
+      () => store.statBlob('acme/app', blobDigest('a')),
+      () => store.unlinkBlob('acme/app', blobDigest('a')),
+      () => store.deleteBlob(blobDigest('a')),
+      () => store.untaggedManifests(),
+      () => store.unreferencedBlobs(),
+      () => store.createEvent({ actor: '', type: 'CREATE', object: { type: 'REPOSITORY', id: 'x' } }),
+      () => store.getEvents({ queryingUser: 'a', isAdmin: true }),
+      () => store.subscribe(() => {}),
+    ];
+    for (const call of calls) expect(caught(call).code).toBe('STORE_CLOSED');
+  });
+
+  it('closing twice is harmless', () => {
+    const store = openStore(':memory:');
+    store.close();
+    expect(() => store.close()).not.toThrow();
+  });
+});
+
+describe('registerStore', () => {
+  it('registeredStore is undefined before, the store after; a second registerStore throws STORE_ALREADY_REGISTERED', () => {
+    expect(registeredStore()).toBeUndefined();
+    const first = openStore(':memory:');
+    const second = openStore(':memory:');
+    try {
+      registerStore(first);
+      expect(registeredStore()).toBe(first);
+      expect(caught(() => registerStore(second)).code).toBe('STORE_ALREADY_REGISTERED');
+      expect(caught(() => registerStore(first)).code).toBe('STORE_ALREADY_REGISTERED');
+      expect(registeredStore()).toBe(first);
+    } finally {
+      first.close();
+      second.close();
+    }
+  });
+});
