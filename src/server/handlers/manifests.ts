@@ -69,20 +69,24 @@ export function getManifest(c: RequestContext, name: string, reference: Referenc
 }
 
 /**
- * The media type a manifest was pushed as: its Content-Type, or when the
- * client sent none (or a generic one) the mediaType the payload names.
- * @throws StoreError MANIFEST_INVALID when neither says.
+ * The media type a manifest was pushed as: its Content-Type when that is a
+ * manifest type, else (no header, or a generic one such as text/plain) the
+ * manifest type the payload names.
+ * @throws StoreError MANIFEST_INVALID when neither names a manifest type.
  */
 function pushedMediaType(header: string | undefined, payload: Buffer): string {
   const type = header?.split(';')[0].trim().toLowerCase();
-  if (type && type !== 'application/json' && type !== 'application/octet-stream') return type;
+  if (type && MANIFEST_TYPES.has(type)) return type;
   try {
     const named = (JSON.parse(payload.toString('utf8')) as { mediaType?: unknown }).mediaType;
     if (typeof named === 'string' && MANIFEST_TYPES.has(named)) return named;
   } catch {
-    // Not JSON: the store's parser gives the precise error below.
+    // Not JSON: refused below.
   }
-  throw new StoreError('MANIFEST_INVALID', 'the manifest media type is missing: send it as Content-Type');
+  throw new StoreError(
+    'MANIFEST_INVALID',
+    `unsupported manifest media type ${JSON.stringify((type ?? '').slice(0, 100))}: send a manifest type as Content-Type`,
+  );
 }
 
 /**
