@@ -20,10 +20,16 @@ export interface TestRegistry {
   close(): Promise<void>;
 }
 
-/** Starts a registry on 127.0.0.1:0 over a fresh temp directory. */
-export async function startRegistry(options: Partial<Omit<RegistryOptions, 'store' | 'dataDir'>> = {}): Promise<TestRegistry> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'regmeta-server-'));
-  const store = openStore(path.join(dataDir, 'metadata.db'), { durability: 'normal', pollInterval: 20 });
+/**
+ * Starts a registry on 127.0.0.1:0 over a fresh temp directory, or over the
+ * store and directory of another test registry (`on`, which keeps owning them).
+ */
+export async function startRegistry(
+  options: Partial<Omit<RegistryOptions, 'store' | 'dataDir'>> = {},
+  on?: TestRegistry,
+): Promise<TestRegistry> {
+  const dataDir = on?.dataDir ?? mkdtempSync(path.join(tmpdir(), 'regmeta-server-'));
+  const store = on?.store ?? openStore(path.join(dataDir, 'metadata.db'), { durability: 'normal', pollInterval: 20 });
   const logs: RequestLogEntry[] = [];
   const errors: unknown[] = [];
   const server = createRegistry({
@@ -44,6 +50,7 @@ export async function startRegistry(options: Partial<Omit<RegistryOptions, 'stor
     errors,
     async close() {
       await closeRegistry(server, 2000);
+      if (on) return;
       store.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
