@@ -1,0 +1,332 @@
+// Bad input of every kind, method by method: each call throws a StoreError
+// with its code, and the database file is unchanged row for row.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StoreError, type MetadataStore, type StoreErrorCode } from 'regmeta';
+import { MediaType, blobDigest, built, digestOf, dump, ociManifest, tempStore } from './fixtures.js';
+
+const MB = 1024 * 1024;
+const hex64 = 'a'.repeat(64);
+
+// Valid arguments, present in the seeded store, so that each case has exactly one bad one.
+const repo = 'acme/app';
+const tag = 'latest';
+const m = ociManifest();
+const blob = blobDigest('linked');
+
+const badNames: Array<[string, unknown]> = [
+  ['uppercase', 'Acme/App'],
+  ['a leading slash', '/acme/app'],
+  ['a trailing slash', 'acme/app/'],
+  ['an empty component', 'acme//app'],
+  ['..', '..'],
+  ['a .. component', 'acme/../app'],
+  ['a leading separator', '-acme/app'],
+  ['three underscores', 'acme___app'],
+  ['256 characters', 'a'.repeat(256)],
+  ['1 MB', 'a'.repeat(MB)],
+  ['the empty string', ''],
+  ['a single quote (SQL)', "acme/app'; DROP TABLE tag; --"],
+  ['a double quote', 'acme/"app"'],
+  ['a NUL', 'acme/app\0'],
+  ['a NUL inside', 'acme\0/app'],
+  ['unicode', 'acme/äpp'],
+  ['a fullwidth letter', 'acme/ａpp'],
+  ['a space', 'acme/my app'],
+  ['a colon', 'acme/app:latest'],
+  ['a number', 42],
+  ['null', null],
+  ['undefined', undefined],
+  ['an object', {}],
+  ['an array', ['acme/app']],
+];
+
+const badTags: Array<[string, unknown]> = [
+  ['129 characters', 'a'.repeat(129)],
+  ['1 MB', 'a'.repeat(MB)],
+  ['a leading .', '.hidden'],
+  ['a leading -', '-dash'],
+  ['a space', 'has space'],
+  ['a NUL', 'v1\0'],
+  ['the empty string', ''],
+  ['a slash', 'v1/x'],
+  ['a colon', 'v1:x'],
+  ['a quote (SQL)', "v1'--"],
+  ['unicode', 'tä'],
+  ['a number', 42],
+  ['null', null],
+  ['an object', {}],
+];
+
+const badDigests: Array<[string, unknown]> = [
+  ['uppercase hex', `sha256:${'A'.repeat(64)}`],
+  ['an uppercase algorithm', `SHA256:${hex64}`],
+  ['short hex', 'sha256:abc'],
+  ['65 hex digits', `sha256:${hex64}a`],
+  ['sha512 with 64 digits', `sha512:${hex64}`],
+  ['sha1', `sha1:${'a'.repeat(40)}`],
+  ['md5', `md5:${'a'.repeat(32)}`],
+  ['no colon', hex64],
+  ['no algorithm', `:${hex64}`],
+  ["64 'g's", `sha256:${'g'.repeat(64)}`],
+  ['a leading space', ` sha256:${hex64}`],
+  ['a NUL', `sha256:${hex64}\0`],
+  ['a quote (SQL)', `sha256:${hex64}'--`],
+  ['1 MB', `sha256:${'a'.repeat(MB)}`],
+  ['the empty string', ''],
+  ['a number', 42],
+  ['null', null],
+  ['an object', {}],
+];
+
+type Call = (s: MetadataStore) => unknown;
+type Case = [label: string, code: StoreErrorCode, call: Call];
+
+// The casts are the point: callers from plain JavaScript or JSON pass anything.
+const any = (value: unknown) => value as string;
+
+const cases: Case[] = [];
+
+for (const [label, v] of badNames) {
+  const name = any(v);
+  const byName: Array<[string, Call]> = [
+    ['putManifest', (s) => s.putManifest(name, m.digest, m)],
+    ['getManifest', (s) => s.getManifest(name, m.digest)],
+    ['statManifest', (s) => s.statManifest(name, m.digest)],
+    ['deleteManifest', (s) => s.deleteManifest(name, m.digest)],
+    ['referrers', (s) => s.referrers(name, m.digest)],
+    ['putTag', (s) => s.putTag(name, tag, { digest: m.digest })],
+    ['getTag', (s) => s.getTag(name, tag)],
+    ['deleteTag', (s) => s.deleteTag(name, tag)],
+    ['allTags', (s) => s.allTags(name)],
+    ['lookupTags', (s) => s.lookupTags(name, m.digest)],
+    ['tagHistory', (s) => s.tagHistory(name, tag)],
+    ['deleteRepository', (s) => s.deleteRepository(name)],
+    ['linkBlob', (s) => s.linkBlob(name, { digest: blob, size: 10 })],
+    ['statBlob', (s) => s.statBlob(name, blob)],
+    ['unlinkBlob', (s) => s.unlinkBlob(name, blob)],
+    ['createEvent repository', (s) => s.createEvent({ actor: 'a', type: 'CREATE', object: { type: 'REPOSITORY', id: 'x' }, repository: name })],
+    ['getEvents repository', (s) => s.getEvents({ queryingUser: 'a', isAdmin: true, repository: name })],
+  ];
+  for (const [method, call] of byName) {
+    // Where the name is optional (an event's repository, a filter, the
+    // catalog's `last`), undefined means "none" and is no bad input.
+    if (v === undefined && /Event|catalog/.test(method)) continue;
+    cases.push([`${method} with a name of ${label}`, 'NAME_INVALID', call]);
+  }
+  if (v !== undefined) cases.push([`catalog with a last of ${label}`, 'NAME_INVALID', (s) => s.catalog({ last: name })]);
+}
+
+for (const [label, v] of badTags) {
+  const t = any(v);
+  const byTag: Array<[string, Call]> = [
+    ['putTag', (s) => s.putTag(repo, t, { digest: m.digest })],
+    ['getTag', (s) => s.getTag(repo, t)],
+    ['deleteTag', (s) => s.deleteTag(repo, t)],
+    ['tagHistory', (s) => s.tagHistory(repo, t)],
+    ['allTags last', (s) => s.allTags(repo, { last: t })],
+  ];
+  for (const [method, call] of byTag) cases.push([`${method} with a tag of ${label}`, 'TAG_INVALID', call]);
+}
+
+for (const [label, v] of badDigests) {
+  const d = any(v);
+  const byDigest: Array<[string, Call]> = [
+    ['putManifest', (s) => s.putManifest(repo, d, m)],
+    ['getManifest', (s) => s.getManifest(repo, d)],
+    ['statManifest', (s) => s.statManifest(repo, d)],
+    ['deleteManifest', (s) => s.deleteManifest(repo, d)],
+    ['referrers', (s) => s.referrers(repo, d)],
+    ['putTag', (s) => s.putTag(repo, tag, { digest: d })],
+    ['lookupTags (digest)', (s) => s.lookupTags(repo, d)],
+    ['lookupTags (descriptor)', (s) => s.lookupTags(repo, { digest: d })],
+    ['linkBlob', (s) => s.linkBlob(repo, { digest: d, size: 10 })],
+    ['statBlob', (s) => s.statBlob(repo, d)],
+    ['unlinkBlob', (s) => s.unlinkBlob(repo, d)],
+    ['deleteBlob', (s) => s.deleteBlob(d)],
+  ];
+  for (const [method, call] of byDigest) cases.push([`${method} with a digest of ${label}`, 'DIGEST_INVALID', call]);
+}
+
+// Payloads whose digest is right, so that only the content is wrong.
+const badPayloads: Array<[string, string | Buffer]> = [
+  ['not JSON', 'not json at all'],
+  ['truncated JSON', '{"schemaVersion": 2, "config": '],
+  ['JSON with a NUL byte outside a string', `{"schemaVersion":2,\0}`],
+  ['a JSON array', '[]'],
+  ['a JSON number', '2'],
+  ['JSON null', 'null'],
+  ['empty', ''],
+  ['invalid UTF-8', Buffer.from([0xc3, 0x28, 0x7b, 0x7d])],
+  ['schemaVersion 1', JSON.stringify({ schemaVersion: 1, mediaType: MediaType.OciManifest })],
+  ['a manifest with no layers', JSON.stringify({ schemaVersion: 2, config: { mediaType: 'x', digest: blob, size: 1 } })],
+  ['a manifest with a layer of negative size', JSON.stringify({ schemaVersion: 2, config: { mediaType: 'x', digest: blob, size: 1 }, layers: [{ mediaType: 'x', digest: blob, size: -1 }] })],
+  ['a manifest whose annotations are not strings', JSON.stringify({ schemaVersion: 2, config: { mediaType: 'x', digest: blob, size: 1 }, layers: [], annotations: { a: 1 } })],
+  ['a manifest with a malformed subject', JSON.stringify({ schemaVersion: 2, config: { mediaType: 'x', digest: blob, size: 1 }, layers: [], subject: { digest: 'nope' } })],
+  ['an OCI index body', JSON.stringify({ schemaVersion: 2, manifests: [] })],
+];
+for (const [label, payload] of badPayloads) {
+  const p = built(MediaType.OciManifest, payload);
+  cases.push([`putManifest with a payload that is ${label}`, 'MANIFEST_INVALID', (s) => s.putManifest(repo, p.digest, p)]);
+}
+const wrongType = built(MediaType.OciIndex, m.payload);
+cases.push(['putManifest of a manifest declared as an index', 'MANIFEST_INVALID', (s) => s.putManifest(repo, wrongType.digest, wrongType)]);
+const unknownType = built('application/json', m.payload);
+cases.push(['putManifest with an unsupported media type', 'MANIFEST_INVALID', (s) => s.putManifest(repo, unknownType.digest, unknownType)]);
+const hugeType = built('x'.repeat(MB), m.payload);
+cases.push(['putManifest with a 1 MB media type', 'MANIFEST_INVALID', (s) => s.putManifest(repo, hugeType.digest, hugeType)]);
+const badManifests: Array<[string, unknown]> = [
+  ['null', null],
+  ['an empty object', {}],
+  ['a string payload', { mediaType: MediaType.OciManifest, payload: m.payload.toString() }],
+  ['no mediaType', { payload: m.payload }],
+  ['a numeric mediaType', { mediaType: 7, payload: m.payload }],
+];
+for (const [label, manifest] of badManifests) {
+  cases.push([`putManifest with a manifest that is ${label}`, 'MANIFEST_INVALID', (s) => s.putManifest(repo, m.digest, manifest as never)]);
+}
+
+// Digests that are well formed but not the payload's.
+const other = ociManifest({ seed: 'other' });
+cases.push(['putManifest with the digest of other bytes', 'DIGEST_INVALID', (s) => s.putManifest(repo, other.digest, m)]);
+cases.push(['putManifest with a sha512 of other bytes', 'DIGEST_INVALID', (s) => s.putManifest(repo, digestOf('x', 'sha512'), m)]);
+
+// Sizes.
+const huge = built(MediaType.OciManifest, `{"schemaVersion":2,"pad":"${'x'.repeat(4 * MB)}"}`);
+cases.push(['putManifest above the 4 MiB default limit', 'SIZE_INVALID', (s) => s.putManifest(repo, huge.digest, huge)]);
+for (const [label, size] of [['-1', -1], ['1.5', 1.5], ['NaN', Number.NaN], ['2^60', 2 ** 60], ['a string', '10'], ['null', null]] as const) {
+  cases.push([`linkBlob with a size of ${label}`, 'SIZE_INVALID', (s) => s.linkBlob(repo, { digest: blobDigest('new'), size: size as number })]);
+  if (size !== null) {
+    cases.push([`putTag with a descriptor size of ${label}`, 'SIZE_INVALID', (s) => s.putTag(repo, 'new', { digest: m.digest, size: size as number })]);
+  }
+}
+cases.push(['linkBlob of a known blob with another size', 'SIZE_INVALID', (s) => s.linkBlob('acme/new', { digest: blob, size: 11 })]);
+
+// Pages.
+for (const [label, n] of [['-1', -1], ['1.5', 1.5], ['NaN', Number.NaN], ['Infinity', Infinity], ['a string', '3']] as const) {
+  cases.push([`allTags with n ${label}`, 'PAGINATION_NUMBER_INVALID', (s) => s.allTags(repo, { n: n as number })]);
+  cases.push([`catalog with n ${label}`, 'PAGINATION_NUMBER_INVALID', (s) => s.catalog({ n: n as number })]);
+  cases.push([`getEvents with perPage ${label}`, 'PAGINATION_NUMBER_INVALID', (s) => s.getEvents({ queryingUser: 'a', perPage: n as number })]);
+}
+for (const [label, page] of [['garbage', '%%%'], ['1 MB', 'A'.repeat(MB)], ['a forged huge number', Buffer.from('9'.repeat(40) + '.1').toString('base64url')]] as const) {
+  cases.push([`getEvents with a page token of ${label}`, 'PAGINATION_NUMBER_INVALID', (s) => s.getEvents({ queryingUser: 'a', page })]);
+}
+
+// Events and actors.
+const event = { actor: 'a', type: 'CREATE', object: { type: 'TAG', id: 'acme/app:x' } };
+const badEvents: Array<[string, unknown]> = [
+  ['null', null],
+  ['a lowercase type', { ...event, type: 'create' }],
+  ['an unknown object type', { ...event, object: { type: 'USER', id: 'x' } }],
+  ['an object without id', { ...event, object: { type: 'TAG' } }],
+  ['a numeric object id', { ...event, object: { type: 'TAG', id: 42 } }],
+  ['a 1 MB object id', { ...event, object: { type: 'TAG', id: 'x'.repeat(MB) } }],
+  ['a 1 MB actor', { ...event, actor: 'x'.repeat(MB) }],
+  ['a NUL in the actor', { ...event, actor: 'a\0' }],
+  ['a NUL in the tag', { ...event, tag: 'x\0' }],
+  ['a numeric digest', { ...event, digest: 42 }],
+];
+for (const [label, e] of badEvents) {
+  cases.push([`createEvent with ${label}`, 'EVENT_INVALID', (s) => s.createEvent(e as never)]);
+}
+for (const [label, actor] of [['a NUL', 'al\0ice'], ['1 MB', 'x'.repeat(MB)], ['a number', 42]] as const) {
+  const ctx = { actor: actor as string };
+  cases.push([`putManifest with an actor of ${label}`, 'EVENT_INVALID', (s) => s.putManifest('acme/new', other.digest, other, ctx)]);
+  cases.push([`putTag with an actor of ${label}`, 'EVENT_INVALID', (s) => s.putTag(repo, 'new', { digest: m.digest }, ctx)]);
+  cases.push([`deleteTag with an actor of ${label}`, 'EVENT_INVALID', (s) => s.deleteTag(repo, tag, ctx)]);
+  cases.push([`deleteManifest with an actor of ${label}`, 'EVENT_INVALID', (s) => s.deleteManifest(repo, m.digest, ctx)]);
+  cases.push([`deleteRepository with an actor of ${label}`, 'EVENT_INVALID', (s) => s.deleteRepository(repo, ctx)]);
+  cases.push([`linkBlob with an actor of ${label}`, 'EVENT_INVALID', (s) => s.linkBlob('acme/new', { digest: blob, size: 10 }, ctx)]);
+  cases.push([`deleteBlob with an actor of ${label}`, 'EVENT_INVALID', (s) => s.deleteBlob(blobDigest('unreferenced'), ctx)]);
+  cases.push([`getEvents with a queryingUser of ${label}`, 'EVENT_INVALID', (s) => s.getEvents({ queryingUser: actor as string })]);
+}
+cases.push(['getEvents with an unknown type filter', 'EVENT_INVALID', (s) => s.getEvents({ queryingUser: 'a', type: 'MOVE' as never })]);
+cases.push(['getEvents with a string date', 'EVENT_INVALID', (s) => s.getEvents({ queryingUser: 'a', publishedAfter: '2024-01-01' as never })]);
+cases.push(['getEvents with no query', 'EVENT_INVALID', (s) => s.getEvents(null as never)]);
+cases.push(['untaggedManifests with an invalid Date', 'EVENT_INVALID', (s) => s.untaggedManifests({ olderThan: new Date(Number.NaN) })]);
+cases.push(['unreferencedBlobs with a number for a Date', 'EVENT_INVALID', (s) => s.unreferencedBlobs({ olderThan: 5 as never })]);
+
+describe('bad input', () => {
+  let t: ReturnType<typeof tempStore>;
+  let before: ReturnType<typeof dump>;
+
+  beforeAll(() => {
+    t = tempStore();
+    const s = t.store;
+    s.putManifest(repo, m.digest, m, { actor: 'alice' });
+    s.putTag(repo, tag, { digest: m.digest }, { actor: 'alice' });
+    s.linkBlob(repo, { digest: blob, size: 10 });
+    s.linkBlob(repo, { digest: blobDigest('unreferenced'), size: 3 });
+    s.createEvent({ actor: 'GARBAGE_COLLECTOR', type: 'DELETE', object: { type: 'BLOB', id: blobDigest('gone') } });
+    before = dump(t.file);
+  });
+  afterAll(() => t.cleanup());
+
+  it('has a case for every code it claims to cover', () => {
+    const codes = new Set(cases.map(([, code]) => code));
+    for (const code of ['NAME_INVALID', 'TAG_INVALID', 'DIGEST_INVALID', 'MANIFEST_INVALID', 'SIZE_INVALID', 'PAGINATION_NUMBER_INVALID', 'EVENT_INVALID']) {
+      expect(codes.has(code as StoreErrorCode), code).toBe(true);
+    }
+  });
+
+  it.each(cases)('%s: %s, database unchanged', (_label, code, call) => {
+    let thrown: unknown;
+    try {
+      call(t.store);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(StoreError);
+    expect((thrown as StoreError).code).toBe(code);
+    // A megabyte of input must not become a megabyte of message.
+    expect((thrown as StoreError).message.length).toBeLessThan(1000);
+    expect(dump(t.file)).toEqual(before);
+  });
+
+  it('the seeded data is still there and the store still works after all of them', () => {
+    expect(t.store.getTag(repo, tag).digest).toBe(m.digest);
+    const fresh = ociManifest({ seed: 'after' });
+    t.store.putManifest(repo, fresh.digest, fresh);
+    expect(dump(t.file)).not.toEqual(before);
+  });
+});
+
+describe('the limits themselves are accepted', () => {
+  it('a repository name of 255 characters and of many components with every separator', () => {
+    const t = tempStore();
+    try {
+      const long = `${'a'.repeat(127)}/${'b'.repeat(127)}`;
+      expect(long).toHaveLength(255);
+      for (const name of [long, 'a.b_c__d--e-f/g0/h1', '0', 'a/b/c/d/e']) {
+        t.store.putManifest(name, m.digest, m);
+        expect(t.store.statManifest(name, m.digest).repo).toBe(name);
+      }
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('a tag of 128 characters, and tags starting with a digit, an uppercase letter or _', () => {
+    const t = tempStore();
+    try {
+      t.store.putManifest(repo, m.digest, m);
+      const tags = ['a'.repeat(128), '0', 'V1.2-rc_3', '_private', 'x..--__'];
+      for (const name of tags) t.store.putTag(repo, name, { digest: m.digest });
+      expect(t.store.allTags(repo)).toEqual([...tags].sort());
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('sha256 and sha512 blob digests', () => {
+    const t = tempStore();
+    try {
+      for (const digest of [digestOf('x'), digestOf('x', 'sha512')]) {
+        t.store.linkBlob(repo, { digest, size: 1 });
+        expect(t.store.statBlob(repo, digest).digest).toBe(digest);
+      }
+    } finally {
+      t.cleanup();
+    }
+  });
+});
