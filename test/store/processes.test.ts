@@ -322,7 +322,8 @@ describe('several processes on one file', () => {
       const unsubscribe = store.subscribe((event) => received.push(event));
       const seed = randomInt(2 ** 31);
       const workers = [0, 1].map(
-        (worker) => new Worker('churn.ts', { file, repo, worker, ops: 150, seed: seed + worker, tags, manifests: labels }),
+        (worker) =>
+          new Worker('churn.ts', { file, repo, worker, ops: 150, holdAt: 75, seed: seed + worker, tags, manifests: labels }),
       );
       await Promise.all(workers.map((w) => w.waitFor((m) => m.ready)));
       for (const w of workers) w.send('go');
@@ -337,12 +338,17 @@ describe('several processes on one file', () => {
         }
         await sleep(next() * 10);
       }
+      // The second halves come after this process's last write: only polling can see them.
+      await Promise.all(workers.map((w) => w.waitFor((m) => m.held)));
+      for (const w of workers) w.send('go');
       const results = await Promise.all(workers.map((w) => w.finish()));
       for (const result of results) expect(result.unexpected).toEqual([]);
 
       const committed = allEventsOldestFirst(store).slice(before);
       expect(committed.filter((e) => e.actor === 'w0').length).toBeGreaterThan(0);
       expect(committed.filter((e) => e.actor === 'w1').length).toBeGreaterThan(0);
+      const lastOwn = committed.map((e) => e.actor).lastIndexOf('parent');
+      expect(committed.length - 1 - lastOwn, 'events that only polling can deliver').toBeGreaterThan(0);
       // Delivery of the last commits needs a poll or two; bounded by a count.
       for (let polls = 0; polls < 2000 && received.length < committed.length; polls++) await sleep(5);
       await sleep(50); // room for a duplicate to show up

@@ -1,6 +1,8 @@
 // A worker that moves, deletes and re-creates the same few tags and manifests
 // as its siblings, as fast as it can, and reports every error it saw.
 // Protocol: prints {ready}, waits for a line on stdin, runs, prints {done, ...}.
+// With `holdAt`, it prints {held} after that many operations and waits for
+// another line before the rest.
 
 import { NotFoundError, openStore } from '../../../src/index.js';
 import { describeError, makeManifest, random, send, stdinLines, workerArgs } from './common.js';
@@ -15,6 +17,7 @@ interface Args {
   /** Labels of the manifests, for makeManifest. */
   manifests: string[];
   durability?: 'full' | 'normal';
+  holdAt?: number;
 }
 
 const args = workerArgs<Args>();
@@ -31,10 +34,15 @@ let notFound = 0;
 const unexpected: Array<{ op: string; error: ReturnType<typeof describeError> }> = [];
 
 send({ ready: true });
-await stdinLines().next();
+const lines = stdinLines();
+await lines.next();
 
 const store = openStore(args.file, { durability: args.durability ?? 'normal' });
 for (let i = 0; i < args.ops; i++) {
+  if (i === args.holdAt) {
+    send({ held: true });
+    await lines.next();
+  }
   const roll = next();
   const target = pick(manifests);
   const tag = pick(args.tags);
