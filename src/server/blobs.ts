@@ -8,8 +8,7 @@ import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import { isDigest } from '../store/grammar.js';
 import { HttpError } from './errors.js';
 
@@ -23,6 +22,8 @@ export interface UploadSession {
   hash: Hash;
   /** A request is writing to it: a second one must not interleave. */
   busy: boolean;
+  /** Settles when the current writer is done. */
+  idle: Promise<void>;
   lastUsed: number;
 }
 
@@ -101,6 +102,7 @@ export class BlobFiles {
       size: 0,
       hash: createHash('sha256'),
       busy: false,
+      idle: Promise.resolve(),
       lastUsed: Date.now(),
     };
     const file = await open(this.#uploadPath(session.id), 'wx');
@@ -125,12 +127,12 @@ export class BlobFiles {
    * Appends a request body to the session, hashing as it goes. A body that
    * fails half way (the client went away, the size limit) is cut back off
    * the file and the hash, so the session stays at its previous size.
-   * @throws HttpError BLOB_UPLOAD_INVALID (session busy), SIZE_INVALID (over
-   * `expected` or the blob size limit).
+   * Waits for a request already writing to the session.
+   * @throws HttpError BLOB_UPLOAD_UNKNOWN (finished or cancelled meanwhile),
+   * SIZE_INVALID (over `expected` or the blob size limit).
    */
   async append(session: UploadSession, body: Readable, expected?: number): Promise<void> {
-    if (session.busy) throw new HttpError('BLOB_UPLOAD_INVALID', 'another request is writing to this upload');
-    session.busy = true;
+    const release = await this.#acquire(session);
     const before = session.size;
     const saved = session.hash.copy();
     let received = 0;
@@ -148,7 +150,7 @@ export class BlobFiles {
       },
     });
     try {
-      await pipeline(body, meter, createWriteStream(this.#uploadPath(session.id), { flags: 'a' }));
+      await copy(body, meter, createWriteStream(this.#uploadPath(session.id), { flags: 'a' }));
       if (expected !== undefined && received !== expected) {
         throw new HttpError('SIZE_INVALID', `body has ${received} bytes, ${expected} expected`);
       }
@@ -158,9 +160,31 @@ export class BlobFiles {
       await this.#truncate(session, before);
       throw error;
     } finally {
-      session.busy = false;
       session.lastUsed = Date.now();
+      release();
     }
+  }
+
+  /**
+   * Waits until no request is writing to the session: a client that hung up
+   * mid-chunk and resumes must find the session cut back, not busy.
+   */
+  async whenIdle(session: UploadSession): Promise<void> {
+    while (session.busy) await session.idle;
+  }
+
+  async #acquire(session: UploadSession): Promise<() => void> {
+    await this.whenIdle(session);
+    if (!this.#sessions.has(session.id)) throw new HttpError('BLOB_UPLOAD_UNKNOWN', 'unknown upload session');
+    session.busy = true;
+    let release!: () => void;
+    session.idle = new Promise((resolve) => {
+      release = () => {
+        session.busy = false;
+        resolve();
+      };
+    });
+    return release;
   }
 
   /**
@@ -168,11 +192,11 @@ export class BlobFiles {
    * renames the file into blobs/. On a mismatch the upload is gone and
    * nothing is left behind. The session is over either way.
    * @returns the blob's size.
-   * @throws HttpError DIGEST_INVALID, BLOB_UPLOAD_INVALID (session busy).
+   * @throws HttpError DIGEST_INVALID, BLOB_UPLOAD_UNKNOWN (finished meanwhile).
    */
   async finish(session: UploadSession, digest: string): Promise<number> {
-    if (session.busy) throw new HttpError('BLOB_UPLOAD_INVALID', 'another request is writing to this upload');
-    session.busy = true;
+    // Never released: the session is over whatever happens.
+    await this.#acquire(session);
     const file = this.#uploadPath(session.id);
     this.#sessions.delete(session.id);
     try {
@@ -235,6 +259,33 @@ export class BlobFiles {
       if (!session.busy && session.lastUsed < cutoff) await this.cancel(session).catch(() => {});
     }
   }
+}
+
+/**
+ * Pipes `body` through `meter` into `out` and resolves once `out` is closed.
+ * Unlike stream.pipeline, a failure does not destroy `body`: for a request,
+ * that would destroy the socket before the client hears why. The caller
+ * answers and discards the rest of the body.
+ */
+function copy(body: Readable, meter: Transform, out: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let failure: unknown;
+    const fail = (error: unknown) => {
+      if (failure !== undefined) return;
+      failure = error;
+      body.unpipe(meter);
+      meter.destroy();
+      out.destroy();
+    };
+    body.on('error', fail);
+    body.on('close', () => {
+      if (!body.readableEnded) fail(new HttpError('BLOB_UPLOAD_INVALID', 'the client went away mid-body'));
+    });
+    meter.on('error', fail);
+    out.on('error', fail);
+    out.on('close', () => (failure === undefined ? resolve() : reject(failure)));
+    body.pipe(meter).pipe(out);
+  });
 }
 
 async function hashFile(file: string, algorithm: string): Promise<string> {

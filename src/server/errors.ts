@@ -4,6 +4,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { StoreError } from '../index.js';
+import { discardBody } from './http.js';
 
 /**
  * An error the server raises itself (as opposed to one from the store):
@@ -119,9 +120,13 @@ export function sendError(
   for (const [name, value] of Object.entries(wire.headers ?? {})) res.setHeader(name, value);
   res.setHeader('Content-Type', 'application/json');
   res.setHeader('Content-Length', Buffer.byteLength(body));
-  // A body the handler did not read (an upload refused up front) would
-  // otherwise be drained before the next request; closing is cheaper.
-  if (!req.complete) res.setHeader('Connection', 'close');
+  // A body the handler did not read (an upload refused up front, a
+  // manifest over the limit) is read and dropped so that the client, still
+  // sending, hears this answer: closing now would reset the connection and
+  // lose it. Bodies too large to drain are cut off.
+  if (!req.complete) {
+    if (!discardBody(req)) res.setHeader('Connection', 'close');
+  }
   res.end(req.method === 'HEAD' ? undefined : body);
   return wire.status;
 }

@@ -33,22 +33,57 @@ export interface RequestContext {
 /** The largest manifest accepted: the spec's suggested floor for what registries must take. */
 export const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
 
+/** How much of a refused body the server still reads so the client can hear the answer. */
+const LINGER_BYTES = 8 * 1024 * 1024;
+
 /**
  * Reads a request body of at most `limit` bytes.
  * @throws HttpError SIZE_INVALID with status 413 when it is longer.
  */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = contentLength(req);
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const tooLarge = () => new HttpError('SIZE_INVALID', `body is larger than ${limit} bytes`, { status: 413 });
-  if (declared !== undefined && declared > limit) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw tooLarge();
-    chunks.push(chunk as Buffer);
+  const declared = contentLength(req);
+  if (declared !== undefined && declared > limit) return Promise.reject(tooLarge());
+  // Events rather than for-await: leaving a for-await loop early destroys
+  // the request, and with it the socket the answer must go out on.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) return void chunks.push(chunk);
+      req.off('data', onData);
+      req.pause();
+      reject(tooLarge());
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks, size)));
+    req.once('error', reject);
+  });
+}
+
+/**
+ * Reads and discards the rest of a request body the server refused, so that
+ * the client, still sending, reads the answer instead of a connection reset.
+ * Past LINGER_BYTES the connection is dropped: draining gigabytes is worse.
+ * @returns false when the body is declared too long to drain: the caller
+ * closes the connection after the answer.
+ */
+export function discardBody(req: IncomingMessage): boolean {
+  if (req.complete || req.destroyed) return true;
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && !(Number(declared) <= LINGER_BYTES)) {
+    req.resume();
+    return false;
   }
-  return Buffer.concat(chunks, size);
+  let seen = 0;
+  req.on('data', (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > LINGER_BYTES) req.destroy();
+  });
+  req.on('error', () => {});
+  req.resume();
+  return true;
 }
 
 /**

@@ -95,13 +95,21 @@ export function createRegistry(options: RegistryOptions): Server {
         time: new Date().toISOString(),
         method: req.method ?? '',
         path: c.url.pathname,
-        status: res.statusCode,
+        // 499, as nginx logs it: the client went away before the answer was complete.
+        status: res.writableFinished ? res.statusCode : 499,
         bytes: socket.bytesWritten - bytesBefore,
         ms: Math.round((performance.now() - started) * 100) / 100,
         actor: c.actor,
       });
     });
-    handle(c, auth).catch((error: unknown) => sendError(req, res, error, onError));
+    handle(c, auth).catch((error: unknown) => {
+      // A client that hung up mid-request caused the error and hears no answer.
+      if (req.destroyed && !req.complete) {
+        res.destroy();
+        return;
+      }
+      sendError(req, res, error, onError);
+    });
   });
   // Blob uploads can take long; the default 5 minutes would cut them off.
   server.requestTimeout = 3600_000;

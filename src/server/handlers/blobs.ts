@@ -189,6 +189,7 @@ function chunkLength(c: RequestContext, name: string, session: UploadSession): n
 export async function patchUpload(c: RequestContext, name: string, id: string): Promise<void> {
   const { blobs } = c.registry;
   const session = blobs.session(name, id);
+  await blobs.whenIdle(session);
   const expected = chunkLength(c, name, session);
   await blobs.append(session, c.req, expected);
   sendEmpty(c, 202, uploadHeaders(name, session));
@@ -205,6 +206,7 @@ export async function finishUpload(c: RequestContext, name: string, id: string):
   const digestParam = c.url.searchParams.get('digest');
   if (digestParam === null) throw new HttpError('DIGEST_INVALID', 'the digest query parameter is required');
   const digest = checkDigest(digestParam);
+  await blobs.whenIdle(session);
   if (hasBody(c.req) || c.req.headers['content-range'] !== undefined) {
     await blobs.append(session, c.req, chunkLength(c, name, session));
   }
