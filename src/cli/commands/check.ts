@@ -1,0 +1,201 @@
+// `regmeta check`: is the database sound and does it agree with itself and
+// with the blob files? Read-only SQL on its own connection, so that checking
+// never changes what it checks.
+
+import { createHash } from 'node:crypto';
+import { createReadStream, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import {
+  DATA_HELP,
+  DATA_OPTION,
+  Exit,
+  JSON_OPTION,
+  dataDir,
+  exists,
+  formatBytes,
+  openReadOnly,
+  parse,
+  println,
+  printJson,
+  usageError,
+  type Command,
+} from '../common.js';
+import { BlobFiles } from '../../server/blobs.js';
+import { Progress } from '../progress.js';
+
+const options = { ...DATA_OPTION, ...JSON_OPTION, files: { type: 'boolean' }, 'no-files': { type: 'boolean' } } as const;
+
+/** One thing found wrong. */
+export interface Problem {
+  kind: string;
+  subject: string;
+  detail: string;
+}
+
+// A tag must point at a manifest of its own repository.
+const BAD_TAGS = `
+  SELECT r.name AS repository, t.name AS tag, m.id AS manifestId, m.repository_id AS manifestRepository
+  FROM tag t
+  JOIN repository r ON r.id = t.repository_id
+  LEFT JOIN manifest m ON m.id = t.manifest_id
+  WHERE m.id IS NULL OR m.repository_id <> t.repository_id`;
+
+// The registry accepts a manifest only when its config and layers are linked
+// in the repository; a reference without a link is an inconsistency.
+const UNLINKED_BLOBS = `
+  SELECT r.name AS repository, m.digest AS manifest, mb.digest AS blob
+  FROM manifest_blob mb
+  JOIN manifest m ON m.id = mb.manifest_id
+  JOIN repository r ON r.id = m.repository_id
+  WHERE NOT EXISTS (
+    SELECT 1 FROM blob_link l WHERE l.repository_id = m.repository_id AND l.digest = mb.digest)
+  ORDER BY r.name, m.digest, mb.digest`;
+
+// Likewise an index's children must be in its repository.
+const MISSING_CHILDREN = `
+  SELECT r.name AS repository, p.digest AS parent, c.digest AS child
+  FROM manifest_child c
+  JOIN manifest p ON p.id = c.parent_id
+  JOIN repository r ON r.id = p.repository_id
+  WHERE NOT EXISTS (SELECT 1 FROM manifest m WHERE m.repository_id = c.repository_id AND m.digest = c.digest)
+  ORDER BY r.name, p.digest, c.digest`;
+
+const MANIFESTS = `
+  SELECT r.name AS repository, m.digest, m.size, m.payload
+  FROM manifest m JOIN repository r ON r.id = m.repository_id
+  ORDER BY m.id`;
+
+/** Where the server keeps the bytes of blob `digest` under the data directory. */
+export function blobFile(dir: string, digest: string): string {
+  return new BlobFiles(dir).blobPath(digest);
+}
+
+export const check: Command = {
+  name: 'check',
+  usage: `usage: regmeta check [--files | --no-files] [--data <dir>] [--json]
+
+Runs, read-only:
+  - SQLite's integrity_check and foreign_key_check;
+  - every stored manifest re-hashed against its digest and size;
+  - every tag pointing at a manifest of its own repository;
+  - every blob a manifest references linked in its repository, and every
+    child of an index present there;
+  - every blob file present under <data>/blobs/<algorithm>/<2 hex>/<hex>
+    with the recorded size and hash (when <data>/blobs exists, or --files).
+Lists each problem on a line and exits 1 when there is any.
+
+options:
+  --files        check blob files even if <data>/blobs is missing
+  --no-files     do not check blob files
+${DATA_HELP}
+  --json         print {ok, checked, problems} as JSON
+
+example:
+  regmeta check --data /srv/registry || echo "restore from backup"
+`,
+  async run(argv) {
+    const args = parse(argv, check, options, { min: 0, max: 0 });
+    if (!args) return Exit.OK;
+    if (args.values.files && args.values['no-files']) throw usageError('check', '--files and --no-files exclude each other');
+    const dir = dataDir(args.values);
+    const db = openReadOnly(dir);
+    const problems: Problem[] = [];
+    const checked = { integrity: false, foreignKeys: false, manifests: 0, tags: 0, blobReferences: 0, blobFiles: 0, blobBytes: 0 };
+    try {
+      inspectDatabase(db, problems, checked);
+      const checkFiles = args.values['no-files'] ? false : args.values.files || exists(join(dir, 'blobs'));
+      if (checkFiles) await inspectBlobFiles(db, dir, problems, checked);
+    } finally {
+      db.close();
+    }
+    if (args.values.json) printJson({ ok: problems.length === 0, checked, problems });
+    else {
+      for (const p of problems) println(`${p.kind}  ${p.subject}  ${p.detail}`);
+      const files = checked.blobFiles > 0 ? `, ${checked.blobFiles} blob files (${formatBytes(checked.blobBytes)})` : '';
+      process.stderr.write(
+        `checked ${checked.manifests} manifests, ${checked.tags} tags, ${checked.blobReferences} blob references${files}: ` +
+          `${problems.length === 0 ? 'ok' : `${problems.length} problem${problems.length === 1 ? '' : 's'}`}\n`,
+      );
+    }
+    return problems.length === 0 ? Exit.OK : Exit.PROBLEMS;
+  },
+};
+
+function inspectDatabase(db: Database.Database, problems: Problem[], checked: Record<string, number | boolean>): void {
+  const integrity = db.pragma('integrity_check') as { integrity_check: string }[];
+  for (const row of integrity) {
+    if (row.integrity_check !== 'ok') problems.push({ kind: 'integrity', subject: 'database', detail: row.integrity_check });
+  }
+  checked.integrity = true;
+  const foreign = db.pragma('foreign_key_check') as { table: string; rowid: number | null; parent: string; fkid: number }[];
+  for (const row of foreign) {
+    problems.push({ kind: 'foreign-key', subject: `${row.table} row ${row.rowid ?? '?'}`, detail: `refers to a missing ${row.parent}` });
+  }
+  checked.foreignKeys = true;
+
+  const total = db.prepare('SELECT count(*) FROM manifest').pluck().get() as number;
+  const progress = new Progress('manifests', { total });
+  // Each manifest on its own: a damaged row must not stop the rest.
+  for (const row of db.prepare(MANIFESTS).iterate() as Iterable<{ repository: string; digest: string; size: number; payload: Buffer }>) {
+    const [algorithm, hex] = row.digest.split(':');
+    const subject = `${row.repository}@${row.digest}`;
+    if ((algorithm !== 'sha256' && algorithm !== 'sha512') || !hex) {
+      problems.push({ kind: 'manifest-digest', subject, detail: 'malformed digest' });
+    } else if (createHash(algorithm).update(row.payload).digest('hex') !== hex) {
+      problems.push({ kind: 'manifest-digest', subject, detail: 'the stored bytes do not hash to the digest' });
+    }
+    if (row.size !== row.payload.byteLength) {
+      problems.push({ kind: 'manifest-size', subject, detail: `recorded size ${row.size}, stored ${row.payload.byteLength} bytes` });
+    }
+    checked.manifests = (checked.manifests as number) + 1;
+    progress.tick();
+  }
+  progress.finish();
+
+  for (const row of db.prepare(BAD_TAGS).all() as { repository: string; tag: string; manifestId: number | null }[]) {
+    const detail = row.manifestId === null ? 'points at a manifest that is not there' : 'points at a manifest of another repository';
+    problems.push({ kind: 'tag', subject: `${row.repository}:${row.tag}`, detail });
+  }
+  checked.tags = db.prepare('SELECT count(*) FROM tag').pluck().get() as number;
+  for (const row of db.prepare(UNLINKED_BLOBS).all() as { repository: string; manifest: string; blob: string }[]) {
+    problems.push({ kind: 'blob-link', subject: `${row.repository}@${row.manifest}`, detail: `references ${row.blob}, which is not linked in ${row.repository}` });
+  }
+  checked.blobReferences = db.prepare('SELECT count(*) FROM manifest_blob').pluck().get() as number;
+  for (const row of db.prepare(MISSING_CHILDREN).all() as { repository: string; parent: string; child: string }[]) {
+    problems.push({ kind: 'child', subject: `${row.repository}@${row.parent}`, detail: `lists ${row.child}, which is not in ${row.repository}` });
+  }
+}
+
+async function inspectBlobFiles(db: Database.Database, dir: string, problems: Problem[], checked: Record<string, number | boolean>): Promise<void> {
+  const blobs = db.prepare('SELECT digest, size FROM blob ORDER BY digest').all() as { digest: string; size: number }[];
+  const totalBytes = blobs.reduce((sum, b) => sum + b.size, 0);
+  const progress = new Progress('blob files', { total: totalBytes, unit: 'B' });
+  let done = 0;
+  for (const blob of blobs) {
+    const file = blobFile(dir, blob.digest);
+    let size: number;
+    try {
+      size = statSync(file).size;
+    } catch {
+      problems.push({ kind: 'blob-file', subject: blob.digest, detail: `missing: ${file}` });
+      continue;
+    } finally {
+      checked.blobFiles = (checked.blobFiles as number) + 1;
+    }
+    if (size !== blob.size) {
+      problems.push({ kind: 'blob-file', subject: blob.digest, detail: `${file} has ${size} bytes, recorded ${blob.size}` });
+      continue;
+    }
+    const [algorithm, hex] = blob.digest.split(':');
+    const hash = createHash(algorithm);
+    for await (const chunk of createReadStream(file)) {
+      hash.update(chunk as Buffer);
+      progress.update((done += (chunk as Buffer).byteLength));
+    }
+    if (hash.digest('hex') !== hex) problems.push({ kind: 'blob-file', subject: blob.digest, detail: `${file} does not hash to its digest` });
+    checked.blobBytes = (checked.blobBytes as number) + size;
+  }
+  progress.update(totalBytes);
+  progress.finish();
+}

@@ -1,0 +1,142 @@
+// `regmeta events`: the event log, filtered, or followed as it grows.
+
+import type { Event, EventObjectType, EventQuery, EventType } from 'regmeta';
+import {
+  DATA_HELP,
+  DATA_OPTION,
+  Exit,
+  JSON_OPTION,
+  dataDir,
+  openExistingStore,
+  parse,
+  parseTime,
+  println,
+  printJson,
+  usageError,
+  type Command,
+} from '../common.js';
+
+const options = {
+  ...DATA_OPTION,
+  ...JSON_OPTION,
+  actor: { type: 'string' },
+  type: { type: 'string' },
+  object: { type: 'string' },
+  repo: { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  limit: { type: 'string' },
+  follow: { type: 'boolean', short: 'f' },
+} as const;
+
+const TYPES = ['CREATE', 'UPDATE', 'DELETE'];
+const OBJECTS = ['REPOSITORY', 'TAG', 'MANIFEST', 'BLOB'];
+
+export const events: Command = {
+  name: 'events',
+  usage: `usage: regmeta events [--actor <name>] [--type <type>] [--object <kind>] [--repo <repo>]
+                      [--since <time>] [--until <time>] [--limit <n>] [--follow] [--data <dir>] [--json]
+
+Prints events newest first: time, type, object kind, object, actor (- for
+anonymous), and the digest (with the previous one of a tag move). With
+--follow, prints instead the matching events committed from now on, in commit
+order, also those of other processes, until interrupted.
+
+options:
+  --actor <name>   only this actor's events ('' for anonymous)
+  --type <type>    CREATE, UPDATE or DELETE
+  --object <kind>  REPOSITORY, TAG, MANIFEST or BLOB
+  --repo <repo>    only events of this repository
+  --since <time>   from this time on, inclusive: an ISO date or a duration ago (1h)
+  --until <time>   before this time, exclusive: same forms
+  --limit <n>      at most n events (default 100; 0 for all); not with --follow
+  --follow, -f     wait for new events and print them as they come
+${DATA_HELP}
+  --json           a JSON array; with --follow, one JSON object a line
+
+examples:
+  regmeta events --actor GARBAGE_COLLECTOR --type DELETE --since 24h
+  regmeta events --follow --repo library/nginx --json
+`,
+  async run(argv) {
+    const args = parse(argv, events, options, { min: 0, max: 0 });
+    if (!args) return Exit.OK;
+    const v = args.values;
+    const type = v.type?.toUpperCase();
+    if (type !== undefined && !TYPES.includes(type)) throw usageError('events', `--type must be one of ${TYPES.join(', ')}`);
+    const object = v.object?.toUpperCase();
+    if (object !== undefined && !OBJECTS.includes(object)) throw usageError('events', `--object must be one of ${OBJECTS.join(', ')}`);
+    const limit = v.limit === undefined ? 100 : Number(v.limit);
+    if (!Number.isSafeInteger(limit) || limit < 0) throw usageError('events', '--limit must be a non-negative integer');
+    const query: EventQuery = { queryingUser: '', isAdmin: true };
+    if (v.actor !== undefined) query.actor = v.actor;
+    if (type !== undefined) query.type = type as EventType;
+    if (object !== undefined) query.objectType = object as EventObjectType;
+    if (v.repo !== undefined) query.repository = v.repo;
+    if (v.since !== undefined) query.publishedAfter = parseTime(v.since, 'events', 'since');
+    if (v.until !== undefined) query.publishedBefore = parseTime(v.until, 'events', 'until');
+
+    const store = openExistingStore(dataDir(v));
+    if (v.follow) return follow(store, query, v.json === true);
+    try {
+      const found: Event[] = [];
+      let page: string | undefined;
+      do {
+        const perPage = limit === 0 ? 1000 : Math.min(1000, limit - found.length);
+        const result = store.getEvents({ ...query, perPage, page });
+        found.push(...result.events);
+        page = result.next;
+      } while (page !== undefined && (limit === 0 || found.length < limit));
+      if (v.json) printJson(found.map(toJson));
+      else for (const event of found) println(formatEvent(event));
+      return Exit.OK;
+    } finally {
+      store.close();
+    }
+  },
+};
+
+function matches(event: Event, query: EventQuery): boolean {
+  if (query.actor !== undefined && event.actor !== query.actor) return false;
+  if (query.type !== undefined && event.type !== query.type) return false;
+  if (query.objectType !== undefined && event.object.type !== query.objectType) return false;
+  if (query.repository !== undefined && event.repository !== query.repository) return false;
+  if (query.publishedAfter !== undefined && event.publishedAt < query.publishedAfter) return false;
+  if (query.publishedBefore !== undefined && event.publishedAt >= query.publishedBefore) return false;
+  return true;
+}
+
+/** Prints matching events as they are committed, until SIGINT or SIGTERM. */
+function follow(store: ReturnType<typeof openExistingStore>, query: EventQuery, json: boolean): Promise<number> {
+  // Validates the filters the same way the listing does before waiting.
+  store.getEvents({ ...query, perPage: 1 });
+  return new Promise((resolve) => {
+    const unsubscribe = store.subscribe((event) => {
+      if (!matches(event, query)) return;
+      println(json ? JSON.stringify(toJson(event)) : formatEvent(event));
+    });
+    // The store's poll timer does not hold the process open; this does.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
+    const stop = () => {
+      clearInterval(keepAlive);
+      unsubscribe();
+      store.close();
+      resolve(Exit.OK);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+function toJson(event: Event) {
+  return { ...event, publishedAt: event.publishedAt.toISOString() };
+}
+
+/** One line: time, type, object kind and id, actor, digest. */
+export function formatEvent(event: Event): string {
+  const parts = [event.publishedAt.toISOString(), event.type.padEnd(6), event.object.type.padEnd(10), event.object.id, event.actor || '-'];
+  if (event.object.type === 'TAG' && event.digest) {
+    parts.push(event.previousDigest ? `${event.digest} (was ${event.previousDigest})` : event.digest);
+  }
+  return parts.join('  ');
+}

@@ -1,0 +1,35 @@
+// `regmeta lookup <repo> <digest>`: which tags point at a manifest.
+
+import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, dataDir, openExistingStore, parse, println, printJson, type Command } from '../common.js';
+
+const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
+
+export const lookup: Command = {
+  name: 'lookup',
+  usage: `usage: regmeta lookup <repo> <digest> [--data <dir>] [--json]
+
+Lists the tags of <repo> that point at the manifest <digest>, in byte order.
+Exits 1 when none does.
+
+options:
+${DATA_HELP}
+  --json         print a JSON array of tags
+
+example:
+  regmeta lookup library/nginx sha256:0123...cdef
+`,
+  run(argv) {
+    const args = parse(argv, lookup, options, { min: 2, max: 2 });
+    if (!args) return Exit.OK;
+    const [repo, digest] = args.positionals;
+    const store = openExistingStore(dataDir(args.values));
+    try {
+      const found = store.lookupTags(repo, digest);
+      if (args.values.json) printJson(found);
+      else for (const tag of found) println(tag);
+      return found.length > 0 ? Exit.OK : Exit.PROBLEMS;
+    } finally {
+      store.close();
+    }
+  },
+};

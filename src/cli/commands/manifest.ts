@@ -1,0 +1,49 @@
+// `regmeta manifest <repo> <tag|digest>`: a manifest's exact bytes, or what
+// is known about it.
+
+import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, dataDir, openExistingStore, parse, printJson, type Command } from '../common.js';
+
+const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
+
+export const manifest: Command = {
+  name: 'manifest',
+  usage: `usage: regmeta manifest <repo> <tag|digest> [--data <dir>] [--json]
+
+Prints the manifest's exact bytes as pushed (pipe them to sha256sum to check
+the digest). With --json, prints {repo, digest, mediaType, size, createdAt,
+tags, manifest} instead, where manifest is the parsed payload.
+
+options:
+${DATA_HELP}
+  --json         print information about the manifest as JSON
+
+example:
+  regmeta manifest library/nginx latest | jq .config
+`,
+  run(argv) {
+    const args = parse(argv, manifest, options, { min: 2, max: 2 });
+    if (!args) return Exit.OK;
+    const [repo, reference] = args.positionals;
+    const store = openExistingStore(dataDir(args.values));
+    try {
+      const digest = reference.includes(':') ? reference : store.getTag(repo, reference).digest;
+      const found = store.getManifest(repo, digest);
+      if (!args.values.json) {
+        process.stdout.write(found.payload);
+        return Exit.OK;
+      }
+      printJson({
+        repo: found.repo,
+        digest: found.digest,
+        mediaType: found.mediaType,
+        size: found.size,
+        createdAt: found.createdAt.toISOString(),
+        tags: store.lookupTags(repo, digest),
+        manifest: JSON.parse(found.payload.toString('utf8')) as unknown,
+      });
+      return Exit.OK;
+    } finally {
+      store.close();
+    }
+  },
+};

@@ -1,0 +1,33 @@
+// `regmeta repos`: the repository catalog.
+
+import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, dataDir, openExistingStore, parse, println, printJson, type Command } from '../common.js';
+
+const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
+
+export const repos: Command = {
+  name: 'repos',
+  usage: `usage: regmeta repos [--data <dir>] [--json]
+
+Lists every repository in byte order, one a line.
+
+options:
+${DATA_HELP}
+  --json         print a JSON array of names
+
+example:
+  regmeta repos --data /srv/registry
+`,
+  run(argv) {
+    const args = parse(argv, repos, options, { min: 0, max: 0 });
+    if (!args) return Exit.OK;
+    const store = openExistingStore(dataDir(args.values));
+    try {
+      const names = store.catalog();
+      if (args.values.json) printJson(names);
+      else for (const name of names) println(name);
+      return Exit.OK;
+    } finally {
+      store.close();
+    }
+  },
+};

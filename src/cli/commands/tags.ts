@@ -1,0 +1,35 @@
+// `regmeta tags <repo>`: the tags of a repository with their targets.
+
+import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, dataDir, openExistingStore, parse, println, printJson, table, type Command } from '../common.js';
+
+const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
+
+export const tags: Command = {
+  name: 'tags',
+  usage: `usage: regmeta tags <repo> [--data <dir>] [--json]
+
+Lists the tags of <repo> in byte order with the digest, media type and size
+of the manifest each points at.
+
+options:
+${DATA_HELP}
+  --json         print a JSON array of {tag, digest, mediaType, size}
+
+example:
+  regmeta tags library/nginx
+`,
+  run(argv) {
+    const args = parse(argv, tags, options, { min: 1, max: 1 });
+    if (!args) return Exit.OK;
+    const [repo] = args.positionals;
+    const store = openExistingStore(dataDir(args.values));
+    try {
+      const rows = store.allTags(repo).map((tag) => ({ tag, ...store.getTag(repo, tag) }));
+      if (args.values.json) printJson(rows);
+      else for (const line of table(rows.map((r) => [r.tag, r.digest, r.mediaType, String(r.size)]))) println(line);
+      return Exit.OK;
+    } finally {
+      store.close();
+    }
+  },
+};

@@ -1,0 +1,252 @@
+// What every subcommand shares: argument parsing, exit codes, errors that
+// print as one line, and opening the database without ever creating or
+// altering a file that is missing or not ours.
+
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import Database from 'better-sqlite3';
+import { openStore, StoreError, type MetadataStore, type StoreOptions } from 'regmeta';
+
+/** The exit codes of every subcommand; main.ts prints this table in its usage. */
+export const Exit = {
+  OK: 0,
+  /** Problems found: check failed, import skipped something, a lookup found nothing to print. */
+  PROBLEMS: 1,
+  /** Bad arguments: unknown subcommand or option, malformed name, tag, digest or duration. */
+  USAGE: 2,
+  /** The database is missing, not a regmeta store, too new, damaged, busy or unwritable. */
+  DATABASE: 3,
+  /** The repository, tag, manifest or blob asked for is not there. */
+  NOT_FOUND: 4,
+  /** A file or directory other than the database could not be read or written. */
+  IO: 5,
+  /** A bug: reported in one line all the same. */
+  INTERNAL: 70,
+} as const;
+
+/** An error that main() prints as one line (with a hint) and turns into an exit code. */
+export class CliError extends Error {
+  constructor(
+    readonly exitCode: number,
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A subcommand: its name, its --help text, and what it runs. */
+export interface Command {
+  name: string;
+  usage: string;
+  /** Resolves to the exit code. @throws CliError, StoreError. */
+  run(argv: string[]): Promise<number> | number;
+}
+
+/** The option every subcommand that touches the database takes. */
+export const DATA_OPTION = { data: { type: 'string' } } as const;
+export const JSON_OPTION = { json: { type: 'boolean' } } as const;
+
+export const DATA_HELP = `  --data <dir>   the registry's data directory, holding metadata.db
+                 (default: $REGMETA_DATA, else ./data)`;
+
+/**
+ * parseArgs, strict, with `--help` built in: returns undefined after printing
+ * the usage, so the caller returns 0.
+ * @throws CliError USAGE on an unknown option, a missing value or a wrong number of positionals.
+ */
+export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
+  argv: string[],
+  command: Pick<Command, 'name' | 'usage'>,
+  options: T,
+  positionals: { min: number; max: number },
+) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw usageError(command.name, (error as Error).message.split('\n')[0]);
+  }
+  if ((parsed.values as { help?: boolean }).help) {
+    process.stdout.write(command.usage.endsWith('\n') ? command.usage : `${command.usage}\n`);
+    return undefined;
+  }
+  const count = parsed.positionals.length;
+  if (count < positionals.min) throw usageError(command.name, 'missing argument');
+  if (count > positionals.max) throw usageError(command.name, `unexpected argument ${JSON.stringify(parsed.positionals[positionals.max])}`);
+  return parsed as { values: { [K in keyof T]?: T[K] extends { type: 'boolean' } ? boolean : string }; positionals: string[] };
+}
+
+export function usageError(command: string, message: string): CliError {
+  return new CliError(Exit.USAGE, message, `see 'regmeta ${command} --help'`);
+}
+
+/** The data directory: --data, else $REGMETA_DATA, else ./data. */
+export function dataDir(values: { data?: string }): string {
+  return resolve(values.data ?? process.env.REGMETA_DATA ?? 'data');
+}
+
+export function databaseFile(dir: string): string {
+  return join(dir, 'metadata.db');
+}
+
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
+/** schema.sql's PRAGMA application_id ('rgmt'), stored big-endian at byte 68 of the header. */
+const APPLICATION_ID = 0x72676d74;
+
+/**
+ * Checks that `file` exists and is a regmeta database by reading its header,
+ * before any SQLite connection could create or migrate it.
+ * @throws CliError DATABASE when it is missing, empty, not SQLite or another program's.
+ */
+export function checkDatabaseFile(file: string): void {
+  let header = Buffer.alloc(100);
+  let read = 0;
+  try {
+    if (!statSync(file).isFile()) throw new CliError(Exit.DATABASE, `${file} is not a file`, 'point --data at the registry data directory');
+    const fd = openSync(file, 'r');
+    try {
+      read = readSync(fd, header, 0, 100, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new CliError(Exit.DATABASE, `no database at ${file}`, "pass --data <dir> (or set REGMETA_DATA), or create one with 'regmeta import'");
+    }
+    throw new CliError(Exit.DATABASE, `cannot read ${file}: ${code ?? (error as Error).message}`, 'check the path and its permissions');
+  }
+  header = header.subarray(0, read);
+  if (read < 100 || !header.subarray(0, 16).equals(SQLITE_MAGIC)) {
+    throw new CliError(Exit.DATABASE, `${file} is not a SQLite database`, 'point --data at the registry data directory');
+  }
+  if (header.readUInt32BE(68) !== APPLICATION_ID) {
+    throw new CliError(Exit.DATABASE, `${file} is a SQLite database of another program, not a regmeta store`, 'point --data at the registry data directory');
+  }
+}
+
+/**
+ * Opens the store of an existing database; never creates one.
+ * @throws CliError DATABASE; StoreError from openStore.
+ */
+export function openExistingStore(dir: string, options?: StoreOptions): MetadataStore {
+  const file = databaseFile(dir);
+  checkDatabaseFile(file);
+  return openStore(file, options);
+}
+
+/**
+ * A read-only connection for inspections the store has no method for.
+ * @throws CliError DATABASE.
+ */
+export function openReadOnly(dir: string): Database.Database {
+  const file = databaseFile(dir);
+  checkDatabaseFile(file);
+  try {
+    const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5000 });
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version !== 1) {
+      db.close();
+      throw new CliError(Exit.DATABASE, `${file} has schema version ${version}, this regmeta reads version 1`, 'use the regmeta that wrote it');
+    }
+    return db;
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(Exit.DATABASE, `cannot open ${file}: ${(error as Error).message}`, 'check the file and its permissions');
+  }
+}
+
+/** True when `path` exists (any kind). */
+export function exists(path: string): boolean {
+  return existsSync(path);
+}
+
+/** The exit code and hint for an error the store threw. */
+export function fromStoreError(error: StoreError): CliError {
+  switch (error.code) {
+    case 'NAME_UNKNOWN':
+    case 'MANIFEST_UNKNOWN':
+    case 'BLOB_UNKNOWN':
+      return new CliError(Exit.NOT_FOUND, error.message, "list what is there with 'regmeta repos' or 'regmeta tags <repo>'");
+    case 'NAME_INVALID':
+    case 'TAG_INVALID':
+    case 'DIGEST_INVALID':
+    case 'PAGINATION_NUMBER_INVALID':
+    case 'EVENT_INVALID':
+      return new CliError(Exit.USAGE, error.message, 'names are like library/nginx, tags like v1.2, digests like sha256:<64 hex>');
+    case 'DATABASE_BUSY':
+      return new CliError(Exit.DATABASE, error.message, 'another process holds the database lock; try again');
+    case 'DATABASE_READONLY':
+      return new CliError(Exit.DATABASE, error.message, 'check the permissions of the data directory');
+    case 'DATABASE_TOO_NEW':
+      return new CliError(Exit.DATABASE, error.message, 'use a newer regmeta');
+    case 'DATABASE_INVALID':
+    case 'DATABASE_CORRUPT':
+    case 'DATABASE_FULL':
+    case 'DATABASE_ERROR':
+      return new CliError(Exit.DATABASE, error.message, "run 'regmeta check' on it, or restore a backup");
+    default:
+      return new CliError(Exit.PROBLEMS, error.message, `store error ${error.code}`);
+  }
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/**
+ * A duration such as `24h`, `30m`, `1h30m`, `7d` or `0` in milliseconds.
+ * @throws CliError USAGE.
+ */
+export function parseDuration(text: string, command: string, option: string): number {
+  if (text === '0') return 0;
+  const parts = /^(?:\d+(?:ms|s|m|h|d|w))+$/.test(text) ? text.match(/\d+(?:ms|s|m|h|d|w)/g) : null;
+  if (!parts) throw usageError(command, `--${option} ${JSON.stringify(text)} is not a duration like 24h, 30m or 7d`);
+  return parts.reduce((sum, part) => {
+    const [, n, unit] = /^(\d+)(\D+)$/.exec(part)!;
+    return sum + Number(n) * UNITS[unit];
+  }, 0);
+}
+
+/**
+ * A point in time: an ISO 8601 date (`2026-11-26`, `2026-11-26T10:00:00Z`) or
+ * a duration ago (`1h`).
+ * @throws CliError USAGE.
+ */
+export function parseTime(text: string, command: string, option: string): Date {
+  if (/^\d+(?:ms|s|m|h|d|w)/.test(text)) return new Date(Date.now() - parseDuration(text, command, option));
+  const date = /^\d{4}-\d{2}-\d{2}/.test(text) ? new Date(text) : new Date(Number.NaN);
+  if (Number.isNaN(date.getTime())) {
+    throw usageError(command, `--${option} ${JSON.stringify(text)} is neither an ISO date (2026-11-26T10:00:00Z) nor a duration ago (1h)`);
+  }
+  return date;
+}
+
+/** A byte count for people: 1.5 MiB. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** Prints `value` as one JSON document on stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function println(line = ''): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** Lines of aligned columns. */
+export function table(rows: string[][]): string[] {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  '));
+}

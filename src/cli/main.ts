@@ -1,0 +1,86 @@
+// `regmeta <subcommand>`: the operator's command line. Dispatches to one
+// module per subcommand and turns every failure into one line on stderr and
+// a documented exit code.
+
+import { StoreError } from 'regmeta';
+import { CliError, Exit, fromStoreError, type Command } from './common.js';
+
+// Each module is loaded only when its command runs: startup stays small.
+const COMMANDS: { name: string; summary: string; load: () => Promise<Command> }[] = [
+  { name: 'import', summary: "import a distribution registry's filesystem storage", load: async () => (await import('./commands/import.js')).importCommand },
+  { name: 'check', summary: 'verify the database and the blob files', load: async () => (await import('./commands/check.js')).check },
+  { name: 'gc', summary: 'delete untagged manifests and unreferenced blobs', load: async () => (await import('./commands/gc.js')).gc },
+  { name: 'backup', summary: 'copy the database online, while writers keep writing', load: async () => (await import('./commands/backup.js')).backup },
+  { name: 'repos', summary: 'list the repositories', load: async () => (await import('./commands/repos.js')).repos },
+  { name: 'tags', summary: 'list the tags of a repository and what they point at', load: async () => (await import('./commands/tags.js')).tags },
+  { name: 'lookup', summary: 'list the tags that point at a digest', load: async () => (await import('./commands/lookup.js')).lookup },
+  { name: 'history', summary: 'list every digest a tag has pointed at, newest first', load: async () => (await import('./commands/history.js')).history },
+  { name: 'manifest', summary: 'print a manifest by tag or digest', load: async () => (await import('./commands/manifest.js')).manifest },
+  { name: 'events', summary: 'print the event log, newest first, or follow it', load: async () => (await import('./commands/events.js')).events },
+  { name: 'stats', summary: 'print counts, database size and the largest repositories', load: async () => (await import('./commands/stats.js')).stats },
+  { name: 'serve', summary: 'run the registry server', load: async () => (await import('./commands/serve.js')).serve },
+];
+
+/** The overview, with the exit codes every subcommand shares. */
+export const USAGE = `usage: regmeta <command> [options]
+
+The metadata store of a container registry, from the command line.
+
+commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join('\n')}
+
+Every command takes --help. Those that read or write the database take
+--data <dir> (default: $REGMETA_DATA, else ./data) and use <dir>/metadata.db;
+only import creates it. Those that print data take --json.
+
+exit codes:
+  0   ok
+  1   problems found (check failed, import skipped something, gc could not finish)
+  2   usage error (unknown command or option, bad name, tag, digest or duration)
+  3   database error (missing, not a regmeta store, too new, damaged, busy, unwritable)
+  4   not found (repository, tag or manifest)
+  5   i/o error (a file other than the database could not be read or written)
+  70  internal error
+
+example:
+  regmeta import /var/lib/docker-registry --data ./data
+`;
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+function report(command: string, error: CliError): number {
+  const hint = error.hint ? ` (hint: ${error.hint})` : '';
+  process.stderr.write(`regmeta${command ? ` ${command}` : ''}: ${oneLine(error.message)}${hint}\n`);
+  return error.exitCode;
+}
+
+/**
+ * Runs `regmeta` with `argv` (without node and the script).
+ * @returns the exit code; never throws.
+ */
+export async function main(argv: string[]): Promise<number> {
+  // `regmeta events | head` closes stdout early: that is not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  });
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE);
+    return name === undefined ? Exit.USAGE : Exit.OK;
+  }
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (entry === undefined) {
+    return report('', new CliError(Exit.USAGE, `unknown command ${JSON.stringify(name)}`, "see 'regmeta --help'"));
+  }
+  const command = { name: entry.name, run: async (argv: string[]) => (await entry.load()).run(argv) };
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    if (error instanceof CliError) return report(command.name, error);
+    if (error instanceof StoreError) return report(command.name, fromStoreError(error));
+    const message = error instanceof Error ? error.message : String(error);
+    return report(command.name, new CliError(Exit.INTERNAL, `internal error: ${message}`, 'please report this with the command line'));
+  }
+}
