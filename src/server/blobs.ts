@@ -174,7 +174,9 @@ export class BlobFiles {
   }
 
   async #acquire(session: UploadSession): Promise<() => void> {
-    await this.whenIdle(session);
+    // Check and take in one synchronous step after the last await, so two
+    // waiters woken together cannot both take the session.
+    while (session.busy) await session.idle;
     if (!this.#sessions.has(session.id)) throw new HttpError('BLOB_UPLOAD_UNKNOWN', 'unknown upload session');
     session.busy = true;
     let release!: () => void;
@@ -195,9 +197,9 @@ export class BlobFiles {
    * @throws HttpError DIGEST_INVALID, BLOB_UPLOAD_UNKNOWN (finished meanwhile).
    */
   async finish(session: UploadSession, digest: string): Promise<number> {
-    // Never released: the session is over whatever happens.
-    await this.#acquire(session);
+    const release = await this.#acquire(session);
     const file = this.#uploadPath(session.id);
+    // The session is over whatever happens: requests waiting on it find it unknown.
     this.#sessions.delete(session.id);
     try {
       const actual = digest.startsWith('sha256:')
@@ -221,6 +223,8 @@ export class BlobFiles {
     } catch (error) {
       await rm(file, { force: true });
       throw error;
+    } finally {
+      release();
     }
   }
 

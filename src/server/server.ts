@@ -94,7 +94,7 @@ export function createRegistry(options: RegistryOptions): Server {
       log({
         time: new Date().toISOString(),
         method: req.method ?? '',
-        path: c.url.pathname,
+        path: (req.url ?? '').split('?')[0].slice(0, 1024),
         // 499, as nginx logs it: the client went away before the answer was complete.
         status: res.writableFinished ? res.statusCode : 499,
         bytes: socket.bytesWritten - bytesBefore,

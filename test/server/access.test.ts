@@ -77,6 +77,22 @@ describe('basic auth', () => {
     expect(r.logs.some((entry) => entry.actor === 'alice' && entry.method === 'PUT')).toBe(true);
   });
 
+  it('streams a user only their own events', async () => {
+    const controller = new AbortController();
+    const res = await fetch(`${r.url}/api/v0/events/stream`, { headers: bob, signal: controller.signal });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    await reader.read();
+    await pushBlob(r.url, 'team/alice-only', 'a blob of alice', { headers: alice });
+    await pushBlob(r.url, 'team/bob-only', 'a blob of bob', { headers: bob });
+    let text = '';
+    while (!text.includes('team/bob-only')) text += new TextDecoder().decode((await reader.read()).value);
+    controller.abort();
+    expect(text).not.toContain('alice');
+    const denied = await fetch(`${r.url}/api/v0/events/stream?actorId=alice`, { headers: bob });
+    expect(denied.status).toBe(403);
+  });
+
   it('shows a user their own events, refuses another user\'s with 403 DENIED, and lets an admin see all', async () => {
     const own = (await (await fetch(`${r.url}/api/v0/events`, { headers: bob })).json()) as { events: { actor: string }[] };
     expect(own.events.length).toBeGreaterThan(0);
@@ -192,6 +208,17 @@ describe('event log', () => {
       const res = await fetch(`${r.url}/api/v0/events?${query}`);
       expect(res.status, query).toBe(400);
     }
+  });
+
+  it('ends open event streams when the server shuts down', async () => {
+    const own = await startRegistry();
+    const res = await fetch(`${own.url}/api/v0/events/stream`);
+    const reader = res.body!.getReader();
+    await reader.read();
+    await own.close();
+    let done = false;
+    while (!done) done = (await reader.read()).done;
+    expect(done).toBe(true);
   });
 
   it('streams new events as server-sent events', async () => {

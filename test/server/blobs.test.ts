@@ -162,6 +162,30 @@ describe('blob push', () => {
     expect(await errorCode(after)).toBe('BLOB_UPLOAD_UNKNOWN');
   });
 
+  it('finishes a session once when two PUTs race: one 201, the other BLOB_UPLOAD_UNKNOWN', async () => {
+    const bytes = randomBytes(2000);
+    const location = await startSession('race');
+    expect((await fetch(`${r.url}${location}`, { method: 'PATCH', body: bytes })).status).toBe(202);
+    const statuses = await Promise.all(
+      [0, 1].map(() => fetch(`${r.url}${location}?digest=${sha256(bytes)}`, { method: 'PUT' }).then((res) => res.status)),
+    );
+    expect(statuses.sort()).toEqual([201, 404]);
+    expect(readFileSync(blobFile(sha256(bytes)))).toEqual(bytes);
+  });
+
+  it('serializes racing chunks that claim the same range: one 202, the other 416', async () => {
+    const location = await startSession('chunkrace');
+    const statuses = await Promise.all(
+      [1, 2].map((fill) =>
+        fetch(`${r.url}${location}`, { method: 'PATCH', headers: { 'Content-Range': '0-999' }, body: Buffer.alloc(1000, fill) }).then(
+          (res) => res.status,
+        ),
+      ),
+    );
+    expect(statuses.sort()).toEqual([202, 416]);
+    expect((await fetch(`${r.url}${location}`)).headers.get('range')).toBe('0-999');
+  });
+
   it('keeps one repository out of another repository\'s upload sessions', async () => {
     const location = await startSession('owner');
     const stolen = location.replace('/v2/owner/', '/v2/thief/');
