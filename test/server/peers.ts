@@ -35,6 +35,8 @@ export interface PeerOptions {
   htpasswd?: string;
   /** Extra command-line arguments (ours only). */
   args?: string[];
+  /** Where to make the peer's temporary data directory (default: os.tmpdir()). */
+  parentDir?: string;
 }
 
 const live = new Set<Peer>();
@@ -139,7 +141,7 @@ async function waitUntilUp(url: string, exited: Promise<void>, describe: () => s
 export async function startOurs(options: PeerOptions = {}): Promise<Peer> {
   const entry = join(ROOT, 'src', 'server', 'main.ts');
   if (!existsSync(entry)) throw new Error(`${entry} does not exist yet`);
-  const dataDir = mkdtempSync(join(tmpdir(), 'regmeta-peer-'));
+  const dataDir = mkdtempSync(join(options.parentDir ?? tmpdir(), 'regmeta-peer-'));
   const args = ['--import', 'tsx', entry, '--listen', '127.0.0.1:0', '--data', dataDir];
   if (options.htpasswd) args.push('--htpasswd', options.htpasswd);
   args.push(...(options.args ?? []));
@@ -183,9 +185,9 @@ export async function startOurs(options: PeerOptions = {}): Promise<Peer> {
  * and basic auth from `options.htpasswd` when given.
  * @throws when the binary is missing or the registry does not come up.
  */
-export async function startDistribution(options: Pick<PeerOptions, 'htpasswd'> = {}): Promise<Peer> {
+export async function startDistribution(options: Pick<PeerOptions, 'htpasswd' | 'parentDir'> = {}): Promise<Peer> {
   if (!existsSync(DISTRIBUTION_BIN)) throw new Error(`${DISTRIBUTION_BIN} is missing: apt-get install docker-registry`);
-  const dataDir = mkdtempSync(join(tmpdir(), 'regmeta-distribution-'));
+  const dataDir = mkdtempSync(join(options.parentDir ?? tmpdir(), 'regmeta-distribution-'));
   const port = await freePort();
   const config = [
     'version: 0.1',
