@@ -452,6 +452,28 @@ describe('subscribe', () => {
     }
   });
 
+  it('a subscriber added while other commits are still undelivered does not get them', async () => {
+    const t = tempStore({ pollInterval: 5 });
+    const other = openStore(t.file);
+    try {
+      const first: string[] = [];
+      const second: string[] = [];
+      const u1 = t.store.subscribe((e) => first.push(e.digest!));
+      // No timer can run between these statements: 'one' is committed but not yet delivered.
+      other.createEvent(gcEvent('one'));
+      const u2 = t.store.subscribe((e) => second.push(e.digest!));
+      other.createEvent(gcEvent('two'));
+      await vi.waitFor(() => expect(first).toHaveLength(2), { timeout: 10_000, interval: 5 });
+      expect(first).toEqual([blobDigest('one'), blobDigest('two')]);
+      expect(second).toEqual([blobDigest('two')]);
+      u1();
+      u2();
+    } finally {
+      other.close();
+      t.cleanup();
+    }
+  });
+
   it('stops polling after unsubscribe: later commits elsewhere are not delivered', async () => {
     const t = tempStore({ pollInterval: 5 });
     const other = openStore(t.file);

@@ -217,6 +217,48 @@ describe('putManifest: storage', () => {
   });
 });
 
+describe('putManifest with a tag (a push by tag)', () => {
+  it('stores and tags in one change: CREATE MANIFEST then CREATE TAG', () => {
+    const m = ociManifest();
+    store.putManifest('acme/app', m.digest, m, { actor: 'alice' }, { tag: 'latest' });
+    expect(store.getTag('acme/app', 'latest')).toEqual({ mediaType: m.mediaType, digest: m.digest, size: m.size });
+    expect(allEvents(store).map((e) => `${e.type} ${e.object.type} ${e.actor}`)).toEqual([
+      'CREATE REPOSITORY alice',
+      'CREATE MANIFEST alice',
+      'CREATE TAG alice',
+    ]);
+  });
+
+  it('pushing the same manifest by the same tag again changes nothing', () => {
+    const m = ociManifest();
+    store.putManifest('acme/app', m.digest, m, undefined, { tag: 'latest' });
+    const before = allEvents(store).length;
+    store.putManifest('acme/app', m.digest, m, undefined, { tag: 'latest' });
+    expect(allEvents(store)).toHaveLength(before);
+  });
+
+  it('pushing a present manifest by a new tag only tags it; by a taken tag moves it', () => {
+    const a = ociManifest({ seed: 'a' });
+    const b = ociManifest({ seed: 'b' });
+    store.putManifest('acme/app', a.digest, a, undefined, { tag: 'latest' });
+    store.putManifest('acme/app', b.digest, b);
+    const before = allEvents(store).length;
+    store.putManifest('acme/app', a.digest, a, undefined, { tag: 'v1' });
+    store.putManifest('acme/app', b.digest, b, undefined, { tag: 'latest' });
+    expect(allEvents(store).slice(before).map((e) => [e.type, e.object.id, e.previousDigest])).toEqual([
+      ['CREATE', 'acme/app:v1', undefined],
+      ['UPDATE', 'acme/app:latest', a.digest],
+    ]);
+    expect(store.tagHistory('acme/app', 'latest').map((h) => h.digest)).toEqual([b.digest, a.digest]);
+  });
+
+  it('a bad tag refuses the whole push with TAG_INVALID', () => {
+    const m = ociManifest();
+    expect(caught(() => store.putManifest('acme/app', m.digest, m, undefined, { tag: '.bad' })).code).toBe('TAG_INVALID');
+    expect(store.catalog()).toEqual([]);
+  });
+});
+
 describe('manifests are per repository', () => {
   it('another repository cannot get, stat, tag, list or delete it', () => {
     const m = ociManifest();
