@@ -108,7 +108,13 @@ export function createRegistry(options: RegistryOptions): Server {
         res.destroy();
         return;
       }
-      sendError(req, res, error, onError);
+      try {
+        sendError(req, res, error, onError);
+      } catch (failure) {
+        // Nothing can be answered any more; the process must not go down with it.
+        onError(failure);
+        res.destroy();
+      }
     });
   });
   // Blob uploads can take long; the default 5 minutes would cut them off.
