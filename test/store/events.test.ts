@@ -251,6 +251,13 @@ describe('getEvents: keyset pages', () => {
     expect(caught(() => store.getEvents({ ...admin, perPage })).code).toBe('PAGINATION_NUMBER_INVALID');
   });
 
+  it('pages by 100 by default', () => {
+    for (let i = 0; i < 101; i++) store.createEvent(gcEvent(String(i)));
+    const first = store.getEvents(admin);
+    expect(first.events).toHaveLength(100);
+    expect(store.getEvents({ ...admin, page: first.next }).events).toHaveLength(1);
+  });
+
   it('accepts perPage 1 and 1000', () => {
     store.createEvent(gcEvent('a'));
     store.createEvent(gcEvent('b'));
@@ -332,7 +339,12 @@ describe('events are written in the same transaction as the change', () => {
         () => t.store.createEvent(gcEvent('gc')),
         () => t.store.deleteRepository('acme/app'),
       ];
-      for (const attempt of attempts) expect(caught(attempt)).toBeInstanceOf(StoreError);
+      for (const attempt of attempts) {
+        const error = caught(attempt);
+        // SQLITE_CONSTRAINT_TRIGGER, translated by its code; the original stays as the cause.
+        expect(error.code).toBe('DATABASE_ERROR');
+        expect((error.cause as { code?: string }).code).toBe('SQLITE_CONSTRAINT_TRIGGER');
+      }
       expect(dump(t.file)).toEqual(before);
       raw.exec('DROP TRIGGER no_events');
       raw.close();

@@ -176,6 +176,29 @@ describe('durability', () => {
   });
 });
 
+describe('SQLite failures', () => {
+  it('a lock held past the busy timeout is DATABASE_BUSY, and the write is not made', () => {
+    const file = join(dir, 'busy.db');
+    const store = openStore(file, { busyTimeout: 50 });
+    const m = ociManifest();
+    store.putManifest('acme/app', m.digest, m);
+    const holder = new Database(file);
+    try {
+      holder.exec('BEGIN IMMEDIATE');
+      const error = caught(() => store.putTag('acme/app', 'latest', { digest: m.digest }));
+      expect(error.code).toBe('DATABASE_BUSY');
+      holder.exec('ROLLBACK');
+      expect(store.allTags('acme/app')).toEqual([]);
+      // The store is still usable once the lock is gone.
+      store.putTag('acme/app', 'latest', { digest: m.digest });
+      expect(store.allTags('acme/app')).toEqual(['latest']);
+    } finally {
+      holder.close();
+      store.close();
+    }
+  });
+});
+
 describe('close', () => {
   it('every method of a closed store throws STORE_CLOSED', () => {
     const store = openStore(join(dir, 'closed.db'));
