@@ -92,22 +92,26 @@ export function databaseFile(dir: string): string {
 }
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
-/** schema.sql's PRAGMA application_id ('rgmt'), stored big-endian at byte 68 of the header. */
+/** schema.sql's PRAGMA application_id ('rgmt'). */
 const APPLICATION_ID = 0x72676d74;
 
 /**
- * Checks that `file` exists and is a regmeta database by reading its header,
- * before any SQLite connection could create or migrate it.
+ * Checks that `file` exists and is a regmeta database, before the store's
+ * read-write connection could create or migrate it. The header tells SQLite
+ * from anything else; the application id has to be read through SQLite,
+ * because in WAL mode it may sit in the log rather than in the file.
+ * `allowEmpty` (import) also accepts an empty file or empty SQLite database,
+ * which the store then sets up.
  * @throws CliError DATABASE when it is missing, empty, not SQLite or another program's.
  */
-export function checkDatabaseFile(file: string): void {
-  let header = Buffer.alloc(100);
+export function checkDatabaseFile(file: string, options: { allowEmpty?: boolean } = {}): void {
+  const header = Buffer.alloc(16);
   let read = 0;
   try {
     if (!statSync(file).isFile()) throw new CliError(Exit.DATABASE, `${file} is not a file`, 'point --data at the registry data directory');
     const fd = openSync(file, 'r');
     try {
-      read = readSync(fd, header, 0, 100, 0);
+      read = readSync(fd, header, 0, 16, 0);
     } finally {
       closeSync(fd);
     }
@@ -119,13 +123,31 @@ export function checkDatabaseFile(file: string): void {
     }
     throw new CliError(Exit.DATABASE, `cannot read ${file}: ${code ?? (error as Error).message}`, 'check the path and its permissions');
   }
-  header = header.subarray(0, read);
-  if (read < 100 || !header.subarray(0, 16).equals(SQLITE_MAGIC)) {
-    throw new CliError(Exit.DATABASE, `${file} is not a SQLite database`, 'point --data at the registry data directory');
+  const foreign = (what: string) => new CliError(Exit.DATABASE, `${file} is ${what}, not a regmeta store`, 'point --data at the registry data directory');
+  if (read === 0) {
+    if (options.allowEmpty) return;
+    throw foreign('an empty file');
   }
-  if (header.readUInt32BE(68) !== APPLICATION_ID) {
-    throw new CliError(Exit.DATABASE, `${file} is a SQLite database of another program, not a regmeta store`, 'point --data at the registry data directory');
+  if (read < 16 || !header.equals(SQLITE_MAGIC)) throw foreign('not a SQLite database');
+  let db: Database.Database | undefined;
+  let found: { applicationId: number; version: number; tables: number };
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5000 });
+    found = {
+      applicationId: db.pragma('application_id', { simple: true }) as number,
+      version: db.pragma('user_version', { simple: true }) as number,
+      tables: db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get() as number,
+    };
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? '';
+    if (code.startsWith('SQLITE_NOTADB') || code.startsWith('SQLITE_CORRUPT')) throw foreign('not a readable SQLite database');
+    throw new CliError(Exit.DATABASE, `cannot open ${file}: ${(error as Error).message}`, 'check the file and its permissions');
+  } finally {
+    db?.close();
   }
+  if (found.applicationId === APPLICATION_ID) return;
+  if (found.applicationId === 0 && found.tables === 0 && options.allowEmpty) return;
+  throw foreign(found.applicationId === 0 && found.tables === 0 ? 'an empty SQLite database' : 'a SQLite database of another program');
 }
 
 /**

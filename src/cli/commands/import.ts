@@ -149,7 +149,7 @@ function storageRoot(root: string): string {
 /** The store to import into: created when missing, refused when foreign. */
 function openTarget(dir: string): MetadataStore {
   const file = databaseFile(dir);
-  if (exists(file)) checkDatabaseFile(file);
+  if (exists(file)) checkDatabaseFile(file, { allowEmpty: true });
   else if (!exists(dir)) throw new CliError(Exit.IO, `the data directory ${dir} does not exist`, 'create it first, or pass --data <dir>');
   // 'normal': no fsync per commit. A power loss may take back the last
   // manifests, and running the import again puts them back.

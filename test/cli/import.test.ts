@@ -1,0 +1,251 @@
+// `regmeta import` on the storage tree that a real Debian docker-registry
+// wrote after real skopeo pushes: afterwards the store serves what that
+// registry serves. Then idempotence, resumption after a kill, and problems.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { openStore } from 'regmeta';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACCEPT, Layout, push, startRegistry, type Registry } from './registry.js';
+import { BIN, dumpState, isOneLineError, regmeta, tempDir } from './run.js';
+import { Storage } from './storage.js';
+
+describe('import from a real docker-registry', () => {
+  let dir: string;
+  let registry: Registry;
+  let data: string;
+  const pushed: { a: string; b: string; index: string; amd: string; arm: string; deleted: string } = {} as never;
+
+  beforeAll(async () => {
+    dir = tempDir();
+    registry = await startRegistry(dir);
+    const layout = new Layout(join(dir, 'layout'));
+    const a = layout.image();
+    const b = layout.image();
+    const c = layout.image();
+    const amd = layout.image({ architecture: 'amd64', os: 'linux' });
+    const arm = layout.image({ architecture: 'arm64', os: 'linux' });
+    const index = layout.index([amd, arm]);
+    layout.ref('a', a);
+    layout.ref('b', b);
+    layout.ref('c', c);
+    layout.ref('multi', index);
+    push(layout, 'a', registry.host, 'acme/app', 'v1');
+    push(layout, 'b', registry.host, 'acme/app', 'v1'); // a re-tag: v1's index now holds a and b
+    push(layout, 'b', registry.host, 'acme/app', 'stable');
+    push(layout, 'a', registry.host, 'acme/app', 'old');
+    push(layout, 'multi', registry.host, 'library/multi', 'latest', true);
+    push(layout, 'a', registry.host, 'other', '1.0');
+    push(layout, 'c', registry.host, 'other', 'gone');
+    // A deleted manifest leaves its revision directory without a link.
+    const deleted = await fetch(`${registry.url}/v2/other/manifests/${c.digest}`, { method: 'DELETE' });
+    expect(deleted.status).toBe(202);
+    Object.assign(pushed, { a: a.digest, b: b.digest, index: index.digest, amd: amd.digest, arm: arm.digest, deleted: c.digest });
+    data = join(dir, 'data');
+    mkdirSync(data);
+  });
+
+  afterAll(async () => {
+    await registry?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function get(path: string): Promise<{ status: number; body: Buffer; digest: string | null }> {
+    const response = await fetch(`${registry.url}${path}`, { headers: { Accept: ACCEPT } });
+    return { status: response.status, body: Buffer.from(await response.arrayBuffer()), digest: response.headers.get('docker-content-digest') };
+  }
+
+  it('--dry-run reports the work and creates no database', async () => {
+    const run = await regmeta(['import', registry.root, '--data', data, '--dry-run', '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    expect(summary.dryRun).toBe(true);
+    expect(summary.repositories).toBe(3);
+    expect(summary.manifests.imported).toBe(6);
+    expect(existsSync(join(data, 'metadata.db'))).toBe(false);
+  });
+
+  it('imports every repository, tag and manifest body the registry serves', async () => {
+    const run = await regmeta(['import', registry.root, '--data', data, '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    expect(summary.problems).toEqual([]);
+    expect(summary).toMatchObject({ repositories: 3, manifests: { imported: 6, present: 0 }, tags: { set: 5, unchanged: 0 } });
+
+    const store = openStore(join(data, 'metadata.db'));
+    try {
+      const catalog = JSON.parse((await get('/v2/_catalog')).body.toString()).repositories as string[];
+      expect(catalog).toEqual(['acme/app', 'library/multi', 'other']);
+      expect(store.catalog()).toEqual(catalog);
+      for (const repo of catalog) {
+        const tags = (JSON.parse((await get(`/v2/${repo}/tags/list`)).body.toString()).tags as string[]).sort();
+        expect(store.allTags(repo)).toEqual(tags);
+        for (const tag of tags) {
+          const served = await get(`/v2/${repo}/manifests/${tag}`);
+          expect(served.status).toBe(200);
+          const descriptor = store.getTag(repo, tag);
+          expect(descriptor.digest).toBe(served.digest);
+          expect(Buffer.compare(store.getManifest(repo, descriptor.digest).payload, served.body)).toBe(0);
+        }
+      }
+      for (const child of [pushed.amd, pushed.arm]) {
+        const served = await get(`/v2/library/multi/manifests/${child}`);
+        expect(served.status).toBe(200);
+        expect(Buffer.compare(store.getManifest('library/multi', child).payload, served.body)).toBe(0);
+      }
+      expect(store.getTag('library/multi', 'latest').mediaType).toBe('application/vnd.oci.image.index.v1+json');
+      // The tag's index, replayed: v1 was a, then b.
+      expect(store.tagHistory('acme/app', 'v1').map((h) => h.digest)).toEqual([pushed.b, pushed.a]);
+      // The deleted manifest is neither served nor imported.
+      expect((await get(`/v2/other/manifests/${pushed.deleted}`)).status).toBe(404);
+      expect(() => store.statManifest('other', pushed.deleted)).toThrow(expect.objectContaining({ code: 'MANIFEST_UNKNOWN' }));
+      // Layers and configs are linked with their sizes.
+      const config = JSON.parse(store.getManifest('acme/app', pushed.a).payload.toString()).config;
+      expect(store.statBlob('acme/app', config.digest).size).toBe(config.size);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('a second import changes nothing', async () => {
+    const file = join(data, 'metadata.db');
+    const before = dumpState(file);
+    const run = await regmeta(['import', registry.root, '--data', data, '--json']);
+    expect(run.status).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    expect(summary).toMatchObject({ manifests: { imported: 0, present: 6 }, tags: { set: 0, unchanged: 5 }, blobs: { linked: 0 } });
+    expect(dumpState(file)).toEqual(before);
+  });
+
+  it('then passes check', async () => {
+    const run = await regmeta(['check', '--data', data, '--json']);
+    expect(JSON.parse(run.stdout).problems).toEqual([]);
+    expect(run.status).toBe(0);
+  });
+});
+
+describe('import of a tree written by hand', () => {
+  it('resumes after a kill and ends in the state of one clean run', async () => {
+    const dir = tempDir();
+    try {
+      const storage = new Storage(join(dir, 'storage'));
+      // Enough manifests that the import is still running when it is killed.
+      const repos = 8;
+      const perRepo = 40;
+      for (let r = 0; r < repos; r++) {
+        const repo = `bulk/repo${r}`;
+        const images = Array.from({ length: perRepo }, () => storage.image(repo));
+        const index = storage.index(repo, images.slice(0, 2));
+        images.forEach((digest, i) => storage.tag(repo, `t${i}`, digest, 1_000_000 + i));
+        storage.tag(repo, 'moved', images[0], 1_000);
+        storage.tag(repo, 'moved', images[1], 2_000);
+        storage.tag(repo, 'moved', index, 3_000);
+      }
+      const total = repos * (perRepo + 1);
+      const killed = join(dir, 'killed');
+      const clean = join(dir, 'clean');
+      mkdirSync(killed);
+      mkdirSync(clean);
+
+      // Kill the import once it has put some manifests but not all.
+      const child = spawn(process.execPath, [BIN, 'import', storage.root, '--data', killed], { stdio: 'ignore' });
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      let seen = 0;
+      for (let attempt = 0; attempt < 3_000 && child.exitCode === null; attempt++) {
+        await new Promise((r) => setTimeout(r, 20));
+        if (!existsSync(join(killed, 'metadata.db'))) continue;
+        try {
+          const db = new Database(join(killed, 'metadata.db'), { readonly: true });
+          seen = db.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'manifest'").pluck().get()
+            ? (db.prepare('SELECT count(*) FROM manifest').pluck().get() as number)
+            : 0;
+          db.close();
+        } catch {
+          continue; // the file is being created
+        }
+        if (seen > 0) break;
+      }
+      child.kill('SIGKILL');
+      await exited;
+      const db = new Database(join(killed, 'metadata.db'), { readonly: true });
+      const afterKill = db.prepare('SELECT count(*) FROM manifest').pluck().get() as number;
+      db.close();
+      expect(afterKill).toBeGreaterThan(0);
+      expect(afterKill).toBeLessThan(total);
+
+      const [resumed, once] = await Promise.all([
+        regmeta(['import', storage.root, '--data', killed, '--json']),
+        regmeta(['import', storage.root, '--data', clean, '--json']),
+      ]);
+      expect(resumed.stderr).toBe('');
+      expect(resumed.status).toBe(0);
+      expect(once.status).toBe(0);
+      expect(JSON.parse(resumed.stdout).manifests.present).toBe(afterKill);
+      expect(dumpState(join(killed, 'metadata.db'))).toEqual(dumpState(join(clean, 'metadata.db')));
+      const store = openStore(join(clean, 'metadata.db'));
+      try {
+        expect(store.catalog()).toHaveLength(repos);
+        expect(store.tagHistory('bulk/repo3', 'moved')).toHaveLength(3);
+      } finally {
+        store.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reports and skips what it cannot verify, and imports the rest', async () => {
+    const dir = tempDir();
+    try {
+      const storage = new Storage(join(dir, 'storage'));
+      const good = storage.image('shop/web', 2, true); // no mediaType: detected from the structure
+      const index = storage.index('shop/web', [good], true);
+      storage.tag('shop/web', 'latest', index);
+      const corrupt = storage.image('shop/web');
+      writeFileSync(storage.blobData(corrupt), '{"schemaVersion":2,"tampered":true}');
+      storage.tag('shop/web', 'bad', corrupt);
+      const v1 = storage.manifest('shop/web', JSON.stringify({ schemaVersion: 1, name: 'shop/web', tag: 'x', fsLayers: [] }));
+      storage.link('shop/web', 'sha256:' + 'e'.repeat(64)); // linked, but no blob data
+      const data = join(dir, 'data');
+      mkdirSync(data);
+      const run = await regmeta(['import', storage.root, '--data', data, '--json']);
+      expect(run.status).toBe(1);
+      const problems = JSON.parse(run.stdout).problems as { subject: string; problem: string }[];
+      const about = (subject: string) => problems.filter((p) => p.subject === subject).map((p) => p.problem).join(' ');
+      expect(about(corrupt)).toMatch(/do not match the digest/);
+      expect(about(v1)).toMatch(/schema 1/);
+      expect(about('sha256:' + 'e'.repeat(64))).toMatch(/blob data is missing/);
+      expect(about('tag bad')).toMatch(/not imported/);
+      expect(problems).toHaveLength(4);
+      const store = openStore(join(data, 'metadata.db'));
+      try {
+        expect(store.getTag('shop/web', 'latest')).toMatchObject({ digest: index, mediaType: 'application/vnd.oci.image.index.v1+json' });
+        expect(store.statManifest('shop/web', good).mediaType).toBe('application/vnd.oci.image.manifest.v1+json');
+        expect(store.allTags('shop/web')).toEqual(['latest']);
+      } finally {
+        store.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a directory that is not a storage tree, creating nothing', async () => {
+    const dir = tempDir();
+    try {
+      const data = join(dir, 'data');
+      mkdirSync(data);
+      const run = await regmeta(['import', dir, '--data', data]);
+      expect(run.status).toBe(2);
+      expect(isOneLineError(run.stderr)).toBe(true);
+      expect(run.stderr).toMatch(/no distribution storage/);
+      expect(existsSync(join(data, 'metadata.db'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,73 @@
+// Runs the real `regmeta` command as a child process, and builds temporary
+// data directories whose database is populated through the store's API.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+
+export const BIN = resolve(import.meta.dirname, '../../bin/regmeta.js');
+
+export interface Run {
+  status: number | null;
+  stdout: string;
+  stdoutBytes: Buffer;
+  stderr: string;
+}
+
+/** `node bin/regmeta.js ...args`, with REGMETA_DATA unset unless `env` sets it. */
+export function regmeta(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<Run> {
+  const env = { ...process.env, ...options.env };
+  if (!options.env?.REGMETA_DATA) delete env.REGMETA_DATA;
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: options.cwd ?? tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.once('error', reject);
+    child.once('close', (status) => {
+      const stdoutBytes = Buffer.concat(out);
+      resolvePromise({ status, stdout: stdoutBytes.toString('utf8'), stdoutBytes, stderr: Buffer.concat(err).toString('utf8') });
+    });
+  });
+}
+
+export function tempDir(prefix = 'regmeta-cli-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Asserts the shape of a CLI error: exactly one line on stderr, no stack trace. */
+export function isOneLineError(stderr: string): boolean {
+  const lines = stderr.split('\n').filter((l) => l !== '');
+  return lines.length === 1 && lines[0].startsWith('regmeta') && !/\n\s+at /.test(stderr) && !stderr.includes('    at ');
+}
+
+/**
+ * The store's state, without times and event ids: what two imports that did
+ * the same work must agree on.
+ */
+export function dumpState(file: string) {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const all = (sql: string) => db.prepare(sql).all();
+    return {
+      repositories: all('SELECT name FROM repository ORDER BY name'),
+      manifests: all(`SELECT r.name, m.digest, m.media_type, m.size, hex(m.payload) AS payload
+        FROM manifest m JOIN repository r ON r.id = m.repository_id ORDER BY r.name, m.digest`),
+      tags: all(`SELECT r.name, t.name AS tag, m.digest FROM tag t JOIN repository r ON r.id = t.repository_id
+        JOIN manifest m ON m.id = t.manifest_id ORDER BY r.name, t.name`),
+      history: all(`SELECT r.name, h.tag, h.digest FROM tag_history h JOIN repository r ON r.id = h.repository_id
+        ORDER BY r.name, h.tag, h.id`),
+      blobs: all('SELECT digest, size FROM blob ORDER BY digest'),
+      links: all(`SELECT r.name, l.digest FROM blob_link l JOIN repository r ON r.id = l.repository_id ORDER BY r.name, l.digest`),
+      references: all(`SELECT r.name, m.digest, mb.digest AS blob FROM manifest_blob mb JOIN manifest m ON m.id = mb.manifest_id
+        JOIN repository r ON r.id = m.repository_id ORDER BY 1, 2, 3`),
+      events: all(`SELECT type, object_type, object_id, actor, tag, digest, previous_digest FROM event
+        ORDER BY object_type, object_id, type, digest, previous_digest`),
+    };
+  } finally {
+    db.close();
+  }
+}
