@@ -200,6 +200,7 @@ export function prepareStatements(db: Database.Database) {
       JOIN blob b ON b.digest = l.digest
       WHERE r.name = :repository`),
     unlinkBlob: p('DELETE FROM blob_link WHERE repository_id = :repositoryId AND digest = :digest'),
+    blobLinked: p('SELECT 1 FROM blob_link WHERE repository_id = :repositoryId AND digest = :digest').pluck(),
     blobReferenced: p('SELECT 1 FROM manifest_blob WHERE digest = :digest LIMIT 1').pluck(),
     deleteBlob: p('DELETE FROM blob WHERE digest = :digest'),
     // Blobs no manifest references whose newest link (or upload) is older than :before.

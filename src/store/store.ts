@@ -134,11 +134,22 @@ export class MetadataStore {
    * Stores a manifest's exact bytes in `repo`, creating the repository on first
    * use, and records the blobs, child manifests and subject it references.
    * Putting the same manifest again changes nothing. With `options.tag`, the
-   * tag is pointed at it in the same transaction (a push by tag).
+   * tag is pointed at it in the same transaction (a push by tag). With
+   * `options.requireReferences`, every blob it references must be linked in
+   * `repo` and every child manifest present there (its subject may be
+   * missing), checked in the same transaction, so that no concurrent delete
+   * slips between the check and the write.
    * @throws StoreError NAME_INVALID, TAG_INVALID, DIGEST_INVALID (malformed, or
-   * not the hash of the payload), MANIFEST_INVALID, SIZE_INVALID (above the size limit).
+   * not the hash of the payload), MANIFEST_INVALID, SIZE_INVALID (above the
+   * size limit), MANIFEST_BLOB_UNKNOWN (a missing reference, with `detail.digest`).
    */
-  putManifest(repo: string, digest: string, manifest: Manifest, ctx?: Context, options: { tag?: string } = {}): void {
+  putManifest(
+    repo: string,
+    digest: string,
+    manifest: Manifest,
+    ctx?: Context,
+    options: { tag?: string; requireReferences?: boolean } = {},
+  ): void {
     checkRepository(repo);
     const tag = options.tag === undefined ? undefined : checkTag(options.tag);
     const actor = actorOf(ctx);
@@ -159,6 +170,7 @@ export class MetadataStore {
       const repositoryId = this.#ensureRepository(repo, actor, now);
       let manifestId = this.#sql.manifestId.get({ repositoryId, digest }) as number | undefined;
       if (manifestId === undefined) {
+        if (options.requireReferences) this.#checkReferences(repo, repositoryId, parsed);
         manifestId = this.#insertManifest(repo, repositoryId, digest, mediaType, bytes, parsed, actor, now);
       }
       if (tag !== undefined) this.#setTag(repo, repositoryId, tag, manifestId, digest, actor, now);
@@ -565,6 +577,18 @@ export class MetadataStore {
     return manifestId;
   }
 
+  /** @throws StoreError MANIFEST_BLOB_UNKNOWN for the first blob not linked or child not present in `repo`. */
+  #checkReferences(repo: string, repositoryId: number, parsed: ParsedManifest): void {
+    const missing = (what: string, digest: string) =>
+      new StoreError('MANIFEST_BLOB_UNKNOWN', `${what} ${digest} is not in ${repo}`, { digest });
+    for (const digest of parsed.blobs) {
+      if (this.#sql.blobLinked.get({ repositoryId, digest }) === undefined) throw missing('blob', digest);
+    }
+    for (const digest of parsed.children) {
+      if (this.#sql.manifestId.get({ repositoryId, digest }) === undefined) throw missing('manifest', digest);
+    }
+  }
+
   /** The ids of `repo` and of its manifest `digest`. @throws NotFoundError. */
   #resolve(repo: string, digest: string): { repositoryId: number; manifestId: number } {
     const row = this.#sql.resolve.get({ repository: repo, digest }) as
@@ -686,7 +710,11 @@ export class MetadataStore {
             try {
               subscriber.fn(event);
             } catch (error) {
-              (subscriber.onError ?? console.error)(error);
+              try {
+                (subscriber.onError ?? console.error)(error);
+              } catch {
+                // An error handler that throws must not stop delivery to the others.
+              }
             }
           }
         }

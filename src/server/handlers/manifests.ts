@@ -5,7 +5,6 @@
 import { MediaType, NotFoundError, StoreError, type ManifestInfo, type StoredManifest } from '../../index.js';
 import { digestOf, verifyDigest, type Reference } from '../../store/grammar.js';
 import { parseManifest } from '../../store/manifest.js';
-import { HttpError } from '../errors.js';
 import { MAX_MANIFEST_SIZE, readBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
 
 const MANIFEST_TYPES: ReadonlySet<string> = new Set(Object.values(MediaType));
@@ -90,37 +89,9 @@ function pushedMediaType(header: string | undefined, payload: Buffer): string {
 }
 
 /**
- * Refuses a manifest whose blobs or child manifests the repository does not
- * have (MANIFEST_BLOB_UNKNOWN); a missing `subject` is allowed, as the spec
- * requires for referrers pushed before their subject.
- */
-function checkReferences(c: RequestContext, name: string, blobs: string[], children: string[]): void {
-  const { store } = c.registry;
-  const missing = (digest: string, what: string): never => {
-    throw new HttpError('MANIFEST_BLOB_UNKNOWN', `${what} ${digest} is not in ${name}`, { detail: { digest } });
-  };
-  for (const digest of blobs) {
-    try {
-      store.statBlob(name, digest);
-    } catch (error) {
-      if (error instanceof NotFoundError) missing(digest, 'blob');
-      throw error;
-    }
-  }
-  for (const digest of children) {
-    try {
-      store.statManifest(name, digest);
-    } catch (error) {
-      if (error instanceof NotFoundError) missing(digest, 'manifest');
-      throw error;
-    }
-  }
-}
-
-/**
  * PUT /v2/<name>/manifests/<reference> — spec "Pushing manifests" (end-7):
  * at most 4 MiB (413 beyond), digest checked when the reference is one,
- * every referenced blob and child present, then stored and tagged. Answers
+ * every referenced blob and child present, stored and tagged in one transaction. Answers
  * 201 with Location, Docker-Content-Digest, and OCI-Subject when the
  * manifest has a subject.
  */
@@ -129,29 +100,16 @@ export async function putManifest(c: RequestContext, name: string, reference: Re
   const payload = await readBody(c.req, MAX_MANIFEST_SIZE);
   const mediaType = pushedMediaType(c.req.headers['content-type'], payload);
   const digest = reference.digest !== undefined ? verifyDigest(reference.digest, payload) : digestOf(payload);
-  const parsed = parseManifest(mediaType, payload);
-  checkReferences(c, name, parsed.blobs, parsed.children);
-  const manifest = { mediaType, payload };
-  store.putManifest(name, digest, manifest, c.ctx);
-  if (reference.tag !== undefined) {
-    // The manifest and the tag are two transactions: a concurrent DELETE can
-    // remove the manifest in between. Putting it again (a no-op otherwise)
-    // and retrying keeps the push from losing to it.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        store.putTag(name, reference.tag, { digest }, c.ctx);
-        break;
-      } catch (error) {
-        if (attempt >= 2 || !(error instanceof NotFoundError)) throw error;
-        store.putManifest(name, digest, manifest, c.ctx);
-      }
-    }
-  }
+  // The store checks, in the same transaction as the write, that every blob
+  // and child manifest is in the repository (MANIFEST_BLOB_UNKNOWN otherwise;
+  // a missing subject is allowed), and tags the manifest in that transaction.
+  store.putManifest(name, digest, { mediaType, payload }, c.ctx, { tag: reference.tag, requireReferences: true });
+  const subject = parseManifest(mediaType, payload).subject;
   const headers: Record<string, string> = {
     Location: repoPath(name, 'manifests', digest),
     'Docker-Content-Digest': digest,
   };
-  if (parsed.subject !== null) headers['OCI-Subject'] = parsed.subject;
+  if (subject !== null) headers['OCI-Subject'] = subject;
   sendEmpty(c, 201, headers);
 }
 
