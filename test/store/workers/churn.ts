@@ -35,13 +35,14 @@ const unexpected: Array<{ op: string; error: ReturnType<typeof describeError> }>
 
 send({ ready: true });
 const lines = stdinLines();
-await lines.next();
+// A parent that went away (stdin closed) is no go-signal.
+if ((await lines.next()).done) process.exit(0);
 
 const store = openStore(args.file, { durability: args.durability ?? 'normal' });
 for (let i = 0; i < args.ops; i++) {
   if (i === args.holdAt) {
     send({ held: true });
-    await lines.next();
+    if ((await lines.next()).done) process.exit(0);
   }
   const roll = next();
   const target = pick(manifests);

@@ -30,7 +30,8 @@ const pick = <T>(items: T[]): T => items[Math.floor(next() * items.length)];
 const ctx = { actor: `run${run}` };
 
 send({ ready: true });
-await stdinLines().next();
+// A parent that went away (stdin closed) is no go-signal.
+if ((await stdinLines().next()).done) process.exit(0);
 send({ opening: true });
 const store = openStore(file, { durability: 'full' });
 
