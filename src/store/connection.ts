@@ -53,8 +53,10 @@ export function openDatabase(file: string, options: StoreOptions = {}): Database
     // on, so the whole setup (idempotent) is retried.
     retryBusy(busyTimeout, () => {
       // Before any pragma that writes: switching to WAL rewrites the file
-      // header, and a file that is not ours must be left as it was.
-      check(opened, file, header(opened), true);
+      // header, and a file that is not ours must be left as it was. One read
+      // transaction, so that another process's migration committing between
+      // the header and the table count cannot look like a foreign database.
+      opened.transaction(() => check(opened, file, header(opened), true)).deferred();
       configure(opened, file, options);
       migrate(opened, file);
     });
