@@ -423,6 +423,24 @@ describe('subscribe', () => {
     u2();
   });
 
+  it('a subscriber whose onError throws too does not stop delivery to the others', () => {
+    const got: string[] = [];
+    const u1 = store.subscribe(
+      () => {
+        throw new Error('subscriber failed');
+      },
+      () => {
+        throw new Error('and so did its error handler');
+      },
+    );
+    const u2 = store.subscribe((e) => got.push(e.digest!));
+    store.createEvent(gcEvent('one'));
+    store.createEvent(gcEvent('two'));
+    expect(got).toEqual([blobDigest('one'), blobDigest('two')]);
+    u1();
+    u2();
+  });
+
   it('a throwing subscriber without onError is reported to console.error, and the write stands', () => {
     const spy = vi.spyOn(console, 'error').mockImplementation(() => {});
     try {
