@@ -15,18 +15,19 @@ import {
   openReadOnly,
   parse,
   printJson,
+  usageError,
   type Command,
 } from '../common.js';
 import { Progress } from '../progress.js';
 
-const options = { ...DATA_OPTION, ...JSON_OPTION, force: { type: 'boolean' } } as const;
+const options = { ...DATA_OPTION, ...JSON_OPTION, force: { type: 'boolean' }, 'pages-per-step': { type: 'string' } } as const;
 
 /** Pages copied per step while nobody writes: small enough for a lively progress bar. */
 const STEP_PAGES = 1024;
 
 export const backup: Command = {
   name: 'backup',
-  usage: `usage: regmeta backup <file> [--force] [--data <dir>] [--json]
+  usage: `usage: regmeta backup <file> [--force] [--pages-per-step <n>] [--data <dir>] [--json]
 
 Writes a consistent copy of the database to <file> with SQLite's online
 backup API; the server may keep running and writing. The copy is then
@@ -35,6 +36,10 @@ verified with quick_check. It is a complete database: open it with
 
 options:
   --force        overwrite <file> if it exists
+  --pages-per-step <n>
+                 pages copied between progress updates (default 1024); a
+                 write by another process restarts the copy, which then
+                 finishes in one step
 ${DATA_HELP}
   --json         print {file, pages, bytes, seconds} as JSON
 
@@ -45,6 +50,8 @@ example:
     const args = parse(argv, backup, options, { min: 1, max: 1 });
     if (!args) return Exit.OK;
     const target = resolve(args.positionals[0]);
+    const step = args.values['pages-per-step'] === undefined ? STEP_PAGES : Number(args.values['pages-per-step']);
+    if (!Number.isSafeInteger(step) || step < 1) throw usageError('backup', '--pages-per-step must be a positive integer');
     const dir = dataDir(args.values);
     if (existsSync(target) && !args.values.force) {
       throw new CliError(Exit.IO, `${target} exists`, 'pass --force to overwrite it, or choose another file');
@@ -66,7 +73,7 @@ example:
           // one read transaction and so cannot be interrupted.
           const restarted = remainingPages > previous;
           previous = remainingPages;
-          return restarted ? totalPages : STEP_PAGES;
+          return restarted ? totalPages : step;
         },
       });
       pages = done.totalPages;

@@ -1,0 +1,212 @@
+// The inspection commands and the error contract, through the real command:
+// exit codes, one-line errors on stderr, --json output, and no file created
+// or changed by a command that fails.
+
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { openStore } from 'regmeta';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { putImage, putIndex } from './data.js';
+import { isOneLineError, regmeta, tempDir } from './run.js';
+
+let dir: string;
+let data: string;
+const made = {} as {
+  one: ReturnType<typeof putImage>;
+  two: ReturnType<typeof putImage>;
+  api: ReturnType<typeof putImage>;
+  index: ReturnType<typeof putIndex>;
+};
+
+beforeAll(() => {
+  dir = tempDir();
+  data = join(dir, 'data');
+  mkdirSync(data);
+  const store = openStore(join(data, 'metadata.db'));
+  try {
+    made.one = putImage(store, data, 'acme/web');
+    made.two = putImage(store, data, 'acme/web', 'bob');
+    store.putTag('acme/web', 'v1', made.one, { actor: 'alice' });
+    store.putTag('acme/web', 'v1', made.two, { actor: 'bob' });
+    store.putTag('acme/web', 'latest', made.two, { actor: 'bob' });
+    made.api = putImage(store, data, 'acme/api');
+    made.index = putIndex(store, 'acme/api', [made.api]);
+    store.putTag('acme/api', 'multi', made.index, { actor: 'alice' });
+  } finally {
+    store.close();
+  }
+});
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function hashOf(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+describe('inspection commands', () => {
+  it('print repositories, tags, lookups, history, manifests, events and stats', async () => {
+    const [repos, tags, lookup, history, raw, info, events, stats, envRepos] = await Promise.all([
+      regmeta(['repos', '--data', data, '--json']),
+      regmeta(['tags', 'acme/web', '--data', data, '--json']),
+      regmeta(['lookup', 'acme/web', made.two.digest, '--data', data]),
+      regmeta(['history', 'acme/web', 'v1', '--data', data, '--json']),
+      regmeta(['manifest', 'acme/web', 'v1', '--data', data]),
+      regmeta(['manifest', 'acme/web', made.one.digest, '--data', data, '--json']),
+      regmeta(['events', '--actor', 'bob', '--object', 'TAG', '--data', data, '--json']),
+      regmeta(['stats', '--data', data, '--json']),
+      regmeta(['repos'], { env: { REGMETA_DATA: data } }),
+    ]);
+    for (const run of [repos, tags, lookup, history, raw, info, events, stats, envRepos]) {
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+    }
+    expect(JSON.parse(repos.stdout)).toEqual(['acme/api', 'acme/web']);
+    expect(envRepos.stdout).toBe('acme/api\nacme/web\n');
+    expect(JSON.parse(tags.stdout)).toEqual([
+      { tag: 'latest', digest: made.two.digest, mediaType: made.two.mediaType, size: made.two.size },
+      { tag: 'v1', digest: made.two.digest, mediaType: made.two.mediaType, size: made.two.size },
+    ]);
+    expect(lookup.stdout).toBe('latest\nv1\n');
+    expect(JSON.parse(history.stdout).map((h: { digest: string }) => h.digest)).toEqual([made.two.digest, made.one.digest]);
+    expect(Buffer.compare(raw.stdoutBytes, made.two.payload)).toBe(0);
+    expect(JSON.parse(info.stdout)).toMatchObject({ repo: 'acme/web', digest: made.one.digest, size: made.one.size, tags: [] });
+    const bobTags = JSON.parse(events.stdout) as { type: string; actor: string; object: { id: string }; previousDigest?: string }[];
+    // Newest first: latest created, then v1 moved from one to two.
+    expect(bobTags.map((e) => [e.type, e.object.id])).toEqual([
+      ['CREATE', 'acme/web:latest'],
+      ['UPDATE', 'acme/web:v1'],
+    ]);
+    expect(bobTags[1].previousDigest).toBe(made.one.digest);
+    expect(JSON.parse(stats.stdout)).toMatchObject({
+      repositories: 2,
+      manifests: 4,
+      tags: 3,
+      blobs: 6,
+      largestRepositories: [{ repository: 'acme/web', manifests: 2, tags: 2, blobs: 4 }, { repository: 'acme/api' }],
+    });
+  });
+
+  it('lookup and history exit 1 when there is nothing to print', async () => {
+    const [lookup, history] = await Promise.all([
+      regmeta(['lookup', 'acme/web', made.api.digest, '--data', data]),
+      regmeta(['history', 'acme/web', 'never', '--data', data]),
+    ]);
+    expect([lookup.status, lookup.stdout, history.status, history.stdout]).toEqual([1, '', 1, '']);
+  });
+
+  it('every command has --help with an example', async () => {
+    // Every usage text, read from its module; three of them through the real command.
+    const names = ['import', 'check', 'gc', 'backup', 'repos', 'tags', 'lookup', 'history', 'manifest', 'events', 'stats', 'serve'];
+    for (const name of names) {
+      const module = (await import(`../../src/cli/commands/${name}.ts`)) as Record<string, { name?: string; usage?: string }>;
+      const command = Object.values(module).find((value) => value?.name === name);
+      expect(command?.usage, name).toMatch(/^usage: regmeta /);
+      expect(command?.usage, name).toMatch(/example/);
+    }
+    const runs = await Promise.all(['import', 'gc', 'events'].map((name) => regmeta([name, '--help'])));
+    for (const run of runs) {
+      expect(run.status).toBe(0);
+      expect(run.stdout).toMatch(/^usage: regmeta \w+/);
+      expect(run.stdout).toMatch(/example/);
+    }
+  });
+
+  it('events --follow prints events committed after it started, until SIGINT', async () => {
+    const { spawn } = await import('node:child_process');
+    const { BIN } = await import('./run.js');
+    const child = spawn(process.execPath, [BIN, 'events', '--follow', '--json', '--actor', 'carol', '--data', data], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += String(c)));
+    child.stderr.on('data', (c) => (err += String(c)));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const store = openStore(join(data, 'metadata.db'));
+    try {
+      // It prints only what is committed after it subscribed: keep writing
+      // until a line arrives (bounded), with one event by someone else each time.
+      for (let i = 0; i < 300 && !out.includes('\n') && child.exitCode === null; i++) {
+        store.createEvent({ actor: 'dave', type: 'DELETE', object: { type: 'BLOB', id: made.one.config.digest } });
+        store.createEvent({ actor: 'carol', type: 'DELETE', object: { type: 'BLOB', id: made.one.layer.digest } });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      store.close();
+    }
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(err).toBe('');
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.length).toBeGreaterThan(0);
+    for (const event of lines) expect(event).toMatchObject({ actor: 'carol', type: 'DELETE', object: { type: 'BLOB', id: made.one.layer.digest } });
+  });
+});
+
+describe('errors', () => {
+  it('a missing, empty, foreign or non-database file: exit 3, one line, nothing created or changed', async () => {
+    const empty = join(dir, 'empty');
+    mkdirSync(empty);
+    const zero = join(dir, 'zero');
+    mkdirSync(zero);
+    writeFileSync(join(zero, 'metadata.db'), '');
+    const text = join(dir, 'text');
+    mkdirSync(text);
+    writeFileSync(join(text, 'metadata.db'), 'not a database at all, just some text that is long enough to fill a header '.repeat(3));
+    const foreign = join(dir, 'foreign');
+    mkdirSync(foreign);
+    const db = new Database(join(foreign, 'metadata.db'));
+    db.exec('CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES (1)');
+    db.close();
+    const before = [zero, text, foreign].map((d) => hashOf(join(d, 'metadata.db')));
+    const runs = await Promise.all([
+      regmeta(['repos', '--data', empty]),
+      regmeta(['gc', '--data', empty]),
+      regmeta(['tags', 'acme/web', '--data', zero]),
+      regmeta(['events', '--data', text]),
+      regmeta(['repos', '--data', foreign]),
+      regmeta(['backup', join(dir, 'copy.db'), '--data', foreign]),
+      regmeta(['import', join(dir, 'nowhere'), '--data', empty]),
+    ]);
+    runs.forEach((run, i) => {
+      expect(run.status, `run ${i}: ${run.stderr}`).toBe(i === 6 ? 2 : 3);
+      expect(isOneLineError(run.stderr), run.stderr).toBe(true);
+      expect(run.stderr).toMatch(/hint:/);
+      expect(run.stdout).toBe('');
+    });
+    expect(runs[0].stderr).toMatch(/no database at/);
+    expect(runs[2].stderr).toMatch(/empty file/);
+    expect(runs[3].stderr).toMatch(/not a SQLite database/);
+    expect(runs[4].stderr).toMatch(/another program/);
+    expect(readdirSync(empty)).toEqual([]);
+    expect([zero, text, foreign].map((d) => hashOf(join(d, 'metadata.db')))).toEqual(before);
+    expect(existsSync(join(dir, 'copy.db'))).toBe(false);
+  });
+
+  it('bad arguments exit 2, things not there exit 4, all in one line', async () => {
+    const cases: [string[], number, RegExp][] = [
+      [[], 2, /usage: regmeta/],
+      [['frobnicate'], 2, /unknown command/],
+      [['repos', '--bogus', '--data', data], 2, /Unknown option/],
+      [['tags', '--data', data], 2, /missing argument/],
+      [['tags', 'Not-A-Name', '--data', data], 2, /invalid repository name/],
+      [['gc', '--grace', '5 parsecs', '--data', data], 2, /not a duration/],
+      [['events', '--type', 'EXPLODE', '--data', data], 2, /--type must be/],
+      [['tags', 'no/such', '--data', data], 4, /not known/],
+      [['manifest', 'acme/web', 'sha256:' + '0'.repeat(64), '--data', data], 4, /not known/],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => regmeta(args)));
+    runs.forEach((run, i) => {
+      const [args, status, message] = cases[i];
+      expect(run.status, args.join(' ')).toBe(status);
+      if (args.length === 0) {
+        expect(run.stdout).toMatch(message);
+        return;
+      }
+      expect(isOneLineError(run.stderr), run.stderr).toBe(true);
+      expect(run.stderr).toMatch(message);
+    });
+  });
+});

@@ -1,0 +1,131 @@
+// `regmeta gc` and `regmeta check` on data directories populated through the
+// store, with real blob files.
+
+import { existsSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { openStore } from 'regmeta';
+import { afterAll, describe, expect, it } from 'vitest';
+import { blobPath, putBlob, putImage, putIndex } from './data.js';
+import { dumpState, regmeta, tempDir } from './run.js';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function dataDir(): string {
+  const dir = tempDir();
+  dirs.push(dir);
+  const data = join(dir, 'data');
+  mkdirSync(data);
+  return data;
+}
+
+describe('gc', () => {
+  it('sweeps untagged manifests (an index, then its children) and unreferenced blobs past the grace period', async () => {
+    const data = dataDir();
+    const file = join(data, 'metadata.db');
+    const store = openStore(file);
+    let keep, untagged, child, index, orphan;
+    try {
+      keep = putImage(store, data, 'gc/x');
+      store.putTag('gc/x', 'keep', keep);
+      untagged = putImage(store, data, 'gc/x');
+      child = putImage(store, data, 'gc/x');
+      index = putIndex(store, 'gc/x', [child]);
+      orphan = putBlob(store, data, 'gc/x', Buffer.from('nobody references me'), 'application/octet-stream');
+    } finally {
+      store.close();
+    }
+    const garbageManifests = [untagged.digest, index.digest, child.digest].sort();
+    const garbageBlobs = [untagged.config, untagged.layer, child.config, child.layer, orphan].map((b) => b.digest).sort();
+
+    // Everything is seconds old: a grace of an hour protects it all.
+    const graced = await regmeta(['gc', '--grace', '1h', '--data', data, '--json']);
+    expect(graced.status).toBe(0);
+    expect(JSON.parse(graced.stdout)).toMatchObject({ manifestsDeleted: [], blobsDeleted: [] });
+
+    const before = dumpState(file);
+    const dry = await regmeta(['gc', '--dry-run', '--grace', '0', '--data', data, '--json']);
+    expect(dry.status).toBe(0);
+    const wouldBe = JSON.parse(dry.stdout);
+    expect(wouldBe.dryRun).toBe(true);
+    expect(wouldBe.manifestsDeleted.map((m: { digest: string }) => m.digest).sort()).toEqual(garbageManifests);
+    expect(wouldBe.blobsDeleted.map((b: { digest: string }) => b.digest).sort()).toEqual(garbageBlobs);
+    expect(dumpState(file)).toEqual(before);
+    for (const digest of garbageBlobs) expect(existsSync(blobPath(data, digest))).toBe(true);
+
+    const run = await regmeta(['gc', '--grace', '0', '--data', data, '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const done = JSON.parse(run.stdout);
+    expect(done.manifestsDeleted.map((m: { digest: string }) => m.digest).sort()).toEqual(garbageManifests);
+    expect(done.blobsDeleted.map((b: { digest: string }) => b.digest).sort()).toEqual(garbageBlobs);
+    expect(done.filesRemoved).toBe(garbageBlobs.length);
+    for (const digest of garbageBlobs) expect(existsSync(blobPath(data, digest))).toBe(false);
+    for (const digest of [keep.config.digest, keep.layer.digest]) expect(existsSync(blobPath(data, digest))).toBe(true);
+
+    const after = openStore(file);
+    try {
+      expect(after.getTag('gc/x', 'keep').digest).toBe(keep.digest);
+      expect(after.untaggedManifests()).toEqual([]);
+      const events = after.getEvents({ queryingUser: '', isAdmin: true, actor: 'GARBAGE_COLLECTOR', type: 'DELETE', perPage: 100 }).events;
+      expect(events.filter((e) => e.object.type === 'BLOB').map((e) => e.object.id).sort()).toEqual(garbageBlobs);
+      expect(events.filter((e) => e.object.type === 'MANIFEST').map((e) => e.digest).sort()).toEqual(garbageManifests);
+    } finally {
+      after.close();
+    }
+    const check = await regmeta(['check', '--data', data]);
+    expect(check.status).toBe(0);
+  });
+});
+
+describe('check', () => {
+  it('lists every problem of the database and the blob files and exits 1', async () => {
+    const data = dataDir();
+    const file = join(data, 'metadata.db');
+    const store = openStore(file);
+    let one, two;
+    try {
+      one = putImage(store, data, 'chk/x');
+      two = putImage(store, data, 'chk/x');
+      store.putTag('chk/x', 'one', one);
+      store.putTag('chk/x', 'two', two);
+    } finally {
+      store.close();
+    }
+    const clean = await regmeta(['check', '--data', data, '--json']);
+    expect(clean.status).toBe(0);
+    expect(JSON.parse(clean.stdout)).toMatchObject({ ok: true, problems: [], checked: { manifests: 2, tags: 2, blobFiles: 4 } });
+
+    // Damage: a manifest's bytes, a blob link, a blob file's content, a blob file.
+    const db = new Database(file);
+    const tampered = Buffer.from(one.payload);
+    tampered[tampered.length - 2] ^= 1;
+    db.prepare('UPDATE manifest SET payload = :payload WHERE digest = :digest').run({ payload: tampered, digest: one.digest });
+    db.prepare('DELETE FROM blob_link WHERE digest = :digest').run({ digest: two.layer.digest });
+    db.close();
+    writeFileSync(blobPath(data, two.config.digest), Buffer.alloc(two.config.size, 'x'));
+    unlinkSync(blobPath(data, one.layer.digest));
+
+    const [json, text, noFiles] = await Promise.all([
+      regmeta(['check', '--data', data, '--json']),
+      regmeta(['check', '--data', data]),
+      regmeta(['check', '--data', data, '--no-files', '--json']),
+    ]);
+    expect([json.status, text.status, noFiles.status]).toEqual([1, 1, 1]);
+    const problems = JSON.parse(json.stdout).problems as { kind: string; subject: string; detail: string }[];
+    expect(problems.map((p) => `${p.kind} ${p.subject}`).sort()).toEqual(
+      [
+        `manifest-digest chk/x@${one.digest}`,
+        `blob-link chk/x@${two.digest}`,
+        `blob-file ${two.config.digest}`,
+        `blob-file ${one.layer.digest}`,
+      ].sort(),
+    );
+    expect(text.stdout.trim().split('\n')).toHaveLength(4);
+    expect(text.stderr).toMatch(/4 problems/);
+    expect((JSON.parse(noFiles.stdout).problems as { kind: string }[]).map((p) => p.kind).sort()).toEqual(['blob-link', 'manifest-digest']);
+  });
+});
