@@ -4,7 +4,7 @@
 // tracked so that stopAll() (and, as a last resort, process exit) kills it.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -21,12 +21,14 @@ export interface Peer {
   host: string;
   /** http://host:port */
   url: string;
-  /** The temporary directory holding the peer's data; removed by stop(). */
+  /** The temporary directory holding everything of the peer; removed by stop(). */
+  dir: string;
+  /** Where the registry keeps its data (inside dir). */
   dataDir: string;
   pid: number;
-  /** The peer's stdout and stderr so far (the last 1 MiB), for diagnostics. */
+  /** The tail (up to 1 MiB) of the peer's stdout and stderr, for diagnostics. */
   output(): string;
-  /** Kills the process (SIGTERM, then SIGKILL after 5 s), waits for it, removes dataDir. */
+  /** Kills the process (SIGTERM, then SIGKILL after 5 s), waits for it, removes dir. */
   stop(): Promise<void>;
 }
 
@@ -35,7 +37,7 @@ export interface PeerOptions {
   htpasswd?: string;
   /** Extra command-line arguments (ours only). */
   args?: string[];
-  /** Where to make the peer's temporary data directory (default: os.tmpdir()). */
+  /** Where to make the peer's temporary directory (default: os.tmpdir()). */
   parentDir?: string;
 }
 
@@ -73,47 +75,84 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function track(kind: string, child: ChildProcess, dataDir: string): { peer: (host: string) => Peer; output: () => string; exited: Promise<void> } {
-  let output = '';
-  const append = (chunk: Buffer) => {
-    output += chunk.toString();
-    // Trim only at 2 MiB so that a chatty request log costs amortized O(1) per chunk.
-    if (output.length > 2 << 20) output = output.slice(-(1 << 20));
-  };
-  child.stdout?.on('data', append);
-  child.stderr?.on('data', append);
+/** The last `limit` bytes of a file, '' when it is missing. */
+function tail(file: string, limit = 1 << 20): string {
+  try {
+    const size = statSync(file).size;
+    const fd = openSync(file, 'r');
+    try {
+      const length = Math.min(size, limit);
+      const buffer = Buffer.alloc(length);
+      readSync(fd, buffer, 0, length, size - length);
+      return buffer.toString();
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}
+
+interface Launched {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<void>;
+  peer: (host: string) => Peer;
+}
+
+/**
+ * Spawns `command` with stdout and stderr going to a file in `dir`, not to a
+ * pipe: a chatty request log then costs the parent (a test or the bench,
+ * which is also the client being timed) nothing.
+ */
+function launch(kind: string, dir: string, dataDir: string, command: string, args: string[], cwd = dir): Launched {
+  const logFile = join(dir, 'output.log');
+  const fd = openSync(logFile, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(command, args, { cwd, stdio: ['ignore', fd, fd] });
+  } finally {
+    closeSync(fd);
+  }
+  let spawnError = '';
+  const output = () => tail(logFile) + spawnError;
   const exited = new Promise<void>((done) => {
-    if (child.exitCode !== null || child.signalCode !== null) done();
     child.once('exit', () => done());
     // A spawn failure (ENOENT) emits 'error' and perhaps no 'exit'.
     child.once('error', (error) => {
-      append(Buffer.from(`spawn failed: ${error.message}\n`));
+      spawnError = `spawn failed: ${error.message}\n`;
       done();
     });
   });
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const kill = async () => {
+    if (!gone) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
   const peer = (host: string): Peer => {
     const self: Peer = {
       kind,
       host,
       url: `http://${host}`,
+      dir,
       dataDir,
       pid: child.pid!,
-      output: () => output,
+      output,
       stop: async () => {
         live.delete(self);
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-          await exited;
-          clearTimeout(timer);
-        }
-        rmSync(dataDir, { recursive: true, force: true });
+        await kill();
       },
     };
     live.add(self);
     return self;
   };
-  return { peer, output: () => output, exited };
+  return { child, output, exited, peer };
 }
 
 /** Polls GET /v2/ until the registry answers (any status: 401 means it is up too). */
@@ -141,38 +180,30 @@ async function waitUntilUp(url: string, exited: Promise<void>, describe: () => s
 export async function startOurs(options: PeerOptions = {}): Promise<Peer> {
   const entry = join(ROOT, 'src', 'server', 'main.ts');
   if (!existsSync(entry)) throw new Error(`${entry} does not exist yet`);
-  const dataDir = mkdtempSync(join(options.parentDir ?? tmpdir(), 'regmeta-peer-'));
+  const dir = mkdtempSync(join(options.parentDir ?? tmpdir(), 'regmeta-ours-'));
+  const dataDir = join(dir, 'data');
   const args = ['--import', 'tsx', entry, '--listen', '127.0.0.1:0', '--data', dataDir];
   if (options.htpasswd) args.push('--htpasswd', options.htpasswd);
   args.push(...(options.args ?? []));
   // node --import tsx rather than npx tsx: one process, so killing it leaves nothing behind.
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const { peer, output, exited } = track('ours', child, dataDir);
-  let host: string;
-  try {
-    host = await new Promise<string>((found, fail) => {
-      const timer = setTimeout(() => fail(new Error(`our server printed no address within 30 s:\n${output()}`)), 30_000);
-      const look = () => {
-        const match = /127\.0\.0\.1:([1-9]\d*)/.exec(output());
-        if (match) {
-          clearTimeout(timer);
-          found(`127.0.0.1:${match[1]}`);
-        }
-      };
-      child.stdout!.on('data', look);
-      child.stderr!.on('data', look);
-      void exited.then(() => {
-        clearTimeout(timer);
-        fail(new Error(`our server exited (code ${child.exitCode}, signal ${child.signalCode}):\n${output()}`));
-      });
-    });
-  } catch (error) {
-    child.kill('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
-    throw error;
+  // cwd ROOT: --import tsx resolves from there.
+  const launched = launch('ours', dir, dataDir, process.execPath, args, ROOT);
+  let exited = false;
+  void launched.exited.then(() => (exited = true));
+  let host: string | undefined;
+  const deadline = Date.now() + 30_000;
+  while (!host) {
+    const match = /127\.0\.0\.1:([1-9]\d*)/.exec(launched.output());
+    if (match) host = `127.0.0.1:${match[1]}`;
+    else if (exited || Date.now() > deadline) {
+      const why = exited ? `exited (code ${launched.child.exitCode}, signal ${launched.child.signalCode})` : 'printed no address within 30 s';
+      const output = launched.output();
+      await launched.peer('').stop();
+      throw new Error(`our server ${why}:\n${output}`);
+    } else await new Promise((r) => setTimeout(r, 20));
   }
-  const started = peer(host);
-  await waitUntilUp(started.url, exited, output).catch(async (error) => {
+  const started = launched.peer(host);
+  await waitUntilUp(started.url, launched.exited, launched.output).catch(async (error) => {
     await started.stop();
     throw error;
   });
@@ -187,14 +218,15 @@ export async function startOurs(options: PeerOptions = {}): Promise<Peer> {
  */
 export async function startDistribution(options: Pick<PeerOptions, 'htpasswd' | 'parentDir'> = {}): Promise<Peer> {
   if (!existsSync(DISTRIBUTION_BIN)) throw new Error(`${DISTRIBUTION_BIN} is missing: apt-get install docker-registry`);
-  const dataDir = mkdtempSync(join(options.parentDir ?? tmpdir(), 'regmeta-distribution-'));
+  const dir = mkdtempSync(join(options.parentDir ?? tmpdir(), 'regmeta-distribution-'));
+  const dataDir = join(dir, 'storage');
   const port = await freePort();
   const config = [
     'version: 0.1',
     // Logging stays at distribution's defaults (info, access log on): ours logs every request too.
     'storage:',
     '  filesystem:',
-    `    rootdirectory: ${join(dataDir, 'storage')}`,
+    `    rootdirectory: ${dataDir}`,
     '  delete:',
     '    enabled: true',
     // The in-memory blob descriptor cache is distribution's default deployment.
@@ -205,11 +237,10 @@ export async function startDistribution(options: Pick<PeerOptions, 'htpasswd' | 
     ...(options.htpasswd ? ['auth:', '  htpasswd:', '    realm: regmeta-test', `    path: ${options.htpasswd}`] : []),
     '',
   ].join('\n');
-  writeFileSync(join(dataDir, 'config.yml'), config);
-  const child = spawn(DISTRIBUTION_BIN, ['serve', join(dataDir, 'config.yml')], { cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const { peer, output, exited } = track('distribution', child, dataDir);
-  const started = peer(`127.0.0.1:${port}`);
-  await waitUntilUp(started.url, exited, output).catch(async (error) => {
+  writeFileSync(join(dir, 'config.yml'), config);
+  const launched = launch('distribution', dir, dataDir, DISTRIBUTION_BIN, ['serve', join(dir, 'config.yml')]);
+  const started = launched.peer(`127.0.0.1:${port}`);
+  await waitUntilUp(started.url, launched.exited, launched.output).catch(async (error) => {
     await started.stop();
     throw error;
   });
