@@ -111,6 +111,14 @@ describe('unlinkBlob', () => {
     expect(error.code).toBe('BLOB_UNKNOWN');
     expect(caught(() => store.unlinkBlob('acme/none', blobDigest('a'))).code).toBe('NAME_UNKNOWN');
   });
+
+  it("unlinking from a repository where the blob is not linked leaves the other repository's link", () => {
+    const digest = blobDigest('a');
+    store.linkBlob('acme/app', { digest, size: 10 });
+    put('acme/other', ociManifest());
+    expect(caught(() => store.unlinkBlob('acme/other', digest)).code).toBe('BLOB_UNKNOWN');
+    expect(store.statBlob('acme/app', digest).size).toBe(10);
+  });
 });
 
 describe('deleteBlob', () => {

@@ -482,6 +482,24 @@ describe('subscribe', () => {
     }
   });
 
+  it("interleaves this connection's and another's commits in commit order", () => {
+    const t = tempStore({ pollInterval: 5 });
+    const other = openStore(t.file);
+    try {
+      const got: string[] = [];
+      const unsubscribe = t.store.subscribe((e) => got.push(e.digest!));
+      t.store.createEvent(gcEvent('own1'));
+      other.createEvent(gcEvent('remote'));
+      // No poll can have run yet: this write's own delivery must bring the remote event first.
+      t.store.createEvent(gcEvent('own2'));
+      expect(got).toEqual([blobDigest('own1'), blobDigest('remote'), blobDigest('own2')]);
+      unsubscribe();
+    } finally {
+      other.close();
+      t.cleanup();
+    }
+  });
+
   it('a subscriber added while other commits are still undelivered does not get them', async () => {
     const t = tempStore({ pollInterval: 5 });
     const other = openStore(t.file);

@@ -393,6 +393,7 @@ describe('deleteManifest', () => {
     const before = allEvents(store).length;
     const error = caught(() => store.deleteManifest('acme/app', child.digest));
     expect(error.code).toBe('MANIFEST_REFERENCED');
+    expect(error.detail).toEqual({ parent: parent.digest });
     expect(error).not.toBeInstanceOf(NotFoundError);
     expect(store.statManifest('acme/app', child.digest).digest).toBe(child.digest);
     expect(allEvents(store)).toHaveLength(before);
