@@ -23,16 +23,23 @@ const MIGRATIONS: ReadonlyArray<() => string> = [
  * ms have passed. `fn` must be safe to repeat.
  */
 export function retryBusy<T>(timeout: number, fn: () => T): T {
-  const deadline = Date.now() + timeout;
+  // The deadline is set at the first failure: the common path costs a try.
+  let deadline = Infinity;
   for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
     try {
       return fn();
     } catch (error) {
-      if (sqlitePrimaryCode(error) !== 'SQLITE_BUSY' || Date.now() >= deadline) throw error;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
+      if (sqlitePrimaryCode(error) !== 'SQLITE_BUSY') throw error;
+      if (deadline === Infinity) deadline = Date.now() + timeout;
+      else if (Date.now() >= deadline) throw error;
+      Atomics.wait(SLEEPER, 0, 0, wait);
     }
   }
 }
+
+// Atomics.wait on a private cell is a synchronous sleep: the store's API is
+// synchronous, so a retry cannot yield to the event loop.
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * Opens `file`, configures the connection and brings the schema up to date.

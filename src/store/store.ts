@@ -668,11 +668,15 @@ export class MetadataStore {
     return result;
   }
 
-  /** Runs a read; a single-statement read is consistent without a transaction. */
+  /**
+   * Runs a read; a single-statement read is consistent without a transaction.
+   * A WAL reader can meet SQLITE_BUSY without waiting (while another
+   * connection recovers the log after a crash), hence the retry.
+   */
   #read<T>(fn: () => T): T {
     this.#checkOpen();
     try {
-      return fn();
+      return retryBusy(this.#busyTimeout, fn);
     } catch (error) {
       throw translateError(error, this.file);
     }
