@@ -66,7 +66,8 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
   try {
     parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (error) {
-    throw usageError(command.name, (error as Error).message.split('\n')[0]);
+    // Node's message goes on about '--'; its first sentence is the point.
+    throw usageError(command.name, (error as Error).message.split('. ')[0]);
   }
   if ((parsed.values as { help?: boolean }).help) {
     process.stdout.write(command.usage.endsWith('\n') ? command.usage : `${command.usage}\n`);

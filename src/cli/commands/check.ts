@@ -173,7 +173,13 @@ async function inspectBlobFiles(db: Database.Database, dir: string, problems: Pr
   const progress = new Progress('blob files', { total: totalBytes, unit: 'B' });
   let done = 0;
   for (const blob of blobs) {
-    const file = blobFile(dir, blob.digest);
+    let file: string;
+    try {
+      file = blobFile(dir, blob.digest);
+    } catch {
+      problems.push({ kind: 'blob-digest', subject: JSON.stringify(blob.digest), detail: 'malformed digest in the blob table' });
+      continue;
+    }
     let size: number;
     try {
       size = statSync(file).size;

@@ -12,7 +12,7 @@
 //   <root>/docker/registry/v2/blobs/<alg>/<2 hex>/<hex>/data   the bytes, manifests too
 
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, type Dirent } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, type Dirent } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openStore, MediaType, NotFoundError, StoreError, type MetadataStore } from 'regmeta';
@@ -150,7 +150,11 @@ function storageRoot(root: string): string {
 function openTarget(dir: string): MetadataStore {
   const file = databaseFile(dir);
   if (exists(file)) checkDatabaseFile(file, { allowEmpty: true });
-  else if (!exists(dir)) throw new CliError(Exit.IO, `the data directory ${dir} does not exist`, 'create it first, or pass --data <dir>');
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    throw new CliError(Exit.IO, `cannot create the data directory ${dir}: ${(error as NodeJS.ErrnoException).code}`, 'pass --data <dir>');
+  }
   // 'normal': no fsync per commit. A power loss may take back the last
   // manifests, and running the import again puts them back.
   return openStore(file, { durability: 'normal' });
@@ -291,7 +295,7 @@ export function detectMediaType(json: unknown): { mediaType: string } | { proble
   return { problem: 'neither an index nor an image manifest' };
 }
 
-/** Reads and verifies a manifest's bytes from the blob store. */
+/** Reads and verifies a manifest's bytes from the blob store; children are those of an index. */
 function readRevision(v2: string, repository: string, digest: string, problems: ImportProblem[]): Revision | undefined {
   const file = blobData(v2, digest);
   let payload: Buffer;
@@ -408,23 +412,13 @@ function importRepository(v2: string, store: MetadataStore, repo: RepositoryScan
     }
   }
 
+  // Manifests already in the store were verified when they went in: neither
+  // read nor hashed again, which keeps a resumed import quick. Images go in
+  // as they are read; indexes wait (in memory, and they are few) until every
+  // image is in, then go in children first.
   const available = new Set<string>();
-  const revisions: Revision[] = [];
-  for (const digest of repo.revisions) {
-    const revision = readRevision(v2, name, digest, problems);
-    if (revision) revisions.push(revision);
-    else bar.tick();
-  }
-  for (const revision of childrenFirst(revisions)) {
-    bar.tick();
-    try {
-      store.statManifest(name, revision.digest);
-      summary.manifests.present++;
-      available.add(revision.digest);
-      continue;
-    } catch (error) {
-      if (!(error instanceof NotFoundError)) problemOf(error);
-    }
+  const indexes: Revision[] = [];
+  const put = (revision: Revision) => {
     try {
       store.putManifest(name, revision.digest, { mediaType: revision.mediaType, payload: revision.payload }, ctx);
       summary.manifests.imported++;
@@ -432,6 +426,26 @@ function importRepository(v2: string, store: MetadataStore, repo: RepositoryScan
     } catch (error) {
       problems.push({ repository: name, subject: revision.digest, problem: problemOf(error) });
     }
+  };
+  for (const digest of repo.revisions) {
+    try {
+      store.statManifest(name, digest);
+      summary.manifests.present++;
+      available.add(digest);
+      bar.tick();
+      continue;
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) problemOf(error);
+    }
+    const revision = readRevision(v2, name, digest, problems);
+    if (revision === undefined || revision.children.length === 0) {
+      bar.tick();
+      if (revision) put(revision);
+    } else indexes.push(revision);
+  }
+  for (const revision of childrenFirst(indexes)) {
+    bar.tick();
+    put(revision);
   }
 
   for (const tag of repo.tags) {
