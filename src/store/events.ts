@@ -105,9 +105,13 @@ export class EventQueries {
    */
   page(query: EventQuery): EventPage {
     if (typeof query !== 'object' || query === null) invalid('getEvents needs a query');
-    const queryingUser = optionalText(query.queryingUser, 'queryingUser') ?? '';
+    // Authorization inputs are checked strictly: a missing user or an isAdmin
+    // of 'false' must not widen what a caller sees.
+    if (typeof query.queryingUser !== 'string') invalid('queryingUser must be a string (\'\' for anonymous)');
+    const queryingUser = optionalText(query.queryingUser, 'queryingUser') as string;
+    if (query.isAdmin !== undefined && typeof query.isAdmin !== 'boolean') invalid('isAdmin must be a boolean');
     let actor = optionalText(query.actor, 'actor');
-    if (!query.isAdmin) {
+    if (query.isAdmin !== true) {
       if (actor === null) actor = queryingUser;
       else if (actor !== queryingUser) {
         throw new StoreError('DENIED', `user ${JSON.stringify(queryingUser)} cannot query the events of another user`);

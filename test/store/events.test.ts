@@ -546,3 +546,26 @@ describe('subscribe', () => {
     }
   });
 });
+
+describe('getEvents authorization inputs', () => {
+  it('refuses an isAdmin that is not a boolean and a missing queryingUser, instead of widening the view', () => {
+    const { store, cleanup } = tempStore();
+    try {
+      store.createEvent({ actor: 'alice', type: 'CREATE', object: { type: 'REPOSITORY', id: 'acme/a' } });
+      const code = (fn: () => unknown) => {
+        try {
+          fn();
+          return 'no error';
+        } catch (error) {
+          return (error as StoreError).code;
+        }
+      };
+      expect(code(() => store.getEvents({ queryingUser: 'bob', isAdmin: 'false' as unknown as boolean }))).toBe('EVENT_INVALID');
+      expect(code(() => store.getEvents({} as unknown as { queryingUser: string }))).toBe('EVENT_INVALID');
+      expect(store.getEvents({ queryingUser: 'bob', isAdmin: false }).events).toEqual([]);
+      expect(store.getEvents({ queryingUser: 'bob', isAdmin: true }).events.map((e) => e.actor)).toEqual(['alice']);
+    } finally {
+      cleanup();
+    }
+  });
+});
