@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openStore } from 'regmeta';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACCEPT, Layout, push, startRegistry, type Registry } from './registry.js';
+import { ACCEPT, Layout, freePort, push, startRegistry, type Registry } from './registry.js';
 import { BIN, dumpState, isOneLineError, regmeta, tempDir } from './run.js';
 import { Storage } from './storage.js';
 
@@ -125,6 +125,37 @@ describe('import from a real docker-registry', () => {
     const run = await regmeta(['check', '--data', data, '--json']);
     expect(JSON.parse(run.stdout).problems).toEqual([]);
     expect(run.status).toBe(0);
+  });
+
+  it('with --blobs link, places the blob files so that regmeta serve serves what the registry serves', async () => {
+    const withBlobs = join(dir, 'with-blobs');
+    const run = await regmeta(['import', registry.root, '--blobs', 'link', '--data', withBlobs, '--json']);
+    expect(run.status).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    expect(summary.blobs.filesPlaced).toBeGreaterThan(0);
+    const check = await regmeta(['check', '--data', withBlobs, '--json']);
+    expect(check.status).toBe(0);
+    expect(JSON.parse(check.stdout).checked.blobFiles).toBe(summary.blobs.filesPlaced);
+
+    const port = await freePort();
+    const server = spawn(process.execPath, [BIN, 'serve', '--listen', `127.0.0.1:${port}`, '--data', withBlobs], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => server.once('exit', resolve));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.stdout.on('data', (c) => String(c).includes('listening') && resolve());
+        server.once('exit', () => reject(new Error('serve exited')));
+      });
+      const manifest = JSON.parse((await get(`/v2/acme/app/manifests/v1`)).body.toString());
+      for (const blob of [manifest.config, ...manifest.layers]) {
+        const ours = await fetch(`http://127.0.0.1:${port}/v2/acme/app/blobs/${blob.digest}`);
+        const theirs = await fetch(`${registry.url}/v2/acme/app/blobs/${blob.digest}`);
+        expect(ours.status).toBe(200);
+        expect(Buffer.compare(Buffer.from(await ours.arrayBuffer()), Buffer.from(await theirs.arrayBuffer()))).toBe(0);
+      }
+    } finally {
+      server.kill('SIGTERM');
+      await exited;
+    }
   });
 });
 

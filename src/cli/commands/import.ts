@@ -12,9 +12,23 @@
 //   <root>/docker/registry/v2/blobs/<alg>/<2 hex>/<hex>/data   the bytes, manifests too
 
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, type Dirent } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  type Dirent,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { openStore, MediaType, NotFoundError, StoreError, type MetadataStore } from 'regmeta';
 import {
   CliError,
@@ -30,8 +44,10 @@ import {
   parse,
   println,
   printJson,
+  usageError,
   type Command,
 } from '../common.js';
+import { blobFile } from './check.js';
 import { Progress } from '../progress.js';
 
 const options = {
@@ -39,7 +55,19 @@ const options = {
   ...JSON_OPTION,
   'dry-run': { type: 'boolean', short: 'n' },
   actor: { type: 'string' },
+  blobs: { type: 'string' },
 } as const;
+
+/** What to do with the bytes of linked blobs: leave them, hard-link them, or copy them into <data>/blobs. */
+type BlobMode = 'none' | 'link' | 'copy';
+
+interface Target {
+  /** The data directory blob files go to. */
+  dir: string;
+  blobs: BlobMode;
+  /** Count the files that would be placed, place none. */
+  dryRun: boolean;
+}
 
 const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 
@@ -57,7 +85,7 @@ export interface ImportSummary {
   repositories: number;
   manifests: { imported: number; present: number };
   tags: { set: number; unchanged: number };
-  blobs: { linked: number; present: number };
+  blobs: { linked: number; present: number; filesPlaced: number };
   problems: ImportProblem[];
   seconds: number;
 }
@@ -86,7 +114,7 @@ interface RepositoryScan {
 
 export const importCommand: Command = {
   name: 'import',
-  usage: `usage: regmeta import <root> [--dry-run] [--actor <name>] [--data <dir>] [--json]
+  usage: `usage: regmeta import <root> [--blobs none|link|copy] [--dry-run] [--actor <name>] [--data <dir>] [--json]
 
 Imports the repositories, manifests, tags (with their history) and blob links
 of a CNCF distribution (docker-registry) filesystem storage, whose
@@ -98,9 +126,13 @@ digest; a mismatch, a missing file or an unsupported manifest (schema 1) is
 reported as a problem and skipped. Blobs are linked first (with their sizes
 from the blob files), then manifests (an index after its children), then tags.
 Idempotent and resumable: running it again, also after an interruption, ends
-in the same state. Blob bytes are not copied.
+in the same state.
 
 options:
+  --blobs <mode>   the bytes of linked blobs: none (default) leaves them
+                   where they are; link hard-links them into <data>/blobs
+                   (copying across filesystems); copy copies them. The
+                   server serves blobs from there; 'regmeta check' hashes them
   --dry-run, -n    import into a scratch copy of the database and report
                    what would change; the database is not touched
   --actor <name>   the actor of the import's events (default regmeta-import)
@@ -118,7 +150,11 @@ example:
     const v2 = storageRoot(resolve(args.positionals[0]));
     const dir = dataDir(args.values);
     const actor = args.values.actor ?? 'regmeta-import';
-    const summary = args.values['dry-run'] ? await dryRun(v2, dir, actor) : importInto(v2, openTarget(dir), actor);
+    const blobs = (args.values.blobs ?? 'none') as BlobMode;
+    if (!['none', 'link', 'copy'].includes(blobs)) throw usageError('import', '--blobs must be none, link or copy');
+    const dryRunning = args.values['dry-run'] === true;
+    const target: Target = { dir, blobs, dryRun: dryRunning };
+    const summary = dryRunning ? await dryRun(v2, target, actor) : importInto(v2, openTarget(dir), actor, target);
     summary.root = resolve(args.positionals[0]);
     if (args.values.json) printJson(summary);
     else {
@@ -127,7 +163,8 @@ example:
       println(
         `${verb} ${summary.repositories} repositories: ${summary.manifests.imported} manifests (${summary.manifests.present} already there), ` +
           `${summary.tags.set} tags set (${summary.tags.unchanged} unchanged), ${summary.blobs.linked} blobs linked ` +
-          `(${summary.blobs.present} already there), ${summary.problems.length} problems, in ${summary.seconds.toFixed(1)}s`,
+          `(${summary.blobs.present} already there, ${summary.blobs.filesPlaced} files placed), ${summary.problems.length} problems, ` +
+          `in ${summary.seconds.toFixed(1)}s`,
       );
     }
     return summary.problems.length === 0 ? Exit.OK : Exit.PROBLEMS;
@@ -161,7 +198,8 @@ function openTarget(dir: string): MetadataStore {
 }
 
 /** The import on a scratch copy of the database (or an empty one): exact, and changes nothing. */
-async function dryRun(v2: string, dir: string, actor: string): Promise<ImportSummary> {
+async function dryRun(v2: string, target: Target, actor: string): Promise<ImportSummary> {
+  const dir = target.dir;
   const scratch = mkdtempSync(join(tmpdir(), 'regmeta-import-'));
   try {
     const copy = join(scratch, 'metadata.db');
@@ -173,7 +211,7 @@ async function dryRun(v2: string, dir: string, actor: string): Promise<ImportSum
         source.close();
       }
     }
-    return { ...importInto(v2, openStore(copy, { durability: 'normal' }), actor), dryRun: true };
+    return { ...importInto(v2, openStore(copy, { durability: 'normal' }), actor, target), dryRun: true };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -327,6 +365,41 @@ function readRevision(v2: string, repository: string, digest: string, problems: 
   return { digest, payload, mediaType: detected.mediaType, children };
 }
 
+/**
+ * Puts the blob file `source` at `target` (hard link or copy, through a
+ * temporary name and one rename) unless it is there already.
+ * @returns whether a file was placed (or, dry, would be).
+ * @throws the filesystem's error.
+ */
+function placeBlob(source: string, target: string, options: Target): boolean {
+  if (exists(target)) return false;
+  if (options.dryRun) return true;
+  mkdirSync(dirname(target), { recursive: true });
+  const temporary = `${target}.import-${process.pid}`;
+  rmSync(temporary, { force: true });
+  let copied = options.blobs === 'copy';
+  if (!copied) {
+    try {
+      linkSync(source, temporary);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw error;
+      copied = true; // another filesystem, or links not allowed there
+    }
+  }
+  if (copied) {
+    copyFileSync(source, temporary);
+    const fd = openSync(temporary, 'r+');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  renameSync(temporary, target);
+  return true;
+}
+
 /** Children before parents: each manifest after everything it lists that is in `revisions`. */
 export function childrenFirst<T extends { digest: string; children: string[] }>(revisions: T[]): T[] {
   const byDigest = new Map(revisions.map((r) => [r.digest, r]));
@@ -355,7 +428,7 @@ function problemOf(error: unknown): string {
  * Imports the storage under `v2` into `store` (and closes it).
  * @throws StoreError on database failures; CliError IO on an unreadable tree.
  */
-export function importInto(v2: string, store: MetadataStore, actor: string): ImportSummary {
+export function importInto(v2: string, store: MetadataStore, actor: string, target: Target): ImportSummary {
   const started = Date.now();
   const problems: ImportProblem[] = [];
   const summary: ImportSummary = {
@@ -364,7 +437,7 @@ export function importInto(v2: string, store: MetadataStore, actor: string): Imp
     repositories: 0,
     manifests: { imported: 0, present: 0 },
     tags: { set: 0, unchanged: 0 },
-    blobs: { linked: 0, present: 0 },
+    blobs: { linked: 0, present: 0, filesPlaced: 0 },
     problems,
     seconds: 0,
   };
@@ -374,7 +447,7 @@ export function importInto(v2: string, store: MetadataStore, actor: string): Imp
     const bar = new Progress('import', { total: repositories.reduce((n, r) => n + r.layers.length + r.revisions.length + r.tags.length, 0) });
     for (const repo of repositories) {
       summary.repositories++;
-      importRepository(v2, store, repo, ctx, summary, bar);
+      importRepository(v2, store, repo, ctx, summary, bar, target);
     }
     bar.finish();
   } finally {
@@ -384,24 +457,47 @@ export function importInto(v2: string, store: MetadataStore, actor: string): Imp
   return summary;
 }
 
-function importRepository(v2: string, store: MetadataStore, repo: RepositoryScan, ctx: { actor: string }, summary: ImportSummary, bar: Progress): void {
+function importRepository(
+  v2: string,
+  store: MetadataStore,
+  repo: RepositoryScan,
+  ctx: { actor: string },
+  summary: ImportSummary,
+  bar: Progress,
+  target: Target,
+): void {
   const { name } = repo;
   const problems = summary.problems;
   // Blobs first: a registry accepts a manifest only once its blobs are linked.
   for (const digest of repo.layers) {
     bar.tick();
+    let linked = false;
     try {
       store.statBlob(name, digest);
-      summary.blobs.present++;
-      continue;
+      linked = true;
     } catch (error) {
       if (!(error instanceof NotFoundError)) problemOf(error);
     }
+    const source = blobData(v2, digest);
     let size: number;
     try {
-      size = statSync(blobData(v2, digest)).size;
+      size = statSync(source).size;
     } catch (error) {
-      problems.push({ repository: name, subject: digest, problem: `layer linked but its blob data is missing (${(error as NodeJS.ErrnoException).code})` });
+      if (linked) summary.blobs.present++;
+      else problems.push({ repository: name, subject: digest, problem: `layer linked but its blob data is missing (${(error as NodeJS.ErrnoException).code})` });
+      continue;
+    }
+    // The file before the row: whoever finds the row finds the bytes.
+    if (target.blobs !== 'none') {
+      try {
+        if (placeBlob(source, blobFile(target.dir, digest), target)) summary.blobs.filesPlaced++;
+      } catch (error) {
+        problems.push({ repository: name, subject: digest, problem: `cannot place the blob file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` });
+        continue;
+      }
+    }
+    if (linked) {
+      summary.blobs.present++;
       continue;
     }
     try {
