@@ -93,17 +93,9 @@ export function prepareStatements(db: Database.Database) {
         artifact_type,
         annotations
       FROM manifest
-      WHERE repository_id = :repositoryId AND subject = :digest
-      ORDER BY id`),
-    referrersOfType: p(`
-      SELECT
-        media_type,
-        digest,
-        size,
-        artifact_type,
-        annotations
-      FROM manifest
-      WHERE repository_id = :repositoryId AND subject = :digest AND artifact_type = :artifactType
+      WHERE repository_id = :repositoryId
+        AND subject = :digest
+        AND (:artifactType IS NULL OR artifact_type = :artifactType)
       ORDER BY id`),
     // Manifests that no tag, no parent index and no present subject keep alive.
     untaggedManifests: p(`

@@ -234,11 +234,7 @@ export class MetadataStore {
     return this.#read(() => {
       const repositoryId = this.#sql.repositoryId.get({ repository: repo });
       if (repositoryId === undefined) return [];
-      const rows = (
-        artifactType === undefined
-          ? this.#sql.referrers.all({ repositoryId, digest })
-          : this.#sql.referrersOfType.all({ repositoryId, digest, artifactType })
-      ) as ReferrerRow[];
+      const rows = this.#sql.referrers.all({ repositoryId, digest, artifactType: artifactType ?? null }) as ReferrerRow[];
       return rows.map(toReferrer);
     });
   }

@@ -2,8 +2,8 @@
 // the catalog and deleteRepository.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openStore, NotFoundError, StoreError, type MetadataStore } from 'regmeta';
-import { allEvents, blobDesc, blobDigest, dump, ociIndex, ociManifest, tempStore, type Built } from './fixtures.js';
+import { openStore, NotFoundError, type MetadataStore } from 'regmeta';
+import { caught, allEvents, blobDesc, blobDigest, dump, ociIndex, ociManifest, tempStore, type Built } from './fixtures.js';
 
 let store: MetadataStore;
 beforeEach(() => {
@@ -11,15 +11,6 @@ beforeEach(() => {
 });
 afterEach(() => store.close());
 
-function caught(fn: () => unknown): StoreError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(StoreError);
-    return error as StoreError;
-  }
-  throw new Error('expected a StoreError, nothing was thrown');
-}
 
 function put(repo: string, m: Built, s: MetadataStore = store): Built {
   s.putManifest(repo, m.digest, m);

@@ -4,7 +4,7 @@
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openStore, StoreError, type Event, type MetadataStore, type NewEvent } from 'regmeta';
-import { allEvents, blobDigest, dump, ociIndex, ociManifest, tempStore, type Built } from './fixtures.js';
+import { caught, allEvents, blobDigest, dump, ociIndex, ociManifest, tempStore, type Built } from './fixtures.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -14,15 +14,6 @@ beforeEach(() => {
 });
 afterEach(() => store.close());
 
-function caught(fn: () => unknown): StoreError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(StoreError);
-    return error as StoreError;
-  }
-  throw new Error('expected a StoreError, nothing was thrown');
-}
 
 function put(repo: string, m: Built, s: MetadataStore = store, actor?: string): Built {
   s.putManifest(repo, m.digest, m, actor === undefined ? undefined : { actor });
@@ -552,14 +543,7 @@ describe('getEvents authorization inputs', () => {
     const { store, cleanup } = tempStore();
     try {
       store.createEvent({ actor: 'alice', type: 'CREATE', object: { type: 'REPOSITORY', id: 'acme/a' } });
-      const code = (fn: () => unknown) => {
-        try {
-          fn();
-          return 'no error';
-        } catch (error) {
-          return (error as StoreError).code;
-        }
-      };
+      const code = (fn: () => unknown) => caught(fn).code;
       expect(code(() => store.getEvents({ queryingUser: 'bob', isAdmin: 'false' as unknown as boolean }))).toBe('EVENT_INVALID');
       expect(code(() => store.getEvents({} as unknown as { queryingUser: string }))).toBe('EVENT_INVALID');
       expect(store.getEvents({ queryingUser: 'bob', isAdmin: false }).events).toEqual([]);

@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { openStore, MediaType, type MetadataStore, type StoreOptions } from 'regmeta';
+import { expect } from 'vitest';
+import { openStore, MediaType, StoreError, type MetadataStore, type StoreOptions } from 'regmeta';
 
 export { MediaType };
 
@@ -179,4 +180,15 @@ export function allEvents(store: MetadataStore) {
     page = result.next;
   } while (page !== undefined);
   return events.reverse();
+}
+
+/** The StoreError `fn` throws; fails the test when it throws nothing or something else. */
+export function caught(fn: () => unknown): StoreError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(StoreError);
+    return error as StoreError;
+  }
+  throw new Error('expected a StoreError, nothing was thrown');
 }

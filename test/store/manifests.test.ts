@@ -2,7 +2,7 @@
 // untaggedManifests, case by case through the public API.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openStore, NotFoundError, StoreError, type MetadataStore } from 'regmeta';
+import { openStore, NotFoundError, type MetadataStore } from 'regmeta';
 import {
   MediaType,
   absentManifest,
@@ -14,6 +14,7 @@ import {
   dockerManifest,
   ociIndex,
   ociManifest,
+  caught,
 } from './fixtures.js';
 
 let store: MetadataStore;
@@ -22,16 +23,6 @@ beforeEach(() => {
 });
 afterEach(() => store.close());
 
-/** The error `fn` throws; fails the test when it throws nothing. */
-function caught(fn: () => unknown): StoreError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(StoreError);
-    return error as StoreError;
-  }
-  throw new Error('expected a StoreError, nothing was thrown');
-}
 
 function put(repo: string, m: { digest: string; mediaType: string; payload: Uint8Array }, actor?: string) {
   store.putManifest(repo, m.digest, { mediaType: m.mediaType, payload: m.payload }, actor === undefined ? undefined : { actor });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openStore, registerStore, registeredStore, StoreError, type MetadataStore } from 'regmeta';
-import { blobDigest, ociManifest, tempDir } from './fixtures.js';
+import { caught, blobDigest, ociManifest, tempDir } from './fixtures.js';
 
 let dir: string;
 let remove: () => void;
@@ -15,15 +15,6 @@ beforeEach(() => {
 });
 afterEach(() => remove());
 
-function caught(fn: () => unknown): StoreError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(StoreError);
-    return error as StoreError;
-  }
-  throw new Error('expected a StoreError, nothing was thrown');
-}
 
 function raw<T>(file: string, fn: (db: Database.Database) => T): T {
   const db = new Database(file);

@@ -2,8 +2,13 @@
 // the same transaction as the write.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { StoreError, type MetadataStore } from 'regmeta';
-import { absentManifest, blobDesc, dump, ociIndex, ociManifest, tempStore } from './fixtures.js';
+import type { MetadataStore } from 'regmeta';
+import { absentManifest, blobDesc, caught, dump, ociIndex, ociManifest, tempStore } from './fixtures.js';
+
+const caughtCode = (fn: () => unknown) => {
+  const error = caught(fn);
+  return { code: error.code, detail: error.detail };
+};
 
 let store: MetadataStore;
 let file: string;
@@ -22,16 +27,6 @@ function linkAll(name: string, image = ociManifest()) {
   return image;
 }
 
-function codeOf(fn: () => unknown): { code: string; detail: unknown } {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(StoreError);
-    return { code: (error as StoreError).code, detail: (error as StoreError).detail };
-  }
-  throw new Error('expected a StoreError');
-}
-
 describe('putManifest with requireReferences', () => {
   it('stores and tags a manifest whose blobs are all linked in the repository', () => {
     const image = linkAll(repo);
@@ -44,14 +39,14 @@ describe('putManifest with requireReferences', () => {
     const image = ociManifest({ layers: [missing] });
     store.linkBlob(repo, { digest: JSON.parse(image.payload.toString()).config.digest, size: 500 });
     const before = dump(file);
-    const error = codeOf(() => store.putManifest(repo, image.digest, image, {}, { tag: 'v1', requireReferences: true }));
+    const error = caughtCode(() => store.putManifest(repo, image.digest, image, {}, { tag: 'v1', requireReferences: true }));
     expect(error).toEqual({ code: 'MANIFEST_BLOB_UNKNOWN', detail: { digest: missing.digest } });
     expect(dump(file)).toEqual(before);
   });
 
   it('does not count a blob linked only in another repository', () => {
     const image = linkAll('other/repo');
-    expect(codeOf(() => store.putManifest(repo, image.digest, image, {}, { requireReferences: true })).code).toBe(
+    expect(caughtCode(() => store.putManifest(repo, image.digest, image, {}, { requireReferences: true })).code).toBe(
       'MANIFEST_BLOB_UNKNOWN',
     );
     expect(store.catalog()).toEqual(['other/repo']);
@@ -62,7 +57,7 @@ describe('putManifest with requireReferences', () => {
     store.putManifest(repo, child.digest, child);
     const absent = absentManifest('child');
     const index = ociIndex([child.descriptor, absent]);
-    const error = codeOf(() => store.putManifest(repo, index.digest, index, {}, { requireReferences: true }));
+    const error = caughtCode(() => store.putManifest(repo, index.digest, index, {}, { requireReferences: true }));
     expect(error).toEqual({ code: 'MANIFEST_BLOB_UNKNOWN', detail: { digest: absent.digest } });
     const complete = ociIndex([child.descriptor]);
     store.putManifest(repo, complete.digest, complete, {}, { requireReferences: true });
