@@ -3,7 +3,7 @@
 // transaction per deletion, so a running server only ever sees a consistent
 // state; whatever a server changes between our reads and deletes is skipped.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore, StoreError, type MetadataStore } from 'regmeta';
@@ -172,8 +172,10 @@ export function sweep(store: MetadataStore, olderThan: Date, dir: string | undef
       // Only now that the row is gone: a reader that still finds the row finds the file.
       const file = blobFile(dir, blob.digest);
       try {
-        rmSync(file, { force: true });
-        result.filesRemoved++;
+        if (existsSync(file)) {
+          rmSync(file, { force: true });
+          result.filesRemoved++;
+        }
       } catch (error) {
         result.problems.push(`cannot remove ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
       }
