@@ -38,13 +38,19 @@ CREATE TABLE manifest (
   -- The digest of the OCI 1.1 subject; kept as text because the subject may
   -- be pushed after its referrers.
   subject       TEXT,
-  -- length(payload), stored so that HEAD and tag reads never touch the bytes.
+  -- The length of the payload, so that HEAD and tag reads never touch the bytes.
   size          INTEGER NOT NULL CHECK (size >= 0),
-  -- The exact bytes as pushed: their digest is the manifest's identity.
-  payload       BLOB    NOT NULL,
   created_at    INTEGER NOT NULL,
   -- One row per digest per repository; also the index for every by-digest read.
   UNIQUE (repository_id, digest)
+);
+
+-- The exact bytes as pushed (their digest is the manifest's identity), apart
+-- from the manifest row: kilobytes of JSON inline would spread the rows that
+-- every tag read and HEAD visits over many more pages.
+CREATE TABLE manifest_payload (
+  manifest_id INTEGER PRIMARY KEY REFERENCES manifest (id) ON DELETE CASCADE,
+  payload     BLOB    NOT NULL
 );
 
 -- Referrers of a digest within a repository, without a scan of manifests.
@@ -134,6 +140,8 @@ CREATE TABLE event (
   -- AUTOINCREMENT: a sequence number is never reused, even after pruning, so
   -- subscribers and page cursors can rely on it as commit order.
   seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+  -- A UUIDv7: time-ordered, so its unique index grows at the end instead of
+  -- splitting random pages as the log grows.
   id              TEXT    NOT NULL UNIQUE,
   -- Never decreases with seq (the store clamps it to the newest before it),
   -- so "newest first" by time is also reverse commit order.

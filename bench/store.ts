@@ -24,13 +24,14 @@
 //   deleteTag, putManifest then deleteManifest), so the tag count stays at the
 //   scale being measured.
 
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { MediaType, openStore, type MetadataStore } from 'regmeta';
 import { prepareStatements, type Statements } from '../src/store/statements.js';
+import { eventId } from '../src/store/events.js';
 import {
   formatNumber,
   formatRatio,
@@ -113,7 +114,7 @@ function populate(file: string, tags: number): Population {
   let now = start;
   const event = (type: string, objectType: string, objectId: string, fields: { tag?: string; digest?: string }) =>
     sql.insertEvent.run({
-      id: randomUUID(),
+      id: eventId(now),
       now: now++,
       actor: ACTOR,
       type,
@@ -137,9 +138,9 @@ function populate(file: string, tags: number): Population {
         annotations: null,
         subject: null,
         size: payload.byteLength,
-        payload,
         now,
       });
+      sql.insertPayload.run({ manifestId, payload });
       const json = JSON.parse(payload.toString()) as { config: { digest: string }; layers: { digest: string }[] };
       for (const blob of [json.config, ...json.layers]) sql.insertManifestBlob.run({ manifestId, digest: blob.digest });
       event('CREATE', 'MANIFEST', `${REPO}@${digest}`, { digest });
@@ -270,9 +271,10 @@ class DirectSide implements Side {
   }
 
   #event(type: string, objectType: string, objectId: string, tag: string | null, digest: string, previousDigest: string | null) {
+    const now = Date.now();
     this.#sql.insertEvent.run({
-      id: randomUUID(),
-      now: Date.now(),
+      id: eventId(now),
+      now,
       actor: ACTOR,
       type,
       objectType,
@@ -305,9 +307,9 @@ class DirectSide implements Side {
         annotations: null,
         subject: null,
         size: payload.byteLength,
-        payload,
         now,
       });
+      this.#sql.insertPayload.run({ manifestId, payload });
       this.#sql.insertManifestBlob.run({ manifestId, digest: json.config.digest });
       for (const layer of json.layers) this.#sql.insertManifestBlob.run({ manifestId, digest: layer.digest });
       this.#event('CREATE', 'MANIFEST', `${REPO}@${digest}`, null, digest, null);

@@ -1,6 +1,7 @@
 // The event log's reading side: row mapping, the page cursor, and the
 // getEvents query with DTR's authorization rule.
 
+import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
 import { checkRepository } from './grammar.js';
@@ -24,6 +25,17 @@ const EVENT_TYPES: ReadonlySet<string> = new Set(['CREATE', 'UPDATE', 'DELETE'])
 const OBJECT_TYPES: ReadonlySet<string> = new Set(['REPOSITORY', 'TAG', 'MANIFEST', 'BLOB']);
 /** Actor names, object ids and the like: long enough for any digest reference, short enough for an index. */
 const MAX_TEXT = 1024;
+
+/**
+ * A new event id: a UUIDv7 (RFC 9562), the current millisecond in its first
+ * 48 bits and the randomness of a v4 UUID after them, so that ids sort by
+ * time and the index on them appends instead of splitting random pages.
+ */
+export function eventId(now = Date.now()): string {
+  const time = now.toString(16).padStart(12, '0');
+  // randomUUID() is 'xxxxxxxx-xxxx-4xxx-…': keep from the version's next digit on.
+  return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${randomUUID().slice(15)}`;
+}
 
 /** The one mapping from an event row to an Event. */
 export function toEvent(row: EventRow): Event {

@@ -36,9 +36,10 @@ export function prepareStatements(db: Database.Database) {
         m.media_type,
         m.size,
         m.created_at,
-        m.payload
+        p.payload
       FROM repository r
       JOIN manifest m ON m.repository_id = r.id AND m.digest = :digest
+      JOIN manifest_payload p ON p.manifest_id = m.id
       WHERE r.name = :repository`),
     manifestId: p('SELECT id FROM manifest WHERE repository_id = :repositoryId AND digest = :digest').pluck(),
     // The repository and, when present there, the manifest: one probe for a write's not-found checks.
@@ -58,7 +59,6 @@ export function prepareStatements(db: Database.Database) {
         annotations,
         subject,
         size,
-        payload,
         created_at
       ) VALUES (
         :repositoryId,
@@ -68,10 +68,10 @@ export function prepareStatements(db: Database.Database) {
         :annotations,
         :subject,
         :size,
-        :payload,
         :now
       )
       RETURNING id`).pluck(),
+    insertPayload: p('INSERT INTO manifest_payload (manifest_id, payload) VALUES (:manifestId, :payload)'),
     insertManifestBlob: p('INSERT OR IGNORE INTO manifest_blob (manifest_id, digest) VALUES (:manifestId, :digest)'),
     insertManifestChild: p(`
       INSERT OR IGNORE INTO manifest_child (repository_id, parent_id, digest)

@@ -2,11 +2,10 @@
 // SQLite connection. Each public method is one transaction (IMMEDIATE for
 // writes); the private helpers assume they run inside it.
 
-import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { openDatabase, retryBusy } from './connection.js';
 import { NotFoundError, StoreError, translateError } from './errors.js';
-import { EventQueries, eventParams, toEvent, type EventRow } from './events.js';
+import { EventQueries, eventId, eventParams, toEvent, type EventRow } from './events.js';
 import { checkDigest, checkRepository, checkTag, verifyDigest } from './grammar.js';
 import { parseManifest, type ParsedManifest } from './manifest.js';
 import { prepareStatements, type Statements } from './statements.js';
@@ -485,7 +484,7 @@ export class MetadataStore {
    */
   createEvent(event: NewEvent): Event {
     const params = eventParams(event);
-    return this.#write(() => toEvent(this.#sql.insertEvent.get({ ...params, id: randomUUID(), now: Date.now() }) as EventRow));
+    return this.#write(() => toEvent(this.#sql.insertEvent.get({ ...params, id: eventId(), now: Date.now() }) as EventRow));
   }
 
   /**
@@ -564,9 +563,9 @@ export class MetadataStore {
       annotations: parsed.annotations,
       subject: parsed.subject,
       size: bytes.byteLength,
-      payload: bytes,
       now,
     }) as number;
+    this.#sql.insertPayload.run({ manifestId, payload: bytes });
     for (const blob of parsed.blobs) this.#sql.insertManifestBlob.run({ manifestId, digest: blob });
     for (const child of parsed.children) this.#sql.insertManifestChild.run({ repositoryId, manifestId, digest: child });
     this.#event(actor, now, 'CREATE', 'MANIFEST', `${repo}@${digest}`, { repository: repo, digest });
@@ -634,7 +633,7 @@ export class MetadataStore {
     fields: { repository?: string; tag?: string; digest?: string; previousDigest?: string },
   ): void {
     this.#sql.insertEvent.run({
-      id: randomUUID(),
+      id: eventId(now),
       now,
       actor,
       type,

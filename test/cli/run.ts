@@ -54,8 +54,9 @@ export function dumpState(file: string) {
     const all = (sql: string) => db.prepare(sql).all();
     return {
       repositories: all('SELECT name FROM repository ORDER BY name'),
-      manifests: all(`SELECT r.name, m.digest, m.media_type, m.size, hex(m.payload) AS payload
-        FROM manifest m JOIN repository r ON r.id = m.repository_id ORDER BY r.name, m.digest`),
+      manifests: all(`SELECT r.name, m.digest, m.media_type, m.size, hex(p.payload) AS payload
+        FROM manifest m JOIN repository r ON r.id = m.repository_id
+        JOIN manifest_payload p ON p.manifest_id = m.id ORDER BY r.name, m.digest`),
       tags: all(`SELECT r.name, t.name AS tag, m.digest FROM tag t JOIN repository r ON r.id = t.repository_id
         JOIN manifest m ON m.id = t.manifest_id ORDER BY r.name, t.name`),
       history: all(`SELECT r.name, h.tag, h.digest FROM tag_history h JOIN repository r ON r.id = h.repository_id
@@ -69,5 +70,23 @@ export function dumpState(file: string) {
     };
   } finally {
     db.close();
+  }
+}
+
+/**
+ * The payload of manifest row `m`, whether it is inline or in
+ * manifest_payload (the store moved it during schema version 1).
+ */
+export function payloadColumn(db: Database.Database): string {
+  const separate = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'manifest_payload'").pluck().get();
+  return separate === undefined ? 'm.payload' : '(SELECT p.payload FROM manifest_payload p WHERE p.manifest_id = m.id)';
+}
+
+/** Overwrites the stored bytes of manifest `digest` (every repository), wherever the schema keeps them. */
+export function tamperPayload(db: Database.Database, digest: string, payload: Buffer): void {
+  const separate = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'manifest_payload'").pluck().get();
+  if (separate === undefined) db.prepare('UPDATE manifest SET payload = :payload WHERE digest = :digest').run({ payload, digest });
+  else {
+    db.prepare('UPDATE manifest_payload SET payload = :payload WHERE manifest_id IN (SELECT id FROM manifest WHERE digest = :digest)').run({ payload, digest });
   }
 }
