@@ -29,7 +29,7 @@ describe('backup', () => {
       store.close();
     }
     const script = join(import.meta.dirname, 'tag-writer.ts');
-    const writer = spawn(process.execPath, ['--import', 'tsx', script, file, ...digests], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const writer = spawn(process.execPath, ['--import', 'tsx', script, file, 'bk/x', ...digests], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise((resolve) => writer.once('exit', resolve));
     try {
       await new Promise<void>((resolve, reject) => {

@@ -1,13 +1,14 @@
 // `regmeta gc` and `regmeta check` on data directories populated through the
 // store, with real blob files.
 
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openStore } from 'regmeta';
 import { afterAll, describe, expect, it } from 'vitest';
 import { blobPath, putBlob, putImage, putIndex } from './data.js';
-import { dumpState, regmeta, tempDir } from './run.js';
+import { dumpState, regmeta, tamperPayload, tempDir } from './run.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -81,6 +82,42 @@ describe('gc', () => {
   });
 });
 
+describe('gc beside a writer', () => {
+  it('skips what the writer changes under it, and leaves a consistent database', async () => {
+    const data = dataDir();
+    const file = join(data, 'metadata.db');
+    const store = openStore(file);
+    const digests: string[] = [];
+    try {
+      for (let i = 0; i < 40; i++) digests.push(putImage(store, data, 'race/x').digest);
+    } finally {
+      store.close();
+    }
+    const writer = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'tag-writer.ts'), file, 'race/x', ...digests], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise((resolve) => writer.once('exit', resolve));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        writer.stdout.once('data', () => resolve());
+        writer.once('exit', () => reject(new Error('writer exited')));
+      });
+      const run = await regmeta(['gc', '--grace', '0', '--data', data, '--json']);
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      const result = JSON.parse(run.stdout);
+      expect(result.manifestsDeleted.length + result.skipped).toBeGreaterThan(0);
+      expect(writer.exitCode).toBe(null);
+    } finally {
+      writer.kill('SIGKILL');
+      await exited;
+    }
+    const check = await regmeta(['check', '--data', data, '--json']);
+    expect(JSON.parse(check.stdout).problems).toEqual([]);
+    expect(check.status).toBe(0);
+  });
+});
+
 describe('check', () => {
   it('lists every problem of the database and the blob files and exits 1', async () => {
     const data = dataDir();
@@ -103,7 +140,7 @@ describe('check', () => {
     const db = new Database(file);
     const tampered = Buffer.from(one.payload);
     tampered[tampered.length - 2] ^= 1;
-    db.prepare('UPDATE manifest SET payload = :payload WHERE digest = :digest').run({ payload: tampered, digest: one.digest });
+    tamperPayload(db, one.digest, tampered);
     db.prepare('DELETE FROM blob_link WHERE digest = :digest').run({ digest: two.layer.digest });
     db.close();
     writeFileSync(blobPath(data, two.config.digest), Buffer.alloc(two.config.size, 'x'));

@@ -73,20 +73,7 @@ export function dumpState(file: string) {
   }
 }
 
-/**
- * The payload of manifest row `m`, whether it is inline or in
- * manifest_payload (the store moved it during schema version 1).
- */
-export function payloadColumn(db: Database.Database): string {
-  const separate = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'manifest_payload'").pluck().get();
-  return separate === undefined ? 'm.payload' : '(SELECT p.payload FROM manifest_payload p WHERE p.manifest_id = m.id)';
-}
-
-/** Overwrites the stored bytes of manifest `digest` (every repository), wherever the schema keeps them. */
+/** Overwrites the stored bytes of manifest `digest` (in every repository). */
 export function tamperPayload(db: Database.Database, digest: string, payload: Buffer): void {
-  const separate = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'manifest_payload'").pluck().get();
-  if (separate === undefined) db.prepare('UPDATE manifest SET payload = :payload WHERE digest = :digest').run({ payload, digest });
-  else {
-    db.prepare('UPDATE manifest_payload SET payload = :payload WHERE manifest_id IN (SELECT id FROM manifest WHERE digest = :digest)').run({ payload, digest });
-  }
+  db.prepare('UPDATE manifest_payload SET payload = :payload WHERE manifest_id IN (SELECT id FROM manifest WHERE digest = :digest)').run({ payload, digest });
 }

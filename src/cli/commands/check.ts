@@ -61,9 +61,12 @@ const MISSING_CHILDREN = `
   WHERE NOT EXISTS (SELECT 1 FROM manifest m WHERE m.repository_id = c.repository_id AND m.digest = c.digest)
   ORDER BY r.name, p.digest, c.digest`;
 
+// LEFT JOIN: a manifest row without its bytes is a problem to report.
 const MANIFESTS = `
-  SELECT r.name AS repository, m.digest, m.size, m.payload
-  FROM manifest m JOIN repository r ON r.id = m.repository_id
+  SELECT r.name AS repository, m.digest, m.size, p.payload
+  FROM manifest m
+  JOIN repository r ON r.id = m.repository_id
+  LEFT JOIN manifest_payload p ON p.manifest_id = m.id
   ORDER BY m.id`;
 
 /** Where the server keeps the bytes of blob `digest` under the data directory. */
@@ -137,9 +140,15 @@ function inspectDatabase(db: Database.Database, problems: Problem[], checked: Re
   const total = db.prepare('SELECT count(*) FROM manifest').pluck().get() as number;
   const progress = new Progress('manifests', { total });
   // Each manifest on its own: a damaged row must not stop the rest.
-  for (const row of db.prepare(MANIFESTS).iterate() as Iterable<{ repository: string; digest: string; size: number; payload: Buffer }>) {
+  for (const row of db.prepare(MANIFESTS).iterate() as Iterable<{ repository: string; digest: string; size: number; payload: Buffer | null }>) {
     const [algorithm, hex] = row.digest.split(':');
     const subject = `${row.repository}@${row.digest}`;
+    checked.manifests = (checked.manifests as number) + 1;
+    progress.tick();
+    if (row.payload === null) {
+      problems.push({ kind: 'manifest-payload', subject, detail: 'the manifest has no stored bytes' });
+      continue;
+    }
     if ((algorithm !== 'sha256' && algorithm !== 'sha512') || !hex) {
       problems.push({ kind: 'manifest-digest', subject, detail: 'malformed digest' });
     } else if (createHash(algorithm).update(row.payload).digest('hex') !== hex) {
@@ -148,8 +157,6 @@ function inspectDatabase(db: Database.Database, problems: Problem[], checked: Re
     if (row.size !== row.payload.byteLength) {
       problems.push({ kind: 'manifest-size', subject, detail: `recorded size ${row.size}, stored ${row.payload.byteLength} bytes` });
     }
-    checked.manifests = (checked.manifests as number) + 1;
-    progress.tick();
   }
   progress.finish();
 
