@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import Database from 'better-sqlite3';
 import { openStore, StoreError, type MetadataStore, type StoreOptions } from 'regmeta';
+import { SCHEMA_VERSION } from '../store/connection.js';
 
 /** The exit codes of every subcommand; main.ts prints this table in its usage. */
 export const Exit = {
@@ -171,9 +172,9 @@ export function openReadOnly(dir: string): Database.Database {
   try {
     const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5000 });
     const version = db.pragma('user_version', { simple: true }) as number;
-    if (version !== 1) {
+    if (version !== SCHEMA_VERSION) {
       db.close();
-      throw new CliError(Exit.DATABASE, `${file} has schema version ${version}, this regmeta reads version 1`, 'use the regmeta that wrote it');
+      throw new CliError(Exit.DATABASE, `${file} has schema version ${version}, this regmeta reads version ${SCHEMA_VERSION}`, 'use the regmeta that wrote it');
     }
     return db;
   } catch (error) {

@@ -38,6 +38,7 @@ describe('import from a real docker-registry', () => {
     push(layout, 'a', registry.host, 'acme/app', 'old');
     push(layout, 'multi', registry.host, 'library/multi', 'latest', true);
     push(layout, 'a', registry.host, 'other', '1.0');
+    push(layout, 'b', registry.host, 'other', 'docker', false, 'v2s2'); // Docker schema 2 media types
     push(layout, 'c', registry.host, 'other', 'gone');
     // A deleted manifest leaves its revision directory without a link.
     const deleted = await fetch(`${registry.url}/v2/other/manifests/${c.digest}`, { method: 'DELETE' });
@@ -64,7 +65,7 @@ describe('import from a real docker-registry', () => {
     const summary = JSON.parse(run.stdout);
     expect(summary.dryRun).toBe(true);
     expect(summary.repositories).toBe(3);
-    expect(summary.manifests.imported).toBe(6);
+    expect(summary.manifests.imported).toBe(7);
     expect(existsSync(join(data, 'metadata.db'))).toBe(false);
   });
 
@@ -74,7 +75,7 @@ describe('import from a real docker-registry', () => {
     expect(run.status).toBe(0);
     const summary = JSON.parse(run.stdout);
     expect(summary.problems).toEqual([]);
-    expect(summary).toMatchObject({ repositories: 3, manifests: { imported: 6, present: 0 }, tags: { set: 5, unchanged: 0 } });
+    expect(summary).toMatchObject({ repositories: 3, manifests: { imported: 7, present: 0 }, tags: { set: 6, unchanged: 0 } });
 
     const store = openStore(join(data, 'metadata.db'));
     try {
@@ -98,6 +99,7 @@ describe('import from a real docker-registry', () => {
         expect(Buffer.compare(store.getManifest('library/multi', child).payload, served.body)).toBe(0);
       }
       expect(store.getTag('library/multi', 'latest').mediaType).toBe('application/vnd.oci.image.index.v1+json');
+      expect(store.getTag('other', 'docker').mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
       // The tag's index, replayed: v1 was a, then b.
       expect(store.tagHistory('acme/app', 'v1').map((h) => h.digest)).toEqual([pushed.b, pushed.a]);
       // The deleted manifest is neither served nor imported.
@@ -117,7 +119,7 @@ describe('import from a real docker-registry', () => {
     const run = await regmeta(['import', registry.root, '--data', data, '--json']);
     expect(run.status).toBe(0);
     const summary = JSON.parse(run.stdout);
-    expect(summary).toMatchObject({ manifests: { imported: 0, present: 6 }, tags: { set: 0, unchanged: 5 }, blobs: { linked: 0 } });
+    expect(summary).toMatchObject({ manifests: { imported: 0, present: 7 }, tags: { set: 0, unchanged: 6 }, blobs: { linked: 0 } });
     expect(dumpState(file)).toEqual(before);
   });
 

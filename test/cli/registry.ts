@@ -158,10 +158,11 @@ export class Layout {
   }
 }
 
-/** skopeo copy from the layout's `ref` to `<host>/<repo>:<tag>`; `all` for an index. */
-export function push(layout: Layout, ref: string, host: string, repo: string, tag: string, all = false): void {
+/** skopeo copy from the layout's `ref` to `<host>/<repo>:<tag>`; `all` for an index; `format` v2s2 converts to Docker's media types. */
+export function push(layout: Layout, ref: string, host: string, repo: string, tag: string, all = false, format?: 'v2s2' | 'oci'): void {
   const args = ['copy', '--insecure-policy', '--dest-tls-verify=false', '--quiet'];
   if (all) args.push('--all');
+  if (format) args.push('--format', format);
   args.push(`oci:${layout.dir}:${ref}`, `docker://${host}/${repo}:${tag}`);
   const result = spawnSync(SKOPEO_BIN, args, { encoding: 'utf8', timeout: 60_000 });
   if (result.status !== 0) throw new Error(`skopeo ${args.join(' ')} failed: ${result.stderr}`);
