@@ -6,6 +6,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type Database from 'better-sqlite3';
 import { openStore, StoreError, type MetadataStore } from 'regmeta';
 import {
   DATA_HELP,
@@ -74,7 +75,7 @@ example:
     const grace = parseDuration(args.values.grace ?? '24h', 'gc', 'grace');
     const dir = dataDir(args.values);
     const olderThan = new Date(Date.now() - grace);
-    const result = args.values['dry-run'] ? await dryRun(dir, olderThan) : sweep(openExistingStore(dir), olderThan, dir);
+    const result = args.values['dry-run'] ? await dryRun(dir, olderThan) : sweep(openExistingStore(dir), olderThan, dir, openReadOnly(dir));
     if (args.values.json) printJson(result);
     else {
       const verb = result.dryRun ? 'would delete' : 'deleted';
@@ -114,10 +115,11 @@ function skippable(error: unknown): boolean {
 }
 
 /**
- * Sweeps `store` (and closes it); removes blob files under `dir` unless it is undefined.
+ * Sweeps `store` (and closes it and `reader`); removes blob files under `dir`
+ * unless it is undefined, asking `reader` first whether the blob came back.
  * @throws StoreError on database failures other than the races it skips.
  */
-export function sweep(store: MetadataStore, olderThan: Date, dir: string | undefined): GcResult {
+export function sweep(store: MetadataStore, olderThan: Date, dir: string | undefined, reader?: Database.Database): GcResult {
   const started = Date.now();
   const result: GcResult = {
     dryRun: false,
@@ -132,6 +134,7 @@ export function sweep(store: MetadataStore, olderThan: Date, dir: string | undef
   };
   const ctx = { actor: ACTOR };
   const progress = new Progress('gc');
+  const blobIsBack = reader?.prepare('SELECT 1 FROM blob WHERE digest = :digest').pluck();
   try {
     const tried = new Set<string>();
     for (;;) {
@@ -169,8 +172,13 @@ export function sweep(store: MetadataStore, olderThan: Date, dir: string | undef
       result.bytesFreed += blob.size;
       progress.tick();
       if (dir === undefined) continue;
-      // Only now that the row is gone: a reader that still finds the row finds the file.
+      // Only now that the row is gone: a reader that still finds the row finds
+      // the file. A blob pushed again since then keeps its file.
       const file = blobFile(dir, blob.digest);
+      if (blobIsBack?.get({ digest: blob.digest }) !== undefined) {
+        result.skipped++;
+        continue;
+      }
       try {
         if (existsSync(file)) {
           rmSync(file, { force: true });
@@ -183,6 +191,7 @@ export function sweep(store: MetadataStore, olderThan: Date, dir: string | undef
   } finally {
     progress.finish();
     store.close();
+    reader?.close();
   }
   result.seconds = (Date.now() - started) / 1000;
   return result;
