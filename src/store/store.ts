@@ -194,11 +194,14 @@ export class MetadataStore {
 
   /**
    * Removes a manifest from `repo` and, in the same transaction, every tag of
-   * it (a DELETE TAG event each).
+   * it (a DELETE TAG event each). With `options.untaggedOnly` (the garbage
+   * collector's sweep) a manifest that has gained a tag since it was listed
+   * is refused instead, in the same transaction as the delete.
    * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError
-   * MANIFEST_REFERENCED while an index in `repo` lists it; NAME_INVALID, DIGEST_INVALID.
+   * MANIFEST_REFERENCED while an index in `repo` lists it (or, with
+   * `untaggedOnly`, a tag names it); NAME_INVALID, DIGEST_INVALID.
    */
-  deleteManifest(repo: string, digest: string, ctx?: Context): void {
+  deleteManifest(repo: string, digest: string, ctx?: Context, options: { untaggedOnly?: boolean } = {}): void {
     checkRepository(repo);
     checkDigest(digest);
     const actor = actorOf(ctx);
@@ -210,6 +213,9 @@ export class MetadataStore {
       }
       const now = Date.now();
       const tags = this.#sql.tagsOfManifest.all({ manifestId }) as string[];
+      if (options.untaggedOnly && tags.length > 0) {
+        throw new StoreError('MANIFEST_REFERENCED', `${repo}@${digest} is tagged ${tags.join(', ')}`, { tags });
+      }
       this.#sql.deleteTagsOfManifest.run({ manifestId });
       for (const tag of tags) this.#event(actor, now, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest });
       this.#sql.deleteManifest.run({ manifestId });

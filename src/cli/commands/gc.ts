@@ -145,13 +145,9 @@ export function sweep(store: MetadataStore, olderThan: Date, dir: string | undef
       for (const { repository, digest } of candidates) {
         tried.add(`${repository}@${digest}`);
         try {
-          // A tag set since the listing would be deleted with the manifest:
-          // look again right before (the store offers no conditional delete).
-          if (store.lookupTags(repository, digest).length > 0) {
-            result.skipped++;
-            continue;
-          }
-          store.deleteManifest(repository, digest, ctx);
+          // A tag set since the listing makes the store refuse the delete
+          // (MANIFEST_REFERENCED), in the delete's own transaction.
+          store.deleteManifest(repository, digest, ctx, { untaggedOnly: true });
           result.manifestsDeleted.push({ repository, digest });
         } catch (error) {
           if (!skippable(error)) throw error;
