@@ -5,12 +5,19 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-blobs
 
 import { createHash, randomUUID, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { closeSync, createReadStream, createWriteStream, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { mkdir, open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { isDigest } from '../store/grammar.js';
 import { HttpError } from './errors.js';
+
+/** A verified upload, ready to be moved into place by linkBlob. */
+export interface FinishedUpload {
+  size: number;
+  place: () => void;
+  discard: () => Promise<void>;
+}
 
 /** One upload session: which repository it is for and what it has received. */
 export interface UploadSession {
@@ -127,12 +134,26 @@ export class BlobFiles {
    * Appends a request body to the session, hashing as it goes. A body that
    * fails half way (the client went away, the size limit) is cut back off
    * the file and the hash, so the session stays at its previous size.
-   * Waits for a request already writing to the session.
+   * Waits for a request already writing to the session. `claim` is the
+   * body's length, or a function that checks the chunk against the session
+   * once it is this request's alone (two PATCHes of the same range must not
+   * both pass the check) and returns the length.
    * @throws HttpError BLOB_UPLOAD_UNKNOWN (finished or cancelled meanwhile),
-   * SIZE_INVALID (over `expected` or the blob size limit).
+   * SIZE_INVALID (over `expected` or the blob size limit); what `claim` throws.
    */
-  async append(session: UploadSession, body: Readable, expected?: number): Promise<void> {
+  async append(
+    session: UploadSession,
+    body: Readable,
+    claim?: number | ((session: UploadSession) => number | undefined),
+  ): Promise<void> {
     const release = await this.#acquire(session);
+    let expected: number | undefined;
+    try {
+      expected = typeof claim === 'function' ? claim(session) : claim;
+    } catch (error) {
+      release();
+      throw error;
+    }
     const before = session.size;
     const saved = session.hash.copy();
     let received = 0;
@@ -165,14 +186,6 @@ export class BlobFiles {
     }
   }
 
-  /**
-   * Waits until no request is writing to the session: a client that hung up
-   * mid-chunk and resumes must find the session cut back, not busy.
-   */
-  async whenIdle(session: UploadSession): Promise<void> {
-    while (session.busy) await session.idle;
-  }
-
   async #acquire(session: UploadSession): Promise<() => void> {
     // Check and take in one synchronous step after the last await, so two
     // waiters woken together cannot both take the session.
@@ -190,17 +203,20 @@ export class BlobFiles {
   }
 
   /**
-   * Finishes the session as blob `digest`: checks the digest, fsyncs, and
-   * renames the file into blobs/. On a mismatch the upload is gone and
-   * nothing is left behind. The session is over either way.
-   * @returns the blob's size.
+   * Finishes the session as blob `digest`: checks the digest and fsyncs the
+   * file. The session is over either way; on a mismatch nothing is left.
+   * @returns the size, `place` (renames the file into blobs/ and syncs the
+   * directory, synchronously: the store runs it inside linkBlob's
+   * transaction) and `discard` (removes the upload file if it is still
+   * there, for when the link failed).
    * @throws HttpError DIGEST_INVALID, BLOB_UPLOAD_UNKNOWN (finished meanwhile).
    */
-  async finish(session: UploadSession, digest: string): Promise<number> {
+  async finish(session: UploadSession, digest: string): Promise<FinishedUpload> {
     const release = await this.#acquire(session);
     const file = this.#uploadPath(session.id);
     // The session is over whatever happens: requests waiting on it find it unknown.
     this.#sessions.delete(session.id);
+    const discard = () => rm(file, { force: true });
     try {
       const actual = digest.startsWith('sha256:')
         ? `sha256:${session.hash.digest('hex')}`
@@ -216,12 +232,14 @@ export class BlobFiles {
       }
       const target = this.blobPath(digest);
       await mkdir(path.dirname(target), { recursive: true });
-      // Same digest, same bytes: replacing a blob that is already there is harmless.
-      await rename(file, target);
-      await syncDirectory(path.dirname(target));
-      return session.size;
+      const place = () => {
+        // Same digest, same bytes: replacing a blob that is already there is harmless.
+        renameSync(file, target);
+        syncDirectory(path.dirname(target));
+      };
+      return { size: session.size, place, discard };
     } catch (error) {
-      await rm(file, { force: true });
+      await discard();
       throw error;
     } finally {
       release();
@@ -232,11 +250,6 @@ export class BlobFiles {
   async cancel(session: UploadSession): Promise<void> {
     this.#sessions.delete(session.id);
     await rm(this.#uploadPath(session.id), { force: true });
-  }
-
-  /** The number of open sessions (for tests and metrics). */
-  get sessionCount(): number {
-    return this.#sessions.size;
   }
 
   #uploadPath(id: string): string {
@@ -299,13 +312,13 @@ async function hashFile(file: string, algorithm: string): Promise<string> {
 }
 
 // The rename is durable only once the directory entry is on disk.
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
   try {
-    await handle.sync();
+    fsyncSync(fd);
   } catch {
     // Some filesystems refuse fsync on a directory; the rename still happened.
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }

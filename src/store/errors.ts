@@ -26,6 +26,8 @@ export type StoreErrorCode =
   | 'BLOB_REFERENCED'
   /** An event given to createEvent or a filter given to getEvents is malformed. */
   | 'EVENT_INVALID'
+  /** Another argument is malformed (a Date that is not one). */
+  | 'ARGUMENT_INVALID'
   /** registerStore was called twice. */
   | 'STORE_ALREADY_REGISTERED'
   /** The store was used after close(). */

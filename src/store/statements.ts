@@ -1,7 +1,27 @@
 // Every statement the store runs, prepared once per connection with named
-// parameters. No value is ever spliced into SQL text.
+// parameters. No value is ever spliced into SQL text (the only splices are
+// the fixed fragments below).
 
 import type Database from 'better-sqlite3';
+
+// What the garbage collector may take, as fixed SQL fragments shared by the
+// listing and the re-check inside each delete, so that the two cannot drift.
+// A manifest: created before :before, and no tag, no index in its repository
+// and no present subject keeps it alive.
+const COLLECTABLE_MANIFEST = `
+  m.created_at < :before
+  AND NOT EXISTS (SELECT 1 FROM tag t WHERE t.manifest_id = m.id)
+  AND NOT EXISTS (
+    SELECT 1 FROM manifest_child c
+    WHERE c.repository_id = m.repository_id AND c.digest = m.digest)
+  AND NOT EXISTS (
+    SELECT 1 FROM manifest s
+    WHERE s.repository_id = m.repository_id AND s.digest = m.subject)`;
+// A blob: known before :before, linked nowhere since, referenced by no manifest.
+const COLLECTABLE_BLOB = `
+  b.created_at < :before
+  AND NOT EXISTS (SELECT 1 FROM manifest_blob mb WHERE mb.digest = b.digest)
+  AND NOT EXISTS (SELECT 1 FROM blob_link l WHERE l.digest = b.digest AND l.linked_at >= :before)`;
 
 export function prepareStatements(db: Database.Database) {
   const p = (sql: string) => db.prepare(sql);
@@ -105,15 +125,10 @@ export function prepareStatements(db: Database.Database) {
         m.created_at
       FROM manifest m
       JOIN repository r ON r.id = m.repository_id
-      WHERE m.created_at < :before
-        AND NOT EXISTS (SELECT 1 FROM tag t WHERE t.manifest_id = m.id)
-        AND NOT EXISTS (
-          SELECT 1 FROM manifest_child c
-          WHERE c.repository_id = m.repository_id AND c.digest = m.digest)
-        AND NOT EXISTS (
-          SELECT 1 FROM manifest s
-          WHERE s.repository_id = m.repository_id AND s.digest = m.subject)
+      WHERE ${COLLECTABLE_MANIFEST}
       ORDER BY r.name, m.digest`),
+    // The same rule for one manifest, checked again inside gc's delete.
+    manifestCollectable: p(`SELECT 1 FROM manifest m WHERE m.id = :manifestId AND ${COLLECTABLE_MANIFEST}`).pluck(),
 
     // --- tags ---------------------------------------------------------------
     getTag: p(`
@@ -202,10 +217,18 @@ export function prepareStatements(db: Database.Database) {
         b.size,
         b.created_at
       FROM blob b
-      WHERE b.created_at < :before
-        AND NOT EXISTS (SELECT 1 FROM manifest_blob mb WHERE mb.digest = b.digest)
-        AND NOT EXISTS (SELECT 1 FROM blob_link l WHERE l.digest = b.digest AND l.linked_at >= :before)
+      WHERE ${COLLECTABLE_BLOB}
       ORDER BY b.digest`),
+    blobCollectable: p(`SELECT 1 FROM blob b WHERE b.digest = :digest AND ${COLLECTABLE_BLOB}`).pluck(),
+    mountBlob: p(`
+      SELECT
+        b.digest,
+        b.size,
+        b.created_at
+      FROM repository r
+      JOIN blob_link l ON l.repository_id = r.id AND l.digest = :digest
+      JOIN blob b ON b.digest = l.digest
+      WHERE r.name = :from`),
 
     // --- events -------------------------------------------------------------
     // published_at never goes below the newest event's, so time order is

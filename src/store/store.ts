@@ -71,6 +71,30 @@ function toReferrer(row: ReferrerRow): Descriptor {
   return descriptor;
 }
 
+interface BlobRow {
+  digest: string;
+  size: number;
+  created_at: number;
+}
+
+function toBlob(row: BlobRow): BlobInfo {
+  return { digest: row.digest, size: row.size, createdAt: new Date(row.created_at) };
+}
+
+/** Carries an exception of a caller's callback through #write untranslated. */
+class CallbackFailure {
+  constructor(readonly error: unknown) {}
+}
+
+/** Runs a caller's callback inside a transaction: what it throws aborts the transaction and reaches the caller as is. */
+function callback(fn: () => void): void {
+  try {
+    fn();
+  } catch (error) {
+    throw new CallbackFailure(error);
+  }
+}
+
 function actorOf(ctx: Context | undefined): string {
   const actor = ctx?.actor ?? '';
   if (typeof actor !== 'string' || actor.length > 1024 || actor.includes('\0')) {
@@ -195,16 +219,23 @@ export class MetadataStore {
   /**
    * Removes a manifest from `repo` and, in the same transaction, every tag of
    * it (a DELETE TAG event each). With `options.untaggedOnly` (the garbage
-   * collector's sweep) a manifest that has gained a tag since it was listed
-   * is refused instead, in the same transaction as the delete.
+   * collector's sweep) the manifest must still be what untaggedManifests({
+   * olderThan }) lists, checked by the same rule in the delete's transaction:
+   * one tagged, listed by an index or given a subject since is refused.
    * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError
    * MANIFEST_REFERENCED while an index in `repo` lists it (or, with
-   * `untaggedOnly`, a tag names it); NAME_INVALID, DIGEST_INVALID.
+   * `untaggedOnly`, while anything keeps it alive); NAME_INVALID, DIGEST_INVALID.
    */
-  deleteManifest(repo: string, digest: string, ctx?: Context, options: { untaggedOnly?: boolean } = {}): void {
+  deleteManifest(
+    repo: string,
+    digest: string,
+    ctx?: Context,
+    options: { untaggedOnly?: boolean; olderThan?: Date } = {},
+  ): void {
     checkRepository(repo);
     checkDigest(digest);
     const actor = actorOf(ctx);
+    const before = timeOption(options.olderThan);
     this.#write(() => {
       const { repositoryId, manifestId } = this.#resolve(repo, digest);
       const parent = this.#sql.parentOf.get({ repositoryId, digest }) as string | undefined;
@@ -213,8 +244,11 @@ export class MetadataStore {
       }
       const now = Date.now();
       const tags = this.#sql.tagsOfManifest.all({ manifestId }) as string[];
-      if (options.untaggedOnly && tags.length > 0) {
-        throw new StoreError('MANIFEST_REFERENCED', `${repo}@${digest} is tagged ${tags.join(', ')}`, { tags });
+      if (options.untaggedOnly) {
+        if (tags.length > 0) throw new StoreError('MANIFEST_REFERENCED', `${repo}@${digest} is tagged ${tags.join(', ')}`, { tags });
+        if (this.#sql.manifestCollectable.get({ manifestId, before }) === undefined) {
+          throw new StoreError('MANIFEST_REFERENCED', `${repo}@${digest} is kept alive by its subject, or is too recent`);
+        }
       }
       this.#sql.deleteTagsOfManifest.run({ manifestId });
       for (const tag of tags) this.#event(actor, now, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest });
@@ -382,10 +416,13 @@ export class MetadataStore {
    * Records that blob `digest` of `size` bytes is present and readable from
    * `repo`, creating the repository on first use. Linking again refreshes the
    * link's time (the garbage collector's grace period counts from it).
+   * `options.place`, when given, runs inside the transaction before the link
+   * is written: a registry moves the blob's file into place there, so that
+   * deleteBlob's file removal (also under the write lock) can never undo it.
    * @throws StoreError NAME_INVALID, DIGEST_INVALID, SIZE_INVALID (invalid, or
-   * not the size already recorded for that digest).
+   * not the size already recorded for that digest); whatever `place` throws.
    */
-  linkBlob(repo: string, blob: { digest: string; size: number }, ctx?: Context): void {
+  linkBlob(repo: string, blob: { digest: string; size: number }, ctx?: Context, options: { place?: () => void } = {}): void {
     checkRepository(repo);
     if (typeof blob !== 'object' || blob === null) throw new StoreError('DIGEST_INVALID', 'linkBlob needs { digest, size }');
     const digest = checkDigest(blob.digest);
@@ -400,7 +437,30 @@ export class MetadataStore {
       else if (known !== size) {
         throw new StoreError('SIZE_INVALID', `blob ${digest} has size ${known}, not ${size}`, { size: known });
       }
+      if (options.place) callback(options.place);
       this.#sql.linkBlob.run({ repositoryId, digest, now });
+    });
+  }
+
+  /**
+   * Links into `repo` a blob that repository `from` has: the spec's
+   * cross-repository mount, checked and written in one transaction.
+   * @returns the mounted blob.
+   * @throws NotFoundError BLOB_UNKNOWN when `from` does not have it (or does
+   * not exist); StoreError NAME_INVALID, DIGEST_INVALID.
+   */
+  mountBlob(repo: string, digest: string, from: string, ctx?: Context): BlobInfo {
+    checkRepository(repo);
+    checkDigest(digest);
+    checkRepository(from);
+    const actor = actorOf(ctx);
+    return this.#write(() => {
+      const row = this.#sql.mountBlob.get({ from, digest }) as BlobRow | undefined;
+      if (row === undefined) throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${from}`);
+      const now = Date.now();
+      const repositoryId = this.#ensureRepository(repo, actor, now);
+      this.#sql.linkBlob.run({ repositoryId, digest, now });
+      return toBlob(row);
     });
   }
 
@@ -412,14 +472,12 @@ export class MetadataStore {
     checkRepository(repo);
     checkDigest(digest);
     return this.#read(() => {
-      const row = this.#sql.statBlob.get({ repository: repo, digest }) as
-        | { digest: string; size: number; created_at: number }
-        | undefined;
+      const row = this.#sql.statBlob.get({ repository: repo, digest }) as BlobRow | undefined;
       if (row === undefined) {
         this.#repositoryId(repo);
         throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${repo}`);
       }
-      return { digest: row.digest, size: row.size, createdAt: new Date(row.created_at) };
+      return toBlob(row);
     });
   }
 
@@ -441,19 +499,38 @@ export class MetadataStore {
 
   /**
    * Forgets blob `digest` everywhere, with a DELETE BLOB event: the garbage
-   * collector's sweep, after which it may remove the file.
-   * @throws NotFoundError BLOB_UNKNOWN; StoreError BLOB_REFERENCED while a manifest references it, DIGEST_INVALID.
+   * collector's sweep. With `options.olderThan`, the blob must still be what
+   * unreferencedBlobs({ olderThan }) lists, by the same rule, in the delete's
+   * transaction. `options.removeFile` runs after that commit, in a second
+   * write transaction, and only if no one has linked the digest again
+   * meanwhile: the file goes only after its row, and never from under a
+   * fresh push (linkBlob's `place` runs under the same lock).
+   * @throws NotFoundError BLOB_UNKNOWN; StoreError BLOB_REFERENCED while a
+   * manifest references it (or, with `olderThan`, it was linked since);
+   * DIGEST_INVALID; whatever `removeFile` throws.
    */
-  deleteBlob(digest: string, ctx?: Context): void {
+  deleteBlob(digest: string, ctx?: Context, options: { olderThan?: Date; removeFile?: () => void } = {}): void {
     checkDigest(digest);
     const actor = actorOf(ctx);
+    const before = options.olderThan === undefined ? undefined : timeOption(options.olderThan);
     this.#write(() => {
       if (this.#sql.blobReferenced.get({ digest }) !== undefined) {
         throw new StoreError('BLOB_REFERENCED', `blob ${digest} is referenced by a manifest`);
       }
+      if (before !== undefined && this.#sql.blobSize.get({ digest }) !== undefined) {
+        if (this.#sql.blobCollectable.get({ digest, before }) === undefined) {
+          throw new StoreError('BLOB_REFERENCED', `blob ${digest} was uploaded or linked within the grace period`);
+        }
+      }
       if (this.#sql.deleteBlob.run({ digest }).changes === 0) throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known`);
       this.#event(actor, Date.now(), 'DELETE', 'BLOB', digest, { digest });
     });
+    const removeFile = options.removeFile;
+    if (removeFile) {
+      this.#write(() => {
+        if (this.#sql.blobSize.get({ digest }) === undefined) callback(removeFile);
+      });
+    }
   }
 
   // --- garbage collection -----------------------------------------------------
@@ -475,9 +552,7 @@ export class MetadataStore {
   unreferencedBlobs(options: { olderThan?: Date } = {}): BlobInfo[] {
     const before = timeOption(options.olderThan);
     return this.#read(() =>
-      (this.#sql.unreferencedBlobs.all({ before }) as { digest: string; size: number; created_at: number }[]).map(
-        (row) => ({ digest: row.digest, size: row.size, createdAt: new Date(row.created_at) }),
-      ),
+      (this.#sql.unreferencedBlobs.all({ before }) as BlobRow[]).map(toBlob),
     );
   }
 
@@ -663,6 +738,7 @@ export class MetadataStore {
       // the few cases where SQLite answers BUSY without waiting.
       result = retryBusy(this.#busyTimeout, () => this.#tx.immediate(fn) as T);
     } catch (error) {
+      if (error instanceof CallbackFailure) throw error.error;
       throw translateError(error, this.file);
     }
     if (this.#subscribers.size > 0) this.#pump();
@@ -740,7 +816,7 @@ export class MetadataStore {
 function timeOption(value: Date | undefined): number {
   if (value === undefined) return Date.now();
   if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
-    throw new StoreError('EVENT_INVALID', 'olderThan must be a valid Date');
+    throw new StoreError('ARGUMENT_INVALID', 'olderThan must be a valid Date');
   }
   return value.getTime();
 }

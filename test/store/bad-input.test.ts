@@ -248,8 +248,8 @@ for (const [label, actor] of [['a NUL', 'al\0ice'], ['1 MB', 'x'.repeat(MB)], ['
 cases.push(['getEvents with an unknown type filter', 'EVENT_INVALID', (s) => s.getEvents({ queryingUser: 'a', type: 'MOVE' as never })]);
 cases.push(['getEvents with a string date', 'EVENT_INVALID', (s) => s.getEvents({ queryingUser: 'a', publishedAfter: '2024-01-01' as never })]);
 cases.push(['getEvents with no query', 'EVENT_INVALID', (s) => s.getEvents(null as never)]);
-cases.push(['untaggedManifests with an invalid Date', 'EVENT_INVALID', (s) => s.untaggedManifests({ olderThan: new Date(Number.NaN) })]);
-cases.push(['unreferencedBlobs with a number for a Date', 'EVENT_INVALID', (s) => s.unreferencedBlobs({ olderThan: 5 as never })]);
+cases.push(['untaggedManifests with an invalid Date', 'ARGUMENT_INVALID', (s) => s.untaggedManifests({ olderThan: new Date(Number.NaN) })]);
+cases.push(['unreferencedBlobs with a number for a Date', 'ARGUMENT_INVALID', (s) => s.unreferencedBlobs({ olderThan: 5 as never })]);
 
 describe('bad input', () => {
   let dir: ReturnType<typeof tempDir>;

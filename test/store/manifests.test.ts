@@ -540,6 +540,6 @@ describe('untaggedManifests', () => {
   });
 
   it('refuses an olderThan that is not a valid Date', () => {
-    expect(caught(() => store.untaggedManifests({ olderThan: new Date(NaN) })).code).toBe('EVENT_INVALID');
+    expect(caught(() => store.untaggedManifests({ olderThan: new Date(NaN) })).code).toBe('ARGUMENT_INVALID');
   });
 });

@@ -81,7 +81,7 @@ describe('deleteManifest with untaggedOnly', () => {
   it('deletes an untagged manifest', () => {
     const image = ociManifest();
     store.putManifest(repo, image.digest, image);
-    store.deleteManifest(repo, image.digest, { actor: 'GARBAGE_COLLECTOR' }, { untaggedOnly: true });
+    store.deleteManifest(repo, image.digest, { actor: 'GARBAGE_COLLECTOR' }, { untaggedOnly: true, olderThan: new Date(Date.now() + 1000) });
     expect(store.untaggedManifests()).toEqual([]);
     expect(caught(() => store.statManifest(repo, image.digest)).code).toBe('MANIFEST_UNKNOWN');
   });
@@ -89,10 +89,10 @@ describe('deleteManifest with untaggedOnly', () => {
   it('refuses a manifest that gained a tag, keeping the manifest and the tag', () => {
     const image = ociManifest();
     store.putManifest(repo, image.digest, image);
-    const listed = store.untaggedManifests().map((m) => m.digest);
+    const listed = store.untaggedManifests({ olderThan: new Date(Date.now() + 1000) }).map((m) => m.digest);
     store.putTag(repo, 'late', { digest: image.digest });
     const before = dump(file);
-    expect(caughtCode(() => store.deleteManifest(repo, listed[0], {}, { untaggedOnly: true }))).toEqual({
+    expect(caughtCode(() => store.deleteManifest(repo, listed[0], {}, { untaggedOnly: true, olderThan: new Date(Date.now() + 1000) }))).toEqual({
       code: 'MANIFEST_REFERENCED',
       detail: { tags: ['late'] },
     });

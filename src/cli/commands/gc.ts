@@ -6,7 +6,6 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type Database from 'better-sqlite3';
 import { openStore, StoreError, type MetadataStore } from 'regmeta';
 import {
   DATA_HELP,
@@ -75,7 +74,7 @@ example:
     const grace = parseDuration(args.values.grace ?? '24h', 'gc', 'grace');
     const dir = dataDir(args.values);
     const olderThan = new Date(Date.now() - grace);
-    const result = args.values['dry-run'] ? await dryRun(dir, olderThan) : sweep(openExistingStore(dir), olderThan, dir, openReadOnly(dir));
+    const result = args.values['dry-run'] ? await dryRun(dir, olderThan) : sweep(openExistingStore(dir), olderThan, dir);
     if (args.values.json) printJson(result);
     else {
       const verb = result.dryRun ? 'would delete' : 'deleted';
@@ -115,11 +114,11 @@ function skippable(error: unknown): boolean {
 }
 
 /**
- * Sweeps `store` (and closes it and `reader`); removes blob files under `dir`
- * unless it is undefined, asking `reader` first whether the blob came back.
+ * Sweeps `store` (and closes it); removes blob files under `dir` unless it is
+ * undefined.
  * @throws StoreError on database failures other than the races it skips.
  */
-export function sweep(store: MetadataStore, olderThan: Date, dir: string | undefined, reader?: Database.Database): GcResult {
+export function sweep(store: MetadataStore, olderThan: Date, dir: string | undefined): GcResult {
   const started = Date.now();
   const result: GcResult = {
     dryRun: false,
@@ -134,7 +133,6 @@ export function sweep(store: MetadataStore, olderThan: Date, dir: string | undef
   };
   const ctx = { actor: ACTOR };
   const progress = new Progress('gc');
-  const blobIsBack = reader?.prepare('SELECT 1 FROM blob WHERE digest = :digest').pluck();
   try {
     const tried = new Set<string>();
     for (;;) {
@@ -147,7 +145,7 @@ export function sweep(store: MetadataStore, olderThan: Date, dir: string | undef
         try {
           // A tag set since the listing makes the store refuse the delete
           // (MANIFEST_REFERENCED), in the delete's own transaction.
-          store.deleteManifest(repository, digest, ctx, { untaggedOnly: true });
+          store.deleteManifest(repository, digest, ctx, { untaggedOnly: true, olderThan });
           result.manifestsDeleted.push({ repository, digest });
         } catch (error) {
           if (!skippable(error)) throw error;
@@ -157,8 +155,26 @@ export function sweep(store: MetadataStore, olderThan: Date, dir: string | undef
       }
     }
     for (const blob of store.unreferencedBlobs({ olderThan })) {
+      let removed = false;
+      const file = dir === undefined ? undefined : blobFile(dir, blob.digest);
+      // The store removes the file only after the row's delete has committed,
+      // under the write lock, and only if no push has linked the digest again
+      // (a push moves its file into place under that same lock).
+      const removeFile =
+        file === undefined
+          ? undefined
+          : () => {
+              try {
+                if (existsSync(file)) {
+                  rmSync(file, { force: true });
+                  removed = true;
+                }
+              } catch (error) {
+                result.problems.push(`cannot remove ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+              }
+            };
       try {
-        store.deleteBlob(blob.digest, ctx);
+        store.deleteBlob(blob.digest, ctx, { olderThan, removeFile });
       } catch (error) {
         if (!skippable(error)) throw error;
         result.skipped++;
@@ -166,28 +182,12 @@ export function sweep(store: MetadataStore, olderThan: Date, dir: string | undef
       }
       result.blobsDeleted.push({ digest: blob.digest, size: blob.size });
       result.bytesFreed += blob.size;
+      if (removed) result.filesRemoved++;
       progress.tick();
-      if (dir === undefined) continue;
-      // Only now that the row is gone: a reader that still finds the row finds
-      // the file. A blob pushed again since then keeps its file.
-      const file = blobFile(dir, blob.digest);
-      if (blobIsBack?.get({ digest: blob.digest }) !== undefined) {
-        result.skipped++;
-        continue;
-      }
-      try {
-        if (existsSync(file)) {
-          rmSync(file, { force: true });
-          result.filesRemoved++;
-        }
-      } catch (error) {
-        result.problems.push(`cannot remove ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-      }
     }
   } finally {
     progress.finish();
     store.close();
-    reader?.close();
   }
   result.seconds = (Date.now() - started) / 1000;
   return result;

@@ -6,7 +6,7 @@
 import { pipeline } from 'node:stream/promises';
 import { NotFoundError } from '../../index.js';
 import { checkDigest, isRepository } from '../../store/grammar.js';
-import type { UploadSession } from '../blobs.js';
+import type { FinishedUpload, UploadSession } from '../blobs.js';
 import { HttpError } from '../errors.js';
 import { contentLength, hasBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
 
@@ -107,9 +107,17 @@ function blobCreated(c: RequestContext, name: string, digest: string): void {
   sendEmpty(c, 201, { Location: repoPath(name, 'blobs', digest), 'Docker-Content-Digest': digest });
 }
 
-/** Links a finished blob into the repository; the file is already in place. */
-function link(c: RequestContext, name: string, digest: string, size: number): void {
-  c.registry.store.linkBlob(name, { digest, size }, c.ctx);
+/**
+ * Links a finished upload into the repository. The file is moved into place
+ * inside the store's transaction, so a concurrent gc (which removes files
+ * under the same lock, and only when the row is gone) cannot remove it.
+ */
+async function link(c: RequestContext, name: string, digest: string, upload: FinishedUpload): Promise<void> {
+  try {
+    c.registry.store.linkBlob(name, { digest, size: upload.size }, c.ctx, { place: upload.place });
+  } finally {
+    await upload.discard();
+  }
 }
 
 /**
@@ -125,10 +133,7 @@ export async function startUpload(c: RequestContext, name: string): Promise<void
   if (mount !== null) {
     const digest = checkDigest(mount);
     const from = params.get('from');
-    if (from !== null && isRepository(from) && (await mountable(c, from, digest))) {
-      link(c, name, digest, c.registry.store.statBlob(from, digest).size);
-      return blobCreated(c, name, digest);
-    }
+    if (from !== null && isRepository(from) && (await mountFrom(c, name, digest, from))) return blobCreated(c, name, digest);
   }
   const digestParam = params.get('digest');
   const digest = digestParam === null ? undefined : checkDigest(digestParam);
@@ -140,19 +145,21 @@ export async function startUpload(c: RequestContext, name: string): Promise<void
     await blobs.cancel(session);
     throw error;
   }
-  const size = await blobs.finish(session, digest);
-  link(c, name, digest, size);
+  await link(c, name, digest, await blobs.finish(session, digest));
   blobCreated(c, name, digest);
 }
 
-async function mountable(c: RequestContext, from: string, digest: string): Promise<boolean> {
+/** Mounts `digest` from `from` when that repository has it (and its file is there); false otherwise. */
+async function mountFrom(c: RequestContext, name: string, digest: string, from: string): Promise<boolean> {
+  if ((await c.registry.blobs.fileSize(digest)) === undefined) return false;
   try {
-    c.registry.store.statBlob(from, digest);
+    // The check that `from` has it and the link are one transaction.
+    c.registry.store.mountBlob(name, digest, from, c.ctx);
+    return true;
   } catch (error) {
     if (error instanceof NotFoundError) return false;
     throw error;
   }
-  return (await c.registry.blobs.fileSize(digest)) !== undefined;
 }
 
 /**
@@ -189,9 +196,7 @@ function chunkLength(c: RequestContext, name: string, session: UploadSession): n
 export async function patchUpload(c: RequestContext, name: string, id: string): Promise<void> {
   const { blobs } = c.registry;
   const session = blobs.session(name, id);
-  await blobs.whenIdle(session);
-  const expected = chunkLength(c, name, session);
-  await blobs.append(session, c.req, expected);
+  await blobs.append(session, c.req, (current) => chunkLength(c, name, current));
   sendEmpty(c, 202, uploadHeaders(name, session));
 }
 
@@ -206,12 +211,10 @@ export async function finishUpload(c: RequestContext, name: string, id: string):
   const digestParam = c.url.searchParams.get('digest');
   if (digestParam === null) throw new HttpError('DIGEST_INVALID', 'the digest query parameter is required');
   const digest = checkDigest(digestParam);
-  await blobs.whenIdle(session);
   if (hasBody(c.req) || c.req.headers['content-range'] !== undefined) {
-    await blobs.append(session, c.req, chunkLength(c, name, session));
+    await blobs.append(session, c.req, (current) => chunkLength(c, name, current));
   }
-  const size = await blobs.finish(session, digest);
-  link(c, name, digest, size);
+  await link(c, name, digest, await blobs.finish(session, digest));
   blobCreated(c, name, digest);
 }
 

@@ -1,0 +1,141 @@
+// What the garbage collector and a registry's blob pushes rely on: the sweep's
+// re-checks inside each delete, file removal only after the row is gone, a
+// push's file placed under the write lock, and mounts checked and linked at once.
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openStore, type MetadataStore } from 'regmeta';
+import { absentManifest, blobDigest, caught, dump, ociManifest, tempStore } from './fixtures.js';
+
+let store: MetadataStore;
+let file: string;
+let cleanup: () => void;
+
+beforeEach(() => {
+  ({ store, file, cleanup } = tempStore());
+});
+afterEach(() => cleanup());
+
+const repo = 'acme/app';
+const GC = { actor: 'GARBAGE_COLLECTOR' };
+const soon = () => new Date(Date.now() + 1000);
+
+describe('deleteBlob for the sweep', () => {
+  it('removes the file only after the row is gone, as another connection sees it', () => {
+    const digest = blobDigest('old');
+    store.linkBlob(repo, { digest, size: 3 });
+    const other = openStore(file);
+    let seenByOther: unknown = 'not called';
+    try {
+      store.deleteBlob(digest, GC, {
+        olderThan: soon(),
+        removeFile: () => {
+          seenByOther = caught(() => other.statBlob(repo, digest)).code;
+        },
+      });
+    } finally {
+      other.close();
+    }
+    expect(seenByOther).toBe('BLOB_UNKNOWN');
+  });
+
+  it('refuses, with olderThan, a blob linked within the grace period, and calls no removeFile', () => {
+    const digest = blobDigest('fresh');
+    store.linkBlob(repo, { digest, size: 3 });
+    const before = dump(file);
+    let called = false;
+    const error = caught(() =>
+      store.deleteBlob(digest, GC, { olderThan: new Date(Date.now() - 60_000), removeFile: () => (called = true) }),
+    );
+    expect(error.code).toBe('BLOB_REFERENCED');
+    expect(called).toBe(false);
+    expect(dump(file)).toEqual(before);
+  });
+
+  it('passes what removeFile throws to the caller as is, with the row already deleted', () => {
+    const digest = blobDigest('stuck');
+    store.linkBlob(repo, { digest, size: 3 });
+    const failure = new Error('EACCES');
+    expect(() =>
+      store.deleteBlob(digest, GC, {
+        removeFile: () => {
+          throw failure;
+        },
+      }),
+    ).toThrow(failure);
+    expect(store.unreferencedBlobs({ olderThan: soon() })).toEqual([]);
+  });
+});
+
+describe('linkBlob with place', () => {
+  it('runs place inside the transaction, before the link is visible', () => {
+    const digest = blobDigest('pushed');
+    const other = openStore(file);
+    let visibleDuringPlace: string | undefined;
+    try {
+      store.linkBlob(repo, { digest, size: 5 }, {}, { place: () => (visibleDuringPlace = caught(() => other.statBlob(repo, digest)).code) });
+      expect(other.statBlob(repo, digest).size).toBe(5);
+    } finally {
+      other.close();
+    }
+    // The repository itself is created in the same transaction, so the other
+    // connection did not see it yet either.
+    expect(visibleDuringPlace).toBe('NAME_UNKNOWN');
+  });
+
+  it('links nothing when place throws, and the caller gets its error', () => {
+    store.linkBlob(repo, { digest: blobDigest('other'), size: 1 });
+    const before = dump(file);
+    const failure = new Error('ENOSPC');
+    expect(() =>
+      store.linkBlob(repo, { digest: blobDigest('x'), size: 5 }, {}, {
+        place: () => {
+          throw failure;
+        },
+      }),
+    ).toThrow(failure);
+    expect(dump(file)).toEqual(before);
+  });
+});
+
+describe('mountBlob', () => {
+  it('links into the target a blob the source has, with its recorded size', () => {
+    const digest = blobDigest('base-layer');
+    store.linkBlob('library/base', { digest, size: 42 });
+    expect(store.mountBlob(repo, digest, 'library/base').size).toBe(42);
+    expect(store.statBlob(repo, digest).size).toBe(42);
+  });
+
+  it('refuses a blob the source does not have, even when another repository has it, and changes nothing', () => {
+    const digest = blobDigest('private');
+    store.linkBlob('secret/repo', { digest, size: 7 });
+    store.linkBlob('library/base', { digest: blobDigest('public'), size: 1 });
+    const before = dump(file);
+    expect(caught(() => store.mountBlob(repo, digest, 'library/base')).code).toBe('BLOB_UNKNOWN');
+    expect(caught(() => store.mountBlob(repo, digest, 'no/such-repo')).code).toBe('BLOB_UNKNOWN');
+    expect(dump(file)).toEqual(before);
+  });
+});
+
+describe('deleteManifest with untaggedOnly', () => {
+  it('refuses a referrer whose subject arrived after the listing', () => {
+    const subject = ociManifest({ seed: 'subject' });
+    const referrer = ociManifest({ seed: 'sig', artifactType: 'application/vnd.example.sig', subject: subject.descriptor });
+    store.putManifest(repo, referrer.digest, referrer);
+    const listed = store.untaggedManifests({ olderThan: soon() }).map((m) => m.digest);
+    expect(listed).toEqual([referrer.digest]);
+    store.putManifest(repo, subject.digest, subject);
+    store.putTag(repo, 'v1', { digest: subject.digest });
+    expect(caught(() => store.deleteManifest(repo, referrer.digest, GC, { untaggedOnly: true, olderThan: soon() })).code).toBe(
+      'MANIFEST_REFERENCED',
+    );
+    expect(store.referrers(repo, subject.digest).map((d) => d.digest)).toEqual([referrer.digest]);
+  });
+
+  it('refuses a manifest younger than olderThan', () => {
+    const image = ociManifest({ seed: 'young', subject: absentManifest('s') });
+    store.putManifest(repo, image.digest, image);
+    expect(
+      caught(() => store.deleteManifest(repo, image.digest, GC, { untaggedOnly: true, olderThan: new Date(Date.now() - 60_000) })).code,
+    ).toBe('MANIFEST_REFERENCED');
+  });
+});
