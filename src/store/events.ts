@@ -21,8 +21,9 @@ export interface EventRow {
   previous_digest: string | null;
 }
 
-const EVENT_TYPES: ReadonlySet<string> = new Set(['CREATE', 'UPDATE', 'DELETE']);
-const OBJECT_TYPES: ReadonlySet<string> = new Set(['REPOSITORY', 'TAG', 'MANIFEST', 'BLOB']);
+/** The event types, and the types of object an event is about. */
+export const EVENT_TYPES: ReadonlySet<string> = new Set<EventType>(['CREATE', 'UPDATE', 'DELETE']);
+export const OBJECT_TYPES: ReadonlySet<string> = new Set<EventObjectType>(['REPOSITORY', 'TAG', 'MANIFEST', 'BLOB']);
 /** Actor names, object ids and the like: long enough for any digest reference, short enough for an index. */
 const MAX_TEXT = 1024;
 
@@ -102,6 +103,59 @@ function timeBound(value: unknown, field: string): number | undefined {
   return value.getTime();
 }
 
+/** What a query selects, after authorization: null is "any". */
+export interface EventFilter {
+  actor: string | null;
+  type: EventType | null;
+  objectType: EventObjectType | null;
+  repository: string | null;
+  before: number | null;
+  after: number | null;
+}
+
+/**
+ * Checks a query and applies DTR's rule: a non-admin who names no actor sees
+ * their own events, and one who names another's is refused.
+ * @throws StoreError DENIED, EVENT_INVALID, NAME_INVALID.
+ */
+export function eventFilter(query: EventQuery): EventFilter {
+  if (typeof query !== 'object' || query === null) invalid('an event query must be an object');
+  // Authorization inputs are checked strictly: a missing user or an isAdmin
+  // of 'false' must not widen what a caller sees.
+  if (typeof query.queryingUser !== 'string') invalid("queryingUser must be a string ('' for anonymous)");
+  const queryingUser = optionalText(query.queryingUser, 'queryingUser') as string;
+  if (query.isAdmin !== undefined && typeof query.isAdmin !== 'boolean') invalid('isAdmin must be a boolean');
+  let actor = optionalText(query.actor, 'actor');
+  if (query.isAdmin !== true) {
+    if (actor === null) actor = queryingUser;
+    else if (actor !== queryingUser) {
+      throw new StoreError('DENIED', `user ${JSON.stringify(queryingUser)} cannot query the events of another user`);
+    }
+  }
+  if (query.type !== undefined && !EVENT_TYPES.has(query.type)) invalid('invalid event type filter');
+  if (query.objectType !== undefined && !OBJECT_TYPES.has(query.objectType)) invalid('invalid object type filter');
+  return {
+    actor,
+    type: query.type ?? null,
+    objectType: query.objectType ?? null,
+    repository: query.repository === undefined ? null : checkRepository(query.repository),
+    before: timeBound(query.publishedBefore, 'publishedBefore') ?? null,
+    after: timeBound(query.publishedAfter, 'publishedAfter') ?? null,
+  };
+}
+
+/** True when `row` is one `filter` selects: the same rule as the SQL of EventQueries, for live delivery. */
+export function matchesFilter(row: EventRow, filter: EventFilter): boolean {
+  return (
+    (filter.actor === null || row.actor === filter.actor) &&
+    (filter.type === null || row.type === filter.type) &&
+    (filter.objectType === null || row.object_type === filter.objectType) &&
+    (filter.repository === null || row.repository === filter.repository) &&
+    (filter.before === null || row.published_at < filter.before) &&
+    (filter.after === null || row.published_at >= filter.after)
+  );
+}
+
 /**
  * The getEvents query: a statement per combination of filters, built from
  * fixed fragments (never from values) and prepared on first use.
@@ -111,37 +165,17 @@ export class EventQueries {
   constructor(private readonly db: Database.Database) {}
 
   /**
-   * Applies DTR's rule: a non-admin who names no actor sees their own events,
-   * and one who names another's is refused.
+   * A page of events, newest first, under DTR's rule (see eventFilter).
    * @throws StoreError DENIED, EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID.
    */
   page(query: EventQuery): EventPage {
-    if (typeof query !== 'object' || query === null) invalid('getEvents needs a query');
-    // Authorization inputs are checked strictly: a missing user or an isAdmin
-    // of 'false' must not widen what a caller sees.
-    if (typeof query.queryingUser !== 'string') invalid('queryingUser must be a string (\'\' for anonymous)');
-    const queryingUser = optionalText(query.queryingUser, 'queryingUser') as string;
-    if (query.isAdmin !== undefined && typeof query.isAdmin !== 'boolean') invalid('isAdmin must be a boolean');
-    let actor = optionalText(query.actor, 'actor');
-    if (query.isAdmin !== true) {
-      if (actor === null) actor = queryingUser;
-      else if (actor !== queryingUser) {
-        throw new StoreError('DENIED', `user ${JSON.stringify(queryingUser)} cannot query the events of another user`);
-      }
-    }
-    if (query.type !== undefined && !EVENT_TYPES.has(query.type)) invalid('invalid event type filter');
-    if (query.objectType !== undefined && !OBJECT_TYPES.has(query.objectType)) invalid('invalid object type filter');
+    const filter = eventFilter(query);
     const perPage = query.perPage ?? 100;
     if (!Number.isSafeInteger(perPage) || perPage < 1 || perPage > 1000) {
       throw new StoreError('PAGINATION_NUMBER_INVALID', 'perPage must be an integer from 1 to 1000');
     }
     const params = {
-      actor,
-      type: query.type ?? null,
-      objectType: query.objectType ?? null,
-      repository: query.repository === undefined ? null : checkRepository(query.repository),
-      before: timeBound(query.publishedBefore, 'publishedBefore') ?? null,
-      after: timeBound(query.publishedAfter, 'publishedAfter') ?? null,
+      ...filter,
       cursorAt: null as number | null,
       cursorSeq: null as number | null,
       limit: perPage + 1,

@@ -5,7 +5,7 @@
 import type Database from 'better-sqlite3';
 import { openDatabase, retryBusy } from './connection.js';
 import { NotFoundError, StoreError, translateError } from './errors.js';
-import { EventQueries, eventId, eventParams, toEvent, type EventRow } from './events.js';
+import { EventQueries, eventFilter, eventId, eventParams, matchesFilter, toEvent, type EventFilter, type EventRow } from './events.js';
 import { checkDigest, checkRepository, checkTag, verifyDigest } from './grammar.js';
 import { parseManifest, type ParsedManifest } from './manifest.js';
 import { prepareStatements, type Statements } from './statements.js';
@@ -47,6 +47,7 @@ interface ReferrerRow {
 interface Subscriber {
   fn: (event: Event) => void;
   onError?: (error: unknown) => void;
+  filter?: EventFilter;
   /** Events up to this seq were committed before subscribe() and are not this subscriber's. */
   after: number;
 }
@@ -580,11 +581,15 @@ export class MetadataStore {
   /**
    * Calls `fn` with every event committed after this call, in commit order,
    * once each: this connection's at once, other processes' within the poll
-   * interval. An exception from `fn` goes to `onError` (default: console.error)
+   * interval. With `options.query`, only the events getEvents would return
+   * for it (the same filters and DTR rule; page and perPage are ignored). An
+   * exception from `fn` goes to `options.onError` (default: console.error)
    * and stops nothing.
    * @returns the function that unsubscribes.
+   * @throws StoreError DENIED, EVENT_INVALID, NAME_INVALID (a bad query); STORE_CLOSED.
    */
-  subscribe(fn: (event: Event) => void, onError?: (error: unknown) => void): () => void {
+  subscribe(fn: (event: Event) => void, options: { query?: EventQuery; onError?: (error: unknown) => void } = {}): () => void {
+    const filter = options.query === undefined ? undefined : eventFilter(options.query);
     const after = this.#read(() => {
       if (this.#subscribers.size === 0) {
         this.#dataVersion = this.#sql.dataVersion.get() as number;
@@ -593,7 +598,7 @@ export class MetadataStore {
       }
       return this.#sql.lastEventSeq.get() as number;
     });
-    const subscriber: Subscriber = { fn, onError, after };
+    const subscriber: Subscriber = { fn, onError: options.onError, filter, after };
     this.#subscribers.add(subscriber);
     this.#timer ??= setInterval(() => this.#poll(), this.#pollInterval).unref();
     return () => {
@@ -787,7 +792,7 @@ export class MetadataStore {
           this.#delivered = row.seq;
           const event = toEvent(row);
           for (const subscriber of this.#subscribers) {
-            if (row.seq <= subscriber.after) continue;
+            if (row.seq <= subscriber.after || (subscriber.filter && !matchesFilter(row, subscriber.filter))) continue;
             try {
               subscriber.fn(event);
             } catch (error) {

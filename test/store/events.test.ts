@@ -401,7 +401,7 @@ describe('subscribe', () => {
       () => {
         throw new Error('subscriber failed');
       },
-      (error) => errors.push(error),
+      { onError: (error) => errors.push(error) },
     );
     const u2 = store.subscribe((e) => got.push(e));
     const m = put('acme/app', ociManifest());
@@ -420,8 +420,10 @@ describe('subscribe', () => {
       () => {
         throw new Error('subscriber failed');
       },
-      () => {
-        throw new Error('and so did its error handler');
+      {
+        onError: () => {
+          throw new Error('and so did its error handler');
+        },
       },
     );
     const u2 = store.subscribe((e) => got.push(e.digest!));
@@ -551,5 +553,27 @@ describe('getEvents authorization inputs', () => {
     } finally {
       cleanup();
     }
+  });
+});
+
+describe('subscribe with a query', () => {
+  it('delivers only what getEvents would return for the query, under the DTR rule', () => {
+    const got: string[] = [];
+    const unsubscribe = store.subscribe((e) => got.push(`${e.actor} ${e.type} ${e.object.id}`), {
+      query: { queryingUser: 'alice', repository: 'acme/app', type: 'CREATE' },
+    });
+    const m = ociManifest();
+    store.putManifest('acme/app', m.digest, m, { actor: 'alice' });
+    store.putManifest('acme/other', m.digest, m, { actor: 'alice' });
+    store.putTag('acme/app', 'v1', { digest: m.digest }, { actor: 'bob' });
+    store.deleteTag('acme/app', 'v1', { actor: 'alice' });
+    unsubscribe();
+    expect(got).toEqual(['alice CREATE acme/app', `alice CREATE acme/app@${m.digest}`]);
+    const listed = store.getEvents({ queryingUser: 'alice', repository: 'acme/app', type: 'CREATE' }).events;
+    expect(listed.map((e) => `${e.actor} ${e.type} ${e.object.id}`).reverse()).toEqual(got);
+  });
+
+  it("refuses a non-admin's query for another user's events, as getEvents does", () => {
+    expect(caught(() => store.subscribe(() => {}, { query: { queryingUser: 'alice', actor: 'bob' } })).code).toBe('DENIED');
   });
 });

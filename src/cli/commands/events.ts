@@ -1,6 +1,7 @@
 // `regmeta events`: the event log, filtered, or followed as it grows.
 
 import type { Event, EventObjectType, EventQuery, EventType } from 'regmeta';
+import { EVENT_TYPES, OBJECT_TYPES } from '../../store/events.js';
 import {
   DATA_HELP,
   DATA_OPTION,
@@ -29,8 +30,8 @@ const options = {
   follow: { type: 'boolean', short: 'f' },
 } as const;
 
-const TYPES = ['CREATE', 'UPDATE', 'DELETE'];
-const OBJECTS = ['REPOSITORY', 'TAG', 'MANIFEST', 'BLOB'];
+const TYPES = [...EVENT_TYPES];
+const OBJECTS = [...OBJECT_TYPES];
 
 export const events: Command = {
   name: 'events',
@@ -96,25 +97,11 @@ examples:
   },
 };
 
-function matches(event: Event, query: EventQuery): boolean {
-  if (query.actor !== undefined && event.actor !== query.actor) return false;
-  if (query.type !== undefined && event.type !== query.type) return false;
-  if (query.objectType !== undefined && event.object.type !== query.objectType) return false;
-  if (query.repository !== undefined && event.repository !== query.repository) return false;
-  if (query.publishedAfter !== undefined && event.publishedAt < query.publishedAfter) return false;
-  if (query.publishedBefore !== undefined && event.publishedAt >= query.publishedBefore) return false;
-  return true;
-}
-
 /** Prints matching events as they are committed, until SIGINT or SIGTERM. */
 function follow(store: ReturnType<typeof openExistingStore>, query: EventQuery, json: boolean): Promise<number> {
-  // Validates the filters the same way the listing does before waiting.
-  store.getEvents({ ...query, perPage: 1 });
+  // The store filters, and refuses a bad query before anything is waited for.
+  const unsubscribe = store.subscribe((event) => println(json ? JSON.stringify(toJson(event)) : formatEvent(event)), { query });
   return new Promise((resolve) => {
-    const unsubscribe = store.subscribe((event) => {
-      if (!matches(event, query)) return;
-      println(json ? JSON.stringify(toJson(event)) : formatEvent(event));
-    });
     // The store's poll timer does not hold the process open; this does.
     const keepAlive = setInterval(() => undefined, 1 << 30);
     const stop = () => {

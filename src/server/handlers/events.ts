@@ -6,7 +6,7 @@
 // registry is a developer's own: everyone is anonymous and an admin. With an
 // htpasswd, the users named by --admin are admins.
 
-import type { Event, EventObjectType, EventQuery, EventType } from '../../index.js';
+import type { EventObjectType, EventQuery, EventType } from '../../index.js';
 import { HttpError } from '../errors.js';
 import type { RequestContext } from '../http.js';
 
@@ -66,16 +66,6 @@ export function listEvents(c: RequestContext): void {
   c.res.end(body);
 }
 
-/** True when `event` passes the stream's filters (the page filters, without the time bounds). */
-function matches(event: Event, query: EventQuery): boolean {
-  return (
-    (query.actor === undefined || event.actor === query.actor) &&
-    (query.type === undefined || event.type === query.type) &&
-    (query.objectType === undefined || event.object.type === query.objectType) &&
-    (query.repository === undefined || event.repository === query.repository)
-  );
-}
-
 /**
  * GET /api/v0/events/stream — every event committed from now on that the
  * caller may see and the filters admit, as server-sent events (`id` the
@@ -83,27 +73,24 @@ function matches(event: Event, query: EventQuery): boolean {
  * client goes away or the server shuts the stream.
  */
 export async function streamEvents(c: RequestContext): Promise<void> {
-  const query = eventQuery(c);
-  // The same rule as getEvents: a non-admin sees their own events only.
-  if (!query.isAdmin) {
-    if (query.actor !== undefined && query.actor !== c.actor) {
-      throw new HttpError('DENIED', 'you cannot read the events of another user');
-    }
-    query.actor = c.actor;
-  }
-  // Refuse malformed filters the way the list endpoint does, before streaming.
-  c.registry.store.getEvents({ ...query, perPage: 1, page: undefined, publishedAfter: undefined, publishedBefore: undefined });
+  // The stream admits what the list would (the store applies the filters and
+  // the authorization rule, and refuses a bad query before anything is sent);
+  // the time bounds and paging are the list's alone.
+  const query = { ...eventQuery(c), publishedAfter: undefined, publishedBefore: undefined };
   const { res, registry } = c;
+  const unsubscribe = registry.store.subscribe(
+    (event) => {
+      if (res.destroyed || res.writableEnded) return;
+      res.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+    },
+    { query },
+  );
   res.writeHead(200, {
     'Content-Type': 'text/event-stream',
     'Cache-Control': 'no-cache',
     'X-Accel-Buffering': 'no',
   });
   res.write(': events\n\n');
-  const unsubscribe = registry.store.subscribe((event) => {
-    if (!matches(event, query) || res.destroyed || res.writableEnded) return;
-    res.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
-  });
   const heartbeat = setInterval(() => {
     if (!res.destroyed && !res.writableEnded) res.write(': keep-alive\n\n');
   }, HEARTBEAT_MS);
