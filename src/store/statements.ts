@@ -171,6 +171,18 @@ export function prepareStatements(db: Database.Database) {
         AND name > :last
       ORDER BY name
       LIMIT :limit`).pluck(),
+    tagDescriptors: p(`
+      SELECT
+        t.name AS tag,
+        m.media_type,
+        m.digest,
+        m.size
+      FROM tag t
+      JOIN manifest m ON m.id = t.manifest_id
+      WHERE t.repository_id = (SELECT id FROM repository WHERE name = :repository)
+        AND t.name > :last
+      ORDER BY t.name
+      LIMIT :limit`),
     lookupTags: p(`
       SELECT t.name
       FROM repository r

@@ -349,6 +349,22 @@ export class MetadataStore {
   }
 
   /**
+   * Like allTags, with what each tag points at: one statement, so a tag
+   * deleted meanwhile is simply not listed.
+   * @throws NotFoundError NAME_UNKNOWN; StoreError NAME_INVALID, TAG_INVALID, PAGINATION_NUMBER_INVALID.
+   */
+  tagDescriptors(repo: string, page?: PageOptions): (Descriptor & { tag: string })[] {
+    checkRepository(repo);
+    const { limit, last } = pageParams(page, checkTag);
+    return this.#read(() => {
+      const rows = this.#sql.tagDescriptors.all({ repository: repo, last, limit }) as
+        { tag: string; media_type: string; digest: string; size: number }[];
+      if (rows.length === 0) this.#repositoryId(repo);
+      return rows.map((row) => ({ tag: row.tag, mediaType: row.media_type, digest: row.digest, size: row.size }));
+    });
+  }
+
+  /**
    * The tags of `repo` that point at a digest, in byte order, through an index.
    * @throws NotFoundError NAME_UNKNOWN; StoreError NAME_INVALID, DIGEST_INVALID.
    */

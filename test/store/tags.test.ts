@@ -413,3 +413,21 @@ describe('tagHistory', () => {
     expect(caught(() => store.tagHistory('acme/none', 'latest')).code).toBe('NAME_UNKNOWN');
   });
 });
+
+describe('tagDescriptors', () => {
+  it('lists tags in byte order with the descriptor of what each points at, paginated like allTags', () => {
+    const a = ociManifest({ seed: 'a' });
+    const b = dockerManifest({ seed: 'b' });
+    store.putManifest('acme/app', a.digest, a);
+    store.putManifest('acme/app', b.digest, b);
+    for (const [tag, m] of [['v2', b], ['Latest', a], ['v1', a]] as const) store.putTag('acme/app', tag, { digest: m.digest });
+    expect(store.tagDescriptors('acme/app')).toEqual([
+      { tag: 'Latest', mediaType: a.mediaType, digest: a.digest, size: a.size },
+      { tag: 'v1', mediaType: a.mediaType, digest: a.digest, size: a.size },
+      { tag: 'v2', mediaType: b.mediaType, digest: b.digest, size: b.size },
+    ]);
+    expect(store.tagDescriptors('acme/app', { n: 1, last: 'Latest' }).map((d) => d.tag)).toEqual(['v1']);
+    expect(store.tagDescriptors('acme/app').map((d) => d.tag)).toEqual(store.allTags('acme/app'));
+    expect(caught(() => store.tagDescriptors('acme/none')).code).toBe('NAME_UNKNOWN');
+  });
+});
