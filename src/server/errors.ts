@@ -44,6 +44,8 @@ const STATUS: Record<string, number> = {
   UNAUTHORIZED: 401,
   DENIED: 403,
   UNSUPPORTED: 405,
+  // A byte range a blob cannot satisfy (distribution's code).
+  RANGE_INVALID: 416,
   // An index still lists the manifest, a manifest still references the blob:
   // the request is well-formed but conflicts with the repository's state.
   MANIFEST_REFERENCED: 409,

@@ -148,7 +148,7 @@ export function nextLink(pathname: string, n: number, last: string): string {
   return `<${pathname}?${query}>; rel="next"`;
 }
 
-/** The path of a repository's sub-resource, each name component escaped. */
+/** The path of a repository's sub-resource; names and digests passed the grammar, so nothing needs escaping. */
 export function repoPath(name: string, ...rest: string[]): string {
   return `/v2/${name}/${rest.join('/')}`;
 }

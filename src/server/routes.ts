@@ -86,10 +86,7 @@ export function parseRoute(method: string, pathname: string): Route {
     const route = build(match);
     const allowed = METHODS[route.kind];
     if (!allowed.includes(method)) {
-      throw new HttpError('UNSUPPORTED', `${method} is not supported here`, {
-        status: 405,
-        headers: { Allow: allowed.join(', ') },
-      });
+      throw new HttpError('UNSUPPORTED', `${method} is not supported here`, { headers: { Allow: allowed.join(', ') } });
     }
     return route;
   }

@@ -157,10 +157,10 @@ async function handle(c: RequestContext, auth: BasicAuth | undefined): Promise<v
   const route = parseRoute(method, c.url.pathname);
   const { registry } = c;
   if (registry.readOnly && isWrite(method)) {
-    throw new HttpError('UNSUPPORTED', 'the registry is read-only', { status: 405 });
+    throw new HttpError('UNSUPPORTED', 'the registry is read-only');
   }
   if (!registry.deletes && method === 'DELETE' && (route.kind === 'manifest' || route.kind === 'blob')) {
-    throw new HttpError('UNSUPPORTED', 'deletes are disabled on this registry', { status: 405 });
+    throw new HttpError('UNSUPPORTED', 'deletes are disabled on this registry');
   }
   await dispatch(c, method, route);
 }

@@ -221,6 +221,7 @@ describe('blob pull', () => {
     const res = await fetch(`${r.url}/v2/pull/repo/blobs/${digest}`, { headers: { Range: 'bytes=10-' } });
     expect(res.status).toBe(416);
     expect(res.headers.get('content-range')).toBe('bytes */10');
+    expect(await errorCode(res)).toBe('RANGE_INVALID');
   });
 
   it('does not serve a blob from a repository it is not linked in', async () => {

@@ -35,8 +35,7 @@ export async function getBlob(c: RequestContext, name: string, digest: string): 
   res.setHeader('Cache-Control', 'max-age=31536000, immutable');
   const range = parseRange(c.req.headers.range, size);
   if (range === 'unsatisfiable') {
-    throw new HttpError('BLOB_UNKNOWN', 'requested range not satisfiable', {
-      status: 416,
+    throw new HttpError('RANGE_INVALID', 'requested range not satisfiable', {
       headers: { 'Content-Range': `bytes */${size}` },
     });
   }
@@ -174,6 +173,7 @@ function chunkLength(c: RequestContext, name: string, session: UploadSession): n
   if (header === undefined) return length;
   const match = /^(?:bytes[ =])?(\d{1,16})-(\d{1,16})(?:\/(?:\d+|\*))?$/.exec(header.trim());
   const outOfOrder = () =>
+    // The spec's code for a bad chunk, with the spec's 416 rather than its usual 400.
     new HttpError('BLOB_UPLOAD_INVALID', `chunk does not continue the upload at byte ${session.size}`, {
       status: 416,
       headers: uploadHeaders(name, session),
