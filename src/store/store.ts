@@ -271,7 +271,7 @@ export class MetadataStore {
     if (artifactType !== undefined && typeof artifactType !== 'string') {
       throw new StoreError('MANIFEST_INVALID', 'artifactType must be a string');
     }
-    return this.#read(() => {
+    return this.#snapshot(() => {
       const repositoryId = this.#sql.repositoryId.get({ repository: repo });
       if (repositoryId === undefined) return [];
       const rows = this.#sql.referrers.all({ repositoryId, digest, artifactType: artifactType ?? null }) as ReferrerRow[];
@@ -385,7 +385,7 @@ export class MetadataStore {
   tagHistory(repo: string, tag: string): TagHistoryEntry[] {
     checkRepository(repo);
     checkTag(tag);
-    return this.#read(() => {
+    return this.#snapshot(() => {
       const repositoryId = this.#repositoryId(repo);
       const rows = this.#sql.tagHistory.all({ repositoryId, tag }) as { digest: string; tagged_at: number }[];
       return rows.map((row) => ({ digest: row.digest, taggedAt: new Date(row.tagged_at) }));
@@ -767,9 +767,11 @@ export class MetadataStore {
   }
 
   /**
-   * Runs a read; a single-statement read is consistent without a transaction.
-   * A WAL reader can meet SQLITE_BUSY without waiting (while another
-   * connection recovers the log after a crash), hence the retry.
+   * Runs a read. Reads are one statement, consistent without a transaction
+   * (a second statement runs only on a miss, to tell NAME_UNKNOWN from the
+   * other not-found codes); those that need two use #snapshot. A WAL reader
+   * can meet SQLITE_BUSY without waiting (while another connection recovers
+   * the log after a crash), hence the retry.
    */
   #read<T>(fn: () => T): T {
     this.#checkOpen();
@@ -778,6 +780,11 @@ export class MetadataStore {
     } catch (error) {
       throw translateError(error, this.file);
     }
+  }
+
+  /** Runs a read of several statements in one (deferred) transaction: one snapshot. */
+  #snapshot<T>(fn: () => T): T {
+    return this.#read(() => this.#tx.deferred(fn) as T);
   }
 
   #checkOpen(): void {
