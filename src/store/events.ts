@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
-import { checkRepository } from './grammar.js';
+import { checkDigest, checkRepository, checkTag } from './grammar.js';
 import type { Event, EventObjectType, EventPage, EventQuery, EventType, NewEvent } from './types.js';
 
 export interface EventRow {
@@ -79,9 +79,9 @@ export function eventParams(event: NewEvent) {
     objectType: object.type,
     objectId,
     repository: event.repository === undefined ? null : checkRepository(event.repository),
-    tag: optionalText(event.tag, 'tag'),
-    digest: optionalText(event.digest, 'digest'),
-    previousDigest: optionalText(event.previousDigest, 'previousDigest'),
+    tag: event.tag === undefined ? null : checkTag(event.tag),
+    digest: event.digest === undefined ? null : checkDigest(event.digest),
+    previousDigest: event.previousDigest === undefined ? null : checkDigest(event.previousDigest),
   };
 }
 

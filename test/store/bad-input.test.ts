@@ -228,12 +228,15 @@ const badEvents: Array<[string, unknown]> = [
   ['a 1 MB object id', { ...event, object: { type: 'TAG', id: 'x'.repeat(MB) } }],
   ['a 1 MB actor', { ...event, actor: 'x'.repeat(MB) }],
   ['a NUL in the actor', { ...event, actor: 'a\0' }],
-  ['a NUL in the tag', { ...event, tag: 'x\0' }],
-  ['a numeric digest', { ...event, digest: 42 }],
 ];
 for (const [label, e] of badEvents) {
   cases.push([`createEvent with ${label}`, 'EVENT_INVALID', (s) => s.createEvent(e as never)]);
 }
+// An event's tag, digest and repository follow the one grammar.
+cases.push(['createEvent with a NUL in the tag', 'TAG_INVALID', (s) => s.createEvent({ ...event, tag: 'x\0' } as never)]);
+cases.push(['createEvent with a numeric digest', 'DIGEST_INVALID', (s) => s.createEvent({ ...event, digest: 42 } as never)]);
+cases.push(['createEvent with an uppercase previousDigest', 'DIGEST_INVALID', (s) =>
+  s.createEvent({ ...event, previousDigest: `sha256:${'A'.repeat(64)}` } as never)]);
 for (const [label, actor] of [['a NUL', 'al\0ice'], ['1 MB', 'x'.repeat(MB)], ['a number', 42]] as const) {
   const ctx = { actor: actor as string };
   cases.push([`putManifest with an actor of ${label}`, 'EVENT_INVALID', (s) => s.putManifest('acme/new', other.digest, other, ctx)]);

@@ -515,7 +515,7 @@ describe('subscribe', () => {
     }
   });
 
-  it('stops polling after unsubscribe: later commits elsewhere are not delivered', async () => {
+  it('after unsubscribe, later commits elsewhere are not delivered to that subscriber', async () => {
     const t = tempStore({ pollInterval: 5 });
     const other = openStore(t.file);
     try {
