@@ -355,7 +355,7 @@ describe('several processes on one file', () => {
       expect(committed.length - 1 - lastOwn, 'events that only polling can deliver').toBeGreaterThan(0);
       // Delivery of the last commits needs a poll or two; bounded by a count.
       for (let polls = 0; polls < 2000 && received.length < committed.length; polls++) await sleep(5);
-      await sleep(50); // room for a duplicate to show up
+      await sleep(300); // several poll intervals: room for a duplicate to show up
       unsubscribe();
       expect(received.map((e) => e.id)).toEqual(committed.map((e) => e.id));
       expect(received).toEqual(committed);
