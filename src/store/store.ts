@@ -1,6 +1,7 @@
 // The metadata store: DTR's ManifestStore + TagStore + EventManager on one
 // SQLite connection. Each public method is one transaction (IMMEDIATE for
-// writes); the private helpers assume they run inside it.
+// writes; deleteBlob's file removal is a deliberate second one, after the
+// row's delete has committed); the private helpers assume they run inside it.
 
 import type Database from 'better-sqlite3';
 import { openDatabase, retryBusy } from './connection.js';
