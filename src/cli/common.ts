@@ -8,6 +8,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import Database from 'better-sqlite3';
 import { openStore, StoreError, type MetadataStore, type StoreOptions } from 'regmeta';
 import { SCHEMA_VERSION } from '../store/connection.js';
+import { sqlitePrimaryCode, translateError } from '../store/errors.js';
 
 /** The exit codes of every subcommand; main.ts prints this table in its usage. */
 export const Exit = {
@@ -94,7 +95,7 @@ export function databaseFile(dir: string): string {
 }
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
-/** schema.sql's PRAGMA application_id ('rgmt'). */
+// A copy of connection.ts's (not exported there): schema.sql's PRAGMA application_id ('rgmt').
 const APPLICATION_ID = 0x72676d74;
 
 /**
@@ -141,9 +142,9 @@ export function checkDatabaseFile(file: string, options: { allowEmpty?: boolean 
       tables: db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get() as number,
     };
   } catch (error) {
-    const code = (error as { code?: string }).code ?? '';
-    if (code.startsWith('SQLITE_NOTADB') || code.startsWith('SQLITE_CORRUPT')) throw foreign('not a readable SQLite database');
-    throw new CliError(Exit.DATABASE, `cannot open ${file}: ${(error as Error).message}`, 'check the file and its permissions');
+    if (sqlitePrimaryCode(error) === 'SQLITE_NOTADB') throw foreign('not a readable SQLite database');
+    // A SQLite file that is damaged, busy or unreadable: the store's words for it.
+    throw fromStoreError(translateError(error, file));
   } finally {
     db?.close();
   }
@@ -163,23 +164,51 @@ export function openExistingStore(dir: string, options?: StoreOptions): Metadata
 }
 
 /**
- * A read-only connection for inspections the store has no method for.
+ * A read-only connection for inspections the store has no method for. Use it
+ * through withReadOnly, which translates SQLite's errors.
  * @throws CliError DATABASE.
  */
 export function openReadOnly(dir: string): Database.Database {
   const file = databaseFile(dir);
   checkDatabaseFile(file);
+  let db: Database.Database | undefined;
   try {
-    const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5000 });
+    db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5000 });
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version !== SCHEMA_VERSION) {
-      db.close();
       throw new CliError(Exit.DATABASE, `${file} has schema version ${version}, this regmeta reads version ${SCHEMA_VERSION}`, 'use the regmeta that wrote it');
     }
     return db;
   } catch (error) {
+    db?.close();
     if (error instanceof CliError) throw error;
-    throw new CliError(Exit.DATABASE, `cannot open ${file}: ${(error as Error).message}`, 'check the file and its permissions');
+    throw fromStoreError(translateError(error, file));
+  }
+}
+
+/**
+ * The one translation of what a raw SQLite call of the CLI threw: a
+ * SqliteError becomes the store's StoreError (translateError), so that a
+ * damaged or busy database reads the same, and exits 3, whichever connection
+ * met it. Anything else is returned as it was.
+ */
+export function databaseError(error: unknown, file: string): unknown {
+  return sqlitePrimaryCode(error) === undefined ? error : translateError(error, file);
+}
+
+/**
+ * Runs `fn` on a read-only connection (openReadOnly) and closes it.
+ * @throws CliError DATABASE; StoreError DATABASE_CORRUPT, DATABASE_BUSY and
+ * the like for what SQLite throws inside `fn`; whatever else `fn` throws.
+ */
+export async function withReadOnly<T>(dir: string, fn: (db: Database.Database, file: string) => T | Promise<T>): Promise<T> {
+  const db = openReadOnly(dir);
+  try {
+    return await fn(db, db.name);
+  } catch (error) {
+    throw databaseError(error, db.name);
+  } finally {
+    if (db.open) db.close();
   }
 }
 

@@ -3,7 +3,7 @@
 // a documented exit code.
 
 import { StoreError } from 'regmeta';
-import { CliError, Exit, fromStoreError, type Command } from './common.js';
+import { CliError, Exit, databaseError, fromStoreError, type Command } from './common.js';
 
 // Each module is loaded only when its command runs: startup stays small.
 const COMMANDS: { name: string; summary: string; load: () => Promise<Command> }[] = [
@@ -77,7 +77,9 @@ export async function main(argv: string[]): Promise<number> {
   const command = { name: entry.name, run: async (argv: string[]) => (await entry.load()).run(argv) };
   try {
     return await command.run(rest);
-  } catch (error) {
+  } catch (thrown) {
+    // withReadOnly names the file; this catches a SqliteError that got past it.
+    const error = databaseError(thrown, 'the database');
     if (error instanceof CliError) return report(command.name, error);
     if (error instanceof StoreError) return report(command.name, fromStoreError(error));
     const message = error instanceof Error ? error.message : String(error);

@@ -3,7 +3,7 @@
 // or changed by a command that fails.
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openStore } from 'regmeta';
@@ -185,6 +185,44 @@ describe('errors', () => {
     expect(existsSync(join(dir, 'copy.db'))).toBe(false);
   });
 
+  it('a database with damaged pages: exit 3 in one line, and check lists the damage as a problem (exit 1)', async () => {
+    const damaged = join(dir, 'damaged');
+    mkdirSync(damaged);
+    const file = join(damaged, 'metadata.db');
+    const store = openStore(file);
+    try {
+      for (let i = 0; i < 20; i++) store.putTag(`damaged/r${i}`, 'v1', putImage(store, damaged, `damaged/r${i}`));
+    } finally {
+      store.close();
+    }
+    // The repository table's pages (table and indexes), found through SQLite,
+    // overwritten in place: the header and the schema stay readable.
+    const raw = new Database(file, { readonly: true });
+    const pageSize = raw.pragma('page_size', { simple: true }) as number;
+    const roots = raw.prepare("SELECT rootpage FROM sqlite_schema WHERE tbl_name = 'repository' AND rootpage > 1").pluck().all() as number[];
+    raw.close();
+    expect(roots.length).toBeGreaterThan(0);
+    const fd = openSync(file, 'r+');
+    for (const page of roots) writeSync(fd, Buffer.alloc(pageSize, 0xa5), 0, pageSize, (page - 1) * pageSize);
+    closeSync(fd);
+
+    const [repos, stats, check] = await Promise.all([
+      regmeta(['repos', '--data', damaged]),
+      regmeta(['stats', '--data', damaged]),
+      regmeta(['check', '--data', damaged, '--no-files', '--json']),
+    ]);
+    for (const run of [repos, stats]) {
+      expect(run.status, run.stderr).toBe(3);
+      expect(isOneLineError(run.stderr), run.stderr).toBe(true);
+      expect(run.stderr).toMatch(/SQLITE_CORRUPT.*hint:/);
+      expect(run.stdout).toBe('');
+    }
+    expect(check.status, check.stderr).toBe(1);
+    const report = JSON.parse(check.stdout) as { ok: boolean; problems: { kind: string }[] };
+    expect(report.ok).toBe(false);
+    expect(report.problems.map((p) => p.kind)).toContain('integrity');
+  });
+
   it('bad arguments exit 2, things not there exit 4, all in one line', async () => {
     const cases: [string[], number, RegExp][] = [
       [[], 2, /usage: regmeta/],
@@ -194,6 +232,8 @@ describe('errors', () => {
       [['tags', 'Not-A-Name', '--data', data], 2, /invalid repository name/],
       [['gc', '--grace', '5 parsecs', '--data', data], 2, /not a duration/],
       [['events', '--type', 'EXPLODE', '--data', data], 2, /--type must be/],
+      [['manifest', 'acme/web', 'sha256:not-hex', '--data', data], 2, /invalid digest/],
+      [['manifest', 'acme/web', 'Bad Tag', '--data', data], 2, /invalid tag/],
       [['tags', 'no/such', '--data', data], 4, /not known/],
       [['manifest', 'acme/web', 'sha256:' + '0'.repeat(64), '--data', data], 4, /not known/],
     ];

@@ -11,6 +11,7 @@ import {
   Exit,
   JSON_OPTION,
   dataDir,
+  databaseError,
   formatBytes,
   openReadOnly,
   parse,
@@ -19,11 +20,15 @@ import {
   type Command,
 } from '../common.js';
 import { Progress } from '../progress.js';
+import { sqlitePrimaryCode } from '../../store/errors.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION, force: { type: 'boolean' }, 'pages-per-step': { type: 'string' } } as const;
 
 /** Pages copied per step while nobody writes: small enough for a lively progress bar. */
 const STEP_PAGES = 1024;
+
+/** What a failed backup step says about the source database rather than the target file. */
+const SOURCE_FAILURES = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_BUSY', 'SQLITE_LOCKED']);
 
 export const backup: Command = {
   name: 'backup',
@@ -79,6 +84,9 @@ example:
       pages = done.totalPages;
     } catch (error) {
       rmSync(target, { force: true });
+      // Damage or a lock on the source is a database error (exit 3); the rest
+      // (cannot open, write or fill the target) is the target's.
+      if (SOURCE_FAILURES.has(sqlitePrimaryCode(error) ?? '')) throw databaseError(error, db.name);
       throw new CliError(Exit.IO, `backup to ${target} failed: ${(error as Error).message}`, 'check that the target directory exists and is writable');
     } finally {
       progress.finish();
@@ -91,7 +99,7 @@ example:
     } finally {
       copy.close();
     }
-    if (verdict !== 'ok') throw new CliError(Exit.PROBLEMS, `the copy at ${target} fails quick_check: ${verdict}`, 'run the backup again');
+    if (verdict !== 'ok') throw new CliError(Exit.PROBLEMS, `the copy at ${target} fails quick_check: ${verdict}`, "run 'regmeta check' on the source, then the backup again");
     const result = { file: target, pages, bytes: statSync(target).size, seconds: (Date.now() - started) / 1000 };
     if (args.values.json) printJson(result);
     else process.stderr.write(`backed up ${pages} pages (${formatBytes(result.bytes)}) to ${target} in ${result.seconds.toFixed(1)}s\n`);

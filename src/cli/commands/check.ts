@@ -14,13 +14,15 @@ import {
   dataDir,
   exists,
   formatBytes,
-  openReadOnly,
+  withReadOnly,
   parse,
   println,
   printJson,
   usageError,
   type Command,
 } from '../common.js';
+import { sqlitePrimaryCode } from '../../store/errors.js';
+import { digestOf, isDigest, type DigestAlgorithm } from '../../store/grammar.js';
 import { BlobFiles } from '../../server/blobs.js';
 import { Progress } from '../progress.js';
 
@@ -86,7 +88,9 @@ Runs, read-only:
     child of an index present there;
   - every blob file present under <data>/blobs/<algorithm>/<2 hex>/<hex>
     with the recorded size and hash (when <data>/blobs exists, or --files).
-Lists each problem on a line and exits 1 when there is any.
+Lists each problem on a line and exits 1 when there is any, damage that
+stops SQLite reading included. Exits 3 when the database cannot be opened
+(missing, not a regmeta store, header damaged) or stays busy.
 
 options:
   --files        check blob files even if <data>/blobs is missing
@@ -102,16 +106,21 @@ example:
     if (!args) return Exit.OK;
     if (args.values.files && args.values['no-files']) throw usageError('check', '--files and --no-files exclude each other');
     const dir = dataDir(args.values);
-    const db = openReadOnly(dir);
     const problems: Problem[] = [];
     const checked = { integrity: false, foreignKeys: false, manifests: 0, tags: 0, blobReferences: 0, blobFiles: 0, blobBytes: 0 };
-    try {
-      inspectDatabase(db, problems, checked);
-      const checkFiles = args.values['no-files'] ? false : args.values.files || exists(join(dir, 'blobs'));
-      if (checkFiles) await inspectBlobFiles(db, dir, problems, checked);
-    } finally {
-      db.close();
-    }
+    await withReadOnly(dir, async (db) => {
+      try {
+        inspectDatabase(db, problems, checked);
+        const checkFiles = args.values['no-files'] ? false : args.values.files || exists(join(dir, 'blobs'));
+        if (checkFiles) await inspectBlobFiles(db, dir, problems, checked);
+      } catch (error) {
+        // Damage that stops SQLite reading is what check is for: a problem
+        // found (exit 1), listed with the rest. Anything else (busy, i/o)
+        // says nothing about the data and ends as a database error (exit 3).
+        if (sqlitePrimaryCode(error) !== 'SQLITE_CORRUPT') throw error;
+        problems.push({ kind: 'integrity', subject: 'database', detail: `SQLite stopped reading: ${(error as Error).message}` });
+      }
+    });
     if (args.values.json) printJson({ ok: problems.length === 0, checked, problems });
     else {
       for (const p of problems) println(`${p.kind}  ${p.subject}  ${p.detail}`);
@@ -141,7 +150,6 @@ function inspectDatabase(db: Database.Database, problems: Problem[], checked: Re
   const progress = new Progress('manifests', { total });
   // Each manifest on its own: a damaged row must not stop the rest.
   for (const row of db.prepare(MANIFESTS).iterate() as Iterable<{ repository: string; digest: string; size: number; payload: Buffer | null }>) {
-    const [algorithm, hex] = row.digest.split(':');
     const subject = `${row.repository}@${row.digest}`;
     checked.manifests = (checked.manifests as number) + 1;
     progress.tick();
@@ -149,9 +157,9 @@ function inspectDatabase(db: Database.Database, problems: Problem[], checked: Re
       problems.push({ kind: 'manifest-payload', subject, detail: 'the manifest has no stored bytes' });
       continue;
     }
-    if ((algorithm !== 'sha256' && algorithm !== 'sha512') || !hex) {
+    if (!isDigest(row.digest)) {
       problems.push({ kind: 'manifest-digest', subject, detail: 'malformed digest' });
-    } else if (createHash(algorithm).update(row.payload).digest('hex') !== hex) {
+    } else if (digestOf(row.payload, row.digest.slice(0, row.digest.indexOf(':')) as DigestAlgorithm) !== row.digest) {
       problems.push({ kind: 'manifest-digest', subject, detail: 'the stored bytes do not hash to the digest' });
     }
     if (row.size !== row.payload.byteLength) {

@@ -15,7 +15,7 @@ import {
   dataDir,
   formatBytes,
   openExistingStore,
-  openReadOnly,
+  withReadOnly,
   parse,
   parseDuration,
   println,
@@ -93,15 +93,12 @@ example:
 
 /** The sweep on a private copy of the database: exact, and changes nothing. */
 async function dryRun(dir: string, olderThan: Date): Promise<GcResult> {
-  const source = openReadOnly(dir);
   const scratch = mkdtempSync(join(tmpdir(), 'regmeta-gc-'));
   try {
     const copy = join(scratch, 'metadata.db');
-    await source.backup(copy);
-    source.close();
+    await withReadOnly(dir, (source) => source.backup(copy));
     return { ...sweep(openStore(copy, { durability: 'normal' }), olderThan, undefined), dryRun: true };
   } finally {
-    if (source.open) source.close();
     rmSync(scratch, { recursive: true, force: true });
   }
 }

@@ -40,13 +40,14 @@ import {
   databaseFile,
   dataDir,
   exists,
-  openReadOnly,
+  withReadOnly,
   parse,
   println,
   printJson,
   usageError,
   type Command,
 } from '../common.js';
+import { isDigest } from '../../store/grammar.js';
 import { blobFile } from './check.js';
 import { Progress } from '../progress.js';
 
@@ -68,8 +69,6 @@ interface Target {
   /** Count the files that would be placed, place none. */
   dryRun: boolean;
 }
-
-const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 
 /** One thing the import could not take in, and why. */
 export interface ImportProblem {
@@ -204,12 +203,7 @@ async function dryRun(v2: string, target: Target, actor: string): Promise<Import
   try {
     const copy = join(scratch, 'metadata.db');
     if (exists(databaseFile(dir))) {
-      const source = openReadOnly(dir);
-      try {
-        await source.backup(copy);
-      } finally {
-        source.close();
-      }
+      await withReadOnly(dir, (source) => source.backup(copy));
     }
     return { ...importInto(v2, openStore(copy, { durability: 'normal' }), actor, target), dryRun: true };
   } finally {
@@ -235,7 +229,7 @@ function linkedDigests(dir: string, repository: string, problems: ImportProblem[
       const digest = `${algorithm.name}:${hex.name}`;
       const link = readLink(join(dir, algorithm.name, hex.name, 'link'));
       if (link === undefined) continue; // A directory without a link: deleted content.
-      if (link !== digest || !DIGEST.test(digest)) {
+      if (link !== digest || !isDigest(digest)) {
         problems.push({ repository, subject: digest, problem: `${what} link holds ${JSON.stringify(link.slice(0, 80))}` });
         continue;
       }
@@ -285,8 +279,10 @@ function scanRepository(dir: string, name: string, problems: ImportProblem[]): R
     if (!entry.isDirectory()) continue;
     const tagDir = join(tagsDir, entry.name);
     const current = readLink(join(tagDir, 'current', 'link'));
-    if (current !== undefined && !DIGEST.test(current)) {
-      problems.push({ repository: name, subject: `tag ${entry.name}`, problem: `current link holds ${JSON.stringify(current.slice(0, 80))}` });
+    // isDigest narrows a refused string to never: keep the text for the message.
+    const held: string = current ?? '';
+    if (current !== undefined && !isDigest(current)) {
+      problems.push({ repository: name, subject: `tag ${entry.name}`, problem: `current link holds ${JSON.stringify(held.slice(0, 80))}` });
       continue;
     }
     const indexDir = join(tagDir, 'index');

@@ -1,6 +1,7 @@
 // `regmeta manifest <repo> <tag|digest>`: a manifest's exact bytes, or what
 // is known about it.
 
+import { parseReference } from '../../store/grammar.js';
 import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, dataDir, openExistingStore, parse, printJson, type Command } from '../common.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
@@ -26,7 +27,8 @@ example:
     const [repo, reference] = args.positionals;
     const store = openExistingStore(dataDir(args.values));
     try {
-      const digest = reference.includes(':') ? reference : store.getTag(repo, reference).digest;
+      const parsed = parseReference(reference);
+      const digest = parsed.digest ?? store.getTag(repo, parsed.tag).digest;
       const found = store.getManifest(repo, digest);
       if (!args.values.json) {
         process.stdout.write(found.payload);

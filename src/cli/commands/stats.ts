@@ -8,10 +8,9 @@ import {
   DATA_OPTION,
   Exit,
   JSON_OPTION,
-  databaseFile,
   dataDir,
   formatBytes,
-  openReadOnly,
+  withReadOnly,
   parse,
   println,
   printJson,
@@ -76,9 +75,7 @@ example:
     const top = args.values.top === undefined ? 10 : Number(args.values.top);
     if (!Number.isSafeInteger(top) || top < 0) throw usageError('stats', '--top must be a non-negative integer');
     const dir = dataDir(args.values);
-    const db = openReadOnly(dir);
-    try {
-      const file = databaseFile(dir);
+    return withReadOnly(dir, (db, file) => {
       // Both reads in one transaction, so the numbers agree with each other.
       const { counts, largest, pages } = db.transaction(() => ({
         counts: db.prepare(COUNTS).get() as Record<string, number>,
@@ -113,8 +110,6 @@ example:
         for (const line of table([['repository', 'manifests', 'tags', 'blobs', 'size'], ...rows])) println(line);
       }
       return Exit.OK;
-    } finally {
-      db.close();
-    }
+    });
   },
 };

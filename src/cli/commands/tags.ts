@@ -24,7 +24,7 @@ example:
     const [repo] = args.positionals;
     const store = openExistingStore(dataDir(args.values));
     try {
-      const rows = store.allTags(repo).map((tag) => ({ tag, ...store.getTag(repo, tag) }));
+      const rows = store.tagDescriptors(repo);
       if (args.values.json) printJson(rows);
       else for (const line of table(rows.map((r) => [r.tag, r.digest, r.mediaType, String(r.size)]))) println(line);
       return Exit.OK;
