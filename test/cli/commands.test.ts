@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { openStore } from 'regmeta';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { putImage, putIndex } from './data.js';
-import { isOneLineError, regmeta, tempDir } from './run.js';
+import { isOneLineError, regmeta, serve, tempDir } from './run.js';
 
 let dir: string;
 let data: string;
@@ -253,27 +253,15 @@ describe('errors', () => {
 
 describe('serve', () => {
   it('runs the registry server on the data directory until SIGTERM', async () => {
-    const { spawn } = await import('node:child_process');
-    const { BIN } = await import('./run.js');
-    const { freePort } = await import('./registry.js');
-    const port = await freePort();
-    const child = spawn(process.execPath, [BIN, 'serve', '--listen', `127.0.0.1:${port}`, '--data', data], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const server = await serve(data);
+    let code;
     try {
-      await new Promise<void>((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (c) => {
-          out += String(c);
-          if (out.includes('listening')) resolve();
-        });
-        child.once('exit', () => reject(new Error(`serve exited: ${out}`)));
-      });
-      const response = await fetch(`http://127.0.0.1:${port}/v2/acme/web/tags/list`);
+      const response = await fetch(`${server.url}/v2/acme/web/tags/list`);
       expect(response.status).toBe(200);
       expect(await response.json()).toEqual({ name: 'acme/web', tags: ['latest', 'v1'] });
     } finally {
-      child.kill('SIGTERM');
+      code = await server.stop();
     }
-    expect(await exited).toBe(0);
+    expect(code).toBe(0);
   });
 });

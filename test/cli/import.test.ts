@@ -2,36 +2,54 @@
 // wrote after real skopeo pushes: afterwards the store serves what that
 // registry serves. Then idempotence, resumption after a kill, and problems.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openStore } from 'regmeta';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACCEPT, Layout, freePort, push, startRegistry, type Registry } from './registry.js';
-import { BIN, dumpState, isOneLineError, regmeta, tempDir } from './run.js';
+import { OciLayout } from '../server/oci-layout.js';
+import { startDistribution, type Peer } from '../server/peers.js';
+import { BIN, dumpState, isOneLineError, regmeta, serve, tempDir } from './run.js';
 import { Storage } from './storage.js';
+
+const ACCEPT = [
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+].join(', ');
+
+/** skopeo copy of the layout's `ref` to `<host>/<repo>:<tag>`; `all` for an index; `format` v2s2 converts to Docker's media types. */
+function push(layout: OciLayout, ref: string, host: string, repo: string, tag: string, all = false, format?: 'v2s2'): void {
+  const args = ['copy', '--insecure-policy', '--dest-tls-verify=false', '--quiet'];
+  if (all) args.push('--all');
+  if (format) args.push('--format', format);
+  args.push(`oci:${layout.dir}:${ref}`, `docker://${host}/${repo}:${tag}`);
+  const result = spawnSync('skopeo', args, { encoding: 'utf8', timeout: 60_000 });
+  if (result.status !== 0) throw new Error(`skopeo ${args.join(' ')} failed: ${result.stderr ?? result.error?.message}`);
+}
 
 describe('import from a real docker-registry', () => {
   let dir: string;
-  let registry: Registry;
+  let registry: Peer;
   let data: string;
   const pushed: { a: string; b: string; index: string; amd: string; arm: string; deleted: string } = {} as never;
 
   beforeAll(async () => {
     dir = tempDir();
-    registry = await startRegistry(dir);
-    const layout = new Layout(join(dir, 'layout'));
-    const a = layout.image();
-    const b = layout.image();
-    const c = layout.image();
-    const amd = layout.image({ architecture: 'amd64', os: 'linux' });
-    const arm = layout.image({ architecture: 'arm64', os: 'linux' });
-    const index = layout.index([amd, arm]);
-    layout.ref('a', a);
-    layout.ref('b', b);
-    layout.ref('c', c);
-    layout.ref('multi', index);
+    registry = await startDistribution();
+    const layout = new OciLayout(join(dir, 'layout'));
+    const a = layout.addImage({ layerSize: 1024 }).descriptor;
+    const b = layout.addImage({ layerSize: 1024 }).descriptor;
+    const c = layout.addImage({ layerSize: 1024 }).descriptor;
+    const multi = layout.addIndex([{ architecture: 'amd64', os: 'linux' }, { architecture: 'arm64', os: 'linux' }], { layerSize: 1024 });
+    const [amd, arm] = multi.images.map((image) => image.descriptor);
+    const index = multi.descriptor;
+    layout.tag(a, 'a');
+    layout.tag(b, 'b');
+    layout.tag(c, 'c');
+    layout.tag(index, 'multi');
     push(layout, 'a', registry.host, 'acme/app', 'v1');
     push(layout, 'b', registry.host, 'acme/app', 'v1'); // a re-tag: v1's index now holds a and b
     push(layout, 'b', registry.host, 'acme/app', 'stable');
@@ -59,7 +77,7 @@ describe('import from a real docker-registry', () => {
   }
 
   it('--dry-run reports the work and creates no database', async () => {
-    const run = await regmeta(['import', registry.root, '--data', data, '--dry-run', '--json']);
+    const run = await regmeta(['import', registry.dataDir, '--data', data, '--dry-run', '--json']);
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     const summary = JSON.parse(run.stdout);
@@ -70,7 +88,7 @@ describe('import from a real docker-registry', () => {
   });
 
   it('imports every repository, tag and manifest body the registry serves', async () => {
-    const run = await regmeta(['import', registry.root, '--data', data, '--json']);
+    const run = await regmeta(['import', registry.dataDir, '--data', data, '--json']);
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     const summary = JSON.parse(run.stdout);
@@ -116,7 +134,7 @@ describe('import from a real docker-registry', () => {
   it('a second import changes nothing', async () => {
     const file = join(data, 'metadata.db');
     const before = dumpState(file);
-    const run = await regmeta(['import', registry.root, '--data', data, '--json']);
+    const run = await regmeta(['import', registry.dataDir, '--data', data, '--json']);
     expect(run.status).toBe(0);
     const summary = JSON.parse(run.stdout);
     expect(summary).toMatchObject({ manifests: { imported: 0, present: 7 }, tags: { set: 0, unchanged: 6 }, blobs: { linked: 0 } });
@@ -131,7 +149,7 @@ describe('import from a real docker-registry', () => {
 
   it('with --blobs link, places the blob files so that regmeta serve serves what the registry serves', async () => {
     const withBlobs = join(dir, 'with-blobs');
-    const run = await regmeta(['import', registry.root, '--blobs', 'link', '--data', withBlobs, '--json']);
+    const run = await regmeta(['import', registry.dataDir, '--blobs', 'link', '--data', withBlobs, '--json']);
     expect(run.status).toBe(0);
     const summary = JSON.parse(run.stdout);
     expect(summary.blobs.filesPlaced).toBeGreaterThan(0);
@@ -139,24 +157,17 @@ describe('import from a real docker-registry', () => {
     expect(check.status).toBe(0);
     expect(JSON.parse(check.stdout).checked.blobFiles).toBe(summary.blobs.filesPlaced);
 
-    const port = await freePort();
-    const server = spawn(process.execPath, [BIN, 'serve', '--listen', `127.0.0.1:${port}`, '--data', withBlobs], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const exited = new Promise((resolve) => server.once('exit', resolve));
+    const server = await serve(withBlobs);
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.stdout.on('data', (c) => String(c).includes('listening') && resolve());
-        server.once('exit', () => reject(new Error('serve exited')));
-      });
       const manifest = JSON.parse((await get(`/v2/acme/app/manifests/v1`)).body.toString());
       for (const blob of [manifest.config, ...manifest.layers]) {
-        const ours = await fetch(`http://127.0.0.1:${port}/v2/acme/app/blobs/${blob.digest}`);
+        const ours = await fetch(`${server.url}/v2/acme/app/blobs/${blob.digest}`);
         const theirs = await fetch(`${registry.url}/v2/acme/app/blobs/${blob.digest}`);
         expect(ours.status).toBe(200);
         expect(Buffer.compare(Buffer.from(await ours.arrayBuffer()), Buffer.from(await theirs.arrayBuffer()))).toBe(0);
       }
     } finally {
-      server.kill('SIGTERM');
-      await exited;
+      await server.stop();
     }
   });
 });

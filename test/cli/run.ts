@@ -1,7 +1,7 @@
 // Runs the real `regmeta` command as a child process, and builds temporary
 // data directories whose database is populated through the store's API.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -32,6 +32,57 @@ export function regmeta(args: string[], options: { env?: Record<string, string>;
       resolvePromise({ status, stdout: stdoutBytes.toString('utf8'), stdoutBytes, stderr: Buffer.concat(err).toString('utf8') });
     });
   });
+}
+
+/** A `regmeta serve` child listening on a port the kernel chose. */
+export interface Served {
+  child: ChildProcessWithoutNullStreams;
+  url: string;
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * `regmeta serve --listen 127.0.0.1:0 --data <data>`: the port comes from the
+ * server's JSON "listening" line on stdout, so no port is picked beforehand.
+ * @throws when the server exits before that line.
+ */
+export async function serve(data: string, args: string[] = []): Promise<Served> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--listen', '127.0.0.1:0', '--data', data, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += String(c)));
+  const port = await new Promise<number>((resolvePort, reject) => {
+    let out = '';
+    const onData = (c: Buffer) => {
+      out += String(c);
+      for (const line of out.split('\n').slice(0, -1)) {
+        let parsed: { msg?: unknown; port?: unknown } = {};
+        try {
+          parsed = JSON.parse(line) as typeof parsed;
+        } catch {
+          // not a log line: ignore it
+        }
+        if (parsed.msg === 'listening' && typeof parsed.port === 'number') {
+          child.stdout.off('data', onData);
+          // Keep draining stdout: the server logs every request there.
+          child.stdout.resume();
+          resolvePort(parsed.port);
+          return;
+        }
+      }
+    };
+    child.stdout.on('data', onData);
+    void exited.then((code) => reject(new Error(`regmeta serve exited (${code}) before listening: ${out}${stderr}`)));
+  });
+  return {
+    child,
+    url: `http://127.0.0.1:${port}`,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
 }
 
 export function tempDir(prefix = 'regmeta-cli-'): string {
