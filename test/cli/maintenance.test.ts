@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openStore } from 'regmeta';
 import { afterAll, describe, expect, it } from 'vitest';
+import { sweep } from '../../src/cli/commands/gc.js';
 import { blobPath, putBlob, putImage, putIndex } from './data.js';
 import { dumpState, regmeta, tamperPayload, tempDir } from './run.js';
 
@@ -79,6 +80,62 @@ describe('gc', () => {
     }
     const check = await regmeta(['check', '--data', data]);
     expect(check.status).toBe(0);
+  });
+});
+
+describe('gc with a listing gone stale', () => {
+  it('removes the files of the rows it deleted, and keeps a blob linked or deleted by another since the listing', () => {
+    const data = dataDir();
+    const file = join(data, 'metadata.db');
+    // Two connections: the sweep's, and a server's that acts between the
+    // sweep's listing and its deletes.
+    const server = openStore(file);
+    const gcStore = openStore(file);
+    let relinked, taken, gone;
+    try {
+      relinked = putBlob(server, data, 'stale/x', Buffer.from('pushed again after the listing'), 'application/octet-stream');
+      taken = putBlob(server, data, 'stale/x', Buffer.from('deleted by someone else after the listing'), 'application/octet-stream');
+      gone = putBlob(server, data, 'stale/x', Buffer.from('garbage all along'), 'application/octet-stream');
+      // The grace boundary strictly after every link above (times are in ms).
+      const linkedBy = Date.now();
+      while (Date.now() <= linkedBy) {
+        // a millisecond at most
+      }
+      const olderThan = new Date();
+      let listed: string[] = [];
+      const stale = new Proxy(gcStore, {
+        get(target, property) {
+          if (property === 'unreferencedBlobs') {
+            return (options: { olderThan?: Date }) => {
+              const listing = target.unreferencedBlobs(options);
+              listed = listing.map((b) => b.digest);
+              // Between the listing and the deletes: a push links one blob
+              // afresh, and another collector deletes a second.
+              server.linkBlob('stale/x', relinked!, { actor: 'alice' });
+              server.deleteBlob(taken!.digest, { actor: 'other-gc' });
+              return listing;
+            };
+          }
+          const value = Reflect.get(target, property, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const result = sweep(stale, olderThan, data);
+      expect(listed.sort()).toEqual([relinked.digest, taken.digest, gone.digest].sort());
+      expect(result.blobsDeleted.map((b) => b.digest)).toEqual([gone.digest]);
+      expect(result.skipped).toBe(2);
+      expect(result.filesRemoved).toBe(1);
+      expect(result.problems).toEqual([]);
+      expect(existsSync(blobPath(data, gone.digest))).toBe(false);
+      // Linked again: row and file stay, and the registry can still serve it.
+      expect(existsSync(blobPath(data, relinked.digest))).toBe(true);
+      expect(server.statBlob('stale/x', relinked.digest).size).toBe(relinked.size);
+      // Its row deleted by another: that one's business, not this sweep's.
+      expect(existsSync(blobPath(data, taken.digest))).toBe(true);
+    } finally {
+      server.close();
+      gcStore.close(); // sweep closed it already; twice is harmless
+    }
   });
 });
 
