@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import Database from 'better-sqlite3';
 import { openStore, StoreError, type MetadataStore, type StoreOptions } from 'regmeta';
-import { SCHEMA_VERSION } from '../store/connection.js';
+import { APPLICATION_ID, SCHEMA_VERSION } from '../store/connection.js';
 import { sqlitePrimaryCode, translateError } from '../store/errors.js';
 
 /** The exit codes of every subcommand; main.ts prints this table in its usage. */
@@ -95,8 +95,6 @@ export function databaseFile(dir: string): string {
 }
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
-// A copy of connection.ts's (not exported there): schema.sql's PRAGMA application_id ('rgmt').
-const APPLICATION_ID = 0x72676d74;
 
 /**
  * Checks that `file` exists and is a regmeta database, before the store's

@@ -9,7 +9,7 @@ import type { StoreOptions } from './types.js';
 /** The schema version this code writes; schema.sql ends by setting it. */
 export const SCHEMA_VERSION = 1;
 /** 'rgmt', set by schema.sql, so another program's database is refused rather than altered. */
-const APPLICATION_ID = 0x72676d74;
+export const APPLICATION_ID = 0x72676d74;
 
 // Migrations by the version they produce. Version 1 is schema.sql itself; a
 // later version appends a script here that takes version N-1 to N.
