@@ -232,15 +232,6 @@ export function prepareStatements(db: Database.Database) {
       WHERE ${COLLECTABLE_BLOB}
       ORDER BY b.digest`),
     blobCollectable: p(`SELECT 1 FROM blob b WHERE b.digest = :digest AND ${COLLECTABLE_BLOB}`).pluck(),
-    mountBlob: p(`
-      SELECT
-        b.digest,
-        b.size,
-        b.created_at
-      FROM repository r
-      JOIN blob_link l ON l.repository_id = r.id AND l.digest = :digest
-      JOIN blob b ON b.digest = l.digest
-      WHERE r.name = :from`),
 
     // --- events -------------------------------------------------------------
     // published_at never goes below the newest event's, so time order is

@@ -473,7 +473,7 @@ export class MetadataStore {
     checkRepository(from);
     const actor = actorOf(ctx);
     return this.#write(() => {
-      const row = this.#sql.mountBlob.get({ from, digest }) as BlobRow | undefined;
+      const row = this.#sql.statBlob.get({ repository: from, digest }) as BlobRow | undefined;
       if (row === undefined) throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${from}`);
       const now = Date.now();
       const repositoryId = this.#ensureRepository(repo, actor, now);
