@@ -41,6 +41,9 @@ CREATE TABLE manifest (
   -- The length of the payload, so that HEAD and tag reads never touch the bytes.
   size          INTEGER NOT NULL CHECK (size >= 0),
   created_at    INTEGER NOT NULL,
+  -- The last push of these bytes: the garbage collector's grace period counts
+  -- from it, so a manifest pushed again just before being tagged is not swept.
+  pushed_at     INTEGER NOT NULL,
   -- One row per digest per repository; also the index for every by-digest read.
   UNIQUE (repository_id, digest)
 );

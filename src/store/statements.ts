@@ -6,10 +6,10 @@ import type Database from 'better-sqlite3';
 
 // What the garbage collector may take, as fixed SQL fragments shared by the
 // listing and the re-check inside each delete, so that the two cannot drift.
-// A manifest: created before :before, and no tag, no index in its repository
-// and no present subject keeps it alive.
+// A manifest: last pushed before :before, and no tag, no index in its
+// repository and no present subject keeps it alive.
 const COLLECTABLE_MANIFEST = `
-  m.created_at < :before
+  m.pushed_at < :before
   AND NOT EXISTS (SELECT 1 FROM tag t WHERE t.manifest_id = m.id)
   AND NOT EXISTS (
     SELECT 1 FROM manifest_child c
@@ -79,7 +79,8 @@ export function prepareStatements(db: Database.Database) {
         annotations,
         subject,
         size,
-        created_at
+        created_at,
+        pushed_at
       ) VALUES (
         :repositoryId,
         :digest,
@@ -88,9 +89,11 @@ export function prepareStatements(db: Database.Database) {
         :annotations,
         :subject,
         :size,
+        :now,
         :now
       )
       RETURNING id`).pluck(),
+    touchManifest: p('UPDATE manifest SET pushed_at = :now WHERE id = :manifestId'),
     insertPayload: p('INSERT INTO manifest_payload (manifest_id, payload) VALUES (:manifestId, :payload)'),
     insertManifestBlob: p('INSERT OR IGNORE INTO manifest_blob (manifest_id, digest) VALUES (:manifestId, :digest)'),
     insertManifestChild: p(`

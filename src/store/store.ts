@@ -158,7 +158,8 @@ export class MetadataStore {
   /**
    * Stores a manifest's exact bytes in `repo`, creating the repository on first
    * use, and records the blobs, child manifests and subject it references.
-   * Putting the same manifest again changes nothing. With `options.tag`, the
+   * Putting the same manifest again changes nothing but the time the
+   * garbage collector's grace period counts from. With `options.tag`, the
    * tag is pointed at it in the same transaction (a push by tag). With
    * `options.requireReferences`, every blob it references must be linked in
    * `repo` and every child manifest present there (its subject may be
@@ -197,6 +198,9 @@ export class MetadataStore {
       if (manifestId === undefined) {
         if (options.requireReferences) this.#checkReferences(repo, repositoryId, parsed);
         manifestId = this.#insertManifest(repo, repositoryId, digest, mediaType, bytes, parsed, actor, now);
+      } else {
+        // No event and no new row; only the garbage collector's clock restarts.
+        this.#sql.touchManifest.run({ manifestId, now });
       }
       if (tag !== undefined) this.#setTag(repo, repositoryId, tag, manifestId, digest, actor, now);
     });
@@ -554,8 +558,9 @@ export class MetadataStore {
   // --- garbage collection -----------------------------------------------------
 
   /**
-   * Manifests created before `olderThan` (default now) that no tag, no index
-   * in their repository and no present subject keeps alive.
+   * Manifests last pushed before `olderThan` (default now) that no tag, no
+   * index in their repository and no present subject keeps alive.
+   * @throws StoreError ARGUMENT_INVALID.
    */
   untaggedManifests(options: { olderThan?: Date } = {}): UntaggedManifest[] {
     const before = timeOption(options.olderThan);
@@ -566,7 +571,10 @@ export class MetadataStore {
     );
   }
 
-  /** Blobs no manifest references, neither created nor linked since `olderThan` (default now). */
+  /**
+   * Blobs no manifest references, neither created nor linked since `olderThan` (default now).
+   * @throws StoreError ARGUMENT_INVALID.
+   */
   unreferencedBlobs(options: { olderThan?: Date } = {}): BlobInfo[] {
     const before = timeOption(options.olderThan);
     return this.#read(() =>

@@ -139,3 +139,22 @@ describe('deleteManifest with untaggedOnly', () => {
     ).toBe('MANIFEST_REFERENCED');
   });
 });
+
+describe('the grace period of a manifest pushed again', () => {
+  it('counts from the last push: a re-pushed manifest is not listed as garbage, and keeps its createdAt', () => {
+    const image = ociManifest({ seed: 'repushed' });
+    store.putManifest(repo, image.digest, image);
+    const created = store.statManifest(repo, image.digest).createdAt;
+    const cutoff = Date.now();
+    while (Date.now() <= cutoff) {
+      // Until the clock has moved past the cutoff: the re-push is after it.
+    }
+    store.putManifest(repo, image.digest, image);
+    const olderThan = new Date(cutoff + 1);
+    expect(store.untaggedManifests({ olderThan })).toEqual([]);
+    expect(caught(() => store.deleteManifest(repo, image.digest, GC, { untaggedOnly: true, olderThan })).code).toBe(
+      'MANIFEST_REFERENCED',
+    );
+    expect(store.statManifest(repo, image.digest).createdAt).toEqual(created);
+  });
+});
