@@ -362,14 +362,17 @@ function readRevision(v2: string, repository: string, digest: string, problems: 
 }
 
 /**
- * Puts the blob file `source` at `target` (hard link or copy, through a
- * temporary name and one rename) unless it is there already.
- * @returns whether a file was placed (or, dry, would be).
+ * Stages the blob file `source` next to `target` (hard link or copy, fsynced,
+ * under a temporary name) unless `target` is there already; the slow part,
+ * done before the store's write lock is taken.
+ * @returns the rename that puts it in place (run inside linkBlob) and the
+ * clean-up of what is left staged, or undefined when there is nothing to place.
  * @throws the filesystem's error.
  */
-function placeBlob(source: string, target: string, options: Target): boolean {
-  if (exists(target)) return false;
-  if (options.dryRun) return true;
+function stageBlob(source: string, target: string, options: Target): { place: () => void; discard: () => void } | undefined {
+  if (exists(target)) return undefined;
+  // A dry run counts the file it would place, and places nothing.
+  if (options.dryRun) return { place: () => {}, discard: () => {} };
   mkdirSync(dirname(target), { recursive: true });
   const temporary = `${target}.import-${process.pid}`;
   rmSync(temporary, { force: true });
@@ -392,8 +395,7 @@ function placeBlob(source: string, target: string, options: Target): boolean {
       closeSync(fd);
     }
   }
-  renameSync(temporary, target);
-  return true;
+  return { place: () => renameSync(temporary, target), discard: () => rmSync(temporary, { force: true }) };
 }
 
 /** Children before parents: each manifest after everything it lists that is in `revisions`. */
@@ -483,24 +485,31 @@ function importRepository(
       else problems.push({ repository: name, subject: digest, problem: `layer linked but its blob data is missing (${(error as NodeJS.ErrnoException).code})` });
       continue;
     }
-    // The file before the row: whoever finds the row finds the bytes.
-    if (target.blobs !== 'none') {
-      try {
-        if (placeBlob(source, blobFile(target.dir, digest), target)) summary.blobs.filesPlaced++;
-      } catch (error) {
-        problems.push({ repository: name, subject: digest, problem: `cannot place the blob file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` });
-        continue;
-      }
-    }
-    if (linked) {
-      summary.blobs.present++;
+    // The file is staged first, then renamed into place inside linkBlob's
+    // transaction, under the write lock that gc's file removal also takes:
+    // whoever finds the row finds the bytes, and gc cannot remove them
+    // between the placing and the link. Linking an already linked blob again
+    // refreshes its grace period.
+    let staged: ReturnType<typeof stageBlob>;
+    try {
+      staged = target.blobs === 'none' ? undefined : stageBlob(source, blobFile(target.dir, digest), target);
+    } catch (error) {
+      problems.push({ repository: name, subject: digest, problem: `cannot place the blob file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` });
       continue;
     }
     try {
-      store.linkBlob(name, { digest, size }, ctx);
-      summary.blobs.linked++;
+      store.linkBlob(name, { digest, size }, ctx, { place: staged?.place });
+      if (linked) summary.blobs.present++;
+      else summary.blobs.linked++;
+      if (staged) summary.blobs.filesPlaced++;
     } catch (error) {
-      problems.push({ repository: name, subject: digest, problem: problemOf(error) });
+      const problem =
+        error instanceof StoreError
+          ? problemOf(error)
+          : `cannot place the blob file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+      problems.push({ repository: name, subject: digest, problem });
+    } finally {
+      staged?.discard();
     }
   }
 
