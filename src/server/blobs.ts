@@ -43,16 +43,53 @@ export interface BlobFilesOptions {
 
 const GIB = 1024 ** 3;
 
+/**
+ * Where blob `digest` lives under a data directory: blobs/<algorithm>/<2 hex>/<hex>.
+ * @throws HttpError DIGEST_INVALID for a digest that did not pass the grammar.
+ */
+export function blobPath(dataDir: string, digest: string): string {
+  if (!isDigest(digest)) throw new HttpError('DIGEST_INVALID', 'invalid digest');
+  const [algorithm, hex] = digest.split(':');
+  return path.join(dataDir, 'blobs', algorithm, hex.slice(0, 2), hex);
+}
+
+/**
+ * Every file under <data>/blobs, with the digest its place names, or none
+ * for a file that is not where a blob would be (a leftover temporary).
+ */
+export function* blobFilesIn(dataDir: string): Generator<{ file: string; digest?: string }> {
+  const root = path.join(dataDir, 'blobs');
+  const entries = (dir: string) => {
+    try {
+      return readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return [];
+    }
+  };
+  for (const algorithm of entries(root)) {
+    for (const prefix of entries(path.join(root, algorithm.name))) {
+      for (const entry of entries(path.join(root, algorithm.name, prefix.name))) {
+        if (!entry.isFile()) continue;
+        const digest = `${algorithm.name}:${entry.name}`;
+        const file = path.join(root, algorithm.name, prefix.name, entry.name);
+        yield isDigest(digest) && entry.name.startsWith(prefix.name) ? { file, digest } : { file };
+      }
+    }
+  }
+}
+
 /** The blob files and upload sessions under one data directory. */
 export class BlobFiles {
   readonly blobsDir: string;
   readonly uploadsDir: string;
   readonly maxBlobSize: number;
+  readonly #dataDir: string;
   readonly #uploadTtl: number;
   readonly #sessions = new Map<string, UploadSession>();
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(dataDir: string, options: BlobFilesOptions = {}) {
+    this.#dataDir = dataDir;
     this.blobsDir = path.join(dataDir, 'blobs');
     this.uploadsDir = path.join(dataDir, 'uploads');
     this.maxBlobSize = options.maxBlobSize ?? 64 * GIB;
@@ -79,9 +116,7 @@ export class BlobFiles {
 
   /** Where blob `digest` lives. The digest must have passed the grammar. */
   blobPath(digest: string): string {
-    if (!isDigest(digest)) throw new HttpError('DIGEST_INVALID', 'invalid digest');
-    const [algorithm, hex] = digest.split(':');
-    return path.join(this.blobsDir, algorithm, hex.slice(0, 2), hex);
+    return blobPath(this.#dataDir, digest);
   }
 
   /** The size of the blob file, or undefined when there is none. */

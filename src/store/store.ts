@@ -547,12 +547,25 @@ export class MetadataStore {
       if (this.#sql.deleteBlob.run({ digest }).changes === 0) throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known`);
       this.#event(actor, Date.now(), 'DELETE', 'BLOB', digest, { digest });
     });
-    const removeFile = options.removeFile;
-    if (removeFile) {
-      this.#write(() => {
-        if (this.#sql.blobSize.get({ digest }) === undefined) callback(removeFile);
-      });
-    }
+    if (options.removeFile) this.whileBlobUnknown(digest, options.removeFile);
+  }
+
+  /**
+   * Runs `fn` inside a write transaction, only if the store knows no blob
+   * `digest`: how a file that no row names (left by a crash) is removed
+   * without racing a push, which places its file under the same lock.
+   * @returns whether `fn` ran.
+   * @throws StoreError DIGEST_INVALID; whatever `fn` throws.
+   */
+  whileBlobUnknown(digest: string, fn: () => void): boolean {
+    checkDigest(digest);
+    // Most files have their row: a read says so without taking the write lock.
+    if (this.#read(() => this.#sql.blobSize.get({ digest })) !== undefined) return false;
+    return this.#write(() => {
+      if (this.#sql.blobSize.get({ digest }) !== undefined) return false;
+      callback(fn);
+      return true;
+    });
   }
 
   // --- garbage collection -----------------------------------------------------

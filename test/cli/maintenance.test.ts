@@ -2,13 +2,13 @@
 // store, with real blob files.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openStore } from 'regmeta';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sweep } from '../../src/cli/commands/gc.js';
-import { blobPath, putBlob, putImage, putIndex } from './data.js';
+import { blobPath, putBlob, putImage, putIndex, sha256 } from './data.js';
 import { dumpState, regmeta, tamperPayload, tempDir } from './run.js';
 
 const dirs: string[] = [];
@@ -84,7 +84,7 @@ describe('gc', () => {
 });
 
 describe('gc with a listing gone stale', () => {
-  it('removes the files of the rows it deleted, and keeps a blob linked or deleted by another since the listing', () => {
+  it('removes the files of the rows it deleted and of rows gone elsewhere, and keeps a blob linked again since the listing', () => {
     const data = dataDir();
     const file = join(data, 'metadata.db');
     // Two connections: the sweep's, and a server's that acts between the
@@ -124,14 +124,15 @@ describe('gc with a listing gone stale', () => {
       expect(listed.sort()).toEqual([relinked.digest, taken.digest, gone.digest].sort());
       expect(result.blobsDeleted.map((b) => b.digest)).toEqual([gone.digest]);
       expect(result.skipped).toBe(2);
-      expect(result.filesRemoved).toBe(1);
+      // gone's file with its row; taken's (its row deleted by another, its
+      // file left behind) as a file no row names, older than the grace.
+      expect(result.filesRemoved).toBe(2);
       expect(result.problems).toEqual([]);
       expect(existsSync(blobPath(data, gone.digest))).toBe(false);
       // Linked again: row and file stay, and the registry can still serve it.
       expect(existsSync(blobPath(data, relinked.digest))).toBe(true);
       expect(server.statBlob('stale/x', relinked.digest).size).toBe(relinked.size);
-      // Its row deleted by another: that one's business, not this sweep's.
-      expect(existsSync(blobPath(data, taken.digest))).toBe(true);
+      expect(existsSync(blobPath(data, taken.digest))).toBe(false);
     } finally {
       server.close();
       gcStore.close(); // sweep closed it already; twice is harmless
@@ -221,5 +222,50 @@ describe('check', () => {
     expect(text.stdout.trim().split('\n')).toHaveLength(4);
     expect(text.stderr).toMatch(/4 problems/);
     expect((JSON.parse(noFiles.stdout).problems as { kind: string }[]).map((p) => p.kind).sort()).toEqual(['blob-link', 'manifest-digest']);
+  });
+});
+
+describe('files no row names', () => {
+  it('check lists them; gc removes those older than the grace period, and never a file whose blob is known', async () => {
+    const data = dataDir();
+    const store = openStore(join(data, 'metadata.db'));
+    let kept;
+    try {
+      // Linked just now: within the grace period, so its row stays, and with
+      // it its file, however old the file looks.
+      kept = putBlob(store, data, 'orphans/x', Buffer.from('a blob the store knows'), 'application/octet-stream');
+    } finally {
+      store.close();
+    }
+    const old = new Date(Date.now() - 2 * 3600 * 1000);
+    const place = (name: string, bytes: string, mtime?: Date) => {
+      const file = blobPath(data, name);
+      mkdirSync(join(file, '..'), { recursive: true });
+      writeFileSync(file, bytes);
+      if (mtime) utimesSync(file, mtime, mtime);
+      return file;
+    };
+    const crashed = place(sha256('left by a crash'), 'left by a crash', old);
+    const fresh = place(sha256('being pushed right now'), 'being pushed right now');
+    const temporary = `${blobPath(data, sha256('staged'))}.import-4242`;
+    mkdirSync(join(temporary, '..'), { recursive: true });
+    writeFileSync(temporary, 'staged');
+    utimesSync(temporary, old, old);
+    utimesSync(blobPath(data, kept!.digest), old, old);
+
+    const checked = await regmeta(['check', '--data', data, '--json']);
+    expect(checked.status).toBe(1);
+    const orphans = JSON.parse(checked.stdout).problems.filter((p: { kind: string }) => p.kind === 'blob-orphan');
+    expect(orphans.map((p: { subject: string }) => p.subject).sort()).toEqual(
+      [sha256('left by a crash'), sha256('being pushed right now'), temporary].sort(),
+    );
+
+    const swept = await regmeta(['gc', '--grace', '1h', '--data', data, '--json']);
+    expect(swept.status).toBe(0);
+    expect(existsSync(crashed)).toBe(false);
+    expect(existsSync(temporary)).toBe(false);
+    expect(existsSync(fresh)).toBe(true);
+    expect(existsSync(blobPath(data, kept!.digest))).toBe(true);
+    expect(JSON.parse(swept.stdout).filesRemoved).toBe(2);
   });
 });

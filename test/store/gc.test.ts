@@ -158,3 +158,15 @@ describe('the grace period of a manifest pushed again', () => {
     expect(store.statManifest(repo, image.digest).createdAt).toEqual(created);
   });
 });
+
+describe('whileBlobUnknown', () => {
+  it('runs its function only while no blob row names the digest', () => {
+    const known = blobDigest('known');
+    store.linkBlob(repo, { digest: known, size: 1 });
+    const ran: string[] = [];
+    expect(store.whileBlobUnknown(known, () => ran.push('known'))).toBe(false);
+    expect(store.whileBlobUnknown(blobDigest('orphan'), () => ran.push('orphan'))).toBe(true);
+    expect(ran).toEqual(['orphan']);
+    expect(caught(() => store.whileBlobUnknown('sha256:nope', () => ran.push('bad'))).code).toBe('DIGEST_INVALID');
+  });
+});

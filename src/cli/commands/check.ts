@@ -23,7 +23,7 @@ import {
 } from '../common.js';
 import { sqlitePrimaryCode } from '../../store/errors.js';
 import { digestOf, isDigest, type DigestAlgorithm } from '../../store/grammar.js';
-import { BlobFiles } from '../../server/blobs.js';
+import { blobFilesIn, blobPath } from '../../server/blobs.js';
 import { Progress } from '../progress.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION, files: { type: 'boolean' }, 'no-files': { type: 'boolean' } } as const;
@@ -72,9 +72,7 @@ const MANIFESTS = `
   ORDER BY m.id`;
 
 /** Where the server keeps the bytes of blob `digest` under the data directory. */
-export function blobFile(dir: string, digest: string): string {
-  return new BlobFiles(dir).blobPath(digest);
-}
+export const blobFile = blobPath;
 
 export const check: Command = {
   name: 'check',
@@ -219,4 +217,12 @@ async function inspectBlobFiles(db: Database.Database, dir: string, problems: Pr
   }
   progress.update(totalBytes);
   progress.finish();
+  // Files no row names: left by a crash between a file's placing and its
+  // link's commit, or by an interrupted gc. gc removes them after the grace.
+  const known = new Set(blobs.map((b) => b.digest));
+  for (const { file, digest } of blobFilesIn(dir)) {
+    if (digest === undefined || !known.has(digest)) {
+      problems.push({ kind: 'blob-orphan', subject: digest ?? file, detail: `${file} belongs to no blob of the store (gc removes it after the grace period)` });
+    }
+  }
 }

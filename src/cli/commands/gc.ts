@@ -3,7 +3,7 @@
 // transaction per deletion, so a running server only ever sees a consistent
 // state; whatever a server changes between our reads and deletes is skipped.
 
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore, StoreError, type MetadataStore } from 'regmeta';
@@ -23,6 +23,7 @@ import {
   type Command,
 } from '../common.js';
 import { Progress } from '../progress.js';
+import { blobFilesIn } from '../../server/blobs.js';
 import { blobFile } from './check.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION, 'dry-run': { type: 'boolean', short: 'n' }, grace: { type: 'string' } } as const;
@@ -151,25 +152,22 @@ export function sweep(store: MetadataStore, olderThan: Date, dir: string | undef
         progress.tick();
       }
     }
+    // Removes a file, counting it, or records why it could not.
+    const remover = (file: string) => () => {
+      try {
+        if (existsSync(file)) {
+          rmSync(file, { force: true });
+          result.filesRemoved++;
+        }
+      } catch (error) {
+        result.problems.push(`cannot remove ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      }
+    };
     for (const blob of store.unreferencedBlobs({ olderThan })) {
-      let removed = false;
-      const file = dir === undefined ? undefined : blobFile(dir, blob.digest);
       // The store removes the file only after the row's delete has committed,
       // under the write lock, and only if no push has linked the digest again
       // (a push moves its file into place under that same lock).
-      const removeFile =
-        file === undefined
-          ? undefined
-          : () => {
-              try {
-                if (existsSync(file)) {
-                  rmSync(file, { force: true });
-                  removed = true;
-                }
-              } catch (error) {
-                result.problems.push(`cannot remove ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-              }
-            };
+      const removeFile = dir === undefined ? undefined : remover(blobFile(dir, blob.digest));
       try {
         store.deleteBlob(blob.digest, ctx, { olderThan, removeFile });
       } catch (error) {
@@ -179,8 +177,24 @@ export function sweep(store: MetadataStore, olderThan: Date, dir: string | undef
       }
       result.blobsDeleted.push({ digest: blob.digest, size: blob.size });
       result.bytesFreed += blob.size;
-      if (removed) result.filesRemoved++;
       progress.tick();
+    }
+    // Files no row names (a crash between a file's placing and its link's
+    // commit, an interrupted sweep, a leftover temporary), once older than
+    // the grace period. A named one goes only while the store still knows no
+    // such blob, under the write lock a push places its file under.
+    if (dir !== undefined) {
+      for (const { file, digest } of blobFilesIn(dir)) {
+        let modified: number;
+        try {
+          modified = statSync(file).mtimeMs;
+        } catch {
+          continue; // gone meanwhile
+        }
+        if (modified >= olderThan.getTime()) continue;
+        if (digest === undefined) remover(file)();
+        else store.whileBlobUnknown(digest, remover(file));
+      }
     }
   } finally {
     progress.finish();
