@@ -2,7 +2,7 @@
 // print as one line, and opening the database without ever creating or
 // altering a file that is missing or not ours.
 
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import Database from 'better-sqlite3';
@@ -208,11 +208,6 @@ export async function withReadOnly<T>(dir: string, fn: (db: Database.Database, f
   } finally {
     if (db.open) db.close();
   }
-}
-
-/** True when `path` exists (any kind). */
-export function exists(path: string): boolean {
-  return existsSync(path);
 }
 
 /** The exit code and hint for an error the store threw. */

@@ -16,7 +16,7 @@ const DIGESTS: Record<string, RegExp> = {
 };
 
 /** The longest repository name the spec lets a registry refuse beyond. */
-export const MAX_REPOSITORY_LENGTH = 255;
+const MAX_REPOSITORY_LENGTH = 255;
 
 /** The supported digest algorithms, in the spec's spelling. */
 export type DigestAlgorithm = 'sha256' | 'sha512';
@@ -34,7 +34,7 @@ export function isRepository(name: unknown): name is string {
 }
 
 /** True when `tag` is a valid tag. */
-export function isTag(tag: unknown): tag is string {
+function isTag(tag: unknown): tag is string {
   return typeof tag === 'string' && TAG.test(tag);
 }
 

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openStore, type MetadataStore } from 'regmeta';
 import { closeRegistry, createRegistry, type RegistryOptions, type RequestLogEntry } from '../../src/server/server.js';
+import type { Descriptor } from '../../src/index.js';
 
 export interface TestRegistry {
   url: string;
@@ -76,15 +77,6 @@ export async function pushBlob(url: string, repo: string, bytes: Uint8Array | st
   });
   if (res.status !== 201) throw new Error(`blob push: ${res.status} ${await res.text()}`);
   return digest;
-}
-
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-  platform?: { architecture: string; os: string };
 }
 
 export function descriptor(mediaType: string, bytes: Uint8Array | string, extra: Partial<Descriptor> = {}): Descriptor {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'vitest';
-import { openStore, MediaType, StoreError, type MetadataStore, type StoreOptions } from 'regmeta';
+import { openStore, MediaType, StoreError, type Descriptor, type MetadataStore, type StoreOptions } from 'regmeta';
 
 export { MediaType };
 
@@ -23,14 +23,7 @@ export function blobDigest(seed: string): string {
 }
 
 /** A descriptor as it appears inside a manifest. */
-export interface Desc {
-  mediaType: string;
-  digest: string;
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-  platform?: { architecture: string; os: string };
-}
+export type Desc = Descriptor;
 
 /** A manifest ready to put: its bytes, media type, digest and size. */
 export interface Built {
@@ -171,16 +164,7 @@ export function dump(file: string): Record<string, unknown[]> {
 }
 
 /** The events of `store` in commit order (oldest first), as an admin sees them. */
-export function allEvents(store: MetadataStore) {
-  const events = [];
-  let page: string | undefined;
-  do {
-    const result = store.getEvents({ queryingUser: 'admin', isAdmin: true, perPage: 1000, page });
-    events.push(...result.events);
-    page = result.next;
-  } while (page !== undefined);
-  return events.reverse();
-}
+export { allEventsOldestFirst as allEvents } from './workers/common.js';
 
 /** The StoreError `fn` throws; fails the test when it throws nothing or something else. */
 export function caught(fn: () => unknown): StoreError {

@@ -3,7 +3,7 @@
 // never changes what it checks.
 
 import { createHash } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import {
@@ -12,7 +12,6 @@ import {
   Exit,
   JSON_OPTION,
   dataDir,
-  exists,
   formatBytes,
   withReadOnly,
   parse,
@@ -71,8 +70,6 @@ const MANIFESTS = `
   LEFT JOIN manifest_payload p ON p.manifest_id = m.id
   ORDER BY m.id`;
 
-/** Where the server keeps the bytes of blob `digest` under the data directory. */
-export const blobFile = blobPath;
 
 export const check: Command = {
   name: 'check',
@@ -109,7 +106,7 @@ example:
     await withReadOnly(dir, async (db) => {
       try {
         inspectDatabase(db, problems, checked);
-        const checkFiles = args.values['no-files'] ? false : args.values.files || exists(join(dir, 'blobs'));
+        const checkFiles = args.values['no-files'] ? false : args.values.files || existsSync(join(dir, 'blobs'));
         if (checkFiles) await inspectBlobFiles(db, dir, problems, checked);
       } catch (error) {
         // Damage that stops SQLite reading is what check is for: a problem
@@ -188,7 +185,7 @@ async function inspectBlobFiles(db: Database.Database, dir: string, problems: Pr
   for (const blob of blobs) {
     let file: string;
     try {
-      file = blobFile(dir, blob.digest);
+      file = blobPath(dir, blob.digest);
     } catch {
       problems.push({ kind: 'blob-digest', subject: JSON.stringify(blob.digest), detail: 'malformed digest in the blob table' });
       continue;

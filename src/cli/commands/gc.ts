@@ -23,8 +23,7 @@ import {
   type Command,
 } from '../common.js';
 import { Progress } from '../progress.js';
-import { blobFilesIn } from '../../server/blobs.js';
-import { blobFile } from './check.js';
+import { blobFilesIn, blobPath } from '../../server/blobs.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION, 'dry-run': { type: 'boolean', short: 'n' }, grace: { type: 'string' } } as const;
 
@@ -167,7 +166,7 @@ export function sweep(store: MetadataStore, olderThan: Date, dir: string | undef
       // The store removes the file only after the row's delete has committed,
       // under the write lock, and only if no push has linked the digest again
       // (a push moves its file into place under that same lock).
-      const removeFile = dir === undefined ? undefined : remover(blobFile(dir, blob.digest));
+      const removeFile = dir === undefined ? undefined : remover(blobPath(dir, blob.digest));
       try {
         store.deleteBlob(blob.digest, ctx, { olderThan, removeFile });
       } catch (error) {

@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import {
   closeSync,
   copyFileSync,
+  existsSync,
   fsyncSync,
   linkSync,
   mkdirSync,
@@ -39,7 +40,6 @@ import {
   checkDatabaseFile,
   databaseFile,
   dataDir,
-  exists,
   withReadOnly,
   parse,
   println,
@@ -48,8 +48,8 @@ import {
   type Command,
 } from '../common.js';
 import { isDigest } from '../../store/grammar.js';
-import { blobFile } from './check.js';
 import { Progress } from '../progress.js';
+import { blobPath } from '../../server/blobs.js';
 
 const options = {
   ...DATA_OPTION,
@@ -173,7 +173,7 @@ example:
 /** `<root>/docker/registry/v2`, or `<root>` itself when it is that directory. @throws CliError USAGE. */
 function storageRoot(root: string): string {
   for (const candidate of [join(root, 'docker', 'registry', 'v2'), root]) {
-    if (exists(join(candidate, 'repositories')) && exists(join(candidate, 'blobs'))) return candidate;
+    if (existsSync(join(candidate, 'repositories')) && existsSync(join(candidate, 'blobs'))) return candidate;
   }
   throw new CliError(
     Exit.USAGE,
@@ -185,7 +185,7 @@ function storageRoot(root: string): string {
 /** The store to import into: created when missing, refused when foreign. */
 function openTarget(dir: string): MetadataStore {
   const file = databaseFile(dir);
-  if (exists(file)) checkDatabaseFile(file, { allowEmpty: true });
+  if (existsSync(file)) checkDatabaseFile(file, { allowEmpty: true });
   try {
     mkdirSync(dir, { recursive: true });
   } catch (error) {
@@ -202,7 +202,7 @@ async function dryRun(v2: string, target: Target, actor: string): Promise<Import
   const scratch = mkdtempSync(join(tmpdir(), 'regmeta-import-'));
   try {
     const copy = join(scratch, 'metadata.db');
-    if (exists(databaseFile(dir))) {
+    if (existsSync(databaseFile(dir))) {
       await withReadOnly(dir, (source) => source.backup(copy));
     }
     return { ...importInto(v2, openStore(copy, { durability: 'normal' }), actor, target), dryRun: true };
@@ -370,7 +370,7 @@ function readRevision(v2: string, repository: string, digest: string, problems: 
  * @throws the filesystem's error.
  */
 function stageBlob(source: string, target: string, options: Target): { place: () => void; discard: () => void } | undefined {
-  if (exists(target)) return undefined;
+  if (existsSync(target)) return undefined;
   // A dry run counts the file it would place, and places nothing.
   if (options.dryRun) return { place: () => {}, discard: () => {} };
   mkdirSync(dirname(target), { recursive: true });
@@ -492,7 +492,7 @@ function importRepository(
     // refreshes its grace period.
     let staged: ReturnType<typeof stageBlob>;
     try {
-      staged = target.blobs === 'none' ? undefined : stageBlob(source, blobFile(target.dir, digest), target);
+      staged = target.blobs === 'none' ? undefined : stageBlob(source, blobPath(target.dir, digest), target);
     } catch (error) {
       problems.push({ repository: name, subject: digest, problem: `cannot place the blob file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` });
       continue;
