@@ -8,7 +8,7 @@ import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { closeSync, createReadStream, createWriteStream, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { mkdir, open, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable, type Writable } from 'node:stream';
+import { finished, Transform, type Readable, type Writable } from 'node:stream';
 import { isDigest } from '../store/grammar.js';
 import { HttpError } from './errors.js';
 
@@ -330,8 +330,12 @@ function copy(body: Readable, meter: Transform, out: Writable): Promise<void> {
       out.destroy();
     };
     body.on('error', fail);
-    body.on('close', () => {
-      if (!body.readableEnded) fail(new HttpError('BLOB_UPLOAD_INVALID', 'the client went away mid-body'));
+    // finished() and not a 'close' listener: the body may be copied after an
+    // await, when a client that went away has already closed the request;
+    // finished() reports that at once, a listener would wait forever and
+    // hold the session and the file open.
+    finished(body, { writable: false }, (error) => {
+      if (error) fail(new HttpError('BLOB_UPLOAD_INVALID', 'the client went away mid-body'));
     });
     meter.on('error', fail);
     out.on('error', fail);

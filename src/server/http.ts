@@ -2,6 +2,7 @@
 // bounded bodies, JSON answers and header parsing.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { finished } from 'node:stream';
 import type { Context, MetadataStore } from '../index.js';
 import type { BlobFiles } from './blobs.js';
 import { HttpError } from './errors.js';
@@ -38,7 +39,8 @@ const LINGER_BYTES = 8 * 1024 * 1024;
 
 /**
  * Reads a request body of at most `limit` bytes.
- * @throws HttpError SIZE_INVALID with status 413 when it is longer.
+ * @throws HttpError SIZE_INVALID with status 413 when it is longer, and
+ * with 400 when it ends early (the client went away).
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const tooLarge = () => new HttpError('SIZE_INVALID', `body is larger than ${limit} bytes`, { status: 413 });
@@ -57,8 +59,12 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       reject(tooLarge());
     };
     req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(chunks, size)));
-    req.once('error', reject);
+    // finished() and not an 'end' listener: the body may be read after an
+    // await (authentication), when a client that went away has already
+    // closed the request; finished() reports that, a listener would wait forever.
+    finished(req, { writable: false }, (error) =>
+      error ? reject(new HttpError('SIZE_INVALID', 'the body ended before it was complete')) : resolve(Buffer.concat(chunks, size)),
+    );
   });
 }
 

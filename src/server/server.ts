@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { MetadataStore } from '../index.js';
 import { BasicAuth, readHtpasswd } from './auth.js';
 import { BlobFiles } from './blobs.js';
+import { Connections, type ConnectionLimits } from './connections.js';
 import { HttpError, sendError } from './errors.js';
 import * as blobs from './handlers/blobs.js';
 import * as discovery from './handlers/discovery.js';
@@ -27,7 +28,7 @@ export interface RequestLogEntry {
   actor: string;
 }
 
-export interface RegistryOptions {
+export interface RegistryOptions extends Partial<ConnectionLimits> {
   store: MetadataStore;
   /** Holds blobs/ and uploads/ (created when missing). */
   dataDir: string;
@@ -75,6 +76,7 @@ export function createRegistry(options: RegistryOptions): Server {
   const log = options.log ?? (() => {});
   const onError = options.onError ?? ((error: unknown) => console.error(error));
 
+  const connections = new Connections(options);
   const state: Internals = { registry, closing: false };
   const server = createServer((req, res) => {
     const started = performance.now();
@@ -102,7 +104,7 @@ export function createRegistry(options: RegistryOptions): Server {
         actor: c.actor,
       });
     });
-    handle(c, auth).catch((error: unknown) => {
+    handle(c, auth, connections).catch((error: unknown) => {
       // A client that hung up mid-request caused the error and hears no answer.
       if (req.destroyed && !req.complete) {
         res.destroy();
@@ -117,23 +119,15 @@ export function createRegistry(options: RegistryOptions): Server {
       }
     });
   });
-  // Blob uploads can take long; the default 5 minutes would cut them off.
-  server.requestTimeout = 3600_000;
-  // A client error on one socket — skopeo's TLS ClientHello on this plain
-  // port, a malformed request line, a header timeout — closes that socket.
-  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-    if (error.code !== 'ECONNRESET' && socket.writable) {
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    }
-    socket.destroy();
-  });
+  connections.attach(server);
   server.on('close', () => blobFiles.close());
   internals.set(server, state);
   return server;
 }
 
-async function handle(c: RequestContext, auth: BasicAuth | undefined): Promise<void> {
+async function handle(c: RequestContext, auth: BasicAuth | undefined, connections: Connections): Promise<void> {
   const { req, res } = c;
+  connections.begin(req, res);
   res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
   const target = req.url ?? '/';
   try {

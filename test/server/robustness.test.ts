@@ -78,6 +78,69 @@ describe('client errors on one socket', () => {
   });
 });
 
+describe('clients that go away', () => {
+  /** Sends a request head and a part of its body, then closes the socket at once. */
+  function abandon(head: string): Promise<void> {
+    return new Promise((resolve) => {
+      const socket = netConnect(port, '127.0.0.1', () => socket.end(head, () => socket.destroy()));
+      socket.on('error', () => {});
+      socket.on('close', () => resolve());
+    });
+  }
+  const openDescriptors = () => readdirSync('/proc/self/fd').length;
+  const uploads = () => readdirSync(path.join(r.dataDir, 'uploads'));
+
+  async function settled(check: () => boolean): Promise<boolean> {
+    for (let waited = 0; waited < 3000 && !check(); waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    return check();
+  }
+
+  it('frees the session, its file and its descriptor when a monolithic upload is abandoned before its body is read', async () => {
+    const before = openDescriptors();
+    const tries = 60;
+    for (let i = 0; i < tries; i++) {
+      // The server opens the session (an await) before it reads the body;
+      // by then this client has closed the request.
+      await abandon(
+        `POST /v2/abandon/monolithic/blobs/uploads/?digest=sha256:${'0'.repeat(64)} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nxx`,
+      );
+    }
+    expect(await settled(() => uploads().length === 0)).toBe(true);
+    // Other parts of the test process open and close descriptors too: allow some slack, not one per try.
+    expect(await settled(() => openDescriptors() - before < tries / 4)).toBe(true);
+  });
+
+  it('frees a session whose chunk was abandoned, so the next PATCH on it goes through', async () => {
+    const post = await fetch(`${r.url}/v2/abandon/chunked/blobs/uploads/`, { method: 'POST' });
+    const location = post.headers.get('location')!;
+    for (let i = 0; i < 10; i++) {
+      await abandon(`PATCH ${location} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nxx`);
+    }
+    const chunk = Buffer.alloc(10, 4);
+    const patch = await fetch(`${r.url}${location}`, { method: 'PATCH', body: chunk, signal: AbortSignal.timeout(5000) });
+    expect(patch.status).toBe(202);
+    expect(patch.headers.get('range')).toBe('0-9');
+  });
+
+  it('answers a request and then closes when garbage follows it on the same connection', async () => {
+    const config = 'pipelined config';
+    await pushBlob(r.url, 'pipelined/app', config);
+    const manifest = imageManifest(config, []);
+    const answer = await raw(
+      Buffer.concat([
+        Buffer.from(
+          `PUT /v2/pipelined/app/manifests/v1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: ${Buffer.byteLength(manifest)}\r\n\r\n`,
+        ),
+        Buffer.from(manifest),
+        Buffer.from('\x16\x03\x01 garbage that is not HTTP\r\n\r\n'),
+      ]),
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 201 /);
+    expect(answer).not.toContain('400 Bad Request');
+    expect(r.store.getTag('pipelined/app', 'v1').digest).toBe(sha256(manifest));
+  });
+});
+
 describe('bounded bodies', () => {
   it('refuses a declared manifest length far above 4 MiB without reading it, and closes', async () => {
     const answer = await raw(

@@ -6,6 +6,7 @@
 // registry is a developer's own: everyone is anonymous and an admin. With an
 // htpasswd, the users named by --admin are admins.
 
+import { finished } from 'node:stream';
 import type { EventObjectType, EventQuery, EventType } from '../../index.js';
 import { HttpError } from '../errors.js';
 import type { RequestContext } from '../http.js';
@@ -96,7 +97,9 @@ export async function streamEvents(c: RequestContext): Promise<void> {
   }, HEARTBEAT_MS);
   registry.streams.add(res);
   try {
-    await new Promise<void>((resolve) => res.once('close', resolve));
+    // finished(), not a 'close' listener: a client gone during authentication
+    // has closed the response already, and its stream must end at once.
+    await new Promise<void>((resolve) => finished(res, () => resolve()));
   } finally {
     clearInterval(heartbeat);
     unsubscribe();
