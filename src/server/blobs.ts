@@ -23,6 +23,8 @@ export interface FinishedUpload {
 export interface UploadSession {
   readonly id: string;
   readonly repo: string;
+  /** The client address that opened it, for the per-address cap. */
+  readonly client: string;
   /** Bytes received so far; the file holds exactly these. */
   size: number;
   /** sha256 of the bytes so far, fed as they arrive. */
@@ -39,9 +41,16 @@ export interface BlobFilesOptions {
   maxBlobSize?: number;
   /** Sessions idle longer than this (ms) are dropped with their file. */
   uploadTtl?: number;
+  /** Upload sessions one client address may hold open at once; 0 turns the cap off. */
+  maxUploadsPerAddress?: number;
 }
 
-const GIB = 1024 ** 3;
+/** The defaults: 64 GiB blobs; a day for an idle session (a resumable push may pause); 256 sessions, dozens of concurrent pushes' worth. */
+export const DEFAULT_BLOB_LIMITS: Required<BlobFilesOptions> = {
+  maxBlobSize: 64 * 1024 ** 3,
+  uploadTtl: 24 * 3600 * 1000,
+  maxUploadsPerAddress: 256,
+};
 
 /**
  * Where blob `digest` lives under a data directory: blobs/<algorithm>/<2 hex>/<hex>.
@@ -85,15 +94,18 @@ export class BlobFiles {
   readonly maxBlobSize: number;
   readonly #dataDir: string;
   readonly #uploadTtl: number;
+  readonly #maxUploadsPerAddress: number;
   readonly #sessions = new Map<string, UploadSession>();
+  readonly #perAddress = new Map<string, number>();
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(dataDir: string, options: BlobFilesOptions = {}) {
     this.#dataDir = dataDir;
     this.blobsDir = path.join(dataDir, 'blobs');
     this.uploadsDir = path.join(dataDir, 'uploads');
-    this.maxBlobSize = options.maxBlobSize ?? 64 * GIB;
-    this.#uploadTtl = options.uploadTtl ?? 24 * 3600 * 1000;
+    this.maxBlobSize = options.maxBlobSize ?? DEFAULT_BLOB_LIMITS.maxBlobSize;
+    this.#uploadTtl = options.uploadTtl ?? DEFAULT_BLOB_LIMITS.uploadTtl;
+    this.#maxUploadsPerAddress = options.maxUploadsPerAddress ?? DEFAULT_BLOB_LIMITS.maxUploadsPerAddress;
   }
 
   /**
@@ -136,21 +148,48 @@ export class BlobFiles {
 
   // --- upload sessions --------------------------------------------------------
 
-  /** Opens a session for `repo` with an empty file. */
-  async startUpload(repo: string): Promise<UploadSession> {
+  /**
+   * Opens a session for `repo`, on behalf of client address `client`, with an empty file.
+   * @throws HttpError TOOMANYREQUESTS when `client` holds as many sessions as it may.
+   */
+  async startUpload(repo: string, client: string): Promise<UploadSession> {
+    const held = this.#perAddress.get(client) ?? 0;
+    if (this.#maxUploadsPerAddress > 0 && held >= this.#maxUploadsPerAddress) {
+      throw new HttpError(
+        'TOOMANYREQUESTS',
+        `${held} upload sessions are open from this address, the most it may hold: finish or cancel some (idle ones expire after ${Math.round(this.#uploadTtl / 60_000)} minutes)`,
+        { headers: { 'Retry-After': '60' } },
+      );
+    }
     const session: UploadSession = {
       id: randomUUID(),
       repo,
+      client,
       size: 0,
       hash: createHash('sha256'),
       busy: false,
       idle: Promise.resolve(),
       lastUsed: Date.now(),
     };
-    const file = await open(this.#uploadPath(session.id), 'wx');
-    await file.close();
+    // Counted before the await, so that concurrent starts cannot all pass the check.
     this.#sessions.set(session.id, session);
+    this.#perAddress.set(client, held + 1);
+    try {
+      const file = await open(this.#uploadPath(session.id), 'wx');
+      await file.close();
+    } catch (error) {
+      this.#forget(session);
+      throw error;
+    }
     return session;
+  }
+
+  /** Drops the session from the table and from its address's count; once. */
+  #forget(session: UploadSession): void {
+    if (!this.#sessions.delete(session.id)) return;
+    const left = (this.#perAddress.get(session.client) ?? 1) - 1;
+    if (left <= 0) this.#perAddress.delete(session.client);
+    else this.#perAddress.set(session.client, left);
   }
 
   /**
@@ -250,7 +289,7 @@ export class BlobFiles {
     const release = await this.#acquire(session);
     const file = this.#uploadPath(session.id);
     // The session is over whatever happens: requests waiting on it find it unknown.
-    this.#sessions.delete(session.id);
+    this.#forget(session);
     const discard = () => rm(file, { force: true });
     try {
       const actual = digest.startsWith('sha256:')
@@ -283,7 +322,7 @@ export class BlobFiles {
 
   /** Cancels the session and removes its file. */
   async cancel(session: UploadSession): Promise<void> {
-    this.#sessions.delete(session.id);
+    this.#forget(session);
     await rm(this.#uploadPath(session.id), { force: true });
   }
 
@@ -301,7 +340,7 @@ export class BlobFiles {
       }
     } catch {
       // The file is gone (cancelled meanwhile): the session is unusable anyway.
-      this.#sessions.delete(session.id);
+      this.#forget(session);
     }
   }
 

@@ -26,6 +26,9 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxConnectionsPerAddress: 128,
 };
 
+// Proxies commonly close a connection silent for 30-60 s; a stream speaks more often.
+const HEARTBEAT_MAX = 15_000;
+
 /** The limits of one server, and the connections and responses it tracks to enforce them. */
 export class Connections {
   readonly #limits: ConnectionLimits;
@@ -38,7 +41,16 @@ export class Connections {
   readonly #failed = new WeakSet<Socket>();
 
   constructor(limits: Partial<ConnectionLimits> = {}) {
-    this.#limits = { ...DEFAULT_CONNECTION_LIMITS, ...limits };
+    this.#limits = {
+      idleTimeout: limits.idleTimeout ?? DEFAULT_CONNECTION_LIMITS.idleTimeout,
+      maxConnectionsPerAddress: limits.maxConnectionsPerAddress ?? DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress,
+    };
+  }
+
+  /** How often a long-lived response (an event stream) must send something so that the idle timeout spares it. */
+  get heartbeatInterval(): number {
+    const idle = this.#limits.idleTimeout;
+    return idle > 0 ? Math.min(HEARTBEAT_MAX, Math.ceil(idle / 3)) : HEARTBEAT_MAX;
   }
 
   /** Counts connections, arms the idle timeout and takes over client errors. */

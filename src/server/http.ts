@@ -17,6 +17,8 @@ export interface Registry {
   isAdmin(user: string): boolean;
   /** Server-sent event streams open now, ended at shutdown. */
   streams: Set<ServerResponse>;
+  /** Milliseconds between an event stream's keep-alive comments: below the idle timeout. */
+  heartbeatInterval: number;
 }
 
 /** One request as the handlers see it. */

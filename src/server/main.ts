@@ -25,6 +25,15 @@ options:
   --read-only            refuse every write (405 UNSUPPORTED)
   --no-delete            refuse manifest, tag and blob deletes (405 UNSUPPORTED);
                          deletes are on by default, as suits local development
+  --idle-timeout <s>     cut a connection silent this long while the server
+                         waits on it: a stalled body, an unread answer
+                         (default 60; 0 off; env REGMETA_IDLE_TIMEOUT)
+  --max-connections-per-address <n>
+                         connections one client address may hold (default 128;
+                         0 no cap; env REGMETA_MAX_CONNECTIONS_PER_ADDRESS)
+  --max-uploads-per-address <n>
+                         upload sessions one client address may hold open
+                         (default 256; 0 no cap; env REGMETA_MAX_UPLOADS_PER_ADDRESS)
   -h, --help             this text
 
 Stops on SIGINT or SIGTERM: no new connections, requests in flight finish,
@@ -40,6 +49,25 @@ export interface ServeOptions {
   admins: string[];
   readOnly: boolean;
   deletes: boolean;
+  /** Milliseconds; undefined leaves the registry's default. */
+  idleTimeout?: number;
+  maxConnectionsPerAddress?: number;
+  maxUploadsPerAddress?: number;
+}
+
+/**
+ * A whole number from a flag or, failing that, the environment.
+ * @throws Error naming the flag when it is not a non-negative integer.
+ */
+function count(flag: string, value: string | undefined, envValue: string | undefined): number | undefined {
+  const raw = value ?? (envValue || undefined);
+  if (raw === undefined) return undefined;
+  if (!/^\d{1,9}$/.test(raw)) throw new Error(`--${flag} wants a whole number, not ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
+
+function seconds(value: number | undefined): number | undefined {
+  return value === undefined ? undefined : value * 1000;
 }
 
 /**
@@ -56,6 +84,9 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       admin: { type: 'string', multiple: true },
       'read-only': { type: 'boolean' },
       'no-delete': { type: 'boolean' },
+      'idle-timeout': { type: 'string' },
+      'max-connections-per-address': { type: 'string' },
+      'max-uploads-per-address': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -73,6 +104,13 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     admins: values.admin ?? [],
     readOnly: values['read-only'] ?? false,
     deletes: !(values['no-delete'] ?? false),
+    idleTimeout: seconds(count('idle-timeout', values['idle-timeout'], env.REGMETA_IDLE_TIMEOUT)),
+    maxConnectionsPerAddress: count(
+      'max-connections-per-address',
+      values['max-connections-per-address'],
+      env.REGMETA_MAX_CONNECTIONS_PER_ADDRESS,
+    ),
+    maxUploadsPerAddress: count('max-uploads-per-address', values['max-uploads-per-address'], env.REGMETA_MAX_UPLOADS_PER_ADDRESS),
   };
 }
 
@@ -105,6 +143,9 @@ export async function serve(argv: string[]): Promise<number> {
       admins: options.admins,
       readOnly: options.readOnly,
       deletes: options.deletes,
+      idleTimeout: options.idleTimeout,
+      maxConnectionsPerAddress: options.maxConnectionsPerAddress,
+      maxUploadsPerAddress: options.maxUploadsPerAddress,
       log: (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`),
       onError: (error) =>
         process.stderr.write(

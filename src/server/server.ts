@@ -40,8 +40,10 @@ export interface RegistryOptions extends Partial<ConnectionLimits> {
   readOnly?: boolean;
   /** Manifest, tag and blob deletes (default true; false answers 405 UNSUPPORTED). */
   deletes?: boolean;
-  /** The largest blob accepted, in bytes. */
+  /** The largest blob accepted, in bytes (default 64 GiB). */
   maxBlobSize?: number;
+  /** Upload sessions one client address may hold open at once (default 256; 0: no cap). */
+  maxUploadsPerAddress?: number;
   /** Receives one entry per finished request. */
   log?: (entry: RequestLogEntry) => void;
   /** Receives server faults (5xx) and their detail, which the client never sees. */
@@ -61,10 +63,14 @@ const internals = new WeakMap<Server, Internals>();
  * @throws Error when the htpasswd file cannot be read or the data directory created.
  */
 export function createRegistry(options: RegistryOptions): Server {
-  const blobFiles = new BlobFiles(path.resolve(options.dataDir), { maxBlobSize: options.maxBlobSize });
+  const blobFiles = new BlobFiles(path.resolve(options.dataDir), {
+    maxBlobSize: options.maxBlobSize,
+    maxUploadsPerAddress: options.maxUploadsPerAddress,
+  });
   blobFiles.init();
   const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd));
   const admins = new Set(options.admins ?? []);
+  const connections = new Connections(options);
   const registry: Registry = {
     store: options.store,
     blobs: blobFiles,
@@ -72,11 +78,11 @@ export function createRegistry(options: RegistryOptions): Server {
     deletes: options.deletes ?? true,
     isAdmin: (user) => auth === undefined || admins.has(user),
     streams: new Set(),
+    heartbeatInterval: connections.heartbeatInterval,
   };
   const log = options.log ?? (() => {});
   const onError = options.onError ?? ((error: unknown) => console.error(error));
 
-  const connections = new Connections(options);
   const state: Internals = { registry, closing: false };
   const server = createServer((req, res) => {
     const started = performance.now();

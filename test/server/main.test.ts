@@ -45,6 +45,18 @@ describe('parseServeArgs', () => {
     });
   });
 
+  it('takes the connection and upload limits from flags or the environment, the idle timeout in seconds', () => {
+    const env = { REGMETA_IDLE_TIMEOUT: '30', REGMETA_MAX_CONNECTIONS_PER_ADDRESS: '10', REGMETA_MAX_UPLOADS_PER_ADDRESS: '5' };
+    expect(parseServeArgs([], env)).toMatchObject({ idleTimeout: 30_000, maxConnectionsPerAddress: 10, maxUploadsPerAddress: 5 });
+    expect(parseServeArgs(['--idle-timeout', '0', '--max-connections-per-address', '0', '--max-uploads-per-address', '7'], env)).toMatchObject({
+      idleTimeout: 0,
+      maxConnectionsPerAddress: 0,
+      maxUploadsPerAddress: 7,
+    });
+    expect(() => parseServeArgs(['--idle-timeout', '1.5'], {})).toThrow(/--idle-timeout wants a whole number/);
+    expect(() => parseServeArgs([], { REGMETA_MAX_UPLOADS_PER_ADDRESS: '-1' })).toThrow(/--max-uploads-per-address/);
+  });
+
   it('refuses a malformed address or an unknown option', () => {
     expect(() => parseServeArgs(['--listen', 'localhost'], {})).toThrow(/host:port/);
     expect(() => parseServeArgs(['--listen', 'h:70000'], {})).toThrow(/host:port/);

@@ -136,7 +136,7 @@ export async function startUpload(c: RequestContext, name: string): Promise<void
   }
   const digestParam = params.get('digest');
   const digest = digestParam === null ? undefined : checkDigest(digestParam);
-  const session = await blobs.startUpload(name);
+  const session = await blobs.startUpload(name, c.req.socket.remoteAddress ?? '');
   if (digest === undefined) return sendEmpty(c, 202, uploadHeaders(name, session));
   try {
     await blobs.append(session, c.req, contentLength(c.req));

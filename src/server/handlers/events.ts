@@ -11,9 +11,6 @@ import type { EventObjectType, EventQuery, EventType } from '../../index.js';
 import { HttpError } from '../errors.js';
 import type { RequestContext } from '../http.js';
 
-/** How often an idle stream sends a comment, so proxies keep it open. */
-const HEARTBEAT_MS = 15_000;
-
 function time(value: string | null, field: string): Date | undefined {
   if (value === null || value === '') return undefined;
   // Epoch milliseconds or any date Date.parse reads (RFC 3339 in practice).
@@ -94,7 +91,7 @@ export async function streamEvents(c: RequestContext): Promise<void> {
   res.write(': events\n\n');
   const heartbeat = setInterval(() => {
     if (!res.destroyed && !res.writableEnded) res.write(': keep-alive\n\n');
-  }, HEARTBEAT_MS);
+  }, registry.heartbeatInterval);
   registry.streams.add(res);
   try {
     // finished(), not a 'close' listener: a client gone during authentication
