@@ -72,6 +72,16 @@ export interface WireError {
   headers?: Record<string, string>;
 }
 
+// A full disk, whether the database's or the blobs': the client may retry
+// once an operator has made room. The message names no path.
+const STORAGE_FULL: WireError = { status: statusOf('DATABASE_FULL'), code: 'UNAVAILABLE', message: "the registry's storage is full" };
+
+/** The store's DATABASE_FULL, or a filesystem error that says the disk or the user's quota is full. */
+function isStorageFull(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return error instanceof Error && (code === 'DATABASE_FULL' || code === 'ENOSPC' || code === 'EDQUOT');
+}
+
 /**
  * Maps anything a handler threw to what goes on the wire. Store and server
  * errors keep their code; a 5xx hides its message (it may name paths) and
@@ -87,6 +97,7 @@ export function toWireError(error: unknown): WireError {
       headers: error.options.headers,
     };
   }
+  if (isStorageFull(error)) return STORAGE_FULL;
   if (error instanceof StoreError) {
     const status = statusOf(error.code);
     if (status >= 500) {

@@ -22,14 +22,16 @@ export interface TestRegistry {
 }
 
 /**
- * Starts a registry on 127.0.0.1:0 over a fresh temp directory, or over the
- * store and directory of another test registry (`on`, which keeps owning them).
+ * Starts a registry on 127.0.0.1:0 over a fresh temp directory (or
+ * `options.dataDir`, which the caller keeps owning), or over the store and
+ * directory of another test registry (`on`, which keeps owning them).
  */
 export async function startRegistry(
-  options: Partial<Omit<RegistryOptions, 'store' | 'dataDir'>> = {},
+  options: Partial<Omit<RegistryOptions, 'store'>> = {},
   on?: TestRegistry,
 ): Promise<TestRegistry> {
-  const dataDir = on?.dataDir ?? mkdtempSync(path.join(tmpdir(), 'regmeta-server-'));
+  const owned = on === undefined && options.dataDir === undefined;
+  const dataDir = on?.dataDir ?? options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'regmeta-server-'));
   const store = on?.store ?? openStore(path.join(dataDir, 'metadata.db'), { durability: 'normal', pollInterval: 20 });
   const logs: RequestLogEntry[] = [];
   const errors: unknown[] = [];
@@ -53,7 +55,7 @@ export async function startRegistry(
       await closeRegistry(server, 2000);
       if (on) return;
       store.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (owned) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
