@@ -255,6 +255,28 @@ export function parseDuration(text: string, command: string, option: string): nu
   }, 0);
 }
 
+/** gc's and check's `--grace` when none is given. */
+export const DEFAULT_GRACE = '24h';
+export const GRACE_OPTION = { grace: { type: 'string' } } as const;
+
+/**
+ * The cut that `--grace` (default DEFAULT_GRACE) makes: what no row names and
+ * is older is garbage; what is younger may be a push still in flight.
+ * @throws CliError USAGE on a malformed duration.
+ */
+export function graceCutoff(values: { grace?: string }, command: string): Date {
+  return new Date(Date.now() - parseDuration(values.grace ?? DEFAULT_GRACE, command, 'grace'));
+}
+
+/** Whether `file` was last modified before `cutoff`: undefined when it is gone. */
+export function modifiedBefore(file: string, cutoff: Date): boolean | undefined {
+  try {
+    return statSync(file).mtimeMs < cutoff.getTime();
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A point in time: an ISO 8601 date (`2026-11-26`, `2026-11-26T10:00:00Z`) or
  * a duration ago (`1h`).

@@ -14,6 +14,15 @@ export const MediaType = {
   DockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
 } as const;
 
+/**
+ * How deeply a manifest's arrays and objects may nest. Real manifests nest
+ * about five levels (an index's manifests, a descriptor, its platform, the
+ * platform's features). Go's encoding/json, which distribution, skopeo and
+ * containerd decode with, gives up past 10,000; a few hundred is generous
+ * for anything real and keeps every recursive walk of the value shallow.
+ */
+export const MAX_MANIFEST_DEPTH = 256;
+
 const INDEX_TYPES: ReadonlySet<string> = new Set([MediaType.OciIndex, MediaType.DockerManifestList]);
 const IMAGE_TYPES: ReadonlySet<string> = new Set([MediaType.OciManifest, MediaType.DockerManifest]);
 // Docker's types always name themselves in the payload; OCI's may leave it out.
@@ -63,9 +72,42 @@ function annotationsOf(value: unknown): string | null {
   return JSON.stringify(value);
 }
 
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPENERS: ReadonlySet<number> = new Set([0x5b, 0x7b]); // [ {
+const CLOSERS: ReadonlySet<number> = new Set([0x5d, 0x7d]); // ] }
+
+/**
+ * Whether `bytes` nest arrays and objects deeper than `limit`, by a scan of
+ * the bytes before any parsing (brackets inside strings do not count): deep
+ * nesting is refused without building it. Malformed JSON is JSON.parse's to
+ * refuse. UTF-8 continuation bytes are all above 0x7f, so never one of these.
+ */
+function nestsDeeperThan(bytes: Uint8Array, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i];
+    if (inString) {
+      if (byte === BACKSLASH) i++; // the escaped byte cannot end the string
+      else if (byte === QUOTE) inString = false;
+    } else if (byte === QUOTE) inString = true;
+    else if (OPENERS.has(byte)) {
+      if (++depth > limit) return true;
+    } else if (CLOSERS.has(byte)) depth--;
+  }
+  return false;
+}
+
+// EF BB BF: RFC 8259 tells senders never to add one, and Go's decoder refuses it.
+function startsWithBom(bytes: Uint8Array): boolean {
+  return bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+}
+
 /**
  * Parses and validates a manifest against the media type it was pushed with.
- * @throws StoreError MANIFEST_INVALID when the payload is not JSON, or is not a
+ * @throws StoreError MANIFEST_INVALID when the payload is not JSON (a UTF-8
+ * BOM before it included), nests deeper than MAX_MANIFEST_DEPTH, or is not a
  * manifest of that media type.
  */
 export function parseManifest(mediaType: string, payload: Uint8Array): ParsedManifest {
@@ -73,9 +115,12 @@ export function parseManifest(mediaType: string, payload: Uint8Array): ParsedMan
   if (!isIndex && !IMAGE_TYPES.has(mediaType)) {
     invalid(`unsupported manifest media type ${JSON.stringify(mediaType.slice(0, 100))}`);
   }
+  if (startsWithBom(payload)) invalid('manifest starts with a UTF-8 byte order mark, which JSON decoders such as Go\'s refuse');
+  if (nestsDeeperThan(payload, MAX_MANIFEST_DEPTH)) invalid(`manifest nests deeper than ${MAX_MANIFEST_DEPTH} levels`);
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
+    // ignoreBOM: parse exactly the bytes the digest covers, never fewer.
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(payload));
   } catch {
     invalid('manifest is not UTF-8 JSON');
   }

@@ -224,6 +224,13 @@ export function prepareStatements(db: Database.Database) {
     unlinkBlob: p('DELETE FROM blob_link WHERE repository_id = :repositoryId AND digest = :digest'),
     blobLinked: p('SELECT 1 FROM blob_link WHERE repository_id = :repositoryId AND digest = :digest').pluck(),
     blobReferenced: p('SELECT 1 FROM manifest_blob WHERE digest = :digest LIMIT 1').pluck(),
+    // The same, by manifests of one repository only: what an unlink must not take from under them.
+    blobReferencedIn: p(`
+      SELECT 1
+      FROM manifest_blob mb
+      JOIN manifest m ON m.id = mb.manifest_id
+      WHERE mb.digest = :digest AND m.repository_id = :repositoryId
+      LIMIT 1`).pluck(),
     deleteBlob: p('DELETE FROM blob WHERE digest = :digest'),
     // Blobs no manifest references whose newest link (or upload) is older than :before.
     unreferencedBlobs: p(`

@@ -504,18 +504,27 @@ export class MetadataStore {
   }
 
   /**
-   * Removes the link of blob `digest` from `repo`; the blob itself stays for
-   * the garbage collector.
-   * @throws NotFoundError NAME_UNKNOWN or BLOB_UNKNOWN; StoreError NAME_INVALID, DIGEST_INVALID.
+   * Removes the link of blob `digest` from `repo`, with a DELETE BLOB event
+   * for `repo@digest`; the blob itself stays for the garbage collector.
+   * @throws NotFoundError NAME_UNKNOWN or BLOB_UNKNOWN; StoreError
+   * BLOB_REFERENCED while a manifest of `repo` references it, NAME_INVALID,
+   * DIGEST_INVALID.
    */
-  unlinkBlob(repo: string, digest: string, _ctx?: Context): void {
+  unlinkBlob(repo: string, digest: string, ctx?: Context): void {
     checkRepository(repo);
     checkDigest(digest);
+    const actor = actorOf(ctx);
     this.#write(() => {
       const repositoryId = this.#repositoryId(repo);
       if (this.#sql.unlinkBlob.run({ repositoryId, digest }).changes === 0) {
         throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${repo}`);
       }
+      // After the not-found check, so that a blob not linked here is BLOB_UNKNOWN
+      // whatever references it; throwing rolls the unlink back.
+      if (this.#sql.blobReferencedIn.get({ repositoryId, digest }) !== undefined) {
+        throw new StoreError('BLOB_REFERENCED', `blob ${digest} is referenced by a manifest of ${repo}`);
+      }
+      this.#event(actor, Date.now(), 'DELETE', 'BLOB', `${repo}@${digest}`, { repository: repo, digest });
     });
   }
 

@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { openStore } from 'regmeta';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sweep } from '../../src/cli/commands/gc.js';
+import { DEFAULT_GRACE, parseDuration } from '../../src/cli/common.js';
 import { blobPath, putBlob, putImage, putIndex, sha256 } from './data.js';
 import { dumpState, regmeta, tamperPayload, tempDir } from './run.js';
 
@@ -226,7 +227,38 @@ describe('check', () => {
 });
 
 describe('files no row names', () => {
-  it('check lists them; gc removes those older than the grace period, and never a file whose blob is known', async () => {
+  const subjects = (list: { subject: string }[]) => list.map((p) => p.subject).sort();
+
+  it('check reports one younger than the grace period as pending and exits 0; past the grace, as a problem and exits 1', async () => {
+    const data = dataDir();
+    const store = openStore(join(data, 'metadata.db'));
+    try {
+      putImage(store, data, 'pending/x');
+    } finally {
+      store.close();
+    }
+    // As a crash between placing the file and committing its row leaves it.
+    const digest = sha256('a push that died');
+    const file = blobPath(data, digest);
+    mkdirSync(join(file, '..'), { recursive: true });
+    writeFileSync(file, 'a push that died');
+
+    const [json, text] = await Promise.all([regmeta(['check', '--data', data, '--json']), regmeta(['check', '--data', data])]);
+    expect([json.status, text.status]).toEqual([0, 0]);
+    const fresh = JSON.parse(json.stdout);
+    expect(fresh).toMatchObject({ ok: true, problems: [], pending: [{ kind: 'blob-pending', subject: digest }] });
+    expect(text.stdout).toMatch(new RegExp(`^blob-pending  ${digest}  `));
+    expect(text.stderr).toMatch(/: ok, 1 pending\n$/);
+
+    const stale = new Date(Date.now() - parseDuration(DEFAULT_GRACE, 'test', 'grace') - 3600 * 1000);
+    utimesSync(file, stale, stale);
+    const [json2, text2] = await Promise.all([regmeta(['check', '--data', data, '--json']), regmeta(['check', '--data', data])]);
+    expect([json2.status, text2.status]).toEqual([1, 1]);
+    expect(JSON.parse(json2.stdout)).toMatchObject({ ok: false, problems: [{ kind: 'blob-orphan', subject: digest }], pending: [] });
+    expect(text2.stderr).toMatch(/: 1 problem\n$/);
+  });
+
+  it('check lists them, as problems only past --grace; gc removes those past the grace, and never a file whose blob is known', async () => {
     const data = dataDir();
     const store = openStore(join(data, 'metadata.db'));
     let kept;
@@ -253,12 +285,18 @@ describe('files no row names', () => {
     utimesSync(temporary, old, old);
     utimesSync(blobPath(data, kept!.digest), old, old);
 
-    const checked = await regmeta(['check', '--data', data, '--json']);
-    expect(checked.status).toBe(1);
-    const orphans = JSON.parse(checked.stdout).problems.filter((p: { kind: string }) => p.kind === 'blob-orphan');
-    expect(orphans.map((p: { subject: string }) => p.subject).sort()).toEqual(
+    // Two hours is within check's default grace, as it is within gc's.
+    const byDefault = await regmeta(['check', '--data', data, '--json']);
+    expect(byDefault.status).toBe(0);
+    expect(subjects(JSON.parse(byDefault.stdout).pending)).toEqual(
       [sha256('left by a crash'), sha256('being pushed right now'), temporary].sort(),
     );
+    const checked = await regmeta(['check', '--grace', '1h', '--data', data, '--json']);
+    expect(checked.status).toBe(1);
+    const report = JSON.parse(checked.stdout);
+    expect(subjects(report.problems)).toEqual([sha256('left by a crash'), temporary].sort());
+    expect(report.problems.every((p: { kind: string }) => p.kind === 'blob-orphan')).toBe(true);
+    expect(subjects(report.pending)).toEqual([sha256('being pushed right now')]);
 
     const swept = await regmeta(['gc', '--grace', '1h', '--data', data, '--json']);
     expect(swept.status).toBe(0);

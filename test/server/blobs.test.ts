@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorCode, pushBlob, sha256, startRegistry, type TestRegistry } from './helpers.js';
+import { OCI_MANIFEST, errorCode, pushBlob, pushImage, sha256, startRegistry, type TestRegistry } from './helpers.js';
 
 let r: TestRegistry;
 beforeAll(async () => {
@@ -269,6 +269,23 @@ describe('blob delete', () => {
     const again = await fetch(`${r.url}/v2/del/a/blobs/${digest}`, { method: 'DELETE' });
     expect(again.status).toBe(404);
     expect(await errorCode(again)).toBe('BLOB_UNKNOWN');
+  });
+
+  it('refuses with 409 BLOB_REFERENCED while a manifest of the repository references the blob, and the image still pulls', async () => {
+    const image = await pushImage(r.url, 'del/img', 'latest', 'referenced');
+    for (const blob of [image.config, image.layer]) {
+      const res = await fetch(`${r.url}/v2/del/img/blobs/${sha256(blob)}`, { method: 'DELETE' });
+      expect(res.status).toBe(409);
+      expect(await errorCode(res)).toBe('BLOB_REFERENCED');
+    }
+    const manifest = await fetch(`${r.url}/v2/del/img/manifests/latest`, { headers: { Accept: OCI_MANIFEST } });
+    expect(manifest.status).toBe(200);
+    expect(await manifest.text()).toBe(image.manifest);
+    for (const blob of [image.config, image.layer]) {
+      const res = await fetch(`${r.url}/v2/del/img/blobs/${sha256(blob)}`);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe(blob);
+    }
   });
 
   it('never logged a server fault', () => {

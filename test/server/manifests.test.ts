@@ -118,6 +118,22 @@ describe('manifest push and pull', () => {
     expect(await errorCode(notJson)).toBe('MANIFEST_INVALID');
   });
 
+  it('refuses with 400 MANIFEST_INVALID what Go clients cannot parse: a UTF-8 BOM, nesting 20,000 levels deep', async () => {
+    await pushBlob(r.url, 'm/goparse', 'cfg-goparse');
+    const manifest = imageManifest('cfg-goparse', []);
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(manifest)]);
+    const deep = `${manifest.slice(0, -1)},"x":${'['.repeat(20_000)}${']'.repeat(20_000)}}`;
+    for (const body of [bom, deep]) {
+      const res = await putManifest(r.url, 'm/goparse', 'latest', body);
+      expect(res.status).toBe(400);
+      expect(await errorCode(res)).toBe('MANIFEST_INVALID');
+      expect((await fetch(`${r.url}/v2/m/goparse/manifests/${sha256(body)}`)).status).toBe(404);
+    }
+    const tags = await fetch(`${r.url}/v2/m/goparse/tags/list`);
+    expect(((await tags.json()) as { tags: string[] }).tags).toEqual([]);
+    expect((await putManifest(r.url, 'm/goparse', 'latest', manifest)).status).toBe(201);
+  });
+
   it('refuses a manifest above 4 MiB with 413', async () => {
     const huge = Buffer.alloc(4 * 1024 * 1024 + 1, 0x20);
     const res = await putManifest(r.url, 'm/huge', 'big', huge);

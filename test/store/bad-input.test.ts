@@ -170,6 +170,9 @@ const badPayloads: Array<[string, string | Buffer]> = [
   ['a manifest whose annotations are not strings', JSON.stringify({ schemaVersion: 2, config: { mediaType: 'x', digest: blob, size: 1 }, layers: [], annotations: { a: 1 } })],
   ['a manifest with a malformed subject', JSON.stringify({ schemaVersion: 2, config: { mediaType: 'x', digest: blob, size: 1 }, layers: [], subject: { digest: 'nope' } })],
   ['an OCI index body', JSON.stringify({ schemaVersion: 2, manifests: [] })],
+  // Valid manifests that Go clients cannot parse.
+  ['a valid manifest behind a UTF-8 BOM', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), m.payload])],
+  ['a valid manifest with a field nested 20,000 levels deep', `${m.payload.toString().slice(0, -1)},"x":${'['.repeat(20_000)}${']'.repeat(20_000)}}`],
 ];
 for (const [label, payload] of badPayloads) {
   const p = built(MediaType.OciManifest, payload);

@@ -103,6 +103,51 @@ describe('unlinkBlob', () => {
     expect(caught(() => store.unlinkBlob('acme/none', blobDigest('a'))).code).toBe('NAME_UNKNOWN');
   });
 
+  it('writes a DELETE BLOB event for repo@digest with the actor', () => {
+    const digest = blobDigest('a');
+    store.linkBlob('acme/app', { digest, size: 10 });
+    const before = allEvents(store).length;
+    store.unlinkBlob('acme/app', digest, { actor: 'alice' });
+    const added = allEvents(store).slice(before);
+    expect(added).toHaveLength(1);
+    expect(added[0]).toMatchObject({
+      actor: 'alice',
+      type: 'DELETE',
+      object: { type: 'BLOB', id: `acme/app@${digest}` },
+      repository: 'acme/app',
+      digest,
+    });
+  });
+
+  it('refuses with BLOB_REFERENCED while a manifest of that repository references it, changing nothing', () => {
+    const t = tempStore();
+    try {
+      const s = t.store;
+      const config = blobDesc('cfg', 'application/vnd.oci.image.config.v1+json');
+      const layer = blobDesc('layer');
+      const m = ociManifest({ config, layers: [layer] });
+      for (const repo of ['acme/app', 'acme/other']) {
+        s.linkBlob(repo, { digest: config.digest, size: config.size });
+        s.linkBlob(repo, { digest: layer.digest, size: layer.size });
+      }
+      put('acme/app', m, s);
+      const rows = dump(t.file);
+      for (const digest of [config.digest, layer.digest]) {
+        const error = caught(() => s.unlinkBlob('acme/app', digest, { actor: 'alice' }));
+        expect(error.code).toBe('BLOB_REFERENCED');
+        expect(error).not.toBeInstanceOf(NotFoundError);
+      }
+      expect(dump(t.file)).toEqual(rows);
+      // Another repository's manifest does not hold this repository's link.
+      s.unlinkBlob('acme/other', layer.digest);
+      s.deleteManifest('acme/app', m.digest);
+      s.unlinkBlob('acme/app', layer.digest);
+      expect(caught(() => s.statBlob('acme/app', layer.digest)).code).toBe('BLOB_UNKNOWN');
+    } finally {
+      t.cleanup();
+    }
+  });
+
   it("unlinking from a repository where the blob is not linked leaves the other repository's link", () => {
     const digest = blobDigest('a');
     store.linkBlob('acme/app', { digest, size: 10 });

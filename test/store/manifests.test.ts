@@ -3,6 +3,7 @@
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, NotFoundError, type MetadataStore } from 'regmeta';
+import { MAX_MANIFEST_DEPTH } from '../../src/store/manifest.js';
 import {
   MediaType,
   absentManifest,
@@ -118,6 +119,34 @@ describe('putManifest: media types', () => {
   ])('refuses a payload that is %s with MANIFEST_INVALID', (_name, text) => {
     const m = built(MediaType.OciManifest, text);
     expect(caught(() => put('acme/app', m)).code).toBe('MANIFEST_INVALID');
+    expect(store.catalog()).toEqual([]);
+  });
+
+  // A valid manifest with an extra field `value`.
+  const withField = (value: string) => built(MediaType.OciManifest, `${ociManifest().payload.toString().slice(0, -1)},"x":${value}}`);
+
+  it(`takes nesting up to MAX_MANIFEST_DEPTH (${MAX_MANIFEST_DEPTH}) levels and refuses one more with MANIFEST_INVALID`, () => {
+    // The manifest object itself is the first level.
+    const arrays = MAX_MANIFEST_DEPTH - 1;
+    put('acme/app', withField(`${'['.repeat(arrays)}${']'.repeat(arrays)}`));
+    const objects = MAX_MANIFEST_DEPTH;
+    const error = caught(() => put('acme/app', withField(`${'{"a":'.repeat(objects)}1${'}'.repeat(objects)}`)));
+    expect(error.code).toBe('MANIFEST_INVALID');
+    expect(error.message).toMatch(/deeper than/);
+  });
+
+  it('does not count brackets inside strings, escaped quotes included', () => {
+    // The JSON string \"[[[…{ : an escaped backslash, an escaped quote, then brackets.
+    const text = `"\\\\\\"${'['.repeat(10_000)}{"`;
+    expect(JSON.parse(text)).toMatch(/^\\"\[+\{$/);
+    put('acme/app', withField(text));
+  });
+
+  it('refuses a valid manifest behind a UTF-8 BOM with MANIFEST_INVALID, naming the BOM', () => {
+    const m = built(MediaType.OciManifest, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), ociManifest().payload]));
+    const error = caught(() => put('acme/app', m));
+    expect(error.code).toBe('MANIFEST_INVALID');
+    expect(error.message).toMatch(/byte order mark/);
     expect(store.catalog()).toEqual([]);
   });
 

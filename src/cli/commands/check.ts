@@ -9,10 +9,14 @@ import type Database from 'better-sqlite3';
 import {
   DATA_HELP,
   DATA_OPTION,
+  DEFAULT_GRACE,
   Exit,
+  GRACE_OPTION,
   JSON_OPTION,
   dataDir,
   formatBytes,
+  graceCutoff,
+  modifiedBefore,
   withReadOnly,
   parse,
   println,
@@ -25,9 +29,9 @@ import { digestOf, isDigest, type DigestAlgorithm } from '../../store/grammar.js
 import { blobFilesIn, blobPath } from '../../server/blobs.js';
 import { Progress } from '../progress.js';
 
-const options = { ...DATA_OPTION, ...JSON_OPTION, files: { type: 'boolean' }, 'no-files': { type: 'boolean' } } as const;
+const options = { ...DATA_OPTION, ...JSON_OPTION, ...GRACE_OPTION, files: { type: 'boolean' }, 'no-files': { type: 'boolean' } } as const;
 
-/** One thing found wrong. */
+/** One thing found wrong, or (in `pending`) not yet settled. */
 export interface Problem {
   kind: string;
   subject: string;
@@ -73,7 +77,7 @@ const MANIFESTS = `
 
 export const check: Command = {
   name: 'check',
-  usage: `usage: regmeta check [--files | --no-files] [--data <dir>] [--json]
+  usage: `usage: regmeta check [--files | --no-files] [--grace <duration>] [--data <dir>] [--json]
 
 Runs, read-only:
   - SQLite's integrity_check and foreign_key_check;
@@ -82,16 +86,22 @@ Runs, read-only:
   - every blob a manifest references linked in its repository, and every
     child of an index present there;
   - every blob file present under <data>/blobs/<algorithm>/<2 hex>/<hex>
-    with the recorded size and hash (when <data>/blobs exists, or --files).
+    with the recorded size and hash, and no file there that no blob row
+    names (when <data>/blobs exists, or --files).
 Lists each problem on a line and exits 1 when there is any, damage that
-stops SQLite reading included. Exits 3 when the database cannot be opened
-(missing, not a regmeta store, header damaged) or stays busy.
+stops SQLite reading included. A file no row names that is younger than the
+grace period is listed as pending, not as a problem: a push may be in flight,
+or it died and gc removes the file once the grace has passed. Exits 3 when
+the database cannot be opened (missing, not a regmeta store, header damaged)
+or stays busy.
 
 options:
   --files        check blob files even if <data>/blobs is missing
   --no-files     do not check blob files
+  --grace <d>    files no row names that are younger are pending (default
+                 ${DEFAULT_GRACE}, as gc; e.g. 30m, 7d, 0)
 ${DATA_HELP}
-  --json         print {ok, checked, problems} as JSON
+  --json         print {ok, checked, problems, pending} as JSON
 
 example:
   regmeta check --data /srv/registry || echo "restore from backup"
@@ -100,14 +110,16 @@ example:
     const args = parse(argv, check, options, { min: 0, max: 0 });
     if (!args) return Exit.OK;
     if (args.values.files && args.values['no-files']) throw usageError('check', '--files and --no-files exclude each other');
+    const olderThan = graceCutoff(args.values, 'check');
     const dir = dataDir(args.values);
     const problems: Problem[] = [];
+    const pending: Problem[] = [];
     const checked = { integrity: false, foreignKeys: false, manifests: 0, tags: 0, blobReferences: 0, blobFiles: 0, blobBytes: 0 };
     await withReadOnly(dir, async (db) => {
       try {
         inspectDatabase(db, problems, checked);
         const checkFiles = args.values['no-files'] ? false : args.values.files || existsSync(join(dir, 'blobs'));
-        if (checkFiles) await inspectBlobFiles(db, dir, problems, checked);
+        if (checkFiles) await inspectBlobFiles(db, dir, { problems, pending, olderThan }, checked);
       } catch (error) {
         // Damage that stops SQLite reading is what check is for: a problem
         // found (exit 1), listed with the rest. Anything else (busy, i/o)
@@ -116,13 +128,14 @@ example:
         problems.push({ kind: 'integrity', subject: 'database', detail: `SQLite stopped reading: ${(error as Error).message}` });
       }
     });
-    if (args.values.json) printJson({ ok: problems.length === 0, checked, problems });
+    if (args.values.json) printJson({ ok: problems.length === 0, checked, problems, pending });
     else {
-      for (const p of problems) println(`${p.kind}  ${p.subject}  ${p.detail}`);
+      for (const p of [...problems, ...pending]) println(`${p.kind}  ${p.subject}  ${p.detail}`);
       const files = checked.blobFiles > 0 ? `, ${checked.blobFiles} blob files (${formatBytes(checked.blobBytes)})` : '';
+      const waiting = pending.length > 0 ? `, ${pending.length} pending` : '';
       process.stderr.write(
         `checked ${checked.manifests} manifests, ${checked.tags} tags, ${checked.blobReferences} blob references${files}: ` +
-          `${problems.length === 0 ? 'ok' : `${problems.length} problem${problems.length === 1 ? '' : 's'}`}\n`,
+          `${problems.length === 0 ? 'ok' : `${problems.length} problem${problems.length === 1 ? '' : 's'}`}${waiting}\n`,
       );
     }
     return problems.length === 0 ? Exit.OK : Exit.PROBLEMS;
@@ -177,7 +190,15 @@ function inspectDatabase(db: Database.Database, problems: Problem[], checked: Re
   }
 }
 
-async function inspectBlobFiles(db: Database.Database, dir: string, problems: Problem[], checked: Record<string, number | boolean>): Promise<void> {
+/** Where inspectBlobFiles reports: problems, and files not yet settled (younger than `olderThan`). */
+interface Findings {
+  problems: Problem[];
+  pending: Problem[];
+  olderThan: Date;
+}
+
+async function inspectBlobFiles(db: Database.Database, dir: string, findings: Findings, checked: Record<string, number | boolean>): Promise<void> {
+  const { problems } = findings;
   const blobs = db.prepare('SELECT digest, size FROM blob ORDER BY digest').all() as { digest: string; size: number }[];
   const totalBytes = blobs.reduce((sum, b) => sum + b.size, 0);
   const progress = new Progress('blob files', { total: totalBytes, unit: 'B' });
@@ -214,12 +235,21 @@ async function inspectBlobFiles(db: Database.Database, dir: string, problems: Pr
   }
   progress.update(totalBytes);
   progress.finish();
-  // Files no row names: left by a crash between a file's placing and its
-  // link's commit, or by an interrupted gc. gc removes them after the grace.
-  const known = new Set(blobs.map((b) => b.digest));
+  inspectStrayFiles(dir, new Set(blobs.map((b) => b.digest)), findings);
+}
+
+/**
+ * Files no row names: a push between placing its file and committing its
+ * row (pending), or what a crash or an interrupted gc left (problems, once
+ * past the grace period; gc removes them by the same rule).
+ */
+function inspectStrayFiles(dir: string, known: Set<string>, { problems, pending, olderThan }: Findings): void {
   for (const { file, digest } of blobFilesIn(dir)) {
-    if (digest === undefined || !known.has(digest)) {
-      problems.push({ kind: 'blob-orphan', subject: digest ?? file, detail: `${file} belongs to no blob of the store (gc removes it after the grace period)` });
-    }
+    if (digest !== undefined && known.has(digest)) continue;
+    const old = modifiedBefore(file, olderThan);
+    if (old === undefined) continue; // gone since the listing: gc took it, or a push renamed it into place
+    const subject = digest ?? file;
+    if (old) problems.push({ kind: 'blob-orphan', subject, detail: `${file} belongs to no blob of the store (gc removes it)` });
+    else pending.push({ kind: 'blob-pending', subject, detail: `${file} belongs to no blob of the store yet, within the grace period` });
   }
 }

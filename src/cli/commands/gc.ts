@@ -3,21 +3,24 @@
 // transaction per deletion, so a running server only ever sees a consistent
 // state; whatever a server changes between our reads and deletes is skipped.
 
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore, StoreError, type MetadataStore } from 'regmeta';
 import {
   DATA_HELP,
   DATA_OPTION,
+  DEFAULT_GRACE,
   Exit,
+  GRACE_OPTION,
   JSON_OPTION,
   dataDir,
   formatBytes,
+  graceCutoff,
+  modifiedBefore,
   openExistingStore,
   withReadOnly,
   parse,
-  parseDuration,
   println,
   printJson,
   type Command,
@@ -25,7 +28,7 @@ import {
 import { Progress } from '../progress.js';
 import { blobFilesIn, blobPath } from '../../server/blobs.js';
 
-const options = { ...DATA_OPTION, ...JSON_OPTION, 'dry-run': { type: 'boolean', short: 'n' }, grace: { type: 'string' } } as const;
+const options = { ...DATA_OPTION, ...JSON_OPTION, ...GRACE_OPTION, 'dry-run': { type: 'boolean', short: 'n' } } as const;
 
 export const ACTOR = 'GARBAGE_COLLECTOR';
 
@@ -60,7 +63,7 @@ the meantime is skipped. --dry-run runs the same sweep on a copy of the
 database and reports what it would delete.
 
 options:
-  --grace <d>    how old garbage must be (default 24h; e.g. 30m, 7d, 0)
+  --grace <d>    how old garbage must be (default ${DEFAULT_GRACE}; e.g. 30m, 7d, 0)
   --dry-run, -n  report what would be deleted, change nothing
 ${DATA_HELP}
   --json         print the result as JSON
@@ -71,9 +74,8 @@ example:
   async run(argv) {
     const args = parse(argv, gc, options, { min: 0, max: 0 });
     if (!args) return Exit.OK;
-    const grace = parseDuration(args.values.grace ?? '24h', 'gc', 'grace');
+    const olderThan = graceCutoff(args.values, 'gc');
     const dir = dataDir(args.values);
-    const olderThan = new Date(Date.now() - grace);
     const result = args.values['dry-run'] ? await dryRun(dir, olderThan) : sweep(openExistingStore(dir), olderThan, dir);
     if (args.values.json) printJson(result);
     else {
@@ -184,13 +186,8 @@ export function sweep(store: MetadataStore, olderThan: Date, dir: string | undef
     // such blob, under the write lock a push places its file under.
     if (dir !== undefined) {
       for (const { file, digest } of blobFilesIn(dir)) {
-        let modified: number;
-        try {
-          modified = statSync(file).mtimeMs;
-        } catch {
-          continue; // gone meanwhile
-        }
-        if (modified >= olderThan.getTime()) continue;
+        // Gone meanwhile (undefined), or young enough to be a push in flight.
+        if (modifiedBefore(file, olderThan) !== true) continue;
         if (digest === undefined) remover(file)();
         else store.whileBlobUnknown(digest, remover(file));
       }

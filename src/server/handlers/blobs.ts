@@ -84,7 +84,8 @@ export function parseRange(header: string | undefined, size: number): [number, n
 /**
  * DELETE /v2/<name>/blobs/<digest> — spec "Deleting blobs" (end-10): unlinks
  * the blob from the repository; the file stays for the garbage collector,
- * since other repositories may link it.
+ * since other repositories may link it. 409 BLOB_REFERENCED while a manifest
+ * of the repository references it: the image would no longer pull.
  */
 export function deleteBlob(c: RequestContext, name: string, digest: string): void {
   c.registry.store.unlinkBlob(name, digest, c.ctx);
