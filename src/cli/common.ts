@@ -6,7 +6,7 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import Database from 'better-sqlite3';
-import { openStore, StoreError, type MetadataStore, type StoreOptions } from 'regmeta';
+import { openStore, StoreError, type MetadataStore, type StoreOptions } from '../index.js';
 import { APPLICATION_ID, SCHEMA_VERSION } from '../store/connection.js';
 import { sqlitePrimaryCode, translateError } from '../store/errors.js';
 

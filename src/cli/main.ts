@@ -2,7 +2,7 @@
 // module per subcommand and turns every failure into one line on stderr and
 // a documented exit code.
 
-import { StoreError } from 'regmeta';
+import { StoreError } from '../index.js';
 import { CliError, Exit, databaseError, fromStoreError, type Command } from './common.js';
 
 // Each module is loaded only when its command runs: startup stays small.

@@ -23,6 +23,7 @@ const COLLECTABLE_BLOB = `
   AND NOT EXISTS (SELECT 1 FROM manifest_blob mb WHERE mb.digest = b.digest)
   AND NOT EXISTS (SELECT 1 FROM blob_link l WHERE l.digest = b.digest AND l.linked_at >= :before)`;
 
+/** @internal The store's own; not part of the published declarations. */
 export function prepareStatements(db: Database.Database) {
   const p = (sql: string) => db.prepare(sql);
   return {

@@ -1,6 +1,6 @@
 // `regmeta events`: the event log, filtered, or followed as it grows.
 
-import type { Event, EventObjectType, EventQuery, EventType } from 'regmeta';
+import type { Event, EventObjectType, EventQuery, EventType } from '../../index.js';
 import { EVENT_TYPES, OBJECT_TYPES } from '../../store/events.js';
 import {
   DATA_HELP,

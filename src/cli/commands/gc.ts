@@ -6,7 +6,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openStore, StoreError, type MetadataStore } from 'regmeta';
+import { openStore, StoreError, type MetadataStore } from '../../index.js';
 import {
   DATA_HELP,
   DATA_OPTION,

@@ -30,7 +30,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { openStore, MediaType, NotFoundError, StoreError, type MetadataStore } from 'regmeta';
+import { openStore, MediaType, NotFoundError, StoreError, type MetadataStore } from '../../index.js';
 import {
   CliError,
   DATA_HELP,
