@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import type { MetadataStore } from '../index.js';
-import { BasicAuth, readHtpasswd } from './auth.js';
+import { BasicAuth, readHtpasswd, type AuthLimits } from './auth.js';
 import { BlobFiles } from './blobs.js';
 import { HttpError, sendError } from './errors.js';
 import * as blobs from './handlers/blobs.js';
@@ -33,6 +33,11 @@ export interface RegistryOptions {
   dataDir: string;
   /** An htpasswd file of bcrypt hashes: when given, every request must authenticate. */
   htpasswd?: string;
+  /**
+   * Limits on password checks: failures per client address and window,
+   * threads and queue (defaults in AUTH_LIMITS). Only with `htpasswd`.
+   */
+  authLimits?: Partial<AuthLimits>;
   /** Users who may read everyone's events (with no htpasswd, everyone may). */
   admins?: string[];
   /** Refuse every write with 405 UNSUPPORTED. */
@@ -62,7 +67,7 @@ const internals = new WeakMap<Server, Internals>();
 export function createRegistry(options: RegistryOptions): Server {
   const blobFiles = new BlobFiles(path.resolve(options.dataDir), { maxBlobSize: options.maxBlobSize });
   blobFiles.init();
-  const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd));
+  const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd), options.authLimits);
   const admins = new Set(options.admins ?? []);
   const registry: Registry = {
     store: options.store,
@@ -127,7 +132,10 @@ export function createRegistry(options: RegistryOptions): Server {
     }
     socket.destroy();
   });
-  server.on('close', () => blobFiles.close());
+  server.on('close', () => {
+    blobFiles.close();
+    auth?.close().catch(onError);
+  });
   internals.set(server, state);
   return server;
 }
@@ -150,7 +158,7 @@ async function handle(c: RequestContext, auth: BasicAuth | undefined): Promise<v
   // Authentication comes before routing: an unauthenticated client learns
   // nothing, not even which names are valid.
   if (auth) {
-    c.actor = await auth.authenticate(req.headers.authorization);
+    c.actor = await auth.authenticate(req.headers.authorization, req.socket.remoteAddress);
     c.ctx = { actor: c.actor };
   }
   const method = req.method ?? 'GET';
