@@ -162,7 +162,7 @@ async function main(): Promise<void> {
     const htpasswd = path.join(dir, 'htpasswd');
     writeFileSync(htpasswd, `legit:${bcrypt.hashSync('legit-pw', COST)}\nvictim:${bcrypt.hashSync('victim-pw', COST)}\n`);
     const rows = [
-      await measure('wrong passwords, failure limit lifted', { htpasswd, authLimits: { maxFailures: Infinity } }, WRONG, dir),
+      await measure('wrong passwords, failure limit lifted', { htpasswd, maxFailedLoginsPerAddress: 0 }, WRONG, dir),
       await measure('wrong passwords, default limits', { htpasswd }, WRONG, dir),
       await measure('no credentials (no password check)', { htpasswd }, undefined, dir),
     ];

@@ -14,28 +14,35 @@ import { FailureLimiter } from './failures.js';
 /** The realm clients are told to log in to. */
 export const REALM = 'regmeta';
 
-/** Limits on password checks (RegistryOptions.authLimits); AUTH_LIMITS holds the defaults. */
+/** Limits on password checks; every one is an option of createRegistry. */
 export interface AuthLimits {
-  /** Failed password checks one client address (an IPv6 /64) may make per window; Infinity lifts the limit. */
-  maxFailures: number;
-  /** How long a window of failures lasts, in seconds, from the first failure in it. */
-  failureWindowSeconds: number;
-  /** Client addresses the failure table remembers; beyond that the oldest are forgotten. */
-  trackedAddresses: number;
-  /** Worker threads that run bcrypt. */
-  verifyThreads: number;
-  /** Password checks that may wait for a free thread; more answer 429. */
-  verifyQueue: number;
+  /**
+   * Failed logins one client address (an IPv6 /64) may make per window;
+   * past it, credentials not verified before answer 429. 0 turns it off.
+   */
+  maxFailedLoginsPerAddress: number;
+  /** Milliseconds a window of failed logins lasts, from the first failure in it. */
+  failedLoginWindow: number;
+  /** Client addresses whose failed logins are remembered; beyond that the oldest are forgotten. */
+  failedLoginAddresses: number;
+  /** Worker threads that check passwords (at least 1). */
+  passwordCheckThreads: number;
+  /** Password checks that may wait for a free thread; beyond that they answer 429 (0: none wait). */
+  passwordCheckQueue: number;
 }
 
-/** The default limits, the one place their numbers are written. */
-export const AUTH_LIMITS: Readonly<AuthLimits> = Object.freeze({
-  maxFailures: 10,
-  failureWindowSeconds: 60,
-  trackedAddresses: 10_000,
+/**
+ * The defaults, the one place their numbers are written: ten failures a
+ * minute is plenty for a person mistyping and little for a guesser; the
+ * queue holds a few seconds of cost-10 checks.
+ */
+export const DEFAULT_AUTH_LIMITS: Readonly<AuthLimits> = Object.freeze({
+  maxFailedLoginsPerAddress: 10,
+  failedLoginWindow: 60_000,
+  failedLoginAddresses: 10_000,
   // Leave a core to the event loop where there is more than one.
-  verifyThreads: Math.max(1, Math.min(2, availableParallelism() - 1)),
-  verifyQueue: 64,
+  passwordCheckThreads: Math.max(1, Math.min(2, availableParallelism() - 1)),
+  passwordCheckQueue: 64,
 });
 
 // Verified headers remembered; the cache is emptied when it reaches this.
@@ -93,13 +100,19 @@ export class BasicAuth {
   readonly #pool: BcryptPool;
   readonly #failures: FailureLimiter;
 
-  /** @throws Error when `users` is empty. */
+  /** @throws Error when `users` is empty or a limit is not a number ≥ 0. */
   constructor(users: Map<string, string>, limits: Partial<AuthLimits> = {}) {
-    const l = { ...AUTH_LIMITS, ...limits };
+    const l = { ...DEFAULT_AUTH_LIMITS };
+    for (const name of Object.keys(l) as (keyof AuthLimits)[]) {
+      const value = limits[name] ?? DEFAULT_AUTH_LIMITS[name];
+      if (!(value >= 0)) throw new Error(`${name} must be a number ≥ 0, not ${value}`);
+      l[name] = value;
+    }
     this.#users = users;
     this.#dummy = dummyHash(users.values());
-    this.#pool = new BcryptPool(l.verifyThreads, l.verifyQueue);
-    this.#failures = new FailureLimiter(l.maxFailures, l.failureWindowSeconds * 1000, l.trackedAddresses);
+    this.#pool = new BcryptPool(l.passwordCheckThreads, l.passwordCheckQueue);
+    const max = l.maxFailedLoginsPerAddress === 0 ? Infinity : l.maxFailedLoginsPerAddress;
+    this.#failures = new FailureLimiter(max, l.failedLoginWindow, l.failedLoginAddresses);
   }
 
   /**

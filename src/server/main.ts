@@ -25,6 +25,11 @@ options:
   --read-only            refuse every write (405 UNSUPPORTED)
   --no-delete            refuse manifest, tag and blob deletes (405 UNSUPPORTED);
                          deletes are on by default, as suits local development
+  --max-failed-logins-per-address <n>
+                         wrong passwords one client address may send a minute
+                         before it gets 429 (default 10; 0 no limit; behind a
+                         proxy every client shares its address; env
+                         REGMETA_MAX_FAILED_LOGINS_PER_ADDRESS)
   -h, --help             this text
 
 Stops on SIGINT or SIGTERM: no new connections, requests in flight finish,
@@ -40,6 +45,19 @@ export interface ServeOptions {
   admins: string[];
   readOnly: boolean;
   deletes: boolean;
+  /** Undefined leaves the registry's default. */
+  maxFailedLoginsPerAddress?: number;
+}
+
+/**
+ * A whole number from a flag or, failing that, the environment.
+ * @throws Error naming the flag when it is not a non-negative integer.
+ */
+function count(flag: string, value: string | undefined, envValue: string | undefined): number | undefined {
+  const raw = value ?? (envValue || undefined);
+  if (raw === undefined) return undefined;
+  if (!/^\d{1,9}$/.test(raw)) throw new Error(`--${flag} wants a whole number, not ${JSON.stringify(raw)}`);
+  return Number(raw);
 }
 
 /**
@@ -56,6 +74,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       admin: { type: 'string', multiple: true },
       'read-only': { type: 'boolean' },
       'no-delete': { type: 'boolean' },
+      'max-failed-logins-per-address': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -73,6 +92,11 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     admins: values.admin ?? [],
     readOnly: values['read-only'] ?? false,
     deletes: !(values['no-delete'] ?? false),
+    maxFailedLoginsPerAddress: count(
+      'max-failed-logins-per-address',
+      values['max-failed-logins-per-address'],
+      env.REGMETA_MAX_FAILED_LOGINS_PER_ADDRESS,
+    ),
   };
 }
 
@@ -105,6 +129,7 @@ export async function serve(argv: string[]): Promise<number> {
       admins: options.admins,
       readOnly: options.readOnly,
       deletes: options.deletes,
+      maxFailedLoginsPerAddress: options.maxFailedLoginsPerAddress,
       log: (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`),
       onError: (error) =>
         process.stderr.write(

@@ -27,17 +27,12 @@ export interface RequestLogEntry {
   actor: string;
 }
 
-export interface RegistryOptions {
+export interface RegistryOptions extends Partial<AuthLimits> {
   store: MetadataStore;
   /** Holds blobs/ and uploads/ (created when missing). */
   dataDir: string;
   /** An htpasswd file of bcrypt hashes: when given, every request must authenticate. */
   htpasswd?: string;
-  /**
-   * Limits on password checks: failures per client address and window,
-   * threads and queue (defaults in AUTH_LIMITS). Only with `htpasswd`.
-   */
-  authLimits?: Partial<AuthLimits>;
   /** Users who may read everyone's events (with no htpasswd, everyone may). */
   admins?: string[];
   /** Refuse every write with 405 UNSUPPORTED. */
@@ -62,12 +57,12 @@ const internals = new WeakMap<Server, Internals>();
 
 /**
  * Creates the registry server (not yet listening).
- * @throws Error when the htpasswd file cannot be read or the data directory created.
+ * @throws Error when the htpasswd file cannot be read, an auth limit is not a number ≥ 0, or the data directory cannot be created.
  */
 export function createRegistry(options: RegistryOptions): Server {
   const blobFiles = new BlobFiles(path.resolve(options.dataDir), { maxBlobSize: options.maxBlobSize });
   blobFiles.init();
-  const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd), options.authLimits);
+  const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd), options);
   const admins = new Set(options.admins ?? []);
   const registry: Registry = {
     store: options.store,

@@ -40,7 +40,7 @@ describe('basic auth', () => {
   beforeAll(async () => {
     // The first test sends more wrong passwords than the default failure
     // limit allows one address; the limit has its own tests (auth-abuse).
-    r = await startRegistry({ htpasswd, admins: ['root'], authLimits: { maxFailures: Infinity } });
+    r = await startRegistry({ htpasswd, admins: ['root'], maxFailedLoginsPerAddress: 0 });
   });
   afterAll(async () => {
     await r.close();

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import bcrypt from 'bcryptjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AUTH_LIMITS, dummyHash, readHtpasswd } from '../../src/server/auth.js';
+import { BasicAuth, DEFAULT_AUTH_LIMITS, dummyHash, readHtpasswd } from '../../src/server/auth.js';
 import { BcryptPool } from '../../src/server/bcrypt-pool.js';
 import { clientKey, FailureLimiter } from '../../src/server/failures.js';
 import { errorCode, startRegistry } from './helpers.js';
@@ -45,7 +45,7 @@ const slow = htpasswdFile('slow', { alice: bcrypt.hashSync('alice-pw', 12) });
 
 describe('password checks', () => {
   it('keep the event loop responsive while wrong passwords are checked', async () => {
-    const r = await startRegistry({ htpasswd: slow, authLimits: { maxFailures: Infinity } });
+    const r = await startRegistry({ htpasswd: slow, maxFailedLoginsPerAddress: 0 });
     try {
       expect((await timed(r.url, basic('alice', 'alice-pw'))).status).toBe(200);
       const delay = monitorEventLoopDelay({ resolution: 10 });
@@ -74,7 +74,7 @@ describe('password checks', () => {
   });
 
   it('answer 429 TOOMANYREQUESTS with Retry-After: 1 when more checks wait than the queue holds', async () => {
-    const r = await startRegistry({ htpasswd: slow, authLimits: { maxFailures: Infinity, verifyThreads: 1, verifyQueue: 2 } });
+    const r = await startRegistry({ htpasswd: slow, maxFailedLoginsPerAddress: 0, passwordCheckThreads: 1, passwordCheckQueue: 2 });
     try {
       const answers = await Promise.all(Array.from({ length: 6 }, () => fetch(`${r.url}/v2/`, { headers: basic('alice', 'wrong') })));
       const statuses = answers.map((res) => res.status).sort();
@@ -88,7 +88,7 @@ describe('password checks', () => {
   });
 
   it('take as long to refuse an unknown user as a known user with a wrong password', async () => {
-    const r = await startRegistry({ htpasswd: fast, authLimits: { maxFailures: Infinity } });
+    const r = await startRegistry({ htpasswd: fast, maxFailedLoginsPerAddress: 0 });
     try {
       await timed(r.url, basic('alice', 'warm-up'));
       const unknown: number[] = [];
@@ -115,7 +115,7 @@ describe('failed logins per client address', () => {
     const r = await startRegistry({ htpasswd: fast });
     try {
       expect((await timed(r.url, basic('alice', 'alice-pw'))).status).toBe(200);
-      for (let i = 0; i < AUTH_LIMITS.maxFailures; i++) {
+      for (let i = 0; i < DEFAULT_AUTH_LIMITS.maxFailedLoginsPerAddress; i++) {
         expect((await timed(r.url, basic(i % 2 ? 'bob' : 'nobody', 'wrong'))).status).toBe(401);
       }
       const refused = await fetch(`${r.url}/v2/`, { headers: basic('bob', 'wrong') });
@@ -123,7 +123,7 @@ describe('failed logins per client address', () => {
       expect(await errorCode(refused)).toBe('TOOMANYREQUESTS');
       const retryAfter = Number(refused.headers.get('retry-after'));
       expect(retryAfter).toBeGreaterThanOrEqual(1);
-      expect(retryAfter).toBeLessThanOrEqual(AUTH_LIMITS.failureWindowSeconds);
+      expect(retryAfter).toBeLessThanOrEqual(DEFAULT_AUTH_LIMITS.failedLoginWindow / 1000);
       // The right password of a user not yet verified waits too: the limit
       // is there to stop guessing, and a guess may be right.
       expect((await timed(r.url, basic('bob', 'bob-pw'))).status).toBe(429);
@@ -136,7 +136,7 @@ describe('failed logins per client address', () => {
   });
 
   it('count attempts still being checked, so concurrent guesses cannot overrun the limit', async () => {
-    const r = await startRegistry({ htpasswd: fast, authLimits: { maxFailures: 3 } });
+    const r = await startRegistry({ htpasswd: fast, maxFailedLoginsPerAddress: 3 });
     try {
       const answers = await Promise.all(Array.from({ length: 10 }, () => timed(r.url, basic('bob', 'wrong'))));
       const statuses = answers.map((res) => res.status).sort();
@@ -147,7 +147,7 @@ describe('failed logins per client address', () => {
   });
 
   it('let an address try again once its window has passed', async () => {
-    const r = await startRegistry({ htpasswd: fast, authLimits: { maxFailures: 2, failureWindowSeconds: 1 } });
+    const r = await startRegistry({ htpasswd: fast, maxFailedLoginsPerAddress: 2, failedLoginWindow: 1000 });
     try {
       expect((await timed(r.url, basic('bob', 'wrong'))).status).toBe(401);
       expect((await timed(r.url, basic('bob', 'wrong'))).status).toBe(401);
@@ -204,6 +204,13 @@ describe('the dummy hash for unknown users', () => {
     const salt = 'C0lJ75xie5x2OHumSBGKfeRegn/kCvTBM1LZictuSPrDrTUs7fLOW';
     const file = htpasswdFile('costs', { low: `$2y$03$${salt}`, high: `$2y$32$${salt}`, ok: `$2y$05$${salt}` });
     expect([...readHtpasswd(file).keys()]).toEqual(['ok']);
+  });
+});
+
+describe('BasicAuth', () => {
+  it('refuses a limit that is not a number ≥ 0', () => {
+    expect(() => new BasicAuth(readHtpasswd(fast), { failedLoginWindow: -1 })).toThrow(/failedLoginWindow/);
+    expect(() => new BasicAuth(readHtpasswd(fast), { passwordCheckQueue: Number.NaN })).toThrow(/passwordCheckQueue/);
   });
 });
 
