@@ -76,7 +76,7 @@ export function readHtpasswd(file: string): Map<string, string> {
  * A hash of a random password at the cost most of `hashes` have, for
  * checking unknown users against: they must take as long as known ones, or
  * the time of a 401 tells which users exist.
- * @throws Error when `hashes` is empty.
+ * @throws Error when `hashes` is empty or the most common cost is not bcrypt's (4–31).
  */
 export function dummyHash(hashes: Iterable<string>): string {
   const counts = new Map<number, number>();
