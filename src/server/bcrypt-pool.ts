@@ -5,26 +5,30 @@
 // queue, and the event loop stays free.
 
 import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 // The worker is a script evaluated from a string rather than a file: the
 // sources run as TypeScript under tsx and vitest and may run compiled too,
-// and a string loads the same way under both. It requires bcryptjs by the
-// path the main thread resolves, since an eval'd script has no location of
-// its own to resolve packages from.
+// and a string loads the same way under both. It loads bcryptjs by the URL
+// the main thread resolves, since an eval'd script has no location of its
+// own to resolve packages from, and with import(), which both a CommonJS
+// and a module script (--input-type=module) have.
 const WORKER_CODE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const bcrypt = require(workerData.bcrypt);
-parentPort.on('message', ({ password, hash }) => {
-  try {
-    parentPort.postMessage({ ok: bcrypt.compareSync(password, hash) });
-  } catch (error) {
-    parentPort.postMessage({ error: String(error) });
-  }
-});
+(async () => {
+  const { parentPort, workerData } = await import('node:worker_threads');
+  const bcrypt = (await import(workerData.bcrypt)).default;
+  parentPort.on('message', ({ password, hash }) => {
+    try {
+      parentPort.postMessage({ ok: bcrypt.compareSync(password, hash) });
+    } catch (error) {
+      parentPort.postMessage({ error: String(error) });
+    }
+  });
+})();
 `;
 
-const BCRYPT_PATH = createRequire(import.meta.url).resolve('bcryptjs');
+const BCRYPT_URL = pathToFileURL(createRequire(import.meta.url).resolve('bcryptjs')).href;
 
 /** Thrown by BcryptPool.verify when the queue of waiting checks is full. */
 export class VerifyQueueFull extends Error {
@@ -92,19 +96,20 @@ export class BcryptPool {
       if (slot === undefined) return;
       const job = this.#queue.shift()!;
       slot.job = job;
+      slot.worker.ref();
       slot.worker.postMessage({ password: job.password, hash: job.hash });
     }
   }
 
   #spawn(): Slot {
-    const worker = new Worker(WORKER_CODE, { eval: true, workerData: { bcrypt: BCRYPT_PATH } });
-    // Idle threads must never keep the process alive; a request waiting on
-    // one has its socket, which does.
-    worker.unref();
+    // execArgv: [], not the parent's: the script needs no loader (tsx) and
+    // must not be read as a module or otherwise by the parent's flags.
+    const worker = new Worker(WORKER_CODE, { eval: true, execArgv: [], workerData: { bcrypt: BCRYPT_URL } });
     const slot: Slot = { worker };
     worker.on('message', (message: { ok?: boolean; error?: string }) => {
       const job = slot.job;
       slot.job = undefined;
+      worker.unref();
       if (message.error !== undefined) job?.reject(new Error(message.error));
       else job?.resolve(message.ok === true);
       this.#pump();
@@ -119,6 +124,10 @@ export class BcryptPool {
       slot.job = undefined;
       this.#pump();
     });
+    // An idle thread must never keep the process alive, a busy one must
+    // (someone awaits its answer). After the listeners: adding a 'message'
+    // listener refs the thread again.
+    worker.unref();
     this.#slots.push(slot);
     return slot;
   }

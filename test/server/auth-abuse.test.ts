@@ -2,6 +2,7 @@
 // failed attempts limited per client address, a bounded queue of checks, and
 // unknown users that take as long to refuse as known ones.
 
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -224,5 +225,19 @@ describe('BcryptPool', () => {
     expect(await pool.verify('pw', hash)).toBe(true);
     await pool.close();
     await expect(pool.verify('pw', hash)).rejects.toThrow(/closed/);
+  });
+
+  it('keeps the process alive while a check runs, and not once the threads are idle', () => {
+    const script = [
+      "import { BcryptPool } from './src/server/bcrypt-pool.ts';",
+      `const ok = await new BcryptPool(1, 1).verify('pw', ${JSON.stringify(bcrypt.hashSync('pw', 8))});`,
+      "console.log('verified', ok);",
+    ].join('\n');
+    const root = path.resolve(import.meta.dirname, '../..');
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', timeout: 20_000 });
+    expect(child.stderr).toBe('');
+    expect(child.stdout).toBe('verified true\n');
+    // Not killed by the timeout: the idle, unclosed pool let the process exit.
+    expect(child.status).toBe(0);
   });
 });
