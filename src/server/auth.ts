@@ -1,18 +1,59 @@
 // Optional HTTP basic authentication against an htpasswd file, as
 // distribution's htpasswd access controller does: bcrypt hashes only.
+// Checks run on worker threads (bcrypt-pool.ts) and failures are limited per
+// client address (failures.ts), so wrong passwords cannot stall the server.
 
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import bcrypt from 'bcryptjs';
+import { BcryptPool, VerifyQueueFull } from './bcrypt-pool.js';
 import { HttpError } from './errors.js';
+import { FailureLimiter } from './failures.js';
 
 /** The realm clients are told to log in to. */
 export const REALM = 'regmeta';
 
+/** Limits on password checks; every one is an option of createRegistry. */
+export interface AuthLimits {
+  /**
+   * Failed logins one client address (an IPv6 /64) may make per window;
+   * past it, credentials not verified before answer 429. 0 turns it off.
+   */
+  maxFailedLoginsPerAddress: number;
+  /** Milliseconds a window of failed logins lasts, from the first failure in it. */
+  failedLoginWindow: number;
+  /** Client addresses whose failed logins are remembered; beyond that the oldest are forgotten. */
+  failedLoginAddresses: number;
+  /** Worker threads that check passwords (at least 1). */
+  passwordCheckThreads: number;
+  /** Password checks that may wait for a free thread; beyond that they answer 429 (0: none wait). */
+  passwordCheckQueue: number;
+}
+
+/**
+ * The defaults, the one place their numbers are written: ten failures a
+ * minute is plenty for a person mistyping and little for a guesser; the
+ * queue holds a few seconds of cost-10 checks.
+ */
+export const DEFAULT_AUTH_LIMITS: Readonly<AuthLimits> = Object.freeze({
+  maxFailedLoginsPerAddress: 10,
+  failedLoginWindow: 60_000,
+  failedLoginAddresses: 10_000,
+  // Leave a core to the event loop where there is more than one.
+  passwordCheckThreads: Math.max(1, Math.min(2, availableParallelism() - 1)),
+  passwordCheckQueue: 64,
+});
+
+// Verified headers remembered; the cache is emptied when it reaches this.
+const VERIFIED_CACHE = 10_000;
+const BCRYPT_HASH = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
+
 /**
  * Reads an htpasswd file into user → bcrypt hash. Lines that are empty,
  * comments, or carry another kind of hash (MD5, SHA1, crypt) are skipped:
- * only bcrypt ($2y$, $2a$, $2b$) is safe to accept.
+ * only bcrypt ($2y$, $2a$, $2b$) is safe to accept. So are bcrypt entries
+ * whose cost is outside bcrypt's 4–31, which no check could read.
  * @throws Error when the file cannot be read or has no usable entry.
  */
 export function readHtpasswd(file: string): Map<string, string> {
@@ -23,32 +64,67 @@ export function readHtpasswd(file: string): Map<string, string> {
     const colon = line.indexOf(':');
     if (colon <= 0) continue;
     const hash = line.slice(colon + 1);
-    if (!/^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/.test(hash)) continue;
+    const match = BCRYPT_HASH.exec(hash);
+    if (!match || Number(match[1]) < 4 || Number(match[1]) > 31) continue;
     users.set(line.slice(0, colon), hash);
   }
   if (users.size === 0) throw new Error(`${file} has no bcrypt entries`);
   return users;
 }
 
-const DUMMY_HASH = '$2b$10$C0lJ75xie5x2OHumSBGKfeRegn/kCvTBM1LZictuSPrDrTUs7fLOW';
+/**
+ * A hash of a random password at the cost most of `hashes` have, for
+ * checking unknown users against: they must take as long as known ones, or
+ * the time of a 401 tells which users exist.
+ * @throws Error when `hashes` is empty or the most common cost is not bcrypt's (4–31).
+ */
+export function dummyHash(hashes: Iterable<string>): string {
+  const counts = new Map<number, number>();
+  for (const hash of hashes) {
+    const cost = Number(hash.slice(4, 6));
+    counts.set(cost, (counts.get(cost) ?? 0) + 1);
+  }
+  if (counts.size === 0) throw new Error('no hashes to take a cost from');
+  const [cost] = [...counts].reduce((best, entry) => (entry[1] > best[1] ? entry : best));
+  return bcrypt.hashSync(randomBytes(24).toString('base64'), cost);
+}
 
 /** Checks Authorization headers against the htpasswd users. */
 export class BasicAuth {
   readonly #users: Map<string, string>;
+  readonly #dummy: string;
   // bcrypt is slow by design (tens of ms per check in pure JS); a client
   // sends the same header on every request. Cache verified headers by hash,
   // never the password itself.
   readonly #verified = new Map<string, string>();
+  readonly #pool: BcryptPool;
+  readonly #failures: FailureLimiter;
 
-  constructor(users: Map<string, string>) {
+  /** @throws Error when `users` is empty or a limit is not a number ≥ 0. */
+  constructor(users: Map<string, string>, limits: Partial<AuthLimits> = {}) {
+    const l = { ...DEFAULT_AUTH_LIMITS };
+    for (const name of Object.keys(l) as (keyof AuthLimits)[]) {
+      const value = limits[name] ?? DEFAULT_AUTH_LIMITS[name];
+      if (!(value >= 0)) throw new Error(`${name} must be a number ≥ 0, not ${value}`);
+      l[name] = value;
+    }
     this.#users = users;
+    this.#dummy = dummyHash(users.values());
+    this.#pool = new BcryptPool(l.passwordCheckThreads, l.passwordCheckQueue);
+    const max = l.maxFailedLoginsPerAddress === 0 ? Infinity : l.maxFailedLoginsPerAddress;
+    this.#failures = new FailureLimiter(max, l.failedLoginWindow, l.failedLoginAddresses);
   }
 
   /**
-   * The user an Authorization header proves.
+   * The user an Authorization header proves. Headers verified before pass
+   * at once, also from a client address that is being refused.
+   * @param address the client's address, which failed attempts are counted against.
    * @throws HttpError UNAUTHORIZED (401, with WWW-Authenticate) when it proves no one.
+   * @throws HttpError TOOMANYREQUESTS (429, with Retry-After) when the address has
+   *   failed too often lately, or too many checks are waiting for a thread.
+   * @throws Error when the check itself fails (the pool is closed, a thread died).
    */
-  async authenticate(header: string | undefined): Promise<string> {
+  async authenticate(header: string | undefined, address: string | undefined): Promise<string> {
     const unauthorized = () =>
       new HttpError('UNAUTHORIZED', 'authentication required', {
         headers: { 'WWW-Authenticate': `Basic realm="${REALM}", charset="UTF-8"` },
@@ -63,13 +139,32 @@ export class BasicAuth {
     const colon = decoded.indexOf(':');
     if (colon <= 0) throw unauthorized();
     const user = decoded.slice(0, colon);
+    const wait = this.#failures.charge(address);
+    if (wait > 0) throw tooMany(`too many failed logins from this address; retry in ${wait} s`, wait);
     // An unknown user costs a bcrypt check too, so timing does not tell which users exist.
-    const hash = this.#users.get(user) ?? DUMMY_HASH;
-    // bcryptjs reads $2a$/$2b$; $2y$ (PHP's, htpasswd's) is the same algorithm.
-    const ok = await bcrypt.compare(decoded.slice(colon + 1), hash.replace(/^\$2y\$/, '$2b$'));
+    const hash = this.#users.get(user) ?? this.#dummy;
+    let ok: boolean;
+    try {
+      // bcryptjs reads $2a$/$2b$; $2y$ (PHP's, htpasswd's) is the same algorithm.
+      ok = await this.#pool.verify(decoded.slice(colon + 1), hash.replace(/^\$2y\$/, '$2b$'));
+    } catch (error) {
+      this.#failures.refund(address);
+      if (error instanceof VerifyQueueFull) throw tooMany('too many logins are being checked; retry shortly', 1);
+      throw error;
+    }
     if (!ok || !this.#users.has(user)) throw unauthorized();
-    if (this.#verified.size >= 10_000) this.#verified.clear();
+    this.#failures.refund(address);
+    if (this.#verified.size >= VERIFIED_CACHE) this.#verified.clear();
     this.#verified.set(key, user);
     return user;
   }
+
+  /** Stops the password check threads; later checks fail. */
+  close(): Promise<void> {
+    return this.#pool.close();
+  }
+}
+
+function tooMany(message: string, seconds: number): HttpError {
+  return new HttpError('TOOMANYREQUESTS', message, { headers: { 'Retry-After': String(seconds) } });
 }

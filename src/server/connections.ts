@@ -98,14 +98,20 @@ export class Connections {
     });
   }
 
-  /** The socket moved no byte for idleTimeout ms: cut it if the server is waiting on the client. */
+  /**
+   * The socket moved no byte for idleTimeout ms: cut it if the server is
+   * waiting on the client, not on itself (a disk that is slow to take a
+   * body pauses the request; a blob slow to read leaves the socket's buffer
+   * empty).
+   */
   #onTimeout(socket: Socket): void {
-    const responses = this.#inFlight.get(socket);
-    const waitingOnClient =
-      responses === undefined ||
-      responses.size === 0 ||
-      [...responses].some((res) => !res.req.complete || (res.headersSent && !res.writableFinished));
-    if (waitingOnClient) socket.destroy();
+    const responses = [...(this.#inFlight.get(socket) ?? [])];
+    const waitingOnClient = (res: ServerResponse) =>
+      // Reading a body that does not come.
+      (!res.req.complete && res.req.readableFlowing === true && res.req.readableLength === 0) ||
+      // Writing an answer the client does not read.
+      (res.headersSent && !res.writableFinished && socket.writableLength > 0);
+    if (responses.length === 0 || responses.some(waitingOnClient)) socket.destroy();
   }
 
   /**

@@ -34,6 +34,11 @@ options:
   --max-uploads-per-address <n>
                          upload sessions one client address may hold open
                          (default 256; 0 no cap; env REGMETA_MAX_UPLOADS_PER_ADDRESS)
+  --max-failed-logins-per-address <n>
+                         wrong passwords one client address may send a minute
+                         before it gets 429 (default 10; 0 no limit; behind a
+                         proxy every client shares its address; env
+                         REGMETA_MAX_FAILED_LOGINS_PER_ADDRESS)
   -h, --help             this text
 
 Stops on SIGINT or SIGTERM: no new connections, requests in flight finish,
@@ -53,6 +58,8 @@ export interface ServeOptions {
   idleTimeout?: number;
   maxConnectionsPerAddress?: number;
   maxUploadsPerAddress?: number;
+  /** Undefined leaves the registry's default. */
+  maxFailedLoginsPerAddress?: number;
 }
 
 /**
@@ -87,6 +94,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       'idle-timeout': { type: 'string' },
       'max-connections-per-address': { type: 'string' },
       'max-uploads-per-address': { type: 'string' },
+      'max-failed-logins-per-address': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -111,6 +119,11 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       env.REGMETA_MAX_CONNECTIONS_PER_ADDRESS,
     ),
     maxUploadsPerAddress: count('max-uploads-per-address', values['max-uploads-per-address'], env.REGMETA_MAX_UPLOADS_PER_ADDRESS),
+    maxFailedLoginsPerAddress: count(
+      'max-failed-logins-per-address',
+      values['max-failed-logins-per-address'],
+      env.REGMETA_MAX_FAILED_LOGINS_PER_ADDRESS,
+    ),
   };
 }
 
@@ -146,6 +159,7 @@ export async function serve(argv: string[]): Promise<number> {
       idleTimeout: options.idleTimeout,
       maxConnectionsPerAddress: options.maxConnectionsPerAddress,
       maxUploadsPerAddress: options.maxUploadsPerAddress,
+      maxFailedLoginsPerAddress: options.maxFailedLoginsPerAddress,
       log: (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`),
       onError: (error) =>
         process.stderr.write(

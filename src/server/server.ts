@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import type { MetadataStore } from '../index.js';
-import { BasicAuth, readHtpasswd } from './auth.js';
+import { BasicAuth, readHtpasswd, type AuthLimits } from './auth.js';
 import { BlobFiles } from './blobs.js';
 import { Connections, type ConnectionLimits } from './connections.js';
 import { HttpError, sendError } from './errors.js';
@@ -28,7 +28,7 @@ export interface RequestLogEntry {
   actor: string;
 }
 
-export interface RegistryOptions extends Partial<ConnectionLimits> {
+export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<AuthLimits> {
   store: MetadataStore;
   /** Holds blobs/ and uploads/ (created when missing). */
   dataDir: string;
@@ -60,7 +60,7 @@ const internals = new WeakMap<Server, Internals>();
 
 /**
  * Creates the registry server (not yet listening).
- * @throws Error when the htpasswd file cannot be read or the data directory created.
+ * @throws Error when the htpasswd file cannot be read, an auth limit is not a number ≥ 0, or the data directory cannot be created.
  */
 export function createRegistry(options: RegistryOptions): Server {
   const blobFiles = new BlobFiles(path.resolve(options.dataDir), {
@@ -68,7 +68,7 @@ export function createRegistry(options: RegistryOptions): Server {
     maxUploadsPerAddress: options.maxUploadsPerAddress,
   });
   blobFiles.init();
-  const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd));
+  const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd), options);
   const admins = new Set(options.admins ?? []);
   const connections = new Connections(options);
   const registry: Registry = {
@@ -126,7 +126,10 @@ export function createRegistry(options: RegistryOptions): Server {
     });
   });
   connections.attach(server);
-  server.on('close', () => blobFiles.close());
+  server.on('close', () => {
+    blobFiles.close();
+    auth?.close().catch(onError);
+  });
   internals.set(server, state);
   return server;
 }
@@ -150,7 +153,7 @@ async function handle(c: RequestContext, auth: BasicAuth | undefined, connection
   // Authentication comes before routing: an unauthenticated client learns
   // nothing, not even which names are valid.
   if (auth) {
-    c.actor = await auth.authenticate(req.headers.authorization);
+    c.actor = await auth.authenticate(req.headers.authorization, req.socket.remoteAddress);
     c.ctx = { actor: c.actor };
   }
   const method = req.method ?? 'GET';

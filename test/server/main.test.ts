@@ -29,7 +29,14 @@ describe('parseServeArgs', () => {
       admins: [],
       readOnly: false,
       deletes: true,
+      maxFailedLoginsPerAddress: undefined,
     });
+  });
+
+  it('takes the failed-login limit from the flag or the environment, and refuses a non-number', () => {
+    expect(parseServeArgs(['--max-failed-logins-per-address', '0'], {})).toMatchObject({ maxFailedLoginsPerAddress: 0 });
+    expect(parseServeArgs([], { REGMETA_MAX_FAILED_LOGINS_PER_ADDRESS: '50' })).toMatchObject({ maxFailedLoginsPerAddress: 50 });
+    expect(() => parseServeArgs(['--max-failed-logins-per-address', 'ten'], {})).toThrow(/whole number/);
   });
 
   it('takes the environment over defaults and flags over the environment', () => {
