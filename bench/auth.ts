@@ -28,7 +28,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import bcrypt from 'bcryptjs';
 import { openStore } from '../src/index.js';
-import { closeRegistry, createRegistry, type RegistryOptions } from '../src/server/server.js';
+import { closeRegistry, createRegistry, type RegistryOptions } from 'regmeta/server';
 import { formatNumber, formatRatio, markdownTable, median, progress, progressDone } from './lib.js';
 
 const COST = 10;

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openStore, type MetadataStore } from 'regmeta';
-import { closeRegistry, createRegistry, type RegistryOptions, type RequestLogEntry } from '../../src/server/server.js';
+import { closeRegistry, createRegistry, type RegistryOptions, type RequestLogEntry } from 'regmeta/server';
 import type { Descriptor } from '../../src/index.js';
 
 export interface TestRegistry {

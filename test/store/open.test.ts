@@ -79,9 +79,17 @@ describe('openStore on a new file', () => {
     }
   });
 
-  it('a directory that does not exist is a StoreError, not a raw exception', () => {
-    const error = caught(() => openStore(join(dir, 'missing', 'dir', 'x.db')));
+  it('creates the directories its file goes in', () => {
+    const store = openStore(join(dir, 'missing', 'dir', 'x.db'));
+    store.close();
+    expect(readFileSync(join(dir, 'missing', 'dir', 'x.db')).subarray(0, 15).toString()).toBe('SQLite format 3');
+  });
+
+  it('a directory that cannot be created is a StoreError, not a raw exception', () => {
+    writeFileSync(join(dir, 'a-file'), 'not a directory');
+    const error = caught(() => openStore(join(dir, 'a-file', 'x.db')));
     expect(error.code).toBe('DATABASE_ERROR');
+    expect(error.message).toMatch(/cannot create the directory/);
   });
 });
 

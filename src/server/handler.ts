@@ -1,0 +1,230 @@
+// The registry as a plain (req, res) handler: authentication, the read-only
+// and no-delete switches, routing, and one log entry per request. Handlers
+// stay thin over the store and the blob files. Mount it into any node:http
+// or https server, as go-containerregistry's registry.New() is an http.Handler.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import path from 'node:path';
+import type { MetadataStore } from '../index.js';
+import { BasicAuth, readHtpasswd, type AuthLimits } from './auth.js';
+import { BlobFiles } from './blobs.js';
+import { Connections, type ConnectionLimits } from './connections.js';
+import { HttpError, sendError } from './errors.js';
+import * as blobs from './handlers/blobs.js';
+import * as discovery from './handlers/discovery.js';
+import * as events from './handlers/events.js';
+import * as manifests from './handlers/manifests.js';
+import type { Registry, RequestContext } from './http.js';
+import { isWrite, parseRoute, type Route } from './routes.js';
+
+/** One line of the request log. */
+export interface RequestLogEntry {
+  time: string;
+  method: string;
+  path: string;
+  status: number;
+  /** Bytes written to the socket for this response, headers included. */
+  bytes: number;
+  ms: number;
+  actor: string;
+}
+
+export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<AuthLimits> {
+  store: MetadataStore;
+  /** Holds blobs/ and uploads/ (created when missing). */
+  dataDir: string;
+  /** An htpasswd file of bcrypt hashes: when given, every request must authenticate. */
+  htpasswd?: string;
+  /** Users who may read everyone's events (with no htpasswd, everyone may). */
+  admins?: string[];
+  /** Refuse every write with 405 UNSUPPORTED. */
+  readOnly?: boolean;
+  /** Manifest, tag and blob deletes (default true; false answers 405 UNSUPPORTED). */
+  deletes?: boolean;
+  /** The largest blob accepted, in bytes (default 64 GiB). */
+  maxBlobSize?: number;
+  /** Upload sessions one client address may hold open at once (default 256; 0: no cap). */
+  maxUploadsPerAddress?: number;
+  /** Receives one entry per finished request. */
+  log?: (entry: RequestLogEntry) => void;
+  /** Receives server faults (5xx) and their detail, which the client never sees. */
+  onError?: (error: unknown) => void;
+}
+
+/** The registry as a request listener, with what it holds to let go of. */
+export interface RegistryHandler {
+  (req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * Ends the event streams and stops the upload sweeper and the password
+   * threads. The store stays open: it is the caller's to close.
+   */
+  close(): Promise<void>;
+}
+
+/** What createRegistry needs of a handler beyond (req, res). */
+export interface HandlerInternals {
+  connections: Connections;
+  registry: Registry;
+  /** Set while the server shuts down: every response closes its connection. */
+  closing: boolean;
+  /** Starts the shutdown: responses close their connections, event streams end. */
+  drain(): void;
+  /** Called as each response closes (createRegistry closes idle connections then). */
+  onResponseClosed?: () => void;
+}
+
+const internals = new WeakMap<RegistryHandler, HandlerInternals>();
+
+/** The internals of a handler made by createRegistryHandler. */
+export function handlerInternals(handler: RegistryHandler): HandlerInternals {
+  const found = internals.get(handler);
+  if (found === undefined) throw new TypeError('not a registry handler');
+  return found;
+}
+
+/**
+ * Creates the registry as a `(req, res)` request listener over `options.store`
+ * and the blob files under `options.dataDir`. Connection limits (idle
+ * timeout, per-address caps) need the server: createRegistry applies them.
+ * @throws Error when the htpasswd file cannot be read, a limit is not a
+ * number ≥ 0, or the data directory cannot be created.
+ */
+export function createRegistryHandler(options: RegistryOptions): RegistryHandler {
+  const blobFiles = new BlobFiles(path.resolve(options.dataDir), {
+    maxBlobSize: options.maxBlobSize,
+    maxUploadsPerAddress: options.maxUploadsPerAddress,
+  });
+  blobFiles.init();
+  const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd), options);
+  const admins = new Set(options.admins ?? []);
+  const connections = new Connections(options);
+  const registry: Registry = {
+    store: options.store,
+    blobs: blobFiles,
+    readOnly: options.readOnly ?? false,
+    deletes: options.deletes ?? true,
+    isAdmin: (user) => auth === undefined || admins.has(user),
+    streams: new Set(),
+    heartbeatInterval: connections.heartbeatInterval,
+  };
+  const log = options.log ?? (() => {});
+  const onError = options.onError ?? ((error: unknown) => console.error(error));
+  const state: HandlerInternals = {
+    connections,
+    registry,
+    closing: false,
+    drain() {
+      state.closing = true;
+      for (const stream of registry.streams) stream.end();
+    },
+  };
+
+  const handler = ((req: IncomingMessage, res: ServerResponse) => {
+    const started = performance.now();
+    const socket = req.socket;
+    const bytesBefore = socket.bytesWritten;
+    const c: RequestContext = { req, res, url: new URL('http://registry.invalid/'), registry, actor: '', ctx: {} };
+    if (state.closing) res.setHeader('Connection', 'close');
+    res.once('close', () => {
+      state.onResponseClosed?.();
+      log({
+        time: new Date().toISOString(),
+        method: req.method ?? '',
+        path: (req.url ?? '').split('?')[0].slice(0, 1024),
+        // 499, as nginx logs it: the client went away before the answer was complete.
+        status: res.writableFinished ? res.statusCode : 499,
+        bytes: socket.bytesWritten - bytesBefore,
+        ms: Math.round((performance.now() - started) * 100) / 100,
+        actor: c.actor,
+      });
+    });
+    handle(c, auth, connections).catch((error: unknown) => {
+      // A client that hung up mid-request caused the error and hears no answer.
+      if (req.destroyed && !req.complete) {
+        res.destroy();
+        return;
+      }
+      try {
+        sendError(req, res, error, onError);
+      } catch (failure) {
+        // Nothing can be answered any more; the process must not go down with it.
+        onError(failure);
+        res.destroy();
+      }
+    });
+  }) as RegistryHandler;
+  let closed: Promise<void> | undefined;
+  handler.close = () =>
+    (closed ??= (async () => {
+      state.drain();
+      blobFiles.close();
+      await auth?.close();
+    })());
+  internals.set(handler, state);
+  return handler;
+}
+
+async function handle(c: RequestContext, auth: BasicAuth | undefined, connections: Connections): Promise<void> {
+  const { req, res } = c;
+  connections.begin(req, res);
+  res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+  const target = req.url ?? '/';
+  try {
+    c.url = new URL(target, 'http://registry.invalid');
+  } catch {
+    throw new HttpError('NAME_INVALID', 'malformed request target');
+  }
+  // URL parsing resolves '.' and '..' segments (also percent-encoded ones);
+  // a path that needed that names something other than what it says.
+  const rawPath = target.split('?')[0];
+  if (!target.startsWith('/') || rawPath !== c.url.pathname) {
+    throw new HttpError('NAME_INVALID', 'the request path is not in normal form');
+  }
+  // Authentication comes before routing: an unauthenticated client learns
+  // nothing, not even which names are valid.
+  if (auth) {
+    c.actor = await auth.authenticate(req.headers.authorization, req.socket.remoteAddress);
+    c.ctx = { actor: c.actor };
+  }
+  const method = req.method ?? 'GET';
+  const route = parseRoute(method, c.url.pathname);
+  const { registry } = c;
+  if (registry.readOnly && isWrite(method)) {
+    throw new HttpError('UNSUPPORTED', 'the registry is read-only');
+  }
+  if (!registry.deletes && method === 'DELETE' && (route.kind === 'manifest' || route.kind === 'blob')) {
+    throw new HttpError('UNSUPPORTED', 'deletes are disabled on this registry');
+  }
+  await dispatch(c, method, route);
+}
+
+function dispatch(c: RequestContext, method: string, route: Route): void | Promise<void> {
+  switch (route.kind) {
+    case 'base':
+      return discovery.base(c);
+    case 'catalog':
+      return discovery.catalog(c);
+    case 'tags':
+      return discovery.listTags(c, route.name);
+    case 'referrers':
+      return discovery.referrers(c, route.name, route.digest);
+    case 'manifest':
+      if (method === 'PUT') return manifests.putManifest(c, route.name, route.reference);
+      if (method === 'DELETE') return manifests.deleteManifest(c, route.name, route.reference);
+      return manifests.getManifest(c, route.name, route.reference);
+    case 'blob':
+      if (method === 'DELETE') return blobs.deleteBlob(c, route.name, route.digest);
+      return blobs.getBlob(c, route.name, route.digest);
+    case 'uploadStart':
+      return blobs.startUpload(c, route.name);
+    case 'upload':
+      if (method === 'PATCH') return blobs.patchUpload(c, route.name, route.id);
+      if (method === 'PUT') return blobs.finishUpload(c, route.name, route.id);
+      if (method === 'DELETE') return blobs.cancelUpload(c, route.name, route.id);
+      return blobs.uploadStatus(c, route.name, route.id);
+    case 'events':
+      return events.listEvents(c);
+    case 'eventStream':
+      return events.streamEvents(c);
+  }
+}
