@@ -26,7 +26,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { DISTRIBUTION_BIN, startDistribution, startOurs, stopAll, type Peer } from '../test/server/peers.js';
+import { DISTRIBUTION_BIN, startDistribution, startOurs, stopAll, type Peer } from './peers.js';
 import { formatNumber, formatRatio, markdownTable, median, progress, progressDone } from './lib.js';
 
 const TAGS = 10_000;

@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { openStore } from 'regmeta';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OciLayout } from '../server/oci-layout.js';
-import { startDistribution, type Peer } from '../server/peers.js';
+import { startDistribution, type Peer } from '../../bench/peers.js';
 import { BIN, dumpState, isOneLineError, regmeta, serve, tempDir } from './run.js';
 import { Storage } from './storage.js';
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listBlobs, OCI, OciLayout, readBlob, resolveTag, sha256 } from './oci-layout.js';
-import { haveProgram, startDistribution, startOurs, stopAll, type Peer, type PeerOptions } from './peers.js';
+import { haveProgram, startDistribution, startOurs, stopAll, type Peer, type PeerOptions } from '../../bench/peers.js';
 
 // The registry under test; startDistribution from ./peers.js runs the same cases against CNCF distribution.
 const startRegistry: (options?: PeerOptions) => Promise<Peer> = startOurs;

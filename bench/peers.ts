@@ -1,5 +1,5 @@
 // Starts registries as real child processes on loopback for tests and the
-// server bench: our server (src/server/main.ts under tsx) and the CNCF
+// server bench: our server (the compiled `regmeta serve`) and the CNCF
 // distribution registry from Debian's docker-registry package. Every peer is
 // tracked so that stopAll() (and, as a last resort, process exit) kills it.
 
@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DISTRIBUTION_BIN = '/usr/bin/docker-registry';
 
 /** A registry running as a child process. */
@@ -173,20 +173,19 @@ async function waitUntilUp(url: string, exited: Promise<void>, describe: () => s
 }
 
 /**
- * Starts our server (src/server/main.ts) on 127.0.0.1 port 0 with a fresh data
- * directory and waits until it answers.
- * @throws when the server is missing, exits early, or prints no address.
+ * Starts our server (`regmeta serve`, the compiled bin, as users run it) on
+ * 127.0.0.1 port 0 with a fresh data directory and waits until it answers.
+ * @throws when the build is missing, the server exits early, or prints no address.
  */
 export async function startOurs(options: PeerOptions = {}): Promise<Peer> {
-  const entry = join(ROOT, 'src', 'server', 'main.ts');
-  if (!existsSync(entry)) throw new Error(`${entry} does not exist yet`);
+  const entry = join(ROOT, 'bin', 'regmeta.js');
+  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is not built: run npm run build');
   const dir = mkdtempSync(join(options.parentDir ?? tmpdir(), 'regmeta-ours-'));
   const dataDir = join(dir, 'data');
-  const args = ['--import', 'tsx', entry, '--listen', '127.0.0.1:0', '--data', dataDir];
+  const args = [entry, 'serve', '--listen', '127.0.0.1:0', '--data', dataDir];
   if (options.htpasswd) args.push('--htpasswd', options.htpasswd);
   args.push(...(options.args ?? []));
-  // node --import tsx rather than npx tsx: one process, so killing it leaves nothing behind.
-  // cwd ROOT: --import tsx resolves from there.
+  // node itself rather than npx: one process, so killing it leaves nothing behind.
   const launched = launch('ours', dir, dataDir, process.execPath, args, ROOT);
   let exited = false;
   void launched.exited.then(() => (exited = true));
