@@ -16,4 +16,5 @@ export { MetadataStore };
 export { registerStore, registeredStore } from './store/registry.js';
 export { StoreError, NotFoundError, type StoreErrorCode } from './store/errors.js';
 export { MediaType } from './store/manifest.js';
+export { isDigest } from './store/grammar.js';
 export type * from './store/types.js';
