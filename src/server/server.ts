@@ -3,10 +3,9 @@
 // thin over the store and the blob files.
 
 import { createServer, type Server } from 'node:http';
-import path from 'node:path';
+import { DirectoryBlobStore } from '../blobstore/index.js';
 import type { MetadataStore } from '../index.js';
 import { BasicAuth, readHtpasswd } from './auth.js';
-import { BlobFiles } from './blobs.js';
 import { Connections, type ConnectionLimits } from './connections.js';
 import { HttpError, sendError } from './errors.js';
 import * as blobs from './handlers/blobs.js';
@@ -63,17 +62,18 @@ const internals = new WeakMap<Server, Internals>();
  * @throws Error when the htpasswd file cannot be read or the data directory created.
  */
 export function createRegistry(options: RegistryOptions): Server {
-  const blobFiles = new BlobFiles(path.resolve(options.dataDir), {
+  const blobStore = new DirectoryBlobStore(options.dataDir, {
     maxBlobSize: options.maxBlobSize,
     maxUploadsPerAddress: options.maxUploadsPerAddress,
   });
-  blobFiles.init();
+  blobStore.init();
+  const onError = options.onError ?? ((error: unknown) => console.error(error));
   const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd));
   const admins = new Set(options.admins ?? []);
   const connections = new Connections(options);
   const registry: Registry = {
     store: options.store,
-    blobs: blobFiles,
+    blobs: blobStore,
     readOnly: options.readOnly ?? false,
     deletes: options.deletes ?? true,
     isAdmin: (user) => auth === undefined || admins.has(user),
@@ -81,7 +81,6 @@ export function createRegistry(options: RegistryOptions): Server {
     heartbeatInterval: connections.heartbeatInterval,
   };
   const log = options.log ?? (() => {});
-  const onError = options.onError ?? ((error: unknown) => console.error(error));
 
   const state: Internals = { registry, closing: false };
   const server = createServer((req, res) => {
@@ -126,7 +125,7 @@ export function createRegistry(options: RegistryOptions): Server {
     });
   });
   connections.attach(server);
-  server.on('close', () => blobFiles.close());
+  server.on('close', () => blobStore.close());
   internals.set(server, state);
   return server;
 }
