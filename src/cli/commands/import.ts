@@ -49,7 +49,7 @@ import {
 } from '../common.js';
 import { isDigest } from '../../store/grammar.js';
 import { Progress } from '../progress.js';
-import { blobPath } from '../../server/blobs.js';
+import { DirectoryBlobStore } from '../../blobstore/index.js';
 
 const options = {
   ...DATA_OPTION,
@@ -492,7 +492,7 @@ function importRepository(
     // refreshes its grace period.
     let staged: ReturnType<typeof stageBlob>;
     try {
-      staged = target.blobs === 'none' ? undefined : stageBlob(source, blobPath(target.dir, digest), target);
+      staged = target.blobs === 'none' ? undefined : stageBlob(source, new DirectoryBlobStore(target.dir).location(digest), target);
     } catch (error) {
       problems.push({ repository: name, subject: digest, problem: `cannot place the blob file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` });
       continue;
