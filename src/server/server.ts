@@ -8,6 +8,7 @@ import type { MetadataStore } from '../index.js';
 import { BasicAuth, readHtpasswd } from './auth.js';
 import { Connections, type ConnectionLimits } from './connections.js';
 import { HttpError, sendError } from './errors.js';
+import { FaultsOnce } from './faults.js';
 import * as blobs from './handlers/blobs.js';
 import * as discovery from './handlers/discovery.js';
 import * as events from './handlers/events.js';
@@ -45,7 +46,10 @@ export interface RegistryOptions extends Partial<ConnectionLimits> {
   maxUploadsPerAddress?: number;
   /** Receives one entry per finished request. */
   log?: (entry: RequestLogEntry) => void;
-  /** Receives server faults (5xx) and their detail, which the client never sees. */
+  /**
+   * Receives server faults (5xx) and their detail, which the client never
+   * sees, and, once per blob, a blob linked in the store whose file is gone.
+   */
   onError?: (error: unknown) => void;
 }
 
@@ -74,6 +78,7 @@ export function createRegistry(options: RegistryOptions): Server {
   const registry: Registry = {
     store: options.store,
     blobs: blobStore,
+    faults: new FaultsOnce(onError),
     readOnly: options.readOnly ?? false,
     deletes: options.deletes ?? true,
     isAdmin: (user) => auth === undefined || admins.has(user),

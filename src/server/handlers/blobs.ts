@@ -18,10 +18,12 @@ import { contentLength, hasBody, repoPath, sendEmpty, type RequestContext } from
  * there.
  */
 export async function getBlob(c: RequestContext, name: string, digest: string): Promise<void> {
-  const { store, blobs } = c.registry;
+  const { store, blobs, faults } = c.registry;
   const info = store.statBlob(name, digest);
   if ((await blobs.stat(digest)) === undefined) {
-    // Linked but gone from disk: to the client it is simply not there.
+    // Linked but its bytes are gone: to the client it is simply not there;
+    // to the operator it is damage, which `regmeta check` lists in full.
+    faults.once(digest, () => new Error(`blob ${digest} is linked in ${name} but not in the blob store (${blobs.location(digest)})`));
     throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${name}`);
   }
   const size = info.size;
