@@ -82,7 +82,7 @@ example:
     if (!['none', 'link', 'copy'].includes(blobs)) throw usageError('import', '--blobs must be none, link or copy');
     const dryRunning = args.values['dry-run'] === true;
     const target: Target = { dir, blobs, dryRun: dryRunning };
-    const summary = dryRunning ? await dryRun(v2, target, actor) : importInto(v2, openTarget(dir), actor, target);
+    const summary = dryRunning ? await dryRun(v2, target, actor) : await importInto(v2, openTarget(dir), actor, target);
     summary.root = resolve(args.positionals[0]);
     if (args.values.json) printJson(summary);
     else {
@@ -122,7 +122,7 @@ async function dryRun(v2: string, target: Target, actor: string): Promise<Import
     if (existsSync(databaseFile(dir))) {
       await withReadOnly(dir, (source) => source.backup(copy));
     }
-    return { ...importInto(v2, openStore(copy, { durability: 'normal' }), actor, target), dryRun: true };
+    return { ...(await importInto(v2, openStore(copy, { durability: 'normal' }), actor, target)), dryRun: true };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

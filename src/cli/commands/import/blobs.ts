@@ -1,58 +1,24 @@
 // Blobs: each layer linked in the store with the size of its data file and,
-// unless --blobs none, that file staged and moved into <data>/blobs inside
-// the link's transaction.
+// unless --blobs none, that file put into the blob store (hard-linked where
+// the filesystem allows, else copied) and moved into place inside the link's
+// transaction.
 
-import { closeSync, copyFileSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { statSync } from 'node:fs';
 import { NotFoundError, StoreError } from 'regmeta';
-import { DirectoryBlobStore } from '../../../blobstore/index.js';
+import type { StagedBlob } from '../../../blobstore/index.js';
 import { blobData, type RepositoryScan } from './scan.js';
-import { problemOf, type ImportRun, type Target } from './summary.js';
+import { problemOf, type ImportRun } from './summary.js';
 
-/**
- * Stages the blob file `source` next to `target` (hard link or copy, fsynced,
- * under a temporary name) unless `target` is there already; the slow part,
- * done before the store's write lock is taken.
- * @returns the rename that puts it in place (run inside linkBlob) and the
- * clean-up of what is left staged, or undefined when there is nothing to place.
- * @throws the filesystem's error.
- */
-function stageBlob(source: string, target: string, options: Target): { place: () => void; discard: () => void } | undefined {
-  if (existsSync(target)) return undefined;
-  // A dry run counts the file it would place, and places nothing.
-  if (options.dryRun) return { place: () => {}, discard: () => {} };
-  mkdirSync(dirname(target), { recursive: true });
-  const temporary = `${target}.import-${process.pid}`;
-  rmSync(temporary, { force: true });
-  let copied = options.blobs === 'copy';
-  if (!copied) {
-    try {
-      linkSync(source, temporary);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw error;
-      copied = true; // another filesystem, or links not allowed there
-    }
-  }
-  if (copied) {
-    copyFileSync(source, temporary);
-    const fd = openSync(temporary, 'r+');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  }
-  return { place: () => renameSync(temporary, target), discard: () => rmSync(temporary, { force: true }) };
-}
+// What a dry run stages: nothing, but it counts as a file placed.
+const NOTHING_STAGED: StagedBlob = { size: 0, place: () => {}, discard: async () => {} };
 
 /**
  * Links the repository's layers, blobs before manifests: a registry accepts
  * a manifest only once its blobs are linked.
  * @throws StoreError on database failures.
  */
-export function importBlobs(run: ImportRun, repo: RepositoryScan): void {
-  const { store, ctx, summary, bar, target } = run;
+export async function importBlobs(run: ImportRun, repo: RepositoryScan): Promise<void> {
+  const { store, ctx, summary, bar } = run;
   const { name } = repo;
   const problems = summary.problems;
   for (const digest of repo.layers) {
@@ -78,11 +44,11 @@ export function importBlobs(run: ImportRun, repo: RepositoryScan): void {
     // whoever finds the row finds the bytes, and gc cannot remove them
     // between the placing and the link. Linking an already linked blob again
     // refreshes its grace period.
-    let staged: ReturnType<typeof stageBlob>;
+    let staged: StagedBlob | undefined;
     try {
-      staged = target.blobs === 'none' ? undefined : stageBlob(source, new DirectoryBlobStore(target.dir).location(digest), target);
+      staged = await stage(run, source, digest);
     } catch (error) {
-      problems.push({ repository: name, subject: digest, problem: `cannot place the blob file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` });
+      problems.push({ repository: name, subject: digest, problem: `cannot place the blob file: ${errorCode(error)}` });
       continue;
     }
     try {
@@ -91,13 +57,28 @@ export function importBlobs(run: ImportRun, repo: RepositoryScan): void {
       else summary.blobs.linked++;
       if (staged) summary.blobs.filesPlaced++;
     } catch (error) {
-      const problem =
-        error instanceof StoreError
-          ? problemOf(error)
-          : `cannot place the blob file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+      const problem = error instanceof StoreError ? problemOf(error) : `cannot place the blob file: ${errorCode(error)}`;
       problems.push({ repository: name, subject: digest, problem });
     } finally {
-      staged?.discard();
+      await staged?.discard();
     }
   }
+}
+
+/**
+ * Stages the data file `source` as blob `digest` unless the blob store has
+ * it already or --blobs is none; the slow part, done before the store's
+ * write lock is taken.
+ * @returns what to place, or undefined when there is nothing to place.
+ * @throws BlobStoreError, the filesystem's error.
+ */
+async function stage(run: ImportRun, source: string, digest: string): Promise<StagedBlob | undefined> {
+  const { target, blobs } = run;
+  if (target.blobs === 'none' || (await blobs.stat(digest)) !== undefined) return undefined;
+  if (target.dryRun) return NOTHING_STAGED;
+  return blobs.put(digest, { file: source, link: target.blobs === 'link' });
+}
+
+function errorCode(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? (error as Error).message;
 }

@@ -1,6 +1,7 @@
 // One import, repository by repository: blobs, then manifests, then tags.
 
 import type { MetadataStore } from 'regmeta';
+import { DirectoryBlobStore } from '../../../blobstore/index.js';
 import { Progress } from '../../progress.js';
 import { importBlobs } from './blobs.js';
 import { importRevisions } from './revisions.js';
@@ -12,16 +13,18 @@ import { replayTags } from './tags.js';
  * Imports the storage under `v2` into `store` (and closes it).
  * @throws StoreError on database failures; CliError IO on an unreadable tree.
  */
-export function importInto(v2: string, store: MetadataStore, actor: string, target: Target): ImportSummary {
+export async function importInto(v2: string, store: MetadataStore, actor: string, target: Target): Promise<ImportSummary> {
   const started = Date.now();
   const summary = emptySummary(v2);
   try {
     const repositories = scanRepositories(v2, summary.problems);
     const bar = new Progress('import', { total: repositories.reduce((n, r) => n + r.layers.length + r.revisions.length + r.tags.length, 0) });
-    const run: ImportRun = { v2, store, ctx: { actor }, target, summary, bar };
+    // No size limit: an import takes whatever the source registry holds.
+    const blobs = new DirectoryBlobStore(target.dir, { maxBlobSize: Number.POSITIVE_INFINITY });
+    const run: ImportRun = { v2, store, ctx: { actor }, target, blobs, summary, bar };
     for (const repo of repositories) {
       summary.repositories++;
-      importBlobs(run, repo);
+      await importBlobs(run, repo);
       const available = importRevisions(run, repo);
       replayTags(run, repo, available);
     }

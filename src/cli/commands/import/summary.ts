@@ -2,6 +2,7 @@
 // actor, where blob files go, the running summary and the progress bar.
 
 import { StoreError, type MetadataStore } from 'regmeta';
+import type { BlobStore } from '../../../blobstore/index.js';
 import type { Progress } from '../../progress.js';
 
 /** What to do with the bytes of linked blobs: leave them, hard-link them, or copy them into <data>/blobs. */
@@ -41,6 +42,8 @@ export interface ImportRun {
   store: MetadataStore;
   ctx: { actor: string };
   target: Target;
+  /** Where blob files go: the blob store on the target's data directory. */
+  blobs: BlobStore;
   summary: ImportSummary;
   bar: Progress;
 }
