@@ -57,10 +57,11 @@ Idempotent and resumable: running it again, also after an interruption, ends
 in the same state.
 
 options:
-  --blobs <mode>   the bytes of linked blobs: none (default) leaves them
-                   where they are; link hard-links them into <data>/blobs
-                   (copying across filesystems); copy copies them. The
-                   server serves blobs from there; 'regmeta check' hashes them
+  --blobs <mode>   the bytes of linked blobs, which the server serves from
+                   <data>/blobs: link (default) hard-links them there,
+                   copying where links are not possible (another
+                   filesystem); copy copies them; none leaves them out, for
+                   a store without a server. 'regmeta check' hashes them
   --dry-run, -n    import into a scratch copy of the database and report
                    what would change; the database is not touched
   --actor <name>   the actor of the import's events (default regmeta-import)
@@ -78,7 +79,7 @@ example:
     const v2 = storageRoot(resolve(args.positionals[0]));
     const dir = dataDir(args.values);
     const actor = args.values.actor ?? 'regmeta-import';
-    const blobs = (args.values.blobs ?? 'none') as BlobMode;
+    const blobs = (args.values.blobs ?? 'link') as BlobMode;
     if (!['none', 'link', 'copy'].includes(blobs)) throw usageError('import', '--blobs must be none, link or copy');
     const dryRunning = args.values['dry-run'] === true;
     const target: Target = { dir, blobs, dryRun: dryRunning };

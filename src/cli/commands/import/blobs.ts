@@ -1,7 +1,7 @@
 // Blobs: each layer linked in the store with the size of its data file and,
 // unless --blobs none, that file put into the blob store (hard-linked where
 // the filesystem allows, else copied) and moved into place inside the link's
-// transaction.
+// transaction, so that a server on the data directory serves what was imported.
 
 import { statSync } from 'node:fs';
 import { NotFoundError, StoreError } from 'regmeta';

@@ -5,7 +5,7 @@ import { StoreError, type MetadataStore } from 'regmeta';
 import type { BlobStore } from '../../../blobstore/index.js';
 import type { Progress } from '../../progress.js';
 
-/** What to do with the bytes of linked blobs: leave them, hard-link them, or copy them into <data>/blobs. */
+/** What to do with the bytes of linked blobs: hard-link them (else copy), copy them into <data>/blobs, or leave them out. */
 export type BlobMode = 'none' | 'link' | 'copy';
 
 export interface Target {
