@@ -83,16 +83,13 @@ export class DirectoryBlobStore implements BlobStore {
     return unlinkIfThere(this.location(digest));
   }
 
-  list(): Iterable<StoredFile> {
-    const listed = this.#listed;
-    const dataDir = this.#dataDir;
-    return (function* () {
-      for (const { file, digest, size, modified } of blobFilesIn(dataDir)) {
-        const entry: StoredFile = digest === undefined ? { location: file, size, modified } : { location: file, digest, size, modified };
-        listed.add(entry);
-        yield entry;
-      }
-    })();
+  /** Never throws: what cannot be read is left out. */
+  *list(): Generator<StoredFile> {
+    for (const { file, digest, size, modified } of blobFilesIn(this.#dataDir)) {
+      const entry: StoredFile = digest === undefined ? { location: file, size, modified } : { location: file, digest, size, modified };
+      this.#listed.add(entry);
+      yield entry;
+    }
   }
 
   /** @throws TypeError for a file this store did not list; the filesystem's error other than ENOENT. */

@@ -36,7 +36,7 @@ export interface BlobFile {
 /**
  * Every file under <data>/blobs, read as the caller iterates. A file that
  * disappears between the directory read and its stat (gc took it, a push
- * renamed it) is left out; so is one that cannot be looked at.
+ * renamed it) is left out; so is one that cannot be looked at. Never throws.
  */
 export function* blobFilesIn(dataDir: string): Generator<BlobFile> {
   const root = path.join(dataDir, 'blobs');

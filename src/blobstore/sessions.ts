@@ -114,7 +114,7 @@ export class Sessions {
     return release;
   }
 
-  /** Drops the session from the table and from its address's count; once. @returns whether it was there. */
+  /** Drops the session from the table and from its address's count; once. @returns whether it was there. Never throws. */
   forget(session: Session): boolean {
     if (this.#table.get(session.id) !== session) return false;
     this.#table.delete(session.id);
@@ -124,8 +124,9 @@ export class Sessions {
     return true;
   }
 
-  /** Calls `expire` now and then for each session idle past the TTL and not being written. */
+  /** Calls `expire` now and then for each session idle past the TTL and not being written; once started, started once. */
   startExpiry(expire: (session: Session) => Promise<void>): void {
+    this.stopExpiry();
     const sweep = async () => {
       const cutoff = Date.now() - this.#limits.uploadTtl;
       for (const session of [...this.#table.values()]) {
@@ -135,7 +136,7 @@ export class Sessions {
     this.#sweeper = setInterval(() => void sweep(), Math.min(this.#limits.uploadTtl, 600_000)).unref();
   }
 
-  /** Stops the expiry. */
+  /** Stops the expiry. Never throws. */
   stopExpiry(): void {
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#sweeper = undefined;

@@ -113,10 +113,11 @@ export interface BlobStore {
   /** Everything stored under blobs, blobs and leftovers alike, read as the caller iterates. Never throws. */
   list(): Iterable<StoredFile>;
   /**
-   * Removes one listed thing, synchronously; one that names a digest only
-   * under the store's write lock (whileBlobUnknown).
+   * Removes one thing `list` gave out, synchronously; one that names a
+   * digest only under the store's write lock (whileBlobUnknown).
    * @returns false when it was gone already.
-   * @throws the storage's error.
+   * @throws TypeError for anything `list` did not give out (no caller names
+   * an arbitrary place); the storage's error.
    */
   remove(file: StoredFile): boolean;
 
