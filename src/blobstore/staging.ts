@@ -20,7 +20,8 @@ const CANNOT_LINK = new Set(['EXDEV', 'EPERM', 'EMLINK']);
  * Stages `source` as blob `digest` for `target` (its place, whose digest
  * passed the grammar).
  * @throws BlobStoreError DIGEST_INVALID (copied bytes that hash otherwise),
- * SIZE_INVALID (above `limit`), BLOB_UPLOAD_INVALID; the filesystem's error.
+ * SIZE_INVALID (above `limit`), BLOB_UPLOAD_INVALID (the stream closed
+ * before its end); what the stream fails with; the filesystem's error.
  * Nothing stays staged then.
  */
 export async function stageFrom(source: BlobSource, target: string, digest: string, limit: number): Promise<StagedBlob> {

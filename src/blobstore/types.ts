@@ -130,7 +130,8 @@ export interface BlobStore {
    * @throws BlobStoreError DIGEST_INVALID (malformed, or copied bytes that
    * hash otherwise; `detail.digest` says what they hash to), SIZE_INVALID
    * (above maxBlobSize, with `limit`), BLOB_UPLOAD_INVALID (the stream
-   * failed); the storage's error. Nothing stays staged then.
+   * closed before its end); what the stream fails with; the storage's error
+   * (ENOENT: no such source file). Nothing stays staged then.
    */
   put(digest: string, source: BlobSource): Promise<StagedBlob>;
 
@@ -165,6 +166,9 @@ export interface BlobStore {
    * hash to), BLOB_UPLOAD_UNKNOWN (finished meanwhile); the storage's error.
    */
   finish(upload: Upload, digest: string): Promise<StagedBlob>;
-  /** Ends the session and discards its bytes; a session already over is no error. @throws the storage's error. */
+  /**
+   * Ends the session and discards its bytes; a session already over is no error.
+   * @throws BlobStoreError BLOB_UPLOAD_UNKNOWN for a handle this store did not give out; the storage's error.
+   */
   cancel(upload: Upload): Promise<void>;
 }
