@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import bcrypt from 'bcryptjs';
-import { openStore } from '../src/index.js';
+import { openStore } from 'regmeta';
 import { closeRegistry, createRegistry, type RegistryOptions } from 'regmeta/server';
 import { formatNumber, formatRatio, markdownTable, median, progress, progressDone } from './lib.js';
 

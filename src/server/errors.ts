@@ -3,6 +3,7 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#error-codes
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BlobStoreError } from '../blobstore/index.js';
 import { StoreError } from '../index.js';
 import { discardBody } from './http.js';
 
@@ -83,9 +84,9 @@ function isStorageFull(error: unknown): boolean {
 }
 
 /**
- * Maps anything a handler threw to what goes on the wire. Store and server
- * errors keep their code; a 5xx hides its message (it may name paths) and
- * unknown errors become a generic 500.
+ * Maps anything a handler threw to what goes on the wire. Store, blob store
+ * and server errors keep their code; a 5xx hides its message (it may name
+ * paths) and unknown errors become a generic 500.
  */
 export function toWireError(error: unknown): WireError {
   if (error instanceof HttpError) {
@@ -98,6 +99,7 @@ export function toWireError(error: unknown): WireError {
     };
   }
   if (isStorageFull(error)) return STORAGE_FULL;
+  if (error instanceof BlobStoreError) return blobStoreWireError(error);
   if (error instanceof StoreError) {
     const status = statusOf(error.code);
     if (status >= 500) {
@@ -107,6 +109,16 @@ export function toWireError(error: unknown): WireError {
     return { status, code: error.code, message: error.message, detail: error.detail };
   }
   return { status: 500, code: 'UNKNOWN', message: 'internal server error' };
+}
+
+// A blob over the size limit is the spec's SIZE_INVALID with HTTP's 413, as
+// for a manifest over its limit; a client held at its session cap hears when
+// to try again.
+function blobStoreWireError(error: BlobStoreError): WireError {
+  const status = error.limit !== undefined ? 413 : statusOf(error.code);
+  if (status >= 500) return { status: 500, code: 'UNKNOWN', message: 'internal server error' };
+  const headers = error.retryAfter !== undefined ? { 'Retry-After': String(error.retryAfter) } : undefined;
+  return { status, code: error.code, message: error.message, detail: error.detail, headers };
 }
 
 /**

@@ -4,12 +4,12 @@
 // or https server, as go-containerregistry's registry.New() is an http.Handler.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import path from 'node:path';
+import { DirectoryBlobStore } from '../blobstore/index.js';
 import type { MetadataStore } from '../index.js';
 import { BasicAuth, readHtpasswd, type AuthLimits } from './auth.js';
-import { BlobFiles } from './blobs.js';
 import { Connections, type ConnectionLimits } from './connections.js';
 import { HttpError, sendError } from './errors.js';
+import { FaultsOnce } from './faults.js';
 import * as blobs from './handlers/blobs.js';
 import * as discovery from './handlers/discovery.js';
 import * as events from './handlers/events.js';
@@ -47,7 +47,10 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
   maxUploadsPerAddress?: number;
   /** Receives one entry per finished request. */
   log?: (entry: RequestLogEntry) => void;
-  /** Receives server faults (5xx) and their detail, which the client never sees. */
+  /**
+   * Receives server faults (5xx) and their detail, which the client never
+   * sees, and, once per blob, a blob linked in the store whose file is gone.
+   */
   onError?: (error: unknown) => void;
 }
 
@@ -90,17 +93,19 @@ export function handlerInternals(handler: RegistryHandler): HandlerInternals {
  * number ≥ 0, or the data directory cannot be created.
  */
 export function createRegistryHandler(options: RegistryOptions): RegistryHandler {
-  const blobFiles = new BlobFiles(path.resolve(options.dataDir), {
+  const blobStore = new DirectoryBlobStore(options.dataDir, {
     maxBlobSize: options.maxBlobSize,
     maxUploadsPerAddress: options.maxUploadsPerAddress,
   });
-  blobFiles.init();
+  blobStore.init();
+  const onError = options.onError ?? ((error: unknown) => console.error(error));
   const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd), options);
   const admins = new Set(options.admins ?? []);
   const connections = new Connections(options);
   const registry: Registry = {
     store: options.store,
-    blobs: blobFiles,
+    blobs: blobStore,
+    faults: new FaultsOnce(onError),
     readOnly: options.readOnly ?? false,
     deletes: options.deletes ?? true,
     isAdmin: (user) => auth === undefined || admins.has(user),
@@ -108,7 +113,6 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     heartbeatInterval: connections.heartbeatInterval,
   };
   const log = options.log ?? (() => {});
-  const onError = options.onError ?? ((error: unknown) => console.error(error));
   const state: HandlerInternals = {
     connections,
     registry,
@@ -157,7 +161,7 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
   handler.close = () =>
     (closed ??= (async () => {
       state.drain();
-      blobFiles.close();
+      blobStore.close();
       await auth?.close();
     })());
   internals.set(handler, state);

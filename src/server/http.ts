@@ -4,13 +4,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { finished } from 'node:stream';
 import type { Context, MetadataStore } from '../index.js';
-import type { BlobFiles } from './blobs.js';
+import type { BlobStore } from '../blobstore/index.js';
 import { HttpError } from './errors.js';
+import type { FaultsOnce } from './faults.js';
 
 /** The registry's parts and switches, as the handlers see them. */
 export interface Registry {
   store: MetadataStore;
-  blobs: BlobFiles;
+  blobs: BlobStore;
+  /** Faults the client hears nothing of (a linked blob whose file is gone), for the operator, once per subject. */
+  faults: FaultsOnce;
   readOnly: boolean;
   deletes: boolean;
   /** Users who may read everyone's events; with no htpasswd, everyone. */

@@ -34,6 +34,8 @@ describe('import from a real docker-registry', () => {
   let dir: string;
   let registry: Peer;
   let data: string;
+  /** The summary of the first import into `data`, with default options. */
+  let imported: { blobs: { filesPlaced: number } };
   const pushed: { a: string; b: string; index: string; amd: string; arm: string; deleted: string } = {} as never;
 
   beforeAll(async () => {
@@ -76,6 +78,22 @@ describe('import from a real docker-registry', () => {
     return { status: response.status, body: Buffer.from(await response.arrayBuffer()), digest: response.headers.get('docker-content-digest') };
   }
 
+  /** Starts `regmeta serve` on `data` and expects it to serve acme/app:v1's config and layers as the registry does. */
+  async function servesWhatTheRegistryServes(data: string): Promise<void> {
+    const server = await serve(data);
+    try {
+      const manifest = JSON.parse((await get(`/v2/acme/app/manifests/v1`)).body.toString());
+      for (const blob of [manifest.config, ...manifest.layers]) {
+        const ours = await fetch(`${server.url}/v2/acme/app/blobs/${blob.digest}`);
+        const theirs = await fetch(`${registry.url}/v2/acme/app/blobs/${blob.digest}`);
+        expect(ours.status).toBe(200);
+        expect(Buffer.compare(Buffer.from(await ours.arrayBuffer()), Buffer.from(await theirs.arrayBuffer()))).toBe(0);
+      }
+    } finally {
+      await server.stop();
+    }
+  }
+
   it('--dry-run reports the work and creates no database', async () => {
     const run = await regmeta(['import', registry.dataDir, '--data', data, '--dry-run', '--json']);
     expect(run.stderr).toBe('');
@@ -94,6 +112,7 @@ describe('import from a real docker-registry', () => {
     const summary = JSON.parse(run.stdout);
     expect(summary.problems).toEqual([]);
     expect(summary).toMatchObject({ repositories: 3, manifests: { imported: 7, present: 0 }, tags: { set: 6, unchanged: 0 } });
+    imported = summary;
 
     const store = openStore(join(data, 'metadata.db'));
     try {
@@ -147,6 +166,13 @@ describe('import from a real docker-registry', () => {
     expect(run.status).toBe(0);
   });
 
+  it('by default places the blob files, so that a registry on the data directory serves the imported blobs', async () => {
+    expect(imported.blobs.filesPlaced).toBeGreaterThan(0);
+    const check = await regmeta(['check', '--data', data, '--json']);
+    expect(JSON.parse(check.stdout).checked.blobFiles).toBe(imported.blobs.filesPlaced);
+    await servesWhatTheRegistryServes(data);
+  });
+
   it('with --blobs link, places the blob files so that regmeta serve serves what the registry serves', async () => {
     const withBlobs = join(dir, 'with-blobs');
     const run = await regmeta(['import', registry.dataDir, '--blobs', 'link', '--data', withBlobs, '--json']);
@@ -156,19 +182,30 @@ describe('import from a real docker-registry', () => {
     const check = await regmeta(['check', '--data', withBlobs, '--json']);
     expect(check.status).toBe(0);
     expect(JSON.parse(check.stdout).checked.blobFiles).toBe(summary.blobs.filesPlaced);
+    await servesWhatTheRegistryServes(withBlobs);
+  });
 
-    const server = await serve(withBlobs);
-    try {
-      const manifest = JSON.parse((await get(`/v2/acme/app/manifests/v1`)).body.toString());
-      for (const blob of [manifest.config, ...manifest.layers]) {
-        const ours = await fetch(`${server.url}/v2/acme/app/blobs/${blob.digest}`);
-        const theirs = await fetch(`${registry.url}/v2/acme/app/blobs/${blob.digest}`);
-        expect(ours.status).toBe(200);
-        expect(Buffer.compare(Buffer.from(await ours.arrayBuffer()), Buffer.from(await theirs.arrayBuffer()))).toBe(0);
-      }
-    } finally {
-      await server.stop();
-    }
+  it('with --blobs copy, copies the files, verified, and regmeta serve serves them', async () => {
+    const copied = join(dir, 'copied');
+    const run = await regmeta(['import', registry.dataDir, '--blobs', 'copy', '--data', copied, '--json']);
+    expect(run.status).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    expect(summary.problems).toEqual([]);
+    expect(summary.blobs.filesPlaced).toBeGreaterThan(0);
+    const check = await regmeta(['check', '--data', copied, '--json']);
+    expect(check.status).toBe(0);
+    expect(JSON.parse(check.stdout).checked.blobFiles).toBe(summary.blobs.filesPlaced);
+    await servesWhatTheRegistryServes(copied);
+  });
+
+  it('with --blobs none, places no file', async () => {
+    const bare = join(dir, 'bare');
+    const run = await regmeta(['import', registry.dataDir, '--blobs', 'none', '--data', bare, '--json']);
+    expect(run.status).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    expect(summary.blobs.linked).toBeGreaterThan(0);
+    expect(summary.blobs.filesPlaced).toBe(0);
+    expect(existsSync(join(bare, 'blobs'))).toBe(false);
   });
 });
 

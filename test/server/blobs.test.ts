@@ -1,7 +1,7 @@
 // Blob pull, push (monolithic, session, streamed, chunked), mount and delete over HTTP.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OCI_MANIFEST, errorCode, pushBlob, pushImage, sha256, startRegistry, type TestRegistry } from './helpers.js';
@@ -291,5 +291,33 @@ describe('blob delete', () => {
   it('never logged a server fault', () => {
     expect(r.errors).toEqual([]);
     expect(r.logs.filter((entry) => entry.status >= 500)).toEqual([]);
+  });
+});
+
+describe('a linked blob whose file is gone', () => {
+  it('answers 404 BLOB_UNKNOWN, as before, and reports it as a fault once per digest', async () => {
+    const own = await startRegistry();
+    try {
+      const lost = await pushBlob(own.url, 'lost/repo', 'bytes that vanish');
+      const also = await pushBlob(own.url, 'lost/repo', 'more bytes that vanish');
+      for (const digest of [lost, also]) {
+        const [algorithm, hex] = digest.split(':');
+        unlinkSync(path.join(own.dataDir, 'blobs', algorithm, hex.slice(0, 2), hex));
+      }
+      for (const method of ['GET', 'HEAD', 'GET']) {
+        const res = await fetch(`${own.url}/v2/lost/repo/blobs/${lost}`, { method });
+        expect(res.status).toBe(404);
+        if (method === 'GET') expect(await errorCode(res)).toBe('BLOB_UNKNOWN');
+      }
+      expect(own.errors).toHaveLength(1);
+      expect(String(own.errors[0])).toContain(lost);
+      expect((await fetch(`${own.url}/v2/lost/repo/blobs/${also}`)).status).toBe(404);
+      expect(own.errors).toHaveLength(2);
+      expect(String(own.errors[1])).toContain(also);
+      // A fault for the operator, not a server error for the client.
+      expect(own.logs.filter((entry) => entry.status >= 500)).toEqual([]);
+    } finally {
+      await own.close();
+    }
   });
 });

@@ -3,7 +3,7 @@
 // never changes what it checks.
 
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import {
@@ -16,7 +16,6 @@ import {
   dataDir,
   formatBytes,
   graceCutoff,
-  modifiedBefore,
   withReadOnly,
   parse,
   println,
@@ -26,7 +25,7 @@ import {
 } from '../common.js';
 import { sqlitePrimaryCode } from '../../store/errors.js';
 import { digestOf, isDigest, type DigestAlgorithm } from '../../store/grammar.js';
-import { blobFilesIn, blobPath } from '../../server/blobs.js';
+import { DirectoryBlobStore, type BlobStore } from '../../blobstore/index.js';
 import { Progress } from '../progress.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION, ...GRACE_OPTION, files: { type: 'boolean' }, 'no-files': { type: 'boolean' } } as const;
@@ -199,6 +198,7 @@ interface Findings {
 
 async function inspectBlobFiles(db: Database.Database, dir: string, findings: Findings, checked: Record<string, number | boolean>): Promise<void> {
   const { problems } = findings;
+  const store = new DirectoryBlobStore(dir);
   const blobs = db.prepare('SELECT digest, size FROM blob ORDER BY digest').all() as { digest: string; size: number }[];
   const totalBytes = blobs.reduce((sum, b) => sum + b.size, 0);
   const progress = new Progress('blob files', { total: totalBytes, unit: 'B' });
@@ -206,19 +206,21 @@ async function inspectBlobFiles(db: Database.Database, dir: string, findings: Fi
   for (const blob of blobs) {
     let file: string;
     try {
-      file = blobPath(dir, blob.digest);
+      file = store.location(blob.digest);
     } catch {
       problems.push({ kind: 'blob-digest', subject: JSON.stringify(blob.digest), detail: 'malformed digest in the blob table' });
       continue;
     }
-    let size: number;
+    let size: number | undefined;
     try {
-      size = statSync(file).size;
+      size = (await store.stat(blob.digest))?.size;
     } catch {
+      // Unreadable is as good as missing: the registry cannot serve it either.
+    }
+    checked.blobFiles = (checked.blobFiles as number) + 1;
+    if (size === undefined) {
       problems.push({ kind: 'blob-file', subject: blob.digest, detail: `missing: ${file}` });
       continue;
-    } finally {
-      checked.blobFiles = (checked.blobFiles as number) + 1;
     }
     if (size !== blob.size) {
       problems.push({ kind: 'blob-file', subject: blob.digest, detail: `${file} has ${size} bytes, recorded ${blob.size}` });
@@ -226,7 +228,7 @@ async function inspectBlobFiles(db: Database.Database, dir: string, findings: Fi
     }
     const [algorithm, hex] = blob.digest.split(':');
     const hash = createHash(algorithm);
-    for await (const chunk of createReadStream(file)) {
+    for await (const chunk of store.read(blob.digest)) {
       hash.update(chunk as Buffer);
       progress.update((done += (chunk as Buffer).byteLength));
     }
@@ -235,7 +237,7 @@ async function inspectBlobFiles(db: Database.Database, dir: string, findings: Fi
   }
   progress.update(totalBytes);
   progress.finish();
-  inspectStrayFiles(dir, new Set(blobs.map((b) => b.digest)), findings);
+  inspectStrayFiles(store, new Set(blobs.map((b) => b.digest)), findings);
 }
 
 /**
@@ -243,11 +245,11 @@ async function inspectBlobFiles(db: Database.Database, dir: string, findings: Fi
  * row (pending), or what a crash or an interrupted gc left (problems, once
  * past the grace period; gc removes them by the same rule).
  */
-function inspectStrayFiles(dir: string, known: Set<string>, { problems, pending, olderThan }: Findings): void {
-  for (const { file, digest } of blobFilesIn(dir)) {
+function inspectStrayFiles(store: BlobStore, known: Set<string>, { problems, pending, olderThan }: Findings): void {
+  // A file gone since the listing (gc took it, a push renamed it into place) is not listed.
+  for (const { location: file, digest, modified } of store.list()) {
     if (digest !== undefined && known.has(digest)) continue;
-    const old = modifiedBefore(file, olderThan);
-    if (old === undefined) continue; // gone since the listing: gc took it, or a push renamed it into place
+    const old = modified.getTime() < olderThan.getTime();
     const subject = digest ?? file;
     if (old) problems.push({ kind: 'blob-orphan', subject, detail: `${file} belongs to no blob of the store (gc removes it)` });
     else pending.push({ kind: 'blob-pending', subject, detail: `${file} belongs to no blob of the store yet, within the grace period` });

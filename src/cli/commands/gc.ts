@@ -3,7 +3,7 @@
 // transaction per deletion, so a running server only ever sees a consistent
 // state; whatever a server changes between our reads and deletes is skipped.
 
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore, StoreError, type MetadataStore } from '../../index.js';
@@ -17,7 +17,6 @@ import {
   dataDir,
   formatBytes,
   graceCutoff,
-  modifiedBefore,
   openExistingStore,
   withReadOnly,
   parse,
@@ -26,7 +25,7 @@ import {
   type Command,
 } from '../common.js';
 import { Progress } from '../progress.js';
-import { blobFilesIn, blobPath } from '../../server/blobs.js';
+import { DirectoryBlobStore } from '../../blobstore/index.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION, ...GRACE_OPTION, 'dry-run': { type: 'boolean', short: 'n' } } as const;
 
@@ -153,22 +152,20 @@ export function sweep(store: MetadataStore, olderThan: Date, dir: string | undef
         progress.tick();
       }
     }
+    const blobs = dir === undefined ? undefined : new DirectoryBlobStore(dir);
     // Removes a file, counting it, or records why it could not.
-    const remover = (file: string) => () => {
+    const remover = (where: string, remove: () => boolean) => () => {
       try {
-        if (existsSync(file)) {
-          rmSync(file, { force: true });
-          result.filesRemoved++;
-        }
+        if (remove()) result.filesRemoved++;
       } catch (error) {
-        result.problems.push(`cannot remove ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+        result.problems.push(`cannot remove ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
       }
     };
     for (const blob of store.unreferencedBlobs({ olderThan })) {
       // The store removes the file only after the row's delete has committed,
       // under the write lock, and only if no push has linked the digest again
       // (a push moves its file into place under that same lock).
-      const removeFile = dir === undefined ? undefined : remover(blobPath(dir, blob.digest));
+      const removeFile = blobs && remover(blobs.location(blob.digest), () => blobs.delete(blob.digest));
       try {
         store.deleteBlob(blob.digest, ctx, { olderThan, removeFile });
       } catch (error) {
@@ -184,13 +181,12 @@ export function sweep(store: MetadataStore, olderThan: Date, dir: string | undef
     // commit, an interrupted sweep, a leftover temporary), once older than
     // the grace period. A named one goes only while the store still knows no
     // such blob, under the write lock a push places its file under.
-    if (dir !== undefined) {
-      for (const { file, digest } of blobFilesIn(dir)) {
-        // Gone meanwhile (undefined), or young enough to be a push in flight.
-        if (modifiedBefore(file, olderThan) !== true) continue;
-        if (digest === undefined) remover(file)();
-        else store.whileBlobUnknown(digest, remover(file));
-      }
+    for (const file of blobs?.list() ?? []) {
+      // Young enough to be a push in flight.
+      if (file.modified.getTime() >= olderThan.getTime()) continue;
+      const remove = remover(file.location, () => blobs!.remove(file));
+      if (file.digest === undefined) remove();
+      else store.whileBlobUnknown(file.digest, remove);
     }
   } finally {
     progress.finish();

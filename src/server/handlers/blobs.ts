@@ -4,9 +4,9 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-blobs
 
 import { pipeline } from 'node:stream/promises';
+import type { StagedBlob, Upload } from '../../blobstore/index.js';
 import { NotFoundError } from '../../index.js';
 import { checkDigest, isRepository } from '../../store/grammar.js';
-import type { FinishedUpload, UploadSession } from '../blobs.js';
 import { HttpError } from '../errors.js';
 import { contentLength, hasBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
 
@@ -18,11 +18,12 @@ import { contentLength, hasBody, repoPath, sendEmpty, type RequestContext } from
  * there.
  */
 export async function getBlob(c: RequestContext, name: string, digest: string): Promise<void> {
-  const { store, blobs } = c.registry;
+  const { store, blobs, faults } = c.registry;
   const info = store.statBlob(name, digest);
-  const onDisk = await blobs.fileSize(digest);
-  if (onDisk === undefined) {
-    // Linked but gone from disk: to the client it is simply not there.
+  if ((await blobs.stat(digest)) === undefined) {
+    // Linked but its bytes are gone: to the client it is simply not there;
+    // to the operator it is damage, which `regmeta check` lists in full.
+    faults.once(digest, () => new Error(`blob ${digest} is linked in ${name} but not in the blob store (${blobs.location(digest)})`));
     throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${name}`);
   }
   const size = info.size;
@@ -94,7 +95,7 @@ export function deleteBlob(c: RequestContext, name: string, digest: string): voi
 
 // --- push -----------------------------------------------------------------------
 
-function uploadHeaders(name: string, session: UploadSession): Record<string, string> {
+function uploadHeaders(name: string, session: Upload): Record<string, string> {
   return {
     Location: repoPath(name, 'blobs', 'uploads', session.id),
     // distribution's convention: the last byte received, and 0-0 when empty.
@@ -112,7 +113,7 @@ function blobCreated(c: RequestContext, name: string, digest: string): void {
  * inside the store's transaction, so a concurrent gc (which removes files
  * under the same lock, and only when the row is gone) cannot remove it.
  */
-async function link(c: RequestContext, name: string, digest: string, upload: FinishedUpload): Promise<void> {
+async function link(c: RequestContext, name: string, digest: string, upload: StagedBlob): Promise<void> {
   try {
     c.registry.store.linkBlob(name, { digest, size: upload.size }, c.ctx, { place: upload.place });
   } finally {
@@ -151,7 +152,7 @@ export async function startUpload(c: RequestContext, name: string): Promise<void
 
 /** Mounts `digest` from `from` when that repository has it (and its file is there); false otherwise. */
 async function mountFrom(c: RequestContext, name: string, digest: string, from: string): Promise<boolean> {
-  if ((await c.registry.blobs.fileSize(digest)) === undefined) return false;
+  if ((await c.registry.blobs.stat(digest)) === undefined) return false;
   try {
     // The check that `from` has it and the link are one transaction.
     c.registry.store.mountBlob(name, digest, from, c.ctx);
@@ -168,7 +169,7 @@ async function mountFrom(c: RequestContext, name: string, digest: string, from: 
  * Range, so the client can resume.
  * @returns the chunk's length, or undefined when it claims no range.
  */
-function chunkLength(c: RequestContext, name: string, session: UploadSession): number | undefined {
+function chunkLength(c: RequestContext, name: string, session: Upload): number | undefined {
   const header = c.req.headers['content-range'];
   const length = contentLength(c.req);
   if (header === undefined) return length;
@@ -196,7 +197,7 @@ function chunkLength(c: RequestContext, name: string, session: UploadSession): n
  */
 export async function patchUpload(c: RequestContext, name: string, id: string): Promise<void> {
   const { blobs } = c.registry;
-  const session = blobs.session(name, id);
+  const session = blobs.upload(name, id);
   await blobs.append(session, c.req, (current) => chunkLength(c, name, current));
   sendEmpty(c, 202, uploadHeaders(name, session));
 }
@@ -208,7 +209,7 @@ export async function patchUpload(c: RequestContext, name: string, id: string): 
  */
 export async function finishUpload(c: RequestContext, name: string, id: string): Promise<void> {
   const { blobs } = c.registry;
-  const session = blobs.session(name, id);
+  const session = blobs.upload(name, id);
   const digestParam = c.url.searchParams.get('digest');
   if (digestParam === null) throw new HttpError('DIGEST_INVALID', 'the digest query parameter is required');
   const digest = checkDigest(digestParam);
@@ -221,11 +222,11 @@ export async function finishUpload(c: RequestContext, name: string, id: string):
 
 /** GET /v2/<name>/blobs/uploads/<id> — spec "Getting the upload status" (end-13): 204 with Range. */
 export function uploadStatus(c: RequestContext, name: string, id: string): void {
-  sendEmpty(c, 204, uploadHeaders(name, c.registry.blobs.session(name, id)));
+  sendEmpty(c, 204, uploadHeaders(name, c.registry.blobs.upload(name, id)));
 }
 
 /** DELETE /v2/<name>/blobs/uploads/<id> — cancels the session (distribution's API; the spec leaves it out). */
 export async function cancelUpload(c: RequestContext, name: string, id: string): Promise<void> {
-  await c.registry.blobs.cancel(c.registry.blobs.session(name, id));
+  await c.registry.blobs.cancel(c.registry.blobs.upload(name, id));
   sendEmpty(c, 204);
 }

@@ -1,0 +1,16 @@
+// The blob store's one door: blob content and upload sessions for the server
+// and the CLI alike, behind the BlobStore interface, with its own errors.
+
+export { BlobStoreError, type BlobStoreErrorCode, type BlobStoreErrorOptions } from './errors.js';
+export { DirectoryBlobStore } from './directory.js';
+export {
+  DEFAULT_BLOB_LIMITS,
+  type BlobSource,
+  type BlobStat,
+  type BlobStore,
+  type BlobStoreOptions,
+  type ChunkClaim,
+  type StagedBlob,
+  type StoredFile,
+  type Upload,
+} from './types.js';

@@ -1,0 +1,127 @@
+// File primitives the blob store is built from: a metered, hashing copy that
+// never destroys its source, fsync of files and directories, and the one
+// rename that puts a blob in place.
+
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, createReadStream, fsyncSync, openSync, renameSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import path from 'node:path';
+import { finished, Transform, type Readable, type Writable } from 'node:stream';
+import { BlobStoreError } from './errors.js';
+
+/** How many bytes a copy may take, and the hash it feeds. */
+export interface Meter {
+  hash: Hash;
+  /** The most bytes this copy may take before it fails with `tooLarge()`. */
+  limit: number;
+  tooLarge: () => Error;
+  /** Bytes the body claims to have: more fails at once, fewer fails at the end. */
+  expected?: number;
+}
+
+/**
+ * Copies `body` into `out`, counting and hashing, and resolves with the
+ * number of bytes once `out` is closed.
+ * Unlike stream.pipeline, a failure does not destroy `body`: for a request,
+ * that would destroy the socket before the client hears why. The caller
+ * answers and discards the rest of the body.
+ * @throws BlobStoreError SIZE_INVALID (more or fewer bytes than `expected`),
+ * BLOB_UPLOAD_INVALID (the body ended before it was complete); what
+ * `meter.tooLarge` makes; the filesystem's error. The hash has then taken
+ * part of the body: the caller restores its copy.
+ */
+export async function meteredCopy(body: Readable, out: Writable, meter: Meter): Promise<number> {
+  let received = 0;
+  const transform = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      received += chunk.length;
+      if (received > meter.limit) return done(meter.tooLarge());
+      if (meter.expected !== undefined && received > meter.expected) {
+        return done(new BlobStoreError('SIZE_INVALID', 'body is longer than its Content-Length or Content-Range'));
+      }
+      meter.hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  await pipeInto(body, transform, out);
+  if (meter.expected !== undefined && received !== meter.expected) {
+    throw new BlobStoreError('SIZE_INVALID', `body has ${received} bytes, ${meter.expected} expected`);
+  }
+  return received;
+}
+
+function pipeInto(body: Readable, through: Transform, out: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let failure: unknown;
+    const fail = (error: unknown) => {
+      if (failure !== undefined) return;
+      failure = error;
+      body.unpipe(through);
+      through.destroy();
+      out.destroy();
+    };
+    body.on('error', fail);
+    // finished() and not a 'close' listener: the body may be copied after an
+    // await, when a client that went away has already closed the request;
+    // finished() reports that at once, a listener would wait forever and
+    // hold the session and the file open.
+    finished(body, { writable: false }, (error) => {
+      if (error) fail(new BlobStoreError('BLOB_UPLOAD_INVALID', 'the client went away mid-body', { cause: error }));
+    });
+    through.on('error', fail);
+    out.on('error', fail);
+    out.on('close', () => (failure === undefined ? resolve() : reject(failure)));
+    body.pipe(through).pipe(out);
+  });
+}
+
+/** The digest (`algorithm:hex`) of a file's bytes, read as a stream. @throws the filesystem's error. */
+export async function hashFile(file: string, algorithm: string): Promise<string> {
+  const hash = createHash(algorithm);
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return `${algorithm}:${hash.digest('hex')}`;
+}
+
+/** Flushes a file's bytes to disk. @throws the filesystem's error. */
+export async function syncFile(file: string): Promise<void> {
+  const handle = await open(file, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Cuts a file back to `size` bytes. @throws the filesystem's error (ENOENT when it is gone). */
+export async function truncateFile(file: string, size: number): Promise<void> {
+  const handle = await open(file, 'r+');
+  try {
+    await handle.truncate(size);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Renames a finished, fsynced file to `target` and syncs the directory, all
+ * synchronously: the store runs this inside linkBlob's transaction, under
+ * the write lock that gc's removals take too. Same digest, same bytes:
+ * replacing a blob that is already there is harmless.
+ * @throws the filesystem's error.
+ */
+export function moveIntoPlace(file: string, target: string): void {
+  renameSync(file, target);
+  syncDirectory(path.dirname(target));
+}
+
+// The rename is durable only once the directory entry is on disk.
+function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } catch {
+    // Some filesystems refuse fsync on a directory; the rename still happened.
+  } finally {
+    closeSync(fd);
+  }
+}

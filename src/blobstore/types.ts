@@ -1,0 +1,174 @@
+// The blob store's interface: what the server and the CLI may ask of blob
+// content, so that a second storage (an object store, say) can implement it.
+//
+// The one rule every implementation keeps: a blob appears under its digest
+// or disappears from it only inside a function the caller runs under the
+// metadata store's write lock (`StagedBlob.place` inside linkBlob, `delete`
+// and `remove` inside deleteBlob or whileBlobUnknown). So gc, which removes
+// a file only while no row names it, can never race a push or an import.
+
+import type { Readable } from 'node:stream';
+
+/** A blob as stored. */
+export interface BlobStat {
+  size: number;
+  modified: Date;
+}
+
+/** Something stored under blobs, as `list` finds it. */
+export interface StoredFile {
+  /** Where it is, for messages: a path, for the directory store. */
+  readonly location: string;
+  /** The blob its place names; undefined when it is not where a blob would be (a leftover temporary). */
+  readonly digest?: string;
+  readonly size: number;
+  readonly modified: Date;
+}
+
+/** Bytes checked and flushed, not yet visible under their digest. */
+export interface StagedBlob {
+  readonly size: number;
+  /**
+   * Makes the blob visible under its digest, synchronously. Run it inside
+   * the store's linkBlob (its `place` option), under the write lock.
+   * @throws the storage's error.
+   */
+  place(): void;
+  /** Removes what is still staged: after `place`, nothing; after a failed link, the bytes. Never throws. */
+  discard(): Promise<void>;
+}
+
+/** Where `put` takes a blob's bytes from: a stream, or a file to hard-link (`link`) or copy. */
+export type BlobSource = Readable | { file: string; link?: boolean };
+
+/** An upload session, as callers see it. */
+export interface Upload {
+  readonly id: string;
+  /** The repository it was opened for: no other may touch it. */
+  readonly repo: string;
+  /** Bytes received so far. */
+  readonly size: number;
+}
+
+/**
+ * Checks a chunk against the session once the caller has it alone, and
+ * returns the chunk's length (undefined: not known). What it throws ends the
+ * append with nothing written.
+ */
+export type ChunkClaim = (upload: Upload) => number | undefined;
+
+export interface BlobStoreOptions {
+  /** The largest blob accepted, in bytes. */
+  maxBlobSize?: number;
+  /** Sessions idle longer than this (ms) are dropped with their bytes. */
+  uploadTtl?: number;
+  /** Upload sessions one client address may hold open at once; 0 turns the cap off. */
+  maxUploadsPerAddress?: number;
+}
+
+/** The defaults: 64 GiB blobs; a day for an idle session (a resumable push may pause); 256 sessions, dozens of concurrent pushes' worth. */
+export const DEFAULT_BLOB_LIMITS: Required<BlobStoreOptions> = {
+  maxBlobSize: 64 * 1024 ** 3,
+  uploadTtl: 24 * 3600 * 1000,
+  maxUploadsPerAddress: 256,
+};
+
+/**
+ * Blob content and upload sessions. Digests passed in must have passed the
+ * grammar; a malformed one is refused with BlobStoreError DIGEST_INVALID
+ * before it reaches the storage. Failures of the storage itself (a full
+ * disk: ENOSPC, EDQUOT) pass through as the storage's own errors.
+ */
+export interface BlobStore {
+  /** The largest blob accepted, in bytes. */
+  readonly maxBlobSize: number;
+
+  /**
+   * Prepares the storage for upload sessions, in the one process that takes
+   * uploads: sessions live in its memory, so partial uploads left by an
+   * earlier process are discarded. Reading, putting and deleting need no init.
+   * @throws the storage's error.
+   */
+  init(): void;
+  /** Ends what init started (the expiry of idle sessions). Never throws. */
+  close(): void;
+
+  /** Where blob `digest` is kept, for messages. @throws BlobStoreError DIGEST_INVALID. */
+  location(digest: string): string;
+  /** The stored blob's size and time, or undefined when it is not there. @throws BlobStoreError DIGEST_INVALID; the storage's error. */
+  stat(digest: string): Promise<BlobStat | undefined>;
+  /**
+   * The blob's bytes `start`..`end` (inclusive; default all). A blob that is
+   * not there fails the stream, not the call.
+   * @throws BlobStoreError DIGEST_INVALID.
+   */
+  read(digest: string, start?: number, end?: number): Readable;
+  /**
+   * Removes the blob, synchronously: run it under the store's write lock
+   * (deleteBlob's removeFile, whileBlobUnknown).
+   * @returns false when it was not there.
+   * @throws BlobStoreError DIGEST_INVALID; the storage's error.
+   */
+  delete(digest: string): boolean;
+  /** Everything stored under blobs, blobs and leftovers alike, read as the caller iterates. Never throws. */
+  list(): Iterable<StoredFile>;
+  /**
+   * Removes one thing `list` gave out, synchronously; one that names a
+   * digest only under the store's write lock (whileBlobUnknown).
+   * @returns false when it was gone already.
+   * @throws TypeError for anything `list` did not give out (no caller names
+   * an arbitrary place); the storage's error.
+   */
+  remove(file: StoredFile): boolean;
+
+  /**
+   * Stages the bytes of blob `digest` from `source`. Copied bytes are hashed
+   * on the way and must match `digest`; a hard link reads nothing and is
+   * taken as it is (its source is content-addressed already; `regmeta check`
+   * hashes every blob). Linking falls back to a copy where the storage cannot
+   * link (another filesystem, links not permitted).
+   * @throws BlobStoreError DIGEST_INVALID (malformed, or copied bytes that
+   * hash otherwise; `detail.digest` says what they hash to), SIZE_INVALID
+   * (above maxBlobSize, with `limit`), BLOB_UPLOAD_INVALID (the stream
+   * closed before its end); what the stream fails with; the storage's error
+   * (ENOENT: no such source file). Nothing stays staged then.
+   */
+  put(digest: string, source: BlobSource): Promise<StagedBlob>;
+
+  /**
+   * Opens an empty upload session for `repo` on behalf of client address `client`.
+   * @throws BlobStoreError TOOMANYREQUESTS (with `retryAfter`) when `client`
+   * holds as many sessions as it may; the storage's error.
+   */
+  startUpload(repo: string, client: string): Promise<Upload>;
+  /**
+   * The session `id`, which must belong to `repo`: one repository cannot
+   * touch another's uploads. Counts as use: an active session does not expire.
+   * @throws BlobStoreError BLOB_UPLOAD_UNKNOWN.
+   */
+  upload(repo: string, id: string): Upload;
+  /**
+   * Appends `body` to the session, hashing as it goes, after any append
+   * already running on it. A body that fails half way (the client went away,
+   * the size limit) is cut back off, so the session stays at its previous
+   * size. `claim` is the body's length, or a ChunkClaim.
+   * @throws BlobStoreError BLOB_UPLOAD_UNKNOWN (finished or cancelled
+   * meanwhile), SIZE_INVALID (longer or shorter than claimed; above
+   * maxBlobSize, with `limit`), BLOB_UPLOAD_INVALID (the body ended early);
+   * what `claim` throws; the storage's error.
+   */
+  append(upload: Upload, body: Readable, claim?: number | ChunkClaim): Promise<void>;
+  /**
+   * Ends the session as blob `digest`, after any append running on it: checks
+   * the digest and flushes the bytes. The session is over either way; on a
+   * failure nothing is left of it.
+   * @throws BlobStoreError DIGEST_INVALID (`detail.digest` is what the bytes
+   * hash to), BLOB_UPLOAD_UNKNOWN (finished meanwhile); the storage's error.
+   */
+  finish(upload: Upload, digest: string): Promise<StagedBlob>;
+  /**
+   * Ends the session and discards its bytes; a session already over is no error.
+   * @throws BlobStoreError BLOB_UPLOAD_UNKNOWN for a handle this store did not give out; the storage's error.
+   */
+  cancel(upload: Upload): Promise<void>;
+}

@@ -1,0 +1,37 @@
+// One import, repository by repository: blobs, then manifests, then tags.
+
+import type { MetadataStore } from '../../../index.js';
+import { DirectoryBlobStore } from '../../../blobstore/index.js';
+import { Progress } from '../../progress.js';
+import { importBlobs } from './blobs.js';
+import { importRevisions } from './revisions.js';
+import { scanRepositories } from './scan.js';
+import { emptySummary, type ImportRun, type ImportSummary, type Target } from './summary.js';
+import { replayTags } from './tags.js';
+
+/**
+ * Imports the storage under `v2` into `store` (and closes it).
+ * @throws StoreError on database failures; CliError IO on an unreadable tree.
+ */
+export async function importInto(v2: string, store: MetadataStore, actor: string, target: Target): Promise<ImportSummary> {
+  const started = Date.now();
+  const summary = emptySummary(v2);
+  try {
+    const repositories = scanRepositories(v2, summary.problems);
+    const bar = new Progress('import', { total: repositories.reduce((n, r) => n + r.layers.length + r.revisions.length + r.tags.length, 0) });
+    // No size limit: an import takes whatever the source registry holds.
+    const blobs = new DirectoryBlobStore(target.dir, { maxBlobSize: Number.POSITIVE_INFINITY });
+    const run: ImportRun = { v2, store, ctx: { actor }, target, blobs, summary, bar };
+    for (const repo of repositories) {
+      summary.repositories++;
+      await importBlobs(run, repo);
+      const available = importRevisions(run, repo);
+      replayTags(run, repo, available);
+    }
+    bar.finish();
+  } finally {
+    store.close();
+  }
+  summary.seconds = (Date.now() - started) / 1000;
+  return summary;
+}
