@@ -1,6 +1,6 @@
 // The metadata store: DTR's ManifestStore + TagStore + EventManager on one
 // SQLite connection. Each public method is one transaction (IMMEDIATE for
-// writes; deleteBlob's file removal is a deliberate second one, after the
+// writes; collectBlob's file removal is a deliberate second one, after the
 // row's delete has committed); the private helpers assume they run inside it.
 
 import type Database from 'better-sqlite3';
@@ -224,42 +224,18 @@ export class MetadataStore {
 
   /**
    * Removes a manifest from `repo` and, in the same transaction, every tag of
-   * it (a DELETE TAG event each). With `options.untaggedOnly` (the garbage
-   * collector's sweep) the manifest must still be what untaggedManifests({
-   * olderThan }) lists, checked by the same rule in the delete's transaction:
-   * one tagged, listed by an index or given a subject since is refused.
+   * it (a DELETE TAG event each).
    * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError
-   * MANIFEST_REFERENCED while an index in `repo` lists it (or, with
-   * `untaggedOnly`, while anything keeps it alive); NAME_INVALID, DIGEST_INVALID.
+   * MANIFEST_REFERENCED while an index in `repo` lists it; NAME_INVALID, DIGEST_INVALID.
    */
-  deleteManifest(
-    repo: string,
-    digest: string,
-    ctx?: Context,
-    options: { untaggedOnly?: boolean; olderThan?: Date } = {},
-  ): void {
+  deleteManifest(repo: string, digest: string, ctx?: Context): void {
     checkRepository(repo);
     checkDigest(digest);
     const actor = actorOf(ctx);
-    const before = timeOption(options.olderThan);
     this.#write(() => {
       const { repositoryId, manifestId } = this.#resolve(repo, digest);
-      const parent = this.#sql.parentOf.get({ repositoryId, digest }) as string | undefined;
-      if (parent !== undefined) {
-        throw new StoreError('MANIFEST_REFERENCED', `${repo}@${digest} is a child of ${parent}`, { parent });
-      }
-      const now = Date.now();
-      const tags = this.#sql.tagsOfManifest.all({ manifestId }) as string[];
-      if (options.untaggedOnly) {
-        if (tags.length > 0) throw new StoreError('MANIFEST_REFERENCED', `${repo}@${digest} is tagged ${tags.join(', ')}`, { tags });
-        if (this.#sql.manifestCollectable.get({ manifestId, before }) === undefined) {
-          throw new StoreError('MANIFEST_REFERENCED', `${repo}@${digest} is kept alive by its subject, or is too recent`);
-        }
-      }
-      this.#sql.deleteTagsOfManifest.run({ manifestId });
-      for (const tag of tags) this.#event(actor, now, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest });
-      this.#sql.deleteManifest.run({ manifestId });
-      this.#event(actor, now, 'DELETE', 'MANIFEST', `${repo}@${digest}`, { repository: repo, digest });
+      this.#refuseIfChild(repo, repositoryId, digest);
+      this.#removeManifest(repo, manifestId, digest, actor);
     });
   }
 
@@ -440,7 +416,7 @@ export class MetadataStore {
    * link's time (the garbage collector's grace period counts from it).
    * `options.place`, when given, runs inside the transaction before the link
    * is written: a registry moves the blob's file into place there, so that
-   * deleteBlob's file removal (also under the write lock) can never undo it.
+   * collectBlob's file removal (also under the write lock) can never undo it.
    * @throws StoreError NAME_INVALID, DIGEST_INVALID, SIZE_INVALID (invalid, or
    * not the size already recorded for that digest); whatever `place` throws.
    */
@@ -529,34 +505,14 @@ export class MetadataStore {
   }
 
   /**
-   * Forgets blob `digest` everywhere, with a DELETE BLOB event: the garbage
-   * collector's sweep. With `options.olderThan`, the blob must still be what
-   * unreferencedBlobs({ olderThan }) lists, by the same rule, in the delete's
-   * transaction. `options.removeFile` runs after that commit, in a second
-   * write transaction, and only if no one has linked the digest again
-   * meanwhile: the file goes only after its row, and never from under a
-   * fresh push (linkBlob's `place` runs under the same lock).
+   * Forgets blob `digest` everywhere, with a DELETE BLOB event for the digest.
    * @throws NotFoundError BLOB_UNKNOWN; StoreError BLOB_REFERENCED while a
-   * manifest references it (or, with `olderThan`, it was linked since);
-   * DIGEST_INVALID; whatever `removeFile` throws.
+   * manifest references it; DIGEST_INVALID.
    */
-  deleteBlob(digest: string, ctx?: Context, options: { olderThan?: Date; removeFile?: () => void } = {}): void {
+  deleteBlob(digest: string, ctx?: Context): void {
     checkDigest(digest);
     const actor = actorOf(ctx);
-    const before = options.olderThan === undefined ? undefined : timeOption(options.olderThan);
-    this.#write(() => {
-      if (this.#sql.blobReferenced.get({ digest }) !== undefined) {
-        throw new StoreError('BLOB_REFERENCED', `blob ${digest} is referenced by a manifest`);
-      }
-      if (before !== undefined && this.#sql.blobSize.get({ digest }) !== undefined) {
-        if (this.#sql.blobCollectable.get({ digest, before }) === undefined) {
-          throw new StoreError('BLOB_REFERENCED', `blob ${digest} was uploaded or linked within the grace period`);
-        }
-      }
-      if (this.#sql.deleteBlob.run({ digest }).changes === 0) throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known`);
-      this.#event(actor, Date.now(), 'DELETE', 'BLOB', digest, { digest });
-    });
-    if (options.removeFile) this.whileBlobUnknown(digest, options.removeFile);
+    this.#write(() => this.#removeBlob(digest, actor));
   }
 
   /**
@@ -602,6 +558,51 @@ export class MetadataStore {
     return this.#read(() =>
       (this.#sql.unreferencedBlobs.all({ before }) as BlobRow[]).map(toBlob),
     );
+  }
+
+  /**
+   * The garbage collector's delete of a manifest that untaggedManifests({
+   * olderThan }) listed: the same rule is checked again in the delete's
+   * transaction, so one tagged, listed by an index, given a present subject
+   * or pushed again since the listing is refused and stays.
+   * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError
+   * MANIFEST_REFERENCED while anything keeps it alive; NAME_INVALID,
+   * DIGEST_INVALID, ARGUMENT_INVALID.
+   */
+  collectManifest(repo: string, digest: string, ctx?: Context, options: { olderThan?: Date } = {}): void {
+    checkRepository(repo);
+    checkDigest(digest);
+    const actor = actorOf(ctx);
+    const before = timeOption(options.olderThan);
+    this.#write(() => {
+      const { repositoryId, manifestId } = this.#resolve(repo, digest);
+      this.#refuseIfChild(repo, repositoryId, digest);
+      const tags = this.#sql.tagsOfManifest.all({ manifestId }) as string[];
+      if (tags.length > 0) throw new StoreError('MANIFEST_REFERENCED', `${repo}@${digest} is tagged ${tags.join(', ')}`, { tags });
+      if (this.#sql.manifestCollectable.get({ manifestId, before }) === undefined) {
+        throw new StoreError('MANIFEST_REFERENCED', `${repo}@${digest} is kept alive by its subject, or is too recent`);
+      }
+      this.#removeManifest(repo, manifestId, digest, actor);
+    });
+  }
+
+  /**
+   * The garbage collector's delete of a blob that unreferencedBlobs({
+   * olderThan }) listed, by the same rule checked again in the delete's
+   * transaction. `options.removeFile` runs after that commit, in a second
+   * write transaction, and only if no one has linked the digest again
+   * meanwhile: the file goes only after its row, and never from under a
+   * fresh push (linkBlob's `place` runs under the same lock).
+   * @throws NotFoundError BLOB_UNKNOWN; StoreError BLOB_REFERENCED while a
+   * manifest references it or when it was uploaded or linked since
+   * `olderThan`; DIGEST_INVALID, ARGUMENT_INVALID; whatever `removeFile` throws.
+   */
+  collectBlob(digest: string, ctx?: Context, options: { olderThan?: Date; removeFile?: () => void } = {}): void {
+    checkDigest(digest);
+    const actor = actorOf(ctx);
+    const before = timeOption(options.olderThan);
+    this.#write(() => this.#removeBlob(digest, actor, before));
+    if (options.removeFile) this.whileBlobUnknown(digest, options.removeFile);
   }
 
   // --- events (EventManager) ----------------------------------------------------
@@ -725,6 +726,42 @@ export class MetadataStore {
     if (row === undefined) throw new NotFoundError('NAME_UNKNOWN', `repository ${repo} is not known`);
     if (row.manifestId === null) throw new NotFoundError('MANIFEST_UNKNOWN', `manifest ${repo}@${digest} is not known`);
     return row as { repositoryId: number; manifestId: number };
+  }
+
+  /** @throws StoreError MANIFEST_REFERENCED while an index in `repo` lists the manifest. */
+  #refuseIfChild(repo: string, repositoryId: number, digest: string): void {
+    const parent = this.#sql.parentOf.get({ repositoryId, digest }) as string | undefined;
+    if (parent !== undefined) {
+      throw new StoreError('MANIFEST_REFERENCED', `${repo}@${digest} is a child of ${parent}`, { parent });
+    }
+  }
+
+  /** Deletes a manifest and every tag of it, with their events. */
+  #removeManifest(repo: string, manifestId: number, digest: string, actor: string): void {
+    const now = Date.now();
+    const tags = this.#sql.tagsOfManifest.all({ manifestId }) as string[];
+    this.#sql.deleteTagsOfManifest.run({ manifestId });
+    for (const tag of tags) this.#event(actor, now, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest });
+    this.#sql.deleteManifest.run({ manifestId });
+    this.#event(actor, now, 'DELETE', 'MANIFEST', `${repo}@${digest}`, { repository: repo, digest });
+  }
+
+  /**
+   * Deletes a blob that no manifest references, with its event; with
+   * `before`, only one that unreferencedBlobs would list for it.
+   * @throws NotFoundError BLOB_UNKNOWN; StoreError BLOB_REFERENCED.
+   */
+  #removeBlob(digest: string, actor: string, before?: number): void {
+    if (this.#sql.blobReferenced.get({ digest }) !== undefined) {
+      throw new StoreError('BLOB_REFERENCED', `blob ${digest} is referenced by a manifest`);
+    }
+    if (before !== undefined && this.#sql.blobSize.get({ digest }) !== undefined) {
+      if (this.#sql.blobCollectable.get({ digest, before }) === undefined) {
+        throw new StoreError('BLOB_REFERENCED', `blob ${digest} was uploaded or linked within the grace period`);
+      }
+    }
+    if (this.#sql.deleteBlob.run({ digest }).changes === 0) throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known`);
+    this.#event(actor, Date.now(), 'DELETE', 'BLOB', digest, { digest });
   }
 
   /** Points `tag` at a manifest: one upsert, a history row and an event, or nothing when it points there already. */

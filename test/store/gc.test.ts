@@ -19,14 +19,14 @@ const repo = 'acme/app';
 const GC = { actor: 'GARBAGE_COLLECTOR' };
 const soon = () => new Date(Date.now() + 1000);
 
-describe('deleteBlob for the sweep', () => {
+describe('collectBlob', () => {
   it('removes the file only after the row is gone, as another connection sees it', () => {
     const digest = blobDigest('old');
     store.linkBlob(repo, { digest, size: 3 });
     const other = openStore(file);
     let seenByOther: unknown = 'not called';
     try {
-      store.deleteBlob(digest, GC, {
+      store.collectBlob(digest, GC, {
         olderThan: soon(),
         removeFile: () => {
           seenByOther = caught(() => other.statBlob(repo, digest)).code;
@@ -44,7 +44,7 @@ describe('deleteBlob for the sweep', () => {
     const before = dump(file);
     let called = false;
     const error = caught(() =>
-      store.deleteBlob(digest, GC, { olderThan: new Date(Date.now() - 60_000), removeFile: () => (called = true) }),
+      store.collectBlob(digest, GC, { olderThan: new Date(Date.now() - 60_000), removeFile: () => (called = true) }),
     );
     expect(error.code).toBe('BLOB_REFERENCED');
     expect(called).toBe(false);
@@ -56,7 +56,8 @@ describe('deleteBlob for the sweep', () => {
     store.linkBlob(repo, { digest, size: 3 });
     const failure = new Error('EACCES');
     expect(() =>
-      store.deleteBlob(digest, GC, {
+      store.collectBlob(digest, GC, {
+        olderThan: soon(),
         removeFile: () => {
           throw failure;
         },
@@ -116,7 +117,7 @@ describe('mountBlob', () => {
   });
 });
 
-describe('deleteManifest with untaggedOnly', () => {
+describe('collectManifest', () => {
   it('refuses a referrer whose subject arrived after the listing', () => {
     const subject = ociManifest({ seed: 'subject' });
     const referrer = ociManifest({ seed: 'sig', artifactType: 'application/vnd.example.sig', subject: subject.descriptor });
@@ -125,7 +126,7 @@ describe('deleteManifest with untaggedOnly', () => {
     expect(listed).toEqual([referrer.digest]);
     store.putManifest(repo, subject.digest, subject);
     store.putTag(repo, 'v1', { digest: subject.digest });
-    expect(caught(() => store.deleteManifest(repo, referrer.digest, GC, { untaggedOnly: true, olderThan: soon() })).code).toBe(
+    expect(caught(() => store.collectManifest(repo, referrer.digest, GC, { olderThan: soon() })).code).toBe(
       'MANIFEST_REFERENCED',
     );
     expect(store.referrers(repo, subject.digest).map((d) => d.digest)).toEqual([referrer.digest]);
@@ -135,7 +136,7 @@ describe('deleteManifest with untaggedOnly', () => {
     const image = ociManifest({ seed: 'young', subject: absentManifest('s') });
     store.putManifest(repo, image.digest, image);
     expect(
-      caught(() => store.deleteManifest(repo, image.digest, GC, { untaggedOnly: true, olderThan: new Date(Date.now() - 60_000) })).code,
+      caught(() => store.collectManifest(repo, image.digest, GC, { olderThan: new Date(Date.now() - 60_000) })).code,
     ).toBe('MANIFEST_REFERENCED');
   });
 });
@@ -152,7 +153,7 @@ describe('the grace period of a manifest pushed again', () => {
     store.putManifest(repo, image.digest, image);
     const olderThan = new Date(cutoff + 1);
     expect(store.untaggedManifests({ olderThan })).toEqual([]);
-    expect(caught(() => store.deleteManifest(repo, image.digest, GC, { untaggedOnly: true, olderThan })).code).toBe(
+    expect(caught(() => store.collectManifest(repo, image.digest, GC, { olderThan })).code).toBe(
       'MANIFEST_REFERENCED',
     );
     expect(store.statManifest(repo, image.digest).createdAt).toEqual(created);

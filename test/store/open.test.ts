@@ -216,6 +216,8 @@ describe('close', () => {
       () => store.deleteBlob(blobDigest('a')),
       () => store.untaggedManifests(),
       () => store.unreferencedBlobs(),
+      () => store.collectManifest('acme/app', m.digest),
+      () => store.collectBlob(blobDigest('a')),
       () => store.createEvent({ actor: '', type: 'CREATE', object: { type: 'REPOSITORY', id: 'x' } }),
       () => store.getEvents({ queryingUser: 'a', isAdmin: true }),
       () => store.subscribe(() => {}),

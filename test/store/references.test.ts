@@ -77,11 +77,11 @@ describe('putManifest with requireReferences', () => {
   });
 });
 
-describe('deleteManifest with untaggedOnly', () => {
+describe('collectManifest', () => {
   it('deletes an untagged manifest', () => {
     const image = ociManifest();
     store.putManifest(repo, image.digest, image);
-    store.deleteManifest(repo, image.digest, { actor: 'GARBAGE_COLLECTOR' }, { untaggedOnly: true, olderThan: new Date(Date.now() + 1000) });
+    store.collectManifest(repo, image.digest, { actor: 'GARBAGE_COLLECTOR' }, { olderThan: new Date(Date.now() + 1000) });
     expect(store.untaggedManifests()).toEqual([]);
     expect(caught(() => store.statManifest(repo, image.digest)).code).toBe('MANIFEST_UNKNOWN');
   });
@@ -92,7 +92,7 @@ describe('deleteManifest with untaggedOnly', () => {
     const listed = store.untaggedManifests({ olderThan: new Date(Date.now() + 1000) }).map((m) => m.digest);
     store.putTag(repo, 'late', { digest: image.digest });
     const before = dump(file);
-    expect(caughtCode(() => store.deleteManifest(repo, listed[0], {}, { untaggedOnly: true, olderThan: new Date(Date.now() + 1000) }))).toEqual({
+    expect(caughtCode(() => store.collectManifest(repo, listed[0], {}, { olderThan: new Date(Date.now() + 1000) }))).toEqual({
       code: 'MANIFEST_REFERENCED',
       detail: { tags: ['late'] },
     });
