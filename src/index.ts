@@ -15,5 +15,5 @@ export function openStore(file: string, options?: StoreOptions): MetadataStore {
 export { MetadataStore };
 export { registerStore, registeredStore } from './store/registry.js';
 export { StoreError, NotFoundError, type StoreErrorCode } from './store/errors.js';
-export { MediaType } from './store/manifest.js';
+export { MediaType } from './store/payload.js';
 export type * from './store/types.js';

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { StoreError, sqlitePrimaryCode, translateError } from './errors.js';
+import { DEFAULT_BUSY_TIMEOUT } from './limits.js';
 import type { StoreOptions } from './types.js';
 
 /** The schema version this code writes; schema.sql ends by setting it. */
@@ -47,7 +48,7 @@ const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
  * DATABASE_TOO_NEW, DATABASE_READONLY, DATABASE_ERROR.
  */
 export function openDatabase(file: string, options: StoreOptions = {}): Database.Database {
-  const busyTimeout = options.busyTimeout ?? 5000;
+  const busyTimeout = options.busyTimeout ?? DEFAULT_BUSY_TIMEOUT;
   let db: Database.Database | undefined;
   try {
     // better-sqlite3's `timeout` is SQLite's busy_timeout: a write that finds
@@ -145,4 +146,21 @@ function migrate(db: Database.Database, file: string): void {
     check(db, file, now, true);
     for (let version = now.version; version < SCHEMA_VERSION; version++) db.exec(MIGRATIONS[version]());
   }).immediate();
+}
+
+/**
+ * Prepares every statement of `sql` on `db`, keyed as given; those named in
+ * `plucked` return their first column rather than a row object.
+ */
+export function prepareAll<K extends string>(
+  db: Database.Database,
+  sql: Readonly<Record<K, string>>,
+  plucked: readonly NoInfer<K>[] = [],
+): Record<K, Database.Statement> {
+  const statements = {} as Record<K, Database.Statement>;
+  for (const key of Object.keys(sql) as K[]) {
+    const statement = db.prepare(sql[key]);
+    statements[key] = plucked.includes(key) ? statement.pluck() : statement;
+  }
+  return statements;
 }

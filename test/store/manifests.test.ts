@@ -3,7 +3,7 @@
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, NotFoundError, type MetadataStore } from 'regmeta';
-import { MAX_MANIFEST_DEPTH } from '../../src/store/manifest.js';
+import { MAX_MANIFEST_DEPTH } from '../../src/store/limits.js';
 import {
   MediaType,
   absentManifest,

@@ -4,7 +4,7 @@
 
 import { MediaType, NotFoundError, StoreError, type ManifestInfo, type StoredManifest } from '../../index.js';
 import { digestOf, verifyDigest, type Reference } from '../../store/grammar.js';
-import { parseManifest } from '../../store/manifest.js';
+import { parseManifest } from '../../store/payload.js';
 import { MAX_MANIFEST_SIZE, readBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
 
 const MANIFEST_TYPES: ReadonlySet<string> = new Set(Object.values(MediaType));

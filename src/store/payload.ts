@@ -1,10 +1,12 @@
-// What a manifest says about the content it references: parsed once, on put,
-// and recorded as rows so that no later read has to parse JSON again.
+// What a manifest's bytes say: its media type and the content it references,
+// parsed once, on put, and recorded as rows so that no later read has to
+// parse JSON again.
 // https://github.com/opencontainers/image-spec/blob/main/manifest.md
 // https://github.com/opencontainers/image-spec/blob/main/image-index.md
 
 import { StoreError } from './errors.js';
 import { isDigest } from './grammar.js';
+import { MAX_MANIFEST_DEPTH } from './limits.js';
 
 /** The manifest media types the store accepts. */
 export const MediaType = {
@@ -13,15 +15,6 @@ export const MediaType = {
   DockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
   DockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
 } as const;
-
-/**
- * How deeply a manifest's arrays and objects may nest. Real manifests nest
- * about five levels (an index's manifests, a descriptor, its platform, the
- * platform's features). Go's encoding/json, which distribution, skopeo and
- * containerd decode with, gives up past 10,000; a few hundred is generous
- * for anything real and keeps every recursive walk of the value shallow.
- */
-export const MAX_MANIFEST_DEPTH = 256;
 
 const INDEX_TYPES: ReadonlySet<string> = new Set([MediaType.OciIndex, MediaType.DockerManifestList]);
 const IMAGE_TYPES: ReadonlySet<string> = new Set([MediaType.OciManifest, MediaType.DockerManifest]);
