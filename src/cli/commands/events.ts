@@ -82,8 +82,9 @@ examples:
     try {
       const found: Event[] = [];
       let page: string | undefined;
+      const most = store.limits.maxPageSize;
       do {
-        const perPage = limit === 0 ? 1000 : Math.min(1000, limit - found.length);
+        const perPage = limit === 0 ? most : Math.min(most, limit - found.length);
         const result = store.getEvents({ ...query, perPage, page });
         found.push(...result.events);
         page = result.next;

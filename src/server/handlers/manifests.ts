@@ -5,7 +5,7 @@
 import { MediaType, NotFoundError, StoreError, type ManifestInfo, type StoredManifest } from '../../index.js';
 import { digestOf, verifyDigest, type Reference } from '../../store/grammar.js';
 import { parseManifest } from '../../store/payload.js';
-import { MAX_MANIFEST_SIZE, readBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
+import { readBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
 
 const MANIFEST_TYPES: ReadonlySet<string> = new Set(Object.values(MediaType));
 
@@ -90,14 +90,15 @@ function pushedMediaType(header: string | undefined, payload: Buffer): string {
 
 /**
  * PUT /v2/<name>/manifests/<reference> — spec "Pushing manifests" (end-7):
- * at most 4 MiB (413 beyond), digest checked when the reference is one,
+ * at most the store's maxManifestSize (4 MiB unless the embedder opened the
+ * store with another; 413 beyond), digest checked when the reference is one,
  * every referenced blob and child present, stored and tagged in one transaction. Answers
  * 201 with Location, Docker-Content-Digest, and OCI-Subject when the
  * manifest has a subject.
  */
 export async function putManifest(c: RequestContext, name: string, reference: Reference): Promise<void> {
   const { store } = c.registry;
-  const payload = await readBody(c.req, MAX_MANIFEST_SIZE);
+  const payload = await readBody(c.req, store.limits.maxManifestSize);
   const mediaType = pushedMediaType(c.req.headers['content-type'], payload);
   const digest = reference.digest !== undefined ? verifyDigest(reference.digest, payload) : digestOf(payload);
   // The store checks, in the same transaction as the write, that every blob
