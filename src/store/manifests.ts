@@ -7,7 +7,7 @@ import { actorOf } from './arguments.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { recordEvent } from './events.js';
-import { checkDigest, checkRepository, checkTag, verifyDigest } from './grammar.js';
+import { checkDigest, checkReference, checkRepository, checkTag, parseReference, verifyDigest, type Reference } from './grammar.js';
 import { parseManifest, type ParsedManifest } from './payload.js';
 import { ensureRepository, notFound, resolveManifest } from './repositories.js';
 import { setTag, untagManifest } from './tags.js';
@@ -32,6 +32,30 @@ const MANIFEST_SQL = {
       p.payload
     FROM repository r
     JOIN manifest m ON m.repository_id = r.id AND m.digest = :digest
+    JOIN manifest_payload p ON p.manifest_id = m.id
+    WHERE r.name = :repository`,
+  // By tag in one statement: a tag moved, and its old manifest deleted,
+  // between reading the tag and reading the manifest cannot be observed.
+  manifestInfoByTag: `
+    SELECT
+      m.digest,
+      m.media_type,
+      m.size,
+      m.created_at
+    FROM repository r
+    JOIN tag t ON t.repository_id = r.id AND t.name = :tag
+    JOIN manifest m ON m.id = t.manifest_id
+    WHERE r.name = :repository`,
+  manifestWithPayloadByTag: `
+    SELECT
+      m.digest,
+      m.media_type,
+      m.size,
+      m.created_at,
+      p.payload
+    FROM repository r
+    JOIN tag t ON t.repository_id = r.id AND t.name = :tag
+    JOIN manifest m ON m.id = t.manifest_id
     JOIN manifest_payload p ON p.manifest_id = m.id
     WHERE r.name = :repository`,
   manifestId: 'SELECT id FROM manifest WHERE repository_id = :repositoryId AND digest = :digest',
@@ -250,6 +274,25 @@ export function getManifest(cx: StoreContext, repo: string, digest: string): Sto
 /** See MetadataStore.statManifest. */
 export function statManifest(cx: StoreContext, repo: string, digest: string): ManifestInfo {
   return readManifest(cx, repo, digest, cx.sql.manifests.manifestInfo);
+}
+
+/** See MetadataStore.getManifestByReference. */
+export function getManifestByReference(
+  cx: StoreContext,
+  repo: string,
+  reference: string | Reference,
+  options: { head?: boolean } = {},
+): ManifestInfo | StoredManifest {
+  checkRepository(repo);
+  const { tag, digest } = typeof reference === 'string' ? parseReference(reference) : checkReference(reference);
+  const sql = cx.sql.manifests;
+  if (digest !== undefined) return readManifest(cx, repo, digest, options.head ? sql.manifestInfo : sql.manifestWithPayload);
+  const statement = options.head ? sql.manifestInfoByTag : sql.manifestWithPayloadByTag;
+  return cx.read(() => {
+    const row = statement.get({ repository: repo, tag }) as ManifestRow | undefined;
+    if (row === undefined) notFound(cx, repo, `tag ${repo}:${tag} is not known`);
+    return toManifest(repo, row);
+  });
 }
 
 /** See MetadataStore.deleteManifest. */

@@ -6,6 +6,7 @@
 
 import * as blobs from './blobs.js';
 import { StoreContext } from './context.js';
+import type { Reference } from './grammar.js';
 import * as events from './events.js';
 import * as gc from './gc.js';
 import { DEFAULT_POLL_INTERVAL, type StoreLimits } from './limits.js';
@@ -90,6 +91,21 @@ export class MetadataStore {
    */
   statManifest(repo: string, digest: string): ManifestInfo {
     return manifests.statManifest(this.#cx, repo, digest);
+  }
+
+  /**
+   * The manifest a reference names in `repo`: by digest, or by tag in one
+   * statement (the tag and what it points at read together). A string is
+   * parsed as a URL's `<reference>`: a digest when it has an algorithm
+   * prefix, else a tag. With `options.head`, without its bytes.
+   * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN (no such manifest,
+   * or no such tag); StoreError NAME_INVALID, TAG_INVALID, DIGEST_INVALID.
+   */
+  getManifestByReference(repo: string, reference: string | Reference, options: { head: true }): ManifestInfo;
+  getManifestByReference(repo: string, reference: string | Reference, options?: { head?: false }): StoredManifest;
+  getManifestByReference(repo: string, reference: string | Reference, options?: { head?: boolean }): ManifestInfo | StoredManifest;
+  getManifestByReference(repo: string, reference: string | Reference, options: { head?: boolean } = {}): ManifestInfo | StoredManifest {
+    return manifests.getManifestByReference(this.#cx, repo, reference, options);
   }
 
   /**

@@ -1,5 +1,6 @@
-// putManifest, getManifest, statManifest, deleteManifest, referrers and
-// untaggedManifests, case by case through the public API.
+// putManifest, getManifest, statManifest, getManifestByReference,
+// deleteManifest, referrers and untaggedManifests, case by case through the
+// public API.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, NotFoundError, type MetadataStore } from 'regmeta';
@@ -348,6 +349,48 @@ describe('getManifest and statManifest', () => {
       expect(error).toBeInstanceOf(NotFoundError);
       expect(error.code).toBe('MANIFEST_UNKNOWN');
     }
+  });
+});
+
+describe('getManifestByReference', () => {
+  it('reads by tag or by digest, parsed from a string or given split, with or without the bytes', () => {
+    const m = ociManifest();
+    put('acme/app', m);
+    store.putTag('acme/app', 'v1', { digest: m.digest });
+    const full = store.getManifest('acme/app', m.digest);
+    const { payload: _payload, ...info } = full;
+    for (const reference of ['v1', m.digest, { tag: 'v1' }, { digest: m.digest }]) {
+      expect(store.getManifestByReference('acme/app', reference)).toEqual(full);
+      expect(store.getManifestByReference('acme/app', reference, { head: true })).toEqual(info);
+    }
+  });
+
+  it('follows a tag that moved, and never serves the manifest it left', () => {
+    const [a, b] = [ociManifest({ seed: 'a' }), ociManifest({ seed: 'b' })];
+    put('acme/app', a);
+    put('acme/app', b);
+    store.putTag('acme/app', 'latest', { digest: a.digest });
+    store.putTag('acme/app', 'latest', { digest: b.digest });
+    store.deleteManifest('acme/app', a.digest);
+    expect(store.getManifestByReference('acme/app', 'latest').digest).toBe(b.digest);
+  });
+
+  it('answers NAME_UNKNOWN, MANIFEST_UNKNOWN, TAG_INVALID or DIGEST_INVALID as getTag and getManifest do', () => {
+    put('acme/app', ociManifest());
+    const missing = ociManifest({ seed: 'missing' }).digest;
+    const cases: [() => unknown, string][] = [
+      [() => store.getManifestByReference('acme/none', 'v1'), 'NAME_UNKNOWN'],
+      [() => store.getManifestByReference('acme/none', missing, { head: true }), 'NAME_UNKNOWN'],
+      [() => store.getManifestByReference('acme/app', 'nope'), 'MANIFEST_UNKNOWN'],
+      [() => store.getManifestByReference('acme/app', { tag: 'nope' }, { head: true }), 'MANIFEST_UNKNOWN'],
+      [() => store.getManifestByReference('acme/app', missing), 'MANIFEST_UNKNOWN'],
+      [() => store.getManifestByReference('acme/app', 'Bad Tag'), 'TAG_INVALID'],
+      [() => store.getManifestByReference('acme/app', { tag: 'Bad Tag' }), 'TAG_INVALID'],
+      [() => store.getManifestByReference('acme/app', 'sha256:not-hex'), 'DIGEST_INVALID'],
+      [() => store.getManifestByReference('acme/app', { digest: 'sha256:not-hex' }), 'DIGEST_INVALID'],
+      [() => store.getManifestByReference('Acme', 'v1'), 'NAME_INVALID'],
+    ];
+    for (const [read, code] of cases) expect(caught(read).code).toBe(code);
   });
 });
 

@@ -200,6 +200,7 @@ describe('close', () => {
       () => store.putManifest('acme/app', m.digest, m),
       () => store.getManifest('acme/app', m.digest),
       () => store.statManifest('acme/app', m.digest),
+      () => store.getManifestByReference('acme/app', 'latest'),
       () => store.deleteManifest('acme/app', m.digest),
       () => store.putTag('acme/app', 'latest', { digest: m.digest }),
       () => store.getTag('acme/app', 'latest'),

@@ -2,7 +2,7 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-manifests
 
-import { MediaType, NotFoundError, StoreError, type ManifestInfo, type StoredManifest } from '../../index.js';
+import { MediaType, NotFoundError, StoreError, type StoredManifest } from '../../index.js';
 import { digestOf, verifyDigest, type Reference } from '../../store/grammar.js';
 import { parseManifest } from '../../store/payload.js';
 import { readBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
@@ -25,11 +25,6 @@ export function accepts(header: string | undefined, mediaType: string): boolean 
   return false;
 }
 
-/** Resolves a reference to a digest: a tag through the store, a digest as is. */
-function resolve(c: RequestContext, name: string, reference: Reference): string {
-  return reference.digest ?? c.registry.store.getTag(name, reference.tag).digest;
-}
-
 /**
  * HEAD/GET /v2/<name>/manifests/<reference> — spec "Pulling manifests"
  * (end-3): the exact bytes pushed, with Content-Type and Docker-Content-Digest.
@@ -38,20 +33,8 @@ function resolve(c: RequestContext, name: string, reference: Reference): string 
  * immutable and served whatever the client listed.
  */
 export function getManifest(c: RequestContext, name: string, reference: Reference): void {
-  const { store } = c.registry;
   const head = c.req.method === 'HEAD';
-  let manifest: ManifestInfo | StoredManifest;
-  // A tag can move and its old manifest be deleted between the two reads;
-  // reading the tag again then finds the new target.
-  for (let attempt = 0; ; attempt++) {
-    const digest = resolve(c, name, reference);
-    try {
-      manifest = head ? store.statManifest(name, digest) : store.getManifest(name, digest);
-      break;
-    } catch (error) {
-      if (attempt >= 2 || reference.tag === undefined || !(error instanceof NotFoundError)) throw error;
-    }
-  }
+  const manifest = c.registry.store.getManifestByReference(name, reference, { head });
   if (reference.tag !== undefined && !accepts(c.req.headers.accept, manifest.mediaType)) {
     throw new NotFoundError(
       'MANIFEST_UNKNOWN',
