@@ -7,11 +7,11 @@ import { actorOf } from './arguments.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { recordEvent } from './events.js';
-import { checkDigest, checkReference, checkRepository, checkTag, parseReference, verifyDigest, type Reference } from './grammar.js';
+import { checkDigest, checkReference, checkRepository, checkTag, digestOf, parseReference, verifyDigest, type Reference } from './grammar.js';
 import { parseManifest, type ParsedManifest } from './payload.js';
 import { ensureRepository, notFound, resolveManifest } from './repositories.js';
 import { setTag, untagManifest } from './tags.js';
-import type { Context, Descriptor, Manifest, ManifestInfo, StoredManifest } from './types.js';
+import type { Context, Descriptor, Manifest, ManifestInfo, PutManifestResult, StoredManifest } from './types.js';
 
 const MANIFEST_SQL = {
   manifestInfo: `
@@ -212,7 +212,7 @@ export function removeManifest(cx: StoreContext, repo: string, manifest: { id: n
 // --- the store's methods ------------------------------------------------------
 
 /** What putManifest checks before it takes the write lock. @throws StoreError. */
-function checkManifest(cx: StoreContext, digest: string, manifest: Manifest): Checked {
+function checkManifest(cx: StoreContext, digest: string | undefined, manifest: Manifest): Checked {
   if (typeof manifest !== 'object' || manifest === null || !(manifest.payload instanceof Uint8Array)) {
     throw new StoreError('MANIFEST_INVALID', 'a manifest needs a payload of bytes');
   }
@@ -222,31 +222,32 @@ function checkManifest(cx: StoreContext, digest: string, manifest: Manifest): Ch
   if (payload.byteLength > limit) {
     throw new StoreError('SIZE_INVALID', `manifest of ${payload.byteLength} bytes is above the limit of ${limit}`);
   }
-  verifyDigest(digest, payload);
+  const valid = digest === undefined ? digestOf(payload) : verifyDigest(digest, payload);
   const parsed = parseManifest(mediaType, payload);
-  return { digest, mediaType, bytes: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), parsed };
+  return { digest: valid, mediaType, bytes: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), parsed };
 }
 
 /** See MetadataStore.putManifest. */
 export function putManifest(
   cx: StoreContext,
   repo: string,
-  digest: string,
+  digestOrUndefined: string | undefined,
   manifest: Manifest,
   ctx?: Context,
   options: { tag?: string; requireReferences?: boolean } = {},
-): void {
+): PutManifestResult {
   checkRepository(repo);
   const tag = options.tag === undefined ? undefined : checkTag(options.tag);
   const actor = actorOf(ctx);
   // Parsing and hashing happen before the write lock is taken.
-  const checked = checkManifest(cx, digest, manifest);
+  const checked = checkManifest(cx, digestOrUndefined, manifest);
+  const { digest, parsed } = checked;
   cx.write(() => {
     const now = Date.now();
     const repositoryId = ensureRepository(cx, repo, actor, now);
     let manifestId = cx.sql.manifests.manifestId.get({ repositoryId, digest }) as number | undefined;
     if (manifestId === undefined) {
-      if (options.requireReferences) checkReferences(cx, repo, repositoryId, checked.parsed);
+      if (options.requireReferences) checkReferences(cx, repo, repositoryId, parsed);
       manifestId = insertManifest(cx, repo, repositoryId, checked, actor, now);
     } else {
       // No event and no new row; only the garbage collector's clock restarts.
@@ -254,6 +255,7 @@ export function putManifest(
     }
     if (tag !== undefined) setTag(cx, { repo, repositoryId, manifestId, digest }, tag, actor, now);
   });
+  return parsed.subject === null ? { digest } : { digest, subject: parsed.subject };
 }
 
 function readManifest(cx: StoreContext, repo: string, digest: string, statement: Database.Statement): ManifestInfo {

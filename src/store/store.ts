@@ -25,6 +25,7 @@ import type {
   ManifestInfo,
   NewEvent,
   PageOptions,
+  PutManifestResult,
   StoreOptions,
   StoredManifest,
   TagHistoryEntry,
@@ -56,25 +57,29 @@ export class MetadataStore {
   /**
    * Stores a manifest's exact bytes in `repo`, creating the repository on first
    * use, and records the blobs, child manifests and subject it references.
-   * Putting the same manifest again changes nothing but the time the
-   * garbage collector's grace period counts from. With `options.tag`, the
-   * tag is pointed at it in the same transaction (a push by tag). With
-   * `options.requireReferences`, every blob it references must be linked in
-   * `repo` and every child manifest present there (its subject may be
-   * missing), checked in the same transaction, so that no concurrent delete
-   * slips between the check and the write.
+   * `digest` is checked against the payload; when undefined (a push by tag),
+   * the payload's sha256 is the digest. Putting the same manifest again
+   * changes nothing but the time the garbage collector's grace period counts
+   * from. With `options.tag`, the tag is pointed at it in the same
+   * transaction (a push by tag). With `options.requireReferences`, every blob
+   * it references must be linked in `repo` and every child manifest present
+   * there (its subject may be missing), checked in the same transaction, so
+   * that no concurrent delete slips between the check and the write.
+   * @returns its digest and subject: what a registry answers with, so that
+   * nothing parses the manifest a second time.
    * @throws StoreError NAME_INVALID, TAG_INVALID, DIGEST_INVALID (malformed, or
-   * not the hash of the payload), MANIFEST_INVALID, SIZE_INVALID (above the
-   * size limit), MANIFEST_BLOB_UNKNOWN (a missing reference, with `detail.digest`).
+   * not the hash of the payload), MANIFEST_INVALID, SIZE_INVALID (above
+   * `limits.maxManifestSize`), MANIFEST_BLOB_UNKNOWN (a missing reference,
+   * with `detail.digest`).
    */
   putManifest(
     repo: string,
-    digest: string,
+    digest: string | undefined,
     manifest: Manifest,
     ctx?: Context,
     options: { tag?: string; requireReferences?: boolean } = {},
-  ): void {
-    manifests.putManifest(this.#cx, repo, digest, manifest, ctx, options);
+  ): PutManifestResult {
+    return manifests.putManifest(this.#cx, repo, digest, manifest, ctx, options);
   }
 
   /**

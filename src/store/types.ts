@@ -32,6 +32,14 @@ export interface Descriptor {
   artifactType?: string;
 }
 
+/** What putManifest stored: what a registry answers a push with. */
+export interface PutManifestResult {
+  /** The digest given, or the sha256 of the payload when none was. */
+  digest: string;
+  /** The digest of the manifest's subject (OCI 1.1), when it has one. */
+  subject?: string;
+}
+
 /** A manifest as stored in one repository, without its bytes. */
 export interface ManifestInfo {
   repo: string;

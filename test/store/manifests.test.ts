@@ -61,6 +61,23 @@ describe('putManifest: digest verification', () => {
     const m = ociManifest();
     expect(caught(() => store.putManifest('acme/app', m.digest.replace('sha256', 'sha512'), m)).code).toBe('DIGEST_INVALID');
   });
+
+  it('takes the sha256 of the payload when no digest is given (a push by tag)', () => {
+    const m = ociManifest();
+    expect(store.putManifest('acme/app', undefined, m, undefined, { tag: 'v1' })).toEqual({ digest: m.digest });
+    expect(store.getTag('acme/app', 'v1').digest).toBe(m.digest);
+  });
+});
+
+describe('putManifest: what it returns', () => {
+  it('the digest, and the subject when the manifest has one: what a registry answers a push with', () => {
+    const subject = ociManifest({ seed: 'subject' });
+    const referrer = ociManifest({ seed: 'sig', subject: subject.descriptor });
+    expect(store.putManifest('acme/app', subject.digest, subject)).toEqual({ digest: subject.digest });
+    expect(store.putManifest('acme/app', referrer.digest, referrer)).toEqual({ digest: referrer.digest, subject: subject.digest });
+    // Again, as stored already: the same answer.
+    expect(store.putManifest('acme/app', undefined, referrer)).toEqual({ digest: referrer.digest, subject: subject.digest });
+  });
 });
 
 describe('putManifest: media types', () => {
