@@ -142,4 +142,9 @@ export interface StoreOptions {
   pollInterval?: number;
   /** The largest manifest accepted, in bytes. Default 4 MiB, the spec's suggested limit. */
   maxManifestSize?: number;
+  /**
+   * Open an existing store for reading only: nothing is created, migrated or
+   * written (writes fail with DATABASE_READONLY), as an inspection needs.
+   */
+  readOnly?: boolean;
 }
