@@ -4,13 +4,13 @@
 
 import type Database from 'better-sqlite3';
 import { prepareAll } from './connection.js';
-import { actorOf } from './arguments.js';
+import { actorOf, pageParams } from './arguments.js';
 import type { StoreContext } from './context.js';
 import { NotFoundError, StoreError, runCallback } from './errors.js';
 import { recordEvent } from './events.js';
 import { checkDigest, checkRepository } from './grammar.js';
 import { ensureRepository, requireRepository } from './repositories.js';
-import type { BlobInfo, Context } from './types.js';
+import type { BlobInfo, Context, PageOptions } from './types.js';
 
 const BLOB_SQL = {
   blobSize: 'SELECT size FROM blob WHERE digest = :digest',
@@ -39,6 +39,15 @@ const BLOB_SQL = {
     WHERE mb.digest = :digest AND m.repository_id = :repositoryId
     LIMIT 1`,
   deleteBlob: 'DELETE FROM blob WHERE digest = :digest',
+  allBlobs: `
+    SELECT
+      digest,
+      size,
+      created_at
+    FROM blob
+    WHERE digest > :last
+    ORDER BY digest
+    LIMIT :limit`,
 };
 
 export function prepareBlobStatements(db: Database.Database) {
@@ -161,6 +170,12 @@ export function deleteBlob(cx: StoreContext, digest: string, ctx?: Context): voi
   checkDigest(digest);
   const actor = actorOf(ctx);
   cx.write(() => removeBlob(cx, digest, actor));
+}
+
+/** See MetadataStore.allBlobs. */
+export function allBlobs(cx: StoreContext, page?: PageOptions): BlobInfo[] {
+  const { limit, last } = pageParams(page, checkDigest);
+  return cx.read(() => (cx.sql.blobs.allBlobs.all({ last, limit }) as BlobRow[]).map(toBlob));
 }
 
 /** See MetadataStore.whileBlobUnknown. */

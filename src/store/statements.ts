@@ -6,6 +6,7 @@ import type Database from 'better-sqlite3';
 import { prepareBlobStatements } from './blobs.js';
 import { prepareEventStatements } from './events.js';
 import { prepareGcStatements } from './gc.js';
+import { prepareInspectionStatements } from './inspection.js';
 import { prepareManifestStatements } from './manifests.js';
 import { prepareRepositoryStatements } from './repositories.js';
 import { prepareSubscriptionStatements } from './subscriptions.js';
@@ -20,6 +21,7 @@ export function prepareStatements(db: Database.Database) {
     gc: prepareGcStatements(db),
     events: prepareEventStatements(db),
     subscriptions: prepareSubscriptionStatements(db),
+    inspection: prepareInspectionStatements(db),
   };
 }
 

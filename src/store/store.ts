@@ -9,6 +9,7 @@ import { StoreContext } from './context.js';
 import type { Reference } from './grammar.js';
 import * as events from './events.js';
 import * as gc from './gc.js';
+import * as inspection from './inspection.js';
 import { DEFAULT_POLL_INTERVAL, type StoreLimits } from './limits.js';
 import * as manifests from './manifests.js';
 import * as repositories from './repositories.js';
@@ -17,6 +18,7 @@ import * as tags from './tags.js';
 import type {
   BlobInfo,
   Context,
+  DatabaseCheck,
   Descriptor,
   Event,
   EventPage,
@@ -27,6 +29,7 @@ import type {
   PageOptions,
   PutManifestResult,
   StoreOptions,
+  StoreStats,
   StoredManifest,
   TagHistoryEntry,
   UntaggedManifest,
@@ -280,6 +283,15 @@ export class MetadataStore {
     return blobs.whileBlobUnknown(this.#cx, digest, fn);
   }
 
+  /**
+   * Every blob the store knows, in digest order: all, or `n` after `last`.
+   * What a check of the blob files compares them with.
+   * @throws StoreError PAGINATION_NUMBER_INVALID, DIGEST_INVALID (`last`).
+   */
+  allBlobs(page?: PageOptions): BlobInfo[] {
+    return blobs.allBlobs(this.#cx, page);
+  }
+
   // --- garbage collection -----------------------------------------------------
 
   /**
@@ -359,6 +371,32 @@ export class MetadataStore {
    */
   subscribe(fn: (event: Event) => void, options: { query?: EventQuery; onError?: (error: unknown) => void } = {}): () => void {
     return this.#subscriptions.subscribe(fn, options);
+  }
+
+  // --- inspection ---------------------------------------------------------------
+
+  /**
+   * Checks the database part of a registry, in one snapshot: SQLite's
+   * integrity_check and foreign_key_check, every stored manifest re-hashed
+   * against its digest and size, every tag pointing at a manifest of its own
+   * repository, every blob a manifest references linked in its repository
+   * and every child of an index present there. Damage that stops SQLite
+   * reading is a problem found, not an error (`complete` is then false).
+   * Changes nothing; `options.onProgress` hears of each manifest re-hashed.
+   * @throws StoreError DATABASE_BUSY, DATABASE_ERROR (what says nothing about
+   * the data); STORE_CLOSED.
+   */
+  check(options: { onProgress?: (done: number, total: number) => void } = {}): DatabaseCheck {
+    return inspection.check(this.#cx, options);
+  }
+
+  /**
+   * Counts of everything the store holds, the size of its file, and the
+   * `options.top` (default 10) largest repositories, read in one snapshot.
+   * @throws StoreError ARGUMENT_INVALID (`top`), DATABASE_*, STORE_CLOSED.
+   */
+  stats(options: { top?: number } = {}): StoreStats {
+    return inspection.stats(this.#cx, options);
   }
 
   /** Closes the connection; later calls throw STORE_CLOSED. Closing twice is harmless. */

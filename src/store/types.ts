@@ -148,3 +148,37 @@ export interface StoreOptions {
    */
   readOnly?: boolean;
 }
+
+/** One thing check() found wrong. `kind` is stable (integrity, foreign-key, manifest-payload, manifest-digest, manifest-size, tag, blob-link, child). */
+export interface CheckProblem {
+  kind: string;
+  subject: string;
+  detail: string;
+}
+
+/** What check() found. */
+export interface DatabaseCheck {
+  /** What was checked, and how many of each. */
+  checked: { integrity: boolean; foreignKeys: boolean; manifests: number; tags: number; blobReferences: number };
+  problems: CheckProblem[];
+  /** False when damage stopped SQLite reading part-way (the last problem says so): what follows was not checked. */
+  complete: boolean;
+}
+
+/** What stats() counts. */
+export interface StoreStats {
+  counts: {
+    repositories: number;
+    manifests: number;
+    manifestBytes: number;
+    tags: number;
+    blobs: number;
+    blobBytes: number;
+    blobLinks: number;
+    events: number;
+  };
+  /** The file and its write-ahead log in bytes (0 when absent), and SQLite's pages. */
+  database: { file: string; fileBytes: number; walBytes: number; pageSize: number; pages: number; freePages: number };
+  /** The largest repositories by the bytes of the blobs linked in them, then by manifests. */
+  largestRepositories: { repository: string; manifests: number; tags: number; blobs: number; blobBytes: number }[];
+}
