@@ -30,8 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { MediaType, openStore, type MetadataStore } from 'regmeta';
-import { prepareStatements, type Statements } from '../src/store/statements.js';
-import { eventId } from '../src/store/events.js';
+import { eventId, prepareStatements, type Statements } from '../src/store/index.js';
 import {
   formatNumber,
   formatRatio,

@@ -1,19 +1,53 @@
-// The public surface of regmeta: open a store, use it, catch its errors.
-import { MetadataStore } from './store/store.js';
-import type { StoreOptions } from './store/types.js';
+// The public surface of regmeta: open a store, use it, catch its errors, and
+// the grammar of the distribution spec that a registry around it needs. All
+// of it comes through the store's door (src/store/index.ts), whose other
+// exports serve this repository's own rooms only.
 
-/**
- * Opens (creating and migrating when needed) the store in `file`; ':memory:'
- * gives a private in-memory store.
- * @throws StoreError DATABASE_INVALID (not a database, or another program's),
- * DATABASE_TOO_NEW, DATABASE_READONLY, DATABASE_ERROR.
- */
-export function openStore(file: string, options?: StoreOptions): MetadataStore {
-  return new MetadataStore(file, options);
-}
-
-export { MetadataStore };
-export { registerStore, registeredStore } from './store/registry.js';
-export { StoreError, NotFoundError, type StoreErrorCode } from './store/errors.js';
-export { MediaType } from './store/payload.js';
-export type * from './store/types.js';
+export {
+  MetadataStore,
+  openStore,
+  registerStore,
+  registeredStore,
+  StoreError,
+  NotFoundError,
+  type OciErrorCode,
+  type StoreErrorCode,
+  type StoreLimits,
+  MediaType,
+  pushedMediaType,
+  EVENT_TYPES,
+  OBJECT_TYPES,
+  probeDatabase,
+  type DatabaseKind,
+  checkDigest,
+  checkRepository,
+  checkTag,
+  digestOf,
+  isDigest,
+  isRepository,
+  parseReference,
+  verifyDigest,
+  type DigestAlgorithm,
+  type Reference,
+  type Context,
+  type Manifest,
+  type Platform,
+  type Descriptor,
+  type PutManifestResult,
+  type ManifestInfo,
+  type StoredManifest,
+  type BlobInfo,
+  type TagHistoryEntry,
+  type PageOptions,
+  type EventType,
+  type EventObjectType,
+  type Event,
+  type NewEvent,
+  type EventQuery,
+  type EventPage,
+  type UntaggedManifest,
+  type StoreOptions,
+  type CheckProblem,
+  type DatabaseCheck,
+  type StoreStats,
+} from './store/index.js';

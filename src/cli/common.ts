@@ -6,9 +6,8 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type Database from 'better-sqlite3';
-import { openStore, StoreError, type MetadataStore, type StoreOptions } from 'regmeta';
-import { openDatabase, probeDatabase, type DatabaseKind } from '../store/connection.js';
-import { sqlitePrimaryCode, translateError } from '../store/errors.js';
+import { openStore, probeDatabase, StoreError, type DatabaseKind, type MetadataStore, type StoreOptions } from 'regmeta';
+import { openDatabase, sqlitePrimaryCode, translateError } from '../store/index.js';
 
 /** The exit codes of every subcommand; main.ts prints this table in its usage. */
 export const Exit = {

@@ -4,7 +4,6 @@
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, NotFoundError, type MetadataStore } from 'regmeta';
-import { MAX_MANIFEST_DEPTH } from '../../src/store/limits.js';
 import {
   MediaType,
   absentManifest,
@@ -18,6 +17,16 @@ import {
   ociManifest,
   caught,
 } from './fixtures.js';
+
+// The store's own nesting limit, as store.limits reports it.
+const MAX_MANIFEST_DEPTH = (() => {
+  const probe = openStore(':memory:');
+  try {
+    return probe.limits.maxManifestDepth;
+  } finally {
+    probe.close();
+  }
+})();
 
 let store: MetadataStore;
 beforeEach(() => {

@@ -5,8 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { openStore, registerStore, registeredStore, StoreError, type MetadataStore } from 'regmeta';
-import { probeDatabase } from '../../src/store/connection.js';
+import { openStore, probeDatabase, registerStore, registeredStore, StoreError, type MetadataStore } from 'regmeta';
 import { caught, blobDigest, ociManifest, tempDir } from './fixtures.js';
 
 let dir: string;

@@ -2,7 +2,7 @@
 // Content-Type or, failing that, from what the payload names.
 
 import { describe, expect, it } from 'vitest';
-import { pushedMediaType } from '../../src/store/payload.js';
+import { pushedMediaType } from 'regmeta';
 import { MediaType, caught, dockerManifest, ociManifest } from './fixtures.js';
 
 describe('pushedMediaType', () => {

@@ -1,7 +1,6 @@
 // `regmeta events`: the event log, filtered, or followed as it grows.
 
-import type { Event, EventObjectType, EventQuery, EventType } from 'regmeta';
-import { EVENT_TYPES, OBJECT_TYPES } from '../../store/events.js';
+import { EVENT_TYPES, OBJECT_TYPES, type Event, type EventObjectType, type EventQuery, type EventType } from 'regmeta';
 import {
   DATA_HELP,
   DATA_OPTION,

@@ -30,7 +30,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { openStore, MediaType, NotFoundError, StoreError, type MetadataStore } from 'regmeta';
+import { openStore, isDigest, MediaType, NotFoundError, StoreError, type MetadataStore } from 'regmeta';
 import {
   CliError,
   DATA_HELP,
@@ -47,7 +47,6 @@ import {
   usageError,
   type Command,
 } from '../common.js';
-import { isDigest } from '../../store/grammar.js';
 import { Progress } from '../progress.js';
 import { blobPath } from '../../server/blobs.js';
 

@@ -2,9 +2,7 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-manifests
 
-import { NotFoundError, type StoredManifest } from '../../index.js';
-import type { Reference } from '../../store/grammar.js';
-import { pushedMediaType } from '../../store/payload.js';
+import { NotFoundError, pushedMediaType, type Reference, type StoredManifest } from '../../index.js';
 import { readBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
 
 /**
