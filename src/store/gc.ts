@@ -58,16 +58,20 @@ export function prepareGcStatements(db: Database.Database) {
   return prepareAll(db, GC_SQL, ['manifestCollectable', 'blobCollectable']);
 }
 
+interface UntaggedRow {
+  repository: string;
+  digest: string;
+  created_at: number;
+}
+
+function toUntagged(row: UntaggedRow): UntaggedManifest {
+  return { repository: row.repository, digest: row.digest, createdAt: new Date(row.created_at) };
+}
+
 /** See MetadataStore.untaggedManifests. */
 export function untaggedManifests(cx: StoreContext, options: { olderThan?: Date } = {}): UntaggedManifest[] {
   const before = timeOption(options.olderThan);
-  return cx.read(() =>
-    (cx.sql.gc.untaggedManifests.all({ before }) as { repository: string; digest: string; created_at: number }[]).map((row) => ({
-      repository: row.repository,
-      digest: row.digest,
-      createdAt: new Date(row.created_at),
-    })),
-  );
+  return cx.read(() => (cx.sql.gc.untaggedManifests.all({ before }) as UntaggedRow[]).map(toUntagged));
 }
 
 /** See MetadataStore.unreferencedBlobs. */

@@ -231,7 +231,7 @@ function checkManifest(cx: StoreContext, digest: string | undefined, manifest: M
 export function putManifest(
   cx: StoreContext,
   repo: string,
-  digestOrUndefined: string | undefined,
+  given: string | undefined,
   manifest: Manifest,
   ctx?: Context,
   options: { tag?: string; requireReferences?: boolean } = {},
@@ -240,7 +240,7 @@ export function putManifest(
   const tag = options.tag === undefined ? undefined : checkTag(options.tag);
   const actor = actorOf(ctx);
   // Parsing and hashing happen before the write lock is taken.
-  const checked = checkManifest(cx, digestOrUndefined, manifest);
+  const checked = checkManifest(cx, given, manifest);
   const { digest, parsed } = checked;
   cx.write(() => {
     const now = Date.now();

@@ -12,6 +12,7 @@ import { prepareRepositoryStatements } from './repositories.js';
 import { prepareSubscriptionStatements } from './subscriptions.js';
 import { prepareTagStatements } from './tags.js';
 
+/** Every statement of every concern, prepared on `db`. @throws SqliteError when the schema is not the store's. */
 export function prepareStatements(db: Database.Database) {
   return {
     repositories: prepareRepositoryStatements(db),

@@ -100,6 +100,10 @@ function toDescriptor(row: Omit<TagRow, 'tag'>): Descriptor {
   return { mediaType: row.media_type, digest: row.digest, size: row.size };
 }
 
+function toHistoryEntry(row: { digest: string; tagged_at: number }): TagHistoryEntry {
+  return { digest: row.digest, taggedAt: new Date(row.tagged_at) };
+}
+
 // --- inside a transaction -----------------------------------------------------
 
 /** Points `tag` at a manifest: one upsert, a history row and an event, or nothing when it points there already. */
@@ -222,7 +226,6 @@ export function tagHistory(cx: StoreContext, repo: string, tag: string): TagHist
   checkTag(tag);
   return cx.snapshot(() => {
     const repositoryId = requireRepository(cx, repo);
-    const rows = cx.sql.tags.tagHistory.all({ repositoryId, tag }) as { digest: string; tagged_at: number }[];
-    return rows.map((row) => ({ digest: row.digest, taggedAt: new Date(row.tagged_at) }));
+    return (cx.sql.tags.tagHistory.all({ repositoryId, tag }) as { digest: string; tagged_at: number }[]).map(toHistoryEntry);
   });
 }
