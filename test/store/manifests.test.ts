@@ -1,6 +1,5 @@
 // putManifest, getManifest, statManifest, getManifestByReference,
-// deleteManifest, referrers and untaggedManifests, case by case through the
-// public API.
+// deleteManifest and referrers, case by case through the public API.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, NotFoundError, type MetadataStore } from 'regmeta';
@@ -595,49 +594,5 @@ describe('referrers', () => {
     put('acme/app', subject);
     put('acme/other', ociManifest({ seed: 'sig', subject: subject.descriptor, artifactType: 'x/y' }));
     expect(store.referrers('acme/app', subject.digest)).toEqual([]);
-  });
-});
-
-describe('untaggedManifests', () => {
-  it('lists manifests that no tag, index or present subject keeps alive, older than the grace', () => {
-    const tagged = ociManifest({ seed: 'tagged' });
-    const loose = ociManifest({ seed: 'loose' });
-    const child = ociManifest({ seed: 'child' });
-    const parent = ociIndex([child.descriptor]);
-    const subject = ociManifest({ seed: 'subject' });
-    const sig = ociManifest({ seed: 'sig', subject: subject.descriptor, artifactType: 'x/sig' });
-    const orphanSig = ociManifest({ seed: 'orphan', subject: absentManifest('gone'), artifactType: 'x/sig' });
-    for (const m of [tagged, loose, child, parent, subject, sig, orphanSig]) put('acme/app', m);
-    store.putTag('acme/app', 'latest', { digest: tagged.digest });
-    store.putTag('acme/app', 'idx', { digest: parent.digest });
-    store.putTag('acme/app', 'subj', { digest: subject.digest });
-
-    const future = new Date(Date.now() + 60_000);
-    const found = store.untaggedManifests({ olderThan: future });
-    expect(found.map((u) => u.digest).sort()).toEqual([loose.digest, orphanSig.digest].sort());
-    for (const u of found) {
-      expect(u.repository).toBe('acme/app');
-      expect(u.createdAt).toBeInstanceOf(Date);
-    }
-  });
-
-  it('keeps manifests newer than olderThan out (the grace period)', () => {
-    put('acme/app', ociManifest());
-    const past = new Date(Date.now() - 60_000);
-    expect(store.untaggedManifests({ olderThan: past })).toEqual([]);
-  });
-
-  it('a manifest becomes untagged when its last tag is deleted', () => {
-    const m = ociManifest();
-    put('acme/app', m);
-    store.putTag('acme/app', 'latest', { digest: m.digest });
-    const future = new Date(Date.now() + 60_000);
-    expect(store.untaggedManifests({ olderThan: future })).toEqual([]);
-    store.deleteTag('acme/app', 'latest');
-    expect(store.untaggedManifests({ olderThan: future }).map((u) => u.digest)).toEqual([m.digest]);
-  });
-
-  it('refuses an olderThan that is not a valid Date', () => {
-    expect(caught(() => store.untaggedManifests({ olderThan: new Date(NaN) })).code).toBe('ARGUMENT_INVALID');
   });
 });

@@ -1,11 +1,11 @@
 // openStore: creating and migrating a file, refusing files that are not ours,
-// connection settings, close; and the process-wide registerStore.
+// the read-only open and probeDatabase, connection settings, close.
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { openStore, probeDatabase, registerStore, registeredStore, StoreError, type MetadataStore } from 'regmeta';
+import { openStore, probeDatabase, type MetadataStore } from 'regmeta';
 import { caught, blobDigest, ociManifest, tempDir } from './fixtures.js';
 
 let dir: string;
@@ -310,23 +310,5 @@ describe('close', () => {
     const store = openStore(':memory:');
     store.close();
     expect(() => store.close()).not.toThrow();
-  });
-});
-
-describe('registerStore', () => {
-  it('registeredStore is undefined before, the store after; a second registerStore throws STORE_ALREADY_REGISTERED', () => {
-    expect(registeredStore()).toBeUndefined();
-    const first = openStore(':memory:');
-    const second = openStore(':memory:');
-    try {
-      registerStore(first);
-      expect(registeredStore()).toBe(first);
-      expect(caught(() => registerStore(second)).code).toBe('STORE_ALREADY_REGISTERED');
-      expect(caught(() => registerStore(first)).code).toBe('STORE_ALREADY_REGISTERED');
-      expect(registeredStore()).toBe(first);
-    } finally {
-      first.close();
-      second.close();
-    }
   });
 });
