@@ -26,4 +26,5 @@ export function prepareStatements(db: Database.Database) {
   };
 }
 
+/** The statements of one connection, grouped by concern. */
 export type Statements = ReturnType<typeof prepareStatements>;

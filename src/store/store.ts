@@ -15,25 +15,9 @@ import * as manifests from './manifests.js';
 import * as repositories from './repositories.js';
 import { Subscriptions } from './subscriptions.js';
 import * as tags from './tags.js';
-import type {
-  BlobInfo,
-  Context,
-  DatabaseCheck,
-  Descriptor,
-  Event,
-  EventPage,
-  EventQuery,
-  Manifest,
-  ManifestInfo,
-  NewEvent,
-  PageOptions,
-  PutManifestResult,
-  StoreOptions,
-  StoreStats,
-  StoredManifest,
-  TagHistoryEntry,
-  UntaggedManifest,
-} from './types.js';
+import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo } from './types.js';
+import type { NewEvent, PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest } from './types.js';
+import type { TagHistoryEntry, UntaggedManifest } from './types.js';
 
 /**
  * The metadata of a registry in one SQLite file. Safe to share the file
