@@ -50,7 +50,7 @@ const BLOB_SQL = {
     LIMIT :limit`,
 };
 
-export function prepareBlobStatements(db: Database.Database) {
+export function prepareBlobStatements(db: Database.Database): Record<keyof typeof BLOB_SQL, Database.Statement> {
   return prepareAll(db, BLOB_SQL, ['blobSize', 'blobLinked', 'blobReferenced', 'blobReferencedIn']);
 }
 

@@ -41,7 +41,7 @@ const EVENT_SQL = {
     RETURNING *`,
 };
 
-export function prepareEventStatements(db: Database.Database) {
+export function prepareEventStatements(db: Database.Database): Record<keyof typeof EVENT_SQL, Database.Statement> & { queries: EventQueries } {
   return { ...prepareAll(db, EVENT_SQL), queries: new EventQueries(db) };
 }
 

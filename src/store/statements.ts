@@ -12,8 +12,20 @@ import { prepareRepositoryStatements } from './repositories.js';
 import { prepareSubscriptionStatements } from './subscriptions.js';
 import { prepareTagStatements } from './tags.js';
 
+/** The statements of one connection, grouped by concern. */
+export interface Statements {
+  repositories: ReturnType<typeof prepareRepositoryStatements>;
+  manifests: ReturnType<typeof prepareManifestStatements>;
+  tags: ReturnType<typeof prepareTagStatements>;
+  blobs: ReturnType<typeof prepareBlobStatements>;
+  gc: ReturnType<typeof prepareGcStatements>;
+  events: ReturnType<typeof prepareEventStatements>;
+  subscriptions: ReturnType<typeof prepareSubscriptionStatements>;
+  inspection: ReturnType<typeof prepareInspectionStatements>;
+}
+
 /** Every statement of every concern, prepared on `db`. @throws SqliteError when the schema is not the store's. */
-export function prepareStatements(db: Database.Database) {
+export function prepareStatements(db: Database.Database): Statements {
   return {
     repositories: prepareRepositoryStatements(db),
     manifests: prepareManifestStatements(db),
@@ -25,6 +37,3 @@ export function prepareStatements(db: Database.Database) {
     inspection: prepareInspectionStatements(db),
   };
 }
-
-/** The statements of one connection, grouped by concern. */
-export type Statements = ReturnType<typeof prepareStatements>;
