@@ -12,7 +12,7 @@ import { prepareRepositoryStatements } from './repositories.js';
 import { prepareSubscriptionStatements } from './subscriptions.js';
 import { prepareTagStatements } from './tags.js';
 
-/** The statements of one connection, grouped by concern. */
+/** @internal The statements of one connection, grouped by concern: the store's own, and the benchmark's. */
 export interface Statements {
   repositories: ReturnType<typeof prepareRepositoryStatements>;
   manifests: ReturnType<typeof prepareManifestStatements>;
@@ -24,7 +24,10 @@ export interface Statements {
   inspection: ReturnType<typeof prepareInspectionStatements>;
 }
 
-/** Every statement of every concern, prepared on `db`. @throws SqliteError when the schema is not the store's. */
+/**
+ * @internal Every statement of every concern, prepared on `db`: the store's own, and the benchmark's.
+ * @throws SqliteError when the schema is not the store's.
+ */
 export function prepareStatements(db: Database.Database): Statements {
   return {
     repositories: prepareRepositoryStatements(db),
