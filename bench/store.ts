@@ -30,8 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { MediaType, openStore, type MetadataStore } from 'regmeta';
-import { prepareStatements, type Statements } from '../src/store/statements.js';
-import { eventId } from '../src/store/events.js';
+import { eventId, prepareStatements, type Statements } from '../src/store/index.js';
 import {
   formatNumber,
   formatRatio,
@@ -113,7 +112,7 @@ function populate(file: string, tags: number): Population {
   const start = Date.now() - 30 * 24 * 3600 * 1000;
   let now = start;
   const event = (type: string, objectType: string, objectId: string, fields: { tag?: string; digest?: string }) =>
-    sql.insertEvent.run({
+    sql.events.insertEvent.run({
       id: eventId(now),
       now: now++,
       actor: ACTOR,
@@ -127,10 +126,10 @@ function populate(file: string, tags: number): Population {
     });
   const moveTags: string[] = [];
   db.transaction(() => {
-    const repositoryId = sql.insertRepository.get({ repository: REPO, now });
+    const repositoryId = sql.repositories.insertRepository.get({ repository: REPO, now });
     event('CREATE', 'REPOSITORY', REPO, {});
     const ids = manifests.map(({ digest, payload }) => {
-      const manifestId = sql.insertManifest.get({
+      const manifestId = sql.manifests.insertManifest.get({
         repositoryId,
         digest,
         mediaType: MediaType.OciManifest,
@@ -140,9 +139,9 @@ function populate(file: string, tags: number): Population {
         size: payload.byteLength,
         now,
       });
-      sql.insertPayload.run({ manifestId, payload });
+      sql.manifests.insertPayload.run({ manifestId, payload });
       const json = JSON.parse(payload.toString()) as { config: { digest: string }; layers: { digest: string }[] };
-      for (const blob of [json.config, ...json.layers]) sql.insertManifestBlob.run({ manifestId, digest: blob.digest });
+      for (const blob of [json.config, ...json.layers]) sql.manifests.insertManifestBlob.run({ manifestId, digest: blob.digest });
       event('CREATE', 'MANIFEST', `${REPO}@${digest}`, { digest });
       return manifestId;
     });
@@ -157,8 +156,8 @@ function populate(file: string, tags: number): Population {
         target = FIRST_PLAIN + (plain++ % (manifestCount - FIRST_PLAIN));
       }
       const digest = manifests[target].digest;
-      sql.upsertTag.run({ repositoryId, tag, manifestId: ids[target], now });
-      sql.insertTagHistory.run({ repositoryId, tag, digest, now });
+      sql.tags.upsertTag.run({ repositoryId, tag, manifestId: ids[target], now });
+      sql.tags.insertTagHistory.run({ repositoryId, tag, digest, now });
       event('CREATE', 'TAG', `${REPO}:${tag}`, { tag, digest });
     }
   }).immediate();
@@ -273,7 +272,7 @@ class DirectSide implements Side {
 
   #event(type: string, objectType: string, objectId: string, tag: string | null, digest: string, previousDigest: string | null) {
     const now = Date.now();
-    this.#sql.insertEvent.run({
+    this.#sql.events.insertEvent.run({
       id: eventId(now),
       now,
       actor: ACTOR,
@@ -288,7 +287,7 @@ class DirectSide implements Side {
   }
 
   #resolve(digest: string) {
-    const row = this.#sql.resolve.get({ repository: REPO, digest }) as { repositoryId: number; manifestId: number | null } | undefined;
+    const row = this.#sql.repositories.resolve.get({ repository: REPO, digest }) as { repositoryId: number; manifestId: number | null } | undefined;
     if (row?.manifestId == null) throw new Error(`not found: ${digest}`);
     return row as { repositoryId: number; manifestId: number };
   }
@@ -298,9 +297,9 @@ class DirectSide implements Side {
     const json = JSON.parse(payload.toString()) as { config: { mediaType: string; digest: string }; layers: { digest: string }[] };
     this.#tx.immediate(() => {
       const now = Date.now();
-      const repositoryId = this.#sql.repositoryId.get({ repository: REPO });
-      if (this.#sql.manifestId.get({ repositoryId, digest }) !== undefined) return;
-      const manifestId = this.#sql.insertManifest.get({
+      const repositoryId = this.#sql.repositories.repositoryId.get({ repository: REPO });
+      if (this.#sql.manifests.manifestId.get({ repositoryId, digest }) !== undefined) return;
+      const manifestId = this.#sql.manifests.insertManifest.get({
         repositoryId,
         digest,
         mediaType: MediaType.OciManifest,
@@ -310,9 +309,9 @@ class DirectSide implements Side {
         size: payload.byteLength,
         now,
       });
-      this.#sql.insertPayload.run({ manifestId, payload });
-      this.#sql.insertManifestBlob.run({ manifestId, digest: json.config.digest });
-      for (const layer of json.layers) this.#sql.insertManifestBlob.run({ manifestId, digest: layer.digest });
+      this.#sql.manifests.insertPayload.run({ manifestId, payload });
+      this.#sql.manifests.insertManifestBlob.run({ manifestId, digest: json.config.digest });
+      for (const layer of json.layers) this.#sql.manifests.insertManifestBlob.run({ manifestId, digest: layer.digest });
       this.#event('CREATE', 'MANIFEST', `${REPO}@${digest}`, null, digest, null);
     });
   }
@@ -320,37 +319,37 @@ class DirectSide implements Side {
   putTag(tag: string, digest: string) {
     this.#tx.immediate(() => {
       const { repositoryId, manifestId } = this.#resolve(digest);
-      const current = this.#sql.currentTag.get({ repositoryId, tag }) as { manifest_id: number; digest: string } | undefined;
+      const current = this.#sql.tags.currentTag.get({ repositoryId, tag }) as { manifest_id: number; digest: string } | undefined;
       if (current?.manifest_id === manifestId) return;
       const now = Date.now();
-      this.#sql.upsertTag.run({ repositoryId, tag, manifestId, now });
-      this.#sql.insertTagHistory.run({ repositoryId, tag, digest, now });
+      this.#sql.tags.upsertTag.run({ repositoryId, tag, manifestId, now });
+      this.#sql.tags.insertTagHistory.run({ repositoryId, tag, digest, now });
       this.#event(current ? 'UPDATE' : 'CREATE', 'TAG', `${REPO}:${tag}`, tag, digest, current?.digest ?? null);
     });
   }
 
   getTag(tag: string) {
-    return this.#sql.getTag.get({ repository: REPO, tag }) as { digest: string };
+    return this.#sql.tags.getTag.get({ repository: REPO, tag }) as { digest: string };
   }
 
   getManifest(digest: string) {
-    return this.#sql.manifestWithPayload.get({ repository: REPO, digest }) as { payload: Buffer };
+    return this.#sql.manifests.manifestWithPayload.get({ repository: REPO, digest }) as { payload: Buffer };
   }
 
   lookupTags(digest: string) {
-    return this.#sql.lookupTags.all({ repository: REPO, digest }) as string[];
+    return this.#sql.tags.lookupTags.all({ repository: REPO, digest }) as string[];
   }
 
   allTags(last: string) {
-    return this.#sql.allTags.all({ repository: REPO, last, limit: PAGE }) as string[];
+    return this.#sql.tags.allTags.all({ repository: REPO, last, limit: PAGE }) as string[];
   }
 
   deleteTag(tag: string) {
     this.#tx.immediate(() => {
-      const repositoryId = this.#sql.repositoryId.get({ repository: REPO });
-      const current = this.#sql.currentTag.get({ repositoryId, tag }) as { digest: string } | undefined;
+      const repositoryId = this.#sql.repositories.repositoryId.get({ repository: REPO });
+      const current = this.#sql.tags.currentTag.get({ repositoryId, tag }) as { digest: string } | undefined;
       if (current === undefined) throw new Error(`not found: ${tag}`);
-      this.#sql.deleteTag.run({ repositoryId, tag });
+      this.#sql.tags.deleteTag.run({ repositoryId, tag });
       this.#event('DELETE', 'TAG', `${REPO}:${tag}`, tag, current.digest, null);
     });
   }
@@ -358,11 +357,11 @@ class DirectSide implements Side {
   deleteManifest(digest: string) {
     this.#tx.immediate(() => {
       const { repositoryId, manifestId } = this.#resolve(digest);
-      if (this.#sql.parentOf.get({ repositoryId, digest }) !== undefined) throw new Error('referenced');
-      const tags = this.#sql.tagsOfManifest.all({ manifestId }) as string[];
-      this.#sql.deleteTagsOfManifest.run({ manifestId });
+      if (this.#sql.manifests.parentOf.get({ repositoryId, digest }) !== undefined) throw new Error('referenced');
+      const tags = this.#sql.tags.tagsOfManifest.all({ manifestId }) as string[];
+      this.#sql.tags.deleteTagsOfManifest.run({ manifestId });
       for (const tag of tags) this.#event('DELETE', 'TAG', `${REPO}:${tag}`, tag, digest, null);
-      this.#sql.deleteManifest.run({ manifestId });
+      this.#sql.manifests.deleteManifest.run({ manifestId });
       this.#event('DELETE', 'MANIFEST', `${REPO}@${digest}`, null, digest, null);
     });
   }

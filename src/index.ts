@@ -1,32 +1,53 @@
-// The public surface of regmeta: open a store, use it, catch its errors.
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { StoreError } from './store/errors.js';
-import { MetadataStore } from './store/store.js';
-import type { StoreOptions } from './store/types.js';
+// The public surface of regmeta: open a store, use it, catch its errors, and
+// the grammar of the distribution spec that a registry around it needs. All
+// of it comes through the store's door (src/store/index.ts), whose other
+// exports serve this repository's own rooms only.
 
-/**
- * Opens (creating and migrating when needed) the store in `file`, and the
- * directory it goes in; ':memory:' gives a private in-memory store.
- * @throws StoreError DATABASE_INVALID (not a database, or another program's),
- * DATABASE_TOO_NEW, DATABASE_READONLY, DATABASE_ERROR (also when the
- * directory cannot be created).
- */
-export function openStore(file: string, options?: StoreOptions): MetadataStore {
-  if (file !== ':memory:' && file !== '') {
-    try {
-      mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'an error';
-      throw new StoreError('DATABASE_ERROR', `cannot create the directory of ${file} (${code})`);
-    }
-  }
-  return new MetadataStore(file, options);
-}
-
-export { MetadataStore };
-export { registerStore, registeredStore } from './store/registry.js';
-export { StoreError, NotFoundError, type StoreErrorCode } from './store/errors.js';
-export { MediaType } from './store/manifest.js';
-export { checkDigest, digestOf, isDigest, isRepository, parseReference, type DigestAlgorithm, type Reference } from './store/grammar.js';
-export type * from './store/types.js';
+export {
+  MetadataStore,
+  openStore,
+  registerStore,
+  registeredStore,
+  StoreError,
+  NotFoundError,
+  type OciErrorCode,
+  type StoreErrorCode,
+  type StoreLimits,
+  MediaType,
+  pushedMediaType,
+  EVENT_TYPES,
+  OBJECT_TYPES,
+  probeDatabase,
+  type DatabaseKind,
+  checkDigest,
+  checkRepository,
+  checkTag,
+  digestOf,
+  isDigest,
+  isRepository,
+  parseReference,
+  verifyDigest,
+  type DigestAlgorithm,
+  type Reference,
+  type Context,
+  type Manifest,
+  type Platform,
+  type Descriptor,
+  type PutManifestResult,
+  type ManifestInfo,
+  type StoredManifest,
+  type BlobInfo,
+  type TagHistoryEntry,
+  type PageOptions,
+  type EventType,
+  type EventObjectType,
+  type Event,
+  type NewEvent,
+  type EventQuery,
+  type EventPage,
+  type UntaggedManifest,
+  type StoreOptions,
+  type CheckProblem,
+  type DatabaseCheck,
+  type StoreStats,
+} from './store/index.js';

@@ -5,10 +5,9 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import Database from 'better-sqlite3';
-import { openStore, StoreError, type MetadataStore, type StoreOptions } from '../index.js';
-import { APPLICATION_ID, SCHEMA_VERSION } from '../store/connection.js';
-import { sqlitePrimaryCode, translateError } from '../store/errors.js';
+import type Database from 'better-sqlite3';
+import { openStore, probeDatabase, StoreError, type DatabaseKind, type MetadataStore, type StoreOptions } from '../index.js';
+import { openDatabase, sqlitePrimaryCode, translateError } from '../store/index.js';
 
 /** The exit codes of every subcommand; main.ts prints this table in its usage. */
 export const Exit = {
@@ -130,25 +129,17 @@ export function checkDatabaseFile(file: string, options: { allowEmpty?: boolean 
     throw foreign('an empty file');
   }
   if (read < 16 || !header.equals(SQLITE_MAGIC)) throw foreign('not a SQLite database');
-  let db: Database.Database | undefined;
-  let found: { applicationId: number; version: number; tables: number };
+  let kind: DatabaseKind;
   try {
-    db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5000 });
-    found = {
-      applicationId: db.pragma('application_id', { simple: true }) as number,
-      version: db.pragma('user_version', { simple: true }) as number,
-      tables: db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get() as number,
-    };
+    ({ kind } = probeDatabase(file));
   } catch (error) {
-    if (sqlitePrimaryCode(error) === 'SQLITE_NOTADB') throw foreign('not a readable SQLite database');
+    if (error instanceof StoreError && error.code === 'DATABASE_INVALID') throw foreign('not a readable SQLite database');
     // A SQLite file that is damaged, busy or unreadable: the store's words for it.
-    throw fromStoreError(translateError(error, file));
-  } finally {
-    db?.close();
+    throw error instanceof StoreError ? fromStoreError(error) : error;
   }
-  if (found.applicationId === APPLICATION_ID) return;
-  if (found.applicationId === 0 && found.tables === 0 && options.allowEmpty) return;
-  throw foreign(found.applicationId === 0 && found.tables === 0 ? 'an empty SQLite database' : 'a SQLite database of another program');
+  if (kind === 'regmeta') return;
+  if (kind === 'empty' && options.allowEmpty) return;
+  throw foreign(kind === 'empty' ? 'an empty SQLite database' : 'a SQLite database of another program');
 }
 
 /**
@@ -162,26 +153,24 @@ export function openExistingStore(dir: string, options?: StoreOptions): Metadata
 }
 
 /**
- * A read-only connection for inspections the store has no method for. Use it
- * through withReadOnly, which translates SQLite's errors.
- * @throws CliError DATABASE.
+ * A read-only store of an existing database, for inspections (check, stats):
+ * nothing is created, migrated or written.
+ * @throws CliError DATABASE; StoreError from openStore.
+ */
+export function openReadOnlyStore(dir: string): MetadataStore {
+  return openExistingStore(dir, { readOnly: true });
+}
+
+/**
+ * A read-only connection of the store's own making (header and schema version
+ * checked, nothing written), for what only SQLite's API does: the online
+ * backup. Use it through withReadOnly, which translates SQLite's errors.
+ * @throws CliError DATABASE; StoreError DATABASE_* from the store.
  */
 export function openReadOnly(dir: string): Database.Database {
   const file = databaseFile(dir);
   checkDatabaseFile(file);
-  let db: Database.Database | undefined;
-  try {
-    db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5000 });
-    const version = db.pragma('user_version', { simple: true }) as number;
-    if (version !== SCHEMA_VERSION) {
-      throw new CliError(Exit.DATABASE, `${file} has schema version ${version}, this regmeta reads version ${SCHEMA_VERSION}`, 'use the regmeta that wrote it');
-    }
-    return db;
-  } catch (error) {
-    db?.close();
-    if (error instanceof CliError) throw error;
-    throw fromStoreError(translateError(error, file));
-  }
+  return openDatabase(file, { readOnly: true });
 }
 
 /**

@@ -36,9 +36,6 @@ export interface RequestContext {
   ctx: Context;
 }
 
-/** The largest manifest accepted: the spec's suggested floor for what registries must take. */
-export const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
-
 /** How much of a refused body the server still reads so the client can hear the answer. */
 const LINGER_BYTES = 8 * 1024 * 1024;
 

@@ -3,7 +3,7 @@
 // grammar, before any handler can reach the filesystem or SQL.
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#endpoints
 
-import { checkDigest, checkRepository, parseReference, type Reference } from '../store/grammar.js';
+import { checkDigest, checkRepository, parseReference, type Reference } from '../index.js';
 import { HttpError } from './errors.js';
 
 export type Route =

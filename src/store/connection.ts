@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { StoreError, sqlitePrimaryCode, translateError } from './errors.js';
+import { DEFAULT_BUSY_TIMEOUT } from './limits.js';
 import type { StoreOptions } from './types.js';
 
 /** The schema version this code writes; schema.sql ends by setting it. */
@@ -43,17 +44,20 @@ const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * Opens `file`, configures the connection and brings the schema up to date.
- * @throws StoreError DATABASE_INVALID (not a database, or another program's),
+ * With `options.readOnly`, opens an existing store for reading only: nothing
+ * is created, migrated or written, not even the journal mode.
+ * @throws StoreError DATABASE_INVALID (not a database, another program's,
+ * or, read-only, not a regmeta store of this schema version yet),
  * DATABASE_TOO_NEW, DATABASE_READONLY, DATABASE_ERROR.
  */
 export function openDatabase(file: string, options: StoreOptions = {}): Database.Database {
-  const busyTimeout = options.busyTimeout ?? 5000;
+  const busyTimeout = options.busyTimeout ?? DEFAULT_BUSY_TIMEOUT;
   let db: Database.Database | undefined;
   try {
     // better-sqlite3's `timeout` is SQLite's busy_timeout: a write that finds
     // the file locked waits this long before SQLITE_BUSY, so that several
     // processes can share the file without the caller ever seeing BUSY.
-    db = new Database(file, { timeout: busyTimeout });
+    db = new Database(file, options.readOnly ? { readonly: true, fileMustExist: true, timeout: busyTimeout } : { timeout: busyTimeout });
     const opened = db;
     // Several processes may open the same new file at once; the journal-mode
     // switch and the first schema write can meet a lock SQLite does not wait
@@ -63,9 +67,11 @@ export function openDatabase(file: string, options: StoreOptions = {}): Database
       // header, and a file that is not ours must be left as it was. One read
       // transaction, so that another process's migration committing between
       // the header and the table count cannot look like a foreign database.
-      opened.transaction(() => check(opened, file, header(opened), true)).deferred();
-      configure(opened, file, options);
-      migrate(opened, file);
+      const found = opened.transaction(() => header(opened, true)).deferred();
+      refuse(file, found, options.readOnly === true);
+      if (!options.readOnly) configureWriter(opened, file, options);
+      tune(opened);
+      if (!options.readOnly) migrate(opened, file);
     });
     return db;
   } catch (error) {
@@ -74,7 +80,82 @@ export function openDatabase(file: string, options: StoreOptions = {}): Database
   }
 }
 
-function configure(db: Database.Database, file: string, options: StoreOptions): void {
+/**
+ * What the SQLite database `file` is, read without writing anything: a
+ * regmeta store, an empty database (which openStore would set up), or
+ * another program's; and its schema version.
+ * @throws StoreError DATABASE_INVALID (not a SQLite database), DATABASE_CORRUPT,
+ * DATABASE_BUSY, DATABASE_ERROR (missing, unreadable).
+ */
+export function probeDatabase(file: string): { kind: DatabaseKind; version: number } {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true, timeout: DEFAULT_BUSY_TIMEOUT });
+    const opened = db;
+    const found = retryBusy(DEFAULT_BUSY_TIMEOUT, () => opened.transaction(() => header(opened, true)).deferred());
+    return { kind: kindOf(found), version: found.version };
+  } catch (error) {
+    throw translateError(error, file);
+  } finally {
+    db?.close();
+  }
+}
+
+/** What a database is to regmeta: its own, empty (to be set up), or another program's. */
+export type DatabaseKind = 'regmeta' | 'empty' | 'foreign';
+
+interface Header {
+  version: number;
+  applicationId: number;
+  /** Tables that are not SQLite's own; read only where the kind is decided. */
+  tables?: number;
+}
+
+function header(db: Database.Database, withTables: boolean): Header {
+  const found: Header = {
+    version: db.pragma('user_version', { simple: true }) as number,
+    applicationId: db.pragma('application_id', { simple: true }) as number,
+  };
+  if (withTables) found.tables = db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get() as number;
+  return found;
+}
+
+/**
+ * The one rule for whose a database is: ours by application_id (schema.sql
+ * sets it with the first tables); unmarked and without tables, empty;
+ * anything else another program's, to be left as it is.
+ */
+function kindOf({ applicationId, tables }: Header): DatabaseKind {
+  if (applicationId === APPLICATION_ID) return 'regmeta';
+  if (applicationId !== 0 || tables !== 0) return 'foreign';
+  return 'empty';
+}
+
+/**
+ * Refuses another program's database and a newer schema; read-only, also
+ * an empty or older one, which only a migration could make readable.
+ * @throws StoreError DATABASE_INVALID, DATABASE_TOO_NEW.
+ */
+function refuse(file: string, found: Header, readOnly: boolean): void {
+  const kind = kindOf(found);
+  if (kind === 'foreign') {
+    throw new StoreError('DATABASE_INVALID', `${file} is another program's SQLite database, not a regmeta store`);
+  }
+  if (found.version > SCHEMA_VERSION) {
+    throw new StoreError(
+      'DATABASE_TOO_NEW',
+      `${file} has schema version ${found.version}, newer than this regmeta's ${SCHEMA_VERSION}: upgrade regmeta`,
+    );
+  }
+  if (readOnly && (kind === 'empty' || found.version < SCHEMA_VERSION)) {
+    throw new StoreError(
+      'DATABASE_INVALID',
+      `${file} is not a regmeta store of schema version ${SCHEMA_VERSION} (it has ${found.version}), and a read-only open does not set one up`,
+    );
+  }
+}
+
+function configureWriter(db: Database.Database, file: string, options: StoreOptions): void {
   // WAL: readers never block the writer nor the writer readers, and a commit
   // is one append, which is what lets several processes share the file.
   const mode = db.pragma('journal_mode = WAL', { simple: true });
@@ -87,6 +168,10 @@ function configure(db: Database.Database, file: string, options: StoreOptions): 
   // lost on power loss. NORMAL syncs only at checkpoints: it may lose the
   // last commits on power loss, never the file's integrity.
   db.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
+}
+
+/** The settings of every connection, reader or writer; none of them writes to the file. */
+function tune(db: Database.Database): void {
   // SQLite leaves foreign keys off for compatibility; the schema relies on them.
   db.pragma('foreign_keys = ON');
   // Sorts and temporary indexes stay in memory rather than in temp files.
@@ -98,51 +183,32 @@ function configure(db: Database.Database, file: string, options: StoreOptions): 
   db.pragma('mmap_size = 268435456');
 }
 
-interface Header {
-  version: number;
-  applicationId: number;
-}
+function migrate(db: Database.Database, file: string): void {
+  // Fast path without the write lock: an up-to-date file needs nothing.
+  if (header(db, false).version === SCHEMA_VERSION) return;
 
-function header(db: Database.Database): Header {
-  return {
-    version: db.pragma('user_version', { simple: true }) as number,
-    applicationId: db.pragma('application_id', { simple: true }) as number,
-  };
+  // The header is read again under the write lock: of several processes
+  // opening the same new file, only the first one migrates.
+  db.transaction(() => {
+    const found = header(db, true);
+    refuse(file, found, false);
+    for (let version = found.version; version < SCHEMA_VERSION; version++) db.exec(MIGRATIONS[version]());
+  }).immediate();
 }
 
 /**
- * Refuses another program's database and a newer schema; with `tables`, also
- * a version-0 file that already has tables (another program's, unmarked).
+ * Prepares every statement of `sql` on `db`, keyed as given; those named in
+ * `plucked` return their first column rather than a row object.
  */
-function check(db: Database.Database, file: string, { version, applicationId }: Header, tables: boolean): void {
-  if (applicationId !== 0 && applicationId !== APPLICATION_ID) {
-    throw new StoreError('DATABASE_INVALID', `${file} is another program's SQLite database, not a regmeta store`);
+export function prepareAll<K extends string>(
+  db: Database.Database,
+  sql: Readonly<Record<K, string>>,
+  plucked: readonly NoInfer<K>[] = [],
+): Record<K, Database.Statement> {
+  const statements = {} as Record<K, Database.Statement>;
+  for (const key of Object.keys(sql) as K[]) {
+    const statement = db.prepare(sql[key]);
+    statements[key] = plucked.includes(key) ? statement.pluck() : statement;
   }
-  if (version > SCHEMA_VERSION) {
-    throw new StoreError(
-      'DATABASE_TOO_NEW',
-      `${file} has schema version ${version}, newer than this regmeta's ${SCHEMA_VERSION}: upgrade regmeta`,
-    );
-  }
-  if (tables && version === 0) {
-    const count = db.prepare("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'").pluck().get();
-    if (count !== 0) {
-      throw new StoreError('DATABASE_INVALID', `${file} is a SQLite database of another program, not a regmeta store`);
-    }
-  }
-}
-
-function migrate(db: Database.Database, file: string): void {
-  // Fast path without the write lock: an up-to-date file needs nothing.
-  const seen = header(db);
-  check(db, file, seen, false);
-  if (seen.version === SCHEMA_VERSION) return;
-
-  // The version is read again under the write lock: of several processes
-  // opening the same new file, only the first one migrates.
-  db.transaction(() => {
-    const now = header(db);
-    check(db, file, now, true);
-    for (let version = now.version; version < SCHEMA_VERSION; version++) db.exec(MIGRATIONS[version]());
-  }).immediate();
+  return statements;
 }

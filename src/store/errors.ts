@@ -108,3 +108,20 @@ export function translateError(error: unknown, file: string): StoreError {
   const message = error instanceof Error ? error.message : String(error);
   return new StoreError('DATABASE_ERROR', `${file}: ${message}`, undefined, { cause: error });
 }
+
+/** Carries an exception of a caller's callback through a transaction, so that it is not translated. */
+export class CallbackFailure {
+  constructor(readonly error: unknown) {}
+}
+
+/**
+ * Runs a caller's callback inside a transaction: what it throws aborts the
+ * transaction and reaches the caller as is (the transaction unwraps it).
+ */
+export function runCallback(fn: () => void): void {
+  try {
+    fn();
+  } catch (error) {
+    throw new CallbackFailure(error);
+  }
+}

@@ -1,11 +1,49 @@
-// The event log's reading side: row mapping, the page cursor, and the
-// getEvents query with DTR's authorization rule.
+// The event log: every change's events written in the change's transaction,
+// events appended by callers, and the getEvents query with DTR's
+// authorization rule and its page cursor.
 
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
+import { prepareAll } from './connection.js';
+import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { checkDigest, checkRepository, checkTag } from './grammar.js';
+import { MAX_PAGE_SIZE, checkText } from './limits.js';
 import type { Event, EventObjectType, EventPage, EventQuery, EventType, NewEvent } from './types.js';
+
+const EVENT_SQL = {
+  // published_at never goes below the newest event's, so time order is
+  // commit order even when the clock steps back.
+  insertEvent: `
+    INSERT INTO event (
+      id,
+      published_at,
+      actor,
+      type,
+      object_type,
+      object_id,
+      repository,
+      tag,
+      digest,
+      previous_digest
+    ) VALUES (
+      :id,
+      max(:now, coalesce((SELECT max(published_at) FROM event), 0)),
+      :actor,
+      :type,
+      :objectType,
+      :objectId,
+      :repository,
+      :tag,
+      :digest,
+      :previousDigest
+    )
+    RETURNING *`,
+};
+
+export function prepareEventStatements(db: Database.Database): Record<keyof typeof EVENT_SQL, Database.Statement> & { queries: EventQueries } {
+  return { ...prepareAll(db, EVENT_SQL), queries: new EventQueries(db) };
+}
 
 export interface EventRow {
   seq: number;
@@ -21,11 +59,10 @@ export interface EventRow {
   previous_digest: string | null;
 }
 
-/** The event types, and the types of object an event is about. */
+/** The types of event. */
 export const EVENT_TYPES: ReadonlySet<string> = new Set<EventType>(['CREATE', 'UPDATE', 'DELETE']);
+/** The types of object an event is about. */
 export const OBJECT_TYPES: ReadonlySet<string> = new Set<EventObjectType>(['REPOSITORY', 'TAG', 'MANIFEST', 'BLOB']);
-/** Actor names, object ids and the like: long enough for any digest reference, short enough for an index. */
-const MAX_TEXT = 1024;
 
 /**
  * A new event id: a UUIDv7 (RFC 9562), the current millisecond in its first
@@ -58,23 +95,17 @@ function invalid(message: string): never {
   throw new StoreError('EVENT_INVALID', message);
 }
 
-function optionalText(value: unknown, field: string): string | null {
-  if (value === undefined || value === null) return null;
-  if (typeof value !== 'string' || value.length > MAX_TEXT || value.includes('\0')) invalid(`invalid ${field}`);
-  return value;
-}
-
 /** The statement parameters of an event, checked. @throws StoreError EVENT_INVALID. */
-export function eventParams(event: NewEvent) {
+function eventParams(event: NewEvent) {
   if (typeof event !== 'object' || event === null) invalid('an event must be an object');
   if (!EVENT_TYPES.has(event.type)) invalid(`invalid event type ${JSON.stringify(String(event.type).slice(0, 40))}`);
   const object = event.object;
   if (typeof object !== 'object' || object === null) invalid('an event needs an object');
   if (!OBJECT_TYPES.has(object.type)) invalid(`invalid object type ${JSON.stringify(String(object.type).slice(0, 40))}`);
-  const objectId = optionalText(object.id, 'object id');
+  const objectId = checkText(object.id, 'object id');
   if (!objectId) invalid('an event object needs an id');
   return {
-    actor: optionalText(event.actor, 'actor') ?? '',
+    actor: checkText(event.actor, 'actor') ?? '',
     type: event.type,
     objectType: object.type,
     objectId,
@@ -123,9 +154,9 @@ export function eventFilter(query: EventQuery): EventFilter {
   // Authorization inputs are checked strictly: a missing user or an isAdmin
   // of 'false' must not widen what a caller sees.
   if (typeof query.queryingUser !== 'string') invalid("queryingUser must be a string ('' for anonymous)");
-  const queryingUser = optionalText(query.queryingUser, 'queryingUser') as string;
+  const queryingUser = checkText(query.queryingUser, 'queryingUser') as string;
   if (query.isAdmin !== undefined && typeof query.isAdmin !== 'boolean') invalid('isAdmin must be a boolean');
-  let actor = optionalText(query.actor, 'actor');
+  let actor = checkText(query.actor, 'actor');
   if (query.isAdmin !== true) {
     if (actor === null) actor = queryingUser;
     else if (actor !== queryingUser) {
@@ -171,8 +202,8 @@ export class EventQueries {
   page(query: EventQuery): EventPage {
     const filter = eventFilter(query);
     const perPage = query.perPage ?? 100;
-    if (!Number.isSafeInteger(perPage) || perPage < 1 || perPage > 1000) {
-      throw new StoreError('PAGINATION_NUMBER_INVALID', 'perPage must be an integer from 1 to 1000');
+    if (!Number.isSafeInteger(perPage) || perPage < 1 || perPage > MAX_PAGE_SIZE) {
+      throw new StoreError('PAGINATION_NUMBER_INVALID', `perPage must be an integer from 1 to ${MAX_PAGE_SIZE}`);
     }
     const params = {
       ...filter,
@@ -217,4 +248,51 @@ export class EventQueries {
     }
     return statement;
   }
+}
+
+// --- inside a transaction -----------------------------------------------------
+
+/** The fields of an event beyond its type and object. */
+export interface EventFields {
+  repository?: string;
+  tag?: string;
+  digest?: string;
+  previousDigest?: string;
+}
+
+/** Writes an event of the change the current transaction makes; the arguments are already checked. */
+export function recordEvent(
+  cx: StoreContext,
+  actor: string,
+  now: number,
+  type: EventType,
+  objectType: EventObjectType,
+  objectId: string,
+  fields: EventFields,
+): void {
+  cx.sql.events.insertEvent.run({
+    id: eventId(now),
+    now,
+    actor,
+    type,
+    objectType,
+    objectId,
+    repository: fields.repository ?? null,
+    tag: fields.tag ?? null,
+    digest: fields.digest ?? null,
+    previousDigest: fields.previousDigest ?? null,
+  });
+}
+
+// --- the store's methods ------------------------------------------------------
+
+/** See MetadataStore.createEvent. */
+export function createEvent(cx: StoreContext, event: NewEvent): Event {
+  const params = eventParams(event);
+  return cx.write(() => toEvent(cx.sql.events.insertEvent.get({ ...params, id: eventId(), now: Date.now() }) as EventRow));
+}
+
+/** See MetadataStore.getEvents. */
+export function getEvents(cx: StoreContext, query: EventQuery): EventPage {
+  return cx.read(() => cx.sql.events.queries.page(query));
 }

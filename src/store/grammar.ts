@@ -93,3 +93,12 @@ export function parseReference(reference: unknown): Reference {
   if (typeof reference === 'string' && reference.includes(':')) return { digest: checkDigest(reference) };
   return { tag: checkTag(reference) };
 }
+
+/**
+ * Checks a reference already split into tag or digest.
+ * @throws StoreError DIGEST_INVALID or TAG_INVALID.
+ */
+export function checkReference(reference: Reference): Reference {
+  if (typeof reference !== 'object' || reference === null) throw new StoreError('TAG_INVALID', 'a reference is a tag or a digest');
+  return reference.digest !== undefined ? { digest: checkDigest(reference.digest) } : { tag: checkTag(reference.tag) };
+}

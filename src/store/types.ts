@@ -32,6 +32,14 @@ export interface Descriptor {
   artifactType?: string;
 }
 
+/** What putManifest stored: what a registry answers a push with. */
+export interface PutManifestResult {
+  /** The digest given, or the sha256 of the payload when none was. */
+  digest: string;
+  /** The digest of the manifest's subject (OCI 1.1), when it has one. */
+  subject?: string;
+}
+
 /** A manifest as stored in one repository, without its bytes. */
 export interface ManifestInfo {
   repo: string;
@@ -134,4 +142,43 @@ export interface StoreOptions {
   pollInterval?: number;
   /** The largest manifest accepted, in bytes. Default 4 MiB, the spec's suggested limit. */
   maxManifestSize?: number;
+  /**
+   * Open an existing store for reading only: nothing is created, migrated or
+   * written (writes fail with DATABASE_READONLY), as an inspection needs.
+   */
+  readOnly?: boolean;
+}
+
+/** One thing check() found wrong. `kind` is stable (integrity, foreign-key, manifest-payload, manifest-digest, manifest-size, tag, blob-link, child). */
+export interface CheckProblem {
+  kind: string;
+  subject: string;
+  detail: string;
+}
+
+/** What check() found. */
+export interface DatabaseCheck {
+  /** What was checked, and how many of each. */
+  checked: { integrity: boolean; foreignKeys: boolean; manifests: number; tags: number; blobReferences: number };
+  problems: CheckProblem[];
+  /** False when damage stopped SQLite reading part-way (the last problem says so): what follows was not checked. */
+  complete: boolean;
+}
+
+/** What stats() counts. */
+export interface StoreStats {
+  counts: {
+    repositories: number;
+    manifests: number;
+    manifestBytes: number;
+    tags: number;
+    blobs: number;
+    blobBytes: number;
+    blobLinks: number;
+    events: number;
+  };
+  /** The file and its write-ahead log in bytes (0 when absent), and SQLite's pages. */
+  database: { file: string; fileBytes: number; walBytes: number; pageSize: number; pages: number; freePages: number };
+  /** The largest repositories by the bytes of the blobs linked in them, then by manifests. */
+  largestRepositories: { repository: string; manifests: number; tags: number; blobs: number; blobBytes: number }[];
 }

@@ -7,7 +7,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { openStore, type MetadataStore } from 'regmeta';
+import { openStore, type MetadataStore, type StoreOptions } from 'regmeta';
 import { closeRegistry, createRegistry, type RegistryOptions, type RequestLogEntry } from 'regmeta/server';
 import type { Descriptor } from '../../src/index.js';
 
@@ -24,15 +24,17 @@ export interface TestRegistry {
 /**
  * Starts a registry on 127.0.0.1:0 over a fresh temp directory (or
  * `options.dataDir`, which the caller keeps owning), or over the store and
- * directory of another test registry (`on`, which keeps owning them).
+ * directory of another test registry (`on`, which keeps owning them). A
+ * store of its own is opened with `storeOptions`.
  */
 export async function startRegistry(
   options: Partial<Omit<RegistryOptions, 'store'>> = {},
   on?: TestRegistry,
+  storeOptions: StoreOptions = {},
 ): Promise<TestRegistry> {
   const owned = on === undefined && options.dataDir === undefined;
   const dataDir = on?.dataDir ?? options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'regmeta-server-'));
-  const store = on?.store ?? openStore(path.join(dataDir, 'metadata.db'), { durability: 'normal', pollInterval: 20 });
+  const store = on?.store ?? openStore(path.join(dataDir, 'metadata.db'), { durability: 'normal', pollInterval: 20, ...storeOptions });
   const logs: RequestLogEntry[] = [];
   const errors: unknown[] = [];
   const server = createRegistry({

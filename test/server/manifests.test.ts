@@ -141,6 +141,34 @@ describe('manifest push and pull', () => {
     expect(await errorCode(res)).toBe('SIZE_INVALID');
   });
 
+  it("reads the body up to the store's own maxManifestSize, as an embedder set it", async () => {
+    const small = await startRegistry({}, undefined, { maxManifestSize: 1000 });
+    try {
+      const config = 'cfg-limit';
+      await pushBlob(small.url, 'm/limit', config);
+      const fits = imageManifest(config, []);
+      expect(Buffer.byteLength(fits)).toBeLessThanOrEqual(1000);
+      expect((await putManifest(small.url, 'm/limit', 'fits', fits)).status).toBe(201);
+      const padded = `${fits.slice(0, -1)},"annotations":{"pad":"${'x'.repeat(1000)}"}}`;
+      const res = await putManifest(small.url, 'm/limit', 'padded', padded);
+      expect(res.status).toBe(413);
+      expect(await errorCode(res)).toBe('SIZE_INVALID');
+    } finally {
+      await small.close();
+    }
+    const large = await startRegistry({}, undefined, { maxManifestSize: 6 * 1024 * 1024 });
+    try {
+      const config = 'cfg-large';
+      await pushBlob(large.url, 'm/limit', config);
+      const manifest = imageManifest(config, []);
+      const big = `${manifest.slice(0, -1)},"annotations":{"pad":"${'x'.repeat(5 * 1024 * 1024)}"}}`;
+      expect((await putManifest(large.url, 'm/limit', 'big', big)).status).toBe(201);
+      expect((await fetch(`${large.url}/v2/m/limit/manifests/big`)).headers.get('content-length')).toBe(String(Buffer.byteLength(big)));
+    } finally {
+      await large.close();
+    }
+  });
+
   it('answers 404 for unknown tags, digests and repositories with the matching code', async () => {
     await pushImage(r.url, 'm/known', 'v1', 'known');
     const tag = await fetch(`${r.url}/v2/m/known/manifests/nope`);

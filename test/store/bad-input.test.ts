@@ -98,7 +98,9 @@ for (const [label, v] of badNames) {
     ['putManifest', (s) => s.putManifest(name, m.digest, m)],
     ['getManifest', (s) => s.getManifest(name, m.digest)],
     ['statManifest', (s) => s.statManifest(name, m.digest)],
+    ['getManifestByReference', (s) => s.getManifestByReference(name, tag)],
     ['deleteManifest', (s) => s.deleteManifest(name, m.digest)],
+    ['collectManifest', (s) => s.collectManifest(name, m.digest)],
     ['referrers', (s) => s.referrers(name, m.digest)],
     ['putTag', (s) => s.putTag(name, tag, { digest: m.digest })],
     ['getTag', (s) => s.getTag(name, tag)],
@@ -127,6 +129,7 @@ for (const [label, v] of badTags) {
   const byTag: Array<[string, Call]> = [
     ['putTag', (s) => s.putTag(repo, t, { digest: m.digest })],
     ['getTag', (s) => s.getTag(repo, t)],
+    ['getManifestByReference', (s) => s.getManifestByReference(repo, { tag: t })],
     ['deleteTag', (s) => s.deleteTag(repo, t)],
     ['tagHistory', (s) => s.tagHistory(repo, t)],
     ['allTags last', (s) => s.allTags(repo, { last: t })],
@@ -141,7 +144,9 @@ for (const [label, v] of badDigests) {
     ['putManifest', (s) => s.putManifest(repo, d, m)],
     ['getManifest', (s) => s.getManifest(repo, d)],
     ['statManifest', (s) => s.statManifest(repo, d)],
+    ['getManifestByReference', (s) => s.getManifestByReference(repo, { digest: d })],
     ['deleteManifest', (s) => s.deleteManifest(repo, d)],
+    ['collectManifest', (s) => s.collectManifest(repo, d)],
     ['referrers', (s) => s.referrers(repo, d)],
     ['putTag', (s) => s.putTag(repo, tag, { digest: d })],
     ['lookupTags (digest)', (s) => s.lookupTags(repo, d)],
@@ -150,6 +155,7 @@ for (const [label, v] of badDigests) {
     ['statBlob', (s) => s.statBlob(repo, d)],
     ['unlinkBlob', (s) => s.unlinkBlob(repo, d)],
     ['deleteBlob', (s) => s.deleteBlob(d)],
+    ['collectBlob', (s) => s.collectBlob(d)],
   ];
   for (const [method, call] of byDigest) cases.push([`${method} with a digest of ${label}`, 'DIGEST_INVALID', call]);
 }
@@ -249,6 +255,7 @@ for (const [label, actor] of [['a NUL', 'al\0ice'], ['1 MB', 'x'.repeat(MB)], ['
   cases.push([`deleteRepository with an actor of ${label}`, 'EVENT_INVALID', (s) => s.deleteRepository(repo, ctx)]);
   cases.push([`linkBlob with an actor of ${label}`, 'EVENT_INVALID', (s) => s.linkBlob('acme/new', { digest: blob, size: 10 }, ctx)]);
   cases.push([`deleteBlob with an actor of ${label}`, 'EVENT_INVALID', (s) => s.deleteBlob(blobDigest('unreferenced'), ctx)]);
+  cases.push([`collectBlob with an actor of ${label}`, 'EVENT_INVALID', (s) => s.collectBlob(blobDigest('unreferenced'), ctx)]);
   cases.push([`getEvents with a queryingUser of ${label}`, 'EVENT_INVALID', (s) => s.getEvents({ queryingUser: actor as string })]);
 }
 cases.push(['getEvents with an unknown type filter', 'EVENT_INVALID', (s) => s.getEvents({ queryingUser: 'a', type: 'MOVE' as never })]);
@@ -256,6 +263,8 @@ cases.push(['getEvents with a string date', 'EVENT_INVALID', (s) => s.getEvents(
 cases.push(['getEvents with no query', 'EVENT_INVALID', (s) => s.getEvents(null as never)]);
 cases.push(['untaggedManifests with an invalid Date', 'ARGUMENT_INVALID', (s) => s.untaggedManifests({ olderThan: new Date(Number.NaN) })]);
 cases.push(['unreferencedBlobs with a number for a Date', 'ARGUMENT_INVALID', (s) => s.unreferencedBlobs({ olderThan: 5 as never })]);
+cases.push(['collectManifest with an invalid Date', 'ARGUMENT_INVALID', (s) => s.collectManifest(repo, m.digest, {}, { olderThan: new Date(Number.NaN) })]);
+cases.push(['collectBlob with a number for a Date', 'ARGUMENT_INVALID', (s) => s.collectBlob(blobDigest('unreferenced'), {}, { olderThan: 5 as never })]);
 
 describe('bad input', () => {
   let dir: ReturnType<typeof tempDir>;

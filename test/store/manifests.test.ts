@@ -1,9 +1,8 @@
-// putManifest, getManifest, statManifest, deleteManifest, referrers and
-// untaggedManifests, case by case through the public API.
+// putManifest, getManifest, statManifest, getManifestByReference,
+// deleteManifest and referrers, case by case through the public API.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, NotFoundError, type MetadataStore } from 'regmeta';
-import { MAX_MANIFEST_DEPTH } from '../../src/store/manifest.js';
 import {
   MediaType,
   absentManifest,
@@ -17,6 +16,16 @@ import {
   ociManifest,
   caught,
 } from './fixtures.js';
+
+// The store's own nesting limit, as store.limits reports it.
+const MAX_MANIFEST_DEPTH = (() => {
+  const probe = openStore(':memory:');
+  try {
+    return probe.limits.maxManifestDepth;
+  } finally {
+    probe.close();
+  }
+})();
 
 let store: MetadataStore;
 beforeEach(() => {
@@ -59,6 +68,23 @@ describe('putManifest: digest verification', () => {
   it('refuses the sha256 hex of the payload labelled sha512', () => {
     const m = ociManifest();
     expect(caught(() => store.putManifest('acme/app', m.digest.replace('sha256', 'sha512'), m)).code).toBe('DIGEST_INVALID');
+  });
+
+  it('takes the sha256 of the payload when no digest is given (a push by tag)', () => {
+    const m = ociManifest();
+    expect(store.putManifest('acme/app', undefined, m, undefined, { tag: 'v1' })).toEqual({ digest: m.digest });
+    expect(store.getTag('acme/app', 'v1').digest).toBe(m.digest);
+  });
+});
+
+describe('putManifest: what it returns', () => {
+  it('the digest, and the subject when the manifest has one: what a registry answers a push with', () => {
+    const subject = ociManifest({ seed: 'subject' });
+    const referrer = ociManifest({ seed: 'sig', subject: subject.descriptor });
+    expect(store.putManifest('acme/app', subject.digest, subject)).toEqual({ digest: subject.digest });
+    expect(store.putManifest('acme/app', referrer.digest, referrer)).toEqual({ digest: referrer.digest, subject: subject.digest });
+    // Again, as stored already: the same answer.
+    expect(store.putManifest('acme/app', undefined, referrer)).toEqual({ digest: referrer.digest, subject: subject.digest });
   });
 });
 
@@ -351,6 +377,48 @@ describe('getManifest and statManifest', () => {
   });
 });
 
+describe('getManifestByReference', () => {
+  it('reads by tag or by digest, parsed from a string or given split, with or without the bytes', () => {
+    const m = ociManifest();
+    put('acme/app', m);
+    store.putTag('acme/app', 'v1', { digest: m.digest });
+    const full = store.getManifest('acme/app', m.digest);
+    const { payload: _payload, ...info } = full;
+    for (const reference of ['v1', m.digest, { tag: 'v1' }, { digest: m.digest }]) {
+      expect(store.getManifestByReference('acme/app', reference)).toEqual(full);
+      expect(store.getManifestByReference('acme/app', reference, { head: true })).toEqual(info);
+    }
+  });
+
+  it('follows a tag that moved, and never serves the manifest it left', () => {
+    const [a, b] = [ociManifest({ seed: 'a' }), ociManifest({ seed: 'b' })];
+    put('acme/app', a);
+    put('acme/app', b);
+    store.putTag('acme/app', 'latest', { digest: a.digest });
+    store.putTag('acme/app', 'latest', { digest: b.digest });
+    store.deleteManifest('acme/app', a.digest);
+    expect(store.getManifestByReference('acme/app', 'latest').digest).toBe(b.digest);
+  });
+
+  it('answers NAME_UNKNOWN, MANIFEST_UNKNOWN, TAG_INVALID or DIGEST_INVALID as getTag and getManifest do', () => {
+    put('acme/app', ociManifest());
+    const missing = ociManifest({ seed: 'missing' }).digest;
+    const cases: [() => unknown, string][] = [
+      [() => store.getManifestByReference('acme/none', 'v1'), 'NAME_UNKNOWN'],
+      [() => store.getManifestByReference('acme/none', missing, { head: true }), 'NAME_UNKNOWN'],
+      [() => store.getManifestByReference('acme/app', 'nope'), 'MANIFEST_UNKNOWN'],
+      [() => store.getManifestByReference('acme/app', { tag: 'nope' }, { head: true }), 'MANIFEST_UNKNOWN'],
+      [() => store.getManifestByReference('acme/app', missing), 'MANIFEST_UNKNOWN'],
+      [() => store.getManifestByReference('acme/app', 'Bad Tag'), 'TAG_INVALID'],
+      [() => store.getManifestByReference('acme/app', { tag: 'Bad Tag' }), 'TAG_INVALID'],
+      [() => store.getManifestByReference('acme/app', 'sha256:not-hex'), 'DIGEST_INVALID'],
+      [() => store.getManifestByReference('acme/app', { digest: 'sha256:not-hex' }), 'DIGEST_INVALID'],
+      [() => store.getManifestByReference('Acme', 'v1'), 'NAME_INVALID'],
+    ];
+    for (const [read, code] of cases) expect(caught(read).code).toBe(code);
+  });
+});
+
 describe('deleteManifest', () => {
   it('removes the manifest and its tags, one DELETE TAG event each, then DELETE MANIFEST', () => {
     const m = ociManifest();
@@ -526,49 +594,5 @@ describe('referrers', () => {
     put('acme/app', subject);
     put('acme/other', ociManifest({ seed: 'sig', subject: subject.descriptor, artifactType: 'x/y' }));
     expect(store.referrers('acme/app', subject.digest)).toEqual([]);
-  });
-});
-
-describe('untaggedManifests', () => {
-  it('lists manifests that no tag, index or present subject keeps alive, older than the grace', () => {
-    const tagged = ociManifest({ seed: 'tagged' });
-    const loose = ociManifest({ seed: 'loose' });
-    const child = ociManifest({ seed: 'child' });
-    const parent = ociIndex([child.descriptor]);
-    const subject = ociManifest({ seed: 'subject' });
-    const sig = ociManifest({ seed: 'sig', subject: subject.descriptor, artifactType: 'x/sig' });
-    const orphanSig = ociManifest({ seed: 'orphan', subject: absentManifest('gone'), artifactType: 'x/sig' });
-    for (const m of [tagged, loose, child, parent, subject, sig, orphanSig]) put('acme/app', m);
-    store.putTag('acme/app', 'latest', { digest: tagged.digest });
-    store.putTag('acme/app', 'idx', { digest: parent.digest });
-    store.putTag('acme/app', 'subj', { digest: subject.digest });
-
-    const future = new Date(Date.now() + 60_000);
-    const found = store.untaggedManifests({ olderThan: future });
-    expect(found.map((u) => u.digest).sort()).toEqual([loose.digest, orphanSig.digest].sort());
-    for (const u of found) {
-      expect(u.repository).toBe('acme/app');
-      expect(u.createdAt).toBeInstanceOf(Date);
-    }
-  });
-
-  it('keeps manifests newer than olderThan out (the grace period)', () => {
-    put('acme/app', ociManifest());
-    const past = new Date(Date.now() - 60_000);
-    expect(store.untaggedManifests({ olderThan: past })).toEqual([]);
-  });
-
-  it('a manifest becomes untagged when its last tag is deleted', () => {
-    const m = ociManifest();
-    put('acme/app', m);
-    store.putTag('acme/app', 'latest', { digest: m.digest });
-    const future = new Date(Date.now() + 60_000);
-    expect(store.untaggedManifests({ olderThan: future })).toEqual([]);
-    store.deleteTag('acme/app', 'latest');
-    expect(store.untaggedManifests({ olderThan: future }).map((u) => u.digest)).toEqual([m.digest]);
-  });
-
-  it('refuses an olderThan that is not a valid Date', () => {
-    expect(caught(() => store.untaggedManifests({ olderThan: new Date(NaN) })).code).toBe('ARGUMENT_INVALID');
   });
 });

@@ -76,27 +76,3 @@ describe('putManifest with requireReferences', () => {
     expect(store.statManifest(repo, image.digest).digest).toBe(image.digest);
   });
 });
-
-describe('deleteManifest with untaggedOnly', () => {
-  it('deletes an untagged manifest', () => {
-    const image = ociManifest();
-    store.putManifest(repo, image.digest, image);
-    store.deleteManifest(repo, image.digest, { actor: 'GARBAGE_COLLECTOR' }, { untaggedOnly: true, olderThan: new Date(Date.now() + 1000) });
-    expect(store.untaggedManifests()).toEqual([]);
-    expect(caught(() => store.statManifest(repo, image.digest)).code).toBe('MANIFEST_UNKNOWN');
-  });
-
-  it('refuses a manifest that gained a tag, keeping the manifest and the tag', () => {
-    const image = ociManifest();
-    store.putManifest(repo, image.digest, image);
-    const listed = store.untaggedManifests({ olderThan: new Date(Date.now() + 1000) }).map((m) => m.digest);
-    store.putTag(repo, 'late', { digest: image.digest });
-    const before = dump(file);
-    expect(caughtCode(() => store.deleteManifest(repo, listed[0], {}, { untaggedOnly: true, olderThan: new Date(Date.now() + 1000) }))).toEqual({
-      code: 'MANIFEST_REFERENCED',
-      detail: { tags: ['late'] },
-    });
-    expect(dump(file)).toEqual(before);
-    expect(store.getTag(repo, 'late').digest).toBe(image.digest);
-  });
-});

@@ -20,7 +20,7 @@ import {
   type Command,
 } from '../common.js';
 import { Progress } from '../progress.js';
-import { sqlitePrimaryCode } from '../../store/errors.js';
+import { sqlitePrimaryCode } from '../../store/index.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION, force: { type: 'boolean' }, 'pages-per-step': { type: 'string' } } as const;
 

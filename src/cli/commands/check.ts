@@ -1,11 +1,12 @@
 // `regmeta check`: is the database sound and does it agree with itself and
-// with the blob files? Read-only SQL on its own connection, so that checking
-// never changes what it checks.
+// with the blob files? The store checks the database part on a read-only
+// connection, so that checking never changes what it checks; the blob files
+// are checked here.
 
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type Database from 'better-sqlite3';
+import { StoreError, type BlobInfo, type MetadataStore } from '../../index.js';
 import {
   DATA_HELP,
   DATA_OPTION,
@@ -16,15 +17,13 @@ import {
   dataDir,
   formatBytes,
   graceCutoff,
-  withReadOnly,
+  openReadOnlyStore,
   parse,
   println,
   printJson,
   usageError,
   type Command,
 } from '../common.js';
-import { sqlitePrimaryCode } from '../../store/errors.js';
-import { digestOf, isDigest, type DigestAlgorithm } from '../../store/grammar.js';
 import { DirectoryBlobStore, type BlobStore } from '../../blobstore/index.js';
 import { Progress } from '../progress.js';
 
@@ -36,43 +35,6 @@ export interface Problem {
   subject: string;
   detail: string;
 }
-
-// A tag must point at a manifest of its own repository.
-const BAD_TAGS = `
-  SELECT r.name AS repository, t.name AS tag, m.id AS manifestId, m.repository_id AS manifestRepository
-  FROM tag t
-  JOIN repository r ON r.id = t.repository_id
-  LEFT JOIN manifest m ON m.id = t.manifest_id
-  WHERE m.id IS NULL OR m.repository_id <> t.repository_id`;
-
-// The registry accepts a manifest only when its config and layers are linked
-// in the repository; a reference without a link is an inconsistency.
-const UNLINKED_BLOBS = `
-  SELECT r.name AS repository, m.digest AS manifest, mb.digest AS blob
-  FROM manifest_blob mb
-  JOIN manifest m ON m.id = mb.manifest_id
-  JOIN repository r ON r.id = m.repository_id
-  WHERE NOT EXISTS (
-    SELECT 1 FROM blob_link l WHERE l.repository_id = m.repository_id AND l.digest = mb.digest)
-  ORDER BY r.name, m.digest, mb.digest`;
-
-// Likewise an index's children must be in its repository.
-const MISSING_CHILDREN = `
-  SELECT r.name AS repository, p.digest AS parent, c.digest AS child
-  FROM manifest_child c
-  JOIN manifest p ON p.id = c.parent_id
-  JOIN repository r ON r.id = p.repository_id
-  WHERE NOT EXISTS (SELECT 1 FROM manifest m WHERE m.repository_id = c.repository_id AND m.digest = c.digest)
-  ORDER BY r.name, p.digest, c.digest`;
-
-// LEFT JOIN: a manifest row without its bytes is a problem to report.
-const MANIFESTS = `
-  SELECT r.name AS repository, m.digest, m.size, p.payload
-  FROM manifest m
-  JOIN repository r ON r.id = m.repository_id
-  LEFT JOIN manifest_payload p ON p.manifest_id = m.id
-  ORDER BY m.id`;
-
 
 export const check: Command = {
   name: 'check',
@@ -114,19 +76,20 @@ example:
     const problems: Problem[] = [];
     const pending: Problem[] = [];
     const checked = { integrity: false, foreignKeys: false, manifests: 0, tags: 0, blobReferences: 0, blobFiles: 0, blobBytes: 0 };
-    await withReadOnly(dir, async (db) => {
-      try {
-        inspectDatabase(db, problems, checked);
-        const checkFiles = args.values['no-files'] ? false : args.values.files || existsSync(join(dir, 'blobs'));
-        if (checkFiles) await inspectBlobFiles(db, dir, { problems, pending, olderThan }, checked);
-      } catch (error) {
-        // Damage that stops SQLite reading is what check is for: a problem
-        // found (exit 1), listed with the rest. Anything else (busy, i/o)
-        // says nothing about the data and ends as a database error (exit 3).
-        if (sqlitePrimaryCode(error) !== 'SQLITE_CORRUPT') throw error;
-        problems.push({ kind: 'integrity', subject: 'database', detail: `SQLite stopped reading: ${(error as Error).message}` });
-      }
-    });
+    const metadata = openReadOnlyStore(dir);
+    try {
+      let bar: Progress | undefined;
+      const database = metadata.check({
+        onProgress: (done, total) => (bar ??= new Progress('manifests', { total })).update(done),
+      });
+      bar?.finish();
+      problems.push(...database.problems);
+      Object.assign(checked, database.checked);
+      const checkFiles = args.values['no-files'] ? false : args.values.files || existsSync(join(dir, 'blobs'));
+      if (database.complete && checkFiles) await inspectBlobFiles(metadata, dir, { problems, pending, olderThan }, checked);
+    } finally {
+      metadata.close();
+    }
     if (args.values.json) printJson({ ok: problems.length === 0, checked, problems, pending });
     else {
       for (const p of [...problems, ...pending]) println(`${p.kind}  ${p.subject}  ${p.detail}`);
@@ -141,54 +104,6 @@ example:
   },
 };
 
-function inspectDatabase(db: Database.Database, problems: Problem[], checked: Record<string, number | boolean>): void {
-  const integrity = db.pragma('integrity_check') as { integrity_check: string }[];
-  for (const row of integrity) {
-    if (row.integrity_check !== 'ok') problems.push({ kind: 'integrity', subject: 'database', detail: row.integrity_check });
-  }
-  checked.integrity = true;
-  const foreign = db.pragma('foreign_key_check') as { table: string; rowid: number | null; parent: string; fkid: number }[];
-  for (const row of foreign) {
-    problems.push({ kind: 'foreign-key', subject: `${row.table} row ${row.rowid ?? '?'}`, detail: `refers to a missing ${row.parent}` });
-  }
-  checked.foreignKeys = true;
-
-  const total = db.prepare('SELECT count(*) FROM manifest').pluck().get() as number;
-  const progress = new Progress('manifests', { total });
-  // Each manifest on its own: a damaged row must not stop the rest.
-  for (const row of db.prepare(MANIFESTS).iterate() as Iterable<{ repository: string; digest: string; size: number; payload: Buffer | null }>) {
-    const subject = `${row.repository}@${row.digest}`;
-    checked.manifests = (checked.manifests as number) + 1;
-    progress.tick();
-    if (row.payload === null) {
-      problems.push({ kind: 'manifest-payload', subject, detail: 'the manifest has no stored bytes' });
-      continue;
-    }
-    if (!isDigest(row.digest)) {
-      problems.push({ kind: 'manifest-digest', subject, detail: 'malformed digest' });
-    } else if (digestOf(row.payload, row.digest.slice(0, row.digest.indexOf(':')) as DigestAlgorithm) !== row.digest) {
-      problems.push({ kind: 'manifest-digest', subject, detail: 'the stored bytes do not hash to the digest' });
-    }
-    if (row.size !== row.payload.byteLength) {
-      problems.push({ kind: 'manifest-size', subject, detail: `recorded size ${row.size}, stored ${row.payload.byteLength} bytes` });
-    }
-  }
-  progress.finish();
-
-  for (const row of db.prepare(BAD_TAGS).all() as { repository: string; tag: string; manifestId: number | null }[]) {
-    const detail = row.manifestId === null ? 'points at a manifest that is not there' : 'points at a manifest of another repository';
-    problems.push({ kind: 'tag', subject: `${row.repository}:${row.tag}`, detail });
-  }
-  checked.tags = db.prepare('SELECT count(*) FROM tag').pluck().get() as number;
-  for (const row of db.prepare(UNLINKED_BLOBS).all() as { repository: string; manifest: string; blob: string }[]) {
-    problems.push({ kind: 'blob-link', subject: `${row.repository}@${row.manifest}`, detail: `references ${row.blob}, which is not linked in ${row.repository}` });
-  }
-  checked.blobReferences = db.prepare('SELECT count(*) FROM manifest_blob').pluck().get() as number;
-  for (const row of db.prepare(MISSING_CHILDREN).all() as { repository: string; parent: string; child: string }[]) {
-    problems.push({ kind: 'child', subject: `${row.repository}@${row.parent}`, detail: `lists ${row.child}, which is not in ${row.repository}` });
-  }
-}
-
 /** Where inspectBlobFiles reports: problems, and files not yet settled (younger than `olderThan`). */
 interface Findings {
   problems: Problem[];
@@ -196,10 +111,19 @@ interface Findings {
   olderThan: Date;
 }
 
-async function inspectBlobFiles(db: Database.Database, dir: string, findings: Findings, checked: Record<string, number | boolean>): Promise<void> {
+async function inspectBlobFiles(metadata: MetadataStore, dir: string, findings: Findings, checked: Record<string, number | boolean>): Promise<void> {
   const { problems } = findings;
   const store = new DirectoryBlobStore(dir);
-  const blobs = db.prepare('SELECT digest, size FROM blob ORDER BY digest').all() as { digest: string; size: number }[];
+  let blobs: BlobInfo[];
+  try {
+    blobs = metadata.allBlobs();
+  } catch (error) {
+    // As in the store's check: damage that stops SQLite reading is a problem found.
+    if (!(error instanceof StoreError) || error.code !== 'DATABASE_CORRUPT') throw error;
+    const cause = error.cause instanceof Error ? error.cause.message : error.message;
+    problems.push({ kind: 'integrity', subject: 'database', detail: `SQLite stopped reading: ${cause}` });
+    return;
+  }
   const totalBytes = blobs.reduce((sum, b) => sum + b.size, 0);
   const progress = new Progress('blob files', { total: totalBytes, unit: 'B' });
   let done = 0;

@@ -1,7 +1,6 @@
 // `regmeta events`: the event log, filtered, or followed as it grows.
 
-import type { Event, EventObjectType, EventQuery, EventType } from '../../index.js';
-import { EVENT_TYPES, OBJECT_TYPES } from '../../store/events.js';
+import { EVENT_TYPES, OBJECT_TYPES, type Event, type EventObjectType, type EventQuery, type EventType } from '../../index.js';
 import {
   DATA_HELP,
   DATA_OPTION,
@@ -82,8 +81,9 @@ examples:
     try {
       const found: Event[] = [];
       let page: string | undefined;
+      const most = store.limits.maxPageSize;
       do {
-        const perPage = limit === 0 ? 1000 : Math.min(1000, limit - found.length);
+        const perPage = limit === 0 ? most : Math.min(most, limit - found.length);
         const result = store.getEvents({ ...query, perPage, page });
         found.push(...result.events);
         page = result.next;

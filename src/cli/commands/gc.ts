@@ -143,7 +143,7 @@ export function sweep(store: MetadataStore, olderThan: Date, dir: string | undef
         try {
           // A tag set since the listing makes the store refuse the delete
           // (MANIFEST_REFERENCED), in the delete's own transaction.
-          store.deleteManifest(repository, digest, ctx, { untaggedOnly: true, olderThan });
+          store.collectManifest(repository, digest, ctx, { olderThan });
           result.manifestsDeleted.push({ repository, digest });
         } catch (error) {
           if (!skippable(error)) throw error;
@@ -167,7 +167,7 @@ export function sweep(store: MetadataStore, olderThan: Date, dir: string | undef
       // (a push moves its file into place under that same lock).
       const removeFile = blobs && remover(blobs.location(blob.digest), () => blobs.delete(blob.digest));
       try {
-        store.deleteBlob(blob.digest, ctx, { olderThan, removeFile });
+        store.collectBlob(blob.digest, ctx, { olderThan, removeFile });
       } catch (error) {
         if (!skippable(error)) throw error;
         result.skipped++;

@@ -1,7 +1,6 @@
 // `regmeta manifest <repo> <tag|digest>`: a manifest's exact bytes, or what
 // is known about it.
 
-import { parseReference } from '../../store/grammar.js';
 import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, dataDir, openExistingStore, parse, printJson, type Command } from '../common.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
@@ -27,9 +26,7 @@ example:
     const [repo, reference] = args.positionals;
     const store = openExistingStore(dataDir(args.values));
     try {
-      const parsed = parseReference(reference);
-      const digest = parsed.digest ?? store.getTag(repo, parsed.tag).digest;
-      const found = store.getManifest(repo, digest);
+      const found = store.getManifestByReference(repo, reference);
       if (!args.values.json) {
         process.stdout.write(found.payload);
         return Exit.OK;
@@ -40,7 +37,7 @@ example:
         mediaType: found.mediaType,
         size: found.size,
         createdAt: found.createdAt.toISOString(),
-        tags: store.lookupTags(repo, digest),
+        tags: store.lookupTags(repo, found.digest),
         manifest: JSON.parse(found.payload.toString('utf8')) as unknown,
       });
       return Exit.OK;

@@ -5,8 +5,7 @@
 
 import { pipeline } from 'node:stream/promises';
 import type { StagedBlob, Upload } from '../../blobstore/index.js';
-import { NotFoundError } from '../../index.js';
-import { checkDigest, isRepository } from '../../store/grammar.js';
+import { checkDigest, isRepository, NotFoundError } from '../../index.js';
 import { HttpError } from '../errors.js';
 import { contentLength, hasBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
 

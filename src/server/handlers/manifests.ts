@@ -2,12 +2,8 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-manifests
 
-import { MediaType, NotFoundError, StoreError, type ManifestInfo, type StoredManifest } from '../../index.js';
-import { digestOf, verifyDigest, type Reference } from '../../store/grammar.js';
-import { parseManifest } from '../../store/manifest.js';
-import { MAX_MANIFEST_SIZE, readBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
-
-const MANIFEST_TYPES: ReadonlySet<string> = new Set(Object.values(MediaType));
+import { NotFoundError, pushedMediaType, type Reference, type StoredManifest } from '../../index.js';
+import { readBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
 
 /**
  * True when an Accept header admits `mediaType`: no header, a wildcard, or
@@ -25,11 +21,6 @@ export function accepts(header: string | undefined, mediaType: string): boolean 
   return false;
 }
 
-/** Resolves a reference to a digest: a tag through the store, a digest as is. */
-function resolve(c: RequestContext, name: string, reference: Reference): string {
-  return reference.digest ?? c.registry.store.getTag(name, reference.tag).digest;
-}
-
 /**
  * HEAD/GET /v2/<name>/manifests/<reference> — spec "Pulling manifests"
  * (end-3): the exact bytes pushed, with Content-Type and Docker-Content-Digest.
@@ -38,20 +29,8 @@ function resolve(c: RequestContext, name: string, reference: Reference): string 
  * immutable and served whatever the client listed.
  */
 export function getManifest(c: RequestContext, name: string, reference: Reference): void {
-  const { store } = c.registry;
   const head = c.req.method === 'HEAD';
-  let manifest: ManifestInfo | StoredManifest;
-  // A tag can move and its old manifest be deleted between the two reads;
-  // reading the tag again then finds the new target.
-  for (let attempt = 0; ; attempt++) {
-    const digest = resolve(c, name, reference);
-    try {
-      manifest = head ? store.statManifest(name, digest) : store.getManifest(name, digest);
-      break;
-    } catch (error) {
-      if (attempt >= 2 || reference.tag === undefined || !(error instanceof NotFoundError)) throw error;
-    }
-  }
+  const manifest = c.registry.store.getManifestByReference(name, reference, { head });
   if (reference.tag !== undefined && !accepts(c.req.headers.accept, manifest.mediaType)) {
     throw new NotFoundError(
       'MANIFEST_UNKNOWN',
@@ -68,48 +47,30 @@ export function getManifest(c: RequestContext, name: string, reference: Referenc
 }
 
 /**
- * The media type a manifest was pushed as: its Content-Type when that is a
- * manifest type, else (no header, or a generic one such as text/plain) the
- * manifest type the payload names.
- * @throws StoreError MANIFEST_INVALID when neither names a manifest type.
- */
-function pushedMediaType(header: string | undefined, payload: Buffer): string {
-  const type = header?.split(';')[0].trim().toLowerCase();
-  if (type && MANIFEST_TYPES.has(type)) return type;
-  try {
-    const named = (JSON.parse(payload.toString('utf8')) as { mediaType?: unknown }).mediaType;
-    if (typeof named === 'string' && MANIFEST_TYPES.has(named)) return named;
-  } catch {
-    // Not JSON: refused below.
-  }
-  throw new StoreError(
-    'MANIFEST_INVALID',
-    `unsupported manifest media type ${JSON.stringify((type ?? '').slice(0, 100))}: send a manifest type as Content-Type`,
-  );
-}
-
-/**
  * PUT /v2/<name>/manifests/<reference> — spec "Pushing manifests" (end-7):
- * at most 4 MiB (413 beyond), digest checked when the reference is one,
+ * at most the store's maxManifestSize (4 MiB unless the embedder opened the
+ * store with another; 413 beyond), digest checked when the reference is one,
  * every referenced blob and child present, stored and tagged in one transaction. Answers
  * 201 with Location, Docker-Content-Digest, and OCI-Subject when the
  * manifest has a subject.
  */
 export async function putManifest(c: RequestContext, name: string, reference: Reference): Promise<void> {
   const { store } = c.registry;
-  const payload = await readBody(c.req, MAX_MANIFEST_SIZE);
+  const payload = await readBody(c.req, store.limits.maxManifestSize);
   const mediaType = pushedMediaType(c.req.headers['content-type'], payload);
-  const digest = reference.digest !== undefined ? verifyDigest(reference.digest, payload) : digestOf(payload);
-  // The store checks, in the same transaction as the write, that every blob
-  // and child manifest is in the repository (MANIFEST_BLOB_UNKNOWN otherwise;
-  // a missing subject is allowed), and tags the manifest in that transaction.
-  store.putManifest(name, digest, { mediaType, payload }, c.ctx, { tag: reference.tag, requireReferences: true });
-  const subject = parseManifest(mediaType, payload).subject;
+  // The store checks the digest (or takes the payload's sha256 for a push by
+  // tag) and, in the same transaction as the write, that every blob and child
+  // manifest is in the repository (MANIFEST_BLOB_UNKNOWN otherwise; a missing
+  // subject is allowed), and tags the manifest in that transaction.
+  const { digest, subject } = store.putManifest(name, reference.digest, { mediaType, payload }, c.ctx, {
+    tag: reference.tag,
+    requireReferences: true,
+  });
   const headers: Record<string, string> = {
     Location: repoPath(name, 'manifests', digest),
     'Docker-Content-Digest': digest,
   };
-  if (subject !== null) headers['OCI-Subject'] = subject;
+  if (subject !== undefined) headers['OCI-Subject'] = subject;
   sendEmpty(c, 201, headers);
 }
 

@@ -1,11 +1,11 @@
 // openStore: creating and migrating a file, refusing files that are not ours,
-// connection settings, close; and the process-wide registerStore.
+// the read-only open and probeDatabase, connection settings, close.
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { openStore, registerStore, registeredStore, StoreError, type MetadataStore } from 'regmeta';
+import { openStore, probeDatabase, type MetadataStore } from 'regmeta';
 import { caught, blobDigest, ociManifest, tempDir } from './fixtures.js';
 
 let dir: string;
@@ -145,6 +145,83 @@ describe('openStore refuses files that are not its databases, and leaves them un
   });
 });
 
+describe('openStore with readOnly', () => {
+  it('reads an existing store, refuses every write with DATABASE_READONLY, and changes nothing', () => {
+    const file = join(dir, 'ro.db');
+    const m = ociManifest();
+    const writer = openStore(file);
+    writer.putManifest('acme/app', m.digest, m);
+    writer.putTag('acme/app', 'latest', { digest: m.digest });
+    writer.close();
+    const before = readFileSync(file);
+    const store = openStore(file, { readOnly: true });
+    try {
+      expect(store.getTag('acme/app', 'latest').digest).toBe(m.digest);
+      expect(store.getManifestByReference('acme/app', 'latest').payload.equals(m.payload)).toBe(true);
+      expect(caught(() => store.putTag('acme/app', 'v2', { digest: m.digest })).code).toBe('DATABASE_READONLY');
+      expect(caught(() => store.deleteManifest('acme/app', m.digest)).code).toBe('DATABASE_READONLY');
+    } finally {
+      store.close();
+    }
+    expect(readFileSync(file).equals(before)).toBe(true);
+  });
+
+  it('creates no file, and sets up no empty one', () => {
+    const missing = join(dir, 'missing.db');
+    expect(caught(() => openStore(missing, { readOnly: true })).code).toBe('DATABASE_ERROR');
+    expect(existsSync(missing)).toBe(false);
+    const empty = join(dir, 'empty.db');
+    writeFileSync(empty, '');
+    expect(caught(() => openStore(empty, { readOnly: true })).code).toBe('DATABASE_INVALID');
+    expect(readFileSync(empty).length).toBe(0);
+  });
+
+  it("refuses another program's database and a newer schema as the read-write open does", () => {
+    const other = join(dir, 'other.db');
+    raw(other, (db) => db.exec('CREATE TABLE invoices (id INTEGER PRIMARY KEY)'));
+    expect(caught(() => openStore(other, { readOnly: true })).code).toBe('DATABASE_INVALID');
+    const future = join(dir, 'future.db');
+    openStore(future).close();
+    raw(future, (db) => db.pragma('user_version = 99'));
+    expect(caught(() => openStore(future, { readOnly: true })).code).toBe('DATABASE_TOO_NEW');
+  });
+});
+
+describe('probeDatabase', () => {
+  it('tells a regmeta store, an empty database and another program\'s apart, writing nothing', () => {
+    const store = join(dir, 'store.db');
+    openStore(store).close();
+    const empty = join(dir, 'empty.db');
+    raw(empty, () => undefined);
+    const other = join(dir, 'other.db');
+    raw(other, (db) => db.exec('CREATE TABLE invoices (id INTEGER PRIMARY KEY)'));
+    const marked = join(dir, 'marked.db');
+    raw(marked, (db) => db.pragma('application_id = 12345'));
+    // Unmarked, with a user_version of its own: another program's all the same.
+    const versioned = join(dir, 'versioned.db');
+    raw(versioned, (db) => db.exec('CREATE TABLE notes (body TEXT); PRAGMA user_version = 1'));
+    const files = [store, empty, other, marked, versioned];
+    const before = files.map((f) => readFileSync(f));
+    expect(files.map((f) => probeDatabase(f))).toEqual([
+      { kind: 'regmeta', version: 1 },
+      { kind: 'empty', version: 0 },
+      { kind: 'foreign', version: 0 },
+      { kind: 'foreign', version: 0 },
+      { kind: 'foreign', version: 1 },
+    ]);
+    expect(files.map((f) => readFileSync(f))).toEqual(before);
+    expect(caught(() => openStore(versioned)).code).toBe('DATABASE_INVALID');
+  });
+
+  it('answers DATABASE_INVALID for a file that is not SQLite, DATABASE_ERROR for one that is not there', () => {
+    const text = join(dir, 'notes.txt');
+    writeFileSync(text, 'not a database\n'.repeat(100));
+    expect(caught(() => probeDatabase(text)).code).toBe('DATABASE_INVALID');
+    expect(caught(() => probeDatabase(join(dir, 'none.db'))).code).toBe('DATABASE_ERROR');
+    expect(existsSync(join(dir, 'none.db'))).toBe(false);
+  });
+});
+
 describe('durability', () => {
   // The pragma is per connection: read it on the store's own connection,
   // caught as the `this` of its first pragma call.
@@ -208,6 +285,7 @@ describe('close', () => {
       () => store.putManifest('acme/app', m.digest, m),
       () => store.getManifest('acme/app', m.digest),
       () => store.statManifest('acme/app', m.digest),
+      () => store.getManifestByReference('acme/app', 'latest'),
       () => store.deleteManifest('acme/app', m.digest),
       () => store.putTag('acme/app', 'latest', { digest: m.digest }),
       () => store.getTag('acme/app', 'latest'),
@@ -224,6 +302,11 @@ describe('close', () => {
       () => store.deleteBlob(blobDigest('a')),
       () => store.untaggedManifests(),
       () => store.unreferencedBlobs(),
+      () => store.collectManifest('acme/app', m.digest),
+      () => store.collectBlob(blobDigest('a')),
+      () => store.allBlobs(),
+      () => store.check(),
+      () => store.stats(),
       () => store.createEvent({ actor: '', type: 'CREATE', object: { type: 'REPOSITORY', id: 'x' } }),
       () => store.getEvents({ queryingUser: 'a', isAdmin: true }),
       () => store.subscribe(() => {}),
@@ -235,23 +318,5 @@ describe('close', () => {
     const store = openStore(':memory:');
     store.close();
     expect(() => store.close()).not.toThrow();
-  });
-});
-
-describe('registerStore', () => {
-  it('registeredStore is undefined before, the store after; a second registerStore throws STORE_ALREADY_REGISTERED', () => {
-    expect(registeredStore()).toBeUndefined();
-    const first = openStore(':memory:');
-    const second = openStore(':memory:');
-    try {
-      registerStore(first);
-      expect(registeredStore()).toBe(first);
-      expect(caught(() => registerStore(second)).code).toBe('STORE_ALREADY_REGISTERED');
-      expect(caught(() => registerStore(first)).code).toBe('STORE_ALREADY_REGISTERED');
-      expect(registeredStore()).toBe(first);
-    } finally {
-      first.close();
-      second.close();
-    }
   });
 });

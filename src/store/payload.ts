@@ -1,10 +1,12 @@
-// What a manifest says about the content it references: parsed once, on put,
-// and recorded as rows so that no later read has to parse JSON again.
+// What a manifest's bytes say: its media type and the content it references,
+// parsed once, on put, and recorded as rows so that no later read has to
+// parse JSON again.
 // https://github.com/opencontainers/image-spec/blob/main/manifest.md
 // https://github.com/opencontainers/image-spec/blob/main/image-index.md
 
 import { StoreError } from './errors.js';
 import { isDigest } from './grammar.js';
+import { MAX_MANIFEST_DEPTH } from './limits.js';
 
 /** The manifest media types the store accepts. */
 export const MediaType = {
@@ -14,15 +16,7 @@ export const MediaType = {
   DockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
 } as const;
 
-/**
- * How deeply a manifest's arrays and objects may nest. Real manifests nest
- * about five levels (an index's manifests, a descriptor, its platform, the
- * platform's features). Go's encoding/json, which distribution, skopeo and
- * containerd decode with, gives up past 10,000; a few hundred is generous
- * for anything real and keeps every recursive walk of the value shallow.
- */
-export const MAX_MANIFEST_DEPTH = 256;
-
+const MANIFEST_TYPES: ReadonlySet<string> = new Set(Object.values(MediaType));
 const INDEX_TYPES: ReadonlySet<string> = new Set([MediaType.OciIndex, MediaType.DockerManifestList]);
 const IMAGE_TYPES: ReadonlySet<string> = new Set([MediaType.OciManifest, MediaType.DockerManifest]);
 // Docker's types always name themselves in the payload; OCI's may leave it out.
@@ -155,4 +149,24 @@ export function parseManifest(mediaType: string, payload: Uint8Array): ParsedMan
     blobs: [config, ...layers],
     children: [],
   };
+}
+
+/**
+ * The media type a manifest was pushed as: its Content-Type when that names
+ * a manifest type (parameters and case aside), else (no header, or a
+ * generic one such as text/plain) the manifest type the payload names in its
+ * own mediaType field. Only that fallback reads the payload.
+ * @throws StoreError MANIFEST_INVALID when neither names a manifest type.
+ */
+export function pushedMediaType(contentType: string | undefined, payload: Uint8Array): string {
+  const declared = contentType?.split(';')[0].trim().toLowerCase();
+  if (declared && MANIFEST_TYPES.has(declared)) return declared;
+  try {
+    const text = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
+    const named = (JSON.parse(text) as { mediaType?: unknown }).mediaType;
+    if (typeof named === 'string' && MANIFEST_TYPES.has(named)) return named;
+  } catch {
+    // Not JSON: refused below.
+  }
+  invalid(`unsupported manifest media type ${JSON.stringify((declared ?? '').slice(0, 100))}: send a manifest type as Content-Type`);
 }

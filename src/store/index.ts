@@ -1,0 +1,66 @@
+// The store room's one door: everything the rest of regmeta (the package
+// entry, the server, the CLI, the benchmark) uses of the store comes from
+// here, and nothing outside src/store imports the files behind it.
+
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { StoreError } from './errors.js';
+import { MetadataStore } from './store.js';
+import type { StoreOptions } from './types.js';
+
+/**
+ * Opens (creating and migrating when needed) the store in `file`, and the
+ * directory it goes in; ':memory:' gives a private in-memory store. With
+ * `options.readOnly`, opens an existing store without creating, migrating
+ * or writing anything.
+ * @throws StoreError DATABASE_INVALID (not a database, or another program's;
+ * read-only, also one not set up yet), DATABASE_TOO_NEW, DATABASE_READONLY,
+ * DATABASE_ERROR (also when the directory cannot be created).
+ */
+export function openStore(file: string, options?: StoreOptions): MetadataStore {
+  if (file !== ':memory:' && file !== '' && !options?.readOnly) {
+    try {
+      mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'an error';
+      throw new StoreError('DATABASE_ERROR', `cannot create the directory of ${file} (${code})`);
+    }
+  }
+  return new MetadataStore(file, options);
+}
+
+export { MetadataStore };
+export { registerStore, registeredStore } from './registry.js';
+export { StoreError, NotFoundError, type OciErrorCode, type StoreErrorCode } from './errors.js';
+export type { StoreLimits } from './limits.js';
+export type * from './types.js';
+
+// The grammar of names, tags, digests and references, and of manifests.
+export {
+  checkDigest,
+  checkRepository,
+  checkTag,
+  digestOf,
+  isDigest,
+  isRepository,
+  parseReference,
+  verifyDigest,
+  type DigestAlgorithm,
+  type Reference,
+} from './grammar.js';
+export { MediaType, pushedMediaType } from './payload.js';
+export { EVENT_TYPES, OBJECT_TYPES } from './events.js';
+
+// What a file is, before anything opens it for writing.
+export { probeDatabase, type DatabaseKind } from './connection.js';
+
+// For the rooms that hold a raw connection to a store file, for what only
+// SQLite's own API does (the CLI's online backup): the store's read-only
+// connection, and its translation of what SQLite throws. Not the package's API.
+export { openDatabase } from './connection.js';
+export { sqlitePrimaryCode, translateError } from './errors.js';
+
+// For the benchmark's direct side, which runs the store's own statements
+// without the store. Not the package's API.
+export { prepareStatements, type Statements } from './statements.js';
+export { eventId } from './events.js';

@@ -1,0 +1,93 @@
+// The rooms of src/ and their doors: a room is entered only through its
+// index.ts, and the arrows run one way (cli → server → store/blobstore,
+// blobstore → store). Read from the import statements of every source file.
+
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const SRC = path.join(ROOT, 'src');
+
+/** What each room may import from other rooms (through their doors only). */
+const MAY_USE: Record<string, string[]> = {
+  store: [],
+  blobstore: ['store'],
+  server: ['store', 'blobstore'],
+  cli: ['store', 'blobstore', 'server'],
+  // src/index.ts, the package's door, is the store's face to the world.
+  package: ['store'],
+};
+
+interface Import {
+  from: string;
+  target: string;
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((entry) => entry.isFile() && /\.(ts|mjs|js)$/.test(entry.name))
+    .map((entry) => path.join(entry.parentPath, entry.name));
+}
+
+/** Every relative import (static, re-export or dynamic) of `file`, resolved to a path. */
+function importsOf(file: string): Import[] {
+  const text = readFileSync(file, 'utf8');
+  const found: Import[] = [];
+  for (const match of text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^import\s+)'(\.{1,2}\/[^']+)'/gm)) {
+    const target = path.resolve(path.dirname(file), match[1]).replace(/\.js$/, '.ts');
+    found.push({ from: file, target });
+  }
+  return found;
+}
+
+/** The room of a file under src/: its first directory, or 'package' for src/index.ts. */
+function roomOf(file: string): string | undefined {
+  const relative = path.relative(SRC, file);
+  if (relative.startsWith('..')) return undefined;
+  const [first, ...rest] = relative.split(path.sep);
+  return rest.length === 0 ? 'package' : first;
+}
+
+function isDoor(file: string): boolean {
+  const relative = path.relative(SRC, file);
+  return relative === 'index.ts' || /^[^/]+\/index\.ts$/.test(relative.split(path.sep).join('/'));
+}
+
+const show = ({ from, target }: Import) => `${path.relative(ROOT, from)} → ${path.relative(ROOT, target)}`;
+const sourceImports = filesUnder(SRC).flatMap(importsOf);
+
+describe('the rooms of src/', () => {
+  it('enter another room only through its index.ts', () => {
+    const crossings = sourceImports.filter(({ from, target }) => {
+      const there = roomOf(target);
+      return there !== roomOf(from) && !isDoor(target);
+    });
+    expect(crossings.map(show)).toEqual([]);
+  });
+
+  it('import only the rooms their arrows point to: the store nothing, the server no CLI', () => {
+    const against = sourceImports.filter(({ from, target }) => {
+      const here = roomOf(from)!;
+      const there = roomOf(target);
+      if (there === undefined || there === here) return false;
+      // The package door is the store's door too.
+      const room = there === 'package' ? 'store' : there;
+      return room !== here && !(MAY_USE[here] ?? []).includes(room);
+    });
+    expect(against.map(show)).toEqual([]);
+  });
+
+  it('has no room this test does not know', () => {
+    const rooms = new Set(filesUnder(SRC).map((file) => roomOf(file)!));
+    expect([...rooms].filter((room) => !(room in MAY_USE))).toEqual([]);
+  });
+});
+
+describe('bench/', () => {
+  it('never imports from test/', () => {
+    const fromBench = filesUnder(path.join(ROOT, 'bench')).flatMap(importsOf);
+    const intoTest = fromBench.filter(({ target }) => !path.relative(path.join(ROOT, 'test'), target).startsWith('..'));
+    expect(intoTest.map(show)).toEqual([]);
+  });
+});
