@@ -52,7 +52,8 @@ function oneLine(text: string): string {
 
 function report(command: string, error: CliError): number {
   const hint = error.hint ? ` (hint: ${error.hint})` : '';
-  process.stderr.write(`regmeta${command ? ` ${command}` : ''}: ${oneLine(error.message)}${hint}\n`);
+  const lines = [error.message, ...error.more].map((line) => `regmeta${command ? ` ${command}` : ''}: ${oneLine(line)}`);
+  process.stderr.write(`${lines.join('\n')}${hint}\n`);
   return error.exitCode;
 }
 
