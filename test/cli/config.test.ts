@@ -10,7 +10,8 @@ import { CliError } from '../../src/cli/common.js';
 import { suggestion } from '../../src/cli/config/load.js';
 import { OPTIONS } from '../../src/cli/config/options.js';
 import { optionsMarkdown, printableConfig } from '../../src/cli/config/render.js';
-import { isOneLineError, regmeta, tempDir } from './run.js';
+import { sha256 } from '../server/helpers.js';
+import { isOneLineError, regmeta, serve, tempDir } from './run.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -141,6 +142,29 @@ describe('the config file', () => {
   it('may be empty or hold only comments: the defaults apply', () => {
     const file = configFile('empty.yaml', '# nothing yet\n');
     expect(parseServeArgs(['--config', file], {})!.config.listen).toBe('127.0.0.1:5000');
+  });
+});
+
+describe('a running server', () => {
+  it('applies what the config file says, limits included', async () => {
+    const dir = tempDir('regmeta-config-');
+    const file = path.join(dir, 'regmeta.yaml');
+    writeFileSync(file, 'deletes: false\nlimits:\n  maxUploadsPerAddress: 1\n  maxBlobSize: 1KiB\n');
+    const served = await serve(path.join(dir, 'data'), ['--config', file]);
+    try {
+      const post = () => fetch(`${served.url}/v2/limits/app/blobs/uploads/`, { method: 'POST' });
+      const first = await post();
+      expect(first.status).toBe(202);
+      expect((await post()).status).toBe(429);
+      const big = Buffer.alloc(2048, 1);
+      const target = new URL(first.headers.get('location')!, served.url);
+      target.searchParams.set('digest', sha256(big));
+      const put = await fetch(target, { method: 'PUT', body: big });
+      expect(put.status).toBe(413);
+      expect((await fetch(`${served.url}/v2/limits/app/manifests/sha256:${'0'.repeat(64)}`, { method: 'DELETE' })).status).toBe(405);
+    } finally {
+      expect(await served.stop()).toBe(0);
+    }
   });
 });
 

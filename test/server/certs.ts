@@ -34,7 +34,7 @@ function openssl(dir: string, ...args: string[]): void {
  * @throws when openssl is missing or fails.
  */
 export function makeCa(dir: string): TestCa {
-  openssl(dir, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=regmeta test CA');
+  openssl(dir, 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=regmeta test CA');
   const caFile = path.join(dir, 'ca.pem');
   return { dir, caFile, ca: readFileSync(caFile) };
 }
@@ -47,7 +47,7 @@ export function makeCa(dir: string): TestCa {
 export function makeServerCert(ca: TestCa, name: string): ServerCert {
   const ext = path.join(ca.dir, `${name}.ext`);
   writeFileSync(ext, 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  openssl(ca.dir, 'req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+  openssl(ca.dir, 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
   openssl(ca.dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', ext, '-out', `${name}.pem`);
   const certFile = path.join(ca.dir, `${name}.pem`);
   const keyFile = path.join(ca.dir, `${name}.key`);

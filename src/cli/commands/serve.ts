@@ -41,7 +41,8 @@ the exit status is 2. For example:
 Stops on SIGINT or SIGTERM: no new connections, requests in flight finish,
 the database is closed, exit status 0. SIGHUP re-reads the TLS certificate
 and key: new connections get the new ones, open connections go on; a pair
-that does not load is logged and the old one kept.
+that does not load is logged and the old one kept. Without TLS, SIGHUP is
+logged and otherwise ignored (it does not stop the server).
 
 examples:
   regmeta serve --listen 0.0.0.0:5000 --data /srv/registry --no-delete
