@@ -207,6 +207,20 @@ describe('the server process', () => {
     }
   });
 
+  it('logs SIGHUP without TLS and goes on serving, even one sent the moment it says it listens', async () => {
+    const data = mkdtempSync(path.join(tmpdir(), 'regmeta-main-'));
+    dirs.push(data);
+    const child = await startChild(data);
+    child.proc.kill('SIGHUP');
+    while (!child.lines.some((line) => line.msg === 'SIGHUP: no TLS certificate to re-read')) {
+      if (child.proc.exitCode !== null || child.proc.signalCode !== null) throw new Error(`serve ended on SIGHUP (${child.proc.signalCode})`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect((await fetch(`http://127.0.0.1:${child.port}/v2/`)).status).toBe(200);
+    child.proc.kill('SIGTERM');
+    expect(await child.exit).toBe(0);
+  });
+
   it('stops listening on SIGINT: a later connection is refused', async () => {
     const data = mkdtempSync(path.join(tmpdir(), 'regmeta-main-'));
     dirs.push(data);

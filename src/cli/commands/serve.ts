@@ -148,15 +148,24 @@ export const serve: Command = {
       return Exit.OK;
     }
     for (const line of loaded.warnings) warn(line);
-    const registry = await start(config);
-    const url = new URL(registry.url);
-    logLine({ msg: 'listening', url: registry.url, port: Number(url.port), data: config.data, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, tls: config.tls !== undefined });
-    const onHangup = () => reloadTls(registry, config);
+    // Every handler is in place before the "listening" line: whoever reads it
+    // may signal at once, and an unhandled SIGHUP would end the process.
+    let registry: StartedRegistry | undefined;
+    const onHangup = () => (registry === undefined ? logLine({ msg: 'SIGHUP: still starting; ignored' }) : reloadTls(registry, config));
     process.on('SIGHUP', onHangup);
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const stopped = new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'));
       process.once('SIGTERM', () => resolve('SIGTERM'));
     });
+    try {
+      registry = await start(config);
+    } catch (error) {
+      process.off('SIGHUP', onHangup);
+      throw error;
+    }
+    const url = new URL(registry.url);
+    logLine({ msg: 'listening', url: registry.url, port: Number(url.port), data: config.data, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, tls: config.tls !== undefined });
+    const signal = await stopped;
     process.off('SIGHUP', onHangup);
     logLine({ msg: 'shutting down', signal });
     await registry.close();
