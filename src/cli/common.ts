@@ -26,12 +26,17 @@ export const Exit = {
   INTERNAL: 70,
 } as const;
 
-/** An error that main() prints as one line (with a hint) and turns into an exit code. */
+/**
+ * An error that main() prints as one line (with a hint) and turns into an
+ * exit code; `more` are further problems found at once (a config file's),
+ * printed one line each after it, the hint after the last.
+ */
 export class CliError extends Error {
   constructor(
     readonly exitCode: number,
     message: string,
     readonly hint?: string,
+    readonly more: readonly string[] = [],
   ) {
     super(message);
   }
@@ -235,13 +240,33 @@ const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000,
  * @throws CliError USAGE.
  */
 export function parseDuration(text: string, command: string, option: string): number {
+  const ms = durationMs(text);
+  if (ms === undefined) throw usageError(command, `--${option} ${JSON.stringify(text)} is not a duration like 24h, 30m or 7d`);
+  return ms;
+}
+
+/** A duration such as `24h`, `30m`, `1h30m`, `7d` or `0` in milliseconds; undefined when it is not one. */
+export function durationMs(text: string): number | undefined {
   if (text === '0') return 0;
   const parts = /^(?:\d+(?:ms|s|m|h|d|w))+$/.test(text) ? text.match(/\d+(?:ms|s|m|h|d|w)/g) : null;
-  if (!parts) throw usageError(command, `--${option} ${JSON.stringify(text)} is not a duration like 24h, 30m or 7d`);
+  if (!parts) return undefined;
   return parts.reduce((sum, part) => {
     const [, n, unit] = /^(\d+)(\D+)$/.exec(part)!;
     return sum + Number(n) * UNITS[unit];
   }, 0);
+}
+
+/** Milliseconds as the shortest duration durationMs reads back: 90000 → `1m30s`. */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0';
+  let rest = ms;
+  let text = '';
+  for (const unit of ['w', 'd', 'h', 'm', 's', 'ms']) {
+    const n = Math.floor(rest / UNITS[unit]);
+    if (n > 0) text += `${n}${unit}`;
+    rest -= n * UNITS[unit];
+  }
+  return text;
 }
 
 /** gc's and check's `--grace` when none is given. */

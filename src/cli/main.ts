@@ -19,6 +19,7 @@ const COMMANDS: { name: string; summary: string; load: () => Promise<Command> }[
   { name: 'events', summary: 'print the event log, newest first, or follow it', load: async () => (await import('./commands/events.js')).events },
   { name: 'stats', summary: 'print counts, database size and the largest repositories', load: async () => (await import('./commands/stats.js')).stats },
   { name: 'serve', summary: 'run the registry server', load: async () => (await import('./commands/serve.js')).serve },
+  { name: 'passwd', summary: "add a user to an htpasswd file or change their password (bcrypt)", load: async () => (await import('./commands/passwd.js')).passwd },
 ];
 
 /** The overview, with the exit codes every subcommand shares. */
@@ -52,7 +53,8 @@ function oneLine(text: string): string {
 
 function report(command: string, error: CliError): number {
   const hint = error.hint ? ` (hint: ${error.hint})` : '';
-  process.stderr.write(`regmeta${command ? ` ${command}` : ''}: ${oneLine(error.message)}${hint}\n`);
+  const lines = [error.message, ...error.more].map((line) => `regmeta${command ? ` ${command}` : ''}: ${oneLine(line)}`);
+  process.stderr.write(`${lines.join('\n')}${hint}\n`);
   return error.exitCode;
 }
 

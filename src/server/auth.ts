@@ -1,5 +1,6 @@
 // Optional HTTP basic authentication against an htpasswd file, as
-// distribution's htpasswd access controller does: bcrypt hashes only.
+// distribution's htpasswd access controller does: bcrypt hashes only, the
+// others reported rather than silently ignored.
 // Checks run on worker threads (bcrypt-pool.ts) and failures are limited per
 // client address (failures.ts), so wrong passwords cannot stall the server.
 
@@ -50,24 +51,52 @@ const VERIFIED_CACHE = 10_000;
 const BCRYPT_HASH = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
 
 /**
- * Reads an htpasswd file into user → bcrypt hash. Lines that are empty,
- * comments, or carry another kind of hash (MD5, SHA1, crypt) are skipped:
- * only bcrypt ($2y$, $2a$, $2b$) is safe to accept. So are bcrypt entries
- * whose cost is outside bcrypt's 4–31, which no check could read.
+ * What kind of hash an htpasswd entry holds, for the warning about one that
+ * is not bcrypt: apache2-utils' htpasswd writes MD5 (apr1) by default, and
+ * -s, -d, -p write SHA1, crypt and plain text.
+ */
+export function hashKind(hash: string): string {
+  if (hash.startsWith('$apr1$')) return 'MD5 (apr1)';
+  if (hash.startsWith('{SHA}')) return 'SHA1';
+  if (hash.startsWith('$1$')) return 'MD5 crypt';
+  if (hash.startsWith('$5$')) return 'SHA-256 crypt';
+  if (hash.startsWith('$6$')) return 'SHA-512 crypt';
+  if (/^\$2[aby]\$/.test(hash)) return 'malformed bcrypt';
+  if (/^[./0-9A-Za-z]{13}$/.test(hash)) return 'crypt';
+  return 'plain text';
+}
+
+/**
+ * Reads an htpasswd file into user → bcrypt hash. Empty lines and comments
+ * are skipped. So is every other line, and each is reported to `onWarning`
+ * in one line naming the user and the kind of hash: another kind of hash
+ * (MD5, SHA1, crypt, plain text; only bcrypt $2y$, $2a$, $2b$ is safe to
+ * accept), a bcrypt whose cost is outside bcrypt's 4–31 (no check could read
+ * it), a line with no user. Such a user cannot log in until `regmeta passwd`
+ * writes a bcrypt entry for them.
  * @throws Error when the file cannot be read or has no usable entry.
  */
-export function readHtpasswd(file: string): Map<string, string> {
+export function readHtpasswd(file: string, onWarning: (message: string) => void = () => {}): Map<string, string> {
   const users = new Map<string, string>();
-  for (const raw of readFileSync(file, 'utf8').split(/\r?\n/)) {
+  const lines = readFileSync(file, 'utf8').split(/\r?\n/);
+  lines.forEach((raw, index) => {
     const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
+    if (line === '' || line.startsWith('#')) return;
     const colon = line.indexOf(':');
-    if (colon <= 0) continue;
+    if (colon <= 0) {
+      onWarning(`${file}:${index + 1}: not a user:hash line; ignored`);
+      return;
+    }
+    const user = line.slice(0, colon);
     const hash = line.slice(colon + 1);
     const match = BCRYPT_HASH.exec(hash);
-    if (!match || Number(match[1]) < 4 || Number(match[1]) > 31) continue;
-    users.set(line.slice(0, colon), hash);
-  }
+    if (!match || Number(match[1]) < 4 || Number(match[1]) > 31) {
+      const what = match ? `a bcrypt hash of cost ${Number(match[1])}, outside 4-31` : `${hashKind(hash)}, not bcrypt`;
+      onWarning(`${file}:${index + 1}: user ${JSON.stringify(user)} ignored, cannot log in: ${what} (set a new password with 'regmeta passwd')`);
+      return;
+    }
+    users.set(user, hash);
+  });
   if (users.size === 0) throw new Error(`${file} has no bcrypt entries`);
   return users;
 }

@@ -5,7 +5,9 @@
 // bounds a few slow or hostile clients exhaust them for everyone.
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { HttpError } from './errors.js';
 
 /** Connection limits; every one is an option of createRegistry. */
@@ -35,6 +37,12 @@ export class Connections {
   readonly #perAddress = new Map<string, number>();
   /** Sockets opened past their address's cap: each request on them is refused. */
   readonly #overLimit = new WeakSet<Socket>();
+  /**
+   * Over-limit TCP connections of an https server by "address|port": its
+   * requests arrive on the TLS socket wrapped around each, which must be
+   * marked too, and node:tls offers no public way from one to the other.
+   */
+  readonly #overLimitTcp = new Set<string>();
   /** The responses under way on each socket (more than one when requests are pipelined). */
   readonly #inFlight = new WeakMap<Socket, Set<ServerResponse>>();
   /** Sockets whose client error was handled: the parser reports again for every further chunk. */
@@ -53,13 +61,23 @@ export class Connections {
     return idle > 0 ? Math.min(HEARTBEAT_MAX, Math.ceil(idle / 3)) : HEARTBEAT_MAX;
   }
 
-  /** Counts connections, arms the idle timeout and takes over client errors. */
-  attach(server: Server): void {
+  /**
+   * Counts connections, arms the idle timeout and takes over client errors.
+   * On an https server TCP connections are counted before their handshake,
+   * so that connections that never finish one count against the cap too.
+   */
+  attach(server: Server | HttpsServer): void {
     server.timeout = this.#limits.idleTimeout;
     // No limit on a whole request: a large blob on a slow link may take
     // hours. A body that stalls is cut by the idle timeout instead.
     server.requestTimeout = 0;
-    server.on('connection', (socket: Socket) => this.#count(socket));
+    const tls = 'setSecureContext' in server;
+    server.on('connection', (socket: Socket) => this.#count(socket, tls));
+    if (tls) {
+      server.on('secureConnection', (socket: TLSSocket) => {
+        if (this.#overLimitTcp.size > 0 && this.#overLimitTcp.has(`${socket.remoteAddress}|${socket.remotePort}`)) this.#overLimit.add(socket);
+      });
+    }
     server.on('timeout', (socket: Socket) => this.#onTimeout(socket));
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => this.#onClientError(error, socket));
   }
@@ -84,13 +102,20 @@ export class Connections {
     }
   }
 
-  #count(socket: Socket): void {
+  #count(socket: Socket, tls: boolean): void {
     const max = this.#limits.maxConnectionsPerAddress;
     if (max <= 0) return;
     const address = socket.remoteAddress ?? '';
     const open = (this.#perAddress.get(address) ?? 0) + 1;
     this.#perAddress.set(address, open);
-    if (open > max) this.#overLimit.add(socket);
+    if (open > max) {
+      this.#overLimit.add(socket);
+      if (tls) {
+        const key = `${address}|${socket.remotePort}`;
+        this.#overLimitTcp.add(key);
+        socket.once('close', () => this.#overLimitTcp.delete(key));
+      }
+    }
     socket.once('close', () => {
       const left = (this.#perAddress.get(address) ?? 1) - 1;
       if (left <= 0) this.#perAddress.delete(address);

@@ -45,6 +45,8 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
   maxBlobSize?: number;
   /** Upload sessions one client address may hold open at once (default 256; 0: no cap). */
   maxUploadsPerAddress?: number;
+  /** Milliseconds an upload session may sit idle before it is dropped with its bytes (default a day). */
+  uploadTtl?: number;
   /** Receives one entry per finished request. */
   log?: (entry: RequestLogEntry) => void;
   /**
@@ -52,6 +54,8 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
    * sees, and, once per blob, a blob linked in the store whose file is gone.
    */
   onError?: (error: unknown) => void;
+  /** Receives what is wrong but not fatal at startup, one line each: htpasswd entries that are not bcrypt. */
+  onWarning?: (message: string) => void;
 }
 
 /** The registry as a request listener, with what it holds to let go of. */
@@ -96,10 +100,11 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
   const blobStore = new DirectoryBlobStore(options.dataDir, {
     maxBlobSize: options.maxBlobSize,
     maxUploadsPerAddress: options.maxUploadsPerAddress,
+    uploadTtl: options.uploadTtl,
   });
   blobStore.init();
   const onError = options.onError ?? ((error: unknown) => console.error(error));
-  const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd), options);
+  const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd, options.onWarning), options);
   const admins = new Set(options.admins ?? []);
   const connections = new Connections(options);
   const registry: Registry = {

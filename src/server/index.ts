@@ -1,6 +1,15 @@
 // The registry server's door (`regmeta/server`): mount the registry into any
 // node:http or https server, or let it listen on its own.
 export { createRegistryHandler, type RegistryHandler, type RegistryOptions, type RequestLogEntry } from './handler.js';
-export { closeRegistry, createRegistry, startRegistry, type StartedRegistry } from './server.js';
-export type { ConnectionLimits } from './connections.js';
-export type { AuthLimits } from './auth.js';
+export {
+  closeRegistry,
+  createRegistry,
+  setRegistryCertificate,
+  startRegistry,
+  type RegistryServer,
+  type RegistryServerOptions,
+  type StartedRegistry,
+  type TlsFiles,
+} from './server.js';
+export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connections.js';
+export { DEFAULT_AUTH_LIMITS, type AuthLimits } from './auth.js';

@@ -1,24 +1,46 @@
-// The registry as a node:http server of its own: the handler, plus what
-// only a server can do (connection limits, a graceful shutdown), and
-// startRegistry, which also opens the store and listens.
+// The registry as a node:http or node:https server of its own: the handler,
+// plus what only a server can do (connection limits, a graceful shutdown),
+// and startRegistry, which also opens the store and listens.
 
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { openStore, type MetadataStore } from '../index.js';
 import { createRegistryHandler, handlerInternals, type RegistryHandler, type RegistryOptions } from './handler.js';
 
-const handlers = new WeakMap<Server, RegistryHandler>();
+/** The server createRegistry makes: plain HTTP, or HTTPS when given a certificate. */
+export type RegistryServer = HttpServer | HttpsServer;
+
+/** A certificate chain and its private key, PEM-encoded. */
+export interface TlsFiles {
+  cert: string | Buffer;
+  key: string | Buffer;
+}
+
+/** createRegistry's options: the handler's, plus a certificate to serve HTTPS with. */
+export interface RegistryServerOptions extends RegistryOptions {
+  /** When given, the server speaks HTTPS only (no plain HTTP on the same port). */
+  tls?: TlsFiles;
+}
+
+const handlers = new WeakMap<RegistryServer, RegistryHandler>();
 
 /**
  * Creates the registry server (not yet listening), with the connection
- * limits applied.
- * @throws what createRegistryHandler throws.
+ * limits applied: an https server when `options.tls` is given, else http.
+ * @throws what createRegistryHandler throws; Error from node:tls when the
+ * certificate or key cannot be parsed or do not belong together.
  */
-export function createRegistry(options: RegistryOptions): Server {
+export function createRegistry(options: RegistryServerOptions & { tls: TlsFiles }): HttpsServer;
+export function createRegistry(options: RegistryServerOptions): RegistryServer;
+export function createRegistry(options: RegistryServerOptions): RegistryServer {
+  // Parse the certificate first: a bad one must not leave a handler (and its threads) behind.
+  const secure = options.tls === undefined ? undefined : checkedTls(options.tls);
   const handler = createRegistryHandler(options);
   const state = handlerInternals(handler);
-  const server = createServer(handler);
+  const server: RegistryServer = secure === undefined ? createServer(handler) : createHttpsServer(secure, handler);
   state.connections.attach(server);
   state.onResponseClosed = () => {
     if (state.closing) setImmediate(() => server.closeIdleConnections());
@@ -36,7 +58,7 @@ export function createRegistry(options: RegistryOptions): Server {
  * once every connection is gone. After `timeout` ms the stragglers are cut.
  * The store stays open: it is the caller's to close.
  */
-export function closeRegistry(server: Server, timeout = 30_000): Promise<void> {
+export function closeRegistry(server: RegistryServer, timeout = 30_000): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => server.closeAllConnections(), timeout).unref();
     server.close(() => {
@@ -49,11 +71,33 @@ export function closeRegistry(server: Server, timeout = 30_000): Promise<void> {
   });
 }
 
+/**
+ * Replaces the certificate of an https registry server: connections made
+ * from then on get the new one; open connections keep theirs and go on.
+ * @throws Error from node:tls when the certificate or key cannot be parsed
+ * or do not belong together (the server keeps the old one); TypeError for a
+ * plain http server.
+ */
+export function setRegistryCertificate(server: RegistryServer, tls: TlsFiles): void {
+  if (!('setSecureContext' in server)) throw new TypeError('not an https server');
+  server.setSecureContext(checkedTls(tls));
+}
+
+/**
+ * The certificate and key, once node:tls has parsed them and checked that
+ * they match: setSecureContext would otherwise half-apply a bad pair.
+ * @throws Error from node:tls.
+ */
+function checkedTls(tls: TlsFiles): TlsFiles {
+  createSecureContext({ cert: tls.cert, key: tls.key });
+  return { cert: tls.cert, key: tls.key };
+}
+
 /** A registry listening on its own, from startRegistry. */
 export interface StartedRegistry {
-  /** Where it listens, as http://host:port. */
+  /** Where it listens, as http://host:port or https://host:port. */
   url: string;
-  server: Server;
+  server: RegistryServer;
   store: MetadataStore;
   /** Shuts down as closeRegistry does, then closes the store if startRegistry opened it. */
   close(): Promise<void>;
@@ -61,18 +105,18 @@ export interface StartedRegistry {
 
 /**
  * Opens the store (`<dataDir>/metadata.db`, unless `options.store` is given),
- * creates the registry and listens on `host` (default 127.0.0.1) and `port`
- * (default 5000; 0 lets the kernel choose).
+ * creates the registry (HTTPS with `options.tls`) and listens on `host`
+ * (default 127.0.0.1) and `port` (default 5000; 0 lets the kernel choose).
  * @throws StoreError from openStore; what createRegistry throws; the listen
  * error (EADDRINUSE, EACCES).
  */
 export async function startRegistry(
-  options: Omit<RegistryOptions, 'store'> & { store?: MetadataStore; host?: string; port?: number },
+  options: Omit<RegistryServerOptions, 'store'> & { store?: MetadataStore; host?: string; port?: number },
 ): Promise<StartedRegistry> {
   const dataDir = path.resolve(options.dataDir);
   const store = options.store ?? openStore(path.join(dataDir, 'metadata.db'));
   const owned = options.store === undefined;
-  let server: Server | undefined;
+  let server: RegistryServer | undefined;
   try {
     server = createRegistry({ ...options, store, dataDir });
     await listen(server, options.port ?? 5000, options.host ?? '127.0.0.1');
@@ -85,7 +129,7 @@ export async function startRegistry(
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const listening = server;
   return {
-    url: `http://${host}:${address.port}`,
+    url: `${options.tls === undefined ? 'http' : 'https'}://${host}:${address.port}`,
     server: listening,
     store,
     async close() {
@@ -95,7 +139,7 @@ export async function startRegistry(
   };
 }
 
-function listen(server: Server, port: number, host: string): Promise<void> {
+function listen(server: RegistryServer, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

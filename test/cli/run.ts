@@ -16,12 +16,14 @@ export interface Run {
   stderr: string;
 }
 
-/** `node bin/regmeta.js ...args`, with REGMETA_DATA unset unless `env` sets it. */
-export function regmeta(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<Run> {
+/** `node bin/regmeta.js ...args`, with REGMETA_DATA unset unless `env` sets it; `input`, when given, is its standard input. */
+export function regmeta(args: string[], options: { env?: Record<string, string>; cwd?: string; input?: string } = {}): Promise<Run> {
   const env = { ...process.env, ...options.env };
   if (!options.env?.REGMETA_DATA) delete env.REGMETA_DATA;
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: options.cwd ?? tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: options.cwd ?? tmpdir(), stdio: ['pipe', 'pipe', 'pipe'] });
+    // No input: stdin at its end at once, as 'ignore' would leave it.
+    child.stdin.end(options.input ?? '');
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -38,6 +40,8 @@ export function regmeta(args: string[], options: { env?: Record<string, string>;
 export interface Served {
   child: ChildProcessWithoutNullStreams;
   url: string;
+  /** What it wrote to stderr so far. */
+  stderr(): string;
   /** SIGTERM, then the exit code. */
   stop(): Promise<number | null>;
 }
@@ -78,6 +82,7 @@ export async function serve(data: string, args: string[] = []): Promise<Served> 
   return {
     child,
     url: `http://127.0.0.1:${port}`,
+    stderr: () => stderr,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       return exited;

@@ -10,7 +10,11 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { openStore } from 'regmeta';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_BLOB_LIMITS } from '../../src/blobstore/index.js';
 import { parseServeArgs } from '../../src/cli/commands/serve.js';
+import { CliError, Exit } from '../../src/cli/common.js';
+import { DEFAULT_AUTH_LIMITS } from '../../src/server/auth.js';
+import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connections.js';
 import { pushBlob, sha256 } from '../server/helpers.js';
 import { BIN } from './run.js';
 
@@ -21,55 +25,106 @@ afterAll(() => {
 });
 
 describe('parseServeArgs', () => {
-  it('defaults to 127.0.0.1:5000 and ./data with deletes on', () => {
-    expect(parseServeArgs([], {})).toEqual({
-      host: '127.0.0.1',
-      port: 5000,
-      data: './data',
-      htpasswd: undefined,
+  const config = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseServeArgs(argv, env)!.config;
+
+  it('defaults to 127.0.0.1:5000 and ./data with deletes on, and the limits of the server\'s constants', () => {
+    const loaded = parseServeArgs([], {})!;
+    expect(loaded.config).toEqual({
+      listen: '127.0.0.1:5000',
+      data: path.resolve('data'),
       admins: [],
       readOnly: false,
       deletes: true,
-      maxFailedLoginsPerAddress: undefined,
+      limits: {
+        idleTimeout: DEFAULT_CONNECTION_LIMITS.idleTimeout,
+        maxConnectionsPerAddress: DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress,
+        maxUploadsPerAddress: DEFAULT_BLOB_LIMITS.maxUploadsPerAddress,
+        uploadTtl: DEFAULT_BLOB_LIMITS.uploadTtl,
+        maxBlobSize: DEFAULT_BLOB_LIMITS.maxBlobSize,
+        maxFailedLoginsPerAddress: DEFAULT_AUTH_LIMITS.maxFailedLoginsPerAddress,
+        failedLoginWindow: DEFAULT_AUTH_LIMITS.failedLoginWindow,
+        failedLoginAddresses: DEFAULT_AUTH_LIMITS.failedLoginAddresses,
+        passwordCheckThreads: DEFAULT_AUTH_LIMITS.passwordCheckThreads,
+        passwordCheckQueue: DEFAULT_AUTH_LIMITS.passwordCheckQueue,
+      },
     });
+    expect(new Set(Object.values(loaded.sources))).toEqual(new Set(['default']));
+    expect(loaded.printConfig).toBe(false);
   });
 
   it('takes the failed-login limit from the flag or the environment, and refuses a non-number', () => {
-    expect(parseServeArgs(['--max-failed-logins-per-address', '0'], {})).toMatchObject({ maxFailedLoginsPerAddress: 0 });
-    expect(parseServeArgs([], { REGMETA_MAX_FAILED_LOGINS_PER_ADDRESS: '50' })).toMatchObject({ maxFailedLoginsPerAddress: 50 });
-    expect(() => parseServeArgs(['--max-failed-logins-per-address', 'ten'], {})).toThrow(/whole number/);
+    expect(config(['--max-failed-logins-per-address', '0']).limits).toMatchObject({ maxFailedLoginsPerAddress: 0 });
+    expect(config([], { REGMETA_MAX_FAILED_LOGINS_PER_ADDRESS: '50' }).limits).toMatchObject({ maxFailedLoginsPerAddress: 50 });
+    expect(() => config(['--max-failed-logins-per-address', 'ten'])).toThrow(/^--max-failed-logins-per-address: expected a whole number ≥ 0, got "ten"$/);
   });
 
   it('takes the environment over defaults and flags over the environment', () => {
-    const env = { REGMETA_LISTEN: '0.0.0.0:6000', REGMETA_DATA: '/env/data', REGMETA_HTPASSWD: '/env/htpasswd' };
-    expect(parseServeArgs([], env)).toMatchObject({ host: '0.0.0.0', port: 6000, data: '/env/data', htpasswd: '/env/htpasswd' });
-    expect(parseServeArgs(['--listen', '[::1]:7000', '--data', 'd', '--read-only', '--no-delete', '--admin', 'a', '--admin', 'b'], env)).toMatchObject({
-      host: '::1',
-      port: 7000,
-      data: 'd',
+    const env = { REGMETA_LISTEN: '0.0.0.0:6000', REGMETA_DATA: '/env/data', REGMETA_HTPASSWD: '/env/htpasswd', REGMETA_ADMINS: 'x, y' };
+    expect(config([], env)).toMatchObject({ listen: '0.0.0.0:6000', data: '/env/data', htpasswd: '/env/htpasswd', admins: ['x', 'y'] });
+    const loaded = parseServeArgs(['--listen', '[::1]:7000', '--data', 'd', '--read-only', '--no-delete', '--admin', 'a', '--admin', 'b'], env)!;
+    expect(loaded.config).toMatchObject({
+      listen: '[::1]:7000',
+      data: path.resolve('d'),
+      htpasswd: '/env/htpasswd',
       readOnly: true,
       deletes: false,
       admins: ['a', 'b'],
     });
+    expect(loaded.sources).toMatchObject({ listen: 'flag', data: 'flag', htpasswd: 'environment', readOnly: 'flag', deletes: 'flag', 'limits.idleTimeout': 'default' });
   });
 
-  it('takes the connection and upload limits from flags or the environment, the idle timeout in seconds', () => {
+  it('treats an empty environment variable as unset, and reads booleans from it', () => {
+    const empty = config([], { REGMETA_HTPASSWD: '', REGMETA_LISTEN: '' });
+    expect(empty.listen).toBe('127.0.0.1:5000');
+    expect(empty.htpasswd).toBeUndefined();
+    expect(config([], { REGMETA_READ_ONLY: 'true', REGMETA_DELETES: '0' })).toMatchObject({ readOnly: true, deletes: false });
+    expect(config(['--no-read-only', '--delete'], { REGMETA_READ_ONLY: '1', REGMETA_DELETES: 'false' })).toMatchObject({ readOnly: false, deletes: true });
+    expect(() => config([], { REGMETA_READ_ONLY: 'yes please' })).toThrow(/^REGMETA_READ_ONLY: expected true or false, got "yes please"$/);
+    expect(() => config(['--delete', '--no-delete'])).toThrow(/--delete and --no-delete contradict/);
+  });
+
+  it('takes the connection and upload limits from flags or the environment, durations in seconds or with a unit', () => {
     const env = { REGMETA_IDLE_TIMEOUT: '30', REGMETA_MAX_CONNECTIONS_PER_ADDRESS: '10', REGMETA_MAX_UPLOADS_PER_ADDRESS: '5' };
-    expect(parseServeArgs([], env)).toMatchObject({ idleTimeout: 30_000, maxConnectionsPerAddress: 10, maxUploadsPerAddress: 5 });
-    expect(parseServeArgs(['--idle-timeout', '0', '--max-connections-per-address', '0', '--max-uploads-per-address', '7'], env)).toMatchObject({
+    expect(config([], env).limits).toMatchObject({ idleTimeout: 30_000, maxConnectionsPerAddress: 10, maxUploadsPerAddress: 5 });
+    expect(config(['--idle-timeout', '0', '--max-connections-per-address', '0', '--max-uploads-per-address', '7'], env).limits).toMatchObject({
       idleTimeout: 0,
       maxConnectionsPerAddress: 0,
       maxUploadsPerAddress: 7,
     });
-    expect(() => parseServeArgs(['--idle-timeout', '1.5'], {})).toThrow(/--idle-timeout wants a whole number/);
-    expect(() => parseServeArgs([], { REGMETA_MAX_UPLOADS_PER_ADDRESS: '-1' })).toThrow(/--max-uploads-per-address/);
+    expect(config(['--idle-timeout', '1m30s', '--upload-ttl', '2h', '--max-blob-size', '512MiB']).limits).toMatchObject({
+      idleTimeout: 90_000,
+      uploadTtl: 7_200_000,
+      maxBlobSize: 512 * 1024 ** 2,
+    });
+    expect(config(['--idle-timeout', '1.5']).limits.idleTimeout).toBe(1500);
+    expect(() => config(['--idle-timeout', 'soon'])).toThrow(/^--idle-timeout: expected a duration \(seconds, or like 60s, 5m, 1h30m\), got "soon"$/);
+    expect(() => config([], { REGMETA_MAX_UPLOADS_PER_ADDRESS: '-1' })).toThrow(/^REGMETA_MAX_UPLOADS_PER_ADDRESS: expected a whole number/);
+    expect(() => config(['--password-check-threads', '0'])).toThrow(/--password-check-threads: expected a whole number from 1 to 64, got "0"/);
+  });
+
+  it('reports every bad flag and variable at once, one line each', () => {
+    let thrown: unknown;
+    try {
+      config(['--idle-timeout', 'x', '--listen', 'nowhere'], { REGMETA_MAX_BLOB_SIZE: '10GB' });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(CliError);
+    const error = thrown as CliError;
+    expect(error.exitCode).toBe(Exit.USAGE);
+    expect([error.message, ...error.more].map((line) => line.split(':')[0])).toEqual(['--listen', '--idle-timeout', 'REGMETA_MAX_BLOB_SIZE']);
+  });
+
+  it('wants the TLS certificate and key together', () => {
+    expect(config(['--tls-cert', 'c.pem', '--tls-key', 'k.pem']).tls).toEqual({ cert: path.resolve('c.pem'), key: path.resolve('k.pem') });
+    expect(() => config(['--tls-cert', 'c.pem'])).toThrow(/^tls.key: needed with tls.cert \(--tls-key, REGMETA_TLS_KEY or tls.key in the config file\)$/);
+    expect(() => config([], { REGMETA_TLS_KEY: 'k.pem' })).toThrow(/^tls.cert: needed with tls.key/);
   });
 
   it('refuses a malformed address or an unknown option', () => {
-    expect(() => parseServeArgs(['--listen', 'localhost'], {})).toThrow(/host:port/);
-    expect(() => parseServeArgs(['--listen', 'h:70000'], {})).toThrow(/host:port/);
-    expect(() => parseServeArgs(['--bogus'], {})).toThrow();
-
+    expect(() => config(['--listen', 'localhost'])).toThrow(/host:port/);
+    expect(() => config(['--listen', 'h:70000'])).toThrow(/host:port/);
+    expect(() => config(['--bogus'])).toThrow();
   });
 });
 
@@ -150,6 +205,20 @@ describe('the server process', () => {
     } finally {
       store.close();
     }
+  });
+
+  it('logs SIGHUP without TLS and goes on serving, even one sent the moment it says it listens', async () => {
+    const data = mkdtempSync(path.join(tmpdir(), 'regmeta-main-'));
+    dirs.push(data);
+    const child = await startChild(data);
+    child.proc.kill('SIGHUP');
+    while (!child.lines.some((line) => line.msg === 'SIGHUP: no TLS certificate to re-read')) {
+      if (child.proc.exitCode !== null || child.proc.signalCode !== null) throw new Error(`serve ended on SIGHUP (${child.proc.signalCode})`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect((await fetch(`http://127.0.0.1:${child.port}/v2/`)).status).toBe(200);
+    child.proc.kill('SIGTERM');
+    expect(await child.exit).toBe(0);
   });
 
   it('stops listening on SIGINT: a later connection is refused', async () => {

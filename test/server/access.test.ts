@@ -33,6 +33,46 @@ describe('htpasswd', () => {
   it('reads bcrypt entries only', () => {
     expect([...readHtpasswd(htpasswd).keys()]).toEqual(['alice', 'bob', 'root']);
   });
+
+  it('names each entry it ignores in one warning line, with the kind of hash', () => {
+    const file = path.join(dir, 'mixed.htpasswd');
+    writeFileSync(
+      file,
+      [
+        `ok:${bcrypt.hashSync('pw', 4)}`,
+        'md5:$apr1$abcdefgh$0123456789abcdefghijkl',
+        'sha:{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=',
+        'des:abJnggxhB/yWI',
+        'md5crypt:$1$saltsalt$qjXMvbEw8oaL.CzflDugX/',
+        'plain:hunter2',
+        `costly:$2y$03$${'C0lJ75xie5x2OHumSBGKfeRegn/kCvTBM1LZictuSPrDrTUs7fLOW'}`,
+        'no colon here',
+        '# a comment',
+        '',
+      ].join('\n'),
+    );
+    const warnings: string[] = [];
+    expect([...readHtpasswd(file, (line) => warnings.push(line)).keys()]).toEqual(['ok']);
+    expect(warnings.map((line) => line.replace(`${file}:`, ''))).toEqual([
+      `2: user "md5" ignored, cannot log in: MD5 (apr1), not bcrypt (set a new password with 'regmeta passwd')`,
+      `3: user "sha" ignored, cannot log in: SHA1, not bcrypt (set a new password with 'regmeta passwd')`,
+      `4: user "des" ignored, cannot log in: crypt, not bcrypt (set a new password with 'regmeta passwd')`,
+      `5: user "md5crypt" ignored, cannot log in: MD5 crypt, not bcrypt (set a new password with 'regmeta passwd')`,
+      `6: user "plain" ignored, cannot log in: plain text, not bcrypt (set a new password with 'regmeta passwd')`,
+      `7: user "costly" ignored, cannot log in: a bcrypt hash of cost 3, outside 4-31 (set a new password with 'regmeta passwd')`,
+      '8: not a user:hash line; ignored',
+    ]);
+    for (const line of warnings) expect(line).not.toContain('\n');
+  });
+
+  it('passes the warnings to the onWarning option of the registry', async () => {
+    const warnings: string[] = [];
+    const own = await startRegistry({ htpasswd, onWarning: (line) => warnings.push(line) });
+    await own.close();
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toContain('user "md5user" ignored, cannot log in: MD5 (apr1), not bcrypt');
+    expect(warnings[1]).toContain('user "shauser" ignored, cannot log in: SHA1, not bcrypt');
+  });
 });
 
 describe('basic auth', () => {

@@ -1,149 +1,116 @@
 // `regmeta serve` (and `npm start`): the registry on a data directory until
-// SIGINT or SIGTERM. Options come from flags, else the environment, else
-// defaults; requests are logged as JSON lines on stdout, faults on stderr.
+// SIGINT or SIGTERM. Options come from flags, the environment, a config file
+// and defaults (config/), all checked before anything starts; requests are
+// logged as JSON lines on stdout, faults and warnings on stderr.
 
-import path from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { StoreError } from '../../index.js';
-import { startRegistry, type StartedRegistry } from '../../server/index.js';
-import { CliError, Exit, parse, type Command } from '../common.js';
+import { setRegistryCertificate, startRegistry, type StartedRegistry, type TlsFiles } from '../../server/index.js';
+import { CliError, Exit, type Command } from '../common.js';
+import { splitListen } from '../config/kinds.js';
+import { loadServeConfig, type LoadedConfig, type ServeConfig } from '../config/load.js';
+import { optionsHelp, printableConfig } from '../config/render.js';
 
 const USAGE = `usage: regmeta serve [options]
 
 Runs an OCI distribution-spec v1.1 registry: metadata in <data>/metadata.db,
 blobs in <data>/blobs, uploads in progress in <data>/uploads.
 
-options:
-  --listen <host:port>   where to listen (default 127.0.0.1:5000; env REGMETA_LISTEN)
-  --data <dir>           the data directory, created when missing (default ./data;
-                         env REGMETA_DATA)
-  --htpasswd <file>      require basic auth against this bcrypt htpasswd file
-                         (env REGMETA_HTPASSWD)
-  --admin <user>         a user who may read everyone's events (repeatable);
-                         without --htpasswd everyone may
-  --read-only            refuse every write (405 UNSUPPORTED)
-  --no-delete            refuse manifest, tag and blob deletes (405 UNSUPPORTED);
-                         deletes are on by default, as suits local development
-  --idle-timeout <s>     cut a connection silent this long while the server
-                         waits on it: a stalled body, an unread answer
-                         (default 60; 0 off; env REGMETA_IDLE_TIMEOUT)
-  --max-connections-per-address <n>
-                         connections one client address may hold (default 128;
-                         0 no cap; env REGMETA_MAX_CONNECTIONS_PER_ADDRESS)
-  --max-uploads-per-address <n>
-                         upload sessions one client address may hold open
-                         (default 256; 0 no cap; env REGMETA_MAX_UPLOADS_PER_ADDRESS)
-  --max-failed-logins-per-address <n>
-                         wrong passwords one client address may send a minute
-                         before it gets 429 (default 10; 0 no limit; behind a
-                         proxy every client shares its address; env
-                         REGMETA_MAX_FAILED_LOGINS_PER_ADDRESS)
-  -h, --help             this text
+options, each also an environment variable and a config file key; a flag
+wins over the environment, which wins over the file, which wins over the
+default:
+${optionsHelp()}
+  -h, --help
+      this text
+
+Durations are seconds or like 60s, 5m, 1h30m; sizes are bytes or like
+512MiB, 64GiB. An empty environment variable counts as unset.
+
+The config file is YAML, or JSON when its name ends in .json, with the keys
+above; relative paths in it are relative to the file. It is checked as a
+whole before anything starts: each problem is one line naming the key, and
+the exit status is 2. For example:
+  listen: 0.0.0.0:5443
+  data: /srv/registry
+  htpasswd: htpasswd
+  tls: { cert: registry.crt, key: registry.key }
+  limits: { idleTimeout: 5m, maxBlobSize: 10GiB }
 
 Stops on SIGINT or SIGTERM: no new connections, requests in flight finish,
-the database is closed, exit status 0.
+the database is closed, exit status 0. SIGHUP re-reads the TLS certificate
+and key: new connections get the new ones, open connections go on; a pair
+that does not load is logged and the old one kept. Without TLS, SIGHUP is
+logged and otherwise ignored (it does not stop the server).
 
-example:
+examples:
   regmeta serve --listen 0.0.0.0:5000 --data /srv/registry --no-delete
+  regmeta serve --config /etc/regmeta.yaml --print-config
 `;
 
-const options = {
-  listen: { type: 'string' },
-  data: { type: 'string' },
-  htpasswd: { type: 'string' },
-  admin: { type: 'string', multiple: true },
-  'read-only': { type: 'boolean' },
-  'no-delete': { type: 'boolean' },
-  'idle-timeout': { type: 'string' },
-  'max-connections-per-address': { type: 'string' },
-  'max-uploads-per-address': { type: 'string' },
-  'max-failed-logins-per-address': { type: 'string' },
-} as const;
-
-/** Options after parsing: flags override the environment, which overrides defaults. */
-export interface ServeOptions {
-  host: string;
-  port: number;
-  data: string;
-  htpasswd?: string;
-  admins: string[];
-  readOnly: boolean;
-  deletes: boolean;
-  /** Milliseconds; undefined leaves the registry's default. */
-  idleTimeout?: number;
-  maxConnectionsPerAddress?: number;
-  maxUploadsPerAddress?: number;
-  maxFailedLoginsPerAddress?: number;
+/**
+ * Parses the command line, the environment and the config file it names;
+ * undefined after printing --help.
+ * @throws CliError USAGE listing every bad option, value or key; IO when the config file cannot be read.
+ */
+export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): LoadedConfig | undefined {
+  return loadServeConfig(argv, env, serve);
 }
+
+function logLine(fields: Record<string, unknown>, stream: NodeJS.WritableStream = process.stdout): void {
+  stream.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
+}
+
+const warn = (msg: string) => logLine({ level: 'warn', msg }, process.stderr);
 
 /**
- * A whole number from a flag or, failing that, the environment.
- * @throws CliError USAGE naming the flag when it is not a non-negative integer.
+ * The certificate and key files' contents, once node:tls has accepted the pair.
+ * @throws CliError IO when a file cannot be read; Error from node:tls when the pair does not load.
  */
-function count(flag: string, value: string | undefined, envValue: string | undefined): number | undefined {
-  const raw = value ?? (envValue || undefined);
-  if (raw === undefined) return undefined;
-  if (!/^\d{1,9}$/.test(raw)) throw usage(`--${flag} wants a whole number, not ${JSON.stringify(raw)}`);
-  return Number(raw);
-}
-
-function usage(message: string): CliError {
-  return new CliError(Exit.USAGE, message, "see 'regmeta serve --help'");
-}
-
-/**
- * Parses the command line; undefined after printing --help.
- * @throws CliError USAGE on a bad option, number or address.
- */
-export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ServeOptions | undefined {
-  const args = parse(argv, serve, options, { min: 0, max: 0 });
-  if (!args) return undefined;
-  const values = args.values;
-  const listen = values.listen ?? env.REGMETA_LISTEN ?? '127.0.0.1:5000';
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen);
-  if (!match || Number(match[3]) > 65535) throw usage(`--listen wants host:port, not ${JSON.stringify(listen)}`);
-  const idle = count('idle-timeout', values['idle-timeout'], env.REGMETA_IDLE_TIMEOUT);
-  return {
-    host: match[1] ?? (match[2] || '127.0.0.1'),
-    port: Number(match[3]),
-    data: values.data ?? env.REGMETA_DATA ?? './data',
-    htpasswd: values.htpasswd ?? (env.REGMETA_HTPASSWD || undefined),
-    admins: (values.admin as string[] | undefined) ?? [],
-    readOnly: values['read-only'] ?? false,
-    deletes: !(values['no-delete'] ?? false),
-    idleTimeout: idle === undefined ? undefined : idle * 1000,
-    maxConnectionsPerAddress: count('max-connections-per-address', values['max-connections-per-address'], env.REGMETA_MAX_CONNECTIONS_PER_ADDRESS),
-    maxUploadsPerAddress: count('max-uploads-per-address', values['max-uploads-per-address'], env.REGMETA_MAX_UPLOADS_PER_ADDRESS),
-    maxFailedLoginsPerAddress: count(
-      'max-failed-logins-per-address',
-      values['max-failed-logins-per-address'],
-      env.REGMETA_MAX_FAILED_LOGINS_PER_ADDRESS,
-    ),
+function readTls(tls: { cert: string; key: string }): TlsFiles {
+  const read = (key: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new CliError(Exit.IO, `cannot read ${key} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
   };
-}
-
-function logLine(fields: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
+  const files = { cert: read('tls.cert', tls.cert), key: read('tls.key', tls.key) };
+  createSecureContext(files);
+  return files;
 }
 
 /**
  * Starts the registry.
- * @throws StoreError from opening the database; CliError IO when the
- * htpasswd file cannot be read or the address cannot be listened on.
+ * @throws StoreError from opening the database; CliError USAGE when the
+ * certificate and key do not load; CliError IO when a file cannot be read
+ * or the address cannot be listened on.
  */
-async function start(o: ServeOptions): Promise<StartedRegistry> {
-  const { host, port, data, admins, ...limits } = o;
+async function start(config: ServeConfig): Promise<StartedRegistry> {
+  let tls: TlsFiles | undefined;
+  try {
+    // Before the store is opened: a bad certificate starts nothing.
+    tls = config.tls === undefined ? undefined : readTls(config.tls);
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(Exit.USAGE, `tls.cert and tls.key do not load as a pair: ${(error as Error).message}`, 'both PEM, the key the certificate\'s');
+  }
+  const { host, port } = splitListen(config.listen)!;
   try {
     return await startRegistry({
-      ...limits,
+      ...config.limits,
       host,
       port,
-      dataDir: path.resolve(data),
-      admins,
+      dataDir: config.data,
+      htpasswd: config.htpasswd,
+      admins: config.admins,
+      readOnly: config.readOnly,
+      deletes: config.deletes,
+      tls,
       log: (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`),
-      onError: (error) =>
-        process.stderr.write(
-          `${JSON.stringify({ time: new Date().toISOString(), level: 'error', error: String((error as Error)?.stack ?? error) })}\n`,
-        ),
+      onError: (error) => logLine({ level: 'error', error: String((error as Error)?.stack ?? error) }, process.stderr),
+      onWarning: warn,
     });
   } catch (error) {
     // The database's errors keep their own exit code; the rest is this machine's I/O.
@@ -152,19 +119,54 @@ async function start(o: ServeOptions): Promise<StartedRegistry> {
   }
 }
 
+/** SIGHUP: the certificate and key read anew; one log line either way, and on failure the old pair stays. */
+function reloadTls(registry: StartedRegistry, config: ServeConfig): void {
+  if (config.tls === undefined) {
+    logLine({ msg: 'SIGHUP: no TLS certificate to re-read' });
+    return;
+  }
+  try {
+    const files = readTls(config.tls);
+    setRegistryCertificate(registry.server, files);
+    const cert = new X509Certificate(files.cert);
+    logLine({ msg: 'certificate reloaded', cert: config.tls.cert, subject: cert.subject, validTo: cert.validTo, fingerprint256: cert.fingerprint256 });
+  } catch (error) {
+    logLine({ level: 'error', msg: `SIGHUP: kept the old certificate: ${(error as Error).message}` }, process.stderr);
+  }
+}
+
 export const serve: Command = {
   name: 'serve',
   usage: USAGE,
   async run(argv) {
-    const o = parseServeArgs(argv);
-    if (o === undefined) return Exit.OK;
-    const registry = await start(o);
-    const url = new URL(registry.url);
-    logLine({ msg: 'listening', url: registry.url, port: Number(url.port), data: path.resolve(o.data), readOnly: o.readOnly, deletes: o.deletes, auth: o.htpasswd !== undefined });
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const loaded = parseServeArgs(argv);
+    if (loaded === undefined) return Exit.OK;
+    const { config } = loaded;
+    if (loaded.printConfig) {
+      for (const line of loaded.warnings) process.stderr.write(`regmeta serve: warning: ${line}\n`);
+      process.stdout.write(printableConfig(loaded));
+      return Exit.OK;
+    }
+    for (const line of loaded.warnings) warn(line);
+    // Every handler is in place before the "listening" line: whoever reads it
+    // may signal at once, and an unhandled SIGHUP would end the process.
+    let registry: StartedRegistry | undefined;
+    const onHangup = () => (registry === undefined ? logLine({ msg: 'SIGHUP: still starting; ignored' }) : reloadTls(registry, config));
+    process.on('SIGHUP', onHangup);
+    const stopped = new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'));
       process.once('SIGTERM', () => resolve('SIGTERM'));
     });
+    try {
+      registry = await start(config);
+    } catch (error) {
+      process.off('SIGHUP', onHangup);
+      throw error;
+    }
+    const url = new URL(registry.url);
+    logLine({ msg: 'listening', url: registry.url, port: Number(url.port), data: config.data, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, tls: config.tls !== undefined });
+    const signal = await stopped;
+    process.off('SIGHUP', onHangup);
     logLine({ msg: 'shutting down', signal });
     await registry.close();
     logLine({ msg: 'stopped' });

@@ -1,0 +1,111 @@
+// The kinds of value an option of `regmeta serve` takes: how each is read
+// from a flag or an environment variable (text), how from a config file (a
+// parsed YAML or JSON value), and how it is written back out for
+// --print-config and the docs, in a form the file reader accepts again.
+
+import { durationMs, formatDuration } from '../common.js';
+
+/** How one kind of value is read and written. */
+export interface Kind<T = unknown> {
+  /** What a good value looks like, for messages: "expected <expected>, got …". */
+  readonly expected: string;
+  /** From a flag or an environment variable; undefined when `text` is not one. */
+  fromText(text: string): T | undefined;
+  /** From a config file; undefined when `value` is not one. */
+  fromFile(value: unknown): T | undefined;
+  /** For --print-config and the docs: what fromFile reads back as `value`. */
+  format(value: T): string | number | boolean | string[];
+  /** Whether values are file names (resolved against the config file's directory there). */
+  readonly path?: boolean;
+  /** Whether a flag takes it without a value (a boolean: --x and --no-x). */
+  readonly flagOnly?: boolean;
+  /** Whether the flag may be repeated, each adding one value. */
+  readonly repeatable?: boolean;
+}
+
+/** Free text, not empty. */
+export const text: Kind<string> = {
+  expected: 'a non-empty string',
+  fromText: (t) => (t === '' ? undefined : t),
+  fromFile: (v) => (typeof v === 'string' && v !== '' ? v : undefined),
+  format: (v) => v,
+};
+
+/** A file or directory name. */
+export const path: Kind<string> = { ...text, expected: 'a file name', path: true };
+
+/** `host:port`, `[v6]:port` or `:port` (all addresses' wildcard is `0.0.0.0:port`). */
+export const listen: Kind<string> = {
+  expected: 'host:port (like 127.0.0.1:5000, 0.0.0.0:5000 or [::1]:5000)',
+  fromText: (t) => (splitListen(t) === undefined ? undefined : t),
+  fromFile: (v) => (typeof v === 'string' && splitListen(v) !== undefined ? v : undefined),
+  format: (v) => v,
+};
+
+/** The host (default 127.0.0.1) and port of a valid `listen` value; undefined for an invalid one. */
+export function splitListen(value: string): { host: string; port: number } | undefined {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
+  if (!match || Number(match[3]) > 65535) return undefined;
+  return { host: match[1] ?? (match[2] || '127.0.0.1'), port: Number(match[3]) };
+}
+
+/** Names: repeated flags, a comma-separated environment variable, a list in the file. */
+export const list: Kind<string[]> = {
+  expected: 'a list of names',
+  repeatable: true,
+  fromText: (t) => t.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+  fromFile: (v) => (Array.isArray(v) && v.every((s) => typeof s === 'string' && s !== '') ? [...(v as string[])] : undefined),
+  format: (v) => v,
+};
+
+/** true or false: --x and --no-x, `true`/`false`/`1`/`0` in the environment. */
+export const boolean: Kind<boolean> = {
+  expected: 'true or false',
+  flagOnly: true,
+  fromText: (t) => ({ true: true, '1': true, false: false, '0': false })[t.toLowerCase()],
+  fromFile: (v) => (typeof v === 'boolean' ? v : undefined),
+  format: (v) => v,
+};
+
+/** A whole number in [min, max]. */
+export function count(min = 0, max = 1_000_000_000): Kind<number> {
+  const within = (n: number) => (Number.isSafeInteger(n) && n >= min && n <= max ? n : undefined);
+  return {
+    expected: max === 1_000_000_000 ? `a whole number ≥ ${min}` : `a whole number from ${min} to ${max}`,
+    fromText: (t) => (/^\d{1,10}$/.test(t) ? within(Number(t)) : undefined),
+    fromFile: (v) => (typeof v === 'number' ? within(v) : undefined),
+    format: (v) => v,
+  };
+}
+
+/** Milliseconds of at least `minMs`: a number of seconds, or a string like 60s, 5m, 1h30m. */
+export function duration(minMs = 0): Kind<number> {
+  const atLeast = (ms: number | undefined) => (ms !== undefined && Number.isSafeInteger(ms) && ms >= minMs ? ms : undefined);
+  const seconds = (n: number) => (Number.isFinite(n) && n >= 0 ? Math.round(n * 1000) : undefined);
+  return {
+    expected: `a duration (seconds, or like 60s, 5m, 1h30m)${minMs > 0 ? ` of at least ${formatDuration(minMs)}` : ''}`,
+    fromText: (t) => atLeast(/^\d+(\.\d+)?$/.test(t) ? seconds(Number(t)) : durationMs(t)),
+    fromFile: (v) => atLeast(typeof v === 'number' ? seconds(v) : typeof v === 'string' ? durationMs(v) : undefined),
+    format: (v) => formatDuration(v),
+  };
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 };
+
+/** Bytes, at least `min`: a number, or a string like 512MiB or 64GiB (binary units only: no guessing about 1000 or 1024). */
+export function size(min = 0): Kind<number> {
+  const atLeast = (n: number | undefined) => (n !== undefined && Number.isSafeInteger(n) && n >= min ? n : undefined);
+  const parse = (t: string) => {
+    const match = /^(\d+)\s*(B|KiB|MiB|GiB|TiB)?$/.exec(t);
+    return match ? Number(match[1]) * SIZE_UNITS[match[2] ?? ''] : undefined;
+  };
+  return {
+    expected: `a size (bytes, or like 512MiB, 64GiB)${min > 0 ? ` of at least ${min} B` : ''}`,
+    fromText: (t) => atLeast(parse(t)),
+    fromFile: (v) => atLeast(typeof v === 'number' ? v : typeof v === 'string' ? parse(v) : undefined),
+    format: (v) => {
+      for (const unit of ['TiB', 'GiB', 'MiB', 'KiB']) if (v > 0 && v % SIZE_UNITS[unit] === 0) return `${v / SIZE_UNITS[unit]}${unit}`;
+      return v;
+    },
+  };
+}

@@ -1,0 +1,260 @@
+// The configuration of `regmeta serve` from its four sources, in one
+// precedence: flag > environment > config file > default. Everything is
+// checked before anything starts, and every problem found is reported, one
+// line each, naming the flag, the variable or the file's key.
+
+import { readFileSync } from 'node:fs';
+import nodePath from 'node:path';
+import { parseDocument } from 'yaml';
+import { CliError, Exit, parse, type Command } from '../common.js';
+import { META_OPTIONS, OPTIONS, SECTIONS, type OptionInfo } from './options.js';
+
+/** Where a value came from. */
+export type Source = 'flag' | 'environment' | 'file' | 'default';
+
+/** The effective configuration, shaped as the config file is (durations in ms, sizes in bytes, paths absolute). */
+export interface ServeConfig {
+  listen: string;
+  data: string;
+  htpasswd?: string;
+  admins: string[];
+  readOnly: boolean;
+  deletes: boolean;
+  tls?: { cert: string; key: string };
+  limits: {
+    idleTimeout: number;
+    maxConnectionsPerAddress: number;
+    maxUploadsPerAddress: number;
+    uploadTtl: number;
+    maxBlobSize: number;
+    maxFailedLoginsPerAddress: number;
+    failedLoginWindow: number;
+    failedLoginAddresses: number;
+    passwordCheckThreads: number;
+    passwordCheckQueue: number;
+  };
+}
+
+/** What parseServeArgs found. */
+export interface LoadedConfig {
+  config: ServeConfig;
+  /** Where each option's value came from, by config key. */
+  sources: Record<string, Source>;
+  /** The config file read, as it was named. */
+  file?: string;
+  /** --print-config was given. */
+  printConfig: boolean;
+  /** Not fatal, one line each: REGMETA_* variables that name no option. */
+  warnings: string[];
+}
+
+const BY_KEY = new Map(OPTIONS.map((o) => [o.key, o]));
+
+/** parseArgs' table: each option's flag (a boolean's --no- form too), plus --config and --print-config. */
+export const FLAGS: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = Object.fromEntries([
+  ...OPTIONS.flatMap((o) =>
+    o.kind.flagOnly
+      ? [
+          [o.flagName, { type: 'boolean' }],
+          [negated(o.flagName), { type: 'boolean' }],
+        ]
+      : [[o.flagName, { type: 'string', multiple: o.kind.repeatable === true }]],
+  ),
+  [META_OPTIONS.config.flag, { type: 'string' }],
+  [META_OPTIONS.printConfig.flag, { type: 'boolean' }],
+]);
+
+/** A boolean's other flag: --read-only and --no-read-only, --delete and --no-delete. */
+export function negated(flag: string): string {
+  return flag.startsWith('no-') ? flag.slice(3) : `no-${flag}`;
+}
+
+function shown(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function bad(name: string, option: OptionInfo, raw: unknown): string {
+  return `${name}: expected ${option.kind.expected}, got ${shown(raw)}`;
+}
+
+/** Each option's value from the flags; problems are pushed to `problems`. */
+function fromFlags(values: Record<string, unknown>, problems: string[]): Map<string, unknown> {
+  const found = new Map<string, unknown>();
+  for (const o of OPTIONS) {
+    const name = `--${o.flagName}`;
+    if (o.kind.flagOnly) {
+      const on = values[o.flagName] === true;
+      const off = values[negated(o.flagName)] === true;
+      if (on && off) problems.push(`${name} and --${negated(o.flagName)} contradict each other`);
+      else if (on || off) found.set(o.key, on);
+      continue;
+    }
+    const given = values[o.flagName] as string | string[] | undefined;
+    if (given === undefined) continue;
+    const texts = Array.isArray(given) ? given : [given];
+    const parsed = texts.map((t) => o.kind.fromText(t));
+    const wrong = parsed.findIndex((v) => v === undefined);
+    if (wrong >= 0) problems.push(bad(name, o, texts[wrong]));
+    else found.set(o.key, o.kind.repeatable ? parsed.flat() : parsed[0]);
+  }
+  return found;
+}
+
+/** Each option's value from the environment (an empty variable counts as unset). */
+function fromEnvironment(env: NodeJS.ProcessEnv, problems: string[]): Map<string, unknown> {
+  const found = new Map<string, unknown>();
+  for (const o of OPTIONS) {
+    const raw = env[o.env];
+    if (raw === undefined || raw === '') continue;
+    const value = o.kind.fromText(raw);
+    if (value === undefined) problems.push(bad(o.env, o, raw));
+    else found.set(o.key, value);
+  }
+  return found;
+}
+
+/** REGMETA_* variables that no option reads: most likely misspelt. */
+function strayVariables(env: NodeJS.ProcessEnv): string[] {
+  const known = new Set([...OPTIONS.map((o) => o.env), META_OPTIONS.config.env]);
+  return Object.keys(env)
+    .filter((name) => name.startsWith('REGMETA_') && !known.has(name))
+    .map((name) => `environment: ${name} is no option of regmeta serve; ignored${suggestion(name, OPTIONS.map((o) => o.env))}`);
+}
+
+/**
+ * The file's text parsed: JSON for *.json, YAML (1.2, of which JSON is a
+ * subset) otherwise. Duplicate keys are errors in both readings.
+ * @throws CliError IO when the file cannot be read; USAGE when it does not parse.
+ */
+function readConfigFile(file: string): unknown {
+  let textContent: string;
+  try {
+    textContent = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new CliError(Exit.IO, `cannot read config file ${file}: ${code}`, 'check --config (or REGMETA_CONFIG) and the permissions');
+  }
+  if (file.endsWith('.json')) {
+    try {
+      return JSON.parse(textContent);
+    } catch (error) {
+      throw new CliError(Exit.USAGE, `config ${file}: not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  const doc = parseDocument(textContent, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new CliError(Exit.USAGE, `config ${file}: not valid YAML: ${doc.errors[0].message.split('\n')[0]}`);
+  }
+  return doc.toJS();
+}
+
+const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Each option's value from the parsed file, relative paths resolved against the file's directory. */
+function fromFile(file: string, data: unknown, problems: string[]): Map<string, unknown> {
+  const found = new Map<string, unknown>();
+  const where = `config ${file}`;
+  const check = (key: string, value: unknown) => {
+    const o = BY_KEY.get(key);
+    if (o === undefined) {
+      problems.push(`${where}: ${key}: unknown key${suggestion(key, OPTIONS.map((x) => x.key))}`);
+      return;
+    }
+    // null is "not set": what --print-config writes for an option without a default.
+    if (value === null && o.default === undefined) return;
+    const parsed = o.kind.fromFile(value);
+    if (parsed === undefined) problems.push(bad(`${where}: ${key}`, o, value));
+    else found.set(key, o.kind.path ? nodePath.resolve(nodePath.dirname(file), parsed as string) : parsed);
+  };
+  if (data === null || data === undefined) return found;
+  if (!isMapping(data)) {
+    problems.push(`${where}: expected a mapping of options (listen, data, …), got ${shown(data)}`);
+    return found;
+  }
+  for (const [name, value] of Object.entries(data)) {
+    if (!SECTIONS.has(name)) check(name, value);
+    else if (isMapping(value)) for (const [sub, v] of Object.entries(value)) check(`${name}.${sub}`, v);
+    else if (value !== null) {
+      const keys = OPTIONS.filter((o) => o.path[0] === name).map((o) => o.path[1]);
+      problems.push(`${where}: ${name}: expected a mapping of ${keys.join(', ')}, got ${shown(value)}`);
+    }
+  }
+  return found;
+}
+
+/** " (did you mean X?)" for a name close to one of `known`, else "". */
+export function suggestion(name: string, known: string[]): string {
+  const norm = (s: string) => s.toLowerCase().replace(/[-_.]/g, '');
+  const last = (s: string) => norm(s.split('.').at(-1) ?? s);
+  const close = known.find((k) => norm(k) === norm(name) || last(k) === last(name)) ?? known.find((k) => distance(norm(k), norm(name)) <= 2);
+  return close === undefined ? '' : ` (did you mean ${close}?)`;
+}
+
+/** Levenshtein distance, for suggestions. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
+}
+
+/** The nested configuration from flat key → value. */
+function assemble(values: Map<string, unknown>): ServeConfig {
+  const config: Record<string, any> = { limits: {} };
+  for (const [key, value] of values) {
+    if (value === undefined) continue;
+    const [head, tail] = key.split('.');
+    if (tail === undefined) config[head] = value;
+    else (config[head] ??= {})[tail] = value;
+  }
+  return config as ServeConfig;
+}
+
+/**
+ * The configuration of `regmeta serve` from `argv`, `env` and the config file
+ * that --config or REGMETA_CONFIG names; undefined after printing --help.
+ * Paths given by flags and variables are resolved against the working directory.
+ * @throws CliError USAGE listing every problem, one line each (an unknown
+ * option or key, a wrong type, a bad value, an incomplete tls pair); CliError IO
+ * when the config file cannot be read.
+ */
+export function loadServeConfig(argv: string[], env: NodeJS.ProcessEnv, command: Pick<Command, 'name' | 'usage'>): LoadedConfig | undefined {
+  const args = parse(argv, command, FLAGS, { min: 0, max: 0 });
+  if (args === undefined) return undefined;
+  const given = args.values as Record<string, unknown>;
+  const problems: string[] = [];
+  const flags = fromFlags(given, problems);
+  const environment = fromEnvironment(env, problems);
+  const file = (given[META_OPTIONS.config.flag] as string | undefined) ?? (env[META_OPTIONS.config.env] || undefined);
+  const inFile = file === undefined ? new Map<string, unknown>() : fromFile(file, readConfigFile(file), problems);
+  const values = new Map<string, unknown>();
+  const sources: Record<string, Source> = {};
+  for (const o of OPTIONS) {
+    const [source, value]: [Source, unknown] = flags.has(o.key)
+      ? ['flag', flags.get(o.key)]
+      : environment.has(o.key)
+        ? ['environment', environment.get(o.key)]
+        : inFile.has(o.key)
+          ? ['file', inFile.get(o.key)]
+          : ['default', o.default];
+    sources[o.key] = source;
+    values.set(o.key, o.kind.path && typeof value === 'string' ? nodePath.resolve(value) : value);
+  }
+  const cert = values.get('tls.cert');
+  const key = values.get('tls.key');
+  if ((cert === undefined) !== (key === undefined)) {
+    const [missing, given] = cert === undefined ? ['tls.cert', 'tls.key'] : ['tls.key', 'tls.cert'];
+    const o = BY_KEY.get(missing)!;
+    problems.push(`${missing}: needed with ${given} (--${o.flagName}, ${o.env} or ${missing} in the config file)`);
+  }
+  if (problems.length > 0) {
+    // The file's problems name their key, which says it all; a flag's may send the reader to --help.
+    const hint = problems.every((p) => p.startsWith('config ')) ? undefined : `see 'regmeta ${command.name} --help'`;
+    throw new CliError(Exit.USAGE, problems[0], hint, problems.slice(1));
+  }
+  return { config: assemble(values), sources, file, printConfig: given[META_OPTIONS.printConfig.flag] === true, warnings: strayVariables(env) };
+}

@@ -1,0 +1,132 @@
+// Every option of `regmeta serve`, written once: its config file key, kind,
+// default and help line. The flag and the environment variable are derived
+// from the key, and from this table come the flag parser, the environment
+// reader, the config file validator, --help, --print-config and the README's
+// table (test/cli/config.test.ts holds the README to it).
+
+import { DEFAULT_BLOB_LIMITS } from '../../blobstore/index.js';
+import { DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS } from '../../server/index.js';
+import { boolean, count, duration, list, listen, path, size, type Kind } from './kinds.js';
+
+/** One option, as written in the table. */
+export interface OptionSpec {
+  /** The config file key, dotted for nesting: `limits.idleTimeout` is `limits: { idleTimeout }`. */
+  key: string;
+  kind: Kind<any>;
+  /** The value when no source gives one (undefined: unset), in the kind's units (ms, bytes). */
+  default?: unknown;
+  /** The default for the docs, when it is computed or unset ("none: …"). */
+  defaultText?: string;
+  /** One line: what it does. */
+  help: string;
+  /** The flag's value in --help: `--listen <host:port>`. */
+  arg?: string;
+  /** The flag when it is not the key's last part in kebab case (`admin` for admins). */
+  flag?: string;
+  /** Shown masked by --print-config. */
+  secret?: boolean;
+}
+
+/** An option with its derived names. */
+export interface OptionInfo extends OptionSpec {
+  /** Without the dashes: `idle-timeout`; a boolean also has `no-<flag>`. */
+  flagName: string;
+  env: string;
+  /** The key as a path: ['limits', 'idleTimeout']. */
+  path: string[];
+}
+
+const SPECS: OptionSpec[] = [
+  { key: 'listen', kind: listen, default: '127.0.0.1:5000', arg: 'host:port', help: 'the address and port to listen on' },
+  { key: 'data', kind: path, default: './data', arg: 'dir', help: 'the data directory (metadata.db, blobs, uploads), created when missing' },
+  { key: 'htpasswd', kind: path, arg: 'file', defaultText: 'none: anonymous access', help: 'require basic auth against this htpasswd file of bcrypt entries' },
+  { key: 'admins', kind: list, default: [], flag: 'admin', arg: 'user', defaultText: 'none (everyone, without htpasswd)', help: 'users who may read everyone\'s events (repeat the flag; comma-separated in the environment)' },
+  { key: 'readOnly', kind: boolean, default: false, help: 'refuse every write (405 UNSUPPORTED)' },
+  { key: 'deletes', kind: boolean, default: true, flag: 'delete', help: 'take manifest, tag and blob deletes (false: they answer 405 UNSUPPORTED), as suits local development' },
+  { key: 'tls.cert', kind: path, arg: 'file', defaultText: 'none: plain HTTP', help: 'serve HTTPS with this PEM certificate chain (with tls.key); re-read on SIGHUP' },
+  { key: 'tls.key', kind: path, arg: 'file', defaultText: 'none', help: 'the PEM private key of tls.cert; re-read on SIGHUP' },
+  {
+    key: 'limits.idleTimeout',
+    kind: duration(),
+    default: DEFAULT_CONNECTION_LIMITS.idleTimeout,
+    arg: 'duration',
+    help: 'cut a connection silent this long while the server waits on the client (0: never)',
+  },
+  {
+    key: 'limits.maxConnectionsPerAddress',
+    kind: count(),
+    default: DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress,
+    arg: 'n',
+    help: 'connections one client address may hold; more answer 429 (0: no cap)',
+  },
+  {
+    key: 'limits.maxUploadsPerAddress',
+    kind: count(),
+    default: DEFAULT_BLOB_LIMITS.maxUploadsPerAddress,
+    arg: 'n',
+    help: 'upload sessions one client address may hold open; more answer 429 (0: no cap)',
+  },
+  { key: 'limits.uploadTtl', kind: duration(60_000), default: DEFAULT_BLOB_LIMITS.uploadTtl, arg: 'duration', help: 'drop an upload session idle this long, with its file' },
+  { key: 'limits.maxBlobSize', kind: size(1), default: DEFAULT_BLOB_LIMITS.maxBlobSize, arg: 'size', help: 'the largest blob accepted; larger answer 413' },
+  {
+    key: 'limits.maxFailedLoginsPerAddress',
+    kind: count(),
+    default: DEFAULT_AUTH_LIMITS.maxFailedLoginsPerAddress,
+    arg: 'n',
+    help: 'failed logins one client address may make per window; more answer 429 (0: no limit)',
+  },
+  {
+    key: 'limits.failedLoginWindow',
+    kind: duration(1000),
+    default: DEFAULT_AUTH_LIMITS.failedLoginWindow,
+    arg: 'duration',
+    help: 'the window of failed logins, from the first failure in it',
+  },
+  {
+    key: 'limits.failedLoginAddresses',
+    kind: count(1),
+    default: DEFAULT_AUTH_LIMITS.failedLoginAddresses,
+    arg: 'n',
+    help: 'client addresses whose failed logins are remembered (the oldest are forgotten first)',
+  },
+  {
+    key: 'limits.passwordCheckThreads',
+    kind: count(1, 64),
+    default: DEFAULT_AUTH_LIMITS.passwordCheckThreads,
+    defaultText: '1 with up to two cores, else 2',
+    arg: 'n',
+    help: 'threads that check passwords (bcrypt), off the event loop',
+  },
+  {
+    key: 'limits.passwordCheckQueue',
+    kind: count(),
+    default: DEFAULT_AUTH_LIMITS.passwordCheckQueue,
+    arg: 'n',
+    help: 'password checks that may wait for a thread; more answer 429',
+  },
+];
+
+const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/**
+ * Names from a key: the `limits.` section is left out of the flag and the
+ * variable (`--idle-timeout`, REGMETA_IDLE_TIMEOUT), other sections stay
+ * (`--tls-cert`, REGMETA_TLS_CERT).
+ */
+function derive(spec: OptionSpec): OptionInfo {
+  const path = spec.key.split('.');
+  const named = kebab((path[0] === 'limits' ? path.slice(1) : path).join('-'));
+  return { ...spec, path, flagName: spec.flag ?? named, env: `REGMETA_${named.replace(/-/g, '_').toUpperCase()}` };
+}
+
+/** The options of `regmeta serve`, in the order of --help and the README. */
+export const OPTIONS: readonly OptionInfo[] = Object.freeze(SPECS.map(derive));
+
+/** The options about the configuration itself, which no config file sets. */
+export const META_OPTIONS = {
+  config: { flag: 'config', env: 'REGMETA_CONFIG', arg: 'file', help: 'read options from this YAML or JSON file (see below)' },
+  printConfig: { flag: 'print-config', help: 'print the effective configuration and where each value came from, then exit' },
+} as const;
+
+/** The config file's sections: keys whose value is a mapping of further keys. */
+export const SECTIONS: ReadonlySet<string> = new Set(OPTIONS.filter((o) => o.path.length > 1).map((o) => o.path[0]));

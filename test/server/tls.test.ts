@@ -1,0 +1,131 @@
+// HTTPS: the registry with a certificate of a CA the test makes, verified by
+// node's client and by curl; the certificate replaced while a connection
+// stays open; the connection cap on TLS connections.
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { connect, type TLSSocket } from 'node:tls';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setRegistryCertificate, startRegistry, type StartedRegistry } from 'regmeta/server';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { makeCa, makeServerCert, type ServerCert, type TestCa } from './certs.js';
+
+const work = mkdtempSync(path.join(tmpdir(), 'regmeta-tls-'));
+let ca: TestCa;
+let first: ServerCert;
+let second: ServerCert;
+let r: StartedRegistry | undefined;
+
+beforeAll(() => {
+  ca = makeCa(work);
+  first = makeServerCert(ca, 'first');
+  second = makeServerCert(ca, 'second');
+});
+afterEach(async () => {
+  await r?.close();
+  r = undefined;
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+async function start(options: { maxConnectionsPerAddress?: number } = {}): Promise<StartedRegistry> {
+  const dataDir = mkdtempSync(path.join(work, 'data-'));
+  return startRegistry({ dataDir, port: 0, tls: { cert: first.cert, key: first.key }, log: () => {}, ...options });
+}
+
+/** GET `path` over `agent`, verifying the server against the test CA; the status and the certificate seen. */
+function get(url: string, agent: Agent | false): Promise<{ status: number; fingerprint: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/v2/`, { ca: ca.ca, agent }, (res) => {
+      const fingerprint = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+      let body = '';
+      res.on('data', (chunk) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, fingerprint, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function curl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('curl', ['--silent', '--show-error', ...args], { timeout: 30_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('the registry over HTTPS', () => {
+  it('serves /v2/ to a client that verifies the certificate against the CA, and says https in its url', async () => {
+    r = await start();
+    expect(r.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const answer = await get(r.url, false);
+    expect(answer.status).toBe(200);
+    expect(answer.fingerprint).toBe(first.fingerprint);
+  });
+
+  it('is verified by curl against the CA, by IP address and by name, and refused by curl without it', async () => {
+    r = await start();
+    const port = new URL(r.url).port;
+    const byIp = await curl('--cacert', ca.caFile, '-o', '/dev/null', '-w', '%{http_code}', `${r.url}/v2/`);
+    expect(byIp).toMatchObject({ code: 0, stdout: '200' });
+    const byName = await curl('--cacert', ca.caFile, '-o', '/dev/null', '-w', '%{http_code}', `https://localhost:${port}/v2/`);
+    expect(byName).toMatchObject({ code: 0, stdout: '200' });
+    // curl's exit 60: the peer's certificate could not be verified.
+    expect((await curl('-o', '/dev/null', `${r.url}/v2/`)).code).toBe(60);
+  });
+
+  it('answers no plain HTTP on its port', async () => {
+    r = await start();
+    await expect(fetch(r.url.replace('https:', 'http:') + '/v2/')).rejects.toThrow();
+  });
+
+  it('takes a new certificate for new connections while an open keep-alive connection keeps working', async () => {
+    r = await start();
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      expect(await get(r.url, agent)).toMatchObject({ status: 200, fingerprint: first.fingerprint });
+      setRegistryCertificate(r.server, { cert: second.cert, key: second.key });
+      // The agent's connection is the old one, still alive, with the old certificate.
+      expect(await get(r.url, agent)).toMatchObject({ status: 200, fingerprint: first.fingerprint });
+      expect(await get(r.url, false)).toMatchObject({ status: 200, fingerprint: second.fingerprint });
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('refuses a certificate with the wrong key, and keeps serving the one it had', async () => {
+    r = await start();
+    expect(() => setRegistryCertificate(r!.server, { cert: second.cert, key: first.key })).toThrow();
+    expect(() => setRegistryCertificate(r!.server, { cert: 'not a certificate', key: first.key })).toThrow();
+    expect(await get(r.url, false)).toMatchObject({ status: 200, fingerprint: first.fingerprint });
+  });
+
+  it('refuses to start with a certificate and a key that do not belong together', async () => {
+    const dataDir = mkdtempSync(path.join(work, 'data-'));
+    await expect(startRegistry({ dataDir, port: 0, tls: { cert: first.cert, key: second.key } })).rejects.toThrow();
+  });
+
+  it('answers 429 on a TLS connection past the per-address cap', async () => {
+    r = await start({ maxConnectionsPerAddress: 2 });
+    const port = Number(new URL(r.url).port);
+    const open = () =>
+      new Promise<TLSSocket>((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port, ca: ca.ca }, () => resolve(socket));
+        socket.once('error', reject);
+      });
+    const held = [await open(), await open()];
+    const extra = await open();
+    const answer = await new Promise<string>((resolve) => {
+      let text = '';
+      extra.on('data', (chunk) => (text += chunk));
+      extra.on('end', () => resolve(text));
+      extra.on('close', () => resolve(text));
+      extra.write('GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n');
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 429 /);
+    expect(answer).toContain('TOOMANYREQUESTS');
+    for (const socket of held) socket.destroy();
+  });
+});
