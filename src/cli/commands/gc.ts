@@ -25,7 +25,7 @@ import {
   type Command,
 } from '../common.js';
 import { Progress } from '../progress.js';
-import { DirectoryBlobStore } from '../../blobstore/index.js';
+import { DirectoryBlobStore, type BlobStore } from '../../blobstore/index.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION, ...GRACE_OPTION, 'dry-run': { type: 'boolean', short: 'n' } } as const;
 
@@ -111,6 +111,8 @@ function skippable(error: unknown): boolean {
   );
 }
 
+const ctx = { actor: ACTOR };
+
 /**
  * Sweeps `store` (and closes it); removes blob files under `dir` unless it is
  * undefined.
@@ -129,69 +131,84 @@ export function sweep(store: MetadataStore, olderThan: Date, dir: string | undef
     problems: [],
     seconds: 0,
   };
-  const ctx = { actor: ACTOR };
   const progress = new Progress('gc');
   try {
-    const tried = new Set<string>();
-    for (;;) {
-      // Rounds until one frees nothing new: deleting an index makes its
-      // children untagged for the next round.
-      const candidates = store.untaggedManifests({ olderThan }).filter((m) => !tried.has(`${m.repository}@${m.digest}`));
-      if (candidates.length === 0) break;
-      for (const { repository, digest } of candidates) {
-        tried.add(`${repository}@${digest}`);
-        try {
-          // A tag set since the listing makes the store refuse the delete
-          // (MANIFEST_REFERENCED), in the delete's own transaction.
-          store.collectManifest(repository, digest, ctx, { olderThan });
-          result.manifestsDeleted.push({ repository, digest });
-        } catch (error) {
-          if (!skippable(error)) throw error;
-          result.skipped++;
-        }
-        progress.tick();
-      }
-    }
+    sweepManifests(store, olderThan, result, progress);
     const blobs = dir === undefined ? undefined : new DirectoryBlobStore(dir);
-    // Removes a file, counting it, or records why it could not.
-    const remover = (where: string, remove: () => boolean) => () => {
-      try {
-        if (remove()) result.filesRemoved++;
-      } catch (error) {
-        result.problems.push(`cannot remove ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-      }
-    };
-    for (const blob of store.unreferencedBlobs({ olderThan })) {
-      // The store removes the file only after the row's delete has committed,
-      // under the write lock, and only if no push has linked the digest again
-      // (a push moves its file into place under that same lock).
-      const removeFile = blobs && remover(blobs.location(blob.digest), () => blobs.delete(blob.digest));
-      try {
-        store.collectBlob(blob.digest, ctx, { olderThan, removeFile });
-      } catch (error) {
-        if (!skippable(error)) throw error;
-        result.skipped++;
-        continue;
-      }
-      result.blobsDeleted.push({ digest: blob.digest, size: blob.size });
-      result.bytesFreed += blob.size;
-      progress.tick();
-    }
-    // Files no row names (a crash between a file's placing and its link's
-    // commit, an interrupted sweep, a leftover temporary), once older than
-    // the grace period. A named one goes only while the store still knows no
-    // such blob, under the write lock a push places its file under.
-    for (const file of blobs?.list() ?? []) {
-      // Young enough to be a push in flight.
-      if (file.modified.getTime() >= olderThan.getTime()) continue;
-      const remove = remover(file.location, () => blobs!.remove(file));
-      if (file.digest === undefined) remove();
-      else store.whileBlobUnknown(file.digest, remove);
-    }
+    sweepBlobs(store, olderThan, blobs, result, progress);
+    if (blobs !== undefined) sweepStrayFiles(store, olderThan, blobs, result);
   } finally {
     progress.finish();
     store.close();
   }
   result.seconds = (Date.now() - started) / 1000;
   return result;
+}
+
+/** Deletes untagged manifests, in rounds until one frees nothing new: deleting an index makes its children untagged. */
+function sweepManifests(store: MetadataStore, olderThan: Date, result: GcResult, progress: Progress): void {
+  const tried = new Set<string>();
+  for (;;) {
+    const candidates = store.untaggedManifests({ olderThan }).filter((m) => !tried.has(`${m.repository}@${m.digest}`));
+    if (candidates.length === 0) return;
+    for (const { repository, digest } of candidates) {
+      tried.add(`${repository}@${digest}`);
+      try {
+        // A tag set since the listing makes the store refuse the delete
+        // (MANIFEST_REFERENCED), in the delete's own transaction.
+        store.collectManifest(repository, digest, ctx, { olderThan });
+        result.manifestsDeleted.push({ repository, digest });
+      } catch (error) {
+        if (!skippable(error)) throw error;
+        result.skipped++;
+      }
+      progress.tick();
+    }
+  }
+}
+
+/** Removes a file, counting it, or records why it could not. */
+function remover(result: GcResult, where: string, remove: () => boolean): () => void {
+  return () => {
+    try {
+      if (remove()) result.filesRemoved++;
+    } catch (error) {
+      result.problems.push(`cannot remove ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  };
+}
+
+function sweepBlobs(store: MetadataStore, olderThan: Date, blobs: BlobStore | undefined, result: GcResult, progress: Progress): void {
+  for (const blob of store.unreferencedBlobs({ olderThan })) {
+    // The store removes the file only after the row's delete has committed,
+    // under the write lock, and only if no push has linked the digest again
+    // (a push moves its file into place under that same lock).
+    const removeFile = blobs && remover(result, blobs.location(blob.digest), () => blobs.delete(blob.digest));
+    try {
+      store.collectBlob(blob.digest, ctx, { olderThan, removeFile });
+    } catch (error) {
+      if (!skippable(error)) throw error;
+      result.skipped++;
+      continue;
+    }
+    result.blobsDeleted.push({ digest: blob.digest, size: blob.size });
+    result.bytesFreed += blob.size;
+    progress.tick();
+  }
+}
+
+/**
+ * Files no row names (a crash between a file's placing and its link's
+ * commit, an interrupted sweep, a leftover temporary), once older than the
+ * grace period. A named one goes only while the store still knows no such
+ * blob, under the write lock a push places its file under.
+ */
+function sweepStrayFiles(store: MetadataStore, olderThan: Date, blobs: BlobStore, result: GcResult): void {
+  for (const file of blobs.list()) {
+    // Young enough to be a push in flight.
+    if (file.modified.getTime() >= olderThan.getTime()) continue;
+    const remove = remover(result, file.location, () => blobs.remove(file));
+    if (file.digest === undefined) remove();
+    else store.whileBlobUnknown(file.digest, remove);
+  }
 }
