@@ -41,6 +41,7 @@ const SPECS: OptionSpec[] = [
   { key: 'data', kind: path, default: './data', arg: 'dir', help: 'the data directory (metadata.db, blobs, uploads), created when missing' },
   { key: 'htpasswd', kind: path, arg: 'file', defaultText: 'none: anonymous access', help: 'require basic auth against this htpasswd file of bcrypt entries' },
   { key: 'admins', kind: list, default: [], flag: 'admin', arg: 'user', defaultText: 'none (everyone, without htpasswd)', help: 'users who may read everyone\'s events (repeat the flag; comma-separated in the environment)' },
+  { key: 'access', kind: path, arg: 'file', defaultText: 'none: whoever is let in may do everything', help: 'access rules (YAML or JSON): who may pull, push and delete in which repositories; admins may do everything' },
   { key: 'readOnly', kind: boolean, default: false, help: 'refuse every write (405 UNSUPPORTED)' },
   { key: 'deletes', kind: boolean, default: true, flag: 'delete', help: 'take manifest, tag and blob deletes (false: they answer 405 UNSUPPORTED), as suits local development' },
   { key: 'tls.cert', kind: path, arg: 'file', defaultText: 'none: plain HTTP', help: 'serve HTTPS with this PEM certificate chain (with tls.key); re-read on SIGHUP' },
