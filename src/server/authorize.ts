@@ -64,6 +64,7 @@ const CATALOG_BATCH = 1000;
  * names follow. `next` is the `last` of the next page's Link: the page's
  * last name, or, when CATALOG_SCAN names were looked at without filling the
  * page, the last name looked at (a short page, and the Link goes on).
+ * @throws StoreError NAME_INVALID for a `last` that is no repository name.
  */
 export function pullableCatalog(
   store: MetadataStore,
@@ -101,6 +102,7 @@ export function maysee(access: Access, actor: string, event: Event): boolean {
  * for no more than the page still lacks: every event up to the cursor
  * returned was either kept or filtered out. After EVENT_ROUNDS reads the
  * page is answered short, with its `next`.
+ * @throws StoreError as getEvents does: DENIED, EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID.
  */
 export function visibleEvents(store: MetadataStore, access: Access, actor: string, query: EventQuery): EventPage {
   const perPage = query.perPage ?? 100;
