@@ -92,7 +92,7 @@ export function pullableCatalog(
 const EVENT_ROUNDS = 20;
 
 /** Whether `actor` may see `event`: admins every one, others those of repositories they may pull. */
-export function maysee(access: Access, actor: string, event: Event): boolean {
+export function maySee(access: Access, actor: string, event: Event): boolean {
   return access.isAdmin(actor) || (event.repository !== undefined && access.allows(actor, 'pull', event.repository));
 }
 
@@ -110,7 +110,7 @@ export function visibleEvents(store: MetadataStore, access: Access, actor: strin
   let page: string | undefined = query.page;
   for (let round = 0; round < EVENT_ROUNDS; round++) {
     const read = store.getEvents({ ...query, perPage: perPage - events.length, page });
-    for (const event of read.events) if (maysee(access, actor, event)) events.push(event);
+    for (const event of read.events) if (maySee(access, actor, event)) events.push(event);
     page = read.next;
     if (page === undefined || events.length === perPage) break;
   }

@@ -35,7 +35,10 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
   store: MetadataStore;
   /** Holds blobs/ and uploads/ (created when missing). */
   dataDir: string;
-  /** An htpasswd file of bcrypt hashes: when given, every request must authenticate. */
+  /**
+   * An htpasswd file of bcrypt hashes: when given, every request must
+   * authenticate, unless access rules grant anonymous clients something.
+   */
   htpasswd?: string;
   /**
    * Users who may read everyone's events (with no htpasswd, everyone may);

@@ -10,7 +10,7 @@
 
 import { finished } from 'node:stream';
 import type { EventObjectType, EventQuery, EventType } from '../../index.js';
-import { maysee, visibleEvents } from '../authorize.js';
+import { maySee, visibleEvents } from '../authorize.js';
 import { HttpError } from '../errors.js';
 import type { RequestContext } from '../http.js';
 
@@ -84,7 +84,7 @@ export async function streamEvents(c: RequestContext): Promise<void> {
   const unsubscribe = registry.store.subscribe(
     (event) => {
       if (res.destroyed || res.writableEnded) return;
-      if (access !== undefined && !maysee(access, c.actor, event)) return;
+      if (access !== undefined && !maySee(access, c.actor, event)) return;
       res.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
     },
     { query },
