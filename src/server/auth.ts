@@ -129,6 +129,15 @@ export function unauthorized(message = 'authentication required'): HttpError {
   });
 }
 
+/**
+ * Whether an Authorization header carries no credentials: none at all, or
+ * Basic with an empty user and password, which containers/image (skopeo,
+ * podman) sends after a Basic challenge when it has no credentials.
+ */
+export function carriesNoCredentials(header: string | undefined): boolean {
+  return header === undefined || /^Basic\s+Og==\s*$/i.test(header);
+}
+
 /** Checks Authorization headers against the htpasswd users. */
 export class BasicAuth {
   readonly #users: Map<string, string>;

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DirectoryBlobStore } from '../blobstore/index.js';
 import type { MetadataStore } from '../index.js';
 import { Access, readAccessRules, type AccessRules } from './access.js';
-import { BasicAuth, readHtpasswd, type AuthLimits } from './auth.js';
+import { BasicAuth, carriesNoCredentials, readHtpasswd, type AuthLimits } from './auth.js';
 import { authorize } from './authorize.js';
 import { Connections, type ConnectionLimits } from './connections.js';
 import { HttpError, sendError } from './errors.js';
@@ -217,7 +217,7 @@ async function handle(c: RequestContext, auth: BasicAuth | undefined, connection
   // With rules that grant anonymous clients something, a request without
   // credentials goes on as anonymous ('') and the rules decide.
   const { registry } = c;
-  if (auth && (req.headers.authorization !== undefined || registry.access?.anonymous !== true)) {
+  if (auth && (registry.access?.anonymous !== true || !carriesNoCredentials(req.headers.authorization))) {
     c.actor = await auth.authenticate(req.headers.authorization, req.socket.remoteAddress);
     c.ctx = { actor: c.actor };
   }

@@ -140,6 +140,9 @@ describe('a registry with access rules and several users', () => {
     }
     expect((await req('/v2/acme/app/manifests/v1', bob, { method: 'HEAD' })).status).toBe(200);
     expect((await req('/v2/public/base/manifests/v1', anonymous)).status).toBe(200);
+    // Empty Basic credentials, as skopeo sends them after a challenge, are anonymous.
+    expect((await req('/v2/public/base/manifests/v1', { Authorization: 'Basic Og==' })).status).toBe(200);
+    expect((await req('/v2/acme/app/manifests/v1', { Authorization: 'Basic Og==' })).status).toBe(401);
     expect((await req('/v2/public/base/manifests/v1', dave)).status).toBe(200);
     expect((await req('/v2/secret/x/manifests/v1', bob)).status).toBe(403);
     expect((await req('/v2/secret/x/manifests/v1', alice)).status).toBe(200);
