@@ -118,6 +118,26 @@ export function dummyHash(hashes: Iterable<string>): string {
   return bcrypt.hashSync(randomBytes(24).toString('base64'), cost);
 }
 
+/**
+ * 401 UNAUTHORIZED with the Basic challenge: the answer to a client whose
+ * credentials are missing or prove no one, and to an anonymous client the
+ * access rules refuse.
+ */
+export function unauthorized(message = 'authentication required'): HttpError {
+  return new HttpError('UNAUTHORIZED', message, {
+    headers: { 'WWW-Authenticate': `Basic realm="${REALM}", charset="UTF-8"` },
+  });
+}
+
+/**
+ * Whether an Authorization header carries no credentials: none at all, or
+ * Basic with an empty user and password, which containers/image (skopeo,
+ * podman) sends after a Basic challenge when it has no credentials.
+ */
+export function carriesNoCredentials(header: string | undefined): boolean {
+  return header === undefined || /^Basic\s+Og==\s*$/i.test(header);
+}
+
 /** Checks Authorization headers against the htpasswd users. */
 export class BasicAuth {
   readonly #users: Map<string, string>;
@@ -154,10 +174,6 @@ export class BasicAuth {
    * @throws Error when the check itself fails (the pool is closed, a thread died).
    */
   async authenticate(header: string | undefined, address: string | undefined): Promise<string> {
-    const unauthorized = () =>
-      new HttpError('UNAUTHORIZED', 'authentication required', {
-        headers: { 'WWW-Authenticate': `Basic realm="${REALM}", charset="UTF-8"` },
-      });
     if (header === undefined || header.length > 4096) throw unauthorized();
     const key = createHash('sha256').update(header).digest('hex');
     const known = this.#verified.get(key);

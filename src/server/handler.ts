@@ -6,7 +6,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DirectoryBlobStore } from '../blobstore/index.js';
 import type { MetadataStore } from '../index.js';
-import { BasicAuth, readHtpasswd, type AuthLimits } from './auth.js';
+import { Access, readAccessRules, type AccessRules } from './access.js';
+import { BasicAuth, carriesNoCredentials, readHtpasswd, type AuthLimits } from './auth.js';
+import { authorize } from './authorize.js';
 import { Connections, type ConnectionLimits } from './connections.js';
 import { HttpError, sendError } from './errors.js';
 import { FaultsOnce } from './faults.js';
@@ -33,10 +35,22 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
   store: MetadataStore;
   /** Holds blobs/ and uploads/ (created when missing). */
   dataDir: string;
-  /** An htpasswd file of bcrypt hashes: when given, every request must authenticate. */
+  /**
+   * An htpasswd file of bcrypt hashes: when given, every request must
+   * authenticate, unless access rules grant anonymous clients something.
+   */
   htpasswd?: string;
-  /** Users who may read everyone's events (with no htpasswd, everyone may). */
+  /**
+   * Users who may read everyone's events (with no htpasswd, everyone may);
+   * with access rules, also users who may do everything (added to the rules' admins).
+   */
   admins?: string[];
+  /**
+   * Access rules, or the YAML/JSON file to read them from: who may pull, push
+   * and delete where (src/server/access.ts). Without them whoever is let in
+   * may do everything.
+   */
+  access?: AccessRules | string;
   /** Refuse every write with 405 UNSUPPORTED. */
   readOnly?: boolean;
   /** Manifest, tag and blob deletes (default true; false answers 405 UNSUPPORTED). */
@@ -93,10 +107,12 @@ export function handlerInternals(handler: RegistryHandler): HandlerInternals {
  * Creates the registry as a `(req, res)` request listener over `options.store`
  * and the blob files under `options.dataDir`. Connection limits (idle
  * timeout, per-address caps) need the server: createRegistry applies them.
- * @throws Error when the htpasswd file cannot be read, a limit is not a
- * number ≥ 0, or the data directory cannot be created.
+ * @throws Error when the htpasswd or access file cannot be read, a limit is not a
+ * number ≥ 0, or the data directory cannot be created; AccessRulesError when
+ * the access rules do not hold together.
  */
 export function createRegistryHandler(options: RegistryOptions): RegistryHandler {
+  const access = accessOf(options);
   const blobStore = new DirectoryBlobStore(options.dataDir, {
     maxBlobSize: options.maxBlobSize,
     maxUploadsPerAddress: options.maxUploadsPerAddress,
@@ -113,7 +129,8 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     faults: new FaultsOnce(onError),
     readOnly: options.readOnly ?? false,
     deletes: options.deletes ?? true,
-    isAdmin: (user) => auth === undefined || admins.has(user),
+    isAdmin: access !== undefined ? (user) => access.isAdmin(user) : (user) => auth === undefined || admins.has(user),
+    access,
     streams: new Set(),
     heartbeatInterval: connections.heartbeatInterval,
   };
@@ -173,6 +190,12 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
   return handler;
 }
 
+function accessOf(options: RegistryOptions): Access | undefined {
+  const { access, admins = [] } = options;
+  if (access === undefined) return undefined;
+  return typeof access === 'string' ? readAccessRules(access, admins) : new Access(access, admins);
+}
+
 async function handle(c: RequestContext, auth: BasicAuth | undefined, connections: Connections): Promise<void> {
   const { req, res } = c;
   connections.begin(req, res);
@@ -191,13 +214,16 @@ async function handle(c: RequestContext, auth: BasicAuth | undefined, connection
   }
   // Authentication comes before routing: an unauthenticated client learns
   // nothing, not even which names are valid.
-  if (auth) {
+  // With rules that grant anonymous clients something, a request without
+  // credentials goes on as anonymous ('') and the rules decide.
+  const { registry } = c;
+  if (auth && (registry.access?.anonymous !== true || !carriesNoCredentials(req.headers.authorization))) {
     c.actor = await auth.authenticate(req.headers.authorization, req.socket.remoteAddress);
     c.ctx = { actor: c.actor };
   }
   const method = req.method ?? 'GET';
   const route = parseRoute(method, c.url.pathname);
-  const { registry } = c;
+  if (registry.access !== undefined) authorize(c, registry.access, method, route, auth !== undefined);
   if (registry.readOnly && isWrite(method)) {
     throw new HttpError('UNSUPPORTED', 'the registry is read-only');
   }

@@ -6,6 +6,7 @@ import { finished } from 'node:stream';
 import type { Context, MetadataStore } from '../index.js';
 import type { BlobStore } from '../blobstore/index.js';
 import { HttpError } from './errors.js';
+import type { Access } from './access.js';
 import type { FaultsOnce } from './faults.js';
 
 /** The registry's parts and switches, as the handlers see them. */
@@ -16,8 +17,10 @@ export interface Registry {
   faults: FaultsOnce;
   readOnly: boolean;
   deletes: boolean;
-  /** Users who may read everyone's events; with no htpasswd, everyone. */
+  /** Users who may read everyone's events; with no htpasswd and no access rules, everyone. */
   isAdmin(user: string): boolean;
+  /** The access rules, when configured: routes check them, the catalog and events filter by them. */
+  access?: Access;
   /** Server-sent event streams open now, ended at shutdown. */
   streams: Set<ServerResponse>;
   /** Milliseconds between an event stream's keep-alive comments: below the idle timeout. */

@@ -13,3 +13,4 @@ export {
 } from './server.js';
 export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connections.js';
 export { DEFAULT_AUTH_LIMITS, type AuthLimits } from './auth.js';
+export { Access, AccessRulesError, ANONYMOUS, readAccessRules, type AccessRule, type AccessRules, type Action } from './access.js';

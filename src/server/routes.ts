@@ -3,7 +3,7 @@
 // grammar, before any handler can reach the filesystem or SQL.
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#endpoints
 
-import { checkDigest, checkRepository, parseReference, type Reference } from '../index.js';
+import { checkDigest, checkRepository, NotFoundError, parseReference, StoreError, type Reference } from '../index.js';
 import { HttpError } from './errors.js';
 
 export type Route =
@@ -39,7 +39,7 @@ const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 
 // Names contain slashes, so each pattern anchors on its suffix and the name is
 // everything before it. The upload patterns come before the blob pattern.
-const PATTERNS: ReadonlyArray<[RegExp, (m: RegExpExecArray) => Route]> = [
+const PATTERNS: ReadonlyArray<[RegExp, (m: RegExpExecArray, method: string) => Route]> = [
   [/^\/v2\/?$/, () => ({ kind: 'base' })],
   [/^\/v2\/_catalog$/, () => ({ kind: 'catalog' })],
   [/^\/api\/v0\/events\/?$/, () => ({ kind: 'events' })],
@@ -47,7 +47,7 @@ const PATTERNS: ReadonlyArray<[RegExp, (m: RegExpExecArray) => Route]> = [
   [/^\/v2\/(.+)\/tags\/list$/, (m) => ({ kind: 'tags', name: name(m[1]) })],
   [
     /^\/v2\/(.+)\/manifests\/([^/]+)$/,
-    (m) => ({ kind: 'manifest', name: name(m[1]), reference: parseReference(segment(m[2])) }),
+    (m, method) => ({ kind: 'manifest', name: name(m[1]), reference: manifestReference(segment(m[2]), method) }),
   ],
   [/^\/v2\/(.+)\/blobs\/uploads\/?$/, (m) => ({ kind: 'uploadStart', name: name(m[1]) })],
   [/^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, (m) => ({ kind: 'upload', name: name(m[1]), id: uploadId(m[2]) })],
@@ -69,6 +69,27 @@ function name(raw: string): string {
   return checkRepository(segment(raw));
 }
 
+/**
+ * A manifest reference. A pull by a reference that is neither a tag nor a
+ * digest is MANIFEST_UNKNOWN (404): nothing can exist under that name, and the
+ * conformance suite (v1.1.1, 01_pull_test.go "GET nonexistent manifest should
+ * return 404", with the reference `.INVALID_MANIFEST_NAME`) expects a 404. A
+ * push or delete by one stays TAG_INVALID/DIGEST_INVALID (400), which the
+ * suite's "400 response body should contain OCI-conforming JSON message"
+ * (a PUT to `sha256:totallywrong`) accepts.
+ */
+function manifestReference(raw: string, method: string): Reference {
+  try {
+    return parseReference(raw);
+  } catch (error) {
+    const pull = method === 'GET' || method === 'HEAD';
+    if (pull && error instanceof StoreError && (error.code === 'TAG_INVALID' || error.code === 'DIGEST_INVALID')) {
+      throw new NotFoundError('MANIFEST_UNKNOWN', 'no manifest can have this reference: it is neither a tag nor a digest');
+    }
+    throw error;
+  }
+}
+
 function uploadId(raw: string): string {
   if (!UPLOAD_ID.test(raw)) throw new HttpError('BLOB_UPLOAD_UNKNOWN', 'unknown upload session');
   return raw;
@@ -83,7 +104,7 @@ export function parseRoute(method: string, pathname: string): Route {
   for (const [pattern, build] of PATTERNS) {
     const match = pattern.exec(pathname);
     if (!match) continue;
-    const route = build(match);
+    const route = build(match, method);
     const allowed = METHODS[route.kind];
     if (!allowed.includes(method)) {
       throw new HttpError('UNSUPPORTED', `${method} is not supported here`, { headers: { Allow: allowed.join(', ') } });

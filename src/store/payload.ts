@@ -30,7 +30,10 @@ export interface ParsedManifest {
   annotations: string | null;
   /** The digest of the manifest's `subject`, if any (OCI 1.1). */
   subject: string | null;
-  /** Config and layer digests. */
+  /**
+   * Config and layer digests: what the registry must hold. Non-distributable
+   * layers (see isForeignLayer) are not among them.
+   */
   blobs: string[];
   /** Child manifest digests of an index or manifest list. */
   children: string[];
@@ -56,6 +59,20 @@ function descriptorDigest(value: unknown, where: string): string {
 function descriptorList(value: unknown, where: string): string[] {
   if (!Array.isArray(value)) invalid(`${where} is not an array`);
   return value.map((d, i) => descriptorDigest(d, `${where}[${i}]`));
+}
+
+/**
+ * Whether a layer is one the registry need not hold, as distribution decides
+ * (its schema2 and ocischema manifest handlers): image-spec's
+ * non-distributable layer types (`application/vnd.oci.image.layer.nondistributable.v1.tar…`),
+ * Docker's foreign layers (`application/vnd.docker.image.rootfs.foreign.diff.tar.gzip`),
+ * and any descriptor with `urls`, which clients fetch from there. Such a
+ * manifest must be accepted without those blobs (the conformance suite pushes one).
+ */
+function isForeignLayer(descriptor: Record<string, unknown>): boolean {
+  const type = descriptor.mediaType as string;
+  if (type.includes('nondistributable') || type.includes('.rootfs.foreign.')) return true;
+  return Array.isArray(descriptor.urls) && descriptor.urls.length > 0;
 }
 
 function annotationsOf(value: unknown): string | null {
@@ -141,7 +158,7 @@ export function parseManifest(mediaType: string, payload: Uint8Array): ParsedMan
   }
   if (json.manifests !== undefined) invalid('an image manifest has no manifests list');
   const config = descriptorDigest(json.config, 'config');
-  const layers = descriptorList(json.layers, 'layers');
+  const layers = descriptorList(json.layers, 'layers').filter((_, i) => !isForeignLayer((json.layers as Record<string, unknown>[])[i]));
   return {
     artifactType: (json.artifactType as string | undefined) ?? ((json.config as { mediaType: string }).mediaType),
     annotations,

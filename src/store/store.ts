@@ -49,7 +49,8 @@ export class MetadataStore {
    * changes nothing but the time the garbage collector's grace period counts
    * from. With `options.tag`, the tag is pointed at it in the same
    * transaction (a push by tag). With `options.requireReferences`, every blob
-   * it references must be linked in `repo` and every child manifest present
+   * it references must be linked in `repo` (non-distributable layers, which
+   * clients fetch elsewhere, aside) and every child manifest present
    * there (its subject may be missing), checked in the same transaction, so
    * that no concurrent delete slips between the check and the write.
    * @returns its digest and subject: what a registry answers with, so that

@@ -347,3 +347,51 @@ describe('content management', () => {
     expect(r.logs.filter((entry) => entry.status >= 500)).toEqual([]);
   });
 });
+
+describe('the two gaps the v1.1.1 suite found', () => {
+  const name = 'conformance/gaps';
+
+  it('a manifest with non-distributable layers is accepted without those blobs, and pulls', async () => {
+    const config = '{"architecture":"amd64","os":"windows"}';
+    await populateBlob(name, config);
+    const foreign = (mediaType: string, content: string, urls?: string[]) => ({
+      mediaType,
+      digest: sha256(content),
+      size: Buffer.byteLength(content),
+      ...(urls === undefined ? {} : { urls }),
+    });
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: Buffer.byteLength(config) },
+      layers: [
+        foreign('application/vnd.oci.image.layer.nondistributable.v1.tar+gzip', 'never pushed: nondistributable'),
+        foreign('application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', 'never pushed: docker foreign'),
+        foreign('application/vnd.oci.image.layer.v1.tar+gzip', 'never pushed: has urls', ['https://example.com/layer']),
+      ],
+    });
+    const put = await putManifest(name, 'foreign', manifest);
+    expect(put.status).toBe(201);
+    const get = await req(`/v2/${name}/manifests/foreign`, { headers: { Accept: OCI_MANIFEST } });
+    expect(get.status).toBe(200);
+    expect(await get.text()).toBe(manifest);
+    // An ordinary layer that was never pushed is still refused.
+    const plain = manifestOf(config, ['never pushed: ordinary']);
+    const refused = await putManifest(name, 'plain', plain);
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { errors: { code: string }[] }).errors[0].code).toBe('MANIFEST_BLOB_UNKNOWN');
+  });
+
+  it('GET and HEAD by a reference that is neither tag nor digest are 404 MANIFEST_UNKNOWN; PUT and DELETE stay 400', async () => {
+    for (const reference of ['.INVALID_MANIFEST_NAME', 'sha256:totallywrong', '-dash']) {
+      const get = await req(`/v2/${name}/manifests/${reference}`);
+      expect(get.status).toBe(404);
+      expect(((await get.json()) as { errors: { code: string }[] }).errors[0].code).toBe('MANIFEST_UNKNOWN');
+      expect((await req(`/v2/${name}/manifests/${reference}`, { method: 'HEAD' })).status).toBe(404);
+      expect((await req(`/v2/${name}/manifests/${reference}`, { method: 'DELETE' })).status).toBe(400);
+      expect((await putManifest(name, reference, '{}')).status).toBe(400);
+    }
+    // An invalid repository name is still NAME_INVALID.
+    expect((await req('/v2/Bad_Name/manifests/.INVALID_MANIFEST_NAME')).status).toBe(400);
+  });
+});

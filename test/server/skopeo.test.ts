@@ -186,3 +186,37 @@ describe('skopeo with basic auth', () => {
     expect(Buffer.from(raw)).toEqual(image.bytes);
   });
 });
+
+describe('skopeo with access rules', () => {
+  let ruled: Peer;
+
+  beforeAll(async () => {
+    const htpasswd = join(work, 'ruled.htpasswd');
+    writeFileSync(htpasswd, `pusher:${bcrypt.hashSync('s3cret', 4)}\nreader:${bcrypt.hashSync('r3ad', 4)}\n`);
+    const rules = join(work, 'rules.yaml');
+    writeFileSync(
+      rules,
+      "rules:\n  - repositories: ['team/**']\n    users: [pusher]\n    actions: [pull, push]\n  - repositories: ['team/public']\n    users: [anonymous, '*']\n    actions: [pull]\n",
+    );
+    ruled = await startRegistry({ htpasswd, args: ['--access', rules] });
+    started.push(ruled);
+  });
+
+  it('pushes where the rules grant it, pulls anonymously where they allow, and is refused elsewhere', async () => {
+    const host = ruled.host;
+    const layout = newLayout();
+    const image = layout.addImage({ layers: 1 });
+    layout.tag(image.descriptor, 'v1');
+    const source = `oci:${layout.dir}:v1`;
+    await mustSkopeo(...insecureCopy, '--dest-creds', 'pusher:s3cret', source, `docker://${host}/team/public:v1`);
+    const raw = await mustSkopeo('inspect', '--raw', '--tls-verify=false', `docker://${host}/team/public:v1`);
+    expect(Buffer.from(raw)).toEqual(image.bytes);
+    const anonymousPush = await skopeo(...insecureCopy, source, `docker://${host}/team/public:v2`);
+    expect(anonymousPush.code).not.toBe(0);
+    const readerPush = await skopeo(...insecureCopy, '--dest-creds', 'reader:r3ad', source, `docker://${host}/team/app:v1`);
+    expect(readerPush.code).not.toBe(0);
+    expect(readerPush.stderr).toMatch(/denied|403/i);
+    const readerPull = await skopeo('inspect', '--raw', '--tls-verify=false', '--creds', 'reader:r3ad', `docker://${host}/team/secret:v1`);
+    expect(readerPull.code).not.toBe(0);
+  });
+});

@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { StoreError } from '../../index.js';
-import { setRegistryCertificate, startRegistry, type StartedRegistry, type TlsFiles } from '../../server/index.js';
+import { AccessRulesError, readAccessRules, setRegistryCertificate, startRegistry, type StartedRegistry, type TlsFiles } from '../../server/index.js';
 import { CliError, Exit, type Command } from '../common.js';
 import { splitListen } from '../config/kinds.js';
 import { loadServeConfig, type LoadedConfig, type ServeConfig } from '../config/load.js';
@@ -35,6 +35,7 @@ the exit status is 2. For example:
   listen: 0.0.0.0:5443
   data: /srv/registry
   htpasswd: htpasswd
+  access: access.yaml
   tls: { cert: registry.crt, key: registry.key }
   limits: { idleTimeout: 5m, maxBlobSize: 10GiB }
 
@@ -82,6 +83,19 @@ function readTls(tls: { cert: string; key: string }): TlsFiles {
 }
 
 /**
+ * Checks the access rules file, before anything starts.
+ * @throws CliError USAGE listing every problem, one line each naming its key; IO when it cannot be read.
+ */
+function checkAccess(file: string, admins: string[]): void {
+  try {
+    readAccessRules(file, admins);
+  } catch (error) {
+    if (error instanceof AccessRulesError) throw new CliError(Exit.USAGE, error.problems[0], undefined, error.problems.slice(1));
+    throw new CliError(Exit.IO, `cannot read access ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+/**
  * Starts the registry.
  * @throws StoreError from opening the database; CliError USAGE when the
  * certificate and key do not load; CliError IO when a file cannot be read
@@ -96,6 +110,7 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
     if (error instanceof CliError) throw error;
     throw new CliError(Exit.USAGE, `tls.cert and tls.key do not load as a pair: ${(error as Error).message}`, 'both PEM, the key the certificate\'s');
   }
+  if (config.access !== undefined) checkAccess(config.access, config.admins);
   const { host, port } = splitListen(config.listen)!;
   try {
     return await startRegistry({
@@ -105,6 +120,7 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
       dataDir: config.data,
       htpasswd: config.htpasswd,
       admins: config.admins,
+      access: config.access,
       readOnly: config.readOnly,
       deletes: config.deletes,
       tls,
@@ -164,7 +180,7 @@ export const serve: Command = {
       throw error;
     }
     const url = new URL(registry.url);
-    logLine({ msg: 'listening', url: registry.url, port: Number(url.port), data: config.data, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, tls: config.tls !== undefined });
+    logLine({ msg: 'listening', url: registry.url, port: Number(url.port), data: config.data, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, access: config.access !== undefined, tls: config.tls !== undefined });
     const signal = await stopped;
     process.off('SIGHUP', onHangup);
     logLine({ msg: 'shutting down', signal });

@@ -18,6 +18,7 @@ export interface ServeConfig {
   data: string;
   htpasswd?: string;
   admins: string[];
+  access?: string;
   readOnly: boolean;
   deletes: boolean;
   tls?: { cert: string; key: string };

@@ -2,6 +2,7 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#content-discovery
 
 import { MediaType } from '../../index.js';
+import { pullableCatalog } from '../authorize.js';
 import { nextLink, pageQuery, sendJson, type RequestContext } from '../http.js';
 
 /** The most names one list response carries; more come through Link. */
@@ -29,9 +30,19 @@ export function listTags(c: RequestContext, name: string): void {
   sendJson(c, 200, { name, tags }, headers);
 }
 
-/** GET /v2/_catalog — distribution's catalog API, paginated like tags. */
+/**
+ * GET /v2/_catalog — distribution's catalog API, paginated like tags. With
+ * access rules, a non-admin sees the repositories they may pull, filtered
+ * while paging (pullableCatalog).
+ */
 export function catalog(c: RequestContext): void {
   const { n, last } = pageQuery(c.url, MAX_PAGE);
+  const { access } = c.registry;
+  if (access !== undefined && !access.isAdmin(c.actor)) {
+    const page = pullableCatalog(c.registry.store, access, c.actor, n, last);
+    const link: Record<string, string> = page.next === undefined ? {} : { Link: nextLink(c.url.pathname, n, page.next) };
+    return sendJson(c, 200, { repositories: page.repositories }, link);
+  }
   const repositories = c.registry.store.catalog({ n: n + 1, last });
   const headers: Record<string, string> = {};
   if (repositories.length > n) {

@@ -4,10 +4,13 @@
 // Who may read what: an admin reads everyone's events, anyone else only
 // their own (asking for another actor is 403 DENIED). With no htpasswd the
 // registry is a developer's own: everyone is anonymous and an admin. With an
-// htpasswd, the users named by --admin are admins.
+// htpasswd, the users named by --admin are admins. With access rules, a
+// non-admin also sees only events of repositories they may pull (their own
+// events still, as DTR's rule says, within those repositories).
 
 import { finished } from 'node:stream';
 import type { EventObjectType, EventQuery, EventType } from '../../index.js';
+import { maySee, visibleEvents } from '../authorize.js';
 import { HttpError } from '../errors.js';
 import type { RequestContext } from '../http.js';
 
@@ -52,7 +55,8 @@ function eventQuery(c: RequestContext): EventQuery {
  */
 export function listEvents(c: RequestContext): void {
   const query = eventQuery(c);
-  const page = c.registry.store.getEvents(query);
+  const { access, store } = c.registry;
+  const page = access === undefined ? store.getEvents(query) : visibleEvents(store, access, c.actor, query);
   const headers: Record<string, string> = {};
   if (page.next !== undefined) {
     const next = new URLSearchParams(c.url.searchParams);
@@ -76,9 +80,11 @@ export async function streamEvents(c: RequestContext): Promise<void> {
   // the time bounds and paging are the list's alone.
   const query = { ...eventQuery(c), publishedAfter: undefined, publishedBefore: undefined };
   const { res, registry } = c;
+  const { access } = registry;
   const unsubscribe = registry.store.subscribe(
     (event) => {
       if (res.destroyed || res.writableEnded) return;
+      if (access !== undefined && !maySee(access, c.actor, event)) return;
       res.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
     },
     { query },

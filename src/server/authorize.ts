@@ -1,0 +1,118 @@
+// Access rules applied to requests: what each route needs (pull, push or
+// delete in a repository), the answer when it is missing, and the catalog
+// and event filters for the routes that span repositories. Only reached when
+// rules are configured: without them no request pays for any of this.
+
+import type { Event, EventPage, EventQuery, MetadataStore } from '../index.js';
+import type { Access, Action } from './access.js';
+import { unauthorized } from './auth.js';
+import { HttpError } from './errors.js';
+import type { RequestContext } from './http.js';
+import type { Route } from './routes.js';
+
+/** The (action, repository) pairs a route needs; [] for routes that need none or filter instead. */
+export function needs(method: string, route: Route, url: URL): Array<[Action, string]> {
+  const read = method === 'GET' || method === 'HEAD';
+  switch (route.kind) {
+    case 'tags':
+    case 'referrers':
+      return [['pull', route.name]];
+    case 'manifest':
+    case 'blob':
+      return [[read ? 'pull' : method === 'DELETE' ? 'delete' : 'push', route.name]];
+    case 'upload':
+      // Status and cancel are part of a push, not a pull or a delete.
+      return [['push', route.name]];
+    case 'uploadStart': {
+      // A mount reads the source: it needs pull there, as distribution
+      // requires (an access record for `from`). It is refused rather than
+      // turned into an upload session, so that a missing grant shows at once
+      // instead of as a slow re-upload.
+      const from = url.searchParams.get('from');
+      const mount = url.searchParams.get('mount') !== null && from !== null && from !== '';
+      return mount ? [['push', route.name], ['pull', from]] : [['push', route.name]];
+    }
+    default:
+      return [];
+  }
+}
+
+/**
+ * Refuses a request the rules do not allow: 401 UNAUTHORIZED with a
+ * challenge for an anonymous client (credentials may help), 403 DENIED for
+ * an authenticated user (they would not). `/v2/` is the login check: with an
+ * htpasswd file it challenges anonymous clients, so that `docker login`
+ * verifies credentials, even when anonymous clients may pull.
+ * @throws HttpError UNAUTHORIZED or DENIED.
+ */
+export function authorize(c: RequestContext, access: Access, method: string, route: Route, withLogins: boolean): void {
+  if (route.kind === 'base' && c.actor === '' && withLogins) throw unauthorized();
+  for (const [action, repository] of needs(method, route, c.url)) {
+    if (access.allows(c.actor, action, repository)) continue;
+    if (c.actor === '') throw unauthorized(`anonymous clients may not ${action} in ${repository}`);
+    throw new HttpError('DENIED', `user ${JSON.stringify(c.actor)} may not ${action} in ${repository}`);
+  }
+}
+
+/** Repositories the catalog looks at for one request before answering a short page. */
+const CATALOG_SCAN = 100_000;
+const CATALOG_BATCH = 1000;
+
+/**
+ * A catalog page of the repositories `actor` may pull: up to `n` names
+ * after `last`, filtered while paging so that a page is full whenever more
+ * names follow. `next` is the `last` of the next page's Link: the page's
+ * last name, or, when CATALOG_SCAN names were looked at without filling the
+ * page, the last name looked at (a short page, and the Link goes on).
+ * @throws StoreError NAME_INVALID for a `last` that is no repository name.
+ */
+export function pullableCatalog(
+  store: MetadataStore,
+  access: Access,
+  actor: string,
+  n: number,
+  last: string | undefined,
+): { repositories: string[]; next?: string } {
+  const found: string[] = [];
+  let cursor = last;
+  for (let scanned = 0; scanned < CATALOG_SCAN; scanned += CATALOG_BATCH) {
+    const batch = store.catalog({ n: CATALOG_BATCH, last: cursor });
+    for (const name of batch) {
+      cursor = name;
+      if (!access.allows(actor, 'pull', name)) continue;
+      found.push(name);
+      if (found.length > n) return { repositories: found.slice(0, n), next: n > 0 ? found[n - 1] : undefined };
+    }
+    if (batch.length < CATALOG_BATCH) return { repositories: found };
+  }
+  return { repositories: found, next: cursor };
+}
+
+/** Store pages one events request reads before answering a short page. */
+const EVENT_ROUNDS = 20;
+
+/** Whether `actor` may see `event`: admins every one, others those of repositories they may pull. */
+export function maySee(access: Access, actor: string, event: Event): boolean {
+  return access.isAdmin(actor) || (event.repository !== undefined && access.allows(actor, 'pull', event.repository));
+}
+
+/**
+ * A page of events `actor` may see, filtered while paging. The store's
+ * cursor is opaque and marks the end of a page it read, so each read asks
+ * for no more than the page still lacks: every event up to the cursor
+ * returned was either kept or filtered out. After EVENT_ROUNDS reads the
+ * page is answered short, with its `next`.
+ * @throws StoreError as getEvents does: DENIED, EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID.
+ */
+export function visibleEvents(store: MetadataStore, access: Access, actor: string, query: EventQuery): EventPage {
+  const perPage = query.perPage ?? 100;
+  const events: Event[] = [];
+  let page: string | undefined = query.page;
+  for (let round = 0; round < EVENT_ROUNDS; round++) {
+    const read = store.getEvents({ ...query, perPage: perPage - events.length, page });
+    for (const event of read.events) if (maySee(access, actor, event)) events.push(event);
+    page = read.next;
+    if (page === undefined || events.length === perPage) break;
+  }
+  return page === undefined ? { events } : { events, next: page };
+}
