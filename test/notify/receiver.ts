@@ -21,6 +21,8 @@ export interface Receiver {
   /** What the next POSTs are answered with (default 200), and after how many ms. */
   answer: Answer;
   delay: number;
+  /** POSTs whose body has arrived, answered or not yet. */
+  started: number;
   /** Every event id acknowledged with a 2xx, in arrival order (duplicates kept). */
   acknowledged(): string[];
   /** Resolves once `predicate` holds of the deliveries (checked on each one). */
@@ -30,11 +32,13 @@ export interface Receiver {
 
 export async function startReceiver(): Promise<Receiver> {
   const waiters = new Set<() => void>();
-  const receiver = { deliveries: [] as Delivery[], answer: 200 as Answer, delay: 0 } as Receiver;
+  const receiver = { deliveries: [] as Delivery[], answer: 200 as Answer, delay: 0, started: 0 } as Receiver;
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
+      receiver.started++;
+      for (const waiter of [...waiters]) waiter();
       const answer = receiver.answer;
       if (answer === 'hang') return;
       const body = Buffer.concat(chunks).toString();

@@ -8,6 +8,7 @@ import nodePath from 'node:path';
 import { parseDocument } from 'yaml';
 import { CliError, Exit, parse, type Command } from '../common.js';
 import { META_OPTIONS, OPTIONS, SECTIONS, type OptionInfo } from './options.js';
+import type { NotifyTarget } from './kinds.js';
 
 /** Where a value came from. */
 export type Source = 'flag' | 'environment' | 'file' | 'default';
@@ -21,6 +22,7 @@ export interface ServeConfig {
   readOnly: boolean;
   deletes: boolean;
   tls?: { cert: string; key: string };
+  notify: NotifyTarget[];
   limits: {
     idleTimeout: number;
     maxConnectionsPerAddress: number;
