@@ -93,6 +93,10 @@ describe('regmeta serve --notify', () => {
     const bad = await regmeta(['serve', '--data', data, '--notify', 'ftp://example.com/hook']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/^regmeta serve: --notify: expected http or https URLs .*got "ftp:\/\/example.com\/hook"/);
+    const two = await regmeta(['serve', '--data', data, '--notify', 'ftp://a/hook', '--notify', 'http://ok/hook', '--notify', 'b']);
+    expect(two.status).toBe(2);
+    expect(two.stderr).toContain('got "ftp://a/hook"');
+    expect(two.stderr).toContain('got "b"');
     const config = path.join(data, 'regmeta.yaml');
     writeFileSync(config, 'notify:\n  - http://a.example/hook\n  - { url: "https://b.example/hook", secret: s3cret, headers: { Authorization: "Bearer t0ken" }, timeout: 5s }\n');
     const printed = await regmeta(['serve', '--config', config, '--print-config']);

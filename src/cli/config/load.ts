@@ -96,9 +96,10 @@ function fromFlags(values: Record<string, unknown>, problems: string[]): Map<str
     if (given === undefined) continue;
     const texts = Array.isArray(given) ? given : [given];
     const parsed = texts.map((t) => o.kind.fromText(t));
-    const wrong = parsed.findIndex((v) => v === undefined);
-    if (wrong >= 0) problems.push(bad(name, o, texts[wrong]));
-    else found.set(o.key, o.kind.repeatable ? parsed.flat() : parsed[0]);
+    // Each bad value of a repeated flag is its own line: all of them get fixed in one go.
+    const wrong = texts.filter((_, i) => parsed[i] === undefined);
+    for (const text of wrong) problems.push(bad(name, o, text));
+    if (wrong.length === 0) found.set(o.key, o.kind.repeatable ? parsed.flat() : parsed[0]);
   }
   return found;
 }
