@@ -1,4 +1,4 @@
--- regmeta schema, version 1: the metadata of a container image registry.
+-- regmeta schema, version 2: the metadata of a container image registry.
 --
 -- This file is the one canonical schema. A new database runs it whole, in the
 -- same IMMEDIATE transaction that sets PRAGMA user_version, so a crash or a
@@ -168,4 +168,30 @@ CREATE INDEX event_by_actor ON event (actor, published_at);
 -- The events of one repository in time order.
 CREATE INDEX event_by_repository ON event (repository, published_at) WHERE repository IS NOT NULL;
 
-PRAGMA user_version = 1;
+-- Webhook delivery (regmeta serve --notify): where each endpoint has got to in
+-- the event log, so that delivery resumes after a restart or a crash instead
+-- of losing what was in flight (distribution keeps its queue in memory).
+-- Added by version 2; src/store/migrations.ts holds the same table for
+-- version-1 files.
+CREATE TABLE notification_cursor (
+  -- The endpoint's URL, as configured: one cursor per receiver.
+  endpoint        TEXT    PRIMARY KEY CHECK (length(endpoint) BETWEEN 1 AND 2048),
+  -- The seq of the last event delivered (acknowledged with a 2xx); events
+  -- after it are the backlog. No foreign key: the event it names may be pruned.
+  seq             INTEGER NOT NULL CHECK (seq >= 0),
+  -- That event's time and id, for status output (NULL while nothing was delivered
+  -- and the log was empty when the endpoint was first configured).
+  published_at    INTEGER,
+  event_id        TEXT,
+  -- When the endpoint was first configured: it starts at the log's newest event then.
+  created_at      INTEGER NOT NULL,
+  -- The last 2xx from the endpoint.
+  delivered_at    INTEGER,
+  -- Failed attempts since the last success: what the backoff grows with.
+  failures        INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+  -- The last failure's message and time, kept after a success for the operator.
+  last_error      TEXT,
+  last_failure_at INTEGER
+) WITHOUT ROWID;
+
+PRAGMA user_version = 2;

@@ -50,4 +50,7 @@ export {
   type CheckProblem,
   type DatabaseCheck,
   type StoreStats,
+  type NotificationCursors,
+  type NotificationEvent,
+  type NotificationStatus,
 } from './store/index.js';

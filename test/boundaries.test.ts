@@ -1,6 +1,6 @@
 // The rooms of src/ and their doors: a room is entered only through its
 // index.ts, and the arrows run one way (cli → server → store/blobstore,
-// blobstore → store). Read from the import statements of every source file.
+// blobstore → store; server → notify → store). Read from the import statements of every source file.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,8 +13,10 @@ const SRC = path.join(ROOT, 'src');
 const MAY_USE: Record<string, string[]> = {
   store: [],
   blobstore: ['store'],
-  server: ['store', 'blobstore'],
-  cli: ['store', 'blobstore', 'server'],
+  // Webhooks: reads the store's event log and cursors, nothing else.
+  notify: ['store'],
+  server: ['store', 'blobstore', 'notify'],
+  cli: ['store', 'blobstore', 'server', 'notify'],
   // src/index.ts, the package's door, is the store's face to the world.
   package: ['store'],
 };

@@ -17,6 +17,7 @@ const COMMANDS: { name: string; summary: string; load: () => Promise<Command> }[
   { name: 'history', summary: 'list every digest a tag has pointed at, newest first', load: async () => (await import('./commands/history.js')).history },
   { name: 'manifest', summary: 'print a manifest by tag or digest', load: async () => (await import('./commands/manifest.js')).manifest },
   { name: 'events', summary: 'print the event log, newest first, or follow it', load: async () => (await import('./commands/events.js')).events },
+  { name: 'notify', summary: 'show where each webhook endpoint\'s delivery stands (notify status)', load: async () => (await import('./commands/notify.js')).notify },
   { name: 'stats', summary: 'print counts, database size and the largest repositories', load: async () => (await import('./commands/stats.js')).stats },
   { name: 'serve', summary: 'run the registry server', load: async () => (await import('./commands/serve.js')).serve },
   { name: 'passwd', summary: "add a user to an htpasswd file or change their password (bcrypt)", load: async () => (await import('./commands/passwd.js')).passwd },

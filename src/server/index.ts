@@ -9,8 +9,11 @@ export {
   type RegistryServer,
   type RegistryServerOptions,
   type StartedRegistry,
+  type StartRegistryOptions,
   type TlsFiles,
 } from './server.js';
 export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connections.js';
 export { DEFAULT_AUTH_LIMITS, type AuthLimits } from './auth.js';
 export { Access, AccessRulesError, ANONYMOUS, readAccessRules, type AccessRule, type AccessRules, type Action } from './access.js';
+// Webhooks from the event log, which startRegistry runs with `notify`.
+export { Notifier, SIGNATURE_HEADER, signatureOf, ENVELOPE_MEDIA_TYPE, type NotifyEndpoint, type NotifierOptions, type EnvelopeEvent } from '../notify/index.js';

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { openStore, type MetadataStore } from '../index.js';
+import { Notifier, type NotifierOptions } from '../notify/index.js';
 import { createRegistryHandler, handlerInternals, type RegistryHandler, type RegistryOptions } from './handler.js';
 
 /** The server createRegistry makes: plain HTTP, or HTTPS when given a certificate. */
@@ -99,40 +100,60 @@ export interface StartedRegistry {
   url: string;
   server: RegistryServer;
   store: MetadataStore;
-  /** Shuts down as closeRegistry does, then closes the store if startRegistry opened it. */
+  /** Delivers the event log to webhooks when `options.notify` named endpoints. */
+  notifier?: Notifier;
+  /** Stops the notifier, shuts down as closeRegistry does, then closes the store if startRegistry opened it. */
   close(): Promise<void>;
+}
+
+/** startRegistry's options: createRegistry's, plus where to listen and what to notify. */
+export interface StartRegistryOptions extends Omit<RegistryServerOptions, 'store'> {
+  store?: MetadataStore;
+  host?: string;
+  port?: number;
+  /** Webhooks: every event POSTed to each endpoint (see src/notify), from a loop beside the server. */
+  notify?: Omit<NotifierOptions, 'store' | 'baseUrl'>;
 }
 
 /**
  * Opens the store (`<dataDir>/metadata.db`, unless `options.store` is given),
  * creates the registry (HTTPS with `options.tls`) and listens on `host`
- * (default 127.0.0.1) and `port` (default 5000; 0 lets the kernel choose).
- * @throws StoreError from openStore; what createRegistry throws; the listen
+ * (default 127.0.0.1) and `port` (default 5000; 0 lets the kernel choose);
+ * then starts the webhook notifier when `options.notify` names endpoints.
+ * @throws StoreError from openStore or the notifier's cursors; TypeError for
+ * a notify URL that is not http(s); what createRegistry throws; the listen
  * error (EADDRINUSE, EACCES).
  */
-export async function startRegistry(
-  options: Omit<RegistryServerOptions, 'store'> & { store?: MetadataStore; host?: string; port?: number },
-): Promise<StartedRegistry> {
+export async function startRegistry(options: StartRegistryOptions): Promise<StartedRegistry> {
   const dataDir = path.resolve(options.dataDir);
   const store = options.store ?? openStore(path.join(dataDir, 'metadata.db'));
   const owned = options.store === undefined;
   let server: RegistryServer | undefined;
+  let notifier: Notifier | undefined;
+  let url: string;
   try {
     server = createRegistry({ ...options, store, dataDir });
     await listen(server, options.port ?? 5000, options.host ?? '127.0.0.1');
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    url = `${options.tls === undefined ? 'http' : 'https'}://${host}:${address.port}`;
+    if (options.notify !== undefined && options.notify.endpoints.length > 0) {
+      notifier = new Notifier({ ...options.notify, store, baseUrl: url, onError: options.notify.onError ?? options.onError });
+      notifier.start();
+    }
   } catch (error) {
     server?.close();
     if (owned) store.close();
     throw error;
   }
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const listening = server;
   return {
-    url: `${options.tls === undefined ? 'http' : 'https'}://${host}:${address.port}`,
+    url,
     server: listening,
     store,
+    notifier,
     async close() {
+      await notifier?.stop();
       await closeRegistry(listening);
       if (owned) store.close();
     },

@@ -5,18 +5,17 @@ import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { StoreError, sqlitePrimaryCode, translateError } from './errors.js';
 import { DEFAULT_BUSY_TIMEOUT } from './limits.js';
+import { MIGRATION_STEPS } from './migrations.js';
 import type { StoreOptions } from './types.js';
 
 /** The schema version this code writes; schema.sql ends by setting it. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 /** 'rgmt', set by schema.sql, so another program's database is refused rather than altered. */
 export const APPLICATION_ID = 0x72676d74;
 
-// Migrations by the version they produce. Version 1 is schema.sql itself; a
-// later version appends a script here that takes version N-1 to N.
-const MIGRATIONS: ReadonlyArray<() => string> = [
-  () => readFileSync(new URL('../../schema.sql', import.meta.url), 'utf8'),
-];
+// A new file gets schema.sql, always the newest version, whole; an older
+// file gets the steps of migrations.ts from its version up.
+const schemaSql = () => readFileSync(new URL('../../schema.sql', import.meta.url), 'utf8');
 
 /**
  * Runs `fn` again while SQLite answers SQLITE_BUSY without having waited (it
@@ -192,7 +191,8 @@ function migrate(db: Database.Database, file: string): void {
   db.transaction(() => {
     const found = header(db, true);
     refuse(file, found, false);
-    for (let version = found.version; version < SCHEMA_VERSION; version++) db.exec(MIGRATIONS[version]());
+    if (found.version === 0) db.exec(schemaSql());
+    else for (let version = found.version; version < SCHEMA_VERSION; version++) db.exec(MIGRATION_STEPS[version]!);
   }).immediate();
 }
 

@@ -31,6 +31,7 @@ export function openStore(file: string, options?: StoreOptions): MetadataStore {
 
 export { MetadataStore };
 export { registerStore, registeredStore } from './registry.js';
+export type { NotificationCursors } from './notifications.js';
 export { StoreError, NotFoundError, type OciErrorCode, type StoreErrorCode } from './errors.js';
 export type { StoreLimits } from './limits.js';
 export type * from './types.js';

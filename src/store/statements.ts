@@ -8,6 +8,7 @@ import { prepareEventStatements } from './events.js';
 import { prepareGcStatements } from './gc.js';
 import { prepareInspectionStatements } from './inspection.js';
 import { prepareManifestStatements } from './manifests.js';
+import { prepareNotificationStatements } from './notifications.js';
 import { prepareRepositoryStatements } from './repositories.js';
 import { prepareSubscriptionStatements } from './subscriptions.js';
 import { prepareTagStatements } from './tags.js';
@@ -22,6 +23,7 @@ export interface Statements {
   events: ReturnType<typeof prepareEventStatements>;
   subscriptions: ReturnType<typeof prepareSubscriptionStatements>;
   inspection: ReturnType<typeof prepareInspectionStatements>;
+  notifications: ReturnType<typeof prepareNotificationStatements>;
 }
 
 /**
@@ -38,5 +40,6 @@ export function prepareStatements(db: Database.Database): Statements {
     events: prepareEventStatements(db),
     subscriptions: prepareSubscriptionStatements(db),
     inspection: prepareInspectionStatements(db),
+    notifications: prepareNotificationStatements(db),
   };
 }

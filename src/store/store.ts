@@ -12,6 +12,7 @@ import * as gc from './gc.js';
 import * as inspection from './inspection.js';
 import { DEFAULT_POLL_INTERVAL, type StoreLimits } from './limits.js';
 import * as manifests from './manifests.js';
+import { NotificationCursors } from './notifications.js';
 import * as repositories from './repositories.js';
 import { Subscriptions } from './subscriptions.js';
 import * as tags from './tags.js';
@@ -28,6 +29,8 @@ export class MetadataStore {
   readonly file: string;
   /** The limits this store enforces, for callers that must agree with them (a server reading a manifest body). */
   readonly limits: StoreLimits;
+  /** The webhook endpoints' cursors into the event log (regmeta serve --notify). */
+  readonly notifications: NotificationCursors;
   readonly #cx: StoreContext;
   readonly #subscriptions: Subscriptions;
 
@@ -36,6 +39,7 @@ export class MetadataStore {
     this.#cx = new StoreContext(file, options);
     this.file = file;
     this.limits = this.#cx.limits;
+    this.notifications = new NotificationCursors(this.#cx);
     this.#subscriptions = new Subscriptions(this.#cx, options.pollInterval ?? DEFAULT_POLL_INTERVAL);
   }
 

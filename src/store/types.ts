@@ -93,6 +93,32 @@ export interface Event {
   previousDigest?: string;
 }
 
+/**
+ * An event as a webhook delivers it: with the media type and size of its
+ * manifest or blob when the store still holds it (not after a delete).
+ */
+export interface NotificationEvent extends Event {
+  mediaType?: string;
+  size?: number;
+}
+
+/** Where one webhook endpoint's delivery stands (notificationStatus). */
+export interface NotificationStatus {
+  endpoint: string;
+  /** The last event the endpoint acknowledged; absent while none was. */
+  eventId?: string;
+  publishedAt?: Date;
+  /** When the endpoint was first configured; it started at the log's newest event then. */
+  createdAt: Date;
+  /** Events committed after the cursor: not yet acknowledged. */
+  backlog: number;
+  /** Failed attempts since the last success. */
+  failures: number;
+  lastError?: string;
+  lastFailureAt?: Date;
+  lastSuccessAt?: Date;
+}
+
 /** What createEvent takes; id and publishedAt are the store's to fill in. */
 export type NewEvent = Omit<Event, 'id' | 'publishedAt'>;
 

@@ -35,6 +35,7 @@ describe('parseServeArgs', () => {
       admins: [],
       readOnly: false,
       deletes: true,
+      notify: [],
       limits: {
         idleTimeout: DEFAULT_CONNECTION_LIMITS.idleTimeout,
         maxConnectionsPerAddress: DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress,

@@ -26,11 +26,11 @@ function raw<T>(file: string, fn: (db: Database.Database) => T): T {
 }
 
 describe('openStore on a new file', () => {
-  it('creates the file with the schema, user_version 1 and WAL', () => {
+  it('creates the file with the schema, user_version 2 and WAL', () => {
     const file = join(dir, 'new.db');
     openStore(file).close();
     raw(file, (db) => {
-      expect(db.pragma('user_version', { simple: true })).toBe(1);
+      expect(db.pragma('user_version', { simple: true })).toBe(2);
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.pragma('application_id', { simple: true })).toBe(0x72676d74);
       const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").pluck().all();
@@ -46,7 +46,7 @@ describe('openStore on a new file', () => {
     const store = openStore(file);
     store.linkBlob('acme/app', { digest: blobDigest('a'), size: 1 });
     store.close();
-    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(1);
+    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(2);
   });
 
   it('reopens an existing store with its data, without migrating again', () => {
@@ -63,7 +63,7 @@ describe('openStore on a new file', () => {
     } finally {
       second.close();
     }
-    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(1);
+    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(2);
   });
 
   it('works on :memory: too, each store its own', () => {
@@ -145,6 +145,49 @@ describe('openStore refuses files that are not its databases, and leaves them un
   });
 });
 
+describe('migrating a version-1 file', () => {
+  /** A version-1 store: today's schema without what version 2 added. */
+  function versionOne(file: string): void {
+    openStore(file).close();
+    raw(file, (db) => db.exec('DROP TABLE notification_cursor; PRAGMA user_version = 1'));
+  }
+  const schemaOf = (file: string) =>
+    raw(file, (db) => db.prepare("SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all());
+
+  it('takes it to version 2 with the same schema a new file gets, keeping its data', () => {
+    const old = join(dir, 'v1.db');
+    versionOne(old);
+    const m = ociManifest();
+    raw(old, () => undefined);
+    const writer = openStore(old);
+    writer.putManifest('acme/app', m.digest, m, undefined, { tag: 'v1' });
+    writer.close();
+    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(2);
+    const fresh = join(dir, 'v2.db');
+    openStore(fresh).close();
+    const normalize = (rows: unknown[]) => JSON.stringify(rows).replace(/\\n\s*--[^\\]*/g, '').replace(/\s+/g, ' ');
+    expect(normalize(schemaOf(old))).toBe(normalize(schemaOf(fresh)));
+    const store = openStore(old);
+    try {
+      expect(store.getTag('acme/app', 'v1').digest).toBe(m.digest);
+      store.notifications.open('http://receiver.example/hook');
+      expect(store.notifications.status()).toHaveLength(1);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('refuses it read-only (a migration would write), and a newer file is still DATABASE_TOO_NEW', () => {
+    const old = join(dir, 'v1.db');
+    versionOne(old);
+    expect(caught(() => openStore(old, { readOnly: true })).code).toBe('DATABASE_INVALID');
+    const future = join(dir, 'v3.db');
+    openStore(future).close();
+    raw(future, (db) => db.pragma('user_version = 3'));
+    expect(caught(() => openStore(future)).code).toBe('DATABASE_TOO_NEW');
+  });
+});
+
 describe('openStore with readOnly', () => {
   it('reads an existing store, refuses every write with DATABASE_READONLY, and changes nothing', () => {
     const file = join(dir, 'ro.db');
@@ -203,7 +246,7 @@ describe('probeDatabase', () => {
     const files = [store, empty, other, marked, versioned];
     const before = files.map((f) => readFileSync(f));
     expect(files.map((f) => probeDatabase(f))).toEqual([
-      { kind: 'regmeta', version: 1 },
+      { kind: 'regmeta', version: 2 },
       { kind: 'empty', version: 0 },
       { kind: 'foreign', version: 0 },
       { kind: 'foreign', version: 0 },

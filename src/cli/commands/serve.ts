@@ -124,6 +124,11 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
       readOnly: config.readOnly,
       deletes: config.deletes,
       tls,
+      notify: {
+        endpoints: config.notify,
+        // A failing endpoint is the operator's to see, not a fault of the registry's.
+        onError: (error, endpoint) => warn(`notify ${endpoint}: ${describeNotifyError(error)}`),
+      },
       log: (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`),
       onError: (error) => logLine({ level: 'error', error: String((error as Error)?.stack ?? error) }, process.stderr),
       onWarning: warn,
@@ -133,6 +138,13 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
     if (error instanceof StoreError) throw error;
     throw new CliError(Exit.IO, `cannot start: ${(error as Error).message}`);
   }
+}
+
+/** A failed delivery in one line: fetch's "fetch failed" says little without its cause. */
+function describeNotifyError(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
+  const message = error instanceof Error ? error.message : String(error);
+  return cause === undefined ? message : `${message} (${cause.code ?? cause.message})`;
 }
 
 /** SIGHUP: the certificate and key read anew; one log line either way, and on failure the old pair stays. */
@@ -180,7 +192,7 @@ export const serve: Command = {
       throw error;
     }
     const url = new URL(registry.url);
-    logLine({ msg: 'listening', url: registry.url, port: Number(url.port), data: config.data, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, access: config.access !== undefined, tls: config.tls !== undefined });
+    logLine({ msg: 'listening', url: registry.url, port: Number(url.port), data: config.data, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, access: config.access !== undefined, tls: config.tls !== undefined, notify: config.notify.length });
     const signal = await stopped;
     process.off('SIGHUP', onHangup);
     logLine({ msg: 'shutting down', signal });

@@ -14,7 +14,7 @@ export interface Kind<T = unknown> {
   /** From a config file; undefined when `value` is not one. */
   fromFile(value: unknown): T | undefined;
   /** For --print-config and the docs: what fromFile reads back as `value`. */
-  format(value: T): string | number | boolean | string[];
+  format(value: T): string | number | boolean | (string | Record<string, unknown>)[];
   /** Whether values are file names (resolved against the config file's directory there). */
   readonly path?: boolean;
   /** Whether a flag takes it without a value (a boolean: --x and --no-x). */
@@ -109,3 +109,69 @@ export function size(min = 0): Kind<number> {
     },
   };
 }
+
+/** A webhook endpoint as `serve` configures it (see src/notify's NotifyEndpoint). */
+export interface NotifyTarget {
+  url: string;
+  headers?: Record<string, string>;
+  secret?: string;
+  /** Milliseconds. */
+  timeout?: number;
+}
+
+const isHttpUrl = (t: string) => URL.canParse(t) && ['http:', 'https:'].includes(new URL(t).protocol);
+const NOTIFY_KEYS = new Set(['url', 'headers', 'secret', 'timeout']);
+const HIDDEN = '********';
+
+/** One entry of the file's `notify` list: a URL, or {url, headers, secret, timeout}; undefined when not one. */
+function notifyEntry(v: unknown): NotifyTarget | undefined {
+  if (typeof v === 'string') return isHttpUrl(v) ? { url: v } : undefined;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const entry = v as Record<string, unknown>;
+  if (!Object.keys(entry).every((k) => NOTIFY_KEYS.has(k)) || typeof entry.url !== 'string' || !isHttpUrl(entry.url)) return undefined;
+  const target: NotifyTarget = { url: entry.url };
+  const headers = entry.headers;
+  if (headers !== undefined) {
+    if (typeof headers !== 'object' || headers === null || !Object.values(headers).every((h) => typeof h === 'string')) return undefined;
+    target.headers = { ...(headers as Record<string, string>) };
+  }
+  if (entry.secret !== undefined) {
+    if (typeof entry.secret !== 'string' || entry.secret === '') return undefined;
+    target.secret = entry.secret;
+  }
+  if (entry.timeout !== undefined) {
+    const ms = duration(1).fromFile(entry.timeout);
+    if (ms === undefined) return undefined;
+    target.timeout = ms;
+  }
+  return target;
+}
+
+/**
+ * Webhook endpoints: http(s) URLs as repeated flags or a comma-separated
+ * variable; in the file, a list of URLs and {url, headers, secret, timeout}
+ * mappings. Written out with the secret and the header values masked, as
+ * they may hold credentials.
+ */
+export const notify: Kind<NotifyTarget[]> = {
+  expected: 'http or https URLs (in the file, a list of URLs or {url, headers, secret, timeout} mappings)',
+  repeatable: true,
+  fromText: (t) => {
+    const urls = t.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    return urls.length > 0 && urls.every(isHttpUrl) ? urls.map((url) => ({ url })) : undefined;
+  },
+  fromFile: (v) => {
+    if (!Array.isArray(v)) return undefined;
+    const entries = v.map(notifyEntry);
+    return entries.every((e) => e !== undefined) ? (entries as NotifyTarget[]) : undefined;
+  },
+  format: (v) =>
+    v.map((e) => {
+      if (e.headers === undefined && e.secret === undefined && e.timeout === undefined) return e.url;
+      const out: Record<string, unknown> = { url: e.url };
+      if (e.headers !== undefined) out.headers = Object.fromEntries(Object.keys(e.headers).map((k) => [k, HIDDEN]));
+      if (e.secret !== undefined) out.secret = HIDDEN;
+      if (e.timeout !== undefined) out.timeout = formatDuration(e.timeout);
+      return out;
+    }),
+};

@@ -8,6 +8,7 @@ import nodePath from 'node:path';
 import { parseDocument } from 'yaml';
 import { CliError, Exit, parse, type Command } from '../common.js';
 import { META_OPTIONS, OPTIONS, SECTIONS, type OptionInfo } from './options.js';
+import type { NotifyTarget } from './kinds.js';
 
 /** Where a value came from. */
 export type Source = 'flag' | 'environment' | 'file' | 'default';
@@ -22,6 +23,7 @@ export interface ServeConfig {
   readOnly: boolean;
   deletes: boolean;
   tls?: { cert: string; key: string };
+  notify: NotifyTarget[];
   limits: {
     idleTimeout: number;
     maxConnectionsPerAddress: number;
@@ -95,9 +97,10 @@ function fromFlags(values: Record<string, unknown>, problems: string[]): Map<str
     if (given === undefined) continue;
     const texts = Array.isArray(given) ? given : [given];
     const parsed = texts.map((t) => o.kind.fromText(t));
-    const wrong = parsed.findIndex((v) => v === undefined);
-    if (wrong >= 0) problems.push(bad(name, o, texts[wrong]));
-    else found.set(o.key, o.kind.repeatable ? parsed.flat() : parsed[0]);
+    // Each bad value of a repeated flag is its own line: all of them get fixed in one go.
+    const wrong = texts.filter((_, i) => parsed[i] === undefined);
+    for (const text of wrong) problems.push(bad(name, o, text));
+    if (wrong.length === 0) found.set(o.key, o.kind.repeatable ? parsed.flat() : parsed[0]);
   }
   return found;
 }

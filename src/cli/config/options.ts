@@ -6,7 +6,7 @@
 
 import { DEFAULT_BLOB_LIMITS } from '../../blobstore/index.js';
 import { DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS } from '../../server/index.js';
-import { boolean, count, duration, list, listen, path, size, type Kind } from './kinds.js';
+import { boolean, count, duration, list, listen, notify, path, size, type Kind } from './kinds.js';
 
 /** One option, as written in the table. */
 export interface OptionSpec {
@@ -46,6 +46,14 @@ const SPECS: OptionSpec[] = [
   { key: 'deletes', kind: boolean, default: true, flag: 'delete', help: 'take manifest, tag and blob deletes (false: they answer 405 UNSUPPORTED), as suits local development' },
   { key: 'tls.cert', kind: path, arg: 'file', defaultText: 'none: plain HTTP', help: 'serve HTTPS with this PEM certificate chain (with tls.key); re-read on SIGHUP' },
   { key: 'tls.key', kind: path, arg: 'file', defaultText: 'none', help: 'the PEM private key of tls.cert; re-read on SIGHUP' },
+  {
+    key: 'notify',
+    kind: notify,
+    default: [],
+    arg: 'url',
+    defaultText: 'none',
+    help: 'POST every event to this webhook (repeat the flag; comma-separated in the environment; in the file also {url, headers, secret, timeout}); see Webhooks',
+  },
   {
     key: 'limits.idleTimeout',
     kind: duration(),

@@ -1,0 +1,56 @@
+// `regmeta notify status`: where each webhook endpoint's delivery stands, as
+// the store's notification cursors say (the same numbers metrics read):
+// position, backlog, failures, last error and success.
+
+import type { NotificationStatus } from '../../store/index.js';
+import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, dataDir, openReadOnlyStore, parse, println, printJson, table, usageError, type Command } from '../common.js';
+
+const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
+
+const time = (date: Date | undefined) => (date === undefined ? '-' : date.toISOString());
+
+function printStatus(states: NotificationStatus[]): void {
+  if (states.length === 0) {
+    println('no webhook endpoints (regmeta serve --notify <url> adds one)');
+    return;
+  }
+  const rows = states.map((s) => [s.endpoint, s.eventId ?? '-', time(s.publishedAt), String(s.backlog), String(s.failures), time(s.lastSuccessAt)]);
+  for (const line of table([['endpoint', 'last event delivered', 'its time', 'backlog', 'failures', 'last success'], ...rows])) println(line);
+  for (const s of states) {
+    if (s.lastError !== undefined) println(`${s.endpoint}: last error at ${time(s.lastFailureAt)}: ${s.lastError}`);
+  }
+}
+
+export const notify: Command = {
+  name: 'notify',
+  usage: `usage: regmeta notify status [--data <dir>] [--json]
+
+Prints, for each webhook endpoint that regmeta serve --notify has delivered
+to: the last event it acknowledged (id and time), the backlog (events
+committed since, not yet acknowledged), failed attempts since the last
+success, the last error and the last success. An endpoint no longer
+configured keeps its cursor, and resumes from it when configured again.
+
+options:
+${DATA_HELP}
+  --json         print the same as a JSON array
+
+example:
+  regmeta notify status --data /srv/registry --json
+`,
+  run(argv) {
+    const args = parse(argv, notify, options, { min: 1, max: 1 });
+    if (!args) return Exit.OK;
+    if (args.positionals[0] !== 'status') throw usageError('notify', `unknown subcommand ${JSON.stringify(args.positionals[0])} (the one is status)`);
+    const store = openReadOnlyStore(dataDir(args.values));
+    let states: NotificationStatus[];
+    try {
+      states = store.notifications.status();
+    } finally {
+      store.close();
+    }
+    if (args.values.json) printJson(states);
+    else printStatus(states);
+    return Exit.OK;
+  },
+};

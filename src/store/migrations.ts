@@ -1,0 +1,24 @@
+// The scripts that take an existing store from one schema version to the
+// next. A new database runs schema.sql whole (it is always the newest
+// version); these run only on older files, each in the migration's one
+// IMMEDIATE transaction. A step's tables must read exactly as schema.sql
+// writes them (test/store/connection.test.ts compares the two).
+
+/** Version 1 → 2: the webhook cursors (see notification_cursor in schema.sql for each column's reason). */
+const TO_2 = `
+CREATE TABLE notification_cursor (
+  endpoint        TEXT    PRIMARY KEY CHECK (length(endpoint) BETWEEN 1 AND 2048),
+  seq             INTEGER NOT NULL CHECK (seq >= 0),
+  published_at    INTEGER,
+  event_id        TEXT,
+  created_at      INTEGER NOT NULL,
+  delivered_at    INTEGER,
+  failures        INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+  last_error      TEXT,
+  last_failure_at INTEGER
+) WITHOUT ROWID;
+PRAGMA user_version = 2;
+`;
+
+/** The step from version `n` to `n + 1`, at index `n`; index 0 is unused (a new file runs schema.sql). */
+export const MIGRATION_STEPS: readonly (string | undefined)[] = [undefined, TO_2];

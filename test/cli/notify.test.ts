@@ -1,0 +1,112 @@
+// `regmeta serve --notify` as a real process: SIGKILLed while a batch is in
+// flight and started again, every event reaches a real receiver at least
+// once and in commit order; then `regmeta notify status`, and the option's
+// checks and masking.
+
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { openStore } from 'regmeta';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startReceiver, type Receiver } from '../notify/receiver.js';
+import { pushImage } from '../server/helpers.js';
+import { regmeta, serve, tempDir } from './run.js';
+
+const receivers: Receiver[] = [];
+afterAll(async () => {
+  for (const r of receivers) await r.close();
+});
+
+/** The ids a receiver should get, in commit order (all but CREATE REPOSITORY), read from the store file. */
+function expectedIds(data: string): string[] {
+  const store = openStore(path.join(data, 'metadata.db'), { readOnly: true });
+  try {
+    const events = store.getEvents({ queryingUser: '', isAdmin: true, perPage: 1000 }).events.reverse();
+    return events.filter((e) => !(e.object.type === 'REPOSITORY' && e.type === 'CREATE')).map((e) => e.id);
+  } finally {
+    store.close();
+  }
+}
+
+const firstSeen = (ids: string[]) => [...new Set(ids)];
+
+describe('regmeta serve --notify', () => {
+  it('delivers every event at least once and in order across a SIGKILL mid-delivery, resuming from its cursor', async () => {
+    const data = tempDir();
+    const receiver = await startReceiver();
+    receivers.push(receiver);
+    receiver.delay = 300;
+    const first = await serve(data, ['--notify', receiver.url]);
+    for (const n of [1, 2, 3, 4]) await pushImage(first.url, 'acme/app', `v${n}`, `seed ${n}`);
+    // Killed once one batch was acknowledged and the next is in flight.
+    await receiver.until((d) => d.length >= 1 && receiver.started > d.length);
+    first.child.kill('SIGKILL');
+    await first.stop();
+    const beforeKill = receiver.acknowledged().length;
+
+    const second = await serve(data, ['--notify', receiver.url]);
+    try {
+      await pushImage(second.url, 'acme/app', 'v5', 'seed 5');
+      const ids = expectedIds(data);
+      await receiver.until(() => firstSeen(receiver.acknowledged()).length >= ids.length, 60_000);
+      expect(firstSeen(receiver.acknowledged())).toEqual(ids);
+      // The cursor resumed: at most the batch in flight (20 events) came again.
+      expect(receiver.acknowledged().length - ids.length).toBeLessThanOrEqual(20);
+      expect(beforeKill).toBeGreaterThan(0);
+    } finally {
+      expect(await second.stop()).toBe(0);
+    }
+
+    const json = await regmeta(['notify', 'status', '--data', data, '--json']);
+    expect(json.status).toBe(0);
+    const [status] = JSON.parse(json.stdout) as { endpoint: string; eventId: string; backlog: number; failures: number; lastSuccessAt: string }[];
+    expect(status).toMatchObject({ endpoint: receiver.url, eventId: expectedIds(data).at(-1), backlog: 0, failures: 0 });
+    expect(new Date(status.lastSuccessAt).getTime()).not.toBeNaN();
+    const text = await regmeta(['notify', 'status', '--data', data]);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toMatch(/endpoint\s+last event delivered\s+its time\s+backlog\s+failures\s+last success/);
+    expect(text.stdout).toContain(receiver.url);
+  });
+
+  it('shows a failing endpoint\'s backlog and last error', async () => {
+    const data = tempDir();
+    const receiver = await startReceiver();
+    receivers.push(receiver);
+    receiver.answer = 503;
+    const served = await serve(data, ['--notify', receiver.url]);
+    try {
+      await pushImage(served.url, 'acme/app', 'v1', 'down');
+      await receiver.until((d) => d.length >= 2);
+    } finally {
+      await served.stop();
+    }
+    expect(served.stderr()).toContain(`notify ${receiver.url}: HTTP 503 Service Unavailable`);
+    const run = await regmeta(['notify', 'status', '--data', data]);
+    expect(run.stdout).toContain(`${receiver.url}: last error at`);
+    expect(run.stdout).toContain('HTTP 503 Service Unavailable');
+    const [status] = JSON.parse((await regmeta(['notify', 'status', '--data', data, '--json'])).stdout) as { backlog: number; failures: number }[];
+    expect(status.backlog).toBeGreaterThan(0);
+    expect(status.failures).toBeGreaterThanOrEqual(2);
+  });
+
+  it('refuses a URL that is not http(s) in one line, exit 2, and masks secrets in --print-config', async () => {
+    const data = tempDir();
+    const bad = await regmeta(['serve', '--data', data, '--notify', 'ftp://example.com/hook']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/^regmeta serve: --notify: expected http or https URLs .*got "ftp:\/\/example.com\/hook"/);
+    const two = await regmeta(['serve', '--data', data, '--notify', 'ftp://a/hook', '--notify', 'http://ok/hook', '--notify', 'b']);
+    expect(two.status).toBe(2);
+    expect(two.stderr).toContain('got "ftp://a/hook"');
+    expect(two.stderr).toContain('got "b"');
+    const config = path.join(data, 'regmeta.yaml');
+    writeFileSync(config, 'notify:\n  - http://a.example/hook\n  - { url: "https://b.example/hook", secret: s3cret, headers: { Authorization: "Bearer t0ken" }, timeout: 5s }\n');
+    const printed = await regmeta(['serve', '--config', config, '--print-config']);
+    expect(printed.status).toBe(0);
+    expect(printed.stdout).toContain('https://b.example/hook');
+    expect(printed.stdout).not.toMatch(/s3cret|t0ken/);
+    const wrong = path.join(data, 'wrong.yaml');
+    writeFileSync(wrong, 'notify:\n  - { url: "https://b.example/hook", secrett: x }\n');
+    const refused = await regmeta(['serve', '--config', wrong]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('notify: expected http or https URLs');
+  });
+});
