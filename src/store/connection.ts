@@ -10,6 +10,12 @@ import type { StoreOptions } from './types.js';
 
 /** The schema version this code writes; schema.sql ends by setting it. */
 export const SCHEMA_VERSION = 2;
+/**
+ * The oldest schema a read-only open reads without migrating: version 2 only
+ * adds the webhook cursors, so check, stats and the listings work on a store
+ * that an older regmeta wrote and no newer one has opened for writing yet.
+ */
+const READABLE_FROM = 1;
 /** 'rgmt', set by schema.sql, so another program's database is refused rather than altered. */
 export const APPLICATION_ID = 0x72676d74;
 
@@ -146,10 +152,10 @@ function refuse(file: string, found: Header, readOnly: boolean): void {
       `${file} has schema version ${found.version}, newer than this regmeta's ${SCHEMA_VERSION}: upgrade regmeta`,
     );
   }
-  if (readOnly && (kind === 'empty' || found.version < SCHEMA_VERSION)) {
+  if (readOnly && (kind === 'empty' || found.version < READABLE_FROM)) {
     throw new StoreError(
       'DATABASE_INVALID',
-      `${file} is not a regmeta store of schema version ${SCHEMA_VERSION} (it has ${found.version}), and a read-only open does not set one up`,
+      `${file} is not a regmeta store of schema version ${READABLE_FROM} or later (it has ${found.version}), and a read-only open does not set one up`,
     );
   }
 }

@@ -31,6 +31,7 @@ export interface Statements {
  * @throws SqliteError when the schema is not the store's.
  */
 export function prepareStatements(db: Database.Database): Statements {
+  let notifications: Statements['notifications'] | undefined;
   return {
     repositories: prepareRepositoryStatements(db),
     manifests: prepareManifestStatements(db),
@@ -40,6 +41,10 @@ export function prepareStatements(db: Database.Database): Statements {
     events: prepareEventStatements(db),
     subscriptions: prepareSubscriptionStatements(db),
     inspection: prepareInspectionStatements(db),
-    notifications: prepareNotificationStatements(db),
+    // Prepared on first use: a read-only open of a version-1 file (which has
+    // no notification_cursor yet) serves everything else.
+    get notifications() {
+      return (notifications ??= prepareNotificationStatements(db));
+    },
   };
 }

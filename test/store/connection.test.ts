@@ -177,10 +177,23 @@ describe('migrating a version-1 file', () => {
     }
   });
 
-  it('refuses it read-only (a migration would write), and a newer file is still DATABASE_TOO_NEW', () => {
+  it('reads it read-only without migrating (check and stats work after an upgrade), and a newer file is still DATABASE_TOO_NEW', () => {
     const old = join(dir, 'v1.db');
-    versionOne(old);
-    expect(caught(() => openStore(old, { readOnly: true })).code).toBe('DATABASE_INVALID');
+    const m = ociManifest();
+    const writer = openStore(old);
+    writer.putManifest('acme/app', m.digest, m, undefined, { tag: 'v1' });
+    writer.close();
+    raw(old, (db) => db.exec('DROP TABLE notification_cursor; PRAGMA user_version = 1'));
+    const before = readFileSync(old);
+    const reader = openStore(old, { readOnly: true });
+    try {
+      expect(reader.getTag('acme/app', 'v1').digest).toBe(m.digest);
+      expect(reader.check().complete).toBe(true);
+    } finally {
+      reader.close();
+    }
+    expect(readFileSync(old).equals(before)).toBe(true);
+    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(1);
     const future = join(dir, 'v3.db');
     openStore(future).close();
     raw(future, (db) => db.pragma('user_version = 3'));
