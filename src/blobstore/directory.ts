@@ -5,7 +5,7 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-blobs
 
 import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
-import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BlobStoreError, tooLarge } from './errors.js';
@@ -15,6 +15,7 @@ import { Sessions, type Session } from './sessions.js';
 import { stageFrom } from './staging.js';
 import {
   DEFAULT_BLOB_LIMITS,
+  type BlobFile,
   type BlobSource,
   type BlobStat,
   type BlobStore,
@@ -76,6 +77,21 @@ export class DirectoryBlobStore implements BlobStore {
   /** @throws BlobStoreError DIGEST_INVALID. */
   read(digest: string, start?: number, end?: number): Readable {
     return createReadStream(this.location(digest), { start, end });
+  }
+
+  /** @throws BlobStoreError DIGEST_INVALID; the filesystem's error other than ENOENT. */
+  async open(digest: string): Promise<BlobFile | undefined> {
+    let handle: FileHandle;
+    try {
+      handle = await open(this.location(digest), 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    return {
+      read: async (buffer, offset, length, position) => (await handle.read(buffer, offset, length, position)).bytesRead,
+      close: () => handle.close().catch(() => {}),
+    };
   }
 
   /** @throws BlobStoreError DIGEST_INVALID; the filesystem's error other than ENOENT. */
