@@ -27,8 +27,12 @@ export function target(name: string, url: string, sockets = 1): Target {
   return { name, url, agent: new Agent({ keepAlive: true, maxSockets: sockets }) };
 }
 
-/** Sends one request and reads the whole answer. */
-export function send(t: Target, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer): Promise<Response> {
+/**
+ * Sends one request and reads the whole answer. A request sent on a kept-alive
+ * connection that the server closed at that moment (its idle timeout) is
+ * sent once more on a new one, as Node's documentation advises.
+ */
+export function send(t: Target, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer, retry = true): Promise<Response> {
   const url = new URL(path, t.url);
   return new Promise((done, fail) => {
     const req = request(url, { method, agent: t.agent, headers: body ? { ...headers, 'Content-Length': String(body.length) } : headers }, (res) => {
@@ -37,7 +41,10 @@ export function send(t: Target, method: string, path: string, headers: Record<st
       res.on('end', () => done({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) }));
       res.on('error', fail);
     });
-    req.on('error', fail);
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      if (retry && req.reusedSocket && error.code === 'ECONNRESET') done(send(t, method, path, headers, body, false));
+      else fail(new Error(`${t.name}: ${method} ${path}: ${error.message}`, { cause: error }));
+    });
     req.end(body);
   });
 }

@@ -227,7 +227,7 @@ function distributionVersion(): string {
 
 main().catch(async (error) => {
   progressDone();
-  console.error(error instanceof Error ? error.message : error);
+  console.error(error instanceof Error ? error.stack : error);
   await stopAll();
   process.exitCode = 1;
 });

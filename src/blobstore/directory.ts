@@ -9,7 +9,7 @@ import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BlobStoreError, tooLarge } from './errors.js';
-import { hashFile, meteredCopy, moveIntoPlace, syncFile, truncateFile } from './io.js';
+import { hashFile, meteredCopy, moveIntoPlace, syncFile, truncateFile, WRITE_BUFFER_SIZE } from './io.js';
 import { blobFilesIn, blobPath, uploadPath } from './layout.js';
 import { Sessions, type Session } from './sessions.js';
 import { stageFrom } from './staging.js';
@@ -149,7 +149,7 @@ export class DirectoryBlobStore implements BlobStore {
       const before = session.size;
       const saved = session.hash.copy();
       try {
-        const received = await meteredCopy(body, createWriteStream(this.#uploadPath(session), { flags: 'a' }), {
+        const received = await meteredCopy(body, createWriteStream(this.#uploadPath(session), { flags: 'a', highWaterMark: WRITE_BUFFER_SIZE }), {
           hash: session.hash,
           limit: this.maxBlobSize - before,
           tooLarge: () => tooLarge(this.maxBlobSize),
