@@ -26,7 +26,7 @@ import { createHash, randomFillSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expectStatus, location, pushBlob, sha256, target, type Target } from './client.js';
+import { expectStatus, location, processCpu, pushBlob, sha256, target, type Target } from './client.js';
 import { startFloor } from './floor.js';
 import { formatNumber, formatRatio, markdownTable, median, progress, progressDone } from './lib.js';
 import { startDistribution, startOurs } from './peers.js';
@@ -45,8 +45,17 @@ const OVERRIDE = process.env.BENCH_BLOB_SAMPLES === undefined ? undefined : Numb
 const SAMPLES = { pull: 9, range: 9, parallel: 7, push: 5, pushDisk: 3 };
 const samples = (n: number) => OVERRIDE ?? n;
 
-/** One side of a row: runs a sample and answers its time in seconds. */
-type Side = () => Promise<number>;
+/** One side of a row: runs a sample and answers its time in seconds; `cpu` reads the CPU seconds its server (or this process) has used so far. */
+interface Side {
+  run: () => Promise<number>;
+  cpu: () => number;
+}
+
+const ownCpu = () => {
+  const used = process.cpuUsage();
+  return (used.user + used.system) / 1e6;
+};
+const side = (pid: number | undefined, run: () => Promise<number>): Side => ({ run, cpu: pid === undefined ? ownCpu : () => processCpu(pid) });
 
 interface CurlResult {
   code: number;
@@ -114,17 +123,20 @@ function hashOnly(data: Buffer): number {
   return (performance.now() - start) / 1000;
 }
 
-/** Runs every sample on each side in turn, the order rotating; the median seconds of each side. */
-async function measure(label: string, count: number, sides: Side[]): Promise<number[]> {
+/** Runs every sample on each side in turn, the order rotating. @returns each side's median seconds and median CPU seconds. */
+async function measure(label: string, count: number, sides: Side[]): Promise<{ seconds: number; cpu: number }[]> {
   const times = sides.map(() => [] as number[]);
+  const cpu = sides.map(() => [] as number[]);
   for (let i = 0; i < count; i++) {
     progress(`${label}: ${i + 1}/${count}`);
     for (let k = 0; k < sides.length; k++) {
       const s = (i + k) % sides.length;
-      times[s].push(await sides[s]());
+      const before = sides[s].cpu();
+      times[s].push(await sides[s].run());
+      cpu[s].push(sides[s].cpu() - before);
     }
   }
-  return times.map((t) => median(t));
+  return sides.map((_, s) => ({ seconds: median(times[s]), cpu: median(cpu[s]) }));
 }
 
 interface Source {
@@ -160,11 +172,14 @@ export async function blobRows(tmpfsPair: BlobBench): Promise<string> {
   const dir = mkdtempSync(join(BLOB_PARENT, 'regmeta-bench-blobs-'));
   const source = makeSource(dir);
   const [oursPeer, distributionPeer, floor] = await Promise.all([startOurs({ parentDir: BLOB_PARENT }), startDistribution({ parentDir: BLOB_PARENT }), startFloor({})]);
-  const disk = [target('ours', oursPeer.url), target('distribution', distributionPeer.url)];
+  const disk = [target('ours', oursPeer.url, 1, oursPeer.pid), target('distribution', distributionPeer.url, 1, distributionPeer.pid)];
   try {
     const table: string[][] = [];
-    const row = (label: string, count: number, bytes: number, [a, b, f]: number[]) =>
-      table.push([label, String(count), formatNumber(a), formatNumber(b), formatNumber(f), formatNumber(bytes / a / 1e6), formatNumber(bytes / b / 1e6), formatRatio(a / b), formatRatio(a / f)]);
+    const row = (label: string, count: number, bytes: number, [a, b, f]: { seconds: number; cpu: number }[]) =>
+      table.push([
+        label, String(count), formatNumber(a.seconds), formatNumber(b.seconds), formatNumber(f.seconds), formatNumber(bytes / a.seconds / 1e6), formatNumber(bytes / b.seconds / 1e6),
+        formatRatio(a.seconds / b.seconds), formatRatio(a.seconds / f.seconds), formatNumber(a.cpu), formatNumber(b.cpu), formatNumber(f.cpu), formatRatio(a.cpu / f.cpu),
+      ]);
     for (const t of disk) {
       progress(`pushing the blobs to ${t.name} (data on disk)`);
       await pushBlob(t, REPO, source.data, source.digest);
@@ -184,34 +199,42 @@ export async function blobRows(tmpfsPair: BlobBench): Promise<string> {
     const [ours, distribution] = disk;
     row(`blob pull ${size}`, samples(SAMPLES.pull), BIG_SIZE,
       await measure('pull', samples(SAMPLES.pull), [
-        () => pull(blobUrl(ours, source.digest), 200, BIG_SIZE),
-        () => pull(blobUrl(distribution, source.digest), 200, BIG_SIZE),
-        () => pull(`${floor.url}/bytes/${BIG_SIZE}`, 200, BIG_SIZE),
+        side(ours.pid, () => pull(blobUrl(ours, source.digest), 200, BIG_SIZE)),
+        side(distribution.pid, () => pull(blobUrl(distribution, source.digest), 200, BIG_SIZE)),
+        side(floor.pid, () => pull(`${floor.url}/bytes/${BIG_SIZE}`, 200, BIG_SIZE)),
       ]));
     row(`blob pull Range, ${rangeBytes / MiB} MiB from the middle`, samples(SAMPLES.range), rangeBytes,
       await measure('range', samples(SAMPLES.range), [
-        () => pull(blobUrl(ours, source.digest), 206, rangeBytes, RANGE),
-        () => pull(blobUrl(distribution, source.digest), 206, rangeBytes, RANGE),
-        () => pull(`${floor.url}/bytes/${rangeBytes}`, 200, rangeBytes),
+        side(ours.pid, () => pull(blobUrl(ours, source.digest), 206, rangeBytes, RANGE)),
+        side(distribution.pid, () => pull(blobUrl(distribution, source.digest), 206, rangeBytes, RANGE)),
+        side(floor.pid, () => pull(`${floor.url}/bytes/${rangeBytes}`, 200, rangeBytes)),
       ]));
     row(`${PARALLEL} concurrent pulls of ${SLICE / MiB} MiB`, samples(SAMPLES.parallel), BIG_SIZE,
-      await measure('concurrent pulls', samples(SAMPLES.parallel), [() => timed(() => all(ours)), () => timed(() => all(distribution)), () => timed(floorAll)]));
-    const hash = async () => hashOnly(source.data);
+      await measure('concurrent pulls', samples(SAMPLES.parallel), [
+        side(ours.pid, () => timed(() => all(ours))),
+        side(distribution.pid, () => timed(() => all(distribution))),
+        side(floor.pid, () => timed(floorAll)),
+      ]));
+    const hash = side(undefined, async () => hashOnly(source.data));
     const pushRows: [string, Target[], number, (t: Target) => Promise<void>][] = [
       [`blob push ${size} monolithic, tmpfs`, [tmpfsPair.ours, tmpfsPair.distribution], SAMPLES.push, (t) => pushMonolithic(t, source.file, source.digest)],
       [`blob push ${size} in 8 MiB PATCHes, tmpfs`, [tmpfsPair.ours, tmpfsPair.distribution], SAMPLES.push, (t) => pushChunked(t, source.data, source.digest)],
       [`blob push ${size} monolithic, disk`, disk, SAMPLES.pushDisk, (t) => pushMonolithic(t, source.file, source.digest)],
     ];
     for (const [label, [a, b], count, push] of pushRows) {
-      row(label, samples(count), BIG_SIZE, await measure(label, samples(count), [() => timed(() => push(a)), () => timed(() => push(b)), hash]));
+      row(label, samples(count), BIG_SIZE, await measure(label, samples(count), [side(a.pid, () => timed(() => push(a))), side(b.pid, () => timed(() => push(b))), hash]));
     }
     progressDone();
     return [
-      markdownTable(['blob transfer (median s)', 'samples', 'ours', 'distribution', 'floor', 'ours MB/s', 'distribution MB/s', 'ours / distribution', 'ours / floor'], table),
+      markdownTable(
+        ['blob transfer (median s)', 'samples', 'ours', 'distribution', 'floor', 'ours MB/s', 'distribution MB/s', 'ours / distribution', 'ours / floor', 'ours CPU s', 'distribution CPU s', 'floor CPU s', 'CPU ours / floor'],
+        table,
+      ),
       '',
       `Loopback, curl ${curlVersion()} as the client for pulls and monolithic pushes; pulls from data on disk in ${BLOB_PARENT}, each blob read once before ` +
         `timing so that both registries serve from the page cache; pushes into ${tmpfsPair.tmpfs} (tmpfs) and into ${BLOB_PARENT} (disk, fsync included). ` +
-        `Floors: pulls, a bare node:http server writing the same number of bytes from memory; pushes, sha256 of the same bytes with node:crypto alone.`,
+        `Floors: pulls, a bare node:http server writing the same number of bytes from memory; pushes, sha256 of the same bytes with node:crypto alone. ` +
+        `CPU s: the median of the server process's user+system time per sample (every thread, from /proc; the floor's own process for pulls, this one for the hash).`,
     ].join('\n');
   } finally {
     await Promise.all([oursPeer.stop(), distributionPeer.stop(), floor.stop()]);

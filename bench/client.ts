@@ -4,6 +4,7 @@
 // transfers of bench/blobs.ts go through curl.
 
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 
 export interface Response {
@@ -20,11 +21,13 @@ export interface Target {
   /** http://host:port */
   url: string;
   agent: Agent;
+  /** The server's process, for its CPU time. */
+  pid?: number;
 }
 
 /** A target on `url` with a keep-alive agent of `sockets` connections. */
-export function target(name: string, url: string, sockets = 1): Target {
-  return { name, url, agent: new Agent({ keepAlive: true, maxSockets: sockets }) };
+export function target(name: string, url: string, sockets = 1, pid?: number): Target {
+  return { name, url, agent: new Agent({ keepAlive: true, maxSockets: sockets }), pid };
 }
 
 /**
@@ -74,4 +77,19 @@ export async function pushBlob(t: Target, repo: string, data: Buffer, digest = s
   put.searchParams.set('digest', digest);
   await expectStatus(t, 201, 'PUT', put.pathname + put.search, { 'Content-Type': 'application/octet-stream' }, data);
   return digest;
+}
+
+const TICKS_PER_SECOND = 100;
+
+/**
+ * The CPU seconds (user + system, every thread) process `pid` has used so
+ * far, from /proc/<pid>/stat, in clock ticks of 10 ms. On a shared machine a
+ * server's CPU time says what a request costs it even when the wall clock
+ * mostly measures waiting for a core.
+ */
+export function processCpu(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }

@@ -26,7 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { blobRows } from './blobs.js';
-import { expectStatus, pushBlob, sha256, target, type Target } from './client.js';
+import { expectStatus, processCpu, pushBlob, sha256, target, type Target } from './client.js';
 import { canned, startFloor, type Floor } from './floor.js';
 import { DISTRIBUTION_BIN, startDistribution, startOurs, stopAll } from './peers.js';
 import { formatNumber, formatRatio, markdownTable, median, progress, progressDone } from './lib.js';
@@ -37,7 +37,8 @@ const BIG = 'bench/big';
 const PUTS = 'bench/put';
 const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 const DATA_PARENT = process.env.REGMETA_BENCH_DIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
-const SAMPLES = { put: 200, get: 300, list: 30, page: 100, delete: 40 };
+// Enough GETs, HEADs and pages that the server's CPU time over a row (10 ms ticks) is known within a few per cent.
+const SAMPLES = { put: 200, get: 2000, list: 30, page: 1000, delete: 40 };
 /** BENCH_ONLY=metadata or blobs runs one half of the bench. */
 const ONLY = process.env.BENCH_ONLY ?? '';
 
@@ -96,9 +97,14 @@ interface Row {
   run: (t: Target, i: number) => Promise<void>;
 }
 
-/** Runs every sample on each target in turn, the order rotating so that each goes first as often. */
-async function measure(targets: Target[], row: Row): Promise<number[][]> {
+/**
+ * Runs every sample on each target in turn, the order rotating so that each
+ * goes first as often. @returns each target's times (ms) and the CPU time
+ * its server spent over the row per sample (µs; NaN without a pid).
+ */
+async function measure(targets: Target[], row: Row): Promise<{ times: number[]; cpu: number }[]> {
   const times = targets.map(() => [] as number[]);
+  const cpuBefore = targets.map((t) => (t.pid === undefined ? NaN : processCpu(t.pid)));
   for (let i = 0; i < row.samples; i++) {
     progress(`${row.label}: ${i + 1}/${row.samples}`);
     for (let k = 0; k < targets.length; k++) {
@@ -108,7 +114,7 @@ async function measure(targets: Target[], row: Row): Promise<number[][]> {
       times[t].push(performance.now() - start);
     }
   }
-  return times;
+  return targets.map((t, k) => ({ times: times[k], cpu: t.pid === undefined ? NaN : ((processCpu(t.pid) - cpuBefore[k]) * 1e6) / row.samples }));
 }
 
 const ACCEPT = { Accept: MANIFEST_TYPE };
@@ -183,20 +189,21 @@ async function metadataTable(ours: Target, distribution: Target): Promise<string
   let floor: Floor | undefined;
   try {
     floor = await startFloor(await captureFloor(ours, all));
-    const floorTarget = target('floor', floor.url);
+    const floorTarget = target('floor', floor.url, 1, floor.pid);
     const table: string[][] = [];
     for (const row of all) {
-      const [a, b, f] = (await measure(row.floor ? [...targets, floorTarget] : targets, row)).map((times) => (times.length ? median(times) : NaN));
-      const withFloor = f !== undefined;
-      table.push([row.label, String(row.samples), formatNumber(a), formatNumber(b), withFloor ? formatNumber(f) : '—', formatRatio(a / b), withFloor ? formatRatio(a / f) : '—']);
+      const [a, b, f] = await measure(row.floor ? [...targets, floorTarget] : targets, row);
+      const [ta, tb] = [median(a.times), median(b.times)];
+      const floorCells = f ? [formatNumber(median(f.times)), formatRatio(ta / median(f.times)), formatNumber(a.cpu), formatNumber(f.cpu), formatRatio(a.cpu / f.cpu)] : ['—', '—', formatNumber(a.cpu), '—', '—'];
+      table.push([row.label, String(row.samples), formatNumber(ta), formatNumber(tb), formatRatio(ta / tb), ...floorCells]);
     }
     floorTarget.agent.destroy();
     progressDone();
     return [
-      markdownTable(['operation (median ms)', 'samples', 'ours', 'distribution', 'node:http floor', 'ours / distribution', 'ours / floor'], table),
+      markdownTable(['operation (median ms)', 'samples', 'ours', 'distribution', 'ours / distribution', 'node:http floor', 'ours / floor', 'ours CPU µs', 'floor CPU µs', 'CPU ours / floor'], table),
       '',
       `Loopback, one keep-alive connection each, samples interleaved, data in ${DATA_PARENT}; distribution ${distributionVersion()}. ` +
-        `The floor is a bare node:http server answering the bytes and headers our server answered. ` +
+        `The floor is a bare node:http server answering the bytes and headers our server answered. CPU µs: the server process's user+system time over the row (from /proc, 10 ms ticks) per sample. ` +
         `The n=100 page answered ${pageSizes[0]} tags (ours) and ${pageSizes[1]} (distribution). ` +
         `Populating ${TAGS} tags (${POPULATE_CONCURRENCY} connections each, both at once) took ${populateSeconds[0]} s (ours) and ${populateSeconds[1]} s (distribution).`,
     ].join('\n');
@@ -209,7 +216,7 @@ async function main(): Promise<void> {
   const began = Date.now();
   progress('starting registries');
   const [ours, distribution] = await Promise.all([startOurs({ parentDir: DATA_PARENT }), startDistribution({ parentDir: DATA_PARENT })]);
-  const targets = [target('ours', ours.url, POPULATE_CONCURRENCY), target('distribution', distribution.url, POPULATE_CONCURRENCY)];
+  const targets = [target('ours', ours.url, POPULATE_CONCURRENCY, ours.pid), target('distribution', distribution.url, POPULATE_CONCURRENCY, distribution.pid)];
   try {
     if (ONLY !== 'blobs') console.log(`${await metadataTable(targets[0], targets[1])}\n`);
     if (ONLY !== 'metadata') console.log(`${await blobRows({ ours: targets[0], distribution: targets[1], tmpfs: DATA_PARENT })}\n`);
