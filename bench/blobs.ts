@@ -15,9 +15,11 @@
 //   buffer in memory with backpressure: what Node moves over loopback with
 //   no file to read.
 // - Pushes go to the registries on tmpfs (the metadata pair), where fsync is
-//   free, and to the pair on disk. Their floor is hashing the same bytes
-//   with node:crypto in this process: a push must hash every byte once, so
-//   it cannot go faster. The monolithic push is a POST and a PUT of the file
+//   free, and to the pair on disk. They have two floors: the same node:http
+//   server taking the same requests and only hashing the bodies (what this
+//   stack spends to take a blob, with no file to write), and sha256 of the
+//   same bytes in this process: a push must hash every byte once, so it
+//   cannot go faster. The monolithic push is a POST and a PUT of the file
 //   with curl -T; the chunked one, 8 MiB PATCHes with Content-Range from
 //   this process's memory, then a PUT with the digest.
 
@@ -39,7 +41,8 @@ const SLICE = BIG_SIZE / PARALLEL;
 const RANGE = [BIG_SIZE / 2 - BIG_SIZE / 8, BIG_SIZE / 2 + BIG_SIZE / 8 - 1];
 const CHUNK = 8 * MiB;
 const REPO = 'bench/blobs';
-const PUSH_REPO = 'bench/push';
+const UPLOADS = '/v2/bench/push/blobs/uploads/';
+const FLOOR_UPLOADS = '/sink/uploads/';
 const BLOB_PARENT = process.env.REGMETA_BENCH_BLOB_DIR ?? tmpdir();
 const OVERRIDE = process.env.BENCH_BLOB_SAMPLES === undefined ? undefined : Number(process.env.BENCH_BLOB_SAMPLES);
 const SAMPLES = { pull: 9, range: 9, parallel: 7, push: 5, pushDisk: 3 };
@@ -94,8 +97,8 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 }
 
 /** A monolithic push: POST, then the file with curl -T as one PUT ?digest=. */
-async function pushMonolithic(t: Target, file: string, digest: string): Promise<void> {
-  const started = await expectStatus(t, 202, 'POST', `/v2/${PUSH_REPO}/blobs/uploads/`);
+async function pushMonolithic(t: Target, file: string, digest: string, uploads = UPLOADS): Promise<void> {
+  const started = await expectStatus(t, 202, 'POST', uploads);
   const put = location(t, started);
   put.searchParams.set('digest', digest);
   const result = await curl(['-T', file, '-H', 'Content-Type: application/octet-stream', '-H', 'Expect:', put.href]);
@@ -103,8 +106,8 @@ async function pushMonolithic(t: Target, file: string, digest: string): Promise<
 }
 
 /** A chunked push: POST, 8 MiB PATCHes with Content-Range, each to the Location the last answer gave, then PUT ?digest=. */
-async function pushChunked(t: Target, data: Buffer, digest: string): Promise<void> {
-  let next = location(t, await expectStatus(t, 202, 'POST', `/v2/${PUSH_REPO}/blobs/uploads/`));
+async function pushChunked(t: Target, data: Buffer, digest: string, uploads = UPLOADS): Promise<void> {
+  let next = location(t, await expectStatus(t, 202, 'POST', uploads));
   for (let start = 0; start < data.length; start += CHUNK) {
     const chunk = data.subarray(start, Math.min(start + CHUNK, data.length));
     const headers = { 'Content-Type': 'application/octet-stream', 'Content-Range': `${start}-${start + chunk.length - 1}` };
@@ -164,6 +167,64 @@ export interface BlobBench {
   tmpfs: string;
 }
 
+type Measured = { seconds: number; cpu: number }[];
+
+/** A table row: ours, distribution and the node:http floor, and for a push the time of sha256 alone. */
+function cells(label: string, count: number, [a, b, f, h]: Measured): string[] {
+  const n = formatNumber;
+  const r = formatRatio;
+  return [label, String(count), n(a.seconds), n(b.seconds), n(f.seconds), h ? n(h.seconds) : '—', r(a.seconds / b.seconds), r(a.seconds / f.seconds), h ? r(a.seconds / h.seconds) : '—', n(a.cpu), n(b.cpu), n(f.cpu), r(a.cpu / f.cpu)];
+}
+
+interface Setting {
+  source: Source;
+  disk: Target[];
+  floor: Target;
+}
+
+const blobUrl = (t: Target, digest: string) => `${t.url}/v2/${REPO}/blobs/${digest}`;
+
+/** The pull rows, from the registries on disk, each blob read once before. */
+async function pullRows({ source, disk, floor }: Setting): Promise<string[][]> {
+  const all = (t: Target) => Promise.all(source.slices.map((digest) => pull(blobUrl(t, digest), 200, SLICE)));
+  const floorAll = () => Promise.all(source.slices.map(() => pull(`${floor.url}/bytes/${SLICE}`, 200, SLICE)));
+  // Into the page cache: from here on both serve from memory.
+  for (const t of disk) {
+    progress(`reading the blobs once from ${t.name}`);
+    await pull(blobUrl(t, source.digest), 200, BIG_SIZE);
+    await all(t);
+  }
+  const [ours, distribution] = disk;
+  const rangeBytes = RANGE[1] - RANGE[0] + 1;
+  const whole = (t: Target) => side(t.pid, () => pull(blobUrl(t, source.digest), 200, BIG_SIZE));
+  const part = (t: Target) => side(t.pid, () => pull(blobUrl(t, source.digest), 206, rangeBytes, RANGE));
+  const many = (t: Target) => side(t.pid, () => timed(() => all(t)));
+  return [
+    cells(`blob pull ${BIG_SIZE / MiB} MiB`, samples(SAMPLES.pull),
+      await measure('pull', samples(SAMPLES.pull), [whole(ours), whole(distribution), side(floor.pid, () => pull(`${floor.url}/bytes/${BIG_SIZE}`, 200, BIG_SIZE))])),
+    cells(`blob pull Range, ${rangeBytes / MiB} MiB from the middle`, samples(SAMPLES.range),
+      await measure('range', samples(SAMPLES.range), [part(ours), part(distribution), side(floor.pid, () => pull(`${floor.url}/bytes/${rangeBytes}`, 200, rangeBytes))])),
+    cells(`${PARALLEL} concurrent pulls of ${SLICE / MiB} MiB`, samples(SAMPLES.parallel),
+      await measure('concurrent pulls', samples(SAMPLES.parallel), [many(ours), many(distribution), side(floor.pid, () => timed(floorAll))])),
+  ];
+}
+
+/** The push rows: into the tmpfs pair and into the pair on disk, against the floor's sink and sha256 alone. */
+async function pushRows({ source, disk, floor }: Setting, tmpfs: Target[]): Promise<string[][]> {
+  const size = `${BIG_SIZE / MiB} MiB`;
+  const hash = side(undefined, async () => hashOnly(source.data));
+  const monolithic = (t: Target, uploads?: string) => side(t.pid, () => timed(() => pushMonolithic(t, source.file, source.digest, uploads)));
+  const chunked = (t: Target, uploads?: string) => side(t.pid, () => timed(() => pushChunked(t, source.data, source.digest, uploads)));
+  const rows: [string, number, Side[]][] = [
+    [`blob push ${size} monolithic, tmpfs`, SAMPLES.push, [monolithic(tmpfs[0]), monolithic(tmpfs[1]), monolithic(floor, FLOOR_UPLOADS), hash]],
+    [`blob push ${size} in 8 MiB PATCHes, tmpfs`, SAMPLES.push, [chunked(tmpfs[0]), chunked(tmpfs[1]), chunked(floor, FLOOR_UPLOADS), hash]],
+    [`blob push ${size} monolithic, disk`, SAMPLES.pushDisk, [monolithic(disk[0]), monolithic(disk[1]), monolithic(floor, FLOOR_UPLOADS), hash]],
+  ];
+  const table: string[][] = [];
+  for (const [label, count, sides] of rows) table.push(cells(label, samples(count), await measure(label, samples(count), sides)));
+  return table;
+}
+
 /**
  * The blob rows as a markdown table with its notes.
  * @throws Error when a registry answers otherwise than expected.
@@ -171,74 +232,31 @@ export interface BlobBench {
 export async function blobRows(tmpfsPair: BlobBench): Promise<string> {
   const dir = mkdtempSync(join(BLOB_PARENT, 'regmeta-bench-blobs-'));
   const source = makeSource(dir);
-  const [oursPeer, distributionPeer, floor] = await Promise.all([startOurs({ parentDir: BLOB_PARENT }), startDistribution({ parentDir: BLOB_PARENT }), startFloor({})]);
+  const [oursPeer, distributionPeer, floorPeer] = await Promise.all([startOurs({ parentDir: BLOB_PARENT }), startDistribution({ parentDir: BLOB_PARENT }), startFloor({})]);
   const disk = [target('ours', oursPeer.url, 1, oursPeer.pid), target('distribution', distributionPeer.url, 1, distributionPeer.pid)];
+  const floor = target('floor', floorPeer.url, 1, floorPeer.pid);
   try {
-    const table: string[][] = [];
-    const row = (label: string, count: number, bytes: number, [a, b, f]: { seconds: number; cpu: number }[]) =>
-      table.push([
-        label, String(count), formatNumber(a.seconds), formatNumber(b.seconds), formatNumber(f.seconds), formatNumber(bytes / a.seconds / 1e6), formatNumber(bytes / b.seconds / 1e6),
-        formatRatio(a.seconds / b.seconds), formatRatio(a.seconds / f.seconds), formatNumber(a.cpu), formatNumber(b.cpu), formatNumber(f.cpu), formatRatio(a.cpu / f.cpu),
-      ]);
     for (const t of disk) {
       progress(`pushing the blobs to ${t.name} (data on disk)`);
       await pushBlob(t, REPO, source.data, source.digest);
       for (let i = 0; i < PARALLEL; i++) await pushBlob(t, REPO, source.data.subarray(i * SLICE, (i + 1) * SLICE), source.slices[i]);
     }
-    const blobUrl = (t: Target, digest: string) => `${t.url}/v2/${REPO}/blobs/${digest}`;
-    const all = (t: Target) => Promise.all(source.slices.map((digest) => pull(blobUrl(t, digest), 200, SLICE)));
-    const floorAll = () => Promise.all(source.slices.map(() => pull(`${floor.url}/bytes/${SLICE}`, 200, SLICE)));
-    // Into the page cache: from here on both serve from memory.
-    for (const t of disk) {
-      progress(`reading the blobs once from ${t.name}`);
-      await pull(blobUrl(t, source.digest), 200, BIG_SIZE);
-      await all(t);
-    }
-    const size = `${BIG_SIZE / MiB} MiB`;
-    const rangeBytes = RANGE[1] - RANGE[0] + 1;
-    const [ours, distribution] = disk;
-    row(`blob pull ${size}`, samples(SAMPLES.pull), BIG_SIZE,
-      await measure('pull', samples(SAMPLES.pull), [
-        side(ours.pid, () => pull(blobUrl(ours, source.digest), 200, BIG_SIZE)),
-        side(distribution.pid, () => pull(blobUrl(distribution, source.digest), 200, BIG_SIZE)),
-        side(floor.pid, () => pull(`${floor.url}/bytes/${BIG_SIZE}`, 200, BIG_SIZE)),
-      ]));
-    row(`blob pull Range, ${rangeBytes / MiB} MiB from the middle`, samples(SAMPLES.range), rangeBytes,
-      await measure('range', samples(SAMPLES.range), [
-        side(ours.pid, () => pull(blobUrl(ours, source.digest), 206, rangeBytes, RANGE)),
-        side(distribution.pid, () => pull(blobUrl(distribution, source.digest), 206, rangeBytes, RANGE)),
-        side(floor.pid, () => pull(`${floor.url}/bytes/${rangeBytes}`, 200, rangeBytes)),
-      ]));
-    row(`${PARALLEL} concurrent pulls of ${SLICE / MiB} MiB`, samples(SAMPLES.parallel), BIG_SIZE,
-      await measure('concurrent pulls', samples(SAMPLES.parallel), [
-        side(ours.pid, () => timed(() => all(ours))),
-        side(distribution.pid, () => timed(() => all(distribution))),
-        side(floor.pid, () => timed(floorAll)),
-      ]));
-    const hash = side(undefined, async () => hashOnly(source.data));
-    const pushRows: [string, Target[], number, (t: Target) => Promise<void>][] = [
-      [`blob push ${size} monolithic, tmpfs`, [tmpfsPair.ours, tmpfsPair.distribution], SAMPLES.push, (t) => pushMonolithic(t, source.file, source.digest)],
-      [`blob push ${size} in 8 MiB PATCHes, tmpfs`, [tmpfsPair.ours, tmpfsPair.distribution], SAMPLES.push, (t) => pushChunked(t, source.data, source.digest)],
-      [`blob push ${size} monolithic, disk`, disk, SAMPLES.pushDisk, (t) => pushMonolithic(t, source.file, source.digest)],
-    ];
-    for (const [label, [a, b], count, push] of pushRows) {
-      row(label, samples(count), BIG_SIZE, await measure(label, samples(count), [side(a.pid, () => timed(() => push(a))), side(b.pid, () => timed(() => push(b))), hash]));
-    }
+    const setting = { source, disk, floor };
+    const table = [...(await pullRows(setting)), ...(await pushRows(setting, [tmpfsPair.ours, tmpfsPair.distribution]))];
     progressDone();
+    const headers = ['blob transfer (median s)', 'samples', 'ours', 'distribution', 'node:http floor', 'sha256 alone', 'ours / distribution', 'ours / floor', 'ours / sha256'];
     return [
-      markdownTable(
-        ['blob transfer (median s)', 'samples', 'ours', 'distribution', 'floor', 'ours MB/s', 'distribution MB/s', 'ours / distribution', 'ours / floor', 'ours CPU s', 'distribution CPU s', 'floor CPU s', 'CPU ours / floor'],
-        table,
-      ),
+      markdownTable([...headers, 'ours CPU s', 'distribution CPU s', 'floor CPU s', 'CPU ours / floor'], table),
       '',
       `Loopback, curl ${curlVersion()} as the client for pulls and monolithic pushes; pulls from data on disk in ${BLOB_PARENT}, each blob read once before ` +
         `timing so that both registries serve from the page cache; pushes into ${tmpfsPair.tmpfs} (tmpfs) and into ${BLOB_PARENT} (disk, fsync included). ` +
-        `Floors: pulls, a bare node:http server writing the same number of bytes from memory; pushes, sha256 of the same bytes with node:crypto alone. ` +
-        `CPU s: the median of the server process's user+system time per sample (every thread, from /proc; the floor's own process for pulls, this one for the hash).`,
+        `The node:http floor: for pulls a bare node:http server writing as many bytes from memory in 1 MiB pieces; for pushes the same server taking the ` +
+        `same requests and hashing the bodies, with no file to write. sha256 alone: the same bytes hashed with node:crypto in this process. ` +
+        `CPU s: the median of the server process's user+system time per sample (every thread, from /proc; this process's for sha256 alone).`,
     ].join('\n');
   } finally {
-    await Promise.all([oursPeer.stop(), distributionPeer.stop(), floor.stop()]);
-    for (const t of disk) t.agent.destroy();
+    await Promise.all([oursPeer.stop(), distributionPeer.stop(), floorPeer.stop()]);
+    for (const t of [...disk, floor]) t.agent.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -9,10 +9,14 @@
 // canned.json maps "METHOD /path?query" to {status, headers, body (base64)}.
 // GET /bytes/<n> answers n bytes from a buffer in memory, written in 1 MiB
 // pieces with backpressure: what a Node server moves with no file to read.
+// POST, PATCH and PUT under /sink/ read the body and hash it with sha256,
+// answering 202 (201 for a PUT) with a Location back into /sink/: what a
+// node:http server must spend to take a blob, with no file to write.
 // It prints {"port": n} on stdout once listening.
 
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 interface Canned {
@@ -28,7 +32,7 @@ for (const [key, value] of Object.entries(JSON.parse(readFileSync(process.argv[2
   canned.set(key, { status: value.status, headers: value.headers, body: Buffer.from(value.body, 'base64') });
 }
 
-function streamBytes(res: import('node:http').ServerResponse, total: number): void {
+function streamBytes(res: ServerResponse, total: number): void {
   res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(total) });
   let left = total;
   const pump = () => {
@@ -42,9 +46,20 @@ function streamBytes(res: import('node:http').ServerResponse, total: number): vo
   pump();
 }
 
+function sink(req: IncomingMessage, res: ServerResponse): void {
+  const hash = createHash('sha256');
+  req.on('data', (chunk: Buffer) => hash.update(chunk));
+  req.on('end', () => {
+    hash.digest();
+    res.writeHead(req.method === 'PUT' ? 201 : 202, { Location: '/sink/session', 'Content-Length': '0' });
+    res.end();
+  });
+}
+
 const server = createServer((req, res) => {
   const url = req.url ?? '/';
   if (url.startsWith('/bytes/')) return streamBytes(res, Number(url.slice(7)));
+  if (url.startsWith('/sink/')) return sink(req, res);
   const answer = canned.get(`${req.method} ${url}`);
   if (answer === undefined) {
     res.writeHead(404, { 'Content-Length': '0' });
