@@ -6,6 +6,7 @@ import path from 'node:path';
 import { StoreError } from '../../index.js';
 import { startRegistry, type StartedRegistry } from '../../server/index.js';
 import { CliError, Exit, parse, type Command } from '../common.js';
+import { LineBuffer } from '../log-buffer.js';
 
 const USAGE = `usage: regmeta serve [options]
 
@@ -121,7 +122,9 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   };
 }
 
-function logLine(fields: Record<string, unknown>): void {
+/** One of the command's own lines; the request log is flushed first, so stdout keeps the order of events. */
+function logLine(requestLog: LineBuffer, fields: Record<string, unknown>): void {
+  requestLog.flush();
   process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
 }
 
@@ -130,7 +133,7 @@ function logLine(fields: Record<string, unknown>): void {
  * @throws StoreError from opening the database; CliError IO when the
  * htpasswd file cannot be read or the address cannot be listened on.
  */
-async function start(o: ServeOptions): Promise<StartedRegistry> {
+async function start(o: ServeOptions, requestLog: LineBuffer): Promise<StartedRegistry> {
   const { host, port, data, admins, ...limits } = o;
   try {
     return await startRegistry({
@@ -139,7 +142,7 @@ async function start(o: ServeOptions): Promise<StartedRegistry> {
       port,
       dataDir: path.resolve(data),
       admins,
-      log: (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`),
+      log: (entry) => requestLog.line(JSON.stringify(entry)),
       onError: (error) =>
         process.stderr.write(
           `${JSON.stringify({ time: new Date().toISOString(), level: 'error', error: String((error as Error)?.stack ?? error) })}\n`,
@@ -158,16 +161,18 @@ export const serve: Command = {
   async run(argv) {
     const o = parseServeArgs(argv);
     if (o === undefined) return Exit.OK;
-    const registry = await start(o);
+    const requestLog = new LineBuffer();
+    const registry = await start(o, requestLog);
     const url = new URL(registry.url);
-    logLine({ msg: 'listening', url: registry.url, port: Number(url.port), data: path.resolve(o.data), readOnly: o.readOnly, deletes: o.deletes, auth: o.htpasswd !== undefined });
+    logLine(requestLog, { msg: 'listening', url: registry.url, port: Number(url.port), data: path.resolve(o.data), readOnly: o.readOnly, deletes: o.deletes, auth: o.htpasswd !== undefined });
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'));
       process.once('SIGTERM', () => resolve('SIGTERM'));
     });
-    logLine({ msg: 'shutting down', signal });
+    logLine(requestLog, { msg: 'shutting down', signal });
     await registry.close();
-    logLine({ msg: 'stopped' });
+    logLine(requestLog, { msg: 'stopped' });
+    requestLog.close();
     return Exit.OK;
   },
 };
