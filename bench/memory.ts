@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { MediaType, digestOf, openStore } from 'regmeta';
 import { DirectoryBlobStore } from '../src/blobstore/index.js';
 import { expectStatus, sha256, target, type Target } from './client.js';
-import { formatNumber, markdownTable, progress, progressDone } from './lib.js';
+import { formatNumber, markdownTable, median, progress, progressDone } from './lib.js';
 import { startOurs, stopAll } from './peers.js';
 
 const TAGS = Number(process.env.BENCH_MEMORY_TAGS ?? 100_000);
@@ -112,6 +112,23 @@ async function steadyLoad(t: Target, pid: number, layer: string, seconds: number
   return samples;
 }
 
+/**
+ * Growth over the load, as the median of the last third of the samples
+ * against that of the first third: single samples swing with the garbage
+ * collector's sawtooth, a leak moves the medians.
+ */
+function growth(load: { rss: number; anon: number }[]): string {
+  const third = Math.max(1, Math.floor(load.length / 3));
+  const first = load.slice(0, third);
+  const last = load.slice(-third);
+  const m = (values: number[]) => formatNumber(median(values));
+  const range = (values: number[]) => `${formatNumber(Math.min(...values))}–${formatNumber(Math.max(...values))}`;
+  return (
+    `Median of the first third of the samples against the last third: RSS ${m(first.map((s) => s.rss))} → ${m(last.map((s) => s.rss))} MiB, ` +
+    `RssAnon ${m(first.map((s) => s.anon))} → ${m(last.map((s) => s.anon))} MiB (RssAnon over the whole load: ${range(load.map((s) => s.anon))} MiB).`
+  );
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(DATA_PARENT, 'regmeta-bench-memory-'));
   try {
@@ -133,16 +150,17 @@ async function main(): Promise<void> {
     for (let i = 0; i < GETS; i++) await expectStatus(t, 200, 'GET', `/v2/${REPO}/manifests/${tagName((i * 7919) % TAGS)}`, ACCEPT);
     row(`after ${GETS} manifest GETs`);
     const load = await steadyLoad(t, peer.pid, layer, LOAD_SECONDS);
-    for (const s of load) rows.push([`load, ${s.at} s (${s.requests} pulls)`, formatNumber(s.rss), formatNumber(s.anon)]);
+    // The table shows a sample a minute (and the last); the growth uses them all.
+    for (const s of load.filter((s, i) => s.at % 60 === 0 || i === load.length - 1)) {
+      rows.push([`load, ${s.at} s (${s.requests} pulls)`, formatNumber(s.rss), formatNumber(s.anon)]);
+    }
     progressDone();
-    const first = load[0];
-    const last = load.at(-1)!;
     console.log(markdownTable(['server memory (MiB)', 'RSS', 'RssAnon'], rows));
     console.log();
     console.log(
       `${TAGS} tags in one repository (populated through the store in ${populateSeconds} s), data in ${DATA_PARENT}; ` +
-        `steady load: ${CLIENTS} keep-alive connections, manifest GETs by tag and a 1 MiB blob GET every tenth, for ${LOAD_SECONDS} s. ` +
-        `From the first sample (${first.at} s) to the last: RSS ${formatNumber(last.rss - first.rss)} MiB, RssAnon ${formatNumber(last.anon - first.anon)} MiB.`,
+        `steady load: ${CLIENTS} keep-alive connections, manifest GETs by tag and a 1 MiB blob GET every tenth, for ${LOAD_SECONDS} s, sampled every ${SAMPLE_EVERY / 1000} s. ` +
+        growth(load),
     );
     t.agent.destroy();
   } finally {
