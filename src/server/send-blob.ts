@@ -32,6 +32,24 @@ function writeOut(res: ServerResponse, chunk: Buffer): Promise<void> {
   });
 }
 
+// Buffers of PIECE_SIZE that no download is using, for the next one: a
+// buffer this large is allocated outside the JavaScript heap (malloc, fresh
+// pages to fault in), and a pull of a few MiB would otherwise allocate and
+// free two every time. Bounded, so that a burst of downloads leaves at most
+// this many behind.
+const spare: Buffer[] = [];
+const SPARE_LIMIT = 16;
+
+function takeBuffer(size: number): Buffer {
+  if (size < PIECE_SIZE) return Buffer.allocUnsafeSlow(size);
+  return spare.pop() ?? Buffer.allocUnsafeSlow(PIECE_SIZE);
+}
+
+/** Keeps `buffers` for later downloads; only call once no write holds them. */
+function giveBack(buffers: Buffer[]): void {
+  for (const buffer of buffers) if (buffer.length === PIECE_SIZE && spare.length < SPARE_LIMIT) spare.push(buffer);
+}
+
 /**
  * Sends bytes `start`..`end` (inclusive) of `file` as the body of `res`,
  * whose headers are set, and ends it.
@@ -41,8 +59,8 @@ function writeOut(res: ServerResponse, chunk: Buffer): Promise<void> {
  */
 export async function sendBlob(res: ServerResponse, file: BlobFile, start: number, end: number): Promise<void> {
   const length = end - start + 1;
-  const buffers = [Buffer.allocUnsafeSlow(Math.min(PIECE_SIZE, length))];
-  if (length > PIECE_SIZE) buffers.push(Buffer.allocUnsafeSlow(PIECE_SIZE));
+  const buffers = [takeBuffer(Math.min(PIECE_SIZE, length))];
+  if (length > PIECE_SIZE) buffers.push(takeBuffer(PIECE_SIZE));
   let position = start;
   let written: Promise<void> = Promise.resolve();
   for (let turn = 0; position <= end; turn++) {
@@ -53,9 +71,13 @@ export async function sendBlob(res: ServerResponse, file: BlobFile, start: numbe
     if (read === 0) throw new Error(`the blob file ends at byte ${position}, before byte ${end}`);
     position += read;
     await written;
-    // The last piece goes out with the end of the response; the buffer is
-    // not reused, so there is nothing to wait for.
-    if (position > end) return void res.end(buffer.subarray(0, read));
+    if (position > end) {
+      // The last piece goes out with the end of the response; the buffers
+      // are free once it is flushed (not at all if the response fails: a
+      // write may still hold them, and the garbage collector takes them).
+      res.end(buffer.subarray(0, read), () => giveBack(buffers));
+      return;
+    }
     written = writeOut(res, buffer.subarray(0, read));
     // Awaited on the next turn; until then a failure must not count as unhandled.
     written.catch(() => {});
