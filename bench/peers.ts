@@ -39,6 +39,8 @@ export interface PeerOptions {
   args?: string[];
   /** Where to make the peer's temporary directory (default: os.tmpdir()). */
   parentDir?: string;
+  /** A data directory prepared beforehand (ours only), used instead of a fresh one; stop() leaves it. */
+  dataDir?: string;
 }
 
 const live = new Set<Peer>();
@@ -181,7 +183,7 @@ export async function startOurs(options: PeerOptions = {}): Promise<Peer> {
   const entry = join(ROOT, 'bin', 'regmeta.js');
   if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is not built: run npm run build');
   const dir = mkdtempSync(join(options.parentDir ?? tmpdir(), 'regmeta-ours-'));
-  const dataDir = join(dir, 'data');
+  const dataDir = options.dataDir ?? join(dir, 'data');
   const args = [entry, 'serve', '--listen', '127.0.0.1:0', '--data', dataDir];
   if (options.htpasswd) args.push('--htpasswd', options.htpasswd);
   args.push(...(options.args ?? []));

@@ -22,11 +22,13 @@
 // - Progress goes to stderr, and only on a terminal; the table goes to stdout.
 
 import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { DISTRIBUTION_BIN, startDistribution, startOurs, stopAll, type Peer } from './peers.js';
+import { blobRows } from './blobs.js';
+import { expectStatus, processCpu, pushBlob, sha256, target, type Target } from './client.js';
+import { canned, startFloor, type Floor } from './floor.js';
+import { DISTRIBUTION_BIN, startDistribution, startOurs, stopAll } from './peers.js';
 import { formatNumber, formatRatio, markdownTable, median, progress, progressDone } from './lib.js';
 
 const TAGS = 10_000;
@@ -35,57 +37,14 @@ const BIG = 'bench/big';
 const PUTS = 'bench/put';
 const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 const DATA_PARENT = process.env.REGMETA_BENCH_DIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
-const SAMPLES = { put: 200, get: 300, list: 30, page: 100, delete: 40 };
+// Enough GETs, HEADs and pages that the server's CPU time over a row (10 ms ticks) is known within a few per cent.
+const SAMPLES = { put: 200, get: 2000, list: 30, page: 1000, delete: 40 };
+const WARMUP = 1000;
+/** BENCH_ONLY=metadata or blobs runs one half of the bench. */
+const ONLY = process.env.BENCH_ONLY ?? '';
 
-interface Response {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
-
-/** A registry under test with its own keep-alive connection pool. */
-interface Target {
-  name: string;
-  peer: Peer;
-  agent: Agent;
-  /** Manifest digests of bench/big by tag number, for DELETE. */
-  digests: string[];
-}
-
-function send(target: Target, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer): Promise<Response> {
-  const url = new URL(path, target.peer.url);
-  return new Promise((done, fail) => {
-    const req = request(url, { method, agent: target.agent, headers: body ? { ...headers, 'Content-Length': String(body.length) } : headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => done({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', fail);
-    });
-    req.on('error', fail);
-    req.end(body);
-  });
-}
-
-/** Sends and checks the status. @throws Error naming the registry, request and answer otherwise. */
-async function expectStatus(target: Target, status: number, method: string, path: string, headers?: Record<string, string>, body?: Buffer): Promise<Response> {
-  const res = await send(target, method, path, headers, body);
-  if (res.status !== status) {
-    throw new Error(`${target.name}: ${method} ${path} answered ${res.status}, not ${status}: ${res.body.toString().slice(0, 500)}`);
-  }
-  return res;
-}
-
-function sha256(data: Buffer): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
-}
-
-/** Pushes a blob in the two-step way every registry supports (POST, then PUT ?digest=). */
-async function pushBlob(target: Target, repo: string, data: Buffer): Promise<void> {
-  const started = await expectStatus(target, 202, 'POST', `/v2/${repo}/blobs/uploads/`);
-  const location = new URL(String(started.headers.location), target.peer.url);
-  location.searchParams.set('digest', sha256(data));
-  await expectStatus(target, 201, 'PUT', location.pathname + location.search, { 'Content-Type': 'application/octet-stream' }, data);
-}
+/** Manifest digests of bench/big by tag number, per target, for DELETE. */
+const digests = new Map<Target, string[]>();
 
 // The same blobs on both registries, so both store the same bytes.
 const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(Buffer.alloc(0))] } }));
@@ -105,23 +64,25 @@ function manifest(label: string): Buffer {
 
 const tagName = (i: number) => `t${String(i).padStart(5, '0')}`;
 
-async function putManifest(target: Target, repo: string, tag: string, bytes: Buffer): Promise<void> {
-  await expectStatus(target, 201, 'PUT', `/v2/${repo}/manifests/${tag}`, { 'Content-Type': MANIFEST_TYPE }, bytes);
+async function putManifest(t: Target, repo: string, tag: string, bytes: Buffer): Promise<void> {
+  await expectStatus(t, 201, 'PUT', `/v2/${repo}/manifests/${tag}`, { 'Content-Type': MANIFEST_TYPE }, bytes);
 }
 
-async function populate(target: Target): Promise<void> {
+async function populate(t: Target): Promise<void> {
   for (const repo of [BIG, PUTS]) {
-    await pushBlob(target, repo, config);
-    await pushBlob(target, repo, layer);
+    await pushBlob(t, repo, config);
+    await pushBlob(t, repo, layer);
   }
+  const list: string[] = [];
+  digests.set(t, list);
   let next = 0;
   const worker = async () => {
     while (next < TAGS) {
       const i = next++;
       const bytes = manifest(`big ${i}`);
-      target.digests[i] = sha256(bytes);
-      await putManifest(target, BIG, tagName(i), bytes);
-      if (i % 250 === 0) progress(`populating ${BIG}: ${target.name} at ${i}/${TAGS} tags`);
+      list[i] = sha256(bytes);
+      await putManifest(t, BIG, tagName(i), bytes);
+      if (i % 250 === 0) progress(`populating ${BIG}: ${t.name} at ${i}/${TAGS} tags`);
     }
   };
   // Separate connections so that the workers really overlap.
@@ -131,97 +92,142 @@ async function populate(target: Target): Promise<void> {
 interface Row {
   label: string;
   samples: number;
-  /** Runs sample `i` against `target`. */
-  run: (target: Target, i: number) => Promise<void>;
+  /** The request of sample `i`, when the floor can answer it too (a GET or HEAD whose answer is captured from ours). */
+  floor?: (i: number) => { method: string; path: string; headers?: Record<string, string> };
+  /** Runs sample `i` against `t`. */
+  run: (t: Target, i: number) => Promise<void>;
 }
 
-async function measure(targets: Target[], row: Row): Promise<number[][]> {
+/**
+ * Runs every sample on each target in turn, the order rotating so that each
+ * goes first as often. @returns each target's times (ms) and the CPU time
+ * its server spent over the row per sample (µs; NaN without a pid).
+ */
+async function measure(targets: Target[], row: Row): Promise<{ times: number[]; cpu: number }[]> {
+  if (row.floor) {
+    // Unmeasured rounds first: V8 compiles a server's hot path on background
+    // threads during its first few thousand requests, and that CPU time would
+    // land on the first row measured (the floor's, whose process is fresh).
+    for (let i = 0; i < Math.min(row.samples, WARMUP); i++) for (const t of targets) await row.run(t, i);
+  }
   const times = targets.map(() => [] as number[]);
+  const cpuBefore = targets.map((t) => (t.pid === undefined ? NaN : processCpu(t.pid)));
   for (let i = 0; i < row.samples; i++) {
     progress(`${row.label}: ${i + 1}/${row.samples}`);
-    const order = i % 2 === 0 ? [0, 1] : [1, 0];
-    for (const t of order) {
+    for (let k = 0; k < targets.length; k++) {
+      const t = (i + k) % targets.length;
       const start = performance.now();
       await row.run(targets[t], i);
       times[t].push(performance.now() - start);
     }
   }
-  return times;
+  return targets.map((t, k) => ({ times: times[k], cpu: t.pid === undefined ? NaN : ((processCpu(t.pid) - cpuBefore[k]) * 1e6) / row.samples }));
+}
+
+const ACCEPT = { Accept: MANIFEST_TYPE };
+const byTag = (i: number) => `/v2/${BIG}/manifests/${tagName((i * 7919) % TAGS)}`;
+
+function rows(): Row[] {
+  const middle = tagName(TAGS / 2);
+  const page = `/v2/${BIG}/tags/list?n=100&last=${middle}`;
+  return [
+    { label: 'manifest PUT by tag', samples: SAMPLES.put, run: (t, i) => putManifest(t, PUTS, `p${i}`, manifest(`put ${i}`)) },
+    {
+      label: 'manifest GET by tag',
+      samples: SAMPLES.get,
+      // Spread over the repository, the same tag on every side.
+      floor: (i) => ({ method: 'GET', path: byTag(i), headers: ACCEPT }),
+      run: async (t, i) => void (await expectStatus(t, 200, 'GET', byTag(i), ACCEPT)),
+    },
+    {
+      label: 'manifest HEAD by tag',
+      samples: SAMPLES.get,
+      floor: (i) => ({ method: 'HEAD', path: byTag(i), headers: ACCEPT }),
+      run: async (t, i) => void (await expectStatus(t, 200, 'HEAD', byTag(i), ACCEPT)),
+    },
+    { label: `tag list, ${TAGS} tags (full)`, samples: SAMPLES.list, run: async (t) => void (await expectStatus(t, 200, 'GET', `/v2/${BIG}/tags/list`)) },
+    {
+      label: 'tag list, n=100 from the middle',
+      samples: SAMPLES.page,
+      floor: () => ({ method: 'GET', path: page }),
+      run: async (t) => void (await expectStatus(t, 200, 'GET', page)),
+    },
+    {
+      label: `manifest DELETE by digest, ${TAGS} tags`,
+      samples: SAMPLES.delete,
+      // Tags from the top down, clear of the page listed above.
+      run: async (t, i) => void (await expectStatus(t, 202, 'DELETE', `/v2/${BIG}/manifests/${digests.get(t)![TAGS - 1 - i]}`)),
+    },
+  ];
+}
+
+/** What the floor is to answer: our answers to every request the floor rows send. */
+async function captureFloor(ours: Target, all: Row[]): Promise<Record<string, ReturnType<typeof canned>>> {
+  const answers: Record<string, ReturnType<typeof canned>> = {};
+  for (const row of all) {
+    for (let i = 0; i < row.samples && row.floor; i++) {
+      const { method, path, headers } = row.floor(i);
+      answers[`${method} ${path}`] ??= canned(await expectStatus(ours, 200, method, path, headers));
+    }
+  }
+  return answers;
+}
+
+/** The metadata rows: populates both registries, starts the floor, measures. */
+async function metadataTable(ours: Target, distribution: Target): Promise<string> {
+  const targets = [ours, distribution];
+  // Populated side by side: nothing is measured yet, and it halves the wait.
+  const populateSeconds = await Promise.all(
+    targets.map(async (t) => {
+      const start = Date.now();
+      await populate(t);
+      return ((Date.now() - start) / 1000).toFixed(0);
+    }),
+  );
+  for (const t of targets) {
+    const listed = await expectStatus(t, 200, 'GET', `/v2/${BIG}/tags/list`);
+    const tags = (JSON.parse(listed.body.toString()) as { tags: string[] }).tags;
+    if (tags.length !== TAGS) throw new Error(`${t.name}: ${BIG} lists ${tags.length} tags, not ${TAGS}`);
+  }
+  const all = rows();
+  const page = all.find((row) => row.label.startsWith('tag list, n='))!.floor!(0).path;
+  // What the paginated row means for each registry: distribution 2.8 ignores n and last.
+  const pageSizes = await Promise.all(targets.map(async (t) => (JSON.parse((await expectStatus(t, 200, 'GET', page)).body.toString()) as { tags: string[] }).tags.length));
+  let floor: Floor | undefined;
+  try {
+    floor = await startFloor(await captureFloor(ours, all));
+    const floorTarget = target('floor', floor.url, 1, floor.pid);
+    const table: string[][] = [];
+    for (const row of all) {
+      const [a, b, f] = await measure(row.floor ? [...targets, floorTarget] : targets, row);
+      const [ta, tb] = [median(a.times), median(b.times)];
+      const floorCells = f ? [formatNumber(median(f.times)), formatRatio(ta / median(f.times)), formatNumber(a.cpu), formatNumber(f.cpu), formatRatio(a.cpu / f.cpu)] : ['—', '—', formatNumber(a.cpu), '—', '—'];
+      table.push([row.label, String(row.samples), formatNumber(ta), formatNumber(tb), formatRatio(ta / tb), ...floorCells]);
+    }
+    floorTarget.agent.destroy();
+    progressDone();
+    return [
+      markdownTable(['operation (median ms)', 'samples', 'ours', 'distribution', 'ours / distribution', 'node:http floor', 'ours / floor', 'ours CPU µs', 'floor CPU µs', 'CPU ours / floor'], table),
+      '',
+      `Loopback, one keep-alive connection each, samples interleaved, data in ${DATA_PARENT}; distribution ${distributionVersion()}. ` +
+        `The floor is a bare node:http server answering the bytes and headers our server answered. CPU µs: the server process's user+system time over the row (from /proc, 10 ms ticks) per sample. ` +
+        `The n=100 page answered ${pageSizes[0]} tags (ours) and ${pageSizes[1]} (distribution). ` +
+        `Populating ${TAGS} tags (${POPULATE_CONCURRENCY} connections each, both at once) took ${populateSeconds[0]} s (ours) and ${populateSeconds[1]} s (distribution).`,
+    ].join('\n');
+  } finally {
+    await floor?.stop();
+  }
 }
 
 async function main(): Promise<void> {
   const began = Date.now();
   progress('starting registries');
   const [ours, distribution] = await Promise.all([startOurs({ parentDir: DATA_PARENT }), startDistribution({ parentDir: DATA_PARENT })]);
-  const target = (name: string, peer: Peer): Target => ({ name, peer, agent: new Agent({ keepAlive: true, maxSockets: POPULATE_CONCURRENCY }), digests: [] });
-  const targets = [target('ours', ours), target('distribution', distribution)];
+  const targets = [target('ours', ours.url, POPULATE_CONCURRENCY, ours.pid), target('distribution', distribution.url, POPULATE_CONCURRENCY, distribution.pid)];
   try {
-    // Populated side by side: nothing is measured yet, and it halves the wait.
-    const populateSeconds = await Promise.all(
-      targets.map(async (t) => {
-        const start = Date.now();
-        await populate(t);
-        return ((Date.now() - start) / 1000).toFixed(0);
-      }),
-    );
-    for (const t of targets) {
-      const listed = await expectStatus(t, 200, 'GET', `/v2/${BIG}/tags/list`);
-      const tags = (JSON.parse(listed.body.toString()) as { tags: string[] }).tags;
-      if (tags.length !== TAGS) throw new Error(`${t.name}: ${BIG} lists ${tags.length} tags, not ${TAGS}`);
-    }
-
-    const middle = tagName(TAGS / 2);
-    const rows: Row[] = [
-      {
-        label: 'manifest PUT by tag',
-        samples: SAMPLES.put,
-        run: (t, i) => putManifest(t, PUTS, `p${i}`, manifest(`put ${i}`)),
-      },
-      {
-        label: 'manifest GET by tag',
-        samples: SAMPLES.get,
-        // Spread over the repository, the same tag on both sides.
-        run: async (t, i) => void (await expectStatus(t, 200, 'GET', `/v2/${BIG}/manifests/${tagName((i * 7919) % TAGS)}`, { Accept: MANIFEST_TYPE })),
-      },
-      {
-        label: `tag list, ${TAGS} tags (full)`,
-        samples: SAMPLES.list,
-        run: async (t) => void (await expectStatus(t, 200, 'GET', `/v2/${BIG}/tags/list`)),
-      },
-      {
-        label: 'tag list, n=100 from the middle',
-        samples: SAMPLES.page,
-        run: async (t) => void (await expectStatus(t, 200, 'GET', `/v2/${BIG}/tags/list?n=100&last=${middle}`)),
-      },
-      {
-        label: `manifest DELETE by digest, ${TAGS} tags`,
-        samples: SAMPLES.delete,
-        // Tags from the top down, clear of the page listed above.
-        run: async (t, i) => void (await expectStatus(t, 202, 'DELETE', `/v2/${BIG}/manifests/${t.digests[TAGS - 1 - i]}`)),
-      },
-    ];
-
-    // What the paginated row means for each registry: distribution 2.8 ignores n and last.
-    const pageSizes = await Promise.all(
-      targets.map(async (t) => (JSON.parse((await expectStatus(t, 200, 'GET', `/v2/${BIG}/tags/list?n=100&last=${middle}`)).body.toString()) as { tags: string[] }).tags.length),
-    );
-
-    const table: string[][] = [];
-    for (const row of rows) {
-      const [oursTimes, theirTimes] = await measure(targets, row);
-      const a = median(oursTimes);
-      const b = median(theirTimes);
-      table.push([row.label, String(row.samples), formatNumber(a), formatNumber(b), formatRatio(a / b)]);
-    }
-    progressDone();
-    console.log(markdownTable(['operation (median ms)', 'samples', 'ours', 'distribution', 'ours / distribution'], table));
-    console.log();
-    console.log(
-      `Loopback, one keep-alive connection each, samples interleaved, data in ${DATA_PARENT}; distribution ${distributionVersion()}. ` +
-        `The n=100 page answered ${pageSizes[0]} tags (ours) and ${pageSizes[1]} (distribution). ` +
-        `Populating ${TAGS} tags (${POPULATE_CONCURRENCY} connections each, both at once) took ${populateSeconds[0]} s (ours) and ${populateSeconds[1]} s (distribution); ` +
-        `the run took ${Math.round((Date.now() - began) / 1000)} s.`,
-    );
+    if (ONLY !== 'blobs') console.log(`${await metadataTable(targets[0], targets[1])}\n`);
+    if (ONLY !== 'metadata') console.log(`${await blobRows({ ours: targets[0], distribution: targets[1], tmpfs: DATA_PARENT })}\n`);
+    console.log(`The run took ${Math.round((Date.now() - began) / 1000)} s.`);
   } finally {
     for (const t of targets) t.agent.destroy();
     await stopAll();
@@ -235,7 +241,7 @@ function distributionVersion(): string {
 
 main().catch(async (error) => {
   progressDone();
-  console.error(error instanceof Error ? error.message : error);
+  console.error(error instanceof Error ? error.stack : error);
   await stopAll();
   process.exitCode = 1;
 });

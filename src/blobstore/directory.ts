@@ -5,16 +5,17 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-blobs
 
 import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
-import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BlobStoreError, tooLarge } from './errors.js';
-import { hashFile, meteredCopy, moveIntoPlace, syncFile, truncateFile } from './io.js';
+import { hashFile, meteredCopy, moveIntoPlace, syncFile, truncateFile, WRITE_BUFFER_SIZE } from './io.js';
 import { blobFilesIn, blobPath, uploadPath } from './layout.js';
 import { Sessions, type Session } from './sessions.js';
 import { stageFrom } from './staging.js';
 import {
   DEFAULT_BLOB_LIMITS,
+  type BlobFile,
   type BlobSource,
   type BlobStat,
   type BlobStore,
@@ -79,6 +80,21 @@ export class DirectoryBlobStore implements BlobStore {
   }
 
   /** @throws BlobStoreError DIGEST_INVALID; the filesystem's error other than ENOENT. */
+  async open(digest: string): Promise<BlobFile | undefined> {
+    let handle: FileHandle;
+    try {
+      handle = await open(this.location(digest), 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    return {
+      read: async (buffer, offset, length, position) => (await handle.read(buffer, offset, length, position)).bytesRead,
+      close: () => handle.close().catch(() => {}),
+    };
+  }
+
+  /** @throws BlobStoreError DIGEST_INVALID; the filesystem's error other than ENOENT. */
   delete(digest: string): boolean {
     return unlinkIfThere(this.location(digest));
   }
@@ -133,7 +149,7 @@ export class DirectoryBlobStore implements BlobStore {
       const before = session.size;
       const saved = session.hash.copy();
       try {
-        const received = await meteredCopy(body, createWriteStream(this.#uploadPath(session), { flags: 'a' }), {
+        const received = await meteredCopy(body, createWriteStream(this.#uploadPath(session), { flags: 'a', highWaterMark: WRITE_BUFFER_SIZE }), {
           hash: session.hash,
           limit: this.maxBlobSize - before,
           tooLarge: () => tooLarge(this.maxBlobSize),

@@ -5,6 +5,7 @@ export { BlobStoreError, type BlobStoreErrorCode, type BlobStoreErrorOptions } f
 export { DirectoryBlobStore } from './directory.js';
 export {
   DEFAULT_BLOB_LIMITS,
+  type BlobFile,
   type BlobSource,
   type BlobStat,
   type BlobStore,

@@ -9,7 +9,7 @@ import { link, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { BlobStoreError, tooLarge } from './errors.js';
-import { meteredCopy, moveIntoPlace, syncFile } from './io.js';
+import { meteredCopy, moveIntoPlace, syncFile, WRITE_BUFFER_SIZE } from './io.js';
 import type { BlobSource, StagedBlob } from './types.js';
 
 // A link cannot cross filesystems (EXDEV), may be refused (EPERM: some
@@ -59,7 +59,7 @@ async function copyVerified(source: Readable | { file: string }, temporary: stri
   const body = source instanceof Readable ? source : createReadStream(source.file);
   let size: number;
   try {
-    size = await meteredCopy(body, createWriteStream(temporary, { flags: 'wx' }), { hash, limit, tooLarge: () => tooLarge(limit) });
+    size = await meteredCopy(body, createWriteStream(temporary, { flags: 'wx', highWaterMark: WRITE_BUFFER_SIZE }), { hash, limit, tooLarge: () => tooLarge(limit) });
   } finally {
     // A file this copy opened is closed whatever happened; a caller's stream stays the caller's.
     if (body !== source) body.destroy();

@@ -15,6 +15,22 @@ export interface BlobStat {
   modified: Date;
 }
 
+/**
+ * A stored blob opened for reads at any position: what a server sends a blob
+ * from, in pieces as large as it likes, into buffers it reuses. Close it
+ * once done.
+ */
+export interface BlobFile {
+  /**
+   * Reads up to `length` bytes at `position` into `buffer` from `offset`.
+   * @returns the bytes read: 0 at the end of the blob.
+   * @throws the storage's error.
+   */
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
+  /** Lets go of the blob. Never throws. */
+  close(): Promise<void>;
+}
+
 /** Something stored under blobs, as `list` finds it. */
 export interface StoredFile {
   /** Where it is, for messages: a path, for the directory store. */
@@ -103,6 +119,11 @@ export interface BlobStore {
    * @throws BlobStoreError DIGEST_INVALID.
    */
   read(digest: string, start?: number, end?: number): Readable;
+  /**
+   * The blob opened for positional reads, or undefined when it is not there.
+   * @throws BlobStoreError DIGEST_INVALID; the storage's error.
+   */
+  open(digest: string): Promise<BlobFile | undefined>;
   /**
    * Removes the blob, synchronously: run it under the store's write lock
    * (deleteBlob's removeFile, whileBlobUnknown).

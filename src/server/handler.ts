@@ -17,6 +17,7 @@ import * as discovery from './handlers/discovery.js';
 import * as events from './handlers/events.js';
 import * as manifests from './handlers/manifests.js';
 import type { Registry, RequestContext } from './http.js';
+import { RequestState, requestPath } from './request.js';
 import { isWrite, parseRoute, type Route } from './routes.js';
 
 /** One line of the request log. */
@@ -149,7 +150,7 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     const started = performance.now();
     const socket = req.socket;
     const bytesBefore = socket.bytesWritten;
-    const c: RequestContext = { req, res, url: new URL('http://registry.invalid/'), registry, actor: '', ctx: {} };
+    const c = new RequestState(req, res, registry);
     if (state.closing) res.setHeader('Connection', 'close');
     res.once('close', () => {
       state.onResponseClosed?.();
@@ -200,18 +201,7 @@ async function handle(c: RequestContext, auth: BasicAuth | undefined, connection
   const { req, res } = c;
   connections.begin(req, res);
   res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
-  const target = req.url ?? '/';
-  try {
-    c.url = new URL(target, 'http://registry.invalid');
-  } catch {
-    throw new HttpError('NAME_INVALID', 'malformed request target');
-  }
-  // URL parsing resolves '.' and '..' segments (also percent-encoded ones);
-  // a path that needed that names something other than what it says.
-  const rawPath = target.split('?')[0];
-  if (!target.startsWith('/') || rawPath !== c.url.pathname) {
-    throw new HttpError('NAME_INVALID', 'the request path is not in normal form');
-  }
+  const pathname = requestPath(c);
   // Authentication comes before routing: an unauthenticated client learns
   // nothing, not even which names are valid.
   // With rules that grant anonymous clients something, a request without
@@ -222,7 +212,7 @@ async function handle(c: RequestContext, auth: BasicAuth | undefined, connection
     c.ctx = { actor: c.actor };
   }
   const method = req.method ?? 'GET';
-  const route = parseRoute(method, c.url.pathname);
+  const route = parseRoute(method, pathname);
   if (registry.access !== undefined) authorize(c, registry.access, method, route, auth !== undefined);
   if (registry.readOnly && isWrite(method)) {
     throw new HttpError('UNSUPPORTED', 'the registry is read-only');

@@ -34,10 +34,26 @@ describe('layout, stat and read', () => {
     expect(await text(t.blobs.read(digest, 2, 5))).toBe('2345');
   });
 
+  it('opens a blob for reads at any position, and answers undefined for one that is not there', async () => {
+    const digest = sha256('abcdefghij');
+    expect(await t.blobs.open(digest)).toBeUndefined();
+    write(digest, 'abcdefghij');
+    const file = (await t.blobs.open(digest))!;
+    const buffer = Buffer.alloc(4);
+    expect(await file.read(buffer, 0, 4, 3)).toBe(4);
+    expect(buffer.toString()).toBe('defg');
+    expect(await file.read(buffer, 1, 3, 8)).toBe(2);
+    expect(buffer.toString().slice(1, 3)).toBe('ij');
+    expect(await file.read(buffer, 0, 4, 10)).toBe(0);
+    await file.close();
+    await file.close();
+  });
+
   it('refuses a digest that does not pass the grammar before it reaches the filesystem', async () => {
     for (const digest of ['sha256:../../etc/passwd', 'md5:abc', `sha256:${'A'.repeat(64)}`]) {
       expect(() => t.blobs.location(digest)).toThrow(BlobStoreError);
       expect(() => t.blobs.read(digest)).toThrow(expect.objectContaining({ code: 'DIGEST_INVALID' }));
+      await expect(t.blobs.open(digest)).rejects.toMatchObject({ code: 'DIGEST_INVALID' });
       expect(() => t.blobs.delete(digest)).toThrow(expect.objectContaining({ code: 'DIGEST_INVALID' }));
       await expect(t.blobs.stat(digest)).rejects.toMatchObject({ code: 'DIGEST_INVALID' });
       await expect(t.blobs.put(digest, streamOf(['x']))).rejects.toMatchObject({ code: 'DIGEST_INVALID' });

@@ -1,7 +1,7 @@
 // Blob pull, push (monolithic, session, streamed, chunked), mount and delete over HTTP.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, truncateSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OCI_MANIFEST, errorCode, pushBlob, pushImage, sha256, startRegistry, type TestRegistry } from './helpers.js';
@@ -222,6 +222,44 @@ describe('blob pull', () => {
     expect(res.status).toBe(416);
     expect(res.headers.get('content-range')).toBe('bytes */10');
     expect(await errorCode(res)).toBe('RANGE_INVALID');
+  });
+
+  it('serves a blob of several read pieces whole and in ranges that cross a piece boundary', async () => {
+    // Pieces are 1 MiB: this is two whole pieces and a part of a third.
+    const big = randomBytes(2 * 1024 * 1024 + 17);
+    const bigDigest = await pushBlob(r.url, 'pull/big', big);
+    const whole = await fetch(`${r.url}/v2/pull/big/blobs/${bigDigest}`);
+    expect(whole.status).toBe(200);
+    expect(Buffer.from(await whole.arrayBuffer()).equals(big)).toBe(true);
+    for (const [start, end] of [[1024 * 1024 - 3, 1024 * 1024 + 2], [5, 2 * 1024 * 1024 + 9], [2 * 1024 * 1024, big.length - 1]]) {
+      const res = await fetch(`${r.url}/v2/pull/big/blobs/${bigDigest}`, { headers: { Range: `bytes=${start}-${end}` } });
+      expect(res.status).toBe(206);
+      expect(res.headers.get('content-range')).toBe(`bytes ${start}-${end}/${big.length}`);
+      expect(Buffer.from(await res.arrayBuffer()).equals(big.subarray(start, end + 1))).toBe(true);
+    }
+  });
+
+  it('serves the right bytes to concurrent downloads, also after one that the client abandoned', async () => {
+    // Read buffers are reused from one download to the next: none may see another's bytes.
+    const blobs = [randomBytes(3 * 1024 * 1024 + 5), randomBytes(3 * 1024 * 1024 + 11)];
+    const digests = await Promise.all(blobs.map((bytes) => pushBlob(r.url, 'pull/concurrent', bytes)));
+    const abandoned = new AbortController();
+    const first = await fetch(`${r.url}/v2/pull/concurrent/blobs/${digests[0]}`, { signal: abandoned.signal });
+    await first.body!.getReader().read();
+    abandoned.abort();
+    const bodies = await Promise.all(
+      [0, 1, 0, 1, 1, 0].map(async (k) => [k, Buffer.from(await (await fetch(`${r.url}/v2/pull/concurrent/blobs/${digests[k]}`)).arrayBuffer())] as const),
+    );
+    for (const [k, body] of bodies) expect(body.equals(blobs[k])).toBe(true);
+  });
+
+  it('cuts the connection when the file is shorter than its record, rather than end an answer short', async () => {
+    const big = randomBytes(3 * 1024 * 1024);
+    const bigDigest = await pushBlob(r.url, 'pull/short', big);
+    truncateSync(blobFile(bigDigest), 1024 * 1024 + 5);
+    const res = await fetch(`${r.url}/v2/pull/short/blobs/${bigDigest}`);
+    expect(res.status).toBe(200);
+    await expect(res.arrayBuffer()).rejects.toThrow();
   });
 
   it('does not serve a blob from a repository it is not linked in', async () => {

@@ -12,6 +12,7 @@ import { CliError, Exit, type Command } from '../common.js';
 import { splitListen } from '../config/kinds.js';
 import { loadServeConfig, type LoadedConfig, type ServeConfig } from '../config/load.js';
 import { optionsHelp, printableConfig } from '../config/render.js';
+import { LineBuffer } from '../log-buffer.js';
 
 const USAGE = `usage: regmeta serve [options]
 
@@ -59,7 +60,12 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   return loadServeConfig(argv, env, serve);
 }
 
+/** The request log, batched (log-buffer.ts); set while the registry runs. */
+let requestLog: LineBuffer | undefined;
+
+/** One of the command's own lines; the request log is flushed first, so stdout keeps the order of events. */
 function logLine(fields: Record<string, unknown>, stream: NodeJS.WritableStream = process.stdout): void {
+  requestLog?.flush();
   stream.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
 }
 
@@ -129,7 +135,7 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
         // A failing endpoint is the operator's to see, not a fault of the registry's.
         onError: (error, endpoint) => warn(`notify ${endpoint}: ${describeNotifyError(error)}`),
       },
-      log: (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`),
+      log: (entry) => requestLog?.line(JSON.stringify(entry)),
       onError: (error) => logLine({ level: 'error', error: String((error as Error)?.stack ?? error) }, process.stderr),
       onWarning: warn,
     });
@@ -185,6 +191,7 @@ export const serve: Command = {
       process.once('SIGINT', () => resolve('SIGINT'));
       process.once('SIGTERM', () => resolve('SIGTERM'));
     });
+    requestLog = new LineBuffer();
     try {
       registry = await start(config);
     } catch (error) {
@@ -198,6 +205,8 @@ export const serve: Command = {
     logLine({ msg: 'shutting down', signal });
     await registry.close();
     logLine({ msg: 'stopped' });
+    requestLog.close();
+    requestLog = undefined;
     return Exit.OK;
   },
 };

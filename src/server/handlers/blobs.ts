@@ -3,11 +3,11 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-blobs
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-blobs
 
-import { pipeline } from 'node:stream/promises';
 import type { StagedBlob, Upload } from '../../blobstore/index.js';
 import { checkDigest, isRepository, NotFoundError } from '../../index.js';
 import { HttpError } from '../errors.js';
 import { contentLength, hasBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
+import { sendBlob } from '../send-blob.js';
 
 // --- pull -----------------------------------------------------------------------
 
@@ -17,48 +17,59 @@ import { contentLength, hasBody, repoPath, sendEmpty, type RequestContext } from
  * there.
  */
 export async function getBlob(c: RequestContext, name: string, digest: string): Promise<void> {
-  const { store, blobs, faults } = c.registry;
+  const { store, blobs } = c.registry;
   const info = store.statBlob(name, digest);
-  if ((await blobs.stat(digest)) === undefined) {
-    // Linked but its bytes are gone: to the client it is simply not there;
-    // to the operator it is damage, which `regmeta check` lists in full.
-    faults.once(digest, () => new Error(`blob ${digest} is linked in ${name} but not in the blob store (${blobs.location(digest)})`));
-    throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${name}`);
-  }
-  const size = info.size;
-  const { res } = c;
-  res.setHeader('Docker-Content-Digest', digest);
-  res.setHeader('Content-Type', 'application/octet-stream');
-  res.setHeader('Accept-Ranges', 'bytes');
-  res.setHeader('ETag', `"${digest}"`);
-  // Content-addressed: the bytes behind this URL never change.
-  res.setHeader('Cache-Control', 'max-age=31536000, immutable');
-  const range = parseRange(c.req.headers.range, size);
-  if (range === 'unsatisfiable') {
-    throw new HttpError('RANGE_INVALID', 'requested range not satisfiable', {
-      headers: { 'Content-Range': `bytes */${size}` },
-    });
-  }
-  let start = 0;
-  let end = size - 1;
-  if (range) {
-    [start, end] = range;
-    res.statusCode = 206;
-    res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
-  } else {
-    res.statusCode = 200;
-  }
-  res.setHeader('Content-Length', Math.max(end - start + 1, 0));
-  if (c.req.method === 'HEAD' || size === 0) {
-    res.end();
-    return;
-  }
+  const head = c.req.method === 'HEAD';
+  // A GET opens the file at once (one call where a stat and an open were two); a HEAD only looks.
+  const file = head ? undefined : await blobs.open(digest);
+  if (head ? (await blobs.stat(digest)) === undefined : file === undefined) missingFile(c, name, digest);
   try {
-    await pipeline(blobs.read(digest, start, end), res);
+    const range = setBlobHeaders(c, digest, info.size);
+    if (head || range === undefined) return void c.res.end();
+    await sendBlob(c.res, file!, range[0], range[1]);
   } catch (error) {
     // A client that hangs up mid-blob is not a server fault.
-    if (!res.destroyed) res.destroy(error as Error);
+    if (!c.res.headersSent) throw error;
+    if (!c.res.destroyed) c.res.destroy(error as Error);
+  } finally {
+    await file?.close();
   }
+}
+
+/**
+ * Linked but its bytes are gone: to the client it is simply not there; to
+ * the operator it is damage, which `regmeta check` lists in full.
+ * @throws NotFoundError BLOB_UNKNOWN, always.
+ */
+function missingFile(c: RequestContext, name: string, digest: string): never {
+  const { blobs, faults } = c.registry;
+  faults.once(digest, () => new Error(`blob ${digest} is linked in ${name} but not in the blob store (${blobs.location(digest)})`));
+  throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${name}`);
+}
+
+/**
+ * Sets the status and headers of a blob answer of `size` bytes, honouring a
+ * single Range. @returns the inclusive range to send, undefined for none (an
+ * empty blob). @throws HttpError RANGE_INVALID.
+ */
+function setBlobHeaders(c: RequestContext, digest: string, size: number): [number, number] | undefined {
+  const range = parseRange(c.req.headers.range, size);
+  if (range === 'unsatisfiable') {
+    throw new HttpError('RANGE_INVALID', 'requested range not satisfiable', { headers: { 'Content-Range': `bytes */${size}` } });
+  }
+  const [start, end] = range ?? [0, size - 1];
+  const headers: Record<string, string | number> = {
+    'Docker-Content-Digest': digest,
+    'Content-Type': 'application/octet-stream',
+    'Accept-Ranges': 'bytes',
+    ETag: `"${digest}"`,
+    // Content-addressed: the bytes behind this URL never change.
+    'Cache-Control': 'max-age=31536000, immutable',
+    'Content-Length': Math.max(end - start + 1, 0),
+  };
+  if (range) headers['Content-Range'] = `bytes ${start}-${end}/${size}`;
+  c.res.writeHead(range ? 206 : 200, headers);
+  return size === 0 ? undefined : [start, end];
 }
 
 /**
