@@ -282,15 +282,6 @@ export function graceCutoff(values: { grace?: string }, command: string): Date {
   return new Date(Date.now() - parseDuration(values.grace ?? DEFAULT_GRACE, command, 'grace'));
 }
 
-/** Whether `file` was last modified before `cutoff`: undefined when it is gone. */
-export function modifiedBefore(file: string, cutoff: Date): boolean | undefined {
-  try {
-    return statSync(file).mtimeMs < cutoff.getTime();
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * A point in time: an ISO 8601 date (`2026-11-26`, `2026-11-26T10:00:00Z`) or
  * a duration ago (`1h`).
