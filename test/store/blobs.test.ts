@@ -2,7 +2,7 @@
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, NotFoundError, type MetadataStore } from 'regmeta';
-import { caught, allEvents, blobDesc, blobDigest, dump, ociManifest, tempStore, type Built } from './fixtures.js';
+import { caught, allEvents, blobDesc, blobDigest, dump, ociManifest, tempStore, putBuilt, type Built } from './fixtures.js';
 
 let store: MetadataStore;
 beforeEach(() => {
@@ -11,10 +11,7 @@ beforeEach(() => {
 afterEach(() => store.close());
 
 
-function put(repo: string, m: Built, s: MetadataStore = store): Built {
-  s.putManifest(repo, m.digest, m);
-  return m;
-}
+const put = (repo: string, m: Built, s: MetadataStore = store): Built => putBuilt(s, repo, m);
 
 function tickPast(t: number) {
   while (Date.now() <= t) {

@@ -176,3 +176,9 @@ export function caught(fn: () => unknown): StoreError {
   }
   throw new Error('expected a StoreError, nothing was thrown');
 }
+
+/** Puts a built manifest into `repo` and returns it, for chaining in tests. */
+export function putBuilt(store: MetadataStore, repo: string, m: Built): Built {
+  store.putManifest(repo, m.digest, m);
+  return m;
+}

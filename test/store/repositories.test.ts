@@ -2,7 +2,7 @@
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, NotFoundError, type MetadataStore } from 'regmeta';
-import { caught, allEvents, blobDesc, blobDigest, dump, ociIndex, ociManifest, tempStore, type Built } from './fixtures.js';
+import { caught, allEvents, blobDesc, blobDigest, dump, ociIndex, ociManifest, tempStore, putBuilt, type Built } from './fixtures.js';
 
 let store: MetadataStore;
 beforeEach(() => {
@@ -10,10 +10,7 @@ beforeEach(() => {
 });
 afterEach(() => store.close());
 
-function put(repo: string, m: Built, s: MetadataStore = store): Built {
-  s.putManifest(repo, m.digest, m);
-  return m;
-}
+const put = (repo: string, m: Built, s: MetadataStore = store): Built => putBuilt(s, repo, m);
 
 const future = () => new Date(Date.now() + 60_000);
 

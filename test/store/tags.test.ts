@@ -3,7 +3,7 @@
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, NotFoundError, type MetadataStore } from 'regmeta';
-import { caught, MediaType, allEvents, dockerManifest, ociIndex, ociManifest, tempStore, type Built } from './fixtures.js';
+import { caught, MediaType, allEvents, dockerManifest, ociIndex, ociManifest, tempStore, putBuilt, type Built } from './fixtures.js';
 
 let store: MetadataStore;
 beforeEach(() => {
@@ -12,10 +12,7 @@ beforeEach(() => {
 afterEach(() => store.close());
 
 
-function put(repo: string, m: Built, s: MetadataStore = store): Built {
-  s.putManifest(repo, m.digest, m);
-  return m;
-}
+const put = (repo: string, m: Built, s: MetadataStore = store): Built => putBuilt(s, repo, m);
 
 function eventsSince(count: number) {
   return allEvents(store).slice(count);
