@@ -30,6 +30,7 @@ export function openStore(file: string, options?: StoreOptions): MetadataStore {
 }
 
 export { MetadataStore };
+export { asyncStore, syncStoreOf, type AsyncStore, type AsyncNotificationCursors, type LockedAction } from './async.js';
 export { registerStore, registeredStore } from './registry.js';
 export type { NotificationCursors } from './notifications.js';
 export { StoreError, NotFoundError, type OciErrorCode, type StoreErrorCode } from './errors.js';
