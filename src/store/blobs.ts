@@ -4,7 +4,7 @@
 
 import type Database from 'better-sqlite3';
 import { prepareAll } from './connection.js';
-import { actorOf, pageParams } from './arguments.js';
+import { actorOf, checkBlob, pageParams } from './arguments.js';
 import type { StoreContext } from './context.js';
 import { NotFoundError, StoreError, runCallback } from './errors.js';
 import { recordEvent } from './events.js';
@@ -95,10 +95,7 @@ export function linkBlob(
   options: { place?: () => void } = {},
 ): void {
   checkRepository(repo);
-  if (typeof blob !== 'object' || blob === null) throw new StoreError('DIGEST_INVALID', 'linkBlob needs { digest, size }');
-  const digest = checkDigest(blob.digest);
-  const size = blob.size;
-  if (!Number.isSafeInteger(size) || size < 0) throw new StoreError('SIZE_INVALID', 'blob size must be a non-negative integer');
+  const { digest, size } = checkBlob(blob);
   const actor = actorOf(ctx);
   const sql = cx.sql.blobs;
   cx.write(() => {

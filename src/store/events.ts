@@ -95,8 +95,8 @@ function invalid(message: string): never {
   throw new StoreError('EVENT_INVALID', message);
 }
 
-/** The statement parameters of an event, checked. @throws StoreError EVENT_INVALID. */
-function eventParams(event: NewEvent) {
+/** The statement parameters of an event, checked. @throws StoreError EVENT_INVALID, NAME_INVALID, TAG_INVALID, DIGEST_INVALID. */
+export function eventParams(event: NewEvent) {
   if (typeof event !== 'object' || event === null) invalid('an event must be an object');
   if (!EVENT_TYPES.has(event.type)) invalid(`invalid event type ${JSON.stringify(String(event.type).slice(0, 40))}`);
   const object = event.object;
@@ -187,6 +187,41 @@ export function matchesFilter(row: EventRow, filter: EventFilter): boolean {
   );
 }
 
+/** What a getEvents query selects, checked, with its page cursor and the limit of its statement (perPage + 1). */
+export interface EventPageParams extends EventFilter {
+  cursorAt: number | null;
+  cursorSeq: number | null;
+  limit: number;
+}
+
+/**
+ * Checks a getEvents query, under DTR's rule (see eventFilter).
+ * @throws StoreError DENIED, EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID.
+ */
+export function eventPageParams(query: EventQuery): EventPageParams {
+  const filter = eventFilter(query);
+  const perPage = query.perPage ?? 100;
+  if (!Number.isSafeInteger(perPage) || perPage < 1 || perPage > MAX_PAGE_SIZE) {
+    throw new StoreError('PAGINATION_NUMBER_INVALID', `perPage must be an integer from 1 to ${MAX_PAGE_SIZE}`);
+  }
+  const params: EventPageParams = { ...filter, cursorAt: null, cursorSeq: null, limit: perPage + 1 };
+  if (query.page !== undefined) {
+    const cursor = decodeCursor(query.page);
+    params.cursorAt = cursor.at;
+    params.cursorSeq = cursor.seq;
+  }
+  return params;
+}
+
+/** A page of `perPage` events from the rows of its statement (perPage + 1 of them when there is a next page). */
+export function eventPage(rows: EventRow[], perPage: number): EventPage {
+  const more = rows.length > perPage;
+  if (more) rows.pop();
+  const page: EventPage = { events: rows.map(toEvent) };
+  if (more) page.next = encodeCursor(rows[rows.length - 1]);
+  return page;
+}
+
 /**
  * The getEvents query: a statement per combination of filters, built from
  * fixed fragments (never from values) and prepared on first use.
@@ -200,31 +235,11 @@ export class EventQueries {
    * @throws StoreError DENIED, EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID.
    */
   page(query: EventQuery): EventPage {
-    const filter = eventFilter(query);
-    const perPage = query.perPage ?? 100;
-    if (!Number.isSafeInteger(perPage) || perPage < 1 || perPage > MAX_PAGE_SIZE) {
-      throw new StoreError('PAGINATION_NUMBER_INVALID', `perPage must be an integer from 1 to ${MAX_PAGE_SIZE}`);
-    }
-    const params = {
-      ...filter,
-      cursorAt: null as number | null,
-      cursorSeq: null as number | null,
-      limit: perPage + 1,
-    };
-    if (query.page !== undefined) {
-      const cursor = decodeCursor(query.page);
-      params.cursorAt = cursor.at;
-      params.cursorSeq = cursor.seq;
-    }
-    const rows = this.#statement(params).all(params) as EventRow[];
-    const more = rows.length > perPage;
-    if (more) rows.pop();
-    const page: EventPage = { events: rows.map(toEvent) };
-    if (more) page.next = encodeCursor(rows[rows.length - 1]);
-    return page;
+    const params = eventPageParams(query);
+    return eventPage(this.#statement(params).all(params) as EventRow[], params.limit - 1);
   }
 
-  #statement(params: Record<string, unknown>): Database.Statement {
+  #statement(params: EventPageParams): Database.Statement {
     const where: string[] = [];
     if (params.actor !== null) where.push('actor = :actor');
     if (params.type !== null) where.push('type = :type');

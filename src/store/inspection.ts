@@ -4,6 +4,7 @@
 
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
+import { topOption } from './arguments.js';
 import { prepareAll } from './connection.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
@@ -204,8 +205,7 @@ function fileSize(path: string): number {
 
 /** See MetadataStore.stats. */
 export function stats(cx: StoreContext, options: { top?: number } = {}): StoreStats {
-  const top = options.top ?? 10;
-  if (!Number.isSafeInteger(top) || top < 0) throw new StoreError('ARGUMENT_INVALID', 'top must be a non-negative integer');
+  const top = topOption(options.top);
   const sql = cx.sql.inspection;
   const { counts, largestRepositories, pages } = cx.snapshot(() => ({
     counts: sql.counts.get() as StoreStats['counts'],

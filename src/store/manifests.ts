@@ -7,8 +7,8 @@ import { actorOf } from './arguments.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { recordEvent } from './events.js';
-import { checkDigest, checkReference, checkRepository, checkTag, digestOf, parseReference, verifyDigest, type Reference } from './grammar.js';
-import { parseManifest, type ParsedManifest } from './payload.js';
+import { checkDigest, checkReference, checkRepository, checkTag, parseReference, type Reference } from './grammar.js';
+import { checkManifest, type CheckedManifest, type ParsedManifest } from './payload.js';
 import { ensureRepository, notFound, resolveManifest } from './repositories.js';
 import { setTag, untagManifest } from './tags.js';
 import type { Context, Descriptor, Manifest, ManifestInfo, PutManifestResult, StoredManifest } from './types.js';
@@ -150,18 +150,10 @@ function toReferrer(row: ReferrerRow): Descriptor {
   return descriptor;
 }
 
-/** A manifest checked and parsed, ready to insert. */
-interface Checked {
-  digest: string;
-  mediaType: string;
-  bytes: Buffer;
-  parsed: ParsedManifest;
-}
-
 // --- inside a transaction -----------------------------------------------------
 
 /** Inserts a manifest with the rows of what it references and its CREATE event. */
-function insertManifest(cx: StoreContext, repo: string, repositoryId: number, manifest: Checked, actor: string, now: number): number {
+function insertManifest(cx: StoreContext, repo: string, repositoryId: number, manifest: CheckedManifest, actor: string, now: number): number {
   const sql = cx.sql.manifests;
   const { digest, mediaType, bytes, parsed } = manifest;
   const manifestId = sql.insertManifest.get({
@@ -211,22 +203,6 @@ export function removeManifest(cx: StoreContext, repo: string, manifest: { id: n
 
 // --- the store's methods ------------------------------------------------------
 
-/** What putManifest checks before it takes the write lock. @throws StoreError. */
-function checkManifest(cx: StoreContext, digest: string | undefined, manifest: Manifest): Checked {
-  if (typeof manifest !== 'object' || manifest === null || !(manifest.payload instanceof Uint8Array)) {
-    throw new StoreError('MANIFEST_INVALID', 'a manifest needs a payload of bytes');
-  }
-  if (typeof manifest.mediaType !== 'string') throw new StoreError('MANIFEST_INVALID', 'a manifest needs a mediaType');
-  const { mediaType, payload } = manifest;
-  const limit = cx.limits.maxManifestSize;
-  if (payload.byteLength > limit) {
-    throw new StoreError('SIZE_INVALID', `manifest of ${payload.byteLength} bytes is above the limit of ${limit}`);
-  }
-  const valid = digest === undefined ? digestOf(payload) : verifyDigest(digest, payload);
-  const parsed = parseManifest(mediaType, payload);
-  return { digest: valid, mediaType, bytes: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), parsed };
-}
-
 /** See MetadataStore.putManifest. */
 export function putManifest(
   cx: StoreContext,
@@ -240,7 +216,7 @@ export function putManifest(
   const tag = options.tag === undefined ? undefined : checkTag(options.tag);
   const actor = actorOf(ctx);
   // Parsing and hashing happen before the write lock is taken.
-  const checked = checkManifest(cx, given, manifest);
+  const checked = checkManifest(cx.limits.maxManifestSize, given, manifest);
   const { digest, parsed } = checked;
   cx.write(() => {
     const now = Date.now();

@@ -74,8 +74,8 @@ interface CursorRow {
   backlog: number;
 }
 
-/** @throws StoreError ARGUMENT_INVALID. */
-function checkEndpoint(endpoint: unknown): string {
+/** A webhook endpoint as a cursor's key. @throws StoreError ARGUMENT_INVALID. */
+export function checkEndpoint(endpoint: unknown): string {
   if (typeof endpoint === 'string' && endpoint.length >= 1 && endpoint.length <= 2048 && !endpoint.includes('\0')) return endpoint;
   throw new StoreError('ARGUMENT_INVALID', 'an endpoint must be a string of 1 to 2048 characters');
 }
@@ -89,9 +89,7 @@ export function openNotificationCursor(cx: StoreContext, endpoint: string): void
 /** See MetadataStore.notificationEvents. */
 export function notificationEvents(cx: StoreContext, endpoint: string, limit: number): NotificationEvent[] {
   const checked = checkEndpoint(endpoint);
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
-    throw new StoreError('ARGUMENT_INVALID', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`);
-  }
+  checkBatchLimit(limit);
   const sql = cx.sql.notifications;
   return cx.snapshot(() => {
     const seq = sql.cursorSeq.get({ endpoint: checked }) as number | undefined;
@@ -129,6 +127,13 @@ export function recordNotificationFailure(cx: StoreContext, endpoint: string, er
 export function removeNotificationCursor(cx: StoreContext, endpoint: string): boolean {
   const params = { endpoint: checkEndpoint(endpoint) };
   return cx.write(() => cx.sql.notifications.remove.run(params).changes > 0);
+}
+
+/** The limit of a batch of notification events. @throws StoreError ARGUMENT_INVALID. */
+export function checkBatchLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+    throw new StoreError('ARGUMENT_INVALID', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`);
+  }
 }
 
 const date = (ms: number | null) => (ms === null ? undefined : new Date(ms));

@@ -5,8 +5,9 @@
 // https://github.com/opencontainers/image-spec/blob/main/image-index.md
 
 import { StoreError } from './errors.js';
-import { isDigest } from './grammar.js';
+import { digestOf, isDigest, verifyDigest } from './grammar.js';
 import { MAX_MANIFEST_DEPTH } from './limits.js';
+import type { Manifest } from './types.js';
 
 /** The manifest media types the store accepts. */
 export const MediaType = {
@@ -186,4 +187,33 @@ export function pushedMediaType(contentType: string | undefined, payload: Uint8A
     // Not JSON: refused below.
   }
   invalid(`unsupported manifest media type ${JSON.stringify((declared ?? '').slice(0, 100))}: send a manifest type as Content-Type`);
+}
+
+/** A manifest checked and parsed, ready to insert. */
+export interface CheckedManifest {
+  digest: string;
+  mediaType: string;
+  bytes: Buffer;
+  parsed: ParsedManifest;
+}
+
+/**
+ * What putManifest checks before it takes any lock, on either backend: the
+ * shape of the argument, the size limit, the digest against the bytes, and
+ * the manifest against its media type.
+ * @throws StoreError MANIFEST_INVALID, SIZE_INVALID, DIGEST_INVALID.
+ */
+export function checkManifest(maxManifestSize: number, digest: string | undefined, manifest: Manifest): CheckedManifest {
+  if (typeof manifest !== 'object' || manifest === null || !(manifest.payload instanceof Uint8Array)) {
+    throw new StoreError('MANIFEST_INVALID', 'a manifest needs a payload of bytes');
+  }
+  if (typeof manifest.mediaType !== 'string') throw new StoreError('MANIFEST_INVALID', 'a manifest needs a mediaType');
+  const { mediaType, payload } = manifest;
+  const limit = maxManifestSize;
+  if (payload.byteLength > limit) {
+    throw new StoreError('SIZE_INVALID', `manifest of ${payload.byteLength} bytes is above the limit of ${limit}`);
+  }
+  const valid = digest === undefined ? digestOf(payload) : verifyDigest(digest, payload);
+  const parsed = parseManifest(mediaType, payload);
+  return { digest: valid, mediaType, bytes: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), parsed };
 }

@@ -3,9 +3,9 @@
 
 import type Database from 'better-sqlite3';
 import { prepareAll } from './connection.js';
-import { actorOf, pageParams } from './arguments.js';
+import { actorOf, checkTagTarget, pageParams } from './arguments.js';
 import type { StoreContext } from './context.js';
-import { NotFoundError, StoreError } from './errors.js';
+import { NotFoundError } from './errors.js';
 import { recordEvent } from './events.js';
 import { checkDigest, checkRepository, checkTag } from './grammar.js';
 import { notFound, requireRepository, resolveManifest } from './repositories.js';
@@ -150,11 +150,7 @@ export function putTag(
 ): void {
   checkRepository(repo);
   checkTag(tag);
-  if (typeof descriptor !== 'object' || descriptor === null) throw new StoreError('DIGEST_INVALID', 'a tag needs a descriptor');
-  const digest = checkDigest(descriptor.digest);
-  if (descriptor.size !== undefined && (!Number.isSafeInteger(descriptor.size) || descriptor.size < 0)) {
-    throw new StoreError('SIZE_INVALID', 'descriptor size must be a non-negative integer');
-  }
+  const digest = checkTagTarget(descriptor);
   const actor = actorOf(ctx);
   cx.write(() => {
     const { repositoryId, manifestId } = resolveManifest(cx, repo, digest);
