@@ -6,7 +6,8 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { StoreError } from './errors.js';
 import { MetadataStore } from './store.js';
-import type { StoreOptions } from './types.js';
+import type { AsyncStore } from './async.js';
+import type { PostgresStoreOptions, StoreOptions } from './types.js';
 
 /**
  * Opens (creating and migrating when needed) the store in `file`, and the
@@ -27,6 +28,19 @@ export function openStore(file: string, options?: StoreOptions): MetadataStore {
     }
   }
   return new MetadataStore(file, options);
+}
+
+/**
+ * Connects to the PostgreSQL database at `url` (postgres://user:password@host/db),
+ * creating or migrating its schema once however many replicas start at the
+ * same moment, and returns the store behind the asynchronous contract. The
+ * client library is loaded here, on first use, not by `import 'regmeta'`.
+ * @throws StoreError ARGUMENT_INVALID (not a postgres:// URL), DATABASE_TOO_NEW,
+ * DATABASE_INVALID (another program's tables), DATABASE_ERROR (unreachable, refused).
+ */
+export async function openPostgresStore(url: string, options?: PostgresStoreOptions): Promise<AsyncStore> {
+  const { openPostgres } = await import('./postgres/store.js');
+  return openPostgres(url, options);
 }
 
 export { MetadataStore };

@@ -95,7 +95,7 @@ export function prepareInspectionStatements(db: Database.Database): Record<keyof
 
 type Statements = ReturnType<typeof prepareInspectionStatements>;
 
-interface ManifestRow {
+export interface ManifestRow {
   repository: string;
   digest: string;
   size: number;
@@ -127,7 +127,8 @@ export function check(cx: StoreContext, options: { onProgress?: (done: number, t
   return result;
 }
 
-function emptyCheck(): DatabaseCheck {
+/** A check that has found nothing yet. */
+export function emptyCheck(): DatabaseCheck {
   return {
     checked: { integrity: false, foreignKeys: false, manifests: 0, tags: 0, blobReferences: 0 },
     problems: [],
@@ -158,7 +159,8 @@ function checkManifests(sql: Statements, { checked, problems }: DatabaseCheck, o
   }
 }
 
-function manifestProblems(row: ManifestRow): CheckProblem[] {
+/** What is wrong with one stored manifest: missing bytes, a digest or size they do not match. */
+export function manifestProblems(row: ManifestRow): CheckProblem[] {
   const subject = `${row.repository}@${row.digest}`;
   if (row.payload === null) return [{ kind: 'manifest-payload', subject, detail: 'the manifest has no stored bytes' }];
   const problems: CheckProblem[] = [];
@@ -173,22 +175,42 @@ function manifestProblems(row: ManifestRow): CheckProblem[] {
   return problems;
 }
 
+/** What the reference checks read: each a statement's rows, and the counts of what was checked. */
+export interface ReferenceRows {
+  badTags: { repository: string; tag: string; manifestId: number | null }[];
+  tags: number;
+  unlinkedBlobs: { repository: string; manifest: string; blob: string }[];
+  blobReferences: number;
+  missingChildren: { repository: string; parent: string; child: string }[];
+}
+
 /** Tags, blob references and children that point at what is not in their repository. */
-function checkReferences(sql: Statements, { checked, problems }: DatabaseCheck): void {
-  for (const row of sql.badTags.all() as { repository: string; tag: string; manifestId: number | null }[]) {
+function checkReferences(sql: Statements, result: DatabaseCheck): void {
+  referenceProblems(result, {
+    badTags: sql.badTags.all() as ReferenceRows['badTags'],
+    tags: sql.tagCount.get() as number,
+    unlinkedBlobs: sql.unlinkedBlobs.all() as ReferenceRows['unlinkedBlobs'],
+    blobReferences: sql.blobReferenceCount.get() as number,
+    missingChildren: sql.missingChildren.all() as ReferenceRows['missingChildren'],
+  });
+}
+
+/** Records what the reference checks found, on either backend. */
+export function referenceProblems({ checked, problems }: DatabaseCheck, rows: ReferenceRows): void {
+  for (const row of rows.badTags) {
     const detail = row.manifestId === null ? 'points at a manifest that is not there' : 'points at a manifest of another repository';
     problems.push({ kind: 'tag', subject: `${row.repository}:${row.tag}`, detail });
   }
-  checked.tags = sql.tagCount.get() as number;
-  for (const row of sql.unlinkedBlobs.all() as { repository: string; manifest: string; blob: string }[]) {
+  checked.tags = rows.tags;
+  for (const row of rows.unlinkedBlobs) {
     problems.push({
       kind: 'blob-link',
       subject: `${row.repository}@${row.manifest}`,
       detail: `references ${row.blob}, which is not linked in ${row.repository}`,
     });
   }
-  checked.blobReferences = sql.blobReferenceCount.get() as number;
-  for (const row of sql.missingChildren.all() as { repository: string; parent: string; child: string }[]) {
+  checked.blobReferences = rows.blobReferences;
+  for (const row of rows.missingChildren) {
     problems.push({ kind: 'child', subject: `${row.repository}@${row.parent}`, detail: `lists ${row.child}, which is not in ${row.repository}` });
   }
 }

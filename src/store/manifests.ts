@@ -114,7 +114,7 @@ export function prepareManifestStatements(db: Database.Database): Record<keyof t
   return prepareAll(db, MANIFEST_SQL, ['manifestId', 'insertManifest', 'parentOf']);
 }
 
-interface ManifestRow {
+export interface ManifestRow {
   digest: string;
   media_type: string;
   size: number;
@@ -122,7 +122,7 @@ interface ManifestRow {
   payload?: Buffer;
 }
 
-interface ReferrerRow {
+export interface ReferrerRow {
   media_type: string;
   digest: string;
   size: number;
@@ -131,7 +131,7 @@ interface ReferrerRow {
 }
 
 /** The one mapping from a manifest row to a domain object. */
-function toManifest(repo: string, row: ManifestRow): ManifestInfo {
+export function toManifest(repo: string, row: ManifestRow): ManifestInfo {
   const info: ManifestInfo = {
     repo,
     digest: row.digest,
@@ -143,7 +143,8 @@ function toManifest(repo: string, row: ManifestRow): ManifestInfo {
   return info;
 }
 
-function toReferrer(row: ReferrerRow): Descriptor {
+/** The one mapping from a referrer's row to its descriptor. */
+export function toReferrer(row: ReferrerRow): Descriptor {
   const descriptor: Descriptor = { mediaType: row.media_type, digest: row.digest, size: row.size };
   if (row.artifact_type !== null) descriptor.artifactType = row.artifact_type;
   if (row.annotations !== null) descriptor.annotations = JSON.parse(row.annotations) as Record<string, string>;

@@ -56,12 +56,12 @@ export function prepareNotificationStatements(db: Database.Database): Record<key
   return prepareAll(db, NOTIFICATION_SQL, ['cursorSeq']);
 }
 
-interface TargetRow extends EventRow {
+export interface TargetRow extends EventRow {
   target_media_type: string | null;
   target_size: number | null;
 }
 
-interface CursorRow {
+export interface CursorRow {
   endpoint: string;
   seq: number;
   published_at: number | null;
@@ -94,12 +94,7 @@ export function notificationEvents(cx: StoreContext, endpoint: string, limit: nu
   return cx.snapshot(() => {
     const seq = sql.cursorSeq.get({ endpoint: checked }) as number | undefined;
     if (seq === undefined) throw new StoreError('ARGUMENT_INVALID', `no notification cursor for ${checked}`);
-    return (sql.eventsAfter.all({ seq, limit }) as TargetRow[]).map((row) => {
-      const event: NotificationEvent = toEvent(row);
-      if (row.target_media_type !== null) event.mediaType = row.target_media_type;
-      if (row.target_size !== null) event.size = row.target_size;
-      return event;
-    });
+    return (sql.eventsAfter.all({ seq, limit }) as TargetRow[]).map(toNotificationEvent);
   });
 }
 
@@ -138,21 +133,32 @@ export function checkBatchLimit(limit: number): void {
 
 const date = (ms: number | null) => (ms === null ? undefined : new Date(ms));
 
+/** The one mapping from an event row with its target's columns to what a webhook delivers. */
+export function toNotificationEvent(row: TargetRow): NotificationEvent {
+  const event: NotificationEvent = toEvent(row);
+  if (row.target_media_type !== null) event.mediaType = row.target_media_type;
+  if (row.target_size !== null) event.size = row.target_size;
+  return event;
+}
+
+/** The one mapping from a cursor row (with its backlog) to its status. */
+export function toNotificationStatus(row: CursorRow): NotificationStatus {
+  return {
+    endpoint: row.endpoint,
+    eventId: row.event_id ?? undefined,
+    publishedAt: date(row.published_at),
+    createdAt: new Date(row.created_at),
+    backlog: row.backlog,
+    failures: row.failures,
+    lastError: row.last_error ?? undefined,
+    lastFailureAt: date(row.last_failure_at),
+    lastSuccessAt: date(row.delivered_at),
+  };
+}
+
 /** See MetadataStore.notificationStatus. */
 export function notificationStatus(cx: StoreContext): NotificationStatus[] {
-  return cx.snapshot(() =>
-    (cx.sql.notifications.status.all() as CursorRow[]).map((row) => ({
-      endpoint: row.endpoint,
-      eventId: row.event_id ?? undefined,
-      publishedAt: date(row.published_at),
-      createdAt: new Date(row.created_at),
-      backlog: row.backlog,
-      failures: row.failures,
-      lastError: row.last_error ?? undefined,
-      lastFailureAt: date(row.last_failure_at),
-      lastSuccessAt: date(row.delivered_at),
-    })),
-  );
+  return cx.snapshot(() => (cx.sql.notifications.status.all() as CursorRow[]).map(toNotificationStatus));
 }
 
 /**

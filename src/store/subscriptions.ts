@@ -25,7 +25,8 @@ export function prepareSubscriptionStatements(db: Database.Database): Record<key
   return prepareAll(db, SUBSCRIPTION_SQL, ['lastEventSeq', 'dataVersion']);
 }
 
-interface Subscriber {
+/** One subscribe() call: its callback, its filter, and where its events start. */
+export interface Subscriber {
   fn: (event: Event) => void;
   onError?: (error: unknown) => void;
   filter?: EventFilter;
@@ -113,17 +114,26 @@ export class Subscriptions {
   }
 
   #deliver(row: EventRow): void {
-    const event = toEvent(row);
-    for (const subscriber of this.#subscribers) {
-      if (row.seq <= subscriber.after || (subscriber.filter && !matchesFilter(row, subscriber.filter))) continue;
+    deliverEvent(this.#subscribers, row);
+  }
+}
+
+/**
+ * Calls each subscriber that selects it with the event of `row`: those that
+ * subscribed before it committed and whose filter matches. An exception from
+ * a callback goes to its onError and stops nothing.
+ */
+export function deliverEvent(subscribers: Iterable<Subscriber>, row: EventRow): void {
+  const event = toEvent(row);
+  for (const subscriber of subscribers) {
+    if (row.seq <= subscriber.after || (subscriber.filter && !matchesFilter(row, subscriber.filter))) continue;
+    try {
+      subscriber.fn(event);
+    } catch (error) {
       try {
-        subscriber.fn(event);
-      } catch (error) {
-        try {
-          (subscriber.onError ?? console.error)(error);
-        } catch {
-          // An error handler that throws must not stop delivery to the others.
-        }
+        (subscriber.onError ?? console.error)(error);
+      } catch {
+        // An error handler that throws must not stop delivery to the others.
       }
     }
   }

@@ -88,7 +88,7 @@ export function prepareTagStatements(db: Database.Database): Record<keyof typeof
   return prepareAll(db, TAG_SQL, ['allTags', 'lookupTags', 'tagsOfManifest']);
 }
 
-interface TagRow {
+export interface TagRow {
   tag: string;
   media_type: string;
   digest: string;
@@ -96,11 +96,12 @@ interface TagRow {
 }
 
 /** The one mapping from a tag's row to the descriptor of its manifest. */
-function toDescriptor(row: Omit<TagRow, 'tag'>): Descriptor {
+export function toDescriptor(row: Omit<TagRow, 'tag'>): Descriptor {
   return { mediaType: row.media_type, digest: row.digest, size: row.size };
 }
 
-function toHistoryEntry(row: { digest: string; tagged_at: number }): TagHistoryEntry {
+/** The one mapping from a tag_history row to an entry. */
+export function toHistoryEntry(row: { digest: string; tagged_at: number }): TagHistoryEntry {
   return { digest: row.digest, taggedAt: new Date(row.tagged_at) };
 }
 

@@ -175,6 +175,18 @@ export interface StoreOptions {
   readOnly?: boolean;
 }
 
+/** Options of openPostgresStore. */
+export interface PostgresStoreOptions {
+  /** How long a write waits for another transaction's row lock, in ms (PostgreSQL's lock_timeout). Default 5000. */
+  busyTimeout?: number;
+  /** The largest manifest accepted, in bytes. Default 4 MiB, the spec's suggested limit. */
+  maxManifestSize?: number;
+  /** The most connections the store's pool opens (one more listens while anyone subscribes). Default 10. */
+  maxConnections?: number;
+  /** How long to wait for a connection to the server, in seconds. Default 10. */
+  connectTimeout?: number;
+}
+
 /** One thing check() found wrong. `kind` is stable (integrity, foreign-key, manifest-payload, manifest-digest, manifest-size, tag, blob-link, child). */
 export interface CheckProblem {
   kind: string;

@@ -1,0 +1,15 @@
+// The package entry regmeta/postgres: the metadata store on PostgreSQL, for
+// several registry replicas sharing one database. A separate entry so that
+// what it costs (the client library, loaded on first open) is paid only by
+// those who use it; everything else (errors, types) is regmeta's own.
+
+export {
+  openPostgresStore,
+  StoreError,
+  NotFoundError,
+  type AsyncStore,
+  type AsyncNotificationCursors,
+  type LockedAction,
+  type PostgresStoreOptions,
+  type StoreErrorCode,
+} from './store/index.js';

@@ -1,0 +1,178 @@
+// Blobs on PostgreSQL. A blob's file is placed (linkBlob's `place`) and
+// removed (whileBlobUnknown's `fn`, collectBlob's `removeFile`) only under a
+// transaction-level advisory lock on its digest, which every replica takes:
+// a lock on a row cannot guard a digest that has no row yet.
+
+import { actorOf, checkBlob, pageParams } from '../arguments.js';
+import { toBlob, type BlobRow } from '../blobs.js';
+import { NotFoundError, StoreError } from '../errors.js';
+import { checkDigest, checkRepository } from '../grammar.js';
+import type { BlobInfo, Context, PageOptions } from '../types.js';
+import type { LockedAction } from '../async.js';
+import type { PgContext, TxSql, WriteTx } from './context.js';
+import { ensureRepository, limitOf, requireRepository } from './repositories.js';
+
+/** Waits for, then holds until commit, the lock of one digest's file (a 64-bit hash of the digest). */
+export async function lockDigest(sql: TxSql, digest: string): Promise<void> {
+  await sql`SELECT pg_advisory_xact_lock(hashtextextended(${digest}, 0))`;
+}
+
+// --- inside a transaction -----------------------------------------------------
+
+/**
+ * Deletes a blob that no manifest references, with its DELETE BLOB event.
+ * `stillCollectable`, when given, is asked once the blob is known and locked.
+ * @throws NotFoundError BLOB_UNKNOWN; StoreError BLOB_REFERENCED.
+ */
+export async function removeBlob(
+  tx: WriteTx,
+  digest: string,
+  actor: string,
+  stillCollectable?: (sql: TxSql) => Promise<boolean>,
+): Promise<void> {
+  // Locked first, then checked by later statements: a link committed while
+  // this waited for the lock is seen, and a new one waits for this commit.
+  const [known] = await tx.sql`SELECT 1 FROM blob WHERE digest = ${digest} FOR UPDATE`;
+  const [{ referenced }] = await tx.sql<{ referenced: boolean }[]>`
+    SELECT EXISTS (SELECT 1 FROM manifest_blob WHERE digest = ${digest}) AS referenced`;
+  if (referenced) throw new StoreError('BLOB_REFERENCED', `blob ${digest} is referenced by a manifest`);
+  if (known === undefined) throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known`);
+  if (stillCollectable && !(await stillCollectable(tx.sql))) {
+    throw new StoreError('BLOB_REFERENCED', `blob ${digest} was uploaded or linked within the grace period`);
+  }
+  await tx.sql`DELETE FROM blob WHERE digest = ${digest}`;
+  tx.record(actor, 'DELETE', 'BLOB', digest, { digest });
+}
+
+// --- the store's methods ------------------------------------------------------
+
+/** See MetadataStore.linkBlob. */
+export async function linkBlob(
+  cx: PgContext,
+  repo: string,
+  blob: { digest: string; size: number },
+  ctx?: Context,
+  options: { place?: LockedAction } = {},
+): Promise<void> {
+  checkRepository(repo);
+  const { digest, size } = checkBlob(blob);
+  const actor = actorOf(ctx);
+  const place = options.place;
+  await cx.write(async (tx) => {
+    if (place) await lockDigest(tx.sql, digest);
+    const now = Date.now();
+    const repositoryId = await ensureRepository(tx, repo, actor, now);
+    // The blob's row, inserted or found, and locked (KEY SHARE) so that a
+    // collection cannot delete it before this commits.
+    let known: number | undefined;
+    while (known === undefined) {
+      const [row] = await tx.sql<{ size: number }[]>`
+        WITH inserted AS (
+          INSERT INTO blob (digest, size, created_at) VALUES (${digest}, ${size}, ${now})
+          ON CONFLICT (digest) DO NOTHING
+          RETURNING size
+        )
+        SELECT size FROM inserted`;
+      const [found] = row ? [row] : await tx.sql<{ size: number }[]>`SELECT size FROM blob WHERE digest = ${digest} FOR KEY SHARE`;
+      known = found?.size;
+    }
+    if (known !== size) throw new StoreError('SIZE_INVALID', `blob ${digest} has size ${known}, not ${size}`, { size: known });
+    await tx.sql`
+      INSERT INTO blob_link (repository_id, digest, linked_at) VALUES (${repositoryId}, ${digest}, ${now})
+      ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = excluded.linked_at`;
+    // Last, once nothing but the commit can fail: the file is placed at most once.
+    if (place) await tx.callback(place);
+  });
+}
+
+/** See MetadataStore.mountBlob. */
+export async function mountBlob(cx: PgContext, repo: string, digest: string, from: string, ctx?: Context): Promise<BlobInfo> {
+  checkRepository(repo);
+  checkDigest(digest);
+  checkRepository(from);
+  const actor = actorOf(ctx);
+  return cx.write(async (tx) => {
+    const [row] = await tx.sql<BlobRow[]>`
+      SELECT b.digest, b.size, b.created_at
+      FROM repository r
+      JOIN blob_link l ON l.repository_id = r.id AND l.digest = ${digest}
+      JOIN blob b ON b.digest = l.digest
+      WHERE r.name = ${from}`;
+    if (row === undefined) throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${from}`);
+    const now = Date.now();
+    const repositoryId = await ensureRepository(tx, repo, actor, now);
+    // The link's foreign key locks the blob row: a concurrent collection waits, or wins and this runs again.
+    await tx.sql`
+      INSERT INTO blob_link (repository_id, digest, linked_at) VALUES (${repositoryId}, ${digest}, ${now})
+      ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = excluded.linked_at`;
+    return toBlob(row);
+  });
+}
+
+/** See MetadataStore.statBlob. */
+export async function statBlob(cx: PgContext, repo: string, digest: string): Promise<BlobInfo> {
+  checkRepository(repo);
+  checkDigest(digest);
+  return cx.read(async (sql) => {
+    const [row] = await sql<BlobRow[]>`
+      SELECT b.digest, b.size, b.created_at
+      FROM repository r
+      JOIN blob_link l ON l.repository_id = r.id AND l.digest = ${digest}
+      JOIN blob b ON b.digest = l.digest
+      WHERE r.name = ${repo}`;
+    if (row === undefined) {
+      await requireRepository(sql, repo);
+      throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${repo}`);
+    }
+    return toBlob(row);
+  });
+}
+
+/** See MetadataStore.unlinkBlob. */
+export async function unlinkBlob(cx: PgContext, repo: string, digest: string, ctx?: Context): Promise<void> {
+  checkRepository(repo);
+  checkDigest(digest);
+  const actor = actorOf(ctx);
+  await cx.write(async (tx) => {
+    const repositoryId = await requireRepository(tx.sql, repo);
+    const unlinked = await tx.sql`DELETE FROM blob_link WHERE repository_id = ${repositoryId} AND digest = ${digest} RETURNING 1`;
+    if (unlinked.length === 0) throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${repo}`);
+    // A later statement than the delete: a manifest committed while the delete waited is seen. Throwing rolls the unlink back.
+    const [referenced] = await tx.sql`
+      SELECT 1 FROM manifest_blob mb JOIN manifest m ON m.id = mb.manifest_id
+      WHERE mb.digest = ${digest} AND m.repository_id = ${repositoryId}
+      LIMIT 1`;
+    if (referenced !== undefined) throw new StoreError('BLOB_REFERENCED', `blob ${digest} is referenced by a manifest of ${repo}`);
+    tx.record(actor, 'DELETE', 'BLOB', `${repo}@${digest}`, { repository: repo, digest });
+  });
+}
+
+/** See MetadataStore.deleteBlob. */
+export async function deleteBlob(cx: PgContext, digest: string, ctx?: Context): Promise<void> {
+  checkDigest(digest);
+  const actor = actorOf(ctx);
+  await cx.write((tx) => removeBlob(tx, digest, actor));
+}
+
+/** See MetadataStore.allBlobs. */
+export async function allBlobs(cx: PgContext, page?: PageOptions): Promise<BlobInfo[]> {
+  const { limit, last } = pageParams(page, checkDigest);
+  const rows = await cx.read((sql) => sql<BlobRow[]>`
+    SELECT digest, size, created_at FROM blob WHERE digest > ${last} ORDER BY digest LIMIT ${limitOf(limit)}`);
+  return rows.map(toBlob);
+}
+
+/** See MetadataStore.whileBlobUnknown. */
+export async function whileBlobUnknown(cx: PgContext, digest: string, fn: LockedAction): Promise<boolean> {
+  checkDigest(digest);
+  // Most files have their row: a read says so without taking the lock.
+  const [known] = await cx.read((sql) => sql`SELECT 1 FROM blob WHERE digest = ${digest}`);
+  if (known !== undefined) return false;
+  return cx.write(async (tx) => {
+    await lockDigest(tx.sql, digest);
+    const [again] = await tx.sql`SELECT 1 FROM blob WHERE digest = ${digest}`;
+    if (again !== undefined) return false;
+    await tx.callback(fn);
+    return true;
+  });
+}

@@ -1,0 +1,126 @@
+// Repositories on PostgreSQL: created once however many replicas push their
+// first manifest at the same moment (ON CONFLICT), listed in byte order,
+// deleted with everything in them; and the lookups the other concerns start from.
+
+import { actorOf, pageParams } from '../arguments.js';
+import { NotFoundError } from '../errors.js';
+import { checkRepository } from '../grammar.js';
+import type { Context, PageOptions } from '../types.js';
+import type { PgContext, Sql, TxSql, WriteTx } from './context.js';
+import { RaceLost } from './errors.js';
+
+/** The id of `repo`. @throws NotFoundError NAME_UNKNOWN. */
+export async function requireRepository(sql: Sql | TxSql, repo: string): Promise<number> {
+  const [row] = await sql<{ id: number }[]>`SELECT id FROM repository WHERE name = ${repo}`;
+  if (row === undefined) throw new NotFoundError('NAME_UNKNOWN', `repository ${repo} is not known`);
+  return row.id;
+}
+
+/**
+ * The id of `repo`, created (with its CREATE event) when missing. A
+ * concurrent creator makes the insert wait for its commit and then do
+ * nothing; the row it committed is read by the next statement.
+ */
+export async function ensureRepository(tx: WriteTx, repo: string, actor: string, now: number): Promise<number> {
+  for (;;) {
+    const [row] = await tx.sql<{ id: number; created: boolean }[]>`
+      WITH created AS (
+        INSERT INTO repository (name, created_at) VALUES (${repo}, ${now})
+        ON CONFLICT (name) DO NOTHING
+        RETURNING id
+      )
+      SELECT id, true AS created FROM created
+      UNION ALL
+      SELECT id, false FROM repository WHERE name = ${repo}
+      LIMIT 1`;
+    if (row === undefined) continue; // created by a transaction that committed after this statement's snapshot: read again
+    if (row.created) tx.record(actor, 'CREATE', 'REPOSITORY', repo, { repository: repo });
+    return row.id;
+  }
+}
+
+/**
+ * The ids of `repo` and of its manifest `digest`; with `lock`, the manifest
+ * row locked FOR UPDATE against concurrent tag writes and deletes.
+ * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN.
+ */
+export async function resolveManifest(
+  sql: TxSql,
+  repo: string,
+  digest: string,
+  lock = false,
+): Promise<{ repositoryId: number; manifestId: number }> {
+  if (lock) {
+    // FOR UPDATE cannot take the nullable side of an outer join: an inner join, and on a miss the plain probe says which.
+    const [locked] = await sql<{ repositoryId: number; manifestId: number }[]>`
+      SELECT m.repository_id AS "repositoryId", m.id AS "manifestId"
+      FROM repository r
+      JOIN manifest m ON m.repository_id = r.id AND m.digest = ${digest}
+      WHERE r.name = ${repo}
+      FOR UPDATE OF m`;
+    if (locked !== undefined) return locked;
+  }
+  const [row] = await sql<{ repositoryId: number; manifestId: number | null }[]>`
+    SELECT r.id AS "repositoryId", m.id AS "manifestId"
+    FROM repository r
+    LEFT JOIN manifest m ON m.repository_id = r.id AND m.digest = ${digest}
+    WHERE r.name = ${repo}`;
+  if (row === undefined) throw new NotFoundError('NAME_UNKNOWN', `repository ${repo} is not known`);
+  if (row.manifestId === null) throw new NotFoundError('MANIFEST_UNKNOWN', `manifest ${repo}@${digest} is not known`);
+  // Appeared since the locked read (committed meanwhile): the caller's transaction runs again.
+  if (lock) throw new RaceLost(`manifest ${repo}@${digest} was committed while this transaction locked it`);
+  return row as { repositoryId: number; manifestId: number };
+}
+
+/**
+ * After a read found nothing: NAME_UNKNOWN when the repository is missing, else MANIFEST_UNKNOWN with `message`.
+ * @throws NotFoundError always.
+ */
+export async function notFound(sql: Sql | TxSql, repo: string, message: string): Promise<never> {
+  await requireRepository(sql, repo);
+  throw new NotFoundError('MANIFEST_UNKNOWN', message);
+}
+
+/** A page's LIMIT: pageParams' -1 ("all") is NULL, which PostgreSQL reads as no limit. */
+export function limitOf(limit: number): number | null {
+  return limit < 0 ? null : limit;
+}
+
+/** See MetadataStore.catalog. */
+export async function catalog(cx: PgContext, page?: PageOptions): Promise<string[]> {
+  const { limit, last } = pageParams(page, checkRepository);
+  return cx.read(async (sql) => {
+    const rows = await sql<{ name: string }[]>`
+      SELECT name FROM repository WHERE name > ${last} ORDER BY name LIMIT ${limitOf(limit)}`;
+    return rows.map((row) => row.name);
+  });
+}
+
+/** See MetadataStore.deleteRepository. */
+export async function deleteRepository(cx: PgContext, repo: string, ctx?: Context): Promise<void> {
+  checkRepository(repo);
+  const actor = actorOf(ctx);
+  await cx.write(async (tx) => {
+    // The row lock keeps concurrent pushes (whose foreign keys lock it to share) out until the delete commits.
+    const [found] = await tx.sql<{ id: number }[]>`SELECT id FROM repository WHERE name = ${repo} FOR UPDATE`;
+    if (found === undefined) throw new NotFoundError('NAME_UNKNOWN', `repository ${repo} is not known`);
+    // What goes, read and deleted in one statement (its CTEs share one snapshot).
+    const gone = await tx.sql<{ kind: 'tag' | 'manifest'; name: string | null; digest: string }[]>`
+      WITH tags AS (
+        SELECT t.name, m.digest FROM tag t JOIN manifest m ON m.id = t.manifest_id WHERE t.repository_id = ${found.id}
+      ), manifests AS (
+        SELECT digest FROM manifest WHERE repository_id = ${found.id}
+      ), deleted AS (
+        DELETE FROM repository WHERE id = ${found.id}
+      )
+      SELECT 'tag' AS kind, name, digest FROM tags
+      UNION ALL
+      SELECT 'manifest', NULL, digest FROM manifests
+      ORDER BY kind DESC, name, digest`;
+    for (const row of gone) {
+      if (row.kind === 'tag') tx.record(actor, 'DELETE', 'TAG', `${repo}:${row.name}`, { repository: repo, tag: row.name!, digest: row.digest });
+      else tx.record(actor, 'DELETE', 'MANIFEST', `${repo}@${row.digest}`, { repository: repo, digest: row.digest });
+    }
+    tx.record(actor, 'DELETE', 'REPOSITORY', repo, { repository: repo });
+  });
+}

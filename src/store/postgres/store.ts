@@ -1,0 +1,177 @@
+// The PostgreSQL store: the AsyncStore contract on a connection pool that any
+// number of registry replicas share. A facade, like MetadataStore: each
+// method delegates to the module of its concern, which runs it as one
+// transaction (collectBlob's file removal is a deliberate second one).
+// Loaded only by openPostgresStore (a dynamic import), so that SQLite users
+// never load the client.
+
+import postgres from 'postgres';
+import type { AsyncStore, LockedAction } from '../async.js';
+import { StoreError } from '../errors.js';
+import type { Reference } from '../grammar.js';
+import { limitsOf, type StoreLimits } from '../limits.js';
+import type { BlobInfo, Context, Descriptor, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
+import type { PostgresStoreOptions, StoredManifest } from '../types.js';
+import * as blobs from './blobs.js';
+import { PgContext, type Sql } from './context.js';
+import { maskedUrl, translatePgError } from './errors.js';
+import * as events from './events.js';
+import * as gc from './gc.js';
+import * as inspection from './inspection.js';
+import * as manifests from './manifests.js';
+import { migrate } from './migrate.js';
+import { PgNotificationCursors } from './notifications.js';
+import * as repositories from './repositories.js';
+import * as tags from './tags.js';
+
+// int8 (counts, sizes, times, ids) as a JavaScript number: every value the
+// store keeps is far below 2^53, and the domain types are numbers.
+const INT8_AS_NUMBER = { to: 20, from: [20], serialize: (value: number) => String(value), parse: (raw: string) => Number(raw) };
+
+/**
+ * Connects to the PostgreSQL database at `url` and brings its schema up to date.
+ * @throws StoreError ARGUMENT_INVALID (not a postgres:// URL), DATABASE_TOO_NEW,
+ * DATABASE_INVALID (a database with another program's tables), DATABASE_ERROR (unreachable, refused).
+ */
+export async function openPostgres(url: string, options: PostgresStoreOptions = {}): Promise<AsyncStore> {
+  if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) {
+    throw new StoreError('ARGUMENT_INVALID', 'a PostgreSQL store needs a postgres:// or postgresql:// URL');
+  }
+  const location = maskedUrl(url);
+  const limits = limitsOf({ busyTimeout: options.busyTimeout, maxManifestSize: options.maxManifestSize });
+  const sql = postgres(url, {
+    max: options.maxConnections ?? 10,
+    connect_timeout: options.connectTimeout ?? 10,
+    onnotice: () => {},
+    types: { int8: INT8_AS_NUMBER },
+    // lock_timeout: a write that waits for another's row lock longer than the busy timeout fails with DATABASE_BUSY.
+    connection: { application_name: 'regmeta', lock_timeout: limits.busyTimeout },
+  }) as unknown as Sql;
+  try {
+    await migrate(sql, location);
+  } catch (error) {
+    await sql.end({ timeout: 1 }).catch(() => {});
+    throw translatePgError(error, location);
+  }
+  return new PostgresStore(new PgContext(sql, location, limits));
+}
+
+class PostgresStore implements AsyncStore {
+  readonly backend = 'postgres';
+  readonly notifications: PgNotificationCursors;
+  readonly #cx: PgContext;
+  readonly #subscriptions: events.PgSubscriptions;
+
+  constructor(cx: PgContext) {
+    this.#cx = cx;
+    this.notifications = new PgNotificationCursors(cx);
+    this.#subscriptions = new events.PgSubscriptions(cx);
+  }
+  get location(): string {
+    return this.#cx.location;
+  }
+  get limits(): StoreLimits {
+    return this.#cx.limits;
+  }
+  putManifest(repo: string, digest: string | undefined, manifest: Manifest, ctx?: Context, options?: { tag?: string; requireReferences?: boolean }) {
+    return manifests.putManifest(this.#cx, repo, digest, manifest, ctx, options);
+  }
+  getManifest(repo: string, digest: string) {
+    return manifests.getManifest(this.#cx, repo, digest);
+  }
+  statManifest(repo: string, digest: string) {
+    return manifests.statManifest(this.#cx, repo, digest);
+  }
+  getManifestByReference(repo: string, reference: string | Reference, options: { head: true }): Promise<ManifestInfo>;
+  getManifestByReference(repo: string, reference: string | Reference, options?: { head?: false }): Promise<StoredManifest>;
+  getManifestByReference(repo: string, reference: string | Reference, options?: { head?: boolean }): Promise<ManifestInfo | StoredManifest>;
+  getManifestByReference(repo: string, reference: string | Reference, options?: { head?: boolean }) {
+    return manifests.getManifestByReference(this.#cx, repo, reference, options);
+  }
+  deleteManifest(repo: string, digest: string, ctx?: Context) {
+    return manifests.deleteManifest(this.#cx, repo, digest, ctx);
+  }
+  referrers(repo: string, digest: string, filter?: { artifactType?: string }) {
+    return manifests.referrers(this.#cx, repo, digest, filter);
+  }
+  putTag(repo: string, tag: string, descriptor: Pick<Descriptor, 'digest'> & Partial<Descriptor>, ctx?: Context) {
+    return tags.putTag(this.#cx, repo, tag, descriptor, ctx);
+  }
+  getTag(repo: string, tag: string) {
+    return tags.getTag(this.#cx, repo, tag);
+  }
+  deleteTag(repo: string, tag: string, ctx?: Context) {
+    return tags.deleteTag(this.#cx, repo, tag, ctx);
+  }
+  allTags(repo: string, page?: PageOptions) {
+    return tags.allTags(this.#cx, repo, page);
+  }
+  tagDescriptors(repo: string, page?: PageOptions) {
+    return tags.tagDescriptors(this.#cx, repo, page);
+  }
+  lookupTags(repo: string, descriptorOrDigest: string | Pick<Descriptor, 'digest'>) {
+    return tags.lookupTags(this.#cx, repo, descriptorOrDigest);
+  }
+  tagHistory(repo: string, tag: string) {
+    return tags.tagHistory(this.#cx, repo, tag);
+  }
+  catalog(page?: PageOptions) {
+    return repositories.catalog(this.#cx, page);
+  }
+  deleteRepository(repo: string, ctx?: Context) {
+    return repositories.deleteRepository(this.#cx, repo, ctx);
+  }
+  linkBlob(repo: string, blob: { digest: string; size: number }, ctx?: Context, options?: { place?: LockedAction }) {
+    return blobs.linkBlob(this.#cx, repo, blob, ctx, options);
+  }
+  mountBlob(repo: string, digest: string, from: string, ctx?: Context): Promise<BlobInfo> {
+    return blobs.mountBlob(this.#cx, repo, digest, from, ctx);
+  }
+  statBlob(repo: string, digest: string) {
+    return blobs.statBlob(this.#cx, repo, digest);
+  }
+  unlinkBlob(repo: string, digest: string, ctx?: Context) {
+    return blobs.unlinkBlob(this.#cx, repo, digest, ctx);
+  }
+  deleteBlob(digest: string, ctx?: Context) {
+    return blobs.deleteBlob(this.#cx, digest, ctx);
+  }
+  whileBlobUnknown(digest: string, fn: LockedAction) {
+    return blobs.whileBlobUnknown(this.#cx, digest, fn);
+  }
+  allBlobs(page?: PageOptions) {
+    return blobs.allBlobs(this.#cx, page);
+  }
+  untaggedManifests(options?: { olderThan?: Date }) {
+    return gc.untaggedManifests(this.#cx, options);
+  }
+  unreferencedBlobs(options?: { olderThan?: Date }) {
+    return gc.unreferencedBlobs(this.#cx, options);
+  }
+  collectManifest(repo: string, digest: string, ctx?: Context, options?: { olderThan?: Date }) {
+    return gc.collectManifest(this.#cx, repo, digest, ctx, options);
+  }
+  collectBlob(digest: string, ctx?: Context, options?: { olderThan?: Date; removeFile?: LockedAction }) {
+    return gc.collectBlob(this.#cx, digest, ctx, options);
+  }
+  createEvent(event: NewEvent) {
+    return events.createEvent(this.#cx, event);
+  }
+  getEvents(query: EventQuery) {
+    return events.getEvents(this.#cx, query);
+  }
+  async subscribe(fn: (event: import('../types.js').Event) => void, options?: { query?: EventQuery; onError?: (error: unknown) => void }) {
+    if (!this.#cx.open) throw new StoreError('STORE_CLOSED', `the store on ${this.#cx.location} is closed`);
+    return this.#subscriptions.subscribe(fn, options);
+  }
+  check(options?: { onProgress?: (done: number, total: number) => void }) {
+    return inspection.check(this.#cx, options);
+  }
+  stats(options?: { top?: number }) {
+    return inspection.stats(this.#cx, options);
+  }
+  async close(): Promise<void> {
+    await this.#subscriptions.close();
+    await this.#cx.close();
+  }
+}

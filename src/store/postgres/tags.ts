@@ -1,0 +1,186 @@
+// Tags on PostgreSQL. A move locks the tag's row (FOR UPDATE) before it reads
+// the target it replaces, so concurrent moves of one tag from any replica
+// queue up: each records the previous one's target in its history and event,
+// and the tag ends where the last event says.
+
+import { actorOf, checkTagTarget, pageParams } from '../arguments.js';
+import { NotFoundError } from '../errors.js';
+import { checkDigest, checkRepository, checkTag } from '../grammar.js';
+import { toDescriptor, toHistoryEntry, type TagRow } from '../tags.js';
+import type { Context, Descriptor, PageOptions, TagHistoryEntry } from '../types.js';
+import type { PgContext, WriteTx } from './context.js';
+import { limitOf, notFound, requireRepository, resolveManifest } from './repositories.js';
+
+// --- inside a transaction -----------------------------------------------------
+
+/** Points `tag` at a manifest: an insert or an update, a history row and an event; nothing when it points there already. */
+export async function setTag(
+  tx: WriteTx,
+  target: { repo: string; repositoryId: number; manifestId: number; digest: string },
+  tag: string,
+  actor: string,
+  now: number,
+): Promise<void> {
+  const { repo, repositoryId, manifestId, digest } = target;
+  const fields = { repository: repo, tag, digest };
+  for (;;) {
+    const [current] = await tx.sql<{ manifest_id: number }[]>`
+      SELECT manifest_id FROM tag WHERE repository_id = ${repositoryId} AND name = ${tag} FOR UPDATE`;
+    if (current === undefined) {
+      const [{ created }] = await tx.sql<{ created: number }[]>`
+        WITH created AS (
+          INSERT INTO tag (repository_id, name, manifest_id, created_at, updated_at)
+          VALUES (${repositoryId}, ${tag}, ${manifestId}, ${now}, ${now})
+          ON CONFLICT (repository_id, name) DO NOTHING
+          RETURNING 1
+        ), history AS (
+          INSERT INTO tag_history (repository_id, tag, digest, tagged_at)
+          SELECT ${repositoryId}::bigint, ${tag}::text, ${digest}::text, ${now}::bigint FROM created
+        )
+        SELECT count(*) AS created FROM created`;
+      // Created meanwhile by a transaction that has committed: lock that row and move it.
+      if (created === 0) continue;
+      tx.record(actor, 'CREATE', 'TAG', `${repo}:${tag}`, fields);
+      return;
+    }
+    if (current.manifest_id === manifestId) return;
+    // The previous target is read after the lock: it is committed, and cannot go while the tag names it.
+    const [previous] = await tx.sql<{ digest: string }[]>`
+      WITH moved AS (
+        UPDATE tag SET manifest_id = ${manifestId}, updated_at = ${now}
+        WHERE repository_id = ${repositoryId} AND name = ${tag}
+      ), history AS (
+        INSERT INTO tag_history (repository_id, tag, digest, tagged_at) VALUES (${repositoryId}, ${tag}, ${digest}, ${now})
+      )
+      SELECT digest FROM manifest WHERE id = ${current.manifest_id}`;
+    tx.record(actor, 'UPDATE', 'TAG', `${repo}:${tag}`, { ...fields, previousDigest: previous.digest });
+    return;
+  }
+}
+
+/** Deletes every tag of a manifest (locked by the caller), with a DELETE TAG event each. */
+export async function untagManifest(tx: WriteTx, repo: string, manifest: { id: number; digest: string }, actor: string): Promise<void> {
+  const rows = await tx.sql<{ name: string }[]>`DELETE FROM tag WHERE manifest_id = ${manifest.id} RETURNING name`;
+  // Byte order, as the SQLite store's index gives them (tags are ASCII: code units are bytes).
+  for (const tag of rows.map((row) => row.name).sort()) {
+    tx.record(actor, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest: manifest.digest });
+  }
+}
+
+// --- the store's methods ------------------------------------------------------
+
+/** See MetadataStore.putTag. */
+export async function putTag(
+  cx: PgContext,
+  repo: string,
+  tag: string,
+  descriptor: Pick<Descriptor, 'digest'> & Partial<Descriptor>,
+  ctx?: Context,
+): Promise<void> {
+  checkRepository(repo);
+  checkTag(tag);
+  const digest = checkTagTarget(descriptor);
+  const actor = actorOf(ctx);
+  await cx.write(async (tx) => {
+    // No lock on the manifest: the tag's foreign key locks it (KEY SHARE), so a concurrent delete waits or wins.
+    const { repositoryId, manifestId } = await resolveManifest(tx.sql, repo, digest);
+    await setTag(tx, { repo, repositoryId, manifestId, digest }, tag, actor, Date.now());
+  });
+}
+
+/** See MetadataStore.getTag. */
+export async function getTag(cx: PgContext, repo: string, tag: string): Promise<Descriptor> {
+  checkRepository(repo);
+  checkTag(tag);
+  return cx.read(async (sql) => {
+    const [row] = await sql<TagRow[]>`
+      SELECT m.media_type, m.digest, m.size
+      FROM repository r
+      JOIN tag t ON t.repository_id = r.id AND t.name = ${tag}
+      JOIN manifest m ON m.id = t.manifest_id
+      WHERE r.name = ${repo}`;
+    if (row === undefined) return notFound(sql, repo, `tag ${repo}:${tag} is not known`);
+    return toDescriptor(row);
+  });
+}
+
+/** See MetadataStore.deleteTag. */
+export async function deleteTag(cx: PgContext, repo: string, tag: string, ctx?: Context): Promise<void> {
+  checkRepository(repo);
+  checkTag(tag);
+  const actor = actorOf(ctx);
+  await cx.write(async (tx) => {
+    const repositoryId = await requireRepository(tx.sql, repo);
+    const [deleted] = await tx.sql<{ manifest_id: number }[]>`
+      DELETE FROM tag WHERE repository_id = ${repositoryId} AND name = ${tag} RETURNING manifest_id`;
+    if (deleted === undefined) throw new NotFoundError('MANIFEST_UNKNOWN', `tag ${repo}:${tag} is not known`);
+    // A separate statement: the target may have been committed after the delete's snapshot, just before its lock.
+    const [target] = await tx.sql<{ digest: string }[]>`SELECT digest FROM manifest WHERE id = ${deleted.manifest_id}`;
+    tx.record(actor, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest: target.digest });
+  });
+}
+
+/** See MetadataStore.allTags. */
+export async function allTags(cx: PgContext, repo: string, page?: PageOptions): Promise<string[]> {
+  checkRepository(repo);
+  const { limit, last } = pageParams(page, checkTag);
+  return cx.read(async (sql) => {
+    const rows = await sql<{ name: string }[]>`
+      SELECT name FROM tag
+      WHERE repository_id = (SELECT id FROM repository WHERE name = ${repo}) AND name > ${last}
+      ORDER BY name
+      LIMIT ${limitOf(limit)}`;
+    if (rows.length === 0) await requireRepository(sql, repo);
+    return rows.map((row) => row.name);
+  });
+}
+
+/** See MetadataStore.tagDescriptors. */
+export async function tagDescriptors(cx: PgContext, repo: string, page?: PageOptions): Promise<(Descriptor & { tag: string })[]> {
+  checkRepository(repo);
+  const { limit, last } = pageParams(page, checkTag);
+  return cx.read(async (sql) => {
+    const rows = await sql<TagRow[]>`
+      SELECT t.name AS tag, m.media_type, m.digest, m.size
+      FROM tag t
+      JOIN manifest m ON m.id = t.manifest_id
+      WHERE t.repository_id = (SELECT id FROM repository WHERE name = ${repo}) AND t.name > ${last}
+      ORDER BY t.name
+      LIMIT ${limitOf(limit)}`;
+    if (rows.length === 0) await requireRepository(sql, repo);
+    return rows.map((row) => ({ tag: row.tag, ...toDescriptor(row) }));
+  });
+}
+
+/** See MetadataStore.lookupTags. */
+export async function lookupTags(cx: PgContext, repo: string, descriptorOrDigest: string | Pick<Descriptor, 'digest'>): Promise<string[]> {
+  checkRepository(repo);
+  const digest = checkDigest(typeof descriptorOrDigest === 'string' ? descriptorOrDigest : descriptorOrDigest?.digest);
+  return cx.read(async (sql) => {
+    const rows = await sql<{ name: string }[]>`
+      SELECT t.name
+      FROM repository r
+      JOIN manifest m ON m.repository_id = r.id AND m.digest = ${digest}
+      JOIN tag t ON t.manifest_id = m.id
+      WHERE r.name = ${repo}
+      ORDER BY t.name`;
+    if (rows.length === 0) await requireRepository(sql, repo);
+    return rows.map((row) => row.name);
+  });
+}
+
+/** See MetadataStore.tagHistory. */
+export async function tagHistory(cx: PgContext, repo: string, tag: string): Promise<TagHistoryEntry[]> {
+  checkRepository(repo);
+  checkTag(tag);
+  // One statement: the repository (or NAME_UNKNOWN) and its history read together.
+  const rows = await cx.read((sql) => sql<{ digest: string | null; tagged_at: number | null }[]>`
+    SELECT h.digest, h.tagged_at
+    FROM repository r
+    LEFT JOIN tag_history h ON h.repository_id = r.id AND h.tag = ${tag}
+    WHERE r.name = ${repo}
+    ORDER BY h.id DESC`);
+  if (rows.length === 0) throw new NotFoundError('NAME_UNKNOWN', `repository ${repo} is not known`);
+  if (rows[0].digest === null) return [];
+  return (rows as { digest: string; tagged_at: number }[]).map(toHistoryEntry);
+}
