@@ -1,0 +1,96 @@
+// The PostgreSQL schema's version and migration, against a real server:
+// replicas starting at the same moment set it up once, a newer database and
+// another program's are refused, and an unreachable server is a typed error.
+
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPostgresStore, StoreError } from 'regmeta/postgres';
+import { startPostgres, type PostgresServer } from './server.js';
+
+let server: PostgresServer;
+beforeAll(async () => {
+  server = await startPostgres();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** Runs `fn` with a raw connection of its own to `url`. */
+async function raw<T>(url: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    return await fn(sql);
+  } finally {
+    await sql.end();
+  }
+}
+
+const OPENER = fileURLToPath(new URL('./workers/open.ts', import.meta.url));
+
+/** Opens the store at `url` in a process of its own; resolves with what the process printed. */
+function openInProcess(url: string, at: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx/esm', OPENER, url, String(at)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.stderr.on('data', (chunk) => (out += chunk));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`opener exited ${code}: ${out}`))));
+  });
+}
+
+describe('the PostgreSQL schema', () => {
+  it('is set up once when several processes open a new database at the same moment', async () => {
+    const url = await server.createDatabase();
+    // Each process waits for the same moment, well after it has loaded.
+    const at = Date.now() + 4000;
+    const outputs = await Promise.all(Array.from({ length: 4 }, () => openInProcess(url, at)));
+    expect(outputs).toEqual(Array(4).fill('opened'));
+    await raw(url, async (sql) => {
+      expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 1 }]);
+      // Each process's one event, numbered 1 to 4: the log's head was set up once, not reset.
+      expect(await sql`SELECT seq::int FROM event_head`).toEqual([{ seq: 4 }]);
+      expect((await sql`SELECT seq::int FROM event ORDER BY seq`).map((row) => row.seq)).toEqual([1, 2, 3, 4]);
+    });
+  });
+
+  it('is set up once when many connections of one process open a new database at the same moment', async () => {
+    const url = await server.createDatabase();
+    const stores = await Promise.all(Array.from({ length: 12 }, () => openPostgresStore(url)));
+    await stores[0].putTag('a/b', 'x', { digest: `sha256:${'0'.repeat(64)}` }).catch(() => {});
+    expect(await Promise.all(stores.map((store) => store.catalog()))).toEqual(Array(12).fill([]));
+    await Promise.all(stores.map((store) => store.close()));
+  });
+
+  it('refuses a database of a newer schema version, with a message that says to upgrade', async () => {
+    const url = await server.createDatabase();
+    await (await openPostgresStore(url)).close();
+    await raw(url, (sql) => sql`UPDATE regmeta_schema SET version = 99`);
+    const refused = openPostgresStore(url);
+    await expect(refused).rejects.toBeInstanceOf(StoreError);
+    await expect(refused).rejects.toMatchObject({ code: 'DATABASE_TOO_NEW', message: expect.stringMatching(/version 99.*upgrade regmeta/) });
+  });
+
+  it("refuses another program's database and leaves its tables as they were", async () => {
+    const url = await server.createDatabase();
+    await raw(url, (sql) => sql`CREATE TABLE orders (id int PRIMARY KEY)`);
+    await expect(openPostgresStore(url)).rejects.toMatchObject({ code: 'DATABASE_INVALID' });
+    await raw(url, async (sql) => {
+      const tables = await sql`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`;
+      expect(tables.map((row) => row.tablename)).toEqual(['orders']);
+    });
+  });
+
+  it('reports an unreachable server as DATABASE_ERROR, with the password masked', async () => {
+    const url = server.url.replace('postgres@', 'postgres:secret@').replace(/:(\d+)\//, ':1/');
+    const failed = openPostgresStore(url, { connectTimeout: 2 });
+    await expect(failed).rejects.toMatchObject({ code: 'DATABASE_ERROR', message: expect.stringContaining('unavailable') });
+    await expect(failed).rejects.toSatisfy((error: Error) => !error.message.includes('secret'));
+  });
+
+  it('refuses what is not a postgres:// URL as ARGUMENT_INVALID', async () => {
+    await expect(openPostgresStore('/var/lib/regmeta/metadata.db')).rejects.toMatchObject({ code: 'ARGUMENT_INVALID' });
+  });
+});
