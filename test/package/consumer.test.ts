@@ -45,10 +45,11 @@ afterAll(() => {
 });
 
 describe('the packed package', () => {
-  it('ships the build, the schema, the bin, README and LICENSE, and nothing else', () => {
+  it('ships the build, the schemas, the bin, README and LICENSE, and nothing else', () => {
     const tops = new Set(packed.map((file) => file.split('/')[0]));
-    expect([...tops].sort()).toEqual(['LICENSE', 'README.md', 'bin', 'dist', 'package.json', 'schema.sql']);
+    expect([...tops].sort()).toEqual(['LICENSE', 'README.md', 'bin', 'dist', 'package.json', 'schema.postgres.sql', 'schema.sql']);
     expect(packed).toContain('dist/index.d.ts');
+    expect(packed).toContain('dist/postgres.d.ts');
     expect(packed).toContain('dist/server/index.d.ts');
     expect(packed.some((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'))).toBe(false);
   });
@@ -64,6 +65,7 @@ describe('the packed package', () => {
       notFound: 'MANIFEST_UNKNOWN',
       embedded: 200,
       started: 200,
+      postgres: 'ARGUMENT_INVALID',
     });
   });
 
