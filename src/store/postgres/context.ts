@@ -62,13 +62,15 @@ export class WriteTx {
  * `seq > last` never skips an event committed late. The price is that these
  * commits are serialized from this statement on: one statement and a commit.
  * The NOTIFY in the same statement is delivered when the transaction commits.
+ * The statement is sent at once, so that a COMMIT pipelined after it follows it.
  */
-async function flushEvents(tx: WriteTx, now: number): Promise<EventRow[]> {
+function flushEvents(tx: WriteTx, now: number): Promise<EventRow[]> {
   const events = tx.events;
-  if (events.length === 0) return [];
+  if (events.length === 0) return Promise.resolve([]);
   const n = events.length;
   const column = (key: keyof PendingEvent) => events.map((e): string | null => e[key] ?? null);
-  return (await tx.sql`
+  // Sent now (execute), not when awaited: the COMMIT pipelined after it must follow it on the wire.
+  return tx.sql`
     WITH head AS (
       UPDATE event_head
       SET seq = seq + ${n}, published_at = greatest(published_at, ${now})
@@ -94,7 +96,7 @@ async function flushEvents(tx: WriteTx, now: number): Promise<EventRow[]> {
     )
     SELECT inserted.*, pg_notify(${EVENT_CHANNEL}, (SELECT max(seq) FROM inserted)::text) AS notified
     FROM inserted
-    ORDER BY seq`) as unknown as EventRow[];
+    ORDER BY seq`.execute() as unknown as Promise<EventRow[]>;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -131,25 +133,43 @@ export class PgContext {
   async writeWithEvents<T>(fn: (tx: WriteTx) => Promise<T>): Promise<{ result: T; events: EventRow[] }> {
     this.#checkOpen();
     for (let attempt = 1; ; attempt++) {
-      let tx: WriteTx | undefined;
+      const attemptTx: { tx?: WriteTx } = {};
       try {
-        const done = await this.sql.begin(async (sql) => {
-          tx = new WriteTx(sql as unknown as TxSql);
-          const result = await fn(tx);
-          const events = await flushEvents(tx, Date.now());
-          return { result, events };
-        });
-        const value = done as unknown as { result: T; events: EventRow[] };
+        const value = await this.#transaction(fn, attemptTx);
         if (value.events.length > 0) this.afterWrite?.();
         return value;
       } catch (error) {
         if (error instanceof CallbackFailure) throw error.error;
         // A callback that has run (a file moved) is not run twice: its transaction is not retried.
-        const final = !isRetried(error) || attempt >= MAX_ATTEMPTS || this.#closed || tx?.callbackRan === true;
+        const final = !isRetried(error) || attempt >= MAX_ATTEMPTS || this.#closed || attemptTx.tx?.callbackRan === true;
         if (final) throw this.#busy(error, attempt);
         // Jitter, so that the transactions that collided do not collide again.
         await sleep(Math.random() * 2 ** attempt * 5);
       }
+    }
+  }
+
+  /**
+   * One attempt of a write, on a connection of its own. BEGIN goes out with
+   * the first statement and COMMIT with the last (the events), pipelined, so
+   * a transaction costs no round trip of its own: a COMMIT that follows a
+   * failed statement is answered as a ROLLBACK, so nothing half-done commits.
+   */
+  async #transaction<T>(fn: (tx: WriteTx) => Promise<T>, attempt: { tx?: WriteTx }): Promise<{ result: T; events: EventRow[] }> {
+    const connection = await this.sql.reserve();
+    let open = true;
+    try {
+      const begin = connection`BEGIN`.execute();
+      begin.catch(() => {}); // what it rejects with, the first statement rejects with too
+      const tx = (attempt.tx = new WriteTx(connection as unknown as TxSql));
+      const result = await fn(tx);
+      await begin;
+      const [events] = await Promise.all([flushEvents(tx, Date.now()), connection`COMMIT`.execute()]);
+      open = false;
+      return { result, events };
+    } finally {
+      if (open) await connection`ROLLBACK`.catch(() => {});
+      connection.release();
     }
   }
 
