@@ -9,23 +9,33 @@ import { checkDigest, checkRepository, checkTag } from '../grammar.js';
 import { toDescriptor, toHistoryEntry, type TagRow } from '../tags.js';
 import type { Context, Descriptor, PageOptions, TagHistoryEntry } from '../types.js';
 import type { PgContext, WriteTx } from './context.js';
-import { limitOf, notFound, requireRepository, resolveManifest } from './repositories.js';
+import { limitOf, notFound, requireRepository } from './repositories.js';
 
 // --- inside a transaction -----------------------------------------------------
 
-/** Points `tag` at a manifest: an insert or an update, a history row and an event; nothing when it points there already. */
+/**
+ * Points `tag` at a manifest: an insert or an update, a history row and an
+ * event; nothing when it points there already. `locked`, when given, is what
+ * the caller's statement found (and locked) of the tag: its target's id, or null.
+ */
 export async function setTag(
   tx: WriteTx,
   target: { repo: string; repositoryId: number; manifestId: number; digest: string },
   tag: string,
   actor: string,
   now: number,
+  locked?: { manifestId: number | null },
 ): Promise<void> {
   const { repo, repositoryId, manifestId, digest } = target;
   const fields = { repository: repo, tag, digest };
-  for (;;) {
-    const [current] = await tx.sql<{ manifest_id: number }[]>`
-      SELECT manifest_id FROM tag WHERE repository_id = ${repositoryId} AND name = ${tag} FOR UPDATE`;
+  for (let first = true; ; first = false) {
+    const [current] =
+      first && locked
+        ? locked.manifestId === null
+          ? []
+          : [{ manifest_id: locked.manifestId }]
+        : await tx.sql<{ manifest_id: number }[]>`
+            SELECT manifest_id FROM tag WHERE repository_id = ${repositoryId} AND name = ${tag} FOR UPDATE`;
     if (current === undefined) {
       const [{ created }] = await tx.sql<{ created: number }[]>`
         WITH created AS (
@@ -82,9 +92,21 @@ export async function putTag(
   const digest = checkTagTarget(descriptor);
   const actor = actorOf(ctx);
   await cx.write(async (tx) => {
-    // No lock on the manifest: the tag's foreign key locks it (KEY SHARE), so a concurrent delete waits or wins.
-    const { repositoryId, manifestId } = await resolveManifest(tx.sql, repo, digest);
-    await setTag(tx, { repo, repositoryId, manifestId, digest }, tag, actor, Date.now());
+    // The repository, the manifest and the tag's row, locked, in one statement (FOR UPDATE in the lateral
+    // subquery returns the tag's latest version once a concurrent move commits). No lock on the manifest:
+    // the tag's foreign key locks it (KEY SHARE), so a concurrent delete waits or wins.
+    const [row] = await tx.sql<{ repositoryId: number; manifestId: number | null; current: number | null }[]>`
+      SELECT r.id AS "repositoryId", m.id AS "manifestId", cur.manifest_id AS current
+      FROM repository r
+      LEFT JOIN manifest m ON m.repository_id = r.id AND m.digest = ${digest}
+      LEFT JOIN LATERAL (
+        SELECT t.manifest_id FROM tag t WHERE t.repository_id = r.id AND t.name = ${tag} FOR UPDATE
+      ) cur ON true
+      WHERE r.name = ${repo}`;
+    if (row === undefined) throw new NotFoundError('NAME_UNKNOWN', `repository ${repo} is not known`);
+    if (row.manifestId === null) throw new NotFoundError('MANIFEST_UNKNOWN', `manifest ${repo}@${digest} is not known`);
+    const target = { repo, repositoryId: row.repositoryId, manifestId: row.manifestId, digest };
+    await setTag(tx, target, tag, actor, Date.now(), { manifestId: row.current });
   });
 }
 
