@@ -65,7 +65,8 @@ export class PgNotificationCursors implements AsyncNotificationCursors {
 
   async recordFailure(endpoint: string, error: string): Promise<void> {
     const checked = checkEndpoint(endpoint);
-    const message = String(error).slice(0, 1000);
+    // PostgreSQL text cannot hold NUL; a message is for reading, so it goes.
+    const message = String(error).replaceAll('\0', '').slice(0, 1000);
     const now = Date.now();
     await this.cx.write((tx) => tx.sql`
       UPDATE notification_cursor SET failures = failures + 1, last_error = ${message}, last_failure_at = ${now}

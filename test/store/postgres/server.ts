@@ -86,7 +86,8 @@ const FAST = [
 export async function startPostgres(): Promise<PostgresServer> {
   const bin = binDir();
   const as = serverUser();
-  const dir = mkdtempSync(join(tmpdir(), 'regmeta-pg-'));
+  // As root, under /tmp: the postgres user must be able to reach the directory (a TMPDIR under /root it cannot).
+  const dir = mkdtempSync(join(as ? '/tmp' : tmpdir(), 'regmeta-pg-'));
   if (as) chownSync(dir, as.uid, as.gid);
   const data = join(dir, 'data');
   run(join(bin, 'initdb'), ['-D', data, '-U', SUPERUSER, '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'], as);
