@@ -4,6 +4,7 @@
 // or https server, as go-containerregistry's registry.New() is an http.Handler.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Registry as PromRegistry } from 'prom-client';
 import { DirectoryBlobStore } from '../blobstore/index.js';
 import type { MetadataStore } from '../index.js';
 import { Access, readAccessRules, type AccessRules } from './access.js';
@@ -16,9 +17,11 @@ import * as blobs from './handlers/blobs.js';
 import * as discovery from './handlers/discovery.js';
 import * as events from './handlers/events.js';
 import * as manifests from './handlers/manifests.js';
+import { scrape } from './handlers/metrics.js';
 import type { Registry, RequestContext } from './http.js';
+import { RegistryMetrics, type MetricsOptions } from './metrics.js';
 import { RequestState, requestPath } from './request.js';
-import { isWrite, parseRoute, type Route } from './routes.js';
+import { isWrite, parseRoute, routeKindOf, type Route } from './routes.js';
 
 /** One line of the request log. */
 export interface RequestLogEntry {
@@ -71,6 +74,12 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
   onError?: (error: unknown) => void;
   /** Receives what is wrong but not fatal at startup, one line each: htpasswd entries that are not bcrypt. */
   onWarning?: (message: string) => void;
+  /**
+   * Prometheus metrics (src/server/metrics.ts), at GET /metrics and in
+   * `handler.metrics`: true, or the options. Off by default: a handler
+   * without them does none of their work.
+   */
+  metrics?: boolean | MetricsOptions;
 }
 
 /** The registry as a request listener, with what it holds to let go of. */
@@ -81,12 +90,16 @@ export interface RegistryHandler {
    * threads. The store stays open: it is the caller's to close.
    */
   close(): Promise<void>;
+  /** The prom-client Registry holding the handler's metrics; undefined when they are off. */
+  readonly metrics?: PromRegistry;
 }
 
 /** What createRegistry needs of a handler beyond (req, res). */
 export interface HandlerInternals {
   connections: Connections;
   registry: Registry;
+  /** The metrics, when on: startRegistry serves them on their own address too. */
+  metrics?: RegistryMetrics;
   /** Set while the server shuts down: every response closes its connection. */
   closing: boolean;
   /** Starts the shutdown: responses close their connections, event streams end. */
@@ -124,8 +137,9 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
   const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd, options.onWarning), options);
   const admins = new Set(options.admins ?? []);
   const connections = new Connections(options);
+  const metrics = metricsOf(options, blobStore, onError);
   const registry: Registry = {
-    store: options.store,
+    store: metrics === undefined ? options.store : metrics.timed(options.store),
     blobs: blobStore,
     faults: new FaultsOnce(onError),
     readOnly: options.readOnly ?? false,
@@ -134,11 +148,14 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     access,
     streams: new Set(),
     heartbeatInterval: connections.heartbeatInterval,
+    logins: auth !== undefined,
+    metrics,
   };
   const log = options.log ?? (() => {});
   const state: HandlerInternals = {
     connections,
     registry,
+    metrics,
     closing: false,
     drain() {
       state.closing = true;
@@ -152,16 +169,21 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     const bytesBefore = socket.bytesWritten;
     const c = new RequestState(req, res, registry);
     if (state.closing) res.setHeader('Connection', 'close');
+    metrics?.started();
     res.once('close', () => {
       state.onResponseClosed?.();
+      // 499, as nginx logs it: the client went away before the answer was complete.
+      const status = res.writableFinished ? res.statusCode : 499;
+      const bytes = socket.bytesWritten - bytesBefore;
+      const ms = performance.now() - started;
+      metrics?.finished(req.method ?? '', c.route ?? routeKindOf(requestPathOf(req)), status, ms / 1000, socket, bytes);
       log({
         time: new Date().toISOString(),
         method: req.method ?? '',
-        path: (req.url ?? '').split('?')[0].slice(0, 1024),
-        // 499, as nginx logs it: the client went away before the answer was complete.
-        status: res.writableFinished ? res.statusCode : 499,
-        bytes: socket.bytesWritten - bytesBefore,
-        ms: Math.round((performance.now() - started) * 100) / 100,
+        path: requestPathOf(req).slice(0, 1024),
+        status,
+        bytes,
+        ms: Math.round(ms * 100) / 100,
         actor: c.actor,
       });
     });
@@ -181,6 +203,7 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     });
   }) as RegistryHandler;
   let closed: Promise<void> | undefined;
+  Object.defineProperty(handler, 'metrics', { value: metrics?.registry, enumerable: true });
   handler.close = () =>
     (closed ??= (async () => {
       state.drain();
@@ -191,13 +214,25 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
   return handler;
 }
 
+/** The raw path of a request, without its query. */
+function requestPathOf(req: IncomingMessage): string {
+  return (req.url ?? '').split('?')[0];
+}
+
+/** @throws Error when `options.metrics.registry` holds a metric of the same name already. */
+function metricsOf(options: RegistryOptions, blobs: DirectoryBlobStore, onError: (error: unknown) => void): RegistryMetrics | undefined {
+  const { metrics } = options;
+  if (metrics === undefined || metrics === false) return undefined;
+  return new RegistryMetrics(metrics === true ? {} : metrics, { store: options.store, blobs, onError });
+}
+
 function accessOf(options: RegistryOptions): Access | undefined {
   const { access, admins = [] } = options;
   if (access === undefined) return undefined;
   return typeof access === 'string' ? readAccessRules(access, admins) : new Access(access, admins);
 }
 
-async function handle(c: RequestContext, auth: BasicAuth | undefined, connections: Connections): Promise<void> {
+async function handle(c: RequestState, auth: BasicAuth | undefined, connections: Connections): Promise<void> {
   const { req, res } = c;
   connections.begin(req, res);
   res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
@@ -213,6 +248,7 @@ async function handle(c: RequestContext, auth: BasicAuth | undefined, connection
   }
   const method = req.method ?? 'GET';
   const route = parseRoute(method, pathname);
+  c.route = route.kind;
   if (registry.access !== undefined) authorize(c, registry.access, method, route, auth !== undefined);
   if (registry.readOnly && isWrite(method)) {
     throw new HttpError('UNSUPPORTED', 'the registry is read-only');
@@ -251,5 +287,7 @@ function dispatch(c: RequestContext, method: string, route: Route): void | Promi
       return events.listEvents(c);
     case 'eventStream':
       return events.streamEvents(c);
+    case 'metrics':
+      return scrape(c);
   }
 }
