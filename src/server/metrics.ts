@@ -137,11 +137,19 @@ export class RegistryMetrics {
     this.registry = options.registry ?? new PromRegistry();
     this.endpoint = options.endpoint ?? true;
     const registers = [this.registry];
+    this.#requestMetrics(registers);
+    this.#stateGauges(registers, sources.blobs);
+    const interval = options.statsInterval ?? DEFAULT_STATS_INTERVAL;
+    storeGauges(registers, everyInterval(() => sources.store.stats({ top: 0 }), interval, sources.onError));
+    notifyGauges(registers, everyInterval(() => sources.store.notifications.status(), interval, sources.onError));
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The request counts, the latency histograms (requests and store calls) and the bytes, each filled from the cells when scraped. */
+  #requestMetrics(registers: PromRegistry[]): void {
+    // collect() runs with the metric as `this`: the cells come in by closure.
     const requests = this.#requests;
-    const latency = this.#latency;
     const bytes = this.#bytes;
-    const operations = this.#operations;
-    const self = this;
     new Counter({
       name: 'regmeta_http_requests_total',
       help: 'Requests answered, by method, route kind and status (499: the client went away first).',
@@ -152,16 +160,22 @@ export class RegistryMetrics {
         for (const cell of requests.values()) this.inc(cell.labels, cell.count);
       },
     });
-    new Histogram({
-      name: 'regmeta_http_request_duration_seconds',
-      help: 'Time from a request\'s arrival to its response\'s end, by method and route kind.',
-      labelNames: ['method', 'route'],
-      buckets: [...LATENCY_BUCKETS],
-      registers,
-      collect() {
-        exportCells(this, latency.values());
-      },
-    });
+    const histograms: Array<[string, string, string, Map<string, LatencyCell>]> = [
+      ['regmeta_http_request_duration_seconds', 'Time from a request\'s arrival to its response\'s end, by method and route kind.', 'method,route', this.#latency],
+      ['regmeta_store_operation_duration_seconds', 'Time the metadata store took per call the server made, by operation (the store method).', 'operation', this.#operations],
+    ];
+    for (const [name, help, labelNames, cells] of histograms) {
+      new Histogram({
+        name,
+        help,
+        labelNames: labelNames.split(','),
+        buckets: [...LATENCY_BUCKETS],
+        registers,
+        collect() {
+          exportCells(this, cells.values());
+        },
+      });
+    }
     for (const [name, help, field] of [
       ['regmeta_http_received_bytes_total', 'Bytes read from clients (request lines, headers and bodies), by route kind.', 'received'],
       ['regmeta_http_sent_bytes_total', 'Bytes written to clients (headers and bodies), by route kind.', 'sent'],
@@ -177,12 +191,17 @@ export class RegistryMetrics {
         },
       });
     }
+  }
+
+  /** Requests in flight and upload sessions open, read when scraped. */
+  #stateGauges(registers: PromRegistry[], blobs: BlobStore): void {
+    const inFlight = () => this.#inFlight;
     new Gauge({
       name: 'regmeta_http_requests_in_flight',
-      help: 'Requests being answered now (event streams included).',
+      help: 'Requests being answered now (event streams and this scrape included).',
       registers,
       collect() {
-        this.set(self.#inFlight);
+        this.set(inFlight());
       },
     });
     new Gauge({
@@ -190,23 +209,9 @@ export class RegistryMetrics {
       help: 'Blob upload sessions open now.',
       registers,
       collect() {
-        this.set(sources.blobs.openUploads);
+        this.set(blobs.openUploads);
       },
     });
-    new Histogram({
-      name: 'regmeta_store_operation_duration_seconds',
-      help: 'Time the metadata store took per call the server made, by operation (the store method).',
-      labelNames: ['operation'],
-      buckets: [...LATENCY_BUCKETS],
-      registers,
-      collect() {
-        exportCells(this, operations.values());
-      },
-    });
-    const interval = options.statsInterval ?? DEFAULT_STATS_INTERVAL;
-    storeGauges(registers, everyInterval(() => sources.store.stats({ top: 0 }), interval, sources.onError));
-    notifyGauges(registers, everyInterval(() => sources.store.notifications.status(), interval, sources.onError));
-    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
   /** A request arrived. */
