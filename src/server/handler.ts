@@ -21,7 +21,7 @@ import { scrape } from './handlers/metrics.js';
 import type { Registry, RequestContext } from './http.js';
 import { RegistryMetrics, type MetricsOptions } from './metrics.js';
 import { RequestState, requestPath } from './request.js';
-import { isWrite, parseRoute, routeKindOf, type Route } from './routes.js';
+import { isWrite, parseRoute, type Route } from './routes.js';
 
 /** One line of the request log. */
 export interface RequestLogEntry {
@@ -98,8 +98,6 @@ export interface RegistryHandler {
 export interface HandlerInternals {
   connections: Connections;
   registry: Registry;
-  /** The metrics, when on: startRegistry serves them on their own address too. */
-  metrics?: RegistryMetrics;
   /** Set while the server shuts down: every response closes its connection. */
   closing: boolean;
   /** Starts the shutdown: responses close their connections, event streams end. */
@@ -155,7 +153,6 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
   const state: HandlerInternals = {
     connections,
     registry,
-    metrics,
     closing: false,
     drain() {
       state.closing = true;
@@ -172,18 +169,15 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     metrics?.started();
     res.once('close', () => {
       state.onResponseClosed?.();
-      // 499, as nginx logs it: the client went away before the answer was complete.
-      const status = res.writableFinished ? res.statusCode : 499;
-      const bytes = socket.bytesWritten - bytesBefore;
-      const ms = performance.now() - started;
-      metrics?.finished(req.method ?? '', c.route ?? routeKindOf(requestPathOf(req)), status, ms / 1000, socket, bytes);
+      metrics?.closed(c, started, bytesBefore);
       log({
         time: new Date().toISOString(),
         method: req.method ?? '',
-        path: requestPathOf(req).slice(0, 1024),
-        status,
-        bytes,
-        ms: Math.round(ms * 100) / 100,
+        path: (req.url ?? '').split('?')[0].slice(0, 1024),
+        // 499, as nginx logs it: the client went away before the answer was complete.
+        status: res.writableFinished ? res.statusCode : 499,
+        bytes: socket.bytesWritten - bytesBefore,
+        ms: Math.round((performance.now() - started) * 100) / 100,
         actor: c.actor,
       });
     });
@@ -212,11 +206,6 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     })());
   internals.set(handler, state);
   return handler;
-}
-
-/** The raw path of a request, without its query. */
-function requestPathOf(req: IncomingMessage): string {
-  return (req.url ?? '').split('?')[0];
 }
 
 /** @throws Error when `options.metrics.registry` holds a metric of the same name already. */

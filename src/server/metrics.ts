@@ -10,6 +10,8 @@ import type { Socket } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client';
 import type { BlobStore } from '../blobstore/index.js';
 import type { MetadataStore, NotificationStatus, StoreStats } from '../index.js';
+import type { RequestState } from './request.js';
+import { routeKindOf } from './routes.js';
 import { timedStore, type Timing } from './timed-store.js';
 
 /** What createRegistryHandler's `metrics` option may say beyond `true`. */
@@ -220,6 +222,21 @@ export class RegistryMetrics {
   /** A request arrived. */
   started(): void {
     this.#inFlight++;
+  }
+
+  /**
+   * A request's response closed: counted under its route, or, refused
+   * before routing (a 401), the route its path makes; status 499 when the
+   * client went away before the answer was complete, as nginx logs it.
+   * @param started the performance.now() of its arrival.
+   * @param bytesBefore what its socket had written before it.
+   */
+  closed(c: RequestState, started: number, bytesBefore: number): void {
+    const { req, res } = c;
+    const method = req.method ?? '';
+    const route = c.route ?? routeKindOf(method, (req.url ?? '').split('?')[0]);
+    const status = res.writableFinished ? res.statusCode : 499;
+    this.finished(method, route, status, (performance.now() - started) / 1000, req.socket, req.socket.bytesWritten - bytesBefore);
   }
 
   /**

@@ -149,7 +149,7 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Star
     url = urlOf(server, options.tls === undefined ? 'http' : 'https');
     if (options.metricsListen !== undefined) {
       const onError = options.onError ?? ((error: unknown) => console.error(error));
-      metricsServer = createServer(metricsListener(handlerInternals(handlers.get(server)!).metrics!, onError));
+      metricsServer = createServer(metricsListener(handlerInternals(handlers.get(server)!).registry.metrics!, onError));
       await listen(metricsServer, options.metricsListen.port, options.metricsListen.host ?? '127.0.0.1');
       metricsUrl = urlOf(metricsServer, 'http');
     }

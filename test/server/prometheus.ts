@@ -32,10 +32,12 @@ function parseLabels(text: string, line: string): Record<string, string> {
   return labels;
 }
 
+// As Prometheus reads values (Go's ParseFloat): Inf and NaN in any case; prom-client writes "Nan".
 function parseValue(text: string, line: string): number {
-  if (text === '+Inf') return Infinity;
-  if (text === '-Inf') return -Infinity;
-  if (text === 'NaN') return NaN;
+  const special = text.toLowerCase();
+  if (special === '+inf' || special === 'inf') return Infinity;
+  if (special === '-inf') return -Infinity;
+  if (special === 'nan') return NaN;
   const value = Number(text);
   if (Number.isNaN(value)) throw new Error(`not a value in: ${line}`);
   return value;
