@@ -247,7 +247,7 @@ async function outOfOrderChunk(client: OciClient, location: string, digest: stri
   if (badStart >= bytes.length) badStart = 0;
   const badLast = Math.min(badStart + chunk - 1, bytes.length - 1);
   const put = options.putLastChunk === true && badLast === bytes.length - 1;
-  const query = put ? { digest } : {};
+  const query: Record<string, string> = put ? { digest } : {};
   const bad = await client.send(put ? 'PUT' : 'PATCH', location, {
     query,
     headers: { 'Content-Type': MT.octet, 'Content-Range': `${badStart}-${badLast}` },
