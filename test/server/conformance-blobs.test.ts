@@ -169,6 +169,7 @@ describe.each(VERSIONS)('OCI Conformance Test (OCI_VERSION=$version)', ({ prefix
         await refused(b);
       });
       it('bad digest chunked and put chunk', async () => {
+        // run.go sends this one exactly as "bad digest chunked"; the name says the last chunk rides on the PUT, so it does here.
         const b = corrupt();
         await blobPatchChunked(c, repo, b.digest, b.bytes, { bad: true, putLastChunk: true });
         await refused(b);

@@ -42,7 +42,8 @@ export interface Reply {
 export interface RequestOptions {
   headers?: Record<string, string>;
   body?: Uint8Array | string;
-  query?: Record<string, string>;
+  /** Query parameters; a list repeats the parameter (`?tag=a&tag=b`). */
+  query?: Record<string, string | string[]>;
 }
 
 /** Where a flow fell back because the registry lacks an optional API (the suite's errRegUnsupported: a skip, not a failure). */
@@ -71,7 +72,10 @@ export class OciClient {
   /** Sends one request; `path` is absolute (/v2/…) or a Location the registry returned. */
   async send(method: string, path: string, options: RequestOptions = {}): Promise<Reply> {
     const url = new URL(path, this.base);
-    for (const [key, value] of Object.entries(options.query ?? {})) url.searchParams.set(key, value);
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      url.searchParams.delete(key);
+      for (const v of [value].flat()) url.searchParams.append(key, v);
+    }
     // fetch refuses a GET with a body, which the suite sends once; node:http does not.
     if ((method === 'GET' || method === 'HEAD') && options.body !== undefined) return sendWithHttp(method, url, options);
     const res = await fetch(url, { method, headers: options.headers, body: options.body });

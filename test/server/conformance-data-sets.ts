@@ -79,8 +79,16 @@ export function dataSets(tagParam: boolean): TestData[] {
     set('Digest Algorithm sha512', (td) => td.genIndexFull({ algo: 'sha512' })),
   ];
   if (tagParam) {
-    sets.push(set('Tag Param', (td) => td.genIndexFull({ tag: 'tag-param-sha256' })));
-    sets.push(set('Tag Param sha512', (td) => td.genIndexFull({ tag: 'tag-param-sha512', algo: 'sha512' })));
+    // The index has two tags; every manifest is tagged by parameters of its push by digest.
+    for (const [name, algo] of [['sha256', 'sha256'], ['sha512', 'sha512']] as const) {
+      sets.push(
+        set(algo === 'sha256' ? 'Tag Param' : 'Tag Param sha512', (td) => {
+          td.genIndexFull({ tag: `tag-param-${name}`, algo });
+          td.manOrder.forEach((digest, i) => td.tags.set(`tag-param-${name}-${i}`, digest));
+          td.tagParam = true;
+        }),
+      );
+    }
   }
   sets.push(
     set('Bad Digest Image', (td) => {

@@ -60,6 +60,8 @@ export class TestData {
   readonly referrers = new Map<string, Descriptor[]>();
   /** Per-digest flags: a manifest the registry must refuse (its bytes do not match its digest). */
   readonly badDigest = new Set<string>();
+  /** Push every tag as a `?tag=` parameter of its manifest's push by digest (1.1+dev). */
+  tagParam = false;
 
   constructor(readonly name: string) {}
 

@@ -48,11 +48,18 @@ export class DataFlows {
   }
 
   /** The suite's ManifestPut: 201 with a Location that serves the same bytes, OCI-Subject for a referrer (or 400 when the digest is bad). */
-  async putManifest(reference: string, body: Buffer, bad = false): Promise<void> {
+  async putManifest(reference: string, body: Buffer, bad = false, tags: string[] = []): Promise<void> {
     const mediaType = mediaTypeOf(body);
-    const put = await this.client.send('PUT', `/v2/${this.repo}/manifests/${reference}`, { headers: { 'Content-Type': mediaType }, body });
+    const put = await this.client.send('PUT', `/v2/${this.repo}/manifests/${reference}`, {
+      headers: { 'Content-Type': mediaType },
+      body,
+      query: tags.length > 0 ? { tag: tags } : {},
+    });
     expect(put.status, put.body.toString()).toBe(bad ? 400 : 201);
     if (bad) return;
+    // With tag parameters, OCI-Tag names each tag set (one header, or several, comma-separated).
+    const applied = (put.headers.get('oci-tag') ?? '').split(',').map((t) => t.trim());
+    for (const tag of tags) expect(applied).toContain(tag);
     const subject = subjectOf(body);
     if (subject !== undefined) expect(put.headers.get('oci-subject')).toBe(subject);
     const location = this.client.location(put);
@@ -65,7 +72,9 @@ export class DataFlows {
 
   async push(td: TestData): Promise<void> {
     for (const [digest, bytes] of td.blobs) await this.pushBlob(digest, bytes);
-    for (const digest of td.manOrder) await this.putManifest(digest, td.manifests.get(digest)!, td.badDigest.has(digest));
+    const tagsOf = (digest: string) => (td.tagParam ? [...td.tags].filter(([, d]) => d === digest).map(([tag]) => tag) : []);
+    for (const digest of td.manOrder) await this.putManifest(digest, td.manifests.get(digest)!, td.badDigest.has(digest), tagsOf(digest));
+    if (td.tagParam) return;
     for (const [tag, digest] of td.tags) await this.putManifest(tag, td.manifests.get(digest)!);
   }
 
