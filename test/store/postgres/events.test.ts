@@ -78,6 +78,27 @@ describe('subscribers on other replicas', () => {
   });
 });
 
+describe('a subscriber whose listening connection is lost', () => {
+  it('listens again once the server ends its connection, and misses nothing, once each, in order', async () => {
+    const { stores: [writer, reader], url } = await replicas(2);
+    const got = await subscribeAll(reader);
+    await writer.createEvent(repositoryEvent('w', 'before'));
+    await until(() => got.length === 1);
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    closers.push(() => sql.end());
+    // The server ends the listening connection, as a restart or a network cut would.
+    const ended = await sql`
+      SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
+      WHERE datname = current_database() AND query ILIKE 'listen%'`;
+    expect(ended.length).toBe(1);
+    await writer.createEvent(repositoryEvent('w', 'meanwhile'));
+    await writer.createEvent(repositoryEvent('w', 'after'));
+    await until(() => got.length === 3);
+    await sleep(200);
+    expect(got.map((e) => e.object.id)).toEqual(['before', 'meanwhile', 'after']);
+  });
+});
+
 describe('the trap of a number taken before commit', () => {
   it('cannot skip an event: a later writer waits for an open one, and the subscriber gets both, in commit order, once', async () => {
     const { stores: [writer, reader], url } = await replicas(2);
