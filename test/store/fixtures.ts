@@ -204,6 +204,11 @@ export async function rejection(pending: Promise<unknown>): Promise<StoreError> 
   throw new Error('expected a StoreError, the promise fulfilled');
 }
 
+/** The code of the StoreError `pending` rejects with (as rejection). */
+export async function codeOf(pending: Promise<unknown>): Promise<string> {
+  return (await rejection(pending)).code;
+}
+
 /** Every event of an AsyncStore, oldest first, read through getEvents as an admin, page by page. */
 export async function eventsOf(store: AsyncStore): Promise<Event[]> {
   const events: Event[] = [];

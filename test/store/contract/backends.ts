@@ -4,6 +4,7 @@
 // RunMetaDBTests against every MetaDB).
 
 import { join } from 'node:path';
+import { afterEach, beforeEach } from 'vitest';
 import { openStore } from 'regmeta';
 import { asyncStore, type AsyncStore } from '../../../src/store/index.js';
 import { tempDir } from '../fixtures.js';
@@ -72,6 +73,29 @@ const sqlite: Backend = {
 
 /** Every backend the contract suite runs against. */
 export const backends: Backend[] = [sqlite];
+
+/**
+ * A fresh, empty store of `backend` for each test of the calling describe,
+ * opened before the test and cleaned up after it. The AsyncStore returned
+ * stands for the store of the test that is running.
+ */
+export function storePerTest(backend: Backend, options?: OpenOptions): AsyncStore {
+  let current: Opened | undefined;
+  beforeEach(async () => {
+    current = await backend.open(options);
+  });
+  afterEach(async () => {
+    await current?.cleanup();
+    current = undefined;
+  });
+  return new Proxy({} as AsyncStore, {
+    get(_target, property) {
+      if (current === undefined) throw new Error('a contract test used its store outside a test');
+      const value: unknown = Reflect.get(current.store, property);
+      return typeof value === 'function' ? value.bind(current.store) : value;
+    },
+  });
+}
 
 // ---------------------------------------------------------------------------
 // POSTGRES: the lead adds the PostgreSQL backend here once src/store/postgres

@@ -3,11 +3,11 @@
 // unchanged, as its public API reports it. The cases: ./bad-input-cases.ts.
 
 import { isDeepStrictEqual } from 'node:util';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StoreError, type StoreErrorCode } from 'regmeta';
 import type { AsyncStore } from '../../../src/store/index.js';
 import { blobDigest, digestOf, ociManifest, snapshot } from '../fixtures.js';
-import { backends, type Opened } from './backends.js';
+import { backends, storePerTest, type Opened } from './backends.js';
 import { blob, cases, m, repo, tag } from './bad-input-cases.js';
 
 /** The store every case starts from: the valid arguments of the cases are in it. */
@@ -76,13 +76,7 @@ describe.each(backends)('$name', (backend) => {
   });
 
   describe('the limits themselves are accepted', () => {
-    let opened: Opened;
-    let store: AsyncStore;
-    beforeEach(async () => {
-      opened = await backend.open();
-      store = opened.store;
-    });
-    afterEach(() => opened.cleanup());
+    const store = storePerTest(backend);
 
     it('a repository name of 255 characters and of many components with every separator', async () => {
       const long = `${'a'.repeat(127)}/${'b'.repeat(127)}`;

@@ -1,24 +1,17 @@
 // Blob links on every backend: linkBlob, statBlob, unlinkBlob and deleteBlob.
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { NotFoundError } from 'regmeta';
-import type { AsyncStore } from '../../../src/store/index.js';
-import { blobDesc, blobDigest, eventsOf, ociManifest, putBuiltAsync, rejection, snapshot, tickPast, type Built } from '../fixtures.js';
-import { backends, type Opened } from './backends.js';
+import { blobDesc, blobDigest, codeOf, eventsOf, ociManifest } from '../fixtures.js';
+import { putBuiltAsync, rejection, snapshot, tickPast, type Built } from '../fixtures.js';
+import { backends, storePerTest } from './backends.js';
 
 const future = () => new Date(Date.now() + 60_000);
 
 describe.each(backends)('$name', (backend) => {
-  let opened: Opened;
-  let store: AsyncStore;
-  beforeEach(async () => {
-    opened = await backend.open();
-    store = opened.store;
-  });
-  afterEach(() => opened.cleanup());
+  const store = storePerTest(backend);
 
   const put = (repo: string, m: Built) => putBuiltAsync(store, repo, m);
-  const code = async (pending: Promise<unknown>) => (await rejection(pending)).code;
 
   describe('linkBlob and statBlob', () => {
     it('links a blob into a repository, creating the repository with a CREATE REPOSITORY event', async () => {
@@ -46,9 +39,9 @@ describe.each(backends)('$name', (backend) => {
     });
 
     it('statBlob of a missing repository is NAME_UNKNOWN, of an unknown blob BLOB_UNKNOWN', async () => {
-      expect(await code(store.statBlob('acme/none', blobDigest('a')))).toBe('NAME_UNKNOWN');
+      expect(await codeOf(store.statBlob('acme/none', blobDigest('a')))).toBe('NAME_UNKNOWN');
       await store.linkBlob('acme/app', { digest: blobDigest('a'), size: 1 });
-      expect(await code(store.statBlob('acme/app', blobDigest('b')))).toBe('BLOB_UNKNOWN');
+      expect(await codeOf(store.statBlob('acme/app', blobDigest('b')))).toBe('BLOB_UNKNOWN');
     });
 
     it('refuses a size that disagrees with the recorded one with SIZE_INVALID, and links nothing', async () => {
@@ -58,7 +51,7 @@ describe.each(backends)('$name', (backend) => {
       const error = await rejection(store.linkBlob('acme/other', { digest, size: 11 }));
       expect(error.code).toBe('SIZE_INVALID');
       expect(error.detail).toEqual({ size: 10 });
-      expect(await code(store.statBlob('acme/other', digest))).toBe('BLOB_UNKNOWN');
+      expect(await codeOf(store.statBlob('acme/other', digest))).toBe('BLOB_UNKNOWN');
       expect((await store.statBlob('acme/app', digest)).size).toBe(10);
     });
 
@@ -84,7 +77,7 @@ describe.each(backends)('$name', (backend) => {
       await store.linkBlob('acme/app', { digest, size: 10 });
       await store.linkBlob('acme/other', { digest, size: 10 });
       await store.unlinkBlob('acme/app', digest);
-      expect(await code(store.statBlob('acme/app', digest))).toBe('BLOB_UNKNOWN');
+      expect(await codeOf(store.statBlob('acme/app', digest))).toBe('BLOB_UNKNOWN');
       expect((await store.statBlob('acme/other', digest)).size).toBe(10);
       await store.unlinkBlob('acme/other', digest);
       expect((await store.unreferencedBlobs({ olderThan: future() })).map((b) => b.digest)).toEqual([digest]);
@@ -95,7 +88,7 @@ describe.each(backends)('$name', (backend) => {
       const error = await rejection(store.unlinkBlob('acme/app', blobDigest('b')));
       expect(error).toBeInstanceOf(NotFoundError);
       expect(error.code).toBe('BLOB_UNKNOWN');
-      expect(await code(store.unlinkBlob('acme/none', blobDigest('a')))).toBe('NAME_UNKNOWN');
+      expect(await codeOf(store.unlinkBlob('acme/none', blobDigest('a')))).toBe('NAME_UNKNOWN');
     });
 
     it('writes a DELETE BLOB event for repo@digest with the actor', async () => {
@@ -134,14 +127,14 @@ describe.each(backends)('$name', (backend) => {
       await store.unlinkBlob('acme/other', layer.digest);
       await store.deleteManifest('acme/app', m.digest);
       await store.unlinkBlob('acme/app', layer.digest);
-      expect(await code(store.statBlob('acme/app', layer.digest))).toBe('BLOB_UNKNOWN');
+      expect(await codeOf(store.statBlob('acme/app', layer.digest))).toBe('BLOB_UNKNOWN');
     });
 
     it("unlinking from a repository where the blob is not linked leaves the other repository's link", async () => {
       const digest = blobDigest('a');
       await store.linkBlob('acme/app', { digest, size: 10 });
       await put('acme/other', ociManifest());
-      expect(await code(store.unlinkBlob('acme/other', digest))).toBe('BLOB_UNKNOWN');
+      expect(await codeOf(store.unlinkBlob('acme/other', digest))).toBe('BLOB_UNKNOWN');
       expect((await store.statBlob('acme/app', digest)).size).toBe(10);
     });
   });
@@ -156,8 +149,8 @@ describe.each(backends)('$name', (backend) => {
       const added = (await eventsOf(store)).slice(before);
       expect(added).toHaveLength(1);
       expect(added[0]).toMatchObject({ actor: 'GARBAGE_COLLECTOR', type: 'DELETE', object: { type: 'BLOB', id: digest }, digest });
-      expect(await code(store.statBlob('acme/app', digest))).toBe('BLOB_UNKNOWN');
-      expect(await code(store.statBlob('acme/other', digest))).toBe('BLOB_UNKNOWN');
+      expect(await codeOf(store.statBlob('acme/app', digest))).toBe('BLOB_UNKNOWN');
+      expect(await codeOf(store.statBlob('acme/other', digest))).toBe('BLOB_UNKNOWN');
       expect(await store.unreferencedBlobs({ olderThan: future() })).toEqual([]);
     });
 
@@ -188,7 +181,7 @@ describe.each(backends)('$name', (backend) => {
       await store.deleteManifest('acme/other', m.digest);
       await store.deleteBlob(config.digest);
       await store.deleteBlob(layer.digest);
-      expect(await code(store.statBlob('acme/app', layer.digest))).toBe('BLOB_UNKNOWN');
+      expect(await codeOf(store.statBlob('acme/app', layer.digest))).toBe('BLOB_UNKNOWN');
     });
 
     it('an unknown blob is NotFoundError BLOB_UNKNOWN and writes no event', async () => {

@@ -1,11 +1,11 @@
 // The event log on every backend: createEvent, getEvents (order, bounds,
 // filters, keyset pages, DTR's authorization rule), and atomicity with the change.
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { Event, EventQuery, NewEvent } from 'regmeta';
 import type { AsyncStore } from '../../../src/store/index.js';
-import { blobDigest, eventsOf, gcEvent, ociIndex, ociManifest, putBuiltAsync, rejection, tickPast } from '../fixtures.js';
-import { backends, type Opened } from './backends.js';
+import { blobDigest, codeOf, eventsOf, gcEvent, ociIndex, ociManifest, putBuiltAsync, tickPast } from '../fixtures.js';
+import { backends, storePerTest } from './backends.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const admin = { queryingUser: 'root', isAdmin: true } as const;
@@ -30,15 +30,8 @@ async function createMany(s: AsyncStore, count: number, seed = (i: number) => gc
 }
 
 describe.each(backends)('$name', (backend) => {
-  let opened: Opened;
-  let store: AsyncStore;
-  beforeEach(async () => {
-    opened = await backend.open();
-    store = opened.store;
-  });
-  afterEach(() => opened.cleanup());
+  const store = storePerTest(backend);
 
-  const code = async (pending: Promise<unknown>) => (await rejection(pending)).code;
 
   describe('createEvent', () => {
     it('returns the stored event with a uuid id and a publishedAt of now', async () => {
@@ -89,13 +82,13 @@ describe.each(backends)('$name', (backend) => {
       ['a NUL in the actor', { actor: 'a\0b', type: 'CREATE', object: { type: 'TAG', id: 'x' } }],
       ['a non-string actor', { actor: 42, type: 'CREATE', object: { type: 'TAG', id: 'x' } }],
     ])('refuses %s with EVENT_INVALID and stores nothing', async (_name, bad) => {
-      expect(await code(store.createEvent(bad as unknown as NewEvent))).toBe('EVENT_INVALID');
+      expect(await codeOf(store.createEvent(bad as unknown as NewEvent))).toBe('EVENT_INVALID');
       expect((await store.getEvents(admin)).events).toEqual([]);
     });
 
     it('refuses an invalid repository with NAME_INVALID', async () => {
       const bad = { actor: 'a', type: 'CREATE', object: { type: 'REPOSITORY', id: 'X' }, repository: 'Acme/App' } as NewEvent;
-      expect(await code(store.createEvent(bad))).toBe('NAME_INVALID');
+      expect(await codeOf(store.createEvent(bad))).toBe('NAME_INVALID');
     });
   });
 
@@ -123,8 +116,8 @@ describe.each(backends)('$name', (backend) => {
     });
 
     it('refuses an invalid Date bound with EVENT_INVALID', async () => {
-      expect(await code(store.getEvents({ ...admin, publishedAfter: new Date(NaN) }))).toBe('EVENT_INVALID');
-      expect(await code(store.getEvents({ ...admin, publishedBefore: '2020-01-01' as unknown as Date }))).toBe('EVENT_INVALID');
+      expect(await codeOf(store.getEvents({ ...admin, publishedAfter: new Date(NaN) }))).toBe('EVENT_INVALID');
+      expect(await codeOf(store.getEvents({ ...admin, publishedBefore: '2020-01-01' as unknown as Date }))).toBe('EVENT_INVALID');
     });
   });
 
@@ -162,8 +155,8 @@ describe.each(backends)('$name', (backend) => {
     });
 
     it('refuses an unknown type or objectType with EVENT_INVALID', async () => {
-      expect(await code(store.getEvents({ ...admin, type: 'MOVE' as 'CREATE' }))).toBe('EVENT_INVALID');
-      expect(await code(store.getEvents({ ...admin, objectType: 'USER' as 'TAG' }))).toBe('EVENT_INVALID');
+      expect(await codeOf(store.getEvents({ ...admin, type: 'MOVE' as 'CREATE' }))).toBe('EVENT_INVALID');
+      expect(await codeOf(store.getEvents({ ...admin, objectType: 'USER' as 'TAG' }))).toBe('EVENT_INVALID');
     });
   });
 
@@ -229,11 +222,11 @@ describe.each(backends)('$name', (backend) => {
       ['null', null],
     ])('refuses a page token that is %s with PAGINATION_NUMBER_INVALID', async (_name, page) => {
       await store.createEvent(gcEvent('a'));
-      expect(await code(store.getEvents({ ...admin, page: page as string }))).toBe('PAGINATION_NUMBER_INVALID');
+      expect(await codeOf(store.getEvents({ ...admin, page: page as string }))).toBe('PAGINATION_NUMBER_INVALID');
     });
 
     it.each([0, -1, 1001, 2.5, Number.NaN])('refuses perPage %s with PAGINATION_NUMBER_INVALID', async (perPage) => {
-      expect(await code(store.getEvents({ ...admin, perPage }))).toBe('PAGINATION_NUMBER_INVALID');
+      expect(await codeOf(store.getEvents({ ...admin, perPage }))).toBe('PAGINATION_NUMBER_INVALID');
     });
 
     it('pages by 100 by default', async () => {
@@ -271,8 +264,8 @@ describe.each(backends)('$name', (backend) => {
     });
 
     it("a non-admin who asks for another user's events is DENIED", async () => {
-      expect(await code(store.getEvents({ queryingUser: 'alice', actor: 'bob' }))).toBe('DENIED');
-      expect(await code(store.getEvents({ queryingUser: 'alice', actor: '' }))).toBe('DENIED');
+      expect(await codeOf(store.getEvents({ queryingUser: 'alice', actor: 'bob' }))).toBe('DENIED');
+      expect(await codeOf(store.getEvents({ queryingUser: 'alice', actor: '' }))).toBe('DENIED');
     });
 
     it("an admin sees everyone's events, or one actor's when asked", async () => {
@@ -282,8 +275,8 @@ describe.each(backends)('$name', (backend) => {
     });
 
     it('refuses an isAdmin that is not a boolean and a missing queryingUser, instead of widening the view', async () => {
-      expect(await code(store.getEvents({ queryingUser: 'bob', isAdmin: 'false' as unknown as boolean }))).toBe('EVENT_INVALID');
-      expect(await code(store.getEvents({} as unknown as { queryingUser: string }))).toBe('EVENT_INVALID');
+      expect(await codeOf(store.getEvents({ queryingUser: 'bob', isAdmin: 'false' as unknown as boolean }))).toBe('EVENT_INVALID');
+      expect(await codeOf(store.getEvents({} as unknown as { queryingUser: string }))).toBe('EVENT_INVALID');
       expect((await store.getEvents({ queryingUser: 'bob', isAdmin: false })).events.map((e) => e.actor)).toEqual(['bob']);
       expect((await store.getEvents({ queryingUser: 'bob', isAdmin: true })).events.map((e) => e.actor)).toEqual(['', 'alice', 'bob', 'alice']);
     });
@@ -294,10 +287,10 @@ describe.each(backends)('$name', (backend) => {
       const child = await putBuiltAsync(store, 'acme/app', ociManifest());
       await putBuiltAsync(store, 'acme/app', ociIndex([child.descriptor]));
       const before = await eventsOf(store);
-      expect(await code(store.deleteManifest('acme/app', child.digest))).toBe('MANIFEST_REFERENCED');
-      expect(await code(store.putTag('acme/app', 'x', { digest: ociManifest({ seed: 'none' }).digest }))).toBe('MANIFEST_UNKNOWN');
-      expect(await code(store.deleteTag('acme/app', 'none'))).toBe('MANIFEST_UNKNOWN');
-      expect(await code(store.linkBlob('acme/new', { digest: child.digest, size: -1 }))).toBe('SIZE_INVALID');
+      expect(await codeOf(store.deleteManifest('acme/app', child.digest))).toBe('MANIFEST_REFERENCED');
+      expect(await codeOf(store.putTag('acme/app', 'x', { digest: ociManifest({ seed: 'none' }).digest }))).toBe('MANIFEST_UNKNOWN');
+      expect(await codeOf(store.deleteTag('acme/app', 'none'))).toBe('MANIFEST_UNKNOWN');
+      expect(await codeOf(store.linkBlob('acme/new', { digest: child.digest, size: -1 }))).toBe('SIZE_INVALID');
       expect(await eventsOf(store)).toEqual(before);
     });
 
@@ -306,7 +299,7 @@ describe.each(backends)('$name', (backend) => {
       await store.linkBlob('acme/one', { digest, size: 10 });
       const before = await eventsOf(store);
       // The size check happens after the repository row and its CREATE event are written.
-      expect(await code(store.linkBlob('acme/two', { digest, size: 11 }))).toBe('SIZE_INVALID');
+      expect(await codeOf(store.linkBlob('acme/two', { digest, size: 11 }))).toBe('SIZE_INVALID');
       expect(await store.catalog()).toEqual(['acme/one']);
       expect(await eventsOf(store)).toEqual(before);
     });

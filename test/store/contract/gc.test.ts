@@ -4,17 +4,16 @@
 // after the row is gone, a push's file placed under the write lock, and
 // mounts checked and linked at once. On every backend.
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AsyncStore, LockedAction } from '../../../src/store/index.js';
-import { absentManifest, blobDesc, blobDigest, ociIndex, ociManifest } from '../fixtures.js';
-import { putBuiltAsync, rejection, snapshot, tickPast, type Built } from '../fixtures.js';
-import { backends, type Opened } from './backends.js';
+import { absentManifest, blobDesc, blobDigest, codeOf, ociIndex } from '../fixtures.js';
+import { ociManifest, putBuiltAsync, rejection, snapshot, tickPast, type Built } from '../fixtures.js';
+import { backends, storePerTest } from './backends.js';
 
 const repo = 'acme/app';
 const GC = { actor: 'GARBAGE_COLLECTOR' };
 const soon = () => new Date(Date.now() + 1000);
 const future = () => new Date(Date.now() + 60_000);
-const code = async (pending: Promise<unknown>) => (await rejection(pending)).code;
 
 /**
  * A callback for a store's transaction that runs `probe` inside it, and what
@@ -36,13 +35,7 @@ function during<T>(store: AsyncStore, probe: () => Promise<T>): { action: Locked
 }
 
 describe.each(backends)('$name', (backend) => {
-  let opened: Opened;
-  let store: AsyncStore;
-  beforeEach(async () => {
-    opened = await backend.open();
-    store = opened.store;
-  });
-  afterEach(() => opened.cleanup());
+  const store = storePerTest(backend);
 
   const put = (name: string, m: Built) => putBuiltAsync(store, name, m);
 
@@ -53,7 +46,7 @@ describe.each(backends)('$name', (backend) => {
         const digest = blobDigest('old');
         await shared.store.linkBlob(repo, { digest, size: 3 });
         const other = await shared.connect();
-        const seenByOther = during(shared.store, () => code(other.statBlob(repo, digest)));
+        const seenByOther = during(shared.store, () => codeOf(other.statBlob(repo, digest)));
         await shared.store.collectBlob(digest, GC, { olderThan: soon(), removeFile: seenByOther.action });
         expect(await seenByOther.found()).toBe('BLOB_UNKNOWN');
       } finally {
@@ -92,7 +85,7 @@ describe.each(backends)('$name', (backend) => {
       try {
         const digest = blobDigest('pushed');
         const other = await shared.connect();
-        const visibleDuringPlace = during(shared.store, () => code(other.statBlob(repo, digest)));
+        const visibleDuringPlace = during(shared.store, () => codeOf(other.statBlob(repo, digest)));
         await shared.store.linkBlob(repo, { digest, size: 5 }, {}, { place: visibleDuringPlace.action });
         expect((await other.statBlob(repo, digest)).size).toBe(5);
         // The repository itself is created in the same transaction, so the other
@@ -128,8 +121,8 @@ describe.each(backends)('$name', (backend) => {
       await store.linkBlob('secret/repo', { digest, size: 7 });
       await store.linkBlob('library/base', { digest: blobDigest('public'), size: 1 });
       const before = await snapshot(store);
-      expect(await code(store.mountBlob(repo, digest, 'library/base'))).toBe('BLOB_UNKNOWN');
-      expect(await code(store.mountBlob(repo, digest, 'no/such-repo'))).toBe('BLOB_UNKNOWN');
+      expect(await codeOf(store.mountBlob(repo, digest, 'library/base'))).toBe('BLOB_UNKNOWN');
+      expect(await codeOf(store.mountBlob(repo, digest, 'no/such-repo'))).toBe('BLOB_UNKNOWN');
       expect(await snapshot(store)).toEqual(before);
     });
   });
@@ -143,7 +136,7 @@ describe.each(backends)('$name', (backend) => {
       expect(listed).toEqual([referrer.digest]);
       await put(repo, subject);
       await store.putTag(repo, 'v1', { digest: subject.digest });
-      expect(await code(store.collectManifest(repo, referrer.digest, GC, { olderThan: soon() }))).toBe('MANIFEST_REFERENCED');
+      expect(await codeOf(store.collectManifest(repo, referrer.digest, GC, { olderThan: soon() }))).toBe('MANIFEST_REFERENCED');
       expect((await store.referrers(repo, subject.digest)).map((d) => d.digest)).toEqual([referrer.digest]);
     });
 
@@ -151,7 +144,7 @@ describe.each(backends)('$name', (backend) => {
       const image = ociManifest({ seed: 'young', subject: absentManifest('s') });
       await put(repo, image);
       const pending = store.collectManifest(repo, image.digest, GC, { olderThan: new Date(Date.now() - 60_000) });
-      expect(await code(pending)).toBe('MANIFEST_REFERENCED');
+      expect(await codeOf(pending)).toBe('MANIFEST_REFERENCED');
     });
 
     it('deletes an untagged manifest after a listing', async () => {
@@ -159,7 +152,7 @@ describe.each(backends)('$name', (backend) => {
       await put(repo, image);
       await store.collectManifest(repo, image.digest, GC, { olderThan: soon() });
       expect(await store.untaggedManifests()).toEqual([]);
-      expect(await code(store.statManifest(repo, image.digest))).toBe('MANIFEST_UNKNOWN');
+      expect(await codeOf(store.statManifest(repo, image.digest))).toBe('MANIFEST_UNKNOWN');
     });
 
     it('refuses a manifest that gained a tag after the listing, keeping the manifest and the tag', async () => {
@@ -186,7 +179,7 @@ describe.each(backends)('$name', (backend) => {
       await put(repo, image);
       const olderThan = new Date(cutoff + 1);
       expect(await store.untaggedManifests({ olderThan })).toEqual([]);
-      expect(await code(store.collectManifest(repo, image.digest, GC, { olderThan }))).toBe('MANIFEST_REFERENCED');
+      expect(await codeOf(store.collectManifest(repo, image.digest, GC, { olderThan }))).toBe('MANIFEST_REFERENCED');
       expect((await store.statManifest(repo, image.digest)).createdAt).toEqual(created);
     });
   });
@@ -199,7 +192,7 @@ describe.each(backends)('$name', (backend) => {
       expect(await store.whileBlobUnknown(known, () => void ran.push('known'))).toBe(false);
       expect(await store.whileBlobUnknown(blobDigest('orphan'), () => void ran.push('orphan'))).toBe(true);
       expect(ran).toEqual(['orphan']);
-      expect(await code(store.whileBlobUnknown('sha256:nope', () => void ran.push('bad')))).toBe('DIGEST_INVALID');
+      expect(await codeOf(store.whileBlobUnknown('sha256:nope', () => void ran.push('bad')))).toBe('DIGEST_INVALID');
       expect(ran).toEqual(['orphan']);
     });
   });
@@ -241,7 +234,7 @@ describe.each(backends)('$name', (backend) => {
     });
 
     it('refuses an olderThan that is not a valid Date', async () => {
-      expect(await code(store.untaggedManifests({ olderThan: new Date(NaN) }))).toBe('ARGUMENT_INVALID');
+      expect(await codeOf(store.untaggedManifests({ olderThan: new Date(NaN) }))).toBe('ARGUMENT_INVALID');
     });
   });
 

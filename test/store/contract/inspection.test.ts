@@ -2,10 +2,10 @@
 // reads. (What SQLite's check finds in a damaged file, and what its stats say
 // of the file: test/store/inspection.test.ts.)
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AsyncStore } from '../../../src/store/index.js';
 import { blobDigest, ociManifest, rejection, type Built } from '../fixtures.js';
-import { backends, type Opened } from './backends.js';
+import { backends, storePerTest } from './backends.js';
 
 /** Puts an image with its config and layer linked, as a registry would. */
 async function putImage(store: AsyncStore, repo: string, seed: string): Promise<Built> {
@@ -17,13 +17,7 @@ async function putImage(store: AsyncStore, repo: string, seed: string): Promise<
 }
 
 describe.each(backends)('$name', (backend) => {
-  let opened: Opened;
-  let store: AsyncStore;
-  beforeEach(async () => {
-    opened = await backend.open();
-    store = opened.store;
-  });
-  afterEach(() => opened.cleanup());
+  const store = storePerTest(backend);
 
   describe('check', () => {
     it('finds nothing wrong in a sound store, counts what it checked, and reports progress', async () => {

@@ -1,35 +1,27 @@
 // getManifest, statManifest, getManifestByReference, deleteManifest and
 // referrers, case by case, on every backend.
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { NotFoundError } from 'regmeta';
-import type { AsyncStore } from '../../../src/store/index.js';
-import { MediaType, absentManifest, blobDesc, dockerList, dockerManifest, ociIndex, ociManifest } from '../fixtures.js';
-import { eventsOf, putBuiltAsync, rejection, type Built } from '../fixtures.js';
-import { backends, type Opened } from './backends.js';
+import { MediaType, absentManifest, blobDesc, codeOf, dockerList, dockerManifest } from '../fixtures.js';
+import { eventsOf, ociIndex, ociManifest, putBuiltAsync, rejection, type Built } from '../fixtures.js';
+import { backends, storePerTest } from './backends.js';
 
 describe.each(backends)('$name', (backend) => {
-  let opened: Opened;
-  let store: AsyncStore;
-  beforeEach(async () => {
-    opened = await backend.open();
-    store = opened.store;
-  });
-  afterEach(() => opened.cleanup());
+  const store = storePerTest(backend);
 
   const put = (repo: string, m: Built) => putBuiltAsync(store, repo, m);
-  const code = async (pending: Promise<unknown>) => (await rejection(pending)).code;
 
   describe('manifests are per repository', () => {
     it('another repository cannot get, stat, tag, list or delete it', async () => {
       const m = ociManifest();
       await put('acme/app', m);
       await put('acme/other', ociManifest({ seed: 'other' }));
-      expect(await code(store.getManifest('acme/other', m.digest))).toBe('MANIFEST_UNKNOWN');
-      expect(await code(store.statManifest('acme/other', m.digest))).toBe('MANIFEST_UNKNOWN');
-      expect(await code(store.putTag('acme/other', 'latest', { digest: m.digest }))).toBe('MANIFEST_UNKNOWN');
+      expect(await codeOf(store.getManifest('acme/other', m.digest))).toBe('MANIFEST_UNKNOWN');
+      expect(await codeOf(store.statManifest('acme/other', m.digest))).toBe('MANIFEST_UNKNOWN');
+      expect(await codeOf(store.putTag('acme/other', 'latest', { digest: m.digest }))).toBe('MANIFEST_UNKNOWN');
       expect(await store.lookupTags('acme/other', m.digest)).toEqual([]);
-      expect(await code(store.deleteManifest('acme/other', m.digest))).toBe('MANIFEST_UNKNOWN');
+      expect(await codeOf(store.deleteManifest('acme/other', m.digest))).toBe('MANIFEST_UNKNOWN');
       expect((await store.getManifest('acme/app', m.digest)).payload.equals(m.payload)).toBe(true);
     });
 
@@ -38,14 +30,14 @@ describe.each(backends)('$name', (backend) => {
       await put('acme/app', m);
       await put('acme/copy', m);
       await store.deleteManifest('acme/app', m.digest);
-      expect(await code(store.getManifest('acme/app', m.digest))).toBe('MANIFEST_UNKNOWN');
+      expect(await codeOf(store.getManifest('acme/app', m.digest))).toBe('MANIFEST_UNKNOWN');
       expect((await store.getManifest('acme/copy', m.digest)).digest).toBe(m.digest);
     });
 
     it('a repository name that is a prefix of another shares nothing with it', async () => {
       const m = ociManifest();
       await put('acme/xy', m);
-      expect(await code(store.getManifest('acme/x', m.digest))).toBe('NAME_UNKNOWN');
+      expect(await codeOf(store.getManifest('acme/x', m.digest))).toBe('NAME_UNKNOWN');
     });
   });
 
@@ -130,7 +122,7 @@ describe.each(backends)('$name', (backend) => {
         [() => store.getManifestByReference('acme/app', { digest: 'sha256:not-hex' }), 'DIGEST_INVALID'],
         [() => store.getManifestByReference('Acme', 'v1'), 'NAME_INVALID'],
       ];
-      for (const [read, expected] of cases) expect(await code(read())).toBe(expected);
+      for (const [read, expected] of cases) expect(await codeOf(read())).toBe(expected);
     });
   });
 
@@ -154,8 +146,8 @@ describe.each(backends)('$name', (backend) => {
         ['DELETE', 'MANIFEST', `acme/app@${m.digest}`, 'bob'],
       ]);
       expect(added[0]).toMatchObject({ repository: 'acme/app', tag: 'latest', digest: m.digest });
-      expect(await code(store.getManifest('acme/app', m.digest))).toBe('MANIFEST_UNKNOWN');
-      expect(await code(store.getTag('acme/app', 'v1'))).toBe('MANIFEST_UNKNOWN');
+      expect(await codeOf(store.getManifest('acme/app', m.digest))).toBe('MANIFEST_UNKNOWN');
+      expect(await codeOf(store.getTag('acme/app', 'v1'))).toBe('MANIFEST_UNKNOWN');
       expect(await store.allTags('acme/app')).toEqual(['stable']);
       expect((await store.getTag('acme/app', 'stable')).digest).toBe(keep.digest);
     });
@@ -181,7 +173,7 @@ describe.each(backends)('$name', (backend) => {
       const m = ociManifest();
       await put('acme/app', m);
       await store.deleteManifest('acme/app', m.digest);
-      expect(await code(store.deleteManifest('acme/app', m.digest))).toBe('MANIFEST_UNKNOWN');
+      expect(await codeOf(store.deleteManifest('acme/app', m.digest))).toBe('MANIFEST_UNKNOWN');
     });
 
     it('a missing repository is NotFoundError NAME_UNKNOWN', async () => {
@@ -205,14 +197,14 @@ describe.each(backends)('$name', (backend) => {
 
       await store.deleteManifest('acme/app', parent.digest);
       await store.deleteManifest('acme/app', child.digest);
-      expect(await code(store.statManifest('acme/app', child.digest))).toBe('MANIFEST_UNKNOWN');
+      expect(await codeOf(store.statManifest('acme/app', child.digest))).toBe('MANIFEST_UNKNOWN');
     });
 
     it('a Docker manifest list protects its children too', async () => {
       const child = dockerManifest();
       await put('acme/app', child);
       await put('acme/app', dockerList([child.descriptor]));
-      expect(await code(store.deleteManifest('acme/app', child.digest))).toBe('MANIFEST_REFERENCED');
+      expect(await codeOf(store.deleteManifest('acme/app', child.digest))).toBe('MANIFEST_REFERENCED');
     });
 
     it('an index in another repository does not protect the manifest', async () => {
@@ -221,8 +213,8 @@ describe.each(backends)('$name', (backend) => {
       await put('acme/other', child);
       await put('acme/other', ociIndex([child.descriptor]));
       await store.deleteManifest('acme/app', child.digest);
-      expect(await code(store.statManifest('acme/app', child.digest))).toBe('MANIFEST_UNKNOWN');
-      expect(await code(store.deleteManifest('acme/other', child.digest))).toBe('MANIFEST_REFERENCED');
+      expect(await codeOf(store.statManifest('acme/app', child.digest))).toBe('MANIFEST_UNKNOWN');
+      expect(await codeOf(store.deleteManifest('acme/other', child.digest))).toBe('MANIFEST_REFERENCED');
     });
 
     it('records references even when the targets are absent: a child pushed after its index is protected', async () => {
@@ -230,14 +222,14 @@ describe.each(backends)('$name', (backend) => {
       const parent = ociIndex([child.descriptor, absentManifest('never')]);
       await put('acme/app', parent);
       await put('acme/app', child);
-      expect(await code(store.deleteManifest('acme/app', child.digest))).toBe('MANIFEST_REFERENCED');
+      expect(await codeOf(store.deleteManifest('acme/app', child.digest))).toBe('MANIFEST_REFERENCED');
     });
 
     it('an index whose children are absent can itself be deleted', async () => {
       const parent = ociIndex([absentManifest('a'), absentManifest('b')]);
       await put('acme/app', parent);
       await store.deleteManifest('acme/app', parent.digest);
-      expect(await code(store.statManifest('acme/app', parent.digest))).toBe('MANIFEST_UNKNOWN');
+      expect(await codeOf(store.statManifest('acme/app', parent.digest))).toBe('MANIFEST_UNKNOWN');
     });
 
     it('the repository stays after its last manifest is deleted', async () => {

@@ -2,23 +2,15 @@
 // event, events after a cursor in commit order with their targets, a cursor
 // that only moves forward, failures and status, shared between connections.
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AsyncStore } from '../../../src/store/index.js';
-import { ociManifest, rejection } from '../fixtures.js';
-import { backends, type Opened } from './backends.js';
+import { describe, expect, it } from 'vitest';
+import { codeOf, ociManifest } from '../fixtures.js';
+import { backends, storePerTest } from './backends.js';
 
 const HOOK = 'http://receiver.example/hook';
 
 describe.each(backends)('$name', (backend) => {
-  let opened: Opened;
-  let store: AsyncStore;
-  beforeEach(async () => {
-    opened = await backend.open();
-    store = opened.store;
-  });
-  afterEach(() => opened.cleanup());
+  const store = storePerTest(backend);
 
-  const code = async (pending: Promise<unknown>) => (await rejection(pending)).code;
 
   describe('notification cursors', () => {
     it('start at the newest event: history before the endpoint is not sent', async () => {
@@ -71,11 +63,11 @@ describe.each(backends)('$name', (backend) => {
     });
 
     it('refuse bad arguments with ARGUMENT_INVALID', async () => {
-      expect(await code(store.notifications.open(''))).toBe('ARGUMENT_INVALID');
-      expect(await code(store.notifications.eventsAfter(HOOK, 10))).toBe('ARGUMENT_INVALID');
+      expect(await codeOf(store.notifications.open(''))).toBe('ARGUMENT_INVALID');
+      expect(await codeOf(store.notifications.eventsAfter(HOOK, 10))).toBe('ARGUMENT_INVALID');
       await store.notifications.open(HOOK);
-      expect(await code(store.notifications.eventsAfter(HOOK, 0))).toBe('ARGUMENT_INVALID');
-      expect(await code(store.notifications.advance(HOOK, 'no-such-event'))).toBe('ARGUMENT_INVALID');
+      expect(await codeOf(store.notifications.eventsAfter(HOOK, 0))).toBe('ARGUMENT_INVALID');
+      expect(await codeOf(store.notifications.advance(HOOK, 'no-such-event'))).toBe('ARGUMENT_INVALID');
       expect(await store.notifications.remove(HOOK)).toBe(true);
       expect(await store.notifications.status()).toEqual([]);
     });

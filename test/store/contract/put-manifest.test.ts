@@ -1,20 +1,13 @@
 // putManifest, case by case: digests, what it returns, media types, the bytes
 // as stored, limits, and a push by tag. On every backend.
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AsyncStore } from '../../../src/store/index.js';
-import { MediaType, blobDesc, built, digestOf, dockerList, dockerManifest, ociIndex, ociManifest } from '../fixtures.js';
-import { eventsOf, putBuiltAsync, rejection, type Built } from '../fixtures.js';
-import { backends, type Opened } from './backends.js';
+import { describe, expect, it } from 'vitest';
+import { MediaType, blobDesc, built, digestOf, dockerList, dockerManifest } from '../fixtures.js';
+import { eventsOf, ociIndex, ociManifest, putBuiltAsync, rejection, type Built } from '../fixtures.js';
+import { backends, storePerTest } from './backends.js';
 
 describe.each(backends)('$name', (backend) => {
-  let opened: Opened;
-  let store: AsyncStore;
-  beforeEach(async () => {
-    opened = await backend.open();
-    store = opened.store;
-  });
-  afterEach(() => opened.cleanup());
+  const store = storePerTest(backend);
 
   const put = (repo: string, m: Built, actor?: string) => putBuiltAsync(store, repo, m, actor);
 

@@ -1,21 +1,14 @@
 // putManifest({ requireReferences }): the registry's presence check, done in
 // the same transaction as the write, on every backend.
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AsyncStore } from '../../../src/store/index.js';
+import { describe, expect, it } from 'vitest';
 import { absentManifest, blobDesc, ociIndex, ociManifest, rejection, snapshot } from '../fixtures.js';
-import { backends, type Opened } from './backends.js';
+import { backends, storePerTest } from './backends.js';
 
 const repo = 'acme/app';
 
 describe.each(backends)('$name', (backend) => {
-  let opened: Opened;
-  let store: AsyncStore;
-  beforeEach(async () => {
-    opened = await backend.open();
-    store = opened.store;
-  });
-  afterEach(() => opened.cleanup());
+  const store = storePerTest(backend);
 
   const codeAndDetail = async (pending: Promise<unknown>) => {
     const error = await rejection(pending);

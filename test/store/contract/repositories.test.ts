@@ -1,25 +1,17 @@
 // Repositories on every backend: the catalog, and deleteRepository with
 // everything in it.
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { NotFoundError } from 'regmeta';
-import type { AsyncStore } from '../../../src/store/index.js';
-import { blobDesc, blobDigest, eventsOf, ociIndex, ociManifest, putBuiltAsync, rejection, type Built } from '../fixtures.js';
-import { backends, type Opened } from './backends.js';
+import { blobDesc, blobDigest, codeOf, eventsOf, ociIndex, ociManifest, putBuiltAsync, rejection, type Built } from '../fixtures.js';
+import { backends, storePerTest } from './backends.js';
 
 const future = () => new Date(Date.now() + 60_000);
 
 describe.each(backends)('$name', (backend) => {
-  let opened: Opened;
-  let store: AsyncStore;
-  beforeEach(async () => {
-    opened = await backend.open();
-    store = opened.store;
-  });
-  afterEach(() => opened.cleanup());
+  const store = storePerTest(backend);
 
   const put = (repo: string, m: Built) => putBuiltAsync(store, repo, m);
-  const code = async (pending: Promise<unknown>) => (await rejection(pending)).code;
 
   describe('catalog', () => {
     it('lists repositories in byte order, paged by n and last', async () => {
@@ -64,9 +56,9 @@ describe.each(backends)('$name', (backend) => {
       expect(added.find((e) => e.tag === 'v1')?.digest).toBe(child.digest);
 
       expect(await store.catalog()).toEqual([]);
-      expect(await code(store.getManifest('acme/app', child.digest))).toBe('NAME_UNKNOWN');
-      expect(await code(store.allTags('acme/app'))).toBe('NAME_UNKNOWN');
-      expect(await code(store.statBlob('acme/app', layer.digest))).toBe('NAME_UNKNOWN');
+      expect(await codeOf(store.getManifest('acme/app', child.digest))).toBe('NAME_UNKNOWN');
+      expect(await codeOf(store.allTags('acme/app'))).toBe('NAME_UNKNOWN');
+      expect(await codeOf(store.statBlob('acme/app', layer.digest))).toBe('NAME_UNKNOWN');
       expect(await store.referrers('acme/app', child.digest)).toEqual([]);
       // Nothing of it is left: no repository, manifest, tag or link is counted...
       expect((await store.stats()).counts).toMatchObject({ repositories: 0, manifests: 0, manifestBytes: 0, tags: 0, blobLinks: 0 });

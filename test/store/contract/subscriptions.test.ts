@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Event, NewEvent } from 'regmeta';
 import type { AsyncStore } from '../../../src/store/index.js';
 import { blobDigest, eventsOf, gcEvent, ociManifest, putBuiltAsync, rejection } from '../fixtures.js';
-import { backends, type Opened } from './backends.js';
+import { backends, storePerTest, type Opened } from './backends.js';
 
 const WAIT = { timeout: 10_000, interval: 5 };
 const admin = { queryingUser: 'root', isAdmin: true } as const;
@@ -23,21 +23,11 @@ async function flush(store: AsyncStore, got: Event[], event: NewEvent = gcEvent(
 const digests = (events: Event[]) => events.map((e) => e.digest);
 
 describe.each(backends)('$name', (backend) => {
-  let opened: Opened;
-  let store: AsyncStore;
-  // Only where a test needs no second connection: those open their own shared database.
-  function freshStore() {
-    beforeEach(async () => {
-      opened = await backend.open();
-      store = opened.store;
-    });
-    afterEach(() => opened.cleanup());
-  }
+  const store = storePerTest(backend);
 
   const put = (repo: string, seed: string, actor?: string) => putBuiltAsync(store, repo, ociManifest({ seed }), actor);
 
   describe('subscribe', () => {
-    freshStore();
     it('delivers the events committed after the call, in commit order, once each', async () => {
       await put('acme/app', 'before');
       const got: Event[] = [];
@@ -232,7 +222,6 @@ describe.each(backends)('$name', (backend) => {
   });
 
   describe('subscribe with a query', () => {
-    freshStore();
     it('delivers only what getEvents would return for the query, under the DTR rule', async () => {
       const got: Event[] = [];
       const query = { queryingUser: 'alice', repository: 'acme/app', type: 'CREATE' } as const;

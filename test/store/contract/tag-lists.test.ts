@@ -1,24 +1,15 @@
 // allTags, lookupTags and tagDescriptors: byte order, pages, and which tags
 // each repository sees, on every backend.
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { NotFoundError } from 'regmeta';
-import type { AsyncStore } from '../../../src/store/index.js';
-import { dockerManifest, ociManifest } from '../fixtures.js';
-import { putBuiltAsync, rejection, type Built } from '../fixtures.js';
-import { backends, type Opened } from './backends.js';
+import { codeOf, dockerManifest, ociManifest, putBuiltAsync, rejection, type Built } from '../fixtures.js';
+import { backends, storePerTest } from './backends.js';
 
 describe.each(backends)('$name', (backend) => {
-  let opened: Opened;
-  let store: AsyncStore;
-  beforeEach(async () => {
-    opened = await backend.open();
-    store = opened.store;
-  });
-  afterEach(() => opened.cleanup());
+  const store = storePerTest(backend);
 
   const put = (repo: string, m: Built) => putBuiltAsync(store, repo, m);
-  const code = async (pending: Promise<unknown>) => (await rejection(pending)).code;
 
   describe('allTags', () => {
     // Byte order, as Go's sort.Strings: digits < uppercase < '_' < lowercase,
@@ -111,7 +102,7 @@ describe.each(backends)('$name', (backend) => {
     it('refuses a negative or fractional n with PAGINATION_NUMBER_INVALID', async () => {
       await put('acme/app', ociManifest());
       for (const n of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
-        expect(await code(store.allTags('acme/app', { n }))).toBe('PAGINATION_NUMBER_INVALID');
+        expect(await codeOf(store.allTags('acme/app', { n }))).toBe('PAGINATION_NUMBER_INVALID');
       }
     });
   });
@@ -179,7 +170,7 @@ describe.each(backends)('$name', (backend) => {
       ]);
       expect((await store.tagDescriptors('acme/app', { n: 1, last: 'Latest' })).map((d) => d.tag)).toEqual(['v1']);
       expect((await store.tagDescriptors('acme/app')).map((d) => d.tag)).toEqual(await store.allTags('acme/app'));
-      expect(await code(store.tagDescriptors('acme/none'))).toBe('NAME_UNKNOWN');
+      expect(await codeOf(store.tagDescriptors('acme/none'))).toBe('NAME_UNKNOWN');
     });
   });
 });

@@ -1,23 +1,14 @@
 // putTag, getTag, deleteTag and tagHistory, case by case, on every backend.
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { NotFoundError } from 'regmeta';
-import type { AsyncStore } from '../../../src/store/index.js';
-import { MediaType, dockerManifest, ociIndex, ociManifest } from '../fixtures.js';
-import { eventsOf, putBuiltAsync, rejection, type Built } from '../fixtures.js';
-import { backends, type Opened } from './backends.js';
+import { MediaType, codeOf, dockerManifest, eventsOf, ociIndex, ociManifest, putBuiltAsync, rejection, type Built } from '../fixtures.js';
+import { backends, storePerTest } from './backends.js';
 
 describe.each(backends)('$name', (backend) => {
-  let opened: Opened;
-  let store: AsyncStore;
-  beforeEach(async () => {
-    opened = await backend.open();
-    store = opened.store;
-  });
-  afterEach(() => opened.cleanup());
+  const store = storePerTest(backend);
 
   const put = (repo: string, m: Built) => putBuiltAsync(store, repo, m);
-  const code = async (pending: Promise<unknown>) => (await rejection(pending)).code;
   const eventCount = async () => (await eventsOf(store)).length;
   const eventsSince = async (count: number) => (await eventsOf(store)).slice(count);
 
@@ -165,13 +156,13 @@ describe.each(backends)('$name', (backend) => {
       const m = await put('acme/app', ociManifest());
       await put('acme/other', ociManifest({ seed: 'o' }));
       await store.putTag('acme/app', 'latest', { digest: m.digest });
-      expect(await code(store.getTag('acme/other', 'latest'))).toBe('MANIFEST_UNKNOWN');
+      expect(await codeOf(store.getTag('acme/other', 'latest'))).toBe('MANIFEST_UNKNOWN');
     });
 
     it('tags are case-sensitive', async () => {
       const m = await put('acme/app', ociManifest());
       await store.putTag('acme/app', 'Latest', { digest: m.digest });
-      expect(await code(store.getTag('acme/app', 'latest'))).toBe('MANIFEST_UNKNOWN');
+      expect(await codeOf(store.getTag('acme/app', 'latest'))).toBe('MANIFEST_UNKNOWN');
       expect((await store.getTag('acme/app', 'Latest')).digest).toBe(m.digest);
     });
   });
@@ -193,7 +184,7 @@ describe.each(backends)('$name', (backend) => {
         tag: 'latest',
         digest: m.digest,
       });
-      expect(await code(store.getTag('acme/app', 'latest'))).toBe('MANIFEST_UNKNOWN');
+      expect(await codeOf(store.getTag('acme/app', 'latest'))).toBe('MANIFEST_UNKNOWN');
       expect((await store.statManifest('acme/app', m.digest)).digest).toBe(m.digest);
       expect(await store.allTags('acme/app')).toEqual(['v1']);
     });
@@ -211,7 +202,7 @@ describe.each(backends)('$name', (backend) => {
       const m = await put('acme/app', ociManifest());
       await store.putTag('acme/app', 'latest', { digest: m.digest });
       await store.deleteTag('acme/app', 'latest');
-      expect(await code(store.deleteTag('acme/app', 'latest'))).toBe('MANIFEST_UNKNOWN');
+      expect(await codeOf(store.deleteTag('acme/app', 'latest'))).toBe('MANIFEST_UNKNOWN');
     });
 
     it('a missing repository is NotFoundError NAME_UNKNOWN', async () => {
@@ -249,7 +240,7 @@ describe.each(backends)('$name', (backend) => {
     it('is [] for a tag never set, NAME_UNKNOWN for a missing repository', async () => {
       await put('acme/app', ociManifest());
       expect(await store.tagHistory('acme/app', 'never')).toEqual([]);
-      expect(await code(store.tagHistory('acme/none', 'latest'))).toBe('NAME_UNKNOWN');
+      expect(await codeOf(store.tagHistory('acme/none', 'latest'))).toBe('NAME_UNKNOWN');
     });
   });
 });
