@@ -238,8 +238,8 @@ const FAR_FUTURE = new Date(8.64e15);
 
 /**
  * Everything an AsyncStore reports through its public API: repositories with
- * their tags, tag histories and blob links, every blob, every event, the
- * counts, and what the garbage collector would find. Two snapshots are equal
+ * their tags, tag histories and blob links, webhook cursors, every blob,
+ * every event, the counts, and what the garbage collector would find. Two snapshots are equal
  * when no call changed the store, on any backend: the contract suite's
  * stand-in for a raw dump of the database.
  */
@@ -255,6 +255,7 @@ export async function snapshot(store: AsyncStore): Promise<Record<string, unknow
   const { counts } = await store.stats();
   return {
     repositories,
+    notifications: await store.notifications.status(),
     blobs,
     events: await eventsOf(store),
     counts,
