@@ -11,8 +11,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'vitest';
 import { openStore, MediaType, StoreError, type Descriptor, type MetadataStore, type StoreOptions } from 'regmeta';
-import type { Event, NewEvent } from 'regmeta';
-import type { AsyncStore } from '../../src/store/index.js';
+import type { AsyncStore, Event, NewEvent } from 'regmeta';
 
 export { MediaType };
 

@@ -5,8 +5,7 @@
 
 import { join } from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
-import { openStore } from 'regmeta';
-import { asyncStore, type AsyncStore } from '../../../src/store/index.js';
+import { asyncStore, openStore, type AsyncStore } from 'regmeta';
 import { tempDir } from '../fixtures.js';
 
 /** What a contract test may ask of the database it gets. */
@@ -105,7 +104,7 @@ export function storePerTest(backend: Backend, options?: OpenOptions): AsyncStor
 // skip it silently; .ci/run installs Debian's `postgresql` package.
 //
 // import { afterAll } from 'vitest';
-// import { openPostgresStore } from '../../../src/store/postgres/index.js';
+// import { openPostgresStore } from '../../../src/store/postgres/index.js'; // or 'regmeta/postgres' once exported
 // import { startPostgres } from '../postgres/server.js';
 //
 // // One server per test file (vitest runs each file in its own worker), one

@@ -4,7 +4,7 @@
 // present in the store the test seeds.
 
 import type { StoreErrorCode } from 'regmeta';
-import type { AsyncStore } from '../../../src/store/index.js';
+import type { AsyncStore } from 'regmeta';
 import { MediaType, blobDigest, built, digestOf, ociManifest } from '../fixtures.js';
 
 const MB = 1024 * 1024;

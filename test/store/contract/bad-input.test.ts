@@ -4,8 +4,7 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { StoreError, type StoreErrorCode } from 'regmeta';
-import type { AsyncStore } from '../../../src/store/index.js';
+import { StoreError, type AsyncStore, type StoreErrorCode } from 'regmeta';
 import { blobDigest, digestOf, ociManifest, snapshot } from '../fixtures.js';
 import { backends, storePerTest, type Opened } from './backends.js';
 import { blob, cases, m, repo, tag } from './bad-input-cases.js';

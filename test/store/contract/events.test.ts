@@ -2,8 +2,7 @@
 // filters, keyset pages, DTR's authorization rule), and atomicity with the change.
 
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { Event, EventQuery, NewEvent } from 'regmeta';
-import type { AsyncStore } from '../../../src/store/index.js';
+import type { AsyncStore, Event, EventQuery, NewEvent } from 'regmeta';
 import { blobDigest, codeOf, eventsOf, gcEvent, ociIndex, ociManifest, putBuiltAsync, tickPast } from '../fixtures.js';
 import { backends, storePerTest } from './backends.js';
 

@@ -5,7 +5,7 @@
 // mounts checked and linked at once. On every backend.
 
 import { describe, expect, it } from 'vitest';
-import type { AsyncStore, LockedAction } from '../../../src/store/index.js';
+import type { AsyncStore, LockedAction } from 'regmeta';
 import { absentManifest, blobDesc, blobDigest, codeOf, ociIndex } from '../fixtures.js';
 import { ociManifest, putBuiltAsync, rejection, snapshot, tickPast, type Built } from '../fixtures.js';
 import { backends, storePerTest } from './backends.js';

@@ -3,7 +3,7 @@
 // of the file: test/store/inspection.test.ts.)
 
 import { describe, expect, it } from 'vitest';
-import type { AsyncStore } from '../../../src/store/index.js';
+import type { AsyncStore } from 'regmeta';
 import { blobDigest, ociManifest, rejection, type Built } from '../fixtures.js';
 import { backends, storePerTest } from './backends.js';
 

@@ -5,8 +5,7 @@
 // arrives, shows that nothing else was delivered before it.
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Event, NewEvent } from 'regmeta';
-import type { AsyncStore } from '../../../src/store/index.js';
+import type { AsyncStore, Event, NewEvent } from 'regmeta';
 import { blobDigest, eventsOf, gcEvent, ociManifest, putBuiltAsync, rejection } from '../fixtures.js';
 import { backends, storePerTest, type Opened } from './backends.js';
 
