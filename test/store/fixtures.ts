@@ -166,9 +166,6 @@ export function dump(file: string): Record<string, unknown[]> {
   }
 }
 
-/** The events of `store` in commit order (oldest first), as an admin sees them. */
-export { allEventsOldestFirst as allEvents } from './workers/common.js';
-
 /** The StoreError `fn` throws; fails the test when it throws nothing or something else. */
 export function caught(fn: () => unknown): StoreError {
   try {
