@@ -76,7 +76,8 @@ function name(raw: string): string {
  * return 404", with the reference `.INVALID_MANIFEST_NAME`) expects a 404. A
  * push or delete by one stays TAG_INVALID/DIGEST_INVALID (400), which the
  * suite's "400 response body should contain OCI-conforming JSON message"
- * (a PUT to `sha256:totallywrong`) accepts.
+ * accepts (a PUT to `sha256:totallywrong` in earlier releases; in v1.1.1 a
+ * GET, for which it accepts 400 or 404).
  */
 function manifestReference(raw: string, method: string): Reference {
   try {
