@@ -1,8 +1,10 @@
 // check and stats on PostgreSQL, each in one REPEATABLE READ snapshot, with
-// the rules of inspection.ts. PostgreSQL enforces foreign keys on every write
-// and has no integrity_check of SQLite's kind (amcheck is the operator's).
+// the rules of inspection.ts. PostgreSQL enforces foreign keys on every
+// write; its integrity check is a full read of every table, and amcheck's
+// index verification where that extension is installed.
 
 import { topOption } from '../arguments.js';
+import { StoreError } from '../errors.js';
 import { emptyCheck, manifestProblems, referenceProblems, type ManifestRow, type ReferenceRows } from '../inspection.js';
 import type { DatabaseCheck, StoreStats } from '../types.js';
 import type { PgContext, TxSql } from './context.js';
@@ -34,30 +36,70 @@ async function referenceRows(sql: TxSql): Promise<ReferenceRows> {
   return { badTags, unlinkedBlobs, missingChildren, ...counts };
 }
 
+// The store's tables, each read whole by the integrity check.
+const TABLES = ['repository', 'manifest', 'manifest_payload', 'tag', 'tag_history', 'blob', 'blob_link', 'manifest_blob', 'manifest_child', 'event', 'event_head', 'notification_cursor'];
+
+/**
+ * PostgreSQL's own reading of the store: every table scanned whole (a damaged
+ * page stops the scan with data_corrupted, or a checksum failure where data
+ * checksums are on), and every B-tree index verified by amcheck's
+ * bt_index_check where the extension is installed.
+ */
+async function checkIntegrity(sql: TxSql): Promise<void> {
+  for (const table of TABLES) {
+    // `ctid IS NOT NULL` keeps the planner on the table's pages rather than an index-only count.
+    await sql`SELECT count(*) FROM ${sql(table)} WHERE ctid IS NOT NULL`;
+  }
+  const [{ amcheck }] = await sql<{ amcheck: boolean }[]>`SELECT to_regproc('bt_index_check') IS NOT NULL AS amcheck`;
+  if (!amcheck) return;
+  await sql`
+    SELECT bt_index_check(i.indexrelid)
+    FROM pg_index i
+    JOIN pg_class c ON c.oid = i.indexrelid
+    JOIN pg_am a ON a.oid = c.relam AND a.amname = 'btree'
+    WHERE i.indrelid = ANY(${TABLES.map((table) => `${table}`)}::regclass[])`;
+}
+
 /** See MetadataStore.check. */
 export async function check(cx: PgContext, options: { onProgress?: (done: number, total: number) => void } = {}): Promise<DatabaseCheck> {
-  return cx.snapshot(async (sql) => {
-    const result = emptyCheck();
-    result.checked.foreignKeys = true;
-    const [{ total }] = await sql<{ total: number }[]>`SELECT count(*) AS total FROM manifest`;
-    options.onProgress?.(0, total);
-    // A cursor: the payloads are read a batch at a time, never all at once.
-    const rows = sql<ManifestRow[]>`
-      SELECT r.name AS repository, m.digest, m.size, p.payload
-      FROM manifest m
-      JOIN repository r ON r.id = m.repository_id
-      LEFT JOIN manifest_payload p ON p.manifest_id = m.id
-      ORDER BY m.id`.cursor(100);
-    for await (const batch of rows) {
-      for (const row of batch) {
-        result.checked.manifests++;
-        options.onProgress?.(result.checked.manifests, total);
-        result.problems.push(...manifestProblems(row));
-      }
+  let result = emptyCheck();
+  try {
+    await cx.snapshot(async (sql) => {
+      result = emptyCheck();
+      await checkIntegrity(sql);
+      result.checked.integrity = true;
+      // Enforced by PostgreSQL on every write: nothing can break them.
+      result.checked.foreignKeys = true;
+      await checkManifests(sql, result, options.onProgress);
+      referenceProblems(result, await referenceRows(sql));
+    });
+  } catch (error) {
+    // Damage that stops PostgreSQL reading is what a check is for: a problem
+    // found. Anything else says nothing about the data and is the caller's error.
+    if (!(error instanceof StoreError) || error.code !== 'DATABASE_CORRUPT') throw error;
+    result.problems.push({ kind: 'integrity', subject: 'database', detail: `PostgreSQL stopped reading: ${error.message}` });
+    result.complete = false;
+  }
+  return result;
+}
+
+/** Every stored manifest re-hashed against its digest and size, read through a cursor a batch at a time. */
+async function checkManifests(sql: TxSql, result: DatabaseCheck, onProgress?: (done: number, total: number) => void): Promise<void> {
+  const [{ total }] = await sql<{ total: number }[]>`SELECT count(*) AS total FROM manifest`;
+  onProgress?.(0, total);
+  const rows = sql<ManifestRow[]>`
+    SELECT r.name AS repository, m.digest, m.size, p.payload
+    FROM manifest m
+    JOIN repository r ON r.id = m.repository_id
+    LEFT JOIN manifest_payload p ON p.manifest_id = m.id
+    ORDER BY m.id`.cursor(100);
+  for await (const batch of rows) {
+    for (const row of batch) {
+      result.checked.manifests++;
+      onProgress?.(result.checked.manifests, total);
+      result.problems.push(...manifestProblems(row));
     }
-    referenceProblems(result, await referenceRows(sql));
-    return result;
-  });
+  }
 }
 
 /** See MetadataStore.stats. */
