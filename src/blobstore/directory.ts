@@ -5,7 +5,8 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-blobs
 
 import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
-import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, rename, rm, stat, statfs, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BlobStoreError, tooLarge } from './errors.js';
@@ -56,6 +57,26 @@ export class DirectoryBlobStore implements BlobStore {
   /** Stops expiring idle sessions. */
   close(): void {
     this.#sessions.stopExpiry();
+  }
+
+  // Named so that nothing mistakes it for a blob or a session: not a digest
+  // under blobs/<algorithm>/, not a session id under uploads/.
+  async checkWritable(): Promise<void> {
+    const name = `.probe-${randomUUID()}`;
+    const staged = path.join(this.#dataDir, 'uploads', name);
+    const placed = path.join(this.#dataDir, 'blobs', name);
+    try {
+      await writeFile(staged, '', { flag: 'wx' });
+      await rename(staged, placed);
+    } finally {
+      // Whichever is left; a failure here says no more than the one above.
+      await Promise.all([staged, placed].map((file) => rm(file, { force: true }).catch(() => {})));
+    }
+  }
+
+  async freeBytes(): Promise<number> {
+    const fs = await statfs(path.join(this.#dataDir, 'blobs'));
+    return fs.bavail * fs.bsize;
   }
 
   /** The blob's path. @throws BlobStoreError DIGEST_INVALID. */

@@ -131,6 +131,14 @@ export interface BlobStore {
    * @throws BlobStoreError DIGEST_INVALID; the storage's error.
    */
   delete(digest: string): boolean;
+  /**
+   * Writes a file where uploads are written, moves it where blobs are kept
+   * and removes it, as a push does: that the storage takes blobs now.
+   * @throws the storage's error (EROFS, ENOSPC, EACCES, ENOTDIR).
+   */
+  checkWritable(): Promise<void>;
+  /** The bytes free for blobs, for this process's user. @throws the storage's error. */
+  freeBytes(): Promise<number>;
   /** Everything stored under blobs, blobs and leftovers alike, read as the caller iterates. Never throws. */
   list(): Iterable<StoredFile>;
   /**

@@ -1,4 +1,4 @@
-// The request log of `regmeta serve`, written in batches.
+// The log of `regmeta serve` on stdout, written in batches.
 //
 // Why: stdout is written synchronously when it is a file or a pipe, so a
 // line per request cost a write(2) per request. Profiled on a manifest GET
@@ -28,7 +28,12 @@ export class LineBuffer {
 
   /** Adds one line (without its newline). */
   line(text: string): void {
-    this.#pending += `${text}\n`;
+    this.write(`${text}\n`);
+  }
+
+  /** Adds text that ends in a newline: one line or several (what pino hands its destination). */
+  write(text: string): void {
+    this.#pending += text;
     if (this.#pending.length >= FLUSH_BYTES) this.flush();
     // Unref'd: a pending line never keeps the process alive; the exit handler writes it.
     else this.#timer ??= setTimeout(() => this.flush(), FLUSH_AFTER_MS).unref();

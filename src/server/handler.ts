@@ -11,26 +11,17 @@ import { BasicAuth, carriesNoCredentials, readHtpasswd, type AuthLimits } from '
 import { authorize } from './authorize.js';
 import { Connections, type ConnectionLimits } from './connections.js';
 import { HttpError, sendError } from './errors.js';
-import { FaultsOnce } from './faults.js';
+import { FaultsOnce, type FaultContext } from './faults.js';
 import * as blobs from './handlers/blobs.js';
 import * as discovery from './handlers/discovery.js';
 import * as events from './handlers/events.js';
+import * as health from './handlers/health.js';
 import * as manifests from './handlers/manifests.js';
 import type { Registry, RequestContext } from './http.js';
+import { Readiness } from './readiness.js';
+import { assignRequestId, requestLogEntry, type RequestLogEntry } from './request-log.js';
 import { RequestState, requestPath } from './request.js';
-import { isWrite, parseRoute, type Route } from './routes.js';
-
-/** One line of the request log. */
-export interface RequestLogEntry {
-  time: string;
-  method: string;
-  path: string;
-  status: number;
-  /** Bytes written to the socket for this response, headers included. */
-  bytes: number;
-  ms: number;
-  actor: string;
-}
+import { isProbe, isWrite, parseRoute, type Route } from './routes.js';
 
 export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<AuthLimits> {
   store: MetadataStore;
@@ -62,13 +53,19 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
   maxUploadsPerAddress?: number;
   /** Milliseconds an upload session may sit idle before it is dropped with its bytes (default a day). */
   uploadTtl?: number;
-  /** Receives one entry per finished request. */
+  /** Free disk (bytes) below which GET /readyz answers 503 (default 1 GiB; 0: any will do). */
+  minFreeDisk?: number;
+  /**
+   * Receives one entry per finished request, probes (/healthz, /readyz)
+   * included: a logger may want those at a lower level.
+   */
   log?: (entry: RequestLogEntry) => void;
   /**
    * Receives server faults (5xx) and their detail, which the client never
-   * sees, and, once per blob, a blob linked in the store whose file is gone.
+   * sees, and, once per blob, a blob linked in the store whose file is gone;
+   * with the request they happened in, when there was one.
    */
-  onError?: (error: unknown) => void;
+  onError?: (error: unknown, request?: FaultContext) => void;
   /** Receives what is wrong but not fatal at startup, one line each: htpasswd entries that are not bcrypt. */
   onWarning?: (message: string) => void;
 }
@@ -134,6 +131,7 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     access,
     streams: new Set(),
     heartbeatInterval: connections.heartbeatInterval,
+    readiness: new Readiness(options.store, blobStore, options.minFreeDisk),
   };
   const log = options.log ?? (() => {});
   const state: HandlerInternals = {
@@ -148,22 +146,13 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
 
   const handler = ((req: IncomingMessage, res: ServerResponse) => {
     const started = performance.now();
-    const socket = req.socket;
-    const bytesBefore = socket.bytesWritten;
+    const bytesBefore = req.socket.bytesWritten;
     const c = new RequestState(req, res, registry);
+    assignRequestId(c, res);
     if (state.closing) res.setHeader('Connection', 'close');
     res.once('close', () => {
       state.onResponseClosed?.();
-      log({
-        time: new Date().toISOString(),
-        method: req.method ?? '',
-        path: (req.url ?? '').split('?')[0].slice(0, 1024),
-        // 499, as nginx logs it: the client went away before the answer was complete.
-        status: res.writableFinished ? res.statusCode : 499,
-        bytes: socket.bytesWritten - bytesBefore,
-        ms: Math.round((performance.now() - started) * 100) / 100,
-        actor: c.actor,
-      });
+      log(requestLogEntry(c, started, bytesBefore));
     });
     handle(c, auth, connections).catch((error: unknown) => {
       // A client that hung up mid-request caused the error and hears no answer.
@@ -171,11 +160,12 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
         res.destroy();
         return;
       }
+      const fault = { requestId: c.requestId };
       try {
-        sendError(req, res, error, onError);
+        sendError(req, res, error, (failure) => onError(failure, fault));
       } catch (failure) {
         // Nothing can be answered any more; the process must not go down with it.
-        onError(failure);
+        onError(failure, fault);
         res.destroy();
       }
     });
@@ -197,11 +187,14 @@ function accessOf(options: RegistryOptions): Access | undefined {
   return typeof access === 'string' ? readAccessRules(access, admins) : new Access(access, admins);
 }
 
-async function handle(c: RequestContext, auth: BasicAuth | undefined, connections: Connections): Promise<void> {
+async function handle(c: RequestState, auth: BasicAuth | undefined, connections: Connections): Promise<void> {
   const { req, res } = c;
   connections.begin(req, res);
   res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
   const pathname = requestPath(c);
+  const method = req.method ?? 'GET';
+  // Probes carry no credentials and are no one's to deny: before authentication and the rules.
+  if (isProbe(pathname)) return dispatch(c, method, routed(c, method, pathname));
   // Authentication comes before routing: an unauthenticated client learns
   // nothing, not even which names are valid.
   // With rules that grant anonymous clients something, a request without
@@ -211,8 +204,7 @@ async function handle(c: RequestContext, auth: BasicAuth | undefined, connection
     c.actor = await auth.authenticate(req.headers.authorization, req.socket.remoteAddress);
     c.ctx = { actor: c.actor };
   }
-  const method = req.method ?? 'GET';
-  const route = parseRoute(method, pathname);
+  const route = routed(c, method, pathname);
   if (registry.access !== undefined) authorize(c, registry.access, method, route, auth !== undefined);
   if (registry.readOnly && isWrite(method)) {
     throw new HttpError('UNSUPPORTED', 'the registry is read-only');
@@ -223,8 +215,19 @@ async function handle(c: RequestContext, auth: BasicAuth | undefined, connection
   await dispatch(c, method, route);
 }
 
+/** The request's route, kept for its log line. @throws what parseRoute throws. */
+function routed(c: RequestState, method: string, pathname: string): Route {
+  const route = parseRoute(method, pathname);
+  c.route = route.kind;
+  return route;
+}
+
 function dispatch(c: RequestContext, method: string, route: Route): void | Promise<void> {
   switch (route.kind) {
+    case 'healthz':
+      return health.healthz(c);
+    case 'readyz':
+      return health.readyz(c);
     case 'base':
       return discovery.base(c);
     case 'catalog':

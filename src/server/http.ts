@@ -8,6 +8,7 @@ import type { BlobStore } from '../blobstore/index.js';
 import { HttpError } from './errors.js';
 import type { Access } from './access.js';
 import type { FaultsOnce } from './faults.js';
+import type { Readiness } from './readiness.js';
 
 /** The registry's parts and switches, as the handlers see them. */
 export interface Registry {
@@ -25,6 +26,8 @@ export interface Registry {
   streams: Set<ServerResponse>;
   /** Milliseconds between an event stream's keep-alive comments: below the idle timeout. */
   heartbeatInterval: number;
+  /** The checks of GET /readyz. */
+  readiness: Readiness;
 }
 
 /** One request as the handlers see it. */
@@ -37,6 +40,8 @@ export interface RequestContext {
   actor: string;
   /** What store writes are attributed to. */
   ctx: Context;
+  /** The request's id (X-Request-Id): in its log line, its faults and its response. */
+  requestId: string;
 }
 
 /** How much of a refused body the server still reads so the client can hear the answer. */

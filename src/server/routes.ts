@@ -16,7 +16,9 @@ export type Route =
   | { kind: 'upload'; name: string; id: string }
   | { kind: 'referrers'; name: string; digest: string }
   | { kind: 'events' }
-  | { kind: 'eventStream' };
+  | { kind: 'eventStream' }
+  | { kind: 'healthz' }
+  | { kind: 'readyz' };
 
 export type RouteKind = Route['kind'];
 
@@ -32,6 +34,8 @@ const METHODS: Record<RouteKind, readonly string[]> = {
   referrers: ['GET'],
   events: ['GET'],
   eventStream: ['GET'],
+  healthz: ['GET', 'HEAD'],
+  readyz: ['GET', 'HEAD'],
 };
 
 /** Upload ids are the server's own UUIDs; nothing else may name a file in uploads/. */
@@ -44,6 +48,8 @@ const PATTERNS: ReadonlyArray<[RegExp, (m: RegExpExecArray, method: string) => R
   [/^\/v2\/_catalog$/, () => ({ kind: 'catalog' })],
   [/^\/api\/v0\/events\/?$/, () => ({ kind: 'events' })],
   [/^\/api\/v0\/events\/stream$/, () => ({ kind: 'eventStream' })],
+  [/^\/healthz$/, () => ({ kind: 'healthz' })],
+  [/^\/readyz$/, () => ({ kind: 'readyz' })],
   [/^\/v2\/(.+)\/tags\/list$/, (m) => ({ kind: 'tags', name: name(m[1]) })],
   [
     /^\/v2\/(.+)\/manifests\/([^/]+)$/,
@@ -112,6 +118,27 @@ export function parseRoute(method: string, pathname: string): Route {
     return route;
   }
   throw new HttpError('NOT_FOUND', 'no such endpoint');
+}
+
+/**
+ * The paths answered before authentication, to anyone: an orchestrator's
+ * probes of the process, which carry no credentials and reveal nothing of
+ * the repositories.
+ */
+export function isProbe(pathname: string): boolean {
+  return pathname === '/healthz' || pathname === '/readyz';
+}
+
+/**
+ * The kind of route a request is, for the log: that of parseRoute, or
+ * 'none' when nothing matched (or a name did not pass the grammar). Never throws.
+ */
+export function routeKindOf(method: string, pathname: string): RouteKind | 'none' {
+  try {
+    return parseRoute(method, pathname).kind;
+  } catch {
+    return 'none';
+  }
 }
 
 /** True for the methods that change something: refused in read-only mode. */

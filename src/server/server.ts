@@ -138,7 +138,8 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Star
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     url = `${options.tls === undefined ? 'http' : 'https'}://${host}:${address.port}`;
     if (options.notify !== undefined && options.notify.endpoints.length > 0) {
-      notifier = new Notifier({ ...options.notify, store, baseUrl: url, onError: options.notify.onError ?? options.onError });
+      const fault = options.onError;
+      notifier = new Notifier({ ...options.notify, store, baseUrl: url, onError: options.notify.onError ?? (fault && ((error) => fault(error))) });
       notifier.start();
     }
   } catch (error) {

@@ -15,6 +15,7 @@ import { parseServeArgs } from '../../src/cli/commands/serve.js';
 import { CliError, Exit } from '../../src/cli/common.js';
 import { DEFAULT_AUTH_LIMITS } from '../../src/server/auth.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connections.js';
+import { DEFAULT_MIN_FREE_DISK } from '../../src/server/readiness.js';
 import { pushBlob, sha256 } from '../server/helpers.js';
 import { BIN } from './run.js';
 
@@ -36,6 +37,8 @@ describe('parseServeArgs', () => {
       readOnly: false,
       deletes: true,
       notify: [],
+      logLevel: 'info',
+      minFreeDisk: DEFAULT_MIN_FREE_DISK,
       limits: {
         idleTimeout: DEFAULT_CONNECTION_LIMITS.idleTimeout,
         maxConnectionsPerAddress: DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress,
@@ -195,7 +198,7 @@ describe('the server process', () => {
     const requests = child.lines.filter((line) => line.method !== undefined);
     expect(requests.map((line) => `${line.method} ${line.status}`)).toEqual(['POST 201', 'POST 202', 'PATCH 202']);
     for (const line of requests) {
-      expect(Object.keys(line).sort()).toEqual(['actor', 'bytes', 'method', 'ms', 'path', 'status', 'time']);
+      expect(Object.keys(line).sort()).toEqual(['actor', 'bytes', 'level', 'method', 'ms', 'msg', 'path', 'remoteAddress', 'requestId', 'route', 'status', 'time', 'userAgent']);
     }
 
     // The database was closed cleanly and holds what was acknowledged.

@@ -1,7 +1,8 @@
 // `regmeta serve` (and `npm start`): the registry on a data directory until
 // SIGINT or SIGTERM. Options come from flags, the environment, a config file
-// and defaults (config/), all checked before anything starts; requests are
-// logged as JSON lines on stdout, faults and warnings on stderr.
+// and defaults (config/), all checked before anything starts; the log
+// (../log.ts): requests and the command's own lines on stdout, faults and
+// warnings on stderr, JSON lines or, on a terminal, readable ones.
 
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { CliError, Exit, type Command } from '../common.js';
 import { splitListen } from '../config/kinds.js';
 import { loadServeConfig, type LoadedConfig, type ServeConfig } from '../config/load.js';
 import { optionsHelp, printableConfig } from '../config/render.js';
-import { LineBuffer } from '../log-buffer.js';
+import { createServeLog, logFault, logRequest, type ServeLog } from '../log.js';
 
 const USAGE = `usage: regmeta serve [options]
 
@@ -60,16 +61,16 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   return loadServeConfig(argv, env, serve);
 }
 
-/** The request log, batched (log-buffer.ts); set while the registry runs. */
-let requestLog: LineBuffer | undefined;
+/** The log; set while the command runs. */
+let log: ServeLog | undefined;
 
-/** One of the command's own lines; the request log is flushed first, so stdout keeps the order of events. */
-function logLine(fields: Record<string, unknown>, stream: NodeJS.WritableStream = process.stdout): void {
-  requestLog?.flush();
-  stream.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
+/** One of the command's own lines, written at once (after the requests before it: one buffer keeps their order). */
+function logLine(fields: Record<string, unknown>, msg: string): void {
+  log?.logger.info(fields, msg);
+  log?.flush();
 }
 
-const warn = (msg: string) => logLine({ level: 'warn', msg }, process.stderr);
+const warn = (msg: string) => log?.logger.warn(msg);
 
 /**
  * The certificate and key files' contents, once node:tls has accepted the pair.
@@ -135,8 +136,9 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
         // A failing endpoint is the operator's to see, not a fault of the registry's.
         onError: (error, endpoint) => warn(`notify ${endpoint}: ${describeNotifyError(error)}`),
       },
-      log: (entry) => requestLog?.line(JSON.stringify(entry)),
-      onError: (error) => logLine({ level: 'error', error: String((error as Error)?.stack ?? error) }, process.stderr),
+      minFreeDisk: config.minFreeDisk,
+      log: (entry) => log && logRequest(log.logger, entry),
+      onError: (error, request) => log && logFault(log.logger, error, request),
       onWarning: warn,
     });
   } catch (error) {
@@ -156,17 +158,23 @@ function describeNotifyError(error: unknown): string {
 /** SIGHUP: the certificate and key read anew; one log line either way, and on failure the old pair stays. */
 function reloadTls(registry: StartedRegistry, config: ServeConfig): void {
   if (config.tls === undefined) {
-    logLine({ msg: 'SIGHUP: no TLS certificate to re-read' });
+    logLine({}, 'SIGHUP: no TLS certificate to re-read');
     return;
   }
   try {
     const files = readTls(config.tls);
     setRegistryCertificate(registry.server, files);
     const cert = new X509Certificate(files.cert);
-    logLine({ msg: 'certificate reloaded', cert: config.tls.cert, subject: cert.subject, validTo: cert.validTo, fingerprint256: cert.fingerprint256 });
+    logLine({ cert: config.tls.cert, subject: cert.subject, validTo: cert.validTo, fingerprint256: cert.fingerprint256 }, 'certificate reloaded');
   } catch (error) {
-    logLine({ level: 'error', msg: `SIGHUP: kept the old certificate: ${(error as Error).message}` }, process.stderr);
+    log?.logger.error(`SIGHUP: kept the old certificate: ${(error as Error).message}`);
   }
+}
+
+/** Flushes the log and lets it go: the command's errors after it are main's to print. */
+function closeLog(): void {
+  log?.close();
+  log = undefined;
 }
 
 export const serve: Command = {
@@ -181,32 +189,33 @@ export const serve: Command = {
       process.stdout.write(printableConfig(loaded));
       return Exit.OK;
     }
+    log = createServeLog(config.logLevel);
     for (const line of loaded.warnings) warn(line);
     // Every handler is in place before the "listening" line: whoever reads it
     // may signal at once, and an unhandled SIGHUP would end the process.
     let registry: StartedRegistry | undefined;
-    const onHangup = () => (registry === undefined ? logLine({ msg: 'SIGHUP: still starting; ignored' }) : reloadTls(registry, config));
+    const onHangup = () => (registry === undefined ? logLine({}, 'SIGHUP: still starting; ignored') : reloadTls(registry, config));
     process.on('SIGHUP', onHangup);
     const stopped = new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'));
       process.once('SIGTERM', () => resolve('SIGTERM'));
     });
-    requestLog = new LineBuffer();
     try {
       registry = await start(config);
     } catch (error) {
       process.off('SIGHUP', onHangup);
+      closeLog();
       throw error;
     }
     const url = new URL(registry.url);
-    logLine({ msg: 'listening', url: registry.url, port: Number(url.port), data: config.data, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, access: config.access !== undefined, tls: config.tls !== undefined, notify: config.notify.length });
+    const shown = { url: registry.url, port: Number(url.port), data: config.data, readOnly: config.readOnly, deletes: config.deletes };
+    logLine({ ...shown, auth: config.htpasswd !== undefined, access: config.access !== undefined, tls: config.tls !== undefined, notify: config.notify.length }, 'listening');
     const signal = await stopped;
     process.off('SIGHUP', onHangup);
-    logLine({ msg: 'shutting down', signal });
+    logLine({ signal }, 'shutting down');
     await registry.close();
-    logLine({ msg: 'stopped' });
-    requestLog.close();
-    requestLog = undefined;
+    logLine({}, 'stopped');
+    closeLog();
     return Exit.OK;
   },
 };

@@ -43,7 +43,9 @@ export async function getBlob(c: RequestContext, name: string, digest: string): 
  */
 function missingFile(c: RequestContext, name: string, digest: string): never {
   const { blobs, faults } = c.registry;
-  faults.once(digest, () => new Error(`blob ${digest} is linked in ${name} but not in the blob store (${blobs.location(digest)})`));
+  faults.once(digest, () => new Error(`blob ${digest} is linked in ${name} but not in the blob store (${blobs.location(digest)})`), {
+    requestId: c.requestId,
+  });
   throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${name}`);
 }
 
