@@ -50,7 +50,7 @@ export function prettyLine(json: string, color: boolean): string {
   } catch {
     return json;
   }
-  const paint = (code: number, text: string) => (color ? `\x1b[${code}m${text}\x1b[0m` : text);
+  const paint = (code: number, text: string) => (color && code !== 0 ? `\x1b[${code}m${text}\x1b[0m` : text);
   const level = String(record.level ?? 'info');
   const time = typeof record.time === 'string' ? record.time.slice(11, 23) : '';
   const head = `${paint(2, time)} ${paint(LEVEL_COLORS[level] ?? 0, level.toUpperCase().padEnd(5))}`;
