@@ -41,6 +41,11 @@ the exit status is 2. For example:
   tls: { cert: registry.crt, key: registry.key }
   limits: { idleTimeout: 5m, maxBlobSize: 10GiB }
 
+Logs at --log-level: each request (and the lines below) on stdout, warnings
+and faults on stderr; JSON lines, or readable lines on a terminal. Every
+response carries X-Request-Id, which the request's line names too. GET
+/healthz and GET /readyz answer anyone, before authentication.
+
 Stops on SIGINT or SIGTERM: no new connections, requests in flight finish,
 the database is closed, exit status 0. SIGHUP re-reads the TLS certificate
 and key: new connections get the new ones, open connections go on; a pair
