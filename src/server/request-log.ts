@@ -12,8 +12,8 @@ import { routeKindOf, type RouteKind } from './routes.js';
 export interface RequestLogEntry {
   time: string;
   method: string;
-  /** The route's kind (`manifest`, `blob`, `healthz`, …), or 'none' when no route matched. */
-  route: RouteKind | 'none';
+  /** The route's kind (`manifest`, `blob`, `healthz`, …), or 'unknown' when no route matched. */
+  route: RouteKind | 'unknown';
   /** The request's path, without its query, cut at MAX_PATH characters. */
   path: string;
   /** 499 when the client went away before the answer was complete, as nginx logs it. */
@@ -53,8 +53,8 @@ export function requestLogEntry(c: RequestState, started: number, bytesBefore: n
   return {
     time: new Date().toISOString(),
     method,
-    // A request refused before routing (401, a path not in normal form) is routed here, for the log only.
-    route: c.route ?? routeKindOf(method, path),
+    // A request refused before or during routing (401, 405, a bad name) by the shape of its path.
+    route: c.route ?? routeKindOf(path),
     path,
     status: res.writableFinished ? res.statusCode : 499,
     bytes: req.socket.bytesWritten - bytesBefore,

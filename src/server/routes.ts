@@ -43,22 +43,23 @@ const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 
 // Names contain slashes, so each pattern anchors on its suffix and the name is
 // everything before it. The upload patterns come before the blob pattern.
-const PATTERNS: ReadonlyArray<[RegExp, (m: RegExpExecArray, method: string) => Route]> = [
-  [/^\/v2\/?$/, () => ({ kind: 'base' })],
-  [/^\/v2\/_catalog$/, () => ({ kind: 'catalog' })],
-  [/^\/api\/v0\/events\/?$/, () => ({ kind: 'events' })],
-  [/^\/api\/v0\/events\/stream$/, () => ({ kind: 'eventStream' })],
-  [/^\/healthz$/, () => ({ kind: 'healthz' })],
-  [/^\/readyz$/, () => ({ kind: 'readyz' })],
-  [/^\/v2\/(.+)\/tags\/list$/, (m) => ({ kind: 'tags', name: name(m[1]) })],
+const PATTERNS: ReadonlyArray<[RegExp, RouteKind, (m: RegExpExecArray, method: string) => Route]> = [
+  [/^\/v2\/?$/, 'base', () => ({ kind: 'base' })],
+  [/^\/v2\/_catalog$/, 'catalog', () => ({ kind: 'catalog' })],
+  [/^\/api\/v0\/events\/?$/, 'events', () => ({ kind: 'events' })],
+  [/^\/api\/v0\/events\/stream$/, 'eventStream', () => ({ kind: 'eventStream' })],
+  [/^\/healthz$/, 'healthz', () => ({ kind: 'healthz' })],
+  [/^\/readyz$/, 'readyz', () => ({ kind: 'readyz' })],
+  [/^\/v2\/(.+)\/tags\/list$/, 'tags', (m) => ({ kind: 'tags', name: name(m[1]) })],
   [
     /^\/v2\/(.+)\/manifests\/([^/]+)$/,
+    'manifest',
     (m, method) => ({ kind: 'manifest', name: name(m[1]), reference: manifestReference(segment(m[2]), method) }),
   ],
-  [/^\/v2\/(.+)\/blobs\/uploads\/?$/, (m) => ({ kind: 'uploadStart', name: name(m[1]) })],
-  [/^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, (m) => ({ kind: 'upload', name: name(m[1]), id: uploadId(m[2]) })],
-  [/^\/v2\/(.+)\/blobs\/([^/]+)$/, (m) => ({ kind: 'blob', name: name(m[1]), digest: checkDigest(segment(m[2])) })],
-  [/^\/v2\/(.+)\/referrers\/([^/]+)$/, (m) => ({ kind: 'referrers', name: name(m[1]), digest: checkDigest(segment(m[2])) })],
+  [/^\/v2\/(.+)\/blobs\/uploads\/?$/, 'uploadStart', (m) => ({ kind: 'uploadStart', name: name(m[1]) })],
+  [/^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, 'upload', (m) => ({ kind: 'upload', name: name(m[1]), id: uploadId(m[2]) })],
+  [/^\/v2\/(.+)\/blobs\/([^/]+)$/, 'blob', (m) => ({ kind: 'blob', name: name(m[1]), digest: checkDigest(segment(m[2])) })],
+  [/^\/v2\/(.+)\/referrers\/([^/]+)$/, 'referrers', (m) => ({ kind: 'referrers', name: name(m[1]), digest: checkDigest(segment(m[2])) })],
 ];
 
 // Clients may percent-encode the colon of a digest; the grammar then refuses
@@ -107,7 +108,7 @@ function uploadId(raw: string): string {
  * BLOB_UPLOAD_UNKNOWN; StoreError NAME_INVALID, TAG_INVALID, DIGEST_INVALID.
  */
 export function parseRoute(method: string, pathname: string): Route {
-  for (const [pattern, build] of PATTERNS) {
+  for (const [pattern, , build] of PATTERNS) {
     const match = pattern.exec(pathname);
     if (!match) continue;
     const route = build(match, method);
@@ -130,15 +131,13 @@ export function isProbe(pathname: string): boolean {
 }
 
 /**
- * The kind of route a request is, for the log: that of parseRoute, or
- * 'none' when nothing matched (or a name did not pass the grammar). Never throws.
+ * The kind of route `pathname` has the shape of, names and methods unchecked:
+ * what a request refused before or during routing is logged under.
+ * 'unknown' for no route.
  */
-export function routeKindOf(method: string, pathname: string): RouteKind | 'none' {
-  try {
-    return parseRoute(method, pathname).kind;
-  } catch {
-    return 'none';
-  }
+export function routeKindOf(pathname: string): RouteKind | 'unknown' {
+  for (const [pattern, kind] of PATTERNS) if (pattern.test(pathname)) return kind;
+  return 'unknown';
 }
 
 /** True for the methods that change something: refused in read-only mode. */
