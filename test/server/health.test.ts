@@ -2,11 +2,14 @@
 // the access rules, with JSON; /readyz is 503, naming the failed check, when
 // the database, the blob storage or the free disk would fail a push.
 
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
-import type { ReadinessReport } from 'regmeta/server';
+import { openStore } from 'regmeta';
+import { closeRegistry, createRegistry, type ReadinessReport } from 'regmeta/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type TestRegistry } from './helpers.js';
 
@@ -113,6 +116,33 @@ describe('/readyz when the registry could not take a push', () => {
       expect(r.errors).toEqual([]);
     } finally {
       await r.close();
+    }
+  });
+});
+
+// A read-only mount needs root, as in disk-full.test.ts. The database is
+// opened through the writable path, the blobs through the read-only one.
+describe.runIf(process.getuid?.() === 0)('/readyz on a read-only blob directory', () => {
+  it('is 503 naming the blob check with EROFS, the database check passing', async () => {
+    const source = mkdtempSync(path.join(tmpdir(), 'regmeta-ro-src-'));
+    const mountPoint = mkdtempSync(path.join(tmpdir(), 'regmeta-ro-'));
+    mkdirSync(path.join(source, 'blobs'));
+    mkdirSync(path.join(source, 'uploads'));
+    execFileSync('mount', ['--bind', '-o', 'ro', source, mountPoint]);
+    const store = openStore(path.join(source, 'metadata.db'));
+    const server = createRegistry({ store, dataDir: mountPoint, minFreeDisk: 0 });
+    try {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/readyz`);
+      expect(res.status).toBe(503);
+      const report = (await res.json()) as ReadinessReport;
+      expect(report.checks).toMatchObject({ database: { status: 'ok' }, blobs: { status: 'failed', error: 'EROFS' } });
+    } finally {
+      await closeRegistry(server, 2000);
+      store.close();
+      execFileSync('umount', [mountPoint]);
+      rmSync(mountPoint, { recursive: true, force: true });
+      rmSync(source, { recursive: true, force: true });
     }
   });
 });
