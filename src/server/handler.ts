@@ -148,7 +148,7 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     const started = performance.now();
     const bytesBefore = req.socket.bytesWritten;
     const c = new RequestState(req, res, registry);
-    assignRequestId(c, res);
+    assignRequestId(c);
     if (state.closing) res.setHeader('Connection', 'close');
     res.once('close', () => {
       state.onResponseClosed?.();

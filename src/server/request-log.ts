@@ -4,7 +4,6 @@
 // response either way.
 
 import { randomBytes } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
 import type { RequestState } from './request.js';
 import { routeKindOf, type RouteKind } from './routes.js';
 
@@ -39,10 +38,10 @@ const PREFIX = randomBytes(6).toString('base64url');
 let counter = 0;
 
 /** The request's id, the client's when sane, now on the response's X-Request-Id. */
-export function assignRequestId(c: RequestState, res: ServerResponse): void {
+export function assignRequestId(c: RequestState): void {
   const given = c.req.headers['x-request-id'];
   c.requestId = typeof given === 'string' && SANE_ID.test(given) ? given : `${PREFIX}-${(++counter).toString(36)}`;
-  res.setHeader('X-Request-Id', c.requestId);
+  c.res.setHeader('X-Request-Id', c.requestId);
 }
 
 /** The log line of a finished request that began at `started` (performance.now()) with the socket at `bytesBefore`. */

@@ -213,8 +213,7 @@ export const serve: Command = {
       throw error;
     }
     const url = new URL(registry.url);
-    const shown = { url: registry.url, port: Number(url.port), data: config.data, readOnly: config.readOnly, deletes: config.deletes };
-    logLine({ ...shown, auth: config.htpasswd !== undefined, access: config.access !== undefined, tls: config.tls !== undefined, notify: config.notify.length }, 'listening');
+    logLine({ url: registry.url, port: Number(url.port), data: config.data, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, access: config.access !== undefined, tls: config.tls !== undefined, notify: config.notify.length }, 'listening');
     const signal = await stopped;
     process.off('SIGHUP', onHangup);
     logLine({ signal }, 'shutting down');
