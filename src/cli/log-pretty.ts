@@ -5,10 +5,10 @@
 //   12:04:05.120 INFO  listening url=http://127.0.0.1:5000 port=5000 …
 // with an error's stack indented under it. Times are UTC, as in the JSON.
 //
-// Why not pino-pretty: it brings thirteen packages (colorette, dateformat,
-// fast-copy, help-me, joycon, minimist, pump, secure-json-parse,
-// strip-json-comments, …) for what these few lines do for the few shapes of
-// record this command writes.
+// Why not pino-pretty: it would add about thirteen packages to pino's own
+// (colorette, dateformat, fast-copy, help-me, joycon, minimist, pump,
+// secure-json-parse, strip-json-comments, …) for what these few lines do for
+// the few shapes of record this command writes.
 
 const LEVEL_COLORS: Record<string, number> = { trace: 90, debug: 36, info: 32, warn: 33, error: 31, fatal: 35 };
 /** The request line's own fields, shown in its sentence rather than as key=value. */
