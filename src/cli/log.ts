@@ -11,6 +11,8 @@ import type { LogLevel } from './config/options.js';
 import { LineBuffer } from './log-buffer.js';
 import { prettyLine, wantsColor } from './log-pretty.js';
 
+const WARN = pino.levels.values.warn;
+
 /** Where lines go: a stream, which may be a terminal. */
 export interface LogOutput {
   write(text: string): unknown;
@@ -33,6 +35,19 @@ function shaper(output: LogOutput, env: NodeJS.ProcessEnv): (line: string) => st
   return (line) => prettyLine(line, color);
 }
 
+// The time of a line, formatted once per millisecond: a busy server logs
+// several requests in one, and each Date formatted costs about a microsecond.
+let lastMs = 0;
+let lastTime = '';
+function isoTime(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
+}
+
 /**
  * The log at `level`: trace to info on `out`, warn and above on `err`.
  * Never throws.
@@ -41,28 +56,26 @@ export function createServeLog(level: LogLevel, out: LogOutput = process.stdout,
   const buffer = new LineBuffer((text) => out.write(text));
   const toOut = shaper(out, env);
   const toErr = shaper(err, env);
-  const streams: pino.StreamEntry[] = [
-    { level: 'trace', stream: { write: (line: string) => buffer.write(toOut(line)) } },
-    {
-      level: 'warn',
-      stream: {
-        write: (line: string) => {
-          buffer.flush();
-          err.write(toErr(line));
-        },
-      },
+  // One destination that routes by level (pino tells it the line's level
+  // when asked to), rather than pino.multistream's general fan-out.
+  const destination = {
+    [pino.symbols.needsMetadataGsym]: true as const,
+    lastLevel: 0,
+    write(line: string) {
+      if (this.lastLevel < WARN) return buffer.write(toOut(line));
+      buffer.flush();
+      err.write(toErr(line));
     },
-  ];
+  };
   const logger = pino(
     {
       level,
       // No pid or hostname on every line: the process supervisor knows them.
       base: undefined,
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    // dedupe: each line to the one stream of the highest level it reaches.
-    pino.multistream(streams, { dedupe: true }),
+    destination as pino.DestinationStream,
   );
   return { logger, flush: () => buffer.flush(), close: () => buffer.close() };
 }
@@ -70,12 +83,10 @@ export function createServeLog(level: LogLevel, out: LogOutput = process.stdout,
 /** The orchestrator's probes come every few seconds: their lines are debug, not info. */
 const PROBES = new Set(['healthz', 'readyz']);
 
-/** A finished request's line: info, or debug for a probe; the entry's time is the line's. */
+/** A finished request's line: info, or debug for a probe. */
 export function logRequest(logger: Logger, entry: RequestLogEntry): void {
-  const level = PROBES.has(entry.route) ? 'debug' : 'info';
-  if (!logger.isLevelEnabled(level)) return;
-  const { time: _time, ...fields } = entry;
-  logger[level](fields, 'request');
+  if (PROBES.has(entry.route)) logger.debug(entry, 'request');
+  else logger.info(entry, 'request');
 }
 
 /** A server fault, once, at error level: its detail (pino's `err`: type, message, stack) and the request it happened in. */
