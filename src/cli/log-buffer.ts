@@ -4,9 +4,9 @@
 // line per request cost a write(2) per request. Profiled on a manifest GET
 // by tag, that write and the line's formatting were a sixth of the server's
 // CPU time per request. Lines now wait at most FLUSH_AFTER_MS (or until
-// FLUSH_BYTES have gathered) and go out in one write; every other line the
-// command prints flushes them first, so the order on stdout stays the order
-// of events, and the process flushes them on its way out.
+// FLUSH_BYTES have gathered) and go out in one write; the command's own lines
+// take the same buffer and flush it, warnings and faults (stderr) flush it
+// first, so the order of events stays, and the process flushes it on its way out.
 
 /** How long a line may wait, in ms: short enough for someone tailing the log. */
 export const FLUSH_AFTER_MS = 100;
