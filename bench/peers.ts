@@ -41,6 +41,8 @@ export interface PeerOptions {
   parentDir?: string;
   /** A data directory prepared beforehand (ours only), used instead of a fresh one; stop() leaves it. */
   dataDir?: string;
+  /** Another checkout of regmeta, built, to run instead of this one (ours only): a before/after comparison. */
+  root?: string;
 }
 
 const live = new Set<Peer>();
@@ -180,15 +182,16 @@ async function waitUntilUp(url: string, exited: Promise<void>, describe: () => s
  * @throws when the build is missing, the server exits early, or prints no address.
  */
 export async function startOurs(options: PeerOptions = {}): Promise<Peer> {
-  const entry = join(ROOT, 'bin', 'regmeta.js');
-  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is not built: run npm run build');
+  const root = options.root ?? ROOT;
+  const entry = join(root, 'bin', 'regmeta.js');
+  if (!existsSync(join(root, 'dist', 'cli', 'main.js'))) throw new Error(`${root}/dist is not built: run npm run build there`);
   const dir = mkdtempSync(join(options.parentDir ?? tmpdir(), 'regmeta-ours-'));
   const dataDir = options.dataDir ?? join(dir, 'data');
   const args = [entry, 'serve', '--listen', '127.0.0.1:0', '--data', dataDir];
   if (options.htpasswd) args.push('--htpasswd', options.htpasswd);
   args.push(...(options.args ?? []));
   // node itself rather than npx: one process, so killing it leaves nothing behind.
-  const launched = launch('ours', dir, dataDir, process.execPath, args, ROOT);
+  const launched = launch('ours', dir, dataDir, process.execPath, args, root);
   let exited = false;
   void launched.exited.then(() => (exited = true));
   let host: string | undefined;

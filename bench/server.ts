@@ -40,8 +40,14 @@ const DATA_PARENT = process.env.REGMETA_BENCH_DIR ?? (existsSync('/dev/shm') ? '
 // Enough GETs, HEADs and pages that the server's CPU time over a row (10 ms ticks) is known within a few per cent.
 const SAMPLES = { put: 200, get: 2000, list: 30, page: 1000, delete: 40 };
 const WARMUP = 1000;
+/**
+ * BENCH_BASELINE=<a built checkout of another commit>: the metadata rows
+ * against our server from there instead of distribution, before and after
+ * side by side in one run (the blob rows are left out).
+ */
+const BASELINE = process.env.BENCH_BASELINE;
 /** BENCH_ONLY=metadata or blobs runs one half of the bench. */
-const ONLY = process.env.BENCH_ONLY ?? '';
+const ONLY = BASELINE === undefined ? (process.env.BENCH_ONLY ?? '') : 'metadata';
 
 /** Manifest digests of bench/big by tag number, per target, for DELETE. */
 const digests = new Map<Target, string[]>();
@@ -202,17 +208,25 @@ async function metadataTable(ours: Target, distribution: Target): Promise<string
       const [a, b, f] = await measure(row.floor ? [...targets, floorTarget] : targets, row);
       const [ta, tb] = [median(a.times), median(b.times)];
       const floorCells = f ? [formatNumber(median(f.times)), formatRatio(ta / median(f.times)), formatNumber(a.cpu), formatNumber(f.cpu), formatRatio(a.cpu / f.cpu)] : ['—', '—', formatNumber(a.cpu), '—', '—'];
-      table.push([row.label, String(row.samples), formatNumber(ta), formatNumber(tb), formatRatio(ta / tb), ...floorCells]);
+      const baselineCells = BASELINE === undefined ? [] : [formatNumber(b.cpu), formatRatio(a.cpu / b.cpu)];
+      table.push([row.label, String(row.samples), formatNumber(ta), formatNumber(tb), formatRatio(ta / tb), ...floorCells, ...baselineCells]);
     }
     floorTarget.agent.destroy();
     progressDone();
     return [
-      markdownTable(['operation (median ms)', 'samples', 'ours', 'distribution', 'ours / distribution', 'node:http floor', 'ours / floor', 'ours CPU µs', 'floor CPU µs', 'CPU ours / floor'], table),
+      markdownTable(
+        [
+          ...['operation (median ms)', 'samples', 'ours', distribution.name, `ours / ${distribution.name}`, 'node:http floor', 'ours / floor'],
+          ...['ours CPU µs', 'floor CPU µs', 'CPU ours / floor', ...(BASELINE === undefined ? [] : ['baseline CPU µs', 'CPU ours / baseline'])],
+        ],
+        table,
+      ),
       '',
-      `Loopback, one keep-alive connection each, samples interleaved, data in ${DATA_PARENT}; distribution ${distributionVersion()}. ` +
+      `Loopback, one keep-alive connection each, samples interleaved, data in ${DATA_PARENT}; ` +
+        `${BASELINE === undefined ? `distribution ${distributionVersion()}` : `baseline: our server built in ${BASELINE}`}. ` +
         `The floor is a bare node:http server answering the bytes and headers our server answered. CPU µs: the server process's user+system time over the row (from /proc, 10 ms ticks) per sample. ` +
-        `The n=100 page answered ${pageSizes[0]} tags (ours) and ${pageSizes[1]} (distribution). ` +
-        `Populating ${TAGS} tags (${POPULATE_CONCURRENCY} connections each, both at once) took ${populateSeconds[0]} s (ours) and ${populateSeconds[1]} s (distribution).`,
+        `The n=100 page answered ${pageSizes[0]} tags (ours) and ${pageSizes[1]} (${distribution.name}). ` +
+        `Populating ${TAGS} tags (${POPULATE_CONCURRENCY} connections each, both at once) took ${populateSeconds[0]} s (ours) and ${populateSeconds[1]} s (${distribution.name}).`,
     ].join('\n');
   } finally {
     await floor?.stop();
@@ -222,8 +236,10 @@ async function metadataTable(ours: Target, distribution: Target): Promise<string
 async function main(): Promise<void> {
   const began = Date.now();
   progress('starting registries');
-  const [ours, distribution] = await Promise.all([startOurs({ parentDir: DATA_PARENT }), startDistribution({ parentDir: DATA_PARENT })]);
-  const targets = [target('ours', ours.url, POPULATE_CONCURRENCY, ours.pid), target('distribution', distribution.url, POPULATE_CONCURRENCY, distribution.pid)];
+  const second = BASELINE === undefined ? startDistribution({ parentDir: DATA_PARENT }) : startOurs({ parentDir: DATA_PARENT, root: BASELINE });
+  const [ours, distribution] = await Promise.all([startOurs({ parentDir: DATA_PARENT }), second]);
+  const secondName = BASELINE === undefined ? 'distribution' : 'baseline';
+  const targets = [target('ours', ours.url, POPULATE_CONCURRENCY, ours.pid), target(secondName, distribution.url, POPULATE_CONCURRENCY, distribution.pid)];
   try {
     if (ONLY !== 'blobs') console.log(`${await metadataTable(targets[0], targets[1])}\n`);
     if (ONLY !== 'metadata') console.log(`${await blobRows({ ours: targets[0], distribution: targets[1], tmpfs: DATA_PARENT })}\n`);

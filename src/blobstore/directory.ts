@@ -79,6 +79,10 @@ export class DirectoryBlobStore implements BlobStore {
     return fs.bavail * fs.bsize;
   }
 
+  get openUploads(): number {
+    return this.#sessions.count;
+  }
+
   /** The blob's path. @throws BlobStoreError DIGEST_INVALID. */
   location(digest: string): string {
     return blobPath(this.#dataDir, digest);

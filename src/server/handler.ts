@@ -4,6 +4,7 @@
 // or https server, as go-containerregistry's registry.New() is an http.Handler.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Registry as PromRegistry } from 'prom-client';
 import { DirectoryBlobStore } from '../blobstore/index.js';
 import type { MetadataStore } from '../index.js';
 import { Access, readAccessRules, type AccessRules } from './access.js';
@@ -17,9 +18,11 @@ import * as discovery from './handlers/discovery.js';
 import * as events from './handlers/events.js';
 import * as health from './handlers/health.js';
 import * as manifests from './handlers/manifests.js';
+import { scrape } from './handlers/metrics.js';
 import type { Registry, RequestContext } from './http.js';
 import { Readiness } from './readiness.js';
 import { assignRequestId, requestLogEntry, type RequestLogEntry } from './request-log.js';
+import { RegistryMetrics, type MetricsOptions } from './metrics.js';
 import { RequestState, requestPath } from './request.js';
 import { isProbe, isWrite, parseRoute, type Route } from './routes.js';
 
@@ -68,6 +71,12 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
   onError?: (error: unknown, request?: FaultContext) => void;
   /** Receives what is wrong but not fatal at startup, one line each: htpasswd entries that are not bcrypt. */
   onWarning?: (message: string) => void;
+  /**
+   * Prometheus metrics (src/server/metrics.ts), at GET /metrics and in
+   * `handler.metrics`: true, or the options. Off by default: a handler
+   * without them does none of their work.
+   */
+  metrics?: boolean | MetricsOptions;
 }
 
 /** The registry as a request listener, with what it holds to let go of. */
@@ -78,6 +87,8 @@ export interface RegistryHandler {
    * threads. The store stays open: it is the caller's to close.
    */
   close(): Promise<void>;
+  /** The prom-client Registry holding the handler's metrics; undefined when they are off. */
+  readonly metrics?: PromRegistry;
 }
 
 /** What createRegistry needs of a handler beyond (req, res). */
@@ -121,8 +132,9 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
   const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd, options.onWarning), options);
   const admins = new Set(options.admins ?? []);
   const connections = new Connections(options);
+  const metrics = metricsOf(options, blobStore, onError);
   const registry: Registry = {
-    store: options.store,
+    store: metrics === undefined ? options.store : metrics.timed(options.store),
     blobs: blobStore,
     faults: new FaultsOnce(onError),
     readOnly: options.readOnly ?? false,
@@ -132,6 +144,8 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     streams: new Set(),
     heartbeatInterval: connections.heartbeatInterval,
     readiness: new Readiness(options.store, blobStore, options.minFreeDisk),
+    logins: auth !== undefined,
+    metrics,
   };
   const log = options.log ?? (() => {});
   const state: HandlerInternals = {
@@ -150,8 +164,10 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     const c = new RequestState(req, res, registry);
     assignRequestId(c);
     if (state.closing) res.setHeader('Connection', 'close');
+    metrics?.started();
     res.once('close', () => {
       state.onResponseClosed?.();
+      metrics?.closed(c, started, bytesBefore);
       log(requestLogEntry(c, started, bytesBefore));
     });
     handle(c, auth, connections).catch((error: unknown) => {
@@ -171,6 +187,7 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     });
   }) as RegistryHandler;
   let closed: Promise<void> | undefined;
+  Object.defineProperty(handler, 'metrics', { value: metrics?.registry, enumerable: true });
   handler.close = () =>
     (closed ??= (async () => {
       state.drain();
@@ -179,6 +196,13 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     })());
   internals.set(handler, state);
   return handler;
+}
+
+/** @throws Error when `options.metrics.registry` holds a metric of the same name already. */
+function metricsOf(options: RegistryOptions, blobs: DirectoryBlobStore, onError: (error: unknown) => void): RegistryMetrics | undefined {
+  const { metrics } = options;
+  if (metrics === undefined || metrics === false) return undefined;
+  return new RegistryMetrics(metrics === true ? {} : metrics, { store: options.store, blobs, onError });
 }
 
 function accessOf(options: RegistryOptions): Access | undefined {
@@ -254,5 +278,7 @@ function dispatch(c: RequestContext, method: string, route: Route): void | Promi
       return events.listEvents(c);
     case 'eventStream':
       return events.streamEvents(c);
+    case 'metrics':
+      return scrape(c);
   }
 }

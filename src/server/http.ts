@@ -9,6 +9,7 @@ import { HttpError } from './errors.js';
 import type { Access } from './access.js';
 import type { FaultsOnce } from './faults.js';
 import type { Readiness } from './readiness.js';
+import type { RegistryMetrics } from './metrics.js';
 
 /** The registry's parts and switches, as the handlers see them. */
 export interface Registry {
@@ -28,6 +29,10 @@ export interface Registry {
   heartbeatInterval: number;
   /** The checks of GET /readyz. */
   readiness: Readiness;
+  /** Whether clients log in (an htpasswd file is configured). */
+  logins: boolean;
+  /** The metrics, when they are on: the store above is then the timed one. */
+  metrics?: RegistryMetrics;
 }
 
 /** One request as the handlers see it. */

@@ -10,8 +10,8 @@ import { routeKindOf, type RouteKind } from './routes.js';
 /** One line of the request log; the logger adds the time (a Date formatted per request costs a microsecond). */
 export interface RequestLogEntry {
   method: string;
-  /** The route's kind (`manifest`, `blob`, `healthz`, …), or 'unknown' when no route matched. */
-  route: RouteKind | 'unknown';
+  /** The route's kind (`manifest`, `blob`, `healthz`, …), or 'none' when no route took the request. */
+  route: RouteKind | 'none';
   /** The request's path, without its query, cut at MAX_PATH characters. */
   path: string;
   /** 499 when the client went away before the answer was complete, as nginx logs it. */
@@ -50,8 +50,8 @@ export function requestLogEntry(c: RequestState, started: number, bytesBefore: n
   const path = (req.url ?? '').split('?')[0].slice(0, MAX_PATH);
   return {
     method,
-    // A request refused before or during routing (401, 405, a bad name) by the shape of its path.
-    route: c.route ?? routeKindOf(path),
+    // A request refused before routing (401, a path not in normal form) is routed here, for the log only.
+    route: c.route ?? routeKindOf(method, path),
     path,
     status: res.writableFinished ? res.statusCode : 499,
     bytes: req.socket.bytesWritten - bytesBefore,

@@ -27,7 +27,7 @@ export class RequestState implements RequestContext {
   actor = '';
   ctx: Context = {};
   requestId = '';
-  /** The route's kind once the request is routed, for its log line. */
+  /** The route's kind once routing has passed: what the request is counted under. */
   route: RouteKind | undefined;
   #url: URL | undefined;
 

@@ -17,6 +17,7 @@ export type Route =
   | { kind: 'referrers'; name: string; digest: string }
   | { kind: 'events' }
   | { kind: 'eventStream' }
+  | { kind: 'metrics' }
   | { kind: 'healthz' }
   | { kind: 'readyz' };
 
@@ -34,6 +35,7 @@ const METHODS: Record<RouteKind, readonly string[]> = {
   referrers: ['GET'],
   events: ['GET'],
   eventStream: ['GET'],
+  metrics: ['GET', 'HEAD'],
   healthz: ['GET', 'HEAD'],
   readyz: ['GET', 'HEAD'],
 };
@@ -43,23 +45,23 @@ const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 
 // Names contain slashes, so each pattern anchors on its suffix and the name is
 // everything before it. The upload patterns come before the blob pattern.
-const PATTERNS: ReadonlyArray<[RegExp, RouteKind, (m: RegExpExecArray, method: string) => Route]> = [
-  [/^\/v2\/?$/, 'base', () => ({ kind: 'base' })],
-  [/^\/v2\/_catalog$/, 'catalog', () => ({ kind: 'catalog' })],
-  [/^\/api\/v0\/events\/?$/, 'events', () => ({ kind: 'events' })],
-  [/^\/api\/v0\/events\/stream$/, 'eventStream', () => ({ kind: 'eventStream' })],
-  [/^\/healthz$/, 'healthz', () => ({ kind: 'healthz' })],
-  [/^\/readyz$/, 'readyz', () => ({ kind: 'readyz' })],
-  [/^\/v2\/(.+)\/tags\/list$/, 'tags', (m) => ({ kind: 'tags', name: name(m[1]) })],
+const PATTERNS: ReadonlyArray<[RegExp, (m: RegExpExecArray, method: string) => Route]> = [
+  [/^\/v2\/?$/, () => ({ kind: 'base' })],
+  [/^\/v2\/_catalog$/, () => ({ kind: 'catalog' })],
+  [/^\/api\/v0\/events\/?$/, () => ({ kind: 'events' })],
+  [/^\/api\/v0\/events\/stream$/, () => ({ kind: 'eventStream' })],
+  [/^\/metrics$/, () => ({ kind: 'metrics' })],
+  [/^\/healthz$/, () => ({ kind: 'healthz' })],
+  [/^\/readyz$/, () => ({ kind: 'readyz' })],
+  [/^\/v2\/(.+)\/tags\/list$/, (m) => ({ kind: 'tags', name: name(m[1]) })],
   [
     /^\/v2\/(.+)\/manifests\/([^/]+)$/,
-    'manifest',
     (m, method) => ({ kind: 'manifest', name: name(m[1]), reference: manifestReference(segment(m[2]), method) }),
   ],
-  [/^\/v2\/(.+)\/blobs\/uploads\/?$/, 'uploadStart', (m) => ({ kind: 'uploadStart', name: name(m[1]) })],
-  [/^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, 'upload', (m) => ({ kind: 'upload', name: name(m[1]), id: uploadId(m[2]) })],
-  [/^\/v2\/(.+)\/blobs\/([^/]+)$/, 'blob', (m) => ({ kind: 'blob', name: name(m[1]), digest: checkDigest(segment(m[2])) })],
-  [/^\/v2\/(.+)\/referrers\/([^/]+)$/, 'referrers', (m) => ({ kind: 'referrers', name: name(m[1]), digest: checkDigest(segment(m[2])) })],
+  [/^\/v2\/(.+)\/blobs\/uploads\/?$/, (m) => ({ kind: 'uploadStart', name: name(m[1]) })],
+  [/^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, (m) => ({ kind: 'upload', name: name(m[1]), id: uploadId(m[2]) })],
+  [/^\/v2\/(.+)\/blobs\/([^/]+)$/, (m) => ({ kind: 'blob', name: name(m[1]), digest: checkDigest(segment(m[2])) })],
+  [/^\/v2\/(.+)\/referrers\/([^/]+)$/, (m) => ({ kind: 'referrers', name: name(m[1]), digest: checkDigest(segment(m[2])) })],
 ];
 
 // Clients may percent-encode the colon of a digest; the grammar then refuses
@@ -83,7 +85,8 @@ function name(raw: string): string {
  * return 404", with the reference `.INVALID_MANIFEST_NAME`) expects a 404. A
  * push or delete by one stays TAG_INVALID/DIGEST_INVALID (400), which the
  * suite's "400 response body should contain OCI-conforming JSON message"
- * (a PUT to `sha256:totallywrong`) accepts.
+ * accepts (a PUT to `sha256:totallywrong` in earlier releases; in v1.1.1 a
+ * GET, for which it accepts 400 or 404).
  */
 function manifestReference(raw: string, method: string): Reference {
   try {
@@ -108,7 +111,7 @@ function uploadId(raw: string): string {
  * BLOB_UPLOAD_UNKNOWN; StoreError NAME_INVALID, TAG_INVALID, DIGEST_INVALID.
  */
 export function parseRoute(method: string, pathname: string): Route {
-  for (const [pattern, , build] of PATTERNS) {
+  for (const [pattern, build] of PATTERNS) {
     const match = pattern.exec(pathname);
     if (!match) continue;
     const route = build(match, method);
@@ -131,13 +134,15 @@ export function isProbe(pathname: string): boolean {
 }
 
 /**
- * The kind of route `pathname` has the shape of, names and methods unchecked:
- * what a request refused before or during routing is logged under.
- * 'unknown' for no route.
+ * The kind of route a request is, for the log: that of parseRoute, or
+ * 'none' when nothing matched (or a name did not pass the grammar). Never throws.
  */
-export function routeKindOf(pathname: string): RouteKind | 'unknown' {
-  for (const [pattern, kind] of PATTERNS) if (pattern.test(pathname)) return kind;
-  return 'unknown';
+export function routeKindOf(method: string, pathname: string): RouteKind | 'none' {
+  try {
+    return parseRoute(method, pathname).kind;
+  } catch {
+    return 'none';
+  }
 }
 
 /** True for the methods that change something: refused in read-only mode. */

@@ -15,6 +15,7 @@ import { parseServeArgs } from '../../src/cli/commands/serve.js';
 import { CliError, Exit } from '../../src/cli/common.js';
 import { DEFAULT_AUTH_LIMITS } from '../../src/server/auth.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connections.js';
+import { DEFAULT_STATS_INTERVAL } from '../../src/server/metrics.js';
 import { DEFAULT_MIN_FREE_DISK } from '../../src/server/readiness.js';
 import { pushBlob, sha256 } from '../server/helpers.js';
 import { BIN } from './run.js';
@@ -39,6 +40,8 @@ describe('parseServeArgs', () => {
       notify: [],
       logLevel: 'info',
       minFreeDisk: DEFAULT_MIN_FREE_DISK,
+      metrics: true,
+      metricsInterval: DEFAULT_STATS_INTERVAL,
       limits: {
         idleTimeout: DEFAULT_CONNECTION_LIMITS.idleTimeout,
         maxConnectionsPerAddress: DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress,

@@ -27,6 +27,10 @@ export interface ServeConfig {
   logLevel: LogLevel;
   /** Bytes. */
   minFreeDisk: number;
+  metrics: boolean;
+  metricsListen?: string;
+  /** Milliseconds. */
+  metricsInterval: number;
   limits: {
     idleTimeout: number;
     maxConnectionsPerAddress: number;
