@@ -80,12 +80,12 @@ export function createServeLog(level: LogLevel, out: LogOutput = process.stdout,
   return { logger, flush: () => buffer.flush(), close: () => buffer.close() };
 }
 
-/** The orchestrator's probes come every few seconds: their lines are debug, not info. */
-const PROBES = new Set(['healthz', 'readyz']);
+/** Machines' routine requests (probes every few seconds, scrapes every few dozen): their lines are debug, not info. */
+const ROUTINE = new Set(['healthz', 'readyz', 'metrics']);
 
-/** A finished request's line: info, or debug for a probe. */
+/** A finished request's line: info, or debug for a probe or a scrape. */
 export function logRequest(logger: Logger, entry: RequestLogEntry): void {
-  if (PROBES.has(entry.route)) logger.debug(entry, 'request');
+  if (ROUTINE.has(entry.route)) logger.debug(entry, 'request');
   else logger.info(entry, 'request');
 }
 

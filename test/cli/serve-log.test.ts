@@ -78,7 +78,7 @@ async function serveLogged(args: string[] = [], env: Record<string, string> = {}
 }
 
 describe('the log of regmeta serve on a pipe', () => {
-  it('is a JSON line per request with route, status, bytes, ms, actor, address, user agent and request id; probes are left out at info', async () => {
+  it('is a JSON line per request with route, status, bytes, ms, actor, address, user agent and request id; probes and scrapes are left out at info', async () => {
     const s = await serveLogged();
     try {
       const res = await fetch(`${s.url}/v2/app/manifests/latest`, { headers: { 'User-Agent': 'docker/27.0', 'X-Request-Id': 'from-client-1' } });
@@ -87,6 +87,7 @@ describe('the log of regmeta serve on a pipe', () => {
       const made = await fetch(`${s.url}/v2/`);
       expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
       expect((await fetch(`${s.url}/readyz`)).status).toBe(200);
+      expect((await fetch(`${s.url}/metrics`)).status).toBe(200);
       const madeId = made.headers.get('x-request-id')!;
       await until('the request lines', () => s.out.some((l) => l.requestId === madeId));
       const line = s.out.find((l) => l.requestId === 'from-client-1');
@@ -106,7 +107,7 @@ describe('the log of regmeta serve on a pipe', () => {
         requestId: 'from-client-1',
       });
       expect(s.out.find((l) => l.requestId === madeId)).toMatchObject({ route: 'base', status: 200 });
-      expect(s.out.filter((l) => l.route === 'healthz' || l.route === 'readyz')).toEqual([]);
+      expect(s.out.filter((l) => ['healthz', 'readyz', 'metrics'].includes(l.route as string))).toEqual([]);
     } finally {
       s.child.kill('SIGTERM');
     }

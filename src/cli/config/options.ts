@@ -78,7 +78,7 @@ const SPECS: OptionSpec[] = [
     kind: choice(LOG_LEVELS),
     default: 'info',
     arg: 'level',
-    help: 'log this level and above: trace, debug (adds /healthz and /readyz requests), info (each request), warn, error, fatal or silent',
+    help: 'log this level and above: trace, debug (adds /healthz, /readyz and /metrics requests), info (each request), warn, error, fatal or silent',
   },
   {
     key: 'minFreeDisk',
