@@ -41,6 +41,8 @@ export interface PeerOptions {
   parentDir?: string;
   /** A data directory prepared beforehand (ours only), used instead of a fresh one; stop() leaves it. */
   dataDir?: string;
+  /** The checkout of regmeta to run (ours only; default this one): built, with its own dist/. */
+  root?: string;
 }
 
 const live = new Set<Peer>();
@@ -180,15 +182,16 @@ async function waitUntilUp(url: string, exited: Promise<void>, describe: () => s
  * @throws when the build is missing, the server exits early, or prints no address.
  */
 export async function startOurs(options: PeerOptions = {}): Promise<Peer> {
-  const entry = join(ROOT, 'bin', 'regmeta.js');
-  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is not built: run npm run build');
+  const root = options.root ?? ROOT;
+  const entry = join(root, 'bin', 'regmeta.js');
+  if (!existsSync(join(root, 'dist', 'cli', 'main.js'))) throw new Error(`${root}/dist is not built: run npm run build there`);
   const dir = mkdtempSync(join(options.parentDir ?? tmpdir(), 'regmeta-ours-'));
   const dataDir = options.dataDir ?? join(dir, 'data');
   const args = [entry, 'serve', '--listen', '127.0.0.1:0', '--data', dataDir];
   if (options.htpasswd) args.push('--htpasswd', options.htpasswd);
   args.push(...(options.args ?? []));
   // node itself rather than npx: one process, so killing it leaves nothing behind.
-  const launched = launch('ours', dir, dataDir, process.execPath, args, ROOT);
+  const launched = launch('ours', dir, dataDir, process.execPath, args, root);
   let exited = false;
   void launched.exited.then(() => (exited = true));
   let host: string | undefined;
@@ -209,6 +212,30 @@ export async function startOurs(options: PeerOptions = {}): Promise<Peer> {
     throw error;
   });
   return started;
+}
+
+/**
+ * What the server bench compares ours with: CNCF distribution, or, with
+ * BENCH_VERSUS=<dir>, our server as built in another checkout of regmeta
+ * (`dir`, with its own dist/ and node_modules), so that a change is measured
+ * against the code before it side by side, samples interleaved, in one run.
+ */
+export const OTHER: { name: string; root?: string } =
+  process.env.BENCH_VERSUS ? { name: 'baseline', root: resolve(process.env.BENCH_VERSUS) } : { name: 'distribution' };
+
+/** Starts OTHER. @throws what startOurs or startDistribution throw. */
+export function startOther(options: Pick<PeerOptions, 'parentDir'> = {}): Promise<Peer> {
+  return OTHER.root === undefined ? startDistribution(options) : startOurs({ ...options, root: OTHER.root });
+}
+
+/** OTHER's version, for the bench's notes: distribution's, or the other checkout's commit. */
+export function otherVersion(): string {
+  if (OTHER.root === undefined) {
+    const run = spawnSync(DISTRIBUTION_BIN, ['--version'], { encoding: 'utf8' });
+    return `distribution ${run.stdout.trim().split(' ').pop() || 'unknown'}`;
+  }
+  const run = spawnSync('git', ['-C', OTHER.root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  return `baseline: regmeta in ${OTHER.root}${run.status === 0 ? ` at ${run.stdout.trim()}` : ''}`;
 }
 
 /**

@@ -21,14 +21,13 @@
 //   leaves that cost out of both alike.
 // - Progress goes to stderr, and only on a terminal; the table goes to stdout.
 
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { blobRows } from './blobs.js';
 import { expectStatus, processCpu, pushBlob, sha256, target, type Target } from './client.js';
 import { canned, startFloor, type Floor } from './floor.js';
-import { DISTRIBUTION_BIN, startDistribution, startOurs, stopAll } from './peers.js';
+import { OTHER, otherVersion, startOther, startOurs, stopAll } from './peers.js';
 import { formatNumber, formatRatio, markdownTable, median, progress, progressDone } from './lib.js';
 
 const TAGS = 10_000;
@@ -174,8 +173,9 @@ async function captureFloor(ours: Target, all: Row[]): Promise<Record<string, Re
 }
 
 /** The metadata rows: populates both registries, starts the floor, measures. */
-async function metadataTable(ours: Target, distribution: Target): Promise<string> {
-  const targets = [ours, distribution];
+async function metadataTable(ours: Target, other: Target): Promise<string> {
+  const targets = [ours, other];
+  const name = OTHER.name;
   // Populated side by side: nothing is measured yet, and it halves the wait.
   const populateSeconds = await Promise.all(
     targets.map(async (t) => {
@@ -201,18 +201,19 @@ async function metadataTable(ours: Target, distribution: Target): Promise<string
     for (const row of all) {
       const [a, b, f] = await measure(row.floor ? [...targets, floorTarget] : targets, row);
       const [ta, tb] = [median(a.times), median(b.times)];
-      const floorCells = f ? [formatNumber(median(f.times)), formatRatio(ta / median(f.times)), formatNumber(a.cpu), formatNumber(f.cpu), formatRatio(a.cpu / f.cpu)] : ['—', '—', formatNumber(a.cpu), '—', '—'];
-      table.push([row.label, String(row.samples), formatNumber(ta), formatNumber(tb), formatRatio(ta / tb), ...floorCells]);
+      const floorCells = f ? [formatNumber(median(f.times)), formatRatio(ta / median(f.times))] : ['—', '—'];
+      const cpuCells = [formatNumber(a.cpu), formatNumber(b.cpu), formatRatio(a.cpu / b.cpu), f ? formatNumber(f.cpu) : '—', f ? formatRatio(a.cpu / f.cpu) : '—'];
+      table.push([row.label, String(row.samples), formatNumber(ta), formatNumber(tb), formatRatio(ta / tb), ...floorCells, ...cpuCells]);
     }
     floorTarget.agent.destroy();
     progressDone();
     return [
-      markdownTable(['operation (median ms)', 'samples', 'ours', 'distribution', 'ours / distribution', 'node:http floor', 'ours / floor', 'ours CPU µs', 'floor CPU µs', 'CPU ours / floor'], table),
+      markdownTable(['operation (median ms)', 'samples', 'ours', name, `ours / ${name}`, 'node:http floor', 'ours / floor', 'ours CPU µs', `${name} CPU µs`, `CPU ours / ${name}`, 'floor CPU µs', 'CPU ours / floor'], table),
       '',
-      `Loopback, one keep-alive connection each, samples interleaved, data in ${DATA_PARENT}; distribution ${distributionVersion()}. ` +
+      `Loopback, one keep-alive connection each, samples interleaved, data in ${DATA_PARENT}; ${otherVersion()}. ` +
         `The floor is a bare node:http server answering the bytes and headers our server answered. CPU µs: the server process's user+system time over the row (from /proc, 10 ms ticks) per sample. ` +
-        `The n=100 page answered ${pageSizes[0]} tags (ours) and ${pageSizes[1]} (distribution). ` +
-        `Populating ${TAGS} tags (${POPULATE_CONCURRENCY} connections each, both at once) took ${populateSeconds[0]} s (ours) and ${populateSeconds[1]} s (distribution).`,
+        `The n=100 page answered ${pageSizes[0]} tags (ours) and ${pageSizes[1]} (${name}). ` +
+        `Populating ${TAGS} tags (${POPULATE_CONCURRENCY} connections each, both at once) took ${populateSeconds[0]} s (ours) and ${populateSeconds[1]} s (${name}).`,
     ].join('\n');
   } finally {
     await floor?.stop();
@@ -222,21 +223,16 @@ async function metadataTable(ours: Target, distribution: Target): Promise<string
 async function main(): Promise<void> {
   const began = Date.now();
   progress('starting registries');
-  const [ours, distribution] = await Promise.all([startOurs({ parentDir: DATA_PARENT }), startDistribution({ parentDir: DATA_PARENT })]);
-  const targets = [target('ours', ours.url, POPULATE_CONCURRENCY, ours.pid), target('distribution', distribution.url, POPULATE_CONCURRENCY, distribution.pid)];
+  const [ours, other] = await Promise.all([startOurs({ parentDir: DATA_PARENT }), startOther({ parentDir: DATA_PARENT })]);
+  const targets = [target('ours', ours.url, POPULATE_CONCURRENCY, ours.pid), target(OTHER.name, other.url, POPULATE_CONCURRENCY, other.pid)];
   try {
     if (ONLY !== 'blobs') console.log(`${await metadataTable(targets[0], targets[1])}\n`);
-    if (ONLY !== 'metadata') console.log(`${await blobRows({ ours: targets[0], distribution: targets[1], tmpfs: DATA_PARENT })}\n`);
+    if (ONLY !== 'metadata') console.log(`${await blobRows({ ours: targets[0], other: targets[1], tmpfs: DATA_PARENT })}\n`);
     console.log(`The run took ${Math.round((Date.now() - began) / 1000)} s.`);
   } finally {
     for (const t of targets) t.agent.destroy();
     await stopAll();
   }
-}
-
-function distributionVersion(): string {
-  const run = spawnSync(DISTRIBUTION_BIN, ['--version'], { encoding: 'utf8' });
-  return run.stdout.trim().split(' ').pop() || 'unknown';
 }
 
 main().catch(async (error) => {

@@ -6,6 +6,10 @@
 export {
   MetadataStore,
   openStore,
+  asyncStore,
+  type AsyncStore,
+  type AsyncNotificationCursors,
+  type LockedAction,
   registerStore,
   registeredStore,
   StoreError,

@@ -5,7 +5,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DirectoryBlobStore } from '../blobstore/index.js';
-import type { MetadataStore } from '../index.js';
+import { asyncStore, MetadataStore, type AsyncStore } from '../index.js';
 import { Access, readAccessRules, type AccessRules } from './access.js';
 import { BasicAuth, carriesNoCredentials, readHtpasswd, type AuthLimits } from './auth.js';
 import { authorize } from './authorize.js';
@@ -33,7 +33,11 @@ export interface RequestLogEntry {
 }
 
 export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<AuthLimits> {
-  store: MetadataStore;
+  /**
+   * The metadata: a MetadataStore (SQLite, used as it is, through asyncStore)
+   * or any AsyncStore (either backend).
+   */
+  store: MetadataStore | AsyncStore;
   /** Holds blobs/ and uploads/ (created when missing). */
   dataDir: string;
   /**
@@ -125,7 +129,7 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
   const admins = new Set(options.admins ?? []);
   const connections = new Connections(options);
   const registry: Registry = {
-    store: options.store,
+    store: toAsyncStore(options.store),
     blobs: blobStore,
     faults: new FaultsOnce(onError),
     readOnly: options.readOnly ?? false,
@@ -189,6 +193,11 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     })());
   internals.set(handler, state);
   return handler;
+}
+
+/** `store` as the handlers reach it: a MetadataStore through asyncStore, an AsyncStore as it is. */
+export function toAsyncStore(store: MetadataStore | AsyncStore): AsyncStore {
+  return store instanceof MetadataStore ? asyncStore(store) : store;
 }
 
 function accessOf(options: RegistryOptions): Access | undefined {
