@@ -25,7 +25,7 @@ export async function importBlobs(run: ImportRun, repo: RepositoryScan): Promise
     bar.tick();
     let linked = false;
     try {
-      store.statBlob(name, digest);
+      await store.statBlob(name, digest);
       linked = true;
     } catch (error) {
       if (!(error instanceof NotFoundError)) problemOf(error);
@@ -52,7 +52,7 @@ export async function importBlobs(run: ImportRun, repo: RepositoryScan): Promise
       continue;
     }
     try {
-      store.linkBlob(name, { digest, size }, ctx, { place: staged?.place });
+      await store.linkBlob(name, { digest, size }, ctx, { place: staged?.place });
       if (linked) summary.blobs.present++;
       else summary.blobs.linked++;
       if (staged) summary.blobs.filesPlaced++;
