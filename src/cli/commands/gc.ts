@@ -3,7 +3,7 @@
 // transaction per deletion, so a running server only ever sees a consistent
 // state; whatever a server changes between our reads and deletes is skipped.
 
-import { StoreError, type AsyncStore } from '../../index.js';
+import { StoreError, type AsyncStore, type LockedAction } from '../../index.js';
 import {
   DATA_HELP,
   DATA_OPTION,
@@ -22,7 +22,7 @@ import {
   type Command,
 } from '../common.js';
 import { Progress } from '../progress.js';
-import { DirectoryBlobStore, type BlobStore } from '../../blobstore/index.js';
+import { DirectoryBlobStore, lockedForm, type BlobStore } from '../../blobstore/index.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION, ...GRACE_OPTION, 'dry-run': { type: 'boolean', short: 'n' } } as const;
 
@@ -162,13 +162,20 @@ async function sweepManifests(store: AsyncStore, olderThan: Date, result: GcResu
   }
 }
 
-/** Removes a file, counting it, or records why it could not. */
-function remover(result: GcResult, where: string, remove: () => boolean): () => void {
+/**
+ * Removes a file, counting it, or records why it could not: synchronously
+ * when `remove` is (inside SQLite's transaction), else once it settles.
+ */
+function remover(result: GcResult, where: string, remove: () => boolean | Promise<boolean>): LockedAction {
+  const count = (removed: boolean) => void (removed && result.filesRemoved++);
+  const fail = (error: unknown) => void result.problems.push(`cannot remove ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   return () => {
     try {
-      if (remove()) result.filesRemoved++;
+      const removed = remove();
+      if (typeof removed === 'boolean') return count(removed);
+      return removed.then(count, fail);
     } catch (error) {
-      result.problems.push(`cannot remove ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      fail(error);
     }
   };
 }
@@ -178,7 +185,8 @@ async function sweepBlobs(store: AsyncStore, olderThan: Date, blobs: BlobStore |
     // The store removes the file only after the row's delete has committed,
     // under the write lock, and only if no push has linked the digest again
     // (a push moves its file into place under that same lock).
-    const removeFile = blobs && remover(result, blobs.location(blob.digest), () => blobs.delete(blob.digest));
+    const { digest } = blob;
+    const removeFile = blobs && remover(result, blobs.location(digest), lockedForm(store, () => blobs.delete(digest), () => blobs.deleteAsync(digest)));
     try {
       await store.collectBlob(blob.digest, ctx, { olderThan, removeFile });
     } catch (error) {
@@ -202,8 +210,8 @@ async function sweepStrayFiles(store: AsyncStore, olderThan: Date, blobs: BlobSt
   for (const file of blobs.list()) {
     // Young enough to be a push in flight.
     if (file.modified.getTime() >= olderThan.getTime()) continue;
-    const remove = remover(result, file.location, () => blobs.remove(file));
-    if (file.digest === undefined) remove();
+    const remove = remover(result, file.location, lockedForm(store, () => blobs.remove(file), () => blobs.removeAsync(file)));
+    if (file.digest === undefined) await remove();
     else await store.whileBlobUnknown(file.digest, remove);
   }
 }

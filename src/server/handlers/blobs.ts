@@ -3,7 +3,7 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-blobs
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-blobs
 
-import type { StagedBlob, Upload } from '../../blobstore/index.js';
+import { lockedForm, type StagedBlob, type Upload } from '../../blobstore/index.js';
 import { checkDigest, isRepository, NotFoundError } from '../../index.js';
 import { HttpError } from '../errors.js';
 import { contentLength, hasBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
@@ -125,7 +125,8 @@ function blobCreated(c: RequestContext, name: string, digest: string): void {
  */
 async function link(c: RequestContext, name: string, digest: string, upload: StagedBlob): Promise<void> {
   try {
-    await c.registry.store.linkBlob(name, { digest, size: upload.size }, c.ctx, { place: upload.place });
+    const { store } = c.registry;
+    await store.linkBlob(name, { digest, size: upload.size }, c.ctx, { place: lockedForm(store, upload.place, upload.placeAsync) });
   } finally {
     await upload.discard();
   }
