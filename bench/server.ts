@@ -37,7 +37,11 @@ const PUTS = 'bench/put';
 const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 const DATA_PARENT = process.env.REGMETA_BENCH_DIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
 // Enough GETs, HEADs and pages that the server's CPU time over a row (10 ms ticks) is known within a few per cent.
+// BENCH_SCALE multiplies them all: more samples narrow the comparison of two close versions (BENCH_VERSUS).
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+if (!(SCALE > 0 && SCALE <= 20)) throw new Error(`BENCH_SCALE must be a number in (0, 20], not ${process.env.BENCH_SCALE}`);
 const SAMPLES = { put: 200, get: 2000, list: 30, page: 1000, delete: 40 };
+for (const key of Object.keys(SAMPLES) as (keyof typeof SAMPLES)[]) SAMPLES[key] = Math.round(SAMPLES[key] * SCALE);
 const WARMUP = 1000;
 /** BENCH_ONLY=metadata or blobs runs one half of the bench. */
 const ONLY = process.env.BENCH_ONLY ?? '';
