@@ -161,7 +161,7 @@ function makeSource(dir: string): Source {
 }
 
 export interface BlobBench {
-  /** Our server and the other (distribution, or BENCH_VERSUS) with their data on tmpfs, for the push rows. */
+  /** Our server and the other (distribution, or BENCH_BASELINE) with their data on tmpfs, for the push rows. */
   ours: Target;
   other: Target;
   tmpfs: string;

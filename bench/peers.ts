@@ -216,12 +216,12 @@ export async function startOurs(options: PeerOptions = {}): Promise<Peer> {
 
 /**
  * What the server bench compares ours with: CNCF distribution, or, with
- * BENCH_VERSUS=<dir>, our server as built in another checkout of regmeta
+ * BENCH_BASELINE=<dir>, our server as built in another checkout of regmeta
  * (`dir`, with its own dist/ and node_modules), so that a change is measured
  * against the code before it side by side, samples interleaved, in one run.
  */
 export const OTHER: { name: string; root?: string } =
-  process.env.BENCH_VERSUS ? { name: 'baseline', root: resolve(process.env.BENCH_VERSUS) } : { name: 'distribution' };
+  process.env.BENCH_BASELINE ? { name: 'baseline', root: resolve(process.env.BENCH_BASELINE) } : { name: 'distribution' };
 
 /** Starts OTHER. @throws what startOurs or startDistribution throw. */
 export function startOther(options: Pick<PeerOptions, 'parentDir'> = {}): Promise<Peer> {

@@ -37,7 +37,7 @@ const PUTS = 'bench/put';
 const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 const DATA_PARENT = process.env.REGMETA_BENCH_DIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
 // Enough GETs, HEADs and pages that the server's CPU time over a row (10 ms ticks) is known within a few per cent.
-// BENCH_SCALE multiplies them all: more samples narrow the comparison of two close versions (BENCH_VERSUS).
+// BENCH_SCALE multiplies them all: more samples narrow the comparison of two close versions (BENCH_BASELINE).
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 if (!(SCALE > 0 && SCALE <= 20)) throw new Error(`BENCH_SCALE must be a number in (0, 20], not ${process.env.BENCH_SCALE}`);
 const SAMPLES = { put: 200, get: 2000, list: 30, page: 1000, delete: 40 };
@@ -167,7 +167,7 @@ function rows(): Row[] {
 /**
  * What the floor is to answer: our answers to every request the floor rows
  * send. `other` gets the same requests when it is another build of ours
- * (BENCH_VERSUS), so that both enter the rows equally warm: an A/A run showed
+ * (BENCH_BASELINE), so that both enter the rows equally warm: an A/A run showed
  * the side that alone answered them ~5% off the other on some rows.
  */
 async function captureFloor(ours: Target, other: Target, all: Row[]): Promise<Record<string, ReturnType<typeof canned>>> {

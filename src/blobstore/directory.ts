@@ -58,6 +58,10 @@ export class DirectoryBlobStore implements BlobStore {
     this.#sessions.stopExpiry();
   }
 
+  get openUploads(): number {
+    return this.#sessions.count;
+  }
+
   /** The blob's path. @throws BlobStoreError DIGEST_INVALID. */
   location(digest: string): string {
     return blobPath(this.#dataDir, digest);

@@ -44,6 +44,11 @@ export class Sessions {
     this.#limits = limits;
   }
 
+  /** How many sessions are open now. */
+  get count(): number {
+    return this.#table.size;
+  }
+
   /**
    * Registers a new session for `repo`, counted against `client` at once, so
    * that concurrent opens cannot all pass the cap.

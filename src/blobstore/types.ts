@@ -117,6 +117,8 @@ export interface BlobStore {
   init(): void;
   /** Ends what init started (the expiry of idle sessions). Never throws. */
   close(): void;
+  /** Upload sessions open now (started, not yet finished, cancelled or expired), for metrics. */
+  readonly openUploads: number;
 
   /** Where blob `digest` is kept, for messages. @throws BlobStoreError DIGEST_INVALID. */
   location(digest: string): string;

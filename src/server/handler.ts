@@ -4,6 +4,7 @@
 // or https server, as go-containerregistry's registry.New() is an http.Handler.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Registry as PromRegistry } from 'prom-client';
 import { DirectoryBlobStore } from '../blobstore/index.js';
 import { asyncStore, MetadataStore, type AsyncStore } from '../index.js';
 import { Access, readAccessRules, type AccessRules } from './access.js';
@@ -16,7 +17,9 @@ import * as blobs from './handlers/blobs.js';
 import * as discovery from './handlers/discovery.js';
 import * as events from './handlers/events.js';
 import * as manifests from './handlers/manifests.js';
+import { scrape } from './handlers/metrics.js';
 import type { Registry, RequestContext } from './http.js';
+import { RegistryMetrics, type MetricsOptions } from './metrics.js';
 import { RequestState, requestPath } from './request.js';
 import { isWrite, parseRoute, type Route } from './routes.js';
 
@@ -75,6 +78,12 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
   onError?: (error: unknown) => void;
   /** Receives what is wrong but not fatal at startup, one line each: htpasswd entries that are not bcrypt. */
   onWarning?: (message: string) => void;
+  /**
+   * Prometheus metrics (src/server/metrics.ts), at GET /metrics and in
+   * `handler.metrics`: true, or the options. Off by default: a handler
+   * without them does none of their work.
+   */
+  metrics?: boolean | MetricsOptions;
 }
 
 /** The registry as a request listener, with what it holds to let go of. */
@@ -85,6 +94,8 @@ export interface RegistryHandler {
    * threads. The store stays open: it is the caller's to close.
    */
   close(): Promise<void>;
+  /** The prom-client Registry holding the handler's metrics; undefined when they are off. */
+  readonly metrics?: PromRegistry;
 }
 
 /** What createRegistry needs of a handler beyond (req, res). */
@@ -128,8 +139,10 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
   const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd, options.onWarning), options);
   const admins = new Set(options.admins ?? []);
   const connections = new Connections(options);
+  const store = toAsyncStore(options.store);
+  const metrics = metricsOf(options, store, blobStore, onError);
   const registry: Registry = {
-    store: toAsyncStore(options.store),
+    store: metrics === undefined ? store : metrics.timed(store),
     blobs: blobStore,
     faults: new FaultsOnce(onError),
     readOnly: options.readOnly ?? false,
@@ -138,6 +151,8 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     access,
     streams: new Set(),
     heartbeatInterval: connections.heartbeatInterval,
+    logins: auth !== undefined,
+    metrics,
   };
   const log = options.log ?? (() => {});
   const state: HandlerInternals = {
@@ -156,8 +171,10 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     const bytesBefore = socket.bytesWritten;
     const c = new RequestState(req, res, registry);
     if (state.closing) res.setHeader('Connection', 'close');
+    metrics?.started();
     res.once('close', () => {
       state.onResponseClosed?.();
+      metrics?.closed(c, started, bytesBefore);
       log({
         time: new Date().toISOString(),
         method: req.method ?? '',
@@ -185,6 +202,7 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     });
   }) as RegistryHandler;
   let closed: Promise<void> | undefined;
+  Object.defineProperty(handler, 'metrics', { value: metrics?.registry, enumerable: true });
   handler.close = () =>
     (closed ??= (async () => {
       state.drain();
@@ -200,13 +218,20 @@ export function toAsyncStore(store: MetadataStore | AsyncStore): AsyncStore {
   return store instanceof MetadataStore ? asyncStore(store) : store;
 }
 
+/** @throws Error when `options.metrics.registry` holds a metric of the same name already. */
+function metricsOf(options: RegistryOptions, store: AsyncStore, blobs: DirectoryBlobStore, onError: (error: unknown) => void): RegistryMetrics | undefined {
+  const { metrics } = options;
+  if (metrics === undefined || metrics === false) return undefined;
+  return new RegistryMetrics(metrics === true ? {} : metrics, { store, blobs, onError });
+}
+
 function accessOf(options: RegistryOptions): Access | undefined {
   const { access, admins = [] } = options;
   if (access === undefined) return undefined;
   return typeof access === 'string' ? readAccessRules(access, admins) : new Access(access, admins);
 }
 
-async function handle(c: RequestContext, auth: BasicAuth | undefined, connections: Connections): Promise<void> {
+async function handle(c: RequestState, auth: BasicAuth | undefined, connections: Connections): Promise<void> {
   const { req, res } = c;
   connections.begin(req, res);
   res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
@@ -222,6 +247,7 @@ async function handle(c: RequestContext, auth: BasicAuth | undefined, connection
   }
   const method = req.method ?? 'GET';
   const route = parseRoute(method, pathname);
+  c.route = route.kind;
   if (registry.access !== undefined) authorize(c, registry.access, method, route, auth !== undefined);
   if (registry.readOnly && isWrite(method)) {
     throw new HttpError('UNSUPPORTED', 'the registry is read-only');
@@ -260,5 +286,7 @@ function dispatch(c: RequestContext, method: string, route: Route): void | Promi
       return events.listEvents(c);
     case 'eventStream':
       return events.streamEvents(c);
+    case 'metrics':
+      return scrape(c);
   }
 }

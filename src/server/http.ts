@@ -8,6 +8,7 @@ import type { BlobStore } from '../blobstore/index.js';
 import { HttpError } from './errors.js';
 import type { Access } from './access.js';
 import type { FaultsOnce } from './faults.js';
+import type { RegistryMetrics } from './metrics.js';
 
 /** The registry's parts and switches, as the handlers see them. */
 export interface Registry {
@@ -25,6 +26,10 @@ export interface Registry {
   streams: Set<ServerResponse>;
   /** Milliseconds between an event stream's keep-alive comments: below the idle timeout. */
   heartbeatInterval: number;
+  /** Whether clients log in (an htpasswd file is configured). */
+  logins: boolean;
+  /** The metrics, when they are on: the store above is then the timed one. */
+  metrics?: RegistryMetrics;
 }
 
 /** One request as the handlers see it. */

@@ -13,6 +13,7 @@ export {
   type TlsFiles,
 } from './server.js';
 export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connections.js';
+export { DEFAULT_STATS_INTERVAL, LATENCY_BUCKETS, type MetricsOptions } from './metrics.js';
 export { DEFAULT_AUTH_LIMITS, type AuthLimits } from './auth.js';
 export { Access, AccessRulesError, ANONYMOUS, readAccessRules, type AccessRule, type AccessRules, type Action } from './access.js';
 // Webhooks from the event log, which startRegistry runs with `notify`.

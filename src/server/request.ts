@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from '../index.js';
 import { HttpError } from './errors.js';
 import type { Registry, RequestContext } from './http.js';
+import type { RouteKind } from './routes.js';
 
 const BASE = 'http://registry.invalid';
 
@@ -25,6 +26,8 @@ const DOT_SEGMENT = /(?:^|\/)\.{1,2}(?:\/|$)|%2e/i;
 export class RequestState implements RequestContext {
   actor = '';
   ctx: Context = {};
+  /** The route's kind once routing has passed: what the request is counted under. */
+  route: RouteKind | undefined;
   #url: URL | undefined;
 
   constructor(

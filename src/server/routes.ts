@@ -16,7 +16,8 @@ export type Route =
   | { kind: 'upload'; name: string; id: string }
   | { kind: 'referrers'; name: string; digest: string }
   | { kind: 'events' }
-  | { kind: 'eventStream' };
+  | { kind: 'eventStream' }
+  | { kind: 'metrics' };
 
 export type RouteKind = Route['kind'];
 
@@ -32,6 +33,7 @@ const METHODS: Record<RouteKind, readonly string[]> = {
   referrers: ['GET'],
   events: ['GET'],
   eventStream: ['GET'],
+  metrics: ['GET', 'HEAD'],
 };
 
 /** Upload ids are the server's own UUIDs; nothing else may name a file in uploads/. */
@@ -44,6 +46,7 @@ const PATTERNS: ReadonlyArray<[RegExp, (m: RegExpExecArray, method: string) => R
   [/^\/v2\/_catalog$/, () => ({ kind: 'catalog' })],
   [/^\/api\/v0\/events\/?$/, () => ({ kind: 'events' })],
   [/^\/api\/v0\/events\/stream$/, () => ({ kind: 'eventStream' })],
+  [/^\/metrics$/, () => ({ kind: 'metrics' })],
   [/^\/v2\/(.+)\/tags\/list$/, (m) => ({ kind: 'tags', name: name(m[1]) })],
   [
     /^\/v2\/(.+)\/manifests\/([^/]+)$/,
@@ -76,7 +79,8 @@ function name(raw: string): string {
  * return 404", with the reference `.INVALID_MANIFEST_NAME`) expects a 404. A
  * push or delete by one stays TAG_INVALID/DIGEST_INVALID (400), which the
  * suite's "400 response body should contain OCI-conforming JSON message"
- * (a PUT to `sha256:totallywrong`) accepts.
+ * accepts (a PUT to `sha256:totallywrong` in earlier releases; in v1.1.1 a
+ * GET, for which it accepts 400 or 404).
  */
 function manifestReference(raw: string, method: string): Reference {
   try {
@@ -112,6 +116,18 @@ export function parseRoute(method: string, pathname: string): Route {
     return route;
   }
   throw new HttpError('NOT_FOUND', 'no such endpoint');
+}
+
+/**
+ * The kind of route a request is, for the log: that of parseRoute, or
+ * 'none' when nothing matched (or a name did not pass the grammar). Never throws.
+ */
+export function routeKindOf(method: string, pathname: string): RouteKind | 'none' {
+  try {
+    return parseRoute(method, pathname).kind;
+  } catch {
+    return 'none';
+  }
 }
 
 /** True for the methods that change something: refused in read-only mode. */

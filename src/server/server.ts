@@ -10,6 +10,7 @@ import { createSecureContext } from 'node:tls';
 import { asyncStore, openStore, type AsyncStore, type MetadataStore } from '../index.js';
 import { Notifier, type NotifierOptions } from '../notify/index.js';
 import { createRegistryHandler, handlerInternals, toAsyncStore, type RegistryHandler, type RegistryOptions } from './handler.js';
+import { metricsListener } from './handlers/metrics.js';
 
 /** The server createRegistry makes: plain HTTP, or HTTPS when given a certificate. */
 export type RegistryServer = HttpServer | HttpsServer;
@@ -103,6 +104,8 @@ export interface StartedRegistry {
   store: AsyncStore;
   /** Delivers the event log to webhooks when `options.notify` named endpoints. */
   notifier?: Notifier;
+  /** Where GET /metrics is answered without credentials, as http://host:port, when `options.metricsListen` was given. */
+  metricsUrl?: string;
   /** Stops the notifier, shuts down as closeRegistry does, then closes the store if startRegistry opened it. */
   close(): Promise<void>;
 }
@@ -115,6 +118,13 @@ export interface StartRegistryOptions extends Omit<RegistryServerOptions, 'store
   port?: number;
   /** Webhooks: every event POSTed to each endpoint (see src/notify), from a loop beside the server. */
   notify?: Omit<NotifierOptions, 'store' | 'baseUrl'>;
+  /**
+   * A plain-HTTP listener of its own for GET /metrics, which asks no
+   * credentials: bind it to an address only the monitoring reaches (host
+   * default 127.0.0.1; port 0 lets the kernel choose). It turns the metrics
+   * on; the main listener answers /metrics only as `metrics` says.
+   */
+  metricsListen?: { host?: string; port: number };
 }
 
 /**
@@ -132,19 +142,26 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Star
   const store = options.store === undefined ? asyncStore(openStore(path.join(dataDir, 'metadata.db'))) : toAsyncStore(options.store);
   let server: RegistryServer | undefined;
   let notifier: Notifier | undefined;
+  let metricsServer: HttpServer | undefined;
   let url: string;
+  let metricsUrl: string | undefined;
   try {
-    server = createRegistry({ ...options, store, dataDir });
+    server = createRegistry({ ...options, store, dataDir, metrics: metricsOption(options) });
     await listen(server, options.port ?? 5000, options.host ?? '127.0.0.1');
-    const address = server.address() as AddressInfo;
-    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    url = `${options.tls === undefined ? 'http' : 'https'}://${host}:${address.port}`;
+    url = urlOf(server, options.tls === undefined ? 'http' : 'https');
+    if (options.metricsListen !== undefined) {
+      const onError = options.onError ?? ((error: unknown) => console.error(error));
+      metricsServer = createServer(metricsListener(handlerInternals(handlers.get(server)!).registry.metrics!, onError));
+      await listen(metricsServer, options.metricsListen.port, options.metricsListen.host ?? '127.0.0.1');
+      metricsUrl = urlOf(metricsServer, 'http');
+    }
     if (options.notify !== undefined && options.notify.endpoints.length > 0) {
       notifier = new Notifier({ ...options.notify, store, baseUrl: url, onError: options.notify.onError ?? options.onError });
       await notifier.start();
     }
   } catch (error) {
     server?.close();
+    metricsServer?.close();
     await notifier?.stop();
     if (owned) await store.close();
     throw error;
@@ -155,12 +172,40 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Star
     server: listening,
     store,
     notifier,
+    metricsUrl,
     async close() {
       await notifier?.stop();
-      await closeRegistry(listening);
+      await Promise.all([closeRegistry(listening), closeMetrics(metricsServer)]);
       if (owned) await store.close();
     },
   };
+}
+
+/**
+ * The handler's metrics option under startRegistry: with a listener of
+ * their own the metrics are on, and the main listener answers /metrics only
+ * when `metrics` asked for it.
+ */
+function metricsOption(options: StartRegistryOptions): RegistryOptions['metrics'] {
+  const { metrics, metricsListen } = options;
+  if (metricsListen === undefined) return metrics;
+  if (typeof metrics === 'object') return metrics;
+  return { endpoint: metrics === true };
+}
+
+function urlOf(server: RegistryServer, scheme: string): string {
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `${scheme}://${host}:${address.port}`;
+}
+
+/** Closes the metrics listener: scrapes are short, so open connections are cut rather than waited for. */
+function closeMetrics(server: HttpServer | undefined): Promise<void> {
+  if (server === undefined) return Promise.resolve();
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }
 
 function listen(server: RegistryServer, port: number, host: string): Promise<void> {

@@ -40,6 +40,8 @@ export function regmeta(args: string[], options: { env?: Record<string, string>;
 export interface Served {
   child: ChildProcessWithoutNullStreams;
   url: string;
+  /** The "listening" line's fields. */
+  listening: Record<string, unknown>;
   /** What it wrote to stderr so far. */
   stderr(): string;
   /** SIGTERM, then the exit code. */
@@ -56,7 +58,7 @@ export async function serve(data: string, args: string[] = []): Promise<Served> 
   const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += String(c)));
-  const port = await new Promise<number>((resolvePort, reject) => {
+  const listening = await new Promise<Record<string, unknown>>((resolveListening, reject) => {
     let out = '';
     const onData = (c: Buffer) => {
       out += String(c);
@@ -71,7 +73,7 @@ export async function serve(data: string, args: string[] = []): Promise<Served> 
           child.stdout.off('data', onData);
           // Keep draining stdout: the server logs every request there.
           child.stdout.resume();
-          resolvePort(parsed.port);
+          resolveListening(parsed);
           return;
         }
       }
@@ -81,7 +83,8 @@ export async function serve(data: string, args: string[] = []): Promise<Served> 
   });
   return {
     child,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${listening.port as number}`,
+    listening,
     stderr: () => stderr,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

@@ -15,6 +15,7 @@ import { parseServeArgs } from '../../src/cli/commands/serve.js';
 import { CliError, Exit } from '../../src/cli/common.js';
 import { DEFAULT_AUTH_LIMITS } from '../../src/server/auth.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connections.js';
+import { DEFAULT_STATS_INTERVAL } from '../../src/server/metrics.js';
 import { pushBlob, sha256 } from '../server/helpers.js';
 import { BIN } from './run.js';
 
@@ -36,6 +37,8 @@ describe('parseServeArgs', () => {
       readOnly: false,
       deletes: true,
       notify: [],
+      metrics: true,
+      metricsInterval: DEFAULT_STATS_INTERVAL,
       limits: {
         idleTimeout: DEFAULT_CONNECTION_LIMITS.idleTimeout,
         maxConnectionsPerAddress: DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress,

@@ -313,3 +313,79 @@ describe('referrers', () => {
     expect(r.logs.filter((entry) => entry.status >= 500)).toEqual([]);
   });
 });
+
+// Beyond what the conformance suite asks (conformance-*.test.ts): which
+// non-distributable layers go unchecked, and that only pulls turn an impossible
+// reference into 404.
+describe('non-distributable layers and impossible references', () => {
+  const name = 'm/foreign';
+
+  it('accepts a manifest whose non-distributable layers (or layers with urls) were never pushed, and still refuses a missing ordinary layer', async () => {
+    const config = '{"architecture":"amd64","os":"windows"}';
+    await pushBlob(r.url, name, config);
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: descriptor('application/vnd.oci.image.config.v1+json', config),
+      layers: [
+        descriptor('application/vnd.oci.image.layer.nondistributable.v1.tar+gzip', 'never pushed: nondistributable'),
+        descriptor('application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', 'never pushed: docker foreign'),
+        descriptor('application/vnd.oci.image.layer.v1.tar+gzip', 'never pushed: has urls', { urls: ['https://example.com/layer'] }),
+      ],
+    });
+    expect((await putManifest(r.url, name, 'foreign', manifest)).status).toBe(201);
+    const get = await fetch(`${r.url}/v2/${name}/manifests/foreign`, { headers: { Accept: OCI_MANIFEST } });
+    expect(await get.text()).toBe(manifest);
+    const refused = await putManifest(r.url, name, 'plain', imageManifest(config, ['never pushed: ordinary']));
+    expect(refused.status).toBe(400);
+    expect(await errorCode(refused)).toBe('MANIFEST_BLOB_UNKNOWN');
+  });
+
+  it('answers GET and HEAD by a reference that is neither tag nor digest 404 MANIFEST_UNKNOWN, PUT and DELETE by one 400', async () => {
+    for (const reference of ['.INVALID_MANIFEST_NAME', 'sha256:totallywrong', '-dash']) {
+      const get = await fetch(`${r.url}/v2/${name}/manifests/${reference}`);
+      expect(get.status).toBe(404);
+      expect(await errorCode(get)).toBe('MANIFEST_UNKNOWN');
+      expect((await fetch(`${r.url}/v2/${name}/manifests/${reference}`, { method: 'HEAD' })).status).toBe(404);
+      expect((await fetch(`${r.url}/v2/${name}/manifests/${reference}`, { method: 'DELETE' })).status).toBe(400);
+      expect((await putManifest(r.url, name, reference, '{}')).status).toBe(400);
+    }
+    // An invalid repository name is still NAME_INVALID.
+    expect((await fetch(`${r.url}/v2/Bad_Name/manifests/.INVALID_MANIFEST_NAME`)).status).toBe(400);
+  });
+});
+
+describe('tag parameters of a push by digest (spec end-7b)', () => {
+  const name = 'm/tagparam';
+  const tagUrl = (reference: string, tags: string[]) => `${reference}?${tags.map((t) => `tag=${t}`).join('&')}`;
+
+  it('tags the manifest with every ?tag= once and names them in OCI-Tag', async () => {
+    const config = '{"tagparam":1}';
+    await pushBlob(r.url, name, config);
+    const manifest = imageManifest(config, []);
+    const put = await putManifest(r.url, name, tagUrl(sha256(manifest), ['a', 'b', 'a']), manifest);
+    expect(put.status).toBe(201);
+    expect(put.headers.get('oci-tag')).toBe('a, b');
+    for (const tag of ['a', 'b']) {
+      const head = await fetch(`${r.url}/v2/${name}/manifests/${tag}`, { method: 'HEAD' });
+      expect(head.headers.get('docker-content-digest')).toBe(sha256(manifest));
+    }
+  });
+
+  it('refuses a malformed tag parameter with TAG_INVALID before storing anything', async () => {
+    const manifest = imageManifest('{"tagparam":1}', [], { annotations: { n: '2' } });
+    const put = await putManifest(r.url, name, tagUrl(sha256(manifest), ['good', '-bad']), manifest);
+    expect(put.status).toBe(400);
+    expect(await errorCode(put)).toBe('TAG_INVALID');
+    expect((await fetch(`${r.url}/v2/${name}/manifests/${sha256(manifest)}`, { method: 'HEAD' })).status).toBe(404);
+    expect((await fetch(`${r.url}/v2/${name}/manifests/good`, { method: 'HEAD' })).status).toBe(404);
+  });
+
+  it('ignores tag parameters on a push by tag', async () => {
+    const manifest = imageManifest('{"tagparam":1}', [], { annotations: { n: '3' } });
+    const put = await putManifest(r.url, name, tagUrl('bytag', ['other']), manifest);
+    expect(put.status).toBe(201);
+    expect(put.headers.get('oci-tag')).toBeNull();
+    expect((await fetch(`${r.url}/v2/${name}/manifests/other`, { method: 'HEAD' })).status).toBe(404);
+  });
+});

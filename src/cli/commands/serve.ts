@@ -7,7 +7,15 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { StoreError } from '../../index.js';
-import { AccessRulesError, readAccessRules, setRegistryCertificate, startRegistry, type StartedRegistry, type TlsFiles } from '../../server/index.js';
+import {
+  AccessRulesError,
+  readAccessRules,
+  setRegistryCertificate,
+  startRegistry,
+  type StartedRegistry,
+  type StartRegistryOptions,
+  type TlsFiles,
+} from '../../server/index.js';
 import { CliError, Exit, openMetadata, type Command } from '../common.js';
 import { splitListen } from '../config/kinds.js';
 import { loadServeConfig, type LoadedConfig, type ServeConfig } from '../config/load.js';
@@ -138,6 +146,7 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
         // A failing endpoint is the operator's to see, not a fault of the registry's.
         onError: (error, endpoint) => warn(`notify ${endpoint}: ${describeNotifyError(error)}`),
       },
+      ...metricsOptions(config),
       log: (entry) => requestLog?.line(JSON.stringify(entry)),
       onError: (error) => logLine({ level: 'error', error: String((error as Error)?.stack ?? error) }, process.stderr),
       onWarning: warn,
@@ -148,6 +157,15 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
     if (error instanceof StoreError) throw error;
     throw new CliError(Exit.IO, `cannot start: ${(error as Error).message}`);
   }
+}
+
+/** The metrics as configured: off altogether only when neither address answers them. */
+function metricsOptions(config: ServeConfig): Pick<StartRegistryOptions, 'metrics' | 'metricsListen'> {
+  if (!config.metrics && config.metricsListen === undefined) return { metrics: false };
+  return {
+    metrics: { endpoint: config.metrics, statsInterval: config.metricsInterval, processMetrics: true },
+    metricsListen: config.metricsListen === undefined ? undefined : splitListen(config.metricsListen),
+  };
 }
 
 /** A failed delivery in one line: fetch's "fetch failed" says little without its cause. */
@@ -203,7 +221,7 @@ export const serve: Command = {
       throw error;
     }
     const url = new URL(registry.url);
-    logLine({ msg: 'listening', url: registry.url, port: Number(url.port), data: config.data, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, access: config.access !== undefined, tls: config.tls !== undefined, notify: config.notify.length });
+    logLine({ msg: 'listening', url: registry.url, port: Number(url.port), data: config.data, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, access: config.access !== undefined, tls: config.tls !== undefined, notify: config.notify.length, metrics: registry.metricsUrl });
     const signal = await stopped;
     process.off('SIGHUP', onHangup);
     logLine({ msg: 'shutting down', signal });

@@ -24,6 +24,10 @@ export interface ServeConfig {
   deletes: boolean;
   tls?: { cert: string; key: string };
   notify: NotifyTarget[];
+  metrics: boolean;
+  metricsListen?: string;
+  /** Milliseconds. */
+  metricsInterval: number;
   limits: {
     idleTimeout: number;
     maxConnectionsPerAddress: number;

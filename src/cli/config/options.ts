@@ -5,7 +5,7 @@
 // table (test/cli/config.test.ts holds the README to it).
 
 import { DEFAULT_BLOB_LIMITS } from '../../blobstore/index.js';
-import { DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS } from '../../server/index.js';
+import { DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_STATS_INTERVAL } from '../../server/index.js';
 import { boolean, count, duration, list, listen, notify, path, size, type Kind } from './kinds.js';
 
 /** One option, as written in the table. */
@@ -53,6 +53,21 @@ const SPECS: OptionSpec[] = [
     arg: 'url',
     defaultText: 'none',
     help: 'POST every event to this webhook (repeat the flag; comma-separated in the environment; in the file also {url, headers, secret, timeout}); see Webhooks',
+  },
+  { key: 'metrics', kind: boolean, default: true, help: 'answer GET /metrics (Prometheus) on the listen address: to anyone without htpasswd, to admins with it; see Metrics' },
+  {
+    key: 'metricsListen',
+    kind: listen,
+    arg: 'host:port',
+    defaultText: 'none',
+    help: 'also answer GET /metrics on this address, without credentials (bind it where only the monitoring reaches)',
+  },
+  {
+    key: 'metricsInterval',
+    kind: duration(),
+    default: DEFAULT_STATS_INTERVAL,
+    arg: 'duration',
+    help: 'read the store\'s counts and the webhooks\' state for the metrics at most this often (scrapes in between get the last read)',
   },
   {
     key: 'limits.idleTimeout',

@@ -2,7 +2,7 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-manifests
 
-import { NotFoundError, pushedMediaType, type Reference, type StoredManifest } from '../../index.js';
+import { checkTag, NotFoundError, pushedMediaType, type Reference, type StoredManifest } from '../../index.js';
 import { readBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
 
 /**
@@ -47,7 +47,17 @@ export async function getManifest(c: RequestContext, name: string, reference: Re
 }
 
 /**
- * PUT /v2/<name>/manifests/<reference> — spec "Pushing manifests" (end-7):
+ * The tags a push by digest names with `?tag=` (spec end-7b), each checked
+ * before anything is written (TAG_INVALID), each once. A push by tag has none.
+ */
+function tagParameters(c: RequestContext, reference: Reference): string[] {
+  if (reference.digest === undefined) return [];
+  return [...new Set(c.url.searchParams.getAll('tag'))].map((tag) => checkTag(tag));
+}
+
+/**
+ * PUT /v2/<name>/manifests/<reference> — spec "Pushing manifests" (end-7a,
+ * and end-7b: by digest with `?tag=` parameters, answered with OCI-Tag):
  * at most the store's maxManifestSize (4 MiB unless the embedder opened the
  * store with another; 413 beyond), digest checked when the reference is one,
  * every referenced blob and child present, stored and tagged in one transaction. Answers
@@ -62,15 +72,19 @@ export async function putManifest(c: RequestContext, name: string, reference: Re
   // tag) and, in the same transaction as the write, that every blob and child
   // manifest is in the repository (MANIFEST_BLOB_UNKNOWN otherwise; a missing
   // subject is allowed), and tags the manifest in that transaction.
+  const tags = tagParameters(c, reference);
   const { digest, subject } = await store.putManifest(name, reference.digest, { mediaType, payload }, c.ctx, {
-    tag: reference.tag,
+    tag: reference.tag ?? tags[0],
     requireReferences: true,
   });
+  // The first tag parameter is set in the manifest's own transaction, the others each in one of its own.
+  for (const tag of tags.slice(1)) await store.putTag(name, tag, { digest }, c.ctx);
   const headers: Record<string, string> = {
     Location: repoPath(name, 'manifests', digest),
     'Docker-Content-Digest': digest,
   };
   if (subject !== undefined) headers['OCI-Subject'] = subject;
+  if (tags.length > 0) headers['OCI-Tag'] = tags.join(', ');
   sendEmpty(c, 201, headers);
 }
 
