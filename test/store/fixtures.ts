@@ -1,6 +1,8 @@
 // Builders for the store's tests: manifests, indexes and digests as a registry
-// would receive them, temporary store files, and a raw dump of a database for
-// "nothing changed" assertions.
+// would receive them, temporary store files, a raw dump of a database for
+// "nothing changed" assertions, and their asynchronous counterparts for the
+// contract suite (test/store/contract/), which reaches every backend through
+// AsyncStore only.
 
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,6 +11,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'vitest';
 import { openStore, MediaType, StoreError, type Descriptor, type MetadataStore, type StoreOptions } from 'regmeta';
+import type { AsyncStore, Event, NewEvent } from 'regmeta';
 
 export { MediaType };
 
@@ -163,9 +166,6 @@ export function dump(file: string): Record<string, unknown[]> {
   }
 }
 
-/** The events of `store` in commit order (oldest first), as an admin sees them. */
-export { allEventsOldestFirst as allEvents } from './workers/common.js';
-
 /** The StoreError `fn` throws; fails the test when it throws nothing or something else. */
 export function caught(fn: () => unknown): StoreError {
   try {
@@ -181,4 +181,81 @@ export function caught(fn: () => unknown): StoreError {
 export function putBuilt(store: MetadataStore, repo: string, m: Built): Built {
   store.putManifest(repo, m.digest, m);
   return m;
+}
+
+/** Puts a built manifest into `repo` of an AsyncStore and returns it, for chaining in tests. */
+export async function putBuiltAsync(store: AsyncStore, repo: string, m: Built, actor?: string): Promise<Built> {
+  await store.putManifest(repo, m.digest, m, actor === undefined ? undefined : { actor });
+  return m;
+}
+
+/** The StoreError `pending` rejects with; fails the test when it fulfils or rejects with something else. */
+export async function rejection(pending: Promise<unknown>): Promise<StoreError> {
+  try {
+    await pending;
+  } catch (error) {
+    expect(error).toBeInstanceOf(StoreError);
+    return error as StoreError;
+  }
+  throw new Error('expected a StoreError, the promise fulfilled');
+}
+
+/** The code of the StoreError `pending` rejects with (as rejection). */
+export async function codeOf(pending: Promise<unknown>): Promise<string> {
+  return (await rejection(pending)).code;
+}
+
+/** Every event of an AsyncStore, oldest first, read through getEvents as an admin, page by page. */
+export async function eventsOf(store: AsyncStore): Promise<Event[]> {
+  const events: Event[] = [];
+  let page: string | undefined;
+  do {
+    const result = await store.getEvents({ queryingUser: 'admin', isAdmin: true, perPage: 1000, page });
+    events.push(...result.events);
+    page = result.next;
+  } while (page !== undefined);
+  return events.reverse();
+}
+
+/** A DELETE BLOB event as the garbage collector writes it, for blob `seed`. */
+export function gcEvent(seed: string, actor = 'GARBAGE_COLLECTOR'): NewEvent {
+  const digest = blobDigest(seed);
+  return { actor, type: 'DELETE', object: { type: 'BLOB', id: digest }, digest };
+}
+
+/** Waits (spinning: a millisecond is all it takes) until Date.now() has moved past `t`. */
+export function tickPast(t: number): void {
+  while (Date.now() <= t) {
+    // Spin until the clock moves.
+  }
+}
+
+const FAR_FUTURE = new Date(8.64e15);
+
+/**
+ * Everything an AsyncStore reports through its public API: repositories with
+ * their tags, tag histories and blob links, webhook cursors, every blob,
+ * every event, the counts, and what the garbage collector would find. Two snapshots are equal
+ * when no call changed the store, on any backend: the contract suite's
+ * stand-in for a raw dump of the database.
+ */
+export async function snapshot(store: AsyncStore): Promise<Record<string, unknown>> {
+  const blobs = await store.allBlobs();
+  const repositories: Record<string, unknown> = {};
+  for (const repo of await store.catalog()) {
+    const tags = await store.tagDescriptors(repo);
+    const history = await Promise.all(tags.map(({ tag }) => store.tagHistory(repo, tag)));
+    const links = await Promise.all(blobs.map(({ digest }) => store.statBlob(repo, digest).catch((error: StoreError) => error.code)));
+    repositories[repo] = { tags, history, links };
+  }
+  const { counts } = await store.stats();
+  return {
+    repositories,
+    notifications: await store.notifications.status(),
+    blobs,
+    events: await eventsOf(store),
+    counts,
+    untagged: await store.untaggedManifests({ olderThan: FAR_FUTURE }),
+    unreferenced: await store.unreferencedBlobs({ olderThan: FAR_FUTURE }),
+  };
 }

@@ -1,5 +1,6 @@
-// check, stats and allBlobs: what an operator's inspection reads, on a
-// read-only store, changing nothing.
+// What SQLite's check finds in a damaged file, and what stats say of the
+// file, on a read-only store, changing nothing. (check, stats and allBlobs on
+// every backend: test/store/contract/inspection.test.ts.)
 
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,22 +46,6 @@ function raw(fn: (db: Database.Database) => void): void {
 }
 
 describe('check', () => {
-  it('finds nothing wrong in a sound store, counts what it checked, and reports progress', () => {
-    const store = openStore(file);
-    const a = putImage(store, 'acme/app', 'a');
-    putImage(store, 'acme/app', 'b');
-    store.putTag('acme/app', 'v1', { digest: a.digest });
-    store.close();
-    const progress: [number, number][] = [];
-    const found = withReadOnly((s) => s.check({ onProgress: (done, total) => progress.push([done, total]) }));
-    expect(found).toEqual({
-      checked: { integrity: true, foreignKeys: true, manifests: 2, tags: 1, blobReferences: 4 },
-      problems: [],
-      complete: true,
-    });
-    expect(progress).toEqual([[0, 2], [1, 2], [2, 2]]);
-  });
-
   it('lists bytes that do not hash to their digest, wrong sizes, unlinked references and missing children, and changes nothing', () => {
     const store = openStore(file);
     const a = putImage(store, 'acme/app', 'a');
@@ -117,46 +102,15 @@ describe('check', () => {
   });
 });
 
-describe('stats', () => {
-  it('counts what the store holds and lists the largest repositories, in one snapshot', () => {
+describe('stats of a SQLite file', () => {
+  it('reports the file and its pages, read-only', () => {
     const store = openStore(file);
     putImage(store, 'acme/big', 'a');
-    putImage(store, 'acme/big', 'b');
-    const small = putImage(store, 'acme/small', 'c');
-    store.putTag('acme/small', 'v1', { digest: small.digest });
     store.close();
-    const found = withReadOnly((s) => s.stats({ top: 1 }));
-    expect(found.counts).toEqual({
-      repositories: 2,
-      manifests: 3,
-      manifestBytes: expect.any(Number),
-      tags: 1,
-      blobs: 6,
-      blobBytes: 3 * 1500,
-      blobLinks: 6,
-      events: expect.any(Number),
-    });
-    expect(found.largestRepositories).toEqual([{ repository: 'acme/big', manifests: 2, tags: 0, blobs: 4, blobBytes: 3000 }]);
+    const found = withReadOnly((s) => s.stats());
     expect(found.database).toMatchObject({ file, fileBytes: expect.any(Number), pageSize: expect.any(Number) });
+    expect(found.database.fileBytes).toBeGreaterThan(0);
     expect(found.database.pages).toBeGreaterThan(0);
-    expect(withReadOnly((s) => s.stats().largestRepositories.map((r) => r.repository))).toEqual(['acme/big', 'acme/small']);
-    expect(withReadOnly((s) => caught(() => s.stats({ top: -1 })).code)).toBe('ARGUMENT_INVALID');
-  });
-});
-
-describe('allBlobs', () => {
-  it('lists every blob in digest order, paginated like allTags', () => {
-    const store = openStore(file);
-    try {
-      const digests = ['x', 'y', 'z'].map((seed) => blobDigest(seed));
-      for (const digest of digests) store.linkBlob('acme/app', { digest, size: 3 });
-      const sorted = [...digests].sort();
-      expect(store.allBlobs().map((b) => b.digest)).toEqual(sorted);
-      expect(store.allBlobs({ n: 1, last: sorted[0] }).map((b) => b.digest)).toEqual([sorted[1]]);
-      expect(store.allBlobs()[0]).toEqual({ digest: sorted[0], size: 3, createdAt: expect.any(Date) });
-      expect(caught(() => store.allBlobs({ last: 'nope' })).code).toBe('DIGEST_INVALID');
-    } finally {
-      store.close();
-    }
+    expect(found.counts.manifests).toBe(1);
   });
 });
