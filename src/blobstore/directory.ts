@@ -6,11 +6,11 @@
 
 import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, rename, rm, stat, statfs, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, statfs, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BlobStoreError, tooLarge } from './errors.js';
-import { hashFile, meteredCopy, moveIntoPlace, syncFile, truncateFile, WRITE_BUFFER_SIZE } from './io.js';
+import { hashFile, meteredCopy, stagedFile, syncFile, truncateFile, WRITE_BUFFER_SIZE } from './io.js';
 import { blobFilesIn, blobPath, uploadPath } from './layout.js';
 import { Sessions, type Session } from './sessions.js';
 import { stageFrom } from './staging.js';
@@ -124,6 +124,11 @@ export class DirectoryBlobStore implements BlobStore {
     return unlinkIfThere(this.location(digest));
   }
 
+  /** @throws as delete. */
+  async deleteAsync(digest: string): Promise<boolean> {
+    return unlinkIfThereAsync(this.location(digest));
+  }
+
   /** Never throws: what cannot be read is left out. */
   *list(): Generator<StoredFile> {
     for (const { file, digest, size, modified } of blobFilesIn(this.#dataDir)) {
@@ -137,6 +142,12 @@ export class DirectoryBlobStore implements BlobStore {
   remove(file: StoredFile): boolean {
     if (!this.#listed.has(file)) throw new TypeError('remove takes only what list gave out');
     return unlinkIfThere(file.location);
+  }
+
+  /** @throws as remove (rejecting). */
+  async removeAsync(file: StoredFile): Promise<boolean> {
+    if (!this.#listed.has(file)) throw new TypeError('remove takes only what list gave out');
+    return unlinkIfThereAsync(file.location);
   }
 
   /** @throws BlobStoreError DIGEST_INVALID, SIZE_INVALID, BLOB_UPLOAD_INVALID; the filesystem's error. */
@@ -209,7 +220,7 @@ export class DirectoryBlobStore implements BlobStore {
       }
       await syncFile(file);
       await mkdir(path.dirname(target), { recursive: true });
-      return { size: session.size, place: () => moveIntoPlace(file, target), discard };
+      return stagedFile(file, target, session.size, discard);
     } catch (error) {
       await discard();
       throw error;
@@ -244,7 +255,21 @@ function unlinkIfThere(file: string): boolean {
     unlinkSync(file);
     return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw error;
+    return gone(error);
   }
+}
+
+async function unlinkIfThereAsync(file: string): Promise<boolean> {
+  try {
+    await unlink(file);
+    return true;
+  } catch (error) {
+    return gone(error);
+  }
+}
+
+/** false for ENOENT (it was not there); @throws any other error. */
+function gone(error: unknown): false {
+  if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+  throw error;
 }

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry as PromRegistry } from 'prom-client';
 import { DirectoryBlobStore } from '../blobstore/index.js';
-import type { MetadataStore } from '../index.js';
+import { asyncStore, MetadataStore, type AsyncStore } from '../index.js';
 import { Access, readAccessRules, type AccessRules } from './access.js';
 import { BasicAuth, carriesNoCredentials, readHtpasswd, type AuthLimits } from './auth.js';
 import { authorize } from './authorize.js';
@@ -27,7 +27,11 @@ import { RequestState, requestPath } from './request.js';
 import { isProbe, isWrite, parseRoute, type Route } from './routes.js';
 
 export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<AuthLimits> {
-  store: MetadataStore;
+  /**
+   * The metadata: a MetadataStore (SQLite, used as it is, through asyncStore)
+   * or any AsyncStore (either backend).
+   */
+  store: MetadataStore | AsyncStore;
   /** Holds blobs/ and uploads/ (created when missing). */
   dataDir: string;
   /**
@@ -132,9 +136,10 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
   const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd, options.onWarning), options);
   const admins = new Set(options.admins ?? []);
   const connections = new Connections(options);
-  const metrics = metricsOf(options, blobStore, onError);
+  const store = toAsyncStore(options.store);
+  const metrics = metricsOf(options, store, blobStore, onError);
   const registry: Registry = {
-    store: metrics === undefined ? options.store : metrics.timed(options.store),
+    store: metrics === undefined ? store : metrics.timed(store),
     blobs: blobStore,
     faults: new FaultsOnce(onError),
     readOnly: options.readOnly ?? false,
@@ -143,7 +148,7 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     access,
     streams: new Set(),
     heartbeatInterval: connections.heartbeatInterval,
-    readiness: new Readiness(options.store, blobStore, options.minFreeDisk),
+    readiness: new Readiness(store, blobStore, options.minFreeDisk),
     logins: auth !== undefined,
     metrics,
   };
@@ -198,11 +203,16 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
   return handler;
 }
 
+/** `store` as the handlers reach it: a MetadataStore through asyncStore, an AsyncStore as it is. */
+export function toAsyncStore(store: MetadataStore | AsyncStore): AsyncStore {
+  return store instanceof MetadataStore ? asyncStore(store) : store;
+}
+
 /** @throws Error when `options.metrics.registry` holds a metric of the same name already. */
-function metricsOf(options: RegistryOptions, blobs: DirectoryBlobStore, onError: (error: unknown) => void): RegistryMetrics | undefined {
+function metricsOf(options: RegistryOptions, store: AsyncStore, blobs: DirectoryBlobStore, onError: (error: unknown) => void): RegistryMetrics | undefined {
   const { metrics } = options;
   if (metrics === undefined || metrics === false) return undefined;
-  return new RegistryMetrics(metrics === true ? {} : metrics, { store: options.store, blobs, onError });
+  return new RegistryMetrics(metrics === true ? {} : metrics, { store, blobs, onError });
 }
 
 function accessOf(options: RegistryOptions): Access | undefined {

@@ -17,7 +17,7 @@ import {
   type StartRegistryOptions,
   type TlsFiles,
 } from '../../server/index.js';
-import { CliError, Exit, type Command } from '../common.js';
+import { CliError, Exit, openMetadata, type Command } from '../common.js';
 import { splitListen } from '../config/kinds.js';
 import { loadServeConfig, type LoadedConfig, type ServeConfig } from '../config/load.js';
 import { optionsHelp, printableConfig } from '../config/render.js';
@@ -116,8 +116,9 @@ function checkAccess(file: string, admins: string[]): void {
 }
 
 /**
- * Starts the registry.
- * @throws StoreError from opening the database; CliError USAGE when the
+ * Opens the metadata and starts the registry on it (closing the store is the caller's, after the registry's close).
+ * @throws StoreError from opening the database; CliError DATABASE for a
+ * database file that is not a regmeta store; CliError USAGE when the
  * certificate and key do not load; CliError IO when a file cannot be read
  * or the address cannot be listened on.
  */
@@ -132,9 +133,11 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
   }
   if (config.access !== undefined) checkAccess(config.access, config.admins);
   const { host, port } = splitListen(config.listen)!;
+  const store = await openMetadata({ data: config.data }, { create: true });
   try {
     return await startRegistry({
       ...config.limits,
+      store,
       host,
       port,
       dataDir: config.data,
@@ -156,6 +159,7 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
       onWarning: warn,
     });
   } catch (error) {
+    await store.close();
     // The database's errors keep their own exit code; the rest is this machine's I/O.
     if (error instanceof StoreError) throw error;
     throw new CliError(Exit.IO, `cannot start: ${(error as Error).message}`);
@@ -236,6 +240,7 @@ export const serve: Command = {
     process.off('SIGHUP', onHangup);
     logLine({ signal }, 'shutting down');
     await registry.close();
+    await registry.store.close();
     logLine({}, 'stopped');
     closeLog();
     return Exit.OK;
