@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { expectStatus, location, processCpu, pushBlob, sha256, target, type Target } from './client.js';
 import { startFloor } from './floor.js';
 import { formatNumber, formatRatio, markdownTable, median, progress, progressDone } from './lib.js';
-import { startDistribution, startOurs } from './peers.js';
+import { OTHER, startOther, startOurs } from './peers.js';
 
 const MiB = 1 << 20;
 const GiB = 1 << 30;
@@ -161,15 +161,15 @@ function makeSource(dir: string): Source {
 }
 
 export interface BlobBench {
-  /** Our server and distribution with their data on tmpfs, for the push rows. */
+  /** Our server and the other (distribution, or BENCH_BASELINE) with their data on tmpfs, for the push rows. */
   ours: Target;
-  distribution: Target;
+  other: Target;
   tmpfs: string;
 }
 
 type Measured = { seconds: number; cpu: number }[];
 
-/** A table row: ours, distribution and the node:http floor, and for a push the time of sha256 alone. */
+/** A table row: ours, the other registry and the node:http floor, and for a push the time of sha256 alone. */
 function cells(label: string, count: number, [a, b, f, h]: Measured): string[] {
   const n = formatNumber;
   const r = formatRatio;
@@ -194,18 +194,18 @@ async function pullRows({ source, disk, floor }: Setting): Promise<string[][]> {
     await pull(blobUrl(t, source.digest), 200, BIG_SIZE);
     await all(t);
   }
-  const [ours, distribution] = disk;
+  const [ours, other] = disk;
   const rangeBytes = RANGE[1] - RANGE[0] + 1;
   const whole = (t: Target) => side(t.pid, () => pull(blobUrl(t, source.digest), 200, BIG_SIZE));
   const part = (t: Target) => side(t.pid, () => pull(blobUrl(t, source.digest), 206, rangeBytes, RANGE));
   const many = (t: Target) => side(t.pid, () => timed(() => all(t)));
   return [
     cells(`blob pull ${BIG_SIZE / MiB} MiB`, samples(SAMPLES.pull),
-      await measure('pull', samples(SAMPLES.pull), [whole(ours), whole(distribution), side(floor.pid, () => pull(`${floor.url}/bytes/${BIG_SIZE}`, 200, BIG_SIZE))])),
+      await measure('pull', samples(SAMPLES.pull), [whole(ours), whole(other), side(floor.pid, () => pull(`${floor.url}/bytes/${BIG_SIZE}`, 200, BIG_SIZE))])),
     cells(`blob pull Range, ${rangeBytes / MiB} MiB from the middle`, samples(SAMPLES.range),
-      await measure('range', samples(SAMPLES.range), [part(ours), part(distribution), side(floor.pid, () => pull(`${floor.url}/bytes/${rangeBytes}`, 200, rangeBytes))])),
+      await measure('range', samples(SAMPLES.range), [part(ours), part(other), side(floor.pid, () => pull(`${floor.url}/bytes/${rangeBytes}`, 200, rangeBytes))])),
     cells(`${PARALLEL} concurrent pulls of ${SLICE / MiB} MiB`, samples(SAMPLES.parallel),
-      await measure('concurrent pulls', samples(SAMPLES.parallel), [many(ours), many(distribution), side(floor.pid, () => timed(floorAll))])),
+      await measure('concurrent pulls', samples(SAMPLES.parallel), [many(ours), many(other), side(floor.pid, () => timed(floorAll))])),
   ];
 }
 
@@ -232,8 +232,8 @@ async function pushRows({ source, disk, floor }: Setting, tmpfs: Target[]): Prom
 export async function blobRows(tmpfsPair: BlobBench): Promise<string> {
   const dir = mkdtempSync(join(BLOB_PARENT, 'regmeta-bench-blobs-'));
   const source = makeSource(dir);
-  const [oursPeer, distributionPeer, floorPeer] = await Promise.all([startOurs({ parentDir: BLOB_PARENT }), startDistribution({ parentDir: BLOB_PARENT }), startFloor({})]);
-  const disk = [target('ours', oursPeer.url, 1, oursPeer.pid), target('distribution', distributionPeer.url, 1, distributionPeer.pid)];
+  const [oursPeer, otherPeer, floorPeer] = await Promise.all([startOurs({ parentDir: BLOB_PARENT }), startOther({ parentDir: BLOB_PARENT }), startFloor({})]);
+  const disk = [target('ours', oursPeer.url, 1, oursPeer.pid), target(OTHER.name, otherPeer.url, 1, otherPeer.pid)];
   const floor = target('floor', floorPeer.url, 1, floorPeer.pid);
   try {
     for (const t of disk) {
@@ -242,11 +242,12 @@ export async function blobRows(tmpfsPair: BlobBench): Promise<string> {
       for (let i = 0; i < PARALLEL; i++) await pushBlob(t, REPO, source.data.subarray(i * SLICE, (i + 1) * SLICE), source.slices[i]);
     }
     const setting = { source, disk, floor };
-    const table = [...(await pullRows(setting)), ...(await pushRows(setting, [tmpfsPair.ours, tmpfsPair.distribution]))];
+    const table = [...(await pullRows(setting)), ...(await pushRows(setting, [tmpfsPair.ours, tmpfsPair.other]))];
     progressDone();
-    const headers = ['blob transfer (median s)', 'samples', 'ours', 'distribution', 'node:http floor', 'sha256 alone', 'ours / distribution', 'ours / floor', 'ours / sha256'];
+    const name = OTHER.name;
+    const headers = ['blob transfer (median s)', 'samples', 'ours', name, 'node:http floor', 'sha256 alone', `ours / ${name}`, 'ours / floor', 'ours / sha256'];
     return [
-      markdownTable([...headers, 'ours CPU s', 'distribution CPU s', 'floor CPU s', 'CPU ours / floor'], table),
+      markdownTable([...headers, 'ours CPU s', `${name} CPU s`, 'floor CPU s', 'CPU ours / floor'], table),
       '',
       `Loopback, curl ${curlVersion()} as the client for pulls and monolithic pushes; pulls from data on disk in ${BLOB_PARENT}, each blob read once before ` +
         `timing so that both registries serve from the page cache; pushes into ${tmpfsPair.tmpfs} (tmpfs) and into ${BLOB_PARENT} (disk, fsync included). ` +
@@ -255,7 +256,7 @@ export async function blobRows(tmpfsPair: BlobBench): Promise<string> {
         `CPU s: the median of the server process's user+system time per sample (every thread, from /proc; this process's for sha256 alone).`,
     ].join('\n');
   } finally {
-    await Promise.all([oursPeer.stop(), distributionPeer.stop(), floorPeer.stop()]);
+    await Promise.all([oursPeer.stop(), otherPeer.stop(), floorPeer.stop()]);
     for (const t of [...disk, floor]) t.agent.destroy();
     rmSync(dir, { recursive: true, force: true });
   }

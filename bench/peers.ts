@@ -41,7 +41,7 @@ export interface PeerOptions {
   parentDir?: string;
   /** A data directory prepared beforehand (ours only), used instead of a fresh one; stop() leaves it. */
   dataDir?: string;
-  /** Another checkout of regmeta, built, to run instead of this one (ours only): a before/after comparison. */
+  /** The checkout of regmeta to run (ours only; default this one): built, with its own dist/. */
   root?: string;
 }
 
@@ -212,6 +212,30 @@ export async function startOurs(options: PeerOptions = {}): Promise<Peer> {
     throw error;
   });
   return started;
+}
+
+/**
+ * What the server bench compares ours with: CNCF distribution, or, with
+ * BENCH_BASELINE=<dir>, our server as built in another checkout of regmeta
+ * (`dir`, with its own dist/ and node_modules), so that a change is measured
+ * against the code before it side by side, samples interleaved, in one run.
+ */
+export const OTHER: { name: string; root?: string } =
+  process.env.BENCH_BASELINE ? { name: 'baseline', root: resolve(process.env.BENCH_BASELINE) } : { name: 'distribution' };
+
+/** Starts OTHER. @throws what startOurs or startDistribution throw. */
+export function startOther(options: Pick<PeerOptions, 'parentDir'> = {}): Promise<Peer> {
+  return OTHER.root === undefined ? startDistribution(options) : startOurs({ ...options, root: OTHER.root });
+}
+
+/** OTHER's version, for the bench's notes: distribution's, or the other checkout's commit. */
+export function otherVersion(): string {
+  if (OTHER.root === undefined) {
+    const run = spawnSync(DISTRIBUTION_BIN, ['--version'], { encoding: 'utf8' });
+    return `distribution ${run.stdout.trim().split(' ').pop() || 'unknown'}`;
+  }
+  const run = spawnSync('git', ['-C', OTHER.root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  return `baseline: regmeta in ${OTHER.root}${run.status === 0 ? ` at ${run.stdout.trim()}` : ''}`;
 }
 
 /**

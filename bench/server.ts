@@ -21,14 +21,13 @@
 //   leaves that cost out of both alike.
 // - Progress goes to stderr, and only on a terminal; the table goes to stdout.
 
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { blobRows } from './blobs.js';
 import { expectStatus, processCpu, pushBlob, sha256, target, type Target } from './client.js';
 import { canned, startFloor, type Floor } from './floor.js';
-import { DISTRIBUTION_BIN, startDistribution, startOurs, stopAll } from './peers.js';
+import { OTHER, otherVersion, startOther, startOurs, stopAll } from './peers.js';
 import { formatNumber, formatRatio, markdownTable, median, progress, progressDone } from './lib.js';
 
 const TAGS = 10_000;
@@ -38,16 +37,14 @@ const PUTS = 'bench/put';
 const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 const DATA_PARENT = process.env.REGMETA_BENCH_DIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
 // Enough GETs, HEADs and pages that the server's CPU time over a row (10 ms ticks) is known within a few per cent.
+// BENCH_SCALE multiplies them all: more samples narrow the comparison of two close versions (BENCH_BASELINE).
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+if (!(SCALE > 0 && SCALE <= 20)) throw new Error(`BENCH_SCALE must be a number in (0, 20], not ${process.env.BENCH_SCALE}`);
 const SAMPLES = { put: 200, get: 2000, list: 30, page: 1000, delete: 40 };
+for (const key of Object.keys(SAMPLES) as (keyof typeof SAMPLES)[]) SAMPLES[key] = Math.round(SAMPLES[key] * SCALE);
 const WARMUP = 1000;
-/**
- * BENCH_BASELINE=<a built checkout of another commit>: the metadata rows
- * against our server from there instead of distribution, before and after
- * side by side in one run (the blob rows are left out).
- */
-const BASELINE = process.env.BENCH_BASELINE;
 /** BENCH_ONLY=metadata or blobs runs one half of the bench. */
-const ONLY = BASELINE === undefined ? (process.env.BENCH_ONLY ?? '') : 'metadata';
+const ONLY = process.env.BENCH_ONLY ?? '';
 
 /** Manifest digests of bench/big by tag number, per target, for DELETE. */
 const digests = new Map<Target, string[]>();
@@ -167,21 +164,29 @@ function rows(): Row[] {
   ];
 }
 
-/** What the floor is to answer: our answers to every request the floor rows send. */
-async function captureFloor(ours: Target, all: Row[]): Promise<Record<string, ReturnType<typeof canned>>> {
+/**
+ * What the floor is to answer: our answers to every request the floor rows
+ * send. `other` gets the same requests when it is another build of ours
+ * (BENCH_BASELINE), so that both enter the rows equally warm: an A/A run showed
+ * the side that alone answered them ~5% off the other on some rows.
+ */
+async function captureFloor(ours: Target, other: Target, all: Row[]): Promise<Record<string, ReturnType<typeof canned>>> {
   const answers: Record<string, ReturnType<typeof canned>> = {};
   for (const row of all) {
     for (let i = 0; i < row.samples && row.floor; i++) {
       const { method, path, headers } = row.floor(i);
-      answers[`${method} ${path}`] ??= canned(await expectStatus(ours, 200, method, path, headers));
+      if (`${method} ${path}` in answers) continue;
+      answers[`${method} ${path}`] = canned(await expectStatus(ours, 200, method, path, headers));
+      if (OTHER.root !== undefined) await expectStatus(other, 200, method, path, headers);
     }
   }
   return answers;
 }
 
 /** The metadata rows: populates both registries, starts the floor, measures. */
-async function metadataTable(ours: Target, distribution: Target): Promise<string> {
-  const targets = [ours, distribution];
+async function metadataTable(ours: Target, other: Target): Promise<string> {
+  const targets = [ours, other];
+  const name = OTHER.name;
   // Populated side by side: nothing is measured yet, and it halves the wait.
   const populateSeconds = await Promise.all(
     targets.map(async (t) => {
@@ -201,32 +206,25 @@ async function metadataTable(ours: Target, distribution: Target): Promise<string
   const pageSizes = await Promise.all(targets.map(async (t) => (JSON.parse((await expectStatus(t, 200, 'GET', page)).body.toString()) as { tags: string[] }).tags.length));
   let floor: Floor | undefined;
   try {
-    floor = await startFloor(await captureFloor(ours, all));
+    floor = await startFloor(await captureFloor(ours, other, all));
     const floorTarget = target('floor', floor.url, 1, floor.pid);
     const table: string[][] = [];
     for (const row of all) {
       const [a, b, f] = await measure(row.floor ? [...targets, floorTarget] : targets, row);
       const [ta, tb] = [median(a.times), median(b.times)];
-      const floorCells = f ? [formatNumber(median(f.times)), formatRatio(ta / median(f.times)), formatNumber(a.cpu), formatNumber(f.cpu), formatRatio(a.cpu / f.cpu)] : ['—', '—', formatNumber(a.cpu), '—', '—'];
-      const baselineCells = BASELINE === undefined ? [] : [formatNumber(b.cpu), formatRatio(a.cpu / b.cpu)];
-      table.push([row.label, String(row.samples), formatNumber(ta), formatNumber(tb), formatRatio(ta / tb), ...floorCells, ...baselineCells]);
+      const floorCells = f ? [formatNumber(median(f.times)), formatRatio(ta / median(f.times))] : ['—', '—'];
+      const cpuCells = [formatNumber(a.cpu), formatNumber(b.cpu), formatRatio(a.cpu / b.cpu), f ? formatNumber(f.cpu) : '—', f ? formatRatio(a.cpu / f.cpu) : '—'];
+      table.push([row.label, String(row.samples), formatNumber(ta), formatNumber(tb), formatRatio(ta / tb), ...floorCells, ...cpuCells]);
     }
     floorTarget.agent.destroy();
     progressDone();
     return [
-      markdownTable(
-        [
-          ...['operation (median ms)', 'samples', 'ours', distribution.name, `ours / ${distribution.name}`, 'node:http floor', 'ours / floor'],
-          ...['ours CPU µs', 'floor CPU µs', 'CPU ours / floor', ...(BASELINE === undefined ? [] : ['baseline CPU µs', 'CPU ours / baseline'])],
-        ],
-        table,
-      ),
+      markdownTable(['operation (median ms)', 'samples', 'ours', name, `ours / ${name}`, 'node:http floor', 'ours / floor', 'ours CPU µs', `${name} CPU µs`, `CPU ours / ${name}`, 'floor CPU µs', 'CPU ours / floor'], table),
       '',
-      `Loopback, one keep-alive connection each, samples interleaved, data in ${DATA_PARENT}; ` +
-        `${BASELINE === undefined ? `distribution ${distributionVersion()}` : `baseline: our server built in ${BASELINE}`}. ` +
+      `Loopback, one keep-alive connection each, samples interleaved, data in ${DATA_PARENT}; ${otherVersion()}. ` +
         `The floor is a bare node:http server answering the bytes and headers our server answered. CPU µs: the server process's user+system time over the row (from /proc, 10 ms ticks) per sample. ` +
-        `The n=100 page answered ${pageSizes[0]} tags (ours) and ${pageSizes[1]} (${distribution.name}). ` +
-        `Populating ${TAGS} tags (${POPULATE_CONCURRENCY} connections each, both at once) took ${populateSeconds[0]} s (ours) and ${populateSeconds[1]} s (${distribution.name}).`,
+        `The n=100 page answered ${pageSizes[0]} tags (ours) and ${pageSizes[1]} (${name}). ` +
+        `Populating ${TAGS} tags (${POPULATE_CONCURRENCY} connections each, both at once) took ${populateSeconds[0]} s (ours) and ${populateSeconds[1]} s (${name}).`,
     ].join('\n');
   } finally {
     await floor?.stop();
@@ -236,23 +234,16 @@ async function metadataTable(ours: Target, distribution: Target): Promise<string
 async function main(): Promise<void> {
   const began = Date.now();
   progress('starting registries');
-  const second = BASELINE === undefined ? startDistribution({ parentDir: DATA_PARENT }) : startOurs({ parentDir: DATA_PARENT, root: BASELINE });
-  const [ours, distribution] = await Promise.all([startOurs({ parentDir: DATA_PARENT }), second]);
-  const secondName = BASELINE === undefined ? 'distribution' : 'baseline';
-  const targets = [target('ours', ours.url, POPULATE_CONCURRENCY, ours.pid), target(secondName, distribution.url, POPULATE_CONCURRENCY, distribution.pid)];
+  const [ours, other] = await Promise.all([startOurs({ parentDir: DATA_PARENT }), startOther({ parentDir: DATA_PARENT })]);
+  const targets = [target('ours', ours.url, POPULATE_CONCURRENCY, ours.pid), target(OTHER.name, other.url, POPULATE_CONCURRENCY, other.pid)];
   try {
     if (ONLY !== 'blobs') console.log(`${await metadataTable(targets[0], targets[1])}\n`);
-    if (ONLY !== 'metadata') console.log(`${await blobRows({ ours: targets[0], distribution: targets[1], tmpfs: DATA_PARENT })}\n`);
+    if (ONLY !== 'metadata') console.log(`${await blobRows({ ours: targets[0], other: targets[1], tmpfs: DATA_PARENT })}\n`);
     console.log(`The run took ${Math.round((Date.now() - began) / 1000)} s.`);
   } finally {
     for (const t of targets) t.agent.destroy();
     await stopAll();
   }
-}
-
-function distributionVersion(): string {
-  const run = spawnSync(DISTRIBUTION_BIN, ['--version'], { encoding: 'utf8' });
-  return run.stdout.trim().split(' ').pop() || 'unknown';
 }
 
 main().catch(async (error) => {

@@ -5,11 +5,12 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-blobs
 
 import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
-import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, rename, rm, stat, statfs, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BlobStoreError, tooLarge } from './errors.js';
-import { hashFile, meteredCopy, moveIntoPlace, syncFile, truncateFile, WRITE_BUFFER_SIZE } from './io.js';
+import { hashFile, meteredCopy, stagedFile, syncFile, truncateFile, WRITE_BUFFER_SIZE } from './io.js';
 import { blobFilesIn, blobPath, uploadPath } from './layout.js';
 import { Sessions, type Session } from './sessions.js';
 import { stageFrom } from './staging.js';
@@ -58,6 +59,26 @@ export class DirectoryBlobStore implements BlobStore {
     this.#sessions.stopExpiry();
   }
 
+  // Named so that nothing mistakes it for a blob or a session: not a digest
+  // under blobs/<algorithm>/, not a session id under uploads/.
+  async checkWritable(): Promise<void> {
+    const name = `.probe-${randomUUID()}`;
+    const staged = path.join(this.#dataDir, 'uploads', name);
+    const placed = path.join(this.#dataDir, 'blobs', name);
+    try {
+      await writeFile(staged, '', { flag: 'wx' });
+      await rename(staged, placed);
+    } finally {
+      // Whichever is left; a failure here says no more than the one above.
+      await Promise.all([staged, placed].map((file) => rm(file, { force: true }).catch(() => {})));
+    }
+  }
+
+  async freeBytes(): Promise<number> {
+    const fs = await statfs(path.join(this.#dataDir, 'blobs'));
+    return fs.bavail * fs.bsize;
+  }
+
   get openUploads(): number {
     return this.#sessions.count;
   }
@@ -103,6 +124,11 @@ export class DirectoryBlobStore implements BlobStore {
     return unlinkIfThere(this.location(digest));
   }
 
+  /** @throws as delete. */
+  async deleteAsync(digest: string): Promise<boolean> {
+    return unlinkIfThereAsync(this.location(digest));
+  }
+
   /** Never throws: what cannot be read is left out. */
   *list(): Generator<StoredFile> {
     for (const { file, digest, size, modified } of blobFilesIn(this.#dataDir)) {
@@ -116,6 +142,12 @@ export class DirectoryBlobStore implements BlobStore {
   remove(file: StoredFile): boolean {
     if (!this.#listed.has(file)) throw new TypeError('remove takes only what list gave out');
     return unlinkIfThere(file.location);
+  }
+
+  /** @throws as remove (rejecting). */
+  async removeAsync(file: StoredFile): Promise<boolean> {
+    if (!this.#listed.has(file)) throw new TypeError('remove takes only what list gave out');
+    return unlinkIfThereAsync(file.location);
   }
 
   /** @throws BlobStoreError DIGEST_INVALID, SIZE_INVALID, BLOB_UPLOAD_INVALID; the filesystem's error. */
@@ -188,7 +220,7 @@ export class DirectoryBlobStore implements BlobStore {
       }
       await syncFile(file);
       await mkdir(path.dirname(target), { recursive: true });
-      return { size: session.size, place: () => moveIntoPlace(file, target), discard };
+      return stagedFile(file, target, session.size, discard);
     } catch (error) {
       await discard();
       throw error;
@@ -223,7 +255,21 @@ function unlinkIfThere(file: string): boolean {
     unlinkSync(file);
     return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw error;
+    return gone(error);
   }
+}
+
+async function unlinkIfThereAsync(file: string): Promise<boolean> {
+  try {
+    await unlink(file);
+    return true;
+  } catch (error) {
+    return gone(error);
+  }
+}
+
+/** false for ENOENT (it was not there); @throws any other error. */
+function gone(error: unknown): false {
+  if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+  throw error;
 }

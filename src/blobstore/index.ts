@@ -3,6 +3,7 @@
 
 export { BlobStoreError, type BlobStoreErrorCode, type BlobStoreErrorOptions } from './errors.js';
 export { DirectoryBlobStore } from './directory.js';
+export { lockedForm } from './locked.js';
 export {
   DEFAULT_BLOB_LIMITS,
   type BlobFile,

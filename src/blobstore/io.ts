@@ -4,10 +4,11 @@
 
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, createReadStream, fsyncSync, openSync, renameSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { finished, type Readable, type Writable } from 'node:stream';
 import { BlobStoreError } from './errors.js';
+import type { StagedBlob } from './types.js';
 
 /** How many bytes a copy may take, and the hash it feeds. */
 export interface Meter {
@@ -135,6 +136,19 @@ export function moveIntoPlace(file: string, target: string): void {
   syncDirectory(path.dirname(target));
 }
 
+/** moveIntoPlace, asynchronously: for a lock held across awaits, not inside SQLite's transaction. @throws the filesystem's error. */
+export async function moveIntoPlaceAsync(file: string, target: string): Promise<void> {
+  await rename(file, target);
+  const handle = await open(path.dirname(target), 'r');
+  try {
+    await handle.sync();
+  } catch {
+    // As in syncDirectory.
+  } finally {
+    await handle.close();
+  }
+}
+
 // The rename is durable only once the directory entry is on disk.
 function syncDirectory(dir: string): void {
   const fd = openSync(dir, 'r');
@@ -145,4 +159,9 @@ function syncDirectory(dir: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** A blob staged in `file` (checked and flushed) of `size` bytes, placed by renaming it to `target`. */
+export function stagedFile(file: string, target: string, size: number, discard: () => Promise<void>): StagedBlob {
+  return { size, place: () => moveIntoPlace(file, target), placeAsync: () => moveIntoPlaceAsync(file, target), discard };
 }

@@ -9,7 +9,7 @@ import { link, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { BlobStoreError, tooLarge } from './errors.js';
-import { meteredCopy, moveIntoPlace, syncFile, WRITE_BUFFER_SIZE } from './io.js';
+import { meteredCopy, stagedFile, syncFile, WRITE_BUFFER_SIZE } from './io.js';
 import type { BlobSource, StagedBlob } from './types.js';
 
 // A link cannot cross filesystems (EXDEV), may be refused (EPERM: some
@@ -34,7 +34,7 @@ export async function stageFrom(source: BlobSource, target: string, digest: stri
     const linked = !(source instanceof Readable) && source.link !== false && (await linkOrRefuse(source.file, temporary));
     const size = linked ? (await stat(temporary)).size : await copyVerified(source as Readable | { file: string }, temporary, digest, limit);
     if (size > limit) throw tooLarge(limit);
-    return { size, place: () => moveIntoPlace(temporary, target), discard };
+    return stagedFile(temporary, target, size, discard);
   } catch (error) {
     await discard();
     throw error;

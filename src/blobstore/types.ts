@@ -4,8 +4,15 @@
 // The one rule every implementation keeps: a blob appears under its digest
 // or disappears from it only inside a function the caller runs under the
 // metadata store's write lock (`StagedBlob.place` inside linkBlob, `delete`
-// and `remove` inside deleteBlob or whileBlobUnknown). So gc, which removes
+// and `remove` inside collectBlob or whileBlobUnknown). So gc, which removes
 // a file only while no row names it, can never race a push or an import.
+//
+// Each of those three comes twice: synchronous, for SQLite, whose
+// transaction is synchronous and refuses a callback that returns a promise;
+// and asynchronous (`…Async`), for a store whose lock is held across awaits
+// (PostgreSQL's row or advisory lock), where a rename and an fsync on a
+// shared filesystem must not stop the event loop of every request.
+// lockedForm() picks the one a store takes.
 
 import type { Readable } from 'node:stream';
 
@@ -50,6 +57,8 @@ export interface StagedBlob {
    * @throws the storage's error.
    */
   place(): void;
+  /** `place`, asynchronously: under a lock held across awaits (not inside SQLite's transaction). @throws the storage's error. */
+  placeAsync(): Promise<void>;
   /** Removes what is still staged: after `place`, nothing; after a failed link, the bytes. Never throws. */
   discard(): Promise<void>;
 }
@@ -133,6 +142,16 @@ export interface BlobStore {
    * @throws BlobStoreError DIGEST_INVALID; the storage's error.
    */
   delete(digest: string): boolean;
+  /**
+   * Writes a file where uploads are written, moves it where blobs are kept
+   * and removes it, as a push does: that the storage takes blobs now.
+   * @throws the storage's error (EROFS, ENOSPC, EACCES, ENOTDIR).
+   */
+  checkWritable(): Promise<void>;
+  /** The bytes free for blobs, for this process's user. @throws the storage's error. */
+  freeBytes(): Promise<number>;
+  /** `delete`, asynchronously: under a lock held across awaits (not inside SQLite's transaction). @throws as `delete`. */
+  deleteAsync(digest: string): Promise<boolean>;
   /** Everything stored under blobs, blobs and leftovers alike, read as the caller iterates. Never throws. */
   list(): Iterable<StoredFile>;
   /**
@@ -143,6 +162,8 @@ export interface BlobStore {
    * an arbitrary place); the storage's error.
    */
   remove(file: StoredFile): boolean;
+  /** `remove`, asynchronously: under a lock held across awaits (not inside SQLite's transaction). @throws as `remove`. */
+  removeAsync(file: StoredFile): Promise<boolean>;
 
   /**
    * Stages the bytes of blob `digest` from `source`. Copied bytes are hashed

@@ -1,12 +1,13 @@
 // What every subcommand shares: argument parsing, exit codes, errors that
-// print as one line, and opening the database without ever creating or
-// altering a file that is missing or not ours.
+// print as one line, and opening the metadata (openMetadata, the one place)
+// without ever creating or altering a file that is missing or not ours.
 
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type Database from 'better-sqlite3';
-import { openStore, probeDatabase, StoreError, type DatabaseKind, type MetadataStore, type StoreOptions } from '../index.js';
+import { asyncStore, openStore, probeDatabase, StoreError, type AsyncStore, type DatabaseKind, type StoreOptions } from '../index.js';
 import { openDatabase, sqlitePrimaryCode, translateError } from '../store/index.js';
 
 /** The exit codes of every subcommand; main.ts prints this table in its usage. */
@@ -147,23 +148,62 @@ export function checkDatabaseFile(file: string, options: { allowEmpty?: boolean 
   throw foreign(kind === 'empty' ? 'an empty SQLite database' : 'a SQLite database of another program');
 }
 
-/**
- * Opens the store of an existing database; never creates one.
- * @throws CliError DATABASE; StoreError from openStore.
- */
-export function openExistingStore(dir: string, options?: StoreOptions): MetadataStore {
-  const file = databaseFile(dir);
-  checkDatabaseFile(file);
-  return openStore(file, options);
+/** How a command opens the metadata (openMetadata). */
+export interface MetadataOptions {
+  /** Inspections (check, stats, notify): nothing created, migrated or written. */
+  readOnly?: boolean;
+  /** Create the store when it is missing (import, serve); a foreign or non-empty non-store file is still refused. */
+  create?: boolean;
+  /** SQLite's durability: 'normal' for bulk writers that can simply be run again (import). */
+  durability?: StoreOptions['durability'];
 }
 
 /**
- * A read-only store of an existing database, for inspections (check, stats):
- * nothing is created, migrated or written.
- * @throws CliError DATABASE; StoreError from openStore.
+ * The one place a command opens the metadata it reads or writes: the SQLite
+ * database <data>/metadata.db (--data, else $REGMETA_DATA, else ./data),
+ * which must exist and be a regmeta store unless `options.create`, behind
+ * the asynchronous contract every backend implements. Asynchronous because
+ * a store on a server (PostgreSQL) connects before it answers.
+ * @throws CliError DATABASE (missing, not a regmeta store), IO (the data
+ * directory cannot be created); StoreError from openStore.
  */
-export function openReadOnlyStore(dir: string): MetadataStore {
-  return openExistingStore(dir, { readOnly: true });
+export async function openMetadata(values: { data?: string }, options: MetadataOptions = {}): Promise<AsyncStore> {
+  const dir = dataDir(values);
+  const file = databaseFile(dir);
+  if (!options.create) checkDatabaseFile(file);
+  else {
+    if (existsSync(file)) checkDatabaseFile(file, { allowEmpty: true });
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (error) {
+      throw new CliError(Exit.IO, `cannot create the data directory ${dir}: ${(error as NodeJS.ErrnoException).code}`, 'pass --data <dir>');
+    }
+  }
+  const storeOptions: StoreOptions = {};
+  if (options.readOnly) storeOptions.readOnly = true;
+  if (options.durability !== undefined) storeOptions.durability = options.durability;
+  return asyncStore(openStore(file, storeOptions));
+}
+
+/**
+ * A private copy of the SQLite database in <data> (an empty store when there
+ * is none), in a scratch directory, for the dry runs of gc and import: the
+ * real sweep or import runs on it, exact, and changes nothing. SQLite only:
+ * it copies through SQLite's online backup API. `remove` deletes the copy,
+ * once the store on it is closed.
+ * @throws CliError DATABASE; StoreError as withReadOnly and openStore.
+ */
+export async function scratchCopy(dir: string, prefix: string): Promise<{ store: AsyncStore; remove(): void }> {
+  const scratch = mkdtempSync(join(tmpdir(), prefix));
+  const remove = () => rmSync(scratch, { recursive: true, force: true });
+  try {
+    const copy = join(scratch, 'metadata.db');
+    if (existsSync(databaseFile(dir))) await withReadOnly(dir, (source) => source.backup(copy));
+    return { store: asyncStore(openStore(copy, { durability: 'normal' })), remove };
+  } catch (error) {
+    remove();
+    throw error;
+  }
 }
 
 /**

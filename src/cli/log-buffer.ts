@@ -1,12 +1,12 @@
-// The request log of `regmeta serve`, written in batches.
+// The log of `regmeta serve` on stdout, written in batches.
 //
 // Why: stdout is written synchronously when it is a file or a pipe, so a
 // line per request cost a write(2) per request. Profiled on a manifest GET
 // by tag, that write and the line's formatting were a sixth of the server's
 // CPU time per request. Lines now wait at most FLUSH_AFTER_MS (or until
-// FLUSH_BYTES have gathered) and go out in one write; every other line the
-// command prints flushes them first, so the order on stdout stays the order
-// of events, and the process flushes them on its way out.
+// FLUSH_BYTES have gathered) and go out in one write; the command's own lines
+// take the same buffer and flush it, warnings and faults (stderr) flush it
+// first, so the order of events stays, and the process flushes it on its way out.
 
 /** How long a line may wait, in ms: short enough for someone tailing the log. */
 export const FLUSH_AFTER_MS = 100;
@@ -28,7 +28,12 @@ export class LineBuffer {
 
   /** Adds one line (without its newline). */
   line(text: string): void {
-    this.#pending += `${text}\n`;
+    this.write(`${text}\n`);
+  }
+
+  /** Adds text that ends in a newline: one line or several (what pino hands its destination). */
+  write(text: string): void {
+    this.#pending += text;
     if (this.#pending.length >= FLUSH_BYTES) this.flush();
     // Unref'd: a pending line never keeps the process alive; the exit handler writes it.
     else this.#timer ??= setTimeout(() => this.flush(), FLUSH_AFTER_MS).unref();

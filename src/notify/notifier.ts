@@ -6,7 +6,7 @@
 // endpoint only grows its own backlog, retried with capped, jittered backoff.
 
 import { createHmac, randomUUID } from 'node:crypto';
-import type { MetadataStore, NotificationEvent } from '../store/index.js';
+import type { AsyncStore, NotificationEvent } from '../store/index.js';
 import { ENVELOPE_MEDIA_TYPE, toEnvelopeEvent, type EnvelopeSource } from './envelope.js';
 
 /** One receiver of notifications. */
@@ -23,7 +23,8 @@ export interface NotifyEndpoint {
 
 /** What a Notifier needs beyond its endpoints. */
 export interface NotifierOptions {
-  store: MetadataStore;
+  /** The event log and the cursors (a MetadataStore goes in through asyncStore). */
+  store: AsyncStore;
   endpoints: readonly NotifyEndpoint[];
   /** The registry's base URL (target.url, source.addr). */
   baseUrl: string;
@@ -71,13 +72,15 @@ export class Notifier {
    * Opens each endpoint's cursor (a new one at the newest event) and starts
    * its loop. Commits of this process wake the loops at once, other
    * processes' within the store's poll interval, and the poll is the fallback.
-   * @throws StoreError from opening the cursors.
+   * @throws StoreError from opening the cursors or subscribing.
    */
-  start(): void {
+  async start(): Promise<void> {
     const { store, endpoints } = this.#options;
-    for (const endpoint of endpoints) store.notifications.open(endpoint.url);
+    for (const endpoint of endpoints) await store.notifications.open(endpoint.url);
     if (endpoints.length === 0) return;
-    this.#unsubscribe = store.subscribe(() => this.#wake(), { onError: (error) => this.#report(error, '') });
+    this.#unsubscribe = await store.subscribe(() => this.#wake(), { onError: (error) => this.#report(error, '') });
+    // Stopped while subscribing: stop() found nothing to unsubscribe yet.
+    if (this.#stop.signal.aborted) return this.#unsubscribe();
     this.#loops = endpoints.map((endpoint) => this.#loop(endpoint));
   }
 
@@ -119,7 +122,7 @@ export class Notifier {
     while (!this.#stop.signal.aborted) {
       let events: NotificationEvent[];
       try {
-        events = this.#options.store.notifications.eventsAfter(endpoint.url, this.#options.batchSize);
+        events = await this.#options.store.notifications.eventsAfter(endpoint.url, this.#options.batchSize);
       } catch (error) {
         if (this.#stop.signal.aborted) return;
         this.#report(error, endpoint.url);
@@ -136,7 +139,7 @@ export class Notifier {
       } catch (error) {
         if (this.#stop.signal.aborted) return;
         failures++;
-        this.#fail(endpoint, error);
+        await this.#fail(endpoint, error);
         await this.#sleep(this.#backoff(failures), false);
       }
     }
@@ -149,14 +152,14 @@ export class Notifier {
     return ceiling / 2 + Math.random() * (ceiling / 2);
   }
 
-  #fail(endpoint: NotifyEndpoint, error: unknown): void {
+  async #fail(endpoint: NotifyEndpoint, error: unknown): Promise<void> {
     // fetch's own message is "fetch failed"; what failed is in its cause (ECONNREFUSED, …).
     const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
     const detail = cause === undefined ? '' : ` (${cause.code ?? cause.message})`;
     const message = `${error instanceof Error ? error.message : String(error)}${detail}`;
     this.#report(error, endpoint.url);
     try {
-      this.#options.store.notifications.recordFailure(endpoint.url, message);
+      await this.#options.store.notifications.recordFailure(endpoint.url, message);
     } catch (storeError) {
       this.#report(storeError, endpoint.url);
     }
@@ -171,7 +174,7 @@ export class Notifier {
     const last = events[events.length - 1].id;
     const envelope = events.map((e) => toEnvelopeEvent(e, this.#source)).filter((e) => e !== undefined);
     if (envelope.length > 0) await this.#post(endpoint, JSON.stringify({ events: envelope }));
-    this.#options.store.notifications.advance(endpoint.url, last);
+    await this.#options.store.notifications.advance(endpoint.url, last);
   }
 
   /** @throws Error unless the endpoint answers 2xx within its timeout. */

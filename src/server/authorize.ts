@@ -3,7 +3,7 @@
 // and event filters for the routes that span repositories. Only reached when
 // rules are configured: without them no request pays for any of this.
 
-import type { Event, EventPage, EventQuery, MetadataStore } from '../index.js';
+import type { AsyncStore, Event, EventPage, EventQuery } from '../index.js';
 import type { Access, Action } from './access.js';
 import { unauthorized } from './auth.js';
 import { HttpError } from './errors.js';
@@ -66,17 +66,17 @@ const CATALOG_BATCH = 1000;
  * page, the last name looked at (a short page, and the Link goes on).
  * @throws StoreError NAME_INVALID for a `last` that is no repository name.
  */
-export function pullableCatalog(
-  store: MetadataStore,
+export async function pullableCatalog(
+  store: AsyncStore,
   access: Access,
   actor: string,
   n: number,
   last: string | undefined,
-): { repositories: string[]; next?: string } {
+): Promise<{ repositories: string[]; next?: string }> {
   const found: string[] = [];
   let cursor = last;
   for (let scanned = 0; scanned < CATALOG_SCAN; scanned += CATALOG_BATCH) {
-    const batch = store.catalog({ n: CATALOG_BATCH, last: cursor });
+    const batch = await store.catalog({ n: CATALOG_BATCH, last: cursor });
     for (const name of batch) {
       cursor = name;
       if (!access.allows(actor, 'pull', name)) continue;
@@ -104,12 +104,12 @@ export function maySee(access: Access, actor: string, event: Event): boolean {
  * page is answered short, with its `next`.
  * @throws StoreError as getEvents does: DENIED, EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID.
  */
-export function visibleEvents(store: MetadataStore, access: Access, actor: string, query: EventQuery): EventPage {
+export async function visibleEvents(store: AsyncStore, access: Access, actor: string, query: EventQuery): Promise<EventPage> {
   const perPage = query.perPage ?? 100;
   const events: Event[] = [];
   let page: string | undefined = query.page;
   for (let round = 0; round < EVENT_ROUNDS; round++) {
-    const read = store.getEvents({ ...query, perPage: perPage - events.length, page });
+    const read = await store.getEvents({ ...query, perPage: perPage - events.length, page });
     for (const event of read.events) if (maySee(access, actor, event)) events.push(event);
     page = read.next;
     if (page === undefined || events.length === perPage) break;

@@ -6,37 +6,32 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry as PromRegistry } from 'prom-client';
 import { DirectoryBlobStore } from '../blobstore/index.js';
-import type { MetadataStore } from '../index.js';
+import { asyncStore, MetadataStore, type AsyncStore } from '../index.js';
 import { Access, readAccessRules, type AccessRules } from './access.js';
 import { BasicAuth, carriesNoCredentials, readHtpasswd, type AuthLimits } from './auth.js';
 import { authorize } from './authorize.js';
 import { Connections, type ConnectionLimits } from './connections.js';
 import { HttpError, sendError } from './errors.js';
-import { FaultsOnce } from './faults.js';
+import { FaultsOnce, type FaultContext } from './faults.js';
 import * as blobs from './handlers/blobs.js';
 import * as discovery from './handlers/discovery.js';
 import * as events from './handlers/events.js';
+import * as health from './handlers/health.js';
 import * as manifests from './handlers/manifests.js';
 import { scrape } from './handlers/metrics.js';
 import type { Registry, RequestContext } from './http.js';
+import { Readiness } from './readiness.js';
+import { assignRequestId, requestLogEntry, type RequestLogEntry } from './request-log.js';
 import { RegistryMetrics, type MetricsOptions } from './metrics.js';
 import { RequestState, requestPath } from './request.js';
-import { isWrite, parseRoute, type Route } from './routes.js';
-
-/** One line of the request log. */
-export interface RequestLogEntry {
-  time: string;
-  method: string;
-  path: string;
-  status: number;
-  /** Bytes written to the socket for this response, headers included. */
-  bytes: number;
-  ms: number;
-  actor: string;
-}
+import { isProbe, isWrite, parseRoute, type Route } from './routes.js';
 
 export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<AuthLimits> {
-  store: MetadataStore;
+  /**
+   * The metadata: a MetadataStore (SQLite, used as it is, through asyncStore)
+   * or any AsyncStore (either backend).
+   */
+  store: MetadataStore | AsyncStore;
   /** Holds blobs/ and uploads/ (created when missing). */
   dataDir: string;
   /**
@@ -65,13 +60,19 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
   maxUploadsPerAddress?: number;
   /** Milliseconds an upload session may sit idle before it is dropped with its bytes (default a day). */
   uploadTtl?: number;
-  /** Receives one entry per finished request. */
+  /** Free disk (bytes) below which GET /readyz answers 503 (default 1 GiB; 0: any will do). */
+  minFreeDisk?: number;
+  /**
+   * Receives one entry per finished request, probes (/healthz, /readyz)
+   * included: a logger may want those at a lower level.
+   */
   log?: (entry: RequestLogEntry) => void;
   /**
    * Receives server faults (5xx) and their detail, which the client never
-   * sees, and, once per blob, a blob linked in the store whose file is gone.
+   * sees, and, once per blob, a blob linked in the store whose file is gone;
+   * with the request they happened in, when there was one.
    */
-  onError?: (error: unknown) => void;
+  onError?: (error: unknown, request?: FaultContext) => void;
   /** Receives what is wrong but not fatal at startup, one line each: htpasswd entries that are not bcrypt. */
   onWarning?: (message: string) => void;
   /**
@@ -135,9 +136,10 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
   const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd, options.onWarning), options);
   const admins = new Set(options.admins ?? []);
   const connections = new Connections(options);
-  const metrics = metricsOf(options, blobStore, onError);
+  const store = toAsyncStore(options.store);
+  const metrics = metricsOf(options, store, blobStore, onError);
   const registry: Registry = {
-    store: metrics === undefined ? options.store : metrics.timed(options.store),
+    store: metrics === undefined ? store : metrics.timed(store),
     blobs: blobStore,
     faults: new FaultsOnce(onError),
     readOnly: options.readOnly ?? false,
@@ -146,6 +148,7 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     access,
     streams: new Set(),
     heartbeatInterval: connections.heartbeatInterval,
+    readiness: new Readiness(store, blobStore, options.minFreeDisk),
     logins: auth !== undefined,
     metrics,
   };
@@ -162,24 +165,15 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
 
   const handler = ((req: IncomingMessage, res: ServerResponse) => {
     const started = performance.now();
-    const socket = req.socket;
-    const bytesBefore = socket.bytesWritten;
+    const bytesBefore = req.socket.bytesWritten;
     const c = new RequestState(req, res, registry);
+    assignRequestId(c);
     if (state.closing) res.setHeader('Connection', 'close');
     metrics?.started();
     res.once('close', () => {
       state.onResponseClosed?.();
       metrics?.closed(c, started, bytesBefore);
-      log({
-        time: new Date().toISOString(),
-        method: req.method ?? '',
-        path: (req.url ?? '').split('?')[0].slice(0, 1024),
-        // 499, as nginx logs it: the client went away before the answer was complete.
-        status: res.writableFinished ? res.statusCode : 499,
-        bytes: socket.bytesWritten - bytesBefore,
-        ms: Math.round((performance.now() - started) * 100) / 100,
-        actor: c.actor,
-      });
+      log(requestLogEntry(c, started, bytesBefore));
     });
     handle(c, auth, connections).catch((error: unknown) => {
       // A client that hung up mid-request caused the error and hears no answer.
@@ -187,11 +181,12 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
         res.destroy();
         return;
       }
+      const fault = { requestId: c.requestId };
       try {
-        sendError(req, res, error, onError);
+        sendError(req, res, error, (failure) => onError(failure, fault));
       } catch (failure) {
         // Nothing can be answered any more; the process must not go down with it.
-        onError(failure);
+        onError(failure, fault);
         res.destroy();
       }
     });
@@ -208,11 +203,16 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
   return handler;
 }
 
+/** `store` as the handlers reach it: a MetadataStore through asyncStore, an AsyncStore as it is. */
+export function toAsyncStore(store: MetadataStore | AsyncStore): AsyncStore {
+  return store instanceof MetadataStore ? asyncStore(store) : store;
+}
+
 /** @throws Error when `options.metrics.registry` holds a metric of the same name already. */
-function metricsOf(options: RegistryOptions, blobs: DirectoryBlobStore, onError: (error: unknown) => void): RegistryMetrics | undefined {
+function metricsOf(options: RegistryOptions, store: AsyncStore, blobs: DirectoryBlobStore, onError: (error: unknown) => void): RegistryMetrics | undefined {
   const { metrics } = options;
   if (metrics === undefined || metrics === false) return undefined;
-  return new RegistryMetrics(metrics === true ? {} : metrics, { store: options.store, blobs, onError });
+  return new RegistryMetrics(metrics === true ? {} : metrics, { store, blobs, onError });
 }
 
 function accessOf(options: RegistryOptions): Access | undefined {
@@ -226,6 +226,9 @@ async function handle(c: RequestState, auth: BasicAuth | undefined, connections:
   connections.begin(req, res);
   res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
   const pathname = requestPath(c);
+  const method = req.method ?? 'GET';
+  // Probes carry no credentials and are no one's to deny: before authentication and the rules.
+  if (isProbe(pathname)) return dispatch(c, method, routed(c, method, pathname));
   // Authentication comes before routing: an unauthenticated client learns
   // nothing, not even which names are valid.
   // With rules that grant anonymous clients something, a request without
@@ -235,9 +238,7 @@ async function handle(c: RequestState, auth: BasicAuth | undefined, connections:
     c.actor = await auth.authenticate(req.headers.authorization, req.socket.remoteAddress);
     c.ctx = { actor: c.actor };
   }
-  const method = req.method ?? 'GET';
-  const route = parseRoute(method, pathname);
-  c.route = route.kind;
+  const route = routed(c, method, pathname);
   if (registry.access !== undefined) authorize(c, registry.access, method, route, auth !== undefined);
   if (registry.readOnly && isWrite(method)) {
     throw new HttpError('UNSUPPORTED', 'the registry is read-only');
@@ -248,8 +249,19 @@ async function handle(c: RequestState, auth: BasicAuth | undefined, connections:
   await dispatch(c, method, route);
 }
 
+/** The request's route, kept for its log line. @throws what parseRoute throws. */
+function routed(c: RequestState, method: string, pathname: string): Route {
+  const route = parseRoute(method, pathname);
+  c.route = route.kind;
+  return route;
+}
+
 function dispatch(c: RequestContext, method: string, route: Route): void | Promise<void> {
   switch (route.kind) {
+    case 'healthz':
+      return health.healthz(c);
+    case 'readyz':
+      return health.readyz(c);
     case 'base':
       return discovery.base(c);
     case 'catalog':

@@ -3,16 +3,17 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { finished } from 'node:stream';
-import type { Context, MetadataStore } from '../index.js';
+import type { AsyncStore, Context } from '../index.js';
 import type { BlobStore } from '../blobstore/index.js';
 import { HttpError } from './errors.js';
 import type { Access } from './access.js';
 import type { FaultsOnce } from './faults.js';
+import type { Readiness } from './readiness.js';
 import type { RegistryMetrics } from './metrics.js';
 
 /** The registry's parts and switches, as the handlers see them. */
 export interface Registry {
-  store: MetadataStore;
+  store: AsyncStore;
   blobs: BlobStore;
   /** Faults the client hears nothing of (a linked blob whose file is gone), for the operator, once per subject. */
   faults: FaultsOnce;
@@ -26,6 +27,8 @@ export interface Registry {
   streams: Set<ServerResponse>;
   /** Milliseconds between an event stream's keep-alive comments: below the idle timeout. */
   heartbeatInterval: number;
+  /** The checks of GET /readyz. */
+  readiness: Readiness;
   /** Whether clients log in (an htpasswd file is configured). */
   logins: boolean;
   /** The metrics, when they are on: the store above is then the timed one. */
@@ -42,6 +45,8 @@ export interface RequestContext {
   actor: string;
   /** What store writes are attributed to. */
   ctx: Context;
+  /** The request's id (X-Request-Id): in its log line, its faults and its response. */
+  requestId: string;
 }
 
 /** How much of a refused body the server still reads so the client can hear the answer. */

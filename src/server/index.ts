@@ -1,6 +1,9 @@
 // The registry server's door (`regmeta/server`): mount the registry into any
 // node:http or https server, or let it listen on its own.
-export { createRegistryHandler, type RegistryHandler, type RegistryOptions, type RequestLogEntry } from './handler.js';
+export { createRegistryHandler, type RegistryHandler, type RegistryOptions } from './handler.js';
+export type { RequestLogEntry } from './request-log.js';
+export type { FaultContext } from './faults.js';
+export { DEFAULT_MIN_FREE_DISK, type CheckResult, type ReadinessReport } from './readiness.js';
 export {
   closeRegistry,
   createRegistry,

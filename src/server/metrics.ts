@@ -9,7 +9,7 @@
 import type { Socket } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client';
 import type { BlobStore } from '../blobstore/index.js';
-import type { MetadataStore, NotificationStatus, StoreStats } from '../index.js';
+import type { AsyncStore, NotificationStatus, StoreStats } from '../index.js';
 import type { RequestState } from './request.js';
 import { routeKindOf } from './routes.js';
 import { timedStore, type Timing } from './timed-store.js';
@@ -87,21 +87,27 @@ function exportCells(histogram: Histogram<string>, cells: Iterable<LatencyCell>)
   (histogram as unknown as { hashMap: Record<string, unknown> }).hashMap = hashMap;
 }
 
-/** A value read by `read` at most once per `interval` ms, when asked for; a failed read keeps the last value. */
-function everyInterval<T>(read: () => T, interval: number, onError: (error: unknown) => void): () => T | undefined {
+/**
+ * A value read by `read` at most once per `interval` ms, when asked for; a
+ * failed read keeps the last value. Scrapes while a read is out wait for it.
+ */
+function everyInterval<T>(read: () => Promise<T>, interval: number, onError: (error: unknown) => void): () => Promise<T | undefined> {
   let value: T | undefined;
   let at = -Infinity;
+  let latest: Promise<T | undefined> = Promise.resolve(undefined);
   return () => {
     const now = performance.now();
     if (now - at >= interval) {
       at = now;
-      try {
-        value = read();
-      } catch (error) {
-        onError(error);
-      }
+      latest = read().then(
+        (fresh) => (value = fresh),
+        (error: unknown) => {
+          onError(error);
+          return value;
+        },
+      );
     }
-    return value;
+    return latest;
   };
 }
 
@@ -119,7 +125,7 @@ export function endpointLabel(endpoint: string): string {
 
 /** Where the metrics read what they do not count themselves. */
 export interface MetricsSources {
-  store: MetadataStore;
+  store: AsyncStore;
   blobs: BlobStore;
   onError: (error: unknown) => void;
 }
@@ -273,7 +279,7 @@ export class RegistryMetrics {
   }
 
   /** `store` with each method's calls timed into regmeta_store_operation_duration_seconds. */
-  timed(store: MetadataStore): MetadataStore {
+  timed(store: AsyncStore): AsyncStore {
     return timedStore(store, (operation): Timing => {
       const cell = new LatencyCell({ operation });
       this.#operations.set(operation, cell);
@@ -294,7 +300,7 @@ export class RegistryMetrics {
 const READ_MARK = Symbol('regmeta.bytesReadCounted');
 
 /** The store's counts and the database's size, from a stats read of at most once per interval. */
-function storeGauges(registers: PromRegistry[], stats: () => StoreStats | undefined): void {
+function storeGauges(registers: PromRegistry[], stats: () => Promise<StoreStats | undefined>): void {
   const gauges: Array<[string, string, (s: StoreStats) => number]> = [
     ['regmeta_repositories', 'Repositories in the store.', (s) => s.counts.repositories],
     ['regmeta_manifests', 'Manifests in the store, across repositories.', (s) => s.counts.manifests],
@@ -308,8 +314,8 @@ function storeGauges(registers: PromRegistry[], stats: () => StoreStats | undefi
       name,
       help: `${help} Read at most once per stats interval.`,
       registers,
-      collect() {
-        const read = stats();
+      async collect() {
+        const read = await stats();
         if (read !== undefined) this.set(value(read));
       },
     });
@@ -317,7 +323,7 @@ function storeGauges(registers: PromRegistry[], stats: () => StoreStats | undefi
 }
 
 /** Each webhook endpoint's delivery state, from a read of at most once per interval. */
-function notifyGauges(registers: PromRegistry[], status: () => NotificationStatus[] | undefined): void {
+function notifyGauges(registers: PromRegistry[], status: () => Promise<NotificationStatus[] | undefined>): void {
   const gauges: Array<[string, string, (s: NotificationStatus) => number | undefined]> = [
     ['regmeta_notify_backlog_events', 'Events committed and not yet delivered to the endpoint.', (s) => s.backlog],
     ['regmeta_notify_failures', 'Failed deliveries to the endpoint since its last success.', (s) => s.failures],
@@ -333,10 +339,11 @@ function notifyGauges(registers: PromRegistry[], status: () => NotificationStatu
       help: `${help} Read at most once per stats interval.`,
       labelNames: ['endpoint'],
       registers,
-      collect() {
+      async collect() {
+        const read = await status();
         this.reset();
         const seen = new Set<string>();
-        for (const s of status() ?? []) {
+        for (const s of read ?? []) {
           let endpoint = endpointLabel(s.endpoint);
           // Two URLs that differ only in what the label hides must still be two series.
           for (let n = 2; seen.has(endpoint); n++) endpoint = `${endpointLabel(s.endpoint)} (${n})`;

@@ -26,6 +26,7 @@ const DOT_SEGMENT = /(?:^|\/)\.{1,2}(?:\/|$)|%2e/i;
 export class RequestState implements RequestContext {
   actor = '';
   ctx: Context = {};
+  requestId = '';
   /** The route's kind once routing has passed: what the request is counted under. */
   route: RouteKind | undefined;
   #url: URL | undefined;

@@ -17,7 +17,9 @@ export type Route =
   | { kind: 'referrers'; name: string; digest: string }
   | { kind: 'events' }
   | { kind: 'eventStream' }
-  | { kind: 'metrics' };
+  | { kind: 'metrics' }
+  | { kind: 'healthz' }
+  | { kind: 'readyz' };
 
 export type RouteKind = Route['kind'];
 
@@ -34,6 +36,8 @@ const METHODS: Record<RouteKind, readonly string[]> = {
   events: ['GET'],
   eventStream: ['GET'],
   metrics: ['GET', 'HEAD'],
+  healthz: ['GET', 'HEAD'],
+  readyz: ['GET', 'HEAD'],
 };
 
 /** Upload ids are the server's own UUIDs; nothing else may name a file in uploads/. */
@@ -47,6 +51,8 @@ const PATTERNS: ReadonlyArray<[RegExp, (m: RegExpExecArray, method: string) => R
   [/^\/api\/v0\/events\/?$/, () => ({ kind: 'events' })],
   [/^\/api\/v0\/events\/stream$/, () => ({ kind: 'eventStream' })],
   [/^\/metrics$/, () => ({ kind: 'metrics' })],
+  [/^\/healthz$/, () => ({ kind: 'healthz' })],
+  [/^\/readyz$/, () => ({ kind: 'readyz' })],
   [/^\/v2\/(.+)\/tags\/list$/, (m) => ({ kind: 'tags', name: name(m[1]) })],
   [
     /^\/v2\/(.+)\/manifests\/([^/]+)$/,
@@ -116,6 +122,15 @@ export function parseRoute(method: string, pathname: string): Route {
     return route;
   }
   throw new HttpError('NOT_FOUND', 'no such endpoint');
+}
+
+/**
+ * The paths answered before authentication, to anyone: an orchestrator's
+ * probes of the process, which carry no credentials and reveal nothing of
+ * the repositories.
+ */
+export function isProbe(pathname: string): boolean {
+  return pathname === '/healthz' || pathname === '/readyz';
 }
 
 /**

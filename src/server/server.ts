@@ -7,9 +7,9 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
-import { openStore, type MetadataStore } from '../index.js';
+import { asyncStore, openStore, type AsyncStore, type MetadataStore } from '../index.js';
 import { Notifier, type NotifierOptions } from '../notify/index.js';
-import { createRegistryHandler, handlerInternals, type RegistryHandler, type RegistryOptions } from './handler.js';
+import { createRegistryHandler, handlerInternals, toAsyncStore, type RegistryHandler, type RegistryOptions } from './handler.js';
 import { metricsListener } from './handlers/metrics.js';
 
 /** The server createRegistry makes: plain HTTP, or HTTPS when given a certificate. */
@@ -100,7 +100,8 @@ export interface StartedRegistry {
   /** Where it listens, as http://host:port or https://host:port. */
   url: string;
   server: RegistryServer;
-  store: MetadataStore;
+  /** The metadata as the registry reaches it: `options.store` (a MetadataStore behind asyncStore), or the store it opened. */
+  store: AsyncStore;
   /** Delivers the event log to webhooks when `options.notify` named endpoints. */
   notifier?: Notifier;
   /** Where GET /metrics is answered without credentials, as http://host:port, when `options.metricsListen` was given. */
@@ -111,7 +112,8 @@ export interface StartedRegistry {
 
 /** startRegistry's options: createRegistry's, plus where to listen and what to notify. */
 export interface StartRegistryOptions extends Omit<RegistryServerOptions, 'store'> {
-  store?: MetadataStore;
+  /** The metadata (as RegistryOptions.store); default: a SQLite store in `<dataDir>/metadata.db`, opened and closed here. */
+  store?: MetadataStore | AsyncStore;
   host?: string;
   port?: number;
   /** Webhooks: every event POSTed to each endpoint (see src/notify), from a loop beside the server. */
@@ -136,8 +138,8 @@ export interface StartRegistryOptions extends Omit<RegistryServerOptions, 'store
  */
 export async function startRegistry(options: StartRegistryOptions): Promise<StartedRegistry> {
   const dataDir = path.resolve(options.dataDir);
-  const store = options.store ?? openStore(path.join(dataDir, 'metadata.db'));
   const owned = options.store === undefined;
+  const store = options.store === undefined ? asyncStore(openStore(path.join(dataDir, 'metadata.db'))) : toAsyncStore(options.store);
   let server: RegistryServer | undefined;
   let notifier: Notifier | undefined;
   let metricsServer: HttpServer | undefined;
@@ -154,13 +156,15 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Star
       metricsUrl = urlOf(metricsServer, 'http');
     }
     if (options.notify !== undefined && options.notify.endpoints.length > 0) {
-      notifier = new Notifier({ ...options.notify, store, baseUrl: url, onError: options.notify.onError ?? options.onError });
-      notifier.start();
+      const fault = options.onError;
+      notifier = new Notifier({ ...options.notify, store, baseUrl: url, onError: options.notify.onError ?? (fault && ((error) => fault(error))) });
+      await notifier.start();
     }
   } catch (error) {
     server?.close();
     metricsServer?.close();
-    if (owned) store.close();
+    await notifier?.stop();
+    if (owned) await store.close();
     throw error;
   }
   const listening = server;
@@ -173,7 +177,7 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Star
     async close() {
       await notifier?.stop();
       await Promise.all([closeRegistry(listening), closeMetrics(metricsServer)]);
-      if (owned) store.close();
+      if (owned) await store.close();
     },
   };
 }

@@ -97,6 +97,12 @@ export interface AsyncStore {
 
   check(options?: { onProgress?: (done: number, total: number) => void }): Promise<DatabaseCheck>;
   stats(options?: { top?: number }): Promise<StoreStats>;
+  /**
+   * That the database answers and may be written now, writing nothing (a
+   * registry's readiness probe): SQLite takes its write lock and lets it go;
+   * PostgreSQL checks it is connected to a server that accepts writes.
+   */
+  checkWritable(): Promise<void>;
   /** Closes the store (its connection or pool); later calls reject with STORE_CLOSED. Closing twice is harmless. */
   close(): Promise<void>;
 }
@@ -236,6 +242,9 @@ class SqliteAsyncStore implements AsyncStore {
   }
   stats(options?: { top?: number }) {
     return settle(() => this.sync.stats(options));
+  }
+  checkWritable() {
+    return settle(() => this.sync.checkWritable());
   }
   close() {
     return settle(() => this.sync.close());

@@ -388,6 +388,15 @@ export class MetadataStore {
     return inspection.stats(this.#cx, options);
   }
 
+  /**
+   * Takes the write lock and lets it go, writing nothing: that the database
+   * answers and may be written now (a registry's readiness probe).
+   * @throws StoreError DATABASE_BUSY, DATABASE_* (what SQLite refused), STORE_CLOSED.
+   */
+  checkWritable(): void {
+    this.#cx.write(() => undefined);
+  }
+
   /** Closes the connection; later calls throw STORE_CLOSED. Closing twice is harmless. */
   close(): void {
     this.#subscriptions.close();

@@ -66,6 +66,15 @@ describe('layout, stat and read', () => {
     expect(t.blobs.delete(digest)).toBe(true);
     expect(t.blobs.delete(digest)).toBe(false);
   });
+
+  it('deletes asynchronously the same way, rejecting rather than throwing a malformed digest', async () => {
+    const digest = sha256('gone later');
+    write(digest, 'gone later');
+    expect(await t.blobs.deleteAsync(digest)).toBe(true);
+    expect(await t.blobs.deleteAsync(digest)).toBe(false);
+    const refused = t.blobs.deleteAsync('sha256:nothex');
+    await expect(refused).rejects.toMatchObject({ code: 'DIGEST_INVALID' });
+  });
 });
 
 describe('put', () => {
@@ -92,6 +101,17 @@ describe('put', () => {
     staged.place();
     expect(statSync(t.file(digest)).ino).not.toBe(statSync(path.join(t.dir, 'source')).ino);
     expect(readFileSync(t.file(digest), 'utf8')).toBe('imported bytes');
+  });
+
+  it('places asynchronously as it places synchronously, for a lock held across awaits', async () => {
+    const digest = sha256('imported bytes');
+    const staged = await t.blobs.put(digest, { file: source(), link: false });
+    const placing = staged.placeAsync();
+    expect(placing).toBeInstanceOf(Promise);
+    await placing;
+    await staged.discard();
+    expect(readFileSync(t.file(digest), 'utf8')).toBe('imported bytes');
+    expect([...t.blobs.list()].map((f) => f.digest)).toEqual([digest]);
   });
 
   it('takes a stream', async () => {
@@ -162,6 +182,15 @@ describe('list and remove', () => {
     expect(() => t.blobs.remove({ location: file, size: 7, modified: new Date() })).toThrow(TypeError);
     expect(t.blobs.remove(listed)).toBe(true);
     expect(t.blobs.remove(listed)).toBe(false);
+  });
+
+  it('removes asynchronously only what it listed, the same way', async () => {
+    const digest = sha256('removed later');
+    const file = write(digest, 'removed later');
+    const [listed] = [...t.blobs.list()];
+    await expect(t.blobs.removeAsync({ location: file, size: 13, modified: new Date() })).rejects.toBeInstanceOf(TypeError);
+    expect(await t.blobs.removeAsync(listed)).toBe(true);
+    expect(await t.blobs.removeAsync(listed)).toBe(false);
   });
 
   it('skips a file that vanishes between the directory read and its stat', () => {

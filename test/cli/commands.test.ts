@@ -146,7 +146,7 @@ describe('inspection commands', () => {
 });
 
 describe('errors', () => {
-  it('a missing, empty, foreign or non-database file: exit 3, one line, nothing created or changed', async () => {
+  it('a missing, empty, foreign or non-database file: exit 3, one line, nothing created or changed, serve included', async () => {
     const empty = join(dir, 'empty');
     mkdirSync(empty);
     const zero = join(dir, 'zero');
@@ -169,6 +169,7 @@ describe('errors', () => {
       regmeta(['repos', '--data', foreign]),
       regmeta(['backup', join(dir, 'copy.db'), '--data', foreign]),
       regmeta(['import', join(dir, 'nowhere'), '--data', empty]),
+      regmeta(['serve', '--data', text, '--listen', '127.0.0.1:0']),
     ]);
     runs.forEach((run, i) => {
       expect(run.status, `run ${i}: ${run.stderr}`).toBe(i === 6 ? 2 : 3);
@@ -180,6 +181,9 @@ describe('errors', () => {
     expect(runs[2].stderr).toMatch(/empty file/);
     expect(runs[3].stderr).toMatch(/not a SQLite database/);
     expect(runs[4].stderr).toMatch(/another program/);
+    // serve opens the metadata as every command does: refused before anything is made beside it.
+    expect(runs[7].stderr).toMatch(/not a SQLite database, not a regmeta store/);
+    expect(readdirSync(text)).toEqual(['metadata.db']);
     expect(readdirSync(empty)).toEqual([]);
     expect([zero, text, foreign].map((d) => hashOf(join(d, 'metadata.db')))).toEqual(before);
     expect(existsSync(join(dir, 'copy.db'))).toBe(false);

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { openStore } from 'regmeta';
+import { asyncStore, openStore } from 'regmeta';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sweep } from '../../src/cli/commands/gc.js';
 import { DEFAULT_GRACE, parseDuration } from '../../src/cli/common.js';
@@ -85,7 +85,7 @@ describe('gc', () => {
 });
 
 describe('gc with a listing gone stale', () => {
-  it('removes the files of the rows it deleted and of rows gone elsewhere, and keeps a blob linked again since the listing', () => {
+  it('removes the files of the rows it deleted and of rows gone elsewhere, and keeps a blob linked again since the listing', async () => {
     const data = dataDir();
     const file = join(data, 'metadata.db');
     // Two connections: the sweep's, and a server's that acts between the
@@ -121,7 +121,7 @@ describe('gc with a listing gone stale', () => {
           return typeof value === 'function' ? value.bind(target) : value;
         },
       });
-      const result = sweep(stale, olderThan, data);
+      const result = await sweep(asyncStore(stale), olderThan, data);
       expect(listed.sort()).toEqual([relinked.digest, taken.digest, gone.digest].sort());
       expect(result.blobsDeleted.map((b) => b.digest)).toEqual([gone.digest]);
       expect(result.skipped).toBe(2);

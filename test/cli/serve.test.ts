@@ -16,6 +16,7 @@ import { CliError, Exit } from '../../src/cli/common.js';
 import { DEFAULT_AUTH_LIMITS } from '../../src/server/auth.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connections.js';
 import { DEFAULT_STATS_INTERVAL } from '../../src/server/metrics.js';
+import { DEFAULT_MIN_FREE_DISK } from '../../src/server/readiness.js';
 import { pushBlob, sha256 } from '../server/helpers.js';
 import { BIN } from './run.js';
 
@@ -37,6 +38,8 @@ describe('parseServeArgs', () => {
       readOnly: false,
       deletes: true,
       notify: [],
+      logLevel: 'info',
+      minFreeDisk: DEFAULT_MIN_FREE_DISK,
       metrics: true,
       metricsInterval: DEFAULT_STATS_INTERVAL,
       limits: {
@@ -198,7 +201,7 @@ describe('the server process', () => {
     const requests = child.lines.filter((line) => line.method !== undefined);
     expect(requests.map((line) => `${line.method} ${line.status}`)).toEqual(['POST 201', 'POST 202', 'PATCH 202']);
     for (const line of requests) {
-      expect(Object.keys(line).sort()).toEqual(['actor', 'bytes', 'method', 'ms', 'path', 'status', 'time']);
+      expect(Object.keys(line).sort()).toEqual(['actor', 'bytes', 'level', 'method', 'ms', 'msg', 'path', 'remoteAddress', 'requestId', 'route', 'status', 'time', 'userAgent']);
     }
 
     // The database was closed cleanly and holds what was acknowledged.

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ENVELOPE_MEDIA_TYPE, SIGNATURE_HEADER, signatureOf, startRegistry, type StartedRegistry } from 'regmeta/server';
-import type { MetadataStore } from 'regmeta';
+import type { AsyncStore } from 'regmeta';
 import { pushImage } from '../server/helpers.js';
 import { startReceiver, type Receiver } from './receiver.js';
 
@@ -34,14 +34,14 @@ function start(endpoint: { secret?: string; timeout?: number } = {}, errors: unk
 }
 
 /** The ids of the events a receiver should get, in commit order: all but CREATE REPOSITORY. */
-function expectedIds(store: MetadataStore): string[] {
-  const events = store.getEvents({ queryingUser: '', isAdmin: true, perPage: 1000 }).events.reverse();
+async function expectedIds(store: AsyncStore): Promise<string[]> {
+  const events = (await store.getEvents({ queryingUser: '', isAdmin: true, perPage: 1000 })).events.reverse();
   return events.filter((e) => !(e.object.type === 'REPOSITORY' && e.type === 'CREATE')).map((e) => e.id);
 }
 
 /** Resolves once `fn` holds, looking every 10 ms: the cursor moves just after the receiver answers. */
-async function eventually(fn: () => boolean, timeout = 10_000): Promise<void> {
-  for (const end = Date.now() + timeout; !fn(); await new Promise((r) => setTimeout(r, 10))) {
+async function eventually(fn: () => Promise<boolean>, timeout = 10_000): Promise<void> {
+  for (const end = Date.now() + timeout; !(await fn()); await new Promise((r) => setTimeout(r, 10))) {
     if (Date.now() > end) throw new Error('not reached in time');
   }
 }
@@ -54,7 +54,7 @@ describe('webhooks from the event log', () => {
     registry = await start({ secret: 's3cret' });
     const image = await pushImage(registry.url, 'acme/app', 'v1', 'one');
     expect((await fetch(`${registry.url}/v2/acme/app/manifests/v1`, { method: 'DELETE' })).status).toBe(202);
-    const ids = expectedIds(registry.store);
+    const ids = (await expectedIds(registry.store));
     await receiver.until(() => receiver.acknowledged().length >= ids.length);
     expect(receiver.acknowledged()).toEqual(ids);
     for (const delivery of receiver.deliveries) {
@@ -79,8 +79,8 @@ describe('webhooks from the event log', () => {
     expect(events[0].source.instanceID).toMatch(/^[0-9a-f-]{36}$/);
     expect(new Date(events[0].timestamp).getTime()).not.toBeNaN();
     const store = registry.store;
-    await eventually(() => store.notifications.status()[0].backlog === 0);
-    const [status] = store.notifications.status();
+    await eventually(async () => (await store.notifications.status())[0].backlog === 0);
+    const [status] = await store.notifications.status();
     expect(status).toMatchObject({ endpoint: receiver.url, eventId: ids.at(-1), backlog: 0, failures: 0 });
   });
 
@@ -91,17 +91,17 @@ describe('webhooks from the event log', () => {
     for (const n of [1, 2, 3]) await pushImage(registry.url, 'acme/app', `v${n}`, `seed ${n}`);
     await receiver.until((d) => d.length >= 4);
     const store = registry.store;
-    await eventually(() => store.notifications.status()[0].failures >= 4);
-    const failing = registry.store.notifications.status()[0];
+    await eventually(async () => (await store.notifications.status())[0].failures >= 4);
+    const failing = (await registry.store.notifications.status())[0];
     expect(failing.failures).toBeGreaterThanOrEqual(4);
     expect(failing.lastError).toBe('HTTP 500 Internal Server Error');
     expect(failing.backlog).toBeGreaterThan(0);
     receiver.answer = 200;
-    const ids = expectedIds(registry.store);
+    const ids = (await expectedIds(registry.store));
     await receiver.until(() => firstSeen(receiver.acknowledged()).length >= ids.length);
     expect(receiver.acknowledged()).toEqual(ids);
-    await eventually(() => store.notifications.status()[0].backlog === 0);
-    expect(store.notifications.status()[0]).toMatchObject({ backlog: 0, failures: 0, lastError: 'HTTP 500 Internal Server Error' });
+    await eventually(async () => (await store.notifications.status())[0].backlog === 0);
+    expect((await store.notifications.status())[0]).toMatchObject({ backlog: 0, failures: 0, lastError: 'HTTP 500 Internal Server Error' });
     expect(errors.length).toBeGreaterThanOrEqual(4);
   });
 
@@ -111,9 +111,9 @@ describe('webhooks from the event log', () => {
     for (const n of [1, 2, 3]) await pushImage(registry.url, 'acme/app', `v${n}`, `seed ${n}`);
     expect((await fetch(`${registry.url}/v2/acme/app/tags/list`)).status).toBe(200);
     expect(receiver.deliveries).toEqual([]);
-    const [status] = registry.store.notifications.status();
+    const [status] = await registry.store.notifications.status();
     // Everything but what only the skipped CREATE REPOSITORY made up.
-    expect(status.backlog).toBeGreaterThanOrEqual(expectedIds(registry.store).length);
+    expect(status.backlog).toBeGreaterThanOrEqual((await expectedIds(registry.store)).length);
     // Closing aborts the POST in flight rather than waiting for it.
     await registry.close();
     registry = undefined;

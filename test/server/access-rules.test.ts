@@ -302,30 +302,30 @@ describe('filtering while paging, bounded', () => {
     const { pullableCatalog } = await import('../../src/server/authorize.js');
     const names = [...Array.from({ length: 150_000 }, (_, i) => `aa/${String(i).padStart(6, '0')}`), 'zz/app'];
     const store = {
-      catalog: ({ n, last }: { n: number; last?: string }) => {
+      catalog: async ({ n, last }: { n: number; last?: string }) => {
         const from = last === undefined ? 0 : names.indexOf(last) + 1;
         return names.slice(from, from + n);
       },
     } as never;
-    const first = pullableCatalog(store, access, 'bob', 10, undefined);
+    const first = await pullableCatalog(store, access, 'bob', 10, undefined);
     expect(first).toEqual({ repositories: [], next: names[99_999] });
-    expect(pullableCatalog(store, access, 'bob', 10, first.next)).toEqual({ repositories: ['zz/app'] });
+    expect(await pullableCatalog(store, access, 'bob', 10, first.next)).toEqual({ repositories: ['zz/app'] });
   });
 
   it('an events page that 20 reads could not fill answers short, with the next cursor', async () => {
     const { visibleEvents } = await import('../../src/server/authorize.js');
     let reads = 0;
     const store = {
-      getEvents: ({ page }: { page?: string }) => {
+      getEvents: async ({ page }: { page?: string }) => {
         reads++;
         const at = Number(page ?? 0);
         return { events: [{ id: String(at), repository: at === 50 ? 'zz/app' : 'aa/x' }], next: String(at + 1) };
       },
     } as never;
-    const first = visibleEvents(store, access, 'bob', { queryingUser: 'bob', perPage: 2 });
+    const first = await visibleEvents(store, access, 'bob', { queryingUser: 'bob', perPage: 2 });
     expect(first).toEqual({ events: [], next: '20' });
     expect(reads).toBe(20);
-    const later = visibleEvents(store, access, 'bob', { queryingUser: 'bob', perPage: 2, page: '40' });
+    const later = await visibleEvents(store, access, 'bob', { queryingUser: 'bob', perPage: 2, page: '40' });
     expect(later.events.map((e) => e.id)).toEqual(['50']);
   });
 });

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openStore, type MetadataStore, type StoreOptions } from 'regmeta';
-import { closeRegistry, createRegistry, type RegistryOptions, type RequestLogEntry } from 'regmeta/server';
+import { closeRegistry, createRegistry, type FaultContext, type RegistryOptions, type RequestLogEntry } from 'regmeta/server';
 import type { Descriptor } from '../../src/index.js';
 
 export interface TestRegistry {
@@ -18,6 +18,8 @@ export interface TestRegistry {
   server: Server;
   logs: RequestLogEntry[];
   errors: unknown[];
+  /** The request each of `errors` happened in, when there was one. */
+  faults: (FaultContext | undefined)[];
   close(): Promise<void>;
 }
 
@@ -37,11 +39,15 @@ export async function startRegistry(
   const store = on?.store ?? openStore(path.join(dataDir, 'metadata.db'), { durability: 'normal', pollInterval: 20, ...storeOptions });
   const logs: RequestLogEntry[] = [];
   const errors: unknown[] = [];
+  const faults: (FaultContext | undefined)[] = [];
   const server = createRegistry({
     store,
     dataDir,
     log: (entry) => logs.push(entry),
-    onError: (error) => errors.push(error),
+    onError: (error, request) => {
+      errors.push(error);
+      faults.push(request);
+    },
     ...options,
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -53,6 +59,7 @@ export async function startRegistry(
     server,
     logs,
     errors,
+    faults,
     async close() {
       await closeRegistry(server, 2000);
       if (on) return;

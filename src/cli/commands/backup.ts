@@ -1,5 +1,7 @@
 // `regmeta backup <file>`: an online, consistent copy through SQLite's backup
-// API while the server (or anything else) keeps writing.
+// API while the server (or anything else) keeps writing. SQLite only, by
+// nature: it opens the file with SQLite's API (openReadOnly), not through
+// openMetadata and the asynchronous contract.
 
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -38,6 +40,10 @@ Writes a consistent copy of the database to <file> with SQLite's online
 backup API; the server may keep running and writing. The copy is then
 verified with quick_check. It is a complete database: open it with
 --data pointing at a directory holding it as metadata.db.
+
+SQLite only: this is the one subcommand that works on the SQLite file
+through SQLite's own API rather than through the store. A PostgreSQL
+database is backed up with PostgreSQL's tools (pg_dump, base backups).
 
 options:
   --force        overwrite <file> if it exists

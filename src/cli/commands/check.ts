@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { StoreError, type BlobInfo, type MetadataStore } from '../../index.js';
+import { StoreError, type AsyncStore, type BlobInfo } from '../../index.js';
 import {
   DATA_HELP,
   DATA_OPTION,
@@ -17,7 +17,7 @@ import {
   dataDir,
   formatBytes,
   graceCutoff,
-  openReadOnlyStore,
+  openMetadata,
   parse,
   println,
   printJson,
@@ -76,10 +76,10 @@ example:
     const problems: Problem[] = [];
     const pending: Problem[] = [];
     const checked = { integrity: false, foreignKeys: false, manifests: 0, tags: 0, blobReferences: 0, blobFiles: 0, blobBytes: 0 };
-    const metadata = openReadOnlyStore(dir);
+    const metadata = await openMetadata(args.values, { readOnly: true });
     try {
       let bar: Progress | undefined;
-      const database = metadata.check({
+      const database = await metadata.check({
         onProgress: (done, total) => (bar ??= new Progress('manifests', { total })).update(done),
       });
       bar?.finish();
@@ -88,7 +88,7 @@ example:
       const checkFiles = args.values['no-files'] ? false : args.values.files || existsSync(join(dir, 'blobs'));
       if (database.complete && checkFiles) await inspectBlobFiles(metadata, dir, { problems, pending, olderThan }, checked);
     } finally {
-      metadata.close();
+      await metadata.close();
     }
     if (args.values.json) printJson({ ok: problems.length === 0, checked, problems, pending });
     else {
@@ -111,12 +111,12 @@ interface Findings {
   olderThan: Date;
 }
 
-async function inspectBlobFiles(metadata: MetadataStore, dir: string, findings: Findings, checked: Record<string, number | boolean>): Promise<void> {
+async function inspectBlobFiles(metadata: AsyncStore, dir: string, findings: Findings, checked: Record<string, number | boolean>): Promise<void> {
   const { problems } = findings;
   const store = new DirectoryBlobStore(dir);
   let blobs: BlobInfo[];
   try {
-    blobs = metadata.allBlobs();
+    blobs = await metadata.allBlobs();
   } catch (error) {
     // As in the store's check: damage that stops SQLite reading is a problem found.
     if (!(error instanceof StoreError) || error.code !== 'DATABASE_CORRUPT') throw error;

@@ -1,13 +1,12 @@
 // `regmeta events`: the event log, filtered, or followed as it grows.
 
-import { EVENT_TYPES, OBJECT_TYPES, type Event, type EventObjectType, type EventQuery, type EventType } from '../../index.js';
+import { EVENT_TYPES, OBJECT_TYPES, type AsyncStore, type Event, type EventObjectType, type EventQuery, type EventType } from '../../index.js';
 import {
   DATA_HELP,
   DATA_OPTION,
   Exit,
   JSON_OPTION,
-  dataDir,
-  openExistingStore,
+  openMetadata,
   parse,
   parseTime,
   println,
@@ -76,7 +75,7 @@ examples:
     if (v.since !== undefined) query.publishedAfter = parseTime(v.since, 'events', 'since');
     if (v.until !== undefined) query.publishedBefore = parseTime(v.until, 'events', 'until');
 
-    const store = openExistingStore(dataDir(v));
+    const store = await openMetadata(v);
     if (v.follow) return follow(store, query, v.json === true);
     try {
       const found: Event[] = [];
@@ -84,7 +83,7 @@ examples:
       const most = store.limits.maxPageSize;
       do {
         const perPage = limit === 0 ? most : Math.min(most, limit - found.length);
-        const result = store.getEvents({ ...query, perPage, page });
+        const result = await store.getEvents({ ...query, perPage, page });
         found.push(...result.events);
         page = result.next;
       } while (page !== undefined && (limit === 0 || found.length < limit));
@@ -92,23 +91,28 @@ examples:
       else for (const event of found) println(formatEvent(event));
       return Exit.OK;
     } finally {
-      store.close();
+      await store.close();
     }
   },
 };
 
 /** Prints matching events as they are committed, until SIGINT or SIGTERM. */
-function follow(store: ReturnType<typeof openExistingStore>, query: EventQuery, json: boolean): Promise<number> {
-  // The store filters, and refuses a bad query before anything is waited for.
-  const unsubscribe = store.subscribe((event) => println(json ? JSON.stringify(toJson(event)) : formatEvent(event)), { query });
-  return new Promise((resolve) => {
+async function follow(store: AsyncStore, query: EventQuery, json: boolean): Promise<number> {
+  let unsubscribe: () => void;
+  try {
+    // The store filters, and refuses a bad query before anything is waited for.
+    unsubscribe = await store.subscribe((event) => println(json ? JSON.stringify(toJson(event)) : formatEvent(event)), { query });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return new Promise((resolve, reject) => {
     // The store's poll timer does not hold the process open; this does.
     const keepAlive = setInterval(() => undefined, 1 << 30);
     const stop = () => {
       clearInterval(keepAlive);
       unsubscribe();
-      store.close();
-      resolve(Exit.OK);
+      store.close().then(() => resolve(Exit.OK), reject);
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);

@@ -3,10 +3,7 @@
 // transaction per deletion, so a running server only ever sees a consistent
 // state; whatever a server changes between our reads and deletes is skipped.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { openStore, StoreError, type MetadataStore } from '../../index.js';
+import { StoreError, type AsyncStore, type LockedAction } from '../../index.js';
 import {
   DATA_HELP,
   DATA_OPTION,
@@ -17,15 +14,15 @@ import {
   dataDir,
   formatBytes,
   graceCutoff,
-  openExistingStore,
-  withReadOnly,
+  openMetadata,
   parse,
   println,
   printJson,
+  scratchCopy,
   type Command,
 } from '../common.js';
 import { Progress } from '../progress.js';
-import { DirectoryBlobStore, type BlobStore } from '../../blobstore/index.js';
+import { DirectoryBlobStore, lockedForm, type BlobStore } from '../../blobstore/index.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION, ...GRACE_OPTION, 'dry-run': { type: 'boolean', short: 'n' } } as const;
 
@@ -75,7 +72,7 @@ example:
     if (!args) return Exit.OK;
     const olderThan = graceCutoff(args.values, 'gc');
     const dir = dataDir(args.values);
-    const result = args.values['dry-run'] ? await dryRun(dir, olderThan) : sweep(openExistingStore(dir), olderThan, dir);
+    const result = args.values['dry-run'] ? await dryRun(dir, olderThan) : await sweep(await openMetadata(args.values), olderThan, dir);
     if (args.values.json) printJson(result);
     else {
       const verb = result.dryRun ? 'would delete' : 'deleted';
@@ -92,15 +89,13 @@ example:
   },
 };
 
-/** The sweep on a private copy of the database: exact, and changes nothing. */
+/** The sweep on a private copy of the database (SQLite's): exact, and changes nothing. */
 async function dryRun(dir: string, olderThan: Date): Promise<GcResult> {
-  const scratch = mkdtempSync(join(tmpdir(), 'regmeta-gc-'));
+  const copy = await scratchCopy(dir, 'regmeta-gc-');
   try {
-    const copy = join(scratch, 'metadata.db');
-    await withReadOnly(dir, (source) => source.backup(copy));
-    return { ...sweep(openStore(copy, { durability: 'normal' }), olderThan, undefined), dryRun: true };
+    return { ...(await sweep(copy.store, olderThan, undefined)), dryRun: true };
   } finally {
-    rmSync(scratch, { recursive: true, force: true });
+    copy.remove();
   }
 }
 
@@ -118,7 +113,7 @@ const ctx = { actor: ACTOR };
  * undefined.
  * @throws StoreError on database failures other than the races it skips.
  */
-export function sweep(store: MetadataStore, olderThan: Date, dir: string | undefined): GcResult {
+export async function sweep(store: AsyncStore, olderThan: Date, dir: string | undefined): Promise<GcResult> {
   const started = Date.now();
   const result: GcResult = {
     dryRun: false,
@@ -133,30 +128,30 @@ export function sweep(store: MetadataStore, olderThan: Date, dir: string | undef
   };
   const progress = new Progress('gc');
   try {
-    sweepManifests(store, olderThan, result, progress);
+    await sweepManifests(store, olderThan, result, progress);
     const blobs = dir === undefined ? undefined : new DirectoryBlobStore(dir);
-    sweepBlobs(store, olderThan, blobs, result, progress);
-    if (blobs !== undefined) sweepStrayFiles(store, olderThan, blobs, result);
+    await sweepBlobs(store, olderThan, blobs, result, progress);
+    if (blobs !== undefined) await sweepStrayFiles(store, olderThan, blobs, result);
   } finally {
     progress.finish();
-    store.close();
+    await store.close();
   }
   result.seconds = (Date.now() - started) / 1000;
   return result;
 }
 
 /** Deletes untagged manifests, in rounds until one frees nothing new: deleting an index makes its children untagged. */
-function sweepManifests(store: MetadataStore, olderThan: Date, result: GcResult, progress: Progress): void {
+async function sweepManifests(store: AsyncStore, olderThan: Date, result: GcResult, progress: Progress): Promise<void> {
   const tried = new Set<string>();
   for (;;) {
-    const candidates = store.untaggedManifests({ olderThan }).filter((m) => !tried.has(`${m.repository}@${m.digest}`));
+    const candidates = (await store.untaggedManifests({ olderThan })).filter((m) => !tried.has(`${m.repository}@${m.digest}`));
     if (candidates.length === 0) return;
     for (const { repository, digest } of candidates) {
       tried.add(`${repository}@${digest}`);
       try {
         // A tag set since the listing makes the store refuse the delete
         // (MANIFEST_REFERENCED), in the delete's own transaction.
-        store.collectManifest(repository, digest, ctx, { olderThan });
+        await store.collectManifest(repository, digest, ctx, { olderThan });
         result.manifestsDeleted.push({ repository, digest });
       } catch (error) {
         if (!skippable(error)) throw error;
@@ -167,25 +162,33 @@ function sweepManifests(store: MetadataStore, olderThan: Date, result: GcResult,
   }
 }
 
-/** Removes a file, counting it, or records why it could not. */
-function remover(result: GcResult, where: string, remove: () => boolean): () => void {
+/**
+ * Removes a file, counting it, or records why it could not: synchronously
+ * when `remove` is (inside SQLite's transaction), else once it settles.
+ */
+function remover(result: GcResult, where: string, remove: () => boolean | Promise<boolean>): LockedAction {
+  const count = (removed: boolean) => void (removed && result.filesRemoved++);
+  const fail = (error: unknown) => void result.problems.push(`cannot remove ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   return () => {
     try {
-      if (remove()) result.filesRemoved++;
+      const removed = remove();
+      if (typeof removed === 'boolean') return count(removed);
+      return removed.then(count, fail);
     } catch (error) {
-      result.problems.push(`cannot remove ${where}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      fail(error);
     }
   };
 }
 
-function sweepBlobs(store: MetadataStore, olderThan: Date, blobs: BlobStore | undefined, result: GcResult, progress: Progress): void {
-  for (const blob of store.unreferencedBlobs({ olderThan })) {
+async function sweepBlobs(store: AsyncStore, olderThan: Date, blobs: BlobStore | undefined, result: GcResult, progress: Progress): Promise<void> {
+  for (const blob of await store.unreferencedBlobs({ olderThan })) {
     // The store removes the file only after the row's delete has committed,
     // under the write lock, and only if no push has linked the digest again
     // (a push moves its file into place under that same lock).
-    const removeFile = blobs && remover(result, blobs.location(blob.digest), () => blobs.delete(blob.digest));
+    const { digest } = blob;
+    const removeFile = blobs && remover(result, blobs.location(digest), lockedForm(store, () => blobs.delete(digest), () => blobs.deleteAsync(digest)));
     try {
-      store.collectBlob(blob.digest, ctx, { olderThan, removeFile });
+      await store.collectBlob(blob.digest, ctx, { olderThan, removeFile });
     } catch (error) {
       if (!skippable(error)) throw error;
       result.skipped++;
@@ -203,12 +206,12 @@ function sweepBlobs(store: MetadataStore, olderThan: Date, blobs: BlobStore | un
  * grace period. A named one goes only while the store still knows no such
  * blob, under the write lock a push places its file under.
  */
-function sweepStrayFiles(store: MetadataStore, olderThan: Date, blobs: BlobStore, result: GcResult): void {
+async function sweepStrayFiles(store: AsyncStore, olderThan: Date, blobs: BlobStore, result: GcResult): Promise<void> {
   for (const file of blobs.list()) {
     // Young enough to be a push in flight.
     if (file.modified.getTime() >= olderThan.getTime()) continue;
-    const remove = remover(result, file.location, () => blobs.remove(file));
-    if (file.digest === undefined) remove();
-    else store.whileBlobUnknown(file.digest, remove);
+    const remove = remover(result, file.location, lockedForm(store, () => blobs.remove(file), () => blobs.removeAsync(file)));
+    if (file.digest === undefined) await remove();
+    else await store.whileBlobUnknown(file.digest, remove);
   }
 }

@@ -1,6 +1,6 @@
 // `regmeta history <repo> <tag>`: every target a tag has had.
 
-import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, dataDir, openExistingStore, parse, println, printJson, table, type Command } from '../common.js';
+import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, openMetadata, parse, println, printJson, table, type Command } from '../common.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
 
@@ -18,18 +18,18 @@ ${DATA_HELP}
 example:
   regmeta history library/nginx latest
 `,
-  run(argv) {
+  async run(argv) {
     const args = parse(argv, history, options, { min: 2, max: 2 });
     if (!args) return Exit.OK;
     const [repo, tag] = args.positionals;
-    const store = openExistingStore(dataDir(args.values));
+    const store = await openMetadata(args.values);
     try {
-      const entries = store.tagHistory(repo, tag);
+      const entries = await store.tagHistory(repo, tag);
       if (args.values.json) printJson(entries.map((e) => ({ digest: e.digest, taggedAt: e.taggedAt.toISOString() })));
       else for (const line of table(entries.map((e) => [e.taggedAt.toISOString(), e.digest]))) println(line);
       return entries.length > 0 ? Exit.OK : Exit.PROBLEMS;
     } finally {
-      store.close();
+      await store.close();
     }
   },
 };

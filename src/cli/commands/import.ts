@@ -5,20 +5,16 @@
 // scan the layout (scan.ts), stage blobs (blobs.ts), read revisions
 // (revisions.ts), replay tags (tags.ts), in that order per repository (run.ts).
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { openStore, type MetadataStore } from '../../index.js';
+import { resolve } from 'node:path';
+import type { AsyncStore } from '../../index.js';
 import {
-  CliError,
   DATA_HELP,
   DATA_OPTION,
   Exit,
   JSON_OPTION,
-  checkDatabaseFile,
-  databaseFile,
   dataDir,
-  withReadOnly,
+  openMetadata,
+  scratchCopy,
   parse,
   println,
   printJson,
@@ -83,7 +79,7 @@ example:
     if (!['none', 'link', 'copy'].includes(blobs)) throw usageError('import', '--blobs must be none, link or copy');
     const dryRunning = args.values['dry-run'] === true;
     const target: Target = { dir, blobs, dryRun: dryRunning };
-    const summary = dryRunning ? await dryRun(v2, target, actor) : await importInto(v2, openTarget(dir), actor, target);
+    const summary = dryRunning ? await dryRun(v2, target, actor) : await importInto(v2, await openTarget(args.values), actor, target);
     summary.root = resolve(args.positionals[0]);
     if (args.values.json) printJson(summary);
     else {
@@ -101,30 +97,18 @@ example:
 };
 
 /** The store to import into: created when missing, refused when foreign. */
-function openTarget(dir: string): MetadataStore {
-  const file = databaseFile(dir);
-  if (existsSync(file)) checkDatabaseFile(file, { allowEmpty: true });
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (error) {
-    throw new CliError(Exit.IO, `cannot create the data directory ${dir}: ${(error as NodeJS.ErrnoException).code}`, 'pass --data <dir>');
-  }
+function openTarget(values: { data?: string }): Promise<AsyncStore> {
   // 'normal': no fsync per commit. A power loss may take back the last
   // manifests, and running the import again puts them back.
-  return openStore(file, { durability: 'normal' });
+  return openMetadata(values, { create: true, durability: 'normal' });
 }
 
 /** The import on a scratch copy of the database (or an empty one): exact, and changes nothing. */
 async function dryRun(v2: string, target: Target, actor: string): Promise<ImportSummary> {
-  const dir = target.dir;
-  const scratch = mkdtempSync(join(tmpdir(), 'regmeta-import-'));
+  const copy = await scratchCopy(target.dir, 'regmeta-import-');
   try {
-    const copy = join(scratch, 'metadata.db');
-    if (existsSync(databaseFile(dir))) {
-      await withReadOnly(dir, (source) => source.backup(copy));
-    }
-    return { ...(await importInto(v2, openStore(copy, { durability: 'normal' }), actor, target)), dryRun: true };
+    return { ...(await importInto(v2, copy.store, actor, target)), dryRun: true };
   } finally {
-    rmSync(scratch, { recursive: true, force: true });
+    copy.remove();
   }
 }

@@ -1,6 +1,6 @@
 // `regmeta lookup <repo> <digest>`: which tags point at a manifest.
 
-import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, dataDir, openExistingStore, parse, println, printJson, type Command } from '../common.js';
+import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, openMetadata, parse, println, printJson, type Command } from '../common.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
 
@@ -18,18 +18,18 @@ ${DATA_HELP}
 example:
   regmeta lookup library/nginx sha256:0123...cdef
 `,
-  run(argv) {
+  async run(argv) {
     const args = parse(argv, lookup, options, { min: 2, max: 2 });
     if (!args) return Exit.OK;
     const [repo, digest] = args.positionals;
-    const store = openExistingStore(dataDir(args.values));
+    const store = await openMetadata(args.values);
     try {
-      const found = store.lookupTags(repo, digest);
+      const found = await store.lookupTags(repo, digest);
       if (args.values.json) printJson(found);
       else for (const tag of found) println(tag);
       return found.length > 0 ? Exit.OK : Exit.PROBLEMS;
     } finally {
-      store.close();
+      await store.close();
     }
   },
 };

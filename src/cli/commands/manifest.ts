@@ -1,7 +1,7 @@
 // `regmeta manifest <repo> <tag|digest>`: a manifest's exact bytes, or what
 // is known about it.
 
-import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, dataDir, openExistingStore, parse, printJson, type Command } from '../common.js';
+import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, openMetadata, parse, printJson, type Command } from '../common.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
 
@@ -20,13 +20,13 @@ ${DATA_HELP}
 example:
   regmeta manifest library/nginx latest | jq .config
 `,
-  run(argv) {
+  async run(argv) {
     const args = parse(argv, manifest, options, { min: 2, max: 2 });
     if (!args) return Exit.OK;
     const [repo, reference] = args.positionals;
-    const store = openExistingStore(dataDir(args.values));
+    const store = await openMetadata(args.values);
     try {
-      const found = store.getManifestByReference(repo, reference);
+      const found = await store.getManifestByReference(repo, reference);
       if (!args.values.json) {
         process.stdout.write(found.payload);
         return Exit.OK;
@@ -37,12 +37,12 @@ example:
         mediaType: found.mediaType,
         size: found.size,
         createdAt: found.createdAt.toISOString(),
-        tags: store.lookupTags(repo, found.digest),
+        tags: await store.lookupTags(repo, found.digest),
         manifest: JSON.parse(found.payload.toString('utf8')) as unknown,
       });
       return Exit.OK;
     } finally {
-      store.close();
+      await store.close();
     }
   },
 };

@@ -3,7 +3,7 @@
 // position, backlog, failures, last error and success.
 
 import type { NotificationStatus } from '../../store/index.js';
-import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, dataDir, openReadOnlyStore, parse, println, printJson, table, usageError, type Command } from '../common.js';
+import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, openMetadata, parse, println, printJson, table, usageError, type Command } from '../common.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
 
@@ -38,16 +38,16 @@ ${DATA_HELP}
 example:
   regmeta notify status --data /srv/registry --json
 `,
-  run(argv) {
+  async run(argv) {
     const args = parse(argv, notify, options, { min: 1, max: 1 });
     if (!args) return Exit.OK;
     if (args.positionals[0] !== 'status') throw usageError('notify', `unknown subcommand ${JSON.stringify(args.positionals[0])} (the one is status)`);
-    const store = openReadOnlyStore(dataDir(args.values));
+    const store = await openMetadata(args.values, { readOnly: true });
     let states: NotificationStatus[];
     try {
-      states = store.notifications.status();
+      states = await store.notifications.status();
     } finally {
-      store.close();
+      await store.close();
     }
     if (args.values.json) printJson(states);
     else printStatus(states);

@@ -1,6 +1,6 @@
 // `regmeta repos`: the repository catalog.
 
-import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, dataDir, openExistingStore, parse, println, printJson, type Command } from '../common.js';
+import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, openMetadata, parse, println, printJson, type Command } from '../common.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
 
@@ -17,17 +17,17 @@ ${DATA_HELP}
 example:
   regmeta repos --data /srv/registry
 `,
-  run(argv) {
+  async run(argv) {
     const args = parse(argv, repos, options, { min: 0, max: 0 });
     if (!args) return Exit.OK;
-    const store = openExistingStore(dataDir(args.values));
+    const store = await openMetadata(args.values);
     try {
-      const names = store.catalog();
+      const names = await store.catalog();
       if (args.values.json) printJson(names);
       else for (const name of names) println(name);
       return Exit.OK;
     } finally {
-      store.close();
+      await store.close();
     }
   },
 };

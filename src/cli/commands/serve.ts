@@ -1,7 +1,8 @@
 // `regmeta serve` (and `npm start`): the registry on a data directory until
 // SIGINT or SIGTERM. Options come from flags, the environment, a config file
-// and defaults (config/), all checked before anything starts; requests are
-// logged as JSON lines on stdout, faults and warnings on stderr.
+// and defaults (config/), all checked before anything starts; the log
+// (../log.ts): requests and the command's own lines on stdout, faults and
+// warnings on stderr, JSON lines or, on a terminal, readable ones.
 
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -16,11 +17,11 @@ import {
   type StartRegistryOptions,
   type TlsFiles,
 } from '../../server/index.js';
-import { CliError, Exit, type Command } from '../common.js';
+import { CliError, Exit, openMetadata, type Command } from '../common.js';
 import { splitListen } from '../config/kinds.js';
 import { loadServeConfig, type LoadedConfig, type ServeConfig } from '../config/load.js';
 import { optionsHelp, printableConfig } from '../config/render.js';
-import { LineBuffer } from '../log-buffer.js';
+import { createServeLog, logFault, logRequest, type ServeLog } from '../log.js';
 
 const USAGE = `usage: regmeta serve [options]
 
@@ -48,6 +49,11 @@ the exit status is 2. For example:
   tls: { cert: registry.crt, key: registry.key }
   limits: { idleTimeout: 5m, maxBlobSize: 10GiB }
 
+Logs at --log-level: each request (and the lines below) on stdout, warnings
+and faults on stderr; JSON lines, or readable lines on a terminal. Every
+response carries X-Request-Id, which the request's line names too. GET
+/healthz and GET /readyz answer anyone, before authentication.
+
 Stops on SIGINT or SIGTERM: no new connections, requests in flight finish,
 the database is closed, exit status 0. SIGHUP re-reads the TLS certificate
 and key: new connections get the new ones, open connections go on; a pair
@@ -68,16 +74,16 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   return loadServeConfig(argv, env, serve);
 }
 
-/** The request log, batched (log-buffer.ts); set while the registry runs. */
-let requestLog: LineBuffer | undefined;
+/** The log; set while the command runs. */
+let log: ServeLog | undefined;
 
-/** One of the command's own lines; the request log is flushed first, so stdout keeps the order of events. */
-function logLine(fields: Record<string, unknown>, stream: NodeJS.WritableStream = process.stdout): void {
-  requestLog?.flush();
-  stream.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
+/** One of the command's own lines, written at once (after the requests before it: one buffer keeps their order). */
+function logLine(fields: Record<string, unknown>, msg: string): void {
+  log?.logger.info(fields, msg);
+  log?.flush();
 }
 
-const warn = (msg: string) => logLine({ level: 'warn', msg }, process.stderr);
+const warn = (msg: string) => log?.logger.warn(msg);
 
 /**
  * The certificate and key files' contents, once node:tls has accepted the pair.
@@ -110,8 +116,9 @@ function checkAccess(file: string, admins: string[]): void {
 }
 
 /**
- * Starts the registry.
- * @throws StoreError from opening the database; CliError USAGE when the
+ * Opens the metadata and starts the registry on it (closing the store is the caller's, after the registry's close).
+ * @throws StoreError from opening the database; CliError DATABASE for a
+ * database file that is not a regmeta store; CliError USAGE when the
  * certificate and key do not load; CliError IO when a file cannot be read
  * or the address cannot be listened on.
  */
@@ -126,9 +133,11 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
   }
   if (config.access !== undefined) checkAccess(config.access, config.admins);
   const { host, port } = splitListen(config.listen)!;
+  const store = await openMetadata({ data: config.data }, { create: true });
   try {
     return await startRegistry({
       ...config.limits,
+      store,
       host,
       port,
       dataDir: config.data,
@@ -144,11 +153,13 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
         onError: (error, endpoint) => warn(`notify ${endpoint}: ${describeNotifyError(error)}`),
       },
       ...metricsOptions(config),
-      log: (entry) => requestLog?.line(JSON.stringify(entry)),
-      onError: (error) => logLine({ level: 'error', error: String((error as Error)?.stack ?? error) }, process.stderr),
+      minFreeDisk: config.minFreeDisk,
+      log: (entry) => log && logRequest(log.logger, entry),
+      onError: (error, request) => log && logFault(log.logger, error, request),
       onWarning: warn,
     });
   } catch (error) {
+    await store.close();
     // The database's errors keep their own exit code; the rest is this machine's I/O.
     if (error instanceof StoreError) throw error;
     throw new CliError(Exit.IO, `cannot start: ${(error as Error).message}`);
@@ -174,17 +185,23 @@ function describeNotifyError(error: unknown): string {
 /** SIGHUP: the certificate and key read anew; one log line either way, and on failure the old pair stays. */
 function reloadTls(registry: StartedRegistry, config: ServeConfig): void {
   if (config.tls === undefined) {
-    logLine({ msg: 'SIGHUP: no TLS certificate to re-read' });
+    logLine({}, 'SIGHUP: no TLS certificate to re-read');
     return;
   }
   try {
     const files = readTls(config.tls);
     setRegistryCertificate(registry.server, files);
     const cert = new X509Certificate(files.cert);
-    logLine({ msg: 'certificate reloaded', cert: config.tls.cert, subject: cert.subject, validTo: cert.validTo, fingerprint256: cert.fingerprint256 });
+    logLine({ cert: config.tls.cert, subject: cert.subject, validTo: cert.validTo, fingerprint256: cert.fingerprint256 }, 'certificate reloaded');
   } catch (error) {
-    logLine({ level: 'error', msg: `SIGHUP: kept the old certificate: ${(error as Error).message}` }, process.stderr);
+    log?.logger.error(`SIGHUP: kept the old certificate: ${(error as Error).message}`);
   }
+}
+
+/** Flushes the log and lets it go: the command's errors after it are main's to print. */
+function closeLog(): void {
+  log?.close();
+  log = undefined;
 }
 
 export const serve: Command = {
@@ -199,32 +216,33 @@ export const serve: Command = {
       process.stdout.write(printableConfig(loaded));
       return Exit.OK;
     }
+    log = createServeLog(config.logLevel);
     for (const line of loaded.warnings) warn(line);
     // Every handler is in place before the "listening" line: whoever reads it
     // may signal at once, and an unhandled SIGHUP would end the process.
     let registry: StartedRegistry | undefined;
-    const onHangup = () => (registry === undefined ? logLine({ msg: 'SIGHUP: still starting; ignored' }) : reloadTls(registry, config));
+    const onHangup = () => (registry === undefined ? logLine({}, 'SIGHUP: still starting; ignored') : reloadTls(registry, config));
     process.on('SIGHUP', onHangup);
     const stopped = new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'));
       process.once('SIGTERM', () => resolve('SIGTERM'));
     });
-    requestLog = new LineBuffer();
     try {
       registry = await start(config);
     } catch (error) {
       process.off('SIGHUP', onHangup);
+      closeLog();
       throw error;
     }
     const url = new URL(registry.url);
-    logLine({ msg: 'listening', url: registry.url, port: Number(url.port), data: config.data, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, access: config.access !== undefined, tls: config.tls !== undefined, notify: config.notify.length, metrics: registry.metricsUrl });
+    logLine({ url: registry.url, port: Number(url.port), data: config.data, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, access: config.access !== undefined, tls: config.tls !== undefined, notify: config.notify.length, metrics: registry.metricsUrl }, 'listening');
     const signal = await stopped;
     process.off('SIGHUP', onHangup);
-    logLine({ msg: 'shutting down', signal });
+    logLine({ signal }, 'shutting down');
     await registry.close();
-    logLine({ msg: 'stopped' });
-    requestLog.close();
-    requestLog = undefined;
+    await registry.store.close();
+    logLine({}, 'stopped');
+    closeLog();
     return Exit.OK;
   },
 };

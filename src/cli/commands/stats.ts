@@ -6,9 +6,8 @@ import {
   DATA_OPTION,
   Exit,
   JSON_OPTION,
-  dataDir,
   formatBytes,
-  openReadOnlyStore,
+  openMetadata,
   parse,
   println,
   printJson,
@@ -35,17 +34,17 @@ ${DATA_HELP}
 example:
   regmeta stats --top 5 --json
 `,
-  run(argv) {
+  async run(argv) {
     const args = parse(argv, stats, options, { min: 0, max: 0 });
     if (!args) return Exit.OK;
     const top = args.values.top === undefined ? 10 : Number(args.values.top);
     if (!Number.isSafeInteger(top) || top < 0) throw usageError('stats', '--top must be a non-negative integer');
-    const store = openReadOnlyStore(dataDir(args.values));
+    const store = await openMetadata(args.values, { readOnly: true });
     let found;
     try {
-      found = store.stats({ top });
+      found = await store.stats({ top });
     } finally {
-      store.close();
+      await store.close();
     }
     const { counts, database, largestRepositories: largest } = found;
     if (args.values.json) {

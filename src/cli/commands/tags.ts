@@ -1,6 +1,6 @@
 // `regmeta tags <repo>`: the tags of a repository with their targets.
 
-import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, dataDir, openExistingStore, parse, println, printJson, table, type Command } from '../common.js';
+import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, openMetadata, parse, println, printJson, table, type Command } from '../common.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
 
@@ -18,18 +18,18 @@ ${DATA_HELP}
 example:
   regmeta tags library/nginx
 `,
-  run(argv) {
+  async run(argv) {
     const args = parse(argv, tags, options, { min: 1, max: 1 });
     if (!args) return Exit.OK;
     const [repo] = args.positionals;
-    const store = openExistingStore(dataDir(args.values));
+    const store = await openMetadata(args.values);
     try {
-      const rows = store.tagDescriptors(repo);
+      const rows = await store.tagDescriptors(repo);
       if (args.values.json) printJson(rows);
       else for (const line of table(rows.map((r) => [r.tag, r.digest, r.mediaType, String(r.size)]))) println(line);
       return Exit.OK;
     } finally {
-      store.close();
+      await store.close();
     }
   },
 };

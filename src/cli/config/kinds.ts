@@ -58,6 +58,12 @@ export const list: Kind<string[]> = {
   format: (v) => v,
 };
 
+/** One of `values`, as written. */
+export function choice<T extends string>(values: readonly T[]): Kind<T> {
+  const pick = (v: unknown) => (values as readonly unknown[]).includes(v) ? (v as T) : undefined;
+  return { expected: `one of ${values.join(', ')}`, fromText: pick, fromFile: pick, format: (v) => v };
+}
+
 /** true or false: --x and --no-x, `true`/`false`/`1`/`0` in the environment. */
 export const boolean: Kind<boolean> = {
   expected: 'true or false',

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import nodePath from 'node:path';
 import { parseDocument } from 'yaml';
 import { CliError, Exit, parse, type Command } from '../common.js';
-import { META_OPTIONS, OPTIONS, SECTIONS, type OptionInfo } from './options.js';
+import { META_OPTIONS, OPTIONS, SECTIONS, type LogLevel, type OptionInfo } from './options.js';
 import type { NotifyTarget } from './kinds.js';
 
 /** Where a value came from. */
@@ -24,6 +24,9 @@ export interface ServeConfig {
   deletes: boolean;
   tls?: { cert: string; key: string };
   notify: NotifyTarget[];
+  logLevel: LogLevel;
+  /** Bytes. */
+  minFreeDisk: number;
   metrics: boolean;
   metricsListen?: string;
   /** Milliseconds. */

@@ -5,8 +5,12 @@
 // table (test/cli/config.test.ts holds the README to it).
 
 import { DEFAULT_BLOB_LIMITS } from '../../blobstore/index.js';
-import { DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_STATS_INTERVAL } from '../../server/index.js';
-import { boolean, count, duration, list, listen, notify, path, size, type Kind } from './kinds.js';
+import { DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MIN_FREE_DISK, DEFAULT_STATS_INTERVAL } from '../../server/index.js';
+import { boolean, choice, count, duration, list, listen, notify, path, size, type Kind } from './kinds.js';
+
+/** The levels of --log-level, most verbose first (pino's). */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** One option, as written in the table. */
 export interface OptionSpec {
@@ -68,6 +72,20 @@ const SPECS: OptionSpec[] = [
     default: DEFAULT_STATS_INTERVAL,
     arg: 'duration',
     help: 'read the store\'s counts and the webhooks\' state for the metrics at most this often (scrapes in between get the last read)',
+  },
+  {
+    key: 'logLevel',
+    kind: choice(LOG_LEVELS),
+    default: 'info',
+    arg: 'level',
+    help: 'log this level and above: trace, debug (adds /healthz, /readyz and /metrics requests), info (each request), warn, error, fatal or silent',
+  },
+  {
+    key: 'minFreeDisk',
+    kind: size(),
+    default: DEFAULT_MIN_FREE_DISK,
+    arg: 'size',
+    help: 'free disk under the data directory below which GET /readyz answers 503 (0: any will do)',
   },
   {
     key: 'limits.idleTimeout',

@@ -3,7 +3,7 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-blobs
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-blobs
 
-import type { StagedBlob, Upload } from '../../blobstore/index.js';
+import { lockedForm, type StagedBlob, type Upload } from '../../blobstore/index.js';
 import { checkDigest, isRepository, NotFoundError } from '../../index.js';
 import { HttpError } from '../errors.js';
 import { contentLength, hasBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
@@ -18,7 +18,7 @@ import { sendBlob } from '../send-blob.js';
  */
 export async function getBlob(c: RequestContext, name: string, digest: string): Promise<void> {
   const { store, blobs } = c.registry;
-  const info = store.statBlob(name, digest);
+  const info = await store.statBlob(name, digest);
   const head = c.req.method === 'HEAD';
   // A GET opens the file at once (one call where a stat and an open were two); a HEAD only looks.
   const file = head ? undefined : await blobs.open(digest);
@@ -43,7 +43,9 @@ export async function getBlob(c: RequestContext, name: string, digest: string): 
  */
 function missingFile(c: RequestContext, name: string, digest: string): never {
   const { blobs, faults } = c.registry;
-  faults.once(digest, () => new Error(`blob ${digest} is linked in ${name} but not in the blob store (${blobs.location(digest)})`));
+  faults.once(digest, () => new Error(`blob ${digest} is linked in ${name} but not in the blob store (${blobs.location(digest)})`), {
+    requestId: c.requestId,
+  });
   throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${name}`);
 }
 
@@ -98,8 +100,8 @@ export function parseRange(header: string | undefined, size: number): [number, n
  * since other repositories may link it. 409 BLOB_REFERENCED while a manifest
  * of the repository references it: the image would no longer pull.
  */
-export function deleteBlob(c: RequestContext, name: string, digest: string): void {
-  c.registry.store.unlinkBlob(name, digest, c.ctx);
+export async function deleteBlob(c: RequestContext, name: string, digest: string): Promise<void> {
+  await c.registry.store.unlinkBlob(name, digest, c.ctx);
   sendEmpty(c, 202);
 }
 
@@ -125,7 +127,8 @@ function blobCreated(c: RequestContext, name: string, digest: string): void {
  */
 async function link(c: RequestContext, name: string, digest: string, upload: StagedBlob): Promise<void> {
   try {
-    c.registry.store.linkBlob(name, { digest, size: upload.size }, c.ctx, { place: upload.place });
+    const { store } = c.registry;
+    await store.linkBlob(name, { digest, size: upload.size }, c.ctx, { place: lockedForm(store, upload.place, upload.placeAsync) });
   } finally {
     await upload.discard();
   }
@@ -165,7 +168,7 @@ async function mountFrom(c: RequestContext, name: string, digest: string, from: 
   if ((await c.registry.blobs.stat(digest)) === undefined) return false;
   try {
     // The check that `from` has it and the link are one transaction.
-    c.registry.store.mountBlob(name, digest, from, c.ctx);
+    await c.registry.store.mountBlob(name, digest, from, c.ctx);
     return true;
   } catch (error) {
     if (error instanceof NotFoundError) return false;

@@ -18,10 +18,10 @@ export function base(c: RequestContext): void {
  * order, `n` and `last`, and a Link to the next page when there is one.
  * An unknown repository is NAME_UNKNOWN.
  */
-export function listTags(c: RequestContext, name: string): void {
+export async function listTags(c: RequestContext, name: string): Promise<void> {
   const { n, last } = pageQuery(c.url, MAX_PAGE);
   // One more than asked tells whether a next page exists without a count.
-  const tags = c.registry.store.allTags(name, { n: n + 1, last });
+  const tags = await c.registry.store.allTags(name, { n: n + 1, last });
   const headers: Record<string, string> = {};
   if (tags.length > n) {
     tags.length = n;
@@ -35,15 +35,15 @@ export function listTags(c: RequestContext, name: string): void {
  * access rules, a non-admin sees the repositories they may pull, filtered
  * while paging (pullableCatalog).
  */
-export function catalog(c: RequestContext): void {
+export async function catalog(c: RequestContext): Promise<void> {
   const { n, last } = pageQuery(c.url, MAX_PAGE);
   const { access } = c.registry;
   if (access !== undefined && !access.isAdmin(c.actor)) {
-    const page = pullableCatalog(c.registry.store, access, c.actor, n, last);
+    const page = await pullableCatalog(c.registry.store, access, c.actor, n, last);
     const link: Record<string, string> = page.next === undefined ? {} : { Link: nextLink(c.url.pathname, n, page.next) };
     return sendJson(c, 200, { repositories: page.repositories }, link);
   }
-  const repositories = c.registry.store.catalog({ n: n + 1, last });
+  const repositories = await c.registry.store.catalog({ n: n + 1, last });
   const headers: Record<string, string> = {};
   if (repositories.length > n) {
     repositories.length = n;
@@ -57,9 +57,9 @@ export function catalog(c: RequestContext): void {
  * end-12b): always an image index, empty for an unknown repository or
  * subject; with `artifactType`, filtered, and OCI-Filters-Applied says so.
  */
-export function referrers(c: RequestContext, name: string, digest: string): void {
+export async function referrers(c: RequestContext, name: string, digest: string): Promise<void> {
   const artifactType = c.url.searchParams.get('artifactType') || undefined;
-  const manifests = c.registry.store.referrers(name, digest, { artifactType });
+  const manifests = await c.registry.store.referrers(name, digest, { artifactType });
   const headers: Record<string, string> = { 'Content-Type': MediaType.OciIndex };
   if (artifactType !== undefined) headers['OCI-Filters-Applied'] = 'artifactType';
   sendJson(c, 200, { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }, headers);

@@ -53,10 +53,10 @@ function eventQuery(c: RequestContext): EventQuery {
  * (inclusive), `actorId`, `eventType`, plus `objectType` and `repository`.
  * Newest first; `{"events":[…],"next":…}` with a Link to the next page.
  */
-export function listEvents(c: RequestContext): void {
+export async function listEvents(c: RequestContext): Promise<void> {
   const query = eventQuery(c);
   const { access, store } = c.registry;
-  const page = access === undefined ? store.getEvents(query) : visibleEvents(store, access, c.actor, query);
+  const page = await (access === undefined ? store.getEvents(query) : visibleEvents(store, access, c.actor, query));
   const headers: Record<string, string> = {};
   if (page.next !== undefined) {
     const next = new URLSearchParams(c.url.searchParams);
@@ -81,7 +81,7 @@ export async function streamEvents(c: RequestContext): Promise<void> {
   const query = { ...eventQuery(c), publishedAfter: undefined, publishedBefore: undefined };
   const { res, registry } = c;
   const { access } = registry;
-  const unsubscribe = registry.store.subscribe(
+  const unsubscribe = await registry.store.subscribe(
     (event) => {
       if (res.destroyed || res.writableEnded) return;
       if (access !== undefined && !maySee(access, c.actor, event)) return;

@@ -28,9 +28,9 @@ export function accepts(header: string | undefined, mediaType: string): boolean 
  * MANIFEST_UNKNOWN, as distribution answers; by digest the content is
  * immutable and served whatever the client listed.
  */
-export function getManifest(c: RequestContext, name: string, reference: Reference): void {
+export async function getManifest(c: RequestContext, name: string, reference: Reference): Promise<void> {
   const head = c.req.method === 'HEAD';
-  const manifest = c.registry.store.getManifestByReference(name, reference, { head });
+  const manifest = await c.registry.store.getManifestByReference(name, reference, { head });
   if (reference.tag !== undefined && !accepts(c.req.headers.accept, manifest.mediaType)) {
     throw new NotFoundError(
       'MANIFEST_UNKNOWN',
@@ -73,12 +73,12 @@ export async function putManifest(c: RequestContext, name: string, reference: Re
   // manifest is in the repository (MANIFEST_BLOB_UNKNOWN otherwise; a missing
   // subject is allowed), and tags the manifest in that transaction.
   const tags = tagParameters(c, reference);
-  const { digest, subject } = store.putManifest(name, reference.digest, { mediaType, payload }, c.ctx, {
+  const { digest, subject } = await store.putManifest(name, reference.digest, { mediaType, payload }, c.ctx, {
     tag: reference.tag ?? tags[0],
     requireReferences: true,
   });
   // The first tag parameter is set in the manifest's own transaction, the others each in one of its own.
-  for (const tag of tags.slice(1)) store.putTag(name, tag, { digest }, c.ctx);
+  for (const tag of tags.slice(1)) await store.putTag(name, tag, { digest }, c.ctx);
   const headers: Record<string, string> = {
     Location: repoPath(name, 'manifests', digest),
     'Docker-Content-Digest': digest,
@@ -93,9 +93,9 @@ export async function putManifest(c: RequestContext, name: string, reference: Re
  * by tag: the tag only) and "Deleting manifests" (end-9, by digest: the
  * manifest with every tag on it). 202.
  */
-export function deleteManifest(c: RequestContext, name: string, reference: Reference): void {
+export async function deleteManifest(c: RequestContext, name: string, reference: Reference): Promise<void> {
   const { store } = c.registry;
-  if (reference.tag !== undefined) store.deleteTag(name, reference.tag, c.ctx);
-  else store.deleteManifest(name, reference.digest, c.ctx);
+  if (reference.tag !== undefined) await store.deleteTag(name, reference.tag, c.ctx);
+  else await store.deleteManifest(name, reference.digest, c.ctx);
   sendEmpty(c, 202);
 }

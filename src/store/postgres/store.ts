@@ -170,6 +170,17 @@ class PostgresStore implements AsyncStore {
   stats(options?: { top?: number }) {
     return inspection.stats(this.#cx, options);
   }
+  /**
+   * Whether the server takes writes: connected, not a standby in recovery, not read-only by default.
+   * @throws StoreError DATABASE_READONLY, DATABASE_ERROR (unreachable), STORE_CLOSED.
+   */
+  async checkWritable(): Promise<void> {
+    const [row] = await this.#cx.read((sql) => sql<{ recovery: boolean; readOnly: string }[]>`
+      SELECT pg_is_in_recovery() AS recovery, current_setting('default_transaction_read_only') AS "readOnly"`);
+    if (row.recovery || row.readOnly === 'on') {
+      throw new StoreError('DATABASE_READONLY', `${this.#cx.location} does not take writes (${row.recovery ? 'a standby in recovery' : 'read-only by default'})`);
+    }
+  }
   async close(): Promise<void> {
     await this.#subscriptions.close();
     await this.#cx.close();

@@ -93,14 +93,14 @@ export function childrenFirst<T extends { digest: string; children: string[] }>(
  * @returns the digests the repository now has, for its tags.
  * @throws StoreError on database failures.
  */
-export function importRevisions(run: ImportRun, repo: RepositoryScan): Set<string> {
+export async function importRevisions(run: ImportRun, repo: RepositoryScan): Promise<Set<string>> {
   const { store, ctx, summary, bar } = run;
   const { name } = repo;
   const available = new Set<string>();
   const indexes: Revision[] = [];
-  const put = (revision: Revision) => {
+  const put = async (revision: Revision) => {
     try {
-      store.putManifest(name, revision.digest, { mediaType: revision.mediaType, payload: revision.payload }, ctx);
+      await store.putManifest(name, revision.digest, { mediaType: revision.mediaType, payload: revision.payload }, ctx);
       summary.manifests.imported++;
       available.add(revision.digest);
     } catch (error) {
@@ -109,7 +109,7 @@ export function importRevisions(run: ImportRun, repo: RepositoryScan): Set<strin
   };
   for (const digest of repo.revisions) {
     try {
-      store.statManifest(name, digest);
+      await store.statManifest(name, digest);
       summary.manifests.present++;
       available.add(digest);
       bar.tick();
@@ -120,12 +120,12 @@ export function importRevisions(run: ImportRun, repo: RepositoryScan): Set<strin
     const revision = readRevision(run.v2, name, digest, summary.problems);
     if (revision === undefined || revision.children.length === 0) {
       bar.tick();
-      if (revision) put(revision);
+      if (revision) await put(revision);
     } else indexes.push(revision);
   }
   for (const revision of childrenFirst(indexes)) {
     bar.tick();
-    put(revision);
+    await put(revision);
   }
   return available;
 }

@@ -1,6 +1,6 @@
 // One import, repository by repository: blobs, then manifests, then tags.
 
-import type { MetadataStore } from '../../../index.js';
+import type { AsyncStore } from '../../../index.js';
 import { DirectoryBlobStore } from '../../../blobstore/index.js';
 import { Progress } from '../../progress.js';
 import { importBlobs } from './blobs.js';
@@ -13,7 +13,7 @@ import { replayTags } from './tags.js';
  * Imports the storage under `v2` into `store` (and closes it).
  * @throws StoreError on database failures; CliError IO on an unreadable tree.
  */
-export async function importInto(v2: string, store: MetadataStore, actor: string, target: Target): Promise<ImportSummary> {
+export async function importInto(v2: string, store: AsyncStore, actor: string, target: Target): Promise<ImportSummary> {
   const started = Date.now();
   const summary = emptySummary(v2);
   try {
@@ -25,12 +25,12 @@ export async function importInto(v2: string, store: MetadataStore, actor: string
     for (const repo of repositories) {
       summary.repositories++;
       await importBlobs(run, repo);
-      const available = importRevisions(run, repo);
-      replayTags(run, repo, available);
+      const available = await importRevisions(run, repo);
+      await replayTags(run, repo, available);
     }
     bar.finish();
   } finally {
-    store.close();
+    await store.close();
   }
   summary.seconds = (Date.now() - started) / 1000;
   return summary;

@@ -1,7 +1,7 @@
 // Tags: each tag's history replayed from distribution's tag index, then set
 // to its current target, so that the store's tag history matches.
 
-import { NotFoundError, type MetadataStore } from '../../../index.js';
+import { NotFoundError, type AsyncStore } from '../../../index.js';
 import type { RepositoryScan, TagScan } from './scan.js';
 import { problemOf, type ImportRun } from './summary.js';
 
@@ -9,7 +9,7 @@ import { problemOf, type ImportRun } from './summary.js';
  * Sets the repository's tags; a tag whose target was not imported is a problem.
  * @throws StoreError on database failures.
  */
-export function replayTags(run: ImportRun, repo: RepositoryScan, available: Set<string>): void {
+export async function replayTags(run: ImportRun, repo: RepositoryScan, available: Set<string>): Promise<void> {
   const { store, ctx, summary, bar } = run;
   const { name } = repo;
   for (const tag of repo.tags) {
@@ -20,7 +20,7 @@ export function replayTags(run: ImportRun, repo: RepositoryScan, available: Set<
       continue;
     }
     try {
-      if (setTag(store, name, tag, available, ctx)) summary.tags.set++;
+      if (await setTag(store, name, tag, available, ctx)) summary.tags.set++;
       else summary.tags.unchanged++;
     } catch (error) {
       summary.problems.push({ repository: name, subject: `tag ${tag.name}`, problem: problemOf(error) });
@@ -35,31 +35,28 @@ export function replayTags(run: ImportRun, repo: RepositoryScan, available: Set<
  * is just set to the current target.
  * @returns whether anything was written.
  */
-function setTag(store: MetadataStore, repo: string, tag: TagScan, available: Set<string>, ctx: { actor: string }): boolean {
+async function setTag(store: AsyncStore, repo: string, tag: TagScan, available: Set<string>, ctx: { actor: string }): Promise<boolean> {
   const current = tag.current!;
   const wanted = [...tag.history.filter((d) => d !== current && available.has(d)), current];
   let existing: string | undefined;
   try {
-    existing = store.getTag(repo, tag.name).digest;
+    existing = (await store.getTag(repo, tag.name)).digest;
   } catch (error) {
     if (!(error instanceof NotFoundError)) throw error;
   }
-  const done = store
-    .tagHistory(repo, tag.name)
-    .map((h) => h.digest)
-    .reverse();
+  const done = (await store.tagHistory(repo, tag.name)).map((h) => h.digest).reverse();
   const isPrefix = done.length <= wanted.length && done.every((d, i) => d === wanted[i]);
   let wrote = false;
   if (isPrefix && existing === (done.length === 0 ? undefined : done[done.length - 1])) {
     for (const digest of wanted.slice(done.length)) {
-      store.putTag(repo, tag.name, { digest }, ctx);
+      await store.putTag(repo, tag.name, { digest }, ctx);
       existing = digest;
       wrote = true;
     }
   }
   // A tag deleted or moved in the store since an earlier import is just set.
   if (existing !== current) {
-    store.putTag(repo, tag.name, { digest: current }, ctx);
+    await store.putTag(repo, tag.name, { digest: current }, ctx);
     wrote = true;
   }
   return wrote;

@@ -1,0 +1,96 @@
+// The log of `regmeta serve`: pino, at --log-level. JSON lines, or the
+// readable line of log-pretty.ts on a terminal. Requests and the command's
+// own lines go to stdout through the batching LineBuffer (log-buffer.ts: a
+// write(2) per request line cost a sixth of a manifest GET's CPU); warnings
+// and faults go to stderr at once, after whatever stdout holds, so the two
+// keep the order of events.
+
+import pino, { type Logger } from 'pino';
+import type { FaultContext, RequestLogEntry } from '../server/index.js';
+import type { LogLevel } from './config/options.js';
+import { LineBuffer } from './log-buffer.js';
+import { prettyLine, wantsColor } from './log-pretty.js';
+
+const WARN = pino.levels.values.warn;
+
+/** Where lines go: a stream, which may be a terminal. */
+export interface LogOutput {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
+/** The logger and its stdout buffer. */
+export interface ServeLog {
+  logger: Logger;
+  /** Writes what stdout's buffer holds now. */
+  flush(): void;
+  /** Flushes, and stops flushing on the process's exit. */
+  close(): void;
+}
+
+/** The line as it goes to `output`: pino's JSON, or the readable line on a terminal. */
+function shaper(output: LogOutput, env: NodeJS.ProcessEnv): (line: string) => string {
+  if (output.isTTY !== true) return (line) => line;
+  const color = wantsColor(env);
+  return (line) => prettyLine(line, color);
+}
+
+// The time of a line, formatted once per millisecond: a busy server logs
+// several requests in one, and each Date formatted costs about a microsecond.
+let lastMs = 0;
+let lastTime = '';
+function isoTime(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
+}
+
+/**
+ * The log at `level`: trace to info on `out`, warn and above on `err`.
+ * Never throws.
+ */
+export function createServeLog(level: LogLevel, out: LogOutput = process.stdout, err: LogOutput = process.stderr, env = process.env): ServeLog {
+  const buffer = new LineBuffer((text) => out.write(text));
+  const toOut = shaper(out, env);
+  const toErr = shaper(err, env);
+  // One destination that routes by level (pino tells it the line's level
+  // when asked to), rather than pino.multistream's general fan-out.
+  const destination = {
+    [pino.symbols.needsMetadataGsym]: true as const,
+    lastLevel: 0,
+    write(line: string) {
+      if (this.lastLevel < WARN) return buffer.write(toOut(line));
+      buffer.flush();
+      err.write(toErr(line));
+    },
+  };
+  const logger = pino(
+    {
+      level,
+      // No pid or hostname on every line: the process supervisor knows them.
+      base: undefined,
+      timestamp: isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination as pino.DestinationStream,
+  );
+  return { logger, flush: () => buffer.flush(), close: () => buffer.close() };
+}
+
+/** Machines' routine requests (probes every few seconds, scrapes every few dozen): their lines are debug, not info. */
+const ROUTINE = new Set(['healthz', 'readyz', 'metrics']);
+
+/** A finished request's line: info, or debug for a probe or a scrape. */
+export function logRequest(logger: Logger, entry: RequestLogEntry): void {
+  if (ROUTINE.has(entry.route)) logger.debug(entry, 'request');
+  else logger.info(entry, 'request');
+}
+
+/** A server fault, once, at error level: its detail (pino's `err`: type, message, stack) and the request it happened in. */
+export function logFault(logger: Logger, error: unknown, request?: FaultContext): void {
+  const message = error instanceof Error ? error.message : String(error);
+  logger.error({ err: error, ...request }, message);
+}

@@ -1,0 +1,73 @@
+// Whether the registry can take a push now, for an orchestrator's readiness
+// probe: the database answers and takes the write lock, the blob storage
+// takes a file, and the disk has room. Each check reports on its own, so an
+// operator sees which one failed; a failure is named by its code only (the
+// answer goes to anyone, and a message may name paths).
+
+import type { BlobStore } from '../blobstore/index.js';
+import type { AsyncStore } from '../index.js';
+
+/** The free disk below which the registry is not ready, by default: 1 GiB. */
+export const DEFAULT_MIN_FREE_DISK = 1024 ** 3;
+
+/** One check's outcome. */
+export interface CheckResult {
+  status: 'ok' | 'failed';
+  /** Why it failed: a code such as STORE_CLOSED, DATABASE_BUSY, EROFS, ENOSPC or LOW_DISK. */
+  error?: string;
+  [detail: string]: unknown;
+}
+
+/** The answer of GET /readyz. */
+export interface ReadinessReport {
+  status: 'ok' | 'unavailable';
+  checks: { database: CheckResult; blobs: CheckResult; disk: CheckResult };
+}
+
+const codeOf = (error: unknown): string => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'UNKNOWN';
+};
+
+async function outcome(check: () => unknown): Promise<CheckResult> {
+  try {
+    await check();
+    return { status: 'ok' };
+  } catch (error) {
+    return { status: 'failed', error: codeOf(error) };
+  }
+}
+
+/** The readiness checks over one store and blob store; probes that arrive together share one run. */
+export class Readiness {
+  #running: Promise<ReadinessReport> | undefined;
+
+  constructor(
+    readonly store: AsyncStore,
+    readonly blobs: BlobStore,
+    /** Bytes; 0: any free space will do. */
+    readonly minFreeDisk: number = DEFAULT_MIN_FREE_DISK,
+  ) {}
+
+  /** Runs every check (or joins the run in progress). Never throws: a check that throws has failed. */
+  check(): Promise<ReadinessReport> {
+    return (this.#running ??= this.#run().finally(() => (this.#running = undefined)));
+  }
+
+  async #run(): Promise<ReadinessReport> {
+    const [database, blobs, disk] = await Promise.all([outcome(() => this.store.checkWritable()), outcome(() => this.blobs.checkWritable()), this.#disk()]);
+    const ok = database.status === 'ok' && blobs.status === 'ok' && disk.status === 'ok';
+    return { status: ok ? 'ok' : 'unavailable', checks: { database, blobs, disk } };
+  }
+
+  async #disk(): Promise<CheckResult> {
+    let free: number;
+    try {
+      free = await this.blobs.freeBytes();
+    } catch (error) {
+      return { status: 'failed', error: codeOf(error) };
+    }
+    const enough = free >= this.minFreeDisk;
+    return { status: enough ? 'ok' : 'failed', ...(enough ? {} : { error: 'LOW_DISK' }), freeBytes: free, minFreeBytes: this.minFreeDisk };
+  }
+}
