@@ -90,6 +90,20 @@ describe('the PostgreSQL schema', () => {
     await expect(failed).rejects.toSatisfy((error: Error) => !error.message.includes('secret'));
   });
 
+  it('checkWritable passes on a server that takes writes and answers DATABASE_READONLY on a read-only database', async () => {
+    const url = await server.createDatabase();
+    const store = await openPostgresStore(url);
+    await store.checkWritable();
+    await store.close();
+    const name = new URL(url).pathname.slice(1);
+    // The name is the harness's own, letters, digits and underscores: safe as an identifier.
+    await raw(server.url, (sql) => sql.unsafe(`ALTER DATABASE ${name} SET default_transaction_read_only = on`));
+    const readOnly = await openPostgresStore(url);
+    await expect(readOnly.checkWritable()).rejects.toMatchObject({ code: 'DATABASE_READONLY' });
+    await expect(readOnly.putTag('a/b', 'v1', { digest: `sha256:${'0'.repeat(64)}` })).rejects.toMatchObject({ code: 'DATABASE_READONLY' });
+    await readOnly.close();
+  });
+
   it('refuses what is not a postgres:// URL as ARGUMENT_INVALID', async () => {
     await expect(openPostgresStore('/var/lib/regmeta/metadata.db')).rejects.toMatchObject({ code: 'ARGUMENT_INVALID' });
   });
