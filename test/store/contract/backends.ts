@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
 import { asyncStore, openStore, type AsyncStore } from 'regmeta';
 import { tempDir } from '../fixtures.js';
+import { afterAll } from 'vitest';
+import { openPostgresStore } from 'regmeta/postgres';
+import { startPostgres } from '../postgres/server.js';
 
 /** What a contract test may ask of the database it gets. */
 export interface OpenOptions {
@@ -103,41 +106,38 @@ export function storePerTest(backend: Backend, options?: OpenOptions): AsyncStor
 // a machine without PostgreSQL (initdb, pg_ctl) must fail the suite, never
 // skip it silently; .ci/run installs Debian's `postgresql` package.
 //
-// import { afterAll } from 'vitest';
-// import { openPostgresStore } from '../../../src/store/postgres/index.js'; // or 'regmeta/postgres' once exported
-// import { startPostgres } from '../postgres/server.js';
-//
-// // One server per test file (vitest runs each file in its own worker), one
-// // database per test; started on first use, so a file that never opens a
-// // PostgreSQL store starts nothing.
-// let server: ReturnType<typeof startPostgres> | undefined;
-// afterAll(async () => {
-//   const started = server;
-//   server = undefined;
-//   if (started !== undefined) await (await started).stop();
-// });
-//
-// const postgres: Backend = {
-//   name: 'postgres',
-//   async open(options = {}) {
-//     // Every database is reachable by other replicas: `shared` needs nothing more.
-//     const { shared: _shared, ...limits } = options;
-//     server ??= startPostgres();
-//     const url = await (await server).createDatabase();
-//     const opened: AsyncStore[] = [await openPostgresStore(url, limits)];
-//     return {
-//       store: opened[0],
-//       connect: async () => {
-//         const other = await openPostgresStore(url, limits);
-//         opened.push(other);
-//         return other;
-//       },
-//       cleanup: async () => {
-//         for (const store of opened) await store.close();
-//       },
-//     };
-//   },
-// };
-//
-// backends.push(postgres);
+
+// One server per test file (vitest runs each file in its own worker), one
+// database per test; started on first use, so a file that never opens a
+// PostgreSQL store starts nothing.
+let server: ReturnType<typeof startPostgres> | undefined;
+afterAll(async () => {
+  const started = server;
+  server = undefined;
+  if (started !== undefined) await (await started).stop();
+});
+
+const postgres: Backend = {
+  name: 'postgres',
+  async open(options = {}) {
+    // Every database is reachable by other replicas: `shared` needs nothing more.
+    const { shared: _shared, ...limits } = options;
+    server ??= startPostgres();
+    const url = await (await server).createDatabase();
+    const opened: AsyncStore[] = [await openPostgresStore(url, limits)];
+    return {
+      store: opened[0],
+      connect: async () => {
+        const other = await openPostgresStore(url, limits);
+        opened.push(other);
+        return other;
+      },
+      cleanup: async () => {
+        for (const store of opened) await store.close();
+      },
+    };
+  },
+};
+
+backends.push(postgres);
 // ---------------------------------------------------------------------------
