@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type Database from 'better-sqlite3';
 import { asyncStore, openStore, probeDatabase, StoreError, type AsyncStore, type DatabaseKind, type StoreOptions } from '../index.js';
-import { openDatabase, sqlitePrimaryCode, translateError } from '../store/index.js';
+import { openDatabase, openPostgresStore, sqlitePrimaryCode, translateError } from '../store/index.js';
 
 /** The exit codes of every subcommand; main.ts prints this table in its usage. */
 export const Exit = {
@@ -51,12 +51,16 @@ export interface Command {
   run(argv: string[]): Promise<number> | number;
 }
 
-/** The option every subcommand that touches the database takes. */
-export const DATA_OPTION = { data: { type: 'string' } } as const;
+/** The options every subcommand that touches the database takes. */
+export const DATA_OPTION = { data: { type: 'string' }, database: { type: 'string' } } as const;
 export const JSON_OPTION = { json: { type: 'boolean' } } as const;
 
 export const DATA_HELP = `  --data <dir>   the registry's data directory, holding metadata.db
-                 (default: $REGMETA_DATA, else ./data)`;
+                 (default: $REGMETA_DATA, else ./data)
+  --database <url>
+                 the metadata on PostgreSQL (postgres://user:password@host/db;
+                 default: $REGMETA_DATABASE, else the SQLite file in --data);
+                 --data then holds only the blobs`;
 
 /**
  * parseArgs, strict, with `--help` built in: returns undefined after printing
@@ -93,6 +97,24 @@ export function usageError(command: string, message: string): CliError {
 /** The data directory: --data, else $REGMETA_DATA, else ./data. */
 export function dataDir(values: { data?: string }): string {
   return resolve(values.data ?? process.env.REGMETA_DATA ?? 'data');
+}
+
+/** Whether `text` is a URL of a PostgreSQL database: postgres:// or postgresql://, and parseable. */
+export function isDatabaseUrl(text: string): boolean {
+  return /^postgres(ql)?:\/\//.test(text) && URL.canParse(text);
+}
+
+/**
+ * The PostgreSQL database's URL: --database, else $REGMETA_DATABASE (empty
+ * counts as unset); undefined for the SQLite file under --data.
+ * @throws CliError USAGE when it is given but is not a postgres:// URL.
+ */
+export function databaseUrl(values: { database?: string }): string | undefined {
+  const url = values.database ?? (process.env.REGMETA_DATABASE || undefined);
+  if (url === undefined || isDatabaseUrl(url)) return url;
+  // The URL may hold a password: say what is wrong with it, not what it is.
+  const why = URL.canParse(url) ? `its scheme is ${new URL(url).protocol}` : 'it does not parse as a URL';
+  throw new CliError(Exit.USAGE, `--database (or REGMETA_DATABASE) is not a PostgreSQL URL: ${why}`, 'like postgres://user:password@host:5432/regmeta');
 }
 
 export function databaseFile(dir: string): string {
@@ -159,30 +181,59 @@ export interface MetadataOptions {
 }
 
 /**
- * The one place a command opens the metadata it reads or writes: the SQLite
- * database <data>/metadata.db (--data, else $REGMETA_DATA, else ./data),
- * which must exist and be a regmeta store unless `options.create`, behind
- * the asynchronous contract every backend implements. Asynchronous because
- * a store on a server (PostgreSQL) connects before it answers.
- * @throws CliError DATABASE (missing, not a regmeta store), IO (the data
- * directory cannot be created); StoreError from openStore.
+ * The one place a command opens the metadata it reads or writes: the
+ * PostgreSQL database of --database (else $REGMETA_DATABASE), or else the
+ * SQLite database <data>/metadata.db (--data, else $REGMETA_DATA, else
+ * ./data), which must exist and be a regmeta store unless `options.create`;
+ * either behind the asynchronous contract every backend implements.
+ * PostgreSQL has no read-only open: its schema is created or migrated by
+ * whoever opens it first (an empty database only; another program's is refused).
+ * @throws CliError USAGE (a --database that is no postgres:// URL), DATABASE
+ * (missing, not a regmeta store, a server unreachable or refusing), IO (the
+ * data directory cannot be created); StoreError from openStore.
  */
-export async function openMetadata(values: { data?: string }, options: MetadataOptions = {}): Promise<AsyncStore> {
+export async function openMetadata(values: { data?: string; database?: string }, options: MetadataOptions = {}): Promise<AsyncStore> {
+  const url = databaseUrl(values);
   const dir = dataDir(values);
   const file = databaseFile(dir);
-  if (!options.create) checkDatabaseFile(file);
-  else {
-    if (existsSync(file)) checkDatabaseFile(file, { allowEmpty: true });
+  if (url === undefined && !options.create) checkDatabaseFile(file);
+  else if (url === undefined && existsSync(file)) checkDatabaseFile(file, { allowEmpty: true });
+  if (options.create) {
     try {
       mkdirSync(dir, { recursive: true });
     } catch (error) {
       throw new CliError(Exit.IO, `cannot create the data directory ${dir}: ${(error as NodeJS.ErrnoException).code}`, 'pass --data <dir>');
     }
   }
+  if (url !== undefined) return openPostgres(url);
   const storeOptions: StoreOptions = {};
   if (options.readOnly) storeOptions.readOnly = true;
   if (options.durability !== undefined) storeOptions.durability = options.durability;
   return asyncStore(openStore(file, storeOptions));
+}
+
+/**
+ * The PostgreSQL store at `url`.
+ * @throws CliError DATABASE, one line with the URL's password masked, when
+ * the server cannot be reached or the database is not (or too new) a regmeta store.
+ */
+async function openPostgres(url: string): Promise<AsyncStore> {
+  try {
+    return await openPostgresStore(url);
+  } catch (error) {
+    if (!(error instanceof StoreError)) throw error;
+    const hint = error.code === 'DATABASE_TOO_NEW' ? 'use a newer regmeta' : 'check --database (or REGMETA_DATABASE) and that the server is up and takes connections';
+    throw new CliError(Exit.DATABASE, `cannot open the metadata: ${error.message}`, hint);
+  }
+}
+
+/**
+ * Refuses what works only on the SQLite file (`what`: a dry run's scratch
+ * copy, a backup) when the metadata is on PostgreSQL.
+ * @throws CliError USAGE when --database or $REGMETA_DATABASE names a PostgreSQL database.
+ */
+export function requireSqlite(values: { database?: string }, what: string, hint: string): void {
+  if (databaseUrl(values) !== undefined) throw new CliError(Exit.USAGE, `${what} works on the SQLite store only, not with --database`, hint);
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   openReadOnly,
   parse,
   printJson,
+  requireSqlite,
   usageError,
   type Command,
 } from '../common.js';
@@ -43,7 +44,8 @@ verified with quick_check. It is a complete database: open it with
 
 SQLite only: this is the one subcommand that works on the SQLite file
 through SQLite's own API rather than through the store. A PostgreSQL
-database is backed up with PostgreSQL's tools (pg_dump, base backups).
+database is backed up with PostgreSQL's tools (pg_dump, base backups):
+--database is refused.
 
 options:
   --force        overwrite <file> if it exists
@@ -63,6 +65,7 @@ example:
     const target = resolve(args.positionals[0]);
     const step = args.values['pages-per-step'] === undefined ? STEP_PAGES : Number(args.values['pages-per-step']);
     if (!Number.isSafeInteger(step) || step < 1) throw usageError('backup', '--pages-per-step must be a positive integer');
+    requireSqlite(args.values, 'backup', 'back up a PostgreSQL database with pg_dump or a base backup');
     const dir = dataDir(args.values);
     if (existsSync(target) && !args.values.force) {
       throw new CliError(Exit.IO, `${target} exists`, 'pass --force to overwrite it, or choose another file');

@@ -18,6 +18,7 @@ import {
   parse,
   println,
   printJson,
+  requireSqlite,
   scratchCopy,
   type Command,
 } from '../common.js';
@@ -56,7 +57,8 @@ Deletes, as GARBAGE_COLLECTOR and with a DELETE event each:
      only after its row is gone.
 Safe while the server runs: a manifest tagged or a blob referenced again in
 the meantime is skipped. --dry-run runs the same sweep on a copy of the
-database and reports what it would delete.
+database and reports what it would delete; it copies the SQLite file, so it
+is refused with --database (PostgreSQL) for now.
 
 options:
   --grace <d>    how old garbage must be (default ${DEFAULT_GRACE}; e.g. 30m, 7d, 0)
@@ -72,6 +74,7 @@ example:
     if (!args) return Exit.OK;
     const olderThan = graceCutoff(args.values, 'gc');
     const dir = dataDir(args.values);
+    if (args.values['dry-run']) requireSqlite(args.values, 'gc --dry-run', "list what gc would take with 'regmeta stats' and 'regmeta tags', or run it on a SQLite copy");
     const result = args.values['dry-run'] ? await dryRun(dir, olderThan) : await sweep(await openMetadata(args.values), olderThan, dir);
     if (args.values.json) printJson(result);
     else {

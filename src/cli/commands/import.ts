@@ -18,6 +18,7 @@ import {
   parse,
   println,
   printJson,
+  requireSqlite,
   usageError,
   type Command,
 } from '../common.js';
@@ -59,7 +60,8 @@ options:
                    filesystem); copy copies them; none leaves them out, for
                    a store without a server. 'regmeta check' hashes them
   --dry-run, -n    import into a scratch copy of the database and report
-                   what would change; the database is not touched
+                   what would change; the database is not touched (SQLite
+                   only: refused with --database for now)
   --actor <name>   the actor of the import's events (default regmeta-import)
 ${DATA_HELP}
   --json           print the summary as JSON
@@ -72,6 +74,7 @@ example:
   async run(argv) {
     const args = parse(argv, importCommand, options, { min: 1, max: 1 });
     if (!args) return Exit.OK;
+    if (args.values['dry-run']) requireSqlite(args.values, 'import --dry-run', 'import into an empty SQLite store with --data first to see what would change');
     const v2 = storageRoot(resolve(args.positionals[0]));
     const dir = dataDir(args.values);
     const actor = args.values.actor ?? 'regmeta-import';
@@ -97,7 +100,7 @@ example:
 };
 
 /** The store to import into: created when missing, refused when foreign. */
-function openTarget(values: { data?: string }): Promise<AsyncStore> {
+function openTarget(values: { data?: string; database?: string }): Promise<AsyncStore> {
   // 'normal': no fsync per commit. A power loss may take back the last
   // manifests, and running the import again puts them back.
   return openMetadata(values, { create: true, durability: 'normal' });

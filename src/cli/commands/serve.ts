@@ -25,8 +25,9 @@ import { createServeLog, logFault, logRequest, type ServeLog } from '../log.js';
 
 const USAGE = `usage: regmeta serve [options]
 
-Runs an OCI distribution-spec v1.1 registry: metadata in <data>/metadata.db,
-blobs in <data>/blobs, uploads in progress in <data>/uploads.
+Runs an OCI distribution-spec v1.1 registry: metadata in <data>/metadata.db
+(or, with --database, in PostgreSQL), blobs in <data>/blobs, uploads in
+progress in <data>/uploads.
 
 options, each also an environment variable and a config file key; a flag
 wins over the environment, which wins over the file, which wins over the
@@ -133,7 +134,7 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
   }
   if (config.access !== undefined) checkAccess(config.access, config.admins);
   const { host, port } = splitListen(config.listen)!;
-  const store = await openMetadata({ data: config.data }, { create: true });
+  const store = await openMetadata({ data: config.data, database: config.database }, { create: true });
   try {
     return await startRegistry({
       ...config.limits,
@@ -235,7 +236,7 @@ export const serve: Command = {
       throw error;
     }
     const url = new URL(registry.url);
-    logLine({ url: registry.url, port: Number(url.port), data: config.data, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, access: config.access !== undefined, tls: config.tls !== undefined, notify: config.notify.length, metrics: registry.metricsUrl }, 'listening');
+    logLine({ url: registry.url, port: Number(url.port), data: config.data, database: registry.store.location, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, access: config.access !== undefined, tls: config.tls !== undefined, notify: config.notify.length, metrics: registry.metricsUrl }, 'listening');
     const signal = await stopped;
     process.off('SIGHUP', onHangup);
     logLine({ signal }, 'shutting down');

@@ -3,7 +3,7 @@
 // parsed YAML or JSON value), and how it is written back out for
 // --print-config and the docs, in a form the file reader accepts again.
 
-import { durationMs, formatDuration } from '../common.js';
+import { durationMs, formatDuration, isDatabaseUrl } from '../common.js';
 
 /** How one kind of value is read and written. */
 export interface Kind<T = unknown> {
@@ -33,6 +33,18 @@ export const text: Kind<string> = {
 
 /** A file or directory name. */
 export const path: Kind<string> = { ...text, expected: 'a file name', path: true };
+
+/** A PostgreSQL URL (postgres:// or postgresql://), written out with its password masked. */
+export const databaseUrl: Kind<string> = {
+  expected: 'a postgres:// or postgresql:// URL',
+  fromText: (t) => (isDatabaseUrl(t) ? t : undefined),
+  fromFile: (v) => (typeof v === 'string' && isDatabaseUrl(v) ? v : undefined),
+  format: (v) => {
+    const url = new URL(v);
+    if (url.password !== '') url.password = HIDDEN;
+    return url.toString();
+  },
+};
 
 /** `host:port`, `[v6]:port` or `:port` (all addresses' wildcard is `0.0.0.0:port`). */
 export const listen: Kind<string> = {

@@ -17,6 +17,8 @@ export type Source = 'flag' | 'environment' | 'file' | 'default';
 export interface ServeConfig {
   listen: string;
   data: string;
+  /** A postgres:// URL; unset: SQLite in <data>/metadata.db. */
+  database?: string;
   htpasswd?: string;
   admins: string[];
   access?: string;

@@ -6,7 +6,7 @@
 
 import { DEFAULT_BLOB_LIMITS } from '../../blobstore/index.js';
 import { DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MIN_FREE_DISK, DEFAULT_STATS_INTERVAL } from '../../server/index.js';
-import { boolean, choice, count, duration, list, listen, notify, path, size, type Kind } from './kinds.js';
+import { boolean, choice, count, databaseUrl, duration, list, listen, notify, path, size, type Kind } from './kinds.js';
 
 /** The levels of --log-level, most verbose first (pino's). */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -43,6 +43,13 @@ export interface OptionInfo extends OptionSpec {
 const SPECS: OptionSpec[] = [
   { key: 'listen', kind: listen, default: '127.0.0.1:5000', arg: 'host:port', help: 'the address and port to listen on' },
   { key: 'data', kind: path, default: './data', arg: 'dir', help: 'the data directory (metadata.db, blobs, uploads), created when missing' },
+  {
+    key: 'database',
+    kind: databaseUrl,
+    arg: 'url',
+    defaultText: 'none: SQLite in <data>/metadata.db',
+    help: 'keep the metadata in this PostgreSQL database (postgres://user:password@host:5432/db; the password is masked in --print-config); --data then holds the blobs and uploads only',
+  },
   { key: 'htpasswd', kind: path, arg: 'file', defaultText: 'none: anonymous access', help: 'require basic auth against this htpasswd file of bcrypt entries' },
   { key: 'admins', kind: list, default: [], flag: 'admin', arg: 'user', defaultText: 'none (everyone, without htpasswd)', help: 'users who may read everyone\'s events, and with access rules do everything (repeat the flag; comma-separated in the environment)' },
   { key: 'access', kind: path, arg: 'file', defaultText: 'none: whoever is let in may do everything', help: 'access rules (YAML or JSON): who may pull, push and delete in which repositories; admins may do everything' },
