@@ -15,9 +15,9 @@ export const Exit = {
   OK: 0,
   /** Problems found: check failed, import skipped something, a lookup found nothing to print. */
   PROBLEMS: 1,
-  /** Bad arguments: unknown subcommand or option, malformed name, tag, digest or duration. */
+  /** Bad arguments: unknown subcommand or option, malformed name, tag, digest, duration or database URL. */
   USAGE: 2,
-  /** The database is missing, not a regmeta store, too new, damaged, busy or unwritable. */
+  /** The database is missing, not a regmeta store, too new, damaged, busy or unwritable; its server cannot be reached. */
   DATABASE: 3,
   /** The repository, tag, manifest or blob asked for is not there. */
   NOT_FOUND: 4,

@@ -33,13 +33,16 @@ ${COMMANDS.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join('\n')}
 
 Every command takes --help. Those that read or write the database take
 --data <dir> (default: $REGMETA_DATA, else ./data) and use <dir>/metadata.db;
-only import creates it. Those that print data take --json.
+only import creates it. With --database postgres://… (default:
+$REGMETA_DATABASE) they use that PostgreSQL database instead, and <dir>
+holds only the blobs. Those that print data take --json.
 
 exit codes:
   0   ok
   1   problems found (check failed, import skipped something, gc could not finish)
-  2   usage error (unknown command or option, bad name, tag, digest or duration)
-  3   database error (missing, not a regmeta store, too new, damaged, busy, unwritable)
+  2   usage error (unknown command or option, bad name, tag, digest, duration or URL)
+  3   database error (missing, not a regmeta store, too new, damaged, busy, unwritable,
+      a PostgreSQL server that cannot be reached)
   4   not found (repository, tag or manifest)
   5   i/o error (a file other than the database could not be read or written)
   70  internal error
