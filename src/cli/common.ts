@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type Database from 'better-sqlite3';
 import { asyncStore, openStore, probeDatabase, StoreError, type AsyncStore, type DatabaseKind, type StoreOptions } from '../index.js';
-import { openDatabase, openPostgresStore, sqlitePrimaryCode, translateError } from '../store/index.js';
+import { isPostgresUrl, openDatabase, openPostgresStore, sqlitePrimaryCode, translateError } from '../store/index.js';
 
 /** The exit codes of every subcommand; main.ts prints this table in its usage. */
 export const Exit = {
@@ -99,11 +99,6 @@ export function dataDir(values: { data?: string }): string {
   return resolve(values.data ?? process.env.REGMETA_DATA ?? 'data');
 }
 
-/** Whether `text` is a URL of a PostgreSQL database: postgres:// or postgresql://, and parseable. */
-export function isDatabaseUrl(text: string): boolean {
-  return /^postgres(ql)?:\/\//.test(text) && URL.canParse(text);
-}
-
 /**
  * The PostgreSQL database's URL: --database, else $REGMETA_DATABASE (empty
  * counts as unset); undefined for the SQLite file under --data.
@@ -111,7 +106,7 @@ export function isDatabaseUrl(text: string): boolean {
  */
 export function databaseUrl(values: { database?: string }): string | undefined {
   const url = values.database ?? (process.env.REGMETA_DATABASE || undefined);
-  if (url === undefined || isDatabaseUrl(url)) return url;
+  if (url === undefined || isPostgresUrl(url)) return url;
   // The URL may hold a password: say what is wrong with it, not what it is.
   const why = URL.canParse(url) ? `its scheme is ${new URL(url).protocol}` : 'it does not parse as a URL';
   throw new CliError(Exit.USAGE, `--database (or REGMETA_DATABASE) is not a PostgreSQL URL: ${why}`, 'like postgres://user:password@host:5432/regmeta');

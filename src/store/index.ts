@@ -75,6 +75,8 @@ export { probeDatabase, type DatabaseKind } from './connection.js';
 // connection, and its translation of what SQLite throws. Not the package's API.
 export { openDatabase } from './connection.js';
 export { sqlitePrimaryCode, translateError } from './errors.js';
+// The CLI checks a --database URL by the store's own rule before connecting.
+export { isPostgresUrl } from './postgres/errors.js';
 
 // For the benchmark's direct side, which runs the store's own statements
 // without the store. Not the package's API.

@@ -63,6 +63,9 @@ describe('regmeta serve --database', () => {
     const layer = await fetch(`${registry.url}/v2/pg/app/blobs/${JSON.parse(image.manifest).layers[0].digest}`);
     expect(await layer.text()).toBe(image.layer);
 
+    // Readiness asks the PostgreSQL store whether it takes writes; the metrics count what it holds.
+    expect((await fetch(`${registry.url}/readyz`)).status).toBe(200);
+    expect(await (await fetch(`${registry.url}/metrics`)).text()).toMatch(/^regmeta_tags 1$/m);
     expect(existsSync(join(data, 'metadata.db'))).toBe(false);
     expect(existsSync(join(data, 'blobs'))).toBe(true);
     expect(String(registry.listening.database)).toMatch(/^postgres(ql)?:\/\//);

@@ -3,7 +3,8 @@
 // parsed YAML or JSON value), and how it is written back out for
 // --print-config and the docs, in a form the file reader accepts again.
 
-import { durationMs, formatDuration, isDatabaseUrl } from '../common.js';
+import { isPostgresUrl } from '../../store/index.js';
+import { durationMs, formatDuration } from '../common.js';
 
 /** How one kind of value is read and written. */
 export interface Kind<T = unknown> {
@@ -37,8 +38,8 @@ export const path: Kind<string> = { ...text, expected: 'a file name', path: true
 /** A PostgreSQL URL (postgres:// or postgresql://), written out with its password masked. */
 export const databaseUrl: Kind<string> = {
   expected: 'a postgres:// or postgresql:// URL',
-  fromText: (t) => (isDatabaseUrl(t) ? t : undefined),
-  fromFile: (v) => (typeof v === 'string' && isDatabaseUrl(v) ? v : undefined),
+  fromText: (t) => (isPostgresUrl(t) ? t : undefined),
+  fromFile: (v) => (isPostgresUrl(v) ? v : undefined),
   format: (v) => {
     const url = new URL(v);
     if (url.password !== '') url.password = HIDDEN;

@@ -14,7 +14,7 @@ import type { BlobInfo, Context, Descriptor, EventQuery, Manifest, ManifestInfo,
 import type { PostgresStoreOptions, StoredManifest } from '../types.js';
 import * as blobs from './blobs.js';
 import { PgContext, type Sql } from './context.js';
-import { maskedUrl, translatePgError } from './errors.js';
+import { isPostgresUrl, maskedUrl, translatePgError } from './errors.js';
 import * as events from './events.js';
 import * as gc from './gc.js';
 import * as inspection from './inspection.js';
@@ -34,7 +34,7 @@ const INT8_AS_NUMBER = { to: 20, from: [20], serialize: (value: number) => Strin
  * DATABASE_INVALID (a database with another program's tables), DATABASE_ERROR (unreachable, refused).
  */
 export async function openPostgres(url: string, options: PostgresStoreOptions = {}): Promise<AsyncStore> {
-  if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) {
+  if (!isPostgresUrl(url)) {
     throw new StoreError('ARGUMENT_INVALID', 'a PostgreSQL store needs a postgres:// or postgresql:// URL');
   }
   const location = maskedUrl(url);
