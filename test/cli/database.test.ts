@@ -112,6 +112,13 @@ describe('the CLI with --database', () => {
     expect(stats.status).toBe(0);
     expect(JSON.parse(stats.stdout)).toMatchObject({ repositories: 1, manifests: 2, tags: 1, blobs: 4 });
 
+    const check = await regmeta(['check', '--database', url, '--data', data, '--json']);
+    expect(check.stderr).not.toContain('problem');
+    expect(JSON.parse(check.stdout)).toMatchObject({ ok: true, checked: { manifests: 2, tags: 1, blobFiles: 4 } });
+    const events = await regmeta(['events', '--database', url, '--json', '--object', 'TAG']);
+    expect(events.status).toBe(0);
+    expect(JSON.stringify(JSON.parse(events.stdout))).toContain(second.digest);
+
     // The first image lost its tag: gc takes its manifest, then its two blobs and their files.
     const gc = await regmeta(['gc', '--database', url, '--data', data, '--grace', '0', '--json']);
     expect(gc.status).toBe(0);
