@@ -38,7 +38,7 @@ export interface Problem {
 
 export const check: Command = {
   name: 'check',
-  usage: `usage: regmeta check [--files | --no-files] [--grace <duration>] [--data <dir>] [--json]
+  usage: `usage: regmeta check [--files | --no-files] [--grace <duration>] [--data <dir>] [--database <url>] [--json]
 
 Runs, read-only:
   - SQLite's integrity_check and foreign_key_check;

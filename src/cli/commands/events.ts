@@ -34,7 +34,8 @@ const OBJECTS = [...OBJECT_TYPES];
 export const events: Command = {
   name: 'events',
   usage: `usage: regmeta events [--actor <name>] [--type <type>] [--object <kind>] [--repo <repo>]
-                      [--since <time>] [--until <time>] [--limit <n>] [--follow] [--data <dir>] [--json]
+                      [--since <time>] [--until <time>] [--limit <n>] [--follow]
+                      [--data <dir>] [--database <url>] [--json]
 
 Prints events newest first: time, type, object kind, object, actor (- for
 anonymous), and the digest (with the previous one of a tag move). With

@@ -46,7 +46,7 @@ export interface GcResult {
 
 export const gc: Command = {
   name: 'gc',
-  usage: `usage: regmeta gc [--dry-run] [--grace <duration>] [--data <dir>] [--json]
+  usage: `usage: regmeta gc [--dry-run] [--grace <duration>] [--data <dir>] [--database <url>] [--json]
 
 Deletes, as GARBAGE_COLLECTOR and with a DELETE event each:
   1. manifests that no tag, no index of their repository and no present

@@ -6,7 +6,7 @@ const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
 
 export const history: Command = {
   name: 'history',
-  usage: `usage: regmeta history <repo> <tag> [--data <dir>] [--json]
+  usage: `usage: regmeta history <repo> <tag> [--data <dir>] [--database <url>] [--json]
 
 Lists every digest <tag> of <repo> has pointed at, newest first, with when.
 Exits 1 when the tag has no history.

@@ -39,7 +39,7 @@ const options = {
 
 export const importCommand: Command = {
   name: 'import',
-  usage: `usage: regmeta import <root> [--blobs none|link|copy] [--dry-run] [--actor <name>] [--data <dir>] [--json]
+  usage: `usage: regmeta import <root> [--blobs none|link|copy] [--dry-run] [--actor <name>] [--data <dir>] [--database <url>] [--json]
 
 Imports the repositories, manifests, tags (with their history) and blob links
 of a CNCF distribution (docker-registry) filesystem storage, whose

@@ -6,7 +6,7 @@ const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
 
 export const lookup: Command = {
   name: 'lookup',
-  usage: `usage: regmeta lookup <repo> <digest> [--data <dir>] [--json]
+  usage: `usage: regmeta lookup <repo> <digest> [--data <dir>] [--database <url>] [--json]
 
 Lists the tags of <repo> that point at the manifest <digest>, in byte order.
 Exits 1 when none does.

@@ -7,7 +7,7 @@ const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
 
 export const manifest: Command = {
   name: 'manifest',
-  usage: `usage: regmeta manifest <repo> <tag|digest> [--data <dir>] [--json]
+  usage: `usage: regmeta manifest <repo> <tag|digest> [--data <dir>] [--database <url>] [--json]
 
 Prints the manifest's exact bytes as pushed (pipe them to sha256sum to check
 the digest). With --json, prints {repo, digest, mediaType, size, createdAt,

@@ -23,7 +23,7 @@ function printStatus(states: NotificationStatus[]): void {
 
 export const notify: Command = {
   name: 'notify',
-  usage: `usage: regmeta notify status [--data <dir>] [--json]
+  usage: `usage: regmeta notify status [--data <dir>] [--database <url>] [--json]
 
 Prints, for each webhook endpoint that regmeta serve --notify has delivered
 to: the last event it acknowledged (id and time), the backlog (events

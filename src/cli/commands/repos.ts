@@ -6,7 +6,7 @@ const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
 
 export const repos: Command = {
   name: 'repos',
-  usage: `usage: regmeta repos [--data <dir>] [--json]
+  usage: `usage: regmeta repos [--data <dir>] [--database <url>] [--json]
 
 Lists every repository in byte order, one a line.
 

@@ -20,7 +20,7 @@ const options = { ...DATA_OPTION, ...JSON_OPTION, top: { type: 'string' } } as c
 
 export const stats: Command = {
   name: 'stats',
-  usage: `usage: regmeta stats [--top <n>] [--data <dir>] [--json]
+  usage: `usage: regmeta stats [--top <n>] [--data <dir>] [--database <url>] [--json]
 
 Prints how many repositories, manifests, tags, blobs, blob links and events
 the store holds, the size of the database (file and write-ahead log), and the

@@ -6,7 +6,7 @@ const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
 
 export const tags: Command = {
   name: 'tags',
-  usage: `usage: regmeta tags <repo> [--data <dir>] [--json]
+  usage: `usage: regmeta tags <repo> [--data <dir>] [--database <url>] [--json]
 
 Lists the tags of <repo> in byte order with the digest, media type and size
 of the manifest each points at.
