@@ -16,9 +16,8 @@ import { NotificationCursors } from './notifications.js';
 import * as repositories from './repositories.js';
 import { Subscriptions } from './subscriptions.js';
 import * as tags from './tags.js';
-import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo } from './types.js';
-import type { NewEvent, PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest } from './types.js';
-import type { TagHistoryEntry, UntaggedManifest } from './types.js';
+import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo, NewEvent } from './types.js';
+import type { PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest, TagHistoryEntry, UntaggedManifest } from './types.js';
 
 /**
  * The metadata of a registry in one SQLite file. Safe to share the file
@@ -388,11 +387,7 @@ export class MetadataStore {
     return inspection.stats(this.#cx, options);
   }
 
-  /**
-   * Takes the write lock and lets it go, writing nothing: that the database
-   * answers and may be written now (a registry's readiness probe).
-   * @throws StoreError DATABASE_BUSY, DATABASE_* (what SQLite refused), STORE_CLOSED.
-   */
+  /** Takes the write lock and lets it go, writing nothing (a readiness probe). @throws StoreError DATABASE_BUSY, DATABASE_*, STORE_CLOSED. */
   checkWritable(): void {
     this.#cx.write(() => undefined);
   }
