@@ -9,6 +9,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type Database from 'better-sqlite3';
 import { asyncStore, openStore, probeDatabase, StoreError, type AsyncStore, type DatabaseKind, type StoreOptions } from '../index.js';
 import { isPostgresUrl, openDatabase, openPostgresStore, sqlitePrimaryCode, translateError } from '../store/index.js';
+import { durationMs } from './units.js';
+
+export { durationMs, formatBytes, formatDuration } from './units.js';
 
 /** The exit codes of every subcommand; main.ts prints this table in its usage. */
 export const Exit = {
@@ -319,8 +322,6 @@ export function fromStoreError(error: StoreError): CliError {
   }
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-
 /**
  * A duration such as `24h`, `30m`, `1h30m`, `7d` or `0` in milliseconds.
  * @throws CliError USAGE.
@@ -329,30 +330,6 @@ export function parseDuration(text: string, command: string, option: string): nu
   const ms = durationMs(text);
   if (ms === undefined) throw usageError(command, `--${option} ${JSON.stringify(text)} is not a duration like 24h, 30m or 7d`);
   return ms;
-}
-
-/** A duration such as `24h`, `30m`, `1h30m`, `7d` or `0` in milliseconds; undefined when it is not one. */
-export function durationMs(text: string): number | undefined {
-  if (text === '0') return 0;
-  const parts = /^(?:\d+(?:ms|s|m|h|d|w))+$/.test(text) ? text.match(/\d+(?:ms|s|m|h|d|w)/g) : null;
-  if (!parts) return undefined;
-  return parts.reduce((sum, part) => {
-    const [, n, unit] = /^(\d+)(\D+)$/.exec(part)!;
-    return sum + Number(n) * UNITS[unit];
-  }, 0);
-}
-
-/** Milliseconds as the shortest duration durationMs reads back: 90000 → `1m30s`. */
-export function formatDuration(ms: number): string {
-  if (ms === 0) return '0';
-  let rest = ms;
-  let text = '';
-  for (const unit of ['w', 'd', 'h', 'm', 's', 'ms']) {
-    const n = Math.floor(rest / UNITS[unit]);
-    if (n > 0) text += `${n}${unit}`;
-    rest -= n * UNITS[unit];
-  }
-  return text;
 }
 
 /** gc's and check's `--grace` when none is given. */
@@ -380,18 +357,6 @@ export function parseTime(text: string, command: string, option: string): Date {
     throw usageError(command, `--${option} ${JSON.stringify(text)} is neither an ISO date (2026-11-26T10:00:00Z) nor a duration ago (1h)`);
   }
   return date;
-}
-
-/** A byte count for people: 1.5 MiB. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /** Prints `value` as one JSON document on stdout. */
