@@ -1,4 +1,4 @@
--- regmeta schema for PostgreSQL, version 1: the same tables, constraints and
+-- regmeta schema for PostgreSQL, version 2: the same tables, constraints and
 -- indexes as schema.sql (the SQLite store's), for the PostgreSQL backend
 -- (regmeta/postgres) that several registry replicas share.
 --
@@ -208,4 +208,38 @@ CREATE TABLE notification_cursor (
   last_failure_at bigint
 );
 
-INSERT INTO regmeta_schema (version) VALUES (1);
+-- Blob upload sessions, shared by every replica: a chunked upload whose
+-- requests land on different replicas completes, and a replica that restarts
+-- loses none. The bytes are in the shared blob directory, uploads/<id>.
+-- Added by version 2; src/store/postgres/migrate.ts holds the same table for
+-- version-1 databases.
+CREATE TABLE upload_session (
+  -- The server's UUID: the file's name under uploads/ and the id in the
+  -- upload URL. Never a client's text.
+  id          text COLLATE "C" PRIMARY KEY CHECK (length(id) = 36),
+  -- The repository's name, not a reference to its row: a session may be
+  -- opened for a repository that does not exist yet (POST to a new name),
+  -- and deleting a repository must not wait for its uploads.
+  repository  text COLLATE "C" NOT NULL CHECK (length(repository) BETWEEN 1 AND 255),
+  -- The client address that opened it, for the per-address cap.
+  client      text NOT NULL CHECK (length(client) <= 255),
+  -- Bytes committed: the truth. The file may hold more after a crash
+  -- mid-chunk; the next writer cuts it back to this.
+  size        bigint NOT NULL DEFAULT 0 CHECK (size >= 0),
+  started_at  bigint NOT NULL,
+  -- The last claim or commit: a session idle past the TTL since then expires.
+  updated_at  bigint NOT NULL,
+  -- The exclusive claim of the one writer appending now, on whichever
+  -- replica (a token of its request), and when it runs out: a replica that
+  -- dies leaves a claim that simply expires. Both set or both NULL.
+  owner       text,
+  lease_until bigint,
+  CHECK ((owner IS NULL) = (lease_until IS NULL))
+);
+
+-- The per-address cap counts a client's sessions without a scan.
+CREATE INDEX upload_session_by_client ON upload_session (client);
+-- The sweeper finds the sessions idle past the TTL without a scan.
+CREATE INDEX upload_session_by_time ON upload_session (updated_at);
+
+INSERT INTO regmeta_schema (version) VALUES (2);

@@ -1,4 +1,4 @@
--- regmeta schema, version 2: the metadata of a container image registry.
+-- regmeta schema, version 3: the metadata of a container image registry.
 --
 -- This file is the one canonical schema. A new database runs it whole, in the
 -- same IMMEDIATE transaction that sets PRAGMA user_version, so a crash or a
@@ -194,4 +194,38 @@ CREATE TABLE notification_cursor (
   last_failure_at INTEGER
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 2;
+-- Blob upload sessions, so that a chunked upload survives a restart and its
+-- requests may land on any process sharing this file (distribution keeps them
+-- as files with their hash state; regmeta keeps the bookkeeping here and the
+-- bytes in <data>/uploads/<id>). Added by version 3; src/store/migrations.ts
+-- holds the same table for older files.
+CREATE TABLE upload_session (
+  -- The server's UUID: the file's name under uploads/ and the id in the
+  -- upload URL. Never a client's text.
+  id          TEXT    PRIMARY KEY CHECK (length(id) = 36),
+  -- The repository's name, not a reference to its row: a session may be
+  -- opened for a repository that has no manifest or blob yet (POST to a new
+  -- name), and deleting a repository must not wait for its uploads.
+  repository  TEXT    NOT NULL CHECK (length(repository) BETWEEN 1 AND 255),
+  -- The client address that opened it, for the per-address cap.
+  client      TEXT    NOT NULL CHECK (length(client) <= 255),
+  -- Bytes committed: the truth. The file may hold more after a crash
+  -- mid-chunk; the next writer cuts it back to this.
+  size        INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0),
+  started_at  INTEGER NOT NULL,
+  -- The last claim or commit: a session idle past the TTL since then expires.
+  updated_at  INTEGER NOT NULL,
+  -- The exclusive claim of the one writer appending now (a token of its
+  -- request) and when it runs out: a writer that dies leaves a claim that
+  -- simply expires. Both set or both NULL.
+  owner       TEXT,
+  lease_until INTEGER,
+  CHECK ((owner IS NULL) = (lease_until IS NULL))
+) WITHOUT ROWID;
+
+-- The per-address cap counts a client's sessions without a scan.
+CREATE INDEX upload_session_by_client ON upload_session (client);
+-- The sweeper finds the sessions idle past the TTL without a scan.
+CREATE INDEX upload_session_by_time ON upload_session (updated_at);
+
+PRAGMA user_version = 3;

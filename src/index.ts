@@ -9,6 +9,7 @@ export {
   asyncStore,
   type AsyncStore,
   type AsyncNotificationCursors,
+  type AsyncUploadSessions,
   type LockedAction,
   registerStore,
   registeredStore,
@@ -57,4 +58,7 @@ export {
   type NotificationCursors,
   type NotificationEvent,
   type NotificationStatus,
+  type UploadSessions,
+  type UploadSession,
+  type UploadClaim,
 } from './store/index.js';

@@ -4,16 +4,15 @@
 // blobs/ only fsynced, by one rename, after its digest checked out.
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-blobs
 
-import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { createReadStream, mkdirSync, unlinkSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, rename, rm, stat, statfs, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, stat, statfs, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { BlobStoreError, tooLarge } from './errors.js';
-import { hashFile, meteredCopy, stagedFile, syncFile, truncateFile, WRITE_BUFFER_SIZE } from './io.js';
-import { blobFilesIn, blobPath, uploadPath } from './layout.js';
-import { Sessions, type Session } from './sessions.js';
+import { blobFilesIn, blobPath } from './layout.js';
+import { MemorySessionTable } from './sessions.js';
 import { stageFrom } from './staging.js';
+import { DirectoryUploads } from './uploads.js';
 import {
   DEFAULT_BLOB_LIMITS,
   type BlobFile,
@@ -31,7 +30,9 @@ import {
 export class DirectoryBlobStore implements BlobStore {
   readonly maxBlobSize: number;
   readonly #dataDir: string;
-  readonly #sessions: Sessions;
+  readonly #uploads: DirectoryUploads;
+  readonly #uploadTtl: number;
+  #sweeper: NodeJS.Timeout | undefined;
   // What `list` gave out: the only things `remove` takes, so that no caller can name an arbitrary path.
   readonly #listed = new WeakSet<StoredFile>();
 
@@ -39,24 +40,35 @@ export class DirectoryBlobStore implements BlobStore {
   constructor(dataDir: string, options: BlobStoreOptions = {}) {
     this.#dataDir = path.resolve(dataDir);
     this.maxBlobSize = options.maxBlobSize ?? DEFAULT_BLOB_LIMITS.maxBlobSize;
-    this.#sessions = new Sessions({
-      uploadTtl: options.uploadTtl ?? DEFAULT_BLOB_LIMITS.uploadTtl,
+    this.#uploadTtl = options.uploadTtl ?? DEFAULT_BLOB_LIMITS.uploadTtl;
+    this.#uploads = new DirectoryUploads(this.#dataDir, options.sessions ?? new MemorySessionTable(), {
+      maxBlobSize: this.maxBlobSize,
+      uploadTtl: this.#uploadTtl,
       maxUploadsPerAddress: options.maxUploadsPerAddress ?? DEFAULT_BLOB_LIMITS.maxUploadsPerAddress,
+      claimLease: options.claimLease ?? DEFAULT_BLOB_LIMITS.claimLease,
     });
   }
 
-  /** Creates blobs/ and uploads/, empties uploads/ and starts expiring idle sessions. @throws the filesystem's error. */
+  /**
+   * Creates blobs/ and uploads/ and starts expiring idle sessions. What is in
+   * uploads/ stays: other processes' sessions, or this one's before a restart.
+   * @throws the filesystem's error.
+   */
   init(): void {
-    const uploads = path.join(this.#dataDir, 'uploads');
     mkdirSync(path.join(this.#dataDir, 'blobs'), { recursive: true });
-    mkdirSync(uploads, { recursive: true });
-    for (const entry of readdirSync(uploads)) rmSync(path.join(uploads, entry), { force: true, recursive: true });
-    this.#sessions.startExpiry((session) => this.cancel(session));
+    mkdirSync(path.join(this.#dataDir, 'uploads'), { recursive: true });
+    this.close();
+    // A sweep soon after the start, then now and then: what expired while no process ran goes too.
+    const sweep = () => void this.#uploads.sweep().catch(() => {});
+    this.#sweeper = setInterval(sweep, Math.min(this.#uploadTtl, 600_000));
+    this.#sweeper.unref();
+    setTimeout(sweep, Math.min(this.#uploadTtl, 1000)).unref();
   }
 
   /** Stops expiring idle sessions. */
   close(): void {
-    this.#sessions.stopExpiry();
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 
   // Named so that nothing mistakes it for a blob or a session: not a digest
@@ -79,8 +91,9 @@ export class DirectoryBlobStore implements BlobStore {
     return fs.bavail * fs.bsize;
   }
 
-  get openUploads(): number {
-    return this.#sessions.count;
+  /** @throws the table's error. */
+  countUploads(): Promise<number> {
+    return this.#uploads.count();
   }
 
   /** The blob's path. @throws BlobStoreError DIGEST_INVALID. */
@@ -156,97 +169,41 @@ export class DirectoryBlobStore implements BlobStore {
     return stageFrom(source, target, digest, this.maxBlobSize);
   }
 
-  // --- upload sessions --------------------------------------------------------
+  // --- upload sessions (uploads.ts) ------------------------------------------
 
-  /** @throws BlobStoreError TOOMANYREQUESTS; the filesystem's error. */
-  async startUpload(repo: string, client: string): Promise<Upload> {
-    const session = this.#sessions.open(repo, client);
-    try {
-      const file = await open(this.#uploadPath(session), 'wx');
-      await file.close();
-    } catch (error) {
-      this.#sessions.forget(session);
-      throw error;
-    }
-    return session;
+  /** @throws BlobStoreError TOOMANYREQUESTS; the table's or the filesystem's error. */
+  startUpload(repo: string, client: string): Promise<Upload> {
+    return this.#uploads.start(repo, client);
   }
 
-  /** @throws BlobStoreError BLOB_UPLOAD_UNKNOWN. */
-  upload(repo: string, id: string): Upload {
-    return this.#sessions.get(repo, id);
+  /** @throws BlobStoreError BLOB_UPLOAD_UNKNOWN; the table's error. */
+  upload(repo: string, id: string): Promise<Upload> {
+    return this.#uploads.get(repo, id);
   }
 
-  /** @throws BlobStoreError BLOB_UPLOAD_UNKNOWN, SIZE_INVALID, BLOB_UPLOAD_INVALID; what `claim` throws; the filesystem's error. */
-  async append(upload: Upload, body: Readable, claim?: number | ChunkClaim): Promise<void> {
-    const session = this.#sessions.stateOf(upload);
-    const release = await this.#sessions.acquire(session);
-    try {
-      const expected = typeof claim === 'function' ? claim(session) : claim;
-      const before = session.size;
-      const saved = session.hash.copy();
-      try {
-        const received = await meteredCopy(body, createWriteStream(this.#uploadPath(session), { flags: 'a', highWaterMark: WRITE_BUFFER_SIZE }), {
-          hash: session.hash,
-          limit: this.maxBlobSize - before,
-          tooLarge: () => tooLarge(this.maxBlobSize),
-          expected,
-        });
-        session.size = before + received;
-      } catch (error) {
-        session.hash = saved;
-        await this.#truncate(session, before);
-        throw error;
-      }
-    } finally {
-      release();
-    }
+  /** @throws BlobStoreError BLOB_UPLOAD_UNKNOWN, SIZE_INVALID, BLOB_UPLOAD_INVALID, TOOMANYREQUESTS; what `claim` throws; the table's or the filesystem's error. */
+  append(upload: Upload, body: Readable, claim?: number | ChunkClaim): Promise<void> {
+    return this.#uploads.append(upload, body, claim);
   }
 
-  /** @throws BlobStoreError DIGEST_INVALID, BLOB_UPLOAD_UNKNOWN; the filesystem's error. */
-  async finish(upload: Upload, digest: string): Promise<StagedBlob> {
-    const session = this.#sessions.stateOf(upload);
-    const release = await this.#sessions.acquire(session);
-    const file = this.#uploadPath(session);
-    // The session is over whatever happens: requests waiting on it find it unknown.
-    this.#sessions.forget(session);
-    const discard = () => rm(file, { force: true }).catch(() => {});
-    try {
-      const target = this.location(digest);
-      const actual = digest.startsWith('sha256:')
-        ? `sha256:${session.hash.digest('hex')}`
-        : await hashFile(file, digest.slice(0, digest.indexOf(':')));
-      if (actual !== digest) {
-        throw new BlobStoreError('DIGEST_INVALID', `the upload's digest is ${actual}, not ${digest}`, { detail: { digest: actual } });
-      }
-      await syncFile(file);
-      await mkdir(path.dirname(target), { recursive: true });
-      return stagedFile(file, target, session.size, discard);
-    } catch (error) {
-      await discard();
-      throw error;
-    } finally {
-      release();
-    }
+  /** @throws BlobStoreError DIGEST_INVALID, BLOB_UPLOAD_UNKNOWN, TOOMANYREQUESTS; the table's or the filesystem's error. */
+  finish(upload: Upload, digest: string): Promise<StagedBlob> {
+    return this.#uploads.finish(upload, digest);
   }
 
-  /** @throws BlobStoreError BLOB_UPLOAD_UNKNOWN for a handle from elsewhere; the filesystem's error. */
-  async cancel(upload: Upload): Promise<void> {
-    const session = this.#sessions.stateOf(upload);
-    this.#sessions.forget(session);
-    await rm(this.#uploadPath(session), { force: true });
+  /** @throws BlobStoreError BLOB_UPLOAD_UNKNOWN for a handle from elsewhere; the table's or the filesystem's error. */
+  cancel(upload: Upload): Promise<void> {
+    return this.#uploads.cancel(upload);
   }
 
-  #uploadPath(session: Session): string {
-    return uploadPath(this.#dataDir, session.id);
+  /** @throws the table's or the filesystem's error. */
+  sweepUploads(options: { strayBefore?: Date } = {}): Promise<{ expired: number; strays: string[] }> {
+    return this.#uploads.sweep(options.strayBefore);
   }
 
-  async #truncate(session: Session, size: number): Promise<void> {
-    try {
-      await truncateFile(this.#uploadPath(session), size);
-    } catch {
-      // The file is gone (cancelled meanwhile): the session is unusable anyway.
-      this.#sessions.forget(session);
-    }
+  /** Sessions whose committed bytes this process hashed again from their file, since it started: for tests and benchmarks. */
+  get rehashedUploads(): number {
+    return this.#uploads.rehashed;
   }
 }
 

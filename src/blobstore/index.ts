@@ -4,6 +4,7 @@
 export { BlobStoreError, type BlobStoreErrorCode, type BlobStoreErrorOptions } from './errors.js';
 export { DirectoryBlobStore } from './directory.js';
 export { lockedForm } from './locked.js';
+export { MemorySessionTable, tooManySessions, type SessionRecord, type SessionTable } from './sessions.js';
 export {
   DEFAULT_BLOB_LIMITS,
   type BlobFile,

@@ -1,153 +1,165 @@
-// Upload sessions in memory: the table, the per-address cap, one writer at a
-// time per session, and the expiry of idle ones. Where their bytes go is the
-// storage's business; this part any storage can share.
+// The table of upload sessions that a blob store keeps its sessions in,
+// given from outside: a registry passes one on its metadata database (every
+// replica, and a restarted server, then knows every session), an embedder
+// without a database or a unit test the in-memory one below. The bytes are
+// the blob store's own business; this table holds who may append and how
+// much is committed.
 
-import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { BlobStoreError } from './errors.js';
-import type { Upload } from './types.js';
 
-/** One session's state: which repository it is for and what it has received. */
-export interface Session extends Upload {
+/** A session as the table keeps it. */
+export interface SessionRecord {
+  readonly id: string;
+  /** The repository it was opened for: no other may touch it. */
+  readonly repo: string;
   /** The client address that opened it, for the per-address cap. */
   readonly client: string;
-  /** Bytes received so far; the storage holds exactly these. */
-  size: number;
-  /** The sha256 of the bytes so far, fed as they arrive. */
-  hash: Hash;
-  /** A request is writing to it: a second one must not interleave. */
-  busy: boolean;
-  /** Settles when the current writer is done. */
-  idle: Promise<void>;
-  lastUsed: number;
+  /** Bytes committed: what the session's file holds for sure. */
+  readonly size: number;
+  /** The last claim or commit. */
+  readonly updatedAt: Date;
 }
 
-export interface SessionLimits {
-  /** Sessions idle longer than this (ms) expire. */
-  uploadTtl: number;
-  /** Sessions one client address may hold open at once; 0 turns the cap off. */
-  maxUploadsPerAddress: number;
+/**
+ * Where a blob store keeps its upload sessions. Each method is atomic with
+ * respect to every other user of the same table (other processes included).
+ * Failures of the table itself (its database) pass through as its own errors.
+ */
+export interface SessionTable {
+  /**
+   * Opens an empty session (a fresh UUID) for `repo`, counted against
+   * `client` in the same step: concurrent opens cannot all pass the cap.
+   * @param max the most sessions `client` may hold; 0: no cap.
+   * @throws BlobStoreError TOOMANYREQUESTS (with `retryAfter`) at the cap.
+   */
+  open(repo: string, client: string, max: number): Promise<SessionRecord>;
+  /** The session `id` of `repo`. @throws BlobStoreError BLOB_UPLOAD_UNKNOWN, also for another repository's. */
+  get(repo: string, id: string): Promise<SessionRecord>;
+  /**
+   * Makes `owner` the session's one writer for `leaseMs` (the same owner renews).
+   * @returns its committed size, or 'busy' while another owner's lease is live.
+   * @throws BlobStoreError BLOB_UPLOAD_UNKNOWN.
+   */
+  claim(repo: string, id: string, owner: string, leaseMs: number): Promise<{ size: number } | 'busy'>;
+  /** Extends `owner`'s claim by `leaseMs` from now. @returns false when it holds none any more. */
+  renew(id: string, owner: string, leaseMs: number): Promise<boolean>;
+  /** Records `size` committed bytes and releases `owner`'s claim, at once. @throws BlobStoreError BLOB_UPLOAD_UNKNOWN when `owner` holds no claim. */
+  commit(id: string, owner: string, size: number): Promise<void>;
+  /** Lets go of `owner`'s claim, if it holds one. */
+  release(id: string, owner: string): Promise<void>;
+  /** Removes the session (before its file goes). @returns whether it was there. */
+  end(repo: string, id: string): Promise<boolean>;
+  /** Up to `limit` sessions last used before `idleBefore` with no live claim, oldest first. */
+  idle(idleBefore: Date, limit?: number): Promise<SessionRecord[]>;
+  /** Removes session `id` only if it is still idle since before `idleBefore`, with no live claim. @returns whether this call removed it. */
+  expire(id: string, idleBefore: Date): Promise<boolean>;
+  /** Whether any repository's session `id` is there: what a sweep of stray files asks. */
+  has(id: string): Promise<boolean>;
+  /** How many sessions the table holds. */
+  count(): Promise<number>;
 }
 
 // What a client held at the cap is told to wait before it tries again.
-const RETRY_AFTER_SECONDS = 60;
+export const RETRY_AFTER_SECONDS = 60;
 
-/** The sessions one process holds. */
-export class Sessions {
-  readonly #limits: SessionLimits;
-  readonly #table = new Map<string, Session>();
-  readonly #perAddress = new Map<string, number>();
-  // Every session this table made, open or over: what a handle may be.
-  readonly #issued = new WeakSet<Upload>();
-  #sweeper: NodeJS.Timeout | undefined;
+/** TOOMANYREQUESTS for a client that holds `held` sessions, the most it may. */
+export function tooManySessions(held: number): BlobStoreError {
+  return new BlobStoreError('TOOMANYREQUESTS', `${held} upload sessions are open from this address, the most it may hold: finish or cancel some`, {
+    retryAfter: RETRY_AFTER_SECONDS,
+  });
+}
 
-  constructor(limits: SessionLimits) {
-    this.#limits = limits;
+export function unknownUpload(): BlobStoreError {
+  return new BlobStoreError('BLOB_UPLOAD_UNKNOWN', 'unknown upload session');
+}
+
+interface Row {
+  id: string;
+  repo: string;
+  client: string;
+  size: number;
+  updated: number;
+  owner?: string;
+  leaseUntil: number;
+}
+
+const recordOf = (row: Row): SessionRecord => ({ id: row.id, repo: row.repo, client: row.client, size: row.size, updatedAt: new Date(row.updated) });
+
+/** Sessions in this process's memory: for a blob store without a database, and for tests. Lost with the process. */
+export class MemorySessionTable implements SessionTable {
+  readonly #rows = new Map<string, Row>();
+
+  async open(repo: string, client: string, max: number): Promise<SessionRecord> {
+    const held = [...this.#rows.values()].filter((row) => row.client === client).length;
+    if (max > 0 && held >= max) throw tooManySessions(held);
+    const row: Row = { id: randomUUID(), repo, client, size: 0, updated: Date.now(), leaseUntil: 0 };
+    this.#rows.set(row.id, row);
+    return recordOf(row);
   }
 
-  /** How many sessions are open now. */
-  get count(): number {
-    return this.#table.size;
+  async get(repo: string, id: string): Promise<SessionRecord> {
+    return recordOf(this.#row(repo, id));
   }
 
-  /**
-   * Registers a new session for `repo`, counted against `client` at once, so
-   * that concurrent opens cannot all pass the cap.
-   * @throws BlobStoreError TOOMANYREQUESTS when `client` holds as many as it may.
-   */
-  open(repo: string, client: string): Session {
-    const held = this.#perAddress.get(client) ?? 0;
-    const { maxUploadsPerAddress, uploadTtl } = this.#limits;
-    if (maxUploadsPerAddress > 0 && held >= maxUploadsPerAddress) {
-      throw new BlobStoreError(
-        'TOOMANYREQUESTS',
-        `${held} upload sessions are open from this address, the most it may hold: finish or cancel some (idle ones expire after ${Math.round(uploadTtl / 60_000)} minutes)`,
-        { retryAfter: RETRY_AFTER_SECONDS },
-      );
-    }
-    const session: Session = {
-      id: randomUUID(),
-      repo,
-      client,
-      size: 0,
-      hash: createHash('sha256'),
-      busy: false,
-      idle: Promise.resolve(),
-      lastUsed: Date.now(),
-    };
-    this.#table.set(session.id, session);
-    this.#issued.add(session);
-    this.#perAddress.set(client, held + 1);
-    return session;
+  async claim(repo: string, id: string, owner: string, leaseMs: number): Promise<{ size: number } | 'busy'> {
+    const row = this.#row(repo, id);
+    const now = Date.now();
+    if (row.owner !== undefined && row.owner !== owner && row.leaseUntil > now) return 'busy';
+    Object.assign(row, { owner, leaseUntil: now + leaseMs, updated: now });
+    return { size: row.size };
   }
 
-  /**
-   * The live session behind `repo` and `id`, marked as used.
-   * @throws BlobStoreError BLOB_UPLOAD_UNKNOWN, also for another repository's session.
-   */
-  get(repo: string, id: string): Session {
-    const session = this.#table.get(id);
-    if (!session || session.repo !== repo) throw unknownUpload();
-    session.lastUsed = Date.now();
-    return session;
-  }
-
-  /** The state behind a handle this table gave out, whether or not it is still open. @throws BlobStoreError BLOB_UPLOAD_UNKNOWN for a handle from elsewhere. */
-  stateOf(upload: Upload): Session {
-    if (!this.#issued.has(upload)) throw unknownUpload();
-    return upload as Session;
-  }
-
-  /**
-   * Waits for the session's current writer, then takes it.
-   * @returns the release, which the caller must call once.
-   * @throws BlobStoreError BLOB_UPLOAD_UNKNOWN when it was finished or cancelled meanwhile.
-   */
-  async acquire(session: Session): Promise<() => void> {
-    // Check and take in one synchronous step after the last await, so two
-    // waiters woken together cannot both take the session.
-    while (session.busy) await session.idle;
-    if (this.#table.get(session.id) !== session) throw unknownUpload();
-    session.busy = true;
-    let release!: () => void;
-    session.idle = new Promise((resolve) => {
-      release = () => {
-        session.busy = false;
-        session.lastUsed = Date.now();
-        resolve();
-      };
-    });
-    return release;
-  }
-
-  /** Drops the session from the table and from its address's count; once. @returns whether it was there. Never throws. */
-  forget(session: Session): boolean {
-    if (this.#table.get(session.id) !== session) return false;
-    this.#table.delete(session.id);
-    const left = (this.#perAddress.get(session.client) ?? 1) - 1;
-    if (left <= 0) this.#perAddress.delete(session.client);
-    else this.#perAddress.set(session.client, left);
+  async renew(id: string, owner: string, leaseMs: number): Promise<boolean> {
+    const row = this.#rows.get(id);
+    if (row?.owner !== owner) return false;
+    row.leaseUntil = row.updated = Date.now();
+    row.leaseUntil += leaseMs;
     return true;
   }
 
-  /** Calls `expire` now and then for each session idle past the TTL and not being written; once started, started once. */
-  startExpiry(expire: (session: Session) => Promise<void>): void {
-    this.stopExpiry();
-    const sweep = async () => {
-      const cutoff = Date.now() - this.#limits.uploadTtl;
-      for (const session of [...this.#table.values()]) {
-        if (!session.busy && session.lastUsed < cutoff) await expire(session).catch(() => {});
-      }
-    };
-    this.#sweeper = setInterval(() => void sweep(), Math.min(this.#limits.uploadTtl, 600_000)).unref();
+  async commit(id: string, owner: string, size: number): Promise<void> {
+    const row = this.#rows.get(id);
+    if (row?.owner !== owner) throw unknownUpload();
+    Object.assign(row, { size, updated: Date.now(), owner: undefined, leaseUntil: 0 });
   }
 
-  /** Stops the expiry. Never throws. */
-  stopExpiry(): void {
-    if (this.#sweeper) clearInterval(this.#sweeper);
-    this.#sweeper = undefined;
+  async release(id: string, owner: string): Promise<void> {
+    const row = this.#rows.get(id);
+    if (row?.owner === owner) Object.assign(row, { owner: undefined, leaseUntil: 0 });
   }
-}
 
-function unknownUpload(): BlobStoreError {
-  return new BlobStoreError('BLOB_UPLOAD_UNKNOWN', 'unknown upload session');
+  async end(repo: string, id: string): Promise<boolean> {
+    if (this.#rows.get(id)?.repo !== repo) return false;
+    return this.#rows.delete(id);
+  }
+
+  async idle(idleBefore: Date, limit = 100): Promise<SessionRecord[]> {
+    const now = Date.now();
+    return [...this.#rows.values()]
+      .filter((row) => row.updated < idleBefore.getTime() && row.leaseUntil <= now)
+      .sort((a, b) => a.updated - b.updated)
+      .slice(0, limit)
+      .map(recordOf);
+  }
+
+  async expire(id: string, idleBefore: Date): Promise<boolean> {
+    const row = this.#rows.get(id);
+    if (row === undefined || row.updated >= idleBefore.getTime() || row.leaseUntil > Date.now()) return false;
+    return this.#rows.delete(id);
+  }
+
+  async has(id: string): Promise<boolean> {
+    return this.#rows.has(id);
+  }
+
+  async count(): Promise<number> {
+    return this.#rows.size;
+  }
+
+  #row(repo: string, id: string): Row {
+    const row = this.#rows.get(id);
+    if (row === undefined || row.repo !== repo) throw unknownUpload();
+    return row;
+  }
 }

@@ -15,6 +15,7 @@
 // lockedForm() picks the one a store takes.
 
 import type { Readable } from 'node:stream';
+import type { SessionTable } from './sessions.js';
 
 /** A blob as stored. */
 export interface BlobStat {
@@ -71,7 +72,7 @@ export interface Upload {
   readonly id: string;
   /** The repository it was opened for: no other may touch it. */
   readonly repo: string;
-  /** Bytes received so far. */
+  /** Bytes committed so far, as this handle last saw them (an append through it updates them). */
   readonly size: number;
 }
 
@@ -89,13 +90,30 @@ export interface BlobStoreOptions {
   uploadTtl?: number;
   /** Upload sessions one client address may hold open at once; 0 turns the cap off. */
   maxUploadsPerAddress?: number;
+  /**
+   * How long (ms) a writer's claim on a session lasts unless renewed (it is,
+   * every third of it, while a body streams): a writer that died holds a
+   * session this long at most.
+   */
+  claimLease?: number;
+  /**
+   * Where the sessions are kept: the metadata database, for a registry whose
+   * processes share the directory (and for sessions that outlive a restart);
+   * default, this process's memory.
+   */
+  sessions?: SessionTable;
 }
 
-/** The defaults: 64 GiB blobs; a day for an idle session (a resumable push may pause); 256 sessions, dozens of concurrent pushes' worth. */
-export const DEFAULT_BLOB_LIMITS: Required<BlobStoreOptions> = {
+/**
+ * The defaults: 64 GiB blobs; a day for an idle session (a resumable push
+ * may pause); 256 sessions, dozens of concurrent pushes' worth; a claim of a
+ * minute, renewed while a body streams.
+ */
+export const DEFAULT_BLOB_LIMITS: Required<Omit<BlobStoreOptions, 'sessions'>> = {
   maxBlobSize: 64 * 1024 ** 3,
   uploadTtl: 24 * 3600 * 1000,
   maxUploadsPerAddress: 256,
+  claimLease: 60_000,
 };
 
 /**
@@ -109,16 +127,20 @@ export interface BlobStore {
   readonly maxBlobSize: number;
 
   /**
-   * Prepares the storage for upload sessions, in the one process that takes
-   * uploads: sessions live in its memory, so partial uploads left by an
-   * earlier process are discarded. Reading, putting and deleting need no init.
+   * Prepares the storage for upload sessions and starts expiring idle ones.
+   * Sessions already there (another process's, or this one's before a
+   * restart) stay. Reading, putting and deleting need no init.
    * @throws the storage's error.
    */
   init(): void;
   /** Ends what init started (the expiry of idle sessions). Never throws. */
   close(): void;
-  /** Upload sessions open now (started, not yet finished, cancelled or expired), for metrics. */
-  readonly openUploads: number;
+  /**
+   * Upload sessions open now (started, not yet finished, cancelled or
+   * expired) in the session table: with a table in the metadata database,
+   * every process's. @throws the table's error.
+   */
+  countUploads(): Promise<number>;
 
   /** Where blob `digest` is kept, for messages. @throws BlobStoreError DIGEST_INVALID. */
   location(digest: string): string;
@@ -187,19 +209,23 @@ export interface BlobStore {
   startUpload(repo: string, client: string): Promise<Upload>;
   /**
    * The session `id`, which must belong to `repo`: one repository cannot
-   * touch another's uploads. Counts as use: an active session does not expire.
-   * @throws BlobStoreError BLOB_UPLOAD_UNKNOWN.
+   * touch another's uploads. Any process sharing the session table may
+   * take it up.
+   * @throws BlobStoreError BLOB_UPLOAD_UNKNOWN; the table's error.
    */
-  upload(repo: string, id: string): Upload;
+  upload(repo: string, id: string): Promise<Upload>;
   /**
    * Appends `body` to the session, hashing as it goes, after any append
-   * already running on it. A body that fails half way (the client went away,
-   * the size limit) is cut back off, so the session stays at its previous
-   * size. `claim` is the body's length, or a ChunkClaim.
+   * already running on it in any process sharing the session table (one
+   * writer at a time: a claim in the table). A body that fails half way (the
+   * client went away, the size limit) is cut back off, so the session stays
+   * at its previous size. `claim` is the body's length, or a ChunkClaim,
+   * which sees the session's committed size.
    * @throws BlobStoreError BLOB_UPLOAD_UNKNOWN (finished or cancelled
    * meanwhile), SIZE_INVALID (longer or shorter than claimed; above
-   * maxBlobSize, with `limit`), BLOB_UPLOAD_INVALID (the body ended early);
-   * what `claim` throws; the storage's error.
+   * maxBlobSize, with `limit`), BLOB_UPLOAD_INVALID (the body ended early),
+   * TOOMANYREQUESTS (another writer held the session longer than a claim
+   * lease; `retryAfter` set); what `claim` throws; the storage's error.
    */
   append(upload: Upload, body: Readable, claim?: number | ChunkClaim): Promise<void>;
   /**
@@ -207,7 +233,8 @@ export interface BlobStore {
    * the digest and flushes the bytes. The session is over either way; on a
    * failure nothing is left of it.
    * @throws BlobStoreError DIGEST_INVALID (`detail.digest` is what the bytes
-   * hash to), BLOB_UPLOAD_UNKNOWN (finished meanwhile); the storage's error.
+   * hash to), BLOB_UPLOAD_UNKNOWN (finished meanwhile), TOOMANYREQUESTS (as
+   * append's); the storage's error.
    */
   finish(upload: Upload, digest: string): Promise<StagedBlob>;
   /**

@@ -23,6 +23,7 @@ import type { Registry, RequestContext } from './http.js';
 import { Readiness } from './readiness.js';
 import { assignRequestId, requestLogEntry, type RequestLogEntry } from './request-log.js';
 import { RegistryMetrics, type MetricsOptions } from './metrics.js';
+import { storeSessions } from './uploads.js';
 import { RequestState, requestPath } from './request.js';
 import { isProbe, isWrite, parseRoute, type Route } from './routes.js';
 
@@ -126,17 +127,19 @@ export function handlerInternals(handler: RegistryHandler): HandlerInternals {
  */
 export function createRegistryHandler(options: RegistryOptions): RegistryHandler {
   const access = accessOf(options);
+  const store = toAsyncStore(options.store);
+  // Sessions in the metadata database: any replica takes any chunk, a restart loses none.
   const blobStore = new DirectoryBlobStore(options.dataDir, {
     maxBlobSize: options.maxBlobSize,
     maxUploadsPerAddress: options.maxUploadsPerAddress,
     uploadTtl: options.uploadTtl,
+    sessions: storeSessions(store),
   });
   blobStore.init();
   const onError = options.onError ?? ((error: unknown) => console.error(error));
   const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd, options.onWarning), options);
   const admins = new Set(options.admins ?? []);
   const connections = new Connections(options);
-  const store = toAsyncStore(options.store);
   const metrics = metricsOf(options, store, blobStore, onError);
   const registry: Registry = {
     store: metrics === undefined ? store : metrics.timed(store),

@@ -217,10 +217,13 @@ export class RegistryMetrics {
     });
     new Gauge({
       name: 'regmeta_upload_sessions',
-      help: 'Blob upload sessions open now.',
+      // Read from the session table, the metadata database: not this process's alone.
+      help: 'Blob upload sessions open now in the metadata database, every replica\'s (each replica reports the same number: take max, not sum).',
       registers,
-      collect() {
-        this.set(blobs.openUploads);
+      async collect() {
+        // A database that does not answer leaves the last value: the scrape still answers.
+        const count = await blobs.countUploads().catch(() => undefined);
+        if (count !== undefined) this.set(count);
       },
     });
   }

@@ -14,7 +14,7 @@ import type { StoreLimits } from './limits.js';
 import type { MetadataStore } from './store.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo } from './types.js';
 import type { NewEvent, NotificationEvent, NotificationStatus, PageOptions, PutManifestResult, StoreStats } from './types.js';
-import type { StoredManifest, TagHistoryEntry, UntaggedManifest } from './types.js';
+import type { StoredManifest, TagHistoryEntry, UntaggedManifest, UploadClaim, UploadSession } from './types.js';
 
 /** A callback run inside a store's transaction (under its write lock): it may be asynchronous. */
 export type LockedAction = () => void | Promise<void>;
@@ -27,6 +27,21 @@ export interface AsyncNotificationCursors {
   recordFailure(endpoint: string, error: string): Promise<void>;
   remove(endpoint: string): Promise<boolean>;
   status(): Promise<NotificationStatus[]>;
+}
+
+/** The upload sessions of an AsyncStore: MetadataStore.uploads (see UploadSessions), asynchronous. */
+export interface AsyncUploadSessions {
+  open(repo: string, client: string, max: number): Promise<UploadSession>;
+  get(repo: string, id: string): Promise<UploadSession>;
+  claim(repo: string, id: string, owner: string, leaseMs: number): Promise<UploadClaim>;
+  renew(id: string, owner: string, leaseMs: number): Promise<boolean>;
+  commit(id: string, owner: string, size: number): Promise<void>;
+  release(id: string, owner: string): Promise<void>;
+  end(repo: string, id: string): Promise<boolean>;
+  idle(idleBefore: Date, limit?: number): Promise<UploadSession[]>;
+  expire(id: string, idleBefore: Date): Promise<boolean>;
+  has(id: string): Promise<boolean>;
+  count(): Promise<number>;
 }
 
 /**
@@ -45,6 +60,7 @@ export interface AsyncStore {
   readonly location: string;
   readonly limits: StoreLimits;
   readonly notifications: AsyncNotificationCursors;
+  readonly uploads: AsyncUploadSessions;
 
   putManifest(
     repo: string,
@@ -127,8 +143,10 @@ class SqliteAsyncStore implements AsyncStore {
   readonly backend = 'sqlite';
   readonly sync: MetadataStore;
   readonly notifications: AsyncNotificationCursors;
+  readonly uploads: AsyncUploadSessions;
   constructor(store: MetadataStore) {
     this.sync = store;
+    this.uploads = asyncUploads(store);
     const cursors = store.notifications;
     this.notifications = {
       open: (endpoint) => settle(() => cursors.open(endpoint)),
@@ -249,6 +267,24 @@ class SqliteAsyncStore implements AsyncStore {
   close() {
     return settle(() => this.sync.close());
   }
+}
+
+/** MetadataStore.uploads behind the asynchronous contract: each call settled at once. */
+function asyncUploads(store: MetadataStore): AsyncUploadSessions {
+  const sessions = store.uploads;
+  return {
+    open: (repo, client, max) => settle(() => sessions.open(repo, client, max)),
+    get: (repo, id) => settle(() => sessions.get(repo, id)),
+    claim: (repo, id, owner, leaseMs) => settle(() => sessions.claim(repo, id, owner, leaseMs)),
+    renew: (id, owner, leaseMs) => settle(() => sessions.renew(id, owner, leaseMs)),
+    commit: (id, owner, size) => settle(() => sessions.commit(id, owner, size)),
+    release: (id, owner) => settle(() => sessions.release(id, owner)),
+    end: (repo, id) => settle(() => sessions.end(repo, id)),
+    idle: (idleBefore, limit) => settle(() => sessions.idle(idleBefore, limit)),
+    expire: (id, idleBefore) => settle(() => sessions.expire(id, idleBefore)),
+    has: (id) => settle(() => sessions.has(id)),
+    count: () => settle(() => sessions.count()),
+  };
 }
 
 /** Runs `fn` now; its result or its exception as a settled promise (never a synchronous throw). */

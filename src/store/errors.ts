@@ -13,7 +13,11 @@ export type OciErrorCode =
   | 'NAME_UNKNOWN'
   | 'SIZE_INVALID'
   | 'DENIED'
-  | 'UNSUPPORTED';
+  | 'UNSUPPORTED'
+  /** An upload session that is not known: never opened, finished, cancelled, expired or another repository's. */
+  | 'BLOB_UPLOAD_UNKNOWN'
+  /** A client address holds as many upload sessions as it may. */
+  | 'TOOMANYREQUESTS';
 
 /** Codes that distribution uses beyond the spec, and the store's own. */
 export type StoreErrorCode =

@@ -44,9 +44,10 @@ export async function openPostgresStore(url: string, options?: PostgresStoreOpti
 }
 
 export { MetadataStore };
-export { asyncStore, syncStoreOf, type AsyncStore, type AsyncNotificationCursors, type LockedAction } from './async.js';
+export { asyncStore, syncStoreOf, type AsyncStore, type AsyncNotificationCursors, type AsyncUploadSessions, type LockedAction } from './async.js';
 export { registerStore, registeredStore } from './registry.js';
 export type { NotificationCursors } from './notifications.js';
+export type { UploadSessions } from './uploads.js';
 export { StoreError, NotFoundError, type OciErrorCode, type StoreErrorCode } from './errors.js';
 export type { StoreLimits } from './limits.js';
 export type * from './types.js';

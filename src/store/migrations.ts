@@ -20,5 +20,23 @@ CREATE TABLE notification_cursor (
 PRAGMA user_version = 2;
 `;
 
+/** Version 2 → 3: upload sessions (see upload_session in schema.sql for each column's reason). */
+const TO_3 = `
+CREATE TABLE upload_session (
+  id          TEXT    PRIMARY KEY CHECK (length(id) = 36),
+  repository  TEXT    NOT NULL CHECK (length(repository) BETWEEN 1 AND 255),
+  client      TEXT    NOT NULL CHECK (length(client) <= 255),
+  size        INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0),
+  started_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  owner       TEXT,
+  lease_until INTEGER,
+  CHECK ((owner IS NULL) = (lease_until IS NULL))
+) WITHOUT ROWID;
+CREATE INDEX upload_session_by_client ON upload_session (client);
+CREATE INDEX upload_session_by_time ON upload_session (updated_at);
+PRAGMA user_version = 3;
+`;
+
 /** The step from version `n` to `n + 1`, at index `n`; index 0 is unused (a new file runs schema.sql). */
-export const MIGRATION_STEPS: readonly (string | undefined)[] = [undefined, TO_2];
+export const MIGRATION_STEPS: readonly (string | undefined)[] = [undefined, TO_2, TO_3];

@@ -12,6 +12,7 @@ import { prepareNotificationStatements } from './notifications.js';
 import { prepareRepositoryStatements } from './repositories.js';
 import { prepareSubscriptionStatements } from './subscriptions.js';
 import { prepareTagStatements } from './tags.js';
+import { prepareUploadStatements } from './uploads.js';
 
 /** @internal The statements of one connection, grouped by concern: the store's own, and the benchmark's. */
 export interface Statements {
@@ -24,6 +25,7 @@ export interface Statements {
   subscriptions: ReturnType<typeof prepareSubscriptionStatements>;
   inspection: ReturnType<typeof prepareInspectionStatements>;
   notifications: ReturnType<typeof prepareNotificationStatements>;
+  uploads: ReturnType<typeof prepareUploadStatements>;
 }
 
 /**
@@ -32,6 +34,7 @@ export interface Statements {
  */
 export function prepareStatements(db: Database.Database): Statements {
   let notifications: Statements['notifications'] | undefined;
+  let uploads: Statements['uploads'] | undefined;
   return {
     repositories: prepareRepositoryStatements(db),
     manifests: prepareManifestStatements(db),
@@ -45,6 +48,10 @@ export function prepareStatements(db: Database.Database): Statements {
     // no notification_cursor yet) serves everything else.
     get notifications() {
       return (notifications ??= prepareNotificationStatements(db));
+    },
+    // The same for a version-2 file, which has no upload_session yet.
+    get uploads() {
+      return (uploads ??= prepareUploadStatements(db));
     },
   };
 }

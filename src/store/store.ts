@@ -1,8 +1,7 @@
 // The metadata store: DTR's ManifestStore + TagStore + EventManager on one
-// SQLite connection. A facade: each method checks nothing itself and
-// delegates to the module of its concern, which runs it as one transaction
-// (IMMEDIATE for writes; collectBlob's file removal is a deliberate second
-// one, after the row's delete has committed).
+// SQLite connection. A facade: each method delegates to the module of its
+// concern, which runs it as one transaction (IMMEDIATE for writes;
+// collectBlob's file removal is a deliberate second one, after the commit).
 
 import * as blobs from './blobs.js';
 import { StoreContext } from './context.js';
@@ -16,6 +15,7 @@ import { NotificationCursors } from './notifications.js';
 import * as repositories from './repositories.js';
 import { Subscriptions } from './subscriptions.js';
 import * as tags from './tags.js';
+import { UploadSessions } from './uploads.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo, NewEvent } from './types.js';
 import type { PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest, TagHistoryEntry, UntaggedManifest } from './types.js';
 
@@ -30,6 +30,8 @@ export class MetadataStore {
   readonly limits: StoreLimits;
   /** The webhook endpoints' cursors into the event log (regmeta serve --notify). */
   readonly notifications: NotificationCursors;
+  /** Blob upload sessions, shared by every process on the file (regmeta serve's blob storage keeps them here). */
+  readonly uploads: UploadSessions;
   readonly #cx: StoreContext;
   readonly #subscriptions: Subscriptions;
 
@@ -39,11 +41,11 @@ export class MetadataStore {
     this.file = file;
     this.limits = this.#cx.limits;
     this.notifications = new NotificationCursors(this.#cx);
+    this.uploads = new UploadSessions(this.#cx);
     this.#subscriptions = new Subscriptions(this.#cx, options.pollInterval ?? DEFAULT_POLL_INTERVAL);
   }
 
   // --- manifests (ManifestStore) --------------------------------------------
-
   /**
    * Stores a manifest's exact bytes in `repo`, creating the repository on first
    * use, and records the blobs, child manifests and subject it references.
@@ -125,7 +127,6 @@ export class MetadataStore {
   }
 
   // --- tags (TagStore) ------------------------------------------------------
-
   /**
    * Points `tag` at the manifest `descriptor.digest`, which must be in `repo`.
    * A move keeps createdAt, records the previous digest in the tag's history
@@ -187,7 +188,6 @@ export class MetadataStore {
   }
 
   // --- repositories ---------------------------------------------------------
-
   /**
    * The repository names in byte order: all, or `n` after `last`.
    * @throws StoreError PAGINATION_NUMBER_INVALID, NAME_INVALID.
@@ -206,7 +206,6 @@ export class MetadataStore {
   }
 
   // --- blobs ----------------------------------------------------------------
-
   /**
    * Records that blob `digest` of `size` bytes is present and readable from
    * `repo`, creating the repository on first use. Linking again refreshes the
@@ -281,7 +280,6 @@ export class MetadataStore {
   }
 
   // --- garbage collection -----------------------------------------------------
-
   /**
    * Manifests last pushed before `olderThan` (default now) that no tag, no
    * index in their repository and no present subject keeps alive.
@@ -328,7 +326,6 @@ export class MetadataStore {
   }
 
   // --- events (EventManager) ----------------------------------------------------
-
   /**
    * Appends an event, such as DELETE BLOB by GARBAGE_COLLECTOR.
    * @returns the stored event, with id and publishedAt filled in.
@@ -362,7 +359,6 @@ export class MetadataStore {
   }
 
   // --- inspection ---------------------------------------------------------------
-
   /**
    * Checks the database part of a registry, in one snapshot: SQLite's
    * integrity_check and foreign_key_check, every stored manifest re-hashed
@@ -387,7 +383,7 @@ export class MetadataStore {
     return inspection.stats(this.#cx, options);
   }
 
-  /** Takes the write lock and lets it go, writing nothing (a readiness probe). @throws StoreError DATABASE_BUSY, DATABASE_*, STORE_CLOSED. */
+  /** Takes the write lock and lets it go (a readiness probe). @throws StoreError DATABASE_BUSY, DATABASE_*, STORE_CLOSED. */
   checkWritable(): void {
     this.#cx.write(() => undefined);
   }

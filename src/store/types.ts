@@ -220,3 +220,21 @@ export interface StoreStats {
   /** The largest repositories by the bytes of the blobs linked in them, then by manifests. */
   largestRepositories: { repository: string; manifests: number; tags: number; blobs: number; blobBytes: number }[];
 }
+
+/** A blob upload session as the store keeps it (MetadataStore.uploads). */
+export interface UploadSession {
+  /** The server's UUID for it: the name of its file in the blob storage. */
+  id: string;
+  /** The repository it was opened for: no other may touch it. */
+  repo: string;
+  /** The client address that opened it, for the per-address cap. */
+  client: string;
+  /** Bytes committed: what the session's file holds for sure (it may hold more after a crash mid-chunk). */
+  size: number;
+  startedAt: Date;
+  /** The last claim or commit: a session idle past the TTL since then expires. */
+  updatedAt: Date;
+}
+
+/** What claiming a session gives: its committed size, or 'busy' while another writer's lease is live. */
+export type UploadClaim = { size: number } | 'busy';

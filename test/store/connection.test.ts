@@ -26,11 +26,11 @@ function raw<T>(file: string, fn: (db: Database.Database) => T): T {
 }
 
 describe('openStore on a new file', () => {
-  it('creates the file with the schema, user_version 2 and WAL', () => {
+  it('creates the file with the schema, user_version 3 and WAL', () => {
     const file = join(dir, 'new.db');
     openStore(file).close();
     raw(file, (db) => {
-      expect(db.pragma('user_version', { simple: true })).toBe(2);
+      expect(db.pragma('user_version', { simple: true })).toBe(3);
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.pragma('application_id', { simple: true })).toBe(0x72676d74);
       const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").pluck().all();
@@ -46,7 +46,7 @@ describe('openStore on a new file', () => {
     const store = openStore(file);
     store.linkBlob('acme/app', { digest: blobDigest('a'), size: 1 });
     store.close();
-    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(2);
+    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(3);
   });
 
   it('reopens an existing store with its data, without migrating again', () => {
@@ -63,7 +63,7 @@ describe('openStore on a new file', () => {
     } finally {
       second.close();
     }
-    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(2);
+    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(3);
   });
 
   it('works on :memory: too, each store its own', () => {
@@ -149,12 +149,12 @@ describe('migrating a version-1 file', () => {
   /** A version-1 store: today's schema without what version 2 added. */
   function versionOne(file: string): void {
     openStore(file).close();
-    raw(file, (db) => db.exec('DROP TABLE notification_cursor; PRAGMA user_version = 1'));
+    raw(file, (db) => db.exec('DROP TABLE notification_cursor; DROP TABLE upload_session; PRAGMA user_version = 1'));
   }
   const schemaOf = (file: string) =>
     raw(file, (db) => db.prepare("SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all());
 
-  it('takes it to version 2 with the same schema a new file gets, keeping its data', () => {
+  it('takes it to version 3 with the same schema a new file gets, keeping its data', () => {
     const old = join(dir, 'v1.db');
     versionOne(old);
     const m = ociManifest();
@@ -162,7 +162,7 @@ describe('migrating a version-1 file', () => {
     const writer = openStore(old);
     writer.putManifest('acme/app', m.digest, m, undefined, { tag: 'v1' });
     writer.close();
-    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(2);
+    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(3);
     const fresh = join(dir, 'v2.db');
     openStore(fresh).close();
     const normalize = (rows: unknown[]) => JSON.stringify(rows).replace(/\\n\s*--[^\\]*/g, '').replace(/\s+/g, ' ');
@@ -183,7 +183,7 @@ describe('migrating a version-1 file', () => {
     const writer = openStore(old);
     writer.putManifest('acme/app', m.digest, m, undefined, { tag: 'v1' });
     writer.close();
-    raw(old, (db) => db.exec('DROP TABLE notification_cursor; PRAGMA user_version = 1'));
+    raw(old, (db) => db.exec('DROP TABLE notification_cursor; DROP TABLE upload_session; PRAGMA user_version = 1'));
     const before = readFileSync(old);
     const reader = openStore(old, { readOnly: true });
     try {
@@ -194,10 +194,37 @@ describe('migrating a version-1 file', () => {
     }
     expect(readFileSync(old).equals(before)).toBe(true);
     expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(1);
-    const future = join(dir, 'v3.db');
+    const future = join(dir, 'v4.db');
     openStore(future).close();
-    raw(future, (db) => db.pragma('user_version = 3'));
+    raw(future, (db) => db.pragma('user_version = 4'));
     expect(caught(() => openStore(future)).code).toBe('DATABASE_TOO_NEW');
+  });
+});
+
+describe('migrating a version-2 file', () => {
+  it('adds the upload sessions with the same schema a new file gets, keeping its webhook cursors', () => {
+    const old = join(dir, 'v2.db');
+    const writer = openStore(old);
+    writer.notifications.open('http://receiver.example/hook');
+    writer.close();
+    raw(old, (db) => db.exec('DROP TABLE upload_session; PRAGMA user_version = 2'));
+    const reader = openStore(old, { readOnly: true });
+    expect(reader.notifications.status()).toHaveLength(1);
+    reader.close();
+    const store = openStore(old);
+    try {
+      const session = store.uploads.open('acme/app', '10.0.0.1', 1);
+      expect(store.uploads.get('acme/app', session.id)).toMatchObject({ size: 0, client: '10.0.0.1' });
+      expect(store.notifications.status()).toHaveLength(1);
+    } finally {
+      store.close();
+    }
+    const fresh = join(dir, 'v3.db');
+    openStore(fresh).close();
+    const schemaOf = (file: string) =>
+      raw(file, (db) => db.prepare("SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all());
+    const normalize = (rows: unknown[]) => JSON.stringify(rows).replace(/\\n\s*--[^\\]*/g, '').replace(/\s+/g, ' ');
+    expect(normalize(schemaOf(old))).toBe(normalize(schemaOf(fresh)));
   });
 });
 
@@ -259,7 +286,7 @@ describe('probeDatabase', () => {
     const files = [store, empty, other, marked, versioned];
     const before = files.map((f) => readFileSync(f));
     expect(files.map((f) => probeDatabase(f))).toEqual([
-      { kind: 'regmeta', version: 2 },
+      { kind: 'regmeta', version: 3 },
       { kind: 'empty', version: 0 },
       { kind: 'foreign', version: 0 },
       { kind: 'foreign', version: 0 },

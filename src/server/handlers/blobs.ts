@@ -210,7 +210,7 @@ function chunkLength(c: RequestContext, name: string, session: Upload): number |
  */
 export async function patchUpload(c: RequestContext, name: string, id: string): Promise<void> {
   const { blobs } = c.registry;
-  const session = blobs.upload(name, id);
+  const session = await blobs.upload(name, id);
   await blobs.append(session, c.req, (current) => chunkLength(c, name, current));
   sendEmpty(c, 202, uploadHeaders(name, session));
 }
@@ -222,7 +222,7 @@ export async function patchUpload(c: RequestContext, name: string, id: string): 
  */
 export async function finishUpload(c: RequestContext, name: string, id: string): Promise<void> {
   const { blobs } = c.registry;
-  const session = blobs.upload(name, id);
+  const session = await blobs.upload(name, id);
   const digestParam = c.url.searchParams.get('digest');
   if (digestParam === null) throw new HttpError('DIGEST_INVALID', 'the digest query parameter is required');
   const digest = checkDigest(digestParam);
@@ -234,12 +234,13 @@ export async function finishUpload(c: RequestContext, name: string, id: string):
 }
 
 /** GET /v2/<name>/blobs/uploads/<id> — spec "Getting the upload status" (end-13): 204 with Range. */
-export function uploadStatus(c: RequestContext, name: string, id: string): void {
-  sendEmpty(c, 204, uploadHeaders(name, c.registry.blobs.upload(name, id)));
+export async function uploadStatus(c: RequestContext, name: string, id: string): Promise<void> {
+  sendEmpty(c, 204, uploadHeaders(name, await c.registry.blobs.upload(name, id)));
 }
 
 /** DELETE /v2/<name>/blobs/uploads/<id> — cancels the session (distribution's API; the spec leaves it out). */
 export async function cancelUpload(c: RequestContext, name: string, id: string): Promise<void> {
-  await c.registry.blobs.cancel(c.registry.blobs.upload(name, id));
+  const { blobs } = c.registry;
+  await blobs.cancel(await blobs.upload(name, id));
   sendEmpty(c, 204);
 }

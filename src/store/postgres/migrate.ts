@@ -9,13 +9,31 @@ import { StoreError } from '../errors.js';
 import type { Sql, TxSql } from './context.js';
 
 /** The schema version this code writes; schema.postgres.sql ends by recording it. */
-export const PG_SCHEMA_VERSION = 1;
+export const PG_SCHEMA_VERSION = 2;
 
 /** The advisory lock key of migrations ('rgmt' as an integer, as SQLite's application_id). */
 const MIGRATION_LOCK = 0x72676d74;
 
 /** The step from version `n` to `n + 1`, at index `n`; index 0 is unused (a new database runs the schema file). */
-const MIGRATION_STEPS: readonly (string | undefined)[] = [undefined];
+const MIGRATION_STEPS: readonly (string | undefined)[] = [
+  undefined,
+  // Version 1 → 2: upload sessions (see upload_session in schema.postgres.sql for each column's reason).
+  `
+CREATE TABLE upload_session (
+  id          text COLLATE "C" PRIMARY KEY CHECK (length(id) = 36),
+  repository  text COLLATE "C" NOT NULL CHECK (length(repository) BETWEEN 1 AND 255),
+  client      text NOT NULL CHECK (length(client) <= 255),
+  size        bigint NOT NULL DEFAULT 0 CHECK (size >= 0),
+  started_at  bigint NOT NULL,
+  updated_at  bigint NOT NULL,
+  owner       text,
+  lease_until bigint,
+  CHECK ((owner IS NULL) = (lease_until IS NULL))
+);
+CREATE INDEX upload_session_by_client ON upload_session (client);
+CREATE INDEX upload_session_by_time ON upload_session (updated_at);
+`,
+];
 
 const schemaSql = () => readFileSync(new URL('../../../schema.postgres.sql', import.meta.url), 'utf8');
 

@@ -23,6 +23,7 @@ import { migrate } from './migrate.js';
 import { PgNotificationCursors } from './notifications.js';
 import * as repositories from './repositories.js';
 import * as tags from './tags.js';
+import { PgUploadSessions } from './uploads.js';
 
 // int8 (counts, sizes, times, ids) as a JavaScript number: every value the
 // store keeps is far below 2^53, and the domain types are numbers.
@@ -59,12 +60,14 @@ export async function openPostgres(url: string, options: PostgresStoreOptions = 
 class PostgresStore implements AsyncStore {
   readonly backend = 'postgres';
   readonly notifications: PgNotificationCursors;
+  readonly uploads: PgUploadSessions;
   readonly #cx: PgContext;
   readonly #subscriptions: events.PgSubscriptions;
 
   constructor(cx: PgContext) {
     this.#cx = cx;
     this.notifications = new PgNotificationCursors(cx);
+    this.uploads = new PgUploadSessions(cx);
     this.#subscriptions = new events.PgSubscriptions(cx);
   }
   get location(): string {

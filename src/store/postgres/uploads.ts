@@ -1,0 +1,143 @@
+// Upload sessions on PostgreSQL: the same rules as uploads.ts, shared by
+// every replica. A claim is one UPDATE whose WHERE is evaluated again under
+// the row lock (READ COMMITTED), so two replicas claiming at once never both win.
+
+import { randomUUID } from 'node:crypto';
+import type { AsyncUploadSessions } from '../async.js';
+import { checkRepository } from '../grammar.js';
+import type { UploadClaim, UploadSession } from '../types.js';
+import {
+  checkCount,
+  checkSessionId,
+  checkText,
+  claimArguments,
+  idleArguments,
+  isSessionId,
+  openArguments,
+  tooManyUploads,
+  toUploadSession,
+  unknownUpload,
+  type UploadRow,
+} from '../uploads.js';
+import type { PgContext } from './context.js';
+
+/** The advisory lock class of the per-address cap (its object is the client's hash): one open at a time per address. */
+const CAP_LOCK = 0x75706c64; // 'upld'
+
+/** A store's upload sessions: see UploadSessions for what each method does and throws. */
+export class PgUploadSessions implements AsyncUploadSessions {
+  constructor(private readonly cx: PgContext) {}
+
+  // Every method but open is one statement, which PostgreSQL runs as a
+  // transaction of its own (autocommit): read() sends it without a BEGIN.
+
+  async open(repo: string, client: string, max: number): Promise<UploadSession> {
+    const args = openArguments(repo, client, max);
+    const now = Date.now();
+    return this.cx.write(async (tx) => {
+      if (args.max > 0) {
+        // Count and insert under a lock of this address: READ COMMITTED alone
+        // would let concurrent opens each count the others' sessions as absent.
+        const [{ held }] = await tx.sql<{ held: number }[]>`
+          SELECT pg_advisory_xact_lock(${CAP_LOCK}::int, hashtext(${args.client})),
+            (SELECT count(*) FROM upload_session WHERE client = ${args.client}) AS held`;
+        if (held >= args.max) throw tooManyUploads(held, args.max);
+      }
+      const [row] = await tx.sql<UploadRow[]>`
+        INSERT INTO upload_session (id, repository, client, size, started_at, updated_at)
+        VALUES (${randomUUID()}, ${args.repo}, ${args.client}, 0, ${now}, ${now})
+        RETURNING *`;
+      return toUploadSession(row);
+    });
+  }
+
+  async get(repo: string, id: string): Promise<UploadSession> {
+    const params = { repo: checkRepository(repo), id: checkSessionId(id) };
+    const [row] = await this.cx.read((sql) => sql<UploadRow[]>`SELECT * FROM upload_session WHERE id = ${params.id} AND repository = ${params.repo}`);
+    if (row === undefined) throw unknownUpload();
+    return toUploadSession(row);
+  }
+
+  async claim(repo: string, id: string, owner: string, leaseMs: number): Promise<UploadClaim> {
+    const args = { repo: checkRepository(repo), ...claimArguments(id, owner, leaseMs) };
+    const now = Date.now();
+    // One statement: the claim, and whether the session is there at all (busy or unknown).
+    const [row] = await this.cx.read((sql) => sql<{ size: number | null; present: boolean }[]>`
+      WITH claimed AS (
+        UPDATE upload_session SET owner = ${args.owner}, lease_until = ${now + args.leaseMs}, updated_at = ${now}
+        WHERE id = ${args.id} AND repository = ${args.repo}
+          AND (owner IS NULL OR lease_until <= ${now} OR owner = ${args.owner})
+        RETURNING size
+      )
+      SELECT (SELECT size FROM claimed) AS size,
+        EXISTS (SELECT 1 FROM upload_session WHERE id = ${args.id} AND repository = ${args.repo}) AS present`);
+    if (row.size !== null) return { size: row.size };
+    if (!row.present) throw unknownUpload();
+    return 'busy';
+  }
+
+  async renew(id: string, owner: string, leaseMs: number): Promise<boolean> {
+    const args = claimArguments(id, owner, leaseMs);
+    const now = Date.now();
+    const rows = await this.cx.read((sql) => sql`
+      UPDATE upload_session SET lease_until = ${now + args.leaseMs}, updated_at = ${now}
+      WHERE id = ${args.id} AND owner = ${args.owner}
+      RETURNING 1`);
+    return rows.length > 0;
+  }
+
+  async commit(id: string, owner: string, size: number): Promise<void> {
+    const params = { id: checkSessionId(id), owner: checkText(owner, 'owner'), size: checkCount(size, 'size') };
+    const now = Date.now();
+    const rows = await this.cx.read((sql) => sql`
+      UPDATE upload_session SET size = ${params.size}, updated_at = ${now}, owner = NULL, lease_until = NULL
+      WHERE id = ${params.id} AND owner = ${params.owner}
+      RETURNING 1`);
+    if (rows.length === 0) throw unknownUpload();
+  }
+
+  async release(id: string, owner: string): Promise<void> {
+    const params = { id: checkSessionId(id), owner: checkText(owner, 'owner') };
+    await this.cx.read((sql) => sql`UPDATE upload_session SET owner = NULL, lease_until = NULL WHERE id = ${params.id} AND owner = ${params.owner}`);
+  }
+
+  async end(repo: string, id: string): Promise<boolean> {
+    const repository = checkRepository(repo);
+    if (!isSessionId(id)) return false;
+    const rows = await this.cx.read((sql) => sql`DELETE FROM upload_session WHERE id = ${id} AND repository = ${repository} RETURNING 1`);
+    return rows.length > 0;
+  }
+
+  async idle(idleBefore: Date, limit = 100): Promise<UploadSession[]> {
+    const { cutoff, limit: n } = idleArguments(idleBefore, limit);
+    const now = Date.now();
+    const rows = await this.cx.read((sql) => sql<UploadRow[]>`
+      SELECT * FROM upload_session
+      WHERE updated_at < ${cutoff} AND (owner IS NULL OR lease_until <= ${now})
+      ORDER BY updated_at
+      LIMIT ${n}`);
+    return rows.map(toUploadSession);
+  }
+
+  async expire(id: string, idleBefore: Date): Promise<boolean> {
+    const { cutoff } = idleArguments(idleBefore, 1);
+    if (!isSessionId(id)) return false;
+    const now = Date.now();
+    const rows = await this.cx.read((sql) => sql`
+      DELETE FROM upload_session
+      WHERE id = ${id} AND updated_at < ${cutoff} AND (owner IS NULL OR lease_until <= ${now})
+      RETURNING 1`);
+    return rows.length > 0;
+  }
+
+  async has(id: string): Promise<boolean> {
+    if (!isSessionId(id)) return false;
+    const rows = await this.cx.read((sql) => sql`SELECT 1 FROM upload_session WHERE id = ${id}`);
+    return rows.length > 0;
+  }
+
+  async count(): Promise<number> {
+    const [row] = await this.cx.read((sql) => sql<{ n: number }[]>`SELECT count(*) AS n FROM upload_session`);
+    return row.n;
+  }
+}
