@@ -250,8 +250,8 @@ export class DirectoryUploads {
   /** Claims the session for `owner`, polling while another process holds it. @returns the committed size. */
   async #claim(handle: Handle, owner: string): Promise<number> {
     const lease = this.#limits.claimLease;
-    // Long enough for the claim of a writer that died to run out.
-    const deadline = Date.now() + lease + 5000;
+    // Long enough for the claim of a writer that died to run out, with a margin.
+    const deadline = Date.now() + lease + Math.min(lease, 5000);
     for (let wait = 5; ; wait = Math.min(wait * 2, 250)) {
       const claimed = await this.#table.claim(handle.repo, handle.id, owner, lease);
       if (claimed !== 'busy') return claimed.size;
@@ -284,9 +284,11 @@ export class DirectoryUploads {
       state.used = Date.now();
       return state.hash;
     }
-    this.rehashed++;
     const hash = createHash('sha256');
-    if (size > 0) for await (const chunk of createReadStream(file, { end: size - 1, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+    if (size > 0) {
+      this.rehashed++;
+      for await (const chunk of createReadStream(file, { end: size - 1, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+    }
     this.#remember(handle.id, hash, size);
     return hash;
   }
