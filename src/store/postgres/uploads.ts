@@ -38,9 +38,10 @@ export class PgUploadSessions implements AsyncUploadSessions {
       if (args.max > 0) {
         // Count and insert under a lock of this address: READ COMMITTED alone
         // would let concurrent opens each count the others' sessions as absent.
-        const [{ held }] = await tx.sql<{ held: number }[]>`
-          SELECT pg_advisory_xact_lock(${CAP_LOCK}::int, hashtext(${args.client})),
-            (SELECT count(*) FROM upload_session WHERE client = ${args.client}) AS held`;
+        // Two statements: a count in the lock's own statement would read the
+        // snapshot taken before the lock was granted, missing what its holder committed.
+        await tx.sql`SELECT pg_advisory_xact_lock(${CAP_LOCK}::int, hashtext(${args.client}))`;
+        const [{ held }] = await tx.sql<{ held: number }[]>`SELECT count(*) AS held FROM upload_session WHERE client = ${args.client}`;
         if (held >= args.max) throw tooManyUploads(held, args.max);
       }
       const [row] = await tx.sql<UploadRow[]>`

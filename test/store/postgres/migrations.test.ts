@@ -49,7 +49,7 @@ describe('the PostgreSQL schema', () => {
     const outputs = await Promise.all(Array.from({ length: 4 }, () => openInProcess(url, at)));
     expect(outputs).toEqual(Array(4).fill('opened'));
     await raw(url, async (sql) => {
-      expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 1 }]);
+      expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 2 }]);
       // Each process's one event, numbered 1 to 4: the log's head was set up once, not reset.
       expect(await sql`SELECT seq::int FROM event_head`).toEqual([{ seq: 4 }]);
       expect((await sql`SELECT seq::int FROM event ORDER BY seq`).map((row) => row.seq)).toEqual([1, 2, 3, 4]);
@@ -62,6 +62,34 @@ describe('the PostgreSQL schema', () => {
     await stores[0].putTag('a/b', 'x', { digest: `sha256:${'0'.repeat(64)}` }).catch(() => {});
     expect(await Promise.all(stores.map((store) => store.catalog()))).toEqual(Array(12).fill([]));
     await Promise.all(stores.map((store) => store.close()));
+  });
+
+  it('takes a version-1 database to version 2 (upload sessions) with the columns and indexes a new one gets, keeping its data', async () => {
+    const columnsOf = (url: string) =>
+      raw(url, (sql) => sql`
+        SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns
+        WHERE table_name = 'upload_session' ORDER BY column_name`);
+    const indexesOf = (url: string) =>
+      raw(url, (sql) => sql`SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'upload_session' ORDER BY indexname`);
+    const fresh = await server.createDatabase();
+    await (await openPostgresStore(fresh)).close();
+    const old = await server.createDatabase();
+    const writer = await openPostgresStore(old);
+    await writer.putTag('a/b', 'x', { digest: `sha256:${'0'.repeat(64)}` }).catch(() => {});
+    await writer.notifications.open('http://receiver.example/hook');
+    await writer.close();
+    await raw(old, (sql) => sql.unsafe('DROP TABLE upload_session; UPDATE regmeta_schema SET version = 1'));
+    const store = await openPostgresStore(old);
+    try {
+      const session = await store.uploads.open('acme/app', '10.0.0.1', 1);
+      expect(await store.uploads.get('acme/app', session.id)).toMatchObject({ size: 0 });
+      expect(await store.notifications.status()).toHaveLength(1);
+    } finally {
+      await store.close();
+    }
+    await raw(old, async (sql) => expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 2 }]));
+    expect(await columnsOf(old)).toEqual(await columnsOf(fresh));
+    expect((await indexesOf(old)).map((row) => row.indexdef)).toEqual((await indexesOf(fresh)).map((row) => row.indexdef));
   });
 
   it('refuses a database of a newer schema version, with a message that says to upgrade', async () => {
