@@ -26,6 +26,35 @@ function dataDir(): string {
 }
 
 describe('gc', () => {
+  it("expires idle upload sessions and removes stray upload files past the grace period, never a live session's file", async () => {
+    const data = dataDir();
+    const uploads = join(data, 'uploads');
+    mkdirSync(uploads);
+    const server = openStore(join(data, 'metadata.db'));
+    const live = server.uploads.open('acme/app', '10.0.0.1', 0);
+    const idle = server.uploads.open('acme/app', '10.0.0.1', 0);
+    const stray = join(uploads, '0b5e1e7e-0000-4000-8000-000000000000');
+    for (const file of [join(uploads, live.id), join(uploads, idle.id), stray]) writeFileSync(file, 'bytes');
+    // Every file is old; the live session was used just now, the idle one two days ago.
+    const old = new Date(Date.now() - 3 * 86_400_000);
+    for (const file of [join(uploads, live.id), join(uploads, idle.id), stray]) utimesSync(file, old, old);
+    const raw = new Database(join(data, 'metadata.db'));
+    raw.prepare('UPDATE upload_session SET updated_at = ? WHERE id = ?').run(old.getTime(), idle.id);
+    raw.close();
+    try {
+      const swept = await regmeta(['gc', '--grace', '1h', '--data', data, '--json']);
+      expect(swept.status).toBe(0);
+      expect(JSON.parse(swept.stdout)).toMatchObject({ uploadsExpired: 1, uploadFilesRemoved: 1, problems: [] });
+      expect(existsSync(join(uploads, live.id))).toBe(true);
+      expect(existsSync(join(uploads, idle.id))).toBe(false);
+      expect(existsSync(stray)).toBe(false);
+      expect(server.uploads.get('acme/app', live.id).id).toBe(live.id);
+      expect(() => server.uploads.get('acme/app', idle.id)).toThrow(expect.objectContaining({ code: 'BLOB_UPLOAD_UNKNOWN' }));
+    } finally {
+      server.close();
+    }
+  });
+
   it('sweeps untagged manifests (an index, then its children) and unreferenced blobs past the grace period', async () => {
     const data = dataDir();
     const file = join(data, 'metadata.db');

@@ -23,7 +23,8 @@ import {
   type Command,
 } from '../common.js';
 import { Progress } from '../progress.js';
-import { DirectoryBlobStore, lockedForm, type BlobStore } from '../../blobstore/index.js';
+import { DEFAULT_BLOB_LIMITS, DirectoryBlobStore, lockedForm, type BlobStore } from '../../blobstore/index.js';
+import { storeSessions } from '../../server/index.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION, ...GRACE_OPTION, 'dry-run': { type: 'boolean', short: 'n' } } as const;
 
@@ -37,6 +38,10 @@ export interface GcResult {
   blobsDeleted: { digest: string; size: number }[];
   bytesFreed: number;
   filesRemoved: number;
+  /** Upload sessions expired (idle past the grace period, and a day at least), with their files. */
+  uploadsExpired: number;
+  /** Files under <data>/uploads that no session names, older than the grace period, removed. */
+  uploadFilesRemoved: number;
   /** Deletions skipped because the server changed something first. */
   skipped: number;
   /** Files that could not be removed. */
@@ -54,7 +59,10 @@ Deletes, as GARBAGE_COLLECTOR and with a DELETE event each:
      frees its children for the next round, until nothing is left);
   2. then blobs that no manifest references, neither uploaded nor linked
      within the grace period; a blob's file under <data>/blobs is removed
-     only after its row is gone.
+     only after its row is gone;
+  3. upload sessions idle for the grace period (and a day at least), row
+     first, then file; files under <data>/uploads older than the grace
+     period that no session names (a server's sessions are spared).
 Safe while the server runs: a manifest tagged or a blob referenced again in
 the meantime is skipped. --dry-run runs the same sweep on a copy of the
 database and reports what it would delete; it copies the SQLite file, so it
@@ -85,6 +93,7 @@ example:
       process.stderr.write(
         `${verb} ${result.manifestsDeleted.length} manifests and ${result.blobsDeleted.length} blobs ` +
           `(${formatBytes(result.bytesFreed)}) older than ${result.olderThan}, skipped ${result.skipped}, ` +
+          `expired ${result.uploadsExpired} idle uploads, removed ${result.uploadFilesRemoved} stray upload files, ` +
           `in ${result.seconds.toFixed(1)}s\n`,
       );
     }
@@ -125,6 +134,8 @@ export async function sweep(store: AsyncStore, olderThan: Date, dir: string | un
     blobsDeleted: [],
     bytesFreed: 0,
     filesRemoved: 0,
+    uploadsExpired: 0,
+    uploadFilesRemoved: 0,
     skipped: 0,
     problems: [],
     seconds: 0,
@@ -135,6 +146,7 @@ export async function sweep(store: AsyncStore, olderThan: Date, dir: string | un
     const blobs = dir === undefined ? undefined : new DirectoryBlobStore(dir);
     await sweepBlobs(store, olderThan, blobs, result, progress);
     if (blobs !== undefined) await sweepStrayFiles(store, olderThan, blobs, result);
+    if (dir !== undefined) await sweepUploads(store, olderThan, dir, result);
   } finally {
     progress.finish();
     await store.close();
@@ -216,5 +228,23 @@ async function sweepStrayFiles(store: AsyncStore, olderThan: Date, blobs: BlobSt
     const remove = remover(result, file.location, lockedForm(store, () => blobs.remove(file), () => blobs.removeAsync(file)));
     if (file.digest === undefined) await remove();
     else await store.whileBlobUnknown(file.digest, remove);
+  }
+}
+
+/**
+ * Expires upload sessions idle past the grace period (a day at least: what a
+ * server's own sweeper keeps by default), and removes files under uploads/
+ * older than it that no session names, each checked against the table after
+ * the listing (a session's row is written before its file).
+ */
+async function sweepUploads(store: AsyncStore, olderThan: Date, dir: string, result: GcResult): Promise<void> {
+  const uploadTtl = Math.max(Date.now() - olderThan.getTime(), DEFAULT_BLOB_LIMITS.uploadTtl);
+  const uploads = new DirectoryBlobStore(dir, { sessions: storeSessions(store), uploadTtl });
+  try {
+    const { expired, strays } = await uploads.sweepUploads({ strayBefore: olderThan });
+    result.uploadsExpired += expired;
+    result.uploadFilesRemoved += strays.length;
+  } catch (error) {
+    result.problems.push(`cannot sweep ${dir}/uploads: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
 }
