@@ -50,7 +50,10 @@ function serve(data: string): Promise<Server> {
       const match = /"port":(\d+)/.exec(out);
       if (match) {
         child.stdout!.removeAllListeners('data');
-        child.stdout!.resume();
+        // The request log stays on: a refused request is what a failed run needs explained.
+        child.stdout!.on('data', (more: Buffer) => {
+          for (const line of String(more).split('\n')) if (/"status":[45]\d\d/.test(line)) process.stderr.write(`${line}\n`);
+        });
         done({ url: `http://127.0.0.1:${match[1]}`, child });
       }
     });

@@ -33,6 +33,7 @@ export class DirectoryBlobStore implements BlobStore {
   readonly #uploads: DirectoryUploads;
   readonly #uploadTtl: number;
   #sweeper: NodeJS.Timeout | undefined;
+  #firstSweep: NodeJS.Timeout | undefined;
   // What `list` gave out: the only things `remove` takes, so that no caller can name an arbitrary path.
   readonly #listed = new WeakSet<StoredFile>();
 
@@ -62,13 +63,15 @@ export class DirectoryBlobStore implements BlobStore {
     const sweep = () => void this.#uploads.sweep().catch(() => {});
     this.#sweeper = setInterval(sweep, Math.min(this.#uploadTtl, 600_000));
     this.#sweeper.unref();
-    setTimeout(sweep, Math.min(this.#uploadTtl, 1000)).unref();
+    this.#firstSweep = setTimeout(sweep, Math.min(this.#uploadTtl, 1000));
+    this.#firstSweep.unref();
   }
 
   /** Stops expiring idle sessions. */
   close(): void {
-    if (this.#sweeper) clearInterval(this.#sweeper);
-    this.#sweeper = undefined;
+    clearInterval(this.#sweeper);
+    clearTimeout(this.#firstSweep);
+    this.#sweeper = this.#firstSweep = undefined;
   }
 
   // Named so that nothing mistakes it for a blob or a session: not a digest
@@ -196,7 +199,14 @@ export class DirectoryBlobStore implements BlobStore {
     return this.#uploads.cancel(upload);
   }
 
-  /** @throws the table's or the filesystem's error. */
+  /**
+   * Expires the sessions idle past the upload TTL (row first, then file),
+   * and removes files under uploads/ older than `strayBefore` (default: the
+   * TTL) that no session names, each checked against the table after the
+   * listing. What init's sweeper runs, and `regmeta gc`.
+   * @returns how many sessions it expired, and the stray files it removed.
+   * @throws the table's or the filesystem's error.
+   */
   sweepUploads(options: { strayBefore?: Date } = {}): Promise<{ expired: number; strays: string[] }> {
     return this.#uploads.sweep(options.strayBefore);
   }
