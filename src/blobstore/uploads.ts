@@ -116,7 +116,13 @@ export class DirectoryUploads {
         if (!lost()) await truncateFile(this.#file(handle.id), before).catch(() => {});
         throw error;
       }
-      await this.#table.commit(handle.id, owner, before + received);
+      try {
+        await this.#table.commit(handle.id, owner, before + received);
+      } catch (error) {
+        // Ended meanwhile, or taken over: this hash is past whatever is committed now.
+        this.#hashes.delete(handle.id);
+        throw error;
+      }
       handle.size = before + received;
       this.#remember(handle.id, hash, handle.size);
     });
