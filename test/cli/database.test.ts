@@ -111,6 +111,10 @@ describe('the CLI with --database', () => {
     const stats = await regmeta(['stats', '--json'], { env: { REGMETA_DATABASE: url } });
     expect(stats.status).toBe(0);
     expect(JSON.parse(stats.stdout)).toMatchObject({ repositories: 1, manifests: 2, tags: 1, blobs: 4 });
+    // The text form names the database, not a SQLite file's WAL and pages.
+    const text = await regmeta(['stats', '--database', url]);
+    expect(text.stdout).toMatch(/^database +\S+ \S+ \(PostgreSQL, postgres:\/\//m);
+    expect(text.stdout).not.toContain('WAL');
 
     const check = await regmeta(['check', '--database', url, '--data', data, '--json']);
     expect(check.stderr).not.toContain('problem');
