@@ -135,6 +135,18 @@ describe('the CLI with --database', () => {
     expect(readdirSync(join(data, 'blobs', 'sha256'), { recursive: true }).filter((f) => String(f).length > 3)).toHaveLength(2);
   });
 
+  it('inspects without setting anything up: stats, check and notify status on an empty database exit 3 and leave it empty', async () => {
+    const url = await server.createDatabase();
+    for (const args of [['stats'], ['check', '--data', blobDir()], ['notify', 'status']]) {
+      const run = await regmeta([...args, '--database', url]);
+      expect(run.status).toBe(Exit.DATABASE);
+      expect(isOneLineError(run.stderr)).toBe(true);
+      expect(run.stderr).toContain('has no regmeta schema, and a read-only open does not set one up');
+    }
+    // Nothing was created: a writer's open still finds an empty database and sets the schema up.
+    expect((await regmeta(['repos', '--database', url, '--json'])).stdout.trim()).toBe('[]');
+  });
+
   it('refuses what only works on the SQLite file: gc --dry-run, import --dry-run and backup, exit 2 in one line', async () => {
     const url = await server.createDatabase();
     for (const args of [['gc', '--dry-run'], ['import', blobDir(), '--dry-run'], ['backup', join(blobDir(), 'copy.db')]]) {
