@@ -37,7 +37,7 @@ export function serverErrors(replica: Served): Answered[] {
   return answers(replica).filter((a) => a.status >= 500);
 }
 
-/** A small image: a config and a layer unique to `seed` (plus `shared` layers), and its manifest. */
+/** A small image: a config and `own` layers unique to `seed` (after `shared` layers), and its manifest. */
 export interface Image {
   seed: string;
   blobs: string[];
@@ -45,9 +45,9 @@ export interface Image {
   digest: string;
 }
 
-export function makeImage(seed: string, shared: string[] = []): Image {
+export function makeImage(seed: string, shared: string[] = [], own = 1): Image {
   const config = JSON.stringify({ architecture: 'amd64', os: 'linux', seed });
-  const layers = [...shared, `layer of ${seed}`];
+  const layers = [...shared, ...Array.from({ length: own }, (_, i) => `layer ${i} of ${seed}`)];
   const manifest = imageManifest(config, layers);
   return { seed, blobs: [config, ...layers], manifest, digest: sha256(manifest) };
 }
@@ -58,7 +58,8 @@ export interface Answer {
   code?: string;
 }
 
-async function answerOf(res: Response): Promise<Answer> {
+/** The status of `res`, and its OCI error code when there is one; the body is read. */
+export async function answerOf(res: Response): Promise<Answer> {
   const text = await res.text();
   if (res.status < 400) return { status: res.status };
   try {
@@ -143,9 +144,9 @@ export async function cliJson<T>(database: string, args: string[]): Promise<T> {
 }
 
 /** Resolves once `condition` holds, looking every 20 ms; rejects after `seconds`. */
-export async function until(condition: () => boolean, what: string, seconds = 90): Promise<void> {
+export async function until(condition: () => boolean | Promise<boolean>, what: string, seconds = 90): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

@@ -9,6 +9,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgresStore, type AsyncStore } from 'regmeta/postgres';
 import { blobDesc, ociManifest } from '../fixtures.js';
+import { gateTagWrites, type Gate } from './gate.js';
 import { startPostgres, type PostgresServer } from './server.js';
 
 let server: PostgresServer;
@@ -23,57 +24,38 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const GATE = 4711;
-
-/** Two stores (replicas) on a new database, and a raw connection whose session lock holds every tag write at a gate. */
-async function gatedReplicas(): Promise<{ pusher: AsyncStore; collector: AsyncStore; sql: postgres.Sql }> {
+/** Two stores (replicas) on a new database, and a gate on its tag writes. */
+async function gatedReplicas(): Promise<{ pusher: AsyncStore; collector: AsyncStore; gate: Gate }> {
   const url = await server.createDatabase();
   const pusher = await openPostgresStore(url);
   const collector = await openPostgresStore(url);
   opened.push(pusher, collector);
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   raws.push(sql);
-  await sql.unsafe(`
-    CREATE FUNCTION gate_tag_write() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      PERFORM pg_advisory_xact_lock_shared(${GATE});
-      RETURN NEW;
-    END $$;
-    CREATE TRIGGER gate_tag_write BEFORE INSERT OR UPDATE ON tag FOR EACH ROW EXECUTE FUNCTION gate_tag_write();`);
-  return { pusher, collector, sql };
-}
-
-/** Resolves once `n` backends wait for a lock: the gated push, and whatever waits on it. */
-async function waitingForLocks(sql: postgres.Sql, n: number): Promise<void> {
-  for (;;) {
-    const [{ waiting }] = await sql<{ waiting: number }[]>`
-      SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`;
-    if (waiting >= n) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  return { pusher, collector, gate: await gateTagWrites(sql) };
 }
 
 describe('gc and a manifest push at the same moment on two replicas', () => {
   it('never leaves a tagged manifest whose blob the collector deleted: the collection is refused (BLOB_REFERENCED)', async () => {
-    const { pusher, collector, sql } = await gatedReplicas();
+    const { pusher, collector, gate } = await gatedReplicas();
     const config = blobDesc('config', 'application/vnd.oci.image.config.v1+json', 300);
     const layer = blobDesc('layer');
     await pusher.linkBlob('gc/race', config);
     await pusher.linkBlob('gc/race', layer);
     const image = ociManifest({ config, layers: [layer] });
 
-    await sql`SELECT pg_advisory_lock(${GATE})`;
+    await gate.close();
     // The push checks and locks its blobs' links, records its references, and waits at the gate before its tag.
     const push = pusher.putManifest('gc/race', image.digest, image, {}, { tag: 'v1', requireReferences: true });
-    await waitingForLocks(sql, 1);
+    await gate.waiting(1);
     // Nothing references the layer yet (the push has not committed): gc takes it, as far as it can see.
     const collect = collector.collectBlob(layer.digest, { actor: 'GARBAGE_COLLECTOR' }, { olderThan: new Date(Date.now() + 60_000) });
     const collected = collect.then(
       () => 'collected',
       (error: { code?: string }) => error.code,
     );
-    await waitingForLocks(sql, 2);
-    await sql`SELECT pg_advisory_unlock(${GATE})`;
+    await gate.waiting(2);
+    await gate.open();
 
     await push;
     expect(await collected).toBe('BLOB_REFERENCED');
