@@ -133,7 +133,7 @@ async function expectAllPull(database: string, all: Served[], tagged: Map<string
 }
 
 describe('gc while replicas push', () => {
-  it('repeated gc --grace 0 runs never take a blob of a tagged image, and no push gets a 500', async () => {
+  it('repeated gc --grace 0 runs never take a blob of a tagged image, and no push gets a 500', { timeout: 300_000 }, async () => {
     const { database, data, all } = await setUp(2);
     const sweeps: GcResult[] = [];
     let pushing = true;
