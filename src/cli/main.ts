@@ -40,7 +40,8 @@ holds only the blobs. Those that print data take --json.
 
 exit codes:
   0   ok
-  1   problems found (check failed, import skipped something, gc could not finish)
+  1   problems found (check failed, import skipped something, gc could not finish,
+      migrate found the copy differs)
   2   usage error (unknown command or option, bad name, tag, digest, duration or URL)
   3   database error (missing, not a regmeta store, too new, damaged, busy, unwritable,
       a PostgreSQL server that cannot be reached)

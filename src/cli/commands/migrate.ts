@@ -118,9 +118,7 @@ export async function migrateStore(file: string, url: string, options: { batch: 
   const snapshot = new StoreSnapshot(file);
   let loader: PgLoader | undefined;
   try {
-    loader = await openPostgresLoader(url).catch((error: unknown) => {
-      throw targetError(error);
-    });
+    loader = await onTarget(openPostgresLoader(url));
     const copied = options.verifyOnly ? { resumed: false, rows: new Map<string, { copied: number; seconds: number }>() } : await copyAll(snapshot, loader, options.batch);
     const tables = await verifyAll(snapshot, loader, copied.rows);
     return {
@@ -152,20 +150,23 @@ function targetError(error: unknown): unknown {
   return new CliError(Exit.DATABASE, error.message, hint);
 }
 
+/** `promise`, a call of the target's, with its StoreError turned into the CLI's words for it. */
+function onTarget<T>(promise: Promise<T>): Promise<T> {
+  return promise.catch((error: unknown) => {
+    throw targetError(error);
+  });
+}
+
 /** Copies every table in foreign-key order, each from where the last run left it. */
 async function copyAll(snapshot: StoreSnapshot, loader: PgLoader, batch: number) {
   const source = { identity: snapshot.identity(), file: snapshot.file, fingerprint: snapshot.fingerprint() };
-  const state = await loader.start(source).catch((error: unknown) => {
-    throw targetError(error);
-  });
+  const state = await onTarget(loader.start(source));
   const rows = new Map<string, { copied: number; seconds: number }>();
   for (const spec of TRANSFER_TABLES) {
     const progress = state.tables.get(spec.name)!;
     rows.set(spec.name, progress.done ? { copied: 0, seconds: 0 } : await copyTable(snapshot, loader, spec, progress, batch));
   }
-  if (state.finishedAt === undefined) await loader.finish(snapshot.eventHead()).catch((error: unknown) => {
-    throw targetError(error);
-  });
+  if (state.finishedAt === undefined) await onTarget(loader.finish(snapshot.eventHead()));
   return { resumed: state.resumed, rows };
 }
 
@@ -180,14 +181,12 @@ async function copyTable(snapshot: StoreSnapshot, loader: PgLoader, spec: Transf
     for (;;) {
       const page = snapshot.page(spec.name, after, { rows: batch, bytes: BATCH_BYTES });
       if (page.last === undefined) break;
-      await loader.load(spec, page.rows, page.last);
+      await onTarget(loader.load(spec, page.rows, page.last));
       copied += page.rows.length;
       bar.update(from.copied + copied);
       after = page.last;
     }
-    await loader.tableDone(spec.name);
-  } catch (error) {
-    throw targetError(error);
+    await onTarget(loader.tableDone(spec.name));
   } finally {
     bar.finish();
   }
@@ -203,9 +202,7 @@ async function verifyAll(snapshot: StoreSnapshot, loader: PgLoader, copied: Map<
   try {
     for (const spec of TRANSFER_TABLES) {
       const source = snapshot.digest(spec.name, tick);
-      const target = await loader.digest(spec, tick).catch((error: unknown) => {
-        throw targetError(error);
-      });
+      const target = await onTarget(loader.digest(spec, tick));
       const run = copied.get(spec.name) ?? { copied: 0, seconds: 0 };
       const verified = source.rows === target.rows && source.sha256 === target.sha256;
       tables.push({ table: spec.name, rows: source.rows, copied: run.copied, seconds: run.seconds, verified, sha256: source.sha256 });
