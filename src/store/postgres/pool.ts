@@ -6,7 +6,7 @@ import postgres from 'postgres';
 import { StoreError } from '../errors.js';
 import type { Sql } from './context.js';
 import { isPostgresUrl, maskedUrl, translatePgError } from './errors.js';
-import { migrate } from './migrate.js';
+import { checkReadable, migrate } from './migrate.js';
 
 // int8 (counts, sizes, times, ids) as a JavaScript number: every value the
 // store keeps is far below 2^53, and the domain types are numbers.
@@ -19,13 +19,16 @@ export interface PoolOptions {
   lockTimeout?: number;
   /** The name the server shows for the connections (pg_stat_activity). */
   applicationName?: string;
+  /** Only read: the schema is checked, not created or migrated, and every transaction is read-only. */
+  readOnly?: boolean;
 }
 
 /**
- * A pool on the database at `url`, whose schema is up to date, and its URL
- * with the password masked (for messages).
+ * A pool on the database at `url`, whose schema is up to date (read-only:
+ * which has one it can read), and its URL with the password masked (for messages).
  * @throws StoreError ARGUMENT_INVALID (not a postgres:// URL), DATABASE_TOO_NEW,
- * DATABASE_INVALID (a database with another program's tables), DATABASE_ERROR (unreachable, refused).
+ * DATABASE_INVALID (a database with another program's tables; read-only, one
+ * without a regmeta schema), DATABASE_ERROR (unreachable, refused).
  */
 export async function connect(url: string, options: PoolOptions): Promise<{ sql: Sql; location: string }> {
   if (!isPostgresUrl(url)) {
@@ -35,6 +38,7 @@ export async function connect(url: string, options: PoolOptions): Promise<{ sql:
   const connection: Record<string, string | number> = { application_name: options.applicationName ?? 'regmeta' };
   // lock_timeout: a write that waits for another's row lock longer than the busy timeout fails with DATABASE_BUSY.
   if (options.lockTimeout !== undefined) connection.lock_timeout = options.lockTimeout;
+  if (options.readOnly) connection.default_transaction_read_only = 'on';
   const sql = postgres(url, {
     max: options.max,
     connect_timeout: options.connectTimeout ?? 10,
@@ -43,7 +47,7 @@ export async function connect(url: string, options: PoolOptions): Promise<{ sql:
     connection,
   }) as unknown as Sql;
   try {
-    await migrate(sql, location);
+    await (options.readOnly ? checkReadable(sql, location) : migrate(sql, location));
   } catch (error) {
     await sql.end({ timeout: 1 }).catch(() => {});
     throw translatePgError(error, location);

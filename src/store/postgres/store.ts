@@ -23,9 +23,11 @@ import * as repositories from './repositories.js';
 import * as tags from './tags.js';
 
 /**
- * Connects to the PostgreSQL database at `url` and brings its schema up to date.
+ * Connects to the PostgreSQL database at `url` and brings its schema up to
+ * date (with `readOnly`, only checks that it has one it can read).
  * @throws StoreError ARGUMENT_INVALID (not a postgres:// URL), DATABASE_TOO_NEW,
- * DATABASE_INVALID (a database with another program's tables), DATABASE_ERROR (unreachable, refused).
+ * DATABASE_INVALID (a database with another program's tables; read-only, one
+ * without a regmeta schema), DATABASE_ERROR (unreachable, refused).
  */
 export async function openPostgres(url: string, options: PostgresStoreOptions = {}): Promise<AsyncStore> {
   const limits = limitsOf({ busyTimeout: options.busyTimeout, maxManifestSize: options.maxManifestSize });
@@ -33,6 +35,7 @@ export async function openPostgres(url: string, options: PostgresStoreOptions = 
     max: options.maxConnections ?? 10,
     connectTimeout: options.connectTimeout,
     lockTimeout: limits.busyTimeout,
+    readOnly: options.readOnly,
   });
   return new PostgresStore(new PgContext(sql, location, limits));
 }
@@ -164,6 +167,7 @@ class PostgresStore implements AsyncStore {
   }
   async close(): Promise<void> {
     await this.#subscriptions.close();
+    await this.notifications.close();
     await this.#cx.close();
   }
 }
