@@ -91,10 +91,10 @@ export type { MigrationSource, MigrationState, PgLoader, TableProgress } from '.
 
 /**
  * Connects to the PostgreSQL database at `url` as the target of a migration,
- * its schema created or migrated as openPostgresStore does.
+ * its schema created or migrated as openPostgresStore does (`readOnly`: checked only).
  * @throws StoreError as openPostgresStore, and DATABASE_INVALID when its tables' columns are not this regmeta's.
  */
-export async function openPostgresLoader(url: string): Promise<import('./postgres/load.js').PgLoader> {
+export async function openPostgresLoader(url: string, options?: { readOnly?: boolean }): Promise<import('./postgres/load.js').PgLoader> {
   const { PgLoader } = await import('./postgres/load.js');
-  return PgLoader.open(url);
+  return PgLoader.open(url, options);
 }

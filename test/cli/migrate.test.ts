@@ -343,6 +343,20 @@ describe('regmeta migrate refuses, one line and nothing changed,', () => {
     expect(await targetState(target)).toMatchObject({ exists: false });
   });
 
+  it('--verify-only on an empty database, which it does not set up', async () => {
+    const target = await pg.createDatabase();
+    const run = await migrate(['--data', data, '--to', target, '--verify-only']);
+    expect(run.status).toBe(Exit.DATABASE);
+    expect(isOneLineError(run.stderr)).toBe(true);
+    expect(run.stderr).toContain('has no regmeta schema');
+    const sql = postgres(target, { max: 1, onnotice: () => {} });
+    try {
+      expect(await sql`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`).toHaveLength(0);
+    } finally {
+      await sql.end();
+    }
+  });
+
   it('a --to that is not a PostgreSQL URL, or none, with exit 2', async () => {
     for (const args of [['--to', 'mysql://root@localhost/registry'], ['--to', 'not a url'], []]) {
       const run = await migrate(['--data', data, ...args]);

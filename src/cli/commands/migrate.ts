@@ -118,7 +118,7 @@ export async function migrateStore(file: string, url: string, options: { batch: 
   const snapshot = new StoreSnapshot(file);
   let loader: PgLoader | undefined;
   try {
-    loader = await onTarget(openPostgresLoader(url));
+    loader = await onTarget(openPostgresLoader(url, { readOnly: options.verifyOnly }));
     const copied = options.verifyOnly ? { resumed: false, rows: new Map<string, { copied: number; seconds: number }>() } : await copyAll(snapshot, loader, options.batch);
     const tables = await verifyAll(snapshot, loader, copied.rows);
     return {

@@ -80,12 +80,13 @@ export class PgLoader {
   }
 
   /**
-   * Connects to `url`, creates or migrates its schema, and checks that the
-   * tables copied have the columns this regmeta copies.
+   * Connects to `url`, creates or migrates its schema (`readOnly`, for a
+   * verification: only checks it), and checks that the tables copied have the
+   * columns this regmeta copies.
    * @throws StoreError as openPostgresStore.
    */
-  static async open(url: string): Promise<PgLoader> {
-    const { sql, location } = await connect(url, { max: 1, applicationName: 'regmeta migrate' });
+  static async open(url: string, options: { readOnly?: boolean } = {}): Promise<PgLoader> {
+    const { sql, location } = await connect(url, { max: 1, applicationName: 'regmeta migrate', readOnly: options.readOnly });
     const loader = new PgLoader(sql, location);
     try {
       await loader.#run(async () => {
