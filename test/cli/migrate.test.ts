@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/index.js';
+import { openPostgresStore } from '../../src/store/index.js';
 import { Exit } from '../../src/cli/common.js';
 import { haveProgram } from '../../bench/peers.js';
 import { OCI, OciLayout, listBlobs, readBlob, resolveTag } from '../server/oci-layout.js';
@@ -186,6 +187,8 @@ describe('regmeta migrate --to postgres://…', () => {
     const sql = postgres(url, { max: 1, onnotice: () => {} });
     try {
       copiedHead = Number((await sql`SELECT max(seq) AS seq FROM event`)[0].seq);
+      // The foreign keys, dropped for the copy, are all back: as many as a new schema has.
+      expect(await foreignKeys(url)).toEqual(await foreignKeys(await pg.createDatabase(), true));
     } finally {
       await sql.end();
     }
@@ -233,6 +236,19 @@ describe('regmeta migrate --to postgres://…', () => {
     }
   });
 });
+
+/** The foreign keys of the database at `url` (after setting its schema up, when `create`). */
+async function foreignKeys(url: string, create = false): Promise<string[]> {
+  if (create) await (await openPostgresStore(url)).close();
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const keys = await sql<{ key: string }[]>`
+      SELECT conrelid::regclass::text || ' ' || pg_get_constraintdef(oid) AS key FROM pg_constraint WHERE contype = 'f' ORDER BY 1`;
+    return keys.map((k) => k.key);
+  } finally {
+    await sql.end();
+  }
+}
 
 /** The rows of every table the migration copies, and its own state, in the database at `url`. */
 async function targetState(url: string) {
@@ -305,7 +321,6 @@ describe('an interrupted migration', () => {
 describe('regmeta migrate refuses, one line and nothing changed,', () => {
   it('a database that holds a registry it did not copy', async () => {
     const target = await pg.createDatabase();
-    const { openPostgresStore } = await import('../../src/store/index.js');
     const store = await openPostgresStore(target);
     await store.linkBlob('someone/else', { digest: `sha256:${'a'.repeat(64)}`, size: 1 });
     await store.close();

@@ -77,8 +77,10 @@ copy, but what it writes after the snapshot is not copied: stop the server
 is one transaction with its progress, so a run interrupted (Ctrl-C, a lost
 connection) continues where it stopped when run again; a database holding
 other data, or a migration from another store or from one written to since,
-is refused. Every table is then verified: its rows counted and hashed in key
-order on both sides; a difference exits 1.
+is refused. The copied tables' foreign keys are dropped while it runs and
+added back (and checked) at its end: serve from the database only after a
+run has finished. Every table is then verified: its rows counted and hashed
+in key order on both sides; a difference exits 1.
 
 options:
   --to <url>     the PostgreSQL database (postgres://user:password@host/db),
