@@ -25,6 +25,7 @@ interface TableReader {
   present: boolean;
   first?: Database.Statement;
   after?: Database.Statement;
+  count?: Database.Statement;
 }
 
 /** The statements that page through `spec` in key order: from the start, and after a key. */
@@ -44,6 +45,7 @@ function readerOf(db: Database.Database, spec: TransferTable): TableReader {
     present,
     first: db.prepare(`SELECT ${columns} FROM ${spec.name} ORDER BY ${order} LIMIT :limit`).raw(true),
     after: db.prepare(`SELECT ${columns} FROM ${spec.name} WHERE ${after} ORDER BY ${order} LIMIT :limit`).raw(true),
+    count: db.prepare(`SELECT count(*) FROM ${spec.name}`).pluck(),
   };
 }
 
@@ -93,7 +95,7 @@ export class StoreSnapshot {
   count(table: string): number {
     const reader = this.#reader(table);
     if (!reader.present) return 0;
-    return this.#read(() => this.#db.prepare(`SELECT count(*) FROM ${reader.spec.name}`).pluck().get() as number);
+    return this.#read(() => reader.count!.get() as number);
   }
 
   /**

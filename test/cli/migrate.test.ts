@@ -110,6 +110,9 @@ function bulkStore(dir: string, tags: number): void {
       const payload = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI.manifest, config: { mediaType: OCI.config, digest, size: config.length }, layers: [] }));
       store.putManifest('bulk/app', undefined, { mediaType: OCI.manifest, payload }, undefined, { tag: `t${i}` });
     }
+    // Text that COPY's format escapes (tab, newline, carriage return, backslash), and more than ASCII.
+    store.notifications.open('http://hooks.example/bulk');
+    store.notifications.recordFailure('http://hooks.example/bulk', 'HTTP 500:\n\tbody \\ "quoted"\r ☃ \\N');
   } finally {
     store.close();
   }
