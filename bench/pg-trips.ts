@@ -1,0 +1,189 @@
+// Where a request's time goes on PostgreSQL, counted: how many round trips to
+// the database and how many statements each registry operation costs.
+//
+//   npm run bench:pg-trips            (BENCH_TRIPS_SHOW=1 also prints one sample's messages)
+//
+// `regmeta serve --database` talks to PostgreSQL through a proxy here that
+// reads the protocol's messages from the client (Parse, Bind, Execute,
+// Query, Sync) and counts round trips: a round trip is the client sending
+// after the server has answered, on one connection; statements pipelined
+// behind one another (BEGIN with the first statement, COMMIT with the last)
+// are one trip. Each operation runs WARM times unmeasured (statements
+// prepared, pool connections open), then SAMPLES times counted; figures are
+// per operation.
+
+import { createServer, connect, type Socket } from 'node:net';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { expectStatus, pushBlob, sha256, target, type Target } from './client.js';
+import { markdownTable } from './lib.js';
+import { startOurs, stopAll } from './peers.js';
+import { BENCH_SETTINGS, startPostgres } from './postgres.js';
+import { CONFIG_BLOB, LAYER_BLOB, manifest, MANIFEST_TYPE, putManifest } from './workload.js';
+
+const WARM = 30;
+const SAMPLES = 50;
+const SHOW = process.env.BENCH_TRIPS_SHOW === '1';
+const PARENT = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+
+interface Counts {
+  trips: number;
+  statements: number;
+  parses: number;
+  log: string[];
+}
+
+const counts: Counts = { trips: 0, statements: 0, parses: 0, log: [] };
+
+/** Reads the client's side of one connection: the startup packet, then typed messages. */
+function clientReader(): (chunk: Buffer) => void {
+  let pending = Buffer.alloc(0);
+  let started = false;
+  const names = new Map<string, string>();
+  return (chunk) => {
+    pending = Buffer.concat([pending, chunk]);
+    for (;;) {
+      if (!started) {
+        if (pending.length < 4) return;
+        const length = pending.readInt32BE(0);
+        if (pending.length < length) return;
+        pending = pending.subarray(length);
+        started = true;
+        continue;
+      }
+      if (pending.length < 5) return;
+      const type = String.fromCharCode(pending[0]);
+      const length = pending.readInt32BE(1);
+      if (pending.length < 1 + length) return;
+      const body = pending.subarray(5, 1 + length);
+      pending = pending.subarray(1 + length);
+      const cstrings = body.toString('utf8').split('\0');
+      if (type === 'P') {
+        counts.parses++;
+        names.set(cstrings[0], cstrings[1]);
+        if (SHOW) counts.log.push(`  Parse ${cstrings[0] || '(unnamed)'}: ${cstrings[1].replace(/\s+/g, ' ').slice(0, 160)}`);
+      } else if (type === 'B') {
+        if (SHOW) counts.log.push(`  Bind+Execute ${cstrings[1] || '(unnamed)'}: ${(names.get(cstrings[1]) ?? '?').replace(/\s+/g, ' ').slice(0, 100)}`);
+      } else if (type === 'E') {
+        counts.statements++;
+      } else if (type === 'Q') {
+        counts.statements++;
+        if (SHOW) counts.log.push(`  Query: ${cstrings[0].replace(/\s+/g, ' ').slice(0, 160)}`);
+      }
+    }
+  };
+}
+
+/** A TCP proxy to `port` counting round trips and statements. @returns its port and a close(). */
+async function countingProxy(port: number): Promise<{ port: number; close(): void }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(port, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    const read = clientReader();
+    // The server has answered since the client last sent: the client's next send starts a trip.
+    let answered = true;
+    client.on('data', (chunk: Buffer) => {
+      if (answered) {
+        counts.trips++;
+        if (SHOW) counts.log.push('-- trip');
+      }
+      answered = false;
+      read(chunk);
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      answered = true;
+      client.write(chunk);
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
+
+const REPO = 'trips/repo';
+const ACCEPT = { Accept: MANIFEST_TYPE };
+
+/** The operations counted, by name; sample `i` of each touches its own tag or blob where it writes. */
+function operations(digests: string[]): [string, (t: Target, i: number) => Promise<unknown>][] {
+  const small = (i: number) => Buffer.concat([Buffer.from(`trip blob ${i}\n`), LAYER_BLOB.subarray(0, 512)]);
+  return [
+    ['manifest PUT by tag (new manifest, new tag)', (t, i) => putManifest(t, REPO, `put-${i}`, manifest(`put ${i}`))],
+    ['manifest PUT by tag (tag moved to an existing manifest)', (t, i) => putManifest(t, REPO, 'moving', manifest(`base ${i % 2}`))],
+    ['manifest GET by tag', (t, i) => expectStatus(t, 200, 'GET', `/v2/${REPO}/manifests/base-${i % 10}`, ACCEPT)],
+    ['manifest HEAD by tag', (t, i) => expectStatus(t, 200, 'HEAD', `/v2/${REPO}/manifests/base-${i % 10}`, ACCEPT)],
+    ['manifest GET by digest', (t, i) => expectStatus(t, 200, 'GET', `/v2/${REPO}/manifests/${digests[i % 10]}`, ACCEPT)],
+    ['manifest GET of an unknown tag (404)', (t) => expectStatus(t, 404, 'GET', `/v2/${REPO}/manifests/nope`, ACCEPT)],
+    ['tag list, n=100', (t) => expectStatus(t, 200, 'GET', `/v2/${REPO}/tags/list?n=100`)],
+    ['catalog', (t) => expectStatus(t, 200, 'GET', '/v2/_catalog')],
+    ['blob HEAD', (t) => expectStatus(t, 200, 'HEAD', `/v2/${REPO}/blobs/${sha256(LAYER_BLOB)}`)],
+    ['blob upload (POST, PUT) of a new blob', (t, i) => pushBlob(t, REPO, small(i))],
+    ['manifest DELETE by digest (one tag)', (t, i) => expectStatus(t, 202, 'DELETE', `/v2/${REPO}/manifests/${sha256(manifest(`put ${i}`))}`)],
+  ];
+}
+
+async function main(): Promise<void> {
+  const pg = await startPostgres({ settings: BENCH_SETTINGS, parentDir: PARENT });
+  const proxy = await (async () => {
+    const url = new URL(await pg.createDatabase());
+    const counting = await countingProxy(Number(url.port));
+    url.port = String(counting.port);
+    return { counting, url: url.toString() };
+  })();
+  try {
+    const peer = await startOurs({ parentDir: PARENT, args: ['--database', proxy.url] });
+    const t = target('PG', peer.url, 1, peer.pid);
+    await pushBlob(t, REPO, CONFIG_BLOB);
+    await pushBlob(t, REPO, LAYER_BLOB);
+    const digests: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      await putManifest(t, REPO, `base-${i}`, manifest(`base ${i}`));
+      digests.push(sha256(manifest(`base ${i}`)));
+    }
+    const rows: string[][] = [];
+    const ops = operations(digests);
+    // Every operation warmed first (its samples numbered past the counted ones), so that nothing counted prepares a statement.
+    for (const [, run] of ops) for (let i = 0; i < WARM; i++) await run(t, SAMPLES + i);
+    for (const [name, run] of ops) {
+      await new Promise((r) => setTimeout(r, 50));
+      Object.assign(counts, { trips: 0, statements: 0, parses: 0, log: [] });
+      for (let i = 0; i < SAMPLES; i++) {
+        if (SHOW && i === 1) counts.log.push('== next sample');
+        await run(t, i);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      const per = (n: number) => (n / SAMPLES).toFixed(2).replace(/\.00$/, '');
+      rows.push([name, per(counts.trips), per(counts.statements), per(counts.parses)]);
+      if (SHOW) console.error(`${name}:\n${counts.log.slice(0, counts.log.indexOf('== next sample')).join('\n')}\n`);
+    }
+    t.agent.destroy();
+    console.log(markdownTable(['operation (per request)', 'round trips', 'statements', 'of them prepared anew'], rows));
+    console.log(
+      `\nregmeta serve --database on PostgreSQL ${pg.version} through a counting proxy; ${SAMPLES} requests per operation after ${WARM} unmeasured ones. ` +
+        'A round trip: the client sending on a connection after the server answered there (pipelined statements count once); ' +
+        'statements: Execute and simple Query messages, BEGIN and COMMIT included.',
+    );
+  } finally {
+    await stopAll();
+    proxy.counting.close();
+    await pg.stop();
+  }
+}
+
+main().catch(async (error) => {
+  console.error(error instanceof Error ? error.stack : error);
+  await stopAll();
+  process.exitCode = 1;
+});
