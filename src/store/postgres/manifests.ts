@@ -9,59 +9,73 @@ import { checkManifest, type CheckedManifest } from '../payload.js';
 import type { Context, Descriptor, Manifest, ManifestInfo, PutManifestResult, StoredManifest } from '../types.js';
 import { toManifest, toReferrer, type ManifestRow, type ReferrerRow } from '../manifests.js';
 import type { PgContext, Sql, WriteTx } from './context.js';
-import { ensureRepository, notFound, resolveManifest } from './repositories.js';
+import { notFound, recordCreated, repositoryCtes, resolveManifest } from './repositories.js';
 import { setTag, untagManifest } from './tags.js';
 
 // --- inside a transaction -----------------------------------------------------
 
-/** Inserts a manifest, or restarts the garbage collector's clock of one already there. @returns its id and whether it is new. */
-async function upsertManifest(tx: WriteTx, repositoryId: number, m: CheckedManifest, now: number): Promise<{ id: number; inserted: boolean }> {
+/**
+ * The repository, found or created, and the manifest inserted or (pushed
+ * again) its garbage collector's clock restarted, in one statement.
+ * @returns the ids, and whether the manifest is new.
+ */
+async function upsertManifest(tx: WriteTx, repo: string, m: CheckedManifest, actor: string, now: number): Promise<{ repositoryId: number; id: number; inserted: boolean }> {
   const { parsed } = m;
-  // xmax = 0 only on a row this statement inserted; a conflict locks and updates the existing one.
-  const [row] = await tx.sql<{ id: number; inserted: boolean }[]>`
-    INSERT INTO manifest (repository_id, digest, media_type, artifact_type, annotations, subject, size, created_at, pushed_at)
-    VALUES (${repositoryId}, ${m.digest}, ${m.mediaType}, ${parsed.artifactType}, ${parsed.annotations}, ${parsed.subject},
-      ${m.bytes.byteLength}, ${now}, ${now})
-    ON CONFLICT (repository_id, digest) DO UPDATE SET pushed_at = excluded.pushed_at
-    RETURNING id, (xmax = 0) AS inserted`;
-  return row;
+  for (;;) {
+    // xmax = 0 only on a row this statement inserted; a conflict locks and updates the existing one.
+    const [row] = await tx.sql<{ repositoryId: number; created: boolean; id: number; inserted: boolean }[]>`
+      WITH ${repositoryCtes(tx.sql, repo, now)}, upserted AS (
+        INSERT INTO manifest (repository_id, digest, media_type, artifact_type, annotations, subject, size, created_at, pushed_at)
+        SELECT repo.id, ${m.digest}::text, ${m.mediaType}::text, ${parsed.artifactType}::text, ${parsed.annotations}::text,
+          ${parsed.subject}::text, ${m.bytes.byteLength}::bigint, ${now}::bigint, ${now}::bigint
+        FROM repo
+        ON CONFLICT (repository_id, digest) DO UPDATE SET pushed_at = excluded.pushed_at
+        RETURNING id, (xmax = 0) AS inserted
+      )
+      SELECT repo.id AS "repositoryId", repo.created, upserted.id, upserted.inserted FROM repo, upserted`;
+    if (row === undefined) continue; // the repository was created by a transaction that committed after this statement's snapshot
+    recordCreated(tx, repo, actor, row.created);
+    return row;
+  }
 }
 
-/** The payload and the rows of what a new manifest references, in one statement. */
-async function insertReferences(tx: WriteTx, repositoryId: number, manifestId: number, m: CheckedManifest): Promise<void> {
-  await tx.sql`
+/**
+ * The payload and the rows of what a new manifest references, in one
+ * statement; with `check`, every blob linked and every child present in the
+ * repository, locked (KEY SHARE) so that no concurrent unlink or delete takes
+ * them before this commits. The rows are written before the check: a missing
+ * reference throws, and the transaction rolls them back.
+ * @throws StoreError MANIFEST_BLOB_UNKNOWN for the first one missing, in the manifest's order.
+ */
+async function insertReferences(tx: WriteTx, repo: string, repositoryId: number, manifestId: number, m: CheckedManifest, check: boolean): Promise<void> {
+  const { blobs, children } = m.parsed;
+  const [found] = await tx.sql<{ linked: string[]; present: string[] }[]>`
     WITH payload AS (
       INSERT INTO manifest_payload (manifest_id, payload) VALUES (${manifestId}, ${m.bytes})
     ), blobs AS (
       INSERT INTO manifest_blob (manifest_id, digest)
-      SELECT DISTINCT ${manifestId}::bigint, d FROM unnest(${m.parsed.blobs}::text[]) AS d
+      SELECT DISTINCT ${manifestId}::bigint, d FROM unnest(${blobs}::text[]) AS d
+    ), children AS (
+      INSERT INTO manifest_child (repository_id, parent_id, digest)
+      SELECT DISTINCT ${repositoryId}::bigint, ${manifestId}::bigint, d FROM unnest(${children}::text[]) AS d
+    ), linked AS (
+      SELECT digest FROM blob_link
+      WHERE ${check}::boolean AND repository_id = ${repositoryId} AND digest = ANY(${blobs}::text[])
+      FOR KEY SHARE
+    ), present AS (
+      SELECT digest FROM manifest
+      WHERE ${check}::boolean AND repository_id = ${repositoryId} AND digest = ANY(${children}::text[])
+      FOR KEY SHARE
     )
-    INSERT INTO manifest_child (repository_id, parent_id, digest)
-    SELECT DISTINCT ${repositoryId}::bigint, ${manifestId}::bigint, d FROM unnest(${m.parsed.children}::text[]) AS d`;
-}
-
-/**
- * Every blob linked and every child present in the repository, locked (KEY
- * SHARE) so that no concurrent unlink or delete takes them before this commits.
- * @throws StoreError MANIFEST_BLOB_UNKNOWN for the first one missing, in the manifest's order.
- */
-async function checkReferences(tx: WriteTx, repo: string, repositoryId: number, m: CheckedManifest): Promise<void> {
+    SELECT array(SELECT digest FROM linked) AS linked, array(SELECT digest FROM present) AS present`;
+  if (!check) return;
   const missing = (what: string, digest: string) => new StoreError('MANIFEST_BLOB_UNKNOWN', `${what} ${digest} is not in ${repo}`, { digest });
-  const { blobs, children } = m.parsed;
-  if (blobs.length > 0) {
-    const rows = await tx.sql<{ digest: string }[]>`
-      SELECT digest FROM blob_link WHERE repository_id = ${repositoryId} AND digest = ANY(${blobs}::text[]) FOR KEY SHARE`;
-    const linked = new Set(rows.map((row) => row.digest));
-    const first = blobs.find((digest) => !linked.has(digest));
-    if (first !== undefined) throw missing('blob', first);
-  }
-  if (children.length > 0) {
-    const rows = await tx.sql<{ digest: string }[]>`
-      SELECT digest FROM manifest WHERE repository_id = ${repositoryId} AND digest = ANY(${children}::text[]) FOR KEY SHARE`;
-    const present = new Set(rows.map((row) => row.digest));
-    const first = children.find((digest) => !present.has(digest));
-    if (first !== undefined) throw missing('manifest', first);
-  }
+  const linked = new Set(found.linked);
+  const blob = blobs.find((digest) => !linked.has(digest));
+  if (blob !== undefined) throw missing('blob', blob);
+  const present = new Set(found.present);
+  const child = children.find((digest) => !present.has(digest));
+  if (child !== undefined) throw missing('manifest', child);
 }
 
 /** @throws StoreError MANIFEST_REFERENCED while an index in the repository lists the manifest. */
@@ -75,9 +89,16 @@ export async function refuseIfChild(tx: WriteTx, repo: string, repositoryId: num
 
 /** Deletes a manifest (locked by the caller) and every tag of it, with their events. */
 export async function removeManifest(tx: WriteTx, repo: string, manifest: { id: number; digest: string }, actor: string): Promise<void> {
-  await untagManifest(tx, repo, manifest, actor);
+  const tags = await untagManifest(tx, manifest);
   await tx.sql`DELETE FROM manifest WHERE id = ${manifest.id}`;
-  tx.record(actor, 'DELETE', 'MANIFEST', `${repo}@${manifest.digest}`, { repository: repo, digest: manifest.digest });
+  recordRemoved(tx, repo, manifest.digest, tags, actor);
+}
+
+/** The events of a manifest deleted with its tags: DELETE TAG each, in byte order as the SQLite store's index gives them, then DELETE MANIFEST. */
+function recordRemoved(tx: WriteTx, repo: string, digest: string, tags: string[], actor: string): void {
+  // Tags are ASCII: code units are bytes.
+  for (const tag of [...tags].sort()) tx.record(actor, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest });
+  tx.record(actor, 'DELETE', 'MANIFEST', `${repo}@${digest}`, { repository: repo, digest });
 }
 
 // --- the store's methods ------------------------------------------------------
@@ -99,11 +120,9 @@ export async function putManifest(
   const { digest, parsed } = checked;
   await cx.write(async (tx) => {
     const now = Date.now();
-    const repositoryId = await ensureRepository(tx, repo, actor, now);
-    const { id, inserted } = await upsertManifest(tx, repositoryId, checked, now);
+    const { repositoryId, id, inserted } = await upsertManifest(tx, repo, checked, actor, now);
     if (inserted) {
-      if (options.requireReferences) await checkReferences(tx, repo, repositoryId, checked);
-      await insertReferences(tx, repositoryId, id, checked);
+      await insertReferences(tx, repo, repositoryId, id, checked, options.requireReferences === true);
       tx.record(actor, 'CREATE', 'MANIFEST', `${repo}@${digest}`, { repository: repo, digest });
     }
     if (tag !== undefined) await setTag(tx, { repo, repositoryId, manifestId: id, digest }, tag, actor, now);
@@ -185,8 +204,21 @@ export async function deleteManifest(cx: PgContext, repo: string, digest: string
   const actor = actorOf(ctx);
   await cx.write(async (tx) => {
     const { repositoryId, manifestId } = await resolveManifest(tx.sql, repo, digest, true);
-    await refuseIfChild(tx, repo, repositoryId, digest);
-    await removeManifest(tx, repo, { id: manifestId, digest }, actor);
+    // A statement after the lock: an index committed while it waited is seen. The tags' foreign key is
+    // checked at the statement's end, when both they and the manifest are gone.
+    const [row] = await tx.sql<{ parent: string | null; tags: string[] }[]>`
+      WITH parent AS (
+        SELECT p.digest FROM manifest_child c JOIN manifest p ON p.id = c.parent_id
+        WHERE c.repository_id = ${repositoryId} AND c.digest = ${digest}
+        LIMIT 1
+      ), untagged AS (
+        DELETE FROM tag WHERE manifest_id = ${manifestId} AND NOT EXISTS (SELECT 1 FROM parent) RETURNING name
+      ), deleted AS (
+        DELETE FROM manifest WHERE id = ${manifestId} AND NOT EXISTS (SELECT 1 FROM parent)
+      )
+      SELECT (SELECT digest FROM parent) AS parent, array(SELECT name FROM untagged) AS tags`;
+    if (row.parent !== null) throw new StoreError('MANIFEST_REFERENCED', `${repo}@${digest} is a child of ${row.parent}`, { parent: row.parent });
+    recordRemoved(tx, repo, digest, row.tags, actor);
   });
 }
 
