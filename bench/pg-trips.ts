@@ -11,17 +11,28 @@
 // are one trip. Each operation runs WARM times unmeasured (statements
 // prepared, pool connections open), then SAMPLES times counted; figures are
 // per operation.
+//
+// Then what concurrent writers wait for: CLIENTS clients push manifests by
+// tag, each to a repository of its own, to one replica and then to two
+// (round-robin), on a database of their own, while pg_stat_activity is
+// sampled every few milliseconds: the share of samples in which a backend
+// of that database was running, waiting for a lock (and which), for the
+// client (idle in transaction: regmeta's turn), or for I/O.
 
 import { createServer, connect, type Socket } from 'node:net';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { expectStatus, pushBlob, sha256, target, type Target } from './client.js';
-import { markdownTable } from './lib.js';
-import { startOurs, stopAll } from './peers.js';
+import postgres from 'postgres';
+import { formatNumber, markdownTable } from './lib.js';
+import { startOurs, stopAll, type Peer } from './peers.js';
+import { replicated } from './client.js';
 import { BENCH_SETTINGS, startPostgres } from './postgres.js';
 import { CONFIG_BLOB, LAYER_BLOB, manifest, MANIFEST_TYPE, putManifest } from './workload.js';
 
 const WARM = 30;
+const CLIENTS = 8;
+const PUSHES = 150;
 const SAMPLES = 50;
 const SHOW = process.env.BENCH_TRIPS_SHOW === '1';
 const PARENT = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
@@ -169,17 +180,84 @@ async function main(): Promise<void> {
       if (SHOW) console.error(`${name}:\n${counts.log.slice(0, counts.log.indexOf('== next sample')).join('\n')}\n`);
     }
     t.agent.destroy();
+    const waits = await waitTable(pg.url, await pg.createDatabase());
     console.log(markdownTable(['operation (per request)', 'round trips', 'statements', 'of them prepared anew'], rows));
     console.log(
       `\nregmeta serve --database on PostgreSQL ${pg.version} through a counting proxy; ${SAMPLES} requests per operation after ${WARM} unmeasured ones. ` +
         'A round trip: the client sending on a connection after the server answered there (pipelined statements count once); ' +
         'statements: Execute and simple Query messages, BEGIN and COMMIT included.',
     );
+    console.log(`\n${waits}`);
   } finally {
     await stopAll();
     proxy.counting.close();
     await pg.stop();
   }
+}
+
+/** What the backends of `database` are doing, sampled until `done` settles: counts by state and wait event. */
+async function sampleWaits(url: string, database: string, done: Promise<unknown>): Promise<Map<string, number>> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  const seen = new Map<string, number>();
+  let finished = false;
+  void done.finally(() => (finished = true));
+  try {
+    while (!finished) {
+      const rows = await sql<{ what: string }[]>`
+        SELECT CASE
+          WHEN state = 'active' AND wait_event IS NULL THEN 'running'
+          WHEN state = 'active' THEN wait_event_type || ': ' || wait_event
+          WHEN state LIKE 'idle in transaction%' THEN 'idle in transaction (waiting for regmeta)'
+          ELSE 'idle (no transaction)' END AS what
+        FROM pg_stat_activity WHERE datname = ${database} AND pid <> pg_backend_pid()`;
+      for (const { what } of rows) seen.set(what, (seen.get(what) ?? 0) + 1);
+      await new Promise((r) => setTimeout(r, 3));
+    }
+  } finally {
+    await sql.end();
+  }
+  return seen;
+}
+
+/** CLIENTS concurrent pushers to one and to two replicas on `databaseUrl`, with the backends' waits sampled. */
+async function waitTable(serverUrl: string, databaseUrl: string): Promise<string> {
+  const database = new URL(databaseUrl).pathname.slice(1);
+  const shared = `${PARENT}/regmeta-trips-${process.pid}`;
+  const peers: Peer[] = [];
+  for (let i = 0; i < 2; i++) peers.push(await startOurs({ parentDir: PARENT, dataDir: shared, args: ['--database', databaseUrl] }));
+  const members = peers.map((peer, i) => target(`replica ${i + 1}`, peer.url, CLIENTS, peer.pid));
+  const columns: { name: string; rate: number; seen: Map<string, number> }[] = [];
+  for (const [name, t] of [['1 replica', members[0]], ['2 replicas', replicated('2 replicas', members)]] as const) {
+    for (let c = 0; c < CLIENTS; c++) {
+      await pushBlob(t, `waits/${c}`, CONFIG_BLOB);
+      await pushBlob(t, `waits/${c}`, LAYER_BLOB);
+    }
+    const start = performance.now();
+    const pushing = Promise.all(
+      Array.from({ length: CLIENTS }, async (_, c) => {
+        for (let j = 0; j < PUSHES; j++) await putManifest(t, `waits/${c}`, `${name.replace(' ', '-')}-${j}`, manifest(`waits ${name} ${c} ${j}`));
+      }),
+    );
+    const seen = await sampleWaits(serverUrl, database, pushing);
+    await pushing;
+    columns.push({ name, rate: (CLIENTS * PUSHES) / ((performance.now() - start) / 1000), seen });
+  }
+  for (const m of members) m.agent.destroy();
+  await Promise.all(peers.map((peer) => peer.stop()));
+  const states = [...new Set(columns.flatMap((c) => [...c.seen.keys()]))].sort();
+  const share = (c: (typeof columns)[number], state: string) => {
+    const total = [...c.seen.values()].reduce((a, b) => a + b, 0);
+    return `${(((c.seen.get(state) ?? 0) / total) * 100).toFixed(1)}%`;
+  };
+  return [
+    markdownTable(
+      ['backend state, sampled during concurrent pushes', ...columns.map((c) => c.name)],
+      [['manifest PUTs per second', ...columns.map((c) => formatNumber(c.rate))], ...states.map((state) => [state, ...columns.map((c) => share(c, state))])],
+    ),
+    '',
+    `${CLIENTS} clients at once, each pushing ${PUSHES} manifests by tag to a repository of its own; pg_stat_activity of the database sampled every ~3 ms; ` +
+      'a share is the fraction of (backend, sample) pairs in that state.',
+  ].join('\n');
 }
 
 main().catch(async (error) => {
