@@ -15,66 +15,73 @@ import { setTag, untagManifest } from './tags.js';
 // --- inside a transaction -----------------------------------------------------
 
 /**
- * The repository, found or created, and the manifest inserted or (pushed
- * again) its garbage collector's clock restarted, in one statement.
+ * In one statement: the repository, found or created; the manifest inserted
+ * or, pushed again, its garbage collector's clock restarted; and, when it is
+ * new, its payload and the rows of what it references, and with `check` what
+ * of those the repository holds, locked (KEY SHARE) so that no concurrent
+ * unlink or delete takes them before this commits. The rows are written
+ * before the check: a missing reference throws, and the transaction rolls
+ * them back.
  * @returns the ids, and whether the manifest is new.
+ * @throws StoreError MANIFEST_BLOB_UNKNOWN for the first reference missing, in the manifest's order.
  */
-async function upsertManifest(tx: WriteTx, repo: string, m: CheckedManifest, actor: string, now: number): Promise<{ repositoryId: number; id: number; inserted: boolean }> {
+async function upsertManifest(
+  tx: WriteTx,
+  repo: string,
+  m: CheckedManifest,
+  actor: string,
+  now: number,
+  check: boolean,
+): Promise<{ repositoryId: number; id: number; inserted: boolean }> {
   const { parsed } = m;
+  const { blobs, children } = parsed;
   for (;;) {
     // xmax = 0 only on a row this statement inserted; a conflict locks and updates the existing one.
-    const [row] = await tx.sql<{ repositoryId: number; created: boolean; id: number; inserted: boolean }[]>`
+    const [row] = await tx.sql<{ repositoryId: number; created: boolean; id: number; inserted: boolean; linked: string[]; present: string[] }[]>`
       WITH ${repositoryCtes(tx.sql, repo, now)}, upserted AS (
         INSERT INTO manifest (repository_id, digest, media_type, artifact_type, annotations, subject, size, created_at, pushed_at)
         SELECT repo.id, ${m.digest}::text, ${m.mediaType}::text, ${parsed.artifactType}::text, ${parsed.annotations}::text,
           ${parsed.subject}::text, ${m.bytes.byteLength}::bigint, ${now}::bigint, ${now}::bigint
         FROM repo
         ON CONFLICT (repository_id, digest) DO UPDATE SET pushed_at = excluded.pushed_at
-        RETURNING id, (xmax = 0) AS inserted
+        RETURNING id, repository_id, (xmax = 0) AS inserted
+      ), new AS (
+        SELECT id, repository_id FROM upserted WHERE inserted
+      ), payload AS (
+        INSERT INTO manifest_payload (manifest_id, payload) SELECT id, ${m.bytes}::bytea FROM new
+      ), blobs AS (
+        INSERT INTO manifest_blob (manifest_id, digest)
+        SELECT DISTINCT new.id, d FROM new, unnest(${blobs}::text[]) AS d
+      ), children AS (
+        INSERT INTO manifest_child (repository_id, parent_id, digest)
+        SELECT DISTINCT new.repository_id, new.id, d FROM new, unnest(${children}::text[]) AS d
+      ), linked AS (
+        SELECT l.digest FROM new JOIN blob_link l ON l.repository_id = new.repository_id
+        WHERE ${check}::boolean AND l.digest = ANY(${blobs}::text[])
+        FOR KEY SHARE OF l
+      ), present AS (
+        SELECT p.digest FROM new JOIN manifest p ON p.repository_id = new.repository_id
+        WHERE ${check}::boolean AND p.digest = ANY(${children}::text[])
+        FOR KEY SHARE OF p
       )
-      SELECT repo.id AS "repositoryId", repo.created, upserted.id, upserted.inserted FROM repo, upserted`;
+      SELECT repo.id AS "repositoryId", repo.created, upserted.id, upserted.inserted,
+        array(SELECT digest FROM linked) AS linked, array(SELECT digest FROM present) AS present
+      FROM repo, upserted`;
     if (row === undefined) continue; // the repository was created by a transaction that committed after this statement's snapshot
     recordCreated(tx, repo, actor, row.created);
+    if (row.inserted && check) refuseMissing(repo, m, row);
     return row;
   }
 }
 
-/**
- * The payload and the rows of what a new manifest references, in one
- * statement; with `check`, every blob linked and every child present in the
- * repository, locked (KEY SHARE) so that no concurrent unlink or delete takes
- * them before this commits. The rows are written before the check: a missing
- * reference throws, and the transaction rolls them back.
- * @throws StoreError MANIFEST_BLOB_UNKNOWN for the first one missing, in the manifest's order.
- */
-async function insertReferences(tx: WriteTx, repo: string, repositoryId: number, manifestId: number, m: CheckedManifest, check: boolean): Promise<void> {
-  const { blobs, children } = m.parsed;
-  const [found] = await tx.sql<{ linked: string[]; present: string[] }[]>`
-    WITH payload AS (
-      INSERT INTO manifest_payload (manifest_id, payload) VALUES (${manifestId}, ${m.bytes})
-    ), blobs AS (
-      INSERT INTO manifest_blob (manifest_id, digest)
-      SELECT DISTINCT ${manifestId}::bigint, d FROM unnest(${blobs}::text[]) AS d
-    ), children AS (
-      INSERT INTO manifest_child (repository_id, parent_id, digest)
-      SELECT DISTINCT ${repositoryId}::bigint, ${manifestId}::bigint, d FROM unnest(${children}::text[]) AS d
-    ), linked AS (
-      SELECT digest FROM blob_link
-      WHERE ${check}::boolean AND repository_id = ${repositoryId} AND digest = ANY(${blobs}::text[])
-      FOR KEY SHARE
-    ), present AS (
-      SELECT digest FROM manifest
-      WHERE ${check}::boolean AND repository_id = ${repositoryId} AND digest = ANY(${children}::text[])
-      FOR KEY SHARE
-    )
-    SELECT array(SELECT digest FROM linked) AS linked, array(SELECT digest FROM present) AS present`;
-  if (!check) return;
+/** @throws StoreError MANIFEST_BLOB_UNKNOWN for the first blob not `linked` or child not `present`, in the manifest's order. */
+function refuseMissing(repo: string, m: CheckedManifest, found: { linked: string[]; present: string[] }): void {
   const missing = (what: string, digest: string) => new StoreError('MANIFEST_BLOB_UNKNOWN', `${what} ${digest} is not in ${repo}`, { digest });
   const linked = new Set(found.linked);
-  const blob = blobs.find((digest) => !linked.has(digest));
+  const blob = m.parsed.blobs.find((digest) => !linked.has(digest));
   if (blob !== undefined) throw missing('blob', blob);
   const present = new Set(found.present);
-  const child = children.find((digest) => !present.has(digest));
+  const child = m.parsed.children.find((digest) => !present.has(digest));
   if (child !== undefined) throw missing('manifest', child);
 }
 
@@ -120,9 +127,8 @@ export async function putManifest(
   const { digest, parsed } = checked;
   await cx.write(async (tx) => {
     const now = Date.now();
-    const { repositoryId, id, inserted } = await upsertManifest(tx, repo, checked, actor, now);
+    const { repositoryId, id, inserted } = await upsertManifest(tx, repo, checked, actor, now, options.requireReferences === true);
     if (inserted) {
-      await insertReferences(tx, repo, repositoryId, id, checked, options.requireReferences === true);
       tx.record(actor, 'CREATE', 'MANIFEST', `${repo}@${digest}`, { repository: repo, digest });
     }
     if (tag !== undefined) await setTag(tx, { repo, repositoryId, manifestId: id, digest }, tag, actor, now);
