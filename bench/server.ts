@@ -195,13 +195,13 @@ function ratioPairs(names: string[]): [string, string][] {
     [PG2, DISTRIBUTION],
     [PG1, SQLITE],
     [PG2, SQLITE],
-    [SQLITE, BASELINE],
+    [process.env.BENCH_BASELINE_ON === 'postgres' ? PG1 : SQLITE, BASELINE],
   ];
   return pairs.filter(([a, b]) => names.includes(a) && names.includes(b));
 }
 
 /** Both tables of the metadata rows: medians with their ratios, and CPU per sample. */
-function tables(names: string[], measured: { row: Row; sides: Measured[]; floor?: Measured }[]): string[] {
+function tables(names: string[], withDatabase: boolean[], measured: { row: Row; sides: Measured[]; floor?: Measured }[]): string[] {
   const pairs = ratioPairs(names);
   const latency = measured.map(({ row, sides, floor }) => {
     const ms = new Map(names.map((name, k) => [name, median(sides[k].times)]));
@@ -219,11 +219,11 @@ function tables(names: string[], measured: { row: Row; sides: Measured[]; floor?
     row.label,
     ...names.flatMap((name, k) => {
       const { server, database } = sides[k].cpu;
-      return name === PG1 || name === PG2 ? [formatNumber(server), formatNumber(database), formatNumber(server + database)] : [formatNumber(server)];
+      return withDatabase[k] ? [formatNumber(server), formatNumber(database), formatNumber(server + database)] : [formatNumber(server)];
     }),
     floor ? formatNumber(floor.cpu.server) : '—',
   ]);
-  const cpuHeaders = names.flatMap((name) => (name === PG1 || name === PG2 ? [`${name} regmeta`, `${name} postgres`, `${name} total`] : [name]));
+  const cpuHeaders = names.flatMap((name, k) => (withDatabase[k] ? [`${name} regmeta`, `${name} postgres`, `${name} total`] : [name]));
   return [
     markdownTable(['operation (median ms)', 'samples', ...names, ...pairs.map(([a, b]) => `${a} / ${b}`), 'node:http floor', `${SQLITE} / floor`], latency),
     markdownTable(['operation (CPU µs per request)', ...cpuHeaders, 'floor'], cpu),
@@ -262,7 +262,7 @@ async function metadataTable(sides: Sides): Promise<string> {
     }
     floorTarget.agent.destroy();
     progressDone();
-    const [latency, cpu] = tables(names, measured);
+    const [latency, cpu] = tables(names, targets.map((t) => t.cpu !== undefined), measured);
     const each = (values: (string | number)[]) => names.map((name, k) => `${values[k]} (${name})`).join(', ');
     return [
       latency,
@@ -270,7 +270,7 @@ async function metadataTable(sides: Sides): Promise<string> {
       cpu,
       '',
       `Loopback, one keep-alive connection per registry (per replica for ${PG2}, requests round-robin), samples interleaved, data in ${DATA_PARENT}; ` +
-        `${otherVersion(DISTRIBUTION)}${sides.baseline ? `; ${otherVersion(BASELINE)}` : ''}. ${sides.postgresNote}. ` +
+        `${otherVersion(DISTRIBUTION)}${sides.baseline ? `; ${otherVersion(BASELINE)} on ${process.env.BENCH_BASELINE_ON === 'postgres' ? 'PostgreSQL' : 'SQLite'}` : ''}. ${sides.postgresNote}. ` +
         `The floor is a bare node:http server answering the bytes and headers ${SQLITE} answered. CPU µs: user+system time per request over the row ` +
         `(from /proc, 10 ms ticks) of the registry's processes (both replicas for ${PG2}), and apart that of the PostgreSQL backends serving its database. ` +
         `The n=100 page answered ${each(pageSizes)} tags. ` +
@@ -284,7 +284,9 @@ async function metadataTable(sides: Sides): Promise<string> {
 async function main(): Promise<void> {
   const began = Date.now();
   progress('starting registries');
-  const sides = await startSides({ parentDir: DATA_PARENT, sockets: POPULATE_CONCURRENCY * 2, baseline: process.env.BENCH_BASELINE });
+  const baselineOn = process.env.BENCH_BASELINE_ON ?? 'sqlite';
+  if (baselineOn !== 'sqlite' && baselineOn !== 'postgres') throw new Error(`BENCH_BASELINE_ON must be sqlite or postgres, not ${baselineOn}`);
+  const sides = await startSides({ parentDir: DATA_PARENT, sockets: POPULATE_CONCURRENCY * 2, baseline: process.env.BENCH_BASELINE, baselineOn });
   try {
     if (ONLY === '' || ONLY === 'metadata') console.log(`${await metadataTable(sides)}\n`);
     if (ONLY === '' || ONLY === 'throughput') console.log(`${await throughputTable(sides.targets)}\n`);

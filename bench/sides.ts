@@ -1,7 +1,9 @@
 // The registries the server bench compares, started side by side: regmeta on
 // SQLite, regmeta on PostgreSQL with one replica and with two (two serve
 // processes on one database and one blob directory), CNCF distribution, and,
-// with BENCH_BASELINE=<dir>, regmeta as built in another checkout (on SQLite).
+// with BENCH_BASELINE=<dir>, regmeta as built in another checkout: on SQLite,
+// or with BENCH_BASELINE_ON=postgres on a PostgreSQL database of its own
+// (to measure a change of the PostgreSQL store against the code before it).
 //
 // Both PostgreSQL sides use one server (bench/postgres.ts, BENCH_SETTINGS),
 // a database each. A side's CPU time counts its regmeta processes and, apart,
@@ -70,7 +72,7 @@ async function startReplicas(name: string, pg: PostgresServer, n: number, parent
 }
 
 /** Starts every side. @throws what startOurs, startDistribution or startPostgres throw (after stopping what had started). */
-export async function startSides(options: { parentDir: string; sockets: number; baseline?: string }): Promise<Sides> {
+export async function startSides(options: { parentDir: string; sockets: number; baseline?: string; baselineOn?: 'sqlite' | 'postgres' }): Promise<Sides> {
   const { parentDir, sockets } = options;
   const stops: (() => Promise<void> | void)[] = [];
   const stop = async () => {
@@ -79,10 +81,11 @@ export async function startSides(options: { parentDir: string; sockets: number; 
   try {
     const pg = await startPostgres({ settings: BENCH_SETTINGS, parentDir });
     stops.push(() => pg.stop());
+    const baselineArgs = options.baselineOn === 'postgres' ? ['--database', await pg.createDatabase()] : [];
     const [sqlitePeer, distributionPeer, baselinePeer] = await Promise.all([
       startOurs({ parentDir }),
       startDistribution({ parentDir }),
-      options.baseline === undefined ? undefined : startOurs({ parentDir, root: options.baseline }),
+      options.baseline === undefined ? undefined : startOurs({ parentDir, root: options.baseline, args: baselineArgs }),
     ]);
     for (const peer of [sqlitePeer, distributionPeer, baselinePeer]) if (peer) stops.push(() => peer.stop());
     const one = await startReplicas(PG1, pg, 1, parentDir, sockets);
@@ -96,6 +99,10 @@ export async function startSides(options: { parentDir: string; sockets: number; 
     const sqlite = target(SQLITE, sqlitePeer.url, sockets, sqlitePeer.pid);
     const distribution = target(DISTRIBUTION, distributionPeer.url, sockets, distributionPeer.pid);
     const baseline = baselinePeer && target(BASELINE, baselinePeer.url, sockets, baselinePeer.pid);
+    if (baseline && baselineArgs.length > 0) {
+      const database = new URL(baselineArgs[1]).pathname.slice(1);
+      baseline.cpu = () => ({ server: processCpu(baselinePeer.pid), database: backendsCpu(pg.pid, database) });
+    }
     const targets = [sqlite, one.target, two.target, distribution, ...(baseline ? [baseline] : [])];
     stops.push(() => {
       for (const t of targets) for (const member of t.replicas ?? [t]) member.agent.destroy();
