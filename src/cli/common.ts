@@ -184,8 +184,9 @@ export interface MetadataOptions {
  * SQLite database <data>/metadata.db (--data, else $REGMETA_DATA, else
  * ./data), which must exist and be a regmeta store unless `options.create`;
  * either behind the asynchronous contract every backend implements.
- * PostgreSQL has no read-only open: its schema is created or migrated by
- * whoever opens it first (an empty database only; another program's is refused).
+ * On PostgreSQL the schema is created or migrated by whoever opens it first
+ * for writing (an empty database only; another program's is refused); a
+ * read-only open sets nothing up and its transactions cannot write.
  * @throws CliError USAGE (a --database that is no postgres:// URL), DATABASE
  * (missing, not a regmeta store, a server unreachable or refusing), IO (the
  * data directory cannot be created); StoreError from openStore.
@@ -203,7 +204,7 @@ export async function openMetadata(values: { data?: string; database?: string },
       throw new CliError(Exit.IO, `cannot create the data directory ${dir}: ${(error as NodeJS.ErrnoException).code}`, 'pass --data <dir>');
     }
   }
-  if (url !== undefined) return openPostgres(url);
+  if (url !== undefined) return openPostgres(url, options.readOnly === true);
   const storeOptions: StoreOptions = {};
   if (options.readOnly) storeOptions.readOnly = true;
   if (options.durability !== undefined) storeOptions.durability = options.durability;
@@ -215,9 +216,9 @@ export async function openMetadata(values: { data?: string; database?: string },
  * @throws CliError DATABASE, one line with the URL's password masked, when
  * the server cannot be reached or the database is not (or too new) a regmeta store.
  */
-async function openPostgres(url: string): Promise<AsyncStore> {
+async function openPostgres(url: string, readOnly: boolean): Promise<AsyncStore> {
   try {
-    return await openPostgresStore(url);
+    return await openPostgresStore(url, { readOnly });
   } catch (error) {
     if (!(error instanceof StoreError)) throw error;
     const hint = error.code === 'DATABASE_TOO_NEW' ? 'use a newer regmeta' : 'check --database (or REGMETA_DATABASE) and that the server is up and takes connections';

@@ -4,6 +4,9 @@
 // across restarts and crashes (a batch in flight at a crash is sent again).
 // It runs beside the server and never inside a request: a slow or dead
 // endpoint only grows its own backlog, retried with capped, jittered backoff.
+// Of several replicas on one database, the one holding an endpoint's claim
+// delivers to it; the others look again every poll interval, and take over
+// when it stops or dies.
 
 import { createHmac, randomUUID } from 'node:crypto';
 import type { AsyncStore, NotificationEvent } from '../store/index.js';
@@ -118,11 +121,25 @@ export class Notifier {
   }
 
   async #loop(endpoint: NotifyEndpoint): Promise<void> {
+    try {
+      await this.#deliveries(endpoint);
+    } finally {
+      await this.#options.store.notifications.release(endpoint.url);
+    }
+  }
+
+  async #deliveries(endpoint: NotifyEndpoint): Promise<void> {
+    const { notifications } = this.#options.store;
     let failures = 0;
     while (!this.#stop.signal.aborted) {
       let events: NotificationEvent[];
       try {
-        events = await this.#options.store.notifications.eventsAfter(endpoint.url, this.#options.batchSize);
+        // Another replica delivers to this endpoint while it holds the claim: look again later.
+        if (!(await notifications.claim(endpoint.url))) {
+          await this.#sleep(this.#options.pollInterval, false);
+          continue;
+        }
+        events = await notifications.eventsAfter(endpoint.url, this.#options.batchSize);
       } catch (error) {
         if (this.#stop.signal.aborted) return;
         this.#report(error, endpoint.url);

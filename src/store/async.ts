@@ -9,6 +9,7 @@
 // transaction per call is easiest to keep when nothing can interleave.
 
 import { StoreError } from './errors.js';
+import { checkEndpoint } from './notifications.js';
 import type { Reference } from './grammar.js';
 import type { StoreLimits } from './limits.js';
 import type { MetadataStore } from './store.js';
@@ -27,6 +28,16 @@ export interface AsyncNotificationCursors {
   recordFailure(endpoint: string, error: string): Promise<void>;
   remove(endpoint: string): Promise<boolean>;
   status(): Promise<NotificationStatus[]>;
+  /**
+   * Whether this process may deliver to `endpoint` now. Takes the endpoint's
+   * delivery lock when it is free, so that of several replicas one at a time
+   * delivers to it; a process that stops or dies lets go. Always true on
+   * SQLite, whose file one server serves.
+   * @throws StoreError ARGUMENT_INVALID (a bad endpoint), the database's errors.
+   */
+  claim(endpoint: string): Promise<boolean>;
+  /** Lets go of the endpoint's delivery lock, if this process holds it. Never throws. */
+  release(endpoint: string): Promise<void>;
 }
 
 /**
@@ -137,6 +148,8 @@ class SqliteAsyncStore implements AsyncStore {
       recordFailure: (endpoint, error) => settle(() => cursors.recordFailure(endpoint, error)),
       remove: (endpoint) => settle(() => cursors.remove(endpoint)),
       status: () => settle(() => cursors.status()),
+      claim: (endpoint) => settle(() => (checkEndpoint(endpoint), true)),
+      release: async () => {},
     };
   }
   get location(): string {

@@ -185,6 +185,11 @@ export interface PostgresStoreOptions {
   maxConnections?: number;
   /** How long to wait for a connection to the server, in seconds. Default 10. */
   connectTimeout?: number;
+  /**
+   * Reads only: the schema is neither created nor migrated, and every
+   * transaction is read-only (PostgreSQL refuses a write). Default false.
+   */
+  readOnly?: boolean;
 }
 
 /** One thing check() found wrong. `kind` is stable (integrity, foreign-key, manifest-payload, manifest-digest, manifest-size, tag, blob-link, child). */

@@ -111,6 +111,10 @@ describe('the CLI with --database', () => {
     const stats = await regmeta(['stats', '--json'], { env: { REGMETA_DATABASE: url } });
     expect(stats.status).toBe(0);
     expect(JSON.parse(stats.stdout)).toMatchObject({ repositories: 1, manifests: 2, tags: 1, blobs: 4 });
+    // The text form names the database, not a SQLite file's WAL and pages.
+    const text = await regmeta(['stats', '--database', url]);
+    expect(text.stdout).toMatch(/^database +\S+ \S+ \(PostgreSQL, postgres:\/\//m);
+    expect(text.stdout).not.toContain('WAL');
 
     const check = await regmeta(['check', '--database', url, '--data', data, '--json']);
     expect(check.stderr).not.toContain('problem');
@@ -129,6 +133,18 @@ describe('the CLI with --database', () => {
     expect((await fetch(`${registry.url}/v2/pg/gc/manifests/${first.digest}`)).status).toBe(404);
     expect((await fetch(`${registry.url}/v2/pg/gc/manifests/latest`)).status).toBe(200);
     expect(readdirSync(join(data, 'blobs', 'sha256'), { recursive: true }).filter((f) => String(f).length > 3)).toHaveLength(2);
+  });
+
+  it('inspects without setting anything up: stats, check and notify status on an empty database exit 3 and leave it empty', async () => {
+    const url = await server.createDatabase();
+    for (const args of [['stats'], ['check', '--data', blobDir()], ['notify', 'status']]) {
+      const run = await regmeta([...args, '--database', url]);
+      expect(run.status).toBe(Exit.DATABASE);
+      expect(isOneLineError(run.stderr)).toBe(true);
+      expect(run.stderr).toContain('has no regmeta schema, and a read-only open does not set one up');
+    }
+    // Nothing was created: a writer's open still finds an empty database and sets the schema up.
+    expect((await regmeta(['repos', '--database', url, '--json'])).stdout.trim()).toBe('[]');
   });
 
   it('refuses what only works on the SQLite file: gc --dry-run, import --dry-run and backup, exit 2 in one line', async () => {

@@ -56,7 +56,11 @@ example:
     println(`tags          ${counts.tags}`);
     println(`blobs         ${counts.blobs} (${formatBytes(counts.blobBytes)}), ${counts.blobLinks} links`);
     println(`events        ${counts.events}`);
-    println(`database      ${formatBytes(database.fileBytes)} + ${formatBytes(database.walBytes)} WAL, ${database.pages} pages of ${database.pageSize} B, ${database.freePages} free`);
+    println(
+      store.backend === 'postgres'
+        ? `database      ${formatBytes(database.fileBytes)} (PostgreSQL, ${store.location})`
+        : `database      ${formatBytes(database.fileBytes)} + ${formatBytes(database.walBytes)} WAL, ${database.pages} pages of ${database.pageSize} B, ${database.freePages} free`,
+    );
     if (largest.length > 0) {
       println();
       const rows = largest.map((r) => [r.repository, String(r.manifests), String(r.tags), String(r.blobs), formatBytes(r.blobBytes)]);

@@ -67,3 +67,17 @@ export async function migrate(sql: Sql, location: string): Promise<void> {
     }
   });
 }
+
+/**
+ * What a read-only open checks instead of migrating: a regmeta schema this
+ * code can read. An older one is readable (migrations only add), but an
+ * empty database has nothing to read and a read-only open sets nothing up.
+ * @throws StoreError DATABASE_TOO_NEW, DATABASE_INVALID; what the database throws (untranslated).
+ */
+export async function checkReadable(sql: Sql, location: string): Promise<void> {
+  const found = await readVersion(sql);
+  refuse(location, found);
+  if (found.version === 0) {
+    throw new StoreError('DATABASE_INVALID', `${location} has no regmeta schema, and a read-only open does not set one up`);
+  }
+}

@@ -1,15 +1,74 @@
 // Webhook cursors on PostgreSQL: the same rules as notifications.ts, shared
-// by every replica (seq is commit order here too, see context.ts).
+// by every replica (seq is commit order here too, see context.ts). One
+// replica at a time delivers to an endpoint: it holds a session-level
+// advisory lock on the endpoint, on a connection it keeps for that, so the
+// lock goes with the connection when the replica stops or dies and another
+// replica's next claim takes it over.
 
 import type { AsyncNotificationCursors } from '../async.js';
 import { StoreError } from '../errors.js';
 import { checkBatchLimit, checkEndpoint, toNotificationEvent, toNotificationStatus, type CursorRow, type TargetRow } from '../notifications.js';
 import type { NotificationEvent, NotificationStatus } from '../types.js';
 import type { PgContext } from './context.js';
+import { translatePgError } from './errors.js';
+
+/** The first key of the delivery locks ('rgnt'); the second is the endpoint's hash. */
+const DELIVERY_LOCK = 0x72676e74;
+
+type Connection = Awaited<ReturnType<PgContext['sql']['reserve']>>;
 
 /** A store's webhook cursors: see NotificationCursors for what each method does and throws. */
 export class PgNotificationCursors implements AsyncNotificationCursors {
+  // The connection that holds this process's delivery locks, reserved on the first claim.
+  #holder: Promise<Connection> | undefined;
+
   constructor(private readonly cx: PgContext) {}
+
+  async claim(endpoint: string): Promise<boolean> {
+    const checked = checkEndpoint(endpoint);
+    const holder = (this.#holder ??= this.cx.sql.reserve());
+    try {
+      const connection = await holder;
+      // Held already, or taken now if free; never stacked, so one unlock lets go.
+      const [row] = await connection<{ held: boolean }[]>`
+        SELECT CASE WHEN EXISTS (
+          SELECT 1 FROM pg_locks
+          WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted AND objsubid = 2
+            AND classid = ${DELIVERY_LOCK}::int4::oid AND objid = hashtext(${checked})::oid
+        ) THEN true ELSE pg_try_advisory_lock(${DELIVERY_LOCK}::int4, hashtext(${checked})) END AS held`;
+      return row.held;
+    } catch (error) {
+      // A broken connection took its locks with it: the next claim starts on a new one.
+      if (this.#holder === holder) this.#holder = undefined;
+      void holder.then((connection) => connection.release()).catch(() => {});
+      throw translatePgError(error, this.cx.location);
+    }
+  }
+
+  async release(endpoint: string): Promise<void> {
+    const holder = this.#holder;
+    if (holder === undefined) return;
+    try {
+      const connection = await holder;
+      await connection`SELECT pg_advisory_unlock(${DELIVERY_LOCK}::int4, hashtext(${checkEndpoint(endpoint)}))`;
+    } catch {
+      // Nothing held, or the connection is gone and its locks with it.
+    }
+  }
+
+  /** Lets go of every delivery lock and of the connection that held them: before the pool closes. Never throws. */
+  async close(): Promise<void> {
+    const holder = this.#holder;
+    this.#holder = undefined;
+    if (holder === undefined) return;
+    try {
+      const connection = await holder;
+      await connection`SELECT pg_advisory_unlock_all()`.catch(() => {});
+      connection.release();
+    } catch {
+      // The connection is gone, and its locks with it.
+    }
+  }
 
   async open(endpoint: string): Promise<void> {
     const checked = checkEndpoint(endpoint);

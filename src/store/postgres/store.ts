@@ -19,7 +19,7 @@ import * as events from './events.js';
 import * as gc from './gc.js';
 import * as inspection from './inspection.js';
 import * as manifests from './manifests.js';
-import { migrate } from './migrate.js';
+import { checkReadable, migrate } from './migrate.js';
 import { PgNotificationCursors } from './notifications.js';
 import * as repositories from './repositories.js';
 import * as tags from './tags.js';
@@ -29,9 +29,11 @@ import * as tags from './tags.js';
 const INT8_AS_NUMBER = { to: 20, from: [20], serialize: (value: number) => String(value), parse: (raw: string) => Number(raw) };
 
 /**
- * Connects to the PostgreSQL database at `url` and brings its schema up to date.
+ * Connects to the PostgreSQL database at `url` and brings its schema up to
+ * date (with `readOnly`, only checks that it has one it can read).
  * @throws StoreError ARGUMENT_INVALID (not a postgres:// URL), DATABASE_TOO_NEW,
- * DATABASE_INVALID (a database with another program's tables), DATABASE_ERROR (unreachable, refused).
+ * DATABASE_INVALID (a database with another program's tables; read-only, one
+ * without a regmeta schema), DATABASE_ERROR (unreachable, refused).
  */
 export async function openPostgres(url: string, options: PostgresStoreOptions = {}): Promise<AsyncStore> {
   if (!isPostgresUrl(url)) {
@@ -45,10 +47,14 @@ export async function openPostgres(url: string, options: PostgresStoreOptions = 
     onnotice: () => {},
     types: { int8: INT8_AS_NUMBER },
     // lock_timeout: a write that waits for another's row lock longer than the busy timeout fails with DATABASE_BUSY.
-    connection: { application_name: 'regmeta', lock_timeout: limits.busyTimeout },
+    connection: {
+      application_name: 'regmeta',
+      lock_timeout: limits.busyTimeout,
+      ...(options.readOnly ? { default_transaction_read_only: true } : {}),
+    },
   }) as unknown as Sql;
   try {
-    await migrate(sql, location);
+    await (options.readOnly ? checkReadable(sql, location) : migrate(sql, location));
   } catch (error) {
     await sql.end({ timeout: 1 }).catch(() => {});
     throw translatePgError(error, location);
@@ -183,6 +189,7 @@ class PostgresStore implements AsyncStore {
   }
   async close(): Promise<void> {
     await this.#subscriptions.close();
+    await this.notifications.close();
     await this.#cx.close();
   }
 }

@@ -108,3 +108,31 @@ describe('the PostgreSQL schema', () => {
     await expect(openPostgresStore('/var/lib/regmeta/metadata.db')).rejects.toMatchObject({ code: 'ARGUMENT_INVALID' });
   });
 });
+
+describe('a read-only PostgreSQL store', () => {
+  it('reads a regmeta database, and PostgreSQL itself refuses its writes with DATABASE_READONLY', async () => {
+    const url = await server.createDatabase();
+    const writer = await openPostgresStore(url);
+    const note = { actor: 'ops', type: 'CREATE', object: { type: 'REPOSITORY', id: 'ro/app' }, repository: 'ro/app' } as const;
+    await writer.createEvent(note);
+    await writer.close();
+    const reader = await openPostgresStore(url, { readOnly: true });
+    try {
+      expect((await reader.getEvents({ queryingUser: '', isAdmin: true })).events.map((event) => event.repository)).toEqual(['ro/app']);
+      const refused = await reader.createEvent(note).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(StoreError);
+      expect((refused as StoreError).code).toBe('DATABASE_READONLY');
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it('refuses an empty database with DATABASE_INVALID and creates nothing in it', async () => {
+    const url = await server.createDatabase();
+    const refused = await openPostgresStore(url, { readOnly: true }).catch((error: unknown) => error);
+    expect((refused as StoreError).code).toBe('DATABASE_INVALID');
+    await raw(url, async (sql) => {
+      expect(await sql`SELECT tablename FROM pg_tables WHERE schemaname = current_schema()`).toEqual([]);
+    });
+  });
+});
