@@ -145,10 +145,26 @@ function operations(digests: string[]): [string, (t: Target, i: number) => Promi
   ];
 }
 
+let database = '';
+
+/** The server's execution time (ms) of `database`'s statements since the last reset, and the costliest one with its share. */
+async function statementTimes(sql: postgres.Sql, db: string): Promise<{ total: number; top: string }> {
+  const rows = await sql<{ query: string; time: number }[]>`
+    SELECT s.query, s.total_exec_time AS time FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+    WHERE d.datname = ${db} ORDER BY s.total_exec_time DESC`;
+  const total = rows.reduce((sum, row) => sum + Number(row.time), 0);
+  const top = rows[0] ? `${rows[0].query.replace(/\s+/g, ' ').slice(0, 60)}… (${Math.round((Number(rows[0].time) / total) * 100)}%)` : '—';
+  return { total, top };
+}
+
 async function main(): Promise<void> {
-  const pg = await startPostgres({ settings: BENCH_SETTINGS, parentDir: PARENT });
+  // pg_stat_statements with track=all: the time the server spends executing each operation's statements, foreign-key checks included.
+  const pg = await startPostgres({ settings: [...BENCH_SETTINGS, 'shared_preload_libraries=pg_stat_statements', 'pg_stat_statements.track=all'], parentDir: PARENT });
+  const stats = postgres(pg.url, { max: 1, onnotice: () => {} });
+  await stats`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`;
   const proxy = await (async () => {
     const url = new URL(await pg.createDatabase());
+    database = url.pathname.slice(1);
     const counting = await countingProxy(Number(url.port));
     url.port = String(counting.port);
     return { counting, url: url.toString() };
@@ -169,6 +185,7 @@ async function main(): Promise<void> {
     for (const [, run] of ops) for (let i = 0; i < WARM; i++) await run(t, SAMPLES + i);
     for (const [name, run] of ops) {
       await new Promise((r) => setTimeout(r, 50));
+      await stats`SELECT pg_stat_statements_reset()`;
       Object.assign(counts, { trips: 0, statements: 0, parses: 0, log: [] });
       for (let i = 0; i < SAMPLES; i++) {
         if (SHOW && i === 1) counts.log.push('== next sample');
@@ -176,20 +193,23 @@ async function main(): Promise<void> {
       }
       await new Promise((r) => setTimeout(r, 50));
       const per = (n: number) => (n / SAMPLES).toFixed(2).replace(/\.00$/, '');
-      rows.push([name, per(counts.trips), per(counts.statements), per(counts.parses)]);
+      const executed = await statementTimes(stats, database);
+      rows.push([name, per(counts.trips), per(counts.statements), per(counts.parses), formatNumber((executed.total * 1000) / SAMPLES), executed.top]);
       if (SHOW) console.error(`${name}:\n${counts.log.slice(0, counts.log.indexOf('== next sample')).join('\n')}\n`);
     }
     t.agent.destroy();
     const waits = await waitTable(pg.url, await pg.createDatabase());
-    console.log(markdownTable(['operation (per request)', 'round trips', 'statements', 'of them prepared anew'], rows));
+    console.log(markdownTable(['operation (per request)', 'round trips', 'statements', 'of them prepared anew', 'server execution µs', 'the costliest statement (share of the time)'], rows));
     console.log(
       `\nregmeta serve --database on PostgreSQL ${pg.version} through a counting proxy; ${SAMPLES} requests per operation after ${WARM} unmeasured ones. ` +
         'A round trip: the client sending on a connection after the server answered there (pipelined statements count once); ' +
-        'statements: Execute and simple Query messages, BEGIN and COMMIT included.',
+        'statements: Execute and simple Query messages, BEGIN and COMMIT included; server execution: total_exec_time of pg_stat_statements (track=all: ' +
+        'foreign-key checks and cascades included, COMMIT\'s WAL flush too) per request.',
     );
     console.log(`\n${waits}`);
   } finally {
     await stopAll();
+    await stats.end();
     proxy.counting.close();
     await pg.stop();
   }
