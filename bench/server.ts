@@ -51,8 +51,8 @@ if (!(SCALE > 0 && SCALE <= 20)) throw new Error(`BENCH_SCALE must be a number i
 const SAMPLES = { put: 200, get: 2000, list: 30, page: 1000, delete: 40, blob: 200 };
 for (const key of Object.keys(SAMPLES) as (keyof typeof SAMPLES)[]) SAMPLES[key] = Math.round(SAMPLES[key] * SCALE);
 const WARMUP = 1000;
-/** BENCH_ONLY=metadata, throughput or blobs runs one part of the bench. */
-const ONLY = process.env.BENCH_ONLY ?? '';
+/** BENCH_ONLY=metadata, throughput or blobs (or several, comma-separated) runs those parts of the bench. */
+const ONLY = (process.env.BENCH_ONLY ?? 'metadata,throughput,blobs').split(',');
 
 const tagName = (i: number) => `t${String(i).padStart(5, '0')}`;
 /** The digest of bench/big's manifest by tag number: the same bytes on every registry. */
@@ -288,10 +288,10 @@ async function main(): Promise<void> {
   if (baselineOn !== 'sqlite' && baselineOn !== 'postgres') throw new Error(`BENCH_BASELINE_ON must be sqlite or postgres, not ${baselineOn}`);
   const sides = await startSides({ parentDir: DATA_PARENT, sockets: POPULATE_CONCURRENCY * 2, baseline: process.env.BENCH_BASELINE, baselineOn });
   try {
-    if (ONLY === '' || ONLY === 'metadata') console.log(`${await metadataTable(sides)}\n`);
-    if (ONLY === '' || ONLY === 'throughput') console.log(`${await throughputTable(sides.targets)}\n`);
+    if (ONLY.includes('metadata')) console.log(`${await metadataTable(sides)}\n`);
+    if (ONLY.includes('throughput')) console.log(`${await throughputTable(sides.targets)}\n`);
     const other = sides.baseline ?? sides.distribution;
-    if (ONLY === '' || ONLY === 'blobs') console.log(`${await blobRows({ ours: sides.sqlite, other, tmpfs: DATA_PARENT })}\n`);
+    if (ONLY.includes('blobs')) console.log(`${await blobRows({ ours: sides.sqlite, other, tmpfs: DATA_PARENT })}\n`);
     console.log(`The run took ${Math.round((Date.now() - began) / 1000)} s.`);
   } finally {
     await sides.stop();
