@@ -11,6 +11,7 @@ const COMMANDS: { name: string; summary: string; load: () => Promise<Command> }[
   { name: 'check', summary: 'verify the database and the blob files', load: async () => (await import('./commands/check.js')).check },
   { name: 'gc', summary: 'delete untagged manifests and unreferenced blobs', load: async () => (await import('./commands/gc.js')).gc },
   { name: 'backup', summary: 'copy the database online, while writers keep writing', load: async () => (await import('./commands/backup.js')).backup },
+  { name: 'migrate', summary: 'copy the SQLite store into an empty PostgreSQL database, verified', load: async () => (await import('./commands/migrate.js')).migrate },
   { name: 'repos', summary: 'list the repositories', load: async () => (await import('./commands/repos.js')).repos },
   { name: 'tags', summary: 'list the tags of a repository and what they point at', load: async () => (await import('./commands/tags.js')).tags },
   { name: 'lookup', summary: 'list the tags that point at a digest', load: async () => (await import('./commands/lookup.js')).lookup },
@@ -39,7 +40,8 @@ holds only the blobs. Those that print data take --json.
 
 exit codes:
   0   ok
-  1   problems found (check failed, import skipped something, gc could not finish)
+  1   problems found (check failed, import skipped something, gc could not finish,
+      migrate found the copy differs)
   2   usage error (unknown command or option, bad name, tag, digest, duration or URL)
   3   database error (missing, not a regmeta store, too new, damaged, busy, unwritable,
       a PostgreSQL server that cannot be reached)

@@ -82,3 +82,19 @@ export { isPostgresUrl } from './postgres/errors.js';
 // without the store. Not the package's API.
 export { prepareStatements, type Statements } from './statements.js';
 export { eventId } from './events.js';
+
+// For `regmeta migrate`: the raw rows of a SQLite store in one snapshot, and
+// their loading into PostgreSQL (loaded on first use, like the store). Not the package's API.
+export { StoreSnapshot, type PageLimits, type RowPage } from './snapshot.js';
+export { TRANSFER_TABLES, type KeyValues, type TransferRow, type TransferTable } from './transfer.js';
+export type { MigrationSource, MigrationState, PgLoader, TableProgress } from './postgres/load.js';
+
+/**
+ * Connects to the PostgreSQL database at `url` as the target of a migration,
+ * its schema created or migrated as openPostgresStore does (`readOnly`: checked only).
+ * @throws StoreError as openPostgresStore, and DATABASE_INVALID when its tables' columns are not this regmeta's.
+ */
+export async function openPostgresLoader(url: string, options?: { readOnly?: boolean }): Promise<import('./postgres/load.js').PgLoader> {
+  const { PgLoader } = await import('./postgres/load.js');
+  return PgLoader.open(url, options);
+}

@@ -44,6 +44,8 @@ export interface Served {
   listening: Record<string, unknown>;
   /** What it wrote to stderr so far. */
   stderr(): string;
+  /** What it wrote to stdout after the "listening" line so far: the request log. */
+  stdout(): string;
   /** SIGTERM, then the exit code. */
   stop(): Promise<number | null>;
 }
@@ -57,6 +59,7 @@ export async function serve(data: string, args: string[] = []): Promise<Served> 
   const child = spawn(process.execPath, [BIN, 'serve', '--listen', '127.0.0.1:0', '--data', data, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
   let stderr = '';
+  let stdout = '';
   child.stderr.on('data', (c: Buffer) => (stderr += String(c)));
   const listening = await new Promise<Record<string, unknown>>((resolveListening, reject) => {
     let out = '';
@@ -71,8 +74,9 @@ export async function serve(data: string, args: string[] = []): Promise<Served> 
         }
         if (parsed.msg === 'listening' && typeof parsed.port === 'number') {
           child.stdout.off('data', onData);
-          // Keep draining stdout: the server logs every request there.
-          child.stdout.resume();
+          // Keep reading stdout: the server logs every request there.
+          stdout = out.slice(out.indexOf(line) + line.length + 1);
+          child.stdout.on('data', (more: Buffer) => (stdout += String(more)));
           resolveListening(parsed);
           return;
         }
@@ -86,6 +90,7 @@ export async function serve(data: string, args: string[] = []): Promise<Served> 
     url: `http://127.0.0.1:${listening.port as number}`,
     listening,
     stderr: () => stderr,
+    stdout: () => stdout,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       return exited;

@@ -45,6 +45,14 @@ export async function removeBlob(
     throw new StoreError('BLOB_REFERENCED', `blob ${digest} was uploaded or linked within the grace period`);
   }
   await tx.sql`DELETE FROM blob WHERE digest = ${digest}`;
+  // A manifest push locks the links of its blobs (KEY SHARE), not the blob
+  // row: the check above cannot see one that had locked them and commits
+  // now. The delete took the links too, so it waited for such a push to
+  // commit; asked again in a later statement, its references are seen, and
+  // throwing rolls the delete back.
+  const [{ again }] = await tx.sql<{ again: boolean }[]>`
+    SELECT EXISTS (SELECT 1 FROM manifest_blob WHERE digest = ${digest}) AS again`;
+  if (again) throw new StoreError('BLOB_REFERENCED', `blob ${digest} is referenced by a manifest`);
   tx.record(actor, 'DELETE', 'BLOB', digest, { digest });
 }
 

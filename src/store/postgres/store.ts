@@ -5,7 +5,6 @@
 // Loaded only by openPostgresStore (a dynamic import), so that SQLite users
 // never load the client.
 
-import postgres from 'postgres';
 import type { AsyncStore, LockedAction } from '../async.js';
 import { StoreError } from '../errors.js';
 import type { Reference } from '../grammar.js';
@@ -13,20 +12,15 @@ import { limitsOf, type StoreLimits } from '../limits.js';
 import type { BlobInfo, Context, Descriptor, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
 import type { PostgresStoreOptions, StoredManifest } from '../types.js';
 import * as blobs from './blobs.js';
-import { PgContext, type Sql } from './context.js';
-import { isPostgresUrl, maskedUrl, translatePgError } from './errors.js';
+import { PgContext } from './context.js';
+import { connect } from './pool.js';
 import * as events from './events.js';
 import * as gc from './gc.js';
 import * as inspection from './inspection.js';
 import * as manifests from './manifests.js';
-import { checkReadable, migrate } from './migrate.js';
 import { PgNotificationCursors } from './notifications.js';
 import * as repositories from './repositories.js';
 import * as tags from './tags.js';
-
-// int8 (counts, sizes, times, ids) as a JavaScript number: every value the
-// store keeps is far below 2^53, and the domain types are numbers.
-const INT8_AS_NUMBER = { to: 20, from: [20], serialize: (value: number) => String(value), parse: (raw: string) => Number(raw) };
 
 /**
  * Connects to the PostgreSQL database at `url` and brings its schema up to
@@ -36,29 +30,13 @@ const INT8_AS_NUMBER = { to: 20, from: [20], serialize: (value: number) => Strin
  * without a regmeta schema), DATABASE_ERROR (unreachable, refused).
  */
 export async function openPostgres(url: string, options: PostgresStoreOptions = {}): Promise<AsyncStore> {
-  if (!isPostgresUrl(url)) {
-    throw new StoreError('ARGUMENT_INVALID', 'a PostgreSQL store needs a postgres:// or postgresql:// URL');
-  }
-  const location = maskedUrl(url);
   const limits = limitsOf({ busyTimeout: options.busyTimeout, maxManifestSize: options.maxManifestSize });
-  const sql = postgres(url, {
+  const { sql, location } = await connect(url, {
     max: options.maxConnections ?? 10,
-    connect_timeout: options.connectTimeout ?? 10,
-    onnotice: () => {},
-    types: { int8: INT8_AS_NUMBER },
-    // lock_timeout: a write that waits for another's row lock longer than the busy timeout fails with DATABASE_BUSY.
-    connection: {
-      application_name: 'regmeta',
-      lock_timeout: limits.busyTimeout,
-      ...(options.readOnly ? { default_transaction_read_only: true } : {}),
-    },
-  }) as unknown as Sql;
-  try {
-    await (options.readOnly ? checkReadable(sql, location) : migrate(sql, location));
-  } catch (error) {
-    await sql.end({ timeout: 1 }).catch(() => {});
-    throw translatePgError(error, location);
-  }
+    connectTimeout: options.connectTimeout,
+    lockTimeout: limits.busyTimeout,
+    readOnly: options.readOnly,
+  });
   return new PostgresStore(new PgContext(sql, location, limits));
 }
 

@@ -1,0 +1,231 @@
+// `regmeta migrate --to postgres://…`: the SQLite store under --data copied
+// into an empty PostgreSQL database, so that a registry outgrowing one
+// machine moves to replicas without pushing anything again. The store room
+// reads the SQLite rows in one snapshot (StoreSnapshot) and loads them with
+// COPY, one transaction per batch with its high-water mark (PgLoader); this
+// file drives the two, table by table, then verifies every table.
+
+import { isPostgresUrl, openPostgresLoader, StoreError, StoreSnapshot, TRANSFER_TABLES, type PgLoader, type TransferTable } from '../../store/index.js';
+import {
+  CliError,
+  Exit,
+  JSON_OPTION,
+  checkDatabaseFile,
+  dataDir,
+  databaseFile,
+  parse,
+  println,
+  printJson,
+  table,
+  usageError,
+  type Command,
+} from '../common.js';
+import { Progress } from '../progress.js';
+
+const options = {
+  data: { type: 'string' },
+  to: { type: 'string' },
+  'verify-only': { type: 'boolean' },
+  batch: { type: 'string' },
+  ...JSON_OPTION,
+} as const;
+
+/** Rows per batch (one transaction each), and the bytes of manifests one batch may hold. */
+const DEFAULT_BATCH = 5000;
+const BATCH_BYTES = 16 << 20;
+
+/** One table's part of the summary. */
+export interface TableSummary {
+  table: string;
+  rows: number;
+  /** Rows copied by this run (a resumed run copies the rest). */
+  copied: number;
+  seconds: number;
+  /** Both sides hold the same rows: the same count and the same digest of the rows in key order. */
+  verified: boolean;
+  sha256: string;
+}
+
+export interface MigrateSummary {
+  source: string;
+  target: string;
+  resumed: boolean;
+  verifyOnly: boolean;
+  tables: TableSummary[];
+  /** Tables of the source that are not copied (upload sessions in flight), with their rows. */
+  notCopied: { table: string; rows: number }[];
+  /** Tables whose rows differ between the two. */
+  mismatches: string[];
+  seconds: number;
+}
+
+export const migrate: Command = {
+  name: 'migrate',
+  usage: `usage: regmeta migrate --to <postgres-url> [--data <dir>] [--verify-only] [--json]
+
+Copies the SQLite store <dir>/metadata.db into an empty PostgreSQL database
+whose schema it creates: repositories, manifests (their bytes exact), tags
+and their history, blobs and blob links, the references between manifests,
+the event log with its seqs, ids and times, and the webhook cursors (so
+delivery goes on from where it stood). Upload sessions in flight are not
+copied. Then 'regmeta serve --database <url> --data <dir>' serves the same
+registry; the blob files stay where they are.
+
+The store is read in one snapshot, so a running server does not tear the
+copy, but what it writes after the snapshot is not copied: stop the server
+(or make it read-only) before the run that finishes. Resumable: each batch
+is one transaction with its progress, so a run interrupted (Ctrl-C, a lost
+connection) continues where it stopped when run again; a database holding
+other data, or a migration from another store or from one written to since,
+is refused. The copied tables' foreign keys are dropped while it runs and
+added back (and checked) at its end: serve from the database only after a
+run has finished. Every table is then verified: its rows counted and hashed
+in key order on both sides; a difference exits 1.
+
+options:
+  --to <url>     the PostgreSQL database (postgres://user:password@host/db),
+                 empty or holding this migration's unfinished copy
+  --data <dir>   the registry's data directory, holding metadata.db
+                 (default: $REGMETA_DATA, else ./data)
+  --verify-only  copy nothing: compare the two and report
+  --batch <n>    rows per transaction (default ${DEFAULT_BATCH})
+  --json         print the summary as JSON
+
+example:
+  regmeta migrate --data /srv/regmeta --to postgres://regmeta@db/regmeta
+`,
+  async run(argv) {
+    const args = parse(argv, migrate, options, { min: 0, max: 0 });
+    if (!args) return Exit.OK;
+    const to = args.values.to;
+    if (to === undefined) throw usageError('migrate', '--to <postgres-url> is required');
+    if (!isPostgresUrl(to)) throw usageError('migrate', `--to is not a PostgreSQL URL (like postgres://user:password@host:5432/regmeta)`);
+    const batch = args.values.batch === undefined ? DEFAULT_BATCH : Number(args.values.batch);
+    if (!Number.isSafeInteger(batch) || batch < 1) throw usageError('migrate', '--batch must be a positive integer');
+    const file = databaseFile(dataDir(args.values));
+    checkDatabaseFile(file);
+    const summary = await migrateStore(file, to, { batch, verifyOnly: args.values['verify-only'] === true });
+    if (args.values.json) printJson(summary);
+    else printSummary(summary);
+    return summary.mismatches.length === 0 ? Exit.OK : Exit.PROBLEMS;
+  },
+};
+
+/**
+ * Copies (unless verifyOnly) and verifies the store in `file` into the database at `url`.
+ * @throws CliError DATABASE (either side unreachable, refused or failing).
+ */
+export async function migrateStore(file: string, url: string, options: { batch: number; verifyOnly: boolean }): Promise<MigrateSummary> {
+  const started = Date.now();
+  const snapshot = new StoreSnapshot(file);
+  let loader: PgLoader | undefined;
+  try {
+    loader = await onTarget(openPostgresLoader(url, { readOnly: options.verifyOnly }));
+    const copied = options.verifyOnly ? { resumed: false, rows: new Map<string, { copied: number; seconds: number }>() } : await copyAll(snapshot, loader, options.batch);
+    const tables = await verifyAll(snapshot, loader, copied.rows);
+    return {
+      source: file,
+      target: loader.location,
+      resumed: copied.resumed,
+      verifyOnly: options.verifyOnly,
+      tables,
+      notCopied: snapshot.otherTables(),
+      mismatches: tables.filter((t) => !t.verified).map((t) => t.table),
+      seconds: (Date.now() - started) / 1000,
+    };
+  } finally {
+    snapshot.close();
+    await loader?.close();
+  }
+}
+
+/** What the target's refusals and failures say, with the hint that fits. */
+function targetError(error: unknown): unknown {
+  if (!(error instanceof StoreError)) return error;
+  const reason = (error.detail as { reason?: string } | undefined)?.reason;
+  const hint =
+    reason === undefined
+      ? error.code === 'DATABASE_BUSY'
+        ? 'wait for the other migration to end, or stop it'
+        : 'check --to and that the server is up and takes connections'
+      : 'create an empty database (createdb) and migrate into it';
+  return new CliError(Exit.DATABASE, error.message, hint);
+}
+
+/** `promise`, a call of the target's, with its StoreError turned into the CLI's words for it. */
+function onTarget<T>(promise: Promise<T>): Promise<T> {
+  return promise.catch((error: unknown) => {
+    throw targetError(error);
+  });
+}
+
+/** Copies every table in foreign-key order, each from where the last run left it. */
+async function copyAll(snapshot: StoreSnapshot, loader: PgLoader, batch: number) {
+  const source = { identity: snapshot.identity(), file: snapshot.file, fingerprint: snapshot.fingerprint() };
+  const state = await onTarget(loader.start(source));
+  const rows = new Map<string, { copied: number; seconds: number }>();
+  for (const spec of TRANSFER_TABLES) {
+    const progress = state.tables.get(spec.name)!;
+    rows.set(spec.name, progress.done ? { copied: 0, seconds: 0 } : await copyTable(snapshot, loader, spec, progress, batch));
+  }
+  if (state.finishedAt === undefined) await onTarget(loader.finish(snapshot.eventHead()));
+  return { resumed: state.resumed, rows };
+}
+
+/** Copies the rows of one table after its high-water mark, a batch per transaction. */
+async function copyTable(snapshot: StoreSnapshot, loader: PgLoader, spec: TransferTable, from: { after?: readonly (string | number)[]; copied: number }, batch: number) {
+  const started = Date.now();
+  const bar = new Progress(`copy ${spec.name}`.padEnd(25), { total: snapshot.count(spec.name), unit: 'rows' });
+  bar.update(from.copied);
+  let after = from.after;
+  let copied = 0;
+  try {
+    for (;;) {
+      const page = snapshot.page(spec.name, after, { rows: batch, bytes: BATCH_BYTES });
+      if (page.last === undefined) break;
+      await onTarget(loader.load(spec, page.rows, page.last));
+      copied += page.rows.length;
+      bar.update(from.copied + copied);
+      after = page.last;
+    }
+    await onTarget(loader.tableDone(spec.name));
+  } finally {
+    bar.finish();
+  }
+  return { copied, seconds: (Date.now() - started) / 1000 };
+}
+
+/** Counts and hashes every table on both sides. */
+async function verifyAll(snapshot: StoreSnapshot, loader: PgLoader, copied: Map<string, { copied: number; seconds: number }>): Promise<TableSummary[]> {
+  const total = TRANSFER_TABLES.reduce((sum, spec) => sum + snapshot.count(spec.name), 0);
+  const bar = new Progress('verify'.padEnd(25), { total: total * 2, unit: 'rows' });
+  const tick = (n: number) => bar.tick(n);
+  const tables: TableSummary[] = [];
+  try {
+    for (const spec of TRANSFER_TABLES) {
+      const source = snapshot.digest(spec.name, tick);
+      const target = await onTarget(loader.digest(spec, tick));
+      const run = copied.get(spec.name) ?? { copied: 0, seconds: 0 };
+      const verified = source.rows === target.rows && source.sha256 === target.sha256;
+      tables.push({ table: spec.name, rows: source.rows, copied: run.copied, seconds: run.seconds, verified, sha256: source.sha256 });
+    }
+  } finally {
+    bar.finish();
+  }
+  return tables;
+}
+
+function printSummary(summary: MigrateSummary): void {
+  const rows = summary.tables.map((t) => [
+    t.table,
+    String(t.rows),
+    String(t.copied),
+    t.seconds > 0 ? `${Math.round(t.copied / t.seconds)}/s` : '-',
+    t.verified ? 'ok' : 'DIFFERS',
+  ]);
+  for (const line of table([['table', 'rows', 'copied', 'rate', 'verified'], ...rows])) println(line);
+  for (const t of summary.notCopied) println(`not copied: ${t.table} (${t.rows} rows)`);
+  const verb = summary.verifyOnly ? 'compared' : summary.resumed ? 'migrated (resumed)' : 'migrated';
+  const verdict = summary.mismatches.length === 0 ? 'all tables verified' : `${summary.mismatches.length} tables differ: ${summary.mismatches.join(', ')}`;
+  println(`${verb} ${summary.source} to ${summary.target} in ${summary.seconds.toFixed(1)}s: ${verdict}`);
+}

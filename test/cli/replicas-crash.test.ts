@@ -1,0 +1,192 @@
+// SIGKILL one of three `regmeta serve` replicas (one PostgreSQL database,
+// one blob directory) while it receives a large blob and pushes images, as
+// the other two keep serving their own pushes: nothing any replica
+// acknowledged is lost, the survivors answer no 500, no lock the dead one
+// held stays behind, and a new replica on the same data serves everything.
+
+import { rmSync } from 'node:fs';
+import postgresClient from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { putManifest, sha256 } from '../server/helpers.js';
+import { gateTagWrites } from '../store/postgres/gate.js';
+import { startPostgres, type PostgresServer } from '../store/postgres/server.js';
+import {
+  acknowledged,
+  biggestUpload,
+  cliJson,
+  makeImage,
+  postBlob,
+  pullProblem,
+  pushTo,
+  serverErrors,
+  startReplicas,
+  until,
+  type Image,
+  type Pushed,
+} from './replicas.js';
+import { tempDir, type Served } from './run.js';
+
+let postgres: PostgresServer;
+const dirs: string[] = [];
+const replicas: Served[] = [];
+
+beforeAll(async () => {
+  postgres = await startPostgres();
+});
+afterAll(async () => {
+  await Promise.all(replicas.map((r) => r.stop()));
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  await postgres?.stop();
+});
+
+const REPO = 'crash/app';
+const CHUNK = Buffer.alloc(256 << 10, 7);
+const LARGE = Buffer.concat(Array.from({ length: 64 }, () => CHUNK)); // 16 MiB
+
+/** What a push loop saw: the tags acknowledged (the last image under each), and the answers that were not. */
+interface Loop {
+  acked: Map<string, Image>;
+  /** The push under way: when the replica dies, it may have committed without its answer reaching the client. */
+  inFlight?: { tag: string; image: Image };
+  failures: (Pushed | string)[];
+  pushes: number;
+}
+
+/**
+ * Pushes image after image through `url` until `stop()`: each under a tag of
+ * its own and under the moving tag `name`. A failure ends the loop. `loop`
+ * is filled in as it goes.
+ */
+async function pushLoop(url: string, name: string, stop: () => boolean, loop: Loop = { acked: new Map(), failures: [], pushes: 0 }): Promise<Loop> {
+  for (let n = 0; !stop(); n++) {
+    const image = makeImage(`${name} ${n}`, [`shared layer ${n % 3}`]);
+    for (const tag of [`${name}-${n}`, name]) {
+      loop.inFlight = { tag, image };
+      try {
+        const pushed = await pushTo(url, REPO, tag, image);
+        if (!acknowledged(pushed)) {
+          loop.failures.push(pushed);
+          return loop;
+        }
+      } catch (error) {
+        loop.failures.push(String(error));
+        return loop;
+      }
+      loop.acked.set(tag, image);
+    }
+    loop.pushes++;
+  }
+  return loop;
+}
+
+/** A monolithic upload of LARGE through `url` whose body goes out a chunk at a time, and never ends. */
+function endlessUpload(url: string): Promise<unknown> {
+  let sent = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      // The whole blob but its last chunk, then nothing more: the request stays in flight.
+      if (sent < LARGE.length - CHUNK.length) {
+        controller.enqueue(CHUNK);
+        sent += CHUNK.length;
+      } else await new Promise(() => {});
+    },
+  });
+  const init = { method: 'POST', body, duplex: 'half', headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(LARGE.length) } };
+  return fetch(`${url}/v2/${REPO}/blobs/uploads/?digest=${sha256(LARGE)}`, init as RequestInit).then(
+    (res) => res.status,
+    (error: Error) => error,
+  );
+}
+
+describe('a replica killed mid-push', () => {
+  it('loses nothing acknowledged, leaves no lock behind, and the others serve on without a 500', { timeout: 300_000 }, async () => {
+    const database = await postgres.createDatabase();
+    const data = tempDir('regmeta-replicas-crash-');
+    dirs.push(data);
+    // All three start before any push: a starting replica empties <data>/uploads today.
+    const [a, b, c] = await startReplicas(database, data, 3);
+    replicas.push(a, b, c);
+
+    let killed = false;
+    let stopped = false;
+    const live: Loop[] = [0, 1, 2].map(() => ({ acked: new Map(), failures: [], pushes: 0 }));
+    const doomed = pushLoop(a.url, 'a', () => killed, live[0]);
+    const survivors = Promise.all([pushLoop(b.url, 'b', () => stopped, live[1]), pushLoop(c.url, 'c', () => stopped, live[2])]);
+    await until(() => live.every((loop) => loop.pushes >= 5 || loop.failures.length > 0), 'five pushes through each replica');
+
+    // A receives a large blob (and pushes images) when it dies: killed once the blob's bytes are arriving.
+    const upload = endlessUpload(a.url);
+    await until(() => biggestUpload(data) >= 4 * CHUNK.length, "A's upload to reach its file");
+    a.child.kill('SIGKILL');
+    killed = true;
+    const atKill = live.map((loop) => loop.pushes).slice(1);
+    expect(await upload).toBeInstanceOf(Error);
+    const fromA = await doomed;
+
+    // B and C push on after A's death, then stop.
+    await until(() => live.slice(1).every((loop, i) => loop.pushes >= atKill[i] + 10 || loop.failures.length > 0), 'B and C to push on');
+    stopped = true;
+    const [fromB, fromC] = await survivors;
+    expect(fromB.failures).toEqual([]);
+    expect(fromC.failures).toEqual([]);
+    for (const survivor of [b, c]) expect(serverErrors(survivor)).toEqual([]);
+
+    // Every tag any replica acknowledged, A's too, pulls whole through B and C: the image
+    // last acknowledged under it, or, for the tag A was pushing when it died, that push's.
+    const acked = new Map([fromA, fromB, fromC].flatMap((loop) => [...loop.acked]));
+    expect(fromA.acked.size).toBeGreaterThan(0);
+    const unanswered = fromA.inFlight!;
+    for (const [tag, image] of acked) {
+      for (const survivor of [b, c]) {
+        const problem = await pullProblem(survivor.url, REPO, tag, image);
+        if (problem !== '' && tag === unanswered.tag) expect(await pullProblem(survivor.url, REPO, tag, unanswered.image)).toBe('');
+        else expect(problem).toBe('');
+      }
+    }
+
+    // No lock of A's stays: its moving tag and its large blob take a push through B at once.
+    const again = makeImage('after the crash');
+    expect(acknowledged(await pushTo(b.url, REPO, 'a', again))).toBe(true);
+    expect(await postBlob(b.url, REPO, LARGE)).toEqual({ status: 201 });
+    const pulled = await fetch(`${c.url}/v2/${REPO}/blobs/${sha256(LARGE)}`);
+    expect(sha256(Buffer.from(await pulled.arrayBuffer()))).toBe(sha256(LARGE));
+    acked.set('a', again);
+
+    // A new replica on the same database and blobs serves all of it.
+    const [d] = await startReplicas(database, data, 1);
+    replicas.push(d);
+    for (const [tag, image] of acked) expect(await pullProblem(d.url, REPO, tag, image)).toBe('');
+    for (const survivor of [b, c, d]) expect(serverErrors(survivor)).toEqual([]);
+    console.info(`killed A after ${fromA.pushes} pushes (its loop ended with ${fromA.failures.length} failure); ${acked.size} tags acknowledged`);
+  });
+
+  it('killed inside a transaction, holding the row lock of its tag: the tag takes a push through another replica, and the killed write never appears', async () => {
+    const database = await postgres.createDatabase();
+    const data = tempDir('regmeta-replicas-crash-');
+    dirs.push(data);
+    const [a, b] = await startReplicas(database, data, 2);
+    replicas.push(a, b);
+    const sql = postgresClient(database, { max: 1, onnotice: () => {} });
+    try {
+      const gate = await gateTagWrites(sql);
+      const [first, lost, second] = ['first', 'lost', 'second'].map((seed) => makeImage(`held ${seed}`));
+      expect(acknowledged(await pushTo(b.url, REPO, 'held', first))).toBe(true);
+      for (const bytes of lost.blobs) expect(await postBlob(a.url, REPO, bytes)).toEqual({ status: 201 });
+      await gate.close();
+      // A locks the tag's row, then waits at the gate inside its transaction: killed there.
+      const put = putManifest(a.url, REPO, 'held', lost.manifest).then((res) => res.status, (error: Error) => error);
+      await gate.waiting(1);
+      a.child.kill('SIGKILL');
+      expect(await put).toBeInstanceOf(Error);
+      await gate.open();
+
+      expect(acknowledged(await pushTo(b.url, REPO, 'held', second))).toBe(true);
+      expect(await pullProblem(b.url, REPO, 'held', second)).toBe('');
+      const history = await cliJson<{ digest: string }[]>(database, ['history', REPO, 'held']);
+      expect(history.map((h) => h.digest)).toEqual([second.digest, first.digest]);
+      expect(serverErrors(b)).toEqual([]);
+    } finally {
+      await sql.end();
+    }
+  });
+});

@@ -1,0 +1,155 @@
+// Three real `regmeta serve` processes on one PostgreSQL database (the
+// harness starts the server) and one blob directory, driven by real clients:
+// skopeo pushes to one replica and pulls byte-identical from another, a
+// delete through the third is seen by all; and 3 × 20 concurrent pushes of
+// one tag lose no write, with the event log as the proof.
+
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { putManifest } from '../server/helpers.js';
+import { listBlobs, OCI, OciLayout, readBlob, resolveTag, sha256 } from '../server/oci-layout.js';
+import { startPostgres, type PostgresServer } from '../store/postgres/server.js';
+import {
+  answers,
+  cliJson,
+  makeImage,
+  postBlob,
+  pullProblem,
+  serverErrors,
+  skopeo,
+  startReplicas,
+  tagEvents,
+  until,
+  type Answer,
+} from './replicas.js';
+import { tempDir, type Served } from './run.js';
+
+let postgres: PostgresServer;
+const dirs: string[] = [];
+const replicas: Served[] = [];
+
+beforeAll(async () => {
+  postgres = await startPostgres();
+});
+afterAll(async () => {
+  await Promise.all(replicas.map((r) => r.stop()));
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  await postgres?.stop();
+});
+
+/** A fresh database, a fresh blob directory, and three replicas on them. */
+async function threeReplicas(): Promise<{ database: string; data: string; all: Served[] }> {
+  const database = await postgres.createDatabase();
+  const data = tempDir('regmeta-replicas-');
+  dirs.push(data);
+  const all = await startReplicas(database, data, 3);
+  replicas.push(...all);
+  return { database, data, all };
+}
+
+const hostOf = (replica: Served) => replica.url.replace('http://', '');
+const tls = ['--src-tls-verify=false', '--dest-tls-verify=false'];
+
+describe('three replicas on one PostgreSQL and one blob directory', () => {
+  it('an image pushed with skopeo to A pulls byte-identical from B, and a delete through C is seen by A and B', async () => {
+    const { all } = await threeReplicas();
+    const [a, b, c] = all;
+    const work = tempDir('regmeta-replicas-skopeo-');
+    dirs.push(work);
+    const auth = join(work, 'auth.json');
+    const layout = new OciLayout(join(work, 'source'));
+    const image = layout.addImage({ layers: 3 });
+    layout.tag(image.descriptor, 'v1');
+    const index = layout.addIndex([
+      { architecture: 'amd64', os: 'linux' },
+      { architecture: 'arm64', os: 'linux', variant: 'v8' },
+    ]);
+    layout.tag(index.descriptor, 'multi');
+
+    await skopeo(auth, 'copy', '--insecure-policy', ...tls, '--preserve-digests', `oci:${layout.dir}:v1`, `docker://${hostOf(a)}/rep/app:v1`);
+    await skopeo(auth, 'copy', '--insecure-policy', ...tls, '--all', '--preserve-digests', `oci:${layout.dir}:multi`, `docker://${hostOf(a)}/rep/app:multi`);
+
+    // Pulled through B, every blob (manifests, configs, layers) byte-identical to the source's.
+    const pulled = join(work, 'pulled');
+    await skopeo(auth, 'copy', '--insecure-policy', ...tls, `docker://${hostOf(b)}/rep/app:v1`, `oci:${pulled}:v1`);
+    await skopeo(auth, 'copy', '--insecure-policy', ...tls, '--all', `docker://${hostOf(b)}/rep/app:multi`, `oci:${pulled}:multi`);
+    expect(resolveTag(pulled, 'v1').digest).toBe(image.descriptor.digest);
+    expect(resolveTag(pulled, 'multi').digest).toBe(index.descriptor.digest);
+    const expected = [image, ...index.images].flatMap((i) => [i.descriptor.digest, i.config.digest, ...i.layers.map((l) => l.digest)]);
+    expect(listBlobs(pulled)).toEqual([...new Set([...expected, index.descriptor.digest])].sort());
+    for (const digest of listBlobs(pulled)) {
+      expect(sha256(readBlob(pulled, digest))).toBe(digest);
+      expect(readBlob(pulled, digest).equals(readBlob(layout.dir, digest))).toBe(true);
+    }
+
+    // Deleted through C: the image by digest, the index's tag by name.
+    const byDigest = await fetch(`${c.url}/v2/rep/app/manifests/${image.descriptor.digest}`, { method: 'DELETE' });
+    expect(byDigest.status).toBe(202);
+    const byTag = await fetch(`${c.url}/v2/rep/app/manifests/multi`, { method: 'DELETE' });
+    expect(byTag.status).toBe(202);
+    const accept = { Accept: [OCI.manifest, OCI.index].join(', ') };
+    for (const replica of [a, b]) {
+      for (const reference of ['v1', image.descriptor.digest, 'multi']) {
+        expect((await fetch(`${replica.url}/v2/rep/app/manifests/${reference}`, { headers: accept })).status, `${reference} at ${replica.url}`).toBe(404);
+      }
+      // The index itself stays, untagged, for gc: deleting a tag deletes the tag only.
+      expect((await fetch(`${replica.url}/v2/rep/app/manifests/${index.descriptor.digest}`, { headers: accept })).status).toBe(200);
+      const listed = (await (await fetch(`${replica.url}/v2/rep/app/tags/list`)).json()) as { tags: string[] };
+      expect(listed.tags).toEqual([]);
+    }
+    await expect(skopeo(auth, 'inspect', '--raw', '--tls-verify=false', `docker://${hostOf(b)}/rep/app:v1`)).rejects.toThrow(/manifest unknown/i);
+    for (const replica of all) expect(serverErrors(replica)).toEqual([]);
+  });
+
+  it('3 × 20 concurrent pushes of one tag: every answer 201, the tag names the last TAG event, and the event log replayed is the final state', async () => {
+    const { database, all } = await threeReplicas();
+    const repo = 'race/app';
+    const images = Array.from({ length: 60 }, (_, i) => makeImage(`race ${i}`));
+    const through = (i: number) => all[i % all.length];
+    // The blobs first, each through the replica that will take its manifest.
+    for (let i = 0; i < images.length; i++) {
+      for (const bytes of images[i].blobs) expect(await postBlob(through(i).url, repo, bytes)).toEqual({ status: 201 });
+    }
+
+    const answered: Answer[] = await Promise.all(
+      images.map(async (image, i) => {
+        const res = await putManifest(through(i).url, repo, 'latest', image.manifest);
+        await res.arrayBuffer();
+        return { status: res.status };
+      }),
+    );
+    expect(answered.filter((a) => a.status !== 201)).toEqual([]);
+    for (const replica of all) {
+      // The request log is written asynchronously: each replica's 20 lines, then none of 500.
+      await until(() => answers(replica).filter((a) => a.method === 'PUT').length === 20, `20 PUTs logged by ${replica.url}`);
+      expect(serverErrors(replica)).toEqual([]);
+    }
+
+    const events = await tagEvents(database, repo);
+    // Every push moved the tag once: 60 events, each from the previous target, none lost.
+    expect(events).toHaveLength(60);
+    expect(events[0]).toMatchObject({ type: 'CREATE', tag: 'latest' });
+    for (let i = 1; i < events.length; i++) {
+      expect(events[i]).toMatchObject({ type: 'UPDATE', tag: 'latest', previousDigest: events[i - 1].digest });
+    }
+    expect(new Set(events.map((e) => e.digest))).toEqual(new Set(images.map((image) => image.digest)));
+
+    const replayed = new Map<string, string>();
+    for (const event of events) {
+      if (event.type === 'DELETE') replayed.delete(event.tag);
+      else replayed.set(event.tag, event.digest!);
+    }
+    const tags = await cliJson<{ tag: string; digest: string }[]>(database, ['tags', repo]);
+    expect(tags.map((t) => [t.tag, t.digest])).toEqual([...replayed]);
+    const last = events.at(-1)!.digest!;
+    expect(tags).toMatchObject([{ tag: 'latest', digest: last }]);
+
+    // Every replica serves that one, whole.
+    const final = images.find((image) => image.digest === last)!;
+    for (const replica of all) expect(await pullProblem(replica.url, repo, 'latest', final)).toBe('');
+    // The tag's history (newest first) is the log's sequence of targets.
+    const history = await cliJson<{ digest: string }[]>(database, ['history', repo, 'latest']);
+    expect(history.map((h) => h.digest).reverse()).toEqual(events.map((e) => e.digest));
+  });
+});
