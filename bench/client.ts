@@ -23,6 +23,12 @@ export interface Target {
   agent: Agent;
   /** The server's process, for its CPU time. */
   pid?: number;
+  /** The CPU seconds the target's processes have used so far (default: processCpu(pid)); `database` is the part spent in a database server. */
+  cpu?: () => { server: number; database: number };
+  /** Replicas of one registry: each request goes to the next, round-robin (see replicated). */
+  replicas?: Target[];
+  /** The next replica's index. */
+  turn?: number;
 }
 
 /** A target on `url` with a keep-alive agent of `sockets` connections. */
@@ -31,11 +37,32 @@ export function target(name: string, url: string, sockets = 1, pid?: number): Ta
 }
 
 /**
+ * One registry served by several replicas, as a client behind a round-robin
+ * load balancer sees it: each request goes to the next replica in turn.
+ */
+export function replicated(name: string, replicas: Target[]): Target {
+  return { name, url: replicas[0].url, agent: replicas[0].agent, replicas, turn: 0 };
+}
+
+/** The target a request goes to: `t` itself, or its next replica. */
+export function route(t: Target): Target {
+  if (t.replicas === undefined) return t;
+  return t.replicas[t.turn!++ % t.replicas.length];
+}
+
+/** The CPU seconds `t`'s processes have used so far, NaN when unknown. */
+export function targetCpu(t: Target): { server: number; database: number } {
+  if (t.cpu) return t.cpu();
+  return { server: t.pid === undefined ? NaN : processCpu(t.pid), database: 0 };
+}
+
+/**
  * Sends one request and reads the whole answer. A request sent on a kept-alive
  * connection that the server closed at that moment (its idle timeout) is
  * sent once more on a new one, as Node's documentation advises.
  */
-export function send(t: Target, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer, retry = true): Promise<Response> {
+export function send(to: Target, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer, retry = true): Promise<Response> {
+  const t = route(to);
   const url = new URL(path, t.url);
   return new Promise((done, fail) => {
     const req = request(url, { method, agent: t.agent, headers: body ? { ...headers, 'Content-Length': String(body.length) } : headers }, (res) => {
@@ -70,8 +97,13 @@ export function location(t: Target, res: Response): URL {
   return new URL(String(res.headers.location), t.url);
 }
 
-/** Pushes a blob in the two-step way every registry supports (POST, then PUT ?digest=). */
-export async function pushBlob(t: Target, repo: string, data: Buffer, digest = sha256(data)): Promise<string> {
+/**
+ * Pushes a blob in the two-step way every registry supports (POST, then PUT
+ * ?digest=). Both requests go to one replica: upload sessions live in one
+ * server's memory until they move to the metadata database (issue 10).
+ */
+export async function pushBlob(to: Target, repo: string, data: Buffer, digest = sha256(data)): Promise<string> {
+  const t = route(to);
   const started = await expectStatus(t, 202, 'POST', `/v2/${repo}/blobs/uploads/`);
   const put = location(t, started);
   put.searchParams.set('digest', digest);

@@ -228,14 +228,15 @@ export function startOther(options: Pick<PeerOptions, 'parentDir'> = {}): Promis
   return OTHER.root === undefined ? startDistribution(options) : startOurs({ ...options, root: OTHER.root });
 }
 
-/** OTHER's version, for the bench's notes: distribution's, or the other checkout's commit. */
-export function otherVersion(): string {
-  if (OTHER.root === undefined) {
+/** A version for the bench's notes: distribution's, or the baseline checkout's commit (default: OTHER's). */
+export function otherVersion(kind: 'distribution' | 'baseline' = OTHER.root === undefined ? 'distribution' : 'baseline'): string {
+  if (kind === 'distribution') {
     const run = spawnSync(DISTRIBUTION_BIN, ['--version'], { encoding: 'utf8' });
     return `distribution ${run.stdout.trim().split(' ').pop() || 'unknown'}`;
   }
-  const run = spawnSync('git', ['-C', OTHER.root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
-  return `baseline: regmeta in ${OTHER.root}${run.status === 0 ? ` at ${run.stdout.trim()}` : ''}`;
+  const root = resolve(process.env.BENCH_BASELINE ?? '');
+  const run = spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  return `baseline: regmeta in ${root}${run.status === 0 ? ` at ${run.stdout.trim()}` : ''}`;
 }
 
 /**

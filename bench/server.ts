@@ -1,7 +1,9 @@
-// The server benchmark (issue 3, Performance): the same HTTP workload against
-// our server and against the CNCF distribution registry (Debian's
-// docker-registry), both started here as child processes on loopback with
-// filesystem storage and deletes enabled, in one run.
+// The server benchmark (issues 3 and 10, Performance): the same HTTP workload
+// against regmeta on SQLite, regmeta on PostgreSQL with one replica and with
+// two (requests round-robin over both), and the CNCF distribution registry
+// (Debian's docker-registry), all started here as child processes on loopback
+// with filesystem storage and deletes enabled, in one run (bench/sides.ts).
+// BENCH_BASELINE=<dir> adds regmeta as built in another checkout (on SQLite).
 //
 // How it measures, and why:
 // - One keep-alive connection per registry, requests one at a time: the
@@ -10,81 +12,65 @@
 // - Each repository with 10,000 tags is populated over HTTP, as a client
 //   would: its config and layer blobs are pushed once, then 10,000 distinct
 //   manifests (an annotation numbers them) are PUT by tag.
-// - Samples alternate between the registries (which one goes first alternates
-//   too), so machine noise hits both alike; a row is the median of its samples.
+// - Samples alternate between the registries (which one goes first rotates
+//   too), so machine noise hits all alike; a row is the median of its samples.
 // - DELETE by digest removes a different manifest (and so its one tag) each
 //   sample; the repository keeps ~10,000 tags throughout.
-// - Both keep their data on tmpfs (/dev/shm) unless REGMETA_BENCH_DIR names
+// - All keep their data (PostgreSQL's too) on tmpfs (/dev/shm) unless REGMETA_BENCH_DIR names
 //   another directory: on a shared disk the figures would mostly measure other
 //   processes' I/O, and deleting distribution's ~100,000 small files takes
-//   minutes on a disk mounted with discard. Both registries fsync, so tmpfs
-//   leaves that cost out of both alike.
+//   minutes on a disk mounted with discard. All of them fsync (SQLite at
+//   synchronous=FULL, PostgreSQL at its defaults), so tmpfs leaves that cost
+//   out of all alike.
+// - Then throughput (bench/throughput.ts): concurrent clients, where replicas
+//   could show what one process cannot.
 // - Progress goes to stderr, and only on a terminal; the table goes to stdout.
 
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { blobRows } from './blobs.js';
-import { expectStatus, processCpu, pushBlob, sha256, target, type Target } from './client.js';
+import { expectStatus, pushBlob, sha256, target, targetCpu, type Target } from './client.js';
 import { canned, startFloor, type Floor } from './floor.js';
-import { OTHER, otherVersion, startOther, startOurs, stopAll } from './peers.js';
 import { formatNumber, formatRatio, markdownTable, median, progress, progressDone } from './lib.js';
+import { otherVersion, stopAll } from './peers.js';
+import { BASELINE, DISTRIBUTION, PG1, PG2, SQLITE, startSides, type Sides } from './sides.js';
+import { throughputTable } from './throughput.js';
+import { CONFIG_BLOB, LAYER_BLOB, manifest, MANIFEST_TYPE, putManifest } from './workload.js';
 
-const TAGS = 10_000;
+// BENCH_TAGS: a smaller repository for a quick try of the bench itself (its figures are not the bench's).
+const TAGS = Number(process.env.BENCH_TAGS ?? 10_000);
 const POPULATE_CONCURRENCY = 4;
 const BIG = 'bench/big';
 const PUTS = 'bench/put';
-const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 const DATA_PARENT = process.env.REGMETA_BENCH_DIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
 // Enough GETs, HEADs and pages that the server's CPU time over a row (10 ms ticks) is known within a few per cent.
 // BENCH_SCALE multiplies them all: more samples narrow the comparison of two close versions (BENCH_BASELINE).
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 if (!(SCALE > 0 && SCALE <= 20)) throw new Error(`BENCH_SCALE must be a number in (0, 20], not ${process.env.BENCH_SCALE}`);
-const SAMPLES = { put: 200, get: 2000, list: 30, page: 1000, delete: 40 };
+const SAMPLES = { put: 200, get: 2000, list: 30, page: 1000, delete: 40, blob: 200 };
 for (const key of Object.keys(SAMPLES) as (keyof typeof SAMPLES)[]) SAMPLES[key] = Math.round(SAMPLES[key] * SCALE);
 const WARMUP = 1000;
-/** BENCH_ONLY=metadata or blobs runs one half of the bench. */
-const ONLY = process.env.BENCH_ONLY ?? '';
-
-/** Manifest digests of bench/big by tag number, per target, for DELETE. */
-const digests = new Map<Target, string[]>();
-
-// The same blobs on both registries, so both store the same bytes.
-const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(Buffer.alloc(0))] } }));
-const layer = randomBytes(2048);
-
-function manifest(label: string): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MANIFEST_TYPE,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(layer), size: layer.length }],
-      annotations: { 'bench.label': label },
-    }),
-  );
-}
+/** BENCH_ONLY=metadata, throughput or blobs (or several, comma-separated) runs those parts of the bench. */
+const ONLY = (process.env.BENCH_ONLY ?? 'metadata,throughput,blobs').split(',');
 
 const tagName = (i: number) => `t${String(i).padStart(5, '0')}`;
-
-async function putManifest(t: Target, repo: string, tag: string, bytes: Buffer): Promise<void> {
-  await expectStatus(t, 201, 'PUT', `/v2/${repo}/manifests/${tag}`, { 'Content-Type': MANIFEST_TYPE }, bytes);
-}
+/** The digest of bench/big's manifest by tag number: the same bytes on every registry. */
+const bigDigests = Array.from({ length: TAGS }, (_, i) => sha256(manifest(`big ${i}`)));
+const layer = LAYER_BLOB;
+/** A small blob of its own per sample (the same bytes on every registry): each upload links a new blob. */
+const smallBlob = (i: number) => Buffer.concat([Buffer.from(`blob ${i}\n`), layer.subarray(0, 1024)]);
 
 async function populate(t: Target): Promise<void> {
   for (const repo of [BIG, PUTS]) {
-    await pushBlob(t, repo, config);
+    await pushBlob(t, repo, CONFIG_BLOB);
     await pushBlob(t, repo, layer);
   }
-  const list: string[] = [];
-  digests.set(t, list);
   let next = 0;
   const worker = async () => {
     while (next < TAGS) {
       const i = next++;
-      const bytes = manifest(`big ${i}`);
-      list[i] = sha256(bytes);
-      await putManifest(t, BIG, tagName(i), bytes);
+      await putManifest(t, BIG, tagName(i), manifest(`big ${i}`));
       if (i % 250 === 0) progress(`populating ${BIG}: ${t.name} at ${i}/${TAGS} tags`);
     }
   };
@@ -101,12 +87,18 @@ interface Row {
   run: (t: Target, i: number) => Promise<void>;
 }
 
+interface Measured {
+  times: number[];
+  /** CPU µs per sample of the target's own processes, and of the database server's backends serving it. */
+  cpu: { server: number; database: number };
+}
+
 /**
  * Runs every sample on each target in turn, the order rotating so that each
  * goes first as often. @returns each target's times (ms) and the CPU time
- * its server spent over the row per sample (µs; NaN without a pid).
+ * its processes spent over the row per sample (µs; NaN without a pid).
  */
-async function measure(targets: Target[], row: Row): Promise<{ times: number[]; cpu: number }[]> {
+async function measure(targets: Target[], row: Row): Promise<Measured[]> {
   if (row.floor) {
     // Unmeasured rounds first: V8 compiles a server's hot path on background
     // threads during its first few thousand requests, and that CPU time would
@@ -114,7 +106,7 @@ async function measure(targets: Target[], row: Row): Promise<{ times: number[]; 
     for (let i = 0; i < Math.min(row.samples, WARMUP); i++) for (const t of targets) await row.run(t, i);
   }
   const times = targets.map(() => [] as number[]);
-  const cpuBefore = targets.map((t) => (t.pid === undefined ? NaN : processCpu(t.pid)));
+  const before = targets.map(targetCpu);
   for (let i = 0; i < row.samples; i++) {
     progress(`${row.label}: ${i + 1}/${row.samples}`);
     for (let k = 0; k < targets.length; k++) {
@@ -124,15 +116,23 @@ async function measure(targets: Target[], row: Row): Promise<{ times: number[]; 
       times[t].push(performance.now() - start);
     }
   }
-  return targets.map((t, k) => ({ times: times[k], cpu: t.pid === undefined ? NaN : ((processCpu(t.pid) - cpuBefore[k]) * 1e6) / row.samples }));
+  return targets.map((t, k) => {
+    const after = targetCpu(t);
+    const perSample = (a: number, b: number) => ((a - b) * 1e6) / row.samples;
+    return { times: times[k], cpu: { server: perSample(after.server, before[k].server), database: perSample(after.database, before[k].database) } };
+  });
 }
 
 const ACCEPT = { Accept: MANIFEST_TYPE };
-const byTag = (i: number) => `/v2/${BIG}/manifests/${tagName((i * 7919) % TAGS)}`;
+const spread = (i: number) => (i * 7919) % TAGS;
+const byTag = (i: number) => `/v2/${BIG}/manifests/${tagName(spread(i))}`;
+const byDigest = (i: number) => `/v2/${BIG}/manifests/${bigDigests[spread(i)]}`;
+const ok = (method: string, path: string, headers?: Record<string, string>) => async (t: Target) => void (await expectStatus(t, 200, method, path, headers));
 
 function rows(): Row[] {
   const middle = tagName(TAGS / 2);
   const page = `/v2/${BIG}/tags/list?n=100&last=${middle}`;
+  const blobHead = `/v2/${BIG}/blobs/${sha256(layer)}`;
   return [
     { label: 'manifest PUT by tag', samples: SAMPLES.put, run: (t, i) => putManifest(t, PUTS, `p${i}`, manifest(`put ${i}`)) },
     {
@@ -140,54 +140,101 @@ function rows(): Row[] {
       samples: SAMPLES.get,
       // Spread over the repository, the same tag on every side.
       floor: (i) => ({ method: 'GET', path: byTag(i), headers: ACCEPT }),
-      run: async (t, i) => void (await expectStatus(t, 200, 'GET', byTag(i), ACCEPT)),
+      run: (t, i) => ok('GET', byTag(i), ACCEPT)(t),
     },
     {
       label: 'manifest HEAD by tag',
       samples: SAMPLES.get,
       floor: (i) => ({ method: 'HEAD', path: byTag(i), headers: ACCEPT }),
-      run: async (t, i) => void (await expectStatus(t, 200, 'HEAD', byTag(i), ACCEPT)),
+      run: (t, i) => ok('HEAD', byTag(i), ACCEPT)(t),
     },
-    { label: `tag list, ${TAGS} tags (full)`, samples: SAMPLES.list, run: async (t) => void (await expectStatus(t, 200, 'GET', `/v2/${BIG}/tags/list`)) },
     {
-      label: 'tag list, n=100 from the middle',
-      samples: SAMPLES.page,
-      floor: () => ({ method: 'GET', path: page }),
-      run: async (t) => void (await expectStatus(t, 200, 'GET', page)),
+      label: 'manifest GET by digest',
+      samples: SAMPLES.get,
+      floor: (i) => ({ method: 'GET', path: byDigest(i), headers: ACCEPT }),
+      run: (t, i) => ok('GET', byDigest(i), ACCEPT)(t),
     },
+    { label: `tag list, ${TAGS} tags (full)`, samples: SAMPLES.list, run: ok('GET', `/v2/${BIG}/tags/list`) },
+    { label: 'tag list, n=100 from the middle', samples: SAMPLES.page, floor: () => ({ method: 'GET', path: page }), run: ok('GET', page) },
+    { label: 'catalog', samples: SAMPLES.page, floor: () => ({ method: 'GET', path: '/v2/_catalog' }), run: ok('GET', '/v2/_catalog') },
+    { label: 'blob HEAD', samples: SAMPLES.get, floor: () => ({ method: 'HEAD', path: blobHead }), run: ok('HEAD', blobHead) },
+    { label: 'blob upload (POST, PUT) of 1 KiB', samples: SAMPLES.blob, run: async (t, i) => void (await pushBlob(t, PUTS, smallBlob(i))) },
     {
       label: `manifest DELETE by digest, ${TAGS} tags`,
       samples: SAMPLES.delete,
       // Tags from the top down, clear of the page listed above.
-      run: async (t, i) => void (await expectStatus(t, 202, 'DELETE', `/v2/${BIG}/manifests/${digests.get(t)![TAGS - 1 - i]}`)),
+      run: async (t, i) => void (await expectStatus(t, 202, 'DELETE', `/v2/${BIG}/manifests/${bigDigests[TAGS - 1 - i]}`)),
     },
   ];
 }
 
 /**
- * What the floor is to answer: our answers to every request the floor rows
- * send. `other` gets the same requests when it is another build of ours
- * (BENCH_BASELINE), so that both enter the rows equally warm: an A/A run showed
- * the side that alone answered them ~5% off the other on some rows.
+ * What the floor is to answer: SQLite's answers to every request the floor
+ * rows send. Every other side gets the same requests, so that all enter the
+ * rows equally warm: an A/A run showed the side that alone answered them ~5%
+ * off the other on some rows.
  */
-async function captureFloor(ours: Target, other: Target, all: Row[]): Promise<Record<string, ReturnType<typeof canned>>> {
+async function captureFloor(sides: Sides, all: Row[]): Promise<Record<string, ReturnType<typeof canned>>> {
   const answers: Record<string, ReturnType<typeof canned>> = {};
   for (const row of all) {
     for (let i = 0; i < row.samples && row.floor; i++) {
       const { method, path, headers } = row.floor(i);
       if (`${method} ${path}` in answers) continue;
-      answers[`${method} ${path}`] = canned(await expectStatus(ours, 200, method, path, headers));
-      if (OTHER.root !== undefined) await expectStatus(other, 200, method, path, headers);
+      answers[`${method} ${path}`] = canned(await expectStatus(sides.sqlite, 200, method, path, headers));
+      for (const t of sides.targets) if (t !== sides.sqlite) await expectStatus(t, 200, method, path, headers);
     }
   }
   return answers;
 }
 
-/** The metadata rows: populates both registries, starts the floor, measures. */
-async function metadataTable(ours: Target, other: Target): Promise<string> {
-  const targets = [ours, other];
-  const name = OTHER.name;
-  // Populated side by side: nothing is measured yet, and it halves the wait.
+/** The ratios the table shows, as [numerator, denominator] column names, those present. */
+function ratioPairs(names: string[]): [string, string][] {
+  const pairs: [string, string][] = [
+    [SQLITE, DISTRIBUTION],
+    [PG1, DISTRIBUTION],
+    [PG2, DISTRIBUTION],
+    [PG1, SQLITE],
+    [PG2, SQLITE],
+    [process.env.BENCH_BASELINE_ON === 'postgres' ? PG1 : SQLITE, BASELINE],
+  ];
+  return pairs.filter(([a, b]) => names.includes(a) && names.includes(b));
+}
+
+/** Both tables of the metadata rows: medians with their ratios, and CPU per sample. */
+function tables(names: string[], withDatabase: boolean[], measured: { row: Row; sides: Measured[]; floor?: Measured }[]): string[] {
+  const pairs = ratioPairs(names);
+  const latency = measured.map(({ row, sides, floor }) => {
+    const ms = new Map(names.map((name, k) => [name, median(sides[k].times)]));
+    const f = floor ? median(floor.times) : NaN;
+    return [
+      row.label,
+      String(row.samples),
+      ...names.map((name) => formatNumber(ms.get(name)!)),
+      ...pairs.map(([a, b]) => formatRatio(ms.get(a)! / ms.get(b)!)),
+      floor ? formatNumber(f) : '—',
+      floor ? formatRatio(ms.get(SQLITE)! / f) : '—',
+    ];
+  });
+  const cpu = measured.map(({ row, sides, floor }) => [
+    row.label,
+    ...names.flatMap((name, k) => {
+      const { server, database } = sides[k].cpu;
+      return withDatabase[k] ? [formatNumber(server), formatNumber(database), formatNumber(server + database)] : [formatNumber(server)];
+    }),
+    floor ? formatNumber(floor.cpu.server) : '—',
+  ]);
+  const cpuHeaders = names.flatMap((name, k) => (withDatabase[k] ? [`${name} regmeta`, `${name} postgres`, `${name} total`] : [name]));
+  return [
+    markdownTable(['operation (median ms)', 'samples', ...names, ...pairs.map(([a, b]) => `${a} / ${b}`), 'node:http floor', `${SQLITE} / floor`], latency),
+    markdownTable(['operation (CPU µs per request)', ...cpuHeaders, 'floor'], cpu),
+  ];
+}
+
+/** The metadata rows: populates every registry, starts the floor, measures. */
+async function metadataTable(sides: Sides): Promise<string> {
+  const targets = sides.targets;
+  const names = targets.map((t) => t.name);
+  // Populated side by side: nothing is measured yet, and it shortens the wait.
   const populateSeconds = await Promise.all(
     targets.map(async (t) => {
       const start = Date.now();
@@ -206,25 +253,28 @@ async function metadataTable(ours: Target, other: Target): Promise<string> {
   const pageSizes = await Promise.all(targets.map(async (t) => (JSON.parse((await expectStatus(t, 200, 'GET', page)).body.toString()) as { tags: string[] }).tags.length));
   let floor: Floor | undefined;
   try {
-    floor = await startFloor(await captureFloor(ours, other, all));
+    floor = await startFloor(await captureFloor(sides, all));
     const floorTarget = target('floor', floor.url, 1, floor.pid);
-    const table: string[][] = [];
+    const measured: { row: Row; sides: Measured[]; floor?: Measured }[] = [];
     for (const row of all) {
-      const [a, b, f] = await measure(row.floor ? [...targets, floorTarget] : targets, row);
-      const [ta, tb] = [median(a.times), median(b.times)];
-      const floorCells = f ? [formatNumber(median(f.times)), formatRatio(ta / median(f.times))] : ['—', '—'];
-      const cpuCells = [formatNumber(a.cpu), formatNumber(b.cpu), formatRatio(a.cpu / b.cpu), f ? formatNumber(f.cpu) : '—', f ? formatRatio(a.cpu / f.cpu) : '—'];
-      table.push([row.label, String(row.samples), formatNumber(ta), formatNumber(tb), formatRatio(ta / tb), ...floorCells, ...cpuCells]);
+      const results = await measure(row.floor ? [...targets, floorTarget] : targets, row);
+      measured.push({ row, sides: results.slice(0, targets.length), floor: results[targets.length] });
     }
     floorTarget.agent.destroy();
     progressDone();
+    const [latency, cpu] = tables(names, targets.map((t) => t.cpu !== undefined), measured);
+    const each = (values: (string | number)[]) => names.map((name, k) => `${values[k]} (${name})`).join(', ');
     return [
-      markdownTable(['operation (median ms)', 'samples', 'ours', name, `ours / ${name}`, 'node:http floor', 'ours / floor', 'ours CPU µs', `${name} CPU µs`, `CPU ours / ${name}`, 'floor CPU µs', 'CPU ours / floor'], table),
+      latency,
       '',
-      `Loopback, one keep-alive connection each, samples interleaved, data in ${DATA_PARENT}; ${otherVersion()}. ` +
-        `The floor is a bare node:http server answering the bytes and headers our server answered. CPU µs: the server process's user+system time over the row (from /proc, 10 ms ticks) per sample. ` +
-        `The n=100 page answered ${pageSizes[0]} tags (ours) and ${pageSizes[1]} (${name}). ` +
-        `Populating ${TAGS} tags (${POPULATE_CONCURRENCY} connections each, both at once) took ${populateSeconds[0]} s (ours) and ${populateSeconds[1]} s (${name}).`,
+      cpu,
+      '',
+      `Loopback, one keep-alive connection per registry (per replica for ${PG2}, requests round-robin), samples interleaved, data in ${DATA_PARENT}; ` +
+        `${otherVersion(DISTRIBUTION)}${sides.baseline ? `; ${otherVersion(BASELINE)} on ${process.env.BENCH_BASELINE_ON === 'postgres' ? 'PostgreSQL' : 'SQLite'}` : ''}. ${sides.postgresNote}. ` +
+        `The floor is a bare node:http server answering the bytes and headers ${SQLITE} answered. CPU µs: user+system time per request over the row ` +
+        `(from /proc, 10 ms ticks) of the registry's processes (both replicas for ${PG2}), and apart that of the PostgreSQL backends serving its database. ` +
+        `The n=100 page answered ${each(pageSizes)} tags. ` +
+        `Populating ${TAGS} tags (${POPULATE_CONCURRENCY} connections each, all at once) took ${each(populateSeconds.map((s) => `${s} s`))}.`,
     ].join('\n');
   } finally {
     await floor?.stop();
@@ -234,14 +284,17 @@ async function metadataTable(ours: Target, other: Target): Promise<string> {
 async function main(): Promise<void> {
   const began = Date.now();
   progress('starting registries');
-  const [ours, other] = await Promise.all([startOurs({ parentDir: DATA_PARENT }), startOther({ parentDir: DATA_PARENT })]);
-  const targets = [target('ours', ours.url, POPULATE_CONCURRENCY, ours.pid), target(OTHER.name, other.url, POPULATE_CONCURRENCY, other.pid)];
+  const baselineOn = process.env.BENCH_BASELINE_ON ?? 'sqlite';
+  if (baselineOn !== 'sqlite' && baselineOn !== 'postgres') throw new Error(`BENCH_BASELINE_ON must be sqlite or postgres, not ${baselineOn}`);
+  const sides = await startSides({ parentDir: DATA_PARENT, sockets: POPULATE_CONCURRENCY * 2, baseline: process.env.BENCH_BASELINE, baselineOn });
   try {
-    if (ONLY !== 'blobs') console.log(`${await metadataTable(targets[0], targets[1])}\n`);
-    if (ONLY !== 'metadata') console.log(`${await blobRows({ ours: targets[0], other: targets[1], tmpfs: DATA_PARENT })}\n`);
+    if (ONLY.includes('metadata')) console.log(`${await metadataTable(sides)}\n`);
+    if (ONLY.includes('throughput')) console.log(`${await throughputTable(sides.targets)}\n`);
+    const other = sides.baseline ?? sides.distribution;
+    if (ONLY.includes('blobs')) console.log(`${await blobRows({ ours: sides.sqlite, other, tmpfs: DATA_PARENT })}\n`);
     console.log(`The run took ${Math.round((Date.now() - began) / 1000)} s.`);
   } finally {
-    for (const t of targets) t.agent.destroy();
+    await sides.stop();
     await stopAll();
   }
 }

@@ -10,11 +10,15 @@ import { checkDigest, checkRepository } from '../grammar.js';
 import type { BlobInfo, Context, PageOptions } from '../types.js';
 import type { LockedAction } from '../async.js';
 import type { PgContext, TxSql, WriteTx } from './context.js';
-import { ensureRepository, limitOf, requireRepository } from './repositories.js';
+import { ensureRepository, limitOf, recordCreated, repositoryCtes, requireRepository } from './repositories.js';
 
-/** Waits for, then holds until commit, the lock of one digest's file (a 64-bit hash of the digest). */
-export async function lockDigest(sql: TxSql, digest: string): Promise<void> {
-  await sql`SELECT pg_advisory_xact_lock(hashtextextended(${digest}, 0))`;
+/**
+ * Waits for, then holds until commit, the lock of one digest's file (a 64-bit
+ * hash of the digest). Sent at once, so that a caller may pipeline its next
+ * statement behind it without awaiting it first.
+ */
+export function lockDigest(sql: TxSql, digest: string): Promise<unknown> {
+  return sql`SELECT pg_advisory_xact_lock(hashtextextended(${digest}, 0))`.execute();
 }
 
 // --- inside a transaction -----------------------------------------------------
@@ -67,30 +71,47 @@ export async function linkBlob(
   const actor = actorOf(ctx);
   const place = options.place;
   await cx.write(async (tx) => {
-    if (place) await lockDigest(tx.sql, digest);
+    // The lock pipelined with the statement: it is held before the file is placed, which is all it guards here.
+    const locking = place ? lockDigest(tx.sql, digest) : undefined;
     const now = Date.now();
-    const repositoryId = await ensureRepository(tx, repo, actor, now);
-    // The blob's row, inserted or found, and locked (KEY SHARE) so that a
-    // collection cannot delete it before this commits.
-    let known: number | undefined;
-    while (known === undefined) {
-      const [row] = await tx.sql<{ size: number }[]>`
-        WITH inserted AS (
-          INSERT INTO blob (digest, size, created_at) VALUES (${digest}, ${size}, ${now})
-          ON CONFLICT (digest) DO NOTHING
-          RETURNING size
-        )
-        SELECT size FROM inserted`;
-      const [found] = row ? [row] : await tx.sql<{ size: number }[]>`SELECT size FROM blob WHERE digest = ${digest} FOR KEY SHARE`;
-      known = found?.size;
+    let created = false;
+    let known: number | null = null;
+    while (known === null) {
+      const [, [row]] = await Promise.all([locking, linkStatement(tx, repo, { digest, size }, now)]);
+      // No row: the repository, or no blob row: the blob's, committed by a concurrent transaction after this statement's snapshot.
+      if (row === undefined) continue;
+      created ||= row.created;
+      known = row.known;
     }
+    recordCreated(tx, repo, actor, created);
     if (known !== size) throw new StoreError('SIZE_INVALID', `blob ${digest} has size ${known}, not ${size}`, { size: known });
-    await tx.sql`
-      INSERT INTO blob_link (repository_id, digest, linked_at) VALUES (${repositoryId}, ${digest}, ${now})
-      ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = excluded.linked_at`;
     // Last, once nothing but the commit can fail: the file is placed at most once.
     if (place) await tx.callback(place);
   });
+}
+
+/**
+ * The repository (found or created), the blob's row (inserted, or found and
+ * locked KEY SHARE so that a collection cannot delete it before this
+ * commits) and the link, in one statement; the link only when the sizes agree.
+ */
+function linkStatement(tx: WriteTx, repo: string, blob: { digest: string; size: number }, now: number) {
+  const { digest, size } = blob;
+  return tx.sql<{ created: boolean; known: number | null }[]>`
+    WITH ${repositoryCtes(tx.sql, repo, now)}, inserted AS (
+      INSERT INTO blob (digest, size, created_at) VALUES (${digest}, ${size}, ${now})
+      ON CONFLICT (digest) DO NOTHING
+      RETURNING size
+    ), existing AS (
+      SELECT size FROM blob WHERE digest = ${digest} FOR KEY SHARE
+    ), known AS (
+      SELECT size FROM inserted UNION ALL SELECT size FROM existing LIMIT 1
+    ), linked AS (
+      INSERT INTO blob_link (repository_id, digest, linked_at)
+      SELECT repo.id, ${digest}::text, ${now}::bigint FROM repo, known WHERE known.size = ${size}::bigint
+      ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = excluded.linked_at
+    )
+    SELECT repo.created, (SELECT size FROM known) AS known FROM repo`;
 }
 
 /** See MetadataStore.mountBlob. */

@@ -9,59 +9,80 @@ import { checkManifest, type CheckedManifest } from '../payload.js';
 import type { Context, Descriptor, Manifest, ManifestInfo, PutManifestResult, StoredManifest } from '../types.js';
 import { toManifest, toReferrer, type ManifestRow, type ReferrerRow } from '../manifests.js';
 import type { PgContext, Sql, WriteTx } from './context.js';
-import { ensureRepository, notFound, resolveManifest } from './repositories.js';
+import { notFound, recordCreated, repositoryCtes, resolveManifest } from './repositories.js';
 import { setTag, untagManifest } from './tags.js';
 
 // --- inside a transaction -----------------------------------------------------
 
-/** Inserts a manifest, or restarts the garbage collector's clock of one already there. @returns its id and whether it is new. */
-async function upsertManifest(tx: WriteTx, repositoryId: number, m: CheckedManifest, now: number): Promise<{ id: number; inserted: boolean }> {
-  const { parsed } = m;
-  // xmax = 0 only on a row this statement inserted; a conflict locks and updates the existing one.
-  const [row] = await tx.sql<{ id: number; inserted: boolean }[]>`
-    INSERT INTO manifest (repository_id, digest, media_type, artifact_type, annotations, subject, size, created_at, pushed_at)
-    VALUES (${repositoryId}, ${m.digest}, ${m.mediaType}, ${parsed.artifactType}, ${parsed.annotations}, ${parsed.subject},
-      ${m.bytes.byteLength}, ${now}, ${now})
-    ON CONFLICT (repository_id, digest) DO UPDATE SET pushed_at = excluded.pushed_at
-    RETURNING id, (xmax = 0) AS inserted`;
-  return row;
-}
-
-/** The payload and the rows of what a new manifest references, in one statement. */
-async function insertReferences(tx: WriteTx, repositoryId: number, manifestId: number, m: CheckedManifest): Promise<void> {
-  await tx.sql`
-    WITH payload AS (
-      INSERT INTO manifest_payload (manifest_id, payload) VALUES (${manifestId}, ${m.bytes})
-    ), blobs AS (
-      INSERT INTO manifest_blob (manifest_id, digest)
-      SELECT DISTINCT ${manifestId}::bigint, d FROM unnest(${m.parsed.blobs}::text[]) AS d
-    )
-    INSERT INTO manifest_child (repository_id, parent_id, digest)
-    SELECT DISTINCT ${repositoryId}::bigint, ${manifestId}::bigint, d FROM unnest(${m.parsed.children}::text[]) AS d`;
-}
-
 /**
- * Every blob linked and every child present in the repository, locked (KEY
- * SHARE) so that no concurrent unlink or delete takes them before this commits.
- * @throws StoreError MANIFEST_BLOB_UNKNOWN for the first one missing, in the manifest's order.
+ * In one statement: the repository, found or created; the manifest inserted
+ * or, pushed again, its garbage collector's clock restarted; and, when it is
+ * new, its payload and the rows of what it references, and with `check` what
+ * of those the repository holds, locked (KEY SHARE) so that no concurrent
+ * unlink or delete takes them before this commits. The rows are written
+ * before the check: a missing reference throws, and the transaction rolls
+ * them back.
+ * @returns the ids, and whether the manifest is new.
+ * @throws StoreError MANIFEST_BLOB_UNKNOWN for the first reference missing, in the manifest's order.
  */
-async function checkReferences(tx: WriteTx, repo: string, repositoryId: number, m: CheckedManifest): Promise<void> {
+async function upsertManifest(
+  tx: WriteTx,
+  repo: string,
+  m: CheckedManifest,
+  actor: string,
+  now: number,
+  check: boolean,
+): Promise<{ repositoryId: number; id: number; inserted: boolean }> {
+  const { parsed } = m;
+  const { blobs, children } = parsed;
+  for (;;) {
+    // xmax = 0 only on a row this statement inserted; a conflict locks and updates the existing one.
+    const [row] = await tx.sql<{ repositoryId: number; created: boolean; id: number; inserted: boolean; linked: string[]; present: string[] }[]>`
+      WITH ${repositoryCtes(tx.sql, repo, now)}, upserted AS (
+        INSERT INTO manifest (repository_id, digest, media_type, artifact_type, annotations, subject, size, created_at, pushed_at)
+        SELECT repo.id, ${m.digest}::text, ${m.mediaType}::text, ${parsed.artifactType}::text, ${parsed.annotations}::text,
+          ${parsed.subject}::text, ${m.bytes.byteLength}::bigint, ${now}::bigint, ${now}::bigint
+        FROM repo
+        ON CONFLICT (repository_id, digest) DO UPDATE SET pushed_at = excluded.pushed_at
+        RETURNING id, repository_id, (xmax = 0) AS inserted
+      ), new AS (
+        SELECT id, repository_id FROM upserted WHERE inserted
+      ), payload AS (
+        INSERT INTO manifest_payload (manifest_id, payload) SELECT id, ${m.bytes}::bytea FROM new
+      ), blobs AS (
+        INSERT INTO manifest_blob (manifest_id, digest)
+        SELECT DISTINCT new.id, d FROM new, unnest(${blobs}::text[]) AS d
+      ), children AS (
+        INSERT INTO manifest_child (repository_id, parent_id, digest)
+        SELECT DISTINCT new.repository_id, new.id, d FROM new, unnest(${children}::text[]) AS d
+      ), linked AS (
+        SELECT l.digest FROM new JOIN blob_link l ON l.repository_id = new.repository_id
+        WHERE ${check}::boolean AND l.digest = ANY(${blobs}::text[])
+        FOR KEY SHARE OF l
+      ), present AS (
+        SELECT p.digest FROM new JOIN manifest p ON p.repository_id = new.repository_id
+        WHERE ${check}::boolean AND p.digest = ANY(${children}::text[])
+        FOR KEY SHARE OF p
+      )
+      SELECT repo.id AS "repositoryId", repo.created, upserted.id, upserted.inserted,
+        array(SELECT digest FROM linked) AS linked, array(SELECT digest FROM present) AS present
+      FROM repo, upserted`;
+    if (row === undefined) continue; // the repository was created by a transaction that committed after this statement's snapshot
+    recordCreated(tx, repo, actor, row.created);
+    if (row.inserted && check) refuseMissing(repo, m, row);
+    return row;
+  }
+}
+
+/** @throws StoreError MANIFEST_BLOB_UNKNOWN for the first blob not `linked` or child not `present`, in the manifest's order. */
+function refuseMissing(repo: string, m: CheckedManifest, found: { linked: string[]; present: string[] }): void {
   const missing = (what: string, digest: string) => new StoreError('MANIFEST_BLOB_UNKNOWN', `${what} ${digest} is not in ${repo}`, { digest });
-  const { blobs, children } = m.parsed;
-  if (blobs.length > 0) {
-    const rows = await tx.sql<{ digest: string }[]>`
-      SELECT digest FROM blob_link WHERE repository_id = ${repositoryId} AND digest = ANY(${blobs}::text[]) FOR KEY SHARE`;
-    const linked = new Set(rows.map((row) => row.digest));
-    const first = blobs.find((digest) => !linked.has(digest));
-    if (first !== undefined) throw missing('blob', first);
-  }
-  if (children.length > 0) {
-    const rows = await tx.sql<{ digest: string }[]>`
-      SELECT digest FROM manifest WHERE repository_id = ${repositoryId} AND digest = ANY(${children}::text[]) FOR KEY SHARE`;
-    const present = new Set(rows.map((row) => row.digest));
-    const first = children.find((digest) => !present.has(digest));
-    if (first !== undefined) throw missing('manifest', first);
-  }
+  const linked = new Set(found.linked);
+  const blob = m.parsed.blobs.find((digest) => !linked.has(digest));
+  if (blob !== undefined) throw missing('blob', blob);
+  const present = new Set(found.present);
+  const child = m.parsed.children.find((digest) => !present.has(digest));
+  if (child !== undefined) throw missing('manifest', child);
 }
 
 /** @throws StoreError MANIFEST_REFERENCED while an index in the repository lists the manifest. */
@@ -75,9 +96,16 @@ export async function refuseIfChild(tx: WriteTx, repo: string, repositoryId: num
 
 /** Deletes a manifest (locked by the caller) and every tag of it, with their events. */
 export async function removeManifest(tx: WriteTx, repo: string, manifest: { id: number; digest: string }, actor: string): Promise<void> {
-  await untagManifest(tx, repo, manifest, actor);
+  const tags = await untagManifest(tx, manifest);
   await tx.sql`DELETE FROM manifest WHERE id = ${manifest.id}`;
-  tx.record(actor, 'DELETE', 'MANIFEST', `${repo}@${manifest.digest}`, { repository: repo, digest: manifest.digest });
+  recordRemoved(tx, repo, manifest.digest, tags, actor);
+}
+
+/** The events of a manifest deleted with its tags: DELETE TAG each, in byte order as the SQLite store's index gives them, then DELETE MANIFEST. */
+function recordRemoved(tx: WriteTx, repo: string, digest: string, tags: string[], actor: string): void {
+  // Tags are ASCII: code units are bytes.
+  for (const tag of [...tags].sort()) tx.record(actor, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest });
+  tx.record(actor, 'DELETE', 'MANIFEST', `${repo}@${digest}`, { repository: repo, digest });
 }
 
 // --- the store's methods ------------------------------------------------------
@@ -99,11 +127,8 @@ export async function putManifest(
   const { digest, parsed } = checked;
   await cx.write(async (tx) => {
     const now = Date.now();
-    const repositoryId = await ensureRepository(tx, repo, actor, now);
-    const { id, inserted } = await upsertManifest(tx, repositoryId, checked, now);
+    const { repositoryId, id, inserted } = await upsertManifest(tx, repo, checked, actor, now, options.requireReferences === true);
     if (inserted) {
-      if (options.requireReferences) await checkReferences(tx, repo, repositoryId, checked);
-      await insertReferences(tx, repositoryId, id, checked);
       tx.record(actor, 'CREATE', 'MANIFEST', `${repo}@${digest}`, { repository: repo, digest });
     }
     if (tag !== undefined) await setTag(tx, { repo, repositoryId, manifestId: id, digest }, tag, actor, now);
@@ -185,8 +210,21 @@ export async function deleteManifest(cx: PgContext, repo: string, digest: string
   const actor = actorOf(ctx);
   await cx.write(async (tx) => {
     const { repositoryId, manifestId } = await resolveManifest(tx.sql, repo, digest, true);
-    await refuseIfChild(tx, repo, repositoryId, digest);
-    await removeManifest(tx, repo, { id: manifestId, digest }, actor);
+    // A statement after the lock: an index committed while it waited is seen. The tags' foreign key is
+    // checked at the statement's end, when both they and the manifest are gone.
+    const [row] = await tx.sql<{ parent: string | null; tags: string[] }[]>`
+      WITH parent AS (
+        SELECT p.digest FROM manifest_child c JOIN manifest p ON p.id = c.parent_id
+        WHERE c.repository_id = ${repositoryId} AND c.digest = ${digest}
+        LIMIT 1
+      ), untagged AS (
+        DELETE FROM tag WHERE manifest_id = ${manifestId} AND NOT EXISTS (SELECT 1 FROM parent) RETURNING name
+      ), deleted AS (
+        DELETE FROM manifest WHERE id = ${manifestId} AND NOT EXISTS (SELECT 1 FROM parent)
+      )
+      SELECT (SELECT digest FROM parent) AS parent, array(SELECT name FROM untagged) AS tags`;
+    if (row.parent !== null) throw new StoreError('MANIFEST_REFERENCED', `${repo}@${digest} is a child of ${row.parent}`, { parent: row.parent });
+    recordRemoved(tx, repo, digest, row.tags, actor);
   });
 }
 

@@ -17,24 +17,41 @@ export async function requireRepository(sql: Sql | TxSql, repo: string): Promise
 }
 
 /**
+ * The common table expressions `created` and `repo` (id, created) that find
+ * `repo` or create it, for a statement that goes on to use its id: a write
+ * that starts with them costs no round trip of its own for the repository.
+ * `repo` is empty when a concurrent creator committed after the statement's
+ * snapshot (the insert waited for it, then did nothing): run it again.
+ */
+export function repositoryCtes(sql: TxSql, repo: string, now: number) {
+  return sql`
+    created AS (
+      INSERT INTO repository (name, created_at) VALUES (${repo}, ${now})
+      ON CONFLICT (name) DO NOTHING
+      RETURNING id
+    ), repo AS (
+      SELECT id, true AS created FROM created
+      UNION ALL
+      SELECT id, false FROM repository WHERE name = ${repo}
+      LIMIT 1
+    )`;
+}
+
+/** Records the CREATE event of a repository that repositoryCtes created. */
+export function recordCreated(tx: WriteTx, repo: string, actor: string, created: boolean): void {
+  if (created) tx.record(actor, 'CREATE', 'REPOSITORY', repo, { repository: repo });
+}
+
+/**
  * The id of `repo`, created (with its CREATE event) when missing. A
  * concurrent creator makes the insert wait for its commit and then do
  * nothing; the row it committed is read by the next statement.
  */
 export async function ensureRepository(tx: WriteTx, repo: string, actor: string, now: number): Promise<number> {
   for (;;) {
-    const [row] = await tx.sql<{ id: number; created: boolean }[]>`
-      WITH created AS (
-        INSERT INTO repository (name, created_at) VALUES (${repo}, ${now})
-        ON CONFLICT (name) DO NOTHING
-        RETURNING id
-      )
-      SELECT id, true AS created FROM created
-      UNION ALL
-      SELECT id, false FROM repository WHERE name = ${repo}
-      LIMIT 1`;
+    const [row] = await tx.sql<{ id: number; created: boolean }[]>`WITH ${repositoryCtes(tx.sql, repo, now)} SELECT id, created FROM repo`;
     if (row === undefined) continue; // created by a transaction that committed after this statement's snapshot: read again
-    if (row.created) tx.record(actor, 'CREATE', 'REPOSITORY', repo, { repository: repo });
+    recordCreated(tx, repo, actor, row.created);
     return row.id;
   }
 }

@@ -16,7 +16,10 @@ import { limitOf, notFound, requireRepository } from './repositories.js';
 /**
  * Points `tag` at a manifest: an insert or an update, a history row and an
  * event; nothing when it points there already. `locked`, when given, is what
- * the caller's statement found (and locked) of the tag: its target's id, or null.
+ * the caller's statement found (and locked) of the tag: its target's id, or
+ * null for no row. A new tag costs one statement, which inserts it or, when
+ * it is there, locks it (FOR UPDATE returns its latest version once a
+ * concurrent move commits); a move costs a second.
  */
 export async function setTag(
   tx: WriteTx,
@@ -28,53 +31,47 @@ export async function setTag(
 ): Promise<void> {
   const { repo, repositoryId, manifestId, digest } = target;
   const fields = { repository: repo, tag, digest };
-  for (let first = true; ; first = false) {
-    const [current] =
-      first && locked
-        ? locked.manifestId === null
-          ? []
-          : [{ manifest_id: locked.manifestId }]
-        : await tx.sql<{ manifest_id: number }[]>`
-            SELECT manifest_id FROM tag WHERE repository_id = ${repositoryId} AND name = ${tag} FOR UPDATE`;
-    if (current === undefined) {
-      const [{ created }] = await tx.sql<{ created: number }[]>`
-        WITH created AS (
-          INSERT INTO tag (repository_id, name, manifest_id, created_at, updated_at)
-          VALUES (${repositoryId}, ${tag}, ${manifestId}, ${now}, ${now})
-          ON CONFLICT (repository_id, name) DO NOTHING
-          RETURNING 1
-        ), history AS (
-          INSERT INTO tag_history (repository_id, tag, digest, tagged_at)
-          SELECT ${repositoryId}::bigint, ${tag}::text, ${digest}::text, ${now}::bigint FROM created
-        )
-        SELECT count(*) AS created FROM created`;
-      // Created meanwhile by a transaction that has committed: lock that row and move it.
-      if (created === 0) continue;
+  let current = locked?.manifestId ?? null;
+  while (current === null) {
+    const [row] = await tx.sql<{ created: number; current: number | null }[]>`
+      WITH created AS (
+        INSERT INTO tag (repository_id, name, manifest_id, created_at, updated_at)
+        VALUES (${repositoryId}, ${tag}, ${manifestId}, ${now}, ${now})
+        ON CONFLICT (repository_id, name) DO NOTHING
+        RETURNING 1
+      ), history AS (
+        INSERT INTO tag_history (repository_id, tag, digest, tagged_at)
+        SELECT ${repositoryId}::bigint, ${tag}::text, ${digest}::text, ${now}::bigint FROM created
+      )
+      SELECT (SELECT count(*) FROM created) AS created, cur.manifest_id AS current
+      FROM (VALUES (1)) AS one
+      LEFT JOIN LATERAL (
+        SELECT manifest_id FROM tag WHERE repository_id = ${repositoryId} AND name = ${tag} FOR UPDATE
+      ) cur ON true`;
+    if (row.created > 0) {
       tx.record(actor, 'CREATE', 'TAG', `${repo}:${tag}`, fields);
       return;
     }
-    if (current.manifest_id === manifestId) return;
-    // The previous target is read after the lock: it is committed, and cannot go while the tag names it.
-    const [previous] = await tx.sql<{ digest: string }[]>`
-      WITH moved AS (
-        UPDATE tag SET manifest_id = ${manifestId}, updated_at = ${now}
-        WHERE repository_id = ${repositoryId} AND name = ${tag}
-      ), history AS (
-        INSERT INTO tag_history (repository_id, tag, digest, tagged_at) VALUES (${repositoryId}, ${tag}, ${digest}, ${now})
-      )
-      SELECT digest FROM manifest WHERE id = ${current.manifest_id}`;
-    tx.record(actor, 'UPDATE', 'TAG', `${repo}:${tag}`, { ...fields, previousDigest: previous.digest });
-    return;
+    // Neither inserted nor found: created by a transaction that committed after this statement's snapshot; the next one sees and locks it.
+    current = row.current;
   }
+  if (current === manifestId) return;
+  // The previous target is read after the lock: it is committed, and cannot go while the tag names it.
+  const [previous] = await tx.sql<{ digest: string }[]>`
+    WITH moved AS (
+      UPDATE tag SET manifest_id = ${manifestId}, updated_at = ${now}
+      WHERE repository_id = ${repositoryId} AND name = ${tag}
+    ), history AS (
+      INSERT INTO tag_history (repository_id, tag, digest, tagged_at) VALUES (${repositoryId}, ${tag}, ${digest}, ${now})
+    )
+    SELECT digest FROM manifest WHERE id = ${current}`;
+  tx.record(actor, 'UPDATE', 'TAG', `${repo}:${tag}`, { ...fields, previousDigest: previous.digest });
 }
 
-/** Deletes every tag of a manifest (locked by the caller), with a DELETE TAG event each. */
-export async function untagManifest(tx: WriteTx, repo: string, manifest: { id: number; digest: string }, actor: string): Promise<void> {
+/** Deletes every tag of a manifest (locked by the caller). @returns their names; the caller records the events. */
+export async function untagManifest(tx: WriteTx, manifest: { id: number }): Promise<string[]> {
   const rows = await tx.sql<{ name: string }[]>`DELETE FROM tag WHERE manifest_id = ${manifest.id} RETURNING name`;
-  // Byte order, as the SQLite store's index gives them (tags are ASCII: code units are bytes).
-  for (const tag of rows.map((row) => row.name).sort()) {
-    tx.record(actor, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest: manifest.digest });
-  }
+  return rows.map((row) => row.name);
 }
 
 // --- the store's methods ------------------------------------------------------
