@@ -4,12 +4,10 @@
 // acknowledged is lost, the survivors answer no 500, no lock the dead one
 // held stays behind, and a new replica on the same data serves everything.
 
-import { rmSync } from 'node:fs';
 import postgresClient from 'postgres';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { putManifest, sha256 } from '../server/helpers.js';
 import { gateTagWrites } from '../store/postgres/gate.js';
-import { startPostgres, type PostgresServer } from '../store/postgres/server.js';
 import {
   acknowledged,
   biggestUpload,
@@ -19,25 +17,13 @@ import {
   pullProblem,
   pushTo,
   serverErrors,
-  startReplicas,
+  replicaSuite,
   until,
   type Image,
   type Pushed,
 } from './replicas.js';
-import { tempDir, type Served } from './run.js';
 
-let postgres: PostgresServer;
-const dirs: string[] = [];
-const replicas: Served[] = [];
-
-beforeAll(async () => {
-  postgres = await startPostgres();
-});
-afterAll(async () => {
-  await Promise.all(replicas.map((r) => r.stop()));
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  await postgres?.stop();
-});
+const suite = replicaSuite();
 
 const REPO = 'crash/app';
 const CHUNK = Buffer.alloc(256 << 10, 7);
@@ -100,12 +86,11 @@ function endlessUpload(url: string): Promise<unknown> {
 
 describe('a replica killed mid-push', () => {
   it('loses nothing acknowledged, leaves no lock behind, and the others serve on without a 500', { timeout: 300_000 }, async () => {
-    const database = await postgres.createDatabase();
-    const data = tempDir('regmeta-replicas-crash-');
-    dirs.push(data);
-    // All three start before any push: a starting replica empties <data>/uploads today.
-    const [a, b, c] = await startReplicas(database, data, 3);
-    replicas.push(a, b, c);
+    const {
+      database,
+      data,
+      all: [a, b, c],
+    } = await suite.cluster(3);
 
     let killed = false;
     let stopped = false;
@@ -153,19 +138,17 @@ describe('a replica killed mid-push', () => {
     acked.set('a', again);
 
     // A new replica on the same database and blobs serves all of it.
-    const [d] = await startReplicas(database, data, 1);
-    replicas.push(d);
+    const [d] = await suite.more(database, data, 1);
     for (const [tag, image] of acked) expect(await pullProblem(d.url, REPO, tag, image)).toBe('');
     for (const survivor of [b, c, d]) expect(serverErrors(survivor)).toEqual([]);
     console.info(`killed A after ${fromA.pushes} pushes (its loop ended with ${fromA.failures.length} failure); ${acked.size} tags acknowledged`);
   });
 
   it('killed inside a transaction, holding the row lock of its tag: the tag takes a push through another replica, and the killed write never appears', async () => {
-    const database = await postgres.createDatabase();
-    const data = tempDir('regmeta-replicas-crash-');
-    dirs.push(data);
-    const [a, b] = await startReplicas(database, data, 2);
-    replicas.push(a, b);
+    const {
+      database,
+      all: [a, b],
+    } = await suite.cluster(2);
     const sql = postgresClient(database, { max: 1, onnotice: () => {} });
     try {
       const gate = await gateTagWrites(sql);

@@ -5,12 +5,10 @@
 // one moment and referenced by a push in flight the next). Nothing tagged may
 // lose a blob, no push may get a 500; and two sweeps at once finish cleanly.
 
-import { rmSync } from 'node:fs';
 import postgresClient from 'postgres';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { GcResult } from '../../src/cli/commands/gc.js';
 import { gateTagWrites } from '../store/postgres/gate.js';
-import { startPostgres, type PostgresServer } from '../store/postgres/server.js';
 import { putManifest, sha256 } from '../server/helpers.js';
 import {
   acknowledged,
@@ -21,34 +19,16 @@ import {
   pullProblem,
   pushTo,
   serverErrors,
-  startReplicas,
+  replicaSuite,
   until,
   type Image,
   type Pushed,
 } from './replicas.js';
-import { regmeta, tempDir, type Run, type Served } from './run.js';
+import { regmeta, type Run, type Served } from './run.js';
 
-let postgres: PostgresServer;
-const dirs: string[] = [];
-const replicas: Served[] = [];
+const suite = replicaSuite();
 
-beforeAll(async () => {
-  postgres = await startPostgres();
-});
-afterAll(async () => {
-  await Promise.all(replicas.map((r) => r.stop()));
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  await postgres?.stop();
-});
-
-async function setUp(n: number): Promise<{ database: string; data: string; all: Served[] }> {
-  const database = await postgres.createDatabase();
-  const data = tempDir('regmeta-replicas-gc-');
-  dirs.push(data);
-  const all = await startReplicas(database, data, n);
-  replicas.push(...all);
-  return { database, data, all };
-}
+const setUp = (n: number) => suite.cluster(n);
 
 const REPO = 'gc/app';
 

@@ -4,12 +4,10 @@
 // delete through the third is seen by all; and 3 × 20 concurrent pushes of
 // one tag lose no write, with the event log as the proof.
 
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { putManifest } from '../server/helpers.js';
 import { listBlobs, OCI, OciLayout, readBlob, resolveTag, sha256 } from '../server/oci-layout.js';
-import { startPostgres, type PostgresServer } from '../store/postgres/server.js';
 import {
   answers,
   cliJson,
@@ -18,35 +16,17 @@ import {
   pullProblem,
   serverErrors,
   skopeo,
-  startReplicas,
+  replicaSuite,
   tagEvents,
   until,
   type Answer,
 } from './replicas.js';
-import { tempDir, type Served } from './run.js';
+import type { Served } from './run.js';
 
-let postgres: PostgresServer;
-const dirs: string[] = [];
-const replicas: Served[] = [];
-
-beforeAll(async () => {
-  postgres = await startPostgres();
-});
-afterAll(async () => {
-  await Promise.all(replicas.map((r) => r.stop()));
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  await postgres?.stop();
-});
+const suite = replicaSuite();
 
 /** A fresh database, a fresh blob directory, and three replicas on them. */
-async function threeReplicas(): Promise<{ database: string; data: string; all: Served[] }> {
-  const database = await postgres.createDatabase();
-  const data = tempDir('regmeta-replicas-');
-  dirs.push(data);
-  const all = await startReplicas(database, data, 3);
-  replicas.push(...all);
-  return { database, data, all };
-}
+const threeReplicas = () => suite.cluster(3);
 
 const hostOf = (replica: Served) => replica.url.replace('http://', '');
 const tls = ['--src-tls-verify=false', '--dest-tls-verify=false'];
@@ -55,8 +35,7 @@ describe('three replicas on one PostgreSQL and one blob directory', () => {
   it('an image pushed with skopeo to A pulls byte-identical from B, and a delete through C is seen by A and B', async () => {
     const { all } = await threeReplicas();
     const [a, b, c] = all;
-    const work = tempDir('regmeta-replicas-skopeo-');
-    dirs.push(work);
+    const work = suite.dir('regmeta-replicas-skopeo-');
     const auth = join(work, 'auth.json');
     const layout = new OciLayout(join(work, 'source'));
     const image = layout.addImage({ layers: 3 });

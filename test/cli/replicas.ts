@@ -4,14 +4,62 @@
 // every answer kept, and the real CLI's view of the store.
 
 import { execFile } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { descriptor, imageManifest, OCI_MANIFEST, putManifest, sha256 } from '../server/helpers.js';
-import { regmeta, serve, type Served } from './run.js';
+import { startPostgres, type PostgresServer } from '../store/postgres/server.js';
+import { regmeta, serve, tempDir, type Served } from './run.js';
 
 /** Starts `n` replicas at once (their migrations race on the advisory lock) on `database`, blobs in `data`. */
-export function startReplicas(database: string, data: string, n: number): Promise<Served[]> {
+function startReplicas(database: string, data: string, n: number): Promise<Served[]> {
   return Promise.all(Array.from({ length: n }, () => serve(data, ['--database', database])));
+}
+
+/** What a replica test file works with: see replicaSuite. */
+export interface ReplicaSuite {
+  /** A fresh database and blob directory, with `n` replicas started on them. */
+  cluster(n: number): Promise<{ database: string; data: string; all: Served[] }>;
+  /** `n` more replicas on a cluster's database and blobs. */
+  more(database: string, data: string, n: number): Promise<Served[]>;
+  /** A temporary directory, removed after the file's tests. */
+  dir(prefix: string): string;
+}
+
+/**
+ * A PostgreSQL server started before a test file's tests and stopped after
+ * them, with every replica and directory they made. Call at the file's top.
+ */
+export function replicaSuite(): ReplicaSuite {
+  let postgres: PostgresServer | undefined;
+  const dirs: string[] = [];
+  const replicas: Served[] = [];
+  beforeAll(async () => {
+    postgres = await startPostgres();
+  });
+  afterAll(async () => {
+    await Promise.all(replicas.map((r) => r.stop()));
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    await postgres?.stop();
+  });
+  const suite: ReplicaSuite = {
+    async cluster(n) {
+      const database = await postgres!.createDatabase();
+      const data = suite.dir('regmeta-replicas-');
+      return { database, data, all: await suite.more(database, data, n) };
+    },
+    async more(database, data, n) {
+      const started = await startReplicas(database, data, n);
+      replicas.push(...started);
+      return started;
+    },
+    dir(prefix) {
+      const dir = tempDir(prefix);
+      dirs.push(dir);
+      return dir;
+    },
+  };
+  return suite;
 }
 
 /** One line of a replica's request log. */
