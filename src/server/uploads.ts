@@ -3,28 +3,27 @@
 // resume them. The store's errors become the blob store's, so that the blob
 // store sees one family whatever keeps its sessions.
 
-import { BlobStoreError, tooManySessions, type SessionRecord, type SessionTable } from '../blobstore/index.js';
-import { StoreError, type AsyncStore, type UploadSession } from '../index.js';
+import { BlobStoreError, tooManySessions, type SessionTable } from '../blobstore/index.js';
+import { StoreError, type AsyncStore } from '../index.js';
 
 /** `store`'s upload sessions as a blob store's SessionTable. */
 export function storeSessions(store: AsyncStore): SessionTable {
   const sessions = store.uploads;
   return {
-    open: (repo, client, max) => translated(sessions.open(repo, client, max)).then(recordOf),
-    get: (repo, id) => translated(sessions.get(repo, id)).then(recordOf),
+    // A store's UploadSession is a SessionRecord as it is.
+    open: (repo, client, max) => translated(sessions.open(repo, client, max)),
+    get: (repo, id) => translated(sessions.get(repo, id)),
     claim: (repo, id, owner, leaseMs) => translated(sessions.claim(repo, id, owner, leaseMs)),
     renew: (id, owner, leaseMs) => translated(sessions.renew(id, owner, leaseMs)),
     commit: (id, owner, size) => translated(sessions.commit(id, owner, size)),
     release: (id, owner) => translated(sessions.release(id, owner)),
     end: (repo, id) => translated(sessions.end(repo, id)),
-    idle: async (idleBefore, limit) => (await translated(sessions.idle(idleBefore, limit))).map(recordOf),
+    idle: (idleBefore, limit) => translated(sessions.idle(idleBefore, limit)),
     expire: (id, idleBefore) => translated(sessions.expire(id, idleBefore)),
     has: (id) => translated(sessions.has(id)),
     count: () => translated(sessions.count()),
   };
 }
-
-const recordOf = (session: UploadSession): SessionRecord => session;
 
 /** The store's codes for a session as the blob store's; every other error as it is. */
 async function translated<T>(call: Promise<T>): Promise<T> {
