@@ -5,10 +5,11 @@
 //   them cost nothing;
 // - inside those ranges (`acme/*` does not match acme/x/y, `*/public` starts
 //   everywhere) a page reads at most a fixed number of names. A page cut
-//   short goes on where it stopped (the last name it read, and the range),
-//   and since that name may be one the caller may not see, the Link carries
-//   it sealed (encrypted and authenticated with a key of this process): a
-//   cursor names nothing.
+//   short goes on after its last name; one that found none goes on where it
+//   stopped (the last name it read, and the range), and since that name may
+//   be one the caller may not see, the Link carries it sealed (encrypted and
+//   authenticated with a key of this process). A cursor names nothing else,
+//   and every page lists a name or moves a sealed cursor on.
 
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { checkRepository, type AsyncStore } from '../index.js';
@@ -39,7 +40,7 @@ interface Position {
  * after `last` (a name, or a sealed position this process gave `actor`),
  * full whenever more follow, unless CATALOG_READS reads or n + 1 +
  * CATALOG_SLACK names were not enough to fill it: then it is answered short,
- * and `next` is where it stopped, sealed.
+ * and `next` is its last name, or, when it has none, where it stopped, sealed.
  * @throws HttpError NAME_INVALID for a sealed `last` this process did not give `actor`.
  * @throws StoreError NAME_INVALID for a `last` that is no repository name.
  */
@@ -49,7 +50,9 @@ export async function pullableCatalog(store: AsyncStore, access: Access, actor: 
   const ranges = access.prefixes(actor, 'pull').filter((prefix) => prefix >= at.prefix && (at.last === undefined || upperBound(prefix) > at.last));
   let budget = n + 1 + CATALOG_SLACK;
   for (let reads = 0; ranges.length > 0; reads++) {
-    if (reads === CATALOG_READS || budget === 0) return { repositories: found, next: seal({ last: at.last, prefix: ranges[0] }, actor) };
+    if (reads === CATALOG_READS || budget === 0) {
+      return { repositories: found, next: found.at(-1) ?? seal({ last: at.last, prefix: ranges[0] }, actor) };
+    }
     const want = Math.min(budget, Math.max(n + 1 - found.length, MIN_BATCH));
     const batch = await store.catalog({ n: want, last: at.last, prefix: ranges[0] });
     budget -= batch.length;

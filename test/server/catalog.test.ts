@@ -140,6 +140,16 @@ describe('a cut-short page', () => {
     expect(again.next).not.toBe(first.next);
     await expect(pullableCatalog(store, access, 'carol', 1, first.next)).rejects.toMatchObject({ code: 'NAME_INVALID' });
   });
+
+  it('that found names goes on after its last one, in the clear', async () => {
+    const store = asyncStore(sync);
+    const deep = new Access({ rules: [{ repositories: ['c/*/x'], users: ['bob'], actions: ['pull'] }] });
+    // c/q/x, then 100 100 names under c/ that c/*/x does not match.
+    expect(await pullableCatalog(store, deep, 'bob', 5, 'c')).toEqual({ repositories: ['c/q/x'], next: 'c/q/x' });
+    const after = await pullableCatalog(store, deep, 'bob', 5, 'c/q/x');
+    expect(after.repositories).toEqual([]);
+    expect(after.next).toMatch(/^~/);
+  });
 });
 
 describe('Access.prefixes', () => {
