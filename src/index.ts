@@ -44,6 +44,7 @@ export {
   type BlobInfo,
   type TagHistoryEntry,
   type PageOptions,
+  type CatalogOptions,
   type EventType,
   type EventObjectType,
   type Event,

@@ -45,6 +45,8 @@ export const ANONYMOUS = 'anonymous';
 
 interface CompiledRule {
   patterns: RegExp[];
+  /** Each pattern's text up to its first `*`: every name it matches starts with that. */
+  prefixes: string[];
   users: ReadonlySet<string>;
   everyUser: boolean;
   anonymous: boolean;
@@ -101,10 +103,12 @@ function compileRule(rule: unknown, key: string, problems: string[]): CompiledRu
     if (!['repositories', 'users', 'actions'].includes(field)) problems.push(`${key}.${field}: unknown key (repositories, users, actions)`);
   }
   const patterns: RegExp[] = [];
+  const prefixes: string[] = [];
   names(rule.repositories, `${key}.repositories`, problems).forEach((pattern, i) => {
     const compiled = compilePattern(pattern);
     if (typeof compiled === 'string') problems.push(`${key}.repositories[${i}]: ${compiled}`);
     else patterns.push(compiled);
+    prefixes.push(pattern.split('*')[0]);
   });
   const users = names(rule.users, `${key}.users`, problems);
   const actions = names(rule.actions, `${key}.actions`, problems);
@@ -113,6 +117,7 @@ function compileRule(rule: unknown, key: string, problems: string[]): CompiledRu
   });
   return {
     patterns,
+    prefixes,
     users: new Set(users.filter((u) => u !== '*' && u !== ANONYMOUS)),
     everyUser: users.includes('*'),
     anonymous: users.includes(ANONYMOUS),
@@ -158,12 +163,24 @@ export class Access {
   /** Whether `user` ('' for anonymous) may do `action` in `repository`. */
   allows(user: string, action: Action, repository: string): boolean {
     if (this.isAdmin(user)) return true;
-    for (const rule of this.#rules) {
-      if (!rule.actions.has(action)) continue;
-      const named = user === '' ? rule.anonymous : rule.everyUser || rule.users.has(user);
-      if (named && rule.patterns.some((p) => p.test(repository))) return true;
-    }
-    return false;
+    return this.#grants(user, action).some((rule) => rule.patterns.some((p) => p.test(repository)));
+  }
+
+  /**
+   * Where the repositories `user` may do `action` in can be: every such name
+   * starts with one of these, in byte order, none a prefix of another. ['']
+   * for an admin or a pattern that begins with a wildcard, [] when nothing
+   * is granted. The ranges a filtered listing needs to read.
+   */
+  prefixes(user: string, action: Action): string[] {
+    if (this.isAdmin(user)) return [''];
+    const all = [...new Set(this.#grants(user, action).flatMap((rule) => rule.prefixes))].sort();
+    return all.filter((prefix, i) => !all.slice(0, i).some((shorter) => prefix.startsWith(shorter)));
+  }
+
+  /** The rules that grant `user` `action` somewhere. */
+  #grants(user: string, action: Action): CompiledRule[] {
+    return this.#rules.filter((rule) => rule.actions.has(action) && (user === '' ? rule.anonymous : rule.everyUser || rule.users.has(user)));
   }
 }
 

@@ -18,8 +18,11 @@ export const REALM = 'regmeta';
 /** Limits on password checks; every one is an option of createRegistry. */
 export interface AuthLimits {
   /**
-   * Failed logins one client address (an IPv6 /64) may make per window;
-   * past it, credentials not verified before answer 429. 0 turns it off.
+   * Failed logins one client address (an IPv6 /64) may make per window.
+   * Only a check that failed counts, and the address runs no more checks at
+   * once than it has failures left (the others wait); once it has no
+   * failures left, credentials not verified before answer 429 unchecked.
+   * 0 turns it off.
    */
   maxFailedLoginsPerAddress: number;
   /** Milliseconds a window of failed logins lasts, from the first failure in it. */
@@ -148,6 +151,9 @@ export class BasicAuth {
   readonly #verified = new Map<string, string>();
   readonly #pool: BcryptPool;
   readonly #failures: FailureLimiter;
+  // Checks in progress by the header's hash: the same header sent in
+  // parallel (a client pulling layers at once) costs one check, not one each.
+  readonly #checking = new Map<string, Promise<string | undefined>>();
 
   /** @throws Error when `users` is empty or a limit is not a number ≥ 0. */
   constructor(users: Map<string, string>, limits: Partial<AuthLimits> = {}) {
@@ -166,7 +172,11 @@ export class BasicAuth {
 
   /**
    * The user an Authorization header proves. Headers verified before pass
-   * at once, also from a client address that is being refused.
+   * at once, also from a client address that is being refused; a header
+   * being checked already waits for that check's answer. Only a check that
+   * failed counts against the address: an address runs at most as many
+   * checks at once as it has failures left, and further ones wait for those
+   * to end, so a right password is never refused for checks still running.
    * @param address the client's address, which failed attempts are counted against.
    * @throws HttpError UNAUTHORIZED (401, with WWW-Authenticate) when it proves no one.
    * @throws HttpError TOOMANYREQUESTS (429, with Retry-After) when the address has
@@ -176,29 +186,63 @@ export class BasicAuth {
   async authenticate(header: string | undefined, address: string | undefined): Promise<string> {
     if (header === undefined || header.length > 4096) throw unauthorized();
     const key = createHash('sha256').update(header).digest('hex');
-    const known = this.#verified.get(key);
-    if (known !== undefined && this.#users.has(known)) return known;
+    const known = this.#known(key);
+    if (known !== undefined) return known;
     const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
     if (!match) throw unauthorized();
     const decoded = Buffer.from(match[1], 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon <= 0) throw unauthorized();
-    const user = decoded.slice(0, colon);
-    const wait = this.#failures.charge(address);
-    if (wait > 0) throw tooMany(`too many failed logins from this address; retry in ${wait} s`, wait);
+    const wait = this.#failures.refusal(address);
+    if (wait > 0) throw tooManyFailures(wait);
+    const user = await (this.#checking.get(key) ?? this.#check(key, decoded.slice(0, colon), decoded.slice(colon + 1), address));
+    if (user === undefined) throw unauthorized();
+    return user;
+  }
+
+  /** The user a header verified before proves, if it still exists. */
+  #known(key: string): string | undefined {
+    const user = this.#verified.get(key);
+    return user !== undefined && this.#users.has(user) ? user : undefined;
+  }
+
+  /** Checks a header's password once the address may, counting a failure against it. */
+  async #check(key: string, user: string, password: string, address: string | undefined): Promise<string | undefined> {
+    const wait = await this.#failures.admit(address);
+    if (wait > 0) throw tooManyFailures(wait);
+    // While this waited, a check of the same header may have ended or begun.
+    const ready = this.#known(key) ?? this.#checking.get(key);
+    if (ready !== undefined) {
+      this.#failures.settle(address, false);
+      return ready;
+    }
+    const check = this.#verify(key, user, password);
+    this.#checking.set(key, check);
+    try {
+      const found = await check;
+      this.#failures.settle(address, found === undefined);
+      return found;
+    } catch (error) {
+      this.#failures.settle(address, false);
+      throw error;
+    } finally {
+      this.#checking.delete(key);
+    }
+  }
+
+  /** The user when `password` is theirs (remembered by the header's hash), else undefined. */
+  async #verify(key: string, user: string, password: string): Promise<string | undefined> {
     // An unknown user costs a bcrypt check too, so timing does not tell which users exist.
     const hash = this.#users.get(user) ?? this.#dummy;
     let ok: boolean;
     try {
       // bcryptjs reads $2a$/$2b$; $2y$ (PHP's, htpasswd's) is the same algorithm.
-      ok = await this.#pool.verify(decoded.slice(colon + 1), hash.replace(/^\$2y\$/, '$2b$'));
+      ok = await this.#pool.verify(password, hash.replace(/^\$2y\$/, '$2b$'));
     } catch (error) {
-      this.#failures.refund(address);
       if (error instanceof VerifyQueueFull) throw tooMany('too many logins are being checked; retry shortly', 1);
       throw error;
     }
-    if (!ok || !this.#users.has(user)) throw unauthorized();
-    this.#failures.refund(address);
+    if (!ok || !this.#users.has(user)) return undefined;
     if (this.#verified.size >= VERIFIED_CACHE) this.#verified.clear();
     this.#verified.set(key, user);
     return user;
@@ -208,6 +252,10 @@ export class BasicAuth {
   close(): Promise<void> {
     return this.#pool.close();
   }
+}
+
+function tooManyFailures(seconds: number): HttpError {
+  return tooMany(`too many failed logins from this address; retry in ${seconds} s`, seconds);
 }
 
 function tooMany(message: string, seconds: number): HttpError {

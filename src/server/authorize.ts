@@ -1,6 +1,6 @@
 // Access rules applied to requests: what each route needs (pull, push or
-// delete in a repository), the answer when it is missing, and the catalog
-// and event filters for the routes that span repositories. Only reached when
+// delete in a repository), the answer when it is missing, and the event
+// filter (the catalog's is in catalog.ts). Only reached when
 // rules are configured: without them no request pays for any of this.
 
 import type { AsyncStore, Event, EventPage, EventQuery } from '../index.js';
@@ -52,40 +52,6 @@ export function authorize(c: RequestContext, access: Access, method: string, rou
     if (c.actor === '') throw unauthorized(`anonymous clients may not ${action} in ${repository}`);
     throw new HttpError('DENIED', `user ${JSON.stringify(c.actor)} may not ${action} in ${repository}`);
   }
-}
-
-/** Repositories the catalog looks at for one request before answering a short page. */
-const CATALOG_SCAN = 100_000;
-const CATALOG_BATCH = 1000;
-
-/**
- * A catalog page of the repositories `actor` may pull: up to `n` names
- * after `last`, filtered while paging so that a page is full whenever more
- * names follow. `next` is the `last` of the next page's Link: the page's
- * last name, or, when CATALOG_SCAN names were looked at without filling the
- * page, the last name looked at (a short page, and the Link goes on).
- * @throws StoreError NAME_INVALID for a `last` that is no repository name.
- */
-export async function pullableCatalog(
-  store: AsyncStore,
-  access: Access,
-  actor: string,
-  n: number,
-  last: string | undefined,
-): Promise<{ repositories: string[]; next?: string }> {
-  const found: string[] = [];
-  let cursor = last;
-  for (let scanned = 0; scanned < CATALOG_SCAN; scanned += CATALOG_BATCH) {
-    const batch = await store.catalog({ n: CATALOG_BATCH, last: cursor });
-    for (const name of batch) {
-      cursor = name;
-      if (!access.allows(actor, 'pull', name)) continue;
-      found.push(name);
-      if (found.length > n) return { repositories: found.slice(0, n), next: n > 0 ? found[n - 1] : undefined };
-    }
-    if (batch.length < CATALOG_BATCH) return { repositories: found };
-  }
-  return { repositories: found, next: cursor };
 }
 
 /** Store pages one events request reads before answering a short page. */

@@ -14,7 +14,7 @@ import type { Reference } from './grammar.js';
 import type { StoreLimits } from './limits.js';
 import type { MetadataStore } from './store.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo } from './types.js';
-import type { NewEvent, NotificationEvent, NotificationStatus, PageOptions, PutManifestResult, StoreStats } from './types.js';
+import type { CatalogOptions, NewEvent, NotificationEvent, NotificationStatus, PageOptions, PutManifestResult, StoreStats } from './types.js';
 import type { StoredManifest, TagHistoryEntry, UntaggedManifest, UploadClaim, UploadSession } from './types.js';
 
 /** A callback run inside a store's transaction (under its write lock): it may be asynchronous. */
@@ -96,7 +96,7 @@ export interface AsyncStore {
   lookupTags(repo: string, descriptorOrDigest: string | Pick<Descriptor, 'digest'>): Promise<string[]>;
   tagHistory(repo: string, tag: string): Promise<TagHistoryEntry[]>;
 
-  catalog(page?: PageOptions): Promise<string[]>;
+  catalog(page?: CatalogOptions): Promise<string[]>;
   deleteRepository(repo: string, ctx?: Context): Promise<void>;
 
   linkBlob(repo: string, blob: { digest: string; size: number }, ctx?: Context, options?: { place?: LockedAction }): Promise<void>;
@@ -218,7 +218,7 @@ class SqliteAsyncStore implements AsyncStore {
   tagHistory(repo: string, tag: string) {
     return settle(() => this.sync.tagHistory(repo, tag));
   }
-  catalog(page?: PageOptions) {
+  catalog(page?: CatalogOptions) {
     return settle(() => this.sync.catalog(page));
   }
   deleteRepository(repo: string, ctx?: Context) {

@@ -51,6 +51,23 @@ export function checkRepository(name: unknown): string {
   throw new StoreError('NAME_INVALID', `invalid repository name ${quote(name)}`);
 }
 
+/**
+ * The range a catalog page reads, for the query `low` ≤ name < `high` and
+ * name ≠ `last` (a checked `last`, '' for none): the names after `last`
+ * that start with `options.prefix`. Names are ASCII below DEL, so byte order
+ * is JavaScript's, the character after the prefix's last one bounds it, and
+ * DEL bounds the empty prefix.
+ * @throws StoreError NAME_INVALID when the prefix is not a string of name characters no longer than a name.
+ */
+export function catalogBounds(options: { prefix?: unknown } | undefined, last: string): { low: string; high: string } {
+  const prefix = options?.prefix === undefined ? '' : options.prefix;
+  if (typeof prefix !== 'string' || prefix.length > MAX_REPOSITORY_LENGTH || !/^[a-z0-9._/-]*$/.test(prefix)) {
+    throw new StoreError('NAME_INVALID', `invalid repository name prefix ${quote(prefix)}`);
+  }
+  const high = prefix === '' ? '\x7f' : prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+  return { low: last > prefix ? last : prefix, high };
+}
+
 /** @throws StoreError TAG_INVALID when `tag` is not a tag. */
 export function checkTag(tag: unknown): string {
   if (isTag(tag)) return tag;

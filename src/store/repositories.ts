@@ -8,8 +8,8 @@ import { actorOf, pageParams } from './arguments.js';
 import type { StoreContext } from './context.js';
 import { NotFoundError } from './errors.js';
 import { recordEvent } from './events.js';
-import { checkRepository } from './grammar.js';
-import type { Context, PageOptions } from './types.js';
+import { catalogBounds, checkRepository } from './grammar.js';
+import type { CatalogOptions, Context } from './types.js';
 
 const REPOSITORY_SQL = {
   repositoryId: 'SELECT id FROM repository WHERE name = :repository',
@@ -18,10 +18,12 @@ const REPOSITORY_SQL = {
     VALUES (:repository, :now)
     RETURNING id`,
   deleteRepository: 'DELETE FROM repository WHERE id = :repositoryId',
+  // One lower and one upper bound on the column, so the index seeks to the
+  // range and stops at its end (with two lower bounds SQLite seeks by one).
   catalog: `
     SELECT name
     FROM repository
-    WHERE name > :last
+    WHERE name >= :low AND name < :high AND name <> :last
     ORDER BY name
     LIMIT :limit`,
   // The repository and, when present there, the manifest: one probe for a write's not-found checks.
@@ -81,9 +83,10 @@ export function notFound(cx: StoreContext, repo: string, message: string): never
 // --- the store's methods ------------------------------------------------------
 
 /** See MetadataStore.catalog. */
-export function catalog(cx: StoreContext, page?: PageOptions): string[] {
+export function catalog(cx: StoreContext, page?: CatalogOptions): string[] {
   const { limit, last } = pageParams(page, checkRepository);
-  return cx.read(() => cx.sql.repositories.catalog.all({ last, limit }) as string[]);
+  const { low, high } = catalogBounds(page, last);
+  return cx.read(() => cx.sql.repositories.catalog.all({ last, limit, low, high }) as string[]);
 }
 
 /** See MetadataStore.deleteRepository. */

@@ -17,7 +17,7 @@ import { Subscriptions } from './subscriptions.js';
 import * as tags from './tags.js';
 import { UploadSessions } from './uploads.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo, NewEvent } from './types.js';
-import type { PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest, TagHistoryEntry, UntaggedManifest } from './types.js';
+import type { CatalogOptions, PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest, TagHistoryEntry, UntaggedManifest } from './types.js';
 
 /**
  * The metadata of a registry in one SQLite file. Safe to share the file
@@ -189,10 +189,12 @@ export class MetadataStore {
 
   // --- repositories ---------------------------------------------------------
   /**
-   * The repository names in byte order: all, or `n` after `last`.
-   * @throws StoreError PAGINATION_NUMBER_INVALID, NAME_INVALID.
+   * The repository names in byte order: all, or `n` after `last`; with
+   * `prefix`, only those that start with it, sought in the index.
+   * @throws StoreError PAGINATION_NUMBER_INVALID; NAME_INVALID for a `last`
+   *   that is no name or a `prefix` that is not made of name characters.
    */
-  catalog(page?: PageOptions): string[] {
+  catalog(page?: CatalogOptions): string[] {
     return repositories.catalog(this.#cx, page);
   }
 

@@ -74,6 +74,16 @@ export interface PageOptions {
   last?: string;
 }
 
+/** A catalog page request: a page, of the names that start with `prefix` when given. */
+export interface CatalogOptions extends PageOptions {
+  /**
+   * Only names that start with this (any string of the characters names are
+   * made of, up to a name's length): the store seeks to them in its index,
+   * so names outside cost nothing.
+   */
+  prefix?: string;
+}
+
 export type EventType = 'CREATE' | 'UPDATE' | 'DELETE';
 export type EventObjectType = 'REPOSITORY' | 'TAG' | 'MANIFEST' | 'BLOB';
 

@@ -52,7 +52,7 @@ describe('password checks', () => {
       const delay = monitorEventLoopDelay({ resolution: 10 });
       delay.enable();
       let flooding = true;
-      const flood = Promise.all(Array.from({ length: 8 }, () => timed(r.url, basic('alice', 'wrong')))).finally(() => {
+      const flood = Promise.all(Array.from({ length: 8 }, (_, i) => timed(r.url, basic('alice', `wrong${i}`)))).finally(() => {
         flooding = false;
       });
       const cached: number[] = [];
@@ -77,7 +77,7 @@ describe('password checks', () => {
   it('answer 429 TOOMANYREQUESTS with Retry-After: 1 when more checks wait than the queue holds', async () => {
     const r = await startRegistry({ htpasswd: slow, maxFailedLoginsPerAddress: 0, passwordCheckThreads: 1, passwordCheckQueue: 2 });
     try {
-      const answers = await Promise.all(Array.from({ length: 6 }, () => fetch(`${r.url}/v2/`, { headers: basic('alice', 'wrong') })));
+      const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => fetch(`${r.url}/v2/`, { headers: basic('alice', `wrong${i}`) })));
       const statuses = answers.map((res) => res.status).sort();
       expect(statuses).toEqual([401, 401, 401, 429, 429, 429]);
       const refused = answers.find((res) => res.status === 429)!;
@@ -136,12 +136,30 @@ describe('failed logins per client address', () => {
     }
   });
 
+  it('never refuse a right password for checks still running: a fresh server, parallel logins, all 200', async () => {
+    const r = await startRegistry({ htpasswd: fast });
+    try {
+      const max = DEFAULT_AUTH_LIMITS.maxFailedLoginsPerAddress;
+      // One header sent by every parallel request (as docker does for the layers of one pull), and each user's own.
+      const same = await Promise.all(Array.from({ length: 4 * max }, () => timed(r.url, basic('alice', 'alice-pw'))));
+      expect(same.map((res) => res.status)).toEqual(Array(4 * max).fill(200));
+      const users = ['bob', 'carol'].flatMap((user) => Array.from({ length: 2 * max }, () => basic(user, `${user}-pw`)));
+      const mixed = await Promise.all(users.map((headers) => timed(r.url, headers)));
+      expect(mixed.map((res) => res.status)).toEqual(Array(4 * max).fill(200));
+    } finally {
+      await r.close();
+    }
+  });
+
   it('count attempts still being checked, so concurrent guesses cannot overrun the limit', async () => {
     const r = await startRegistry({ htpasswd: fast, maxFailedLoginsPerAddress: 3 });
     try {
-      const answers = await Promise.all(Array.from({ length: 10 }, () => timed(r.url, basic('bob', 'wrong'))));
+      // Distinct guesses: one header sent many times is checked once.
+      const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => timed(r.url, basic('bob', `wrong${i}`))));
       const statuses = answers.map((res) => res.status).sort();
       expect(statuses).toEqual([401, 401, 401, 429, 429, 429, 429, 429, 429, 429]);
+      // Once the address has no failures left, a right password waits for the window too.
+      expect((await timed(r.url, basic('bob', 'bob-pw'))).status).toBe(429);
     } finally {
       await r.close();
     }
@@ -168,21 +186,41 @@ describe('FailureLimiter', () => {
     let now = 0;
     const limiter = new FailureLimiter(1, 60_000, 3, () => now);
     for (const address of ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4']) {
-      expect(limiter.charge(address)).toBe(0);
+      expect(limiter.refusal(address)).toBe(0);
+      limiter.settle(address, true);
       now += 1000;
     }
     expect(limiter.size).toBe(3);
     // 10.0.0.1 was forgotten and starts afresh; 10.0.0.4 is still refused.
-    expect(limiter.charge('10.0.0.1')).toBe(0);
-    expect(limiter.charge('10.0.0.4')).toBe(59);
+    expect(limiter.refusal('10.0.0.1')).toBe(0);
+    expect(limiter.refusal('10.0.0.4')).toBe(59);
   });
 
-  it('gives back an attempt that succeeded', () => {
+  it('counts only failed checks, and runs no more checks at once than failures are left', async () => {
+    const limiter = new FailureLimiter(2, 60_000, 10);
+    expect(await limiter.admit('10.0.0.1')).toBe(0);
+    expect(await limiter.admit('10.0.0.1')).toBe(0);
+    let third: number | undefined;
+    const waiting = limiter.admit('10.0.0.1').then((wait) => (third = wait));
+    await Promise.resolve();
+    expect(third).toBeUndefined();
+    // A check that succeeded counts nothing: the waiting one may start.
+    limiter.settle('10.0.0.1', false);
+    await waiting;
+    expect(third).toBe(0);
+    limiter.settle('10.0.0.1', true);
+    limiter.settle('10.0.0.1', true);
+    expect(limiter.refusal('10.0.0.1')).toBe(60);
+    expect(await limiter.admit('10.0.0.1')).toBe(60);
+    expect(await limiter.admit('10.0.0.2')).toBe(0);
+  });
+
+  it('refuses the attempts waiting for checks that then failed', async () => {
     const limiter = new FailureLimiter(1, 60_000, 10);
-    expect(limiter.charge('10.0.0.1')).toBe(0);
-    limiter.refund('10.0.0.1');
-    expect(limiter.charge('10.0.0.1')).toBe(0);
-    expect(limiter.charge('10.0.0.1')).toBeGreaterThan(0);
+    expect(await limiter.admit('10.0.0.1')).toBe(0);
+    const waiting = Promise.all([limiter.admit('10.0.0.1'), limiter.admit('10.0.0.1')]);
+    limiter.settle('10.0.0.1', true);
+    expect(await waiting).toEqual([60, 60]);
   });
 
   it('counts IPv4 mapped into IPv6 as IPv4, and IPv6 by its /64', () => {

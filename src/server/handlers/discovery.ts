@@ -2,7 +2,7 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#content-discovery
 
 import { MediaType } from '../../index.js';
-import { pullableCatalog } from '../authorize.js';
+import { pullableCatalog } from '../catalog.js';
 import { nextLink, pageQuery, sendJson, type RequestContext } from '../http.js';
 
 /** The most names one list response carries; more come through Link. */
@@ -32,8 +32,9 @@ export async function listTags(c: RequestContext, name: string): Promise<void> {
 
 /**
  * GET /v2/_catalog — distribution's catalog API, paginated like tags. With
- * access rules, a non-admin sees the repositories they may pull, filtered
- * while paging (pullableCatalog).
+ * access rules, a non-admin sees the repositories they may pull, read by the
+ * name ranges their rules can match and filtered while paging, at a bounded
+ * cost per page (pullableCatalog).
  */
 export async function catalog(c: RequestContext): Promise<void> {
   const { n, last } = pageQuery(c.url, MAX_PAGE);

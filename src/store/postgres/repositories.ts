@@ -4,8 +4,8 @@
 
 import { actorOf, pageParams } from '../arguments.js';
 import { NotFoundError } from '../errors.js';
-import { checkRepository } from '../grammar.js';
-import type { Context, PageOptions } from '../types.js';
+import { catalogBounds, checkRepository } from '../grammar.js';
+import type { CatalogOptions, Context } from '../types.js';
 import type { PgContext, Sql, TxSql, WriteTx } from './context.js';
 import { RaceLost } from './errors.js';
 
@@ -104,11 +104,15 @@ export function limitOf(limit: number): number | null {
 }
 
 /** See MetadataStore.catalog. */
-export async function catalog(cx: PgContext, page?: PageOptions): Promise<string[]> {
+export async function catalog(cx: PgContext, page?: CatalogOptions): Promise<string[]> {
   const { limit, last } = pageParams(page, checkRepository);
+  const { low, high } = catalogBounds(page, last);
   return cx.read(async (sql) => {
+    // One lower and one upper bound on the column (COLLATE "C": byte order), so the index seeks to the range and stops at its end.
     const rows = await sql<{ name: string }[]>`
-      SELECT name FROM repository WHERE name > ${last} ORDER BY name LIMIT ${limitOf(limit)}`;
+      SELECT name FROM repository
+      WHERE name >= ${low} AND name < ${high} AND name <> ${last}
+      ORDER BY name LIMIT ${limitOf(limit)}`;
     return rows.map((row) => row.name);
   });
 }

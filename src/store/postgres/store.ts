@@ -9,7 +9,7 @@ import type { AsyncStore, LockedAction } from '../async.js';
 import { StoreError } from '../errors.js';
 import type { Reference } from '../grammar.js';
 import { limitsOf, type StoreLimits } from '../limits.js';
-import type { BlobInfo, Context, Descriptor, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
+import type { BlobInfo, CatalogOptions, Context, Descriptor, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
 import type { PostgresStoreOptions, StoredManifest } from '../types.js';
 import * as blobs from './blobs.js';
 import { PgContext } from './context.js';
@@ -102,7 +102,7 @@ class PostgresStore implements AsyncStore {
   tagHistory(repo: string, tag: string) {
     return tags.tagHistory(this.#cx, repo, tag);
   }
-  catalog(page?: PageOptions) {
+  catalog(page?: CatalogOptions) {
     return repositories.catalog(this.#cx, page);
   }
   deleteRepository(repo: string, ctx?: Context) {

@@ -123,6 +123,20 @@ for (const [label, v] of badNames) {
   if (v !== undefined) cases.push([`catalog with a last of ${label}`, 'NAME_INVALID', (s) => s.catalog({ last: name })]);
 }
 
+// A prefix is any run of name characters, so only what no name could start with is refused.
+for (const [label, v] of [
+  ['uppercase', 'A'],
+  ['a space', 'a '],
+  ['a NUL', 'a\0'],
+  ['a quote (SQL)', "a'--"],
+  ['a percent (LIKE)', 'a%'],
+  ['256 characters', 'a'.repeat(256)],
+  ['a number', 42],
+  ['null', null],
+] as Array<[string, unknown]>) {
+  cases.push([`catalog with a prefix of ${label}`, 'NAME_INVALID', (s) => s.catalog({ prefix: any(v) })]);
+}
+
 for (const [label, v] of badTags) {
   const t = any(v);
   const byTag: Array<[string, Call]> = [

@@ -25,6 +25,22 @@ describe.each(backends)('$name', (backend) => {
       expect(await store.catalog({ last: 'a1' })).toEqual(['a_b', 'b/x']);
       expect(await store.catalog({ n: 0 })).toEqual([]);
     });
+
+    it('lists only the names that start with a prefix, paged the same way', async () => {
+      const names = ['a', 'a-b/c', 'a.b', 'a/b', 'a/b/c', 'a/bz', 'a0', 'a_b', 'b/x', 'z'];
+      for (const name of names) await store.linkBlob(name, { digest: blobDigest('x'), size: 1 });
+      expect(await store.catalog({ prefix: 'a/' })).toEqual(['a/b', 'a/b/c', 'a/bz']);
+      expect(await store.catalog({ prefix: 'a/b' })).toEqual(['a/b', 'a/b/c', 'a/bz']);
+      expect(await store.catalog({ prefix: 'a/b/' })).toEqual(['a/b/c']);
+      expect(await store.catalog({ prefix: 'a/', n: 1, last: 'a/b' })).toEqual(['a/b/c']);
+      // `last` before the range seeks to its start; after it, nothing.
+      expect(await store.catalog({ prefix: 'a/', last: 'a' })).toEqual(['a/b', 'a/b/c', 'a/bz']);
+      expect(await store.catalog({ prefix: 'a/', last: 'a0' })).toEqual([]);
+      expect(await store.catalog({ prefix: 'a' })).toEqual(names.slice(0, 8));
+      expect(await store.catalog({ prefix: 'z' })).toEqual(['z']);
+      expect(await store.catalog({ prefix: 'zz' })).toEqual([]);
+      expect(await store.catalog({ prefix: '' })).toEqual(names);
+    });
   });
 
   describe('deleteRepository', () => {
