@@ -35,6 +35,13 @@ export interface PostgresServer {
    * @throws Error when it has not started within a minute.
    */
   restart(): Promise<void>;
+  /**
+   * Stops (SIGSTOP) or continues (SIGCONT) the postmaster and its backends:
+   * a server that keeps its connections open and answers nothing, as a
+   * frozen machine or a network that drops packets looks to its clients.
+   */
+  freeze(): void;
+  thaw(): void;
   /** Stops the server and removes its directory. Stopping twice is harmless. */
   stop(): Promise<void>;
 }
@@ -71,6 +78,33 @@ function runAsync(bin: string, args: string[], as: { uid: number; gid: number } 
       error ? reject(new Error(`${bin} ${args.join(' ')} failed (${error.code ?? error.signal}): ${stdout}${stderr}`)) : resolve(),
     );
   });
+}
+
+/** The process `pid` and its children, from /proc. */
+function withChildren(pid: number): number[] {
+  const children = readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((name) => {
+      try {
+        // The fields after the command's closing parenthesis: state, then the parent's pid.
+        const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+      } catch {
+        return false; // gone meanwhile
+      }
+    })
+    .map(Number);
+  return [pid, ...children];
+}
+
+function signalAll(pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // exited meanwhile
+    }
+  }
 }
 
 /** Runs a PostgreSQL binary, as the server's user; throws with its output when it fails. */
@@ -202,6 +236,12 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
         }
       }
       pid = postmaster();
+    },
+    freeze() {
+      signalAll(withChildren(pid), 'SIGSTOP');
+    },
+    thaw() {
+      signalAll(withChildren(pid), 'SIGCONT');
     },
     async createDatabase() {
       const name = `regmeta_${process.pid}_${++databases}`;

@@ -178,4 +178,29 @@ describe('PostgreSQL killed under push load', () => {
       for (const replica of replicas) expect(await pullProblem(replica.url, REPO, tag, image)).toBe('');
     }
   });
+
+  it('frozen (connections open, nothing answered): /readyz answers 503 with Retry-After within the bound, /healthz 200, and 200 again once it answers', async () => {
+    const {
+      all: [replica],
+    } = await suite.cluster(1);
+    const postgres = suite.server();
+    const readyz = async () => {
+      const start = Date.now();
+      const res = await fetch(`${replica.url}/readyz`, { signal: AbortSignal.timeout(BOUND_MS) });
+      const report = (await res.json()) as { checks: { database: { status: string; error?: string } } };
+      return { status: res.status, retryAfter: res.headers.get('retry-after'), database: report.checks.database, ms: Date.now() - start };
+    };
+    // Its pool holds a connection, on which the probe's query goes and waits.
+    expect((await readyz()).status).toBe(200);
+    postgres.freeze();
+    try {
+      const frozen = await readyz();
+      console.info(`/readyz answered ${frozen.status} in ${frozen.ms} ms on a frozen server`);
+      expect(frozen).toMatchObject({ status: 503, retryAfter: '1', database: { status: 'failed', error: 'TIMEOUT' } });
+      expect((await fetch(`${replica.url}/healthz`, { signal: AbortSignal.timeout(BOUND_MS) })).status).toBe(200);
+    } finally {
+      postgres.thaw();
+    }
+    await until(async () => (await readyz()).status === 200, '/readyz 200 again', BOUND_MS / 1000);
+  });
 });
