@@ -3,7 +3,8 @@
 // within the bound (503 with Retry-After while the database is away, never
 // 500), /healthz answers 200 throughout, writes succeed again on both
 // replicas once the database is back, and every push a replica acknowledged
-// pulls whole from both afterwards.
+// pulls whole from both afterwards. And PostgreSQL frozen (SIGSTOP:
+// connections open, nothing answered): /readyz still answers within its bound.
 
 import { describe, expect, it } from 'vitest';
 import { OCI_MANIFEST, sha256 } from '../server/helpers.js';
