@@ -120,6 +120,34 @@ async function pullsWhole(peer: Peer, tag: string, pushed: { manifest: string; b
   return true;
 }
 
+/** Prints what the run saw: deaths, the slowest answers, first writes, pushes lost, and the answers during the outages. */
+async function report(build: string, replicas: Peer[], outages: { killed: number; restarted: number }[], firstWrites: string[][]): Promise<void> {
+  const deaths = replicas.filter((p) => !alive(p));
+  const during = seen.filter((s) => outages.some((o) => s.start >= o.killed && s.start < o.restarted));
+  const slowest = (list: Seen[]) => Math.max(0, ...list.filter((s) => s.status !== 0).map((s) => s.end - s.start));
+  const unanswered = seen.filter((s) => s.status === 0 && s.end - s.start >= GIVE_UP_MS - 100).length;
+  const answers = new Map<string, number>();
+  for (const s of during) {
+    const key = `${s.what} ${s.status === 0 ? 'no answer' : s.status}${s.status === 503 && !s.retryAfter ? ' (no Retry-After)' : ''}`;
+    answers.set(key, (answers.get(key) ?? 0) + 1);
+  }
+  let lost = 0;
+  for (const [tag, pushed] of acked) for (const peer of replicas.filter(alive)) if (!(await pullsWhole(peer, tag, pushed))) lost++;
+  for (const peer of deaths) console.log(`replica ${peer.url} died:\n${peer.output().slice(-1500)}\n`);
+
+  console.log(`\n${build}: ${REPLICAS} replicas, ${PUSHERS} pushers, ${CYCLES} kills of PostgreSQL, each down ${DOWN_MS} ms\n`);
+  console.log(markdownTable(['measure', 'value'], [
+    ['replica processes that died', `${deaths.length} of ${REPLICAS}`],
+    ['slowest answer while PostgreSQL was away (ms)', String(slowest(during))],
+    ['slowest answer overall (ms)', String(slowest(seen))],
+    [`requests unanswered after ${GIVE_UP_MS / 1000} s`, String(unanswered)],
+    ['first 201 after each restart, per replica (ms)', firstWrites.map((w) => w.join('/')).join(', ')],
+    ['pushes acknowledged; of them not pullable whole from a live replica', `${acked.size}; ${lost}`],
+  ], ['l', 'r']));
+  console.log('\nAnswers to requests sent while PostgreSQL was away:\n');
+  console.log(markdownTable(['request answer', 'count'], [...answers].sort().map(([k, n]) => [k, String(n)]), ['l', 'r']));
+}
+
 async function main(): Promise<void> {
   const root = process.env.BENCH_BASELINE;
   // Commits wait for their WAL to reach the kernel, so that the kill loses no acknowledged one.
@@ -155,30 +183,7 @@ async function main(): Promise<void> {
     stopped = true;
     await running;
 
-    const deaths = replicas.filter((p) => !alive(p));
-    const during = seen.filter((s) => outages.some((o) => s.start >= o.killed && s.start < o.restarted));
-    const slowest = (list: Seen[]) => Math.max(0, ...list.filter((s) => s.status !== 0).map((s) => s.end - s.start));
-    const unanswered = seen.filter((s) => s.status === 0 && s.end - s.start >= GIVE_UP_MS - 100).length;
-    const answers = new Map<string, number>();
-    for (const s of during) {
-      const key = `${s.what} ${s.status === 0 ? 'no answer' : s.status}${s.status === 503 && !s.retryAfter ? ' (no Retry-After)' : ''}`;
-      answers.set(key, (answers.get(key) ?? 0) + 1);
-    }
-    let lost = 0;
-    for (const [tag, pushed] of acked) for (const peer of replicas.filter(alive)) if (!(await pullsWhole(peer, tag, pushed))) lost++;
-    for (const peer of deaths) console.log(`replica ${peer.url} died:\n${peer.output().slice(-1500)}\n`);
-
-    console.log(`\n${root ?? 'this checkout'}: ${REPLICAS} replicas, ${PUSHERS} pushers, ${CYCLES} kills of PostgreSQL, each down ${DOWN_MS} ms\n`);
-    console.log(markdownTable(['measure', 'value'], [
-      ['replica processes that died', `${deaths.length} of ${REPLICAS}`],
-      ['slowest answer while PostgreSQL was away (ms)', String(slowest(during))],
-      ['slowest answer overall (ms)', String(slowest(seen))],
-      [`requests unanswered after ${GIVE_UP_MS / 1000} s`, String(unanswered)],
-      ['first 201 after each restart, per replica (ms)', firstWrites.map((w) => w.join('/')).join(', ')],
-      ['pushes acknowledged; of them not pullable whole from a live replica', `${acked.size}; ${lost}`],
-    ], ['l', 'r']));
-    console.log('\nAnswers to requests sent while PostgreSQL was away:\n');
-    console.log(markdownTable(['request answer', 'count'], [...answers].sort().map(([k, n]) => [k, String(n)]), ['l', 'r']));
+    await report(root ?? 'this checkout', replicas, outages, firstWrites);
   } finally {
     await stopAll();
     await postgres.stop();

@@ -8,7 +8,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { OCI_MANIFEST, sha256 } from '../server/helpers.js';
-import { TEST_SETTINGS } from '../store/postgres/server.js';
+import { TEST_SETTINGS, type PostgresServer } from '../store/postgres/server.js';
 import { makeImage, pullProblem, replicaSuite, until, type Image } from './replicas.js';
 import type { Served } from './run.js';
 
@@ -116,43 +116,54 @@ class Traffic {
   }
 }
 
+/**
+ * Kills PostgreSQL CYCLES times, each once both replicas write (after a
+ * random moment of pushes), and restarts it DOWN_MS later; stops early when
+ * the replicas do not write again. When it was away, and how long after
+ * each restart each replica's first 201 came (undefined: none within RECOVERY_MS).
+ */
+async function outages(traffic: Traffic, postgres: PostgresServer) {
+  const away: { killed: number; restarted: number }[] = [];
+  const recovery: (number | undefined)[][] = [];
+  const writing = (since: number) => () => [0, 1].every((r) => traffic.firstWrite(r, since) !== undefined);
+  const wait = (since: number) => until(writing(since), 'writes on both replicas', RECOVERY_MS / 1000).then(() => true, () => false);
+  let since = Date.now();
+  for (let cycle = 0; cycle < CYCLES; cycle++) {
+    // The outcome of every cycle so far is asserted by the caller.
+    if (!(await wait(since))) break;
+    await sleep(Math.random() * 500);
+    const killed = Date.now();
+    postgres.kill();
+    await sleep(DOWN_MS);
+    await postgres.restart();
+    since = Date.now();
+    away.push({ killed, restarted: since });
+    await wait(since);
+    const restarted = since;
+    recovery.push([0, 1].map((r) => {
+      const first = traffic.firstWrite(r, restarted);
+      return first === undefined ? undefined : first - restarted;
+    }));
+  }
+  return { away, recovery };
+}
+
 describe('PostgreSQL killed under push load', () => {
   it(`${CYCLES} times: no replica dies, every request is answered (503 with Retry-After while it is away), every acknowledged push pulls`, { timeout: 240_000 }, async () => {
     const { all: replicas } = await suite.cluster(2);
-    const postgres = suite.server();
     const traffic = new Traffic(replicas);
     const running = Promise.all([0, 1, 2, 3].map((id) => traffic.pusher(id, id % 2)).concat([0, 1].map((r) => traffic.prober(r))));
-
-    const outages: { killed: number; restarted: number }[] = [];
-    const recovery: (number | undefined)[][] = [];
+    let outcome: Awaited<ReturnType<typeof outages>>;
     try {
-      let since = Date.now();
-      for (let cycle = 0; cycle < CYCLES; cycle++) {
-        // Both replicas write, then PostgreSQL dies in the middle of the pushes.
-        const writing = () => [0, 1].every((r) => traffic.firstWrite(r, since) !== undefined);
-        // Checked below (the first write after each restart): the outcome of every cycle so far is reported.
-        if (!(await until(writing, 'writes on both replicas', RECOVERY_MS / 1000).then(() => true, () => false))) break;
-        await sleep(Math.random() * 500);
-        const killed = Date.now();
-        postgres.kill();
-        await sleep(DOWN_MS);
-        await postgres.restart();
-        const restarted = Date.now();
-        outages.push({ killed, restarted });
-        since = restarted;
-        await until(() => [0, 1].every((r) => traffic.firstWrite(r, restarted) !== undefined), `writes after the restart (cycle ${cycle})`, RECOVERY_MS / 1000).catch(() => {});
-        recovery.push([0, 1].map((r) => {
-          const first = traffic.firstWrite(r, restarted);
-          return first === undefined ? undefined : first - restarted;
-        }));
-      }
+      outcome = await outages(traffic, suite.server());
     } finally {
       traffic.stopped = true;
       await running;
     }
+    const { away, recovery } = outcome;
 
     const deaths = replicas.filter((r) => r.child.exitCode !== null || r.child.signalCode !== null);
-    const during = (s: Seen) => outages.some((o) => s.start >= o.killed && s.start < o.restarted);
+    const during = (s: Seen) => away.some((o) => s.start >= o.killed && s.start < o.restarted);
     const slowest = Math.max(...traffic.seen.map((s) => s.end - s.start));
     const slowestInOutage = Math.max(...traffic.seen.filter(during).map((s) => s.end - s.start));
     console.info(
@@ -171,7 +182,7 @@ describe('PostgreSQL killed under push load', () => {
       expect(inOutage.filter((s) => s.what === what && s.status === 503).length, `${what} answered 503 during the outages`).toBeGreaterThan(0);
     }
     expect(recovery.flat().filter((ms) => ms === undefined)).toEqual([]);
-    expect(outages.length).toBe(CYCLES);
+    expect(away.length).toBe(CYCLES);
 
     // Every acknowledged push pulls whole from both replicas.
     expect(traffic.acked.size).toBeGreaterThan(CYCLES);
