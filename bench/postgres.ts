@@ -7,7 +7,7 @@
 // installs it when missing. PostgreSQL refuses to run as root, so as root
 // (as CI runs) the server runs as the `postgres` user the package creates.
 
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,8 +22,26 @@ export interface PostgresServer {
   createDatabase(): Promise<string>;
   /** The server's major version, as Debian's directory names it. */
   version: string;
-  /** The postmaster's process id (its backends are its children). */
-  pid: number;
+  /** The postmaster's process id (its backends are its children); a restart changes it. */
+  readonly pid: number;
+  /**
+   * SIGKILLs the postmaster, as a crash or the OOM killer would: its
+   * connections drop, and its backends exit once they notice.
+   */
+  kill(): void;
+  /**
+   * Starts the server again, on the same port and data, after kill(): crash
+   * recovery runs first. Resolves once it takes connections.
+   * @throws Error when it has not started within a minute.
+   */
+  restart(): Promise<void>;
+  /**
+   * Stops (SIGSTOP) or continues (SIGCONT) the postmaster and its backends:
+   * a server that keeps its connections open and answers nothing, as a
+   * frozen machine or a network that drops packets looks to its clients.
+   */
+  freeze(): void;
+  thaw(): void;
   /** Stops the server and removes its directory. Stopping twice is harmless. */
   stop(): Promise<void>;
 }
@@ -51,6 +69,42 @@ function serverUser(): { uid: number; gid: number } | undefined {
   if (line === undefined) throw new Error('running as root, and no postgres user to run PostgreSQL as (Debian\'s postgresql package creates it)');
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };
+}
+
+/** As run(), without blocking the event loop meanwhile; rejects with its output when it fails. */
+function runAsync(bin: string, args: string[], as: { uid: number; gid: number } | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(bin, args, { encoding: 'utf8', uid: as?.uid, gid: as?.gid, cwd: '/' }, (error, stdout, stderr) =>
+      error ? reject(new Error(`${bin} ${args.join(' ')} failed (${error.code ?? error.signal}): ${stdout}${stderr}`)) : resolve(),
+    );
+  });
+}
+
+/** The process `pid` and its children, from /proc. */
+function withChildren(pid: number): number[] {
+  const children = readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((name) => {
+      try {
+        // The fields after the command's closing parenthesis: state, then the parent's pid.
+        const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+      } catch {
+        return false; // gone meanwhile
+      }
+    })
+    .map(Number);
+  return [pid, ...children];
+}
+
+function signalAll(pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // exited meanwhile
+    }
+  }
 }
 
 /** Runs a PostgreSQL binary, as the server's user; throws with its output when it fails. */
@@ -132,11 +186,12 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
   const data = join(dir, 'data');
   run(join(bin, 'initdb'), ['-D', data, '-U', SUPERUSER, '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'], as);
   let port = 0;
+  let flags = '';
   for (let attempt = 1; ; attempt++) {
     port = await freePort();
-    const flags = [`-p ${port}`, '-c listen_addresses=127.0.0.1', `-c unix_socket_directories=${dir}`, ...settings.map((s) => `-c ${s}`)];
+    flags = [`-p ${port}`, '-c listen_addresses=127.0.0.1', `-c unix_socket_directories=${dir}`, ...settings.map((s) => `-c ${s}`)].join(' ');
     try {
-      run(join(bin, 'pg_ctl'), ['start', '-w', '-t', '60', '-D', data, '-l', join(dir, 'log'), '-o', flags.join(' ')], as);
+      run(join(bin, 'pg_ctl'), ['start', '-w', '-t', '60', '-D', data, '-l', join(dir, 'log'), '-o', flags], as);
       break;
     } catch (error) {
       // Another process may have taken the port between freePort and the start.
@@ -157,11 +212,37 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
   process.once('exit', stopNow);
   const url = `postgres://${SUPERUSER}@127.0.0.1:${port}/postgres`;
   let databases = 0;
-  const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const postmaster = () => Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  let pid = postmaster();
   return {
     url,
     version: basename(dirname(bin)),
-    pid,
+    get pid() {
+      return pid;
+    },
+    kill() {
+      process.kill(pid, 'SIGKILL');
+    },
+    async restart() {
+      // The killed server's backends hold its shared memory until they exit: until then a start fails.
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        try {
+          await runAsync(join(bin, 'pg_ctl'), ['start', '-w', '-t', '60', '-D', data, '-l', join(dir, 'log'), '-o', flags], as);
+          break;
+        } catch (error) {
+          if (Date.now() > deadline) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+      pid = postmaster();
+    },
+    freeze() {
+      signalAll(withChildren(pid), 'SIGSTOP');
+    },
+    thaw() {
+      signalAll(withChildren(pid), 'SIGCONT');
+    },
     async createDatabase() {
       const name = `regmeta_${process.pid}_${++databases}`;
       const sql = postgres(url, { max: 1, onnotice: () => {} });

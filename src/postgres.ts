@@ -5,6 +5,7 @@
 
 export {
   openPostgresStore,
+  DEFAULT_POSTGRES_TIMEOUTS,
   StoreError,
   NotFoundError,
   type AsyncStore,

@@ -311,6 +311,8 @@ export function fromStoreError(error: StoreError): CliError {
       return new CliError(Exit.DATABASE, error.message, 'another process holds the database lock; try again');
     case 'DATABASE_READONLY':
       return new CliError(Exit.DATABASE, error.message, 'check the permissions of the data directory');
+    case 'DATABASE_UNAVAILABLE':
+      return new CliError(Exit.DATABASE, error.message, 'check that the database server is up and takes connections, then try again');
     case 'DATABASE_TOO_NEW':
       return new CliError(Exit.DATABASE, error.message, 'use a newer regmeta');
     case 'DATABASE_INVALID':

@@ -52,12 +52,16 @@ const STATUS: Record<string, number> = {
   MANIFEST_REFERENCED: 409,
   BLOB_REFERENCED: 409,
   TOOMANYREQUESTS: 429,
-  // The database is locked for longer than the busy timeout, or shut: the
-  // client may retry.
+  // The database is locked for longer than the busy timeout, cannot be
+  // reached now, or is shut: the client may retry (Retry-After).
   DATABASE_BUSY: 503,
+  DATABASE_UNAVAILABLE: 503,
   STORE_CLOSED: 503,
   DATABASE_FULL: 507,
 };
+
+/** The Retry-After of a 503: when a client may try again, in seconds. */
+export const RETRY_AFTER_SECONDS = 1;
 
 /** The HTTP status of an error code; 500 for anything the table does not know. */
 export function statusOf(code: string): number {
@@ -103,7 +107,7 @@ export function toWireError(error: unknown): WireError {
   if (error instanceof StoreError) {
     const status = statusOf(error.code);
     if (status >= 500) {
-      const headers: Record<string, string> | undefined = status === 503 ? { 'Retry-After': '1' } : undefined;
+      const headers: Record<string, string> | undefined = status === 503 ? { 'Retry-After': String(RETRY_AFTER_SECONDS) } : undefined;
       return { status, code: 'UNAVAILABLE', message: 'the registry cannot serve this request now', headers };
     }
     return { status, code: error.code, message: error.message, detail: error.detail };

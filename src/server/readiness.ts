@@ -10,10 +10,17 @@ import type { AsyncStore } from '../index.js';
 /** The free disk below which the registry is not ready, by default: 1 GiB. */
 export const DEFAULT_MIN_FREE_DISK = 1024 ** 3;
 
+/**
+ * How long a readiness check may take, in ms, before it counts as failed
+ * (TIMEOUT): a database or disk that does not answer must not hold the
+ * probe past an orchestrator's own timeout.
+ */
+export const READINESS_TIMEOUT = 2000;
+
 /** One check's outcome. */
 export interface CheckResult {
   status: 'ok' | 'failed';
-  /** Why it failed: a code such as STORE_CLOSED, DATABASE_BUSY, EROFS, ENOSPC or LOW_DISK. */
+  /** Why it failed: a code such as STORE_CLOSED, DATABASE_UNAVAILABLE, EROFS, ENOSPC, LOW_DISK or TIMEOUT. */
   error?: string;
   [detail: string]: unknown;
 }
@@ -28,6 +35,15 @@ const codeOf = (error: unknown): string => {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : 'UNKNOWN';
 };
+
+/** What `work` resolves to, or `late` once `ms` have passed without it. */
+function within<T>(work: Promise<T>, ms: number, late: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((resolve) => (timer = setTimeout(() => resolve(late), ms)));
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+const TIMED_OUT: CheckResult = { status: 'failed', error: 'TIMEOUT' };
 
 async function outcome(check: () => unknown): Promise<CheckResult> {
   try {
@@ -47,15 +63,22 @@ export class Readiness {
     readonly blobs: BlobStore,
     /** Bytes; 0: any free space will do. */
     readonly minFreeDisk: number = DEFAULT_MIN_FREE_DISK,
+    /** Ms; a check not done by then has failed with TIMEOUT. */
+    readonly timeout: number = READINESS_TIMEOUT,
   ) {}
 
-  /** Runs every check (or joins the run in progress). Never throws: a check that throws has failed. */
+  /**
+   * Runs every check (or joins the run in progress), each bounded by
+   * `timeout`. Never throws: a check that throws or runs out of time has failed.
+   */
   check(): Promise<ReadinessReport> {
     return (this.#running ??= this.#run().finally(() => (this.#running = undefined)));
   }
 
   async #run(): Promise<ReadinessReport> {
-    const [database, blobs, disk] = await Promise.all([outcome(() => this.store.checkWritable()), outcome(() => this.blobs.checkWritable()), this.#disk()]);
+    const [database, blobs, disk] = await Promise.all(
+      [outcome(() => this.store.checkWritable()), outcome(() => this.blobs.checkWritable()), this.#disk()].map((check) => within(check, this.timeout, TIMED_OUT)),
+    );
     const ok = database.status === 'ok' && blobs.status === 'ok' && disk.status === 'ok';
     return { status: ok ? 'ok' : 'unavailable', checks: { database, blobs, disk } };
   }

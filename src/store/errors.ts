@@ -46,6 +46,12 @@ export type StoreErrorCode =
   | 'DATABASE_FULL'
   /** Another connection held the lock for longer than the busy timeout. */
   | 'DATABASE_BUSY'
+  /**
+   * The database server cannot be reached now: refused, lost, shutting down
+   * or starting up, out of connections, or no connection within the timeouts.
+   * Trying again later may succeed.
+   */
+  | 'DATABASE_UNAVAILABLE'
   /** The file or its directory cannot be written. */
   | 'DATABASE_READONLY'
   /** Any other failure of SQLite or the filesystem under it. */

@@ -36,7 +36,7 @@ export function openStore(file: string, options?: StoreOptions): MetadataStore {
  * same moment, and returns the store behind the asynchronous contract. The
  * client library is loaded here, on first use, not by `import 'regmeta'`.
  * @throws StoreError ARGUMENT_INVALID (not a postgres:// URL), DATABASE_TOO_NEW,
- * DATABASE_INVALID (another program's tables), DATABASE_ERROR (unreachable, refused).
+ * DATABASE_INVALID (another program's tables), DATABASE_UNAVAILABLE (unreachable, refused).
  */
 export async function openPostgresStore(url: string, options?: PostgresStoreOptions): Promise<AsyncStore> {
   const { openPostgres } = await import('./postgres/store.js');
@@ -49,7 +49,7 @@ export { registerStore, registeredStore } from './registry.js';
 export type { NotificationCursors } from './notifications.js';
 export type { UploadSessions } from './uploads.js';
 export { StoreError, NotFoundError, type OciErrorCode, type StoreErrorCode } from './errors.js';
-export type { StoreLimits } from './limits.js';
+export { DEFAULT_POSTGRES_TIMEOUTS, type StoreLimits } from './limits.js';
 export type * from './types.js';
 
 // The grammar of names, tags, digests and references, and of manifests.

@@ -13,6 +13,24 @@ export const DEFAULT_BUSY_TIMEOUT = 5000;
 /** How often subscribe() looks for other processes' commits by default, in ms. */
 export const DEFAULT_POLL_INTERVAL = 100;
 
+/**
+ * How long the PostgreSQL store waits on its server, by default, in seconds:
+ * bounds that keep a request from hanging while the server is away, so that
+ * it is answered DATABASE_UNAVAILABLE within a few seconds instead.
+ */
+export const DEFAULT_POSTGRES_TIMEOUTS = Object.freeze({
+  /** To open a connection: TCP, TLS and authentication (a server that does not answer at all). */
+  connectTimeout: 2,
+  /** For a free connection of the pool when every one is busy: as long as a write waits for a lock by default. */
+  queueTimeout: 5,
+  /**
+   * The longest pause between attempts to reconnect to a server that is
+   * away: writes resume within about this long of its return. Attempts are
+   * made only while requests wait (and by the listener of event delivery).
+   */
+  reconnectDelay: 0.5,
+});
+
 /** The largest manifest accepted by default: the spec's suggested floor for what registries must take. */
 export const DEFAULT_MAX_MANIFEST_SIZE = 4 * MIB;
 

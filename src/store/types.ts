@@ -193,8 +193,13 @@ export interface PostgresStoreOptions {
   maxManifestSize?: number;
   /** The most connections the store's pool opens (one more listens while anyone subscribes). Default 10. */
   maxConnections?: number;
-  /** How long to wait for a connection to the server, in seconds. Default 10. */
+  /** How long to wait for a new connection to the server, in seconds. Default DEFAULT_POSTGRES_TIMEOUTS.connectTimeout (2). */
   connectTimeout?: number;
+  /**
+   * How long a call waits for a free connection of the pool, in seconds,
+   * before DATABASE_UNAVAILABLE. Default DEFAULT_POSTGRES_TIMEOUTS.queueTimeout (5).
+   */
+  queueTimeout?: number;
   /**
    * Reads only: the schema is neither created nor migrated, and every
    * transaction is read-only (PostgreSQL refuses a write). Default false.

@@ -8,7 +8,7 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { descriptor, imageManifest, OCI_MANIFEST, putManifest, sha256 } from '../server/helpers.js';
-import { startPostgres, type PostgresServer } from '../store/postgres/server.js';
+import { startPostgres, type PostgresOptions, type PostgresServer } from '../store/postgres/server.js';
 import { regmeta, serve, tempDir, type Served } from './run.js';
 
 /** Starts `n` replicas at once (their migrations race on the advisory lock) on `database`, blobs in `data`. */
@@ -24,18 +24,20 @@ export interface ReplicaSuite {
   more(database: string, data: string, n: number): Promise<Served[]>;
   /** A temporary directory, removed after the file's tests. */
   dir(prefix: string): string;
+  /** The PostgreSQL server under every cluster (to kill and restart it). */
+  server(): PostgresServer;
 }
 
 /**
  * A PostgreSQL server started before a test file's tests and stopped after
  * them, with every replica and directory they made. Call at the file's top.
  */
-export function replicaSuite(): ReplicaSuite {
+export function replicaSuite(options?: PostgresOptions): ReplicaSuite {
   let postgres: PostgresServer | undefined;
   const dirs: string[] = [];
   const replicas: Served[] = [];
   beforeAll(async () => {
-    postgres = await startPostgres();
+    postgres = await startPostgres(options);
   });
   afterAll(async () => {
     await Promise.all(replicas.map((r) => r.stop()));
@@ -57,6 +59,9 @@ export function replicaSuite(): ReplicaSuite {
       const dir = tempDir(prefix);
       dirs.push(dir);
       return dir;
+    },
+    server() {
+      return postgres!;
     },
   };
   return suite;

@@ -2,6 +2,7 @@
 // convention (https://kubernetes.io/docs/reference/using-api/health-checks/),
 // answered before authentication and the access rules, with JSON.
 
+import { RETRY_AFTER_SECONDS } from '../errors.js';
 import { sendJson, type RequestContext } from '../http.js';
 
 // A probe's answer is about this moment: no cache may keep it.
@@ -14,9 +15,11 @@ export function healthz(c: RequestContext): void {
 
 /**
  * GET /readyz — the registry can take a push now: 200 when every check
- * passed, 503 when one failed, with each check's outcome (src/server/readiness.ts).
+ * passed, 503 with Retry-After when one failed or ran out of time, with each
+ * check's outcome (src/server/readiness.ts).
  */
 export async function readyz(c: RequestContext): Promise<void> {
   const report = await c.registry.readiness.check();
-  sendJson(c, report.status === 'ok' ? 200 : 503, report, NO_STORE);
+  if (report.status === 'ok') sendJson(c, 200, report, NO_STORE);
+  else sendJson(c, 503, report, { ...NO_STORE, 'Retry-After': String(RETRY_AFTER_SECONDS) });
 }

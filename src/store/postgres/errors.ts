@@ -28,18 +28,31 @@ const CODES: Record<string, StoreErrorCode> = {
   XX002: 'DATABASE_CORRUPT',
 };
 
-// The client's own codes for a connection that could not be made or was lost,
-// and Node's for a socket that failed: the database is unavailable.
+// The server's answers that it cannot take the session now: class 08 (a
+// connection exception, by prefix), the server shutting down (administrator,
+// crash), starting up or recovering, a session ended for idling, and no
+// connection slot free. Another connection, later, may succeed.
+const UNAVAILABLE_STATES: ReadonlySet<string> = new Set(['57P01', '57P02', '57P03', '57P05', '53300']);
+
+// The client's own codes for a connection that could not be made, was lost
+// or was not had within the pool's timeouts, and Node's for a socket that
+// failed: the database is unavailable.
 const CONNECTION_CODES: ReadonlySet<string> = new Set([
   'CONNECTION_CLOSED',
   'CONNECTION_ENDED',
   'CONNECTION_DESTROYED',
   'CONNECT_TIMEOUT',
+  'QUEUE_TIMEOUT',
+  'QUERY_TIMEOUT',
+  'CANCEL_UNANSWERED',
   'ECONNREFUSED',
   'ECONNRESET',
+  'ECONNABORTED',
   'ETIMEDOUT',
   'ENOTFOUND',
+  'EAI_AGAIN',
   'EHOSTUNREACH',
+  'ENETUNREACH',
   'EPIPE',
 ]);
 
@@ -64,8 +77,9 @@ export function isRetried(error: unknown): boolean {
 
 /**
  * Translates whatever a database call threw into the StoreError family, by
- * SQLSTATE or connection code. StoreErrors pass through; `location` (the URL,
- * password masked) goes into the message.
+ * SQLSTATE or connection code: a server that cannot be reached or cannot
+ * take the session now is DATABASE_UNAVAILABLE. StoreErrors pass through;
+ * `location` (the URL, password masked) goes into the message.
  */
 export function translatePgError(error: unknown, location: string): StoreError {
   if (error instanceof StoreError) return error;
@@ -73,16 +87,16 @@ export function translatePgError(error: unknown, location: string): StoreError {
   const state = sqlState(error);
   const message = error instanceof Error ? error.message : String(error);
   if (state !== undefined) {
-    // Class 08 is a connection exception; 57P0x the server shutting down.
+    if (state.startsWith('08') || UNAVAILABLE_STATES.has(state)) {
+      return new StoreError('DATABASE_UNAVAILABLE', `${location} is unavailable: ${message} (SQLSTATE ${state})`, { sqlState: state }, { cause: error });
+    }
     // Class 22, a data exception, is a value the database refused (text PostgreSQL cannot hold).
     const code = CODES[state] ?? (state.startsWith('22') ? 'ARGUMENT_INVALID' : 'DATABASE_ERROR');
-    const unavailable = state.startsWith('08') || state.startsWith('57P');
-    const why = unavailable ? `${location} is unavailable: ${message}` : `${location}: ${message}`;
-    return new StoreError(code, `${why} (SQLSTATE ${state})`, { sqlState: state }, { cause: error });
+    return new StoreError(code, `${location}: ${message} (SQLSTATE ${state})`, { sqlState: state }, { cause: error });
   }
   const connection = (error as { code?: unknown } | null)?.code;
   if (typeof connection === 'string' && CONNECTION_CODES.has(connection)) {
-    return new StoreError('DATABASE_ERROR', `${location} is unavailable: ${message}`, { connection }, { cause: error });
+    return new StoreError('DATABASE_UNAVAILABLE', `${location} is unavailable: ${message}`, { connection }, { cause: error });
   }
   return new StoreError('DATABASE_ERROR', `${location}: ${message}`, undefined, { cause: error });
 }

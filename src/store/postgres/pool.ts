@@ -4,6 +4,7 @@
 
 import postgres from 'postgres';
 import { StoreError } from '../errors.js';
+import { DEFAULT_POSTGRES_TIMEOUTS } from '../limits.js';
 import type { Sql } from './context.js';
 import { isPostgresUrl, maskedUrl, translatePgError } from './errors.js';
 import { checkReadable, migrate } from './migrate.js';
@@ -12,10 +13,26 @@ import { checkReadable, migrate } from './migrate.js';
 // store keeps is far below 2^53, and the domain types are numbers.
 const INT8_AS_NUMBER = { to: 20, from: [20], serialize: (value: number) => String(value), parse: (raw: string) => Number(raw) };
 
-/** How a pool is made: its size, its connect timeout (s), how long a write waits for a row lock (ms). */
+/**
+ * Waits before the next attempt to connect to a server that is away (the
+ * driver's `backoff`, in seconds): short at first, then
+ * DEFAULT_POSTGRES_TIMEOUTS.reconnectDelay at most (the driver's own grows
+ * to 20 s, which is how long writes would stay refused after the server's
+ * return), jittered so that replicas do not all call at the same moment.
+ */
+function reconnectDelay(attempt: number): number {
+  return Math.min(0.05 * 2 ** attempt, DEFAULT_POSTGRES_TIMEOUTS.reconnectDelay) * (0.5 + Math.random() / 2);
+}
+
+/**
+ * How a pool is made: its size, its connect timeout (s, default
+ * DEFAULT_POSTGRES_TIMEOUTS.connectTimeout), how long a call waits for a free
+ * connection (s; none when not given), how long a write waits for a row lock (ms).
+ */
 export interface PoolOptions {
   max: number;
   connectTimeout?: number;
+  queueTimeout?: number;
   lockTimeout?: number;
   /** The name the server shows for the connections (pg_stat_activity). */
   applicationName?: string;
@@ -28,7 +45,7 @@ export interface PoolOptions {
  * which has one it can read), and its URL with the password masked (for messages).
  * @throws StoreError ARGUMENT_INVALID (not a postgres:// URL), DATABASE_TOO_NEW,
  * DATABASE_INVALID (a database with another program's tables; read-only, one
- * without a regmeta schema), DATABASE_ERROR (unreachable, refused).
+ * without a regmeta schema), DATABASE_UNAVAILABLE (unreachable, refused).
  */
 export async function connect(url: string, options: PoolOptions): Promise<{ sql: Sql; location: string }> {
   if (!isPostgresUrl(url)) {
@@ -41,7 +58,9 @@ export async function connect(url: string, options: PoolOptions): Promise<{ sql:
   if (options.readOnly) connection.default_transaction_read_only = 'on';
   const sql = postgres(url, {
     max: options.max,
-    connect_timeout: options.connectTimeout ?? 10,
+    connect_timeout: options.connectTimeout ?? DEFAULT_POSTGRES_TIMEOUTS.connectTimeout,
+    queue_timeout: options.queueTimeout ?? 0,
+    backoff: reconnectDelay,
     onnotice: () => {},
     types: { int8: INT8_AS_NUMBER },
     connection,

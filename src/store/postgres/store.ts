@@ -8,7 +8,7 @@
 import type { AsyncStore, LockedAction } from '../async.js';
 import { StoreError } from '../errors.js';
 import type { Reference } from '../grammar.js';
-import { limitsOf, type StoreLimits } from '../limits.js';
+import { DEFAULT_POSTGRES_TIMEOUTS, limitsOf, type StoreLimits } from '../limits.js';
 import type { BlobInfo, CatalogOptions, Context, Descriptor, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
 import type { PostgresStoreOptions, StoredManifest } from '../types.js';
 import * as blobs from './blobs.js';
@@ -28,13 +28,14 @@ import { PgUploadSessions } from './uploads.js';
  * date (with `readOnly`, only checks that it has one it can read).
  * @throws StoreError ARGUMENT_INVALID (not a postgres:// URL), DATABASE_TOO_NEW,
  * DATABASE_INVALID (a database with another program's tables; read-only, one
- * without a regmeta schema), DATABASE_ERROR (unreachable, refused).
+ * without a regmeta schema), DATABASE_UNAVAILABLE (unreachable, refused).
  */
 export async function openPostgres(url: string, options: PostgresStoreOptions = {}): Promise<AsyncStore> {
   const limits = limitsOf({ busyTimeout: options.busyTimeout, maxManifestSize: options.maxManifestSize });
   const { sql, location } = await connect(url, {
     max: options.maxConnections ?? 10,
     connectTimeout: options.connectTimeout,
+    queueTimeout: options.queueTimeout ?? DEFAULT_POSTGRES_TIMEOUTS.queueTimeout,
     lockTimeout: limits.busyTimeout,
     readOnly: options.readOnly,
   });
@@ -159,7 +160,7 @@ class PostgresStore implements AsyncStore {
   }
   /**
    * Whether the server takes writes: connected, not a standby in recovery, not read-only by default.
-   * @throws StoreError DATABASE_READONLY, DATABASE_ERROR (unreachable), STORE_CLOSED.
+   * @throws StoreError DATABASE_READONLY, DATABASE_UNAVAILABLE (unreachable), STORE_CLOSED.
    */
   async checkWritable(): Promise<void> {
     const [row] = await this.#cx.read((sql) => sql<{ recovery: boolean; readOnly: string }[]>`

@@ -111,10 +111,10 @@ describe('the PostgreSQL schema', () => {
     });
   });
 
-  it('reports an unreachable server as DATABASE_ERROR, with the password masked', async () => {
+  it('reports an unreachable server as DATABASE_UNAVAILABLE, with the password masked', async () => {
     const url = server.url.replace('postgres@', 'postgres:secret@').replace(/:(\d+)\//, ':1/');
     const failed = openPostgresStore(url, { connectTimeout: 2 });
-    await expect(failed).rejects.toMatchObject({ code: 'DATABASE_ERROR', message: expect.stringContaining('unavailable') });
+    await expect(failed).rejects.toMatchObject({ code: 'DATABASE_UNAVAILABLE', message: expect.stringContaining('unavailable') });
     await expect(failed).rejects.toSatisfy((error: Error) => !error.message.includes('secret'));
   });
 

@@ -1,1 +1,1 @@
-export { startPostgres, type PostgresServer, type PostgresOptions } from '../../../bench/postgres.js';
+export { startPostgres, TEST_SETTINGS, type PostgresServer, type PostgresOptions } from '../../../bench/postgres.js';
