@@ -5,7 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import nodePath from 'node:path';
-import { parseDocument } from 'yaml';
+import { FileFormatError, parseFileText } from '../../server/index.js';
 import { CliError, Exit, parse, type Command } from '../common.js';
 import { META_OPTIONS, OPTIONS, SECTIONS, type LogLevel, type OptionInfo } from './options.js';
 import type { NotifyTarget } from './kinds.js';
@@ -137,8 +137,9 @@ function strayVariables(env: NodeJS.ProcessEnv): string[] {
 
 /**
  * The file's text parsed: JSON for *.json, YAML (1.2, of which JSON is a
- * subset) otherwise. Duplicate keys are errors in both readings.
- * @throws CliError IO when the file cannot be read; USAGE when it does not parse.
+ * subset) otherwise, within FILE_FORMAT_LIMITS.
+ * @throws CliError IO when the file cannot be read; USAGE when it does not
+ * parse or passes a limit (nesting, aliases).
  */
 function readConfigFile(file: string): unknown {
   let textContent: string;
@@ -148,30 +149,30 @@ function readConfigFile(file: string): unknown {
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new CliError(Exit.IO, `cannot read config file ${file}: ${code}`, 'check --config (or REGMETA_CONFIG) and the permissions');
   }
-  if (file.endsWith('.json')) {
-    try {
-      return JSON.parse(textContent);
-    } catch (error) {
-      throw new CliError(Exit.USAGE, `config ${file}: not valid JSON: ${(error as Error).message}`);
-    }
+  try {
+    return parseFileText(textContent, file.endsWith('.json') ? 'json' : 'yaml');
+  } catch (error) {
+    if (error instanceof FileFormatError) throw new CliError(Exit.USAGE, `config ${file}: ${error.message}`);
+    throw error;
   }
-  const doc = parseDocument(textContent, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new CliError(Exit.USAGE, `config ${file}: not valid YAML: ${doc.errors[0].message.split('\n')[0]}`);
-  }
-  return doc.toJS();
 }
 
 const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Unknown keys listed one line each, with a suggestion; more are one line with their count. */
+const LISTED_UNKNOWN_KEYS = 5;
 
 /** Each option's value from the parsed file, relative paths resolved against the file's directory. */
 function fromFile(file: string, data: unknown, problems: string[]): Map<string, unknown> {
   const found = new Map<string, unknown>();
   const where = `config ${file}`;
+  const unknown: { key: string; line: number }[] = [];
   const check = (key: string, value: unknown) => {
     const o = BY_KEY.get(key);
     if (o === undefined) {
-      problems.push(`${where}: ${key}: unknown key${suggestion(key, OPTIONS.map((x) => x.key))}`);
+      // Only the few that get a line of their own are worth a suggestion, which costs a distance per option.
+      const line = unknown.length < LISTED_UNKNOWN_KEYS ? problems.push(`${where}: ${cut(key)}: unknown key${suggestion(key, OPTIONS.map((x) => x.key))}`) - 1 : -1;
+      unknown.push({ key, line });
       return;
     }
     // null is "not set": what --print-config writes for an option without a default.
@@ -193,11 +194,22 @@ function fromFile(file: string, data: unknown, problems: string[]): Map<string, 
       problems.push(`${where}: ${name}: expected a mapping of ${keys.join(', ')}, got ${shown(value)}`);
     }
   }
+  if (unknown.length > LISTED_UNKNOWN_KEYS) {
+    const listed = unknown.slice(0, LISTED_UNKNOWN_KEYS);
+    const summary = `${where}: ${unknown.length} unknown keys: ${listed.map((u) => cut(u.key)).join(', ')}, …`;
+    problems.splice(listed[0].line, 1, summary);
+    for (const u of listed.slice(1).reverse()) problems.splice(u.line, 1);
+  }
   return found;
 }
 
+/** A key as a message shows it: a long one cut short. */
+const cut = (key: string) => (key.length > 60 ? `${key.slice(0, 57)}...` : key);
+
 /** " (did you mean X?)" for a name close to one of `known`, else "". */
 export function suggestion(name: string, known: string[]): string {
+  // No option's name is this long, and the distance costs its length times theirs.
+  if (name.length > 64) return '';
   const norm = (s: string) => s.toLowerCase().replace(/[-_.]/g, '');
   const last = (s: string) => norm(s.split('.').at(-1) ?? s);
   const close = known.find((k) => norm(k) === norm(name) || last(k) === last(name)) ?? known.find((k) => distance(norm(k), norm(name)) <= 2);
