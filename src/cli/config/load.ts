@@ -81,9 +81,29 @@ export function negated(flag: string): string {
   return flag.startsWith('no-') ? flag.slice(3) : `no-${flag}`;
 }
 
+/**
+ * A value as a message quotes it, secrets masked: a URL's credentials, path
+ * and query (a webhook's may be its secret), a `secret`, header values.
+ */
 function shown(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
+  const masked = JSON.stringify(value, (key, v: unknown) => (key === 'secret' ? HIDDEN : key === 'headers' && isMapping(v) ? Object.fromEntries(Object.keys(v).map((k) => [k, HIDDEN])) : v));
+  const text = (masked ?? String(value)).replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s",]*/gi, maskedUrl);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** scheme://host as it is; credentials, path and query masked. */
+function maskedUrl(url: string): string {
+  const [, scheme, user, host, rest] = /^([^:]+:\/\/)([^/?#@]*@)?([^/?#]*)(.*)$/.exec(url)!;
+  return `${scheme}${user === undefined ? '' : `${HIDDEN}@`}${host}${rest === '' || rest === '/' ? rest : '/…'}`;
+}
+
+const HIDDEN = '********';
+
+/** Each value's problem beyond its form, as the kind says: one line naming where. */
+function checked(name: string, o: OptionInfo, value: unknown, problems: string[]): boolean {
+  const problem = o.kind.check?.(value);
+  if (problem !== undefined) problems.push(`${name}: ${problem}`);
+  return problem === undefined;
 }
 
 function bad(name: string, option: OptionInfo, raw: unknown): string {
@@ -109,7 +129,8 @@ function fromFlags(values: Record<string, unknown>, problems: string[]): Map<str
     // Each bad value of a repeated flag is its own line: all of them get fixed in one go.
     const wrong = texts.filter((_, i) => parsed[i] === undefined);
     for (const text of wrong) problems.push(bad(name, o, text));
-    if (wrong.length === 0) found.set(o.key, o.kind.repeatable ? parsed.flat() : parsed[0]);
+    const value = o.kind.repeatable ? parsed.flat() : parsed[0];
+    if (wrong.length === 0 && checked(name, o, value, problems)) found.set(o.key, value);
   }
   return found;
 }
@@ -122,7 +143,7 @@ function fromEnvironment(env: NodeJS.ProcessEnv, problems: string[]): Map<string
     if (raw === undefined || raw === '') continue;
     const value = o.kind.fromText(raw);
     if (value === undefined) problems.push(bad(o.env, o, raw));
-    else found.set(o.key, value);
+    else if (checked(o.env, o, value, problems)) found.set(o.key, value);
   }
   return found;
 }
@@ -179,7 +200,7 @@ function fromFile(file: string, data: unknown, problems: string[]): Map<string, 
     if (value === null && o.default === undefined) return;
     const parsed = o.kind.fromFile(value);
     if (parsed === undefined) problems.push(bad(`${where}: ${key}`, o, value));
-    else found.set(key, o.kind.path ? nodePath.resolve(nodePath.dirname(file), parsed as string) : parsed);
+    else if (checked(`${where}: ${key}`, o, parsed, problems)) found.set(key, o.kind.path ? nodePath.resolve(nodePath.dirname(file), parsed as string) : parsed);
   };
   if (data === null || data === undefined) return found;
   if (!isMapping(data)) {
