@@ -86,9 +86,15 @@ export function negated(flag: string): string {
  * and query (a webhook's may be its secret), a `secret`, header values.
  */
 function shown(value: unknown): string {
-  const masked = JSON.stringify(value, (key, v: unknown) => (key === 'secret' ? HIDDEN : key === 'headers' && isMapping(v) ? Object.fromEntries(Object.keys(v).map((k) => [k, HIDDEN])) : v));
-  const text = (masked ?? String(value)).replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s",]*/gi, maskedUrl);
+  const text = (JSON.stringify(value, maskedSecrets) ?? String(value)).replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s",]*/gi, maskedUrl);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** JSON.stringify's replacer: a `secret` and the values of `headers` masked. */
+function maskedSecrets(key: string, value: unknown): unknown {
+  if (key === 'secret') return HIDDEN;
+  if (key === 'headers' && isMapping(value)) return Object.fromEntries(Object.keys(value).map((k) => [k, HIDDEN]));
+  return value;
 }
 
 /** scheme://host as it is; credentials, path and query masked. */
