@@ -6,23 +6,51 @@
 // endpoint only grows its own backlog, retried with capped, jittered backoff.
 // Of several replicas on one database, the one holding an endpoint's claim
 // delivers to it; the others look again every poll interval, and take over
-// when it stops or dies.
+// when it stops or dies. A receiver's answer is read only a few KiB deep:
+// its status is all that counts.
 
 import { createHmac, randomUUID } from 'node:crypto';
 import type { AsyncStore, NotificationEvent } from '../store/index.js';
+import { scrub, toTargets, type Target } from './endpoint.js';
 import { ENVELOPE_MEDIA_TYPE, toEnvelopeEvent, type EnvelopeSource } from './envelope.js';
 
 /** One receiver of notifications. */
 export interface NotifyEndpoint {
-  /** http or https; also the key of its cursor in the store. */
+  /**
+   * http or https. `user:password@` in it is sent as Basic authorization.
+   * Without a name, the key of its cursor in the store (credentials left out).
+   */
   url: string;
+  /**
+   * What metrics, logs and errors call it (letters, digits, `.`, `_`, `-`;
+   * default scheme://host:port, as the URL's path and query may hold a
+   * secret), and the key of its cursor: the URL may then change and
+   * delivery resumes where it was.
+   */
+  name?: string;
   /** Sent with every POST (an Authorization header, say). */
   headers?: Record<string, string>;
   /** When set, every body is signed: `X-Regmeta-Signature: sha256=<hex HMAC-SHA256 of the body>`. */
   secret?: string;
-  /** Milliseconds a POST may take before it counts as failed (default 10 s). */
+  /** Milliseconds a POST, its answer included, may take before it counts as failed (default DEFAULT_NOTIFY_LIMITS.timeout). */
   timeout?: number;
 }
+
+/** The defaults of delivery: each one a NotifierOptions or NotifyEndpoint option. */
+export const DEFAULT_NOTIFY_LIMITS = {
+  /** Events per POST: small, so that a retry resends little. */
+  batchSize: 20,
+  /** Milliseconds before the first retry; the delay doubles from it after each failure in a row. */
+  retryMin: 1000,
+  /** Milliseconds the retry delay never passes: a receiver back up is caught up within this. */
+  retryMax: 5000,
+  /** Milliseconds between looks at the log when no commit was heard of. */
+  pollInterval: 5000,
+  /** Milliseconds a POST may take, its answer included. */
+  timeout: 10_000,
+  /** Bytes of a receiver's answer read: a longer one is cut off (its connection closed). */
+  maxAnswerBytes: 4096,
+};
 
 /** What a Notifier needs beyond its endpoints. */
 export interface NotifierOptions {
@@ -31,15 +59,26 @@ export interface NotifierOptions {
   endpoints: readonly NotifyEndpoint[];
   /** The registry's base URL (target.url, source.addr). */
   baseUrl: string;
-  /** Events per POST (default 20): small, so that a retry resends little. */
+  /** Events per POST (default DEFAULT_NOTIFY_LIMITS.batchSize). */
   batchSize?: number;
-  /** The first retry's delay and the cap of the backoff, in ms (default 1 s and 5 min). */
+  /** The first retry's delay and the cap of the backoff, in ms (default DEFAULT_NOTIFY_LIMITS'). */
   retryMin?: number;
   retryMax?: number;
-  /** How often to look at the log when no commit was heard of, in ms (default 5 s). */
+  /** How often to look at the log when no commit was heard of, in ms (default DEFAULT_NOTIFY_LIMITS'). */
   pollInterval?: number;
-  /** Receives each failed delivery (also recorded in the store) and unexpected errors. */
+  /** Bytes of an answer read (default DEFAULT_NOTIFY_LIMITS'). */
+  maxAnswerBytes?: number;
+  /**
+   * Receives each failed delivery (also recorded in the store) and unexpected
+   * errors, with the endpoint's label (its name, or scheme://host:port; '' for
+   * none): a DeliveryError's message names no secret of the endpoint's.
+   */
   onError?: (error: unknown, endpoint: string) => void;
+}
+
+/** A failed delivery, in words that hold none of the endpoint's secrets. */
+export class DeliveryError extends Error {
+  override name = 'DeliveryError';
 }
 
 /** The signature header's name; its value is `sha256=<hex>`, as GitHub's X-Hub-Signature-256. */
@@ -50,24 +89,38 @@ export function signatureOf(body: string | Buffer, secret: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }
 
-const DEFAULT_TIMEOUT = 10_000;
-
 /** The delivery loops of one registry. */
 export class Notifier {
-  readonly #options: Required<Omit<NotifierOptions, 'onError'>> & Pick<NotifierOptions, 'onError'>;
+  readonly #options: Required<Omit<NotifierOptions, 'onError' | 'endpoints'>> & Pick<NotifierOptions, 'onError'>;
+  readonly #targets: Target[];
   readonly #source: EnvelopeSource;
   readonly #stop = new AbortController();
   #wakers = new Set<() => void>();
   #loops: Promise<void>[] = [];
   #unsubscribe: (() => void) | undefined;
 
-  /** @throws TypeError for an endpoint URL that is not http or https. */
+  /**
+   * @throws TypeError for an endpoint URL that is not http or https, a bad
+   * name, credentials in a URL beside an Authorization header, or two
+   * endpoints on one cursor (the same name, or the same URL unnamed).
+   */
   constructor(options: NotifierOptions) {
-    for (const endpoint of options.endpoints) {
-      const protocol = URL.canParse(endpoint.url) ? new URL(endpoint.url).protocol : '';
-      if (protocol !== 'http:' && protocol !== 'https:') throw new TypeError(`notify: ${endpoint.url}: not an http or https URL`);
+    try {
+      this.#targets = toTargets(options.endpoints);
+    } catch (error) {
+      throw new TypeError(`notify: ${(error as Error).message}`);
     }
-    this.#options = { batchSize: 20, retryMin: 1000, retryMax: 300_000, pollInterval: 5000, ...options };
+    const d = DEFAULT_NOTIFY_LIMITS;
+    this.#options = {
+      store: options.store,
+      baseUrl: options.baseUrl,
+      onError: options.onError,
+      batchSize: options.batchSize ?? d.batchSize,
+      retryMin: options.retryMin ?? d.retryMin,
+      retryMax: options.retryMax ?? d.retryMax,
+      pollInterval: options.pollInterval ?? d.pollInterval,
+      maxAnswerBytes: options.maxAnswerBytes ?? d.maxAnswerBytes,
+    };
     this.#source = { baseUrl: options.baseUrl, instanceId: randomUUID() };
   }
 
@@ -78,13 +131,14 @@ export class Notifier {
    * @throws StoreError from opening the cursors or subscribing.
    */
   async start(): Promise<void> {
-    const { store, endpoints } = this.#options;
-    for (const endpoint of endpoints) await store.notifications.open(endpoint.url);
-    if (endpoints.length === 0) return;
+    const { store } = this.#options;
+    const targets = this.#targets;
+    for (const target of targets) await store.notifications.open(target.key);
+    if (targets.length === 0) return;
     this.#unsubscribe = await store.subscribe(() => this.#wake(), { onError: (error) => this.#report(error, '') });
     // Stopped while subscribing: stop() found nothing to unsubscribe yet.
     if (this.#stop.signal.aborted) return this.#unsubscribe();
-    this.#loops = endpoints.map((endpoint) => this.#loop(endpoint));
+    this.#loops = targets.map((target) => this.#loop(target));
   }
 
   /** Stops every loop: a POST in flight is aborted (its batch is sent again on the next start). */
@@ -120,29 +174,29 @@ export class Notifier {
     (this.#options.onError ?? ((e: unknown) => console.error(`notify ${endpoint}:`, e)))(error, endpoint);
   }
 
-  async #loop(endpoint: NotifyEndpoint): Promise<void> {
+  async #loop(target: Target): Promise<void> {
     try {
-      await this.#deliveries(endpoint);
+      await this.#deliveries(target);
     } finally {
-      await this.#options.store.notifications.release(endpoint.url);
+      await this.#options.store.notifications.release(target.key);
     }
   }
 
-  async #deliveries(endpoint: NotifyEndpoint): Promise<void> {
+  async #deliveries(target: Target): Promise<void> {
     const { notifications } = this.#options.store;
     let failures = 0;
     while (!this.#stop.signal.aborted) {
       let events: NotificationEvent[];
       try {
         // Another replica delivers to this endpoint while it holds the claim: look again later.
-        if (!(await notifications.claim(endpoint.url))) {
+        if (!(await notifications.claim(target.key))) {
           await this.#sleep(this.#options.pollInterval, false);
           continue;
         }
-        events = await notifications.eventsAfter(endpoint.url, this.#options.batchSize);
+        events = await notifications.eventsAfter(target.key, this.#options.batchSize);
       } catch (error) {
         if (this.#stop.signal.aborted) return;
-        this.#report(error, endpoint.url);
+        this.#report(error, target.label);
         await this.#sleep(this.#options.pollInterval, false);
         continue;
       }
@@ -151,12 +205,12 @@ export class Notifier {
         continue;
       }
       try {
-        await this.#deliver(endpoint, events);
+        await this.#deliver(target, events);
         failures = 0;
       } catch (error) {
         if (this.#stop.signal.aborted) return;
         failures++;
-        await this.#fail(endpoint, error);
+        await this.#fail(target, error);
         await this.#sleep(this.#backoff(failures), false);
       }
     }
@@ -169,16 +223,17 @@ export class Notifier {
     return ceiling / 2 + Math.random() * (ceiling / 2);
   }
 
-  async #fail(endpoint: NotifyEndpoint, error: unknown): Promise<void> {
+  async #fail(target: Target, error: unknown): Promise<void> {
     // fetch's own message is "fetch failed"; what failed is in its cause (ECONNREFUSED, …).
     const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
     const detail = cause === undefined ? '' : ` (${cause.code ?? cause.message})`;
-    const message = `${error instanceof Error ? error.message : String(error)}${detail}`;
-    this.#report(error, endpoint.url);
+    const message = scrub(`${error instanceof Error ? error.message : String(error)}${detail}`, target);
+    // Not the error itself: its message or cause may hold the URL.
+    this.#report(new DeliveryError(message), target.label);
     try {
-      await this.#options.store.notifications.recordFailure(endpoint.url, message);
+      await this.#options.store.notifications.recordFailure(target.key, message);
     } catch (storeError) {
-      this.#report(storeError, endpoint.url);
+      this.#report(storeError, target.label);
     }
   }
 
@@ -187,21 +242,41 @@ export class Notifier {
    * events distribution has no notification for only moves the cursor.
    * @throws Error for a failed POST (network, timeout, a status other than 2xx); StoreError.
    */
-  async #deliver(endpoint: NotifyEndpoint, events: NotificationEvent[]): Promise<void> {
+  async #deliver(target: Target, events: NotificationEvent[]): Promise<void> {
     const last = events[events.length - 1].id;
     const envelope = events.map((e) => toEnvelopeEvent(e, this.#source)).filter((e) => e !== undefined);
-    if (envelope.length > 0) await this.#post(endpoint, JSON.stringify({ events: envelope }));
-    await this.#options.store.notifications.advance(endpoint.url, last);
+    if (envelope.length > 0) await this.#post(target, JSON.stringify({ events: envelope }));
+    await this.#options.store.notifications.advance(target.key, last);
   }
 
   /** @throws Error unless the endpoint answers 2xx within its timeout. */
-  async #post(endpoint: NotifyEndpoint, body: string): Promise<void> {
-    const headers: Record<string, string> = { ...endpoint.headers, 'Content-Type': ENVELOPE_MEDIA_TYPE, 'User-Agent': 'regmeta-notify' };
-    if (endpoint.secret !== undefined) headers[SIGNATURE_HEADER] = signatureOf(body, endpoint.secret);
-    const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(endpoint.timeout ?? DEFAULT_TIMEOUT)]);
-    const response = await fetch(endpoint.url, { method: 'POST', headers, body, signal, redirect: 'manual' });
-    // The body is not needed; reading it frees the connection for the next POST.
-    await response.arrayBuffer().catch(() => undefined);
+  async #post(target: Target, body: string): Promise<void> {
+    const headers: Record<string, string> = { ...target.headers, 'Content-Type': ENVELOPE_MEDIA_TYPE, 'User-Agent': 'regmeta-notify' };
+    if (target.secret !== undefined) headers[SIGNATURE_HEADER] = signatureOf(body, target.secret);
+    const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(target.timeout ?? DEFAULT_NOTIFY_LIMITS.timeout)]);
+    const response = await fetch(target.url, { method: 'POST', headers, body, signal, redirect: 'manual' });
+    await readAtMost(response, this.#options.maxAnswerBytes);
     if (response.status < 200 || response.status > 299) throw new Error(`HTTP ${response.status} ${response.statusText}`.trim());
+  }
+}
+
+/**
+ * Reads the answer's body up to `limit` bytes (within the POST's timeout,
+ * whose signal ends the read too): a short answer is read to its end, which
+ * leaves the connection for the next POST; a longer one is cancelled, which
+ * closes it. Nothing of it is kept, and how the read ends does not matter.
+ */
+async function readAtMost(response: Response, limit: number): Promise<void> {
+  const reader = response.body?.getReader();
+  if (reader === undefined) return;
+  try {
+    for (let read = 0; read <= limit; ) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      read += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    // Aborted (timeout, stop) or reset: the status already said what counts.
   }
 }

@@ -9,7 +9,7 @@
 // matter and there are no deny rules, so no rule can hide another.
 
 import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
+import { FileFormatError, parseFileText } from './file-format.js';
 
 /** What a rule grants. */
 export type Action = 'pull' | 'push' | 'delete';
@@ -186,23 +186,18 @@ export class Access {
 
 /**
  * Reads a rules file: JSON when its name ends in .json, YAML otherwise.
- * @throws AccessRulesError for a file that does not parse or rules that do
- * not hold together, each line prefixed with the file's name; Error (with
+ * @throws AccessRulesError for a file that does not parse, passes
+ * FILE_FORMAT_LIMITS, or holds rules that do not hold together, each line prefixed with the file's name; Error (with
  * the errno code) when it cannot be read.
  */
 export function readAccessRules(file: string, extraAdmins: readonly string[] = []): Access {
   const text = readFileSync(file, 'utf8');
   let data: unknown;
-  if (file.endsWith('.json')) {
-    try {
-      data = JSON.parse(text);
-    } catch (error) {
-      throw new AccessRulesError([`access ${file}: not valid JSON: ${(error as Error).message}`]);
-    }
-  } else {
-    const doc = parseDocument(text, { uniqueKeys: true });
-    if (doc.errors.length > 0) throw new AccessRulesError([`access ${file}: not valid YAML: ${doc.errors[0].message.split('\n')[0]}`]);
-    data = doc.toJS();
+  try {
+    data = parseFileText(text, file.endsWith('.json') ? 'json' : 'yaml');
+  } catch (error) {
+    if (error instanceof FileFormatError) throw new AccessRulesError([`access ${file}: ${error.message}`]);
+    throw error;
   }
   try {
     return new Access((data ?? {}) as AccessRules, extraAdmins);

@@ -18,8 +18,9 @@ export {
 export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connections.js';
 export { DEFAULT_STATS_INTERVAL, LATENCY_BUCKETS, type MetricsOptions } from './metrics.js';
 export { DEFAULT_AUTH_LIMITS, type AuthLimits } from './auth.js';
+export { FILE_FORMAT_LIMITS, FileFormatError, parseFileText } from './file-format.js';
 export { Access, AccessRulesError, ANONYMOUS, readAccessRules, type AccessRule, type AccessRules, type Action } from './access.js';
 // Webhooks from the event log, which startRegistry runs with `notify`.
-export { Notifier, SIGNATURE_HEADER, signatureOf, ENVELOPE_MEDIA_TYPE, type NotifyEndpoint, type NotifierOptions, type EnvelopeEvent } from '../notify/index.js';
+export { DEFAULT_NOTIFY_LIMITS, DeliveryError, Notifier, SIGNATURE_HEADER, signatureOf, ENVELOPE_MEDIA_TYPE, type NotifyEndpoint, type NotifierOptions, type EnvelopeEvent } from '../notify/index.js';
 // The blob store's session table on the metadata database (regmeta gc sweeps uploads through it).
 export { storeSessions } from './uploads.js';

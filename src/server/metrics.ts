@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client';
 import type { BlobStore } from '../blobstore/index.js';
 import type { AsyncStore, NotificationStatus, StoreStats } from '../index.js';
+import { endpointLabels } from '../notify/index.js';
 import type { RequestState } from './request.js';
 import { routeKindOf } from './routes.js';
 import { timedStore, type Timing } from './timed-store.js';
@@ -109,18 +110,6 @@ function everyInterval<T>(read: () => Promise<T>, interval: number, onError: (er
     }
     return latest;
   };
-}
-
-/**
- * A webhook endpoint as a label: its URL without credentials or query
- * values, which may carry tokens (the scrape may be less guarded than the
- * configuration).
- */
-export function endpointLabel(endpoint: string): string {
-  if (!URL.canParse(endpoint)) return 'invalid';
-  const url = new URL(endpoint);
-  const query = [...url.searchParams.keys()].map((key) => `${key}=…`).join('&');
-  return `${url.protocol}//${url.host}${url.pathname}${query === '' ? '' : `?${query}`}`;
 }
 
 /** Where the metrics read what they do not count themselves. */
@@ -345,15 +334,13 @@ function notifyGauges(registers: PromRegistry[], status: () => Promise<Notificat
       async collect() {
         const read = await status();
         this.reset();
-        const seen = new Set<string>();
-        for (const s of read ?? []) {
-          let endpoint = endpointLabel(s.endpoint);
-          // Two URLs that differ only in what the label hides must still be two series.
-          for (let n = 2; seen.has(endpoint); n++) endpoint = `${endpointLabel(s.endpoint)} (${n})`;
-          seen.add(endpoint);
+        // Labelled as shown everywhere (a name, or scheme://host:port): the URL's path and query may hold a secret.
+        const states = read ?? [];
+        const labels = endpointLabels(states.map((s) => s.endpoint));
+        states.forEach((s, i) => {
           const v = value(s);
-          if (v !== undefined) this.set({ endpoint }, v);
-        }
+          if (v !== undefined) this.set({ endpoint: labels[i] }, v);
+        });
       },
     });
   }

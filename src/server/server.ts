@@ -133,8 +133,9 @@ export interface StartRegistryOptions extends Omit<RegistryServerOptions, 'store
  * (default 127.0.0.1) and `port` (default 5000; 0 lets the kernel choose);
  * then starts the webhook notifier when `options.notify` names endpoints.
  * @throws StoreError from openStore or the notifier's cursors; TypeError for
- * a notify URL that is not http(s); what createRegistry throws; the listen
- * error (EADDRINUSE, EACCES).
+ * notify endpoints the Notifier refuses (a URL not http(s), a bad name, two
+ * on one cursor); what createRegistry throws; the listen error (EADDRINUSE,
+ * EACCES).
  */
 export async function startRegistry(options: StartRegistryOptions): Promise<StartedRegistry> {
   const dataDir = path.resolve(options.dataDir);

@@ -59,12 +59,14 @@ describe('regmeta serve --notify', () => {
     const json = await regmeta(['notify', 'status', '--data', data, '--json']);
     expect(json.status).toBe(0);
     const [status] = JSON.parse(json.stdout) as { endpoint: string; eventId: string; backlog: number; failures: number; lastSuccessAt: string }[];
-    expect(status).toMatchObject({ endpoint: receiver.url, eventId: expectedIds(data).at(-1), backlog: 0, failures: 0 });
+    expect(status).toMatchObject({ endpoint: new URL(receiver.url).origin, eventId: expectedIds(data).at(-1), backlog: 0, failures: 0 });
     expect(new Date(status.lastSuccessAt).getTime()).not.toBeNaN();
     const text = await regmeta(['notify', 'status', '--data', data]);
     expect(text.status).toBe(0);
     expect(text.stdout).toMatch(/endpoint\s+last event delivered\s+its time\s+backlog\s+failures\s+last success/);
-    expect(text.stdout).toContain(receiver.url);
+    // Shown as scheme://host:port: a webhook URL's path may be its secret.
+    expect(text.stdout).toContain(new URL(receiver.url).origin);
+    expect(text.stdout).not.toContain(receiver.url);
   });
 
   it('shows a failing endpoint\'s backlog and last error', async () => {
@@ -79,9 +81,9 @@ describe('regmeta serve --notify', () => {
     } finally {
       await served.stop();
     }
-    expect(served.stderr()).toContain(`notify ${receiver.url}: HTTP 503 Service Unavailable`);
+    expect(served.stderr()).toContain(`notify ${new URL(receiver.url).origin}: HTTP 503 Service Unavailable`);
     const run = await regmeta(['notify', 'status', '--data', data]);
-    expect(run.stdout).toContain(`${receiver.url}: last error at`);
+    expect(run.stdout).toContain(`${new URL(receiver.url).origin}: last error at`);
     expect(run.stdout).toContain('HTTP 503 Service Unavailable');
     const [status] = JSON.parse((await regmeta(['notify', 'status', '--data', data, '--json'])).stdout) as { backlog: number; failures: number }[];
     expect(status.backlog).toBeGreaterThan(0);
@@ -92,10 +94,10 @@ describe('regmeta serve --notify', () => {
     const data = tempDir();
     const bad = await regmeta(['serve', '--data', data, '--notify', 'ftp://example.com/hook']);
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toMatch(/^regmeta serve: --notify: expected http or https URLs .*got "ftp:\/\/example.com\/hook"/);
+    expect(bad.stderr).toMatch(/^regmeta serve: --notify: expected http or https URLs .*got "ftp:\/\/example.com\/…"/);
     const two = await regmeta(['serve', '--data', data, '--notify', 'ftp://a/hook', '--notify', 'http://ok/hook', '--notify', 'b']);
     expect(two.status).toBe(2);
-    expect(two.stderr).toContain('got "ftp://a/hook"');
+    expect(two.stderr).toContain('got "ftp://a/…"');
     expect(two.stderr).toContain('got "b"');
     const config = path.join(data, 'regmeta.yaml');
     writeFileSync(config, 'notify:\n  - http://a.example/hook\n  - { url: "https://b.example/hook", secret: s3cret, headers: { Authorization: "Bearer t0ken" }, timeout: 5s }\n');
@@ -108,5 +110,44 @@ describe('regmeta serve --notify', () => {
     const refused = await regmeta(['serve', '--config', wrong]);
     expect(refused.status).toBe(2);
     expect(refused.stderr).toContain('notify: expected http or https URLs');
+  });
+  it('delivers to a URL with credentials as Basic authorization, and prints neither them nor the path: logs, status, metrics, errors, --print-config', async () => {
+    const data = tempDir();
+    const receiver = await startReceiver();
+    receivers.push(receiver);
+    receiver.answer = 503;
+    const hook = new URL(receiver.url);
+    hook.username = 'alice';
+    hook.password = 'pa55w0rd';
+    hook.pathname = '/services/T0000/XXXXSECRET';
+    const config = path.join(data, 'regmeta.yaml');
+    writeFileSync(config, `notify:\n  - ${hook.href}\n  - { url: "${receiver.url}/named", name: ci }\n`);
+    const served = await serve(data, ['--config', config]);
+    let metrics: string;
+    try {
+      await pushImage(served.url, 'acme/app', 'v1', 'one');
+      await receiver.until((d) => d.length >= 4);
+      receiver.answer = 200;
+      await receiver.until((d) => d.filter((x) => x.status === 200).length >= 2);
+      metrics = await (await fetch(`${served.url}/metrics`)).text();
+    } finally {
+      expect(await served.stop()).toBe(0);
+    }
+    const basic = `Basic ${Buffer.from('alice:pa55w0rd').toString('base64')}`;
+    const secretPath = receiver.deliveries.filter((d) => d.path === '/services/T0000/XXXXSECRET');
+    expect(secretPath.length).toBeGreaterThan(0);
+    expect(secretPath.filter((d) => d.status === 200).every((d) => d.headers.authorization === basic)).toBe(true);
+    expect(served.stderr()).toContain(`notify ${new URL(receiver.url).origin}: HTTP 503 Service Unavailable`);
+    expect(served.stderr()).toContain('notify ci: HTTP 503 Service Unavailable');
+    const status = await regmeta(['notify', 'status', '--data', data]);
+    expect(status.stdout).toMatch(/^ci\s/m);
+    const json = await regmeta(['notify', 'status', '--data', data, '--json']);
+    expect((JSON.parse(json.stdout) as { endpoint: string }[]).map((s) => s.endpoint).sort()).toEqual(['ci', new URL(receiver.url).origin]);
+    const printed = await regmeta(['serve', '--config', config, '--print-config']);
+    expect(printed.stdout).toContain('alice:********@');
+    const wrong = await regmeta(['serve', '--data', data, '--notify', `${hook.href},ftp://elsewhere`]);
+    expect(wrong.status).toBe(2);
+    for (const text of [served.stderr(), served.stdout(), status.stdout, json.stdout, metrics, wrong.stderr]) expect(text).not.toMatch(/pa55w0rd|XXXXSECRET/);
+    expect(printed.stdout).not.toContain('pa55w0rd');
   });
 });

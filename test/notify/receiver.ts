@@ -1,7 +1,7 @@
 // A real webhook receiver for the tests: node:http on 127.0.0.1:0, recording
 // every POST (headers, raw body, parsed events), answering as the test says.
 
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface Delivery {
@@ -10,6 +10,8 @@ export interface Delivery {
   events: { id: string; action: string; target: Record<string, unknown>; actor: { name?: string }; source: Record<string, string>; timestamp: string }[];
   /** The status answered. */
   status: number;
+  /** The request's path and query. */
+  path: string;
 }
 
 /** How to answer a POST: a status, or 'hang' (never answer; the socket stays open). */
@@ -21,6 +23,10 @@ export interface Receiver {
   /** What the next POSTs are answered with (default 200), and after how many ms. */
   answer: Answer;
   delay: number;
+  /** Bytes of body to answer with (default 0), streamed as fast as the client reads them. */
+  answerBytes: number;
+  /** Bytes of answer bodies written to the socket so far: what a client that stops reading caps. */
+  written: number;
   /** POSTs whose body has arrived, answered or not yet. */
   started: number;
   /** Every event id acknowledged with a 2xx, in arrival order (duplicates kept). */
@@ -30,9 +36,26 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
+const CHUNK = Buffer.alloc(64 * 1024, 'x');
+
+/** Writes `bytes` of body as fast as the client takes them, stopping when it goes away. */
+function streamBody(res: ServerResponse, bytes: number, wrote: (n: number) => void): void {
+  let left = bytes;
+  const pump = () => {
+    while (left > 0 && !res.destroyed) {
+      const chunk = left >= CHUNK.length ? CHUNK : CHUNK.subarray(0, left);
+      left -= chunk.length;
+      wrote(chunk.length);
+      if (!res.write(chunk)) return void res.once('drain', pump);
+    }
+    if (!res.destroyed) res.end();
+  };
+  pump();
+}
+
 export async function startReceiver(): Promise<Receiver> {
   const waiters = new Set<() => void>();
-  const receiver = { deliveries: [] as Delivery[], answer: 200 as Answer, delay: 0, started: 0 } as Receiver;
+  const receiver = { deliveries: [] as Delivery[], answer: 200 as Answer, delay: 0, answerBytes: 0, written: 0, started: 0 } as Receiver;
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -44,8 +67,9 @@ export async function startReceiver(): Promise<Receiver> {
       const body = Buffer.concat(chunks).toString();
       setTimeout(() => {
         if (res.destroyed) return;
-        receiver.deliveries.push({ headers: req.headers, body, events: JSON.parse(body).events, status: answer });
-        res.writeHead(answer).end();
+        receiver.deliveries.push({ headers: req.headers, body, events: JSON.parse(body).events, status: answer, path: req.url ?? '' });
+        res.writeHead(answer);
+        streamBody(res, receiver.answerBytes, (n) => (receiver.written += n));
         for (const waiter of [...waiters]) waiter();
       }, receiver.delay);
     });

@@ -2,12 +2,23 @@
 // the store's notification cursors say (the same numbers metrics read):
 // position, backlog, failures, last error and success.
 
+import { endpointLabels, withoutUrls } from '../../notify/index.js';
 import type { NotificationStatus } from '../../store/index.js';
 import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, openMetadata, parse, println, printJson, table, usageError, type Command } from '../common.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
 
 const time = (date: Date | undefined) => (date === undefined ? '-' : date.toISOString());
+
+/**
+ * The states as they may be shown: each endpoint by its label (its name, or
+ * scheme://host:port), never its URL, whose path, query and credentials may
+ * be secrets; URLs in a recorded error likewise.
+ */
+function shown(states: NotificationStatus[]): NotificationStatus[] {
+  const labels = endpointLabels(states.map((s) => s.endpoint));
+  return states.map((s, i) => ({ ...s, endpoint: labels[i], ...(s.lastError === undefined ? {} : { lastError: withoutUrls(s.lastError) }) }));
+}
 
 function printStatus(states: NotificationStatus[]): void {
   if (states.length === 0) {
@@ -26,7 +37,8 @@ export const notify: Command = {
   usage: `usage: regmeta notify status [--data <dir>] [--database <url>] [--json]
 
 Prints, for each webhook endpoint that regmeta serve --notify has delivered
-to: the last event it acknowledged (id and time), the backlog (events
+to (by its name, or as scheme://host:port: a URL's path may be a secret):
+the last event it acknowledged (id and time), the backlog (events
 committed since, not yet acknowledged), failed attempts since the last
 success, the last error and the last success. An endpoint no longer
 configured keeps its cursor, and resumes from it when configured again.
@@ -49,8 +61,8 @@ example:
     } finally {
       await store.close();
     }
-    if (args.values.json) printJson(states);
-    else printStatus(states);
+    if (args.values.json) printJson(shown(states));
+    else printStatus(shown(states));
     return Exit.OK;
   },
 };

@@ -3,6 +3,7 @@
 // parsed YAML or JSON value), and how it is written back out for
 // --print-config and the docs, in a form the file reader accepts again.
 
+import { endpointsProblem } from '../../notify/index.js';
 import { isPostgresUrl } from '../../store/index.js';
 import { durationMs, formatDuration } from '../common.js';
 
@@ -22,6 +23,8 @@ export interface Kind<T = unknown> {
   readonly flagOnly?: boolean;
   /** Whether the flag may be repeated, each adding one value. */
   readonly repeatable?: boolean;
+  /** What is wrong with a value read, beyond its form (one line, no secret in it); undefined when nothing. */
+  check?(value: T): string | undefined;
 }
 
 /** Free text, not empty. */
@@ -132,6 +135,7 @@ export function size(min = 0): Kind<number> {
 /** A webhook endpoint as `serve` configures it (see src/notify's NotifyEndpoint). */
 export interface NotifyTarget {
   url: string;
+  name?: string;
   headers?: Record<string, string>;
   secret?: string;
   /** Milliseconds. */
@@ -139,16 +143,29 @@ export interface NotifyTarget {
 }
 
 const isHttpUrl = (t: string) => URL.canParse(t) && ['http:', 'https:'].includes(new URL(t).protocol);
-const NOTIFY_KEYS = new Set(['url', 'headers', 'secret', 'timeout']);
+const NOTIFY_KEYS = new Set(['url', 'name', 'headers', 'secret', 'timeout']);
 const HIDDEN = '********';
 
-/** One entry of the file's `notify` list: a URL, or {url, headers, secret, timeout}; undefined when not one. */
+/** A URL as --print-config writes it: the password masked (it is sent as Basic authorization). */
+function maskedPassword(url: string): string {
+  if (!URL.canParse(url)) return url;
+  const parsed = new URL(url);
+  if (parsed.password === '') return url;
+  parsed.password = HIDDEN;
+  return parsed.href;
+}
+
+/** One entry of the file's `notify` list: a URL, or {url, name, headers, secret, timeout}; undefined when not one. */
 function notifyEntry(v: unknown): NotifyTarget | undefined {
   if (typeof v === 'string') return isHttpUrl(v) ? { url: v } : undefined;
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
   const entry = v as Record<string, unknown>;
   if (!Object.keys(entry).every((k) => NOTIFY_KEYS.has(k)) || typeof entry.url !== 'string' || !isHttpUrl(entry.url)) return undefined;
   const target: NotifyTarget = { url: entry.url };
+  if (entry.name !== undefined) {
+    if (typeof entry.name !== 'string') return undefined;
+    target.name = entry.name;
+  }
   const headers = entry.headers;
   if (headers !== undefined) {
     if (typeof headers !== 'object' || headers === null || !Object.values(headers).every((h) => typeof h === 'string')) return undefined;
@@ -168,12 +185,12 @@ function notifyEntry(v: unknown): NotifyTarget | undefined {
 
 /**
  * Webhook endpoints: http(s) URLs as repeated flags or a comma-separated
- * variable; in the file, a list of URLs and {url, headers, secret, timeout}
- * mappings. Written out with the secret and the header values masked, as
- * they may hold credentials.
+ * variable; in the file, a list of URLs and {url, name, headers, secret,
+ * timeout} mappings. Written out with the secret, the header values and a
+ * URL's password masked, as they are credentials.
  */
 export const notify: Kind<NotifyTarget[]> = {
-  expected: 'http or https URLs (in the file, a list of URLs or {url, headers, secret, timeout} mappings)',
+  expected: 'http or https URLs (in the file, a list of URLs or {url, name, headers, secret, timeout} mappings)',
   repeatable: true,
   fromText: (t) => {
     const urls = t.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -184,10 +201,13 @@ export const notify: Kind<NotifyTarget[]> = {
     const entries = v.map(notifyEntry);
     return entries.every((e) => e !== undefined) ? (entries as NotifyTarget[]) : undefined;
   },
+  check: endpointsProblem,
   format: (v) =>
     v.map((e) => {
-      if (e.headers === undefined && e.secret === undefined && e.timeout === undefined) return e.url;
-      const out: Record<string, unknown> = { url: e.url };
+      const url = maskedPassword(e.url);
+      if (e.name === undefined && e.headers === undefined && e.secret === undefined && e.timeout === undefined) return url;
+      const out: Record<string, unknown> = { url };
+      if (e.name !== undefined) out.name = e.name;
       if (e.headers !== undefined) out.headers = Object.fromEntries(Object.keys(e.headers).map((k) => [k, HIDDEN]));
       if (e.secret !== undefined) out.secret = HIDDEN;
       if (e.timeout !== undefined) out.timeout = formatDuration(e.timeout);

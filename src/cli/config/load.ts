@@ -5,7 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import nodePath from 'node:path';
-import { parseDocument } from 'yaml';
+import { FileFormatError, parseFileText } from '../../server/index.js';
 import { CliError, Exit, parse, type Command } from '../common.js';
 import { META_OPTIONS, OPTIONS, SECTIONS, type LogLevel, type OptionInfo } from './options.js';
 import type { NotifyTarget } from './kinds.js';
@@ -81,9 +81,35 @@ export function negated(flag: string): string {
   return flag.startsWith('no-') ? flag.slice(3) : `no-${flag}`;
 }
 
+/**
+ * A value as a message quotes it, secrets masked: a URL's credentials, path
+ * and query (a webhook's may be its secret), a `secret`, header values.
+ */
 function shown(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
+  const text = (JSON.stringify(value, maskedSecrets) ?? String(value)).replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s",]*/gi, maskedUrl);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** JSON.stringify's replacer: a `secret` and the values of `headers` masked. */
+function maskedSecrets(key: string, value: unknown): unknown {
+  if (key === 'secret') return HIDDEN;
+  if (key === 'headers' && isMapping(value)) return Object.fromEntries(Object.keys(value).map((k) => [k, HIDDEN]));
+  return value;
+}
+
+/** scheme://host as it is; credentials, path and query masked. */
+function maskedUrl(url: string): string {
+  const [, scheme, user, host, rest] = /^([^:]+:\/\/)([^/?#@]*@)?([^/?#]*)(.*)$/.exec(url)!;
+  return `${scheme}${user === undefined ? '' : `${HIDDEN}@`}${host}${rest === '' || rest === '/' ? rest : '/…'}`;
+}
+
+const HIDDEN = '********';
+
+/** Each value's problem beyond its form, as the kind says: one line naming where. */
+function checked(name: string, o: OptionInfo, value: unknown, problems: string[]): boolean {
+  const problem = o.kind.check?.(value);
+  if (problem !== undefined) problems.push(`${name}: ${problem}`);
+  return problem === undefined;
 }
 
 function bad(name: string, option: OptionInfo, raw: unknown): string {
@@ -109,7 +135,8 @@ function fromFlags(values: Record<string, unknown>, problems: string[]): Map<str
     // Each bad value of a repeated flag is its own line: all of them get fixed in one go.
     const wrong = texts.filter((_, i) => parsed[i] === undefined);
     for (const text of wrong) problems.push(bad(name, o, text));
-    if (wrong.length === 0) found.set(o.key, o.kind.repeatable ? parsed.flat() : parsed[0]);
+    const value = o.kind.repeatable ? parsed.flat() : parsed[0];
+    if (wrong.length === 0 && checked(name, o, value, problems)) found.set(o.key, value);
   }
   return found;
 }
@@ -122,7 +149,7 @@ function fromEnvironment(env: NodeJS.ProcessEnv, problems: string[]): Map<string
     if (raw === undefined || raw === '') continue;
     const value = o.kind.fromText(raw);
     if (value === undefined) problems.push(bad(o.env, o, raw));
-    else found.set(o.key, value);
+    else if (checked(o.env, o, value, problems)) found.set(o.key, value);
   }
   return found;
 }
@@ -137,8 +164,9 @@ function strayVariables(env: NodeJS.ProcessEnv): string[] {
 
 /**
  * The file's text parsed: JSON for *.json, YAML (1.2, of which JSON is a
- * subset) otherwise. Duplicate keys are errors in both readings.
- * @throws CliError IO when the file cannot be read; USAGE when it does not parse.
+ * subset) otherwise, within FILE_FORMAT_LIMITS.
+ * @throws CliError IO when the file cannot be read; USAGE when it does not
+ * parse or passes a limit (nesting, aliases).
  */
 function readConfigFile(file: string): unknown {
   let textContent: string;
@@ -148,37 +176,37 @@ function readConfigFile(file: string): unknown {
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new CliError(Exit.IO, `cannot read config file ${file}: ${code}`, 'check --config (or REGMETA_CONFIG) and the permissions');
   }
-  if (file.endsWith('.json')) {
-    try {
-      return JSON.parse(textContent);
-    } catch (error) {
-      throw new CliError(Exit.USAGE, `config ${file}: not valid JSON: ${(error as Error).message}`);
-    }
+  try {
+    return parseFileText(textContent, file.endsWith('.json') ? 'json' : 'yaml');
+  } catch (error) {
+    if (error instanceof FileFormatError) throw new CliError(Exit.USAGE, `config ${file}: ${error.message}`);
+    throw error;
   }
-  const doc = parseDocument(textContent, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new CliError(Exit.USAGE, `config ${file}: not valid YAML: ${doc.errors[0].message.split('\n')[0]}`);
-  }
-  return doc.toJS();
 }
 
 const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Unknown keys listed one line each, with a suggestion; more are one line with their count. */
+const LISTED_UNKNOWN_KEYS = 5;
 
 /** Each option's value from the parsed file, relative paths resolved against the file's directory. */
 function fromFile(file: string, data: unknown, problems: string[]): Map<string, unknown> {
   const found = new Map<string, unknown>();
   const where = `config ${file}`;
+  const unknown: { key: string; line: number }[] = [];
   const check = (key: string, value: unknown) => {
     const o = BY_KEY.get(key);
     if (o === undefined) {
-      problems.push(`${where}: ${key}: unknown key${suggestion(key, OPTIONS.map((x) => x.key))}`);
+      // Only the few that get a line of their own are worth a suggestion, which costs a distance per option.
+      const line = unknown.length < LISTED_UNKNOWN_KEYS ? problems.push(`${where}: ${cut(key)}: unknown key${suggestion(key, OPTIONS.map((x) => x.key))}`) - 1 : -1;
+      unknown.push({ key, line });
       return;
     }
     // null is "not set": what --print-config writes for an option without a default.
     if (value === null && o.default === undefined) return;
     const parsed = o.kind.fromFile(value);
     if (parsed === undefined) problems.push(bad(`${where}: ${key}`, o, value));
-    else found.set(key, o.kind.path ? nodePath.resolve(nodePath.dirname(file), parsed as string) : parsed);
+    else if (checked(`${where}: ${key}`, o, parsed, problems)) found.set(key, o.kind.path ? nodePath.resolve(nodePath.dirname(file), parsed as string) : parsed);
   };
   if (data === null || data === undefined) return found;
   if (!isMapping(data)) {
@@ -193,11 +221,22 @@ function fromFile(file: string, data: unknown, problems: string[]): Map<string, 
       problems.push(`${where}: ${name}: expected a mapping of ${keys.join(', ')}, got ${shown(value)}`);
     }
   }
+  if (unknown.length > LISTED_UNKNOWN_KEYS) {
+    const listed = unknown.slice(0, LISTED_UNKNOWN_KEYS);
+    const summary = `${where}: ${unknown.length} unknown keys: ${listed.map((u) => cut(u.key)).join(', ')}, …`;
+    problems.splice(listed[0].line, 1, summary);
+    for (const u of listed.slice(1).reverse()) problems.splice(u.line, 1);
+  }
   return found;
 }
 
+/** A key as a message shows it: a long one cut short. */
+const cut = (key: string) => (key.length > 60 ? `${key.slice(0, 57)}...` : key);
+
 /** " (did you mean X?)" for a name close to one of `known`, else "". */
 export function suggestion(name: string, known: string[]): string {
+  // No option's name is this long, and the distance costs its length times theirs.
+  if (name.length > 64) return '';
   const norm = (s: string) => s.toLowerCase().replace(/[-_.]/g, '');
   const last = (s: string) => norm(s.split('.').at(-1) ?? s);
   const close = known.find((k) => norm(k) === norm(name) || last(k) === last(name)) ?? known.find((k) => distance(norm(k), norm(name)) <= 2);

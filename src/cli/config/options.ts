@@ -63,7 +63,7 @@ const SPECS: OptionSpec[] = [
     default: [],
     arg: 'url',
     defaultText: 'none',
-    help: 'POST every event to this webhook (repeat the flag; comma-separated in the environment; in the file also {url, headers, secret, timeout}); see Webhooks',
+    help: 'POST every event to this webhook (repeat the flag; comma-separated in the environment; in the file also {url, name, headers, secret, timeout}); see Webhooks',
   },
   { key: 'metrics', kind: boolean, default: true, help: 'answer GET /metrics (Prometheus) on the listen address: to anyone without htpasswd, to admins with it; see Metrics' },
   {
