@@ -78,9 +78,12 @@ is one transaction with its progress, so a run interrupted (Ctrl-C, a lost
 connection) continues where it stopped when run again; a database holding
 other data, or a migration from another store or from one written to since,
 is refused. The copied tables' foreign keys are dropped while it runs and
-added back (and checked) at its end: serve from the database only after a
-run has finished. Every table is then verified: its rows counted and hashed
-in key order on both sides; a difference exits 1.
+added back (and checked) at its end. Until a run has finished, serve and
+every other command refuse the database (exit 3): it holds part of a
+registry. A statement that waits over 30 s for a lock another session
+holds (a server left running on the database) fails the run. Every table is
+then verified: its rows counted and hashed in key order on both sides; a
+difference exits 1.
 
 options:
   --to <url>     the PostgreSQL database (postgres://user:password@host/db),
@@ -144,11 +147,13 @@ function targetError(error: unknown): unknown {
   if (!(error instanceof StoreError)) return error;
   const reason = (error.detail as { reason?: string } | undefined)?.reason;
   const hint =
-    reason === undefined
-      ? error.code === 'DATABASE_BUSY'
-        ? 'wait for the other migration to end, or stop it'
-        : 'check --to and that the server is up and takes connections'
-      : 'create an empty database (createdb) and migrate into it';
+    reason === 'running'
+      ? 'wait for the other migration to end, or stop it'
+      : reason !== undefined
+        ? 'create an empty database (createdb) and migrate into it'
+        : error.code === 'DATABASE_BUSY'
+          ? 'another session holds a lock in the database: stop what else uses it (a regmeta serve?) and run again'
+          : 'check --to and that the server is up and takes connections';
   return new CliError(Exit.DATABASE, error.message, hint);
 }
 
