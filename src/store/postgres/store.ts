@@ -180,6 +180,7 @@ class PostgresStore implements AsyncStore {
   async close(): Promise<void> {
     await this.#subscriptions.close();
     await this.notifications.close();
+    await this.uploads.close();
     await this.#cx.close();
   }
 }
