@@ -379,27 +379,21 @@ describe('an interrupted migration', () => {
     try {
       bulkStore(dir, 400);
       const target = await pg.createDatabase();
-      // A store opened before the migration began (a server left running), which writes once the copy has stopped.
-      const stale = await openPostgresStore(target);
+      await killMidCopy(dir, target);
+      // An event written behind the migration's back (an older regmeta's server, a hand): its seq is one the copy brings.
+      const sql = postgres(target, { max: 1, onnotice: () => {} });
       try {
-        await killMidCopy(dir, target);
-        let written = 0;
-        for (let i = 0; written === 0 && i < 20; i++) {
-          // Its ids collide with copied rows until its sequence passes them: some writes lose every retry.
-          await stale.linkBlob(`stale/r${i}`, { digest: `sha256:${String(i).padStart(64, '0')}`, size: 1 }).then(
-            () => written++,
-            (error: { code?: string }) => expect(error.code).toBe('DATABASE_BUSY'),
-          );
-        }
-        expect(written).toBe(1);
+        await sql`
+          INSERT INTO event (seq, id, published_at, actor, type, object_type, object_id)
+          VALUES (1, 'written-meanwhile', 0, 'someone', 'CREATE', 'REPOSITORY', 'stale/app')`;
       } finally {
-        await stale.close();
+        await sql.end();
       }
       const run = await bounded(['migrate', '--data', dir, '--to', target], 60_000);
       expect(run.timedOut).toBe(false);
       expect(run.status).toBe(Exit.DATABASE);
       expect(isOneLineError(run.stderr)).toBe(true);
-      expect(run.stderr).toMatch(/holds rows in \w+ that this migration did not copy .*migrate into an empty database/);
+      expect(run.stderr).toMatch(/holds rows in event that this migration did not copy .*migrate into an empty database/);
       expect(run.stderr).toContain('create an empty database');
       expect(run.seconds).toBeLessThan(30);
       // Still refused by serve: it is no registry.
@@ -411,6 +405,24 @@ describe('an interrupted migration', () => {
 });
 
 describe('regmeta migrate refuses, one line and nothing changed,', () => {
+  it('a database that a store is connected to (a server started on it first), until it closes', async () => {
+    const target = await pg.createDatabase();
+    const store = await openPostgresStore(target);
+    let closed = false;
+    try {
+      const run = await migrate(['--data', data, '--to', target]);
+      expect(run.status).toBe(Exit.DATABASE);
+      expect(isOneLineError(run.stderr)).toBe(true);
+      expect(run.stderr).toMatch(/is in use: \d+ connections of a regmeta store .*hint: stop the servers/);
+      expect(await targetState(target)).toMatchObject({ exists: false });
+      await store.close();
+      closed = true;
+      expect((await migrate(['--data', data, '--to', target])).status).toBe(Exit.OK);
+    } finally {
+      if (!closed) await store.close();
+    }
+  });
+
   it('a database that holds a registry it did not copy', async () => {
     const target = await pg.createDatabase();
     const store = await openPostgresStore(target);

@@ -15,7 +15,7 @@ import { StoreError } from '../errors.js';
 import { checkColumns, copyText, TableDigest, TRANSFER_TABLES, type KeyValues, type TransferRow, type TransferTable } from '../transfer.js';
 import type { Sql, TxSql } from './context.js';
 import { sqlState, translatePgError } from './errors.js';
-import { connect } from './pool.js';
+import { connect, STORE_APPLICATION_NAME } from './pool.js';
 
 /** The session advisory lock one migration holds for its run ('rgmu'): a second one is refused. */
 const MIGRATE_LOCK = 0x72676d75;
@@ -168,13 +168,15 @@ export class PgLoader {
    * Takes the migration's lock and reads where a migration from `source`
    * stands, starting one in an empty database. Nothing is written when it refuses.
    * @throws StoreError DATABASE_BUSY (another migration runs), DATABASE_INVALID
-   * (the database holds other data, a migration from another store, or one
-   * begun before `source` was written to again; detail.reason says which).
+   * (regmeta stores are connected to it, the database holds other data, a
+   * migration from another store, or one begun before `source` was written
+   * to again; detail.reason says which).
    */
   async start(source: MigrationSource): Promise<MigrationState> {
     return this.#run(async () => {
       const [lock] = await this.#sql<{ locked: boolean }[]>`SELECT pg_try_advisory_lock(${MIGRATE_LOCK}) AS locked`;
       if (!lock.locked) throw new StoreError('DATABASE_BUSY', `${this.location}: another regmeta migrate is running into it`, { reason: 'running' });
+      await this.#refuseInUse();
       return this.#sql.begin(async (sql) => {
         const tx = sql as unknown as TxSql;
         const [{ exists }] = await tx<{ exists: boolean }[]>`SELECT to_regclass('regmeta_migration') IS NOT NULL AS exists`;
@@ -193,6 +195,20 @@ export class PgLoader {
         return this.#state(tx, true, row.finished_at ?? undefined);
       }) as Promise<MigrationState>;
     });
+  }
+
+  /**
+   * Refuses a database that stores are connected to (a server started on it
+   * before the migration, whose writes would take the keys the copy brings).
+   * Stores opened later are refused by the migration's mark.
+   */
+  async #refuseInUse(): Promise<void> {
+    const [{ connections }] = await this.#sql<{ connections: number }[]>`
+      SELECT count(*)::int AS connections FROM pg_stat_activity
+      WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = ${STORE_APPLICATION_NAME}`;
+    if (connections > 0) {
+      throw refused(this.location, `is in use: ${connections} connections of a regmeta store (a regmeta serve?) are open to it`, 'in-use');
+    }
   }
 
   /** A new migration in an empty database; refuses one that holds data. */
