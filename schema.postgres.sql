@@ -231,9 +231,14 @@ CREATE TABLE upload_session (
   updated_at  bigint NOT NULL,
   -- The exclusive claim of the one writer appending now, on whichever
   -- replica (a token of its request), and when it runs out: a replica that
-  -- dies leaves a claim that simply expires. Both set or both NULL.
+  -- dies leaves a claim that expires. Both set or both NULL.
   owner       text,
   lease_until bigint,
+  -- The backend pid of the claiming replica's holder connection, which
+  -- holds a session advisory lock on its own pid while it lives: a claim
+  -- whose holder's lock is gone (the replica died, its connection with it)
+  -- is anyone's at once, without waiting out the lease. Added by version 3.
+  holder      integer,
   CHECK ((owner IS NULL) = (lease_until IS NULL))
 );
 
@@ -242,4 +247,4 @@ CREATE INDEX upload_session_by_client ON upload_session (client);
 -- The sweeper finds the sessions idle past the TTL without a scan.
 CREATE INDEX upload_session_by_time ON upload_session (updated_at);
 
-INSERT INTO regmeta_schema (version) VALUES (2);
+INSERT INTO regmeta_schema (version) VALUES (3);

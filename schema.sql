@@ -217,9 +217,12 @@ CREATE TABLE upload_session (
   updated_at  INTEGER NOT NULL,
   -- The exclusive claim of the one writer appending now (a token of its
   -- request) and when it runs out: a writer that dies leaves a claim that
-  -- simply expires. Both set or both NULL.
+  -- expires. Both set or both NULL. Then the claiming process (boot id, pid
+  -- namespace, pid, start time; NULL where /proc does not tell, added by
+  -- version 4): a process on the same machine that finds it exited takes
+  -- the claim at once, without waiting out the lease.
   owner       TEXT,
-  lease_until INTEGER,
+  lease_until INTEGER, holder TEXT,
   CHECK ((owner IS NULL) = (lease_until IS NULL))
 ) WITHOUT ROWID;
 
@@ -228,4 +231,4 @@ CREATE INDEX upload_session_by_client ON upload_session (client);
 -- The sweeper finds the sessions idle past the TTL without a scan.
 CREATE INDEX upload_session_by_time ON upload_session (updated_at);
 
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;

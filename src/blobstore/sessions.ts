@@ -38,7 +38,9 @@ export interface SessionTable {
   get(repo: string, id: string): Promise<SessionRecord>;
   /**
    * Makes `owner` the session's one writer for `leaseMs` (the same owner renews).
-   * @returns its committed size, or 'busy' while another owner's lease is live.
+   * A table that can tell that another owner's holder has died (its process,
+   * its database connection) takes that owner's claim at once.
+   * @returns its committed size, or 'busy' while another owner's claim is live.
    * @throws BlobStoreError BLOB_UPLOAD_UNKNOWN.
    */
   claim(repo: string, id: string, owner: string, leaseMs: number): Promise<{ size: number } | 'busy'>;

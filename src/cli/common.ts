@@ -211,6 +211,9 @@ export async function openMetadata(values: { data?: string; database?: string },
   return asyncStore(openStore(file, storeOptions));
 }
 
+/** What to do with a database that a migration into it has not finished. */
+const UNFINISHED_MIGRATION_HINT = "run 'regmeta migrate --to <url>' again to finish it, or migrate into an empty database";
+
 /**
  * The PostgreSQL store at `url`.
  * @throws CliError DATABASE, one line with the URL's password masked, when
@@ -221,7 +224,12 @@ async function openPostgres(url: string, readOnly: boolean): Promise<AsyncStore>
     return await openPostgresStore(url, { readOnly });
   } catch (error) {
     if (!(error instanceof StoreError)) throw error;
-    const hint = error.code === 'DATABASE_TOO_NEW' ? 'use a newer regmeta' : 'check --database (or REGMETA_DATABASE) and that the server is up and takes connections';
+    const hint =
+      error.code === 'DATABASE_TOO_NEW'
+        ? 'use a newer regmeta'
+        : error.code === 'DATABASE_INCOMPLETE'
+          ? UNFINISHED_MIGRATION_HINT
+          : 'check --database (or REGMETA_DATABASE) and that the server is up and takes connections';
     throw new CliError(Exit.DATABASE, `cannot open the metadata: ${error.message}`, hint);
   }
 }
@@ -315,6 +323,8 @@ export function fromStoreError(error: StoreError): CliError {
       return new CliError(Exit.DATABASE, error.message, 'check that the database server is up and takes connections, then try again');
     case 'DATABASE_TOO_NEW':
       return new CliError(Exit.DATABASE, error.message, 'use a newer regmeta');
+    case 'DATABASE_INCOMPLETE':
+      return new CliError(Exit.DATABASE, error.message, UNFINISHED_MIGRATION_HINT);
     case 'DATABASE_INVALID':
     case 'DATABASE_CORRUPT':
     case 'DATABASE_FULL':

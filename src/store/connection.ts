@@ -9,7 +9,7 @@ import { MIGRATION_STEPS } from './migrations.js';
 import type { StoreOptions } from './types.js';
 
 /** The schema version this code writes; schema.sql ends by setting it. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 /**
  * The oldest schema a read-only open reads without migrating: version 2 only
  * adds the webhook cursors, so check, stats and the listings work on a store

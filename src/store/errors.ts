@@ -40,6 +40,8 @@ export type StoreErrorCode =
   | 'DATABASE_INVALID'
   /** The database was written by a newer regmeta. */
   | 'DATABASE_TOO_NEW'
+  /** The database is the target of a migration (regmeta migrate) that has not finished: it holds part of a registry. */
+  | 'DATABASE_INCOMPLETE'
   /** SQLite reports the file damaged. */
   | 'DATABASE_CORRUPT'
   /** The disk is full. */

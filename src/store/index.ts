@@ -35,8 +35,11 @@ export function openStore(file: string, options?: StoreOptions): MetadataStore {
  * creating or migrating its schema once however many replicas start at the
  * same moment, and returns the store behind the asynchronous contract. The
  * client library is loaded here, on first use, not by `import 'regmeta'`.
+ * A database that a `regmeta migrate` into it has begun and not finished is
+ * refused, for reading as for writing: it holds part of a registry.
  * @throws StoreError ARGUMENT_INVALID (not a postgres:// URL), DATABASE_TOO_NEW,
- * DATABASE_INVALID (another program's tables), DATABASE_UNAVAILABLE (unreachable, refused).
+ * DATABASE_INVALID (another program's tables), DATABASE_INCOMPLETE (a
+ * migration into it unfinished), DATABASE_UNAVAILABLE (unreachable, refused).
  */
 export async function openPostgresStore(url: string, options?: PostgresStoreOptions): Promise<AsyncStore> {
   const { openPostgres } = await import('./postgres/store.js');

@@ -38,5 +38,11 @@ CREATE INDEX upload_session_by_time ON upload_session (updated_at);
 PRAGMA user_version = 3;
 `;
 
+/** Version 3 → 4: the holder of an upload claim (see upload_session.holder in schema.sql). */
+const TO_4 = `
+ALTER TABLE upload_session ADD COLUMN holder TEXT;
+PRAGMA user_version = 4;
+`;
+
 /** The step from version `n` to `n + 1`, at index `n`; index 0 is unused (a new file runs schema.sql). */
-export const MIGRATION_STEPS: readonly (string | undefined)[] = [undefined, TO_2, TO_3];
+export const MIGRATION_STEPS: readonly (string | undefined)[] = [undefined, TO_2, TO_3, TO_4];

@@ -11,12 +11,14 @@ import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { checkRepository } from './grammar.js';
 import { MAX_PAGE_SIZE } from './limits.js';
+import { processGone, processIdentity } from './process-identity.js';
 import type { UploadClaim, UploadSession } from './types.js';
 
-// A claim is live while lease_until is in the future; a writer that died
-// leaves one that simply runs out. Renewing, committing and releasing are
-// the owner's alone (WHERE owner = :owner): a writer whose claim was taken
-// over after its lease ran out can no longer move the session.
+// A claim is live while lease_until is in the future and its holder (the
+// claiming process, see process-identity.ts) is not known to have exited; a
+// writer that died on another machine leaves one that runs out. Renewing,
+// committing and releasing are the owner's alone (WHERE owner = :owner): a
+// writer whose claim was taken over can no longer move the session.
 const UPLOAD_SQL = {
   heldBy: 'SELECT count(*) FROM upload_session WHERE client = :client',
   insert: `
@@ -25,14 +27,19 @@ const UPLOAD_SQL = {
     RETURNING *`,
   get: 'SELECT * FROM upload_session WHERE id = :id AND repository = :repo',
   claim: `
-    UPDATE upload_session SET owner = :owner, lease_until = :until, updated_at = :now
+    UPDATE upload_session SET owner = :owner, lease_until = :until, updated_at = :now, holder = :holder
     WHERE id = :id AND repository = :repo AND (owner IS NULL OR lease_until <= :now OR owner = :owner)
+    RETURNING size`,
+  // The claim of a holder found dead, taken only if it is still the one that was looked at.
+  takeOver: `
+    UPDATE upload_session SET owner = :owner, lease_until = :until, updated_at = :now, holder = :holder
+    WHERE id = :id AND repository = :repo AND owner = :dead AND holder = :deadHolder
     RETURNING size`,
   renew: 'UPDATE upload_session SET lease_until = :until, updated_at = :now WHERE id = :id AND owner = :owner',
   commit: `
-    UPDATE upload_session SET size = :size, updated_at = :now, owner = NULL, lease_until = NULL
+    UPDATE upload_session SET size = :size, updated_at = :now, owner = NULL, lease_until = NULL, holder = NULL
     WHERE id = :id AND owner = :owner`,
-  release: 'UPDATE upload_session SET owner = NULL, lease_until = NULL WHERE id = :id AND owner = :owner',
+  release: 'UPDATE upload_session SET owner = NULL, lease_until = NULL, holder = NULL WHERE id = :id AND owner = :owner',
   end: 'DELETE FROM upload_session WHERE id = :id AND repository = :repo',
   expire: `
     DELETE FROM upload_session
@@ -47,7 +54,7 @@ const UPLOAD_SQL = {
 };
 
 export function prepareUploadStatements(db: Database.Database): Record<keyof typeof UPLOAD_SQL, Database.Statement> {
-  return prepareAll(db, UPLOAD_SQL, ['heldBy', 'claim', 'has', 'count']);
+  return prepareAll(db, UPLOAD_SQL, ['heldBy', 'claim', 'takeOver', 'has', 'count']);
 }
 
 /** An upload_session row, as both backends read it. */
@@ -174,8 +181,11 @@ export class UploadSessions {
   /**
    * Claims the session `id` of `repo` for `owner` for `leaseMs`: the one
    * writer that may append to it until it commits, releases or the lease
-   * runs out. Claiming again as the same owner renews. Counts as use.
-   * @returns the committed size, or 'busy' while another owner's lease is live.
+   * runs out, or its holder dies (its process on SQLite, where this
+   * machine's /proc can tell; its database connection on PostgreSQL): a
+   * dead holder's claim is taken at once. Claiming again as the same owner
+   * renews. Counts as use.
+   * @returns the committed size, or 'busy' while another owner's claim is live.
    * @throws StoreError BLOB_UPLOAD_UNKNOWN; NAME_INVALID, ARGUMENT_INVALID, DATABASE_*, STORE_CLOSED.
    */
   claim(repo: string, id: string, owner: string, leaseMs: number): UploadClaim {
@@ -183,10 +193,13 @@ export class UploadSessions {
     const sql = this.#sql;
     return this.#cx.write(() => {
       const now = Date.now();
-      const size = sql.claim.get({ id: args.id, repo: args.repo, owner: args.owner, now, until: now + args.leaseMs }) as number | undefined;
+      const claim = { id: args.id, repo: args.repo, owner: args.owner, now, until: now + args.leaseMs, holder: processIdentity() };
+      const size = sql.claim.get(claim) as number | undefined;
       if (size !== undefined) return { size };
-      if (sql.get.get({ id: args.id, repo: args.repo }) === undefined) throw unknownUpload();
-      return 'busy';
+      const row = sql.get.get({ id: args.id, repo: args.repo }) as (UploadRow & { owner: string; holder: string | null }) | undefined;
+      if (row === undefined) throw unknownUpload();
+      if (row.holder === null || !processGone(row.holder)) return 'busy';
+      return { size: sql.takeOver.get({ ...claim, dead: row.owner, deadHolder: row.holder }) as number };
     });
   }
 

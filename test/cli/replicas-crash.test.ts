@@ -144,6 +144,59 @@ describe('a replica killed mid-push', () => {
     console.info(`killed A after ${fromA.pushes} pushes (its loop ended with ${fromA.failures.length} failure); ${acked.size} tags acknowledged`);
   });
 
+  it("killed mid-PATCH, holding the session's claim: the PATCH resumed on another replica proceeds at once, not after the dead one's lease", { timeout: 120_000 }, async () => {
+    const {
+      database,
+      data,
+      all: [a, b],
+    } = await suite.cluster(2);
+    const sql = postgresClient(database, { max: 1, onnotice: () => {} });
+    try {
+      const blob = LARGE.subarray(0, 16 * CHUNK.length);
+      const opened = await fetch(`${a.url}/v2/${REPO}/blobs/uploads/`, { method: 'POST' });
+      expect(opened.status).toBe(202);
+      const location = opened.headers.get('location')!;
+      // A streams a PATCH body that stops half way and never ends: A holds the claim while it waits for the rest.
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (sent < blob.length / 2) {
+            controller.enqueue(CHUNK);
+            sent += CHUNK.length;
+          } else await new Promise(() => {});
+        },
+      });
+      const init = { method: 'PATCH', body, duplex: 'half', headers: { 'Content-Type': 'application/octet-stream' } };
+      const stalled = fetch(`${a.url}${location}`, init as RequestInit).then((res) => res.status, (error: Error) => error);
+      // Killed once the database shows A's claim and A's file holds bytes of the body.
+      await until(async () => (await sql`SELECT owner FROM upload_session`)[0]?.owner != null && biggestUpload(data) > 0, "A's claim and bytes");
+      a.child.kill('SIGKILL');
+      expect(await stalled).toBeInstanceOf(Error);
+
+      // The client asks B where the session stands (nothing committed) and sends the whole blob again.
+      const status = await fetch(`${b.url}${location}`);
+      expect(status.status).toBe(204);
+      const started = Date.now();
+      const resumed = await fetch(`${b.url}${location}`, {
+        method: 'PATCH',
+        headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `0-${blob.length - 1}` },
+        body: blob,
+      });
+      const waited = (Date.now() - started) / 1000;
+      expect(resumed.status).toBe(202);
+      // A's lease is a minute long; its claim died with its connection.
+      expect(waited).toBeLessThan(15);
+      const finished = await fetch(`${b.url}${location}${location.includes('?') ? '&' : '?'}digest=${sha256(blob)}`, { method: 'PUT' });
+      expect(finished.status).toBe(201);
+      const pulled = await fetch(`${b.url}/v2/${REPO}/blobs/${sha256(blob)}`);
+      expect(sha256(Buffer.from(await pulled.arrayBuffer()))).toBe(sha256(blob));
+      expect(serverErrors(b)).toEqual([]);
+      console.info(`the PATCH resumed on B after A's death waited ${waited.toFixed(1)} s for the claim`);
+    } finally {
+      await sql.end();
+    }
+  });
+
   it('killed inside a transaction, holding the row lock of its tag: the tag takes a push through another replica, and the killed write never appears', async () => {
     const {
       database,

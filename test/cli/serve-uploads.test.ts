@@ -107,6 +107,46 @@ describe('a chunked upload to regmeta serve on SQLite', () => {
   });
 });
 
+describe('a chunked upload to regmeta serve on SQLite, the server killed mid-PATCH', () => {
+  it("takes the resumed PATCH on the restarted server at once: the dead process's claim is not waited out", async () => {
+    const data = dataDir();
+    const blob = randomBytes(4 << 20);
+    const first = await start(data);
+    const { id, location } = await post(first.url, 'acme/app');
+    // A PATCH body that stops half way and never ends: the server holds the session's claim while it waits.
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent < blob.length / 2) {
+          controller.enqueue(blob.subarray(sent, sent + 65536));
+          sent += 65536;
+        } else await new Promise(() => {});
+      },
+    });
+    const init = { method: 'PATCH', body, duplex: 'half', headers: { 'Content-Type': 'application/octet-stream' } };
+    const stalled = fetch(`${first.url}${location}`, init as RequestInit).then((res) => res.status, (error: Error) => error);
+    // Killed once its bytes reach the session's file: the claim is taken before the first byte is written.
+    for (let waited = 0; (statSync(join(data, 'uploads', id), { throwIfNoEntry: false })?.size ?? 0) === 0 && waited < 30_000; waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    first.child.kill('SIGKILL');
+    expect(await stalled).toBeInstanceOf(Error);
+    await first.stop();
+
+    const second = await start(data);
+    const status = await fetch(`${second.url}${location}`);
+    expect(status.status).toBe(204);
+    const started = Date.now();
+    expect(await patch(second.url, location, blob, 0)).toMatchObject({ status: 202 });
+    const waited = (Date.now() - started) / 1000;
+    // The lease is a minute long; the claim's process is gone.
+    expect(waited).toBeLessThan(15);
+    expect(await put(second.url, location, sha256(blob))).toBe(201);
+    expect((await pull(second.url, 'acme/app', sha256(blob))).equals(blob)).toBe(true);
+    console.info(`the PATCH resumed after the server's death waited ${waited.toFixed(1)} s for the claim`);
+  }, 120_000);
+});
+
 describe('a chunked upload to replicas on one PostgreSQL database and one blob directory', () => {
   let pg: PostgresServer;
   beforeAll(async () => {

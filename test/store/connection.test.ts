@@ -26,11 +26,11 @@ function raw<T>(file: string, fn: (db: Database.Database) => T): T {
 }
 
 describe('openStore on a new file', () => {
-  it('creates the file with the schema, user_version 3 and WAL', () => {
+  it('creates the file with the schema, user_version 4 and WAL', () => {
     const file = join(dir, 'new.db');
     openStore(file).close();
     raw(file, (db) => {
-      expect(db.pragma('user_version', { simple: true })).toBe(3);
+      expect(db.pragma('user_version', { simple: true })).toBe(4);
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.pragma('application_id', { simple: true })).toBe(0x72676d74);
       const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").pluck().all();
@@ -46,7 +46,7 @@ describe('openStore on a new file', () => {
     const store = openStore(file);
     store.linkBlob('acme/app', { digest: blobDigest('a'), size: 1 });
     store.close();
-    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(3);
+    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(4);
   });
 
   it('reopens an existing store with its data, without migrating again', () => {
@@ -63,7 +63,7 @@ describe('openStore on a new file', () => {
     } finally {
       second.close();
     }
-    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(3);
+    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(4);
   });
 
   it('works on :memory: too, each store its own', () => {
@@ -154,7 +154,7 @@ describe('migrating a version-1 file', () => {
   const schemaOf = (file: string) =>
     raw(file, (db) => db.prepare("SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all());
 
-  it('takes it to version 3 with the same schema a new file gets, keeping its data', () => {
+  it('takes it to version 4 with the same schema a new file gets, keeping its data', () => {
     const old = join(dir, 'v1.db');
     versionOne(old);
     const m = ociManifest();
@@ -162,7 +162,7 @@ describe('migrating a version-1 file', () => {
     const writer = openStore(old);
     writer.putManifest('acme/app', m.digest, m, undefined, { tag: 'v1' });
     writer.close();
-    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(3);
+    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(4);
     const fresh = join(dir, 'v2.db');
     openStore(fresh).close();
     const normalize = (rows: unknown[]) => JSON.stringify(rows).replace(/\\n\s*--[^\\]*/g, '').replace(/\s+/g, ' ');
@@ -194,9 +194,9 @@ describe('migrating a version-1 file', () => {
     }
     expect(readFileSync(old).equals(before)).toBe(true);
     expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(1);
-    const future = join(dir, 'v4.db');
+    const future = join(dir, 'v5.db');
     openStore(future).close();
-    raw(future, (db) => db.pragma('user_version = 4'));
+    raw(future, (db) => db.pragma('user_version = 5'));
     expect(caught(() => openStore(future)).code).toBe('DATABASE_TOO_NEW');
   });
 });
@@ -225,6 +225,48 @@ describe('migrating a version-2 file', () => {
       raw(file, (db) => db.prepare("SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all());
     const normalize = (rows: unknown[]) => JSON.stringify(rows).replace(/\\n\s*--[^\\]*/g, '').replace(/\s+/g, ' ');
     expect(normalize(schemaOf(old))).toBe(normalize(schemaOf(fresh)));
+  });
+});
+
+describe('migrating a version-3 file', () => {
+  it("adds the holder of an upload claim with the same schema a new file gets, keeping the sessions; a claim without a holder lasts its lease", () => {
+    const old = join(dir, 'v3.db');
+    const writer = openStore(old);
+    const session = writer.uploads.open('acme/app', '10.0.0.1', 0);
+    writer.close();
+    raw(old, (db) => {
+      db.exec(`
+        CREATE TABLE upload_session_v3 (
+          id          TEXT    PRIMARY KEY CHECK (length(id) = 36),
+          repository  TEXT    NOT NULL CHECK (length(repository) BETWEEN 1 AND 255),
+          client      TEXT    NOT NULL CHECK (length(client) <= 255),
+          size        INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0),
+          started_at  INTEGER NOT NULL,
+          updated_at  INTEGER NOT NULL,
+          owner       TEXT,
+          lease_until INTEGER,
+          CHECK ((owner IS NULL) = (lease_until IS NULL))
+        ) WITHOUT ROWID;
+        INSERT INTO upload_session_v3 SELECT id, repository, client, size, started_at, updated_at, owner, lease_until FROM upload_session;
+        DROP TABLE upload_session;
+        ALTER TABLE upload_session_v3 RENAME TO upload_session;
+        CREATE INDEX upload_session_by_client ON upload_session (client);
+        CREATE INDEX upload_session_by_time ON upload_session (updated_at);
+        PRAGMA user_version = 3;`);
+      // A claim made by a version-3 process: no holder recorded.
+      db.prepare("UPDATE upload_session SET owner = 'old', lease_until = ?").run(Date.now() + 60_000);
+    });
+    const store = openStore(old);
+    try {
+      expect(store.uploads.claim('acme/app', session.id, 'new', 60_000)).toBe('busy');
+    } finally {
+      store.close();
+    }
+    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(4);
+    const columns = (file: string) => raw(file, (db) => db.prepare('SELECT name, type, "notnull", dflt_value FROM pragma_table_info(\'upload_session\')').all());
+    const fresh = join(dir, 'v4.db');
+    openStore(fresh).close();
+    expect(columns(old)).toEqual(columns(fresh));
   });
 });
 
@@ -286,7 +328,7 @@ describe('probeDatabase', () => {
     const files = [store, empty, other, marked, versioned];
     const before = files.map((f) => readFileSync(f));
     expect(files.map((f) => probeDatabase(f))).toEqual([
-      { kind: 'regmeta', version: 3 },
+      { kind: 'regmeta', version: 4 },
       { kind: 'empty', version: 0 },
       { kind: 'foreign', version: 0 },
       { kind: 'foreign', version: 0 },

@@ -77,10 +77,13 @@ copy, but what it writes after the snapshot is not copied: stop the server
 is one transaction with its progress, so a run interrupted (Ctrl-C, a lost
 connection) continues where it stopped when run again; a database holding
 other data, or a migration from another store or from one written to since,
-is refused. The copied tables' foreign keys are dropped while it runs and
-added back (and checked) at its end: serve from the database only after a
-run has finished. Every table is then verified: its rows counted and hashed
-in key order on both sides; a difference exits 1.
+or one that a regmeta server or command is connected to, is refused. The copied tables' foreign keys are dropped while it runs and
+added back (and checked) at its end. Until a run has finished, serve and
+every other command refuse the database (exit 3): it holds part of a
+registry. A statement that waits over 30 s for a lock another session
+holds (a server left running on the database) fails the run. Every table is
+then verified: its rows counted and hashed in key order on both sides; a
+difference exits 1.
 
 options:
   --to <url>     the PostgreSQL database (postgres://user:password@host/db),
@@ -139,16 +142,19 @@ export async function migrateStore(file: string, url: string, options: { batch: 
   }
 }
 
+/** The hint for each reason the target gives for a refusal; any other reason is a database that is not this migration's. */
+const REFUSAL_HINTS: Record<string, string> = {
+  running: 'wait for the other migration to end, or stop it',
+  'in-use': 'stop the servers and commands using the database, then run it again',
+};
+
 /** What the target's refusals and failures say, with the hint that fits. */
 function targetError(error: unknown): unknown {
   if (!(error instanceof StoreError)) return error;
   const reason = (error.detail as { reason?: string } | undefined)?.reason;
-  const hint =
-    reason === undefined
-      ? error.code === 'DATABASE_BUSY'
-        ? 'wait for the other migration to end, or stop it'
-        : 'check --to and that the server is up and takes connections'
-      : 'create an empty database (createdb) and migrate into it';
+  let hint = 'check --to and that the server is up and takes connections';
+  if (reason !== undefined) hint = REFUSAL_HINTS[reason] ?? 'create an empty database (createdb) and migrate into it';
+  else if (error.code === 'DATABASE_BUSY') hint = 'another session holds a lock in the database: stop what else uses it (a regmeta serve?) and run again';
   return new CliError(Exit.DATABASE, error.message, hint);
 }
 

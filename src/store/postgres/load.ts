@@ -14,8 +14,8 @@ import { pipeline } from 'node:stream/promises';
 import { StoreError } from '../errors.js';
 import { checkColumns, copyText, TableDigest, TRANSFER_TABLES, type KeyValues, type TransferRow, type TransferTable } from '../transfer.js';
 import type { Sql, TxSql } from './context.js';
-import { translatePgError } from './errors.js';
-import { connect } from './pool.js';
+import { sqlState, translatePgError } from './errors.js';
+import { connect, STORE_APPLICATION_NAME } from './pool.js';
 
 /** The session advisory lock one migration holds for its run ('rgmu'): a second one is refused. */
 const MIGRATE_LOCK = 0x72676d75;
@@ -103,6 +103,31 @@ async function restoreForeignKeys(tx: TxSql): Promise<void> {
 const refused = (location: string, message: string, reason: string) =>
   new StoreError('DATABASE_INVALID', `${location} ${message}`, { reason });
 
+/** How long a statement of the migration waits for a lock another session holds (ms): a server left running on the target fails the run, never stalls it. */
+const LOAD_LOCK_TIMEOUT = 30_000;
+
+/**
+ * Refuses a database that is the target of a migration that has not
+ * finished: it holds part of a registry (tables copied in part, foreign keys
+ * dropped, sequences not yet moved past the copied ids), and writes to it
+ * would collide with the rows still to come. The mark is the row
+ * regmeta_migration, written in the transaction that starts the copy, its
+ * finished_at in the one that ends it.
+ * @throws StoreError DATABASE_INCOMPLETE; what the database throws (untranslated).
+ */
+export async function checkMigrationFinished(sql: Sql, location: string): Promise<void> {
+  const [{ marked }] = await sql<{ marked: boolean }[]>`SELECT to_regclass('regmeta_migration') IS NOT NULL AS marked`;
+  if (!marked) return;
+  const [row] = await sql<{ source_file: string; started_at: number }[]>`
+    SELECT source_file, started_at FROM regmeta_migration WHERE finished_at IS NULL`;
+  if (row === undefined) return;
+  throw new StoreError(
+    'DATABASE_INCOMPLETE',
+    `${location} holds a migration from ${row.source_file} (begun ${new Date(row.started_at).toISOString()}) that has not finished`,
+    { source: row.source_file, startedAt: row.started_at },
+  );
+}
+
 /**
  * The target of a migration: a connection to the database (one, which holds
  * the migration's lock), its schema created by the store's own migrations.
@@ -123,7 +148,7 @@ export class PgLoader {
    * @throws StoreError as openPostgresStore.
    */
   static async open(url: string, options: { readOnly?: boolean } = {}): Promise<PgLoader> {
-    const { sql, location } = await connect(url, { max: 1, applicationName: 'regmeta migrate', readOnly: options.readOnly });
+    const { sql, location } = await connect(url, { max: 1, applicationName: 'regmeta migrate', readOnly: options.readOnly, lockTimeout: LOAD_LOCK_TIMEOUT });
     const loader = new PgLoader(sql, location);
     try {
       await loader.#run(async () => {
@@ -143,13 +168,15 @@ export class PgLoader {
    * Takes the migration's lock and reads where a migration from `source`
    * stands, starting one in an empty database. Nothing is written when it refuses.
    * @throws StoreError DATABASE_BUSY (another migration runs), DATABASE_INVALID
-   * (the database holds other data, a migration from another store, or one
-   * begun before `source` was written to again; detail.reason says which).
+   * (regmeta stores are connected to it, the database holds other data, a
+   * migration from another store, or one begun before `source` was written
+   * to again; detail.reason says which).
    */
   async start(source: MigrationSource): Promise<MigrationState> {
     return this.#run(async () => {
       const [lock] = await this.#sql<{ locked: boolean }[]>`SELECT pg_try_advisory_lock(${MIGRATE_LOCK}) AS locked`;
-      if (!lock.locked) throw new StoreError('DATABASE_BUSY', `${this.location}: another regmeta migrate is running into it`);
+      if (!lock.locked) throw new StoreError('DATABASE_BUSY', `${this.location}: another regmeta migrate is running into it`, { reason: 'running' });
+      await this.#refuseInUse();
       return this.#sql.begin(async (sql) => {
         const tx = sql as unknown as TxSql;
         const [{ exists }] = await tx<{ exists: boolean }[]>`SELECT to_regclass('regmeta_migration') IS NOT NULL AS exists`;
@@ -168,6 +195,20 @@ export class PgLoader {
         return this.#state(tx, true, row.finished_at ?? undefined);
       }) as Promise<MigrationState>;
     });
+  }
+
+  /**
+   * Refuses a database that stores are connected to (a server started on it
+   * before the migration, whose writes would take the keys the copy brings).
+   * Stores opened later are refused by the migration's mark.
+   */
+  async #refuseInUse(): Promise<void> {
+    const [{ connections }] = await this.#sql<{ connections: number }[]>`
+      SELECT count(*)::int AS connections FROM pg_stat_activity
+      WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = ${STORE_APPLICATION_NAME}`;
+    if (connections > 0) {
+      throw refused(this.location, `is in use: ${connections} connections of a regmeta store (a regmeta serve?) are open to it`, 'in-use');
+    }
   }
 
   /** A new migration in an empty database; refuses one that holds data. */
@@ -203,21 +244,36 @@ export class PgLoader {
   /**
    * Copies `rows` of `spec` (the next in key order) and records `last` as the
    * table's high-water mark, in one transaction: both or neither.
-   * @throws StoreError as translatePgError (a row PostgreSQL refuses, a lost connection).
+   * @throws StoreError DATABASE_INVALID (detail.reason 'written-meanwhile': a
+   * key it copies is taken); as translatePgError (a row PostgreSQL refuses, a lost connection).
    */
   async load(spec: TransferTable, rows: readonly TransferRow[], last: KeyValues): Promise<void> {
-    await this.#run(() =>
-      this.#sql.begin(async (sql) => {
-        const tx = sql as unknown as TxSql;
-        // Names from TRANSFER_TABLES, a constant. COPY writes the given values into identity columns.
-        const columns = spec.columns.join(', ');
-        const writable = await tx.unsafe(`COPY ${spec.name} (${columns}) FROM STDIN`).writable();
-        await pipeline(Readable.from([copyText(rows)]), writable);
-        await tx`
-          UPDATE regmeta_migration_table SET last_key = ${JSON.stringify(last)}, copied = copied + ${rows.length}
-          WHERE name = ${spec.name}`;
-      }),
-    );
+    await this.#run(async () => {
+      try {
+        await this.#copy(spec, rows, last);
+      } catch (error) {
+        // A key the copy brings is taken: something else wrote to the database while the migration was unfinished.
+        if (sqlState(error) !== '23505') throw error;
+        throw refused(
+          this.location,
+          `holds rows in ${spec.name} that this migration did not copy (${(error as Error).message}): it was written to while the migration was unfinished; migrate into an empty database`,
+          'written-meanwhile',
+        );
+      }
+    });
+  }
+
+  async #copy(spec: TransferTable, rows: readonly TransferRow[], last: KeyValues): Promise<void> {
+    await this.#sql.begin(async (sql) => {
+      const tx = sql as unknown as TxSql;
+      // Names from TRANSFER_TABLES, a constant. COPY writes the given values into identity columns.
+      const columns = spec.columns.join(', ');
+      const writable = await tx.unsafe(`COPY ${spec.name} (${columns}) FROM STDIN`).writable();
+      await pipeline(Readable.from([copyText(rows)]), writable);
+      await tx`
+        UPDATE regmeta_migration_table SET last_key = ${JSON.stringify(last)}, copied = copied + ${rows.length}
+        WHERE name = ${spec.name}`;
+    });
   }
 
   /** Records that every row of `table` is copied. */

@@ -13,6 +13,9 @@ import { checkReadable, migrate } from './migrate.js';
 // store keeps is far below 2^53, and the domain types are numbers.
 const INT8_AS_NUMBER = { to: 20, from: [20], serialize: (value: number) => String(value), parse: (raw: string) => Number(raw) };
 
+/** The name the server shows for the store's connections (pg_stat_activity), unless a pool is given another. */
+export const STORE_APPLICATION_NAME = 'regmeta';
+
 /**
  * Waits before the next attempt to connect to a server that is away (the
  * driver's `backoff`, in seconds): short at first, then
@@ -52,7 +55,7 @@ export async function connect(url: string, options: PoolOptions): Promise<{ sql:
     throw new StoreError('ARGUMENT_INVALID', 'a PostgreSQL store needs a postgres:// or postgresql:// URL');
   }
   const location = maskedUrl(url);
-  const connection: Record<string, string | number> = { application_name: options.applicationName ?? 'regmeta' };
+  const connection: Record<string, string | number> = { application_name: options.applicationName ?? STORE_APPLICATION_NAME };
   // lock_timeout: a write that waits for another's row lock longer than the busy timeout fails with DATABASE_BUSY.
   if (options.lockTimeout !== undefined) connection.lock_timeout = options.lockTimeout;
   if (options.readOnly) connection.default_transaction_read_only = 'on';

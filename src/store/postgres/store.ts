@@ -13,6 +13,8 @@ import type { BlobInfo, CatalogOptions, Context, Descriptor, EventQuery, Manifes
 import type { PostgresStoreOptions, StoredManifest } from '../types.js';
 import * as blobs from './blobs.js';
 import { PgContext } from './context.js';
+import { translatePgError } from './errors.js';
+import { checkMigrationFinished } from './load.js';
 import { connect } from './pool.js';
 import * as events from './events.js';
 import * as gc from './gc.js';
@@ -28,7 +30,8 @@ import { PgUploadSessions } from './uploads.js';
  * date (with `readOnly`, only checks that it has one it can read).
  * @throws StoreError ARGUMENT_INVALID (not a postgres:// URL), DATABASE_TOO_NEW,
  * DATABASE_INVALID (a database with another program's tables; read-only, one
- * without a regmeta schema), DATABASE_UNAVAILABLE (unreachable, refused).
+ * without a regmeta schema), DATABASE_INCOMPLETE (the target of a
+ * `regmeta migrate` that has not finished), DATABASE_UNAVAILABLE (unreachable, refused).
  */
 export async function openPostgres(url: string, options: PostgresStoreOptions = {}): Promise<AsyncStore> {
   const limits = limitsOf({ busyTimeout: options.busyTimeout, maxManifestSize: options.maxManifestSize });
@@ -39,6 +42,12 @@ export async function openPostgres(url: string, options: PostgresStoreOptions = 
     lockTimeout: limits.busyTimeout,
     readOnly: options.readOnly,
   });
+  try {
+    await checkMigrationFinished(sql, location);
+  } catch (error) {
+    await sql.end({ timeout: 1 }).catch(() => {});
+    throw translatePgError(error, location);
+  }
   return new PostgresStore(new PgContext(sql, location, limits));
 }
 
@@ -172,6 +181,7 @@ class PostgresStore implements AsyncStore {
   async close(): Promise<void> {
     await this.#subscriptions.close();
     await this.notifications.close();
+    await this.uploads.close();
     await this.#cx.close();
   }
 }

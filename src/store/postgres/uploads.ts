@@ -1,9 +1,13 @@
 // Upload sessions on PostgreSQL: the same rules as uploads.ts, shared by
 // every replica. A claim is one UPDATE whose WHERE is evaluated again under
-// the row lock (READ COMMITTED), so two replicas claiming at once never both win.
+// the row lock (READ COMMITTED), so two replicas claiming at once never both
+// win. A claim dies with its holder's connection (see holder.ts): one whose
+// holder is gone from pg_locks is anyone's, whatever its lease says.
 
 import { randomUUID } from 'node:crypto';
+import type postgres from 'postgres';
 import type { AsyncUploadSessions } from '../async.js';
+import { StoreError } from '../errors.js';
 import { checkRepository } from '../grammar.js';
 import type { UploadClaim, UploadSession } from '../types.js';
 import {
@@ -20,13 +24,19 @@ import {
   type UploadRow,
 } from '../uploads.js';
 import type { PgContext } from './context.js';
+import { translatePgError } from './errors.js';
+import { ClaimHolder, HOLDER_LOCK } from './holder.js';
 
 /** The advisory lock class of the per-address cap (its object is the client's hash): one open at a time per address. */
 const CAP_LOCK = 0x75706c64; // 'upld'
 
 /** A store's upload sessions: see UploadSessions for what each method does and throws. */
 export class PgUploadSessions implements AsyncUploadSessions {
-  constructor(private readonly cx: PgContext) {}
+  readonly #holder: ClaimHolder;
+
+  constructor(private readonly cx: PgContext) {
+    this.#holder = new ClaimHolder(cx.sql);
+  }
 
   // Every method but open is one statement, which PostgreSQL runs as a
   // transaction of its own (autocommit): read() sends it without a BEGIN.
@@ -62,12 +72,18 @@ export class PgUploadSessions implements AsyncUploadSessions {
   async claim(repo: string, id: string, owner: string, leaseMs: number): Promise<UploadClaim> {
     const args = { repo: checkRepository(repo), ...claimArguments(id, owner, leaseMs) };
     const now = Date.now();
-    // One statement: the claim, and whether the session is there at all (busy or unknown).
-    const [row] = await this.cx.read((sql) => sql<{ size: number | null; present: boolean }[]>`
+    // One statement, on the holder connection: the claim, and whether the session is there at all (busy or unknown).
+    // A live claim of another owner is taken when its holder's lock is gone: the replica died.
+    const [row] = await this.#onHolder((sql) => sql<{ size: number | null; present: boolean }[]>`
       WITH claimed AS (
-        UPDATE upload_session SET owner = ${args.owner}, lease_until = ${now + args.leaseMs}, updated_at = ${now}
+        UPDATE upload_session
+        SET owner = ${args.owner}, lease_until = ${now + args.leaseMs}, updated_at = ${now}, holder = pg_backend_pid()
         WHERE id = ${args.id} AND repository = ${args.repo}
-          AND (owner IS NULL OR lease_until <= ${now} OR owner = ${args.owner})
+          AND (owner IS NULL OR lease_until <= ${now} OR owner = ${args.owner}
+            OR (holder IS NOT NULL AND NOT EXISTS (
+              SELECT FROM pg_locks
+              WHERE locktype = 'advisory' AND classid = ${HOLDER_LOCK}::oid AND objid = holder::oid AND objsubid = 2
+                AND pid = holder AND granted)))
         RETURNING size
       )
       SELECT (SELECT size FROM claimed) AS size,
@@ -80,9 +96,10 @@ export class PgUploadSessions implements AsyncUploadSessions {
   async renew(id: string, owner: string, leaseMs: number): Promise<boolean> {
     const args = claimArguments(id, owner, leaseMs);
     const now = Date.now();
-    const rows = await this.cx.read((sql) => sql`
+    // Only while the claim's holder is this connection: after a lost connection it is not held any more.
+    const rows = await this.#onHolder((sql) => sql`
       UPDATE upload_session SET lease_until = ${now + args.leaseMs}, updated_at = ${now}
-      WHERE id = ${args.id} AND owner = ${args.owner}
+      WHERE id = ${args.id} AND owner = ${args.owner} AND holder = pg_backend_pid()
       RETURNING 1`);
     return rows.length > 0;
   }
@@ -91,7 +108,7 @@ export class PgUploadSessions implements AsyncUploadSessions {
     const params = { id: checkSessionId(id), owner: checkText(owner, 'owner'), size: checkCount(size, 'size') };
     const now = Date.now();
     const rows = await this.cx.read((sql) => sql`
-      UPDATE upload_session SET size = ${params.size}, updated_at = ${now}, owner = NULL, lease_until = NULL
+      UPDATE upload_session SET size = ${params.size}, updated_at = ${now}, owner = NULL, lease_until = NULL, holder = NULL
       WHERE id = ${params.id} AND owner = ${params.owner}
       RETURNING 1`);
     if (rows.length === 0) throw unknownUpload();
@@ -99,7 +116,7 @@ export class PgUploadSessions implements AsyncUploadSessions {
 
   async release(id: string, owner: string): Promise<void> {
     const params = { id: checkSessionId(id), owner: checkText(owner, 'owner') };
-    await this.cx.read((sql) => sql`UPDATE upload_session SET owner = NULL, lease_until = NULL WHERE id = ${params.id} AND owner = ${params.owner}`);
+    await this.cx.read((sql) => sql`UPDATE upload_session SET owner = NULL, lease_until = NULL, holder = NULL WHERE id = ${params.id} AND owner = ${params.owner}`);
   }
 
   async end(repo: string, id: string): Promise<boolean> {
@@ -140,5 +157,20 @@ export class PgUploadSessions implements AsyncUploadSessions {
   async count(): Promise<number> {
     const [row] = await this.cx.read((sql) => sql<{ n: number }[]>`SELECT count(*) AS n FROM upload_session`);
     return row.n;
+  }
+
+  /** Lets go of the holder connection: the claims still held die with it. */
+  close(): Promise<void> {
+    return this.#holder.close();
+  }
+
+  /** Runs one statement on the holder connection, its errors translated as read()'s. */
+  async #onHolder<T>(fn: (sql: postgres.ReservedSql) => Promise<T>): Promise<T> {
+    if (!this.cx.open) throw new StoreError('STORE_CLOSED', `the store on ${this.cx.location} is closed`);
+    try {
+      return await this.#holder.run(fn);
+    } catch (error) {
+      throw translatePgError(error, this.cx.location);
+    }
   }
 }

@@ -49,7 +49,7 @@ describe('the PostgreSQL schema', () => {
     const outputs = await Promise.all(Array.from({ length: 4 }, () => openInProcess(url, at)));
     expect(outputs).toEqual(Array(4).fill('opened'));
     await raw(url, async (sql) => {
-      expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 2 }]);
+      expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 3 }]);
       // Each process's one event, numbered 1 to 4: the log's head was set up once, not reset.
       expect(await sql`SELECT seq::int FROM event_head`).toEqual([{ seq: 4 }]);
       expect((await sql`SELECT seq::int FROM event ORDER BY seq`).map((row) => row.seq)).toEqual([1, 2, 3, 4]);
@@ -64,7 +64,7 @@ describe('the PostgreSQL schema', () => {
     await Promise.all(stores.map((store) => store.close()));
   });
 
-  it('takes a version-1 database to version 2 (upload sessions) with the columns and indexes a new one gets, keeping its data', async () => {
+  it('takes a version-1 database to the current version (upload sessions, their claims\' holders) with the columns and indexes a new one gets, keeping its data', async () => {
     const columnsOf = (url: string) =>
       raw(url, (sql) => sql`
         SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns
@@ -87,9 +87,33 @@ describe('the PostgreSQL schema', () => {
     } finally {
       await store.close();
     }
-    await raw(old, async (sql) => expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 2 }]));
+    await raw(old, async (sql) => expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 3 }]));
     expect(await columnsOf(old)).toEqual(await columnsOf(fresh));
     expect((await indexesOf(old)).map((row) => row.indexdef)).toEqual((await indexesOf(fresh)).map((row) => row.indexdef));
+  });
+
+  it('takes a version-2 database to version 3 (the holder of a claim), keeping its sessions and their claims', async () => {
+    const columnsOf = (url: string) =>
+      raw(url, (sql) => sql`
+        SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns
+        WHERE table_name = 'upload_session' ORDER BY column_name`);
+    const fresh = await server.createDatabase();
+    await (await openPostgresStore(fresh)).close();
+    const old = await server.createDatabase();
+    const writer = await openPostgresStore(old);
+    const session = await writer.uploads.open('acme/app', '10.0.0.1', 0);
+    await writer.close();
+    await raw(old, (sql) => sql.unsafe('ALTER TABLE upload_session DROP COLUMN holder; UPDATE regmeta_schema SET version = 2'));
+    // A claim made by a version-2 replica: it has no holder, and lasts its lease.
+    await raw(old, (sql) => sql`UPDATE upload_session SET owner = 'old-replica', lease_until = ${Date.now() + 60_000}`);
+    const store = await openPostgresStore(old);
+    try {
+      expect(await store.uploads.claim('acme/app', session.id, 'new-replica', 60_000)).toBe('busy');
+    } finally {
+      await store.close();
+    }
+    await raw(old, async (sql) => expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 3 }]));
+    expect(await columnsOf(old)).toEqual(await columnsOf(fresh));
   });
 
   it('refuses a database of a newer schema version, with a message that says to upgrade', async () => {
