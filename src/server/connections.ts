@@ -191,7 +191,9 @@ export class Connections {
     this.#failed.add(socket);
     const responses = [...(this.#inFlight.get(socket) ?? [])];
     if (responses.length === 0) {
-      if (error.code !== 'ECONNRESET' && socket.writable && !socket.writableEnded) {
+      // A TLS failure (a handshake too slow, a renegotiation refused) is no HTTP to answer.
+      const tlsFailure = /^ERR_(TLS|SSL)_/.test(error.code ?? '');
+      if (error.code !== 'ECONNRESET' && !tlsFailure && socket.writable && !socket.writableEnded) {
         socket.end(`HTTP/1.1 ${clientErrorStatus(error)}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       }
       socket.destroy();

@@ -24,7 +24,10 @@ beforeAll(() => {
   first = makeServerCert(ca, 'first');
   second = makeServerCert(ca, 'second');
 });
+/** Every socket a test opened: destroyed after it, pass or fail, so that the server can close. */
+const opened: Socket[] = [];
 afterEach(async () => {
+  for (const socket of opened.splice(0)) socket.destroy();
   await r?.close();
   r = undefined;
 });
@@ -109,7 +112,8 @@ describe('the registry over HTTPS', () => {
   });
 
   it('closes TCP connections past the per-address cap before any handshake', async () => {
-    r = await start({ maxConnectionsPerAddress: 4 });
+    // A handshake deadline longer than the test: the connections held must stay.
+    r = await start({ maxConnectionsPerAddress: 4, headersTimeout: 60_000 });
     const port = Number(new URL(r.url).port);
     let closed = 0;
     const sockets = await Promise.all(Array.from({ length: 40 }, () => tcpOpen(port, () => closed++)));
@@ -127,10 +131,9 @@ describe('the registry over HTTPS', () => {
     const port = Number(new URL(r.url).port);
     let closed = 0;
     const started = Date.now();
-    const sockets = await Promise.all(Array.from({ length: 20 }, () => tcpOpen(port, () => closed++)));
+    await Promise.all(Array.from({ length: 20 }, () => tcpOpen(port, () => closed++)));
     await until(() => closed === 20, 10_000);
     expect(Date.now() - started).toBeLessThan(10_000);
-    for (const socket of sockets) socket.destroy();
   });
 
   it('refuses a client\'s TLS 1.2 renegotiation', async () => {
@@ -138,6 +141,7 @@ describe('the registry over HTTPS', () => {
     const port = Number(new URL(r.url).port);
     const socket = await new Promise<TLSSocket>((resolve, reject) => {
       const s = connect({ host: '127.0.0.1', port, ca: ca.ca, maxVersion: 'TLSv1.2' }, () => resolve(s));
+      opened.push(s);
       s.once('error', reject);
     });
     socket.on('error', () => {});
@@ -149,7 +153,6 @@ describe('the registry over HTTPS', () => {
       if (!asked) resolve('refused');
     });
     expect(outcome).not.toBe('renegotiated');
-    socket.destroy();
   });
 });
 
@@ -157,6 +160,7 @@ describe('the registry over HTTPS', () => {
 function tcpOpen(port: number, onClose: () => void): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = connectTcp(port, '127.0.0.1', () => resolve(socket));
+    opened.push(socket);
     socket.once('error', reject);
     socket.once('close', onClose);
     socket.on('error', () => {});
