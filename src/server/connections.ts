@@ -78,8 +78,10 @@ export class Connections {
   /** Sockets whose client error was handled: the parser reports again for every further chunk. */
   readonly #failed = new WeakSet<Socket>();
   readonly #watchdog: Watchdog;
+  /** Whether a server applies the limits: a handler mounted elsewhere leaves its connections to that server. */
+  #attached = false;
 
-  /** @throws Error when a limit is not a number ≥ 0, or headersTimeout is 0. */
+  /** @throws Error when a limit is not a number ≥ 0, or headersTimeout not above 0. */
   constructor(limits: Partial<ConnectionLimits> = {}) {
     const l = { ...DEFAULT_CONNECTION_LIMITS };
     for (const name of Object.keys(l) as (keyof ConnectionLimits)[]) {
@@ -122,13 +124,14 @@ export class Connections {
    * handshake), arms the idle timeout and takes over client errors.
    */
   attach(server: Server | HttpsServer): void {
+    this.#attached = true;
     server.timeout = this.#limits.idleTimeout;
     server.requestTimeout = 0;
     server.headersTimeout = this.#limits.headersTimeout;
     // Node closes a connection past this one as it accepts it, before any of its events.
     if (this.#limits.maxConnections > 0) server.maxConnections = this.#limits.maxConnections;
     const tls = 'setSecureContext' in server;
-    // First, so that a refused connection is closed before Node sets it up.
+    // Before Node's own listener, which then finds a refused connection already destroyed.
     server.prependListener('connection', (socket: Socket) => this.#accept(socket, tls));
     if (tls) server.on('secureConnection', (socket: TLSSocket) => socket.disableRenegotiation());
     server.on('timeout', (socket: Socket) => this.#onTimeout(socket));
@@ -136,14 +139,14 @@ export class Connections {
     server.on('close', () => this.#watchdog.close());
   }
 
-  /** Registers a request's response as under way on its socket, and watches that the client keeps it moving. */
+  /** Registers a request's response as under way on its socket, and, on a server attached, watches that the client keeps it moving. */
   begin(req: IncomingMessage, res: ServerResponse): void {
     const socket = req.socket;
     let responses = this.#inFlight.get(socket);
     if (responses === undefined) this.#inFlight.set(socket, (responses = new Set()));
     responses.add(res);
     res.once('close', () => responses.delete(res));
-    this.#watchdog.watch(req, res);
+    if (this.#attached) this.#watchdog.watch(req, res);
   }
 
   /** Counts a connection against its address's cap, or closes it at once when it is over. */

@@ -60,7 +60,7 @@ export class Watchdog {
     if (this.#tick === 0) return;
     const socket = req.socket;
     const now = performance.now();
-    const watch: Watch = { req, res, socket, answered: false, since: now, read: 0, written: 0, queued: 0, waited: 0, base: socket.bytesRead, last: now };
+    const watch: Watch = { req, res, socket, answered: false, since: now, ...progressOf(socket), waited: 0, base: socket.bytesRead, last: now };
     this.#watches.add(watch);
     res.once('close', () => {
       watch.answered = true;
@@ -93,20 +93,22 @@ export class Watchdog {
     const { req, res, socket } = watch;
     const reading = waitingOnBody(req);
     const writing = !watch.answered && waitingOnReader(res, socket);
-    const read = socket.bytesRead;
-    // Bytes whose write has completed, and bytes handed over but not yet taken by the kernel.
-    const written = socket.bytesWritten - socket.writableLength;
-    const queued = queuedBytes(socket);
-    const moved = read !== watch.read || written !== watch.written || queued !== watch.queued;
-    Object.assign(watch, { read, written, queued });
+    const progress = progressOf(socket);
+    const moved = progress.read !== watch.read || progress.written !== watch.written || progress.queued !== watch.queued;
+    Object.assign(watch, progress);
     if (moved || !(reading || writing)) watch.since = now;
     if (reading) watch.waited += now - watch.last;
     watch.last = now;
     const { idleTimeout, minBodyRate, bodyRateGrace } = this.#limits;
     if (idleTimeout > 0 && now - watch.since >= idleTimeout) return true;
     // As Apache's mod_reqtimeout: the grace, plus a second for every minBodyRate bytes received.
-    return reading && minBodyRate > 0 && watch.waited > bodyRateGrace + ((read - watch.base) / minBodyRate) * 1000;
+    return reading && minBodyRate > 0 && watch.waited > bodyRateGrace + ((progress.read - watch.base) / minBodyRate) * 1000;
   }
+}
+
+/** Bytes read, bytes whose write has completed, and bytes handed over but not yet taken by the kernel. */
+function progressOf(socket: Socket): { read: number; written: number; queued: number } {
+  return { read: socket.bytesRead, written: socket.bytesWritten - socket.writableLength, queued: queuedBytes(socket) };
 }
 
 /** Whether the server reads `req`'s body and has read all that came: it waits on the client to send more. */
