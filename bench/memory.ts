@@ -27,7 +27,7 @@
 // directory before the servers start (HTTP would take minutes for 100,000
 // manifests). Data on tmpfs unless REGMETA_BENCH_DIR says otherwise.
 
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -166,6 +166,55 @@ async function startSide(name: string, dir: string, htpasswd: string, root?: str
 
 const cells = (r: Reading, during?: number) => [during === undefined ? '' : formatNumber(during), formatNumber(r.rss), formatNumber(r.anon), formatNumber(r.heap), formatNumber(r.external), formatNumber(r.database)];
 
+/** The table's rows: a label, then each side's cells. */
+class Rows {
+  readonly rows: string[][] = [];
+  constructor(readonly sides: Side[]) {}
+
+  /** Runs `per` on each side in turn (it returns a reading), and adds the row. */
+  async add(label: string, per: (side: Side) => Promise<Reading>, during: (number | undefined)[] = []): Promise<void> {
+    const readings: Reading[] = [];
+    for (const side of this.sides) readings.push(await per(side));
+    this.rows.push([label, ...readings.flatMap((r, i) => cells(r, during[i]))]);
+  }
+}
+
+/** The rows before the load: started, after listing every tag, after GETS manifest GETs. */
+async function warmUp(rows: Rows): Promise<void> {
+  await rows.add('started', reading);
+  await rows.add(`after listing all ${TAGS} tags`, async (side) => {
+    progress(`${side.name}: listing every tag`);
+    const listed = await listAll(side.target);
+    if (listed !== TAGS) throw new Error(`${side.name} listed ${listed} tags, not ${TAGS}`);
+    return reading(side);
+  });
+  await rows.add(`after ${GETS} manifest GETs`, async (side) => {
+    progress(`${side.name}: ${GETS} manifest GETs`);
+    const headers = { Accept: MediaType.OciManifest, Authorization: AUTHORIZATION };
+    for (let i = 0; i < GETS; i++) await expectStatus(side.target, 200, 'GET', `/v2/${REPO}/manifests/${tagName((i * 7919) % TAGS)}`, headers);
+    return reading(side);
+  });
+}
+
+/** The rounds, a row after each. @returns what each side's rounds did, and notes of unexpected answers. */
+async function rounds(rows: Rows, fixture: MixFixture): Promise<{ requests: Map<Side, string[]>; notes: string[] }> {
+  const { sides } = rows;
+  const notes: string[] = [];
+  const requests = new Map<Side, string[]>(sides.map((side) => [side, []]));
+  for (let r = 0; r < ROUNDS; r++) {
+    const during = new Map<Side, number>();
+    for (const side of r % 2 === 0 ? sides : [...sides].reverse()) {
+      const result = await loadRound(side, fixture, r);
+      during.set(side, result.during);
+      requests.get(side)!.push(`${formatNumber(result.requests / 1000)}k (${formatNumber(result.pushes / 1000)}k pushes)`);
+      if (result.unexpected) notes.push(`round ${r + 1}, ${side.name}: ${result.unexpected}`);
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    }
+    await rows.add(`after round ${r + 1}`, reading, sides.map((side) => during.get(side)));
+  }
+  return { requests, notes };
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(DATA_PARENT, 'regmeta-bench-memory-'));
   try {
@@ -176,46 +225,16 @@ async function main(): Promise<void> {
     writeFileSync(htpasswd, `${USER}:${bcrypt.hashSync(PASSWORD, 10)}\n`);
     const sides = [await startSide('ours', join(dir, 'ours'), htpasswd)];
     if (OTHER.root !== undefined) {
-      mkdirSync(join(dir, 'baseline'));
       cpSync(join(dir, 'ours'), join(dir, 'baseline'), { recursive: true });
       sides.push(await startSide('baseline', join(dir, 'baseline'), htpasswd, OTHER.root));
     }
-    const rows: string[][] = [];
-    const row = async (label: string, per: (side: Side) => Promise<Reading>, during: (number | undefined)[] = []) => {
-      const readings: Reading[] = [];
-      for (const side of sides) readings.push(await per(side));
-      rows.push([label, ...readings.flatMap((r, i) => cells(r, during[i]))]);
-    };
-    await row('started', reading);
-    await row(`after listing all ${TAGS} tags`, async (side) => {
-      progress(`${side.name}: listing every tag`);
-      const listed = await listAll(side.target);
-      if (listed !== TAGS) throw new Error(`${side.name} listed ${listed} tags, not ${TAGS}`);
-      return reading(side);
-    });
-    await row(`after ${GETS} manifest GETs`, async (side) => {
-      progress(`${side.name}: ${GETS} manifest GETs`);
-      const headers = { Accept: MediaType.OciManifest, Authorization: AUTHORIZATION };
-      for (let i = 0; i < GETS; i++) await expectStatus(side.target, 200, 'GET', `/v2/${REPO}/manifests/${tagName((i * 7919) % TAGS)}`, headers);
-      return reading(side);
-    });
-    const notes: string[] = [];
-    const requests = new Map<Side, string[]>(sides.map((side) => [side, []]));
-    for (let r = 0; r < ROUNDS; r++) {
-      const during = new Map<Side, number>();
-      for (const side of r % 2 === 0 ? sides : [...sides].reverse()) {
-        const result = await loadRound(side, fixture, r);
-        during.set(side, result.during);
-        requests.get(side)!.push(`${formatNumber(result.requests / 1000)}k (${formatNumber(result.pushes / 1000)}k pushes)`);
-        if (result.unexpected) notes.push(`round ${r + 1}, ${side.name}: ${result.unexpected}`);
-        await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-      }
-      await row(`after round ${r + 1}`, reading, sides.map((side) => during.get(side)));
-    }
+    const rows = new Rows(sides);
+    await warmUp(rows);
+    const { requests, notes } = await rounds(rows, fixture);
     progressDone();
     const columns = ['RSS during', 'RSS', 'RssAnon', 'heap used', 'external', 'metadata.db'];
     const headers = ['server memory (MiB)', ...sides.flatMap((side) => columns.map((c) => (sides.length > 1 ? `${side.name} ${c}` : c)))];
-    console.log(markdownTable(headers, rows));
+    console.log(markdownTable(headers, rows.rows));
     console.log();
     console.log(
       `${TAGS} tags in one repository (populated through the store in ${populateSeconds} s), data in ${DATA_PARENT}, htpasswd on. ` +
