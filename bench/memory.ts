@@ -1,58 +1,115 @@
-// The memory benchmark (issue 9): our compiled server (`regmeta serve`, a
-// child process) over one repository with 100,000 tags. It reports the
-// server's RSS and its anonymous part (RssAnon: the heap and buffers, what
-// a leak grows; the rest is mapped files such as the code and the
-// database's memory map) at start, after listing every tag, after 10,000
-// manifest GETs, and then every 10 s of a steady pull load (manifest GETs
-// by tag and 1 MiB blob GETs, 4 keep-alive connections back to back).
+// The memory benchmark: our compiled server (`regmeta serve`, a child
+// process, with htpasswd) over one repository with 100,000 tags, and with
+// BENCH_BASELINE=<dir> our server as built in another checkout beside it on a
+// copy of the same data. It reports each server's memory at start, after
+// listing every tag, after 10,000 manifest GETs, and then after each of
+// several consecutive rounds of a sustained mixed load (bench/load-mix.ts:
+// 200 keep-alive connections from 8 loopback addresses, pulls, pushes, tag
+// lists, 404s and 401s), so a reader sees whether memory levels off:
 //
-//   npm run bench:memory                     # 5 minutes of load
-//   BENCH_MEMORY_SECONDS=30 npm run bench:memory
+// - RSS and RssAnon from /proc/<pid>/status: RssAnon is the heap and
+//   buffers, what a leak grows; the rest is mapped files, mostly the
+//   database's memory map, which grows with the pages requests touch (and
+//   with the database, which the pushes grow) up to its size.
+// - V8's heap in use and the memory outside it (Buffers), from the server's
+//   own /metrics (nodejs_heap_size_used_bytes, nodejs_external_memory_bytes).
+// - RSS during a round is the median of samples every 2 s; the rest is read
+//   a few seconds after the round, the server idle.
+//
+// With a baseline the two servers take turns, round by round (which goes
+// first alternates), so each has the machine to itself while loaded.
+//
+//   npm run bench:memory                          # 5 rounds of 60 s
+//   BENCH_MEMORY_ROUNDS=3 BENCH_MEMORY_SECONDS=30 npm run bench:memory
+//   BENCH_BASELINE=../main npm run bench:memory   # a built checkout beside ours
 //
 // The repository is written through the store's API straight into the data
-// directory before the server starts (HTTP would take minutes for 100,000
+// directory before the servers start (HTTP would take minutes for 100,000
 // manifests). Data on tmpfs unless REGMETA_BENCH_DIR says otherwise.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
+import bcrypt from 'bcryptjs';
 import { MediaType, digestOf, openStore } from 'regmeta';
 import { DirectoryBlobStore } from '../src/blobstore/index.js';
 import { expectStatus, sha256, target, type Target } from './client.js';
 import { formatNumber, markdownTable, median, progress, progressDone } from './lib.js';
-import { startOurs, stopAll } from './peers.js';
+import { mixedRound, type MixFixture, type MixOptions } from './load-mix.js';
+import { OTHER, otherVersion, startOurs, stopAll, type Peer } from './peers.js';
 
 const TAGS = Number(process.env.BENCH_MEMORY_TAGS ?? 100_000);
 const GETS = 10_000;
-const LOAD_SECONDS = Number(process.env.BENCH_MEMORY_SECONDS ?? 300);
-const SAMPLE_EVERY = 10_000;
-const CLIENTS = 4;
+const ROUNDS = Number(process.env.BENCH_MEMORY_ROUNDS ?? 5);
+const ROUND_SECONDS = Number(process.env.BENCH_MEMORY_SECONDS ?? 60);
+const CONNECTIONS = Number(process.env.BENCH_MEMORY_CONNECTIONS ?? 200);
+const ADDRESSES = 8;
+const SAMPLE_EVERY = 2000;
+// Long enough for the last responses to close and the log to be written.
+const SETTLE_MS = 3000;
 const REPO = 'bench/memory';
+const PUSH_REPOS = Array.from({ length: 20 }, (_, i) => `bench/push-${i}`);
+const USER = 'bench';
+const PASSWORD = 'bench-password';
+const AUTHORIZATION = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
 const DATA_PARENT = process.env.REGMETA_BENCH_DIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
+if (!(ROUNDS >= 1 && ROUND_SECONDS > 0 && CONNECTIONS >= 1)) throw new Error('BENCH_MEMORY_ROUNDS, _SECONDS and _CONNECTIONS must be positive');
 
 const tagName = (i: number) => `t${String(i).padStart(6, '0')}`;
 
+/** One server under test. */
+interface Side {
+  name: string;
+  peer: Peer;
+  target: Target;
+}
+
+/** What one reading of a server's memory says, in MiB. */
+interface Reading {
+  rss: number;
+  anon: number;
+  heap: number;
+  external: number;
+  database: number;
+}
+
 /** RSS and RssAnon of a process, in MiB, from /proc/<pid>/status. */
-function memory(pid: number): { rss: number; anon: number } {
+function proc(pid: number): { rss: number; anon: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
   return { rss: kib('VmRSS') / 1024, anon: kib('RssAnon') / 1024 };
 }
 
-/** Writes TAGS manifests, each tagged, and a 1 MiB layer they all reference, into `dataDir`. @returns the layer's digest. */
-async function populate(dataDir: string): Promise<string> {
+/** The server's memory from /proc and its heap and external memory from its /metrics. */
+async function reading(side: Side): Promise<Reading> {
+  const res = await expectStatus(side.target, 200, 'GET', '/metrics', { Authorization: AUTHORIZATION });
+  const text = res.body.toString();
+  const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 1024 ** 2;
+  return {
+    ...proc(side.peer.pid),
+    heap: metric('nodejs_heap_size_used_bytes'),
+    external: metric('nodejs_external_memory_bytes'),
+    database: statSync(join(side.peer.dataDir, 'metadata.db')).size / 1024 ** 2,
+  };
+}
+
+/** Writes TAGS manifests, each tagged, a 1 MiB layer they all reference, and the push repositories' config, into `dataDir`. */
+async function populate(dataDir: string): Promise<MixFixture> {
   const store = openStore(join(dataDir, 'metadata.db'), { durability: 'normal' });
   const blobs = new DirectoryBlobStore(dataDir);
   try {
     const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
     const layer = randomBytes(1 << 20);
-    for (const bytes of [config, layer]) {
+    const link = async (repos: string[], bytes: Buffer) => {
       const staged = await blobs.put(sha256(bytes), Readable.from([bytes]));
-      store.linkBlob(REPO, { digest: sha256(bytes), size: bytes.length }, undefined, { place: staged.place });
+      // The first link places the file; the others link a blob the store has.
+      repos.forEach((repo, i) => store.linkBlob(repo, { digest: sha256(bytes), size: bytes.length }, undefined, i === 0 ? { place: staged.place } : {}));
       await staged.discard();
-    }
+    };
+    await link([REPO, ...PUSH_REPOS], config);
+    await link([REPO], layer);
     for (let i = 0; i < TAGS; i++) {
       const payload = Buffer.from(
         JSON.stringify({
@@ -66,7 +123,7 @@ async function populate(dataDir: string): Promise<string> {
       store.putManifest(REPO, digestOf(payload), { mediaType: MediaType.OciManifest, payload }, undefined, { tag: tagName(i) });
       if (i % 1000 === 0) progress(`populating: ${i}/${TAGS} tags`);
     }
-    return sha256(layer);
+    return { repo: REPO, tags: TAGS, tagName, layer: sha256(layer), pushRepos: PUSH_REPOS, config: { digest: sha256(config), size: config.length } };
   } finally {
     store.close();
   }
@@ -77,92 +134,118 @@ async function listAll(t: Target): Promise<number> {
   let next: string | undefined = `/v2/${REPO}/tags/list`;
   let count = 0;
   while (next !== undefined) {
-    const res = await expectStatus(t, 200, 'GET', next);
+    const res = await expectStatus(t, 200, 'GET', next, { Authorization: AUTHORIZATION });
     count += (JSON.parse(res.body.toString()) as { tags: string[] }).tags.length;
     next = /^<([^>]+)>/.exec(String(res.headers.link ?? ''))?.[1];
   }
   return count;
 }
 
-const ACCEPT = { Accept: MediaType.OciManifest };
-
-/** Runs the pull load for `seconds`, sampling the server's memory every 10 s. */
-async function steadyLoad(t: Target, pid: number, layer: string, seconds: number): Promise<{ at: number; rss: number; anon: number; requests: number }[]> {
-  const samples: { at: number; rss: number; anon: number; requests: number }[] = [];
+/** One round of the mixed load on `side`, its RSS sampled meanwhile. @returns the median RSS during it, and what the round did. */
+async function loadRound(side: Side, fixture: MixFixture, round: number): Promise<{ during: number; requests: number; pushes: number; unexpected: string }> {
+  const samples: number[] = [];
   const began = Date.now();
-  const deadline = began + seconds * 1000;
-  let requests = 0;
-  const client = async (k: number) => {
-    for (let i = k; Date.now() < deadline; i += CLIENTS) {
-      await expectStatus(t, 200, 'GET', `/v2/${REPO}/manifests/${tagName((i * 7919) % TAGS)}`, ACCEPT);
-      if (i % 10 === 0) await expectStatus(t, 200, 'GET', `/v2/${REPO}/blobs/${layer}`);
-      requests++;
-    }
-  };
   const timer = setInterval(() => {
-    samples.push({ at: Math.round((Date.now() - began) / 1000), ...memory(pid), requests });
-    progress(`steady load: ${samples.at(-1)!.at}/${seconds} s, RSS ${formatNumber(samples.at(-1)!.rss)} MiB`);
+    samples.push(proc(side.peer.pid).rss);
+    progress(`round ${round + 1}/${ROUNDS}, ${side.name}: ${Math.round((Date.now() - began) / 1000)}/${ROUND_SECONDS} s, RSS ${formatNumber(samples.at(-1)!)} MiB`);
   }, SAMPLE_EVERY);
+  const options: MixOptions = { connections: CONNECTIONS, addresses: ADDRESSES, seconds: ROUND_SECONDS, authorization: AUTHORIZATION };
   try {
-    await Promise.all(Array.from({ length: CLIENTS }, (_, k) => client(k)));
+    const result = await mixedRound(side.peer.url, fixture, options, round);
+    const unexpected = result.unexpected === 0 ? '' : `${result.unexpected} unexpected (first: ${result.firstUnexpected})`;
+    return { during: median(samples.length > 0 ? samples : [proc(side.peer.pid).rss]), requests: result.requests, pushes: result.pushes, unexpected };
   } finally {
     clearInterval(timer);
   }
-  samples.push({ at: seconds, ...memory(pid), requests });
-  return samples;
 }
 
-/**
- * Growth over the load, as the median of the last third of the samples
- * against that of the first third: single samples swing with the garbage
- * collector's sawtooth, a leak moves the medians.
- */
-function growth(load: { rss: number; anon: number }[]): string {
-  const third = Math.max(1, Math.floor(load.length / 3));
-  const first = load.slice(0, third);
-  const last = load.slice(-third);
-  const m = (values: number[]) => formatNumber(median(values));
-  const range = (values: number[]) => `${formatNumber(Math.min(...values))}–${formatNumber(Math.max(...values))}`;
-  return (
-    `Median of the first third of the samples against the last third: RSS ${m(first.map((s) => s.rss))} → ${m(last.map((s) => s.rss))} MiB, ` +
-    `RssAnon ${m(first.map((s) => s.anon))} → ${m(last.map((s) => s.anon))} MiB (RssAnon over the whole load: ${range(load.map((s) => s.anon))} MiB).`
-  );
+async function startSide(name: string, dir: string, htpasswd: string, root?: string): Promise<Side> {
+  const peer = await startOurs({ parentDir: DATA_PARENT, dataDir: dir, root, htpasswd, args: ['--admin', USER] });
+  return { name, peer, target: target(name, peer.url, 4) };
+}
+
+const cells = (r: Reading, during?: number) => [during === undefined ? '' : formatNumber(during), formatNumber(r.rss), formatNumber(r.anon), formatNumber(r.heap), formatNumber(r.external), formatNumber(r.database)];
+
+/** The table's rows: a label, then each side's cells. */
+class Rows {
+  readonly rows: string[][] = [];
+  constructor(readonly sides: Side[]) {}
+
+  /** Runs `per` on each side in turn (it returns a reading), and adds the row. */
+  async add(label: string, per: (side: Side) => Promise<Reading>, during: (number | undefined)[] = []): Promise<void> {
+    const readings: Reading[] = [];
+    for (const side of this.sides) readings.push(await per(side));
+    this.rows.push([label, ...readings.flatMap((r, i) => cells(r, during[i]))]);
+  }
+}
+
+/** The rows before the load: started, after listing every tag, after GETS manifest GETs. */
+async function warmUp(rows: Rows): Promise<void> {
+  await rows.add('started', reading);
+  await rows.add(`after listing all ${TAGS} tags`, async (side) => {
+    progress(`${side.name}: listing every tag`);
+    const listed = await listAll(side.target);
+    if (listed !== TAGS) throw new Error(`${side.name} listed ${listed} tags, not ${TAGS}`);
+    return reading(side);
+  });
+  await rows.add(`after ${GETS} manifest GETs`, async (side) => {
+    progress(`${side.name}: ${GETS} manifest GETs`);
+    const headers = { Accept: MediaType.OciManifest, Authorization: AUTHORIZATION };
+    for (let i = 0; i < GETS; i++) await expectStatus(side.target, 200, 'GET', `/v2/${REPO}/manifests/${tagName((i * 7919) % TAGS)}`, headers);
+    return reading(side);
+  });
+}
+
+/** The rounds, a row after each. @returns what each side's rounds did, and notes of unexpected answers. */
+async function rounds(rows: Rows, fixture: MixFixture): Promise<{ requests: Map<Side, string[]>; notes: string[] }> {
+  const { sides } = rows;
+  const notes: string[] = [];
+  const requests = new Map<Side, string[]>(sides.map((side) => [side, []]));
+  for (let r = 0; r < ROUNDS; r++) {
+    const during = new Map<Side, number>();
+    for (const side of r % 2 === 0 ? sides : [...sides].reverse()) {
+      const result = await loadRound(side, fixture, r);
+      during.set(side, result.during);
+      requests.get(side)!.push(`${formatNumber(result.requests / 1000)}k (${formatNumber(result.pushes / 1000)}k pushes)`);
+      if (result.unexpected) notes.push(`round ${r + 1}, ${side.name}: ${result.unexpected}`);
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    }
+    await rows.add(`after round ${r + 1}`, reading, sides.map((side) => during.get(side)));
+  }
+  return { requests, notes };
 }
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(DATA_PARENT, 'regmeta-bench-memory-'));
   try {
     const populateStart = Date.now();
-    const layer = await populate(join(dir, 'data'));
+    const fixture = await populate(join(dir, 'ours'));
     const populateSeconds = Math.round((Date.now() - populateStart) / 1000);
-    progress('starting the server');
-    const peer = await startOurs({ parentDir: DATA_PARENT, dataDir: join(dir, 'data') });
-    const t = target('ours', peer.url, CLIENTS);
-    const rows: string[][] = [];
-    const row = (label: string) => {
-      const m = memory(peer.pid);
-      rows.push([label, formatNumber(m.rss), formatNumber(m.anon)]);
-    };
-    row('started');
-    const listed = await listAll(t);
-    if (listed !== TAGS) throw new Error(`listed ${listed} tags, not ${TAGS}`);
-    row(`after listing all ${TAGS} tags`);
-    for (let i = 0; i < GETS; i++) await expectStatus(t, 200, 'GET', `/v2/${REPO}/manifests/${tagName((i * 7919) % TAGS)}`, ACCEPT);
-    row(`after ${GETS} manifest GETs`);
-    const load = await steadyLoad(t, peer.pid, layer, LOAD_SECONDS);
-    // The table shows a sample a minute (and the last); the growth uses them all.
-    for (const s of load.filter((s, i) => s.at % 60 === 0 || i === load.length - 1)) {
-      rows.push([`load, ${s.at} s (${s.requests} pulls)`, formatNumber(s.rss), formatNumber(s.anon)]);
+    const htpasswd = join(dir, 'htpasswd');
+    writeFileSync(htpasswd, `${USER}:${bcrypt.hashSync(PASSWORD, 10)}\n`);
+    const sides = [await startSide('ours', join(dir, 'ours'), htpasswd)];
+    if (OTHER.root !== undefined) {
+      cpSync(join(dir, 'ours'), join(dir, 'baseline'), { recursive: true });
+      sides.push(await startSide('baseline', join(dir, 'baseline'), htpasswd, OTHER.root));
     }
+    const rows = new Rows(sides);
+    await warmUp(rows);
+    const { requests, notes } = await rounds(rows, fixture);
     progressDone();
-    console.log(markdownTable(['server memory (MiB)', 'RSS', 'RssAnon'], rows));
+    const columns = ['RSS during', 'RSS', 'RssAnon', 'heap used', 'external', 'metadata.db'];
+    const headers = ['server memory (MiB)', ...sides.flatMap((side) => columns.map((c) => (sides.length > 1 ? `${side.name} ${c}` : c)))];
+    console.log(markdownTable(headers, rows.rows));
     console.log();
     console.log(
-      `${TAGS} tags in one repository (populated through the store in ${populateSeconds} s), data in ${DATA_PARENT}; ` +
-        `steady load: ${CLIENTS} keep-alive connections, manifest GETs by tag and a 1 MiB blob GET every tenth, for ${LOAD_SECONDS} s, sampled every ${SAMPLE_EVERY / 1000} s. ` +
-        growth(load),
+      `${TAGS} tags in one repository (populated through the store in ${populateSeconds} s), data in ${DATA_PARENT}, htpasswd on. ` +
+        `Each round: ${CONNECTIONS} keep-alive connections from ${ADDRESSES} loopback addresses for ${ROUND_SECONDS} s, back to back ` +
+        '(manifest GETs and HEADs, blob GETs and HEADs, tag list and catalog pages, chunked blob pushes each with a manifest PUT under a new tag, 404s, 401s). ' +
+        `RSS during: the median of samples every ${SAMPLE_EVERY / 1000} s of the round; the rest read ${SETTLE_MS / 1000} s after it, idle ` +
+        '(heap used and external from the server\'s /metrics; metadata.db: the file\'s size, which the pushes grow). ' +
+        `Requests per round: ${sides.map((side) => `${side.name} ${requests.get(side)!.join(', ')}`).join('; ')}.` +
+        (sides.length > 1 ? ` The servers take turns, round by round (which goes first alternates). ${otherVersion('baseline')}.` : ''),
     );
-    t.agent.destroy();
+    for (const note of notes) console.log(`- ${note}`);
   } finally {
     await stopAll();
     rmSync(dir, { recursive: true, force: true });
