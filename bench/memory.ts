@@ -1,4 +1,4 @@
-// The memory benchmark (issue 9): our compiled server (`regmeta serve`, a
+// The memory benchmark: our compiled server (`regmeta serve`, a
 // child process) over one repository with 100,000 tags. It reports the
 // server's RSS and its anonymous part (RssAnon: the heap and buffers, what
 // a leak grows; the rest is mapped files such as the code and the
