@@ -1,4 +1,4 @@
-// The password-check benchmark (issue 7, Hold up under abuse): how much a
+// The password-check benchmark: how much a
 // flood of wrong passwords slows everyone else down.
 //
 // How it measures, and why:

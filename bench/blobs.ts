@@ -1,4 +1,4 @@
-// The blob rows of the server benchmark (issue 9): big transfers against our
+// The blob rows of the server benchmark: big transfers against our
 // server, distribution and a floor, samples interleaved, medians in seconds.
 //
 // How it measures, and why:

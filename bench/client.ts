@@ -99,8 +99,7 @@ export function location(t: Target, res: Response): URL {
 
 /**
  * Pushes a blob in the two-step way every registry supports (POST, then PUT
- * ?digest=). Both requests go to one replica: upload sessions live in one
- * server's memory until they move to the metadata database (issue 10).
+ * ?digest=). Both requests go to the same replica.
  */
 export async function pushBlob(to: Target, repo: string, data: Buffer, digest = sha256(data)): Promise<string> {
   const t = route(to);

@@ -5,7 +5,7 @@
 // and restarted DOWN_MS later, CYCLES times. A dead replica is not restarted.
 //
 //   npm run bench:pg-outage                                  (this checkout)
-//   BENCH_BASELINE=<a built checkout> npm run bench:pg-outage (another one: before and after)
+//   BENCH_BASELINE=<a built checkout> npm run bench:pg-outage (that build in place of this one)
 //   BENCH_CYCLES=8 BENCH_DOWN_MS=5000 BENCH_REPLICAS=2 BENCH_PUSHERS=4 (the defaults)
 //
 // Reported: replica processes that died, the slowest answer while

@@ -1,4 +1,4 @@
-// The server benchmark (issues 3 and 10, Performance): the same HTTP workload
+// The server benchmark: the same HTTP workload
 // against regmeta on SQLite, regmeta on PostgreSQL with one replica and with
 // two (requests round-robin over both), and the CNCF distribution registry
 // (Debian's docker-registry), all started here as child processes on loopback

@@ -1,4 +1,4 @@
-// The store benchmark (issue 2, Performance): each operation through the
+// The store benchmark: each operation through the
 // store against the same SQL run directly with better-sqlite3 on an identical
 // database file, at 1k, 100k and 1M tags in one repository (BENCH_SCALES, a
 // comma-separated list, picks others).

@@ -1,4 +1,4 @@
-// The throughput rows of the server benchmark (issue 10): several clients at
+// The throughput rows of the server benchmark: several clients at
 // once, which is where a second replica could help and where anything that
 // serializes replicas would show. One registry at a time (concurrent clients
 // of two registries would measure each other), the order rotating over the

@@ -1,4 +1,4 @@
-// The upload-session benchmark (issue 10, Replicas): what it costs that a
+// The upload-session benchmark: what it costs that a
 // chunked upload's sha256 state cannot follow it to another process (Node's
 // Hash cannot be exported), so a process that takes up a session without it
 // hashes the committed bytes again from the session's file.

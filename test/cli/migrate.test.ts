@@ -1,4 +1,4 @@
-// `regmeta migrate --to postgres://…` (issue 10): a SQLite store built by real
+// `regmeta migrate --to postgres://…`: a SQLite store built by real
 // pushes (skopeo, and HTTP for a tag delete) to a real `regmeta serve`, copied
 // into a real PostgreSQL database, then served from it by `regmeta serve
 // --database` and compared tag by tag, byte by byte; a migration killed

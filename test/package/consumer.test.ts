@@ -45,9 +45,9 @@ afterAll(() => {
 });
 
 describe('the packed package', () => {
-  it('ships the build, the schemas, the bin, README and LICENSE, and nothing else', () => {
+  it('ships the build, the schemas, the bin, README, docs and LICENSE, and nothing else', () => {
     const tops = new Set(packed.map((file) => file.split('/')[0]));
-    expect([...tops].sort()).toEqual(['LICENSE', 'README.md', 'bin', 'dist', 'package.json', 'schema.postgres.sql', 'schema.sql']);
+    expect([...tops].sort()).toEqual(['LICENSE', 'README.md', 'bin', 'dist', 'docs', 'package.json', 'schema.postgres.sql', 'schema.sql']);
     expect(packed).toContain('dist/index.d.ts');
     expect(packed).toContain('dist/postgres.d.ts');
     expect(packed).toContain('dist/server/index.d.ts');

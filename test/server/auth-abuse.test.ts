@@ -1,4 +1,4 @@
-// Basic auth under abuse (issue 7): password checks off the event loop,
+// Basic auth under abuse: password checks off the event loop,
 // failed attempts limited per client address, a bounded queue of checks, and
 // unknown users that take as long to refuse as known ones.
 

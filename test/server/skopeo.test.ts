@@ -1,4 +1,4 @@
-// The real-client test of issue 3: Debian's skopeo pushes, lists, inspects,
+// The real-client test: Debian's skopeo pushes, lists, inspects,
 // pulls back and deletes images on our server over loopback. skopeo missing
 // is a failure, not a skip: CI installs it (.ci/run).
 

@@ -1,5 +1,5 @@
 // What the options table is written out as: the option part of `regmeta
-// serve --help`, the README's table, and --print-config's YAML.
+// serve --help`, the table in docs/registry.md, and --print-config's YAML.
 
 import { Document, isCollection } from 'yaml';
 import type { LoadedConfig } from './load.js';
@@ -44,7 +44,7 @@ export function optionsHelp(): string {
   return [...meta, ...lines].join('\n');
 }
 
-/** The README's table of every option, in Markdown. */
+/** The table of every option in docs/registry.md, in Markdown. */
 export function optionsMarkdown(): string {
   const rows = [
     '| flag | environment | config key | default | what it does |',

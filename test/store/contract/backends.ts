@@ -100,11 +100,10 @@ export function storePerTest(backend: Backend, options?: OpenOptions): AsyncStor
 }
 
 // ---------------------------------------------------------------------------
-// POSTGRES: the lead adds the PostgreSQL backend here once src/store/postgres
-// (openPostgresStore) and test/store/postgres/server.ts (startPostgres) are on
-// main. It is deliberately not guarded by a try/catch or an existence check:
-// a machine without PostgreSQL (initdb, pg_ctl) must fail the suite, never
-// skip it silently; .ci/run installs Debian's `postgresql` package.
+// POSTGRES: the PostgreSQL backend. It is deliberately not guarded by a
+// try/catch or an existence check: a machine without PostgreSQL (initdb,
+// pg_ctl) must fail the suite, never skip it silently; .ci/run installs
+// Debian's `postgresql` package.
 //
 
 // One server per test file (vitest runs each file in its own worker), one
