@@ -1,14 +1,18 @@
 // What the server guards per connection and per client address: how many
-// connections one address may hold, how long a connection may move no byte
-// while the server waits on the client, and what a client error on a socket
-// is answered with. Each connection holds a file descriptor; without these
-// bounds a few slow or hostile clients exhaust them for everyone.
+// connections one address and all together may hold, how long a connection
+// may take to send a request head, how long it may move no byte while the
+// server waits on the client, how slowly a body may come, and what a client
+// error on a socket is answered with. Each connection holds a file
+// descriptor; without these bounds a few slow or hostile clients exhaust
+// them for everyone.
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { HttpError } from './errors.js';
+import { clientKey } from './failures.js';
+import { connectionsFor, openFileLimit } from './fd-limit.js';
+import { waitingOnBody, waitingOnReader, Watchdog } from './watchdog.js';
 
 /** Connection limits; every one is an option of createRegistry. */
 export interface ConnectionLimits {
@@ -18,41 +22,76 @@ export interface ConnectionLimits {
    * read. Server-side work is not cut. 0 turns it off.
    */
   idleTimeout: number;
-  /** Connections one client address may hold at once; 0 turns the cap off. */
+  /**
+   * Connections one client address (an IPv6 /64) may hold at once; 0 turns
+   * the cap off. Further ones are closed as they are accepted (before a TLS
+   * handshake); on plain HTTP a 429 goes out with the close.
+   */
   maxConnectionsPerAddress: number;
+  /** Connections the server holds at once, from all addresses; further ones are closed as they are accepted. 0 turns the cap off. */
+  maxConnections: number;
+  /** Milliseconds a connection has to send a complete request head, and on HTTPS as many to finish its handshake; more than 0. */
+  headersTimeout: number;
+  /** Bytes per second a request body must average once bodyRateGrace is over, while the server reads it; 0 turns it off. */
+  minBodyRate: number;
+  /** Milliseconds a request body may take before minBodyRate applies. */
+  bodyRateGrace: number;
 }
 
-/** The defaults: a minute of silence, as nginx's client_body_timeout; 128 connections, some twenty clients' worth of parallel pushes. */
+/**
+ * The defaults: a minute of silence, as nginx's client_body_timeout; 128
+ * connections an address, some twenty clients' worth of parallel pushes;
+ * all the connections the open-file limit leaves room for; 10 s for a head;
+ * 500 B/s after 10 s, as Apache's mod_reqtimeout.
+ */
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   idleTimeout: 60_000,
   maxConnectionsPerAddress: 128,
+  maxConnections: connectionsFor(openFileLimit()),
+  headersTimeout: 10_000,
+  minBodyRate: 500,
+  bodyRateGrace: 10_000,
 };
 
 // Proxies commonly close a connection silent for 30-60 s; a stream speaks more often.
 const HEARTBEAT_MAX = 15_000;
 
+const REFUSAL_BODY = JSON.stringify({ errors: [{ code: 'TOOMANYREQUESTS', message: 'too many connections from one address: close some, or reuse them' }] });
+/** The answer a plain-HTTP connection past its address's cap gets before it is closed, whatever it would have asked. */
+const REFUSAL = [
+  'HTTP/1.1 429 Too Many Requests',
+  'Content-Type: application/json',
+  'Retry-After: 1',
+  'Connection: close',
+  `Content-Length: ${REFUSAL_BODY.length}`,
+  '',
+  REFUSAL_BODY,
+].join('\r\n');
+
 /** The limits of one server, and the connections and responses it tracks to enforce them. */
 export class Connections {
   readonly #limits: ConnectionLimits;
+  /** Open connections by client key (clientKey: an IPv6 client by its /64). */
   readonly #perAddress = new Map<string, number>();
-  /** Sockets opened past their address's cap: each request on them is refused. */
-  readonly #overLimit = new WeakSet<Socket>();
-  /**
-   * Over-limit TCP connections of an https server by "address|port": its
-   * requests arrive on the TLS socket wrapped around each, which must be
-   * marked too, and node:tls offers no public way from one to the other.
-   */
-  readonly #overLimitTcp = new Set<string>();
   /** The responses under way on each socket (more than one when requests are pipelined). */
   readonly #inFlight = new WeakMap<Socket, Set<ServerResponse>>();
   /** Sockets whose client error was handled: the parser reports again for every further chunk. */
   readonly #failed = new WeakSet<Socket>();
+  readonly #watchdog: Watchdog;
+  /** Whether a server applies the limits: a handler mounted elsewhere leaves its connections to that server. */
+  #attached = false;
 
+  /** @throws Error when a limit is not a number ≥ 0, or headersTimeout not above 0. */
   constructor(limits: Partial<ConnectionLimits> = {}) {
-    this.#limits = {
-      idleTimeout: limits.idleTimeout ?? DEFAULT_CONNECTION_LIMITS.idleTimeout,
-      maxConnectionsPerAddress: limits.maxConnectionsPerAddress ?? DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress,
-    };
+    const l = { ...DEFAULT_CONNECTION_LIMITS };
+    for (const name of Object.keys(l) as (keyof ConnectionLimits)[]) {
+      const value = limits[name] ?? DEFAULT_CONNECTION_LIMITS[name];
+      if (!(value >= 0)) throw new Error(`${name} must be a number ≥ 0, not ${value}`);
+      l[name] = value;
+    }
+    if (!(l.headersTimeout > 0)) throw new Error(`headersTimeout must be a number > 0, not ${l.headersTimeout}`);
+    this.#limits = l;
+    this.#watchdog = new Watchdog(l);
   }
 
   /** How often a long-lived response (an event stream) must send something so that the idle timeout spares it. */
@@ -62,64 +101,72 @@ export class Connections {
   }
 
   /**
-   * Counts connections, arms the idle timeout and takes over client errors.
-   * On an https server TCP connections are counted before their handshake,
-   * so that connections that never finish one count against the cap too.
+   * What node:http and node:https take only as the server is created: the
+   * TLS handshake's deadline, and how often Node checks request heads
+   * against headersTimeout (by default every 30 s, which would stretch a
+   * deadline of seconds to half a minute).
    */
-  attach(server: Server | HttpsServer): void {
-    server.timeout = this.#limits.idleTimeout;
-    // No limit on a whole request: a large blob on a slow link may take
-    // hours. A body that stalls is cut by the idle timeout instead.
-    server.requestTimeout = 0;
-    const tls = 'setSecureContext' in server;
-    server.on('connection', (socket: Socket) => this.#count(socket, tls));
-    if (tls) {
-      server.on('secureConnection', (socket: TLSSocket) => {
-        if (this.#overLimitTcp.size > 0 && this.#overLimitTcp.has(`${socket.remoteAddress}|${socket.remotePort}`)) this.#overLimit.add(socket);
-      });
-    }
-    server.on('timeout', (socket: Socket) => this.#onTimeout(socket));
-    server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => this.#onClientError(error, socket));
+  get serverOptions(): { handshakeTimeout: number; headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number } {
+    const head = this.#limits.headersTimeout;
+    return {
+      handshakeTimeout: head,
+      headersTimeout: head,
+      // No limit on a whole request: a large blob on a slow link may take
+      // hours. A body that stalls or drips is cut by the watchdog instead.
+      requestTimeout: 0,
+      connectionsCheckingInterval: Math.min(1000, Math.max(25, Math.floor(head / 4))),
+    };
   }
 
   /**
-   * Registers a request's response as under way on its socket.
-   * @throws HttpError TOOMANYREQUESTS when the connection is over its address's cap.
+   * Applies the limits to a server made with serverOptions: caps
+   * connections as they are accepted (on an https server before their
+   * handshake), arms the idle timeout and takes over client errors.
    */
+  attach(server: Server | HttpsServer): void {
+    this.#attached = true;
+    server.timeout = this.#limits.idleTimeout;
+    server.requestTimeout = 0;
+    server.headersTimeout = this.#limits.headersTimeout;
+    // Node closes a connection past this one as it accepts it, before any of its events.
+    if (this.#limits.maxConnections > 0) server.maxConnections = this.#limits.maxConnections;
+    const tls = 'setSecureContext' in server;
+    // Before Node's own listener, which then finds a refused connection already destroyed.
+    server.prependListener('connection', (socket: Socket) => this.#accept(socket, tls));
+    if (tls) server.on('secureConnection', (socket: TLSSocket) => socket.disableRenegotiation());
+    server.on('timeout', (socket: Socket) => this.#onTimeout(socket));
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => this.#onClientError(error, socket));
+    server.on('close', () => this.#watchdog.close());
+  }
+
+  /** Registers a request's response as under way on its socket, and, on a server attached, watches that the client keeps it moving. */
   begin(req: IncomingMessage, res: ServerResponse): void {
     const socket = req.socket;
     let responses = this.#inFlight.get(socket);
     if (responses === undefined) this.#inFlight.set(socket, (responses = new Set()));
     responses.add(res);
     res.once('close', () => responses.delete(res));
-    if (this.#overLimit.has(socket)) {
-      res.setHeader('Connection', 'close');
-      throw new HttpError(
-        'TOOMANYREQUESTS',
-        `more than ${this.#limits.maxConnectionsPerAddress} connections from one address: close some, or reuse them`,
-        { headers: { 'Retry-After': '1' } },
-      );
-    }
+    if (this.#attached) this.#watchdog.watch(req, res);
   }
 
-  #count(socket: Socket, tls: boolean): void {
+  /** Counts a connection against its address's cap, or closes it at once when it is over. */
+  #accept(socket: Socket, tls: boolean): void {
     const max = this.#limits.maxConnectionsPerAddress;
     if (max <= 0) return;
-    const address = socket.remoteAddress ?? '';
-    const open = (this.#perAddress.get(address) ?? 0) + 1;
-    this.#perAddress.set(address, open);
-    if (open > max) {
-      this.#overLimit.add(socket);
-      if (tls) {
-        const key = `${address}|${socket.remotePort}`;
-        this.#overLimitTcp.add(key);
-        socket.once('close', () => this.#overLimitTcp.delete(key));
-      }
+    const key = clientKey(socket.remoteAddress ?? '');
+    const open = this.#perAddress.get(key) ?? 0;
+    if (open >= max) {
+      // The answer is small enough for the kernel to take at once: it goes
+      // out before the close, and the descriptor is freed now.
+      if (!tls) socket.end(REFUSAL);
+      socket.destroy();
+      return;
     }
+    this.#perAddress.set(key, open + 1);
     socket.once('close', () => {
-      const left = (this.#perAddress.get(address) ?? 1) - 1;
-      if (left <= 0) this.#perAddress.delete(address);
-      else this.#perAddress.set(address, left);
+      const left = (this.#perAddress.get(key) ?? 1) - 1;
+      if (left <= 0) this.#perAddress.delete(key);
+      else this.#perAddress.set(key, left);
     });
   }
 
@@ -131,11 +178,7 @@ export class Connections {
    */
   #onTimeout(socket: Socket): void {
     const responses = [...(this.#inFlight.get(socket) ?? [])];
-    const waitingOnClient = (res: ServerResponse) =>
-      // Reading a body that does not come.
-      (!res.req.complete && res.req.readableFlowing === true && res.req.readableLength === 0) ||
-      // Writing an answer the client does not read.
-      (res.headersSent && !res.writableFinished && socket.writableLength > 0);
+    const waitingOnClient = (res: ServerResponse) => waitingOnBody(res.req) || waitingOnReader(res, socket);
     if (responses.length === 0 || responses.some(waitingOnClient)) socket.destroy();
   }
 
@@ -151,7 +194,9 @@ export class Connections {
     this.#failed.add(socket);
     const responses = [...(this.#inFlight.get(socket) ?? [])];
     if (responses.length === 0) {
-      if (error.code !== 'ECONNRESET' && socket.writable && !socket.writableEnded) {
+      // A TLS failure (a handshake too slow, a renegotiation refused) is no HTTP to answer.
+      const tlsFailure = /^ERR_(TLS|SSL)_/.test(error.code ?? '');
+      if (error.code !== 'ECONNRESET' && !tlsFailure && socket.writable && !socket.writableEnded) {
         socket.end(`HTTP/1.1 ${clientErrorStatus(error)}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       }
       socket.destroy();

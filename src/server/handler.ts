@@ -119,11 +119,12 @@ export function handlerInternals(handler: RegistryHandler): HandlerInternals {
 
 /**
  * Creates the registry as a `(req, res)` request listener over `options.store`
- * and the blob files under `options.dataDir`. Connection limits (idle
- * timeout, per-address caps) need the server: createRegistry applies them.
+ * and the blob files under `options.dataDir`. Connection limits (timeouts,
+ * connection caps, the minimum body rate) need the server: createRegistry
+ * applies them.
  * @throws Error when the htpasswd or access file cannot be read, a limit is not a
- * number ≥ 0, or the data directory cannot be created; AccessRulesError when
- * the access rules do not hold together.
+ * number ≥ 0 (headersTimeout: > 0), or the data directory cannot be created;
+ * AccessRulesError when the access rules do not hold together.
  */
 export function createRegistryHandler(options: RegistryOptions): RegistryHandler {
   const access = accessOf(options);

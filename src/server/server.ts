@@ -42,7 +42,9 @@ export function createRegistry(options: RegistryServerOptions): RegistryServer {
   const secure = options.tls === undefined ? undefined : checkedTls(options.tls);
   const handler = createRegistryHandler(options);
   const state = handlerInternals(handler);
-  const server: RegistryServer = secure === undefined ? createServer(handler) : createHttpsServer(secure, handler);
+  const { handshakeTimeout, ...http } = state.connections.serverOptions;
+  const server: RegistryServer =
+    secure === undefined ? createServer(http, handler) : createHttpsServer({ ...secure, ...http, handshakeTimeout }, handler);
   state.connections.attach(server);
   state.onResponseClosed = () => {
     if (state.closing) setImmediate(() => server.closeIdleConnections());

@@ -2,7 +2,7 @@
 // serves, and on SIGTERM lets the request in flight finish, closes the
 // database and exits 0. Plus the option parsing, in-process.
 
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -44,7 +44,11 @@ describe('parseServeArgs', () => {
       metricsInterval: DEFAULT_STATS_INTERVAL,
       limits: {
         idleTimeout: DEFAULT_CONNECTION_LIMITS.idleTimeout,
+        headersTimeout: DEFAULT_CONNECTION_LIMITS.headersTimeout,
+        minBodyRate: DEFAULT_CONNECTION_LIMITS.minBodyRate,
+        bodyRateGrace: DEFAULT_CONNECTION_LIMITS.bodyRateGrace,
         maxConnectionsPerAddress: DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress,
+        maxConnections: DEFAULT_CONNECTION_LIMITS.maxConnections,
         maxUploadsPerAddress: DEFAULT_BLOB_LIMITS.maxUploadsPerAddress,
         uploadTtl: DEFAULT_BLOB_LIMITS.uploadTtl,
         maxBlobSize: DEFAULT_BLOB_LIMITS.maxBlobSize,
@@ -107,6 +111,25 @@ describe('parseServeArgs', () => {
     expect(() => config(['--idle-timeout', 'soon'])).toThrow(/^--idle-timeout: expected a duration \(seconds, or like 60s, 5m, 1h30m\), got "soon"$/);
     expect(() => config([], { REGMETA_MAX_UPLOADS_PER_ADDRESS: '-1' })).toThrow(/^REGMETA_MAX_UPLOADS_PER_ADDRESS: expected a whole number/);
     expect(() => config(['--password-check-threads', '0'])).toThrow(/--password-check-threads: expected a whole number from 1 to 64, got "0"/);
+  });
+
+  it('takes the server-wide connection cap, the request head deadline and the minimum body rate from flags or the environment', () => {
+    const env = { REGMETA_MAX_CONNECTIONS: '2000', REGMETA_HEADERS_TIMEOUT: '5s', REGMETA_MIN_BODY_RATE: '1KiB', REGMETA_BODY_RATE_GRACE: '30' };
+    expect(config([], env).limits).toMatchObject({ maxConnections: 2000, headersTimeout: 5000, minBodyRate: 1024, bodyRateGrace: 30_000 });
+    expect(config(['--max-connections', '0', '--min-body-rate', '0', '--body-rate-grace', '0'], env).limits).toMatchObject({
+      maxConnections: 0,
+      minBodyRate: 0,
+      bodyRateGrace: 0,
+    });
+    expect(() => config(['--headers-timeout', '0'])).toThrow(/^--headers-timeout: expected a duration \(seconds, or like 60s, 5m, 1h30m\) of at least 1s, got "0"$/);
+    expect(() => config(['--max-connections', 'lots'])).toThrow(/^--max-connections: expected a whole number ≥ 0, got "lots"$/);
+  });
+
+  it('caps connections by default below the open-file limit, with room for a blob file each', async () => {
+    // A process whose limit is 512 descriptors: (512 - 128) / 2 connections.
+    const run = spawnSync('sh', ['-c', `ulimit -n 512 && exec "${process.execPath}" "${BIN}" serve --print-config`], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toContain('  maxConnections: 192 # default\n');
   });
 
   it('reports every bad flag and variable at once, one line each', () => {

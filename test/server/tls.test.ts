@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
+import { connect as connectTcp, type Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -23,13 +24,16 @@ beforeAll(() => {
   first = makeServerCert(ca, 'first');
   second = makeServerCert(ca, 'second');
 });
+/** Every socket a test opened: destroyed after it, pass or fail, so that the server can close. */
+const opened: Socket[] = [];
 afterEach(async () => {
+  for (const socket of opened.splice(0)) socket.destroy();
   await r?.close();
   r = undefined;
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-async function start(options: { maxConnectionsPerAddress?: number } = {}): Promise<StartedRegistry> {
+async function start(options: { maxConnectionsPerAddress?: number; headersTimeout?: number } = {}): Promise<StartedRegistry> {
   const dataDir = mkdtempSync(path.join(work, 'data-'));
   return startRegistry({ dataDir, port: 0, tls: { cert: first.cert, key: first.key }, log: () => {}, ...options });
 }
@@ -107,25 +111,71 @@ describe('the registry over HTTPS', () => {
     await expect(startRegistry({ dataDir, port: 0, tls: { cert: first.cert, key: second.key } })).rejects.toThrow();
   });
 
-  it('answers 429 on a TLS connection past the per-address cap', async () => {
-    r = await start({ maxConnectionsPerAddress: 2 });
+  it('closes TCP connections past the per-address cap before any handshake', async () => {
+    // A handshake deadline longer than the test: the connections held must stay.
+    r = await start({ maxConnectionsPerAddress: 4, headersTimeout: 60_000 });
     const port = Number(new URL(r.url).port);
-    const open = () =>
-      new Promise<TLSSocket>((resolve, reject) => {
-        const socket = connect({ host: '127.0.0.1', port, ca: ca.ca }, () => resolve(socket));
-        socket.once('error', reject);
-      });
-    const held = [await open(), await open()];
-    const extra = await open();
-    const answer = await new Promise<string>((resolve) => {
-      let text = '';
-      extra.on('data', (chunk) => (text += chunk));
-      extra.on('end', () => resolve(text));
-      extra.on('close', () => resolve(text));
-      extra.write('GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n');
+    let closed = 0;
+    const sockets = await Promise.all(Array.from({ length: 40 }, () => tcpOpen(port, () => closed++)));
+    await until(() => closed >= 36, 10_000);
+    expect(await connectionsOf(r)).toBe(4);
+    expect(closed).toBe(36);
+    for (const socket of sockets) socket.destroy();
+    // A TLS client once the others are gone is served.
+    await until(async () => (await connectionsOf(r!)) === 0, 5000);
+    expect(await get(r.url, false)).toMatchObject({ status: 200 });
+  });
+
+  it('cuts connections that never start their handshake within headersTimeout', async () => {
+    r = await start({ headersTimeout: 500 });
+    const port = Number(new URL(r.url).port);
+    let closed = 0;
+    const started = Date.now();
+    await Promise.all(Array.from({ length: 20 }, () => tcpOpen(port, () => closed++)));
+    await until(() => closed === 20, 10_000);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('refuses a client\'s TLS 1.2 renegotiation', async () => {
+    r = await start();
+    const port = Number(new URL(r.url).port);
+    const socket = await new Promise<TLSSocket>((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port, ca: ca.ca, maxVersion: 'TLSv1.2' }, () => resolve(s));
+      opened.push(s);
+      s.once('error', reject);
     });
-    expect(answer).toMatch(/^HTTP\/1\.1 429 /);
-    expect(answer).toContain('TOOMANYREQUESTS');
-    for (const socket of held) socket.destroy();
+    socket.on('error', () => {});
+    // What the server says before it closes must be read for the close to be seen.
+    socket.resume();
+    const outcome = await new Promise<string>((resolve) => {
+      socket.once('close', () => resolve('closed'));
+      const asked = socket.renegotiate({ rejectUnauthorized: false }, (error) => resolve(error ? 'refused' : 'renegotiated'));
+      if (!asked) resolve('refused');
+    });
+    expect(outcome).not.toBe('renegotiated');
   });
 });
+
+/** A plain TCP connection to `port` that sends nothing; `onClose` is called when it closes. */
+function tcpOpen(port: number, onClose: () => void): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connectTcp(port, '127.0.0.1', () => resolve(socket));
+    opened.push(socket);
+    socket.once('error', reject);
+    socket.once('close', onClose);
+    socket.on('error', () => {});
+  });
+}
+
+function connectionsOf(registry: StartedRegistry): Promise<number> {
+  return new Promise((resolve, reject) => registry.server.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+}
+
+/** Resolves once `condition` holds, checked every 20 ms; rejects after `within` ms. */
+async function until(condition: () => boolean | Promise<boolean>, within: number): Promise<void> {
+  const deadline = Date.now() + within;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`not within ${within} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

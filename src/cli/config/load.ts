@@ -35,7 +35,11 @@ export interface ServeConfig {
   metricsInterval: number;
   limits: {
     idleTimeout: number;
+    headersTimeout: number;
+    minBodyRate: number;
+    bodyRateGrace: number;
     maxConnectionsPerAddress: number;
+    maxConnections: number;
     maxUploadsPerAddress: number;
     uploadTtl: number;
     maxBlobSize: number;

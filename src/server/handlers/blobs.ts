@@ -6,6 +6,7 @@
 import { lockedForm, type StagedBlob, type Upload } from '../../blobstore/index.js';
 import { checkDigest, isRepository, NotFoundError } from '../../index.js';
 import { HttpError } from '../errors.js';
+import { clientKey } from '../failures.js';
 import { contentLength, hasBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
 import { sendBlob } from '../send-blob.js';
 
@@ -151,7 +152,8 @@ export async function startUpload(c: RequestContext, name: string): Promise<void
   }
   const digestParam = params.get('digest');
   const digest = digestParam === null ? undefined : checkDigest(digestParam);
-  const session = await blobs.startUpload(name, c.req.socket.remoteAddress ?? '');
+  // Counted against the client's cap by the same key as its connections and failed logins (an IPv6 client by its /64).
+  const session = await blobs.startUpload(name, clientKey(c.req.socket.remoteAddress ?? ''));
   if (digest === undefined) return sendEmpty(c, 202, uploadHeaders(name, session));
   try {
     await blobs.append(session, c.req, contentLength(c.req));
