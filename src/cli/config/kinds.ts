@@ -47,7 +47,7 @@ export const MASK = '********';
 
 /** The refusal of a mask read back as a secret: `where` names where it stands. */
 function maskRefused(where: string): string {
-  return `${where}: "${MASK}" is the mask --print-config prints, not a secret: write the secret itself, or set it in the environment`;
+  return `${where}: "${MASK}" is the mask --print-config prints, not a secret: write the secret itself`;
 }
 
 /** A URL's password, when it is the mask. */
