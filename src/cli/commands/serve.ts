@@ -19,7 +19,7 @@ import {
 } from '../../server/index.js';
 import { CliError, Exit, openMetadata, type Command } from '../common.js';
 import { splitListen } from '../config/kinds.js';
-import { loadServeConfig, type LoadedConfig, type ServeConfig } from '../config/load.js';
+import { FLAGS, loadServeConfig, type LoadedConfig, type ServeConfig } from '../config/load.js';
 import { optionsHelp, printableConfig } from '../config/render.js';
 import { createServeLog, logFault, logRequest, type ServeLog } from '../log.js';
 
@@ -208,6 +208,8 @@ function closeLog(): void {
 export const serve: Command = {
   name: 'serve',
   usage: USAGE,
+  options: FLAGS,
+  exits: { [Exit.USAGE]: 'a bad option, value or config key: nothing starts' },
   async run(argv) {
     const loaded = parseServeArgs(argv);
     if (loaded === undefined) return Exit.OK;
