@@ -51,7 +51,7 @@ const SPECS: OptionSpec[] = [
     help: 'keep the metadata in this PostgreSQL database (postgres://user:password@host:5432/db; the password is masked in --print-config); --data then holds the blobs and uploads only',
   },
   { key: 'htpasswd', kind: path, arg: 'file', defaultText: 'none: anonymous access', help: 'require basic auth against this htpasswd file of bcrypt entries' },
-  { key: 'admins', kind: list, default: [], flag: 'admin', arg: 'user', defaultText: 'none (everyone, without htpasswd)', help: 'users who may read everyone\'s events, and with access rules do everything (repeat the flag; comma-separated in the environment)' },
+  { key: 'admins', kind: list, default: [], flag: 'admin', arg: 'user', defaultText: 'none (everyone, without htpasswd)', help: 'users who see every event (others see those of the repositories they may pull), and with access rules do everything (repeat the flag; comma-separated in the environment)' },
   { key: 'access', kind: path, arg: 'file', defaultText: 'none: whoever is let in may do everything', help: 'access rules (YAML or JSON): who may pull, push and delete in which repositories; admins may do everything' },
   { key: 'readOnly', kind: boolean, default: false, help: 'refuse every write (405 UNSUPPORTED)' },
   { key: 'deletes', kind: boolean, default: true, flag: 'delete', help: 'take manifest, tag and blob deletes (false: they answer 405 UNSUPPORTED), as suits local development' },
