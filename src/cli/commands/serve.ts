@@ -136,7 +136,7 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
   const { host, port } = splitListen(config.listen)!;
   const store = await openMetadata({ data: config.data, database: config.database }, { create: true });
   try {
-    return await startRegistry({
+    const registry = await startRegistry({
       ...config.limits,
       store,
       host,
@@ -159,6 +159,8 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
       onError: (error, request) => log && logFault(log.logger, error, request),
       onWarning: warn,
     });
+    if (config.tls !== undefined && tls !== undefined) logCertificate('certificate loaded', config.tls.cert, tls.cert);
+    return registry;
   } catch (error) {
     await store.close();
     // The database's errors keep their own exit code; the rest is this machine's I/O.
@@ -183,6 +185,12 @@ function describeNotifyError(error: unknown): string {
   return cause === undefined ? message : `${message} (${cause.code ?? cause.message})`;
 }
 
+/** Which certificate the server now presents: its file, subject, expiry and fingerprint, in one line. */
+function logCertificate(msg: string, file: string, pem: string | Buffer): void {
+  const cert = new X509Certificate(pem);
+  logLine({ cert: file, subject: cert.subject, validTo: cert.validTo, fingerprint256: cert.fingerprint256 }, msg);
+}
+
 /** SIGHUP: the certificate and key read anew; one log line either way, and on failure the old pair stays. */
 function reloadTls(registry: StartedRegistry, config: ServeConfig): void {
   if (config.tls === undefined) {
@@ -192,8 +200,7 @@ function reloadTls(registry: StartedRegistry, config: ServeConfig): void {
   try {
     const files = readTls(config.tls);
     setRegistryCertificate(registry.server, files);
-    const cert = new X509Certificate(files.cert);
-    logLine({ cert: config.tls.cert, subject: cert.subject, validTo: cert.validTo, fingerprint256: cert.fingerprint256 }, 'certificate reloaded');
+    logCertificate('certificate reloaded', config.tls.cert, files.cert);
   } catch (error) {
     log?.logger.error(`SIGHUP: kept the old certificate: ${(error as Error).message}`);
   }
