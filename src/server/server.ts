@@ -160,7 +160,7 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Star
     }
     if (options.notify !== undefined && options.notify.endpoints.length > 0) {
       const fault = options.onError;
-      notifier = new Notifier({ ...options.notify, store, baseUrl: url, onError: options.notify.onError ?? (fault && ((error) => fault(error))) });
+      notifier = new Notifier({ ...options.notify, store, baseUrl: handlerInternals(handlers.get(server)!).registry.publicUrl ?? url, onError: options.notify.onError ?? (fault && ((error) => fault(error))) });
       await notifier.start();
     }
   } catch (error) {

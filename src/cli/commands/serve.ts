@@ -142,6 +142,7 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
       host,
       port,
       dataDir: config.data,
+      publicUrl: config.publicUrl,
       htpasswd: config.htpasswd,
       admins: config.admins,
       access: config.access,

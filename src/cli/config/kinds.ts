@@ -4,6 +4,7 @@
 // --print-config and the docs, in a form the file reader accepts again.
 
 import { endpointsProblem } from '../../notify/index.js';
+import { publicOrigin } from '../../server/index.js';
 import { isPostgresUrl } from '../../store/index.js';
 import { durationMs, formatDuration } from '../common.js';
 
@@ -64,6 +65,14 @@ export const databaseUrl: Kind<string> = {
     return url.toString();
   },
   check: (v) => (maskedPasswordIn(v) ? maskRefused('the password') : undefined),
+};
+
+/** An http or https URL of a host alone (scheme://host[:port]), written back as its origin. */
+export const publicUrl: Kind<string> = {
+  expected: 'an http or https URL of a host alone (like https://registry.example.com)',
+  fromText: (t) => publicOrigin(t),
+  fromFile: (v) => (typeof v === 'string' ? publicOrigin(v) : undefined),
+  format: (v) => v,
 };
 
 /** `host:port`, `[v6]:port` or `:port` (all addresses' wildcard is `0.0.0.0:port`). */

@@ -16,6 +16,8 @@ export type Source = 'flag' | 'environment' | 'file' | 'default';
 /** The effective configuration, shaped as the config file is (durations in ms, sizes in bytes, paths absolute). */
 export interface ServeConfig {
   listen: string;
+  /** scheme://host[:port]; unset: webhooks name the listen address, Location headers are paths. */
+  publicUrl?: string;
   data: string;
   /** A postgres:// URL; unset: SQLite in <data>/metadata.db. */
   database?: string;

@@ -6,7 +6,7 @@
 
 import { DEFAULT_BLOB_LIMITS } from '../../blobstore/index.js';
 import { DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MIN_FREE_DISK, DEFAULT_STATS_INTERVAL } from '../../server/index.js';
-import { boolean, choice, count, databaseUrl, duration, list, listen, notify, path, size, type Kind } from './kinds.js';
+import { boolean, choice, count, databaseUrl, duration, list, listen, notify, path, publicUrl, size, type Kind } from './kinds.js';
 
 /** The levels of --log-level, most verbose first (pino's). */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -42,6 +42,13 @@ export interface OptionInfo extends OptionSpec {
 
 const SPECS: OptionSpec[] = [
   { key: 'listen', kind: listen, default: '127.0.0.1:5000', arg: 'host:port', help: 'the address and port to listen on' },
+  {
+    key: 'publicUrl',
+    kind: publicUrl,
+    arg: 'url',
+    defaultText: 'none: the listen address',
+    help: 'the URL clients reach the registry at, behind a proxy or a load balancer (scheme://host[:port]): webhooks name their targets by it, and Location headers are absolute URLs under it',
+  },
   { key: 'data', kind: path, default: './data', arg: 'dir', help: 'the data directory (metadata.db, blobs, uploads), created when missing' },
   {
     key: 'database',
