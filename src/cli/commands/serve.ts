@@ -6,8 +6,9 @@
 
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { StoreError } from '../../index.js';
+import { StoreError, type AsyncStore } from '../../index.js';
 import {
   AccessRulesError,
   readAccessRules,
@@ -133,14 +134,20 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
     throw new CliError(Exit.USAGE, `tls.cert and tls.key do not load as a pair: ${(error as Error).message}`, 'both PEM, the key the certificate\'s');
   }
   if (config.access !== undefined) checkAccess(config.access, config.admins);
-  const { host, port } = splitListen(config.listen)!;
-  const store = await openMetadata({ data: config.data, database: config.database }, { create: true });
+  // Listen first: a port taken must not leave a data directory or a database behind.
+  const listener = await bind(config.listen);
+  let store: AsyncStore;
+  try {
+    store = await openMetadata({ data: config.data, database: config.database }, { create: true });
+  } catch (error) {
+    listener.close();
+    throw error;
+  }
   try {
     const registry = await startRegistry({
       ...config.limits,
       store,
-      host,
-      port,
+      listener,
       dataDir: config.data,
       publicUrl: config.publicUrl,
       htpasswd: config.htpasswd,
@@ -168,6 +175,25 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
     if (error instanceof StoreError) throw error;
     throw new CliError(Exit.IO, `cannot start: ${(error as Error).message}`);
   }
+}
+
+/**
+ * A server listening on `listen` (host:port), for startRegistry to take over.
+ * @throws CliError IO when it cannot listen there (the port taken, a privileged port, an address not this machine's).
+ */
+async function bind(listen: string): Promise<NetServer> {
+  const { host, port } = splitListen(listen)!;
+  const server = createNetServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new CliError(Exit.IO, `cannot listen on ${listen}: ${code}`, code === 'EADDRINUSE' ? 'another process holds the port: stop it, or choose another --listen' : 'check --listen');
+  }
+  return server;
 }
 
 /** The metrics as configured: off altogether only when neither address answers them. */
