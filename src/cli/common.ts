@@ -11,7 +11,7 @@ import { asyncStore, openStore, probeDatabase, StoreError, type AsyncStore, type
 import { isPostgresUrl, openDatabase, openPostgresStore, sqlitePrimaryCode, translateError } from '../store/index.js';
 import { durationMs } from './units.js';
 
-export { durationMs, formatBytes, formatDuration } from './units.js';
+export { counted, durationMs, formatBytes, formatDuration } from './units.js';
 
 /** The exit codes of every subcommand; main.ts prints this table in its usage. */
 export const Exit = {
@@ -46,10 +46,25 @@ export class CliError extends Error {
   }
 }
 
-/** A subcommand: its name, its --help text, and what it runs. */
+/** One option as parseArgs reads it. */
+export interface OptionConfig {
+  type: 'string' | 'boolean';
+  short?: string;
+  multiple?: boolean;
+}
+
+/**
+ * A subcommand: its name, its --help text, its table (the options it parses,
+ * which --help lists, and the exit codes --help names) and what it runs.
+ * test/cli/help.test.ts holds --help and the operator docs to the table.
+ */
 export interface Command {
   name: string;
   usage: string;
+  /** The options it takes, as it parses them (besides --help). */
+  options: Readonly<Record<string, OptionConfig>>;
+  /** The exit codes its --help names, besides 0, each with what it means here; the rest are Exit's shared meanings. */
+  exits: Readonly<Record<number, string>>;
   /** Resolves to the exit code. @throws CliError, StoreError. */
   run(argv: string[]): Promise<number> | number;
 }
@@ -58,8 +73,11 @@ export interface Command {
 export const DATA_OPTION = { data: { type: 'string' }, database: { type: 'string' } } as const;
 export const JSON_OPTION = { json: { type: 'boolean' } } as const;
 
-export const DATA_HELP = `  --data <dir>   the registry's data directory, holding metadata.db
-                 (default: $REGMETA_DATA, else ./data)
+/** --data in help, for what works on the SQLite file only (backup). */
+export const SQLITE_DATA_HELP = `  --data <dir>   the registry's data directory, holding metadata.db
+                 (default: $REGMETA_DATA, else ./data)`;
+
+export const DATA_HELP = `${SQLITE_DATA_HELP}
   --database <url>
                  the metadata on PostgreSQL (postgres://user:password@host/db;
                  default: $REGMETA_DATABASE, else the SQLite file in --data);

@@ -6,7 +6,7 @@ import { StoreError } from '../index.js';
 import { CliError, Exit, databaseError, fromStoreError, type Command } from './common.js';
 
 // Each module is loaded only when its command runs: startup stays small.
-const COMMANDS: { name: string; summary: string; load: () => Promise<Command> }[] = [
+export const COMMANDS: readonly { name: string; summary: string; load: () => Promise<Command> }[] = [
   { name: 'import', summary: "import a distribution registry's filesystem storage", load: async () => (await import('./commands/import.js')).importCommand },
   { name: 'check', summary: 'verify the database and the blob files', load: async () => (await import('./commands/check.js')).check },
   { name: 'gc', summary: 'delete untagged manifests and unreferenced blobs', load: async () => (await import('./commands/gc.js')).gc },
@@ -34,14 +34,14 @@ ${COMMANDS.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join('\n')}
 
 Every command takes --help. Those that read or write the database take
 --data <dir> (default: $REGMETA_DATA, else ./data) and use <dir>/metadata.db;
-only import creates it. With --database postgres://… (default:
+import and serve create it. With --database postgres://… (default:
 $REGMETA_DATABASE) they use that PostgreSQL database instead, and <dir>
 holds only the blobs. Those that print data take --json.
 
 exit codes:
   0   ok
   1   problems found (check failed, import skipped something, gc could not finish,
-      migrate found the copy differs)
+      migrate found the copy differs, lookup found no tag, a backup failed its check)
   2   usage error (unknown command or option, bad name, tag, digest, duration or URL)
   3   database error (missing, not a regmeta store, too new, damaged, busy, unwritable,
       a PostgreSQL server that cannot be reached)

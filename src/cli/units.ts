@@ -27,6 +27,11 @@ export function formatDuration(ms: number): string {
   return text;
 }
 
+/** A count with its noun, singular for one: `1 manifest`, `2 manifests`, `0 repositories` (with `plural`). */
+export function counted(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`;
+}
+
 /** A byte count for people: 1.5 MiB. */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

@@ -1,7 +1,8 @@
 // Access rules applied to requests: what each route needs (pull, push or
-// delete in a repository), the answer when it is missing, and the event
-// filter (the catalog's is in catalog.ts). Only reached when
-// rules are configured: without them no request pays for any of this.
+// delete in a repository), the answer when it is missing, and who sees
+// which event (the catalog's filter is in catalog.ts). Only the event rule
+// is reached without access rules: without them no other request pays for
+// any of this.
 
 import type { AsyncStore, Event, EventPage, EventQuery } from '../index.js';
 import type { Access, Action } from './access.js';
@@ -57,26 +58,38 @@ export function authorize(c: RequestContext, access: Access, method: string, rou
 /** Store pages one events request reads before answering a short page. */
 const EVENT_ROUNDS = 20;
 
-/** Whether `actor` may see `event`: admins every one, others those of repositories they may pull. */
-export function maySee(access: Access, actor: string, event: Event): boolean {
-  return access.isAdmin(actor) || (event.repository !== undefined && access.allows(actor, 'pull', event.repository));
+/** Whether an event is one to show; see eventVisibility. */
+export type EventVisibility = (event: Event) => boolean;
+
+/**
+ * The one rule of who sees which event, for the event list and the stream
+ * alike: an admin every event; anyone else every event of the repositories
+ * they may pull, whoever its actor (as a project's members see its audit
+ * log in Harbor and GitLab). Without access rules whoever is let in may pull
+ * every repository, so they see every event that names one. Undefined when
+ * `actor` sees every event.
+ */
+export function eventVisibility(registry: { access?: Access; isAdmin(user: string): boolean }, actor: string): EventVisibility | undefined {
+  if (registry.isAdmin(actor)) return undefined;
+  const { access } = registry;
+  return (event) => event.repository !== undefined && (access === undefined || access.allows(actor, 'pull', event.repository));
 }
 
 /**
- * A page of events `actor` may see, filtered while paging. The store's
+ * A page of the events `visible` admits, filtered while paging. The store's
  * cursor is opaque and marks the end of a page it read, so each read asks
  * for no more than the page still lacks: every event up to the cursor
  * returned was either kept or filtered out. After EVENT_ROUNDS reads the
  * page is answered short, with its `next`.
  * @throws StoreError as getEvents does: DENIED, EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID.
  */
-export async function visibleEvents(store: AsyncStore, access: Access, actor: string, query: EventQuery): Promise<EventPage> {
+export async function visibleEvents(store: AsyncStore, visible: EventVisibility, query: EventQuery): Promise<EventPage> {
   const perPage = query.perPage ?? 100;
   const events: Event[] = [];
   let page: string | undefined = query.page;
   for (let round = 0; round < EVENT_ROUNDS; round++) {
     const read = await store.getEvents({ ...query, perPage: perPage - events.length, page });
-    for (const event of read.events) if (maySee(access, actor, event)) events.push(event);
+    for (const event of read.events) if (visible(event)) events.push(event);
     page = read.next;
     if (page === undefined || events.length === perPage) break;
   }

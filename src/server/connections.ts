@@ -68,6 +68,34 @@ const REFUSAL = [
   REFUSAL_BODY,
 ].join('\r\n');
 
+const PLAIN_HTTP_BODY = 'Client sent an HTTP request to an HTTPS server: this port speaks HTTPS; use https:// in the URL.\n';
+/** The answer to plain HTTP on the HTTPS port, in plain HTTP, as distribution and nginx give it: a readable 400, not an empty reply. */
+const PLAIN_HTTP_ANSWER = [
+  'HTTP/1.1 400 Bad Request',
+  'Content-Type: text/plain; charset=utf-8',
+  'Connection: close',
+  `Content-Length: ${PLAIN_HTTP_BODY.length}`,
+  '',
+  PLAIN_HTTP_BODY,
+].join('\r\n');
+
+/**
+ * Answers a plain HTTP request that reached the TLS layer (OpenSSL saw
+ * "GET " or the like where a ClientHello belongs): the answer goes out
+ * through the TCP socket under the TLS one, unencrypted, as the client
+ * speaks. Node names that socket only as `_parent`; where it is missing,
+ * the connection is just closed.
+ */
+function answerPlainHttp(socket: Socket): void {
+  const tcp = (socket as { _parent?: unknown })._parent;
+  if (tcp instanceof Object && 'end' in tcp && 'writable' in tcp && (tcp as Socket).writable) {
+    (tcp as Socket).end(PLAIN_HTTP_ANSWER);
+    // Not the TLS socket's destroy(): it would close the TCP socket before the answer is out.
+    return;
+  }
+  socket.destroy();
+}
+
 /** The limits of one server, and the connections and responses it tracks to enforce them. */
 export class Connections {
   readonly #limits: ConnectionLimits;
@@ -192,6 +220,10 @@ export class Connections {
   #onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
     if (this.#failed.has(socket)) return;
     this.#failed.add(socket);
+    if (error.code === 'ERR_SSL_HTTP_REQUEST') {
+      answerPlainHttp(socket);
+      return;
+    }
     const responses = [...(this.#inFlight.get(socket) ?? [])];
     if (responses.length === 0) {
       // A TLS failure (a handshake too slow, a renegotiation refused) is no HTTP to answer.

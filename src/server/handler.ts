@@ -19,7 +19,7 @@ import * as events from './handlers/events.js';
 import * as health from './handlers/health.js';
 import * as manifests from './handlers/manifests.js';
 import { scrape } from './handlers/metrics.js';
-import type { Registry, RequestContext } from './http.js';
+import { publicOrigin, type Registry, type RequestContext } from './http.js';
 import { Readiness } from './readiness.js';
 import { assignRequestId, requestLogEntry, type RequestLogEntry } from './request-log.js';
 import { RegistryMetrics, type MetricsOptions } from './metrics.js';
@@ -53,6 +53,14 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
   access?: AccessRules | string;
   /** Refuse every write with 405 UNSUPPORTED. */
   readOnly?: boolean;
+  /**
+   * Where clients reach the registry, as scheme://host[:port] (behind a
+   * proxy or a load balancer, not the address it listens on): Location
+   * headers are then absolute URLs under it, and startRegistry's webhooks
+   * name their targets by it. Default: Location headers are paths, and
+   * webhooks name the listen address.
+   */
+  publicUrl?: string;
   /** Manifest, tag and blob deletes (default true; false answers 405 UNSUPPORTED). */
   deletes?: boolean;
   /** The largest blob accepted, in bytes (default 64 GiB). */
@@ -155,6 +163,7 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     readiness: new Readiness(store, blobStore, options.minFreeDisk),
     logins: auth !== undefined,
     metrics,
+    publicUrl: options.publicUrl === undefined ? undefined : checkedPublicUrl(options.publicUrl),
   };
   const log = options.log ?? (() => {});
   const state: HandlerInternals = {
@@ -295,4 +304,14 @@ function dispatch(c: RequestContext, method: string, route: Route): void | Promi
     case 'metrics':
       return scrape(c);
   }
+}
+
+/**
+ * The public URL's origin.
+ * @throws TypeError when it is not an http or https URL of a host alone (no credentials, path, query or fragment).
+ */
+function checkedPublicUrl(url: string): string {
+  const origin = publicOrigin(url);
+  if (origin === undefined) throw new TypeError('publicUrl: expected an http or https URL of a host alone, like https://registry.example.com');
+  return origin;
 }

@@ -33,6 +33,8 @@ export interface Registry {
   logins: boolean;
   /** The metrics, when they are on: the store above is then the timed one. */
   metrics?: RegistryMetrics;
+  /** Where clients reach the registry (scheme://host[:port]), when it is set: Location headers are absolute under it. */
+  publicUrl?: string;
 }
 
 /** One request as the handlers see it. */
@@ -167,6 +169,23 @@ export function pageQuery(url: URL, max: number): { n: number; last?: string } {
 export function nextLink(pathname: string, n: number, last: string): string {
   const query = new URLSearchParams({ n: String(n), last });
   return `<${pathname}?${query}>; rel="next"`;
+}
+
+/**
+ * A public URL as the registry uses it: the origin (scheme://host[:port]) of
+ * an http or https URL with no credentials, path, query or fragment (the
+ * distribution API lives at /v2/ of a host); undefined for anything else.
+ */
+export function publicOrigin(text: string): string | undefined {
+  if (!URL.canParse(text)) return undefined;
+  const url = new URL(text);
+  const bare = url.username === '' && url.password === '' && url.pathname === '/' && url.search === '' && url.hash === '';
+  return bare && (url.protocol === 'http:' || url.protocol === 'https:') ? url.origin : undefined;
+}
+
+/** A Location header's value for `path`: absolute under the public URL when one is set, else the path (relative to the request). */
+export function location(registry: Pick<Registry, 'publicUrl'>, path: string): string {
+  return registry.publicUrl === undefined ? path : `${registry.publicUrl}${path}`;
 }
 
 /** The path of a repository's sub-resource; names and digests passed the grammar, so nothing needs escaping. */

@@ -16,6 +16,7 @@ export {
   type TlsFiles,
 } from './server.js';
 export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connections.js';
+export { publicOrigin } from './http.js';
 export { DEFAULT_STATS_INTERVAL, LATENCY_BUCKETS, type MetricsOptions } from './metrics.js';
 export { DEFAULT_AUTH_LIMITS, type AuthLimits } from './auth.js';
 export { FILE_FORMAT_LIMITS, FileFormatError, parseFileText } from './file-format.js';

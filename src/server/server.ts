@@ -4,7 +4,7 @@
 
 import { createServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { asyncStore, openStore, type AsyncStore, type MetadataStore } from '../index.js';
@@ -118,6 +118,14 @@ export interface StartRegistryOptions extends Omit<RegistryServerOptions, 'store
   store?: MetadataStore | AsyncStore;
   host?: string;
   port?: number;
+  /**
+   * A server already listening, whose socket the registry takes over
+   * instead of listening on `host` and `port`: bound before anything is
+   * created or opened (as `regmeta serve` does, so that a port taken leaves
+   * no data directory behind), or handed over by a supervisor. Theirs from
+   * the call on: closed with the registry, or when startRegistry fails.
+   */
+  listener?: NetServer;
   /** Webhooks: every event POSTed to each endpoint (see src/notify), from a loop beside the server. */
   notify?: Omit<NotifierOptions, 'store' | 'baseUrl'>;
   /**
@@ -148,9 +156,15 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Star
   let metricsServer: HttpServer | undefined;
   let url: string;
   let metricsUrl: string | undefined;
+  let listener = options.listener;
   try {
     server = createRegistry({ ...options, store, dataDir, metrics: metricsOption(options) });
-    await listen(server, options.port ?? 5000, options.host ?? '127.0.0.1');
+    if (listener === undefined) await listen(server, options.port ?? 5000, options.host ?? '127.0.0.1');
+    else {
+      await listen(server, listener);
+      // The socket is the registry's now: closing the registry closes it.
+      listener = undefined;
+    }
     url = urlOf(server, options.tls === undefined ? 'http' : 'https');
     if (options.metricsListen !== undefined) {
       const onError = options.onError ?? ((error: unknown) => console.error(error));
@@ -160,11 +174,12 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Star
     }
     if (options.notify !== undefined && options.notify.endpoints.length > 0) {
       const fault = options.onError;
-      notifier = new Notifier({ ...options.notify, store, baseUrl: url, onError: options.notify.onError ?? (fault && ((error) => fault(error))) });
+      notifier = new Notifier({ ...options.notify, store, baseUrl: handlerInternals(handlers.get(server)!).registry.publicUrl ?? url, onError: options.notify.onError ?? (fault && ((error) => fault(error))) });
       await notifier.start();
     }
   } catch (error) {
     server?.close();
+    listener?.close();
     metricsServer?.close();
     await notifier?.stop();
     if (owned) await store.close();
@@ -212,12 +227,15 @@ function closeMetrics(server: HttpServer | undefined): Promise<void> {
   });
 }
 
-function listen(server: RegistryServer, port: number, host: string): Promise<void> {
+/** Listens on `port` and `host`, or on the socket of `listener`, a server already listening. */
+function listen(server: RegistryServer, ...where: [port: number, host: string] | [listener: NetServer]): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    const done = () => {
       server.off('error', reject);
       resolve();
-    });
+    };
+    if (where.length === 2) server.listen(where[0], where[1], done);
+    else server.listen(where[0], done);
   });
 }

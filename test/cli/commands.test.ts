@@ -90,12 +90,49 @@ describe('inspection commands', () => {
     });
   });
 
-  it('lookup and history exit 1 when there is nothing to print', async () => {
+  it('lookup exits 1 when no tag points at the digest; history of a tag never set is not found (4), in one line', async () => {
     const [lookup, history] = await Promise.all([
       regmeta(['lookup', 'acme/web', made.api.digest, '--data', data]),
       regmeta(['history', 'acme/web', 'never', '--data', data]),
     ]);
-    expect([lookup.status, lookup.stdout, history.status, history.stdout]).toEqual([1, '', 1, '']);
+    expect([lookup.status, lookup.stdout, history.status, history.stdout]).toEqual([1, '', 4, '']);
+    expect(isOneLineError(history.stderr)).toBe(true);
+    expect(history.stderr).toContain('tag "never" was never set in acme/web');
+  });
+
+  it('an empty store lists nothing and exits 0; summaries count in the singular for one', async () => {
+    const empty = join(tempDir(), 'data');
+    mkdirSync(empty);
+    openStore(join(empty, 'metadata.db')).close();
+    const [repos, json, gc] = await Promise.all([
+      regmeta(['repos', '--data', empty]),
+      regmeta(['repos', '--data', empty, '--json']),
+      // made.one is the one untagged manifest: v1 moved off it.
+      regmeta(['gc', '--dry-run', '--grace', '0', '--data', data]),
+    ]);
+    expect([repos.status, repos.stdout, repos.stderr]).toEqual([0, '', '']);
+    expect([json.status, json.stdout]).toEqual([0, '[]\n']);
+    expect(gc.status).toBe(0);
+    expect(gc.stderr).toMatch(/^would delete 1 manifest and \d+ blobs? \(/m);
+  });
+
+  it('manifest prints the exact bytes to a pipe, and a newline after them on a terminal', async (context) => {
+    const { execFileSync } = await import('node:child_process');
+    const { BIN } = await import('./run.js');
+    const piped = await regmeta(['manifest', 'acme/web', 'v1', '--data', data]);
+    expect(Buffer.compare(piped.stdoutBytes, made.two.payload)).toBe(0);
+    let script = true;
+    try {
+      execFileSync('script', ['--version'], { stdio: 'ignore' });
+    } catch {
+      script = false;
+    }
+    // util-linux's script gives the command a terminal.
+    if (!script) return context.skip();
+    const command = [process.execPath, BIN, 'manifest', 'acme/web', 'v1', '--data', data].map((a) => `'${a}'`).join(' ');
+    const onTerminal = execFileSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8' });
+    // The terminal writes each newline as CR LF.
+    expect(onTerminal).toBe(`${made.two.payload.toString('utf8').replace(/\n/g, '\r\n')}\r\n`);
   });
 
   it('every command has --help with an example', async () => {

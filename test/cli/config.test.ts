@@ -196,6 +196,33 @@ describe('--print-config', () => {
     expect(printed).not.toContain('secret-file');
   });
 
+  it('refuses its masks read back as secrets: one line naming each key, exit 2', async () => {
+    const file = configFile(
+      'secrets.yaml',
+      [
+        'database: postgres://regmeta:s3cret@db.internal:5432/regmeta',
+        'notify:',
+        '  - https://alice:pa55@hooks.internal/in',
+        '  - { url: "https://ci.internal/hook", secret: signing-key, headers: { Authorization: "Bearer t0ken" } }',
+      ].join('\n'),
+    );
+    const printed = await regmeta(['serve', '--config', file, '--print-config']);
+    expect(printed.status).toBe(0);
+    for (const secret of ['s3cret', 'pa55', 'signing-key', 't0ken']) expect(printed.stdout).not.toContain(secret);
+    const again = configFile('printed.yaml', printed.stdout);
+    const run = await regmeta(['serve', '--config', again, '--print-config']);
+    expect(run.status).toBe(2);
+    const lines = run.stderr.trim().split('\n');
+    expect(lines).toEqual([
+      expect.stringMatching(/^regmeta serve: config \S+printed\.yaml: database: the password: "\*{8}" is the mask --print-config prints, not a secret/),
+      expect.stringMatching(/^regmeta serve: config \S+printed\.yaml: notify: endpoint 1's URL password, endpoint 2's secret, endpoint 2's headers\.Authorization: "\*{8}" is the mask/),
+    ]);
+    // Given as a flag or a variable, the same refusal.
+    const flag = await regmeta(['serve', '--database', 'postgres://u:********@db/regmeta', '--print-config']);
+    expect([flag.status, isOneLineError(flag.stderr)]).toEqual([2, true]);
+    expect(flag.stderr).toContain('--database: the password: "********" is the mask');
+  });
+
   it('warns of REGMETA_ variables that name no option', async () => {
     const run = await regmeta(['serve', '--print-config'], { env: { REGMETA_IDLE_TIMOUT: '5' } });
     expect(run.status).toBe(0);

@@ -150,4 +150,27 @@ describe('regmeta serve --notify', () => {
     for (const text of [served.stderr(), served.stdout(), status.stdout, json.stdout, metrics, wrong.stderr]) expect(text).not.toMatch(/pa55w0rd|XXXXSECRET/);
     expect(printed.stdout).not.toContain('pa55w0rd');
   });
+
+  it('names targets by --public-url, not the listen address, as Location headers do', async () => {
+    const data = tempDir();
+    const receiver = await startReceiver();
+    receivers.push(receiver);
+    const publicUrl = 'https://registry.example.com:8443';
+    const served = await serve(data, ['--notify', receiver.url, '--public-url', `${publicUrl}/`]);
+    try {
+      const { digest } = await pushImage(served.url, 'acme/app', 'v1', 'public');
+      const session = await fetch(`${served.url}/v2/acme/app/blobs/uploads/`, { method: 'POST' });
+      expect(session.status).toBe(202);
+      expect(session.headers.get('location')).toMatch(new RegExp(`^${publicUrl}/v2/acme/app/blobs/uploads/[\\w-]+$`));
+      await receiver.until((d) => d.some((x) => x.events.some((e) => e.target.tag === 'v1')));
+      const pushed = receiver.deliveries.flatMap((d) => d.events).find((e) => e.target.tag === 'v1')!;
+      expect(pushed.target.url).toBe(`${publicUrl}/v2/acme/app/manifests/${digest}`);
+      expect(pushed.source.addr).toBe('registry.example.com:8443');
+      expect(JSON.stringify(receiver.deliveries)).not.toContain(new URL(served.url).host);
+    } finally {
+      await served.stop();
+    }
+    const bad = await regmeta(['serve', '--data', data, '--public-url', 'https://registry.example.com/prefix']);
+    expect([bad.status, bad.stderr]).toEqual([2, expect.stringMatching(/^regmeta serve: --public-url: expected .*got "https:\/\/registry\.example\.com\/…"/)]);
+  });
 });

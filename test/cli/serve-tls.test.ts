@@ -102,6 +102,12 @@ describe('regmeta serve --tls-cert --tls-key', () => {
     try {
       expect(served.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
       expect(served.lines.find((l) => l.msg === 'listening')).toMatchObject({ tls: true });
+      // The certificate it starts with is logged, before the listening line, as a reloaded one is.
+      const loaded = served.lines.findIndex((l) => l.msg === 'certificate loaded');
+      expect(loaded).toBeGreaterThanOrEqual(0);
+      expect(loaded).toBeLessThan(served.lines.findIndex((l) => l.msg === 'listening'));
+      expect(served.lines[loaded]).toMatchObject({ cert: certFile, subject: expect.stringContaining('first'), fingerprint256: first.fingerprint });
+      expect(Date.parse(served.lines[loaded].validTo as string)).toBeGreaterThan(Date.now());
       const curl = await run('curl', ['--silent', '--show-error', '--cacert', ca.caFile, '-o', '/dev/null', '-w', '%{http_code}', `${served.url}/v2/`]);
       expect(curl).toMatchObject({ code: 0, stdout: '200' });
 

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir } from './run.js';
+import { isOneLineError, regmeta, tempDir } from './run.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const dirs: string[] = [];
@@ -61,4 +61,28 @@ describe('npm start', () => {
       await expect(fetch(`http://127.0.0.1:${port}/v2/`)).rejects.toThrow();
     });
   }
+
+  it('creates no data directory when the port is taken: one line, exit 5', async () => {
+    const { createServer } = await import('node:net');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const dir = tempDir('regmeta-start-');
+      dirs.push(dir);
+      const data = path.join(dir, 'data');
+      const listen = `127.0.0.1:${(taken.address() as { port: number }).port}`;
+      const npm = spawn('npm', ['start', '--silent'], { cwd: ROOT, env: { ...process.env, REGMETA_DATA: data, REGMETA_LISTEN: listen }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      npm.stderr.on('data', (chunk) => (stderr += chunk));
+      const code = await new Promise<number | null>((resolve) => npm.once('exit', (c) => resolve(c)));
+      expect(code).toBe(5);
+      expect(stderr).toMatch(new RegExp(`^regmeta serve: cannot listen on ${listen}: EADDRINUSE`, 'm'));
+      expect(existsSync(data)).toBe(false);
+      // The real command alike, with the data directory named by a flag.
+      const served = await regmeta(['serve', '--listen', listen, '--data', data]);
+      expect([served.status, isOneLineError(served.stderr), existsSync(data)]).toEqual([5, true, false]);
+    } finally {
+      taken.close();
+    }
+  });
 });

@@ -223,14 +223,30 @@ describe('a registry with access rules and several users', () => {
     }
   });
 
-  it('events: a non-admin sees their own events of repositories they may pull, paged; an admin sees all', async () => {
-    type Page = { events: { repository?: string; actor: string }[]; next?: string };
-    const list = async (who: Record<string, string>, query = '') => (await (await req(`/api/v0/events${query}`, who)).json()) as Page;
-    const own = await list(bob, '?limit=1000');
-    expect(own.events.some((e) => e.repository === 'acme/new')).toBe(true);
+  it('events: a non-admin sees every event of the repositories they may pull, whoever did it, paged; actorId filters within them; an admin sees all', async () => {
+    type Page = { events: { repository?: string; actor: string; type: string; object: { type: string; id: string } }[]; next?: string };
+    const list = async (who: Record<string, string>, query = '') => {
+      const res = await req(`/api/v0/events${query}`, who);
+      expect(res.status).toBe(200);
+      return (await res.json()) as Page;
+    };
+    // carol may delete in acme/**: she deletes the tag bob pushed.
+    expect(await push('acme/app', 'v9', 'bob v9', bob)).toBe(201);
+    expect((await req('/v2/acme/app/manifests/v9', carol, { method: 'DELETE' })).status).toBe(202);
+    const seen = await list(bob, '?limit=1000');
+    // bob's pull grants: acme/* and, as everyone's, public/**.
+    const pullable = (repo?: string) => repo !== undefined && /^(acme\/[^/]+|public\/.+)$/.test(repo);
+    expect(seen.events.every((e) => pullable(e.repository))).toBe(true);
+    expect(seen.events.some((e) => e.actor === 'carol' && e.type === 'DELETE' && e.object.id === 'acme/app:v9')).toBe(true);
+    expect(seen.events.some((e) => e.actor === 'alice' && e.repository === 'acme/app')).toBe(true);
+    expect(seen.events.some((e) => e.actor === 'bob' && e.repository === 'acme/new')).toBe(true);
     // bob pushed to drop/box (push-only) but may not pull there.
     expect(r.store.getEvents({ queryingUser: 'bob', repository: 'drop/box' }).events.length).toBeGreaterThan(0);
-    expect(own.events.every((e) => e.actor === 'bob' && e.repository?.startsWith('acme/'))).toBe(true);
+    const byCarol = await list(bob, '?actorId=carol&limit=1000');
+    expect(byCarol.events.length).toBeGreaterThan(0);
+    // carol's deletes in acme/team/tool are beyond bob's acme/*.
+    expect(byCarol.events.every((e) => e.actor === 'carol' && pullable(e.repository))).toBe(true);
+    expect(seen.events.some((e) => e.repository === 'public/base')).toBe(true);
     const paged: Page['events'] = [];
     let start: string | undefined;
     do {
@@ -239,24 +255,27 @@ describe('a registry with access rules and several users', () => {
       paged.push(...page.events);
       start = page.next;
     } while (start !== undefined);
-    expect(paged).toEqual(own.events);
+    expect(paged).toEqual(seen.events);
     const admin = await list(alice, '?limit=1000');
     expect(admin.events.some((e) => e.repository === 'secret/x')).toBe(true);
     expect(admin.events.some((e) => e.repository === 'drop/box')).toBe(true);
+    expect(admin.events.some((e) => e.repository === 'acme/team/tool')).toBe(true);
   });
 
-  it('event stream: only events of repositories the user may pull', async () => {
+  it('event stream: every event of the repositories the user may pull, another actor filtered by actorId', async () => {
     const controller = new AbortController();
-    const res = await req('/api/v0/events/stream', bob, { signal: controller.signal });
+    const res = await req('/api/v0/events/stream?actorId=alice', bob, { signal: controller.signal });
     expect(res.status).toBe(200);
     const reader = res.body!.getReader();
     await reader.read();
-    await req(`/v2/drop/box2/blobs/uploads/?digest=${sha256('drop')}`, bob, { method: 'POST', body: 'drop' });
-    await req(`/v2/acme/live/blobs/uploads/?digest=${sha256('live')}`, bob, { method: 'POST', body: 'live' });
+    await req(`/v2/secret/live/blobs/uploads/?digest=${sha256('secret')}`, alice, { method: 'POST', body: 'secret' });
+    await req(`/v2/acme/mine/blobs/uploads/?digest=${sha256('mine')}`, bob, { method: 'POST', body: 'mine' });
+    await req(`/v2/acme/live/blobs/uploads/?digest=${sha256('live')}`, alice, { method: 'POST', body: 'live' });
     let text = '';
     while (!text.includes('acme/live')) text += new TextDecoder().decode((await reader.read()).value);
     controller.abort();
-    expect(text).not.toContain('drop/box2');
+    expect(text).not.toContain('secret/live');
+    expect(text).not.toContain('acme/mine');
   });
 
   it('answered no request with a server fault', () => {
@@ -299,7 +318,7 @@ describe('filtering events while paging, bounded', () => {
   const access = new Access({ rules: [{ repositories: ['zz/*'], users: ['bob'], actions: ['pull'] }] });
 
   it('an events page that 20 reads could not fill answers short, with the next cursor', async () => {
-    const { visibleEvents } = await import('../../src/server/authorize.js');
+    const { eventVisibility, visibleEvents } = await import('../../src/server/authorize.js');
     let reads = 0;
     const store = {
       getEvents: async ({ page }: { page?: string }) => {
@@ -308,10 +327,11 @@ describe('filtering events while paging, bounded', () => {
         return { events: [{ id: String(at), repository: at === 50 ? 'zz/app' : 'aa/x' }], next: String(at + 1) };
       },
     } as never;
-    const first = await visibleEvents(store, access, 'bob', { queryingUser: 'bob', perPage: 2 });
+    const visible = eventVisibility({ access, isAdmin: () => false }, 'bob')!;
+    const first = await visibleEvents(store, visible, { queryingUser: 'bob', perPage: 2 });
     expect(first).toEqual({ events: [], next: '20' });
     expect(reads).toBe(20);
-    const later = await visibleEvents(store, access, 'bob', { queryingUser: 'bob', perPage: 2, page: '40' });
+    const later = await visibleEvents(store, visible, { queryingUser: 'bob', perPage: 2, page: '40' });
     expect(later.events.map((e) => e.id)).toEqual(['50']);
   });
 });

@@ -196,7 +196,8 @@ describe('skopeo with access rules', () => {
     const rules = join(work, 'rules.yaml');
     writeFileSync(
       rules,
-      "rules:\n  - repositories: ['team/**']\n    users: [pusher]\n    actions: [pull, push]\n  - repositories: ['team/public']\n    users: [anonymous, '*']\n    actions: [pull]\n",
+      "rules:\n  - repositories: ['team/**']\n    users: [pusher]\n    actions: [pull, push]\n  - repositories: ['team/public']\n    users: [anonymous, '*']\n    actions: [pull]\n" +
+        "  - repositories: ['team/ro']\n    users: [reader]\n    actions: [pull]\n",
     );
     ruled = await startRegistry({ htpasswd, args: ['--access', rules] });
     started.push(ruled);
@@ -218,5 +219,20 @@ describe('skopeo with access rules', () => {
     expect(readerPush.stderr).toMatch(/denied|403/i);
     const readerPull = await skopeo('inspect', '--raw', '--tls-verify=false', '--creds', 'reader:r3ad', `docker://${host}/team/secret:v1`);
     expect(readerPull.code).not.toBe(0);
+  });
+
+  it('tells a user refused a push why, in words skopeo shows: who, which action, which repository', async () => {
+    const layout = newLayout();
+    const image = layout.addImage({ layers: 1 });
+    layout.tag(image.descriptor, 'v1');
+    // reader may pull team/ro but not push there: skopeo gets past its HEADs to the POST that is refused.
+    const pullOnly = await skopeo(...insecureCopy, '--dest-creds', 'reader:r3ad', `oci:${layout.dir}:v1`, `docker://${ruled.host}/team/ro:v1`);
+    expect(pullOnly.code).not.toBe(0);
+    // skopeo quotes the server's message with its quotes escaped.
+    expect(pullOnly.stderr).toMatch(/denied: user \\?"reader\\?" may not push in team\/ro/);
+    // Without pull either, the refusal comes on a HEAD, which has no body: skopeo can show only the status.
+    const neither = await skopeo(...insecureCopy, '--dest-creds', 'reader:r3ad', `oci:${layout.dir}:v1`, `docker://${ruled.host}/team/app:v1`);
+    expect(neither.code).not.toBe(0);
+    expect(neither.stderr).toMatch(/403|denied/i);
   });
 });

@@ -80,9 +80,19 @@ describe('the registry over HTTPS', () => {
     expect((await curl('-o', '/dev/null', `${r.url}/v2/`)).code).toBe(60);
   });
 
-  it('answers no plain HTTP on its port', async () => {
+  it('answers plain HTTP on its port with 400 and a line that says it speaks HTTPS, then closes', async () => {
     r = await start();
-    await expect(fetch(r.url.replace('https:', 'http:') + '/v2/')).rejects.toThrow();
+    const plain = r.url.replace('https:', 'http:');
+    const res = await fetch(`${plain}/v2/`);
+    expect(res.status).toBe(400);
+    expect(res.headers.get('connection')).toBe('close');
+    expect(await res.text()).toMatch(/this port speaks HTTPS/);
+    // curl, as a user would try it, shows the hint too.
+    const answer = await curl('-i', `${plain}/v2/`);
+    expect(answer.stdout).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer.stdout).toContain('https://');
+    // HTTPS on the same port still works.
+    expect((await get(r.url, false)).status).toBe(200);
   });
 
   it('takes a new certificate for new connections while an open keep-alive connection keeps working', async () => {

@@ -8,8 +8,8 @@ import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import {
   CliError,
-  DATA_HELP,
-  DATA_OPTION,
+  counted,
+  SQLITE_DATA_HELP,
   Exit,
   JSON_OPTION,
   dataDir,
@@ -25,7 +25,10 @@ import {
 import { Progress } from '../progress.js';
 import { sqlitePrimaryCode } from '../../store/index.js';
 
-const options = { ...DATA_OPTION, ...JSON_OPTION, force: { type: 'boolean' }, 'pages-per-step': { type: 'string' } } as const;
+const options = { data: { type: 'string' }, ...JSON_OPTION, force: { type: 'boolean' }, 'pages-per-step': { type: 'string' } } as const;
+
+/** Not an option of backup: parsed only to refuse it in words rather than as an unknown option. */
+const REFUSED = { database: { type: 'string' } } as const;
 
 /** Pages copied per step while nobody writes: small enough for a lively progress bar. */
 const STEP_PAGES = 1024;
@@ -39,8 +42,9 @@ export const backup: Command = {
 
 Writes a consistent copy of the database to <file> with SQLite's online
 backup API; the server may keep running and writing. The copy is then
-verified with quick_check. It is a complete database: open it with
---data pointing at a directory holding it as metadata.db.
+verified with quick_check (exits 1 when it fails). It is a complete
+database: open it with --data pointing at a directory holding it as
+metadata.db.
 
 SQLite only: this is the one subcommand that works on the SQLite file
 through SQLite's own API rather than through the store. A PostgreSQL
@@ -53,14 +57,16 @@ options:
                  pages copied between progress updates (default 1024); a
                  write by another process restarts the copy, which then
                  finishes in one step
-${DATA_HELP}
+${SQLITE_DATA_HELP}
   --json         print {file, pages, bytes, seconds} as JSON
 
 example:
   regmeta backup /backups/metadata-$(date +%F).db
 `,
+  options,
+  exits: { [Exit.PROBLEMS]: 'the copy fails quick_check' },
   async run(argv) {
-    const args = parse(argv, backup, options, { min: 1, max: 1 });
+    const args = parse(argv, backup, { ...options, ...REFUSED }, { min: 1, max: 1 });
     if (!args) return Exit.OK;
     const target = resolve(args.positionals[0]);
     const step = args.values['pages-per-step'] === undefined ? STEP_PAGES : Number(args.values['pages-per-step']);
@@ -111,7 +117,7 @@ example:
     if (verdict !== 'ok') throw new CliError(Exit.PROBLEMS, `the copy at ${target} fails quick_check: ${verdict}`, "run 'regmeta check' on the source, then the backup again");
     const result = { file: target, pages, bytes: statSync(target).size, seconds: (Date.now() - started) / 1000 };
     if (args.values.json) printJson(result);
-    else process.stderr.write(`backed up ${pages} pages (${formatBytes(result.bytes)}) to ${target} in ${result.seconds.toFixed(1)}s\n`);
+    else process.stderr.write(`backed up ${counted(pages, 'page')} (${formatBytes(result.bytes)}) to ${target} in ${result.seconds.toFixed(1)}s\n`);
     return Exit.OK;
   },
 };

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoreError, type AsyncStore, type BlobInfo } from '../../index.js';
 import {
+  counted,
   DATA_HELP,
   DATA_OPTION,
   DEFAULT_GRACE,
@@ -67,6 +68,8 @@ ${DATA_HELP}
 example:
   regmeta check --data /srv/registry || echo "restore from backup"
 `,
+  options,
+  exits: { [Exit.PROBLEMS]: 'a problem found', [Exit.DATABASE]: 'the database cannot be opened or stays busy' },
   async run(argv) {
     const args = parse(argv, check, options, { min: 0, max: 0 });
     if (!args) return Exit.OK;
@@ -93,11 +96,11 @@ example:
     if (args.values.json) printJson({ ok: problems.length === 0, checked, problems, pending });
     else {
       for (const p of [...problems, ...pending]) println(`${p.kind}  ${p.subject}  ${p.detail}`);
-      const files = checked.blobFiles > 0 ? `, ${checked.blobFiles} blob files (${formatBytes(checked.blobBytes)})` : '';
+      const files = checked.blobFiles > 0 ? `, ${counted(checked.blobFiles, 'blob file')} (${formatBytes(checked.blobBytes)})` : '';
       const waiting = pending.length > 0 ? `, ${pending.length} pending` : '';
       process.stderr.write(
-        `checked ${checked.manifests} manifests, ${checked.tags} tags, ${checked.blobReferences} blob references${files}: ` +
-          `${problems.length === 0 ? 'ok' : `${problems.length} problem${problems.length === 1 ? '' : 's'}`}${waiting}\n`,
+        `checked ${counted(checked.manifests, 'manifest')}, ${counted(checked.tags, 'tag')}, ${counted(checked.blobReferences, 'blob reference')}${files}: ` +
+          `${problems.length === 0 ? 'ok' : counted(problems.length, 'problem')}${waiting}\n`,
       );
     }
     return problems.length === 0 ? Exit.OK : Exit.PROBLEMS;

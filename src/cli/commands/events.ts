@@ -58,6 +58,8 @@ examples:
   regmeta events --actor GARBAGE_COLLECTOR --type DELETE --since 24h
   regmeta events --follow --repo library/nginx --json
 `,
+  options,
+  exits: {},
   async run(argv) {
     const args = parse(argv, events, options, { min: 0, max: 0 });
     if (!args) return Exit.OK;

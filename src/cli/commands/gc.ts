@@ -5,6 +5,7 @@
 
 import { StoreError, type AsyncStore, type LockedAction } from '../../index.js';
 import {
+  counted,
   DATA_HELP,
   DATA_OPTION,
   DEFAULT_GRACE,
@@ -66,7 +67,8 @@ Deletes, as GARBAGE_COLLECTOR and with a DELETE event each:
 Safe while the server runs: a manifest tagged or a blob referenced again in
 the meantime is skipped. --dry-run runs the same sweep on a copy of the
 database and reports what it would delete; it copies the SQLite file, so it
-is refused with --database (PostgreSQL) for now.
+is refused with --database (PostgreSQL) for now. Exits 1 when something
+could not be deleted (each listed on stderr); the rest is swept.
 
 options:
   --grace <d>    how old garbage must be (default ${DEFAULT_GRACE}; e.g. 30m, 7d, 0)
@@ -77,6 +79,8 @@ ${DATA_HELP}
 example:
   regmeta gc --grace 7d --dry-run
 `,
+  options,
+  exits: { [Exit.PROBLEMS]: 'it could not finish' },
   async run(argv) {
     const args = parse(argv, gc, options, { min: 0, max: 0 });
     if (!args) return Exit.OK;
@@ -91,9 +95,9 @@ example:
       for (const b of result.blobsDeleted) println(`blob      ${b.digest}  ${formatBytes(b.size)}`);
       for (const p of result.problems) process.stderr.write(`regmeta gc: ${p}\n`);
       process.stderr.write(
-        `${verb} ${result.manifestsDeleted.length} manifests and ${result.blobsDeleted.length} blobs ` +
+        `${verb} ${counted(result.manifestsDeleted.length, 'manifest')} and ${counted(result.blobsDeleted.length, 'blob')} ` +
           `(${formatBytes(result.bytesFreed)}) older than ${result.olderThan}, skipped ${result.skipped}, ` +
-          `expired ${result.uploadsExpired} idle uploads, removed ${result.uploadFilesRemoved} stray upload files, ` +
+          `expired ${counted(result.uploadsExpired, 'idle upload')}, removed ${counted(result.uploadFilesRemoved, 'stray upload file')}, ` +
           `in ${result.seconds.toFixed(1)}s\n`,
       );
     }

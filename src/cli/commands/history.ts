@@ -1,6 +1,6 @@
 // `regmeta history <repo> <tag>`: every target a tag has had.
 
-import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, openMetadata, parse, println, printJson, table, type Command } from '../common.js';
+import { CliError, DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, openMetadata, parse, println, printJson, table, type Command } from '../common.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
 
@@ -8,8 +8,9 @@ export const history: Command = {
   name: 'history',
   usage: `usage: regmeta history <repo> <tag> [--data <dir>] [--database <url>] [--json]
 
-Lists every digest <tag> of <repo> has pointed at, newest first, with when.
-Exits 1 when the tag has no history.
+Lists every digest <tag> of <repo> has pointed at, newest first, with when
+(a deleted tag's too). Exits 4 when the repository is missing or the tag
+was never set.
 
 options:
 ${DATA_HELP}
@@ -18,6 +19,8 @@ ${DATA_HELP}
 example:
   regmeta history library/nginx latest
 `,
+  options,
+  exits: { [Exit.NOT_FOUND]: 'the repository is missing, or the tag was never set' },
   async run(argv) {
     const args = parse(argv, history, options, { min: 2, max: 2 });
     if (!args) return Exit.OK;
@@ -25,9 +28,12 @@ example:
     const store = await openMetadata(args.values);
     try {
       const entries = await store.tagHistory(repo, tag);
+      if (entries.length === 0) {
+        throw new CliError(Exit.NOT_FOUND, `tag ${JSON.stringify(tag)} was never set in ${repo}`, `list the tags with 'regmeta tags ${repo}'`);
+      }
       if (args.values.json) printJson(entries.map((e) => ({ digest: e.digest, taggedAt: e.taggedAt.toISOString() })));
       else for (const line of table(entries.map((e) => [e.taggedAt.toISOString(), e.digest]))) println(line);
-      return entries.length > 0 ? Exit.OK : Exit.PROBLEMS;
+      return Exit.OK;
     } finally {
       await store.close();
     }

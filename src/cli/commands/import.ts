@@ -8,6 +8,7 @@
 import { resolve } from 'node:path';
 import type { AsyncStore } from '../../index.js';
 import {
+  counted,
   DATA_HELP,
   DATA_OPTION,
   Exit,
@@ -71,6 +72,8 @@ exit: 0 when all was imported, 1 when problems were found (the rest is in).
 example:
   regmeta import /var/lib/docker-registry --data /srv/regmeta
 `,
+  options,
+  exits: { [Exit.PROBLEMS]: 'problems found (the rest is imported)' },
   async run(argv) {
     const args = parse(argv, importCommand, options, { min: 1, max: 1 });
     if (!args) return Exit.OK;
@@ -89,9 +92,9 @@ example:
       for (const p of summary.problems) process.stderr.write(`regmeta import: ${p.repository} ${p.subject}: ${p.problem}\n`);
       const verb = summary.dryRun ? 'would import' : 'imported';
       println(
-        `${verb} ${summary.repositories} repositories: ${summary.manifests.imported} manifests (${summary.manifests.present} already there), ` +
-          `${summary.tags.set} tags set (${summary.tags.unchanged} unchanged), ${summary.blobs.linked} blobs linked ` +
-          `(${summary.blobs.present} already there, ${summary.blobs.filesPlaced} files placed), ${summary.problems.length} problems, ` +
+        `${verb} ${counted(summary.repositories, 'repository', 'repositories')}: ${counted(summary.manifests.imported, 'manifest')} (${summary.manifests.present} already there), ` +
+          `${counted(summary.tags.set, 'tag')} set (${summary.tags.unchanged} unchanged), ${counted(summary.blobs.linked, 'blob')} linked ` +
+          `(${summary.blobs.present} already there, ${counted(summary.blobs.filesPlaced, 'file')} placed), ${counted(summary.problems.length, 'problem')}, ` +
           `in ${summary.seconds.toFixed(1)}s`,
       );
     }

@@ -18,6 +18,8 @@ ${DATA_HELP}
 example:
   regmeta lookup library/nginx sha256:0123...cdef
 `,
+  options,
+  exits: { [Exit.PROBLEMS]: 'no tag points at the digest' },
   async run(argv) {
     const args = parse(argv, lookup, options, { min: 2, max: 2 });
     if (!args) return Exit.OK;

@@ -9,8 +9,9 @@ export const manifest: Command = {
   name: 'manifest',
   usage: `usage: regmeta manifest <repo> <tag|digest> [--data <dir>] [--database <url>] [--json]
 
-Prints the manifest's exact bytes as pushed (pipe them to sha256sum to check
-the digest). With --json, prints {repo, digest, mediaType, size, createdAt,
+Prints the manifest's exact bytes as pushed, nothing added (pipe them to
+sha256sum to check the digest); on a terminal, a newline follows when they
+do not end in one. With --json, prints {repo, digest, mediaType, size, createdAt,
 tags, manifest} instead, where manifest is the parsed payload.
 
 options:
@@ -20,6 +21,8 @@ ${DATA_HELP}
 example:
   regmeta manifest library/nginx latest | jq .config
 `,
+  options,
+  exits: {},
   async run(argv) {
     const args = parse(argv, manifest, options, { min: 2, max: 2 });
     if (!args) return Exit.OK;
@@ -29,6 +32,8 @@ example:
       const found = await store.getManifestByReference(repo, reference);
       if (!args.values.json) {
         process.stdout.write(found.payload);
+        // The prompt on a line of its own; a pipe gets the bytes as they are.
+        if (process.stdout.isTTY && found.payload.at(-1) !== 0x0a) process.stdout.write('\n');
         return Exit.OK;
       }
       printJson({

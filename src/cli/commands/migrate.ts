@@ -8,6 +8,7 @@
 import { isPostgresUrl, openPostgresLoader, StoreError, StoreSnapshot, TRANSFER_TABLES, type PgLoader, type TransferTable } from '../../store/index.js';
 import {
   CliError,
+  counted,
   Exit,
   JSON_OPTION,
   checkDatabaseFile,
@@ -97,6 +98,8 @@ options:
 example:
   regmeta migrate --data /srv/regmeta --to postgres://regmeta@db/regmeta
 `,
+  options,
+  exits: { [Exit.PROBLEMS]: 'the copy differs from the store', [Exit.DATABASE]: 'the database is not empty, is an unfinished copy of another store, or a lock stays taken' },
   async run(argv) {
     const args = parse(argv, migrate, options, { min: 0, max: 0 });
     if (!args) return Exit.OK;
@@ -230,7 +233,7 @@ function printSummary(summary: MigrateSummary): void {
     t.verified ? 'ok' : 'DIFFERS',
   ]);
   for (const line of table([['table', 'rows', 'copied', 'rate', 'verified'], ...rows])) println(line);
-  for (const t of summary.notCopied) println(`not copied: ${t.table} (${t.rows} rows)`);
+  for (const t of summary.notCopied) println(`not copied: ${t.table} (${counted(t.rows, 'row')})`);
   const verb = summary.verifyOnly ? 'compared' : summary.resumed ? 'migrated (resumed)' : 'migrated';
   const verdict = summary.mismatches.length === 0 ? 'all tables verified' : `${summary.mismatches.length} tables differ: ${summary.mismatches.join(', ')}`;
   println(`${verb} ${summary.source} to ${summary.target} in ${summary.seconds.toFixed(1)}s: ${verdict}`);

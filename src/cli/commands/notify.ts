@@ -50,6 +50,8 @@ ${DATA_HELP}
 example:
   regmeta notify status --data /srv/registry --json
 `,
+  options,
+  exits: {},
   async run(argv) {
     const args = parse(argv, notify, options, { min: 1, max: 1 });
     if (!args) return Exit.OK;

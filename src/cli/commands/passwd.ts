@@ -17,6 +17,8 @@ import { readPassword } from '../password.js';
  */
 export const DEFAULT_COST = 10;
 
+const options = { cost: { type: 'string' } } as const;
+
 /** bcrypt reads this many bytes of a password and ignores the rest. */
 const BCRYPT_MAX_BYTES = 72;
 
@@ -104,8 +106,10 @@ function checkUser(user: string): void {
 export const passwd: Command = {
   name: 'passwd',
   usage: USAGE,
+  options,
+  exits: {},
   async run(argv) {
-    const args = parse(argv, passwd, { cost: { type: 'string' } }, { min: 2, max: 2 });
+    const args = parse(argv, passwd, options, { min: 2, max: 2 });
     if (!args) return Exit.OK;
     const [file, user] = args.positionals;
     checkUser(user);

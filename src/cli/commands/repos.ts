@@ -8,7 +8,8 @@ export const repos: Command = {
   name: 'repos',
   usage: `usage: regmeta repos [--data <dir>] [--database <url>] [--json]
 
-Lists every repository in byte order, one a line.
+Lists every repository in byte order, one a line. An empty store prints
+nothing (as ls does for an empty directory), or [] with --json.
 
 options:
 ${DATA_HELP}
@@ -17,6 +18,8 @@ ${DATA_HELP}
 example:
   regmeta repos --data /srv/registry
 `,
+  options,
+  exits: {},
   async run(argv) {
     const args = parse(argv, repos, options, { min: 0, max: 0 });
     if (!args) return Exit.OK;

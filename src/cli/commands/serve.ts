@@ -6,8 +6,9 @@
 
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { StoreError } from '../../index.js';
+import { StoreError, type AsyncStore } from '../../index.js';
 import {
   AccessRulesError,
   readAccessRules,
@@ -19,7 +20,7 @@ import {
 } from '../../server/index.js';
 import { CliError, Exit, openMetadata, type Command } from '../common.js';
 import { splitListen } from '../config/kinds.js';
-import { loadServeConfig, type LoadedConfig, type ServeConfig } from '../config/load.js';
+import { FLAGS, loadServeConfig, type LoadedConfig, type ServeConfig } from '../config/load.js';
 import { optionsHelp, printableConfig } from '../config/render.js';
 import { createServeLog, logFault, logRequest, type ServeLog } from '../log.js';
 
@@ -133,15 +134,22 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
     throw new CliError(Exit.USAGE, `tls.cert and tls.key do not load as a pair: ${(error as Error).message}`, 'both PEM, the key the certificate\'s');
   }
   if (config.access !== undefined) checkAccess(config.access, config.admins);
-  const { host, port } = splitListen(config.listen)!;
-  const store = await openMetadata({ data: config.data, database: config.database }, { create: true });
+  // Listen first: a port taken must not leave a data directory or a database behind.
+  const listener = await bind(config.listen);
+  let store: AsyncStore;
   try {
-    return await startRegistry({
+    store = await openMetadata({ data: config.data, database: config.database }, { create: true });
+  } catch (error) {
+    listener.close();
+    throw error;
+  }
+  try {
+    const registry = await startRegistry({
       ...config.limits,
       store,
-      host,
-      port,
+      listener,
       dataDir: config.data,
+      publicUrl: config.publicUrl,
       htpasswd: config.htpasswd,
       admins: config.admins,
       access: config.access,
@@ -159,12 +167,33 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
       onError: (error, request) => log && logFault(log.logger, error, request),
       onWarning: warn,
     });
+    if (config.tls !== undefined && tls !== undefined) logCertificate('certificate loaded', config.tls.cert, tls.cert);
+    return registry;
   } catch (error) {
     await store.close();
     // The database's errors keep their own exit code; the rest is this machine's I/O.
     if (error instanceof StoreError) throw error;
     throw new CliError(Exit.IO, `cannot start: ${(error as Error).message}`);
   }
+}
+
+/**
+ * A server listening on `listen` (host:port), for startRegistry to take over.
+ * @throws CliError IO when it cannot listen there (the port taken, a privileged port, an address not this machine's).
+ */
+async function bind(listen: string): Promise<NetServer> {
+  const { host, port } = splitListen(listen)!;
+  const server = createNetServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new CliError(Exit.IO, `cannot listen on ${listen}: ${code}`, code === 'EADDRINUSE' ? 'another process holds the port: stop it, or choose another --listen' : 'check --listen');
+  }
+  return server;
 }
 
 /** The metrics as configured: off altogether only when neither address answers them. */
@@ -183,6 +212,12 @@ function describeNotifyError(error: unknown): string {
   return cause === undefined ? message : `${message} (${cause.code ?? cause.message})`;
 }
 
+/** Which certificate the server now presents: its file, subject, expiry and fingerprint, in one line. */
+function logCertificate(msg: string, file: string, pem: string | Buffer): void {
+  const cert = new X509Certificate(pem);
+  logLine({ cert: file, subject: cert.subject, validTo: cert.validTo, fingerprint256: cert.fingerprint256 }, msg);
+}
+
 /** SIGHUP: the certificate and key read anew; one log line either way, and on failure the old pair stays. */
 function reloadTls(registry: StartedRegistry, config: ServeConfig): void {
   if (config.tls === undefined) {
@@ -192,8 +227,7 @@ function reloadTls(registry: StartedRegistry, config: ServeConfig): void {
   try {
     const files = readTls(config.tls);
     setRegistryCertificate(registry.server, files);
-    const cert = new X509Certificate(files.cert);
-    logLine({ cert: config.tls.cert, subject: cert.subject, validTo: cert.validTo, fingerprint256: cert.fingerprint256 }, 'certificate reloaded');
+    logCertificate('certificate reloaded', config.tls.cert, files.cert);
   } catch (error) {
     log?.logger.error(`SIGHUP: kept the old certificate: ${(error as Error).message}`);
   }
@@ -208,6 +242,8 @@ function closeLog(): void {
 export const serve: Command = {
   name: 'serve',
   usage: USAGE,
+  options: FLAGS,
+  exits: { [Exit.USAGE]: 'a bad option, value or config key: nothing starts' },
   async run(argv) {
     const loaded = parseServeArgs(argv);
     if (loaded === undefined) return Exit.OK;

@@ -34,6 +34,8 @@ ${DATA_HELP}
 example:
   regmeta stats --top 5 --json
 `,
+  options,
+  exits: {},
   async run(argv) {
     const args = parse(argv, stats, options, { min: 0, max: 0 });
     if (!args) return Exit.OK;

@@ -18,6 +18,8 @@ ${DATA_HELP}
 example:
   regmeta tags library/nginx
 `,
+  options,
+  exits: {},
   async run(argv) {
     const args = parse(argv, tags, options, { min: 1, max: 1 });
     if (!args) return Exit.OK;

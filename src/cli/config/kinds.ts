@@ -4,6 +4,7 @@
 // --print-config and the docs, in a form the file reader accepts again.
 
 import { endpointsProblem } from '../../notify/index.js';
+import { publicOrigin } from '../../server/index.js';
 import { isPostgresUrl } from '../../store/index.js';
 import { durationMs, formatDuration } from '../common.js';
 
@@ -38,6 +39,21 @@ export const text: Kind<string> = {
 /** A file or directory name. */
 export const path: Kind<string> = { ...text, expected: 'a file name', path: true };
 
+/**
+ * What --print-config prints in place of a secret. Read back, it is refused
+ * rather than used: a server started from printed output would otherwise
+ * sign with it, or send it as a password.
+ */
+export const MASK = '********';
+
+/** The refusal of a mask read back as a secret: `where` names where it stands. */
+function maskRefused(where: string): string {
+  return `${where}: "${MASK}" is the mask --print-config prints, not a secret: write the secret itself`;
+}
+
+/** A URL's password, when it is the mask. */
+const maskedPasswordIn = (url: string) => URL.canParse(url) && new URL(url).password === MASK;
+
 /** A PostgreSQL URL (postgres:// or postgresql://), written out with its password masked. */
 export const databaseUrl: Kind<string> = {
   expected: 'a postgres:// or postgresql:// URL',
@@ -45,9 +61,18 @@ export const databaseUrl: Kind<string> = {
   fromFile: (v) => (isPostgresUrl(v) ? v : undefined),
   format: (v) => {
     const url = new URL(v);
-    if (url.password !== '') url.password = HIDDEN;
+    if (url.password !== '') url.password = MASK;
     return url.toString();
   },
+  check: (v) => (maskedPasswordIn(v) ? maskRefused('the password') : undefined),
+};
+
+/** An http or https URL of a host alone (scheme://host[:port]), written back as its origin. */
+export const publicUrl: Kind<string> = {
+  expected: 'an http or https URL of a host alone (like https://registry.example.com)',
+  fromText: (t) => publicOrigin(t),
+  fromFile: (v) => (typeof v === 'string' ? publicOrigin(v) : undefined),
+  format: (v) => v,
 };
 
 /** `host:port`, `[v6]:port` or `:port` (all addresses' wildcard is `0.0.0.0:port`). */
@@ -144,14 +169,13 @@ export interface NotifyTarget {
 
 const isHttpUrl = (t: string) => URL.canParse(t) && ['http:', 'https:'].includes(new URL(t).protocol);
 const NOTIFY_KEYS = new Set(['url', 'name', 'headers', 'secret', 'timeout']);
-const HIDDEN = '********';
 
 /** A URL as --print-config writes it: the password masked (it is sent as Basic authorization). */
 function maskedPassword(url: string): string {
   if (!URL.canParse(url)) return url;
   const parsed = new URL(url);
   if (parsed.password === '') return url;
-  parsed.password = HIDDEN;
+  parsed.password = MASK;
   return parsed.href;
 }
 
@@ -183,6 +207,18 @@ function notifyEntry(v: unknown): NotifyTarget | undefined {
   return target;
 }
 
+/** The endpoints whose URL password, secret or header values are the mask, in one line; undefined when none. */
+function maskedNotifySecrets(endpoints: NotifyTarget[]): string | undefined {
+  const found = endpoints.flatMap((e, i) => [
+    ...(maskedPasswordIn(e.url) ? [`endpoint ${i + 1}'s URL password`] : []),
+    ...(e.secret === MASK ? [`endpoint ${i + 1}'s secret`] : []),
+    ...Object.entries(e.headers ?? {})
+      .filter(([, value]) => value === MASK)
+      .map(([name]) => `endpoint ${i + 1}'s headers.${name}`),
+  ]);
+  return found.length === 0 ? undefined : maskRefused(found.join(', '));
+}
+
 /**
  * Webhook endpoints: http(s) URLs as repeated flags or a comma-separated
  * variable; in the file, a list of URLs and {url, name, headers, secret,
@@ -201,15 +237,15 @@ export const notify: Kind<NotifyTarget[]> = {
     const entries = v.map(notifyEntry);
     return entries.every((e) => e !== undefined) ? (entries as NotifyTarget[]) : undefined;
   },
-  check: endpointsProblem,
+  check: (v) => maskedNotifySecrets(v) ?? endpointsProblem(v),
   format: (v) =>
     v.map((e) => {
       const url = maskedPassword(e.url);
       if (e.name === undefined && e.headers === undefined && e.secret === undefined && e.timeout === undefined) return url;
       const out: Record<string, unknown> = { url };
       if (e.name !== undefined) out.name = e.name;
-      if (e.headers !== undefined) out.headers = Object.fromEntries(Object.keys(e.headers).map((k) => [k, HIDDEN]));
-      if (e.secret !== undefined) out.secret = HIDDEN;
+      if (e.headers !== undefined) out.headers = Object.fromEntries(Object.keys(e.headers).map((k) => [k, MASK]));
+      if (e.secret !== undefined) out.secret = MASK;
       if (e.timeout !== undefined) out.timeout = formatDuration(e.timeout);
       return out;
     }),

@@ -8,7 +8,7 @@ import nodePath from 'node:path';
 import { FileFormatError, parseFileText } from '../../server/index.js';
 import { CliError, Exit, parse, type Command } from '../common.js';
 import { META_OPTIONS, OPTIONS, SECTIONS, type LogLevel, type OptionInfo } from './options.js';
-import type { NotifyTarget } from './kinds.js';
+import { MASK, type NotifyTarget } from './kinds.js';
 
 /** Where a value came from. */
 export type Source = 'flag' | 'environment' | 'file' | 'default';
@@ -16,6 +16,8 @@ export type Source = 'flag' | 'environment' | 'file' | 'default';
 /** The effective configuration, shaped as the config file is (durations in ms, sizes in bytes, paths absolute). */
 export interface ServeConfig {
   listen: string;
+  /** scheme://host[:port]; unset: webhooks name the listen address, Location headers are paths. */
+  publicUrl?: string;
   data: string;
   /** A postgres:// URL; unset: SQLite in <data>/metadata.db. */
   database?: string;
@@ -96,18 +98,16 @@ function shown(value: unknown): string {
 
 /** JSON.stringify's replacer: a `secret` and the values of `headers` masked. */
 function maskedSecrets(key: string, value: unknown): unknown {
-  if (key === 'secret') return HIDDEN;
-  if (key === 'headers' && isMapping(value)) return Object.fromEntries(Object.keys(value).map((k) => [k, HIDDEN]));
+  if (key === 'secret') return MASK;
+  if (key === 'headers' && isMapping(value)) return Object.fromEntries(Object.keys(value).map((k) => [k, MASK]));
   return value;
 }
 
 /** scheme://host as it is; credentials, path and query masked. */
 function maskedUrl(url: string): string {
   const [, scheme, user, host, rest] = /^([^:]+:\/\/)([^/?#@]*@)?([^/?#]*)(.*)$/.exec(url)!;
-  return `${scheme}${user === undefined ? '' : `${HIDDEN}@`}${host}${rest === '' || rest === '/' ? rest : '/…'}`;
+  return `${scheme}${user === undefined ? '' : `${MASK}@`}${host}${rest === '' || rest === '/' ? rest : '/…'}`;
 }
-
-const HIDDEN = '********';
 
 /** Each value's problem beyond its form, as the kind says: one line naming where. */
 function checked(name: string, o: OptionInfo, value: unknown, problems: string[]): boolean {

@@ -6,7 +6,7 @@
 
 import { DEFAULT_BLOB_LIMITS } from '../../blobstore/index.js';
 import { DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MIN_FREE_DISK, DEFAULT_STATS_INTERVAL } from '../../server/index.js';
-import { boolean, choice, count, databaseUrl, duration, list, listen, notify, path, size, type Kind } from './kinds.js';
+import { boolean, choice, count, databaseUrl, duration, list, listen, notify, path, publicUrl, size, type Kind } from './kinds.js';
 
 /** The levels of --log-level, most verbose first (pino's). */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -42,7 +42,14 @@ export interface OptionInfo extends OptionSpec {
 
 const SPECS: OptionSpec[] = [
   { key: 'listen', kind: listen, default: '127.0.0.1:5000', arg: 'host:port', help: 'the address and port to listen on' },
-  { key: 'data', kind: path, default: './data', arg: 'dir', help: 'the data directory (metadata.db, blobs, uploads), created when missing' },
+  {
+    key: 'publicUrl',
+    kind: publicUrl,
+    arg: 'url',
+    defaultText: 'none: the listen address',
+    help: 'the URL clients reach the registry at, behind a proxy or a load balancer (scheme://host[:port]): webhooks name their targets by it, and Location headers are absolute URLs under it',
+  },
+  { key: 'data', kind: path, default: './data', arg: 'dir', help: 'the data directory (metadata.db, blobs, uploads), created when missing once the listen address is bound (a port taken creates nothing)' },
   {
     key: 'database',
     kind: databaseUrl,
@@ -51,7 +58,7 @@ const SPECS: OptionSpec[] = [
     help: 'keep the metadata in this PostgreSQL database (postgres://user:password@host:5432/db; the password is masked in --print-config); --data then holds the blobs and uploads only',
   },
   { key: 'htpasswd', kind: path, arg: 'file', defaultText: 'none: anonymous access', help: 'require basic auth against this htpasswd file of bcrypt entries' },
-  { key: 'admins', kind: list, default: [], flag: 'admin', arg: 'user', defaultText: 'none (everyone, without htpasswd)', help: 'users who may read everyone\'s events, and with access rules do everything (repeat the flag; comma-separated in the environment)' },
+  { key: 'admins', kind: list, default: [], flag: 'admin', arg: 'user', defaultText: 'none (everyone, without htpasswd)', help: 'users who see every event (others see those of the repositories they may pull), and with access rules do everything (repeat the flag; comma-separated in the environment)' },
   { key: 'access', kind: path, arg: 'file', defaultText: 'none: whoever is let in may do everything', help: 'access rules (YAML or JSON): who may pull, push and delete in which repositories; admins may do everything' },
   { key: 'readOnly', kind: boolean, default: false, help: 'refuse every write (405 UNSUPPORTED)' },
   { key: 'deletes', kind: boolean, default: true, flag: 'delete', help: 'take manifest, tag and blob deletes (false: they answer 405 UNSUPPORTED), as suits local development' },

@@ -3,6 +3,7 @@
 
 import { Document, isCollection } from 'yaml';
 import type { LoadedConfig } from './load.js';
+import { MASK } from './kinds.js';
 import { negated } from './load.js';
 import { META_OPTIONS, OPTIONS, type OptionInfo } from './options.js';
 
@@ -59,8 +60,6 @@ export function optionsMarkdown(): string {
   ];
   return `${rows.join('\n')}\n`;
 }
-
-const MASK = '********';
 
 function sourceText(o: OptionInfo, loaded: LoadedConfig): string {
   switch (loaded.sources[o.key]) {

@@ -7,7 +7,7 @@ import { lockedForm, type StagedBlob, type Upload } from '../../blobstore/index.
 import { checkDigest, isRepository, NotFoundError } from '../../index.js';
 import { HttpError } from '../errors.js';
 import { clientKey } from '../failures.js';
-import { contentLength, hasBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
+import { contentLength, hasBody, location, repoPath, sendEmpty, type RequestContext } from '../http.js';
 import { sendBlob } from '../send-blob.js';
 
 // --- pull -----------------------------------------------------------------------
@@ -108,9 +108,9 @@ export async function deleteBlob(c: RequestContext, name: string, digest: string
 
 // --- push -----------------------------------------------------------------------
 
-function uploadHeaders(name: string, session: Upload): Record<string, string> {
+function uploadHeaders(c: RequestContext, name: string, session: Upload): Record<string, string> {
   return {
-    Location: repoPath(name, 'blobs', 'uploads', session.id),
+    Location: location(c.registry, repoPath(name, 'blobs', 'uploads', session.id)),
     // distribution's convention: the last byte received, and 0-0 when empty.
     Range: `0-${Math.max(session.size - 1, 0)}`,
     'Docker-Upload-UUID': session.id,
@@ -118,7 +118,7 @@ function uploadHeaders(name: string, session: Upload): Record<string, string> {
 }
 
 function blobCreated(c: RequestContext, name: string, digest: string): void {
-  sendEmpty(c, 201, { Location: repoPath(name, 'blobs', digest), 'Docker-Content-Digest': digest });
+  sendEmpty(c, 201, { Location: location(c.registry, repoPath(name, 'blobs', digest)), 'Docker-Content-Digest': digest });
 }
 
 /**
@@ -154,7 +154,7 @@ export async function startUpload(c: RequestContext, name: string): Promise<void
   const digest = digestParam === null ? undefined : checkDigest(digestParam);
   // Counted against the client's cap by the same key as its connections and failed logins (an IPv6 client by its /64).
   const session = await blobs.startUpload(name, clientKey(c.req.socket.remoteAddress ?? ''));
-  if (digest === undefined) return sendEmpty(c, 202, uploadHeaders(name, session));
+  if (digest === undefined) return sendEmpty(c, 202, uploadHeaders(c, name, session));
   try {
     await blobs.append(session, c.req, contentLength(c.req));
   } catch (error) {
@@ -193,9 +193,9 @@ function chunkLength(c: RequestContext, name: string, session: Upload): number |
     // The spec's code for a bad chunk, with the spec's 416 rather than its usual 400.
     new HttpError('BLOB_UPLOAD_INVALID', `chunk does not continue the upload at byte ${session.size}`, {
       status: 416,
-      headers: uploadHeaders(name, session),
+      headers: uploadHeaders(c, name, session),
     });
-  if (!match) throw new HttpError('BLOB_UPLOAD_INVALID', 'malformed Content-Range', { status: 416, headers: uploadHeaders(name, session) });
+  if (!match) throw new HttpError('BLOB_UPLOAD_INVALID', 'malformed Content-Range', { status: 416, headers: uploadHeaders(c, name, session) });
   const start = Number(match[1]);
   const end = Number(match[2]);
   if (start !== session.size || end < start) throw outOfOrder();
@@ -214,7 +214,7 @@ export async function patchUpload(c: RequestContext, name: string, id: string): 
   const { blobs } = c.registry;
   const session = await blobs.upload(name, id);
   await blobs.append(session, c.req, (current) => chunkLength(c, name, current));
-  sendEmpty(c, 202, uploadHeaders(name, session));
+  sendEmpty(c, 202, uploadHeaders(c, name, session));
 }
 
 /**
@@ -237,7 +237,7 @@ export async function finishUpload(c: RequestContext, name: string, id: string):
 
 /** GET /v2/<name>/blobs/uploads/<id> — spec "Getting the upload status" (end-13): 204 with Range. */
 export async function uploadStatus(c: RequestContext, name: string, id: string): Promise<void> {
-  sendEmpty(c, 204, uploadHeaders(name, await c.registry.blobs.upload(name, id)));
+  sendEmpty(c, 204, uploadHeaders(c, name, await c.registry.blobs.upload(name, id)));
 }
 
 /** DELETE /v2/<name>/blobs/uploads/<id> — cancels the session (distribution's API; the spec leaves it out). */

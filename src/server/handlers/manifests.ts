@@ -3,7 +3,7 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-manifests
 
 import { checkTag, NotFoundError, pushedMediaType, type Reference, type StoredManifest } from '../../index.js';
-import { readBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
+import { location, readBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
 
 /**
  * True when an Accept header admits `mediaType`: no header, a wildcard, or
@@ -80,7 +80,7 @@ export async function putManifest(c: RequestContext, name: string, reference: Re
   // The first tag parameter is set in the manifest's own transaction, the others each in one of its own.
   for (const tag of tags.slice(1)) await store.putTag(name, tag, { digest }, c.ctx);
   const headers: Record<string, string> = {
-    Location: repoPath(name, 'manifests', digest),
+    Location: location(c.registry, repoPath(name, 'manifests', digest)),
     'Docker-Content-Digest': digest,
   };
   if (subject !== undefined) headers['OCI-Subject'] = subject;
