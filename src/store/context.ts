@@ -13,7 +13,9 @@ import type { StoreOptions } from './types.js';
 export class StoreContext {
   /** The database file, or ':memory:'. */
   readonly file: string;
+  /** @internal */
   readonly db: Database.Database;
+  /** @internal */
   readonly sql: Statements;
   readonly limits: StoreLimits;
   /** Runs after each write commits while anyone subscribes: the delivery of its events. */
