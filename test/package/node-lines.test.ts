@@ -9,7 +9,7 @@
 // made once per run, by its global install. Slow: a native build per line.
 
 import { execFile, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -82,18 +82,21 @@ async function installGlobally(line: string, { env }: Line): Promise<string> {
   const bundled = path.join(ROOT, 'node_modules/better-sqlite3');
   const reuse = line === MACHINE_LINE;
   const args = ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', ...(reuse ? ['--ignore-scripts'] : []), tarball];
-  await run('npm', args, { cwd: work, env, maxBuffer: 64 * 1024 * 1024 });
+  const install = await run('npm', args, { cwd: work, env, maxBuffer: 64 * 1024 * 1024 });
+  const installed = path.join(prefix, 'lib/node_modules/regmeta/node_modules/better-sqlite3');
+  const addon = path.join(installed, 'build/Release/better_sqlite3.node');
   if (reuse) {
-    const installed = path.join(prefix, 'lib/node_modules/regmeta/node_modules/better-sqlite3');
     const versionOf = (dir: string) => (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string }).version;
     if (versionOf(installed) !== versionOf(bundled)) {
       // Another version than this checkout's: let npm build it after all.
       await run('npm', ['rebuild', 'better-sqlite3'], { cwd: path.join(prefix, 'lib/node_modules/regmeta'), env });
     } else {
-      mkdirSync(path.join(installed, 'build/Release'), { recursive: true });
-      copyFileSync(path.join(bundled, 'build/Release/better_sqlite3.node'), path.join(installed, 'build/Release/better_sqlite3.node'));
+      mkdirSync(path.dirname(addon), { recursive: true });
+      copyFileSync(path.join(bundled, 'build/Release/better_sqlite3.node'), addon);
     }
   }
+  // Said here, with npm's words, rather than as a failed import later.
+  if (!existsSync(addon)) throw new Error(`npm install -g did not build better-sqlite3 for Node ${line}:\n${install.stderr}`);
   return prefix;
 }
 
