@@ -2,6 +2,7 @@
 // module per subcommand and turns every failure into one line on stderr and
 // a documented exit code.
 
+import { readFileSync } from 'node:fs';
 import { StoreError } from '../index.js';
 import { CliError, Exit, databaseError, fromStoreError, type Command } from './common.js';
 
@@ -24,13 +25,38 @@ export const COMMANDS: readonly { name: string; summary: string; load: () => Pro
   { name: 'passwd', summary: "add a user to an htpasswd file or change their password (bcrypt)", load: async () => (await import('./commands/passwd.js')).passwd },
 ];
 
+/** The options of `regmeta` itself, in place of a command: the help's list and the dispatch both read this. */
+const OPTIONS: { flags: [string, string]; summary: string; run: () => string }[] = [
+  { flags: ['-h', '--help'], summary: 'print this help and exit', run: () => USAGE },
+  { flags: ['-v', '--version'], summary: 'print the version and exit', run: () => `${packageVersion()}\n` },
+];
+
+/**
+ * The version in the package.json of the package this file runs from (one
+ * directory above src/ and dist/ alike), read when asked for.
+ * @throws CliError INTERNAL when that file cannot be read.
+ */
+function packageVersion(): string {
+  try {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    if (typeof version === 'string') return version;
+  } catch {
+    // reported below
+  }
+  throw new CliError(Exit.INTERNAL, "cannot read the version from regmeta's package.json", 'reinstall regmeta');
+}
+
 /** The overview, with the exit codes every subcommand shares. */
 export const USAGE = `usage: regmeta <command> [options]
+       regmeta --help | --version
 
 The metadata store of a container registry, from the command line.
 
 commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join('\n')}
+
+options:
+${OPTIONS.map((o) => `  ${o.flags.join(', ').padEnd(15)} ${o.summary}`).join('\n')}
 
 Every command takes --help. Those that read or write the database take
 --data <dir> (default: $REGMETA_DATA, else ./data) and use <dir>/metadata.db;
@@ -74,9 +100,19 @@ export async function main(argv: string[]): Promise<number> {
     if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   });
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined || name === 'help') {
     process.stdout.write(USAGE);
     return name === undefined ? Exit.USAGE : Exit.OK;
+  }
+  const option = OPTIONS.find((o) => o.flags.includes(name));
+  if (option !== undefined) {
+    try {
+      process.stdout.write(option.run());
+      return Exit.OK;
+    } catch (error) {
+      if (error instanceof CliError) return report('', error);
+      throw error;
+    }
   }
   const entry = COMMANDS.find((c) => c.name === name);
   if (entry === undefined) {

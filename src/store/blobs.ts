@@ -50,6 +50,7 @@ const BLOB_SQL = {
     LIMIT :limit`,
 };
 
+/** @internal */
 export function prepareBlobStatements(db: Database.Database): Record<keyof typeof BLOB_SQL, Database.Statement> {
   return prepareAll(db, BLOB_SQL, ['blobSize', 'blobLinked', 'blobReferenced', 'blobReferencedIn']);
 }

@@ -48,7 +48,7 @@ export function retryBusy<T>(timeout: number, fn: () => T): T {
 const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
 
 /**
- * Opens `file`, configures the connection and brings the schema up to date.
+ * @internal Opens `file`, configures the connection and brings the schema up to date.
  * With `options.readOnly`, opens an existing store for reading only: nothing
  * is created, migrated or written, not even the journal mode.
  * @throws StoreError DATABASE_INVALID (not a database, another program's,
@@ -203,7 +203,7 @@ function migrate(db: Database.Database, file: string): void {
 }
 
 /**
- * Prepares every statement of `sql` on `db`, keyed as given; those named in
+ * @internal Prepares every statement of `sql` on `db`, keyed as given; those named in
  * `plucked` return their first column rather than a row object.
  */
 export function prepareAll<K extends string>(

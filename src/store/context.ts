@@ -13,7 +13,9 @@ import type { StoreOptions } from './types.js';
 export class StoreContext {
   /** The database file, or ':memory:'. */
   readonly file: string;
+  /** @internal The connection: better-sqlite3's type, which the package's users do not install. */
   readonly db: Database.Database;
+  /** @internal The connection's prepared statements. */
   readonly sql: Statements;
   readonly limits: StoreLimits;
   /** Runs after each write commits while anyone subscribes: the delivery of its events. */

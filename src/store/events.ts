@@ -41,6 +41,7 @@ const EVENT_SQL = {
     RETURNING *`,
 };
 
+/** @internal */
 export function prepareEventStatements(db: Database.Database): Record<keyof typeof EVENT_SQL, Database.Statement> & { queries: EventQueries } {
   return { ...prepareAll(db, EVENT_SQL), queries: new EventQueries(db) };
 }
@@ -223,7 +224,7 @@ export function eventPage(rows: EventRow[], perPage: number): EventPage {
 }
 
 /**
- * The getEvents query: a statement per combination of filters, built from
+ * @internal The getEvents query: a statement per combination of filters, built from
  * fixed fragments (never from values) and prepared on first use.
  */
 export class EventQueries {

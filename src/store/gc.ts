@@ -54,6 +54,7 @@ const GC_SQL = {
   blobCollectable: `SELECT 1 FROM blob b WHERE b.digest = :digest AND ${COLLECTABLE_BLOB}`,
 };
 
+/** @internal */
 export function prepareGcStatements(db: Database.Database): Record<keyof typeof GC_SQL, Database.Statement> {
   return prepareAll(db, GC_SQL, ['manifestCollectable', 'blobCollectable']);
 }

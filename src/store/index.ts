@@ -77,6 +77,7 @@ export { probeDatabase, type DatabaseKind } from './connection.js';
 // For the rooms that hold a raw connection to a store file, for what only
 // SQLite's own API does (the CLI's online backup): the store's read-only
 // connection, and its translation of what SQLite throws. Not the package's API.
+/** @internal */
 export { openDatabase } from './connection.js';
 export { sqlitePrimaryCode, translateError } from './errors.js';
 // The CLI checks a --database URL by the store's own rule before connecting.
@@ -84,6 +85,7 @@ export { isPostgresUrl } from './postgres/errors.js';
 
 // For the benchmark's direct side, which runs the store's own statements
 // without the store. Not the package's API.
+/** @internal */
 export { prepareStatements, type Statements } from './statements.js';
 export { eventId } from './events.js';
 

@@ -89,6 +89,7 @@ const INSPECTION_SQL = {
   freePages: 'PRAGMA freelist_count',
 };
 
+/** @internal */
 export function prepareInspectionStatements(db: Database.Database): Record<keyof typeof INSPECTION_SQL, Database.Statement> {
   return prepareAll(db, INSPECTION_SQL, ['manifestCount', 'tagCount', 'blobReferenceCount', 'pageSize', 'pageCount', 'freePages']);
 }

@@ -110,6 +110,7 @@ const MANIFEST_SQL = {
     ORDER BY id`,
 };
 
+/** @internal */
 export function prepareManifestStatements(db: Database.Database): Record<keyof typeof MANIFEST_SQL, Database.Statement> {
   return prepareAll(db, MANIFEST_SQL, ['manifestId', 'insertManifest', 'parentOf']);
 }

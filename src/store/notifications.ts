@@ -52,6 +52,7 @@ const NOTIFICATION_SQL = {
   remove: 'DELETE FROM notification_cursor WHERE endpoint = :endpoint',
 };
 
+/** @internal */
 export function prepareNotificationStatements(db: Database.Database): Record<keyof typeof NOTIFICATION_SQL, Database.Statement> {
   return prepareAll(db, NOTIFICATION_SQL, ['cursorSeq']);
 }

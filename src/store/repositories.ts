@@ -37,6 +37,7 @@ const REPOSITORY_SQL = {
   repositoryManifests: 'SELECT digest FROM manifest WHERE repository_id = :repositoryId ORDER BY digest',
 };
 
+/** @internal */
 export function prepareRepositoryStatements(db: Database.Database): Record<keyof typeof REPOSITORY_SQL, Database.Statement> {
   return prepareAll(db, REPOSITORY_SQL, ['repositoryId', 'insertRepository', 'catalog', 'repositoryManifests']);
 }

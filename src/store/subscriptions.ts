@@ -21,6 +21,7 @@ const SUBSCRIPTION_SQL = {
   dataVersion: 'PRAGMA data_version',
 };
 
+/** @internal */
 export function prepareSubscriptionStatements(db: Database.Database): Record<keyof typeof SUBSCRIPTION_SQL, Database.Statement> {
   return prepareAll(db, SUBSCRIPTION_SQL, ['lastEventSeq', 'dataVersion']);
 }

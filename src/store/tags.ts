@@ -84,6 +84,7 @@ const TAG_SQL = {
   deleteTagsOfRepository: 'DELETE FROM tag WHERE repository_id = :repositoryId',
 };
 
+/** @internal */
 export function prepareTagStatements(db: Database.Database): Record<keyof typeof TAG_SQL, Database.Statement> {
   return prepareAll(db, TAG_SQL, ['allTags', 'lookupTags', 'tagsOfManifest']);
 }

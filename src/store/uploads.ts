@@ -53,6 +53,7 @@ const UPLOAD_SQL = {
   count: 'SELECT count(*) FROM upload_session',
 };
 
+/** @internal */
 export function prepareUploadStatements(db: Database.Database): Record<keyof typeof UPLOAD_SQL, Database.Statement> {
   return prepareAll(db, UPLOAD_SQL, ['heldBy', 'claim', 'takeOver', 'has', 'count']);
 }

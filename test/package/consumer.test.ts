@@ -1,10 +1,11 @@
 // The package as a user gets it: `npm pack`, installed into a fresh project,
 // used from a plain .mjs under node with no loader, type-checked by a strict
-// TypeScript consumer, and its bin run through npx. `npm test` builds dist/
+// TypeScript consumer (with and without skipLibCheck, by this repository's
+// TypeScript and the newest), and its bin run through npx. `npm test` builds dist/
 // first; this packs what is there.
 
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -38,11 +39,44 @@ beforeAll(async () => {
   // A TypeScript user of node:http has Node's types.
   mkdirSync(path.join(project, 'node_modules/@types'), { recursive: true });
   symlinkSync(path.join(ROOT, 'node_modules/@types/node'), path.join(project, 'node_modules/@types/node'));
+  writeFileSync(path.join(project, 'consumer.ts'), readFileSync(path.join(FIXTURES, 'consumer.ts')));
 }, 180_000);
 
 afterAll(() => {
   rmSync(project, { recursive: true, force: true });
 });
+
+/** A strict consumer's tsconfig (exactOptionalPropertyTypes, noUncheckedIndexedAccess) for consumer.ts. */
+function consumerConfig(resolution: 'NodeNext' | 'Bundler', skipLibCheck: boolean): object {
+  return {
+    compilerOptions: {
+      strict: true,
+      exactOptionalPropertyTypes: true,
+      noUncheckedIndexedAccess: true,
+      module: resolution === 'NodeNext' ? 'NodeNext' : 'ESNext',
+      moduleResolution: resolution,
+      target: 'ES2022',
+      skipLibCheck,
+      noEmit: true,
+      types: ['node'],
+    },
+    files: ['consumer.ts'],
+  };
+}
+
+let newest: Promise<string> | undefined;
+
+/** The newest TypeScript, from the npm registry, installed beside the consumer once: the path of its tsc. */
+function newestTsc(): Promise<string> {
+  newest ??= (async () => {
+    const dir = path.join(project, 'typescript-newest');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ private: true }));
+    await run('npm', ['install', '--no-audit', '--no-fund', '--no-save', 'typescript@latest'], { cwd: dir });
+    return path.join(dir, 'node_modules/typescript/bin/tsc');
+  })();
+  return newest;
+}
 
 describe('the packed package', () => {
   it('ships the build, the schemas, the bin, README, docs and LICENSE, and nothing else', () => {
@@ -69,28 +103,27 @@ describe('the packed package', () => {
     });
   });
 
-  for (const resolution of ['NodeNext', 'Bundler'] as const) {
-    it(`type-checks a strict consumer (exactOptionalPropertyTypes, noUncheckedIndexedAccess) with moduleResolution ${resolution}`, async () => {
-      writeFileSync(path.join(project, 'consumer.ts'), readFileSync(path.join(FIXTURES, 'consumer.ts')));
-      const tsconfig = {
-        compilerOptions: {
-          strict: true,
-          exactOptionalPropertyTypes: true,
-          noUncheckedIndexedAccess: true,
-          module: resolution === 'NodeNext' ? 'NodeNext' : 'ESNext',
-          moduleResolution: resolution,
-          target: 'ES2022',
-          skipLibCheck: true,
-          noEmit: true,
-          types: ['node'],
-        },
-        files: ['consumer.ts'],
-      };
-      writeFileSync(path.join(project, 'tsconfig.json'), JSON.stringify(tsconfig));
-      const result = await run(process.execPath, [TSC, '-p', 'tsconfig.json'], { cwd: project }).catch((error: { stdout: string }) => error);
-      expect(result.stdout).toBe('');
-    });
+  // Most strict projects check their libraries' declarations too
+  // (skipLibCheck off): every declaration a consumer reaches must compile
+  // with only what installing regmeta gives it, under the TypeScript this
+  // repository builds with and under the newest one.
+  for (const typescript of ['devDependency', 'newest'] as const) {
+    for (const resolution of ['NodeNext', 'Bundler'] as const) {
+      for (const skipLibCheck of [true, false]) {
+        it(`type-checks a strict consumer with the ${typescript} TypeScript, moduleResolution ${resolution}, skipLibCheck ${skipLibCheck}`, async () => {
+          const tsc = typescript === 'devDependency' ? TSC : await newestTsc();
+          const config = `tsconfig.${typescript}.${resolution}.${skipLibCheck}.json`;
+          writeFileSync(path.join(project, config), JSON.stringify(consumerConfig(resolution, skipLibCheck)));
+          const result = await run(process.execPath, [tsc, '-p', config], { cwd: project }).catch((error: { stdout: string }) => error);
+          expect(result.stdout).toBe('');
+        });
+      }
+    }
   }
+
+  it('leaves the types of better-sqlite3 to regmeta: a consumer does not get them', () => {
+    expect(existsSync(path.join(project, 'node_modules/@types/better-sqlite3'))).toBe(false);
+  });
 
   it('runs `npx regmeta --help`', async () => {
     const { stdout } = await run('npx', ['--no-install', 'regmeta', '--help'], { cwd: project });
