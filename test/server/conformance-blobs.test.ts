@@ -1,6 +1,6 @@
 // Port of the current OCI distribution-spec conformance suite's blob API tests
-// (opencontainers/distribution-spec main, conformance/run.go TestBlobAPIs @4fc4ecbe,
-// api.go @216c04cd), for sha256 and sha512 blobs, under the suite's "1.1"
+// (opencontainers/distribution-spec main, conformance/run.go TestBlobAPIs and
+// api.go), for sha256 and sha512 blobs, under the suite's "1.1"
 // defaults and its "1.1+dev" settings (upload cancel tested). Each upload API
 // pushes a blob, which is then HEAD, pulled and deleted; then range requests,
 // the empty and empty-JSON blobs, and every upload API with a bad digest. The

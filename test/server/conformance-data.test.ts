@@ -1,6 +1,6 @@
 // Port of the current OCI distribution-spec conformance suite's data tests
 // (opencontainers/distribution-spec main, conformance/ after its rewrite into a
-// Go program: run.go and config.go @4fc4ecbe, api.go @216c04cd): ping, the
+// Go program: run.go, config.go and api.go): ping, the
 // empty repository, every data set pushed, listed, HEAD, pulled, its referrers
 // listed and deleted, and the manifest error cases, under the suite's "1.1"
 // defaults and its "1.1+dev" settings (Docker-Content-Digest required, and the

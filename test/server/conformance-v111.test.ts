@@ -1,9 +1,7 @@
 // Port of the OCI distribution-spec conformance suite's v1.1.1 workflows
-// (opencontainers/distribution-spec, conformance/ 01_pull_test.go @47008ca9,
-// 02_push_test.go @11b8e3fb, 03_discovery_test.go and setup.go @b5f09ebe,
-// 04_management_test.go @3c7a4ac8: the last versions of those files before the
-// suite was rewritten; the v1.1.1 tag's own commit could not be pinned from
-// here). Every case keeps the suite's name and expectations and runs in the
+// (opencontainers/distribution-spec, conformance/ 01_pull_test.go,
+// 02_push_test.go, 03_discovery_test.go, setup.go and 04_management_test.go:
+// the last versions of those files before the suite was rewritten). Every case keeps the suite's name and expectations and runs in the
 // suite's order against one repository, as the suite does with OCI_NAMESPACE.
 // Settings: OCI_CROSSMOUNT_NAMESPACE set, OCI_AUTOMATIC_CROSSMOUNT=0 (regmeta
 // mounts only from a named repository), OCI_DELETE_MANIFEST_BEFORE_BLOBS=1 (the
