@@ -5,6 +5,7 @@
 // Skipped only where podman is missing; CI installs it (.ci/run). Each step
 // prints what it took, for whoever reads the run.
 
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,7 +45,7 @@ function get(url: string, agent: http.Agent | false = false): Promise<{ status: 
   });
 }
 
-/** Whether /healthz answers 200 within `within` ms (asked every quarter second). */
+/** Whether `url` answers 200 within `within` ms (asked every quarter second). */
 async function answers(url: string, within: number): Promise<boolean> {
   const deadline = Date.now() + within;
   while (Date.now() < deadline) {
@@ -60,26 +61,51 @@ async function logs(): Promise<string> {
 }
 
 /**
+ * Resolves at serve's "listening" line, read from `podman logs --follow`.
+ * @throws with the log when the container ends first or a minute passes.
+ */
+function listening(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const follow = spawn('podman', [...GLOBAL, 'logs', '--follow', container]);
+    let log = '';
+    const timer = setTimeout(() => follow.kill(), 60_000);
+    const read = (chunk: Buffer) => {
+      log += chunk.toString();
+      if (!log.includes('"msg":"listening"')) return;
+      clearTimeout(timer);
+      follow.kill();
+      resolve();
+    };
+    follow.stdout.on('data', read);
+    follow.stderr.on('data', read);
+    follow.on('close', () => {
+      clearTimeout(timer);
+      reject(new Error(`serve did not start listening in the container:\n${log}`));
+    });
+  });
+}
+
+/**
  * Runs the image with its defaults and port 5000 published on loopback; where
  * this machine cannot publish ports, on the host's network with --listen
  * appended (which the entrypoint lets replace its own).
- * @throws with the container's log when it does not answer within a minute.
+ * @throws when serve does not start or does not answer.
  */
 async function start(): Promise<string> {
   const started = Date.now();
   const port = await freePort();
-  const published = await run('podman', [...GLOBAL, 'run', '-d', '--name', container, ...LIMITS, '-p', `127.0.0.1:${port}:5000`, image]);
-  if (published.code === 0 && (await answers(`http://127.0.0.1:${port}/healthz`, 60_000))) {
+  await podman(['run', '-d', '--name', container, ...LIMITS, '-p', `127.0.0.1:${port}:5000`, image]);
+  await listening();
+  if (await answers(`http://127.0.0.1:${port}/healthz`, 10_000)) {
     report(`running with 127.0.0.1:${port} published to port 5000; /healthz answered ${seconds(started)} s after podman run`);
     return `127.0.0.1:${port}`;
   }
-  const why = published.code === 0 ? `nothing answered on the published port:\n${await logs()}` : published.stderr;
-  await run('podman', [...GLOBAL, 'rm', '-f', '-v', container]);
-  report(`port publishing failed here (${why.trim().split('\n')[0]}); using the host's network`);
-  const hostPort = await freePort();
-  const address = `127.0.0.1:${hostPort}`;
+  await podman(['rm', '-f', '-v', container]);
+  report(`nothing answered on the published port (podman's network backend: ${(await podman(['info', '--format', '{{.Host.NetworkBackend}}'])).trim()}); using the host's network`);
+  const address = `127.0.0.1:${await freePort()}`;
   await podman(['run', '-d', '--name', container, ...LIMITS, '--network', 'host', '--env', `HEALTHCHECK_URL=http://${address}/healthz`, image, '--listen', address]);
-  if (!(await answers(`http://${address}/healthz`, 60_000))) throw new Error(`the container did not answer on ${address}:\n${await logs()}`);
+  await listening();
+  if (!(await answers(`http://${address}/healthz`, 10_000))) throw new Error(`the container did not answer on ${address}:\n${await logs()}`);
   return address;
 }
 
