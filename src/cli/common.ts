@@ -12,6 +12,7 @@ import { isPostgresUrl, openDatabase, openPostgresStore, sqlitePrimaryCode, tran
 import { durationMs } from './units.js';
 
 export { counted, durationMs, formatBytes, formatDuration } from './units.js';
+export { printJson, println, table } from './output.js';
 
 /** The exit codes of every subcommand; main.ts prints this table in its usage. */
 export const Exit = {
@@ -388,20 +389,4 @@ export function parseTime(text: string, command: string, option: string): Date {
     throw usageError(command, `--${option} ${JSON.stringify(text)} is neither an ISO date (2026-11-26T10:00:00Z) nor a duration ago (1h)`);
   }
   return date;
-}
-
-/** Prints `value` as one JSON document on stdout. */
-export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
-
-export function println(line = ''): void {
-  process.stdout.write(`${line}\n`);
-}
-
-/** Lines of aligned columns. */
-export function table(rows: string[][]): string[] {
-  const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  '));
 }
