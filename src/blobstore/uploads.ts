@@ -110,6 +110,7 @@ export class DirectoryUploads {
           tooLarge: () => tooLarge(this.#limits.maxBlobSize),
           expected,
         });
+        await this.#checkLength(handle.id, before + received);
       } catch (error) {
         this.#remember(handle.id, saved, before);
         // Cut back only while the session is still ours: after a lost claim another writer owns the file.
@@ -126,6 +127,21 @@ export class DirectoryUploads {
       handle.size = before + received;
       this.#remember(handle.id, hash, handle.size);
     });
+  }
+
+  /**
+   * The file is appended to, so a writer that lost its claim while its body
+   * still streamed (its lease ran out, or its holder's database connection
+   * went) and that has not learnt it yet adds to its length: a length other
+   * than this writer's own means the bytes of two writers, and nothing of
+   * them is committed.
+   * @throws BlobStoreError TOOMANYREQUESTS when the file is not `length` bytes long.
+   */
+  async #checkLength(id: string, length: number): Promise<void> {
+    const { size } = await stat(this.#file(id));
+    if (size !== length) {
+      throw new BlobStoreError('TOOMANYREQUESTS', 'another request wrote to this upload session at the same time: try the chunk again', { retryAfter: 1 });
+    }
   }
 
   /** See BlobStore.finish. */
