@@ -49,5 +49,20 @@ export function processGone(identity: string): boolean {
   const [boot, namespace, pid, start] = identity.split('|');
   if (mine === undefined || boot !== mine[0] || namespace !== mine[1] || !/^\d+$/.test(pid ?? '')) return false;
   const stat = processStat(Number(pid));
-  return stat === undefined || stat.exited || stat.start !== start;
+  if (stat === undefined) return !alive(Number(pid));
+  return stat.exited || stat.start !== start;
+}
+
+/**
+ * Whether a process of that pid exists, for when /proc does not show it
+ * (mounted with hidepid, another user's process): a signal 0 to it is
+ * refused (EPERM) only when it exists.
+ */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
