@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { anchors, docFiles, prose, ROOT } from './markdown.js';
 
-/** "issue 9", "issues 3 and 10", "Issue #12": built from parts so that this file does not match itself. */
+/** The word for a tracker entry, singular or plural, then a number (optionally after #), in any case; built from parts so that this file does not match itself. */
 const ISSUE_NUMBER = new RegExp(`\\b${'iss'}ues?\\s*#?\\d+`, 'i');
 const SELF = path.relative(ROOT, import.meta.filename);
 
