@@ -177,7 +177,7 @@ function openDirect(file: string): Database.Database {
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma('temp_store = MEMORY');
-  db.pragma('mmap_size = 268435456'); // as src/store/connection.ts
+  db.pragma('mmap_size = 268435456'); // as src/store/sqlite/connection.ts
   return db;
 }
 

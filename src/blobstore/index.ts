@@ -2,7 +2,7 @@
 // and the CLI alike, behind the BlobStore interface, with its own errors.
 
 export { BlobStoreError, type BlobStoreErrorCode, type BlobStoreErrorOptions } from './errors.js';
-export { DirectoryBlobStore } from './directory.js';
+export { DirectoryBlobStore } from './fs/directory.js';
 export { lockedForm } from './locked.js';
 export { MemorySessionTable, tooManySessions, type SessionRecord, type SessionTable } from './sessions.js';
 export {

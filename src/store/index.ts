@@ -5,8 +5,8 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { StoreError } from './errors.js';
-import { MetadataStore } from './store.js';
-import type { AsyncStore } from './async.js';
+import { MetadataStore } from './sqlite/store.js';
+import type { AsyncStore } from './sqlite/async.js';
 import type { PostgresStoreOptions, StoreOptions } from './types.js';
 
 /**
@@ -47,10 +47,10 @@ export async function openPostgresStore(url: string, options?: PostgresStoreOpti
 }
 
 export { MetadataStore };
-export { asyncStore, syncStoreOf, type AsyncStore, type AsyncNotificationCursors, type AsyncUploadSessions, type LockedAction } from './async.js';
-export { registerStore, registeredStore } from './registry.js';
-export type { NotificationCursors } from './notifications.js';
-export type { UploadSessions } from './uploads.js';
+export { asyncStore, syncStoreOf, type AsyncStore, type AsyncNotificationCursors, type AsyncUploadSessions, type LockedAction } from './sqlite/async.js';
+export { registerStore, registeredStore } from './sqlite/registry.js';
+export type { NotificationCursors } from './sqlite/notifications.js';
+export type { UploadSessions } from './sqlite/uploads.js';
 export { StoreError, NotFoundError, type OciErrorCode, type StoreErrorCode } from './errors.js';
 export { DEFAULT_POSTGRES_TIMEOUTS, type StoreLimits } from './limits.js';
 export type * from './types.js';
@@ -69,16 +69,16 @@ export {
   type Reference,
 } from './grammar.js';
 export { MediaType, pushedMediaType } from './payload.js';
-export { EVENT_TYPES, OBJECT_TYPES } from './events.js';
+export { EVENT_TYPES, OBJECT_TYPES } from './sqlite/events.js';
 
 // What a file is, before anything opens it for writing.
-export { probeDatabase, type DatabaseKind } from './connection.js';
+export { probeDatabase, type DatabaseKind } from './sqlite/connection.js';
 
 // For the rooms that hold a raw connection to a store file, for what only
 // SQLite's own API does (the CLI's online backup): the store's read-only
 // connection, and its translation of what SQLite throws. Not the package's API.
 /** @internal */
-export { openDatabase } from './connection.js';
+export { openDatabase } from './sqlite/connection.js';
 export { sqlitePrimaryCode, translateError } from './errors.js';
 // The CLI checks a --database URL by the store's own rule before connecting.
 export { isPostgresUrl } from './postgres/errors.js';
@@ -86,13 +86,13 @@ export { isPostgresUrl } from './postgres/errors.js';
 // For the benchmark's direct side, which runs the store's own statements
 // without the store. Not the package's API.
 /** @internal */
-export { prepareStatements, type Statements } from './statements.js';
-export { eventId } from './events.js';
+export { prepareStatements, type Statements } from './sqlite/statements.js';
+export { eventId } from './sqlite/events.js';
 
 // For `regmeta migrate`: the raw rows of a SQLite store in one snapshot, and
 // their loading into PostgreSQL (loaded on first use, like the store). Not the package's API.
-export { StoreSnapshot, type PageLimits, type RowPage } from './snapshot.js';
-export { TRANSFER_TABLES, type KeyValues, type TransferRow, type TransferTable } from './transfer.js';
+export { StoreSnapshot, type PageLimits, type RowPage } from './migrate/snapshot.js';
+export { TRANSFER_TABLES, type KeyValues, type TransferRow, type TransferTable } from './migrate/transfer.js';
 export type { MigrationSource, MigrationState, PgLoader, TableProgress } from './postgres/load.js';
 
 /**

@@ -4,11 +4,11 @@
 // a lock on a row cannot guard a digest that has no row yet.
 
 import { actorOf, checkBlob, pageParams } from '../arguments.js';
-import { toBlob, type BlobRow } from '../blobs.js';
+import { toBlob, type BlobRow } from '../sqlite/blobs.js';
 import { NotFoundError, StoreError } from '../errors.js';
 import { checkDigest, checkRepository } from '../grammar.js';
 import type { BlobInfo, Context, PageOptions } from '../types.js';
-import type { LockedAction } from '../async.js';
+import type { LockedAction } from '../sqlite/async.js';
 import type { PgContext, TxSql, WriteTx } from './context.js';
 import { ensureRepository, limitOf, recordCreated, repositoryCtes, requireRepository } from './repositories.js';
 

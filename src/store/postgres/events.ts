@@ -2,8 +2,8 @@
 // query (DTR's rule and page cursor are events.ts's), and live delivery to
 // subscribers, woken by LISTEN/NOTIFY from whichever replica committed.
 
-import { eventFilter, eventPage, eventPageParams, eventParams, toEvent, type EventRow } from '../events.js';
-import { deliverEvent, type Subscriber } from '../subscriptions.js';
+import { eventFilter, eventPage, eventPageParams, eventParams, toEvent, type EventRow } from '../sqlite/events.js';
+import { deliverEvent, type Subscriber } from '../sqlite/subscriptions.js';
 import { MAX_PAGE_SIZE } from '../limits.js';
 import type { Event, EventPage, EventQuery, NewEvent } from '../types.js';
 import { EVENT_CHANNEL, type PgContext, type Sql } from './context.js';

@@ -5,11 +5,11 @@
 // another replica between the listing and the delete stays.
 
 import { actorOf, timeOption } from '../arguments.js';
-import { toBlob, type BlobRow } from '../blobs.js';
+import { toBlob, type BlobRow } from '../sqlite/blobs.js';
 import { StoreError } from '../errors.js';
 import { checkDigest, checkRepository } from '../grammar.js';
 import type { BlobInfo, Context, UntaggedManifest } from '../types.js';
-import type { LockedAction } from '../async.js';
+import type { LockedAction } from '../sqlite/async.js';
 import { removeBlob, whileBlobUnknown } from './blobs.js';
 import type { PgContext, Sql, TxSql } from './context.js';
 import { refuseIfChild, removeManifest } from './manifests.js';

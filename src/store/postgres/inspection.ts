@@ -5,7 +5,7 @@
 
 import { topOption } from '../arguments.js';
 import { StoreError } from '../errors.js';
-import { emptyCheck, manifestProblems, referenceProblems, type ManifestRow, type ReferenceRows } from '../inspection.js';
+import { emptyCheck, manifestProblems, referenceProblems, type ManifestRow, type ReferenceRows } from '../sqlite/inspection.js';
 import type { DatabaseCheck, StoreStats } from '../types.js';
 import type { PgContext, TxSql } from './context.js';
 

@@ -12,7 +12,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StoreError } from '../errors.js';
-import { checkColumns, copyText, TableDigest, TRANSFER_TABLES, type KeyValues, type TransferRow, type TransferTable } from '../transfer.js';
+import { checkColumns, copyText, TableDigest, TRANSFER_TABLES, type KeyValues, type TransferRow, type TransferTable } from '../migrate/transfer.js';
 import type { Sql, TxSql } from './context.js';
 import { sqlState, translatePgError } from './errors.js';
 import { connect, STORE_APPLICATION_NAME } from './pool.js';

@@ -7,7 +7,7 @@ import { StoreError } from '../errors.js';
 import { checkDigest, checkReference, checkRepository, checkTag, parseReference, type Reference } from '../grammar.js';
 import { checkManifest, type CheckedManifest } from '../payload.js';
 import type { Context, Descriptor, Manifest, ManifestInfo, PutManifestResult, StoredManifest } from '../types.js';
-import { toManifest, toReferrer, type ManifestRow, type ReferrerRow } from '../manifests.js';
+import { toManifest, toReferrer, type ManifestRow, type ReferrerRow } from '../sqlite/manifests.js';
 import type { PgContext, Sql, WriteTx } from './context.js';
 import { notFound, recordCreated, repositoryCtes, resolveManifest } from './repositories.js';
 import { setTag, untagManifest } from './tags.js';

@@ -5,9 +5,9 @@
 // lock goes with the connection when the replica stops or dies and another
 // replica's next claim takes it over.
 
-import type { AsyncNotificationCursors } from '../async.js';
+import type { AsyncNotificationCursors } from '../sqlite/async.js';
 import { StoreError } from '../errors.js';
-import { checkBatchLimit, checkEndpoint, toNotificationEvent, toNotificationStatus, type CursorRow, type TargetRow } from '../notifications.js';
+import { checkBatchLimit, checkEndpoint, toNotificationEvent, toNotificationStatus, type CursorRow, type TargetRow } from '../sqlite/notifications.js';
 import type { NotificationEvent, NotificationStatus } from '../types.js';
 import type { PgContext } from './context.js';
 import { translatePgError } from './errors.js';

@@ -5,7 +5,7 @@
 // Loaded only by openPostgresStore (a dynamic import), so that SQLite users
 // never load the client.
 
-import type { AsyncStore, LockedAction } from '../async.js';
+import type { AsyncStore, LockedAction } from '../sqlite/async.js';
 import { StoreError } from '../errors.js';
 import type { Reference } from '../grammar.js';
 import { DEFAULT_POSTGRES_TIMEOUTS, limitsOf, type StoreLimits } from '../limits.js';

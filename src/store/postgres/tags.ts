@@ -6,7 +6,7 @@
 import { actorOf, checkTagTarget, pageParams } from '../arguments.js';
 import { NotFoundError } from '../errors.js';
 import { checkDigest, checkRepository, checkTag } from '../grammar.js';
-import { toDescriptor, toHistoryEntry, type TagRow } from '../tags.js';
+import { toDescriptor, toHistoryEntry, type TagRow } from '../sqlite/tags.js';
 import type { Context, Descriptor, PageOptions, TagHistoryEntry } from '../types.js';
 import type { PgContext, WriteTx } from './context.js';
 import { limitOf, notFound, requireRepository } from './repositories.js';

@@ -6,7 +6,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type postgres from 'postgres';
-import type { AsyncUploadSessions } from '../async.js';
+import type { AsyncUploadSessions } from '../sqlite/async.js';
 import { StoreError } from '../errors.js';
 import { checkRepository } from '../grammar.js';
 import type { UploadClaim, UploadSession } from '../types.js';
@@ -22,7 +22,7 @@ import {
   toUploadSession,
   unknownUpload,
   type UploadRow,
-} from '../uploads.js';
+} from '../sqlite/uploads.js';
 import type { PgContext } from './context.js';
 import { translatePgError } from './errors.js';
 import { ClaimHolder, HOLDER_LOCK } from './holder.js';

@@ -1,6 +1,6 @@
 // check, stats and allBlobs on every backend: what an operator's inspection
 // reads. (What SQLite's check finds in a damaged file, and what its stats say
-// of the file: test/store/inspection.test.ts.)
+// of the file: test/store/sqlite/inspection.test.ts.)
 
 import { describe, expect, it } from 'vitest';
 import type { AsyncStore } from 'regmeta';

@@ -1,0 +1,242 @@
+// The blob store on a directory: blobs/<algorithm>/<2 hex>/<hex> and
+// uploads/<id> under a registry's data directory. Bytes stream to disk while
+// they are hashed; nothing holds a blob whole in memory. A blob reaches
+// blobs/ only fsynced, by one rename, after its digest checked out.
+// https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-blobs
+
+import { createReadStream, mkdirSync, unlinkSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { open, rename, rm, stat, statfs, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { blobFilesIn, blobPath } from './layout.js';
+import { MemorySessionTable } from '../sessions.js';
+import { stageFrom } from './staging.js';
+import { DirectoryUploads } from './uploads.js';
+import {
+  DEFAULT_BLOB_LIMITS,
+  type BlobFile,
+  type BlobSource,
+  type BlobStat,
+  type BlobStore,
+  type BlobStoreOptions,
+  type ChunkClaim,
+  type StagedBlob,
+  type StoredFile,
+  type Upload,
+} from '../types.js';
+
+/** Blobs and upload sessions under one data directory. Constructing it touches nothing on disk. */
+export class DirectoryBlobStore implements BlobStore {
+  readonly maxBlobSize: number;
+  readonly #dataDir: string;
+  readonly #uploads: DirectoryUploads;
+  readonly #uploadTtl: number;
+  #sweeper: NodeJS.Timeout | undefined;
+  #firstSweep: NodeJS.Timeout | undefined;
+  // What `list` gave out: the only things `remove` takes, so that no caller can name an arbitrary path.
+  readonly #listed = new WeakSet<StoredFile>();
+
+  /** The store on `dataDir` (resolved to an absolute path). */
+  constructor(dataDir: string, options: BlobStoreOptions = {}) {
+    this.#dataDir = path.resolve(dataDir);
+    this.maxBlobSize = options.maxBlobSize ?? DEFAULT_BLOB_LIMITS.maxBlobSize;
+    this.#uploadTtl = options.uploadTtl ?? DEFAULT_BLOB_LIMITS.uploadTtl;
+    this.#uploads = new DirectoryUploads(this.#dataDir, options.sessions ?? new MemorySessionTable(), {
+      maxBlobSize: this.maxBlobSize,
+      uploadTtl: this.#uploadTtl,
+      maxUploadsPerAddress: options.maxUploadsPerAddress ?? DEFAULT_BLOB_LIMITS.maxUploadsPerAddress,
+      claimLease: options.claimLease ?? DEFAULT_BLOB_LIMITS.claimLease,
+    });
+  }
+
+  /**
+   * Creates blobs/ and uploads/ and starts expiring idle sessions. What is in
+   * uploads/ stays: other processes' sessions, or this one's before a restart.
+   * @throws the filesystem's error.
+   */
+  init(): void {
+    mkdirSync(path.join(this.#dataDir, 'blobs'), { recursive: true });
+    mkdirSync(path.join(this.#dataDir, 'uploads'), { recursive: true });
+    this.close();
+    // A sweep soon after the start, then now and then: what expired while no process ran goes too.
+    const sweep = () => void this.#uploads.sweep().catch(() => {});
+    this.#sweeper = setInterval(sweep, Math.min(this.#uploadTtl, 600_000));
+    this.#sweeper.unref();
+    this.#firstSweep = setTimeout(sweep, Math.min(this.#uploadTtl, 1000));
+    this.#firstSweep.unref();
+  }
+
+  /** Stops expiring idle sessions. */
+  close(): void {
+    clearInterval(this.#sweeper);
+    clearTimeout(this.#firstSweep);
+    this.#sweeper = this.#firstSweep = undefined;
+  }
+
+  // Named so that nothing mistakes it for a blob or a session: not a digest
+  // under blobs/<algorithm>/, not a session id under uploads/.
+  async checkWritable(): Promise<void> {
+    const name = `.probe-${randomUUID()}`;
+    const staged = path.join(this.#dataDir, 'uploads', name);
+    const placed = path.join(this.#dataDir, 'blobs', name);
+    try {
+      await writeFile(staged, '', { flag: 'wx' });
+      await rename(staged, placed);
+    } finally {
+      // Whichever is left; a failure here says no more than the one above.
+      await Promise.all([staged, placed].map((file) => rm(file, { force: true }).catch(() => {})));
+    }
+  }
+
+  async freeBytes(): Promise<number> {
+    const fs = await statfs(path.join(this.#dataDir, 'blobs'));
+    return fs.bavail * fs.bsize;
+  }
+
+  /** @throws the table's error. */
+  countUploads(): Promise<number> {
+    return this.#uploads.count();
+  }
+
+  /** The blob's path. @throws BlobStoreError DIGEST_INVALID. */
+  location(digest: string): string {
+    return blobPath(this.#dataDir, digest);
+  }
+
+  /** @throws BlobStoreError DIGEST_INVALID; the filesystem's error other than ENOENT. */
+  async stat(digest: string): Promise<BlobStat | undefined> {
+    try {
+      const stats = await stat(this.location(digest));
+      return { size: stats.size, modified: stats.mtime };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  /** @throws BlobStoreError DIGEST_INVALID. */
+  read(digest: string, start?: number, end?: number): Readable {
+    return createReadStream(this.location(digest), { start, end });
+  }
+
+  /** @throws BlobStoreError DIGEST_INVALID; the filesystem's error other than ENOENT. */
+  async open(digest: string): Promise<BlobFile | undefined> {
+    let handle: FileHandle;
+    try {
+      handle = await open(this.location(digest), 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    return {
+      read: async (buffer, offset, length, position) => (await handle.read(buffer, offset, length, position)).bytesRead,
+      close: () => handle.close().catch(() => {}),
+    };
+  }
+
+  /** @throws BlobStoreError DIGEST_INVALID; the filesystem's error other than ENOENT. */
+  delete(digest: string): boolean {
+    return unlinkIfThere(this.location(digest));
+  }
+
+  /** @throws as delete. */
+  async deleteAsync(digest: string): Promise<boolean> {
+    return unlinkIfThereAsync(this.location(digest));
+  }
+
+  /** Never throws: what cannot be read is left out. */
+  *list(): Generator<StoredFile> {
+    for (const { file, digest, size, modified } of blobFilesIn(this.#dataDir)) {
+      const entry: StoredFile = digest === undefined ? { location: file, size, modified } : { location: file, digest, size, modified };
+      this.#listed.add(entry);
+      yield entry;
+    }
+  }
+
+  /** @throws TypeError for a file this store did not list; the filesystem's error other than ENOENT. */
+  remove(file: StoredFile): boolean {
+    if (!this.#listed.has(file)) throw new TypeError('remove takes only what list gave out');
+    return unlinkIfThere(file.location);
+  }
+
+  /** @throws as remove (rejecting). */
+  async removeAsync(file: StoredFile): Promise<boolean> {
+    if (!this.#listed.has(file)) throw new TypeError('remove takes only what list gave out');
+    return unlinkIfThereAsync(file.location);
+  }
+
+  /** @throws BlobStoreError DIGEST_INVALID, SIZE_INVALID, BLOB_UPLOAD_INVALID; the filesystem's error. */
+  async put(digest: string, source: BlobSource): Promise<StagedBlob> {
+    const target = this.location(digest);
+    return stageFrom(source, target, digest, this.maxBlobSize);
+  }
+
+  // --- upload sessions (uploads.ts) ------------------------------------------
+
+  /** @throws BlobStoreError TOOMANYREQUESTS; the table's or the filesystem's error. */
+  startUpload(repo: string, client: string): Promise<Upload> {
+    return this.#uploads.start(repo, client);
+  }
+
+  /** @throws BlobStoreError BLOB_UPLOAD_UNKNOWN; the table's error. */
+  upload(repo: string, id: string): Promise<Upload> {
+    return this.#uploads.get(repo, id);
+  }
+
+  /** @throws BlobStoreError BLOB_UPLOAD_UNKNOWN, SIZE_INVALID, BLOB_UPLOAD_INVALID, TOOMANYREQUESTS; what `claim` throws; the table's or the filesystem's error. */
+  append(upload: Upload, body: Readable, claim?: number | ChunkClaim): Promise<void> {
+    return this.#uploads.append(upload, body, claim);
+  }
+
+  /** @throws BlobStoreError DIGEST_INVALID, BLOB_UPLOAD_UNKNOWN, TOOMANYREQUESTS; the table's or the filesystem's error. */
+  finish(upload: Upload, digest: string): Promise<StagedBlob> {
+    return this.#uploads.finish(upload, digest);
+  }
+
+  /** @throws BlobStoreError BLOB_UPLOAD_UNKNOWN for a handle from elsewhere; the table's or the filesystem's error. */
+  cancel(upload: Upload): Promise<void> {
+    return this.#uploads.cancel(upload);
+  }
+
+  /**
+   * Expires the sessions idle past the upload TTL (row first, then file),
+   * and removes files under uploads/ older than `strayBefore` (default: the
+   * TTL) that no session names, each checked against the table after the
+   * listing. What init's sweeper runs, and `regmeta gc`.
+   * @returns how many sessions it expired, and the stray files it removed.
+   * @throws the table's or the filesystem's error.
+   */
+  sweepUploads(options: { strayBefore?: Date } = {}): Promise<{ expired: number; strays: string[] }> {
+    return this.#uploads.sweep(options.strayBefore);
+  }
+
+  /** Sessions whose committed bytes this process hashed again from their file, since it started: for tests and benchmarks. */
+  get rehashedUploads(): number {
+    return this.#uploads.rehashed;
+  }
+}
+
+function unlinkIfThere(file: string): boolean {
+  try {
+    unlinkSync(file);
+    return true;
+  } catch (error) {
+    return gone(error);
+  }
+}
+
+async function unlinkIfThereAsync(file: string): Promise<boolean> {
+  try {
+    await unlink(file);
+    return true;
+  } catch (error) {
+    return gone(error);
+  }
+}
+
+/** false for ENOENT (it was not there); @throws any other error. */
+function gone(error: unknown): false {
+  if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+  throw error;
+}
