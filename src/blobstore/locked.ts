@@ -3,12 +3,12 @@
 // that returns a promise; a lock held across awaits (PostgreSQL's) takes the
 // asynchronous form, so that the event loop goes on while the file moves.
 
-import type { AsyncStore } from '../store/index.js';
+import type { Store } from '../store/index.js';
 
 /**
  * Of a change's two forms, the one `store` runs under its lock: `sync` for
  * SQLite, `async` for a backend whose lock is held across awaits.
  */
-export function lockedForm<T>(store: Pick<AsyncStore, 'backend'>, sync: () => T, async: () => Promise<T>): () => T | Promise<T> {
+export function lockedForm<T>(store: Pick<Store, 'backend'>, sync: () => T, async: () => Promise<T>): () => T | Promise<T> {
   return store.backend === 'sqlite' ? sync : async;
 }

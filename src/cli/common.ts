@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type Database from 'better-sqlite3';
-import { asyncStore, openStore, probeDatabase, StoreError, type AsyncStore, type DatabaseKind, type StoreOptions } from '../index.js';
+import { asyncStore, openStore, probeDatabase, StoreError, type Store, type DatabaseKind, type StoreOptions } from '../index.js';
 import { isPostgresUrl, openDatabase, openPostgresStore, sqlitePrimaryCode, translateError } from '../store/index.js';
 import { durationMs } from './units.js';
 
@@ -210,7 +210,7 @@ export interface MetadataOptions {
  * (missing, not a regmeta store, a server unreachable or refusing), IO (the
  * data directory cannot be created); StoreError from openStore.
  */
-export async function openMetadata(values: { data?: string; database?: string }, options: MetadataOptions = {}): Promise<AsyncStore> {
+export async function openMetadata(values: { data?: string; database?: string }, options: MetadataOptions = {}): Promise<Store> {
   const url = databaseUrl(values);
   const dir = dataDir(values);
   const file = databaseFile(dir);
@@ -238,7 +238,7 @@ const UNFINISHED_MIGRATION_HINT = "run 'regmeta migrate --to <url>' again to fin
  * @throws CliError DATABASE, one line with the URL's password masked, when
  * the server cannot be reached or the database is not (or too new) a regmeta store.
  */
-async function openPostgres(url: string, readOnly: boolean): Promise<AsyncStore> {
+async function openPostgres(url: string, readOnly: boolean): Promise<Store> {
   try {
     return await openPostgresStore(url, { readOnly });
   } catch (error) {
@@ -270,7 +270,7 @@ export function requireSqlite(values: { database?: string }, what: string, hint:
  * once the store on it is closed.
  * @throws CliError DATABASE; StoreError as withReadOnly and openStore.
  */
-export async function scratchCopy(dir: string, prefix: string): Promise<{ store: AsyncStore; remove(): void }> {
+export async function scratchCopy(dir: string, prefix: string): Promise<{ store: Store; remove(): void }> {
   const scratch = mkdtempSync(join(tmpdir(), prefix));
   const remove = () => rmSync(scratch, { recursive: true, force: true });
   try {

@@ -10,7 +10,7 @@
 // its status is all that counts.
 
 import { createHmac, randomUUID } from 'node:crypto';
-import type { AsyncStore, NotificationEvent } from '../store/index.js';
+import type { Store, NotificationEvent } from '../store/index.js';
 import { scrub, toTargets, type Target } from './endpoint.js';
 import { ENVELOPE_MEDIA_TYPE, toEnvelopeEvent, type EnvelopeSource } from './envelope.js';
 
@@ -55,7 +55,7 @@ export const DEFAULT_NOTIFY_LIMITS = {
 /** What a Notifier needs beyond its endpoints. */
 export interface NotifierOptions {
   /** The event log and the cursors (a MetadataStore goes in through asyncStore). */
-  store: AsyncStore;
+  store: Store;
   endpoints: readonly NotifyEndpoint[];
   /** The registry's base URL (target.url, source.addr). */
   baseUrl: string;

@@ -4,7 +4,7 @@
 // is reached without access rules: without them no other request pays for
 // any of this.
 
-import type { AsyncStore, Event, EventPage, EventQuery } from '../index.js';
+import type { Store, Event, EventPage, EventQuery } from '../index.js';
 import type { Access, Action } from './access.js';
 import { unauthorized } from './auth.js';
 import { HttpError } from './errors.js';
@@ -83,7 +83,7 @@ export function eventVisibility(registry: { access?: Access; isAdmin(user: strin
  * page is answered short, with its `next`.
  * @throws StoreError as getEvents does: DENIED, EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID.
  */
-export async function visibleEvents(store: AsyncStore, visible: EventVisibility, query: EventQuery): Promise<EventPage> {
+export async function visibleEvents(store: Store, visible: EventVisibility, query: EventQuery): Promise<EventPage> {
   const perPage = query.perPage ?? 100;
   const events: Event[] = [];
   let page: string | undefined = query.page;

@@ -12,7 +12,7 @@
 //   and every page lists a name or moves a sealed cursor on.
 
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { checkRepository, type AsyncStore } from '../index.js';
+import { checkRepository, type Store } from '../index.js';
 import type { Access } from './access.js';
 import { HttpError } from './errors.js';
 
@@ -44,7 +44,7 @@ interface Position {
  * @throws HttpError NAME_INVALID for a sealed `last` this process did not give `actor`.
  * @throws StoreError NAME_INVALID for a `last` that is no repository name.
  */
-export async function pullableCatalog(store: AsyncStore, access: Access, actor: string, n: number, last: string | undefined): Promise<CatalogPage> {
+export async function pullableCatalog(store: Store, access: Access, actor: string, n: number, last: string | undefined): Promise<CatalogPage> {
   const at: Position = last === undefined ? { prefix: '' } : last.startsWith(SEALED) ? open(last, actor) : { last: checkRepository(last), prefix: '' };
   const found: string[] = [];
   const ranges = access.prefixes(actor, 'pull').filter((prefix) => prefix >= at.prefix && (at.last === undefined || upperBound(prefix) > at.last));

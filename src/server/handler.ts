@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry as PromRegistry } from 'prom-client';
 import { DirectoryBlobStore } from '../blobstore/index.js';
-import { asyncStore, MetadataStore, type AsyncStore } from '../index.js';
+import { asyncStore, MetadataStore, type Store } from '../index.js';
 import { Access, readAccessRules, type AccessRules } from './access.js';
 import { BasicAuth, carriesNoCredentials, readHtpasswd, type AuthLimits } from './auth.js';
 import { authorize } from './authorize.js';
@@ -30,9 +30,9 @@ import { isProbe, isWrite, parseRoute, type Route } from './routes.js';
 export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<AuthLimits> {
   /**
    * The metadata: a MetadataStore (SQLite, used as it is, through asyncStore)
-   * or any AsyncStore (either backend).
+   * or any Store (either backend).
    */
-  store: MetadataStore | AsyncStore;
+  store: MetadataStore | Store;
   /** Holds blobs/ and uploads/ (created when missing). */
   dataDir: string;
   /**
@@ -216,13 +216,13 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
   return handler;
 }
 
-/** `store` as the handlers reach it: a MetadataStore through asyncStore, an AsyncStore as it is. */
-export function toAsyncStore(store: MetadataStore | AsyncStore): AsyncStore {
+/** `store` as the handlers reach it: a MetadataStore through asyncStore, an Store as it is. */
+export function toAsyncStore(store: MetadataStore | Store): Store {
   return store instanceof MetadataStore ? asyncStore(store) : store;
 }
 
 /** @throws Error when `options.metrics.registry` holds a metric of the same name already. */
-function metricsOf(options: RegistryOptions, store: AsyncStore, blobs: DirectoryBlobStore, onError: (error: unknown) => void): RegistryMetrics | undefined {
+function metricsOf(options: RegistryOptions, store: Store, blobs: DirectoryBlobStore, onError: (error: unknown) => void): RegistryMetrics | undefined {
   const { metrics } = options;
   if (metrics === undefined || metrics === false) return undefined;
   return new RegistryMetrics(metrics === true ? {} : metrics, { store, blobs, onError });

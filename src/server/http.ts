@@ -3,7 +3,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { finished } from 'node:stream';
-import type { AsyncStore, Context } from '../index.js';
+import type { Store, Context } from '../index.js';
 import type { BlobStore } from '../blobstore/index.js';
 import { HttpError } from './errors.js';
 import type { Access } from './access.js';
@@ -13,7 +13,7 @@ import type { RegistryMetrics } from './metrics.js';
 
 /** The registry's parts and switches, as the handlers see them. */
 export interface Registry {
-  store: AsyncStore;
+  store: Store;
   blobs: BlobStore;
   /** Faults the client hears nothing of (a linked blob whose file is gone), for the operator, once per subject. */
   faults: FaultsOnce;

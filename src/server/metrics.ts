@@ -9,7 +9,7 @@
 import type { Socket } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client';
 import type { BlobStore } from '../blobstore/index.js';
-import type { AsyncStore, NotificationStatus, StoreStats } from '../index.js';
+import type { Store, NotificationStatus, StoreStats } from '../index.js';
 import { endpointLabels } from '../notify/index.js';
 import type { RequestState } from './request.js';
 import { routeKindOf } from './routes.js';
@@ -114,7 +114,7 @@ function everyInterval<T>(read: () => Promise<T>, interval: number, onError: (er
 
 /** Where the metrics read what they do not count themselves. */
 export interface MetricsSources {
-  store: AsyncStore;
+  store: Store;
   blobs: BlobStore;
   onError: (error: unknown) => void;
 }
@@ -271,7 +271,7 @@ export class RegistryMetrics {
   }
 
   /** `store` with each method's calls timed into regmeta_store_operation_duration_seconds. */
-  timed(store: AsyncStore): AsyncStore {
+  timed(store: Store): Store {
     return timedStore(store, (operation): Timing => {
       const cell = new LatencyCell({ operation });
       this.#operations.set(operation, cell);

@@ -5,7 +5,7 @@
 // answer goes to anyone, and a message may name paths).
 
 import type { BlobStore } from '../blobstore/index.js';
-import type { AsyncStore } from '../index.js';
+import type { Store } from '../index.js';
 
 /** The free disk below which the registry is not ready, by default: 1 GiB. */
 export const DEFAULT_MIN_FREE_DISK = 1024 ** 3;
@@ -59,7 +59,7 @@ export class Readiness {
   #running: Promise<ReadinessReport> | undefined;
 
   constructor(
-    readonly store: AsyncStore,
+    readonly store: Store,
     readonly blobs: BlobStore,
     /** Bytes; 0: any free space will do. */
     readonly minFreeDisk: number = DEFAULT_MIN_FREE_DISK,

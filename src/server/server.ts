@@ -7,7 +7,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
-import { asyncStore, openStore, type AsyncStore, type MetadataStore } from '../index.js';
+import { asyncStore, openStore, type Store, type MetadataStore } from '../index.js';
 import { Notifier, type NotifierOptions } from '../notify/index.js';
 import { createRegistryHandler, handlerInternals, toAsyncStore, type RegistryHandler, type RegistryOptions } from './handler.js';
 import { metricsListener } from './handlers/metrics.js';
@@ -103,7 +103,7 @@ export interface StartedRegistry {
   url: string;
   server: RegistryServer;
   /** The metadata as the registry reaches it: `options.store` (a MetadataStore behind asyncStore), or the store it opened. */
-  store: AsyncStore;
+  store: Store;
   /** Delivers the event log to webhooks when `options.notify` named endpoints. */
   notifier?: Notifier;
   /** Where GET /metrics is answered without credentials, as http://host:port, when `options.metricsListen` was given. */
@@ -115,7 +115,7 @@ export interface StartedRegistry {
 /** startRegistry's options: createRegistry's, plus where to listen and what to notify. */
 export interface StartRegistryOptions extends Omit<RegistryServerOptions, 'store'> {
   /** The metadata (as RegistryOptions.store); default: a SQLite store in `<dataDir>/metadata.db`, opened and closed here. */
-  store?: MetadataStore | AsyncStore;
+  store?: MetadataStore | Store;
   host?: string;
   port?: number;
   /**

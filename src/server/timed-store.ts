@@ -4,7 +4,7 @@
 // clock reads, one reaction on its promise and a few additions, not a Proxy
 // trap and a lookup (a Proxy's get trap runs on every property read).
 
-import type { AsyncStore } from '../index.js';
+import type { Store } from '../index.js';
 
 /** Where a timed method adds what it took, in seconds. */
 export type Timing = (seconds: number) => void;
@@ -16,8 +16,8 @@ export type Timing = (seconds: number) => void;
  * through; accessors and methods run on `store` itself, whose private state
  * a stand-in could not reach.
  */
-export function timedStore(store: AsyncStore, timingOf: (operation: string) => Timing): AsyncStore {
-  const timed = Object.create(store) as AsyncStore;
+export function timedStore(store: Store, timingOf: (operation: string) => Timing): Store {
+  const timed = Object.create(store) as Store;
   for (let proto = Object.getPrototypeOf(store); proto !== null && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
     for (const [name, descriptor] of Object.entries(Object.getOwnPropertyDescriptors(proto))) {
       if (name === 'constructor' || Object.prototype.hasOwnProperty.call(timed, name)) continue;
@@ -31,7 +31,7 @@ export function timedStore(store: AsyncStore, timingOf: (operation: string) => T
   return timed;
 }
 
-function timedMethod(store: AsyncStore, method: (...args: unknown[]) => unknown, timing: Timing): (...args: unknown[]) => unknown {
+function timedMethod(store: Store, method: (...args: unknown[]) => unknown, timing: Timing): (...args: unknown[]) => unknown {
   return function (this: unknown, ...args: unknown[]) {
     const started = performance.now();
     const done = () => timing((performance.now() - started) / 1000);

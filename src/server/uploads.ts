@@ -4,10 +4,10 @@
 // store sees one family whatever keeps its sessions.
 
 import { BlobStoreError, tooManySessions, type SessionTable } from '../blobstore/index.js';
-import { StoreError, type AsyncStore } from '../index.js';
+import { StoreError, type Store } from '../index.js';
 
 /** `store`'s upload sessions as a blob store's SessionTable. */
-export function storeSessions(store: AsyncStore): SessionTable {
+export function storeSessions(store: Store): SessionTable {
   const sessions = store.uploads;
   return {
     // A store's UploadSession is a SessionRecord as it is.

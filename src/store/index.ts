@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { StoreError } from './errors.js';
 import { MetadataStore } from './sqlite/store.js';
-import type { AsyncStore } from './sqlite/async.js';
+import type { Store } from './contract.js';
 import type { PostgresStoreOptions, StoreOptions } from './types.js';
 
 /**
@@ -41,16 +41,17 @@ export function openStore(file: string, options?: StoreOptions): MetadataStore {
  * DATABASE_INVALID (another program's tables), DATABASE_INCOMPLETE (a
  * migration into it unfinished), DATABASE_UNAVAILABLE (unreachable, refused).
  */
-export async function openPostgresStore(url: string, options?: PostgresStoreOptions): Promise<AsyncStore> {
+export async function openPostgresStore(url: string, options?: PostgresStoreOptions): Promise<Store> {
   const { openPostgres } = await import('./postgres/store.js');
   return openPostgres(url, options);
 }
 
 export { MetadataStore };
-export { asyncStore, syncStoreOf, type AsyncStore, type AsyncNotificationCursors, type AsyncUploadSessions, type LockedAction } from './sqlite/async.js';
+export { asyncStore } from './sqlite/async.js';
+export type { Store, NotificationCursors, UploadSessions, LockedAction } from './contract.js';
 export { registerStore, registeredStore } from './sqlite/registry.js';
-export type { NotificationCursors } from './sqlite/notifications.js';
-export type { UploadSessions } from './sqlite/uploads.js';
+export type { SqliteNotificationCursors } from './sqlite/notifications.js';
+export type { SqliteUploadSessions } from './sqlite/uploads.js';
 export { StoreError, NotFoundError, type OciErrorCode, type StoreErrorCode } from './errors.js';
 export { DEFAULT_POSTGRES_TIMEOUTS, type StoreLimits } from './limits.js';
 export type * from './types.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ENVELOPE_MEDIA_TYPE, SIGNATURE_HEADER, signatureOf, startRegistry, type StartedRegistry } from 'regmeta/server';
-import type { AsyncStore } from 'regmeta';
+import type { Store } from 'regmeta';
 import { pushImage } from '../server/helpers.js';
 import { startReceiver, type Receiver } from './receiver.js';
 
@@ -34,7 +34,7 @@ function start(endpoint: { secret?: string; timeout?: number } = {}, errors: unk
 }
 
 /** The ids of the events a receiver should get, in commit order: all but CREATE REPOSITORY. */
-async function expectedIds(store: AsyncStore): Promise<string[]> {
+async function expectedIds(store: Store): Promise<string[]> {
   const events = (await store.getEvents({ queryingUser: '', isAdmin: true, perPage: 1000 })).events.reverse();
   return events.filter((e) => !(e.object.type === 'REPOSITORY' && e.type === 'CREATE')).map((e) => e.id);
 }

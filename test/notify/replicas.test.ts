@@ -6,13 +6,13 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Notifier } from 'regmeta/server';
-import { openPostgresStore, type AsyncStore } from 'regmeta/postgres';
+import { openPostgresStore, type Store } from 'regmeta/postgres';
 import { startPostgres, type PostgresServer } from '../store/postgres/server.js';
 import { startReceiver, type Receiver } from './receiver.js';
 
 let server: PostgresServer;
 let receiver: Receiver;
-const running: { notifier: Notifier; store: AsyncStore }[] = [];
+const running: { notifier: Notifier; store: Store }[] = [];
 
 beforeAll(async () => {
   server = await startPostgres();
@@ -29,7 +29,7 @@ afterEach(async () => {
 });
 
 /** A replica's part in webhooks: its own store on `url` and its own Notifier. */
-async function replica(url: string): Promise<{ notifier: Notifier; store: AsyncStore }> {
+async function replica(url: string): Promise<{ notifier: Notifier; store: Store }> {
   const store = await openPostgresStore(url, { maxConnections: 3 });
   const notifier = new Notifier({
     store,
@@ -49,7 +49,7 @@ async function replica(url: string): Promise<{ notifier: Notifier; store: AsyncS
 /** A DELETE REPOSITORY event: one that becomes a webhook event, without pushing anything. */
 const deletion = (repository: string) => ({ actor: 'ops', type: 'DELETE', object: { type: 'REPOSITORY', id: repository }, repository }) as const;
 
-async function settled(store: AsyncStore): Promise<void> {
+async function settled(store: Store): Promise<void> {
   // Longer than several poll intervals: a second replica delivering would have POSTed by then.
   for (let quiet = 0; quiet < 10; ) {
     const [status] = await store.notifications.status();

@@ -1,4 +1,4 @@
-// The registry over the asynchronous contract: given an AsyncStore instead
+// The registry over the asynchronous contract: given an Store instead
 // of a MetadataStore, and over a store whose every answer arrives a turn of
 // the event loop later, as a network backend's does (PostgreSQL's): the
 // handlers must await each call, and every route must answer the same.
@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { asyncStore, openStore, type AsyncStore } from 'regmeta';
+import { asyncStore, openStore, type Store } from 'regmeta';
 import { closeRegistry, createRegistry, startRegistry } from 'regmeta/server';
 import { OCI_MANIFEST, pushBlob, pushImage, sha256 } from './helpers.js';
 
@@ -28,7 +28,7 @@ function tempData(): string {
  * loop has turned once: a handler that forgets an await answers before the
  * store did, or leaves a rejection unhandled.
  */
-function later(store: AsyncStore): AsyncStore {
+function later(store: Store): Store {
   const delay = <T>(value: Promise<T>): Promise<T> =>
     value.then(
       (v) => new Promise<T>((resolve) => setImmediate(() => resolve(v))),
@@ -50,7 +50,7 @@ function later(store: AsyncStore): AsyncStore {
   });
 }
 
-async function listening(store: AsyncStore, dataDir: string) {
+async function listening(store: Store, dataDir: string) {
   const errors: unknown[] = [];
   const server = createRegistry({ store, dataDir, onError: (error) => errors.push(error) });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -58,9 +58,9 @@ async function listening(store: AsyncStore, dataDir: string) {
   return { url, errors, close: () => closeRegistry(server, 2000) };
 }
 
-describe('the registry on an AsyncStore', () => {
+describe('the registry on an Store', () => {
   for (const [label, wrap] of [
-    ['given the SQLite store behind asyncStore', (s: AsyncStore) => s],
+    ['given the SQLite store behind asyncStore', (s: Store) => s],
     ['over a store whose answers arrive a turn later', later],
   ] as const) {
     it(`${label}: pushes, pulls, lists, deletes and refuses as on a MetadataStore`, async () => {
@@ -113,7 +113,7 @@ describe('the registry on an AsyncStore', () => {
     }
   });
 
-  it('startRegistry serves the AsyncStore it is given, hands it back as it is, and leaves it open', async () => {
+  it('startRegistry serves the Store it is given, hands it back as it is, and leaves it open', async () => {
     const dataDir = tempData();
     const store = asyncStore(openStore(path.join(dataDir, 'metadata.db'), { durability: 'normal' }));
     const registry = await startRegistry({ store, dataDir, port: 0, log: () => undefined });
@@ -127,7 +127,7 @@ describe('the registry on an AsyncStore', () => {
     await store.close();
   });
 
-  it('startRegistry over a MetadataStore hands back an AsyncStore on it, and leaves the store open', async () => {
+  it('startRegistry over a MetadataStore hands back an Store on it, and leaves the store open', async () => {
     const dataDir = tempData();
     const sync = openStore(path.join(dataDir, 'metadata.db'), { durability: 'normal' });
     const registry = await startRegistry({ store: sync, dataDir, port: 0, log: () => undefined });

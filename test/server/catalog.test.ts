@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { asyncStore, openStore, type AsyncStore, type CatalogOptions, type MetadataStore } from 'regmeta';
+import { asyncStore, openStore, type Store, type CatalogOptions, type MetadataStore } from 'regmeta';
 import { closeRegistry, createRegistry } from 'regmeta/server';
 import { Access, type AccessRules } from '../../src/server/access.js';
 import { CATALOG_READS, CATALOG_SLACK, pullableCatalog } from '../../src/server/catalog.js';
@@ -24,7 +24,7 @@ let sync: MetadataStore;
 let reads: number[] = [];
 
 /** The real store, its catalog reads counted. */
-function counted(store: AsyncStore): AsyncStore {
+function counted(store: Store): Store {
   return new Proxy(store, {
     get(target, property) {
       if (property === 'catalog') {

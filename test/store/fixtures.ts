@@ -2,7 +2,7 @@
 // would receive them, temporary store files, a raw dump of a database for
 // "nothing changed" assertions, and their asynchronous counterparts for the
 // contract suite (test/store/contract/), which reaches every backend through
-// AsyncStore only.
+// Store only.
 
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'vitest';
 import { openStore, MediaType, StoreError, type Descriptor, type MetadataStore, type StoreOptions } from 'regmeta';
-import type { AsyncStore, Event, NewEvent } from 'regmeta';
+import type { Store, Event, NewEvent } from 'regmeta';
 
 export { MediaType };
 
@@ -183,8 +183,8 @@ export function putBuilt(store: MetadataStore, repo: string, m: Built): Built {
   return m;
 }
 
-/** Puts a built manifest into `repo` of an AsyncStore and returns it, for chaining in tests. */
-export async function putBuiltAsync(store: AsyncStore, repo: string, m: Built, actor?: string): Promise<Built> {
+/** Puts a built manifest into `repo` of an Store and returns it, for chaining in tests. */
+export async function putBuiltAsync(store: Store, repo: string, m: Built, actor?: string): Promise<Built> {
   await store.putManifest(repo, m.digest, m, actor === undefined ? undefined : { actor });
   return m;
 }
@@ -205,8 +205,8 @@ export async function codeOf(pending: Promise<unknown>): Promise<string> {
   return (await rejection(pending)).code;
 }
 
-/** Every event of an AsyncStore, oldest first, read through getEvents as an admin, page by page. */
-export async function eventsOf(store: AsyncStore): Promise<Event[]> {
+/** Every event of an Store, oldest first, read through getEvents as an admin, page by page. */
+export async function eventsOf(store: Store): Promise<Event[]> {
   const events: Event[] = [];
   let page: string | undefined;
   do {
@@ -233,13 +233,13 @@ export function tickPast(t: number): void {
 const FAR_FUTURE = new Date(8.64e15);
 
 /**
- * Everything an AsyncStore reports through its public API: repositories with
+ * Everything an Store reports through its public API: repositories with
  * their tags, tag histories and blob links, webhook cursors, every blob,
  * every event, the counts, and what the garbage collector would find. Two snapshots are equal
  * when no call changed the store, on any backend: the contract suite's
  * stand-in for a raw dump of the database.
  */
-export async function snapshot(store: AsyncStore): Promise<Record<string, unknown>> {
+export async function snapshot(store: Store): Promise<Record<string, unknown>> {
   const blobs = await store.allBlobs();
   const repositories: Record<string, unknown> = {};
   for (const repo of await store.catalog()) {

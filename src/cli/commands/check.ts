@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { StoreError, type AsyncStore, type BlobInfo } from '../../index.js';
+import { StoreError, type Store, type BlobInfo } from '../../index.js';
 import {
   counted,
   DATA_HELP,
@@ -114,7 +114,7 @@ interface Findings {
   olderThan: Date;
 }
 
-async function inspectBlobFiles(metadata: AsyncStore, dir: string, findings: Findings, checked: Record<string, number | boolean>): Promise<void> {
+async function inspectBlobFiles(metadata: Store, dir: string, findings: Findings, checked: Record<string, number | boolean>): Promise<void> {
   const { problems } = findings;
   const store = new DirectoryBlobStore(dir);
   let blobs: BlobInfo[];

@@ -1,6 +1,6 @@
 // `regmeta events`: the event log, filtered, or followed as it grows.
 
-import { EVENT_TYPES, OBJECT_TYPES, type AsyncStore, type Event, type EventObjectType, type EventQuery, type EventType } from '../../index.js';
+import { EVENT_TYPES, OBJECT_TYPES, type Store, type Event, type EventObjectType, type EventQuery, type EventType } from '../../index.js';
 import {
   DATA_HELP,
   DATA_OPTION,
@@ -100,7 +100,7 @@ examples:
 };
 
 /** Prints matching events as they are committed, until SIGINT or SIGTERM. */
-async function follow(store: AsyncStore, query: EventQuery, json: boolean): Promise<number> {
+async function follow(store: Store, query: EventQuery, json: boolean): Promise<number> {
   let unsubscribe: () => void;
   try {
     // The store filters, and refuses a bad query before anything is waited for.

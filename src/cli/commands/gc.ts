@@ -3,7 +3,7 @@
 // transaction per deletion, so a running server only ever sees a consistent
 // state; whatever a server changes between our reads and deletes is skipped.
 
-import { StoreError, type AsyncStore, type LockedAction } from '../../index.js';
+import { StoreError, type Store, type LockedAction } from '../../index.js';
 import {
   counted,
   DATA_HELP,
@@ -129,7 +129,7 @@ const ctx = { actor: ACTOR };
  * undefined.
  * @throws StoreError on database failures other than the races it skips.
  */
-export async function sweep(store: AsyncStore, olderThan: Date, dir: string | undefined): Promise<GcResult> {
+export async function sweep(store: Store, olderThan: Date, dir: string | undefined): Promise<GcResult> {
   const started = Date.now();
   const result: GcResult = {
     dryRun: false,
@@ -160,7 +160,7 @@ export async function sweep(store: AsyncStore, olderThan: Date, dir: string | un
 }
 
 /** Deletes untagged manifests, in rounds until one frees nothing new: deleting an index makes its children untagged. */
-async function sweepManifests(store: AsyncStore, olderThan: Date, result: GcResult, progress: Progress): Promise<void> {
+async function sweepManifests(store: Store, olderThan: Date, result: GcResult, progress: Progress): Promise<void> {
   const tried = new Set<string>();
   for (;;) {
     const candidates = (await store.untaggedManifests({ olderThan })).filter((m) => !tried.has(`${m.repository}@${m.digest}`));
@@ -199,7 +199,7 @@ function remover(result: GcResult, where: string, remove: () => boolean | Promis
   };
 }
 
-async function sweepBlobs(store: AsyncStore, olderThan: Date, blobs: BlobStore | undefined, result: GcResult, progress: Progress): Promise<void> {
+async function sweepBlobs(store: Store, olderThan: Date, blobs: BlobStore | undefined, result: GcResult, progress: Progress): Promise<void> {
   for (const blob of await store.unreferencedBlobs({ olderThan })) {
     // The store removes the file only after the row's delete has committed,
     // under the write lock, and only if no push has linked the digest again
@@ -225,7 +225,7 @@ async function sweepBlobs(store: AsyncStore, olderThan: Date, blobs: BlobStore |
  * grace period. A named one goes only while the store still knows no such
  * blob, under the write lock a push places its file under.
  */
-async function sweepStrayFiles(store: AsyncStore, olderThan: Date, blobs: BlobStore, result: GcResult): Promise<void> {
+async function sweepStrayFiles(store: Store, olderThan: Date, blobs: BlobStore, result: GcResult): Promise<void> {
   for (const file of blobs.list()) {
     // Young enough to be a push in flight.
     if (file.modified.getTime() >= olderThan.getTime()) continue;
@@ -241,7 +241,7 @@ async function sweepStrayFiles(store: AsyncStore, olderThan: Date, blobs: BlobSt
  * older than it that no session names, each checked against the table after
  * the listing (a session's row is written before its file).
  */
-async function sweepUploads(store: AsyncStore, olderThan: Date, dir: string, result: GcResult): Promise<void> {
+async function sweepUploads(store: Store, olderThan: Date, dir: string, result: GcResult): Promise<void> {
   const uploadTtl = Math.max(Date.now() - olderThan.getTime(), DEFAULT_BLOB_LIMITS.uploadTtl);
   const uploads = new DirectoryBlobStore(dir, { sessions: storeSessions(store), uploadTtl });
   try {

@@ -6,7 +6,7 @@
 // (revisions.ts), replay tags (tags.ts), in that order per repository (run.ts).
 
 import { resolve } from 'node:path';
-import type { AsyncStore } from '../../index.js';
+import type { Store } from '../../index.js';
 import {
   counted,
   DATA_HELP,
@@ -103,7 +103,7 @@ example:
 };
 
 /** The store to import into: created when missing, refused when foreign. */
-function openTarget(values: { data?: string; database?: string }): Promise<AsyncStore> {
+function openTarget(values: { data?: string; database?: string }): Promise<Store> {
   // 'normal': no fsync per commit. A power loss may take back the last
   // manifests, and running the import again puts them back.
   return openMetadata(values, { create: true, durability: 'normal' });

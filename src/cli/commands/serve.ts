@@ -8,7 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { StoreError, type AsyncStore } from '../../index.js';
+import { StoreError, type Store } from '../../index.js';
 import {
   AccessRulesError,
   readAccessRules,
@@ -136,7 +136,7 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
   if (config.access !== undefined) checkAccess(config.access, config.admins);
   // Listen first: a port taken must not leave a data directory or a database behind.
   const listener = await bind(config.listen);
-  let store: AsyncStore;
+  let store: Store;
   try {
     store = await openMetadata({ data: config.data, database: config.database }, { create: true });
   } catch (error) {

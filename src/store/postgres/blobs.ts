@@ -8,7 +8,7 @@ import { toBlob, type BlobRow } from '../sqlite/blobs.js';
 import { NotFoundError, StoreError } from '../errors.js';
 import { checkDigest, checkRepository } from '../grammar.js';
 import type { BlobInfo, Context, PageOptions } from '../types.js';
-import type { LockedAction } from '../sqlite/async.js';
+import type { LockedAction } from '../contract.js';
 import type { PgContext, TxSql, WriteTx } from './context.js';
 import { ensureRepository, limitOf, recordCreated, repositoryCtes, requireRepository } from './repositories.js';
 

@@ -63,7 +63,7 @@ export class PgSubscriptions {
     this.#cx = cx;
   }
 
-  /** See AsyncStore.subscribe. */
+  /** See Store.subscribe. */
   async subscribe(fn: (event: Event) => void, options: { query?: EventQuery; onError?: (error: unknown) => void } = {}): Promise<() => void> {
     const cx = this.#cx;
     const filter = options.query === undefined ? undefined : eventFilter(options.query);

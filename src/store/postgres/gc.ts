@@ -9,7 +9,7 @@ import { toBlob, type BlobRow } from '../sqlite/blobs.js';
 import { StoreError } from '../errors.js';
 import { checkDigest, checkRepository } from '../grammar.js';
 import type { BlobInfo, Context, UntaggedManifest } from '../types.js';
-import type { LockedAction } from '../sqlite/async.js';
+import type { LockedAction } from '../contract.js';
 import { removeBlob, whileBlobUnknown } from './blobs.js';
 import type { PgContext, Sql, TxSql } from './context.js';
 import { refuseIfChild, removeManifest } from './manifests.js';

@@ -5,7 +5,7 @@
 // lock goes with the connection when the replica stops or dies and another
 // replica's next claim takes it over.
 
-import type { AsyncNotificationCursors } from '../sqlite/async.js';
+import type { NotificationCursors } from '../contract.js';
 import { StoreError } from '../errors.js';
 import { checkBatchLimit, checkEndpoint, toNotificationEvent, toNotificationStatus, type CursorRow, type TargetRow } from '../sqlite/notifications.js';
 import type { NotificationEvent, NotificationStatus } from '../types.js';
@@ -17,8 +17,8 @@ const DELIVERY_LOCK = 0x72676e74;
 
 type Connection = Awaited<ReturnType<PgContext['sql']['reserve']>>;
 
-/** A store's webhook cursors: see NotificationCursors for what each method does and throws. */
-export class PgNotificationCursors implements AsyncNotificationCursors {
+/** A store's webhook cursors: see SqliteNotificationCursors for what each method does and throws. */
+export class PgNotificationCursors implements NotificationCursors {
   // The connection that holds this process's delivery locks, reserved on the first claim.
   #holder: Promise<Connection> | undefined;
 

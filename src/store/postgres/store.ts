@@ -1,11 +1,11 @@
-// The PostgreSQL store: the AsyncStore contract on a connection pool that any
+// The PostgreSQL store: the Store contract on a connection pool that any
 // number of registry replicas share. A facade, like MetadataStore: each
 // method delegates to the module of its concern, which runs it as one
 // transaction (collectBlob's file removal is a deliberate second one).
 // Loaded only by openPostgresStore (a dynamic import), so that SQLite users
 // never load the client.
 
-import type { AsyncStore, LockedAction } from '../sqlite/async.js';
+import type { Store, LockedAction } from '../contract.js';
 import { StoreError } from '../errors.js';
 import type { Reference } from '../grammar.js';
 import { DEFAULT_POSTGRES_TIMEOUTS, limitsOf, type StoreLimits } from '../limits.js';
@@ -33,7 +33,7 @@ import { PgUploadSessions } from './uploads.js';
  * without a regmeta schema), DATABASE_INCOMPLETE (the target of a
  * `regmeta migrate` that has not finished), DATABASE_UNAVAILABLE (unreachable, refused).
  */
-export async function openPostgres(url: string, options: PostgresStoreOptions = {}): Promise<AsyncStore> {
+export async function openPostgres(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
   const limits = limitsOf({ busyTimeout: options.busyTimeout, maxManifestSize: options.maxManifestSize });
   const { sql, location } = await connect(url, {
     max: options.maxConnections ?? 10,
@@ -51,7 +51,7 @@ export async function openPostgres(url: string, options: PostgresStoreOptions = 
   return new PostgresStore(new PgContext(sql, location, limits));
 }
 
-class PostgresStore implements AsyncStore {
+class PostgresStore implements Store {
   readonly backend = 'postgres';
   readonly notifications: PgNotificationCursors;
   readonly uploads: PgUploadSessions;

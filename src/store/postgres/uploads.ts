@@ -6,7 +6,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type postgres from 'postgres';
-import type { AsyncUploadSessions } from '../sqlite/async.js';
+import type { UploadSessions } from '../contract.js';
 import { StoreError } from '../errors.js';
 import { checkRepository } from '../grammar.js';
 import type { UploadClaim, UploadSession } from '../types.js';
@@ -30,8 +30,8 @@ import { ClaimHolder, HOLDER_LOCK } from './holder.js';
 /** The advisory lock class of the per-address cap (its object is the client's hash): one open at a time per address. */
 const CAP_LOCK = 0x75706c64; // 'upld'
 
-/** A store's upload sessions: see UploadSessions for what each method does and throws. */
-export class PgUploadSessions implements AsyncUploadSessions {
+/** A store's upload sessions: see SqliteUploadSessions for what each method does and throws. */
+export class PgUploadSessions implements UploadSessions {
   readonly #holder: ClaimHolder;
 
   constructor(private readonly cx: PgContext) {

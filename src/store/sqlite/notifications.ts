@@ -167,7 +167,7 @@ export function notificationStatus(cx: StoreContext): NotificationStatus[] {
  * of `regmeta serve --notify` reads and moves, and what `regmeta notify
  * status` and metrics read.
  */
-export class NotificationCursors {
+export class SqliteNotificationCursors {
   readonly #cx: StoreContext;
   constructor(cx: StoreContext) {
     this.#cx = cx;

@@ -11,11 +11,11 @@ import * as gc from './gc.js';
 import * as inspection from './inspection.js';
 import { DEFAULT_POLL_INTERVAL, type StoreLimits } from '../limits.js';
 import * as manifests from './manifests.js';
-import { NotificationCursors } from './notifications.js';
+import { SqliteNotificationCursors } from './notifications.js';
 import * as repositories from './repositories.js';
 import { Subscriptions } from './subscriptions.js';
 import * as tags from './tags.js';
-import { UploadSessions } from './uploads.js';
+import { SqliteUploadSessions } from './uploads.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo, NewEvent } from '../types.js';
 import type { CatalogOptions, PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest, TagHistoryEntry, UntaggedManifest } from '../types.js';
 
@@ -29,9 +29,9 @@ export class MetadataStore {
   /** The limits this store enforces, for callers that must agree with them (a server reading a manifest body). */
   readonly limits: StoreLimits;
   /** The webhook endpoints' cursors into the event log (regmeta serve --notify). */
-  readonly notifications: NotificationCursors;
+  readonly notifications: SqliteNotificationCursors;
   /** Blob upload sessions, shared by every process on the file (regmeta serve's blob storage keeps them here). */
-  readonly uploads: UploadSessions;
+  readonly uploads: SqliteUploadSessions;
   readonly #cx: StoreContext;
   readonly #subscriptions: Subscriptions;
 
@@ -40,8 +40,8 @@ export class MetadataStore {
     this.#cx = new StoreContext(file, options);
     this.file = file;
     this.limits = this.#cx.limits;
-    this.notifications = new NotificationCursors(this.#cx);
-    this.uploads = new UploadSessions(this.#cx);
+    this.notifications = new SqliteNotificationCursors(this.#cx);
+    this.uploads = new SqliteUploadSessions(this.#cx);
     this.#subscriptions = new Subscriptions(this.#cx, options.pollInterval ?? DEFAULT_POLL_INTERVAL);
   }
 

@@ -143,7 +143,7 @@ export function idleArguments(idleBefore: Date, limit: number) {
  * storage keeps its sessions in, so that a chunked upload survives a restart
  * and its requests may land on any replica. Each method is one transaction.
  */
-export class UploadSessions {
+export class SqliteUploadSessions {
   readonly #cx: StoreContext;
   constructor(cx: StoreContext) {
     this.#cx = cx;

@@ -1,11 +1,11 @@
 // The backends the contract suite runs against: every test of
-// test/store/contract/ runs once per entry of `backends`, through AsyncStore
+// test/store/contract/ runs once per entry of `backends`, through Store
 // only, with the backend's name in the test's name (as zot runs its
 // RunMetaDBTests against every MetaDB).
 
 import { join } from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
-import { asyncStore, openStore, type AsyncStore } from 'regmeta';
+import { asyncStore, openStore, type Store } from 'regmeta';
 import { tempDir } from '../fixtures.js';
 import { afterAll } from 'vitest';
 import { openPostgresStore } from 'regmeta/postgres';
@@ -24,12 +24,12 @@ export interface OpenOptions {
 
 /** A fresh, empty database of one backend, with its store open. */
 export interface Opened {
-  store: AsyncStore;
+  store: Store;
   /**
    * Another store on the same database: another connection (SQLite, opened
    * with `shared`) or another replica (PostgreSQL). cleanup closes it.
    */
-  connect(): Promise<AsyncStore>;
+  connect(): Promise<Store>;
   /** Closes every store of this database and removes what it left behind. */
   cleanup(): Promise<void>;
 }
@@ -57,7 +57,7 @@ const sqlite: Backend = {
     }
     const { dir, remove } = tempDir();
     const file = join(dir, 'metadata.db');
-    const opened: AsyncStore[] = [asyncStore(openStore(file, { ...limits, pollInterval: POLL_INTERVAL }))];
+    const opened: Store[] = [asyncStore(openStore(file, { ...limits, pollInterval: POLL_INTERVAL }))];
     return {
       store: opened[0],
       connect: async () => {
@@ -78,10 +78,10 @@ export const backends: Backend[] = [sqlite];
 
 /**
  * A fresh, empty store of `backend` for each test of the calling describe,
- * opened before the test and cleaned up after it. The AsyncStore returned
+ * opened before the test and cleaned up after it. The Store returned
  * stands for the store of the test that is running.
  */
-export function storePerTest(backend: Backend, options?: OpenOptions): AsyncStore {
+export function storePerTest(backend: Backend, options?: OpenOptions): Store {
   let current: Opened | undefined;
   beforeEach(async () => {
     current = await backend.open(options);
@@ -90,7 +90,7 @@ export function storePerTest(backend: Backend, options?: OpenOptions): AsyncStor
     await current?.cleanup();
     current = undefined;
   });
-  return new Proxy({} as AsyncStore, {
+  return new Proxy({} as Store, {
     get(_target, property) {
       if (current === undefined) throw new Error('a contract test used its store outside a test');
       const value: unknown = Reflect.get(current.store, property);
@@ -123,7 +123,7 @@ const postgres: Backend = {
     const { shared: _shared, ...limits } = options;
     server ??= startPostgres();
     const url = await (await server).createDatabase();
-    const opened: AsyncStore[] = [await openPostgresStore(url, limits)];
+    const opened: Store[] = [await openPostgresStore(url, limits)];
     return {
       store: opened[0],
       connect: async () => {

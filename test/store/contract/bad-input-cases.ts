@@ -4,7 +4,7 @@
 // present in the store the test seeds.
 
 import type { StoreErrorCode } from 'regmeta';
-import type { AsyncStore } from 'regmeta';
+import type { Store } from 'regmeta';
 import { MediaType, blobDigest, built, digestOf, ociManifest } from '../fixtures.js';
 
 const MB = 1024 * 1024;
@@ -83,7 +83,7 @@ const badDigests: Array<[string, unknown]> = [
   ['an object', {}],
 ];
 
-type Call = (s: AsyncStore) => Promise<unknown>;
+type Call = (s: Store) => Promise<unknown>;
 type Case = [label: string, code: StoreErrorCode, call: Call];
 
 // The casts are the point: callers from plain JavaScript or JSON pass anything.

@@ -4,13 +4,13 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { StoreError, type AsyncStore, type StoreErrorCode } from 'regmeta';
+import { StoreError, type Store, type StoreErrorCode } from 'regmeta';
 import { blobDigest, digestOf, ociManifest, snapshot } from '../fixtures.js';
 import { backends, storePerTest, type Opened } from './backends.js';
 import { blob, cases, m, repo, tag } from './bad-input-cases.js';
 
 /** The store every case starts from: the valid arguments of the cases are in it. */
-async function seed(s: AsyncStore): Promise<void> {
+async function seed(s: Store): Promise<void> {
   await s.putManifest(repo, m.digest, m, { actor: 'alice' });
   await s.putTag(repo, tag, { digest: m.digest }, { actor: 'alice' });
   await s.linkBlob(repo, { digest: blob, size: 10 });

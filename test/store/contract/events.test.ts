@@ -2,7 +2,7 @@
 // filters, keyset pages, DTR's authorization rule), and atomicity with the change.
 
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { AsyncStore, Event, EventQuery, NewEvent } from 'regmeta';
+import type { Store, Event, EventQuery, NewEvent } from 'regmeta';
 import { blobDigest, codeOf, eventsOf, gcEvent, ociIndex, ociManifest, putBuiltAsync, tickPast } from '../fixtures.js';
 import { backends, storePerTest } from './backends.js';
 
@@ -10,7 +10,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const admin = { queryingUser: 'root', isAdmin: true } as const;
 
 /** Every page of a query, read to the end. */
-async function readAll(s: AsyncStore, query: EventQuery): Promise<Event[]> {
+async function readAll(s: Store, query: EventQuery): Promise<Event[]> {
   const out: Event[] = [];
   let page: string | undefined;
   do {
@@ -22,7 +22,7 @@ async function readAll(s: AsyncStore, query: EventQuery): Promise<Event[]> {
 }
 
 /** `count` events created one after another, in commit order. */
-async function createMany(s: AsyncStore, count: number, seed = (i: number) => gcEvent(String(i))): Promise<Event[]> {
+async function createMany(s: Store, count: number, seed = (i: number) => gcEvent(String(i))): Promise<Event[]> {
   const created: Event[] = [];
   for (let i = 0; i < count; i++) created.push(await s.createEvent(seed(i)));
   return created;

@@ -5,7 +5,7 @@
 // mounts checked and linked at once. On every backend.
 
 import { describe, expect, it } from 'vitest';
-import type { AsyncStore, LockedAction } from 'regmeta';
+import type { Store, LockedAction } from 'regmeta';
 import { absentManifest, blobDesc, blobDigest, codeOf, ociIndex } from '../fixtures.js';
 import { ociManifest, putBuiltAsync, rejection, snapshot, tickPast, type Built } from '../fixtures.js';
 import { backends, storePerTest } from './backends.js';
@@ -18,10 +18,10 @@ const future = () => new Date(Date.now() + 60_000);
 /**
  * A callback for a store's transaction that runs `probe` inside it, and what
  * the probe found. A backend that takes asynchronous callbacks awaits it
- * there; SQLite's must be synchronous, and its AsyncStore answers at once, so
+ * there; SQLite's must be synchronous, and its Store answers at once, so
  * the probe has run to the end before the callback returns.
  */
-function during<T>(store: AsyncStore, probe: () => Promise<T>): { action: LockedAction; found: () => Promise<T | 'not called'> } {
+function during<T>(store: Store, probe: () => Promise<T>): { action: LockedAction; found: () => Promise<T | 'not called'> } {
   let pending: Promise<T> | undefined;
   return {
     action: () => {

@@ -3,12 +3,12 @@
 // of the file: test/store/sqlite/inspection.test.ts.)
 
 import { describe, expect, it } from 'vitest';
-import type { AsyncStore } from 'regmeta';
+import type { Store } from 'regmeta';
 import { blobDigest, ociManifest, rejection, type Built } from '../fixtures.js';
 import { backends, storePerTest } from './backends.js';
 
 /** Puts an image with its config and layer linked, as a registry would. */
-async function putImage(store: AsyncStore, repo: string, seed: string): Promise<Built> {
+async function putImage(store: Store, repo: string, seed: string): Promise<Built> {
   const m = ociManifest({ seed });
   await store.linkBlob(repo, { digest: blobDigest(`${seed}/config`), size: 500 });
   await store.linkBlob(repo, { digest: blobDigest(`${seed}/layer`), size: 1000 });

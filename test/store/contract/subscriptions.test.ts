@@ -5,7 +5,7 @@
 // arrives, shows that nothing else was delivered before it.
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { AsyncStore, Event, NewEvent } from 'regmeta';
+import type { Store, Event, NewEvent } from 'regmeta';
 import { blobDigest, eventsOf, gcEvent, ociManifest, putBuiltAsync, rejection } from '../fixtures.js';
 import { backends, storePerTest, type Opened } from './backends.js';
 
@@ -13,7 +13,7 @@ const WAIT = { timeout: 10_000, interval: 5 };
 const admin = { queryingUser: 'root', isAdmin: true } as const;
 
 /** Commits one more event and waits until `got` has it: `got` then holds all it will get of what came before. */
-async function flush(store: AsyncStore, got: Event[], event: NewEvent = gcEvent('flush')): Promise<Event> {
+async function flush(store: Store, got: Event[], event: NewEvent = gcEvent('flush')): Promise<Event> {
   const marker = await store.createEvent(event);
   await vi.waitFor(() => expect(got.map((e) => e.id)).toContain(marker.id), WAIT);
   return marker;
@@ -149,7 +149,7 @@ describe.each(backends)('$name', (backend) => {
 
   describe('subscribe across connections', () => {
     let shared: Opened;
-    let other: AsyncStore;
+    let other: Store;
     beforeEach(async () => {
       shared = await backend.open({ shared: true });
       other = await shared.connect();

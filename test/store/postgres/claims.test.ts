@@ -5,7 +5,7 @@
 
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPostgresStore, type AsyncStore } from 'regmeta/postgres';
+import { openPostgresStore, type Store } from 'regmeta/postgres';
 import { codeOf } from '../fixtures.js';
 import { startPostgres, type PostgresServer } from './server.js';
 
@@ -40,7 +40,7 @@ async function holderOf(sql: postgres.Sql, id: string): Promise<number> {
 }
 
 /** Renews until the store says the claim is not held (its first call may fail with the lost connection). */
-async function renewed(store: AsyncStore, id: string, owner: string): Promise<boolean> {
+async function renewed(store: Store, id: string, owner: string): Promise<boolean> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const held = await store.uploads.renew(id, owner, LEASE).catch(() => undefined);
     if (held !== undefined) return held;

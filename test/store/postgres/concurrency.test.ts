@@ -5,13 +5,13 @@
 
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPostgresStore, type AsyncStore } from 'regmeta/postgres';
+import { openPostgresStore, type Store } from 'regmeta/postgres';
 import type { Event } from 'regmeta';
 import { blobDesc, ociManifest, type Built } from '../fixtures.js';
 import { startPostgres, type PostgresServer } from './server.js';
 
 let server: PostgresServer;
-const opened: AsyncStore[] = [];
+const opened: Store[] = [];
 const raws: postgres.Sql[] = [];
 beforeAll(async () => {
   server = await startPostgres();
@@ -23,9 +23,9 @@ afterAll(async () => {
 });
 
 /** `n` stores (pools, as replicas have) on one new database, and a raw connection to it. */
-async function replicas(n: number): Promise<{ stores: AsyncStore[]; sql: postgres.Sql; url: string }> {
+async function replicas(n: number): Promise<{ stores: Store[]; sql: postgres.Sql; url: string }> {
   const url = await server.createDatabase();
-  const stores: AsyncStore[] = [];
+  const stores: Store[] = [];
   for (let i = 0; i < n; i++) stores.push(await openPostgresStore(url));
   opened.push(...stores);
   const sql = postgres(url, { max: 2, onnotice: () => {} });
@@ -34,7 +34,7 @@ async function replicas(n: number): Promise<{ stores: AsyncStore[]; sql: postgre
 }
 
 /** Pushes `count` distinct manifests of one config and layer to `repo`. */
-async function pushImages(store: AsyncStore, repo: string, count: number): Promise<Built[]> {
+async function pushImages(store: Store, repo: string, count: number): Promise<Built[]> {
   const config = blobDesc('config', 'application/vnd.oci.image.config.v1+json', 500);
   const layer = blobDesc('layer');
   await store.linkBlob(repo, config);
@@ -48,7 +48,7 @@ async function pushImages(store: AsyncStore, repo: string, count: number): Promi
   return images;
 }
 
-const allEvents = async (store: AsyncStore): Promise<Event[]> => {
+const allEvents = async (store: Store): Promise<Event[]> => {
   const events: Event[] = [];
   let page: string | undefined;
   do {

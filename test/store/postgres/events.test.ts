@@ -5,7 +5,7 @@
 
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPostgresStore, type AsyncStore } from 'regmeta/postgres';
+import { openPostgresStore, type Store } from 'regmeta/postgres';
 import type { Event } from 'regmeta';
 import { startPostgres, type PostgresServer } from './server.js';
 
@@ -19,9 +19,9 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function replicas(n: number): Promise<{ stores: AsyncStore[]; url: string }> {
+async function replicas(n: number): Promise<{ stores: Store[]; url: string }> {
   const url = await server.createDatabase();
-  const stores: AsyncStore[] = [];
+  const stores: Store[] = [];
   for (let i = 0; i < n; i++) stores.push(await openPostgresStore(url));
   closers.push(...stores.map((store) => () => store.close()));
   return { stores, url };
@@ -37,7 +37,7 @@ async function until(done: () => boolean): Promise<void> {
 
 const repositoryEvent = (actor: string, id: string) => ({ actor, type: 'CREATE' as const, object: { type: 'REPOSITORY' as const, id } });
 
-async function subscribeAll(store: AsyncStore): Promise<Event[]> {
+async function subscribeAll(store: Store): Promise<Event[]> {
   const got: Event[] = [];
   closers.push(await store.subscribe((event) => void got.push(event)).then((stop) => async () => stop()));
   return got;

@@ -7,13 +7,13 @@
 
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPostgresStore, type AsyncStore } from 'regmeta/postgres';
+import { openPostgresStore, type Store } from 'regmeta/postgres';
 import { blobDesc, ociManifest } from '../fixtures.js';
 import { gateTagWrites, type Gate } from './gate.js';
 import { startPostgres, type PostgresServer } from './server.js';
 
 let server: PostgresServer;
-const opened: AsyncStore[] = [];
+const opened: Store[] = [];
 const raws: postgres.Sql[] = [];
 beforeAll(async () => {
   server = await startPostgres();
@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 /** Two stores (replicas) on a new database, and a gate on its tag writes. */
-async function gatedReplicas(): Promise<{ pusher: AsyncStore; collector: AsyncStore; gate: Gate }> {
+async function gatedReplicas(): Promise<{ pusher: Store; collector: Store; gate: Gate }> {
   const url = await server.createDatabase();
   const pusher = await openPostgresStore(url);
   const collector = await openPostgresStore(url);

@@ -4,7 +4,7 @@
 // against the backends drifting apart; the contract suite goes further.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { asyncStore, openStore, type AsyncStore } from 'regmeta';
+import { asyncStore, openStore, type Store } from 'regmeta';
 import { openPostgresStore } from 'regmeta/postgres';
 import { absentManifest, blobDesc, dockerList, dockerManifest, ociIndex, ociManifest } from '../fixtures.js';
 import { startPostgres, type PostgresServer } from './server.js';
@@ -40,7 +40,7 @@ function normalize(value: unknown): unknown {
   return value;
 }
 
-async function scenario(store: AsyncStore): Promise<unknown[]> {
+async function scenario(store: Store): Promise<unknown[]> {
   const out: unknown[] = [];
   const step = async (fn: () => Promise<unknown>) => void out.push(await outcome(fn));
   const me = { actor: 'alice' };

@@ -1,6 +1,6 @@
 // One import, repository by repository: blobs, then manifests, then tags.
 
-import type { AsyncStore } from '../../../index.js';
+import type { Store } from '../../../index.js';
 import { DirectoryBlobStore } from '../../../blobstore/index.js';
 import { Progress } from '../../progress.js';
 import { importBlobs } from './blobs.js';
@@ -13,7 +13,7 @@ import { replayTags } from './tags.js';
  * Imports the storage under `v2` into `store` (and closes it).
  * @throws StoreError on database failures; CliError IO on an unreadable tree.
  */
-export async function importInto(v2: string, store: AsyncStore, actor: string, target: Target): Promise<ImportSummary> {
+export async function importInto(v2: string, store: Store, actor: string, target: Target): Promise<ImportSummary> {
   const started = Date.now();
   const summary = emptySummary(v2);
   try {

@@ -1,7 +1,7 @@
 // What an import reports, and what each of its steps shares: the store, the
 // actor, where blob files go, the running summary and the progress bar.
 
-import { StoreError, type AsyncStore } from '../../../index.js';
+import { StoreError, type Store } from '../../../index.js';
 import type { BlobStore } from '../../../blobstore/index.js';
 import type { Progress } from '../../progress.js';
 
@@ -39,7 +39,7 @@ export interface ImportSummary {
 export interface ImportRun {
   /** The storage's docker/registry/v2 directory. */
   v2: string;
-  store: AsyncStore;
+  store: Store;
   ctx: { actor: string };
   target: Target;
   /** Where blob files go: the blob store on the target's data directory. */

@@ -1,7 +1,7 @@
 // Tags: each tag's history replayed from distribution's tag index, then set
 // to its current target, so that the store's tag history matches.
 
-import { NotFoundError, type AsyncStore } from '../../../index.js';
+import { NotFoundError, type Store } from '../../../index.js';
 import type { RepositoryScan, TagScan } from './scan.js';
 import { problemOf, type ImportRun } from './summary.js';
 
@@ -35,7 +35,7 @@ export async function replayTags(run: ImportRun, repo: RepositoryScan, available
  * is just set to the current target.
  * @returns whether anything was written.
  */
-async function setTag(store: AsyncStore, repo: string, tag: TagScan, available: Set<string>, ctx: { actor: string }): Promise<boolean> {
+async function setTag(store: Store, repo: string, tag: TagScan, available: Set<string>, ctx: { actor: string }): Promise<boolean> {
   const current = tag.current!;
   const wanted = [...tag.history.filter((d) => d !== current && available.has(d)), current];
   let existing: string | undefined;
