@@ -1,10 +1,10 @@
-// The blob store's one door: blob content and upload sessions for the server
-// and the CLI alike, behind the BlobStore interface, with its own errors.
+// The blob store's door: blob content and upload sessions for the server
+// and the CLI alike, behind the BlobStore contract (types.ts), with its own
+// errors; the directory backend (fs/) is the one there is.
 
 export { BlobStoreError, type BlobStoreErrorCode, type BlobStoreErrorOptions } from './errors.js';
 export { DirectoryBlobStore } from './fs/directory.js';
-export { lockedForm } from './locked.js';
-export { MemorySessionTable, tooManySessions, type SessionRecord, type SessionTable } from './sessions.js';
+export { MemorySessionTable } from './sessions.js';
 export {
   DEFAULT_BLOB_LIMITS,
   type BlobFile,

@@ -1,21 +1,23 @@
-// The blob store's interface: what the server and the CLI may ask of blob
-// content, so that a second storage (an object store, say) can implement it.
+// The blob store's contract: what the server and the CLI may ask of blob
+// content and upload sessions, and what every backend implements (the
+// directory store in fs/; an object store beside it).
 //
-// The one rule every implementation keeps: a blob appears under its digest
-// or disappears from it only inside a function the caller runs under the
-// metadata store's write lock (`StagedBlob.place` inside linkBlob, `delete`
-// and `remove` inside collectBlob or whileBlobUnknown). So gc, which removes
-// a file only while no row names it, can never race a push or an import.
-//
-// Each of those three comes twice: synchronous, for SQLite, whose
-// transaction is synchronous and refuses a callback that returns a promise;
-// and asynchronous (`…Async`), for a store whose lock is held across awaits
-// (PostgreSQL's row or advisory lock), where a rename and an fsync on a
-// shared filesystem must not stop the event loop of every request.
-// lockedForm() picks the one a store takes.
+// The one rule every backend keeps: a blob appears under its digest or
+// disappears from it only inside an operation the caller runs under the
+// metadata store's lock, as the store's LockedAction: `StagedBlob.place`
+// inside linkBlob, `delete` and `remove` inside collectBlob or
+// whileBlobUnknown. So gc, which removes a blob only while no row names it,
+// can never race a push or an import. Each of those operations is one
+// function that may finish at once or return a promise: a backend whose
+// operations finish at once (the directory store's rename, fsync and unlink)
+// runs inside SQLite's synchronous transaction and PostgreSQL's alike; a
+// backend whose operations are asynchronous needs a metadata store that
+// holds its lock across awaits (SQLite refuses a promise with
+// ARGUMENT_INVALID). Callers pass them on as they are and never ask which
+// backend they have.
 
 import type { Readable } from 'node:stream';
-import type { SessionTable } from './sessions.js';
+import type { LockedAction, UploadSessions } from '../store/index.js';
 
 /** A blob as stored. */
 export interface BlobStat {
@@ -53,13 +55,13 @@ export interface StoredFile {
 export interface StagedBlob {
   readonly size: number;
   /**
-   * Makes the blob visible under its digest, synchronously. Run it inside
-   * the store's linkBlob (its `place` option), under the write lock.
-   * @throws the storage's error.
+   * Makes the blob visible under its digest: pass it as it is (it needs no
+   * `this`) to the store's linkBlob as its `place` option, which runs it
+   * under the lock. Placing a blob that is there already is harmless (same
+   * digest, same bytes).
+   * @throws the storage's error (or rejects with it).
    */
-  place(): void;
-  /** `place`, asynchronously: under a lock held across awaits (not inside SQLite's transaction). @throws the storage's error. */
-  placeAsync(): Promise<void>;
+  readonly place: LockedAction;
   /** Removes what is still staged: after `place`, nothing; after a failed link, the bytes. Never throws. */
   discard(): Promise<void>;
 }
@@ -97,11 +99,11 @@ export interface BlobStoreOptions {
    */
   claimLease?: number;
   /**
-   * Where the sessions are kept: the metadata database, for a registry whose
-   * processes share the directory (and for sessions that outlive a restart);
-   * default, this process's memory.
+   * Where the sessions are kept: the metadata store's (`store.uploads`), for
+   * a registry whose processes share the storage (and for sessions that
+   * outlive a restart); default, a MemorySessionTable in this process.
    */
-  sessions?: SessionTable;
+  sessions?: UploadSessions;
 }
 
 /**
@@ -158,12 +160,12 @@ export interface BlobStore {
    */
   open(digest: string): Promise<BlobFile | undefined>;
   /**
-   * Removes the blob, synchronously: run it under the store's write lock
-   * (deleteBlob's removeFile, whileBlobUnknown).
-   * @returns false when it was not there.
-   * @throws BlobStoreError DIGEST_INVALID; the storage's error.
+   * Removes the blob: run it under the store's lock (collectBlob's
+   * `removeFile`, whileBlobUnknown), as `() => blobs.delete(digest)`.
+   * @returns false when it was not there (at once, or as a promise).
+   * @throws BlobStoreError DIGEST_INVALID; the storage's error (or rejects with it).
    */
-  delete(digest: string): boolean;
+  delete(digest: string): boolean | Promise<boolean>;
   /**
    * Writes a file where uploads are written, moves it where blobs are kept
    * and removes it, as a push does: that the storage takes blobs now.
@@ -172,20 +174,16 @@ export interface BlobStore {
   checkWritable(): Promise<void>;
   /** The bytes free for blobs, for this process's user. @throws the storage's error. */
   freeBytes(): Promise<number>;
-  /** `delete`, asynchronously: under a lock held across awaits (not inside SQLite's transaction). @throws as `delete`. */
-  deleteAsync(digest: string): Promise<boolean>;
   /** Everything stored under blobs, blobs and leftovers alike, read as the caller iterates. Never throws. */
   list(): Iterable<StoredFile>;
   /**
-   * Removes one thing `list` gave out, synchronously; one that names a
-   * digest only under the store's write lock (whileBlobUnknown).
-   * @returns false when it was gone already.
+   * Removes one thing `list` gave out; one that names a digest only under
+   * the store's lock (whileBlobUnknown), as `() => blobs.remove(file)`.
+   * @returns false when it was gone already (at once, or as a promise).
    * @throws TypeError for anything `list` did not give out (no caller names
-   * an arbitrary place); the storage's error.
+   * an arbitrary place); the storage's error (or rejects with either).
    */
-  remove(file: StoredFile): boolean;
-  /** `remove`, asynchronously: under a lock held across awaits (not inside SQLite's transaction). @throws as `remove`. */
-  removeAsync(file: StoredFile): Promise<boolean>;
+  remove(file: StoredFile): boolean | Promise<boolean>;
 
   /**
    * Stages the bytes of blob `digest` from `source`. Copied bytes are hashed
@@ -242,4 +240,13 @@ export interface BlobStore {
    * @throws BlobStoreError BLOB_UPLOAD_UNKNOWN for a handle this store did not give out; the storage's error.
    */
   cancel(upload: Upload): Promise<void>;
+  /**
+   * Expires the sessions idle past the upload TTL, with their bytes, and
+   * removes upload bytes older than `strayBefore` (default: the TTL) that no
+   * session names, each checked against the session table after the
+   * listing: what init's sweeper runs, and `regmeta gc`.
+   * @returns how many sessions it expired, and where the stray bytes it removed were.
+   * @throws the table's or the storage's error.
+   */
+  sweepUploads(options?: { strayBefore?: Date }): Promise<{ expired: number; strays: string[] }>;
 }

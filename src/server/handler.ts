@@ -23,7 +23,6 @@ import { publicOrigin, type Registry, type RequestContext } from './http.js';
 import { Readiness } from './readiness.js';
 import { assignRequestId, requestLogEntry, type RequestLogEntry } from './request-log.js';
 import { RegistryMetrics, type MetricsOptions } from './metrics.js';
-import { storeSessions } from './uploads.js';
 import { RequestState, requestPath } from './request.js';
 import { isProbe, isWrite, parseRoute, type Route } from './routes.js';
 
@@ -142,7 +141,7 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     maxBlobSize: options.maxBlobSize,
     maxUploadsPerAddress: options.maxUploadsPerAddress,
     uploadTtl: options.uploadTtl,
-    sessions: storeSessions(store),
+    sessions: store.uploads,
   });
   blobStore.init();
   const onError = options.onError ?? ((error: unknown) => console.error(error));

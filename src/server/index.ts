@@ -24,4 +24,3 @@ export { Access, AccessRulesError, ANONYMOUS, readAccessRules, type AccessRule, 
 // Webhooks from the event log, which startRegistry runs with `notify`.
 export { DEFAULT_NOTIFY_LIMITS, DeliveryError, Notifier, SIGNATURE_HEADER, signatureOf, ENVELOPE_MEDIA_TYPE, type NotifyEndpoint, type NotifierOptions, type EnvelopeEvent } from '../notify/index.js';
 // The blob store's session table on the metadata database (regmeta gc sweeps uploads through it).
-export { storeSessions } from './uploads.js';

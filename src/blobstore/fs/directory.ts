@@ -6,11 +6,12 @@
 
 import { createReadStream, mkdirSync, unlinkSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { open, rename, rm, stat, statfs, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, stat, statfs, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { blobFilesIn, blobPath } from './layout.js';
-import { MemorySessionTable } from '../sessions.js';
+import { MemorySessionTable, sessionErrors } from '../sessions.js';
+import type { StagedFile } from './io.js';
 import { stageFrom } from './staging.js';
 import { DirectoryUploads } from './uploads.js';
 import {
@@ -21,7 +22,6 @@ import {
   type BlobStore,
   type BlobStoreOptions,
   type ChunkClaim,
-  type StagedBlob,
   type StoredFile,
   type Upload,
 } from '../types.js';
@@ -135,14 +135,9 @@ export class DirectoryBlobStore implements BlobStore {
     };
   }
 
-  /** @throws BlobStoreError DIGEST_INVALID; the filesystem's error other than ENOENT. */
+  /** Synchronously: an unlink. @throws BlobStoreError DIGEST_INVALID; the filesystem's error other than ENOENT. */
   delete(digest: string): boolean {
     return unlinkIfThere(this.location(digest));
-  }
-
-  /** @throws as delete. */
-  async deleteAsync(digest: string): Promise<boolean> {
-    return unlinkIfThereAsync(this.location(digest));
   }
 
   /** Never throws: what cannot be read is left out. */
@@ -154,56 +149,49 @@ export class DirectoryBlobStore implements BlobStore {
     }
   }
 
-  /** @throws TypeError for a file this store did not list; the filesystem's error other than ENOENT. */
+  /** Synchronously: an unlink. @throws TypeError for a file this store did not list; the filesystem's error other than ENOENT. */
   remove(file: StoredFile): boolean {
     if (!this.#listed.has(file)) throw new TypeError('remove takes only what list gave out');
     return unlinkIfThere(file.location);
   }
 
-  /** @throws as remove (rejecting). */
-  async removeAsync(file: StoredFile): Promise<boolean> {
-    if (!this.#listed.has(file)) throw new TypeError('remove takes only what list gave out');
-    return unlinkIfThereAsync(file.location);
-  }
-
   /** @throws BlobStoreError DIGEST_INVALID, SIZE_INVALID, BLOB_UPLOAD_INVALID; the filesystem's error. */
-  async put(digest: string, source: BlobSource): Promise<StagedBlob> {
+  async put(digest: string, source: BlobSource): Promise<StagedFile> {
     const target = this.location(digest);
     return stageFrom(source, target, digest, this.maxBlobSize);
   }
 
-  // --- upload sessions (uploads.ts) ------------------------------------------
+  // --- upload sessions (uploads.ts); the table's codes become the blob store's (sessionErrors)
 
   /** @throws BlobStoreError TOOMANYREQUESTS; the table's or the filesystem's error. */
   startUpload(repo: string, client: string): Promise<Upload> {
-    return this.#uploads.start(repo, client);
+    return sessionErrors(this.#uploads.start(repo, client));
   }
 
   /** @throws BlobStoreError BLOB_UPLOAD_UNKNOWN; the table's error. */
   upload(repo: string, id: string): Promise<Upload> {
-    return this.#uploads.get(repo, id);
+    return sessionErrors(this.#uploads.get(repo, id));
   }
 
   /** @throws BlobStoreError BLOB_UPLOAD_UNKNOWN, SIZE_INVALID, BLOB_UPLOAD_INVALID, TOOMANYREQUESTS; what `claim` throws; the table's or the filesystem's error. */
   append(upload: Upload, body: Readable, claim?: number | ChunkClaim): Promise<void> {
-    return this.#uploads.append(upload, body, claim);
+    return sessionErrors(this.#uploads.append(upload, body, claim));
   }
 
   /** @throws BlobStoreError DIGEST_INVALID, BLOB_UPLOAD_UNKNOWN, TOOMANYREQUESTS; the table's or the filesystem's error. */
-  finish(upload: Upload, digest: string): Promise<StagedBlob> {
-    return this.#uploads.finish(upload, digest);
+  finish(upload: Upload, digest: string): Promise<StagedFile> {
+    return sessionErrors(this.#uploads.finish(upload, digest));
   }
 
   /** @throws BlobStoreError BLOB_UPLOAD_UNKNOWN for a handle from elsewhere; the table's or the filesystem's error. */
   cancel(upload: Upload): Promise<void> {
-    return this.#uploads.cancel(upload);
+    return sessionErrors(this.#uploads.cancel(upload));
   }
 
   /**
    * Expires the sessions idle past the upload TTL (row first, then file),
    * and removes files under uploads/ older than `strayBefore` (default: the
-   * TTL) that no session names, each checked against the table after the
-   * listing. What init's sweeper runs, and `regmeta gc`.
+   * TTL) that no session names.
    * @returns how many sessions it expired, and the stray files it removed.
    * @throws the table's or the filesystem's error.
    */
@@ -220,15 +208,6 @@ export class DirectoryBlobStore implements BlobStore {
 function unlinkIfThere(file: string): boolean {
   try {
     unlinkSync(file);
-    return true;
-  } catch (error) {
-    return gone(error);
-  }
-}
-
-async function unlinkIfThereAsync(file: string): Promise<boolean> {
-  try {
-    await unlink(file);
     return true;
   } catch (error) {
     return gone(error);

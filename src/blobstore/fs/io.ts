@@ -4,7 +4,7 @@
 
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, createReadStream, fsyncSync, openSync, renameSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { finished, type Readable, type Writable } from 'node:stream';
 import { BlobStoreError } from '../errors.js';
@@ -126,27 +126,14 @@ export async function truncateFile(file: string, size: number): Promise<void> {
 
 /**
  * Renames a finished, fsynced file to `target` and syncs the directory, all
- * synchronously: the store runs this inside linkBlob's transaction, under
- * the write lock that gc's removals take too. Same digest, same bytes:
- * replacing a blob that is already there is harmless.
+ * synchronously, so that it runs inside any store's transaction (SQLite's
+ * is synchronous), under the lock that gc's removals take too. Same digest,
+ * same bytes: replacing a blob that is already there is harmless.
  * @throws the filesystem's error.
  */
 export function moveIntoPlace(file: string, target: string): void {
   renameSync(file, target);
   syncDirectory(path.dirname(target));
-}
-
-/** moveIntoPlace, asynchronously: for a lock held across awaits, not inside SQLite's transaction. @throws the filesystem's error. */
-export async function moveIntoPlaceAsync(file: string, target: string): Promise<void> {
-  await rename(file, target);
-  const handle = await open(path.dirname(target), 'r');
-  try {
-    await handle.sync();
-  } catch {
-    // As in syncDirectory.
-  } finally {
-    await handle.close();
-  }
 }
 
 // The rename is durable only once the directory entry is on disk.
@@ -161,7 +148,12 @@ function syncDirectory(dir: string): void {
   }
 }
 
+/** A staged blob of the directory store: its `place` finishes at once (see moveIntoPlace). */
+export interface StagedFile extends StagedBlob {
+  readonly place: () => void;
+}
+
 /** A blob staged in `file` (checked and flushed) of `size` bytes, placed by renaming it to `target`. */
-export function stagedFile(file: string, target: string, size: number, discard: () => Promise<void>): StagedBlob {
-  return { size, place: () => moveIntoPlace(file, target), placeAsync: () => moveIntoPlaceAsync(file, target), discard };
+export function stagedFile(file: string, target: string, size: number, discard: () => Promise<void>): StagedFile {
+  return { size, place: () => moveIntoPlace(file, target), discard };
 }

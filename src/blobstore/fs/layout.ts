@@ -5,7 +5,7 @@
 
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { isDigest } from '../../index.js';
+import { isDigest } from '../../store/index.js';
 import { BlobStoreError } from '../errors.js';
 
 /**

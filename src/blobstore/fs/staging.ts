@@ -9,8 +9,8 @@ import { link, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { BlobStoreError, tooLarge } from '../errors.js';
-import { meteredCopy, stagedFile, syncFile, WRITE_BUFFER_SIZE } from './io.js';
-import type { BlobSource, StagedBlob } from '../types.js';
+import { meteredCopy, stagedFile, syncFile, WRITE_BUFFER_SIZE, type StagedFile } from './io.js';
+import type { BlobSource } from '../types.js';
 
 // A link cannot cross filesystems (EXDEV), may be refused (EPERM: some
 // filesystems, protected_hardlinks), or the source may have all the links it can.
@@ -24,7 +24,7 @@ const CANNOT_LINK = new Set(['EXDEV', 'EPERM', 'EMLINK']);
  * before its end); what the stream fails with; the filesystem's error.
  * Nothing stays staged then.
  */
-export async function stageFrom(source: BlobSource, target: string, digest: string, limit: number): Promise<StagedBlob> {
+export async function stageFrom(source: BlobSource, target: string, digest: string, limit: number): Promise<StagedFile> {
   await mkdir(path.dirname(target), { recursive: true });
   // `<hex>.staged-…` is no digest: check lists it as a stray, gc removes it
   // once past its grace period if this process dies before it is placed.

@@ -1,5 +1,5 @@
 // Upload sessions on a directory: their bytes in uploads/<id>, their
-// bookkeeping in a SessionTable given from outside (the metadata database,
+// bookkeeping in UploadSessions given from outside (the metadata database,
 // for a registry), so that any process sharing the directory and the table
 // may take the next chunk of any session.
 //
@@ -20,10 +20,11 @@ import { mkdir, open, readdir, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { BlobStoreError, tooLarge } from '../errors.js';
-import { hashFile, meteredCopy, stagedFile, syncFile, truncateFile, WRITE_BUFFER_SIZE } from './io.js';
+import { hashFile, meteredCopy, stagedFile, syncFile, truncateFile, WRITE_BUFFER_SIZE, type StagedFile } from './io.js';
 import { blobPath, uploadPath } from './layout.js';
-import { unknownUpload, type SessionRecord, type SessionTable } from '../sessions.js';
-import type { ChunkClaim, StagedBlob, Upload } from '../types.js';
+import type { UploadSession, UploadSessions } from '../../store/index.js';
+import { unknownUpload } from '../sessions.js';
+import type { ChunkClaim, Upload } from '../types.js';
 
 /** How a directory's uploads behave. */
 export interface UploadLimits {
@@ -58,14 +59,14 @@ export class DirectoryUploads {
   /** Sessions whose committed bytes this process hashed again from the file (another process fed them, or this one restarted). */
   rehashed = 0;
   readonly #dir: string;
-  readonly #table: SessionTable;
+  readonly #table: UploadSessions;
   readonly #limits: UploadLimits;
   readonly #issued = new WeakSet<Upload>();
   readonly #hashes = new Map<string, HashState>();
   // The writers of this process queued per session: only the head polls the table.
   readonly #queues = new Map<string, Promise<void>>();
 
-  constructor(dataDir: string, table: SessionTable, limits: UploadLimits) {
+  constructor(dataDir: string, table: UploadSessions, limits: UploadLimits) {
     this.#dir = dataDir;
     this.#table = table;
     this.#limits = limits;
@@ -145,7 +146,7 @@ export class DirectoryUploads {
   }
 
   /** See BlobStore.finish. */
-  async finish(upload: Upload, digest: string): Promise<StagedBlob> {
+  async finish(upload: Upload, digest: string): Promise<StagedFile> {
     const handle = this.#handleOf(upload);
     const file = this.#file(handle.id);
     const discard = () => rm(file, { force: true }).catch(() => {});
@@ -319,7 +320,7 @@ export class DirectoryUploads {
     this.#hashes.set(id, { hash, size, used: Date.now() });
   }
 
-  #handle(record: SessionRecord): Handle {
+  #handle(record: UploadSession): Handle {
     const handle = new Handle(record.id, record.repo, record.size);
     this.#issued.add(handle);
     return handle;

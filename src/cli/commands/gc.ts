@@ -24,8 +24,7 @@ import {
   type Command,
 } from '../common.js';
 import { Progress } from '../progress.js';
-import { DEFAULT_BLOB_LIMITS, DirectoryBlobStore, lockedForm, type BlobStore } from '../../blobstore/index.js';
-import { storeSessions } from '../../server/index.js';
+import { DEFAULT_BLOB_LIMITS, DirectoryBlobStore, type BlobStore } from '../../blobstore/index.js';
 
 const options = { ...DATA_OPTION, ...JSON_OPTION, ...GRACE_OPTION, 'dry-run': { type: 'boolean', short: 'n' } } as const;
 
@@ -205,7 +204,7 @@ async function sweepBlobs(store: Store, olderThan: Date, blobs: BlobStore | unde
     // under the write lock, and only if no push has linked the digest again
     // (a push moves its file into place under that same lock).
     const { digest } = blob;
-    const removeFile = blobs && remover(result, blobs.location(digest), lockedForm(store, () => blobs.delete(digest), () => blobs.deleteAsync(digest)));
+    const removeFile = blobs && remover(result, blobs.location(digest), () => blobs.delete(digest));
     try {
       await store.collectBlob(blob.digest, ctx, { olderThan, removeFile });
     } catch (error) {
@@ -229,7 +228,7 @@ async function sweepStrayFiles(store: Store, olderThan: Date, blobs: BlobStore, 
   for (const file of blobs.list()) {
     // Young enough to be a push in flight.
     if (file.modified.getTime() >= olderThan.getTime()) continue;
-    const remove = remover(result, file.location, lockedForm(store, () => blobs.remove(file), () => blobs.removeAsync(file)));
+    const remove = remover(result, file.location, () => blobs.remove(file));
     if (file.digest === undefined) await remove();
     else await store.whileBlobUnknown(file.digest, remove);
   }
@@ -243,7 +242,7 @@ async function sweepStrayFiles(store: Store, olderThan: Date, blobs: BlobStore, 
  */
 async function sweepUploads(store: Store, olderThan: Date, dir: string, result: GcResult): Promise<void> {
   const uploadTtl = Math.max(Date.now() - olderThan.getTime(), DEFAULT_BLOB_LIMITS.uploadTtl);
-  const uploads = new DirectoryBlobStore(dir, { sessions: storeSessions(store), uploadTtl });
+  const uploads = new DirectoryBlobStore(dir, { sessions: store.uploads, uploadTtl });
   try {
     const { expired, strays } = await uploads.sweepUploads({ strayBefore: olderThan });
     result.uploadsExpired += expired;

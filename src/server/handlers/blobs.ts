@@ -3,7 +3,7 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-blobs
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-blobs
 
-import { lockedForm, type StagedBlob, type Upload } from '../../blobstore/index.js';
+import type { StagedBlob, Upload } from '../../blobstore/index.js';
 import { checkDigest, isRepository, NotFoundError } from '../../index.js';
 import { HttpError } from '../errors.js';
 import { clientKey } from '../failures.js';
@@ -129,7 +129,7 @@ function blobCreated(c: RequestContext, name: string, digest: string): void {
 async function link(c: RequestContext, name: string, digest: string, upload: StagedBlob): Promise<void> {
   try {
     const { store } = c.registry;
-    await store.linkBlob(name, { digest, size: upload.size }, c.ctx, { place: lockedForm(store, upload.place, upload.placeAsync) });
+    await store.linkBlob(name, { digest, size: upload.size }, c.ctx, { place: upload.place });
   } finally {
     await upload.discard();
   }

@@ -1,15 +1,9 @@
-// A blob store on a fresh temporary data directory, and streams that fail on cue.
+// A directory blob store on a fresh temporary data directory.
 
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { DirectoryBlobStore, type BlobStoreOptions } from '../../../src/blobstore/index.js';
-
-export function sha256(bytes: Uint8Array | string): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
 
 export interface TestStore {
   dir: string;
@@ -36,16 +30,4 @@ export function tempStore(options: BlobStoreOptions = {}, init = true): TestStor
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** A stream of `chunks`, then (when `failure` is given) that error instead of an end. */
-export function streamOf(chunks: (string | Buffer)[], failure?: Error): Readable {
-  let i = 0;
-  return new Readable({
-    read() {
-      if (i < chunks.length) this.push(Buffer.from(chunks[i++]));
-      else if (failure) this.destroy(failure);
-      else this.push(null);
-    },
-  });
 }

@@ -13,9 +13,8 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openPostgresStore } from 'regmeta/postgres';
 import { DirectoryBlobStore } from '../../../src/blobstore/index.js';
-import { storeSessions } from '../../../src/server/index.js';
 import { startPostgres, type PostgresServer } from '../../store/postgres/server.js';
-import { sha256 } from './helpers.js';
+import { sha256 } from '../helpers.js';
 
 let server: PostgresServer;
 beforeAll(async () => {
@@ -38,8 +37,8 @@ it('refuses a chunk that another writer, whose claim was taken, appended into; t
   const [storeA, storeB] = await Promise.all([openPostgresStore(url), openPostgresStore(url)]);
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   const dir = mkdtempSync(path.join(tmpdir(), 'regmeta-takeover-'));
-  const a = new DirectoryBlobStore(dir, { sessions: storeSessions(storeA) });
-  const b = new DirectoryBlobStore(dir, { sessions: storeSessions(storeB) });
+  const a = new DirectoryBlobStore(dir, { sessions: storeA.uploads });
+  const b = new DirectoryBlobStore(dir, { sessions: storeB.uploads });
   a.init();
   try {
     const upload = await a.startUpload('acme/app', '10.0.0.1');

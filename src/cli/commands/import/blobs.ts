@@ -5,12 +5,12 @@
 
 import { statSync } from 'node:fs';
 import { NotFoundError, StoreError } from '../../../index.js';
-import { lockedForm, type StagedBlob } from '../../../blobstore/index.js';
+import type { StagedBlob } from '../../../blobstore/index.js';
 import { blobData, type RepositoryScan } from './scan.js';
 import { problemOf, type ImportRun } from './summary.js';
 
 // What a dry run stages: nothing, but it counts as a file placed.
-const NOTHING_STAGED: StagedBlob = { size: 0, place: () => {}, placeAsync: async () => {}, discard: async () => {} };
+const NOTHING_STAGED: StagedBlob = { size: 0, place: () => {}, discard: async () => {} };
 
 /**
  * Links the repository's layers, blobs before manifests: a registry accepts
@@ -52,8 +52,7 @@ export async function importBlobs(run: ImportRun, repo: RepositoryScan): Promise
       continue;
     }
     try {
-      const place = staged && lockedForm(store, staged.place, staged.placeAsync);
-      await store.linkBlob(name, { digest, size }, ctx, { place });
+      await store.linkBlob(name, { digest, size }, ctx, { place: staged?.place });
       if (linked) summary.blobs.present++;
       else summary.blobs.linked++;
       if (staged) summary.blobs.filesPlaced++;

@@ -1,0 +1,83 @@
+// The blob backends the contract suite runs against: every test of
+// test/blobstore/contract/ runs once per entry of `backends` (and, for
+// upload sessions, once per entry of `sessionTables`), through the BlobStore
+// contract only, with the backend's name in the test's name.
+
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DirectoryBlobStore, MemorySessionTable, type BlobStore, type BlobStoreOptions } from '../../../src/blobstore/index.js';
+import { asyncStore, openStore, type Store, type UploadSessions } from '../../../src/store/index.js';
+
+/** A fresh, empty storage of one backend, that several blob stores may share (as replicas share it). */
+export interface Storage {
+  /** A blob store on this storage, not yet init()ed; `cleanup` closes it. */
+  open(options?: BlobStoreOptions): BlobStore;
+  /** The sessions whose bytes the storage still holds, by id: what a finished or expired session must not leave. */
+  uploadsKept(): Promise<string[]>;
+  /** Closes every blob store opened and removes the storage. */
+  cleanup(): Promise<void>;
+}
+
+/** One blob backend, as the contract suite drives it. */
+export interface BlobBackend {
+  /** Appears in every test's name. */
+  name: string;
+  create(): Promise<Storage>;
+  /**
+   * A metadata store whose lock this backend's lock-held operations
+   * (place, delete, remove) may run under: SQLite for a backend whose
+   * operations finish at once; a backend whose operations return promises
+   * needs one that holds its lock across awaits (PostgreSQL).
+   */
+  metadata(): Promise<Store>;
+}
+
+const fs: BlobBackend = {
+  name: 'fs',
+  async create() {
+    const dir = mkdtempSync(path.join(tmpdir(), 'regmeta-blobs-'));
+    const opened: BlobStore[] = [];
+    return {
+      open(options) {
+        const blobs = new DirectoryBlobStore(dir, options);
+        opened.push(blobs);
+        return blobs;
+      },
+      async uploadsKept() {
+        try {
+          return readdirSync(path.join(dir, 'uploads'));
+        } catch {
+          return [];
+        }
+      },
+      async cleanup() {
+        for (const blobs of opened) blobs.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+  async metadata() {
+    return asyncStore(openStore(':memory:'));
+  },
+};
+
+export const backends: BlobBackend[] = [fs];
+
+/** A session table, and what closes it. */
+export interface SessionTable {
+  sessions: UploadSessions;
+  close(): Promise<void>;
+}
+
+/** Where a blob store may keep its sessions: in memory, or in a metadata store (a SQLite one here). */
+export const sessionTables: { name: string; open(): SessionTable }[] = [
+  { name: 'in memory', open: () => ({ sessions: new MemorySessionTable(), close: async () => {} }) },
+  {
+    name: 'in a SQLite store',
+    open: () => {
+      const store = asyncStore(openStore(':memory:'));
+      return { sessions: store.uploads, close: () => store.close() };
+    },
+  },
+];
