@@ -86,6 +86,48 @@ describe('the rooms of src/', () => {
   });
 });
 
+/** Every import specifier (static, re-export or dynamic) of `file`, as written. */
+function specifiersOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^import\s+)'([^']+)'/gm)].map((match) => match[1]);
+}
+
+describe('the blob store', () => {
+  const BLOBSTORE = path.join(SRC, 'blobstore');
+  const STORE_DOOR = path.join(SRC, 'store', 'index.ts');
+  const files = filesUnder(BLOBSTORE);
+  const backendOf = (file: string) => {
+    const [first, ...rest] = path.relative(BLOBSTORE, file).split(path.sep);
+    return rest.length === 0 ? undefined : first;
+  };
+  // The contract and its shared rules: the files at src/blobstore/'s root, but its door.
+  const isContract = (file: string) => path.dirname(file) === BLOBSTORE && path.basename(file) !== 'index.ts';
+
+  it('has backends that import only node built-ins, the contract at its root and the store\'s door', () => {
+    const against = files
+      .filter((file) => backendOf(file) !== undefined)
+      .flatMap((file) =>
+        specifiersOf(file)
+          .filter((specifier) => {
+            if (!specifier.startsWith('.')) return !specifier.startsWith('node:');
+            const target = path.resolve(path.dirname(file), specifier).replace(/\.js$/, '.ts');
+            return !(isContract(target) || target === STORE_DOOR || backendOf(target) === backendOf(file));
+          })
+          .map((specifier) => `${path.relative(ROOT, file)} → ${specifier}`),
+      );
+    expect(against).toEqual([]);
+  });
+
+  it('has a contract that imports no backend', () => {
+    const against = files.filter(isContract).flatMap((file) =>
+      importsOf(file)
+        .filter(({ target }) => !path.relative(BLOBSTORE, target).startsWith('..') && backendOf(target) !== undefined)
+        .map(show),
+    );
+    expect(against).toEqual([]);
+  });
+});
+
 describe('bench/', () => {
   it('never imports from test/', () => {
     const fromBench = filesUnder(path.join(ROOT, 'bench')).flatMap(importsOf);
