@@ -13,8 +13,9 @@
 // runs inside SQLite's synchronous transaction and PostgreSQL's alike; a
 // backend whose operations are asynchronous needs a metadata store that
 // holds its lock across awaits (SQLite refuses a promise with
-// ARGUMENT_INVALID). Callers pass them on as they are and never ask which
-// backend they have.
+// ARGUMENT_INVALID). Callers pass `place` on as it is, and `delete` and
+// `remove` (whose result says whether the blob was there) inside a
+// LockedAction of their own; none asks which backend it has.
 
 import type { Readable } from 'node:stream';
 import type { LockedAction, UploadSessions } from '../store/index.js';
@@ -121,8 +122,10 @@ export const DEFAULT_BLOB_LIMITS: Required<Omit<BlobStoreOptions, 'sessions'>> =
 /**
  * Blob content and upload sessions. Digests passed in must have passed the
  * grammar; a malformed one is refused with BlobStoreError DIGEST_INVALID
- * before it reaches the storage. Failures of the storage itself (a full
- * disk: ENOSPC, EDQUOT) pass through as the storage's own errors.
+ * before it reaches the storage. What the session table refuses with the
+ * store's TOOMANYREQUESTS or BLOB_UPLOAD_UNKNOWN comes out as a
+ * BlobStoreError of that code; its other errors, and failures of the
+ * storage itself (a full disk: ENOSPC, EDQUOT), pass through as they are.
  */
 export interface BlobStore {
   /** The largest blob accepted, in bytes. */
