@@ -53,7 +53,7 @@ export { registerStore, registeredStore } from './sqlite/registry.js';
 export type { SqliteNotificationCursors } from './sqlite/notifications.js';
 export type { SqliteUploadSessions } from './sqlite/uploads.js';
 export { StoreError, NotFoundError, type OciErrorCode, type StoreErrorCode } from './errors.js';
-export { DEFAULT_POSTGRES_TIMEOUTS, type StoreLimits } from './limits.js';
+export { DEFAULT_BACKUP_PAGES_PER_STEP, DEFAULT_POSTGRES_TIMEOUTS, type StoreLimits } from './limits.js';
 export type * from './types.js';
 
 // The grammar of names, tags, digests and references, and of manifests.
