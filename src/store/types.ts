@@ -227,7 +227,7 @@ export interface DatabaseCheck {
 export interface BackupOptions {
   /** Hears how far the copy is, in the database's pages: after each step, and once at the end. */
   onProgress?: (done: number, total: number) => void;
-  /** Pages copied between progress reports (default DEFAULT_BACKUP_PAGES_PER_STEP); a write by another connection restarts the copy, which then finishes in one step. */
+  /** Pages copied between progress reports (default 1024); a write by another connection restarts the copy, which then finishes in one step. */
   pagesPerStep?: number;
   /** Write over a file at `target` (removed once the copy begins) rather than refuse it. */
   replace?: boolean;

@@ -3,7 +3,7 @@
 // only the blobs; and the one line and exit code for a URL that is not one
 // or a server that is not there.
 
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -151,7 +151,10 @@ describe('the CLI with --database', () => {
     const url = await server.createDatabase();
     // A registry's database: a writer's open sets its schema up.
     expect((await regmeta(['repos', '--database', url])).status).toBe(0);
-    for (const args of [['gc', '--dry-run'], ['import', blobDir(), '--dry-run'], ['backup', join(blobDir(), 'copy.db')]]) {
+    // An empty distribution storage to import from.
+    const source = blobDir();
+    for (const part of ['repositories', 'blobs']) mkdirSync(join(source, part));
+    for (const args of [['gc', '--dry-run'], ['import', source, '--dry-run'], ['backup', join(blobDir(), 'copy.db')]]) {
       const run = await regmeta([...args, '--database', url]);
       expect(run.status).toBe(Exit.USAGE);
       expect(isOneLineError(run.stderr)).toBe(true);
