@@ -5,8 +5,8 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_BACKUP_PAGES_PER_STEP } from '../../store/index.js';
-import { parse, JSON_OPTION, type Command } from '../args.js';
-import { location, LOCATION_HELP, LOCATION_OPTIONS } from '../config/location.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
 import { CliError, Exit, usageError } from '../exit.js';
 import { copyRefused, openMetadata } from '../open.js';
 import { printJson } from '../output.js';

@@ -1,9 +1,9 @@
 // `regmeta events`: the event log, filtered, or followed as it grows.
 
 import { EVENT_TYPES, OBJECT_TYPES, type Store, type Event, type EventObjectType, type EventQuery, type EventType } from '../../index.js';
-import { parse, JSON_OPTION, type Command } from '../args.js';
-import { location, LOCATION_HELP, LOCATION_OPTIONS } from '../config/location.js';
-import { usageError, Exit } from '../exit.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
+import { Exit, usageError } from '../exit.js';
 import { openMetadata } from '../open.js';
 import { printJson, println } from '../output.js';
 import { parseTime } from '../time.js';

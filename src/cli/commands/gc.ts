@@ -4,8 +4,8 @@
 // state; whatever a server changes between our reads and deletes is skipped.
 
 import { StoreError, type Store, type LockedAction } from '../../store/index.js';
-import { parse, JSON_OPTION, type Command } from '../args.js';
-import { location, LOCATION_HELP, LOCATION_OPTIONS } from '../config/location.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
 import { Exit } from '../exit.js';
 import { openBlobs, openMetadata, scratchCopy, type Location } from '../open.js';
 import { printJson, println } from '../output.js';

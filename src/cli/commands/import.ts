@@ -7,9 +7,9 @@
 
 import { resolve } from 'node:path';
 import type { Store } from '../../store/index.js';
-import { parse, JSON_OPTION, type Command } from '../args.js';
-import { location, LOCATION_HELP, LOCATION_OPTIONS } from '../config/location.js';
-import { usageError, Exit } from '../exit.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
+import { Exit, usageError } from '../exit.js';
 import { openMetadata, scratchCopy, type Location } from '../open.js';
 import { printJson, println } from '../output.js';
 import { counted } from '../units.js';

@@ -1,8 +1,8 @@
 // `regmeta manifest <repo> <tag|digest>`: a manifest's exact bytes, or what
 // is known about it.
 
-import { parse, JSON_OPTION, type Command } from '../args.js';
-import { location, LOCATION_HELP, LOCATION_OPTIONS } from '../config/location.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
 import { Exit } from '../exit.js';
 import { openMetadata } from '../open.js';
 import { printJson } from '../output.js';

@@ -6,11 +6,11 @@
 // file drives the two, table by table, then verifies every table.
 
 import { isPostgresUrl, openPostgresLoader, StoreError, StoreSnapshot, TRANSFER_TABLES, type PgLoader, type TransferTable } from '../../store/index.js';
-import { parse, JSON_OPTION, type Command } from '../args.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
 import { DATA_HELP, DATA_OPTIONS, location } from '../config/location.js';
-import { CliError, usageError, Exit } from '../exit.js';
+import { CliError, Exit, usageError } from '../exit.js';
 import { checkDatabaseFile, databaseFile } from '../open.js';
-import { table, printJson, println } from '../output.js';
+import { printJson, println, table } from '../output.js';
 import { counted } from '../units.js';
 import { Progress } from '../progress.js';
 

@@ -4,11 +4,11 @@
 
 import { endpointLabels, withoutUrls } from '../../notify/index.js';
 import type { NotificationStatus } from '../../store/index.js';
-import { parse, JSON_OPTION, type Command } from '../args.js';
-import { location, LOCATION_HELP, LOCATION_OPTIONS } from '../config/location.js';
-import { usageError, Exit } from '../exit.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
+import { Exit, usageError } from '../exit.js';
 import { openMetadata } from '../open.js';
-import { table, printJson, println } from '../output.js';
+import { printJson, println, table } from '../output.js';
 
 const options = { ...LOCATION_OPTIONS, ...JSON_OPTION } as const;
 

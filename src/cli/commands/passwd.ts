@@ -7,7 +7,7 @@ import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, r
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
 import { parse, type Command } from '../args.js';
-import { CliError, usageError, Exit } from '../exit.js';
+import { CliError, Exit, usageError } from '../exit.js';
 import { println } from '../output.js';
 import { readPassword } from '../password.js';
 

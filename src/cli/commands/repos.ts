@@ -1,7 +1,7 @@
 // `regmeta repos`: the repository catalog.
 
-import { parse, JSON_OPTION, type Command } from '../args.js';
-import { location, LOCATION_HELP, LOCATION_OPTIONS } from '../config/location.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
 import { Exit } from '../exit.js';
 import { openMetadata } from '../open.js';
 import { printJson, println } from '../output.js';

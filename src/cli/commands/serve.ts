@@ -18,7 +18,7 @@ import {
   type StartRegistryOptions,
   type TlsFiles,
 } from '../../server/index.js';
-import { type Command } from '../args.js';
+import type { Command } from '../args.js';
 import { CliError, Exit } from '../exit.js';
 import { openMetadata } from '../open.js';
 import { splitListen } from '../config/kinds.js';

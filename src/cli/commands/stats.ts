@@ -1,11 +1,11 @@
 // `regmeta stats`: counts, database size and the largest repositories, as
 // the store's stats() reads them in one snapshot on a read-only connection.
 
-import { parse, JSON_OPTION, type Command } from '../args.js';
-import { location, LOCATION_HELP, LOCATION_OPTIONS } from '../config/location.js';
-import { usageError, Exit } from '../exit.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
+import { Exit, usageError } from '../exit.js';
 import { openMetadata } from '../open.js';
-import { table, printJson, println } from '../output.js';
+import { printJson, println, table } from '../output.js';
 import { formatBytes } from '../units.js';
 
 const options = { ...LOCATION_OPTIONS, ...JSON_OPTION, top: { type: 'string' } } as const;

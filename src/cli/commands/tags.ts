@@ -1,10 +1,10 @@
 // `regmeta tags <repo>`: the tags of a repository with their targets.
 
-import { parse, JSON_OPTION, type Command } from '../args.js';
-import { location, LOCATION_HELP, LOCATION_OPTIONS } from '../config/location.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
 import { Exit } from '../exit.js';
 import { openMetadata } from '../open.js';
-import { table, printJson, println } from '../output.js';
+import { printJson, println, table } from '../output.js';
 
 const options = { ...LOCATION_OPTIONS, ...JSON_OPTION } as const;
 
