@@ -31,9 +31,9 @@ export const LOCATION_OPTIONS = {
 export const DATA_OPTIONS = { [DATA.flagName]: STRING, [META_OPTIONS.config.flag]: STRING } as Readonly<Record<'config' | 'data', typeof STRING>>;
 
 const CONFIG_HELP = `  --${META_OPTIONS.config.flag} <${META_OPTIONS.config.arg}>
-                 read these from serve's YAML or JSON config file (default:
-                 $${META_OPTIONS.config.env}); a flag wins over the environment,
-                 which wins over the file`;
+                 read the options above from serve's YAML or JSON config
+                 file (default: $${META_OPTIONS.config.env}); a flag wins over
+                 the environment, which wins over the file`;
 
 /** --data and --config in a command's help (DATA_OPTIONS). */
 export const DATA_HELP = `  --${DATA.flagName} <${DATA.arg}>   the registry's data directory, holding metadata.db
