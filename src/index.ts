@@ -56,6 +56,8 @@ export {
   type CheckProblem,
   type DatabaseCheck,
   type StoreStats,
+  type BackupOptions,
+  type BackupResult,
   type SqliteNotificationCursors,
   type NotificationEvent,
   type NotificationStatus,

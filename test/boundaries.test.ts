@@ -80,6 +80,11 @@ describe('the rooms of src/', () => {
     expect(against.map(show)).toEqual([]);
   });
 
+  it('leave the database engines to the store: src/cli imports neither better-sqlite3 nor postgres', () => {
+    const engines = filesUnder(path.join(SRC, 'cli')).filter((file) => /from '(?:better-sqlite3|postgres)'|import\('(?:better-sqlite3|postgres)'\)/.test(readFileSync(file, 'utf8')));
+    expect(engines.map((file) => path.relative(ROOT, file))).toEqual([]);
+  });
+
   it('has no room this test does not know', () => {
     const rooms = new Set(filesUnder(SRC).map((file) => roomOf(file)!));
     expect([...rooms].filter((room) => !(room in MAY_USE))).toEqual([]);

@@ -3,8 +3,10 @@
 // a documented exit code.
 
 import { readFileSync } from 'node:fs';
-import { StoreError } from '../index.js';
-import { CliError, Exit, databaseError, fromStoreError, type Command } from './common.js';
+import { StoreError } from '../store/index.js';
+import type { Command } from './args.js';
+import { fromStoreError } from './errors.js';
+import { CliError, Exit } from './exit.js';
 
 // Each module is loaded only when its command runs: startup stays small.
 export const COMMANDS: readonly { name: string; summary: string; load: () => Promise<Command> }[] = [
@@ -62,7 +64,8 @@ Every command takes --help. Those that read or write the database take
 --data <dir> (default: $REGMETA_DATA, else ./data) and use <dir>/metadata.db;
 import and serve create it. With --database postgres://… (default:
 $REGMETA_DATABASE) they use that PostgreSQL database instead, and <dir>
-holds only the blobs. Those that print data take --json.
+holds only the blobs. Both may come from serve's config file, named by
+--config <file> (default: $REGMETA_CONFIG). Those that print data take --json.
 
 exit codes:
   0   ok
@@ -121,9 +124,7 @@ export async function main(argv: string[]): Promise<number> {
   const command = { name: entry.name, run: async (argv: string[]) => (await entry.load()).run(argv) };
   try {
     return await command.run(rest);
-  } catch (thrown) {
-    // withReadOnly names the file; this catches a SqliteError that got past it.
-    const error = databaseError(thrown, 'the database');
+  } catch (error) {
     if (error instanceof CliError) return report(command.name, error);
     if (error instanceof StoreError) return report(command.name, fromStoreError(error));
     const message = error instanceof Error ? error.message : String(error);

@@ -1,7 +1,7 @@
 // A password from the operator: the first line of standard input when it is
 // a pipe or a file (scripts), else typed at a terminal twice, without echo.
 
-import { CliError, Exit } from './common.js';
+import { CliError, Exit } from './exit.js';
 
 /**
  * The first line of `input`, without its line ending ('' when there is none).

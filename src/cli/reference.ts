@@ -3,7 +3,7 @@
 // the docs cannot offer an option a command refuses or miss an exit code.
 // test/cli/help.test.ts holds the docs to it, word for word.
 
-import type { Command } from './common.js';
+import type { Command } from './args.js';
 
 /** The synopsis: the usage up to its first blank line, without the bracketed options. */
 function synopsis(command: Command): string {

@@ -5,7 +5,7 @@
 import type { Reference } from './grammar.js';
 import type { StoreLimits } from './limits.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo } from './types.js';
-import type { CatalogOptions, NewEvent, NotificationEvent, NotificationStatus, PageOptions, PutManifestResult, StoreStats } from './types.js';
+import type { BackupOptions, BackupResult, CatalogOptions, NewEvent, NotificationEvent, NotificationStatus, PageOptions, PutManifestResult, StoreStats } from './types.js';
 import type { StoredManifest, TagHistoryEntry, UntaggedManifest, UploadClaim, UploadSession } from './types.js';
 
 /** A callback run inside a store's transaction (under its write lock): it may be asynchronous. */
@@ -115,6 +115,19 @@ export interface Store {
 
   check(options?: { onProgress?: (done: number, total: number) => void }): Promise<DatabaseCheck>;
   stats(options?: { top?: number }): Promise<StoreStats>;
+  /**
+   * Writes a consistent copy of the database to the new file `target` while
+   * writers keep writing, then checks the copy (SQLite's quick_check). The
+   * copy is a complete store: openStore opens it. An existing `target` is
+   * refused unless `options.replace`; a copy that failed part-way is removed, one
+   * that fails its check is left for inspection. PostgreSQL makes no such
+   * copy: back it up with pg_dump or a base backup.
+   * @throws StoreError UNSUPPORTED (PostgreSQL); BACKUP_FAILED (`detail.target`:
+   * the target exists or cannot be created, written or filled; with
+   * `detail.check`, the copy fails its check); ARGUMENT_INVALID (`pagesPerStep`);
+   * DATABASE_CORRUPT, DATABASE_BUSY and the like for the source; STORE_CLOSED.
+   */
+  backup(target: string, options?: BackupOptions): Promise<BackupResult>;
   /**
    * That the database answers and may be written now, writing nothing (a
    * registry's readiness probe): SQLite takes its write lock and lets it go;

@@ -56,6 +56,8 @@ export type StoreErrorCode =
   | 'DATABASE_UNAVAILABLE'
   /** The file or its directory cannot be written. */
   | 'DATABASE_READONLY'
+  /** A backup's copy could not be written, or fails its check; the source is untouched. */
+  | 'BACKUP_FAILED'
   /** Any other failure of SQLite or the filesystem under it. */
   | 'DATABASE_ERROR';
 

@@ -53,7 +53,7 @@ export { registerStore, registeredStore } from './sqlite/registry.js';
 export type { SqliteNotificationCursors } from './sqlite/notifications.js';
 export type { SqliteUploadSessions } from './sqlite/uploads.js';
 export { StoreError, NotFoundError, type OciErrorCode, type StoreErrorCode } from './errors.js';
-export { DEFAULT_POSTGRES_TIMEOUTS, type StoreLimits } from './limits.js';
+export { DEFAULT_BACKUP_PAGES_PER_STEP, DEFAULT_POSTGRES_TIMEOUTS, type StoreLimits } from './limits.js';
 export type * from './types.js';
 
 // The grammar of names, tags, digests and references, and of manifests.
@@ -75,12 +75,6 @@ export { EVENT_TYPES, OBJECT_TYPES } from './sqlite/events.js';
 // What a file is, before anything opens it for writing.
 export { probeDatabase, type DatabaseKind } from './sqlite/connection.js';
 
-// For the rooms that hold a raw connection to a store file, for what only
-// SQLite's own API does (the CLI's online backup): the store's read-only
-// connection, and its translation of what SQLite throws. Not the package's API.
-/** @internal */
-export { openDatabase } from './sqlite/connection.js';
-export { sqlitePrimaryCode, translateError } from './errors.js';
 // The CLI checks a --database URL by the store's own rule before connecting.
 export { isPostgresUrl } from './postgres/errors.js';
 

@@ -13,6 +13,9 @@ export const DEFAULT_BUSY_TIMEOUT = 5000;
 /** How often subscribe() looks for other processes' commits by default, in ms. */
 export const DEFAULT_POLL_INTERVAL = 100;
 
+/** Pages a backup copies between progress reports when the caller names no number: small enough for a lively report. */
+export const DEFAULT_BACKUP_PAGES_PER_STEP = 1024;
+
 /**
  * How long the PostgreSQL store waits on its server, by default, in seconds:
  * bounds that keep a request from hanging while the server is away, so that

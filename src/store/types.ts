@@ -223,6 +223,24 @@ export interface DatabaseCheck {
   complete: boolean;
 }
 
+/** How Store.backup copies. */
+export interface BackupOptions {
+  /** Hears how far the copy is, in the database's pages: after each step, and once at the end. */
+  onProgress?: (done: number, total: number) => void;
+  /** Pages copied between progress reports (default 1024); a write by another connection restarts the copy, which then finishes in one step. */
+  pagesPerStep?: number;
+  /** Write over a file at `target` (removed once the copy begins) rather than refuse it. */
+  replace?: boolean;
+}
+
+/** What Store.backup wrote. */
+export interface BackupResult {
+  /** The copy, as it was named. */
+  target: string;
+  pages: number;
+  bytes: number;
+}
+
 /** What stats() counts. */
 export interface StoreStats {
   counts: {
@@ -235,8 +253,13 @@ export interface StoreStats {
     blobLinks: number;
     events: number;
   };
-  /** The file and its write-ahead log in bytes (0 when absent), and SQLite's pages. */
-  database: { file: string; fileBytes: number; walBytes: number; pageSize: number; pages: number; freePages: number };
+  /**
+   * The file and its write-ahead log in bytes (0 when absent), and SQLite's
+   * pages. On a database server, `server` names it ('PostgreSQL'), `file` is
+   * its masked URL and `fileBytes` the size it reports; there is no log or
+   * free page to count (0), and `pages` is that size in its pages.
+   */
+  database: { file: string; fileBytes: number; walBytes: number; pageSize: number; pages: number; freePages: number; server?: string };
   /** The largest repositories by the bytes of the blobs linked in them, then by manifests. */
   largestRepositories: { repository: string; manifests: number; tags: number; blobs: number; blobBytes: number }[];
 }

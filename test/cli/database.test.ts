@@ -3,11 +3,11 @@
 // only the blobs; and the one line and exit code for a URL that is not one
 // or a server that is not there.
 
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Exit } from '../../src/cli/common.js';
+import { Exit } from '../../src/cli/exit.js';
 import { pushImage } from '../server/helpers.js';
 import { startPostgres, type PostgresServer } from '../store/postgres/server.js';
 import { isOneLineError, regmeta, serve, tempDir, type Served } from './run.js';
@@ -147,9 +147,14 @@ describe('the CLI with --database', () => {
     expect((await regmeta(['repos', '--database', url, '--json'])).stdout.trim()).toBe('[]');
   });
 
-  it('refuses what only works on the SQLite file: gc --dry-run, import --dry-run and backup, exit 2 in one line', async () => {
+  it('refuses what needs a copy of the database, which the PostgreSQL store does not make: gc --dry-run, import --dry-run and backup, exit 2 in one line', async () => {
     const url = await server.createDatabase();
-    for (const args of [['gc', '--dry-run'], ['import', blobDir(), '--dry-run'], ['backup', join(blobDir(), 'copy.db')]]) {
+    // A registry's database: a writer's open sets its schema up.
+    expect((await regmeta(['repos', '--database', url])).status).toBe(0);
+    // An empty distribution storage to import from.
+    const source = blobDir();
+    for (const part of ['repositories', 'blobs']) mkdirSync(join(source, part));
+    for (const args of [['gc', '--dry-run'], ['import', source, '--dry-run'], ['backup', join(blobDir(), 'copy.db')]]) {
       const run = await regmeta([...args, '--database', url]);
       expect(run.status).toBe(Exit.USAGE);
       expect(isOneLineError(run.stderr)).toBe(true);
@@ -157,14 +162,17 @@ describe('the CLI with --database', () => {
     }
   });
 
-  it('refuses a --database that is no PostgreSQL URL with exit 2, naming what is wrong and not the URL', async () => {
+  it('refuses a --database that is no PostgreSQL URL with exit 2, as serve does, naming where and not the password', async () => {
     for (const url of ['sqlite:///srv/registry/metadata.db', 'postgres://user:hunter2@[bad']) {
       const run = await regmeta(['repos', '--database', url]);
       expect(run.status).toBe(Exit.USAGE);
       expect(isOneLineError(run.stderr)).toBe(true);
-      expect(run.stderr).toContain('is not a PostgreSQL URL');
+      expect(run.stderr).toContain('--database: expected a postgres:// or postgresql:// URL');
       expect(run.stderr).not.toContain('hunter2');
     }
+    const run = await regmeta(['stats'], { env: { REGMETA_DATABASE: 'mysql://root@localhost/registry' } });
+    expect(run.status).toBe(Exit.USAGE);
+    expect(run.stderr).toContain('REGMETA_DATABASE: expected a postgres:// or postgresql:// URL');
   });
 
   it('says in one line, exit 3, that the server cannot be reached', async () => {

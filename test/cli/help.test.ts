@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Exit } from '../../src/cli/common.js';
+import { Exit } from '../../src/cli/exit.js';
 import { COMMANDS, USAGE } from '../../src/cli/main.js';
 import { commandsMarkdown } from '../../src/cli/reference.js';
 import { regmeta } from './run.js';

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { asyncStore, openStore } from 'regmeta';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sweep } from '../../src/cli/commands/gc.js';
-import { DEFAULT_GRACE, parseDuration } from '../../src/cli/common.js';
+import { DEFAULT_GRACE, parseDuration } from '../../src/cli/time.js';
 import { blobPath, putBlob, putImage, putIndex, sha256 } from './data.js';
 import { dumpState, regmeta, tamperPayload, tempDir } from './run.js';
 
@@ -150,7 +150,7 @@ describe('gc with a listing gone stale', () => {
           return typeof value === 'function' ? value.bind(target) : value;
         },
       });
-      const result = await sweep(asyncStore(stale), olderThan, data);
+      const result = await sweep(asyncStore(stale), olderThan, { data });
       expect(listed.sort()).toEqual([relinked.digest, taken.digest, gone.digest].sort());
       expect(result.blobsDeleted.map((b) => b.digest)).toEqual([gone.digest]);
       expect(result.skipped).toBe(2);

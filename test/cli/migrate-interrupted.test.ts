@@ -9,7 +9,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/index.js';
 import { openPostgresStore } from '../../src/store/index.js';
-import { Exit } from '../../src/cli/common.js';
+import { Exit } from '../../src/cli/exit.js';
 import { startPostgres, type PostgresServer } from '../store/postgres/server.js';
 import { bulkStore, migrate, targetState, type Summary } from './migrate-fixture.js';
 import { BIN, isOneLineError, tempDir, type Run } from './run.js';

@@ -13,7 +13,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/index.js';
 import { openPostgresStore } from '../../src/store/index.js';
-import { Exit } from '../../src/cli/common.js';
+import { Exit } from '../../src/cli/exit.js';
 import { haveProgram } from '../../bench/peers.js';
 import { OCI, OciLayout, listBlobs, readBlob, resolveTag } from '../server/oci-layout.js';
 import { pushImage } from '../server/helpers.js';

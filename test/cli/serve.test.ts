@@ -12,7 +12,7 @@ import { openStore } from 'regmeta';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_BLOB_LIMITS } from '../../src/blobstore/index.js';
 import { parseServeArgs } from '../../src/cli/commands/serve.js';
-import { CliError, Exit } from '../../src/cli/common.js';
+import { CliError, Exit } from '../../src/cli/exit.js';
 import { DEFAULT_AUTH_LIMITS } from '../../src/server/auth.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connections.js';
 import { DEFAULT_STATS_INTERVAL } from '../../src/server/metrics.js';

@@ -6,29 +6,18 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { StoreError, type Store, type BlobInfo } from '../../index.js';
-import {
-  counted,
-  DATA_HELP,
-  DATA_OPTION,
-  DEFAULT_GRACE,
-  Exit,
-  GRACE_OPTION,
-  JSON_OPTION,
-  dataDir,
-  formatBytes,
-  graceCutoff,
-  openMetadata,
-  parse,
-  println,
-  printJson,
-  usageError,
-  type Command,
-} from '../common.js';
-import { DirectoryBlobStore, type BlobStore } from '../../blobstore/index.js';
+import { StoreError, type Store, type BlobInfo } from '../../store/index.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
+import { Exit, usageError } from '../exit.js';
+import { openBlobs, openMetadata, type Location } from '../open.js';
+import { printJson, println } from '../output.js';
+import { DEFAULT_GRACE, GRACE_OPTION, graceCutoff } from '../time.js';
+import { counted, formatBytes } from '../units.js';
+import type { BlobStore } from '../../blobstore/index.js';
 import { Progress } from '../progress.js';
 
-const options = { ...DATA_OPTION, ...JSON_OPTION, ...GRACE_OPTION, files: { type: 'boolean' }, 'no-files': { type: 'boolean' } } as const;
+const options = { ...LOCATION_OPTIONS, ...JSON_OPTION, ...GRACE_OPTION, files: { type: 'boolean' }, 'no-files': { type: 'boolean' } } as const;
 
 /** One thing found wrong, or (in `pending`) not yet settled. */
 export interface Problem {
@@ -62,7 +51,7 @@ options:
   --no-files     do not check blob files
   --grace <d>    files no row names that are younger are pending (default
                  ${DEFAULT_GRACE}, as gc; e.g. 30m, 7d, 0)
-${DATA_HELP}
+${LOCATION_HELP}
   --json         print {ok, checked, problems, pending} as JSON
 
 example:
@@ -75,11 +64,11 @@ example:
     if (!args) return Exit.OK;
     if (args.values.files && args.values['no-files']) throw usageError('check', '--files and --no-files exclude each other');
     const olderThan = graceCutoff(args.values, 'check');
-    const dir = dataDir(args.values);
+    const where = location(args.values, 'check');
     const problems: Problem[] = [];
     const pending: Problem[] = [];
     const checked = { integrity: false, foreignKeys: false, manifests: 0, tags: 0, blobReferences: 0, blobFiles: 0, blobBytes: 0 };
-    const metadata = await openMetadata(args.values, { readOnly: true });
+    const metadata = await openMetadata(where, { readOnly: true });
     try {
       let bar: Progress | undefined;
       const database = await metadata.check({
@@ -88,8 +77,8 @@ example:
       bar?.finish();
       problems.push(...database.problems);
       Object.assign(checked, database.checked);
-      const checkFiles = args.values['no-files'] ? false : args.values.files || existsSync(join(dir, 'blobs'));
-      if (database.complete && checkFiles) await inspectBlobFiles(metadata, dir, { problems, pending, olderThan }, checked);
+      const checkFiles = args.values['no-files'] ? false : args.values.files || existsSync(join(where.data, 'blobs'));
+      if (database.complete && checkFiles) await inspectBlobFiles(metadata, where, { problems, pending, olderThan }, checked);
     } finally {
       await metadata.close();
     }
@@ -114,9 +103,9 @@ interface Findings {
   olderThan: Date;
 }
 
-async function inspectBlobFiles(metadata: Store, dir: string, findings: Findings, checked: Record<string, number | boolean>): Promise<void> {
+async function inspectBlobFiles(metadata: Store, where: Location, findings: Findings, checked: Record<string, number | boolean>): Promise<void> {
   const { problems } = findings;
-  const store = new DirectoryBlobStore(dir);
+  const store = openBlobs(where);
   let blobs: BlobInfo[];
   try {
     blobs = await metadata.allBlobs();

@@ -1,22 +1,15 @@
 // `regmeta events`: the event log, filtered, or followed as it grows.
 
 import { EVENT_TYPES, OBJECT_TYPES, type Store, type Event, type EventObjectType, type EventQuery, type EventType } from '../../index.js';
-import {
-  DATA_HELP,
-  DATA_OPTION,
-  Exit,
-  JSON_OPTION,
-  openMetadata,
-  parse,
-  parseTime,
-  println,
-  printJson,
-  usageError,
-  type Command,
-} from '../common.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
+import { Exit, usageError } from '../exit.js';
+import { openMetadata } from '../open.js';
+import { printJson, println } from '../output.js';
+import { parseTime } from '../time.js';
 
 const options = {
-  ...DATA_OPTION,
+  ...LOCATION_OPTIONS,
   ...JSON_OPTION,
   actor: { type: 'string' },
   type: { type: 'string' },
@@ -51,7 +44,7 @@ options:
   --until <time>   before this time, exclusive: same forms
   --limit <n>      at most n events (default 100; 0 for all); not with --follow
   --follow, -f     wait for new events and print them as they come
-${DATA_HELP}
+${LOCATION_HELP}
   --json           a JSON array; with --follow, one JSON object a line
 
 examples:
@@ -78,7 +71,7 @@ examples:
     if (v.since !== undefined) query.publishedAfter = parseTime(v.since, 'events', 'since');
     if (v.until !== undefined) query.publishedBefore = parseTime(v.until, 'events', 'until');
 
-    const store = await openMetadata(v);
+    const store = await openMetadata(location(v, 'events'));
     if (v.follow) return follow(store, query, v.json === true);
     try {
       const found: Event[] = [];

@@ -3,30 +3,18 @@
 // transaction per deletion, so a running server only ever sees a consistent
 // state; whatever a server changes between our reads and deletes is skipped.
 
-import { StoreError, type Store, type LockedAction } from '../../index.js';
-import {
-  counted,
-  DATA_HELP,
-  DATA_OPTION,
-  DEFAULT_GRACE,
-  Exit,
-  GRACE_OPTION,
-  JSON_OPTION,
-  dataDir,
-  formatBytes,
-  graceCutoff,
-  openMetadata,
-  parse,
-  println,
-  printJson,
-  requireSqlite,
-  scratchCopy,
-  type Command,
-} from '../common.js';
+import { StoreError, type Store, type LockedAction } from '../../store/index.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
+import { Exit } from '../exit.js';
+import { openBlobs, openMetadata, scratchCopy, type Location } from '../open.js';
+import { printJson, println } from '../output.js';
+import { DEFAULT_GRACE, GRACE_OPTION, graceCutoff } from '../time.js';
+import { counted, formatBytes } from '../units.js';
 import { Progress } from '../progress.js';
-import { DEFAULT_BLOB_LIMITS, DirectoryBlobStore, type BlobStore } from '../../blobstore/index.js';
+import { DEFAULT_BLOB_LIMITS, type BlobStore } from '../../blobstore/index.js';
 
-const options = { ...DATA_OPTION, ...JSON_OPTION, ...GRACE_OPTION, 'dry-run': { type: 'boolean', short: 'n' } } as const;
+const options = { ...LOCATION_OPTIONS, ...JSON_OPTION, ...GRACE_OPTION, 'dry-run': { type: 'boolean', short: 'n' } } as const;
 
 export const ACTOR = 'GARBAGE_COLLECTOR';
 
@@ -72,7 +60,7 @@ could not be deleted (each listed on stderr); the rest is swept.
 options:
   --grace <d>    how old garbage must be (default ${DEFAULT_GRACE}; e.g. 30m, 7d, 0)
   --dry-run, -n  report what would be deleted, change nothing
-${DATA_HELP}
+${LOCATION_HELP}
   --json         print the result as JSON
 
 example:
@@ -84,9 +72,8 @@ example:
     const args = parse(argv, gc, options, { min: 0, max: 0 });
     if (!args) return Exit.OK;
     const olderThan = graceCutoff(args.values, 'gc');
-    const dir = dataDir(args.values);
-    if (args.values['dry-run']) requireSqlite(args.values, 'gc --dry-run', "list what gc would take with 'regmeta stats' and 'regmeta tags', or run it on a SQLite copy");
-    const result = args.values['dry-run'] ? await dryRun(dir, olderThan) : await sweep(await openMetadata(args.values), olderThan, dir);
+    const where = location(args.values, 'gc');
+    const result = args.values['dry-run'] ? await dryRun(where, olderThan) : await sweep(await openMetadata(where), olderThan, where);
     if (args.values.json) printJson(result);
     else {
       const verb = result.dryRun ? 'would delete' : 'deleted';
@@ -104,9 +91,10 @@ example:
   },
 };
 
-/** The sweep on a private copy of the database (SQLite's): exact, and changes nothing. */
-async function dryRun(dir: string, olderThan: Date): Promise<GcResult> {
-  const copy = await scratchCopy(dir, 'regmeta-gc-');
+/** The sweep on a private copy of the database: exact, and changes nothing. */
+async function dryRun(where: Location, olderThan: Date): Promise<GcResult> {
+  const refusal = { what: 'gc --dry-run', hint: "list what gc would take with 'regmeta stats' and 'regmeta tags', or run it on a SQLite copy" };
+  const copy = await scratchCopy(where, 'regmeta-gc-', refusal);
   try {
     return { ...(await sweep(copy.store, olderThan, undefined)), dryRun: true };
   } finally {
@@ -124,11 +112,11 @@ function skippable(error: unknown): boolean {
 const ctx = { actor: ACTOR };
 
 /**
- * Sweeps `store` (and closes it); removes blob files under `dir` unless it is
- * undefined.
+ * Sweeps `store` (and closes it); removes blob files and uploads at `where`
+ * unless it is undefined.
  * @throws StoreError on database failures other than the races it skips.
  */
-export async function sweep(store: Store, olderThan: Date, dir: string | undefined): Promise<GcResult> {
+export async function sweep(store: Store, olderThan: Date, where: Location | undefined): Promise<GcResult> {
   const started = Date.now();
   const result: GcResult = {
     dryRun: false,
@@ -146,10 +134,10 @@ export async function sweep(store: Store, olderThan: Date, dir: string | undefin
   const progress = new Progress('gc');
   try {
     await sweepManifests(store, olderThan, result, progress);
-    const blobs = dir === undefined ? undefined : new DirectoryBlobStore(dir);
+    const blobs = where === undefined ? undefined : openBlobs(where);
     await sweepBlobs(store, olderThan, blobs, result, progress);
     if (blobs !== undefined) await sweepStrayFiles(store, olderThan, blobs, result);
-    if (dir !== undefined) await sweepUploads(store, olderThan, dir, result);
+    if (where !== undefined) await sweepUploads(store, olderThan, where, result);
   } finally {
     progress.finish();
     await store.close();
@@ -240,14 +228,14 @@ async function sweepStrayFiles(store: Store, olderThan: Date, blobs: BlobStore, 
  * older than it that no session names, each checked against the table after
  * the listing (a session's row is written before its file).
  */
-async function sweepUploads(store: Store, olderThan: Date, dir: string, result: GcResult): Promise<void> {
+async function sweepUploads(store: Store, olderThan: Date, where: Location, result: GcResult): Promise<void> {
   const uploadTtl = Math.max(Date.now() - olderThan.getTime(), DEFAULT_BLOB_LIMITS.uploadTtl);
-  const uploads = new DirectoryBlobStore(dir, { sessions: store.uploads, uploadTtl });
+  const uploads = openBlobs(where, { sessions: store.uploads, uploadTtl });
   try {
     const { expired, strays } = await uploads.sweepUploads({ strayBefore: olderThan });
     result.uploadsExpired += expired;
     result.uploadFilesRemoved += strays.length;
   } catch (error) {
-    result.problems.push(`cannot sweep ${dir}/uploads: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    result.problems.push(`cannot sweep ${where.data}/uploads: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
 }

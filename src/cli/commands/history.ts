@@ -1,8 +1,12 @@
 // `regmeta history <repo> <tag>`: every target a tag has had.
 
-import { CliError, DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, openMetadata, parse, println, printJson, table, type Command } from '../common.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
+import { CliError, Exit } from '../exit.js';
+import { openMetadata } from '../open.js';
+import { printJson, println, table } from '../output.js';
 
-const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
+const options = { ...LOCATION_OPTIONS, ...JSON_OPTION } as const;
 
 export const history: Command = {
   name: 'history',
@@ -13,7 +17,7 @@ Lists every digest <tag> of <repo> has pointed at, newest first, with when
 was never set.
 
 options:
-${DATA_HELP}
+${LOCATION_HELP}
   --json         print a JSON array of {digest, taggedAt}
 
 example:
@@ -25,7 +29,7 @@ example:
     const args = parse(argv, history, options, { min: 2, max: 2 });
     if (!args) return Exit.OK;
     const [repo, tag] = args.positionals;
-    const store = await openMetadata(args.values);
+    const store = await openMetadata(location(args.values, 'history'));
     try {
       const entries = await store.tagHistory(repo, tag);
       if (entries.length === 0) {

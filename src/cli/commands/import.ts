@@ -6,23 +6,13 @@
 // (revisions.ts), replay tags (tags.ts), in that order per repository (run.ts).
 
 import { resolve } from 'node:path';
-import type { Store } from '../../index.js';
-import {
-  counted,
-  DATA_HELP,
-  DATA_OPTION,
-  Exit,
-  JSON_OPTION,
-  dataDir,
-  openMetadata,
-  scratchCopy,
-  parse,
-  println,
-  printJson,
-  requireSqlite,
-  usageError,
-  type Command,
-} from '../common.js';
+import type { Store } from '../../store/index.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
+import { Exit, usageError } from '../exit.js';
+import { openMetadata, scratchCopy, type Location } from '../open.js';
+import { printJson, println } from '../output.js';
+import { counted } from '../units.js';
 import { importInto } from './import/run.js';
 import { storageRoot } from './import/scan.js';
 import type { BlobMode, ImportSummary, Target } from './import/summary.js';
@@ -31,7 +21,7 @@ export { importInto } from './import/run.js';
 export type { ImportProblem, ImportSummary } from './import/summary.js';
 
 const options = {
-  ...DATA_OPTION,
+  ...LOCATION_OPTIONS,
   ...JSON_OPTION,
   'dry-run': { type: 'boolean', short: 'n' },
   actor: { type: 'string' },
@@ -64,7 +54,7 @@ options:
                    what would change; the database is not touched (SQLite
                    only: refused with --database for now)
   --actor <name>   the actor of the import's events (default regmeta-import)
-${DATA_HELP}
+${LOCATION_HELP}
   --json           print the summary as JSON
 
 exit: 0 when all was imported, 1 when problems were found (the rest is in).
@@ -77,15 +67,14 @@ example:
   async run(argv) {
     const args = parse(argv, importCommand, options, { min: 1, max: 1 });
     if (!args) return Exit.OK;
-    if (args.values['dry-run']) requireSqlite(args.values, 'import --dry-run', 'import into an empty SQLite store with --data first to see what would change');
     const v2 = storageRoot(resolve(args.positionals[0]));
-    const dir = dataDir(args.values);
+    const where = location(args.values, 'import');
     const actor = args.values.actor ?? 'regmeta-import';
     const blobs = (args.values.blobs ?? 'link') as BlobMode;
     if (!['none', 'link', 'copy'].includes(blobs)) throw usageError('import', '--blobs must be none, link or copy');
     const dryRunning = args.values['dry-run'] === true;
-    const target: Target = { dir, blobs, dryRun: dryRunning };
-    const summary = dryRunning ? await dryRun(v2, target, actor) : await importInto(v2, await openTarget(args.values), actor, target);
+    const target: Target = { where, blobs, dryRun: dryRunning };
+    const summary = dryRunning ? await dryRun(v2, target, actor) : await importInto(v2, await openTarget(where), actor, target);
     summary.root = resolve(args.positionals[0]);
     if (args.values.json) printJson(summary);
     else {
@@ -103,15 +92,16 @@ example:
 };
 
 /** The store to import into: created when missing, refused when foreign. */
-function openTarget(values: { data?: string; database?: string }): Promise<Store> {
+function openTarget(where: Location): Promise<Store> {
   // 'normal': no fsync per commit. A power loss may take back the last
   // manifests, and running the import again puts them back.
-  return openMetadata(values, { create: true, durability: 'normal' });
+  return openMetadata(where, { create: true, durability: 'normal' });
 }
 
 /** The import on a scratch copy of the database (or an empty one): exact, and changes nothing. */
 async function dryRun(v2: string, target: Target, actor: string): Promise<ImportSummary> {
-  const copy = await scratchCopy(target.dir, 'regmeta-import-');
+  const refusal = { what: 'import --dry-run', hint: 'import into an empty SQLite store with --data first to see what would change' };
+  const copy = await scratchCopy(target.where, 'regmeta-import-', refusal);
   try {
     return { ...(await importInto(v2, copy.store, actor, target)), dryRun: true };
   } finally {

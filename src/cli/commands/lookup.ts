@@ -1,8 +1,12 @@
 // `regmeta lookup <repo> <digest>`: which tags point at a manifest.
 
-import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, openMetadata, parse, println, printJson, type Command } from '../common.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
+import { Exit } from '../exit.js';
+import { openMetadata } from '../open.js';
+import { printJson, println } from '../output.js';
 
-const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
+const options = { ...LOCATION_OPTIONS, ...JSON_OPTION } as const;
 
 export const lookup: Command = {
   name: 'lookup',
@@ -12,7 +16,7 @@ Lists the tags of <repo> that point at the manifest <digest>, in byte order.
 Exits 1 when none does.
 
 options:
-${DATA_HELP}
+${LOCATION_HELP}
   --json         print a JSON array of tags
 
 example:
@@ -24,7 +28,7 @@ example:
     const args = parse(argv, lookup, options, { min: 2, max: 2 });
     if (!args) return Exit.OK;
     const [repo, digest] = args.positionals;
-    const store = await openMetadata(args.values);
+    const store = await openMetadata(location(args.values, 'lookup'));
     try {
       const found = await store.lookupTags(repo, digest);
       if (args.values.json) printJson(found);

@@ -1,9 +1,13 @@
 // `regmeta manifest <repo> <tag|digest>`: a manifest's exact bytes, or what
 // is known about it.
 
-import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, openMetadata, parse, printJson, type Command } from '../common.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
+import { Exit } from '../exit.js';
+import { openMetadata } from '../open.js';
+import { printJson } from '../output.js';
 
-const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
+const options = { ...LOCATION_OPTIONS, ...JSON_OPTION } as const;
 
 export const manifest: Command = {
   name: 'manifest',
@@ -15,7 +19,7 @@ do not end in one. With --json, prints {repo, digest, mediaType, size, createdAt
 tags, manifest} instead, where manifest is the parsed payload.
 
 options:
-${DATA_HELP}
+${LOCATION_HELP}
   --json         print information about the manifest as JSON
 
 example:
@@ -27,7 +31,7 @@ example:
     const args = parse(argv, manifest, options, { min: 2, max: 2 });
     if (!args) return Exit.OK;
     const [repo, reference] = args.positionals;
-    const store = await openMetadata(args.values);
+    const store = await openMetadata(location(args.values, 'manifest'));
     try {
       const found = await store.getManifestByReference(repo, reference);
       if (!args.values.json) {

@@ -6,25 +6,16 @@
 // file drives the two, table by table, then verifies every table.
 
 import { isPostgresUrl, openPostgresLoader, StoreError, StoreSnapshot, TRANSFER_TABLES, type PgLoader, type TransferTable } from '../../store/index.js';
-import {
-  CliError,
-  counted,
-  Exit,
-  JSON_OPTION,
-  checkDatabaseFile,
-  dataDir,
-  databaseFile,
-  parse,
-  println,
-  printJson,
-  table,
-  usageError,
-  type Command,
-} from '../common.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { DATA_HELP, DATA_OPTIONS, location } from '../config/location.js';
+import { CliError, Exit, usageError } from '../exit.js';
+import { checkDatabaseFile, databaseFile } from '../open.js';
+import { printJson, println, table } from '../output.js';
+import { counted } from '../units.js';
 import { Progress } from '../progress.js';
 
 const options = {
-  data: { type: 'string' },
+  ...DATA_OPTIONS,
   to: { type: 'string' },
   'verify-only': { type: 'boolean' },
   batch: { type: 'string' },
@@ -89,8 +80,7 @@ difference exits 1.
 options:
   --to <url>     the PostgreSQL database (postgres://user:password@host/db),
                  empty or holding this migration's unfinished copy
-  --data <dir>   the registry's data directory, holding metadata.db
-                 (default: $REGMETA_DATA, else ./data)
+${DATA_HELP}
   --verify-only  copy nothing: compare the two and report
   --batch <n>    rows per transaction (default ${DEFAULT_BATCH})
   --json         print the summary as JSON
@@ -108,7 +98,7 @@ example:
     if (!isPostgresUrl(to)) throw usageError('migrate', `--to is not a PostgreSQL URL (like postgres://user:password@host:5432/regmeta)`);
     const batch = args.values.batch === undefined ? DEFAULT_BATCH : Number(args.values.batch);
     if (!Number.isSafeInteger(batch) || batch < 1) throw usageError('migrate', '--batch must be a positive integer');
-    const file = databaseFile(dataDir(args.values));
+    const file = databaseFile(location(args.values, 'migrate', { database: false }).data);
     checkDatabaseFile(file);
     const summary = await migrateStore(file, to, { batch, verifyOnly: args.values['verify-only'] === true });
     if (args.values.json) printJson(summary);

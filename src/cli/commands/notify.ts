@@ -4,9 +4,13 @@
 
 import { endpointLabels, withoutUrls } from '../../notify/index.js';
 import type { NotificationStatus } from '../../store/index.js';
-import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, openMetadata, parse, println, printJson, table, usageError, type Command } from '../common.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
+import { Exit, usageError } from '../exit.js';
+import { openMetadata } from '../open.js';
+import { printJson, println, table } from '../output.js';
 
-const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
+const options = { ...LOCATION_OPTIONS, ...JSON_OPTION } as const;
 
 const time = (date: Date | undefined) => (date === undefined ? '-' : date.toISOString());
 
@@ -44,7 +48,7 @@ success, the last error and the last success. An endpoint no longer
 configured keeps its cursor, and resumes from it when configured again.
 
 options:
-${DATA_HELP}
+${LOCATION_HELP}
   --json         print the same as a JSON array
 
 example:
@@ -56,7 +60,7 @@ example:
     const args = parse(argv, notify, options, { min: 1, max: 1 });
     if (!args) return Exit.OK;
     if (args.positionals[0] !== 'status') throw usageError('notify', `unknown subcommand ${JSON.stringify(args.positionals[0])} (the one is status)`);
-    const store = await openMetadata(args.values, { readOnly: true });
+    const store = await openMetadata(location(args.values, 'notify'), { readOnly: true });
     let states: NotificationStatus[];
     try {
       states = await store.notifications.status();

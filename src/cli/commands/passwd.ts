@@ -6,7 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
-import { CliError, Exit, parse, println, usageError, type Command } from '../common.js';
+import { parse, type Command } from '../args.js';
+import { CliError, Exit, usageError } from '../exit.js';
+import { println } from '../output.js';
 import { readPassword } from '../password.js';
 
 /**

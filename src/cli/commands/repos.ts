@@ -1,8 +1,12 @@
 // `regmeta repos`: the repository catalog.
 
-import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, openMetadata, parse, println, printJson, type Command } from '../common.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
+import { Exit } from '../exit.js';
+import { openMetadata } from '../open.js';
+import { printJson, println } from '../output.js';
 
-const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
+const options = { ...LOCATION_OPTIONS, ...JSON_OPTION } as const;
 
 export const repos: Command = {
   name: 'repos',
@@ -12,7 +16,7 @@ Lists every repository in byte order, one a line. An empty store prints
 nothing (as ls does for an empty directory), or [] with --json.
 
 options:
-${DATA_HELP}
+${LOCATION_HELP}
   --json         print a JSON array of names
 
 example:
@@ -23,7 +27,7 @@ example:
   async run(argv) {
     const args = parse(argv, repos, options, { min: 0, max: 0 });
     if (!args) return Exit.OK;
-    const store = await openMetadata(args.values);
+    const store = await openMetadata(location(args.values, 'repos'));
     try {
       const names = await store.catalog();
       if (args.values.json) printJson(names);

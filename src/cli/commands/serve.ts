@@ -8,7 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { StoreError, type Store } from '../../index.js';
+import { StoreError, type Store } from '../../store/index.js';
 import {
   AccessRulesError,
   readAccessRules,
@@ -18,7 +18,9 @@ import {
   type StartRegistryOptions,
   type TlsFiles,
 } from '../../server/index.js';
-import { CliError, Exit, openMetadata, type Command } from '../common.js';
+import type { Command } from '../args.js';
+import { CliError, Exit } from '../exit.js';
+import { openMetadata } from '../open.js';
 import { splitListen } from '../config/kinds.js';
 import { FLAGS, loadServeConfig, type LoadedConfig, type ServeConfig } from '../config/load.js';
 import { optionsHelp, printableConfig } from '../config/render.js';
@@ -138,7 +140,7 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
   const listener = await bind(config.listen);
   let store: Store;
   try {
-    store = await openMetadata({ data: config.data, database: config.database }, { create: true });
+    store = await openMetadata(config, { create: true });
   } catch (error) {
     listener.close();
     throw error;

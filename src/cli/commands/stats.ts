@@ -1,22 +1,14 @@
 // `regmeta stats`: counts, database size and the largest repositories, as
 // the store's stats() reads them in one snapshot on a read-only connection.
 
-import {
-  DATA_HELP,
-  DATA_OPTION,
-  Exit,
-  JSON_OPTION,
-  formatBytes,
-  openMetadata,
-  parse,
-  println,
-  printJson,
-  table,
-  usageError,
-  type Command,
-} from '../common.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
+import { Exit, usageError } from '../exit.js';
+import { openMetadata } from '../open.js';
+import { printJson, println, table } from '../output.js';
+import { formatBytes } from '../units.js';
 
-const options = { ...DATA_OPTION, ...JSON_OPTION, top: { type: 'string' } } as const;
+const options = { ...LOCATION_OPTIONS, ...JSON_OPTION, top: { type: 'string' } } as const;
 
 export const stats: Command = {
   name: 'stats',
@@ -28,7 +20,7 @@ the store holds, the size of the database (file and write-ahead log), and the
 
 options:
   --top <n>      how many repositories to list (default 10)
-${DATA_HELP}
+${LOCATION_HELP}
   --json         print the same as one JSON object
 
 example:
@@ -41,7 +33,7 @@ example:
     if (!args) return Exit.OK;
     const top = args.values.top === undefined ? 10 : Number(args.values.top);
     if (!Number.isSafeInteger(top) || top < 0) throw usageError('stats', '--top must be a non-negative integer');
-    const store = await openMetadata(args.values, { readOnly: true });
+    const store = await openMetadata(location(args.values, 'stats'), { readOnly: true });
     let found;
     try {
       found = await store.stats({ top });
@@ -59,9 +51,10 @@ example:
     println(`blobs         ${counts.blobs} (${formatBytes(counts.blobBytes)}), ${counts.blobLinks} links`);
     println(`events        ${counts.events}`);
     println(
-      store.backend === 'postgres'
-        ? `database      ${formatBytes(database.fileBytes)} (PostgreSQL, ${store.location})`
-        : `database      ${formatBytes(database.fileBytes)} + ${formatBytes(database.walBytes)} WAL, ${database.pages} pages of ${database.pageSize} B, ${database.freePages} free`,
+      // A database server reports its size alone; a file has its log and pages too.
+      database.server === undefined
+        ? `database      ${formatBytes(database.fileBytes)} + ${formatBytes(database.walBytes)} WAL, ${database.pages} pages of ${database.pageSize} B, ${database.freePages} free`
+        : `database      ${formatBytes(database.fileBytes)} (${database.server}, ${database.file})`,
     );
     if (largest.length > 0) {
       println();

@@ -1,8 +1,12 @@
 // `regmeta tags <repo>`: the tags of a repository with their targets.
 
-import { DATA_HELP, DATA_OPTION, Exit, JSON_OPTION, openMetadata, parse, println, printJson, table, type Command } from '../common.js';
+import { JSON_OPTION, parse, type Command } from '../args.js';
+import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
+import { Exit } from '../exit.js';
+import { openMetadata } from '../open.js';
+import { printJson, println, table } from '../output.js';
 
-const options = { ...DATA_OPTION, ...JSON_OPTION } as const;
+const options = { ...LOCATION_OPTIONS, ...JSON_OPTION } as const;
 
 export const tags: Command = {
   name: 'tags',
@@ -12,7 +16,7 @@ Lists the tags of <repo> in byte order with the digest, media type and size
 of the manifest each points at.
 
 options:
-${DATA_HELP}
+${LOCATION_HELP}
   --json         print a JSON array of {tag, digest, mediaType, size}
 
 example:
@@ -24,7 +28,7 @@ example:
     const args = parse(argv, tags, options, { min: 1, max: 1 });
     if (!args) return Exit.OK;
     const [repo] = args.positionals;
-    const store = await openMetadata(args.values);
+    const store = await openMetadata(location(args.values, 'tags'));
     try {
       const rows = await store.tagDescriptors(repo);
       if (args.values.json) printJson(rows);

@@ -6,7 +6,7 @@
 import { endpointsProblem } from '../../notify/index.js';
 import { publicOrigin } from '../../server/index.js';
 import { isPostgresUrl } from '../../store/index.js';
-import { durationMs, formatDuration } from '../common.js';
+import { durationMs, formatDuration } from '../units.js';
 
 /** How one kind of value is read and written. */
 export interface Kind<T = unknown> {

@@ -2,7 +2,8 @@
 // default and help line. The flag and the environment variable are derived
 // from the key, and from this table come the flag parser, the environment
 // reader, the config file validator, --help, --print-config and the table in
-// docs/registry.md (test/cli/config.test.ts holds the doc to it).
+// docs/registry.md (test/cli/config.test.ts holds the doc to it). The other
+// commands read `data` and `database` from it too (location.ts).
 
 import { DEFAULT_BLOB_LIMITS } from '../../blobstore/index.js';
 import { DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MIN_FREE_DISK, DEFAULT_STATS_INTERVAL } from '../../server/index.js';
@@ -204,7 +205,7 @@ function derive(spec: OptionSpec): OptionInfo {
   return { ...spec, path, flagName: spec.flag ?? named, env: `REGMETA_${named.replace(/-/g, '_').toUpperCase()}` };
 }
 
-/** The options of `regmeta serve`, in the order of --help and docs/registry.md. */
+/** The options of `regmeta serve`, in the order of --help and docs/registry.md; the other commands read `data` and `database`. */
 export const OPTIONS: readonly OptionInfo[] = Object.freeze(SPECS.map(derive));
 
 /** The options about the configuration itself, which no config file sets. */

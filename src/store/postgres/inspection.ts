@@ -135,6 +135,7 @@ export async function stats(cx: PgContext, options: { top?: number } = {}): Prom
       pageSize: size.pageSize,
       pages: Math.ceil(size.bytes / size.pageSize),
       freePages: 0,
+      server: 'PostgreSQL',
     };
     return { counts: { ...counts }, database, largestRepositories: [...largestRepositories] };
   });

@@ -167,6 +167,10 @@ class PostgresStore implements Store {
   stats(options?: { top?: number }) {
     return inspection.stats(this.#cx, options);
   }
+  /** @throws StoreError UNSUPPORTED: PostgreSQL's own tools copy a database. */
+  async backup(): Promise<never> {
+    throw new StoreError('UNSUPPORTED', `the PostgreSQL store at ${this.#cx.location} makes no copies of itself: back it up with pg_dump or a base backup`);
+  }
   /**
    * Whether the server takes writes: connected, not a standby in recovery, not read-only by default.
    * @throws StoreError DATABASE_READONLY, DATABASE_UNAVAILABLE (unreachable), STORE_CLOSED.

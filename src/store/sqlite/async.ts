@@ -147,6 +147,9 @@ class SqliteAsyncStore implements Store {
   stats(options?: { top?: number }) {
     return settle(() => this.sync.stats(options));
   }
+  backup(...args: Parameters<MetadataStore['backup']>) {
+    return this.sync.backup(...args);
+  }
   checkWritable() {
     return settle(() => this.sync.checkWritable());
   }

@@ -3,6 +3,7 @@
 // concern, which runs it as one transaction (IMMEDIATE for writes;
 // collectBlob's file removal is a deliberate second one, after the commit).
 
+import { backup } from './backup.js';
 import * as blobs from './blobs.js';
 import { StoreContext } from './context.js';
 import type { Reference } from '../grammar.js';
@@ -17,7 +18,7 @@ import { Subscriptions } from './subscriptions.js';
 import * as tags from './tags.js';
 import { SqliteUploadSessions } from './uploads.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo, NewEvent } from '../types.js';
-import type { CatalogOptions, PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest, TagHistoryEntry, UntaggedManifest } from '../types.js';
+import type { BackupOptions, BackupResult, CatalogOptions, PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest, TagHistoryEntry, UntaggedManifest } from '../types.js';
 
 /**
  * The metadata of a registry in one SQLite file. Safe to share the file
@@ -383,6 +384,11 @@ export class MetadataStore {
    */
   stats(options: { top?: number } = {}): StoreStats {
     return inspection.stats(this.#cx, options);
+  }
+
+  /** SQLite's online backup of the file into the new file `target`, quick_check-ed: see Store.backup. @throws StoreError as Store.backup. */
+  backup(target: string, options?: BackupOptions): Promise<BackupResult> {
+    return backup(this.#cx, target, options);
   }
 
   /** Takes the write lock and lets it go (a readiness probe). @throws StoreError DATABASE_BUSY, DATABASE_*, STORE_CLOSED. */

@@ -1,7 +1,7 @@
 // One import, repository by repository: blobs, then manifests, then tags.
 
 import type { Store } from '../../../index.js';
-import { DirectoryBlobStore } from '../../../blobstore/index.js';
+import { openBlobs } from '../../open.js';
 import { Progress } from '../../progress.js';
 import { importBlobs } from './blobs.js';
 import { importRevisions } from './revisions.js';
@@ -20,7 +20,7 @@ export async function importInto(v2: string, store: Store, actor: string, target
     const repositories = scanRepositories(v2, summary.problems);
     const bar = new Progress('import', { total: repositories.reduce((n, r) => n + r.layers.length + r.revisions.length + r.tags.length, 0) });
     // No size limit: an import takes whatever the source registry holds.
-    const blobs = new DirectoryBlobStore(target.dir, { maxBlobSize: Number.POSITIVE_INFINITY });
+    const blobs = openBlobs(target.where, { maxBlobSize: Number.POSITIVE_INFINITY });
     const run: ImportRun = { v2, store, ctx: { actor }, target, blobs, summary, bar };
     for (const repo of repositories) {
       summary.repositories++;

@@ -3,14 +3,15 @@
 
 import { StoreError, type Store } from '../../../index.js';
 import type { BlobStore } from '../../../blobstore/index.js';
+import type { Location } from '../../open.js';
 import type { Progress } from '../../progress.js';
 
 /** What to do with the bytes of linked blobs: hard-link them (else copy), copy them into <data>/blobs, or leave them out. */
 export type BlobMode = 'none' | 'link' | 'copy';
 
 export interface Target {
-  /** The data directory blob files go to. */
-  dir: string;
+  /** Where the registry is: blob files go to its data directory. */
+  where: Location;
   blobs: BlobMode;
   /** Count the files that would be placed, place none. */
   dryRun: boolean;

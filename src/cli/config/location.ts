@@ -1,0 +1,72 @@
+// Where a subcommand finds the registry it works on: the data directory and,
+// when the metadata is on PostgreSQL, its database. Read from serve's options
+// table with serve's sources and precedence (flag > environment > the config
+// file of --config or REGMETA_CONFIG > default), so that one config file and
+// one environment serve `regmeta serve` and every other command alike.
+
+import { refuseProblems, resolveOptions } from './load.js';
+import { META_OPTIONS, OPTIONS, type OptionInfo } from './options.js';
+
+/** Where a registry lives. */
+export interface Location {
+  /** The data directory, absolute: the blobs, the uploads and, without `database`, metadata.db. */
+  data: string;
+  /** The PostgreSQL database's URL; undefined: the SQLite file in `data`. */
+  database?: string;
+}
+
+const optionOf = (key: string): OptionInfo => OPTIONS.find((o) => o.key === key)!;
+const DATA = optionOf('data');
+const DATABASE = optionOf('database');
+const STRING = { type: 'string' } as const;
+
+/** The options of a command that opens the registry: --data, --database and --config. */
+export const LOCATION_OPTIONS = {
+  [DATA.flagName]: STRING,
+  [DATABASE.flagName]: STRING,
+  [META_OPTIONS.config.flag]: STRING,
+} as Readonly<Record<'config' | 'data' | 'database', typeof STRING>>;
+
+/** The options of a command that works on the SQLite file in the data directory alone (migrate's source). */
+export const DATA_OPTIONS = { [DATA.flagName]: STRING, [META_OPTIONS.config.flag]: STRING } as Readonly<Record<'config' | 'data', typeof STRING>>;
+
+const CONFIG_HELP = `  --${META_OPTIONS.config.flag} <${META_OPTIONS.config.arg}>
+                 read the options above from serve's YAML or JSON config
+                 file (default: $${META_OPTIONS.config.env}); a flag wins over
+                 the environment, which wins over the file`;
+
+/** --data and --config in a command's help (DATA_OPTIONS). */
+export const DATA_HELP = `  --${DATA.flagName} <${DATA.arg}>   the registry's data directory, holding metadata.db
+                 (default: $${DATA.env}, else ${DATA.default})
+${CONFIG_HELP}`;
+
+/** --data, --database and --config in a command's help (LOCATION_OPTIONS). */
+export const LOCATION_HELP = `  --${DATA.flagName} <${DATA.arg}>   the registry's data directory, holding metadata.db
+                 (default: $${DATA.env}, else ${DATA.default})
+  --${DATABASE.flagName} <${DATABASE.arg}>
+                 the metadata on PostgreSQL (postgres://user:password@host/db;
+                 default: $${DATABASE.env}, else the SQLite file in --data);
+                 --data then holds only the blobs
+${CONFIG_HELP}`;
+
+/**
+ * Where the registry is, from the flags parsed (`values`: LOCATION_OPTIONS,
+ * or DATA_OPTIONS with `options.database` false), the environment and the
+ * config file, as serve reads the same options.
+ * @throws CliError USAGE listing every problem, one line each (a --database
+ * that is no postgres:// URL, a bad key or value in the config file); IO when
+ * the config file cannot be read.
+ */
+export function location(
+  values: { config?: string; data?: string; database?: string },
+  command: string,
+  options: { database?: boolean } = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Location {
+  const problems: string[] = [];
+  const read = options.database === false ? [DATA] : [DATA, DATABASE];
+  const { values: found } = resolveOptions(values, env, read, problems);
+  refuseProblems(problems, command);
+  const database = found.get(DATABASE.key) as string | undefined;
+  return { data: found.get(DATA.key) as string, ...(database === undefined ? {} : { database }) };
+}
