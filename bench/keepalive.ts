@@ -21,7 +21,7 @@ import { CONFIG_BLOB, LAYER_BLOB, manifest, MANIFEST_TYPE, putManifest } from '.
 
 const WARMUP = 200;
 /** Requests of each row sent to every server before any row is measured. */
-const PRELUDE = 1000;
+const PRELUDE = Number(process.env.PRELUDE ?? 4000);
 const SAMPLES = 2000;
 const TAGS = 1000;
 const REPO = 'bench/floor';
