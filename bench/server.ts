@@ -4,6 +4,8 @@
 // (Debian's docker-registry), all started here as child processes on loopback
 // with filesystem storage and deletes enabled, in one run (bench/sides.ts).
 // BENCH_BASELINE=<dir> adds regmeta as built in another checkout (on SQLite).
+// First, its floor section (bench/keepalive.ts): a minimal keep-alive client
+// against regmeta on SQLite and a bare node:http server answering the same.
 //
 // How it measures, and why:
 // - One keep-alive connection per registry, requests one at a time: the
@@ -32,6 +34,7 @@ import { tmpdir } from 'node:os';
 import { blobRows } from './blobs.js';
 import { expectStatus, pushBlob, sha256, target, targetCpu, type Target } from './client.js';
 import { canned, startFloor, type Floor } from './floor.js';
+import { keepAliveTable } from './keepalive.js';
 import { formatNumber, formatRatio, markdownTable, median, progress, progressDone } from './lib.js';
 import { otherVersion, stopAll } from './peers.js';
 import { BASELINE, DISTRIBUTION, PG1, PG2, SQLITE, startSides, type Sides } from './sides.js';
@@ -51,8 +54,8 @@ if (!(SCALE > 0 && SCALE <= 20)) throw new Error(`BENCH_SCALE must be a number i
 const SAMPLES = { put: 200, get: 2000, list: 30, page: 1000, delete: 40, blob: 200 };
 for (const key of Object.keys(SAMPLES) as (keyof typeof SAMPLES)[]) SAMPLES[key] = Math.round(SAMPLES[key] * SCALE);
 const WARMUP = 1000;
-/** BENCH_ONLY=metadata, throughput or blobs (or several, comma-separated) runs those parts of the bench. */
-const ONLY = (process.env.BENCH_ONLY ?? 'metadata,throughput,blobs').split(',');
+/** BENCH_ONLY=floor, metadata, throughput or blobs (or several, comma-separated) runs those parts of the bench. */
+const ONLY = (process.env.BENCH_ONLY ?? 'floor,metadata,throughput,blobs').split(',');
 
 const tagName = (i: number) => `t${String(i).padStart(5, '0')}`;
 /** The digest of bench/big's manifest by tag number: the same bytes on every registry. */
@@ -286,6 +289,12 @@ async function main(): Promise<void> {
   progress('starting registries');
   const baselineOn = process.env.BENCH_BASELINE_ON ?? 'sqlite';
   if (baselineOn !== 'sqlite' && baselineOn !== 'postgres') throw new Error(`BENCH_BASELINE_ON must be sqlite or postgres, not ${baselineOn}`);
+  // Before the other sides start: its servers run alone, on a repository of their own.
+  if (ONLY.includes('floor')) {
+    const baseline = baselineOn === 'sqlite' ? process.env.BENCH_BASELINE : undefined;
+    console.log(`${await keepAliveTable({ parentDir: DATA_PARENT, baseline })}\n`);
+  }
+  if (!ONLY.some((part) => part !== 'floor')) return;
   const sides = await startSides({ parentDir: DATA_PARENT, sockets: POPULATE_CONCURRENCY * 2, baseline: process.env.BENCH_BASELINE, baselineOn });
   try {
     if (ONLY.includes('metadata')) console.log(`${await metadataTable(sides)}\n`);

@@ -167,14 +167,22 @@ export class Connections {
     server.on('close', () => this.#watchdog.close());
   }
 
-  /** Registers a request's response as under way on its socket, and, on a server attached, watches that the client keeps it moving. */
+  /**
+   * Registers a request's response as under way on its socket, and, on a
+   * server attached, watches that the client keeps it moving; until end().
+   */
   begin(req: IncomingMessage, res: ServerResponse): void {
     const socket = req.socket;
     let responses = this.#inFlight.get(socket);
     if (responses === undefined) this.#inFlight.set(socket, (responses = new Set()));
     responses.add(res);
-    res.once('close', () => responses.delete(res));
     if (this.#attached) this.#watchdog.watch(req, res);
+  }
+
+  /** The response of a request begun has closed (the handler's one 'close' listener says so, rather than one each here). */
+  end(req: IncomingMessage, res: ServerResponse): void {
+    this.#inFlight.get(req.socket)?.delete(res);
+    if (this.#attached) this.#watchdog.answered(res);
   }
 
   /** Counts a connection against its address's cap, or closes it at once when it is over. */

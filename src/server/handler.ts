@@ -182,7 +182,9 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     assignRequestId(c);
     if (state.closing) res.setHeader('Connection', 'close');
     metrics?.started();
-    res.once('close', () => {
+    // The request's one 'close' listener: a listener each (connections, watchdog) would cost more than its work.
+    res.on('close', () => {
+      connections.end(req, res);
       state.onResponseClosed?.();
       metrics?.closed(c, started, bytesBefore);
       log(requestLogEntry(c, started, bytesBefore));

@@ -47,7 +47,9 @@ export function assignRequestId(c: RequestState): void {
 export function requestLogEntry(c: RequestState, started: number, bytesBefore: number): RequestLogEntry {
   const { req, res } = c;
   const method = req.method ?? '';
-  const path = (req.url ?? '').split('?')[0].slice(0, MAX_PATH);
+  const target = req.url ?? '';
+  const query = target.indexOf('?');
+  const path = (query === -1 ? target : target.slice(0, query)).slice(0, MAX_PATH);
   return {
     method,
     // A request refused before routing (401, a path not in normal form) is routed here, for the log only.

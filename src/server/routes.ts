@@ -67,6 +67,7 @@ const PATTERNS: ReadonlyArray<[RegExp, (m: RegExpExecArray, method: string) => R
 // Clients may percent-encode the colon of a digest; the grammar then refuses
 // anything that decoding lets through (a '/', '..', NUL).
 function segment(raw: string): string {
+  if (!raw.includes('%')) return raw;
   try {
     return decodeURIComponent(raw);
   } catch {

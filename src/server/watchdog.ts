@@ -45,7 +45,7 @@ const MIN_TICK = 25;
 export class Watchdog {
   readonly #limits: WatchLimits;
   readonly #tick: number;
-  readonly #watches = new Set<Watch>();
+  readonly #watches = new Map<ServerResponse, Watch>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(limits: WatchLimits) {
@@ -55,18 +55,23 @@ export class Watchdog {
     this.#tick = bounds.length === 0 ? 0 : Math.min(MAX_TICK, Math.max(MIN_TICK, Math.floor(Math.min(...bounds) / TICKS_PER_LIMIT)));
   }
 
-  /** Watches a request until it is answered and its body read, or its connection closes. */
+  /** Watches a request until it is answered and its body read, or its connection closes; `answered` ends the first part. */
   watch(req: IncomingMessage, res: ServerResponse): void {
     if (this.#tick === 0) return;
     const socket = req.socket;
     const now = performance.now();
-    const watch: Watch = { req, res, socket, answered: false, since: now, ...progressOf(socket), waited: 0, base: socket.bytesRead, last: now };
-    this.#watches.add(watch);
-    res.once('close', () => {
-      watch.answered = true;
-      if (req.complete) this.#watches.delete(watch);
-    });
+    const read = socket.bytesRead;
+    const watch: Watch = { req, res, socket, answered: false, since: now, read, written: socket.bytesWritten - socket.writableLength, queued: queuedBytes(socket), waited: 0, base: read, last: now };
+    this.#watches.set(res, watch);
     this.#timer ??= setInterval(() => this.#check(), this.#tick).unref();
+  }
+
+  /** `res` has closed: its watch ends now, or once its request's body is read. */
+  answered(res: ServerResponse): void {
+    const watch = this.#watches.get(res);
+    if (watch === undefined) return;
+    watch.answered = true;
+    if (watch.req.complete) this.#watches.delete(res);
   }
 
   /** Stops the timer; the watches end with their connections. */
@@ -78,9 +83,9 @@ export class Watchdog {
 
   #check(): void {
     const now = performance.now();
-    for (const watch of this.#watches) {
+    for (const watch of this.#watches.values()) {
       if (watch.socket.destroyed || (watch.answered && watch.req.complete)) {
-        this.#watches.delete(watch);
+        this.#watches.delete(watch.res);
         continue;
       }
       if (this.#holdsOn(watch, now)) watch.socket.destroy();

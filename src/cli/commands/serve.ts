@@ -24,7 +24,7 @@ import { openMetadata } from '../open.js';
 import { splitListen } from '../config/kinds.js';
 import { FLAGS, loadServeConfig, type LoadedConfig, type ServeConfig } from '../config/load.js';
 import { optionsHelp, printableConfig } from '../config/render.js';
-import { createServeLog, logFault, logRequest, type ServeLog } from '../log.js';
+import { createServeLog, logFault, type ServeLog } from '../log.js';
 
 const USAGE = `usage: regmeta serve [options]
 
@@ -165,7 +165,7 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
       },
       ...metricsOptions(config),
       minFreeDisk: config.minFreeDisk,
-      log: (entry) => log && logRequest(log.logger, entry),
+      log: (entry) => log?.request(entry),
       onError: (error, request) => log && logFault(log.logger, error, request),
       onWarning: warn,
     });

@@ -12,7 +12,18 @@ import { location, readBody, repoPath, sendEmpty, type RequestContext } from '..
  * at all (curl, Go's default client) gets the manifest as stored.
  */
 export function accepts(header: string | undefined, mediaType: string): boolean {
-  if (header === undefined || header.trim() === '') return true;
+  if (header === undefined) return true;
+  // A client sends the same header on every pull: the last answer is kept.
+  if (header === lastAccept.header && mediaType === lastAccept.mediaType) return lastAccept.accepted;
+  const accepted = parseAccepts(header, mediaType);
+  lastAccept = { header, mediaType, accepted };
+  return accepted;
+}
+
+let lastAccept = { header: '', mediaType: '', accepted: true };
+
+function parseAccepts(header: string, mediaType: string): boolean {
+  if (header.trim() === '') return true;
   for (const item of header.split(',')) {
     const [type, ...params] = item.split(';').map((part) => part.trim().toLowerCase());
     if (params.some((p) => /^q=0(?:\.0*)?$/.test(p))) continue;
