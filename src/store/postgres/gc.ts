@@ -4,10 +4,9 @@
 // committed while it waited), so a manifest tagged or a blob linked on
 // another replica between the listing and the delete stays.
 
-import { actorOf, timeOption } from '../arguments.js';
-import { toBlob, type BlobRow } from '../sqlite/blobs.js';
+import { actorOf, timeOf } from '../arguments.js';
+import { toBlob, type BlobRow } from '../rows.js';
 import { StoreError } from '../errors.js';
-import { checkDigest, checkRepository } from '../grammar.js';
 import type { BlobInfo, Context, UntaggedManifest } from '../types.js';
 import type { LockedAction } from '../contract.js';
 import { removeBlob, whileBlobUnknown } from './blobs.js';
@@ -32,7 +31,7 @@ const collectableBlob = (sql: Sql | TxSql, before: number) => sql`
 
 /** See MetadataStore.untaggedManifests. */
 export async function untaggedManifests(cx: PgContext, options: { olderThan?: Date } = {}): Promise<UntaggedManifest[]> {
-  const before = timeOption(options.olderThan);
+  const before = timeOf(options.olderThan);
   const rows = await cx.read((sql) => sql<{ repository: string; digest: string; created_at: number }[]>`
     SELECT r.name AS repository, m.digest, m.created_at
     FROM manifest m
@@ -44,7 +43,7 @@ export async function untaggedManifests(cx: PgContext, options: { olderThan?: Da
 
 /** See MetadataStore.unreferencedBlobs. */
 export async function unreferencedBlobs(cx: PgContext, options: { olderThan?: Date } = {}): Promise<BlobInfo[]> {
-  const before = timeOption(options.olderThan);
+  const before = timeOf(options.olderThan);
   const rows = await cx.read((sql) => sql<BlobRow[]>`
     SELECT b.digest, b.size, b.created_at FROM blob b WHERE ${collectableBlob(sql, before)} ORDER BY b.digest`);
   return rows.map(toBlob);
@@ -58,10 +57,8 @@ export async function collectManifest(
   ctx?: Context,
   options: { olderThan?: Date } = {},
 ): Promise<void> {
-  checkRepository(repo);
-  checkDigest(digest);
   const actor = actorOf(ctx);
-  const before = timeOption(options.olderThan);
+  const before = timeOf(options.olderThan);
   await cx.write(async (tx) => {
     // Locked: a tag write (its foreign key) or a delete elsewhere waits for this commit.
     const { repositoryId, manifestId } = await resolveManifest(tx.sql, repo, digest, true);
@@ -87,9 +84,8 @@ export async function collectBlob(
   ctx?: Context,
   options: { olderThan?: Date; removeFile?: LockedAction } = {},
 ): Promise<void> {
-  checkDigest(digest);
   const actor = actorOf(ctx);
-  const before = timeOption(options.olderThan);
+  const before = timeOf(options.olderThan);
   await cx.write((tx) =>
     removeBlob(tx, digest, actor, async (sql) => {
       const [row] = await sql`SELECT 1 FROM blob b WHERE b.digest = ${digest} AND ${collectableBlob(sql, before)}`;
