@@ -443,7 +443,7 @@ type MethodsOf<T> = { [K in keyof T]: T[K] extends (...args: never[]) => unknown
  * MetadataStore and its cursors and sessions implement.
  */
 export type Synchronous<T> = {
-  [K in MethodsOf<T>]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Awaited<R> : never;
+  [K in keyof T as T[K] extends (...args: never[]) => unknown ? K : never]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Awaited<R> : never;
 };
 
 /** Fails to compile unless `names` lists every method of `T`, once. */

@@ -57,7 +57,7 @@ export async function removeBlob(
 
 // --- the store's methods ------------------------------------------------------
 
-/** See MetadataStore.linkBlob. */
+/** See Store.linkBlob. */
 export async function linkBlob(
   cx: PgContext,
   repo: string,
@@ -112,7 +112,7 @@ function linkStatement(tx: WriteTx, repo: string, blob: { digest: string; size: 
     SELECT repo.created, (SELECT size FROM known) AS known FROM repo`;
 }
 
-/** See MetadataStore.mountBlob. */
+/** See Store.mountBlob. */
 export async function mountBlob(cx: PgContext, repo: string, digest: string, from: string, ctx?: Context): Promise<BlobInfo> {
   const actor = actorOf(ctx);
   return cx.write(async (tx) => {
@@ -133,7 +133,7 @@ export async function mountBlob(cx: PgContext, repo: string, digest: string, fro
   });
 }
 
-/** See MetadataStore.statBlob. */
+/** See Store.statBlob. */
 export async function statBlob(cx: PgContext, repo: string, digest: string): Promise<BlobInfo> {
   return cx.read(async (sql) => {
     const [row] = await sql<BlobRow[]>`
@@ -150,7 +150,7 @@ export async function statBlob(cx: PgContext, repo: string, digest: string): Pro
   });
 }
 
-/** See MetadataStore.unlinkBlob. */
+/** See Store.unlinkBlob. */
 export async function unlinkBlob(cx: PgContext, repo: string, digest: string, ctx?: Context): Promise<void> {
   const actor = actorOf(ctx);
   await cx.write(async (tx) => {
@@ -167,13 +167,13 @@ export async function unlinkBlob(cx: PgContext, repo: string, digest: string, ct
   });
 }
 
-/** See MetadataStore.deleteBlob. */
+/** See Store.deleteBlob. */
 export async function deleteBlob(cx: PgContext, digest: string, ctx?: Context): Promise<void> {
   const actor = actorOf(ctx);
   await cx.write((tx) => removeBlob(tx, digest, actor));
 }
 
-/** See MetadataStore.allBlobs. */
+/** See Store.allBlobs. */
 export async function allBlobs(cx: PgContext, page?: PageOptions): Promise<BlobInfo[]> {
   const { limit, last } = pageOf(page);
   const rows = await cx.read((sql) => sql<BlobRow[]>`
@@ -181,7 +181,7 @@ export async function allBlobs(cx: PgContext, page?: PageOptions): Promise<BlobI
   return rows.map(toBlob);
 }
 
-/** See MetadataStore.whileBlobUnknown. */
+/** See Store.whileBlobUnknown. */
 export async function whileBlobUnknown(cx: PgContext, digest: string, fn: LockedAction): Promise<boolean> {
   // Most files have their row: a read says so without taking the lock.
   const [known] = await cx.read((sql) => sql`SELECT 1 FROM blob WHERE digest = ${digest}`);

@@ -29,7 +29,7 @@ const collectableBlob = (sql: Sql | TxSql, before: number) => sql`
   AND NOT EXISTS (SELECT 1 FROM manifest_blob mb WHERE mb.digest = b.digest)
   AND NOT EXISTS (SELECT 1 FROM blob_link l WHERE l.digest = b.digest AND l.linked_at >= ${before})`;
 
-/** See MetadataStore.untaggedManifests. */
+/** See Store.untaggedManifests. */
 export async function untaggedManifests(cx: PgContext, options: { olderThan?: Date } = {}): Promise<UntaggedManifest[]> {
   const before = timeOf(options.olderThan);
   const rows = await cx.read((sql) => sql<{ repository: string; digest: string; created_at: number }[]>`
@@ -41,7 +41,7 @@ export async function untaggedManifests(cx: PgContext, options: { olderThan?: Da
   return rows.map((row) => ({ repository: row.repository, digest: row.digest, createdAt: new Date(row.created_at) }));
 }
 
-/** See MetadataStore.unreferencedBlobs. */
+/** See Store.unreferencedBlobs. */
 export async function unreferencedBlobs(cx: PgContext, options: { olderThan?: Date } = {}): Promise<BlobInfo[]> {
   const before = timeOf(options.olderThan);
   const rows = await cx.read((sql) => sql<BlobRow[]>`
@@ -49,7 +49,7 @@ export async function unreferencedBlobs(cx: PgContext, options: { olderThan?: Da
   return rows.map(toBlob);
 }
 
-/** See MetadataStore.collectManifest. */
+/** See Store.collectManifest. */
 export async function collectManifest(
   cx: PgContext,
   repo: string,
@@ -77,7 +77,7 @@ export async function collectManifest(
   });
 }
 
-/** See MetadataStore.collectBlob. */
+/** See Store.collectBlob. */
 export async function collectBlob(
   cx: PgContext,
   digest: string,

@@ -60,7 +60,7 @@ async function checkIntegrity(sql: TxSql): Promise<void> {
     WHERE i.indrelid = ANY(${TABLES.map((table) => `${table}`)}::regclass[])`;
 }
 
-/** See MetadataStore.check. */
+/** See Store.check. */
 export async function check(cx: PgContext, options: { onProgress?: (done: number, total: number) => void } = {}): Promise<DatabaseCheck> {
   let result = emptyCheck();
   try {
@@ -102,7 +102,7 @@ async function checkManifests(sql: TxSql, result: DatabaseCheck, onProgress?: (d
   }
 }
 
-/** See MetadataStore.stats. */
+/** See Store.stats. */
 export async function stats(cx: PgContext, options: { top?: number } = {}): Promise<StoreStats> {
   const top = topOf(options.top);
   return cx.snapshot(async (sql) => {

@@ -110,7 +110,7 @@ function recordRemoved(tx: WriteTx, repo: string, digest: string, tags: string[]
 
 // --- the store's methods ------------------------------------------------------
 
-/** See MetadataStore.putManifest. */
+/** See Store.putManifest. */
 export async function putManifest(
   cx: PgContext,
   repo: string,
@@ -173,17 +173,17 @@ async function readByTag(sql: Sql, repo: string, tag: string, withPayload: boole
   return row;
 }
 
-/** See MetadataStore.getManifest. */
+/** See Store.getManifest. */
 export async function getManifest(cx: PgContext, repo: string, digest: string): Promise<StoredManifest> {
   return (await readByDigest(cx, repo, digest, true)) as StoredManifest;
 }
 
-/** See MetadataStore.statManifest. */
+/** See Store.statManifest. */
 export function statManifest(cx: PgContext, repo: string, digest: string): Promise<ManifestInfo> {
   return readByDigest(cx, repo, digest, false);
 }
 
-/** See MetadataStore.getManifestByReference. */
+/** See Store.getManifestByReference. */
 export async function getManifestByReference(
   cx: PgContext,
   repo: string,
@@ -199,7 +199,7 @@ export async function getManifestByReference(
   });
 }
 
-/** See MetadataStore.deleteManifest. */
+/** See Store.deleteManifest. */
 export async function deleteManifest(cx: PgContext, repo: string, digest: string, ctx?: Context): Promise<void> {
   const actor = actorOf(ctx);
   await cx.write(async (tx) => {
@@ -222,7 +222,7 @@ export async function deleteManifest(cx: PgContext, repo: string, digest: string
   });
 }
 
-/** See MetadataStore.referrers. */
+/** See Store.referrers. */
 export async function referrers(cx: PgContext, repo: string, digest: string, filter: { artifactType?: string } = {}): Promise<Descriptor[]> {
   const artifactType = filter.artifactType;
   // A repository that is not there has no referrers: the join finds none.

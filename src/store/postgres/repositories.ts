@@ -103,7 +103,7 @@ export function limitOf(limit: number): number | null {
   return limit < 0 ? null : limit;
 }
 
-/** See MetadataStore.catalog. */
+/** See Store.catalog. */
 export async function catalog(cx: PgContext, page?: CatalogOptions): Promise<string[]> {
   const { limit, last } = pageOf(page);
   const { low, high } = catalogBounds(page, last);
@@ -117,7 +117,7 @@ export async function catalog(cx: PgContext, page?: CatalogOptions): Promise<str
   });
 }
 
-/** See MetadataStore.deleteRepository. */
+/** See Store.deleteRepository. */
 export async function deleteRepository(cx: PgContext, repo: string, ctx?: Context): Promise<void> {
   const actor = actorOf(ctx);
   await cx.write(async (tx) => {

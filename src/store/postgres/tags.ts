@@ -75,7 +75,7 @@ export async function untagManifest(tx: WriteTx, manifest: { id: number }): Prom
 
 // --- the store's methods ------------------------------------------------------
 
-/** See MetadataStore.putTag. */
+/** See Store.putTag. */
 export async function putTag(
   cx: PgContext,
   repo: string,
@@ -104,7 +104,7 @@ export async function putTag(
   });
 }
 
-/** See MetadataStore.getTag. */
+/** See Store.getTag. */
 export async function getTag(cx: PgContext, repo: string, tag: string): Promise<Descriptor> {
   return cx.read(async (sql) => {
     const [row] = await sql<TagRow[]>`
@@ -118,7 +118,7 @@ export async function getTag(cx: PgContext, repo: string, tag: string): Promise<
   });
 }
 
-/** See MetadataStore.deleteTag. */
+/** See Store.deleteTag. */
 export async function deleteTag(cx: PgContext, repo: string, tag: string, ctx?: Context): Promise<void> {
   const actor = actorOf(ctx);
   await cx.write(async (tx) => {
@@ -132,7 +132,7 @@ export async function deleteTag(cx: PgContext, repo: string, tag: string, ctx?: 
   });
 }
 
-/** See MetadataStore.allTags. */
+/** See Store.allTags. */
 export async function allTags(cx: PgContext, repo: string, page?: PageOptions): Promise<string[]> {
   const { limit, last } = pageOf(page);
   return cx.read(async (sql) => {
@@ -146,7 +146,7 @@ export async function allTags(cx: PgContext, repo: string, page?: PageOptions): 
   });
 }
 
-/** See MetadataStore.tagDescriptors. */
+/** See Store.tagDescriptors. */
 export async function tagDescriptors(cx: PgContext, repo: string, page?: PageOptions): Promise<(Descriptor & { tag: string })[]> {
   const { limit, last } = pageOf(page);
   return cx.read(async (sql) => {
@@ -162,7 +162,7 @@ export async function tagDescriptors(cx: PgContext, repo: string, page?: PageOpt
   });
 }
 
-/** See MetadataStore.lookupTags. */
+/** See Store.lookupTags. */
 export async function lookupTags(cx: PgContext, repo: string, descriptorOrDigest: string | Pick<Descriptor, 'digest'>): Promise<string[]> {
   const digest = typeof descriptorOrDigest === 'string' ? descriptorOrDigest : descriptorOrDigest.digest;
   return cx.read(async (sql) => {
@@ -178,7 +178,7 @@ export async function lookupTags(cx: PgContext, repo: string, descriptorOrDigest
   });
 }
 
-/** See MetadataStore.tagHistory. */
+/** See Store.tagHistory. */
 export async function tagHistory(cx: PgContext, repo: string, tag: string): Promise<TagHistoryEntry[]> {
   // One statement: the repository (or NAME_UNKNOWN) and its history read together.
   const rows = await cx.read((sql) => sql<{ digest: string | null; tagged_at: number | null }[]>`

@@ -77,7 +77,7 @@ export function removeBlob(cx: StoreContext, digest: string, actor: string, stil
 
 // --- the store's methods ------------------------------------------------------
 
-/** See MetadataStore.linkBlob. */
+/** See Store.linkBlob. */
 export function linkBlob(
   cx: StoreContext,
   repo: string,
@@ -101,7 +101,7 @@ export function linkBlob(
   });
 }
 
-/** See MetadataStore.mountBlob. */
+/** See Store.mountBlob. */
 export function mountBlob(cx: StoreContext, repo: string, digest: string, from: string, ctx?: Context): BlobInfo {
   const actor = actorOf(ctx);
   const sql = cx.sql.blobs;
@@ -115,7 +115,7 @@ export function mountBlob(cx: StoreContext, repo: string, digest: string, from: 
   });
 }
 
-/** See MetadataStore.statBlob. */
+/** See Store.statBlob. */
 export function statBlob(cx: StoreContext, repo: string, digest: string): BlobInfo {
   return cx.read(() => {
     const row = cx.sql.blobs.statBlob.get({ repository: repo, digest }) as BlobRow | undefined;
@@ -127,7 +127,7 @@ export function statBlob(cx: StoreContext, repo: string, digest: string): BlobIn
   });
 }
 
-/** See MetadataStore.unlinkBlob. */
+/** See Store.unlinkBlob. */
 export function unlinkBlob(cx: StoreContext, repo: string, digest: string, ctx?: Context): void {
   const actor = actorOf(ctx);
   const sql = cx.sql.blobs;
@@ -145,19 +145,19 @@ export function unlinkBlob(cx: StoreContext, repo: string, digest: string, ctx?:
   });
 }
 
-/** See MetadataStore.deleteBlob. */
+/** See Store.deleteBlob. */
 export function deleteBlob(cx: StoreContext, digest: string, ctx?: Context): void {
   const actor = actorOf(ctx);
   cx.write(() => removeBlob(cx, digest, actor));
 }
 
-/** See MetadataStore.allBlobs. */
+/** See Store.allBlobs. */
 export function allBlobs(cx: StoreContext, page?: PageOptions): BlobInfo[] {
   const { limit, last } = pageOf(page);
   return cx.read(() => (cx.sql.blobs.allBlobs.all({ last, limit }) as BlobRow[]).map(toBlob));
 }
 
-/** See MetadataStore.whileBlobUnknown. */
+/** See Store.whileBlobUnknown. */
 export function whileBlobUnknown(cx: StoreContext, digest: string, fn: () => void): boolean {
   const sql = cx.sql.blobs;
   // Most files have their row: a read says so without taking the write lock.

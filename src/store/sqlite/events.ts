@@ -115,13 +115,13 @@ export function recordEvent(
 
 // --- the store's methods ------------------------------------------------------
 
-/** See MetadataStore.createEvent. */
+/** See Store.createEvent. */
 export function createEvent(cx: StoreContext, event: NewEvent): Event {
   const params = eventParams(event);
   return cx.write(() => toEvent(cx.sql.events.insertEvent.get({ ...params, id: eventId(), now: Date.now() }) as EventRow));
 }
 
-/** See MetadataStore.getEvents. */
+/** See Store.getEvents. */
 export function getEvents(cx: StoreContext, query: EventQuery): EventPage {
   return cx.read(() => cx.sql.events.queries.page(query));
 }

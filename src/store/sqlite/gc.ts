@@ -69,19 +69,19 @@ function toUntagged(row: UntaggedRow): UntaggedManifest {
   return { repository: row.repository, digest: row.digest, createdAt: new Date(row.created_at) };
 }
 
-/** See MetadataStore.untaggedManifests. */
+/** See Store.untaggedManifests. */
 export function untaggedManifests(cx: StoreContext, options: { olderThan?: Date } = {}): UntaggedManifest[] {
   const before = timeOf(options.olderThan);
   return cx.read(() => (cx.sql.gc.untaggedManifests.all({ before }) as UntaggedRow[]).map(toUntagged));
 }
 
-/** See MetadataStore.unreferencedBlobs. */
+/** See Store.unreferencedBlobs. */
 export function unreferencedBlobs(cx: StoreContext, options: { olderThan?: Date } = {}): BlobInfo[] {
   const before = timeOf(options.olderThan);
   return cx.read(() => (cx.sql.gc.unreferencedBlobs.all({ before }) as BlobRow[]).map(toBlob));
 }
 
-/** See MetadataStore.collectManifest. */
+/** See Store.collectManifest. */
 export function collectManifest(cx: StoreContext, repo: string, digest: string, ctx?: Context, options: { olderThan?: Date } = {}): void {
   const actor = actorOf(ctx);
   const before = timeOf(options.olderThan);
@@ -98,7 +98,7 @@ export function collectManifest(cx: StoreContext, repo: string, digest: string, 
   });
 }
 
-/** See MetadataStore.collectBlob. */
+/** See Store.collectBlob. */
 export function collectBlob(
   cx: StoreContext,
   digest: string,

@@ -98,7 +98,7 @@ type Statements = ReturnType<typeof prepareInspectionStatements>;
 
 // --- check ----------------------------------------------------------------------
 
-/** See MetadataStore.check. */
+/** See Store.check. */
 export function check(cx: StoreContext, options: { onProgress?: (done: number, total: number) => void } = {}): DatabaseCheck {
   const sql = cx.sql.inspection;
   let result = emptyCheck();
@@ -165,7 +165,7 @@ function fileSize(path: string): number {
   }
 }
 
-/** See MetadataStore.stats. */
+/** See Store.stats. */
 export function stats(cx: StoreContext, options: { top?: number } = {}): StoreStats {
   const top = topOf(options.top);
   const sql = cx.sql.inspection;

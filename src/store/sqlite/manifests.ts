@@ -169,7 +169,7 @@ export function removeManifest(cx: StoreContext, repo: string, manifest: { id: n
 
 // --- the store's methods ------------------------------------------------------
 
-/** See MetadataStore.putManifest. */
+/** See Store.putManifest. */
 export function putManifest(
   cx: StoreContext,
   repo: string,
@@ -207,17 +207,17 @@ function readManifest(cx: StoreContext, repo: string, digest: string, statement:
   });
 }
 
-/** See MetadataStore.getManifest. */
+/** See Store.getManifest. */
 export function getManifest(cx: StoreContext, repo: string, digest: string): StoredManifest {
   return readManifest(cx, repo, digest, cx.sql.manifests.manifestWithPayload) as StoredManifest;
 }
 
-/** See MetadataStore.statManifest. */
+/** See Store.statManifest. */
 export function statManifest(cx: StoreContext, repo: string, digest: string): ManifestInfo {
   return readManifest(cx, repo, digest, cx.sql.manifests.manifestInfo);
 }
 
-/** See MetadataStore.getManifestByReference. */
+/** See Store.getManifestByReference. */
 export function getManifestByReference(
   cx: StoreContext,
   repo: string,
@@ -235,7 +235,7 @@ export function getManifestByReference(
   });
 }
 
-/** See MetadataStore.deleteManifest. */
+/** See Store.deleteManifest. */
 export function deleteManifest(cx: StoreContext, repo: string, digest: string, ctx?: Context): void {
   const actor = actorOf(ctx);
   cx.write(() => {
@@ -245,7 +245,7 @@ export function deleteManifest(cx: StoreContext, repo: string, digest: string, c
   });
 }
 
-/** See MetadataStore.referrers. */
+/** See Store.referrers. */
 export function referrers(cx: StoreContext, repo: string, digest: string, filter: { artifactType?: string } = {}): Descriptor[] {
   const artifactType = filter.artifactType;
   return cx.snapshot(() => {

@@ -83,14 +83,14 @@ export function notFound(cx: StoreContext, repo: string, message: string): never
 
 // --- the store's methods ------------------------------------------------------
 
-/** See MetadataStore.catalog. */
+/** See Store.catalog. */
 export function catalog(cx: StoreContext, page?: CatalogOptions): string[] {
   const { limit, last } = pageOf(page);
   const { low, high } = catalogBounds(page, last);
   return cx.read(() => cx.sql.repositories.catalog.all({ last, limit, low, high }) as string[]);
 }
 
-/** See MetadataStore.deleteRepository. */
+/** See Store.deleteRepository. */
 export function deleteRepository(cx: StoreContext, repo: string, ctx?: Context): void {
   const actor = actorOf(ctx);
   cx.write(() => {

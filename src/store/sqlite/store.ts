@@ -31,11 +31,11 @@ import type { CatalogOptions, PageOptions, PutManifestResult, StoreOptions, Stor
 export class MetadataStore implements Synchronous<Store> {
   /** The database file, or ':memory:'. */
   readonly file: string;
-  /** {@inheritDoc Store.limits} */
+  /** The limits this store enforces, for callers that must agree with them (a server reading a manifest body). */
   readonly limits: StoreLimits;
-  /** {@inheritDoc Store.notifications} */
+  /** The webhook endpoints' cursors into the event log (regmeta serve --notify). */
   readonly notifications: SqliteNotificationCursors;
-  /** {@inheritDoc Store.uploads} */
+  /** Blob upload sessions, shared by every process on the file (regmeta serve's blob storage keeps them here). */
   readonly uploads: SqliteUploadSessions;
   readonly #cx: StoreContext;
   readonly #subscriptions: Subscriptions;

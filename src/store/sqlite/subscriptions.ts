@@ -42,7 +42,7 @@ export class Subscriptions {
     this.#pollInterval = pollInterval;
   }
 
-  /** See MetadataStore.subscribe. */
+  /** See Store.subscribe. */
   subscribe(fn: (event: Event) => void, options: { query?: EventQuery; onError?: (error: unknown) => void } = {}): () => void {
     const cx = this.#cx;
     const sql = cx.sql.subscriptions;

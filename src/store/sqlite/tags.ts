@@ -125,7 +125,7 @@ export function untagManifest(cx: StoreContext, repo: string, manifest: { id: nu
 
 // --- the store's methods ------------------------------------------------------
 
-/** See MetadataStore.putTag. */
+/** See Store.putTag. */
 export function putTag(
   cx: StoreContext,
   repo: string,
@@ -141,7 +141,7 @@ export function putTag(
   });
 }
 
-/** See MetadataStore.getTag. */
+/** See Store.getTag. */
 export function getTag(cx: StoreContext, repo: string, tag: string): Descriptor {
   return cx.read(() => {
     const row = cx.sql.tags.getTag.get({ repository: repo, tag }) as TagRow | undefined;
@@ -150,7 +150,7 @@ export function getTag(cx: StoreContext, repo: string, tag: string): Descriptor 
   });
 }
 
-/** See MetadataStore.deleteTag. */
+/** See Store.deleteTag. */
 export function deleteTag(cx: StoreContext, repo: string, tag: string, ctx?: Context): void {
   const actor = actorOf(ctx);
   cx.write(() => {
@@ -162,7 +162,7 @@ export function deleteTag(cx: StoreContext, repo: string, tag: string, ctx?: Con
   });
 }
 
-/** See MetadataStore.allTags. */
+/** See Store.allTags. */
 export function allTags(cx: StoreContext, repo: string, page?: PageOptions): string[] {
   const { limit, last } = pageOf(page);
   return cx.read(() => {
@@ -172,7 +172,7 @@ export function allTags(cx: StoreContext, repo: string, page?: PageOptions): str
   });
 }
 
-/** See MetadataStore.tagDescriptors. */
+/** See Store.tagDescriptors. */
 export function tagDescriptors(cx: StoreContext, repo: string, page?: PageOptions): (Descriptor & { tag: string })[] {
   const { limit, last } = pageOf(page);
   return cx.read(() => {
@@ -182,7 +182,7 @@ export function tagDescriptors(cx: StoreContext, repo: string, page?: PageOption
   });
 }
 
-/** See MetadataStore.lookupTags. */
+/** See Store.lookupTags. */
 export function lookupTags(cx: StoreContext, repo: string, descriptorOrDigest: string | Pick<Descriptor, 'digest'>): string[] {
   const digest = typeof descriptorOrDigest === 'string' ? descriptorOrDigest : descriptorOrDigest.digest;
   return cx.read(() => {
@@ -192,7 +192,7 @@ export function lookupTags(cx: StoreContext, repo: string, descriptorOrDigest: s
   });
 }
 
-/** See MetadataStore.tagHistory. */
+/** See Store.tagHistory. */
 export function tagHistory(cx: StoreContext, repo: string, tag: string): TagHistoryEntry[] {
   return cx.snapshot(() => {
     const repositoryId = requireRepository(cx, repo);
