@@ -6,8 +6,12 @@
 import type { Reference } from './grammar.js';
 import type { StoreLimits } from './limits.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo } from './types.js';
-import type { CatalogOptions, NewEvent, NotificationEvent, NotificationStatus, PageOptions, PutManifestResult, StoreStats } from './types.js';
-import type { StoredManifest, TagHistoryEntry, UntaggedManifest, UploadClaim, UploadSession } from './types.js';
+import type { CatalogOptions, NewEvent, PageOptions, PutManifestResult, StoreStats } from './types.js';
+import type { StoredManifest, TagHistoryEntry, UntaggedManifest } from './types.js';
+import type { NotificationCursors } from './notifications.js';
+import type { UploadSessions } from './uploads.js';
+
+export type { NotificationCursors, UploadSessions };
 
 /**
  * A callback run inside a store's transaction, under the lock that guards a
@@ -15,135 +19,6 @@ import type { StoredManifest, TagHistoryEntry, UntaggedManifest, UploadClaim, Up
  * transaction is synchronous and refuses one with ARGUMENT_INVALID.
  */
 export type LockedAction = () => void | Promise<void>;
-
-/** The webhook endpoints' cursors into the event log (regmeta serve --notify). Each method is one transaction. */
-export interface NotificationCursors {
-  /**
-   * Creates the cursor of `endpoint` when it has none, at the newest event
-   * committed now: a new endpoint gets what happens from now on, not the
-   * whole history. An existing cursor stays where it is.
-   * @throws StoreError ARGUMENT_INVALID (not a string of 1 to 2048 characters), DATABASE_*, STORE_CLOSED.
-   */
-  open(endpoint: string): Promise<void>;
-  /**
-   * Up to `limit` events committed after the cursor of `endpoint`, in commit
-   * order, each with its manifest's or blob's media type and size when still stored.
-   * @throws StoreError ARGUMENT_INVALID (no such cursor, or `limit` not from 1
-   * to the page limit), DATABASE_*, STORE_CLOSED.
-   */
-  eventsAfter(endpoint: string, limit: number): Promise<NotificationEvent[]>;
-  /**
-   * Records that `endpoint` acknowledged every event up to `eventId`: the
-   * cursor moves there, in one transaction, and never backwards (a batch
-   * acknowledged twice only counts as a success); failures go back to 0.
-   * @throws StoreError ARGUMENT_INVALID (no such event or endpoint), DATABASE_*, STORE_CLOSED.
-   */
-  advance(endpoint: string, eventId: string): Promise<void>;
-  /**
-   * Records a failed delivery to `endpoint` (its message, cut to 1000
-   * characters); the cursor stays.
-   * @throws StoreError ARGUMENT_INVALID, DATABASE_*, STORE_CLOSED.
-   */
-  recordFailure(endpoint: string, error: string): Promise<void>;
-  /**
-   * Forgets the cursor of `endpoint` (configured again, it starts anew at the newest event).
-   * @returns whether there was one.
-   * @throws StoreError ARGUMENT_INVALID, DATABASE_*, STORE_CLOSED.
-   */
-  remove(endpoint: string): Promise<boolean>;
-  /**
-   * Every cursor, by endpoint: position, backlog, failures, last error and success, in one snapshot.
-   * @throws StoreError DATABASE_*, STORE_CLOSED.
-   */
-  status(): Promise<NotificationStatus[]>;
-  /**
-   * Whether this process may deliver to `endpoint` now. Takes the endpoint's
-   * delivery lock when it is free, so that of several replicas one at a time
-   * delivers to it; a process that stops or dies lets go. Always true on
-   * SQLite, whose file one server serves.
-   * @throws StoreError ARGUMENT_INVALID (a bad endpoint), the database's errors.
-   */
-  claim(endpoint: string): Promise<boolean>;
-  /** Lets go of the endpoint's delivery lock, if this process holds it. Never throws. */
-  release(endpoint: string): Promise<void>;
-}
-
-/**
- * Blob upload sessions, shared by every process and replica on the store:
- * what a registry's blob storage keeps its sessions in, so that a chunked
- * upload survives a restart and its requests may land on any replica. Each
- * method is one transaction.
- */
-export interface UploadSessions {
-  /**
-   * Opens an empty session for `repo` (which need not exist yet) on behalf
-   * of client address `client`, counted against the client in the same
-   * transaction as the insert, so that concurrent opens cannot all pass.
-   * @param max the most sessions `client` may hold at once; 0: no cap.
-   * @throws StoreError TOOMANYREQUESTS (`detail.held`, `detail.max`) when the
-   * client holds `max` already; NAME_INVALID, ARGUMENT_INVALID, DATABASE_*, STORE_CLOSED.
-   */
-  open(repo: string, client: string, max: number): Promise<UploadSession>;
-  /**
-   * The session `id` of `repo`.
-   * @throws StoreError BLOB_UPLOAD_UNKNOWN (no such session, or another
-   * repository's); NAME_INVALID, DATABASE_*, STORE_CLOSED.
-   */
-  get(repo: string, id: string): Promise<UploadSession>;
-  /**
-   * Claims the session `id` of `repo` for `owner` for `leaseMs`: the one
-   * writer that may append to it until it commits, releases or the lease
-   * runs out, or its holder dies (its process on SQLite, where this
-   * machine's /proc can tell; its database connection on PostgreSQL): a
-   * dead holder's claim is taken at once. Claiming again as the same owner
-   * renews. Counts as use.
-   * @returns the committed size, or 'busy' while another owner's claim is live.
-   * @throws StoreError BLOB_UPLOAD_UNKNOWN; NAME_INVALID, ARGUMENT_INVALID, DATABASE_*, STORE_CLOSED.
-   */
-  claim(repo: string, id: string, owner: string, leaseMs: number): Promise<UploadClaim>;
-  /**
-   * Extends `owner`'s claim on session `id` by `leaseMs` from now, while a long body streams.
-   * @returns false when `owner` holds no claim on it any more (ended, or taken over).
-   * @throws StoreError ARGUMENT_INVALID, DATABASE_*, STORE_CLOSED.
-   */
-  renew(id: string, owner: string, leaseMs: number): Promise<boolean>;
-  /**
-   * Records that session `id` now holds `size` committed bytes, and releases `owner`'s claim, in one statement.
-   * @throws StoreError BLOB_UPLOAD_UNKNOWN when `owner` holds no claim on it
-   * (ended meanwhile, or taken over after its lease ran out); ARGUMENT_INVALID, DATABASE_*, STORE_CLOSED.
-   */
-  commit(id: string, owner: string, size: number): Promise<void>;
-  /** Lets go of `owner`'s claim on session `id`, leaving its size; nothing when it holds none. @throws StoreError ARGUMENT_INVALID, DATABASE_*, STORE_CLOSED. */
-  release(id: string, owner: string): Promise<void>;
-  /**
-   * Ends the session `id` of `repo` (finished or cancelled): its row goes,
-   * before its file does. @returns whether it was there.
-   * @throws StoreError NAME_INVALID, DATABASE_*, STORE_CLOSED.
-   */
-  end(repo: string, id: string): Promise<boolean>;
-  /**
-   * Up to `limit` (default 100) sessions last used before `idleBefore` whose
-   * claim is not live, oldest first: what a sweeper expires.
-   * @throws StoreError ARGUMENT_INVALID, DATABASE_*, STORE_CLOSED.
-   */
-  idle(idleBefore: Date, limit?: number): Promise<UploadSession[]>;
-  /**
-   * Ends session `id` only if it is still idle since before `idleBefore`
-   * with no live claim: two sweepers, or a sweeper and a client that just
-   * came back, never both win. @returns whether this call ended it.
-   * @throws StoreError ARGUMENT_INVALID, DATABASE_*, STORE_CLOSED.
-   */
-  expire(id: string, idleBefore: Date): Promise<boolean>;
-  /**
-   * Whether any repository's session `id` is there: what a sweep of stray
-   * session files asks before it removes one (a session's row is written
-   * before its file, so a file whose row is gone is no one's).
-   * @throws StoreError DATABASE_*, STORE_CLOSED.
-   */
-  has(id: string): Promise<boolean>;
-  /** How many sessions are open, in the whole database. @throws StoreError DATABASE_*, STORE_CLOSED. */
-  count(): Promise<number>;
-}
 
 /**
  * The metadata of a registry: DTR's ManifestStore, TagStore and
@@ -435,7 +310,7 @@ export interface Store {
 }
 
 /** The names of an interface's methods. */
-type MethodsOf<T> = { [K in keyof T]: T[K] extends (...args: never[]) => unknown ? K : never }[keyof T] & string;
+export type MethodsOf<T> = { [K in keyof T]: T[K] extends (...args: never[]) => unknown ? K : never }[keyof T] & string;
 
 /**
  * The methods of `T` (one of the interfaces above), synchronous: the same
@@ -447,7 +322,7 @@ export type Synchronous<T> = {
 };
 
 /** Fails to compile unless `names` lists every method of `T`, once. */
-function methodList<T>() {
+export function methodList<T>() {
   return <const N extends readonly MethodsOf<T>[]>(names: N & ([MethodsOf<T>] extends [N[number]] ? unknown : never)): readonly MethodsOf<T>[] => names;
 }
 
@@ -461,9 +336,3 @@ export const STORE_METHODS = methodList<Store>()([
   'createEvent', 'getEvents', 'subscribe',
   'check', 'stats', 'checkWritable', 'close',
 ]);
-
-/** Every method of UploadSessions. */
-export const UPLOAD_METHODS = methodList<UploadSessions>()(['open', 'get', 'claim', 'renew', 'commit', 'release', 'end', 'idle', 'expire', 'has', 'count']);
-
-/** Every method of NotificationCursors. */
-export const CURSOR_METHODS = methodList<NotificationCursors>()(['open', 'eventsAfter', 'advance', 'recordFailure', 'remove', 'status', 'claim', 'release']);

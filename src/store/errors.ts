@@ -36,13 +36,13 @@ export type StoreErrorCode =
   | 'STORE_ALREADY_REGISTERED'
   /** The store was used after close(). */
   | 'STORE_CLOSED'
-  /** The file is not a SQLite database, or is another program's database. */
+  /** Not a regmeta database: a file that is no SQLite database, or another program's database. */
   | 'DATABASE_INVALID'
   /** The database was written by a newer regmeta. */
   | 'DATABASE_TOO_NEW'
   /** The database is the target of a migration (regmeta migrate) that has not finished: it holds part of a registry. */
   | 'DATABASE_INCOMPLETE'
-  /** SQLite reports the file damaged. */
+  /** The database reports its data damaged. */
   | 'DATABASE_CORRUPT'
   /** The disk is full. */
   | 'DATABASE_FULL'
@@ -56,7 +56,7 @@ export type StoreErrorCode =
   | 'DATABASE_UNAVAILABLE'
   /** The file or its directory cannot be written. */
   | 'DATABASE_READONLY'
-  /** Any other failure of SQLite or the filesystem under it. */
+  /** Any other failure of the database or the filesystem under it. */
   | 'DATABASE_ERROR';
 
 /** Anything the store throws. `code` is stable; `detail` is structured context for the client. */

@@ -5,7 +5,9 @@
 // nothing can interleave. The adapter's methods are derived from the
 // contract's lists of method names, each made once, when this module loads.
 
-import { CURSOR_METHODS, STORE_METHODS, UPLOAD_METHODS } from '../contract.js';
+import { STORE_METHODS } from '../contract.js';
+import { CURSOR_METHODS } from '../notifications.js';
+import { UPLOAD_METHODS } from '../uploads.js';
 import type { NotificationCursors, Store, UploadSessions } from '../contract.js';
 import type { StoreLimits } from '../limits.js';
 import type { MetadataStore } from './store.js';
