@@ -15,10 +15,9 @@ import { DEFAULT_POSTGRES_TIMEOUTS, limitsOf, type StoreLimits } from '../limits
 import type { BlobInfo, CatalogOptions, Context, Descriptor, Event, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
 import type { PostgresStoreOptions, StoredManifest } from '../types.js';
 import * as blobs from './blobs.js';
-import { PgContext } from './context.js';
+import { PgContext, type Sql } from './context.js';
 import { translatePgError } from './errors.js';
 import { connect } from './pool.js';
-import type { Sql } from './context.js';
 import * as events from './events.js';
 import * as gc from './gc.js';
 import * as inspection from './inspection.js';
@@ -198,7 +197,7 @@ applyChecks(PostgresStore.prototype, STORE_CHECKS, 'reject');
  * finished_at in the one that ends it.
  * @throws StoreError DATABASE_INCOMPLETE; what the database throws (untranslated).
  */
-export async function checkMigrationFinished(sql: Sql, location: string): Promise<void> {
+async function checkMigrationFinished(sql: Sql, location: string): Promise<void> {
   const [{ marked }] = await sql<{ marked: boolean }[]>`SELECT to_regclass('regmeta_migration') IS NOT NULL AS marked`;
   if (!marked) return;
   const [row] = await sql<{ source_file: string; started_at: number }[]>`
