@@ -133,6 +133,44 @@ describe('the blob store', () => {
   });
 });
 
+const STORE = path.join(SRC, 'store');
+const BACKENDS = ['sqlite', 'postgres'];
+
+/** Where a file of src/store sits: 'root' for the contract and what the backends share, else its folder. */
+function storePart(file: string): string | undefined {
+  const relative = path.relative(STORE, file);
+  if (relative.startsWith('..')) return undefined;
+  const parts = relative.split(path.sep);
+  return parts.length === 1 ? (parts[0] === 'index.ts' ? 'index' : 'root') : parts[0];
+}
+
+describe('the store: a contract and its backends', () => {
+  const storeImports = sourceImports.filter(({ from, target }) => storePart(from) !== undefined && storePart(target) !== undefined);
+
+  it('keeps sqlite/ and postgres/ apart: neither imports the other', () => {
+    const crossed = storeImports.filter(({ from, target }) => {
+      const here = storePart(from)!;
+      const there = storePart(target)!;
+      return BACKENDS.includes(here) && BACKENDS.includes(there) && here !== there;
+    });
+    expect(crossed.map(show)).toEqual([]);
+  });
+
+  it('lets only migrate/ and the store\'s index.ts import a backend; the root files import none', () => {
+    const reaching = storeImports.filter(({ from, target }) => {
+      const here = storePart(from)!;
+      const there = storePart(target)!;
+      return BACKENDS.includes(there) && here !== there && here !== 'migrate' && here !== 'index';
+    });
+    expect(reaching.map(show)).toEqual([]);
+  });
+
+  it('lets no backend import migrate/', () => {
+    const intoMigrate = storeImports.filter(({ from, target }) => BACKENDS.includes(storePart(from)!) && storePart(target) === 'migrate');
+    expect(intoMigrate.map(show)).toEqual([]);
+  });
+});
+
 describe('bench/', () => {
   it('never imports from test/', () => {
     const fromBench = filesUnder(path.join(ROOT, 'bench')).flatMap(importsOf);

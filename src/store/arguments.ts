@@ -1,62 +1,96 @@
-// Checks of the arguments that several concerns take: who acts, a page of
-// names, a point in time. Like the grammar, they run before any transaction.
+// The checks of the arguments that several methods take (who acts, a page,
+// a point in time, a blob, a webhook endpoint, an upload session's fields),
+// and the values the backends read from arguments once checked.ts has
+// checked them, which never throw.
 
 import { StoreError } from './errors.js';
 import { checkDigest } from './grammar.js';
-import { checkText } from './limits.js';
+import { checkText, MAX_PAGE_SIZE } from './limits.js';
 import type { Context, Descriptor, PageOptions } from './types.js';
 
-/** The actor of `ctx`; '' when anonymous. @throws StoreError EVENT_INVALID. */
-export function actorOf(ctx: Context | undefined): string {
-  return checkText(ctx?.actor ?? '', 'the actor') as string;
+/** @throws StoreError EVENT_INVALID when the actor of `ctx` is not a text of the event log. */
+export function checkActor(ctx: Context | undefined): void {
+  checkText(ctx?.actor ?? '', 'the actor');
 }
 
-/**
- * The statement parameters of a page request: `limit` -1 is "all".
- * @throws StoreError PAGINATION_NUMBER_INVALID, or what `checkLast` throws for `last`.
- */
-export function pageParams(options: PageOptions | undefined, checkLast: (last: unknown) => string): { limit: number; last: string } {
+/** The actor of a checked `ctx`; '' when anonymous. */
+export function actorOf(ctx: Context | undefined): string {
+  return ctx?.actor ?? '';
+}
+
+/** @throws StoreError PAGINATION_NUMBER_INVALID, or what `checkLast` throws for `last`. */
+export function checkPage(options: PageOptions | undefined, checkLast: (last: unknown) => string): void {
   const n = options?.n;
   if (n !== undefined && (!Number.isSafeInteger(n) || n < 0)) {
     throw new StoreError('PAGINATION_NUMBER_INVALID', 'n must be a non-negative integer');
   }
-  return { limit: n ?? -1, last: options?.last === undefined ? '' : checkLast(options.last) };
+  if (options?.last !== undefined) checkLast(options.last);
 }
 
-/** A Date option as epoch ms; now when absent. @throws StoreError ARGUMENT_INVALID. */
-export function timeOption(value: Date | undefined, field = 'olderThan'): number {
-  if (value === undefined) return Date.now();
-  if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
+/** The statement parameters of a checked page request: `limit` -1 is "all", `last` '' is "from the start". */
+export function pageOf(options: PageOptions | undefined): { limit: number; last: string } {
+  return { limit: options?.n ?? -1, last: options?.last ?? '' };
+}
+
+/** @throws StoreError ARGUMENT_INVALID unless `value` is absent or a valid Date. */
+export function checkTime(value: Date | undefined, field = 'olderThan'): void {
+  if (value !== undefined && (!(value instanceof Date) || Number.isNaN(value.getTime()))) {
     throw new StoreError('ARGUMENT_INVALID', `${field} must be a valid Date`);
   }
-  return value.getTime();
+}
+
+/** A checked Date option as epoch ms; now when absent. */
+export function timeOf(value: Date | undefined): number {
+  return value === undefined ? Date.now() : value.getTime();
 }
 
 /**
- * The digest of what putTag is asked to point a tag at.
+ * What putTag is asked to point a tag at.
  * @throws StoreError DIGEST_INVALID, SIZE_INVALID (a size that is not a non-negative integer).
  */
-export function checkTagTarget(descriptor: Pick<Descriptor, 'digest'> & Partial<Descriptor>): string {
+export function checkTagTarget(descriptor: Pick<Descriptor, 'digest'> & Partial<Descriptor>): void {
   if (typeof descriptor !== 'object' || descriptor === null) throw new StoreError('DIGEST_INVALID', 'a tag needs a descriptor');
-  const digest = checkDigest(descriptor.digest);
+  checkDigest(descriptor.digest);
   if (descriptor.size !== undefined && (!Number.isSafeInteger(descriptor.size) || descriptor.size < 0)) {
     throw new StoreError('SIZE_INVALID', 'descriptor size must be a non-negative integer');
   }
-  return digest;
 }
 
-/** The { digest, size } that linkBlob takes, checked. @throws StoreError DIGEST_INVALID, SIZE_INVALID. */
-export function checkBlob(blob: { digest: string; size: number }): { digest: string; size: number } {
+/** The { digest, size } that linkBlob takes. @throws StoreError DIGEST_INVALID, SIZE_INVALID. */
+export function checkBlob(blob: { digest: string; size: number }): void {
   if (typeof blob !== 'object' || blob === null) throw new StoreError('DIGEST_INVALID', 'linkBlob needs { digest, size }');
-  const digest = checkDigest(blob.digest);
+  checkDigest(blob.digest);
   const size = blob.size;
   if (!Number.isSafeInteger(size) || size < 0) throw new StoreError('SIZE_INVALID', 'blob size must be a non-negative integer');
-  return { digest, size };
 }
 
-/** stats()'s `top`: how many of the largest repositories to list. @throws StoreError ARGUMENT_INVALID. */
-export function topOption(top: number | undefined): number {
-  const value = top ?? 10;
+/** The default of stats()'s `top`: how many of the largest repositories to list. */
+const DEFAULT_TOP = 10;
+
+/** @throws StoreError ARGUMENT_INVALID unless `top` is absent or a non-negative integer. */
+export function checkTop(top: number | undefined): void {
+  const value = top ?? DEFAULT_TOP;
   if (!Number.isSafeInteger(value) || value < 0) throw new StoreError('ARGUMENT_INVALID', 'top must be a non-negative integer');
-  return value;
+}
+
+/** A checked `top`, its default filled in. */
+export function topOf(top: number | undefined): number {
+  return top ?? DEFAULT_TOP;
+}
+
+/** Whether `endpoint` may be a webhook cursor's key: a string of 1 to 2048 characters without NUL. */
+export function isEndpoint(endpoint: unknown): endpoint is string {
+  return typeof endpoint === 'string' && endpoint.length >= 1 && endpoint.length <= 2048 && !endpoint.includes('\0');
+}
+
+/** A webhook endpoint as a cursor's key. @throws StoreError ARGUMENT_INVALID. */
+export function checkEndpoint(endpoint: unknown): void {
+  if (!isEndpoint(endpoint)) throw new StoreError('ARGUMENT_INVALID', 'an endpoint must be a string of 1 to 2048 characters');
+}
+
+/** @throws StoreError ARGUMENT_INVALID unless `limit` is an integer from 1 to the page limit (a batch of events, of idle sessions). */
+export function checkBatchLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+    throw new StoreError('ARGUMENT_INVALID', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`);
+  }
 }

@@ -1,69 +1,64 @@
-// The one asynchronous contract that the server, the CLI, webhooks and
-// migration reach metadata through, and that every backend implements: the
-// SQLite store (src/store/sqlite/) and the PostgreSQL store (src/store/postgres/).
+// The one contract of the registry's metadata, documented here and only
+// here: what the server, the CLI, webhooks and migration use, and what every
+// backend implements: the SQLite store (src/store/sqlite/, synchronous, and
+// asynchronous through asyncStore) and the PostgreSQL store (src/store/postgres/).
 
 import type { Reference } from './grammar.js';
 import type { StoreLimits } from './limits.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo } from './types.js';
-import type { BackupOptions, BackupResult, CatalogOptions, NewEvent, NotificationEvent, NotificationStatus, PageOptions, PutManifestResult, StoreStats } from './types.js';
-import type { StoredManifest, TagHistoryEntry, UntaggedManifest, UploadClaim, UploadSession } from './types.js';
+import type { BackupOptions, BackupResult, CatalogOptions, NewEvent, PageOptions, PutManifestResult, StoreStats } from './types.js';
+import type { StoredManifest, TagHistoryEntry, UntaggedManifest } from './types.js';
+import type { NotificationCursors } from './notifications.js';
+import type { UploadSessions } from './uploads.js';
 
-/** A callback run inside a store's transaction (under its write lock): it may be asynchronous. */
-export type LockedAction = () => void | Promise<void>;
-
-/** The webhook cursors of a Store: MetadataStore.notifications, asynchronous. */
-export interface NotificationCursors {
-  open(endpoint: string): Promise<void>;
-  eventsAfter(endpoint: string, limit: number): Promise<NotificationEvent[]>;
-  advance(endpoint: string, eventId: string): Promise<void>;
-  recordFailure(endpoint: string, error: string): Promise<void>;
-  remove(endpoint: string): Promise<boolean>;
-  status(): Promise<NotificationStatus[]>;
-  /**
-   * Whether this process may deliver to `endpoint` now. Takes the endpoint's
-   * delivery lock when it is free, so that of several replicas one at a time
-   * delivers to it; a process that stops or dies lets go. Always true on
-   * SQLite, whose file one server serves.
-   * @throws StoreError ARGUMENT_INVALID (a bad endpoint), the database's errors.
-   */
-  claim(endpoint: string): Promise<boolean>;
-  /** Lets go of the endpoint's delivery lock, if this process holds it. Never throws. */
-  release(endpoint: string): Promise<void>;
-}
-
-/** The upload sessions of a Store: MetadataStore.uploads (see SqliteUploadSessions), asynchronous. */
-export interface UploadSessions {
-  open(repo: string, client: string, max: number): Promise<UploadSession>;
-  get(repo: string, id: string): Promise<UploadSession>;
-  claim(repo: string, id: string, owner: string, leaseMs: number): Promise<UploadClaim>;
-  renew(id: string, owner: string, leaseMs: number): Promise<boolean>;
-  commit(id: string, owner: string, size: number): Promise<void>;
-  release(id: string, owner: string): Promise<void>;
-  end(repo: string, id: string): Promise<boolean>;
-  idle(idleBefore: Date, limit?: number): Promise<UploadSession[]>;
-  expire(id: string, idleBefore: Date): Promise<boolean>;
-  has(id: string): Promise<boolean>;
-  count(): Promise<number>;
-}
+export type { NotificationCursors, UploadSessions };
 
 /**
- * The registry's metadata, asynchronously: what both backends implement.
- * Every method is MetadataStore's method of the same name (see its TSDoc for
- * what it does and throws), as one transaction, rejecting with the same
- * StoreError family and codes. Callbacks that MetadataStore runs inside its
- * transaction (`place`, `removeFile`, whileBlobUnknown's `fn`) run inside
- * this store's transaction, under a lock that every replica honours, and may
- * return a promise.
+ * A callback run inside a store's transaction, under the lock that guards a
+ * blob's file. PostgreSQL awaits one that returns a promise; SQLite's
+ * transaction is synchronous and refuses one with ARGUMENT_INVALID.
+ */
+export type LockedAction = () => void | Promise<void>;
+
+/**
+ * The metadata of a registry: DTR's ManifestStore, TagStore and
+ * EventManager. Every method is one transaction (collectBlob's file removal
+ * is a deliberate second one, after the commit) and fails with the
+ * StoreError family: a promise that rejects here, an exception from
+ * MetadataStore, whose methods are these, synchronous.
  */
 export interface Store {
   /** Which backend this is, for messages and metrics ('sqlite' or 'postgres'). */
   readonly backend: 'sqlite' | 'postgres';
   /** Where the metadata lives: the SQLite file, or the PostgreSQL URL with its password masked. */
   readonly location: string;
+  /** The limits this store enforces, for callers that must agree with them (a server reading a manifest body). */
   readonly limits: StoreLimits;
+  /** The webhook endpoints' cursors into the event log (regmeta serve --notify). */
   readonly notifications: NotificationCursors;
+  /** Blob upload sessions, shared by every process on the store (regmeta serve's blob storage keeps them here). */
   readonly uploads: UploadSessions;
 
+  // --- manifests ----------------------------------------------------------------
+  /**
+   * Stores a manifest's exact bytes in `repo`, creating the repository on first
+   * use, and records the blobs, child manifests and subject it references.
+   * `digest` is checked against the payload; when undefined (a push by tag),
+   * the payload's sha256 is the digest. Putting the same manifest again
+   * changes nothing but the time the garbage collector's grace period counts
+   * from. With `options.tag`, the tag is pointed at it in the same
+   * transaction (a push by tag). With `options.requireReferences`, every blob
+   * it references must be linked in `repo` (non-distributable layers, which
+   * clients fetch elsewhere, aside) and every child manifest present
+   * there (its subject may be missing), checked in the same transaction, so
+   * that no concurrent delete slips between the check and the write.
+   * @returns its digest and subject: what a registry answers with, so that
+   * nothing parses the manifest a second time.
+   * @throws StoreError NAME_INVALID, TAG_INVALID, DIGEST_INVALID (malformed, or
+   * not the hash of the payload), MANIFEST_INVALID, SIZE_INVALID (above
+   * `limits.maxManifestSize`), MANIFEST_BLOB_UNKNOWN (a missing reference,
+   * with `detail.digest`).
+   */
   putManifest(
     repo: string,
     digest: string | undefined,
@@ -71,49 +66,237 @@ export interface Store {
     ctx?: Context,
     options?: { tag?: string; requireReferences?: boolean },
   ): Promise<PutManifestResult>;
+  /**
+   * The manifest `digest` of `repo`, with its exact bytes.
+   * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError NAME_INVALID, DIGEST_INVALID.
+   */
   getManifest(repo: string, digest: string): Promise<StoredManifest>;
+  /**
+   * The manifest `digest` of `repo` without its bytes: what HEAD needs.
+   * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError NAME_INVALID, DIGEST_INVALID.
+   */
   statManifest(repo: string, digest: string): Promise<ManifestInfo>;
+  /**
+   * The manifest a reference names in `repo`: by digest, or by tag in one
+   * statement (the tag and what it points at read together). A string is
+   * parsed as a URL's `<reference>`: a digest when it has an algorithm
+   * prefix, else a tag. With `options.head`, without its bytes.
+   * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN (no such manifest,
+   * or no such tag); StoreError NAME_INVALID, TAG_INVALID, DIGEST_INVALID.
+   */
   getManifestByReference(repo: string, reference: string | Reference, options: { head: true }): Promise<ManifestInfo>;
   getManifestByReference(repo: string, reference: string | Reference, options?: { head?: false }): Promise<StoredManifest>;
   getManifestByReference(repo: string, reference: string | Reference, options?: { head?: boolean }): Promise<ManifestInfo | StoredManifest>;
+  /**
+   * Removes a manifest from `repo` and, in the same transaction, every tag of
+   * it (a DELETE TAG event each).
+   * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError
+   * MANIFEST_REFERENCED while an index in `repo` lists it; NAME_INVALID, DIGEST_INVALID.
+   */
   deleteManifest(repo: string, digest: string, ctx?: Context): Promise<void>;
+  /**
+   * The manifests of `repo` whose `subject` is `digest`, as descriptors for
+   * the referrers API, optionally only those of one artifactType. A repository
+   * or subject that is not there has no referrers: [].
+   * @throws StoreError NAME_INVALID, DIGEST_INVALID, MANIFEST_INVALID (an artifactType that is not a string).
+   */
   referrers(repo: string, digest: string, filter?: { artifactType?: string }): Promise<Descriptor[]>;
 
+  // --- tags -----------------------------------------------------------------------
+  /**
+   * Points `tag` at the manifest `descriptor.digest`, which must be in `repo`.
+   * A move keeps createdAt, records the previous digest in the tag's history
+   * and event; re-putting the same target changes nothing.
+   * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError
+   * NAME_INVALID, TAG_INVALID, DIGEST_INVALID, SIZE_INVALID.
+   */
   putTag(repo: string, tag: string, descriptor: Pick<Descriptor, 'digest'> & Partial<Descriptor>, ctx?: Context): Promise<void>;
+  /**
+   * The descriptor of the manifest `tag` points at: its own mediaType, digest and size.
+   * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError NAME_INVALID, TAG_INVALID.
+   */
   getTag(repo: string, tag: string): Promise<Descriptor>;
+  /**
+   * Removes `tag` (not its manifest).
+   * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError NAME_INVALID, TAG_INVALID.
+   */
   deleteTag(repo: string, tag: string, ctx?: Context): Promise<void>;
+  /**
+   * The tags of `repo` in byte order: all of them, or `n` after `last`.
+   * @throws NotFoundError NAME_UNKNOWN; StoreError NAME_INVALID, TAG_INVALID, PAGINATION_NUMBER_INVALID.
+   */
   allTags(repo: string, page?: PageOptions): Promise<string[]>;
+  /**
+   * Like allTags, with what each tag points at: one statement, so a tag
+   * deleted meanwhile is simply not listed.
+   * @throws NotFoundError NAME_UNKNOWN; StoreError NAME_INVALID, TAG_INVALID, PAGINATION_NUMBER_INVALID.
+   */
   tagDescriptors(repo: string, page?: PageOptions): Promise<(Descriptor & { tag: string })[]>;
+  /**
+   * The tags of `repo` that point at a digest, in byte order, through an index.
+   * @throws NotFoundError NAME_UNKNOWN; StoreError NAME_INVALID, DIGEST_INVALID.
+   */
   lookupTags(repo: string, descriptorOrDigest: string | Pick<Descriptor, 'digest'>): Promise<string[]>;
+  /**
+   * Every target `tag` has had, newest first ([] for a tag never set).
+   * @throws NotFoundError NAME_UNKNOWN; StoreError NAME_INVALID, TAG_INVALID.
+   */
   tagHistory(repo: string, tag: string): Promise<TagHistoryEntry[]>;
 
+  // --- repositories -------------------------------------------------------------
+  /**
+   * The repository names in byte order: all, or `n` after `last`; with
+   * `prefix`, only those that start with it, sought in the index.
+   * @throws StoreError PAGINATION_NUMBER_INVALID; NAME_INVALID for a `last`
+   *   that is no name or a `prefix` that is not made of name characters.
+   */
   catalog(page?: CatalogOptions): Promise<string[]>;
+  /**
+   * Deletes a repository with its tags, manifests and blob links, writing a
+   * DELETE event for each tag and manifest and for the repository.
+   * @throws NotFoundError NAME_UNKNOWN; StoreError NAME_INVALID.
+   */
   deleteRepository(repo: string, ctx?: Context): Promise<void>;
 
+  // --- blobs ----------------------------------------------------------------------
+  /**
+   * Records that blob `digest` of `size` bytes is present and readable from
+   * `repo`, creating the repository on first use. Linking again refreshes the
+   * link's time (the garbage collector's grace period counts from it).
+   * `options.place`, when given, runs inside the transaction, under the
+   * digest's lock: a registry moves the blob's file into place there, so that
+   * collectBlob's file removal (under the same lock) can never undo it.
+   * @throws StoreError NAME_INVALID, DIGEST_INVALID, SIZE_INVALID (invalid, or
+   * not the size already recorded for that digest); ARGUMENT_INVALID (a
+   * `place` that returns a promise, on SQLite); whatever `place` throws.
+   */
   linkBlob(repo: string, blob: { digest: string; size: number }, ctx?: Context, options?: { place?: LockedAction }): Promise<void>;
+  /**
+   * Links into `repo` a blob that repository `from` has: the spec's
+   * cross-repository mount, checked and written in one transaction.
+   * @returns the mounted blob.
+   * @throws NotFoundError BLOB_UNKNOWN when `from` does not have it (or does
+   * not exist); StoreError NAME_INVALID, DIGEST_INVALID.
+   */
   mountBlob(repo: string, digest: string, from: string, ctx?: Context): Promise<BlobInfo>;
+  /**
+   * The blob `digest` as linked in `repo`.
+   * @throws NotFoundError NAME_UNKNOWN or BLOB_UNKNOWN (not linked there); StoreError NAME_INVALID, DIGEST_INVALID.
+   */
   statBlob(repo: string, digest: string): Promise<BlobInfo>;
+  /**
+   * Removes the link of blob `digest` from `repo`, with a DELETE BLOB event
+   * for `repo@digest`; the blob itself stays for the garbage collector.
+   * @throws NotFoundError NAME_UNKNOWN or BLOB_UNKNOWN; StoreError
+   * BLOB_REFERENCED while a manifest of `repo` references it, NAME_INVALID,
+   * DIGEST_INVALID.
+   */
   unlinkBlob(repo: string, digest: string, ctx?: Context): Promise<void>;
+  /**
+   * Forgets blob `digest` everywhere, with a DELETE BLOB event for the digest.
+   * @throws NotFoundError BLOB_UNKNOWN; StoreError BLOB_REFERENCED while a
+   * manifest references it; DIGEST_INVALID.
+   */
   deleteBlob(digest: string, ctx?: Context): Promise<void>;
+  /**
+   * Runs `fn` inside a write transaction, under the digest's lock, only if
+   * the store knows no blob `digest`: how a file that no row names (left by
+   * a crash) is removed without racing a push, which places its file under
+   * the same lock.
+   * @returns whether `fn` ran.
+   * @throws StoreError DIGEST_INVALID; ARGUMENT_INVALID (an `fn` that returns
+   * a promise, on SQLite); whatever `fn` throws.
+   */
   whileBlobUnknown(digest: string, fn: LockedAction): Promise<boolean>;
+  /**
+   * Every blob the store knows, in digest order: all, or `n` after `last`.
+   * What a check of the blob files compares them with.
+   * @throws StoreError PAGINATION_NUMBER_INVALID, DIGEST_INVALID (`last`).
+   */
   allBlobs(page?: PageOptions): Promise<BlobInfo[]>;
 
+  // --- garbage collection -------------------------------------------------------
+  /**
+   * Manifests last pushed before `olderThan` (default now) that no tag, no
+   * index in their repository and no present subject keeps alive.
+   * @throws StoreError ARGUMENT_INVALID.
+   */
   untaggedManifests(options?: { olderThan?: Date }): Promise<UntaggedManifest[]>;
+  /**
+   * Blobs no manifest references, neither created nor linked since `olderThan` (default now).
+   * @throws StoreError ARGUMENT_INVALID.
+   */
   unreferencedBlobs(options?: { olderThan?: Date }): Promise<BlobInfo[]>;
+  /**
+   * The garbage collector's delete of a manifest that untaggedManifests({
+   * olderThan }) listed: the same rule is checked again in the delete's
+   * transaction, so one tagged, listed by an index, given a present subject
+   * or pushed again since the listing is refused and stays.
+   * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError
+   * MANIFEST_REFERENCED while anything keeps it alive; NAME_INVALID,
+   * DIGEST_INVALID, ARGUMENT_INVALID.
+   */
   collectManifest(repo: string, digest: string, ctx?: Context, options?: { olderThan?: Date }): Promise<void>;
+  /**
+   * The garbage collector's delete of a blob that unreferencedBlobs({
+   * olderThan }) listed, by the same rule checked again in the delete's
+   * transaction. `options.removeFile` runs after that commit, in a second
+   * write transaction under the digest's lock, and only if no one has linked
+   * the digest again meanwhile: the file goes only after its row, and never
+   * from under a fresh push (linkBlob's `place` runs under the same lock).
+   * @throws NotFoundError BLOB_UNKNOWN; StoreError BLOB_REFERENCED while a
+   * manifest references it or when it was uploaded or linked since
+   * `olderThan`; DIGEST_INVALID, ARGUMENT_INVALID (also a `removeFile` that
+   * returns a promise, on SQLite); whatever `removeFile` throws.
+   */
   collectBlob(digest: string, ctx?: Context, options?: { olderThan?: Date; removeFile?: LockedAction }): Promise<void>;
 
+  // --- events -------------------------------------------------------------------
+  /**
+   * Appends an event, such as DELETE BLOB by GARBAGE_COLLECTOR.
+   * @returns the stored event, with id and publishedAt filled in.
+   * @throws StoreError EVENT_INVALID, NAME_INVALID.
+   */
   createEvent(event: NewEvent): Promise<Event>;
+  /**
+   * A page of events, newest first. A non-admin sees only their own events.
+   * @throws StoreError DENIED (a non-admin asking for another's events),
+   * EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID (bad perPage or page token).
+   */
   getEvents(query: EventQuery): Promise<EventPage>;
   /**
-   * As MetadataStore.subscribe: every event committed after the returned
-   * promise resolves reaches `fn` once, in commit order, whichever process
-   * or replica committed it.
+   * Calls `fn` with every event committed after this call, in commit order,
+   * once each, whichever process or replica committed it: this store's own
+   * at once, others' within the poll interval (SQLite) or on their
+   * notification (PostgreSQL). With `options.query`, only the events
+   * getEvents would return for it (the same filters and DTR rule; page and
+   * perPage are ignored). An exception from `fn` goes to `options.onError`
+   * (default: console.error) and stops nothing.
    * @returns the function that unsubscribes.
+   * @throws StoreError DENIED, EVENT_INVALID, NAME_INVALID (a bad query); STORE_CLOSED.
    */
   subscribe(fn: (event: Event) => void, options?: { query?: EventQuery; onError?: (error: unknown) => void }): Promise<() => void>;
 
+  // --- inspection -----------------------------------------------------------------
+  /**
+   * Checks the database part of a registry, in one snapshot: the database's
+   * own integrity checks (SQLite's integrity_check and foreign_key_check; on
+   * PostgreSQL a full read of every table, and amcheck where installed),
+   * every stored manifest re-hashed against its digest and size, every tag
+   * pointing at a manifest of its own repository, every blob a manifest
+   * references linked in its repository and every child of an index present
+   * there. Damage that stops the database reading is a problem found, not an
+   * error (`complete` is then false). Changes nothing; `options.onProgress`
+   * hears of each manifest re-hashed.
+   * @throws StoreError DATABASE_BUSY, DATABASE_ERROR (what says nothing about
+   * the data); STORE_CLOSED.
+   */
   check(options?: { onProgress?: (done: number, total: number) => void }): Promise<DatabaseCheck>;
+  /**
+   * Counts of everything the store holds, the size of its database, and the
+   * `options.top` (default 10) largest repositories, read in one snapshot.
+   * @throws StoreError ARGUMENT_INVALID (`top`), DATABASE_*, STORE_CLOSED.
+   */
   stats(options?: { top?: number }): Promise<StoreStats>;
   /**
    * Writes a consistent copy of the database to the new file `target` while
@@ -132,8 +315,37 @@ export interface Store {
    * That the database answers and may be written now, writing nothing (a
    * registry's readiness probe): SQLite takes its write lock and lets it go;
    * PostgreSQL checks it is connected to a server that accepts writes.
+   * @throws StoreError DATABASE_BUSY, DATABASE_READONLY, DATABASE_UNAVAILABLE, DATABASE_*, STORE_CLOSED.
    */
   checkWritable(): Promise<void>;
-  /** Closes the store (its connection or pool); later calls reject with STORE_CLOSED. Closing twice is harmless. */
+  /** Closes the store (its connection or pool); later calls fail with STORE_CLOSED. Closing twice is harmless. */
   close(): Promise<void>;
 }
+
+/** The names of an interface's methods. */
+export type MethodsOf<T> = { [K in keyof T]: T[K] extends (...args: never[]) => unknown ? K : never }[keyof T] & string;
+
+/**
+ * The methods of `T` (one of the interfaces above), synchronous: the same
+ * arguments, the same errors thrown instead of rejected. What SQLite's
+ * MetadataStore and its cursors and sessions implement.
+ */
+export type Synchronous<T> = {
+  [K in keyof T as T[K] extends (...args: never[]) => unknown ? K : never]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Awaited<R> : never;
+};
+
+/** Fails to compile unless `names` lists every method of `T`, once. */
+export function methodList<T>() {
+  return <const N extends readonly MethodsOf<T>[]>(names: N & ([MethodsOf<T>] extends [N[number]] ? unknown : never)): readonly MethodsOf<T>[] => names;
+}
+
+/** Every method of Store: what an adapter derives its methods from. */
+export const STORE_METHODS = methodList<Store>()([
+  'putManifest', 'getManifest', 'statManifest', 'getManifestByReference', 'deleteManifest', 'referrers',
+  'putTag', 'getTag', 'deleteTag', 'allTags', 'tagDescriptors', 'lookupTags', 'tagHistory',
+  'catalog', 'deleteRepository',
+  'linkBlob', 'mountBlob', 'statBlob', 'unlinkBlob', 'deleteBlob', 'whileBlobUnknown', 'allBlobs',
+  'untaggedManifests', 'unreferencedBlobs', 'collectManifest', 'collectBlob',
+  'createEvent', 'getEvents', 'subscribe',
+  'check', 'stats', 'backup', 'checkWritable', 'close',
+]);

@@ -36,13 +36,13 @@ export type StoreErrorCode =
   | 'STORE_ALREADY_REGISTERED'
   /** The store was used after close(). */
   | 'STORE_CLOSED'
-  /** The file is not a SQLite database, or is another program's database. */
+  /** Not a regmeta database: a file that is no SQLite database, or another program's database. */
   | 'DATABASE_INVALID'
   /** The database was written by a newer regmeta. */
   | 'DATABASE_TOO_NEW'
   /** The database is the target of a migration (regmeta migrate) that has not finished: it holds part of a registry. */
   | 'DATABASE_INCOMPLETE'
-  /** SQLite reports the file damaged. */
+  /** The database reports its data damaged. */
   | 'DATABASE_CORRUPT'
   /** The disk is full. */
   | 'DATABASE_FULL'
@@ -58,7 +58,7 @@ export type StoreErrorCode =
   | 'DATABASE_READONLY'
   /** A backup's copy could not be written, or fails its check; the source is untouched. */
   | 'BACKUP_FAILED'
-  /** Any other failure of SQLite or the filesystem under it. */
+    /** Any other failure of the database or the filesystem under it. */
   | 'DATABASE_ERROR';
 
 /** Anything the store throws. `code` is stable; `detail` is structured context for the client. */
@@ -82,60 +82,7 @@ export class NotFoundError extends StoreError {
   }
 }
 
-// Primary result codes (SqliteError.code without the extended suffix) to ours.
-const SQLITE_CODES: Record<string, StoreErrorCode> = {
-  SQLITE_BUSY: 'DATABASE_BUSY',
-  SQLITE_LOCKED: 'DATABASE_BUSY',
-  SQLITE_NOTADB: 'DATABASE_INVALID',
-  SQLITE_CORRUPT: 'DATABASE_CORRUPT',
-  SQLITE_FULL: 'DATABASE_FULL',
-  SQLITE_READONLY: 'DATABASE_READONLY',
-  SQLITE_CANTOPEN: 'DATABASE_ERROR',
-  SQLITE_IOERR: 'DATABASE_ERROR',
-};
-
-/** The SqliteError code, extended codes folded to their primary (SQLITE_BUSY_SNAPSHOT → SQLITE_BUSY). */
-export function sqlitePrimaryCode(error: unknown): string | undefined {
-  if (!(error instanceof Error) || error.name !== 'SqliteError') return undefined;
-  const code = (error as Error & { code?: unknown }).code;
-  if (typeof code !== 'string') return undefined;
-  const second = code.indexOf('_', 'SQLITE_'.length);
-  return second === -1 ? code : code.slice(0, second);
-}
-
-/**
- * Translates whatever a database call threw into the StoreError family, by
- * SqliteError.code and never by message text. StoreErrors pass through.
- */
-export function translateError(error: unknown, file: string): StoreError {
-  if (error instanceof StoreError) return error;
-  const primary = sqlitePrimaryCode(error);
-  if (primary !== undefined) {
-    const code = SQLITE_CODES[primary] ?? 'DATABASE_ERROR';
-    const sqliteCode = (error as Error & { code: string }).code;
-    const why =
-      code === 'DATABASE_INVALID'
-        ? `${file} is not a SQLite database`
-        : `${file}: ${(error as Error).message} (${sqliteCode})`;
-    return new StoreError(code, why, { sqliteCode }, { cause: error });
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return new StoreError('DATABASE_ERROR', `${file}: ${message}`, undefined, { cause: error });
-}
-
 /** Carries an exception of a caller's callback through a transaction, so that it is not translated. */
 export class CallbackFailure {
   constructor(readonly error: unknown) {}
-}
-
-/**
- * Runs a caller's callback inside a transaction: what it throws aborts the
- * transaction and reaches the caller as is (the transaction unwraps it).
- */
-export function runCallback(fn: () => void): void {
-  try {
-    fn();
-  } catch (error) {
-    throw new CallbackFailure(error);
-  }
 }

@@ -51,19 +51,23 @@ export function checkRepository(name: unknown): string {
   throw new StoreError('NAME_INVALID', `invalid repository name ${quote(name)}`);
 }
 
-/**
- * The range a catalog page reads, for the query `low` ≤ name < `high` and
- * name ≠ `last` (a checked `last`, '' for none): the names after `last`
- * that start with `options.prefix`. Names are ASCII below DEL, so byte order
- * is JavaScript's, the character after the prefix's last one bounds it, and
- * DEL bounds the empty prefix.
- * @throws StoreError NAME_INVALID when the prefix is not a string of name characters no longer than a name.
- */
-export function catalogBounds(options: { prefix?: unknown } | undefined, last: string): { low: string; high: string } {
+/** @throws StoreError NAME_INVALID when a catalog's prefix is not a string of name characters no longer than a name. */
+export function checkCatalogPrefix(options: { prefix?: unknown } | undefined): void {
   const prefix = options?.prefix === undefined ? '' : options.prefix;
   if (typeof prefix !== 'string' || prefix.length > MAX_REPOSITORY_LENGTH || !/^[a-z0-9._/-]*$/.test(prefix)) {
     throw new StoreError('NAME_INVALID', `invalid repository name prefix ${quote(prefix)}`);
   }
+}
+
+/**
+ * The range a catalog page reads, for the query `low` ≤ name < `high` and
+ * name ≠ `last` (a checked `last`, '' for none): the names after `last`
+ * that start with `options.prefix` (checked). Names are ASCII below DEL, so
+ * byte order is JavaScript's, the character after the prefix's last one
+ * bounds it, and DEL bounds the empty prefix.
+ */
+export function catalogBounds(options: { prefix?: string } | undefined, last: string): { low: string; high: string } {
+  const prefix = options?.prefix ?? '';
   const high = prefix === '' ? '\x7f' : prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
   return { low: last > prefix ? last : prefix, high };
 }
@@ -118,4 +122,10 @@ export function parseReference(reference: unknown): Reference {
 export function checkReference(reference: Reference): Reference {
   if (typeof reference !== 'object' || reference === null) throw new StoreError('TAG_INVALID', 'a reference is a tag or a digest');
   return reference.digest !== undefined ? { digest: checkDigest(reference.digest) } : { tag: checkTag(reference.tag) };
+}
+
+/** The tag or digest a checked reference names: a string is a digest when it has an algorithm prefix. */
+export function referenceOf(reference: string | Reference): Reference {
+  if (typeof reference !== 'string') return reference.digest !== undefined ? { digest: reference.digest } : { tag: reference.tag };
+  return reference.includes(':') ? { digest: reference } : { tag: reference };
 }

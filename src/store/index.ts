@@ -1,6 +1,8 @@
-// The store room's one door: everything the rest of regmeta (the package
-// entry, the server, the CLI, the benchmark) uses of the store comes from
-// here, and nothing outside src/store imports the files behind it.
+// The store's entry: everything the rest of regmeta (the package entry, the
+// server, the CLI, the benchmark) uses of the store comes from here, and
+// nothing outside src/store imports the files behind it. The contract and
+// what the backends share sit at src/store's root; the backends in sqlite/
+// and postgres/; migration between them in migrate/.
 
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -70,7 +72,7 @@ export {
   type Reference,
 } from './grammar.js';
 export { MediaType, pushedMediaType } from './payload.js';
-export { EVENT_TYPES, OBJECT_TYPES } from './sqlite/events.js';
+export { EVENT_TYPES, OBJECT_TYPES } from './events.js';
 
 // What a file is, before anything opens it for writing.
 export { probeDatabase, type DatabaseKind } from './sqlite/connection.js';
@@ -82,20 +84,20 @@ export { isPostgresUrl } from './postgres/errors.js';
 // without the store. Not the package's API.
 /** @internal */
 export { prepareStatements, type Statements } from './sqlite/statements.js';
-export { eventId } from './sqlite/events.js';
+export { eventId } from './events.js';
 
 // For `regmeta migrate`: the raw rows of a SQLite store in one snapshot, and
 // their loading into PostgreSQL (loaded on first use, like the store). Not the package's API.
 export { StoreSnapshot, type PageLimits, type RowPage } from './migrate/snapshot.js';
 export { TRANSFER_TABLES, type KeyValues, type TransferRow, type TransferTable } from './migrate/transfer.js';
-export type { MigrationSource, MigrationState, PgLoader, TableProgress } from './postgres/load.js';
+export type { MigrationSource, MigrationState, PgLoader, TableProgress } from './migrate/load.js';
 
 /**
  * Connects to the PostgreSQL database at `url` as the target of a migration,
  * its schema created or migrated as openPostgresStore does (`readOnly`: checked only).
  * @throws StoreError as openPostgresStore, and DATABASE_INVALID when its tables' columns are not this regmeta's.
  */
-export async function openPostgresLoader(url: string, options?: { readOnly?: boolean }): Promise<import('./postgres/load.js').PgLoader> {
-  const { PgLoader } = await import('./postgres/load.js');
+export async function openPostgresLoader(url: string, options?: { readOnly?: boolean }): Promise<import('./migrate/load.js').PgLoader> {
+  const { PgLoader } = await import('./migrate/load.js');
   return PgLoader.open(url, options);
 }

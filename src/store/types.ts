@@ -219,7 +219,7 @@ export interface DatabaseCheck {
   /** What was checked, and how many of each. */
   checked: { integrity: boolean; foreignKeys: boolean; manifests: number; tags: number; blobReferences: number };
   problems: CheckProblem[];
-  /** False when damage stopped SQLite reading part-way (the last problem says so): what follows was not checked. */
+  /** False when damage stopped the database reading part-way (the last problem says so): what follows was not checked. */
   complete: boolean;
 }
 

@@ -5,7 +5,7 @@
 
 import type Database from 'better-sqlite3';
 import { openDatabase } from '../sqlite/connection.js';
-import { translateError } from '../errors.js';
+import { translateError } from '../sqlite/errors.js';
 import { checkColumns, keyOf, TableDigest, TRANSFER_TABLES, type KeyValues, type TransferRow, type TransferTable } from './transfer.js';
 
 /** A page of rows, and the key of its last row (undefined when the table has no more). */

@@ -3,10 +3,9 @@
 // transaction-level advisory lock on its digest, which every replica takes:
 // a lock on a row cannot guard a digest that has no row yet.
 
-import { actorOf, checkBlob, pageParams } from '../arguments.js';
-import { toBlob, type BlobRow } from '../sqlite/blobs.js';
+import { actorOf, pageOf } from '../arguments.js';
+import { toBlob, type BlobRow } from '../rows.js';
 import { NotFoundError, StoreError } from '../errors.js';
-import { checkDigest, checkRepository } from '../grammar.js';
 import type { BlobInfo, Context, PageOptions } from '../types.js';
 import type { LockedAction } from '../contract.js';
 import type { PgContext, TxSql, WriteTx } from './context.js';
@@ -58,7 +57,7 @@ export async function removeBlob(
 
 // --- the store's methods ------------------------------------------------------
 
-/** See MetadataStore.linkBlob. */
+/** See Store.linkBlob. */
 export async function linkBlob(
   cx: PgContext,
   repo: string,
@@ -66,8 +65,7 @@ export async function linkBlob(
   ctx?: Context,
   options: { place?: LockedAction } = {},
 ): Promise<void> {
-  checkRepository(repo);
-  const { digest, size } = checkBlob(blob);
+  const { digest, size } = blob;
   const actor = actorOf(ctx);
   const place = options.place;
   await cx.write(async (tx) => {
@@ -114,11 +112,8 @@ function linkStatement(tx: WriteTx, repo: string, blob: { digest: string; size: 
     SELECT repo.created, (SELECT size FROM known) AS known FROM repo`;
 }
 
-/** See MetadataStore.mountBlob. */
+/** See Store.mountBlob. */
 export async function mountBlob(cx: PgContext, repo: string, digest: string, from: string, ctx?: Context): Promise<BlobInfo> {
-  checkRepository(repo);
-  checkDigest(digest);
-  checkRepository(from);
   const actor = actorOf(ctx);
   return cx.write(async (tx) => {
     const [row] = await tx.sql<BlobRow[]>`
@@ -138,10 +133,8 @@ export async function mountBlob(cx: PgContext, repo: string, digest: string, fro
   });
 }
 
-/** See MetadataStore.statBlob. */
+/** See Store.statBlob. */
 export async function statBlob(cx: PgContext, repo: string, digest: string): Promise<BlobInfo> {
-  checkRepository(repo);
-  checkDigest(digest);
   return cx.read(async (sql) => {
     const [row] = await sql<BlobRow[]>`
       SELECT b.digest, b.size, b.created_at
@@ -157,10 +150,8 @@ export async function statBlob(cx: PgContext, repo: string, digest: string): Pro
   });
 }
 
-/** See MetadataStore.unlinkBlob. */
+/** See Store.unlinkBlob. */
 export async function unlinkBlob(cx: PgContext, repo: string, digest: string, ctx?: Context): Promise<void> {
-  checkRepository(repo);
-  checkDigest(digest);
   const actor = actorOf(ctx);
   await cx.write(async (tx) => {
     const repositoryId = await requireRepository(tx.sql, repo);
@@ -176,24 +167,22 @@ export async function unlinkBlob(cx: PgContext, repo: string, digest: string, ct
   });
 }
 
-/** See MetadataStore.deleteBlob. */
+/** See Store.deleteBlob. */
 export async function deleteBlob(cx: PgContext, digest: string, ctx?: Context): Promise<void> {
-  checkDigest(digest);
   const actor = actorOf(ctx);
   await cx.write((tx) => removeBlob(tx, digest, actor));
 }
 
-/** See MetadataStore.allBlobs. */
+/** See Store.allBlobs. */
 export async function allBlobs(cx: PgContext, page?: PageOptions): Promise<BlobInfo[]> {
-  const { limit, last } = pageParams(page, checkDigest);
+  const { limit, last } = pageOf(page);
   const rows = await cx.read((sql) => sql<BlobRow[]>`
     SELECT digest, size, created_at FROM blob WHERE digest > ${last} ORDER BY digest LIMIT ${limitOf(limit)}`);
   return rows.map(toBlob);
 }
 
-/** See MetadataStore.whileBlobUnknown. */
+/** See Store.whileBlobUnknown. */
 export async function whileBlobUnknown(cx: PgContext, digest: string, fn: LockedAction): Promise<boolean> {
-  checkDigest(digest);
   // Most files have their row: a read says so without taking the lock.
   const [known] = await cx.read((sql) => sql`SELECT 1 FROM blob WHERE digest = ${digest}`);
   if (known !== undefined) return false;

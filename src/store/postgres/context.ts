@@ -7,8 +7,8 @@
 
 import type postgres from 'postgres';
 import { CallbackFailure, StoreError } from '../errors.js';
-import type { EventFields, EventRow } from '../sqlite/events.js';
-import { eventId } from '../sqlite/events.js';
+import { eventId, type EventFields } from '../events.js';
+import type { EventRow } from '../rows.js';
 import type { StoreLimits } from '../limits.js';
 import type { EventObjectType, EventType } from '../types.js';
 import { isRetried, translatePgError } from './errors.js';

@@ -1,14 +1,14 @@
 // The event log on PostgreSQL: events appended by callers, the getEvents
-// query (DTR's rule and page cursor are events.ts's), and live delivery to
+// query (DTR's rule and the page cursor are ../events.ts's), and live delivery to
 // subscribers, woken by LISTEN/NOTIFY from whichever replica committed.
 
-import { eventFilter, eventPage, eventPageParams, eventParams, toEvent, type EventRow } from '../sqlite/events.js';
-import { deliverEvent, type Subscriber } from '../sqlite/subscriptions.js';
+import { deliverEvent, eventFilter, eventPage, eventPageParams, eventParams, type Subscriber } from '../events.js';
+import { toEvent, type EventRow } from '../rows.js';
 import { MAX_PAGE_SIZE } from '../limits.js';
 import type { Event, EventPage, EventQuery, NewEvent } from '../types.js';
 import { EVENT_CHANNEL, type PgContext, type Sql } from './context.js';
 
-/** See MetadataStore.createEvent. */
+/** See Store.createEvent. */
 export async function createEvent(cx: PgContext, event: NewEvent): Promise<Event> {
   const p = eventParams(event);
   const fields = {
@@ -36,7 +36,7 @@ function eventConditions(sql: Sql, p: ReturnType<typeof eventPageParams>) {
   return conditions.reduce((all, condition) => sql`${all} AND ${condition}`);
 }
 
-/** See MetadataStore.getEvents. */
+/** See Store.getEvents. */
 export async function getEvents(cx: PgContext, query: EventQuery): Promise<EventPage> {
   const p = eventPageParams(query);
   const rows = await cx.read((sql) => sql<EventRow[]>`

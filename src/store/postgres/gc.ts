@@ -4,10 +4,9 @@
 // committed while it waited), so a manifest tagged or a blob linked on
 // another replica between the listing and the delete stays.
 
-import { actorOf, timeOption } from '../arguments.js';
-import { toBlob, type BlobRow } from '../sqlite/blobs.js';
+import { actorOf, timeOf } from '../arguments.js';
+import { toBlob, type BlobRow } from '../rows.js';
 import { StoreError } from '../errors.js';
-import { checkDigest, checkRepository } from '../grammar.js';
 import type { BlobInfo, Context, UntaggedManifest } from '../types.js';
 import type { LockedAction } from '../contract.js';
 import { removeBlob, whileBlobUnknown } from './blobs.js';
@@ -30,9 +29,9 @@ const collectableBlob = (sql: Sql | TxSql, before: number) => sql`
   AND NOT EXISTS (SELECT 1 FROM manifest_blob mb WHERE mb.digest = b.digest)
   AND NOT EXISTS (SELECT 1 FROM blob_link l WHERE l.digest = b.digest AND l.linked_at >= ${before})`;
 
-/** See MetadataStore.untaggedManifests. */
+/** See Store.untaggedManifests. */
 export async function untaggedManifests(cx: PgContext, options: { olderThan?: Date } = {}): Promise<UntaggedManifest[]> {
-  const before = timeOption(options.olderThan);
+  const before = timeOf(options.olderThan);
   const rows = await cx.read((sql) => sql<{ repository: string; digest: string; created_at: number }[]>`
     SELECT r.name AS repository, m.digest, m.created_at
     FROM manifest m
@@ -42,15 +41,15 @@ export async function untaggedManifests(cx: PgContext, options: { olderThan?: Da
   return rows.map((row) => ({ repository: row.repository, digest: row.digest, createdAt: new Date(row.created_at) }));
 }
 
-/** See MetadataStore.unreferencedBlobs. */
+/** See Store.unreferencedBlobs. */
 export async function unreferencedBlobs(cx: PgContext, options: { olderThan?: Date } = {}): Promise<BlobInfo[]> {
-  const before = timeOption(options.olderThan);
+  const before = timeOf(options.olderThan);
   const rows = await cx.read((sql) => sql<BlobRow[]>`
     SELECT b.digest, b.size, b.created_at FROM blob b WHERE ${collectableBlob(sql, before)} ORDER BY b.digest`);
   return rows.map(toBlob);
 }
 
-/** See MetadataStore.collectManifest. */
+/** See Store.collectManifest. */
 export async function collectManifest(
   cx: PgContext,
   repo: string,
@@ -58,10 +57,8 @@ export async function collectManifest(
   ctx?: Context,
   options: { olderThan?: Date } = {},
 ): Promise<void> {
-  checkRepository(repo);
-  checkDigest(digest);
   const actor = actorOf(ctx);
-  const before = timeOption(options.olderThan);
+  const before = timeOf(options.olderThan);
   await cx.write(async (tx) => {
     // Locked: a tag write (its foreign key) or a delete elsewhere waits for this commit.
     const { repositoryId, manifestId } = await resolveManifest(tx.sql, repo, digest, true);
@@ -80,16 +77,15 @@ export async function collectManifest(
   });
 }
 
-/** See MetadataStore.collectBlob. */
+/** See Store.collectBlob. */
 export async function collectBlob(
   cx: PgContext,
   digest: string,
   ctx?: Context,
   options: { olderThan?: Date; removeFile?: LockedAction } = {},
 ): Promise<void> {
-  checkDigest(digest);
   const actor = actorOf(ctx);
-  const before = timeOption(options.olderThan);
+  const before = timeOf(options.olderThan);
   await cx.write((tx) =>
     removeBlob(tx, digest, actor, async (sql) => {
       const [row] = await sql`SELECT 1 FROM blob b WHERE b.digest = ${digest} AND ${collectableBlob(sql, before)}`;

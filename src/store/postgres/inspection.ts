@@ -3,9 +3,9 @@
 // write; its integrity check is a full read of every table, and amcheck's
 // index verification where that extension is installed.
 
-import { topOption } from '../arguments.js';
+import { topOf } from '../arguments.js';
 import { StoreError } from '../errors.js';
-import { emptyCheck, manifestProblems, referenceProblems, type ManifestRow, type ReferenceRows } from '../sqlite/inspection.js';
+import { emptyCheck, manifestProblems, referenceProblems, type CheckedManifestRow, type ReferenceRows } from '../inspection.js';
 import type { DatabaseCheck, StoreStats } from '../types.js';
 import type { PgContext, TxSql } from './context.js';
 
@@ -60,7 +60,7 @@ async function checkIntegrity(sql: TxSql): Promise<void> {
     WHERE i.indrelid = ANY(${TABLES.map((table) => `${table}`)}::regclass[])`;
 }
 
-/** See MetadataStore.check. */
+/** See Store.check. */
 export async function check(cx: PgContext, options: { onProgress?: (done: number, total: number) => void } = {}): Promise<DatabaseCheck> {
   let result = emptyCheck();
   try {
@@ -87,7 +87,7 @@ export async function check(cx: PgContext, options: { onProgress?: (done: number
 async function checkManifests(sql: TxSql, result: DatabaseCheck, onProgress?: (done: number, total: number) => void): Promise<void> {
   const [{ total }] = await sql<{ total: number }[]>`SELECT count(*) AS total FROM manifest`;
   onProgress?.(0, total);
-  const rows = sql<ManifestRow[]>`
+  const rows = sql<CheckedManifestRow[]>`
     SELECT r.name AS repository, m.digest, m.size, p.payload
     FROM manifest m
     JOIN repository r ON r.id = m.repository_id
@@ -102,9 +102,9 @@ async function checkManifests(sql: TxSql, result: DatabaseCheck, onProgress?: (d
   }
 }
 
-/** See MetadataStore.stats. */
+/** See Store.stats. */
 export async function stats(cx: PgContext, options: { top?: number } = {}): Promise<StoreStats> {
-  const top = topOption(options.top);
+  const top = topOf(options.top);
   return cx.snapshot(async (sql) => {
     const [counts] = await sql<StoreStats['counts'][]>`
       SELECT

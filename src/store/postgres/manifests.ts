@@ -4,10 +4,10 @@
 
 import { actorOf } from '../arguments.js';
 import { StoreError } from '../errors.js';
-import { checkDigest, checkReference, checkRepository, checkTag, parseReference, type Reference } from '../grammar.js';
+import { referenceOf, type Reference } from '../grammar.js';
 import { checkManifest, type CheckedManifest } from '../payload.js';
 import type { Context, Descriptor, Manifest, ManifestInfo, PutManifestResult, StoredManifest } from '../types.js';
-import { toManifest, toReferrer, type ManifestRow, type ReferrerRow } from '../sqlite/manifests.js';
+import { toManifest, toReferrer, type ManifestRow, type ReferrerRow } from '../rows.js';
 import type { PgContext, Sql, WriteTx } from './context.js';
 import { notFound, recordCreated, repositoryCtes, resolveManifest } from './repositories.js';
 import { setTag, untagManifest } from './tags.js';
@@ -110,7 +110,7 @@ function recordRemoved(tx: WriteTx, repo: string, digest: string, tags: string[]
 
 // --- the store's methods ------------------------------------------------------
 
-/** See MetadataStore.putManifest. */
+/** See Store.putManifest. */
 export async function putManifest(
   cx: PgContext,
   repo: string,
@@ -119,8 +119,7 @@ export async function putManifest(
   ctx?: Context,
   options: { tag?: string; requireReferences?: boolean } = {},
 ): Promise<PutManifestResult> {
-  checkRepository(repo);
-  const tag = options.tag === undefined ? undefined : checkTag(options.tag);
+  const tag = options.tag;
   const actor = actorOf(ctx);
   // Parsing and hashing happen before the transaction.
   const checked = checkManifest(cx.limits.maxManifestSize, given, manifest);
@@ -137,8 +136,6 @@ export async function putManifest(
 }
 
 async function readByDigest(cx: PgContext, repo: string, digest: string, withPayload: boolean): Promise<ManifestInfo> {
-  checkRepository(repo);
-  checkDigest(digest);
   return cx.read(async (sql) => {
     const [row] = withPayload
       ? await sql<ManifestRow[]>`
@@ -176,25 +173,24 @@ async function readByTag(sql: Sql, repo: string, tag: string, withPayload: boole
   return row;
 }
 
-/** See MetadataStore.getManifest. */
+/** See Store.getManifest. */
 export async function getManifest(cx: PgContext, repo: string, digest: string): Promise<StoredManifest> {
   return (await readByDigest(cx, repo, digest, true)) as StoredManifest;
 }
 
-/** See MetadataStore.statManifest. */
+/** See Store.statManifest. */
 export function statManifest(cx: PgContext, repo: string, digest: string): Promise<ManifestInfo> {
   return readByDigest(cx, repo, digest, false);
 }
 
-/** See MetadataStore.getManifestByReference. */
+/** See Store.getManifestByReference. */
 export async function getManifestByReference(
   cx: PgContext,
   repo: string,
   reference: string | Reference,
   options: { head?: boolean } = {},
 ): Promise<ManifestInfo | StoredManifest> {
-  checkRepository(repo);
-  const { tag, digest } = typeof reference === 'string' ? parseReference(reference) : checkReference(reference);
+  const { tag, digest } = referenceOf(reference);
   if (digest !== undefined) return readByDigest(cx, repo, digest, !options.head);
   return cx.read(async (sql) => {
     const row = await readByTag(sql, repo, tag, !options.head);
@@ -203,10 +199,8 @@ export async function getManifestByReference(
   });
 }
 
-/** See MetadataStore.deleteManifest. */
+/** See Store.deleteManifest. */
 export async function deleteManifest(cx: PgContext, repo: string, digest: string, ctx?: Context): Promise<void> {
-  checkRepository(repo);
-  checkDigest(digest);
   const actor = actorOf(ctx);
   await cx.write(async (tx) => {
     const { repositoryId, manifestId } = await resolveManifest(tx.sql, repo, digest, true);
@@ -228,14 +222,9 @@ export async function deleteManifest(cx: PgContext, repo: string, digest: string
   });
 }
 
-/** See MetadataStore.referrers. */
+/** See Store.referrers. */
 export async function referrers(cx: PgContext, repo: string, digest: string, filter: { artifactType?: string } = {}): Promise<Descriptor[]> {
-  checkRepository(repo);
-  checkDigest(digest);
   const artifactType = filter.artifactType;
-  if (artifactType !== undefined && typeof artifactType !== 'string') {
-    throw new StoreError('MANIFEST_INVALID', 'artifactType must be a string');
-  }
   // A repository that is not there has no referrers: the join finds none.
   const rows = await cx.read((sql) => sql<ReferrerRow[]>`
     SELECT m.media_type, m.digest, m.size, m.artifact_type, m.annotations

@@ -7,7 +7,9 @@
 
 import type { NotificationCursors } from '../contract.js';
 import { StoreError } from '../errors.js';
-import { checkBatchLimit, checkEndpoint, toNotificationEvent, toNotificationStatus, type CursorRow, type TargetRow } from '../sqlite/notifications.js';
+import { isEndpoint } from '../arguments.js';
+import { CURSOR_CHECKS, applyChecks } from '../checks.js';
+import { toNotificationEvent, toNotificationStatus, type CursorRow, type TargetRow } from '../rows.js';
 import type { NotificationEvent, NotificationStatus } from '../types.js';
 import type { PgContext } from './context.js';
 import { translatePgError } from './errors.js';
@@ -17,7 +19,7 @@ const DELIVERY_LOCK = 0x72676e74;
 
 type Connection = Awaited<ReturnType<PgContext['sql']['reserve']>>;
 
-/** A store's webhook cursors: see SqliteNotificationCursors for what each method does and throws. */
+/** A store's webhook cursors, shared by every replica; the checks of their arguments are checks.ts's, in front of each method. */
 export class PgNotificationCursors implements NotificationCursors {
   // The connection that holds this process's delivery locks, reserved on the first claim.
   #holder: Promise<Connection> | undefined;
@@ -25,7 +27,6 @@ export class PgNotificationCursors implements NotificationCursors {
   constructor(private readonly cx: PgContext) {}
 
   async claim(endpoint: string): Promise<boolean> {
-    const checked = checkEndpoint(endpoint);
     const holder = (this.#holder ??= this.cx.sql.reserve());
     try {
       const connection = await holder;
@@ -34,8 +35,8 @@ export class PgNotificationCursors implements NotificationCursors {
         SELECT CASE WHEN EXISTS (
           SELECT 1 FROM pg_locks
           WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted AND objsubid = 2
-            AND classid = ${DELIVERY_LOCK}::int4::oid AND objid = hashtext(${checked})::oid
-        ) THEN true ELSE pg_try_advisory_lock(${DELIVERY_LOCK}::int4, hashtext(${checked})) END AS held`;
+            AND classid = ${DELIVERY_LOCK}::int4::oid AND objid = hashtext(${endpoint})::oid
+        ) THEN true ELSE pg_try_advisory_lock(${DELIVERY_LOCK}::int4, hashtext(${endpoint})) END AS held`;
       return row.held;
     } catch (error) {
       // A broken connection took its locks with it: the next claim starts on a new one.
@@ -47,10 +48,10 @@ export class PgNotificationCursors implements NotificationCursors {
 
   async release(endpoint: string): Promise<void> {
     const holder = this.#holder;
-    if (holder === undefined) return;
+    if (holder === undefined || !isEndpoint(endpoint)) return;
     try {
       const connection = await holder;
-      await connection`SELECT pg_advisory_unlock(${DELIVERY_LOCK}::int4, hashtext(${checkEndpoint(endpoint)}))`;
+      await connection`SELECT pg_advisory_unlock(${DELIVERY_LOCK}::int4, hashtext(${endpoint}))`;
     } catch {
       // Nothing held, or the connection is gone and its locks with it.
     }
@@ -71,22 +72,19 @@ export class PgNotificationCursors implements NotificationCursors {
   }
 
   async open(endpoint: string): Promise<void> {
-    const checked = checkEndpoint(endpoint);
     const now = Date.now();
     // At the head of the log as committed now; an existing cursor stays where it is.
     await this.cx.write((tx) => tx.sql`
       INSERT INTO notification_cursor (endpoint, seq, published_at, event_id, created_at)
-      SELECT ${checked}::text, h.seq, e.published_at, e.id, ${now}::bigint
+      SELECT ${endpoint}::text, h.seq, e.published_at, e.id, ${now}::bigint
       FROM event_head h LEFT JOIN event e ON e.seq = h.seq
       ON CONFLICT (endpoint) DO NOTHING`);
   }
 
   async eventsAfter(endpoint: string, limit: number): Promise<NotificationEvent[]> {
-    const checked = checkEndpoint(endpoint);
-    checkBatchLimit(limit);
     return this.cx.snapshot(async (sql) => {
-      const [cursor] = await sql<{ seq: number }[]>`SELECT seq FROM notification_cursor WHERE endpoint = ${checked}`;
-      if (cursor === undefined) throw new StoreError('ARGUMENT_INVALID', `no notification cursor for ${checked}`);
+      const [cursor] = await sql<{ seq: number }[]>`SELECT seq FROM notification_cursor WHERE endpoint = ${endpoint}`;
+      if (cursor === undefined) throw new StoreError('ARGUMENT_INVALID', `no notification cursor for ${endpoint}`);
       const rows = await sql<TargetRow[]>`
         SELECT e.*, m.media_type AS target_media_type, coalesce(m.size, b.size) AS target_size
         FROM event e
@@ -101,7 +99,6 @@ export class PgNotificationCursors implements NotificationCursors {
   }
 
   async advance(endpoint: string, eventId: string): Promise<void> {
-    const checked = checkEndpoint(endpoint);
     const id = String(eventId);
     const now = Date.now();
     await this.cx.write(async (tx) => {
@@ -114,7 +111,7 @@ export class PgNotificationCursors implements NotificationCursors {
           delivered_at = ${now},
           failures = 0
         FROM event e
-        WHERE e.id = ${id} AND c.endpoint = ${checked}
+        WHERE e.id = ${id} AND c.endpoint = ${endpoint}
         RETURNING 1`;
       if (moved.length > 0) return;
       const [event] = await tx.sql`SELECT 1 FROM event WHERE id = ${id}`;
@@ -123,18 +120,16 @@ export class PgNotificationCursors implements NotificationCursors {
   }
 
   async recordFailure(endpoint: string, error: string): Promise<void> {
-    const checked = checkEndpoint(endpoint);
     // PostgreSQL text cannot hold NUL; a message is for reading, so it goes.
     const message = String(error).replaceAll('\0', '').slice(0, 1000);
     const now = Date.now();
     await this.cx.write((tx) => tx.sql`
       UPDATE notification_cursor SET failures = failures + 1, last_error = ${message}, last_failure_at = ${now}
-      WHERE endpoint = ${checked}`);
+      WHERE endpoint = ${endpoint}`);
   }
 
   async remove(endpoint: string): Promise<boolean> {
-    const checked = checkEndpoint(endpoint);
-    const removed = await this.cx.write((tx) => tx.sql`DELETE FROM notification_cursor WHERE endpoint = ${checked} RETURNING 1`);
+    const removed = await this.cx.write((tx) => tx.sql`DELETE FROM notification_cursor WHERE endpoint = ${endpoint} RETURNING 1`);
     return removed.length > 0;
   }
 
@@ -146,3 +141,5 @@ export class PgNotificationCursors implements NotificationCursors {
     return rows.map(toNotificationStatus);
   }
 }
+
+applyChecks(PgNotificationCursors.prototype, CURSOR_CHECKS, 'reject');

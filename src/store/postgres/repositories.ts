@@ -2,9 +2,9 @@
 // first manifest at the same moment (ON CONFLICT), listed in byte order,
 // deleted with everything in them; and the lookups the other concerns start from.
 
-import { actorOf, pageParams } from '../arguments.js';
+import { actorOf, pageOf } from '../arguments.js';
 import { NotFoundError } from '../errors.js';
-import { catalogBounds, checkRepository } from '../grammar.js';
+import { catalogBounds } from '../grammar.js';
 import type { CatalogOptions, Context } from '../types.js';
 import type { PgContext, Sql, TxSql, WriteTx } from './context.js';
 import { RaceLost } from './errors.js';
@@ -103,9 +103,9 @@ export function limitOf(limit: number): number | null {
   return limit < 0 ? null : limit;
 }
 
-/** See MetadataStore.catalog. */
+/** See Store.catalog. */
 export async function catalog(cx: PgContext, page?: CatalogOptions): Promise<string[]> {
-  const { limit, last } = pageParams(page, checkRepository);
+  const { limit, last } = pageOf(page);
   const { low, high } = catalogBounds(page, last);
   return cx.read(async (sql) => {
     // One lower and one upper bound on the column (COLLATE "C": byte order), so the index seeks to the range and stops at its end.
@@ -117,9 +117,8 @@ export async function catalog(cx: PgContext, page?: CatalogOptions): Promise<str
   });
 }
 
-/** See MetadataStore.deleteRepository. */
+/** See Store.deleteRepository. */
 export async function deleteRepository(cx: PgContext, repo: string, ctx?: Context): Promise<void> {
-  checkRepository(repo);
   const actor = actorOf(ctx);
   await cx.write(async (tx) => {
     // The row lock keeps concurrent pushes (whose foreign keys lock it to share) out until the delete commits.

@@ -1,20 +1,22 @@
-// The PostgreSQL store: the Store contract on a connection pool that any
-// number of registry replicas share. A facade, like MetadataStore: each
-// method delegates to the module of its concern, which runs it as one
-// transaction (collectBlob's file removal is a deliberate second one).
+// The PostgreSQL store: the Store contract (../contract.ts, where each
+// method is documented) on a connection pool that any number of registry
+// replicas share. A facade: each method delegates to the module of its
+// concern, which runs it as one transaction (collectBlob's file removal is a
+// deliberate second one); the checks of the arguments (../checks.ts) run in
+// front of every method.
 // Loaded only by openPostgresStore (a dynamic import), so that SQLite users
 // never load the client.
 
+import { STORE_CHECKS, applyChecks } from '../checks.js';
 import type { Store, LockedAction } from '../contract.js';
 import { StoreError } from '../errors.js';
 import type { Reference } from '../grammar.js';
 import { DEFAULT_POSTGRES_TIMEOUTS, limitsOf, type StoreLimits } from '../limits.js';
-import type { BlobInfo, CatalogOptions, Context, Descriptor, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
+import type { BlobInfo, CatalogOptions, Context, Descriptor, Event, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
 import type { PostgresStoreOptions, StoredManifest } from '../types.js';
 import * as blobs from './blobs.js';
-import { PgContext } from './context.js';
+import { PgContext, type Sql } from './context.js';
 import { translatePgError } from './errors.js';
-import { checkMigrationFinished } from './load.js';
 import { connect } from './pool.js';
 import * as events from './events.js';
 import * as gc from './gc.js';
@@ -51,7 +53,8 @@ export async function openPostgres(url: string, options: PostgresStoreOptions = 
   return new PostgresStore(new PgContext(sql, location, limits));
 }
 
-class PostgresStore implements Store {
+/** The registry's metadata in a PostgreSQL database. */
+export class PostgresStore implements Store {
   readonly backend = 'postgres';
   readonly notifications: PgNotificationCursors;
   readonly uploads: PgUploadSessions;
@@ -157,7 +160,7 @@ class PostgresStore implements Store {
   getEvents(query: EventQuery) {
     return events.getEvents(this.#cx, query);
   }
-  async subscribe(fn: (event: import('../types.js').Event) => void, options?: { query?: EventQuery; onError?: (error: unknown) => void }) {
+  async subscribe(fn: (event: Event) => void, options?: { query?: EventQuery; onError?: (error: unknown) => void }) {
     if (!this.#cx.open) throw new StoreError('STORE_CLOSED', `the store on ${this.#cx.location} is closed`);
     return this.#subscriptions.subscribe(fn, options);
   }
@@ -167,14 +170,11 @@ class PostgresStore implements Store {
   stats(options?: { top?: number }) {
     return inspection.stats(this.#cx, options);
   }
-  /** @throws StoreError UNSUPPORTED: PostgreSQL's own tools copy a database. */
+  // PostgreSQL's own tools (pg_dump, a base backup) copy a database.
   async backup(): Promise<never> {
     throw new StoreError('UNSUPPORTED', `the PostgreSQL store at ${this.#cx.location} makes no copies of itself: back it up with pg_dump or a base backup`);
   }
-  /**
-   * Whether the server takes writes: connected, not a standby in recovery, not read-only by default.
-   * @throws StoreError DATABASE_READONLY, DATABASE_UNAVAILABLE (unreachable), STORE_CLOSED.
-   */
+  // Connected, not a standby in recovery, not read-only by default.
   async checkWritable(): Promise<void> {
     const [row] = await this.#cx.read((sql) => sql<{ recovery: boolean; readOnly: string }[]>`
       SELECT pg_is_in_recovery() AS recovery, current_setting('default_transaction_read_only') AS "readOnly"`);
@@ -188,4 +188,28 @@ class PostgresStore implements Store {
     await this.uploads.close();
     await this.#cx.close();
   }
+}
+
+applyChecks(PostgresStore.prototype, STORE_CHECKS, 'reject');
+
+/**
+ * Refuses a database that is the target of a migration that has not
+ * finished: it holds part of a registry (tables copied in part, foreign keys
+ * dropped, sequences not yet moved past the copied ids), and writes to it
+ * would collide with the rows still to come. The mark is the row
+ * regmeta_migration, written in the transaction that starts the copy, its
+ * finished_at in the one that ends it.
+ * @throws StoreError DATABASE_INCOMPLETE; what the database throws (untranslated).
+ */
+async function checkMigrationFinished(sql: Sql, location: string): Promise<void> {
+  const [{ marked }] = await sql<{ marked: boolean }[]>`SELECT to_regclass('regmeta_migration') IS NOT NULL AS marked`;
+  if (!marked) return;
+  const [row] = await sql<{ source_file: string; started_at: number }[]>`
+    SELECT source_file, started_at FROM regmeta_migration WHERE finished_at IS NULL`;
+  if (row === undefined) return;
+  throw new StoreError(
+    'DATABASE_INCOMPLETE',
+    `${location} holds a migration from ${row.source_file} (begun ${new Date(row.started_at).toISOString()}) that has not finished`,
+    { source: row.source_file, startedAt: row.started_at },
+  );
 }

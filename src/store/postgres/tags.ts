@@ -3,10 +3,9 @@
 // queue up: each records the previous one's target in its history and event,
 // and the tag ends where the last event says.
 
-import { actorOf, checkTagTarget, pageParams } from '../arguments.js';
+import { actorOf, pageOf } from '../arguments.js';
 import { NotFoundError } from '../errors.js';
-import { checkDigest, checkRepository, checkTag } from '../grammar.js';
-import { toDescriptor, toHistoryEntry, type TagRow } from '../sqlite/tags.js';
+import { toDescriptor, toHistoryEntry, type TagRow } from '../rows.js';
 import type { Context, Descriptor, PageOptions, TagHistoryEntry } from '../types.js';
 import type { PgContext, WriteTx } from './context.js';
 import { limitOf, notFound, requireRepository } from './repositories.js';
@@ -76,7 +75,7 @@ export async function untagManifest(tx: WriteTx, manifest: { id: number }): Prom
 
 // --- the store's methods ------------------------------------------------------
 
-/** See MetadataStore.putTag. */
+/** See Store.putTag. */
 export async function putTag(
   cx: PgContext,
   repo: string,
@@ -84,9 +83,7 @@ export async function putTag(
   descriptor: Pick<Descriptor, 'digest'> & Partial<Descriptor>,
   ctx?: Context,
 ): Promise<void> {
-  checkRepository(repo);
-  checkTag(tag);
-  const digest = checkTagTarget(descriptor);
+  const digest = descriptor.digest;
   const actor = actorOf(ctx);
   await cx.write(async (tx) => {
     // The repository, the manifest and the tag's row, locked, in one statement (FOR UPDATE in the lateral
@@ -107,10 +104,8 @@ export async function putTag(
   });
 }
 
-/** See MetadataStore.getTag. */
+/** See Store.getTag. */
 export async function getTag(cx: PgContext, repo: string, tag: string): Promise<Descriptor> {
-  checkRepository(repo);
-  checkTag(tag);
   return cx.read(async (sql) => {
     const [row] = await sql<TagRow[]>`
       SELECT m.media_type, m.digest, m.size
@@ -123,10 +118,8 @@ export async function getTag(cx: PgContext, repo: string, tag: string): Promise<
   });
 }
 
-/** See MetadataStore.deleteTag. */
+/** See Store.deleteTag. */
 export async function deleteTag(cx: PgContext, repo: string, tag: string, ctx?: Context): Promise<void> {
-  checkRepository(repo);
-  checkTag(tag);
   const actor = actorOf(ctx);
   await cx.write(async (tx) => {
     const repositoryId = await requireRepository(tx.sql, repo);
@@ -139,10 +132,9 @@ export async function deleteTag(cx: PgContext, repo: string, tag: string, ctx?: 
   });
 }
 
-/** See MetadataStore.allTags. */
+/** See Store.allTags. */
 export async function allTags(cx: PgContext, repo: string, page?: PageOptions): Promise<string[]> {
-  checkRepository(repo);
-  const { limit, last } = pageParams(page, checkTag);
+  const { limit, last } = pageOf(page);
   return cx.read(async (sql) => {
     const rows = await sql<{ name: string }[]>`
       SELECT name FROM tag
@@ -154,10 +146,9 @@ export async function allTags(cx: PgContext, repo: string, page?: PageOptions): 
   });
 }
 
-/** See MetadataStore.tagDescriptors. */
+/** See Store.tagDescriptors. */
 export async function tagDescriptors(cx: PgContext, repo: string, page?: PageOptions): Promise<(Descriptor & { tag: string })[]> {
-  checkRepository(repo);
-  const { limit, last } = pageParams(page, checkTag);
+  const { limit, last } = pageOf(page);
   return cx.read(async (sql) => {
     const rows = await sql<TagRow[]>`
       SELECT t.name AS tag, m.media_type, m.digest, m.size
@@ -171,10 +162,9 @@ export async function tagDescriptors(cx: PgContext, repo: string, page?: PageOpt
   });
 }
 
-/** See MetadataStore.lookupTags. */
+/** See Store.lookupTags. */
 export async function lookupTags(cx: PgContext, repo: string, descriptorOrDigest: string | Pick<Descriptor, 'digest'>): Promise<string[]> {
-  checkRepository(repo);
-  const digest = checkDigest(typeof descriptorOrDigest === 'string' ? descriptorOrDigest : descriptorOrDigest?.digest);
+  const digest = typeof descriptorOrDigest === 'string' ? descriptorOrDigest : descriptorOrDigest.digest;
   return cx.read(async (sql) => {
     const rows = await sql<{ name: string }[]>`
       SELECT t.name
@@ -188,10 +178,8 @@ export async function lookupTags(cx: PgContext, repo: string, descriptorOrDigest
   });
 }
 
-/** See MetadataStore.tagHistory. */
+/** See Store.tagHistory. */
 export async function tagHistory(cx: PgContext, repo: string, tag: string): Promise<TagHistoryEntry[]> {
-  checkRepository(repo);
-  checkTag(tag);
   // One statement: the repository (or NAME_UNKNOWN) and its history read together.
   const rows = await cx.read((sql) => sql<{ digest: string | null; tagged_at: number | null }[]>`
     SELECT h.digest, h.tagged_at

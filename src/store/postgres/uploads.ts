@@ -8,21 +8,10 @@ import { randomUUID } from 'node:crypto';
 import type postgres from 'postgres';
 import type { UploadSessions } from '../contract.js';
 import { StoreError } from '../errors.js';
-import { checkRepository } from '../grammar.js';
+import { UPLOAD_CHECKS, applyChecks } from '../checks.js';
 import type { UploadClaim, UploadSession } from '../types.js';
-import {
-  checkCount,
-  checkSessionId,
-  checkText,
-  claimArguments,
-  idleArguments,
-  isSessionId,
-  openArguments,
-  tooManyUploads,
-  toUploadSession,
-  unknownUpload,
-  type UploadRow,
-} from '../sqlite/uploads.js';
+import { toUploadSession, type UploadRow } from '../rows.js';
+import { DEFAULT_IDLE_LIMIT, isSessionId, tooManyUploads, unknownUpload } from '../uploads.js';
 import type { PgContext } from './context.js';
 import { translatePgError } from './errors.js';
 import { ClaimHolder, HOLDER_LOCK } from './holder.js';
@@ -30,7 +19,7 @@ import { ClaimHolder, HOLDER_LOCK } from './holder.js';
 /** The advisory lock class of the per-address cap (its object is the client's hash): one open at a time per address. */
 const CAP_LOCK = 0x75706c64; // 'upld'
 
-/** A store's upload sessions: see SqliteUploadSessions for what each method does and throws. */
+/** A store's upload sessions, shared by every replica; the checks of their arguments are checks.ts's, in front of each method. */
 export class PgUploadSessions implements UploadSessions {
   readonly #holder: ClaimHolder;
 
@@ -42,44 +31,41 @@ export class PgUploadSessions implements UploadSessions {
   // transaction of its own (autocommit): read() sends it without a BEGIN.
 
   async open(repo: string, client: string, max: number): Promise<UploadSession> {
-    const args = openArguments(repo, client, max);
     const now = Date.now();
     return this.cx.write(async (tx) => {
-      if (args.max > 0) {
+      if (max > 0) {
         // Count and insert under a lock of this address: READ COMMITTED alone
         // would let concurrent opens each count the others' sessions as absent.
         // Two statements: a count in the lock's own statement would read the
         // snapshot taken before the lock was granted, missing what its holder committed.
-        await tx.sql`SELECT pg_advisory_xact_lock(${CAP_LOCK}::int, hashtext(${args.client}))`;
-        const [{ held }] = await tx.sql<{ held: number }[]>`SELECT count(*) AS held FROM upload_session WHERE client = ${args.client}`;
-        if (held >= args.max) throw tooManyUploads(held, args.max);
+        await tx.sql`SELECT pg_advisory_xact_lock(${CAP_LOCK}::int, hashtext(${client}))`;
+        const [{ held }] = await tx.sql<{ held: number }[]>`SELECT count(*) AS held FROM upload_session WHERE client = ${client}`;
+        if (held >= max) throw tooManyUploads(held, max);
       }
       const [row] = await tx.sql<UploadRow[]>`
         INSERT INTO upload_session (id, repository, client, size, started_at, updated_at)
-        VALUES (${randomUUID()}, ${args.repo}, ${args.client}, 0, ${now}, ${now})
+        VALUES (${randomUUID()}, ${repo}, ${client}, 0, ${now}, ${now})
         RETURNING *`;
       return toUploadSession(row);
     });
   }
 
   async get(repo: string, id: string): Promise<UploadSession> {
-    const params = { repo: checkRepository(repo), id: checkSessionId(id) };
-    const [row] = await this.cx.read((sql) => sql<UploadRow[]>`SELECT * FROM upload_session WHERE id = ${params.id} AND repository = ${params.repo}`);
+    const [row] = await this.cx.read((sql) => sql<UploadRow[]>`SELECT * FROM upload_session WHERE id = ${id} AND repository = ${repo}`);
     if (row === undefined) throw unknownUpload();
     return toUploadSession(row);
   }
 
   async claim(repo: string, id: string, owner: string, leaseMs: number): Promise<UploadClaim> {
-    const args = { repo: checkRepository(repo), ...claimArguments(id, owner, leaseMs) };
     const now = Date.now();
     // One statement, on the holder connection: the claim, and whether the session is there at all (busy or unknown).
     // A live claim of another owner is taken when its holder's lock is gone: the replica died.
     const [row] = await this.#onHolder((sql) => sql<{ size: number | null; present: boolean }[]>`
       WITH claimed AS (
         UPDATE upload_session
-        SET owner = ${args.owner}, lease_until = ${now + args.leaseMs}, updated_at = ${now}, holder = pg_backend_pid()
-        WHERE id = ${args.id} AND repository = ${args.repo}
-          AND (owner IS NULL OR lease_until <= ${now} OR owner = ${args.owner}
+        SET owner = ${owner}, lease_until = ${now + leaseMs}, updated_at = ${now}, holder = pg_backend_pid()
+        WHERE id = ${id} AND repository = ${repo}
+          AND (owner IS NULL OR lease_until <= ${now} OR owner = ${owner}
             OR (holder IS NOT NULL AND NOT EXISTS (
               SELECT FROM pg_locks
               WHERE locktype = 'advisory' AND classid = ${HOLDER_LOCK}::oid AND objid = holder::oid AND objsubid = 2
@@ -87,58 +73,54 @@ export class PgUploadSessions implements UploadSessions {
         RETURNING size
       )
       SELECT (SELECT size FROM claimed) AS size,
-        EXISTS (SELECT 1 FROM upload_session WHERE id = ${args.id} AND repository = ${args.repo}) AS present`);
+        EXISTS (SELECT 1 FROM upload_session WHERE id = ${id} AND repository = ${repo}) AS present`);
     if (row.size !== null) return { size: row.size };
     if (!row.present) throw unknownUpload();
     return 'busy';
   }
 
   async renew(id: string, owner: string, leaseMs: number): Promise<boolean> {
-    const args = claimArguments(id, owner, leaseMs);
     const now = Date.now();
     // Only while the claim's holder is this connection: after a lost connection it is not held any more.
     const rows = await this.#onHolder((sql) => sql`
-      UPDATE upload_session SET lease_until = ${now + args.leaseMs}, updated_at = ${now}
-      WHERE id = ${args.id} AND owner = ${args.owner} AND holder = pg_backend_pid()
+      UPDATE upload_session SET lease_until = ${now + leaseMs}, updated_at = ${now}
+      WHERE id = ${id} AND owner = ${owner} AND holder = pg_backend_pid()
       RETURNING 1`);
     return rows.length > 0;
   }
 
   async commit(id: string, owner: string, size: number): Promise<void> {
-    const params = { id: checkSessionId(id), owner: checkText(owner, 'owner'), size: checkCount(size, 'size') };
     const now = Date.now();
     const rows = await this.cx.read((sql) => sql`
-      UPDATE upload_session SET size = ${params.size}, updated_at = ${now}, owner = NULL, lease_until = NULL, holder = NULL
-      WHERE id = ${params.id} AND owner = ${params.owner}
+      UPDATE upload_session SET size = ${size}, updated_at = ${now}, owner = NULL, lease_until = NULL, holder = NULL
+      WHERE id = ${id} AND owner = ${owner}
       RETURNING 1`);
     if (rows.length === 0) throw unknownUpload();
   }
 
   async release(id: string, owner: string): Promise<void> {
-    const params = { id: checkSessionId(id), owner: checkText(owner, 'owner') };
-    await this.cx.read((sql) => sql`UPDATE upload_session SET owner = NULL, lease_until = NULL, holder = NULL WHERE id = ${params.id} AND owner = ${params.owner}`);
+    await this.cx.read((sql) => sql`UPDATE upload_session SET owner = NULL, lease_until = NULL, holder = NULL WHERE id = ${id} AND owner = ${owner}`);
   }
 
   async end(repo: string, id: string): Promise<boolean> {
-    const repository = checkRepository(repo);
     if (!isSessionId(id)) return false;
-    const rows = await this.cx.read((sql) => sql`DELETE FROM upload_session WHERE id = ${id} AND repository = ${repository} RETURNING 1`);
+    const rows = await this.cx.read((sql) => sql`DELETE FROM upload_session WHERE id = ${id} AND repository = ${repo} RETURNING 1`);
     return rows.length > 0;
   }
 
-  async idle(idleBefore: Date, limit = 100): Promise<UploadSession[]> {
-    const { cutoff, limit: n } = idleArguments(idleBefore, limit);
+  async idle(idleBefore: Date, limit = DEFAULT_IDLE_LIMIT): Promise<UploadSession[]> {
+    const cutoff = idleBefore.getTime();
     const now = Date.now();
     const rows = await this.cx.read((sql) => sql<UploadRow[]>`
       SELECT * FROM upload_session
       WHERE updated_at < ${cutoff} AND (owner IS NULL OR lease_until <= ${now})
       ORDER BY updated_at
-      LIMIT ${n}`);
+      LIMIT ${limit}`);
     return rows.map(toUploadSession);
   }
 
   async expire(id: string, idleBefore: Date): Promise<boolean> {
-    const { cutoff } = idleArguments(idleBefore, 1);
+    const cutoff = idleBefore.getTime();
     if (!isSessionId(id)) return false;
     const now = Date.now();
     const rows = await this.cx.read((sql) => sql`
@@ -174,3 +156,5 @@ export class PgUploadSessions implements UploadSessions {
     }
   }
 }
+
+applyChecks(PgUploadSessions.prototype, UPLOAD_CHECKS, 'reject');

@@ -4,7 +4,8 @@
 import { closeSync, openSync, rmSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { BackupOptions, BackupResult } from '../types.js';
-import { StoreError, sqlitePrimaryCode, translateError } from '../errors.js';
+import { StoreError } from '../errors.js';
+import { sqlitePrimaryCode, translateError } from './errors.js';
 import { DEFAULT_BACKUP_PAGES_PER_STEP } from '../limits.js';
 import type { StoreContext } from './context.js';
 

@@ -4,11 +4,12 @@
 
 import type Database from 'better-sqlite3';
 import { prepareAll } from './connection.js';
-import { actorOf, checkBlob, pageParams } from '../arguments.js';
+import { actorOf, pageOf } from '../arguments.js';
 import type { StoreContext } from './context.js';
-import { NotFoundError, StoreError, runCallback } from '../errors.js';
+import { NotFoundError, StoreError } from '../errors.js';
+import { runCallback } from './errors.js';
 import { recordEvent } from './events.js';
-import { checkDigest, checkRepository } from '../grammar.js';
+import { toBlob, type BlobRow } from '../rows.js';
 import { ensureRepository, requireRepository } from './repositories.js';
 import type { BlobInfo, Context, PageOptions } from '../types.js';
 
@@ -55,17 +56,6 @@ export function prepareBlobStatements(db: Database.Database): Record<keyof typeo
   return prepareAll(db, BLOB_SQL, ['blobSize', 'blobLinked', 'blobReferenced', 'blobReferencedIn']);
 }
 
-export interface BlobRow {
-  digest: string;
-  size: number;
-  created_at: number;
-}
-
-/** The one mapping from a blob row to a domain object. */
-export function toBlob(row: BlobRow): BlobInfo {
-  return { digest: row.digest, size: row.size, createdAt: new Date(row.created_at) };
-}
-
 // --- inside a transaction -----------------------------------------------------
 
 /**
@@ -87,7 +77,7 @@ export function removeBlob(cx: StoreContext, digest: string, actor: string, stil
 
 // --- the store's methods ------------------------------------------------------
 
-/** See MetadataStore.linkBlob. */
+/** See Store.linkBlob. */
 export function linkBlob(
   cx: StoreContext,
   repo: string,
@@ -95,8 +85,7 @@ export function linkBlob(
   ctx?: Context,
   options: { place?: () => void } = {},
 ): void {
-  checkRepository(repo);
-  const { digest, size } = checkBlob(blob);
+  const { digest, size } = blob;
   const actor = actorOf(ctx);
   const sql = cx.sql.blobs;
   cx.write(() => {
@@ -112,11 +101,8 @@ export function linkBlob(
   });
 }
 
-/** See MetadataStore.mountBlob. */
+/** See Store.mountBlob. */
 export function mountBlob(cx: StoreContext, repo: string, digest: string, from: string, ctx?: Context): BlobInfo {
-  checkRepository(repo);
-  checkDigest(digest);
-  checkRepository(from);
   const actor = actorOf(ctx);
   const sql = cx.sql.blobs;
   return cx.write(() => {
@@ -129,10 +115,8 @@ export function mountBlob(cx: StoreContext, repo: string, digest: string, from: 
   });
 }
 
-/** See MetadataStore.statBlob. */
+/** See Store.statBlob. */
 export function statBlob(cx: StoreContext, repo: string, digest: string): BlobInfo {
-  checkRepository(repo);
-  checkDigest(digest);
   return cx.read(() => {
     const row = cx.sql.blobs.statBlob.get({ repository: repo, digest }) as BlobRow | undefined;
     if (row === undefined) {
@@ -143,10 +127,8 @@ export function statBlob(cx: StoreContext, repo: string, digest: string): BlobIn
   });
 }
 
-/** See MetadataStore.unlinkBlob. */
+/** See Store.unlinkBlob. */
 export function unlinkBlob(cx: StoreContext, repo: string, digest: string, ctx?: Context): void {
-  checkRepository(repo);
-  checkDigest(digest);
   const actor = actorOf(ctx);
   const sql = cx.sql.blobs;
   cx.write(() => {
@@ -163,22 +145,20 @@ export function unlinkBlob(cx: StoreContext, repo: string, digest: string, ctx?:
   });
 }
 
-/** See MetadataStore.deleteBlob. */
+/** See Store.deleteBlob. */
 export function deleteBlob(cx: StoreContext, digest: string, ctx?: Context): void {
-  checkDigest(digest);
   const actor = actorOf(ctx);
   cx.write(() => removeBlob(cx, digest, actor));
 }
 
-/** See MetadataStore.allBlobs. */
+/** See Store.allBlobs. */
 export function allBlobs(cx: StoreContext, page?: PageOptions): BlobInfo[] {
-  const { limit, last } = pageParams(page, checkDigest);
+  const { limit, last } = pageOf(page);
   return cx.read(() => (cx.sql.blobs.allBlobs.all({ last, limit }) as BlobRow[]).map(toBlob));
 }
 
-/** See MetadataStore.whileBlobUnknown. */
+/** See Store.whileBlobUnknown. */
 export function whileBlobUnknown(cx: StoreContext, digest: string, fn: () => void): boolean {
-  checkDigest(digest);
   const sql = cx.sql.blobs;
   // Most files have their row: a read says so without taking the write lock.
   if (cx.read(() => sql.blobSize.get({ digest })) !== undefined) return false;

@@ -3,7 +3,8 @@
 
 import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { StoreError, sqlitePrimaryCode, translateError } from '../errors.js';
+import { StoreError } from '../errors.js';
+import { sqlitePrimaryCode, translateError } from './errors.js';
 import { DEFAULT_BUSY_TIMEOUT } from '../limits.js';
 import { MIGRATION_STEPS } from './migrations.js';
 import type { StoreOptions } from '../types.js';

@@ -5,7 +5,8 @@
 
 import type Database from 'better-sqlite3';
 import { openDatabase, retryBusy } from './connection.js';
-import { CallbackFailure, StoreError, translateError } from '../errors.js';
+import { CallbackFailure, StoreError } from '../errors.js';
+import { translateError } from './errors.js';
 import { limitsOf, type StoreLimits } from '../limits.js';
 import { prepareStatements, type Statements } from './statements.js';
 import type { StoreOptions } from '../types.js';

@@ -4,11 +4,11 @@
 
 import type Database from 'better-sqlite3';
 import { prepareAll } from './connection.js';
-import { actorOf, timeOption } from '../arguments.js';
-import { removeBlob, toBlob, whileBlobUnknown, type BlobRow } from './blobs.js';
+import { actorOf, timeOf } from '../arguments.js';
+import { removeBlob, whileBlobUnknown } from './blobs.js';
+import { toBlob, type BlobRow } from '../rows.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from '../errors.js';
-import { checkDigest, checkRepository } from '../grammar.js';
 import { refuseIfChild, removeManifest } from './manifests.js';
 import { resolveManifest } from './repositories.js';
 import type { BlobInfo, Context, UntaggedManifest } from '../types.js';
@@ -69,24 +69,22 @@ function toUntagged(row: UntaggedRow): UntaggedManifest {
   return { repository: row.repository, digest: row.digest, createdAt: new Date(row.created_at) };
 }
 
-/** See MetadataStore.untaggedManifests. */
+/** See Store.untaggedManifests. */
 export function untaggedManifests(cx: StoreContext, options: { olderThan?: Date } = {}): UntaggedManifest[] {
-  const before = timeOption(options.olderThan);
+  const before = timeOf(options.olderThan);
   return cx.read(() => (cx.sql.gc.untaggedManifests.all({ before }) as UntaggedRow[]).map(toUntagged));
 }
 
-/** See MetadataStore.unreferencedBlobs. */
+/** See Store.unreferencedBlobs. */
 export function unreferencedBlobs(cx: StoreContext, options: { olderThan?: Date } = {}): BlobInfo[] {
-  const before = timeOption(options.olderThan);
+  const before = timeOf(options.olderThan);
   return cx.read(() => (cx.sql.gc.unreferencedBlobs.all({ before }) as BlobRow[]).map(toBlob));
 }
 
-/** See MetadataStore.collectManifest. */
+/** See Store.collectManifest. */
 export function collectManifest(cx: StoreContext, repo: string, digest: string, ctx?: Context, options: { olderThan?: Date } = {}): void {
-  checkRepository(repo);
-  checkDigest(digest);
   const actor = actorOf(ctx);
-  const before = timeOption(options.olderThan);
+  const before = timeOf(options.olderThan);
   cx.write(() => {
     const { repositoryId, manifestId } = resolveManifest(cx, repo, digest);
     refuseIfChild(cx, repo, repositoryId, digest);
@@ -100,16 +98,15 @@ export function collectManifest(cx: StoreContext, repo: string, digest: string, 
   });
 }
 
-/** See MetadataStore.collectBlob. */
+/** See Store.collectBlob. */
 export function collectBlob(
   cx: StoreContext,
   digest: string,
   ctx?: Context,
   options: { olderThan?: Date; removeFile?: () => void } = {},
 ): void {
-  checkDigest(digest);
   const actor = actorOf(ctx);
-  const before = timeOption(options.olderThan);
+  const before = timeOf(options.olderThan);
   cx.write(() => removeBlob(cx, digest, actor, () => cx.sql.gc.blobCollectable.get({ digest, before }) !== undefined));
   // A second transaction, after the row's delete has committed.
   if (options.removeFile) whileBlobUnknown(cx, digest, options.removeFile);

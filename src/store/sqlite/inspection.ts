@@ -4,12 +4,12 @@
 
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { topOption } from '../arguments.js';
+import { topOf } from '../arguments.js';
 import { prepareAll } from './connection.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from '../errors.js';
-import { digestOf, isDigest, type DigestAlgorithm } from '../grammar.js';
-import type { CheckProblem, DatabaseCheck, StoreStats } from '../types.js';
+import { emptyCheck, manifestProblems, referenceProblems, type CheckedManifestRow, type ReferenceRows } from '../inspection.js';
+import type { DatabaseCheck, StoreStats } from '../types.js';
 
 const INSPECTION_SQL = {
   integrityCheck: 'PRAGMA integrity_check',
@@ -96,16 +96,9 @@ export function prepareInspectionStatements(db: Database.Database): Record<keyof
 
 type Statements = ReturnType<typeof prepareInspectionStatements>;
 
-export interface ManifestRow {
-  repository: string;
-  digest: string;
-  size: number;
-  payload: Buffer | null;
-}
-
 // --- check ----------------------------------------------------------------------
 
-/** See MetadataStore.check. */
+/** See Store.check. */
 export function check(cx: StoreContext, options: { onProgress?: (done: number, total: number) => void } = {}): DatabaseCheck {
   const sql = cx.sql.inspection;
   let result = emptyCheck();
@@ -128,15 +121,6 @@ export function check(cx: StoreContext, options: { onProgress?: (done: number, t
   return result;
 }
 
-/** A check that has found nothing yet. */
-export function emptyCheck(): DatabaseCheck {
-  return {
-    checked: { integrity: false, foreignKeys: false, manifests: 0, tags: 0, blobReferences: 0 },
-    problems: [],
-    complete: true,
-  };
-}
-
 /** SQLite's own checks of the file and of the schema's foreign keys. */
 function checkStructure(sql: Statements, { checked, problems }: DatabaseCheck): void {
   for (const row of sql.integrityCheck.all() as { integrity_check: string }[]) {
@@ -153,36 +137,11 @@ function checkStructure(sql: Statements, { checked, problems }: DatabaseCheck): 
 function checkManifests(sql: Statements, { checked, problems }: DatabaseCheck, onProgress?: (done: number, total: number) => void): void {
   const total = sql.manifestCount.get() as number;
   onProgress?.(0, total);
-  for (const row of sql.manifests.iterate() as Iterable<ManifestRow>) {
+  for (const row of sql.manifests.iterate() as Iterable<CheckedManifestRow>) {
     checked.manifests++;
     onProgress?.(checked.manifests, total);
     problems.push(...manifestProblems(row));
   }
-}
-
-/** What is wrong with one stored manifest: missing bytes, a digest or size they do not match. */
-export function manifestProblems(row: ManifestRow): CheckProblem[] {
-  const subject = `${row.repository}@${row.digest}`;
-  if (row.payload === null) return [{ kind: 'manifest-payload', subject, detail: 'the manifest has no stored bytes' }];
-  const problems: CheckProblem[] = [];
-  if (!isDigest(row.digest)) {
-    problems.push({ kind: 'manifest-digest', subject, detail: 'malformed digest' });
-  } else if (digestOf(row.payload, row.digest.slice(0, row.digest.indexOf(':')) as DigestAlgorithm) !== row.digest) {
-    problems.push({ kind: 'manifest-digest', subject, detail: 'the stored bytes do not hash to the digest' });
-  }
-  if (row.size !== row.payload.byteLength) {
-    problems.push({ kind: 'manifest-size', subject, detail: `recorded size ${row.size}, stored ${row.payload.byteLength} bytes` });
-  }
-  return problems;
-}
-
-/** What the reference checks read: each a statement's rows, and the counts of what was checked. */
-export interface ReferenceRows {
-  badTags: { repository: string; tag: string; manifestId: number | null }[];
-  tags: number;
-  unlinkedBlobs: { repository: string; manifest: string; blob: string }[];
-  blobReferences: number;
-  missingChildren: { repository: string; parent: string; child: string }[];
 }
 
 /** Tags, blob references and children that point at what is not in their repository. */
@@ -196,26 +155,6 @@ function checkReferences(sql: Statements, result: DatabaseCheck): void {
   });
 }
 
-/** Records what the reference checks found, on either backend. */
-export function referenceProblems({ checked, problems }: DatabaseCheck, rows: ReferenceRows): void {
-  for (const row of rows.badTags) {
-    const detail = row.manifestId === null ? 'points at a manifest that is not there' : 'points at a manifest of another repository';
-    problems.push({ kind: 'tag', subject: `${row.repository}:${row.tag}`, detail });
-  }
-  checked.tags = rows.tags;
-  for (const row of rows.unlinkedBlobs) {
-    problems.push({
-      kind: 'blob-link',
-      subject: `${row.repository}@${row.manifest}`,
-      detail: `references ${row.blob}, which is not linked in ${row.repository}`,
-    });
-  }
-  checked.blobReferences = rows.blobReferences;
-  for (const row of rows.missingChildren) {
-    problems.push({ kind: 'child', subject: `${row.repository}@${row.parent}`, detail: `lists ${row.child}, which is not in ${row.repository}` });
-  }
-}
-
 // --- stats ----------------------------------------------------------------------
 
 function fileSize(path: string): number {
@@ -226,9 +165,9 @@ function fileSize(path: string): number {
   }
 }
 
-/** See MetadataStore.stats. */
+/** See Store.stats. */
 export function stats(cx: StoreContext, options: { top?: number } = {}): StoreStats {
-  const top = topOption(options.top);
+  const top = topOf(options.top);
   const sql = cx.sql.inspection;
   const { counts, largestRepositories, pages } = cx.snapshot(() => ({
     counts: sql.counts.get() as StoreStats['counts'],

@@ -7,8 +7,9 @@ import { actorOf } from '../arguments.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from '../errors.js';
 import { recordEvent } from './events.js';
-import { checkDigest, checkReference, checkRepository, checkTag, parseReference, type Reference } from '../grammar.js';
+import { referenceOf, type Reference } from '../grammar.js';
 import { checkManifest, type CheckedManifest, type ParsedManifest } from '../payload.js';
+import { toManifest, toReferrer, type ManifestRow, type ReferrerRow } from '../rows.js';
 import { ensureRepository, notFound, resolveManifest } from './repositories.js';
 import { setTag, untagManifest } from './tags.js';
 import type { Context, Descriptor, Manifest, ManifestInfo, PutManifestResult, StoredManifest } from '../types.js';
@@ -115,43 +116,6 @@ export function prepareManifestStatements(db: Database.Database): Record<keyof t
   return prepareAll(db, MANIFEST_SQL, ['manifestId', 'insertManifest', 'parentOf']);
 }
 
-export interface ManifestRow {
-  digest: string;
-  media_type: string;
-  size: number;
-  created_at: number;
-  payload?: Buffer;
-}
-
-export interface ReferrerRow {
-  media_type: string;
-  digest: string;
-  size: number;
-  artifact_type: string | null;
-  annotations: string | null;
-}
-
-/** The one mapping from a manifest row to a domain object. */
-export function toManifest(repo: string, row: ManifestRow): ManifestInfo {
-  const info: ManifestInfo = {
-    repo,
-    digest: row.digest,
-    mediaType: row.media_type,
-    size: row.size,
-    createdAt: new Date(row.created_at),
-  };
-  if (row.payload) (info as StoredManifest).payload = row.payload;
-  return info;
-}
-
-/** The one mapping from a referrer's row to its descriptor. */
-export function toReferrer(row: ReferrerRow): Descriptor {
-  const descriptor: Descriptor = { mediaType: row.media_type, digest: row.digest, size: row.size };
-  if (row.artifact_type !== null) descriptor.artifactType = row.artifact_type;
-  if (row.annotations !== null) descriptor.annotations = JSON.parse(row.annotations) as Record<string, string>;
-  return descriptor;
-}
-
 // --- inside a transaction -----------------------------------------------------
 
 /** Inserts a manifest with the rows of what it references and its CREATE event. */
@@ -205,7 +169,7 @@ export function removeManifest(cx: StoreContext, repo: string, manifest: { id: n
 
 // --- the store's methods ------------------------------------------------------
 
-/** See MetadataStore.putManifest. */
+/** See Store.putManifest. */
 export function putManifest(
   cx: StoreContext,
   repo: string,
@@ -214,8 +178,7 @@ export function putManifest(
   ctx?: Context,
   options: { tag?: string; requireReferences?: boolean } = {},
 ): PutManifestResult {
-  checkRepository(repo);
-  const tag = options.tag === undefined ? undefined : checkTag(options.tag);
+  const tag = options.tag;
   const actor = actorOf(ctx);
   // Parsing and hashing happen before the write lock is taken.
   const checked = checkManifest(cx.limits.maxManifestSize, given, manifest);
@@ -237,8 +200,6 @@ export function putManifest(
 }
 
 function readManifest(cx: StoreContext, repo: string, digest: string, statement: Database.Statement): ManifestInfo {
-  checkRepository(repo);
-  checkDigest(digest);
   return cx.read(() => {
     const row = statement.get({ repository: repo, digest }) as ManifestRow | undefined;
     if (row === undefined) notFound(cx, repo, `manifest ${repo}@${digest} is not known`);
@@ -246,25 +207,24 @@ function readManifest(cx: StoreContext, repo: string, digest: string, statement:
   });
 }
 
-/** See MetadataStore.getManifest. */
+/** See Store.getManifest. */
 export function getManifest(cx: StoreContext, repo: string, digest: string): StoredManifest {
   return readManifest(cx, repo, digest, cx.sql.manifests.manifestWithPayload) as StoredManifest;
 }
 
-/** See MetadataStore.statManifest. */
+/** See Store.statManifest. */
 export function statManifest(cx: StoreContext, repo: string, digest: string): ManifestInfo {
   return readManifest(cx, repo, digest, cx.sql.manifests.manifestInfo);
 }
 
-/** See MetadataStore.getManifestByReference. */
+/** See Store.getManifestByReference. */
 export function getManifestByReference(
   cx: StoreContext,
   repo: string,
   reference: string | Reference,
   options: { head?: boolean } = {},
 ): ManifestInfo | StoredManifest {
-  checkRepository(repo);
-  const { tag, digest } = typeof reference === 'string' ? parseReference(reference) : checkReference(reference);
+  const { tag, digest } = referenceOf(reference);
   const sql = cx.sql.manifests;
   if (digest !== undefined) return readManifest(cx, repo, digest, options.head ? sql.manifestInfo : sql.manifestWithPayload);
   const statement = options.head ? sql.manifestInfoByTag : sql.manifestWithPayloadByTag;
@@ -275,10 +235,8 @@ export function getManifestByReference(
   });
 }
 
-/** See MetadataStore.deleteManifest. */
+/** See Store.deleteManifest. */
 export function deleteManifest(cx: StoreContext, repo: string, digest: string, ctx?: Context): void {
-  checkRepository(repo);
-  checkDigest(digest);
   const actor = actorOf(ctx);
   cx.write(() => {
     const { repositoryId, manifestId } = resolveManifest(cx, repo, digest);
@@ -287,14 +245,9 @@ export function deleteManifest(cx: StoreContext, repo: string, digest: string, c
   });
 }
 
-/** See MetadataStore.referrers. */
+/** See Store.referrers. */
 export function referrers(cx: StoreContext, repo: string, digest: string, filter: { artifactType?: string } = {}): Descriptor[] {
-  checkRepository(repo);
-  checkDigest(digest);
   const artifactType = filter.artifactType;
-  if (artifactType !== undefined && typeof artifactType !== 'string') {
-    throw new StoreError('MANIFEST_INVALID', 'artifactType must be a string');
-  }
   return cx.snapshot(() => {
     const repositoryId = cx.sql.repositories.repositoryId.get({ repository: repo });
     if (repositoryId === undefined) return [];

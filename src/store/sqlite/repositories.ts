@@ -4,11 +4,11 @@
 
 import type Database from 'better-sqlite3';
 import { prepareAll } from './connection.js';
-import { actorOf, pageParams } from '../arguments.js';
+import { actorOf, pageOf } from '../arguments.js';
 import type { StoreContext } from './context.js';
 import { NotFoundError } from '../errors.js';
 import { recordEvent } from './events.js';
-import { catalogBounds, checkRepository } from '../grammar.js';
+import { catalogBounds } from '../grammar.js';
 import type { CatalogOptions, Context } from '../types.js';
 
 const REPOSITORY_SQL = {
@@ -83,16 +83,15 @@ export function notFound(cx: StoreContext, repo: string, message: string): never
 
 // --- the store's methods ------------------------------------------------------
 
-/** See MetadataStore.catalog. */
+/** See Store.catalog. */
 export function catalog(cx: StoreContext, page?: CatalogOptions): string[] {
-  const { limit, last } = pageParams(page, checkRepository);
+  const { limit, last } = pageOf(page);
   const { low, high } = catalogBounds(page, last);
   return cx.read(() => cx.sql.repositories.catalog.all({ last, limit, low, high }) as string[]);
 }
 
-/** See MetadataStore.deleteRepository. */
+/** See Store.deleteRepository. */
 export function deleteRepository(cx: StoreContext, repo: string, ctx?: Context): void {
-  checkRepository(repo);
   const actor = actorOf(ctx);
   cx.write(() => {
     const repositoryId = requireRepository(cx, repo);

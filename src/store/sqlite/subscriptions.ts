@@ -5,7 +5,8 @@
 import type Database from 'better-sqlite3';
 import { prepareAll } from './connection.js';
 import type { StoreContext } from './context.js';
-import { eventFilter, matchesFilter, toEvent, type EventFilter, type EventRow } from './events.js';
+import { deliverEvent, eventFilter, type Subscriber } from '../events.js';
+import type { EventRow } from '../rows.js';
 import { MAX_PAGE_SIZE } from '../limits.js';
 import type { Event, EventQuery } from '../types.js';
 
@@ -26,15 +27,6 @@ export function prepareSubscriptionStatements(db: Database.Database): Record<key
   return prepareAll(db, SUBSCRIPTION_SQL, ['lastEventSeq', 'dataVersion']);
 }
 
-/** One subscribe() call: its callback, its filter, and where its events start. */
-export interface Subscriber {
-  fn: (event: Event) => void;
-  onError?: (error: unknown) => void;
-  filter?: EventFilter;
-  /** Events up to this seq were committed before subscribe() and are not this subscriber's. */
-  after: number;
-}
-
 /** The subscribers of one store and the delivery to them. */
 export class Subscriptions {
   readonly #cx: StoreContext;
@@ -50,7 +42,7 @@ export class Subscriptions {
     this.#pollInterval = pollInterval;
   }
 
-  /** See MetadataStore.subscribe. */
+  /** See Store.subscribe. */
   subscribe(fn: (event: Event) => void, options: { query?: EventQuery; onError?: (error: unknown) => void } = {}): () => void {
     const cx = this.#cx;
     const sql = cx.sql.subscriptions;
@@ -116,26 +108,5 @@ export class Subscriptions {
 
   #deliver(row: EventRow): void {
     deliverEvent(this.#subscribers, row);
-  }
-}
-
-/**
- * Calls each subscriber that selects it with the event of `row`: those that
- * subscribed before it committed and whose filter matches. An exception from
- * a callback goes to its onError and stops nothing.
- */
-export function deliverEvent(subscribers: Iterable<Subscriber>, row: EventRow): void {
-  const event = toEvent(row);
-  for (const subscriber of subscribers) {
-    if (row.seq <= subscriber.after || (subscriber.filter && !matchesFilter(row, subscriber.filter))) continue;
-    try {
-      subscriber.fn(event);
-    } catch (error) {
-      try {
-        (subscriber.onError ?? console.error)(error);
-      } catch {
-        // An error handler that throws must not stop delivery to the others.
-      }
-    }
   }
 }

@@ -3,11 +3,11 @@
 
 import type Database from 'better-sqlite3';
 import { prepareAll } from './connection.js';
-import { actorOf, checkTagTarget, pageParams } from '../arguments.js';
+import { actorOf, pageOf } from '../arguments.js';
 import type { StoreContext } from './context.js';
 import { NotFoundError } from '../errors.js';
 import { recordEvent } from './events.js';
-import { checkDigest, checkRepository, checkTag } from '../grammar.js';
+import { toDescriptor, toHistoryEntry, type TagRow } from '../rows.js';
 import { notFound, requireRepository, resolveManifest } from './repositories.js';
 import type { Context, Descriptor, PageOptions, TagHistoryEntry } from '../types.js';
 
@@ -89,23 +89,6 @@ export function prepareTagStatements(db: Database.Database): Record<keyof typeof
   return prepareAll(db, TAG_SQL, ['allTags', 'lookupTags', 'tagsOfManifest']);
 }
 
-export interface TagRow {
-  tag: string;
-  media_type: string;
-  digest: string;
-  size: number;
-}
-
-/** The one mapping from a tag's row to the descriptor of its manifest. */
-export function toDescriptor(row: Omit<TagRow, 'tag'>): Descriptor {
-  return { mediaType: row.media_type, digest: row.digest, size: row.size };
-}
-
-/** The one mapping from a tag_history row to an entry. */
-export function toHistoryEntry(row: { digest: string; tagged_at: number }): TagHistoryEntry {
-  return { digest: row.digest, taggedAt: new Date(row.tagged_at) };
-}
-
 // --- inside a transaction -----------------------------------------------------
 
 /** Points `tag` at a manifest: one upsert, a history row and an event, or nothing when it points there already. */
@@ -142,7 +125,7 @@ export function untagManifest(cx: StoreContext, repo: string, manifest: { id: nu
 
 // --- the store's methods ------------------------------------------------------
 
-/** See MetadataStore.putTag. */
+/** See Store.putTag. */
 export function putTag(
   cx: StoreContext,
   repo: string,
@@ -150,9 +133,7 @@ export function putTag(
   descriptor: Pick<Descriptor, 'digest'> & Partial<Descriptor>,
   ctx?: Context,
 ): void {
-  checkRepository(repo);
-  checkTag(tag);
-  const digest = checkTagTarget(descriptor);
+  const digest = descriptor.digest;
   const actor = actorOf(ctx);
   cx.write(() => {
     const { repositoryId, manifestId } = resolveManifest(cx, repo, digest);
@@ -160,10 +141,8 @@ export function putTag(
   });
 }
 
-/** See MetadataStore.getTag. */
+/** See Store.getTag. */
 export function getTag(cx: StoreContext, repo: string, tag: string): Descriptor {
-  checkRepository(repo);
-  checkTag(tag);
   return cx.read(() => {
     const row = cx.sql.tags.getTag.get({ repository: repo, tag }) as TagRow | undefined;
     if (row === undefined) notFound(cx, repo, `tag ${repo}:${tag} is not known`);
@@ -171,10 +150,8 @@ export function getTag(cx: StoreContext, repo: string, tag: string): Descriptor 
   });
 }
 
-/** See MetadataStore.deleteTag. */
+/** See Store.deleteTag. */
 export function deleteTag(cx: StoreContext, repo: string, tag: string, ctx?: Context): void {
-  checkRepository(repo);
-  checkTag(tag);
   const actor = actorOf(ctx);
   cx.write(() => {
     const repositoryId = requireRepository(cx, repo);
@@ -185,10 +162,9 @@ export function deleteTag(cx: StoreContext, repo: string, tag: string, ctx?: Con
   });
 }
 
-/** See MetadataStore.allTags. */
+/** See Store.allTags. */
 export function allTags(cx: StoreContext, repo: string, page?: PageOptions): string[] {
-  checkRepository(repo);
-  const { limit, last } = pageParams(page, checkTag);
+  const { limit, last } = pageOf(page);
   return cx.read(() => {
     const tags = cx.sql.tags.allTags.all({ repository: repo, last, limit }) as string[];
     if (tags.length === 0) requireRepository(cx, repo);
@@ -196,10 +172,9 @@ export function allTags(cx: StoreContext, repo: string, page?: PageOptions): str
   });
 }
 
-/** See MetadataStore.tagDescriptors. */
+/** See Store.tagDescriptors. */
 export function tagDescriptors(cx: StoreContext, repo: string, page?: PageOptions): (Descriptor & { tag: string })[] {
-  checkRepository(repo);
-  const { limit, last } = pageParams(page, checkTag);
+  const { limit, last } = pageOf(page);
   return cx.read(() => {
     const rows = cx.sql.tags.tagDescriptors.all({ repository: repo, last, limit }) as TagRow[];
     if (rows.length === 0) requireRepository(cx, repo);
@@ -207,10 +182,9 @@ export function tagDescriptors(cx: StoreContext, repo: string, page?: PageOption
   });
 }
 
-/** See MetadataStore.lookupTags. */
+/** See Store.lookupTags. */
 export function lookupTags(cx: StoreContext, repo: string, descriptorOrDigest: string | Pick<Descriptor, 'digest'>): string[] {
-  checkRepository(repo);
-  const digest = checkDigest(typeof descriptorOrDigest === 'string' ? descriptorOrDigest : descriptorOrDigest?.digest);
+  const digest = typeof descriptorOrDigest === 'string' ? descriptorOrDigest : descriptorOrDigest.digest;
   return cx.read(() => {
     const tags = cx.sql.tags.lookupTags.all({ repository: repo, digest }) as string[];
     if (tags.length === 0) requireRepository(cx, repo);
@@ -218,10 +192,8 @@ export function lookupTags(cx: StoreContext, repo: string, descriptorOrDigest: s
   });
 }
 
-/** See MetadataStore.tagHistory. */
+/** See Store.tagHistory. */
 export function tagHistory(cx: StoreContext, repo: string, tag: string): TagHistoryEntry[] {
-  checkRepository(repo);
-  checkTag(tag);
   return cx.snapshot(() => {
     const repositoryId = requireRepository(cx, repo);
     return (cx.sql.tags.tagHistory.all({ repositoryId, tag }) as { digest: string; tagged_at: number }[]).map(toHistoryEntry);

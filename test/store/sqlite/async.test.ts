@@ -42,4 +42,41 @@ describe('asyncStore: the SQLite store behind the asynchronous contract', () => 
     expect((await store.statBlob('a/b', blob.digest)).size).toBe(3);
     await store.close();
   });
+
+  it('derives its methods, and those of its sessions and cursors, from the contract', async () => {
+    const sync = openStore(':memory:');
+    const store = asyncStore(sync);
+    const prototype = Object.getPrototypeOf(store) as Record<string, unknown>;
+    for (const name of ['putManifest', 'getManifestByReference', 'whileBlobUnknown', 'subscribe', 'close']) {
+      expect(typeof prototype[name]).toBe('function');
+    }
+    for (const name of ['open', 'claim', 'count']) expect(typeof (store.uploads as unknown as Record<string, unknown>)[name]).toBe('function');
+    expect(await store.notifications.claim('http://x')).toBe(true);
+    await expect(store.notifications.claim('')).rejects.toMatchObject({ code: 'ARGUMENT_INVALID' });
+    await store.close();
+  });
+});
+
+describe('MetadataStore: the contract, synchronously, for embedders', () => {
+  it('checks its arguments before any transaction, throwing the codes the contract names', () => {
+    const store = openStore(':memory:');
+    expect(() => store.getTag('Bad Name', 'latest')).toThrow(expect.objectContaining({ code: 'NAME_INVALID' }));
+    expect(() => store.allTags('a/b', { n: -1 })).toThrow(expect.objectContaining({ code: 'PAGINATION_NUMBER_INVALID' }));
+    expect(() => store.uploads.get('a/b', 'not-a-session')).toThrow(expect.objectContaining({ code: 'BLOB_UPLOAD_UNKNOWN' }));
+    expect(() => store.notifications.open('')).toThrow(expect.objectContaining({ code: 'ARGUMENT_INVALID' }));
+    store.close();
+    // Closed: a bad argument is still told first, a good one meets the closed store.
+    expect(() => store.getTag('Bad Name', 'latest')).toThrow(expect.objectContaining({ code: 'NAME_INVALID' }));
+    expect(() => store.getTag('a/b', 'latest')).toThrow(expect.objectContaining({ code: 'STORE_CLOSED' }));
+  });
+
+  it('refuses a callback that returns a promise, and rolls its transaction back', () => {
+    const store = openStore(':memory:');
+    const blob = { digest: blobDigest('y'), size: 3 };
+    const place = (async () => {}) as unknown as () => void;
+    expect(() => store.linkBlob('a/b', blob, {}, { place })).toThrow(expect.objectContaining({ code: 'ARGUMENT_INVALID' }));
+    expect(() => store.statBlob('a/b', blob.digest)).toThrow(expect.objectContaining({ code: 'NAME_UNKNOWN' }));
+    expect(() => store.whileBlobUnknown(blob.digest, place)).toThrow(expect.objectContaining({ code: 'ARGUMENT_INVALID' }));
+    store.close();
+  });
 });

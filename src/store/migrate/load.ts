@@ -12,10 +12,10 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StoreError } from '../errors.js';
-import { checkColumns, copyText, TableDigest, TRANSFER_TABLES, type KeyValues, type TransferRow, type TransferTable } from '../migrate/transfer.js';
-import type { Sql, TxSql } from './context.js';
-import { sqlState, translatePgError } from './errors.js';
-import { connect, STORE_APPLICATION_NAME } from './pool.js';
+import { checkColumns, copyText, TableDigest, TRANSFER_TABLES, type KeyValues, type TransferRow, type TransferTable } from './transfer.js';
+import type { Sql, TxSql } from '../postgres/context.js';
+import { sqlState, translatePgError } from '../postgres/errors.js';
+import { connect, STORE_APPLICATION_NAME } from '../postgres/pool.js';
 
 /** The session advisory lock one migration holds for its run ('rgmu'): a second one is refused. */
 const MIGRATE_LOCK = 0x72676d75;
@@ -105,28 +105,6 @@ const refused = (location: string, message: string, reason: string) =>
 
 /** How long a statement of the migration waits for a lock another session holds (ms): a server left running on the target fails the run, never stalls it. */
 const LOAD_LOCK_TIMEOUT = 30_000;
-
-/**
- * Refuses a database that is the target of a migration that has not
- * finished: it holds part of a registry (tables copied in part, foreign keys
- * dropped, sequences not yet moved past the copied ids), and writes to it
- * would collide with the rows still to come. The mark is the row
- * regmeta_migration, written in the transaction that starts the copy, its
- * finished_at in the one that ends it.
- * @throws StoreError DATABASE_INCOMPLETE; what the database throws (untranslated).
- */
-export async function checkMigrationFinished(sql: Sql, location: string): Promise<void> {
-  const [{ marked }] = await sql<{ marked: boolean }[]>`SELECT to_regclass('regmeta_migration') IS NOT NULL AS marked`;
-  if (!marked) return;
-  const [row] = await sql<{ source_file: string; started_at: number }[]>`
-    SELECT source_file, started_at FROM regmeta_migration WHERE finished_at IS NULL`;
-  if (row === undefined) return;
-  throw new StoreError(
-    'DATABASE_INCOMPLETE',
-    `${location} holds a migration from ${row.source_file} (begun ${new Date(row.started_at).toISOString()}) that has not finished`,
-    { source: row.source_file, startedAt: row.started_at },
-  );
-}
 
 /**
  * The target of a migration: a connection to the database (one, which holds

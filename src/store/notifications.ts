@@ -1,0 +1,59 @@
+// The contract of the webhook endpoints' cursors, which every backend implements beside its Store.
+
+import { methodList } from './contract.js';
+import type { NotificationEvent, NotificationStatus } from './types.js';
+
+/** The webhook endpoints' cursors into the event log (regmeta serve --notify). Each method is one transaction. */
+export interface NotificationCursors {
+  /**
+   * Creates the cursor of `endpoint` when it has none, at the newest event
+   * committed now: a new endpoint gets what happens from now on, not the
+   * whole history. An existing cursor stays where it is.
+   * @throws StoreError ARGUMENT_INVALID (not a string of 1 to 2048 characters), DATABASE_*, STORE_CLOSED.
+   */
+  open(endpoint: string): Promise<void>;
+  /**
+   * Up to `limit` events committed after the cursor of `endpoint`, in commit
+   * order, each with its manifest's or blob's media type and size when still stored.
+   * @throws StoreError ARGUMENT_INVALID (no such cursor, or `limit` not from 1
+   * to the page limit), DATABASE_*, STORE_CLOSED.
+   */
+  eventsAfter(endpoint: string, limit: number): Promise<NotificationEvent[]>;
+  /**
+   * Records that `endpoint` acknowledged every event up to `eventId`: the
+   * cursor moves there, in one transaction, and never backwards (a batch
+   * acknowledged twice only counts as a success); failures go back to 0.
+   * @throws StoreError ARGUMENT_INVALID (no such event or endpoint), DATABASE_*, STORE_CLOSED.
+   */
+  advance(endpoint: string, eventId: string): Promise<void>;
+  /**
+   * Records a failed delivery to `endpoint` (its message, cut to 1000
+   * characters); the cursor stays.
+   * @throws StoreError ARGUMENT_INVALID, DATABASE_*, STORE_CLOSED.
+   */
+  recordFailure(endpoint: string, error: string): Promise<void>;
+  /**
+   * Forgets the cursor of `endpoint` (configured again, it starts anew at the newest event).
+   * @returns whether there was one.
+   * @throws StoreError ARGUMENT_INVALID, DATABASE_*, STORE_CLOSED.
+   */
+  remove(endpoint: string): Promise<boolean>;
+  /**
+   * Every cursor, by endpoint: position, backlog, failures, last error and success, in one snapshot.
+   * @throws StoreError DATABASE_*, STORE_CLOSED.
+   */
+  status(): Promise<NotificationStatus[]>;
+  /**
+   * Whether this process may deliver to `endpoint` now. Takes the endpoint's
+   * delivery lock when it is free, so that of several replicas one at a time
+   * delivers to it; a process that stops or dies lets go. Always true on
+   * SQLite, whose file one server serves.
+   * @throws StoreError ARGUMENT_INVALID (a bad endpoint), the database's errors.
+   */
+  claim(endpoint: string): Promise<boolean>;
+  /** Lets go of the endpoint's delivery lock, if this process holds it. Never throws. */
+  release(endpoint: string): Promise<void>;
+}
+
+/** Every method of NotificationCursors. */
+export const CURSOR_METHODS = methodList<NotificationCursors>()(['open', 'eventsAfter', 'advance', 'recordFailure', 'remove', 'status', 'claim', 'release']);
