@@ -5,10 +5,9 @@ export {
   DEFAULT_NOTIFY_LIMITS,
   DeliveryError,
   Notifier,
-  type NotifyEndpoint,
   type NotifierOptions,
   SIGNATURE_HEADER,
   signatureOf,
 } from './notifier.js';
-export { endpointLabel, endpointLabels, endpointsProblem, withoutUrls } from './endpoint.js';
+export { endpointLabel, endpointLabels, endpointsProblem, withoutUrls, type NotifyEndpoint } from './endpoint.js';
 export { ENVELOPE_MEDIA_TYPE, toEnvelopeEvent, type EnvelopeEvent, type EnvelopeSource } from './envelope.js';

@@ -6,13 +6,13 @@
 // filled from those numbers when scraped (collect()), and the store's counts
 // and the webhooks' state are read at most once per interval, never per scrape.
 
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client';
 import type { BlobStore } from '../blobstore/index.js';
 import type { Store, NotificationStatus, StoreStats } from '../index.js';
 import { endpointLabels } from '../notify/index.js';
-import type { RequestState } from './request.js';
-import { routeKindOf } from './routes.js';
+import { routeKindOf, type RouteKind } from './routes.js';
 import { timedStore, type Timing } from './timed-store.js';
 
 /** What createRegistryHandler's `metrics` option may say beyond `true`. */
@@ -36,6 +36,14 @@ export const LATENCY_BUCKETS: readonly number[] = Object.freeze([
 export const DEFAULT_STATS_INTERVAL = 30_000;
 
 type Labels = Record<string, string>;
+
+/** What the metrics read of a finished request. */
+export interface CountedRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** The route's kind once routing passed; undefined for a request refused before it. */
+  route: RouteKind | undefined;
+}
 
 /** One label set of a latency histogram, as plain numbers. */
 class LatencyCell {
@@ -229,7 +237,7 @@ export class RegistryMetrics {
    * @param started the performance.now() of its arrival.
    * @param bytesBefore what its socket had written before it.
    */
-  closed(c: RequestState, started: number, bytesBefore: number): void {
+  closed(c: CountedRequest, started: number, bytesBefore: number): void {
     const { req, res } = c;
     const method = req.method ?? '';
     const route = c.route ?? routeKindOf(method, (req.url ?? '').split('?')[0]);
