@@ -231,11 +231,11 @@ class StoreSide implements Side {
     this.#store.deleteManifest(REPO, digest, this.#ctx);
   }
   startEventsAt(time: number) {
-    this.#page = this.#store.getEvents({ queryingUser: ACTOR, publishedBefore: new Date(time), perPage: PAGE }).next;
+    this.#page = this.#store.getEvents({ actor: ACTOR, publishedBefore: new Date(time), perPage: PAGE }).next;
     if (this.#page === undefined) throw new Error('the event log is too short for a second page');
   }
   getEventsPage() {
-    return this.#store.getEvents({ queryingUser: ACTOR, page: this.#page, perPage: PAGE }).events;
+    return this.#store.getEvents({ actor: ACTOR, page: this.#page, perPage: PAGE }).events;
   }
   close() {
     this.#store.close();

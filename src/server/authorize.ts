@@ -81,7 +81,7 @@ export function eventVisibility(registry: { access?: Access; isAdmin(user: strin
  * for no more than the page still lacks: every event up to the cursor
  * returned was either kept or filtered out. After EVENT_ROUNDS reads the
  * page is answered short, with its `next`.
- * @throws StoreError as getEvents does: DENIED, EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID.
+ * @throws StoreError as getEvents does: EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID.
  */
 export async function visibleEvents(store: Store, visible: EventVisibility, query: EventQuery): Promise<EventPage> {
   const perPage = query.perPage ?? 100;

@@ -1,6 +1,6 @@
 // The event log: every change's events written in the change's transaction,
-// events appended by callers, and the getEvents query with DTR's
-// authorization rule and its page cursor.
+// events appended by callers, and the getEvents query with its filters and
+// its page cursor. Who may see which event is the caller's to decide.
 
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
@@ -135,7 +135,7 @@ function timeBound(value: unknown, field: string): number | undefined {
   return value.getTime();
 }
 
-/** What a query selects, after authorization: null is "any". */
+/** What a query selects: null is "any". */
 export interface EventFilter {
   actor: string | null;
   type: EventType | null;
@@ -145,29 +145,31 @@ export interface EventFilter {
   after: number | null;
 }
 
+/** The fields of an EventQuery: any other is refused, as a misspelt filter must not widen what a caller sees. */
+const QUERY_FIELDS: ReadonlySet<string> = new Set<keyof EventQuery>([
+  'actor',
+  'type',
+  'objectType',
+  'repository',
+  'publishedBefore',
+  'publishedAfter',
+  'perPage',
+  'page',
+]);
+
 /**
- * Checks a query and applies DTR's rule: a non-admin who names no actor sees
- * their own events, and one who names another's is refused.
- * @throws StoreError DENIED, EVENT_INVALID, NAME_INVALID.
+ * Checks a query's filters.
+ * @throws StoreError EVENT_INVALID (a field that is not a filter, a bad type or time), NAME_INVALID.
  */
 export function eventFilter(query: EventQuery): EventFilter {
   if (typeof query !== 'object' || query === null) invalid('an event query must be an object');
-  // Authorization inputs are checked strictly: a missing user or an isAdmin
-  // of 'false' must not widen what a caller sees.
-  if (typeof query.queryingUser !== 'string') invalid("queryingUser must be a string ('' for anonymous)");
-  const queryingUser = checkText(query.queryingUser, 'queryingUser') as string;
-  if (query.isAdmin !== undefined && typeof query.isAdmin !== 'boolean') invalid('isAdmin must be a boolean');
-  let actor = checkText(query.actor, 'actor');
-  if (query.isAdmin !== true) {
-    if (actor === null) actor = queryingUser;
-    else if (actor !== queryingUser) {
-      throw new StoreError('DENIED', `user ${JSON.stringify(queryingUser)} cannot query the events of another user`);
-    }
+  for (const field of Object.keys(query)) {
+    if (!QUERY_FIELDS.has(field)) invalid(`unknown event query field ${JSON.stringify(field.slice(0, 40))}`);
   }
   if (query.type !== undefined && !EVENT_TYPES.has(query.type)) invalid('invalid event type filter');
   if (query.objectType !== undefined && !OBJECT_TYPES.has(query.objectType)) invalid('invalid object type filter');
   return {
-    actor,
+    actor: checkText(query.actor, 'actor'),
     type: query.type ?? null,
     objectType: query.objectType ?? null,
     repository: query.repository === undefined ? null : checkRepository(query.repository),
@@ -196,8 +198,8 @@ export interface EventPageParams extends EventFilter {
 }
 
 /**
- * Checks a getEvents query, under DTR's rule (see eventFilter).
- * @throws StoreError DENIED, EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID.
+ * Checks a getEvents query (see eventFilter).
+ * @throws StoreError EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID.
  */
 export function eventPageParams(query: EventQuery): EventPageParams {
   const filter = eventFilter(query);
@@ -232,8 +234,8 @@ export class EventQueries {
   constructor(private readonly db: Database.Database) {}
 
   /**
-   * A page of events, newest first, under DTR's rule (see eventFilter).
-   * @throws StoreError DENIED, EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID.
+   * A page of the events the query's filters select, newest first.
+   * @throws StoreError EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID.
    */
   page(query: EventQuery): EventPage {
     const params = eventPageParams(query);

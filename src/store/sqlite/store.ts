@@ -338,9 +338,10 @@ export class MetadataStore {
   }
 
   /**
-   * A page of events, newest first. A non-admin sees only their own events.
-   * @throws StoreError DENIED (a non-admin asking for another's events),
-   * EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID (bad perPage or page token).
+   * A page of the events the query's filters select, newest first. The
+   * filters do not authorize: who may read which events is the caller's rule.
+   * @throws StoreError EVENT_INVALID (a field that is not a filter, a bad
+   * filter), NAME_INVALID, PAGINATION_NUMBER_INVALID (bad perPage or page token).
    */
   getEvents(query: EventQuery): EventPage {
     return events.getEvents(this.#cx, query);
@@ -350,11 +351,11 @@ export class MetadataStore {
    * Calls `fn` with every event committed after this call, in commit order,
    * once each: this connection's at once, other processes' within the poll
    * interval. With `options.query`, only the events getEvents would return
-   * for it (the same filters and DTR rule; page and perPage are ignored). An
+   * for it (the same filters; page and perPage are ignored). An
    * exception from `fn` goes to `options.onError` (default: console.error)
    * and stops nothing.
    * @returns the function that unsubscribes.
-   * @throws StoreError DENIED, EVENT_INVALID, NAME_INVALID (a bad query); STORE_CLOSED.
+   * @throws StoreError EVENT_INVALID, NAME_INVALID (a bad query); STORE_CLOSED.
    */
   subscribe(fn: (event: Event) => void, options: { query?: EventQuery; onError?: (error: unknown) => void } = {}): () => void {
     return this.#subscriptions.subscribe(fn, options);

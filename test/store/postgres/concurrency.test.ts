@@ -52,7 +52,7 @@ const allEvents = async (store: Store): Promise<Event[]> => {
   const events: Event[] = [];
   let page: string | undefined;
   do {
-    const got = await store.getEvents({ queryingUser: '', isAdmin: true, perPage: 1000, page });
+    const got = await store.getEvents({ perPage: 1000, page });
     events.push(...got.events);
     page = got.next;
   } while (page);
