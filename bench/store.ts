@@ -31,7 +31,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { MediaType, openStore, type MetadataStore } from 'regmeta';
-import { eventId, prepareStatements, type Statements } from '../src/store/index.js';
+import { eventId } from '../src/store/sqlite/events.js';
+import { prepareStatements, type Statements } from '../src/store/sqlite/statements.js';
 import {
   formatNumber,
   formatRatio,

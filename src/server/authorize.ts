@@ -4,7 +4,7 @@
 // is reached without access rules: without them no other request pays for
 // any of this.
 
-import type { Store, Event, EventPage, EventQuery } from '../index.js';
+import type { Store, Event, EventPage, EventQuery } from '../store/index.js';
 import type { Access, Action } from './access.js';
 import { unauthorized } from './auth.js';
 import { HttpError } from './errors.js';
@@ -59,7 +59,7 @@ export function authorize(c: RequestContext, access: Access, method: string, rou
 const EVENT_ROUNDS = 20;
 
 /** Whether an event is one to show; see eventVisibility. */
-export type EventVisibility = (event: Event) => boolean;
+type EventVisibility = (event: Event) => boolean;
 
 /**
  * The one rule of who sees which event, for the event list and the stream

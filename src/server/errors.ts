@@ -4,7 +4,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BlobStoreError } from '../blobstore/index.js';
-import { StoreError } from '../index.js';
+import { StoreError } from '../store/index.js';
 
 /**
  * An error the server raises itself (as opposed to one from the store):
@@ -71,7 +71,7 @@ export function statusOf(code: string): number {
 }
 
 /** What the client sees of an error: status, envelope and extra headers. */
-export interface WireError {
+interface WireError {
   status: number;
   code: string;
   message: string;

@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client';
 import type { BlobStore } from '../blobstore/index.js';
-import type { Store, NotificationStatus, StoreStats } from '../index.js';
+import type { Store, NotificationStatus, StoreStats } from '../store/index.js';
 import { endpointLabels } from '../notify/index.js';
 import { routeKindOf, type RouteKind } from './routes.js';
 import { timedStore, type Timing } from './timed-store.js';
@@ -38,7 +38,7 @@ export const DEFAULT_STATS_INTERVAL = 30_000;
 type Labels = Record<string, string>;
 
 /** What the metrics read of a finished request. */
-export interface CountedRequest {
+interface CountedRequest {
   req: IncomingMessage;
   res: ServerResponse;
   /** The route's kind once routing passed; undefined for a request refused before it. */
@@ -121,7 +121,7 @@ function everyInterval<T>(read: () => Promise<T>, interval: number, onError: (er
 }
 
 /** Where the metrics read what they do not count themselves. */
-export interface MetricsSources {
+interface MetricsSources {
   store: Store;
   blobs: BlobStore;
   onError: (error: unknown) => void;

@@ -5,7 +5,7 @@
 // never read the query, and a plain path is its own normal form.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Context } from '../index.js';
+import type { Context } from '../store/index.js';
 import { HttpError } from './errors.js';
 import type { Registry, RequestContext } from './http.js';
 import type { RouteKind } from './routes.js';

@@ -8,7 +8,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
-import { asyncStore, openStore, type Store, type MetadataStore } from '../index.js';
+import { asyncStore, openStore, type Store, type MetadataStore } from '../store/index.js';
 import { Notifier, type NotifierOptions } from '../notify/index.js';
 import { handlerParts, toAsyncStore, type HandlerParts, type RegistryOptions } from './handler.js';
 import { metricsListener } from './handlers/metrics.js';

@@ -4,7 +4,7 @@
 // store sees one family whatever keeps its sessions.
 
 import { BlobStoreError, tooManySessions, type SessionTable } from '../blobstore/index.js';
-import { StoreError, type Store } from '../index.js';
+import { StoreError, type Store } from '../store/index.js';
 
 /** `store`'s upload sessions as a blob store's SessionTable. */
 export function storeSessions(store: Store): SessionTable {

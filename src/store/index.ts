@@ -1,6 +1,6 @@
-// The store room's one door: everything the rest of regmeta (the package
-// entry, the server, the CLI, the benchmark) uses of the store comes from
-// here, and nothing outside src/store imports the files behind it.
+// What the rest of regmeta (the package entries, the server, the CLI, the
+// webhooks) uses of the store; nothing outside src/store imports the files
+// behind it. Tests and benchmarks reach internals by their own paths.
 
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -83,12 +83,6 @@ export { openDatabase } from './sqlite/connection.js';
 export { sqlitePrimaryCode, translateError } from './errors.js';
 // The CLI checks a --database URL by the store's own rule before connecting.
 export { isPostgresUrl } from './postgres/errors.js';
-
-// For the benchmark's direct side, which runs the store's own statements
-// without the store. Not the package's API.
-/** @internal */
-export { prepareStatements, type Statements } from './sqlite/statements.js';
-export { eventId } from './sqlite/events.js';
 
 // For `regmeta migrate`: the raw rows of a SQLite store in one snapshot, and
 // their loading into PostgreSQL (loaded on first use, like the store). Not the package's API.

@@ -84,7 +84,9 @@ export interface CatalogOptions extends PageOptions {
   prefix?: string;
 }
 
+/** What happened to an event's object (EVENT_TYPES holds them all). */
 export type EventType = 'CREATE' | 'UPDATE' | 'DELETE';
+/** What an event happened to (OBJECT_TYPES holds them all). */
 export type EventObjectType = 'REPOSITORY' | 'TAG' | 'MANIFEST' | 'BLOB';
 
 /**

@@ -8,7 +8,7 @@
 // With an htpasswd, the users named by --admin are admins.
 
 import { finished } from 'node:stream';
-import type { EventObjectType, EventQuery, EventType } from '../../index.js';
+import type { EventObjectType, EventQuery, EventType } from '../../store/index.js';
 import { eventVisibility, visibleEvents } from '../authorize.js';
 import { HttpError } from '../errors.js';
 import type { RequestContext } from '../http.js';

@@ -5,8 +5,8 @@
 
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPostgresStore, type Store } from 'regmeta/postgres';
-import type { Event } from 'regmeta';
+import { openPostgresStore } from 'regmeta/postgres';
+import type { Event, Store } from 'regmeta';
 import { blobDesc, ociManifest, type Built } from '../fixtures.js';
 import { startPostgres, type PostgresServer } from './server.js';
 

@@ -6,7 +6,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPostgresStore, StoreError } from 'regmeta/postgres';
+import { openPostgresStore } from 'regmeta/postgres';
+import { StoreError } from 'regmeta';
 import { startPostgres, type PostgresServer } from './server.js';
 
 let server: PostgresServer;
