@@ -7,6 +7,8 @@ import path from 'node:path';
 import { StoreError } from './errors.js';
 import { MetadataStore } from './sqlite/store.js';
 import type { Store } from './contract.js';
+import type { StoreSnapshot } from './migrate/snapshot.js';
+import type { TransferTable } from './migrate/transfer.js';
 import type { PostgresStoreOptions, StoreOptions } from './types.js';
 
 /**
@@ -82,13 +84,24 @@ export { probeDatabase, type DatabaseKind } from './sqlite/connection.js';
 export { openDatabase } from './sqlite/connection.js';
 export { sqlitePrimaryCode, translateError } from './errors.js';
 // The CLI checks a --database URL by the store's own rule before connecting.
-export { isPostgresUrl } from './postgres/errors.js';
+export { isPostgresUrl } from './location.js';
 
 // For `regmeta migrate`: the raw rows of a SQLite store in one snapshot, and
-// their loading into PostgreSQL (loaded on first use, like the store). Not the package's API.
-export { StoreSnapshot, type PageLimits, type RowPage } from './migrate/snapshot.js';
-export { TRANSFER_TABLES, type KeyValues, type TransferRow, type TransferTable } from './migrate/transfer.js';
+// their loading into PostgreSQL, both loaded on first use (opening a store
+// loads neither). Not the package's API.
+export type { StoreSnapshot, PageLimits, RowPage } from './migrate/snapshot.js';
+export type { KeyValues, TransferRow, TransferTable } from './migrate/transfer.js';
 export type { MigrationSource, MigrationState, PgLoader, TableProgress } from './postgres/load.js';
+
+/**
+ * Opens the SQLite store in `file` as the source of a migration: its rows in
+ * one read-only snapshot, and the tables to copy, in foreign-key order.
+ * @throws StoreError as openDatabase (read-only), and DATABASE_INVALID for a table of unknown columns.
+ */
+export async function openMigrationSource(file: string): Promise<{ snapshot: StoreSnapshot; tables: readonly TransferTable[] }> {
+  const [{ StoreSnapshot }, { TRANSFER_TABLES }] = await Promise.all([import('./migrate/snapshot.js'), import('./migrate/transfer.js')]);
+  return { snapshot: new StoreSnapshot(file), tables: TRANSFER_TABLES };
+}
 
 /**
  * Connects to the PostgreSQL database at `url` as the target of a migration,

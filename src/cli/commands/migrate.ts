@@ -5,7 +5,7 @@
 // COPY, one transaction per batch with its high-water mark (PgLoader); this
 // file drives the two, table by table, then verifies every table.
 
-import { isPostgresUrl, openPostgresLoader, StoreError, StoreSnapshot, TRANSFER_TABLES, type PgLoader, type TransferTable } from '../../store/index.js';
+import { isPostgresUrl, openMigrationSource, openPostgresLoader, StoreError, type PgLoader, type StoreSnapshot, type TransferTable } from '../../store/index.js';
 import {
   CliError,
   counted,
@@ -123,12 +123,12 @@ example:
  */
 export async function migrateStore(file: string, url: string, options: { batch: number; verifyOnly: boolean }): Promise<MigrateSummary> {
   const started = Date.now();
-  const snapshot = new StoreSnapshot(file);
+  const { snapshot, tables: specs } = await openMigrationSource(file);
   let loader: PgLoader | undefined;
   try {
     loader = await onTarget(openPostgresLoader(url, { readOnly: options.verifyOnly }));
-    const copied = options.verifyOnly ? { resumed: false, rows: new Map<string, { copied: number; seconds: number }>() } : await copyAll(snapshot, loader, options.batch);
-    const tables = await verifyAll(snapshot, loader, copied.rows);
+    const copied = options.verifyOnly ? { resumed: false, rows: new Map<string, { copied: number; seconds: number }>() } : await copyAll(snapshot, loader, specs, options.batch);
+    const tables = await verifyAll(snapshot, loader, specs, copied.rows);
     return {
       source: file,
       target: loader.location,
@@ -169,11 +169,11 @@ function onTarget<T>(promise: Promise<T>): Promise<T> {
 }
 
 /** Copies every table in foreign-key order, each from where the last run left it. */
-async function copyAll(snapshot: StoreSnapshot, loader: PgLoader, batch: number) {
+async function copyAll(snapshot: StoreSnapshot, loader: PgLoader, specs: readonly TransferTable[], batch: number) {
   const source = { identity: snapshot.identity(), file: snapshot.file, fingerprint: snapshot.fingerprint() };
   const state = await onTarget(loader.start(source));
   const rows = new Map<string, { copied: number; seconds: number }>();
-  for (const spec of TRANSFER_TABLES) {
+  for (const spec of specs) {
     const progress = state.tables.get(spec.name)!;
     rows.set(spec.name, progress.done ? { copied: 0, seconds: 0 } : await copyTable(snapshot, loader, spec, progress, batch));
   }
@@ -205,13 +205,13 @@ async function copyTable(snapshot: StoreSnapshot, loader: PgLoader, spec: Transf
 }
 
 /** Counts and hashes every table on both sides. */
-async function verifyAll(snapshot: StoreSnapshot, loader: PgLoader, copied: Map<string, { copied: number; seconds: number }>): Promise<TableSummary[]> {
-  const total = TRANSFER_TABLES.reduce((sum, spec) => sum + snapshot.count(spec.name), 0);
+async function verifyAll(snapshot: StoreSnapshot, loader: PgLoader, specs: readonly TransferTable[], copied: Map<string, { copied: number; seconds: number }>): Promise<TableSummary[]> {
+  const total = specs.reduce((sum, spec) => sum + snapshot.count(spec.name), 0);
   const bar = new Progress('verify'.padEnd(25), { total: total * 2, unit: 'rows' });
   const tick = (n: number) => bar.tick(n);
   const tables: TableSummary[] = [];
   try {
-    for (const spec of TRANSFER_TABLES) {
+    for (const spec of specs) {
       const source = snapshot.digest(spec.name, tick);
       const target = await onTarget(loader.digest(spec, tick));
       const run = copied.get(spec.name) ?? { copied: 0, seconds: 0 };
