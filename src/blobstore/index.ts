@@ -1,5 +1,6 @@
-// The blob store's one door: blob content and upload sessions for the server
-// and the CLI alike, behind the BlobStore interface, with its own errors.
+// What the rest of regmeta uses of the blob store: blob content and upload
+// sessions for the server and the CLI alike, behind the BlobStore interface,
+// with its own errors.
 
 export { BlobStoreError, type BlobStoreErrorCode, type BlobStoreErrorOptions } from './errors.js';
 export { DirectoryBlobStore } from './fs/directory.js';

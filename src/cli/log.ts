@@ -1,7 +1,7 @@
 // The log of `regmeta serve`: pino, at --log-level. JSON lines, or the
 // readable line of log-pretty.ts on a terminal. Requests and the command's
-// own lines go to stdout through the batching LineBuffer (log-buffer.ts: a
-// write(2) per request line cost a sixth of a manifest GET's CPU); warnings
+// own lines go to stdout through the batching LineBuffer (log-buffer.ts: no
+// write(2) per request line); warnings
 // and faults go to stderr at once, after whatever stdout holds, so the two
 // keep the order of events.
 

@@ -1,4 +1,4 @@
-// The notify room's door: webhooks from the event log (regmeta serve --notify).
+// What the rest of regmeta uses of the webhooks from the event log (regmeta serve --notify).
 // It uses the store only; the server starts a Notifier beside itself.
 
 export {

@@ -1,10 +1,9 @@
 // The registry's metrics, exposed through prom-client. The request path only
-// adds to plain numbers (three Map lookups, a few additions: 0.1-0.2 µs):
-// prom-client's own inc() and observe() hash and validate their labels on
-// every call, which measured 3-5 µs a request for the same four metrics, a
-// few per cent of a manifest GET's CPU. Its metrics are
-// filled from those numbers when scraped (collect()), and the store's counts
-// and the webhooks' state are read at most once per interval, never per scrape.
+// adds to plain numbers (three Map lookups, a few additions): prom-client's
+// own inc() and observe() hash and validate their labels on every call, many
+// times the cost, on every request. Its metrics are filled from those
+// numbers when scraped (collect()), and the store's counts and the webhooks'
+// state are read at most once per interval, never per scrape.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';

@@ -12,7 +12,7 @@
 import type { ServerResponse } from 'node:http';
 import type { BlobFile } from '../blobstore/index.js';
 
-/** The size of one read and one socket write; larger pieces measured no faster, and cost memory per download. */
+/** The size of one read and one socket write; larger pieces are no faster, and cost memory per download. */
 const PIECE_SIZE = 1 << 20;
 
 /**

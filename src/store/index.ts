@@ -77,7 +77,7 @@ export { EVENT_TYPES, OBJECT_TYPES } from './sqlite/events.js';
 // What a file is, before anything opens it for writing.
 export { probeDatabase, type DatabaseKind } from './sqlite/connection.js';
 
-// For the rooms that hold a raw connection to a store file, for what only
+// For the parts of regmeta that hold a raw connection to a store file, for what only
 // SQLite's own API does (the CLI's online backup): the store's read-only
 // connection, and its translation of what SQLite throws. Not the package's API.
 /** @internal */

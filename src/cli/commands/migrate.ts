@@ -1,6 +1,6 @@
 // `regmeta migrate --to postgres://…`: the SQLite store under --data copied
 // into an empty PostgreSQL database, so that a registry outgrowing one
-// machine moves to replicas without pushing anything again. The store room
+// machine moves to replicas without pushing anything again. The store
 // reads the SQLite rows in one snapshot (StoreSnapshot) and loads them with
 // COPY, one transaction per batch with its high-water mark (PgLoader); this
 // file drives the two, table by table, then verifies every table.
