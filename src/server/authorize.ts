@@ -1,8 +1,8 @@
 // Access rules applied to requests: what each route needs (pull, push or
-// delete in a repository), the answer when it is missing, and who sees
-// which event (the catalog's filter is in catalog.ts). Only the event rule
-// is reached without access rules: without them no other request pays for
-// any of this.
+// delete in a repository), the answer when it is missing, who is an admin,
+// and who sees which event (the catalog's filter is in catalog.ts). Only the
+// admin and event rules are reached without access rules: without them no
+// other request pays for any of this.
 
 import type { Store, Event, EventPage, EventQuery } from '../store/index.js';
 import type { Access, Action } from './access.js';
@@ -53,6 +53,18 @@ export function authorize(c: RequestContext, access: Access, method: string, rou
     if (c.actor === '') throw unauthorized(`anonymous clients may not ${action} in ${repository}`);
     throw new HttpError('DENIED', `user ${JSON.stringify(c.actor)} may not ${action} in ${repository}`);
   }
+}
+
+/**
+ * Who is an admin: with access rules, their admins (`admins` added to them);
+ * else, with logins, the users `admins` names; with no logins, everyone (the
+ * registry is a developer's own).
+ */
+export function adminRule(access: Access | undefined, logins: boolean, admins: readonly string[]): (user: string) => boolean {
+  if (access !== undefined) return (user) => access.isAdmin(user);
+  if (!logins) return () => true;
+  const named = new Set(admins);
+  return (user) => named.has(user);
 }
 
 /** Store pages one events request reads before answering a short page. */

@@ -9,7 +9,7 @@ import { DirectoryBlobStore } from '../blobstore/index.js';
 import { asyncStore, MetadataStore, type Store } from '../store/index.js';
 import { Access, readAccessRules, type AccessRules } from './access.js';
 import { BasicAuth, carriesNoCredentials, readHtpasswd, type AuthLimits } from './auth.js';
-import { authorize } from './authorize.js';
+import { adminRule, authorize } from './authorize.js';
 import { Connections, type ConnectionLimits } from './connections.js';
 import { HttpError, sendError } from './errors.js';
 import { FaultsOnce, type FaultContext } from './faults.js';
@@ -174,7 +174,6 @@ function assemble(options: RegistryOptions) {
   blobStore.init();
   const onError = options.onError ?? ((error: unknown) => console.error(error));
   const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd, options.onWarning), options);
-  const admins = new Set(options.admins ?? []);
   const connections = new Connections(options);
   const metrics = metricsOf(options, store, blobStore, onError);
   const registry: Registry = {
@@ -183,7 +182,7 @@ function assemble(options: RegistryOptions) {
     faults: new FaultsOnce(onError),
     readOnly: options.readOnly ?? false,
     deletes: options.deletes ?? true,
-    isAdmin: access !== undefined ? (user) => access.isAdmin(user) : (user) => auth === undefined || admins.has(user),
+    isAdmin: adminRule(access, auth !== undefined, options.admins ?? []),
     access,
     streams: new Set(),
     heartbeatInterval: connections.heartbeatInterval,
