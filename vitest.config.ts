@@ -7,7 +7,7 @@ export default defineConfig({
     // (tsconfig.json's paths say the same to tsc and tsx).
     alias: [
       { find: /^regmeta$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
-      { find: /^regmeta\/server$/, replacement: fileURLToPath(new URL('./src/server/index.ts', import.meta.url)) },
+      { find: /^regmeta\/server$/, replacement: fileURLToPath(new URL('./src/server.ts', import.meta.url)) },
       { find: /^regmeta\/postgres$/, replacement: fileURLToPath(new URL('./src/postgres.ts', import.meta.url)) },
     ],
   },

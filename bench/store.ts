@@ -31,7 +31,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { MediaType, openStore, type MetadataStore } from 'regmeta';
-import { eventId, prepareStatements, type Statements } from '../src/store/index.js';
+import { eventId } from '../src/store/events.js';
+import { prepareStatements, type Statements } from '../src/store/sqlite/statements.js';
 import {
   formatNumber,
   formatRatio,
@@ -231,11 +232,11 @@ class StoreSide implements Side {
     this.#store.deleteManifest(REPO, digest, this.#ctx);
   }
   startEventsAt(time: number) {
-    this.#page = this.#store.getEvents({ queryingUser: ACTOR, publishedBefore: new Date(time), perPage: PAGE }).next;
+    this.#page = this.#store.getEvents({ actor: ACTOR, publishedBefore: new Date(time), perPage: PAGE }).next;
     if (this.#page === undefined) throw new Error('the event log is too short for a second page');
   }
   getEventsPage() {
-    return this.#store.getEvents({ queryingUser: ACTOR, page: this.#page, perPage: PAGE }).events;
+    return this.#store.getEvents({ actor: ACTOR, page: this.#page, perPage: PAGE }).events;
   }
   close() {
     this.#store.close();

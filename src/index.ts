@@ -1,7 +1,7 @@
-// The public surface of regmeta: open a store, use it, catch its errors, and
-// the grammar of the distribution spec that a registry around it needs. All
-// of it comes through the store's door (src/store/index.ts), whose other
-// exports serve this repository's own rooms only.
+// The package entry regmeta: open a store, use it, catch its errors, and the
+// grammar of the distribution spec that a registry around it needs. It takes
+// its names from src/store/index.ts, whose other exports serve regmeta's own
+// server and CLI only.
 
 export {
   MetadataStore,
@@ -58,10 +58,8 @@ export {
   type StoreStats,
   type BackupOptions,
   type BackupResult,
-  type SqliteNotificationCursors,
   type NotificationEvent,
   type NotificationStatus,
-  type SqliteUploadSessions,
   type UploadSession,
   type UploadClaim,
 } from './store/index.js';

@@ -17,13 +17,16 @@ const MAY_USE: Record<string, string[]> = {
   notify: ['store'],
   server: ['store', 'blobstore', 'notify'],
   cli: ['store', 'blobstore', 'server', 'notify'],
-  // src/index.ts, the package's door, is the store's face to the world.
-  package: ['store'],
+  // The package entries: src/index.ts and src/postgres.ts, the store's face
+  // to the world; src/server.ts, the server's.
+  package: ['store', 'server'],
 };
 
 interface Import {
   from: string;
   target: string;
+  /** `import type`, `export type`, or braces of `type` names only: erased by the compiler, nothing loaded. */
+  typeOnly: boolean;
 }
 
 function filesUnder(dir: string): string[] {
@@ -36,14 +39,53 @@ function filesUnder(dir: string): string[] {
 function importsOf(file: string): Import[] {
   const text = readFileSync(file, 'utf8');
   const found: Import[] = [];
-  for (const match of text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^import\s+)'(\.{1,2}\/[^']+)'/gm)) {
-    const target = path.resolve(path.dirname(file), match[1]).replace(/\.js$/, '.ts');
-    found.push({ from: file, target });
+  const statements = /^(?:import|export)\s+(type\s+)?(?:([^;'"]*?)\s+from\s+)?'(\.{1,2}\/[^']+)'|\bimport\s*\(\s*'(\.{1,2}\/[^']+)'/gm;
+  for (const match of text.matchAll(statements)) {
+    const [, typeKeyword, clause, staticTarget, dynamicTarget] = match;
+    const target = path.resolve(path.dirname(file), staticTarget ?? dynamicTarget).replace(/\.js$/, '.ts');
+    found.push({ from: file, target, typeOnly: typeKeyword !== undefined || namesTypesOnly(clause) });
   }
   return found;
 }
 
-/** The room of a file under src/: its first directory, or 'package' for src/index.ts. */
+/** True for an import clause of braces whose every name is marked `type`. */
+function namesTypesOnly(clause: string | undefined): boolean {
+  const braces = clause === undefined ? null : /^\{([^}]*)\}$/.exec(clause.trim());
+  if (braces === null) return false;
+  const names = braces[1].split(',').map((name) => name.trim()).filter((name) => name !== '');
+  return names.length > 0 && names.every((name) => name.startsWith('type '));
+}
+
+/** The import cycles among `imports`: one list of files per strongly connected set (Tarjan), each sorted. */
+function cyclesOf(imports: Import[]): string[][] {
+  const next = new Map<string, string[]>();
+  for (const { from, target } of imports) {
+    if (!next.has(from)) next.set(from, []);
+    next.get(from)!.push(target);
+  }
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const cycles: string[][] = [];
+  const visit = (file: string) => {
+    index.set(file, index.size);
+    low.set(file, index.get(file)!);
+    stack.push(file);
+    for (const target of next.get(file) ?? []) {
+      if (!index.has(target)) {
+        visit(target);
+        low.set(file, Math.min(low.get(file)!, low.get(target)!));
+      } else if (stack.includes(target)) low.set(file, Math.min(low.get(file)!, index.get(target)!));
+    }
+    if (low.get(file) !== index.get(file)) return;
+    const members = stack.splice(stack.indexOf(file));
+    if (members.length > 1 || (next.get(file) ?? []).includes(file)) cycles.push(members.map((member) => path.relative(ROOT, member)).sort());
+  };
+  for (const file of next.keys()) if (!index.has(file)) visit(file);
+  return cycles;
+}
+
+/** The room of a file under src/: its first directory, or 'package' for the package entries at its top (index.ts, postgres.ts, server.ts). */
 function roomOf(file: string): string | undefined {
   const relative = path.relative(SRC, file);
   if (relative.startsWith('..')) return undefined;
@@ -168,6 +210,20 @@ describe('the store: a contract and its backends', () => {
   it('lets no backend import migrate/', () => {
     const intoMigrate = storeImports.filter(({ from, target }) => BACKENDS.includes(storePart(from)!) && storePart(target) === 'migrate');
     expect(intoMigrate.map(show)).toEqual([]);
+  });
+});
+
+describe('the modules of src/', () => {
+  it('import each other in no cycle: every module loads after all it imports', () => {
+    expect(cyclesOf(sourceImports.filter((found) => !found.typeOnly))).toEqual([]);
+  });
+
+  it('name each other in no cycle of types either, but in the SQLite backend', () => {
+    // The backend's concerns take the StoreContext, which holds every
+    // concern's prepared statements: their types name each other by design.
+    const sqlite = path.join(SRC, 'store', 'sqlite') + path.sep;
+    const outside = sourceImports.filter(({ from, target }) => !(from.startsWith(sqlite) && target.startsWith(sqlite)));
+    expect(cyclesOf(outside)).toEqual([]);
   });
 });
 

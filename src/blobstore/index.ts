@@ -1,6 +1,6 @@
-// The blob store's door: blob content and upload sessions for the server
-// and the CLI alike, behind the BlobStore contract (types.ts), with its own
-// errors; the directory backend (fs/) is the one there is.
+// What the rest of regmeta uses of the blob store: blob content and upload
+// sessions for the server and the CLI alike, behind the BlobStore contract
+// (types.ts), with its own errors; the directory backend (fs/) is the one there is.
 
 export { BlobStoreError, type BlobStoreErrorCode, type BlobStoreErrorOptions } from './errors.js';
 export { DirectoryBlobStore } from './fs/directory.js';

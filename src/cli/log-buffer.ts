@@ -1,9 +1,8 @@
 // The log of `regmeta serve` on stdout, written in batches.
 //
 // Why: stdout is written synchronously when it is a file or a pipe, so a
-// line per request cost a write(2) per request. Profiled on a manifest GET
-// by tag, that write and the line's formatting were a sixth of the server's
-// CPU time per request. Lines now wait at most FLUSH_AFTER_MS (or until
+// line per request would cost a write(2) per request, a large part of a
+// cheap request's time. Lines wait at most FLUSH_AFTER_MS (or until
 // FLUSH_BYTES have gathered) and go out in one write; the command's own lines
 // take the same buffer and flush it, warnings and faults (stderr) flush it
 // first, so the order of events stays, and the process flushes it on its way out.

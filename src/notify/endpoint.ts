@@ -3,7 +3,27 @@
 // `user:password@`. What is shown (metrics, logs, errors, status) is the
 // endpoint's label: the name the operator gave it, else scheme://host:port.
 
-import type { NotifyEndpoint } from './notifier.js';
+/** One receiver of notifications. */
+export interface NotifyEndpoint {
+  /**
+   * http or https. `user:password@` in it is sent as Basic authorization.
+   * Without a name, the key of its cursor in the store (credentials left out).
+   */
+  url: string;
+  /**
+   * What metrics, logs and errors call it (letters, digits, `.`, `_`, `-`;
+   * default scheme://host:port, as the URL's path and query may hold a
+   * secret), and the key of its cursor: the URL may then change and
+   * delivery resumes where it was.
+   */
+  name?: string;
+  /** Sent with every POST (an Authorization header, say). */
+  headers?: Record<string, string>;
+  /** When set, every body is signed: `X-Regmeta-Signature: sha256=<hex HMAC-SHA256 of the body>`. */
+  secret?: string;
+  /** Milliseconds a POST, its answer included, may take before it counts as failed (default DEFAULT_NOTIFY_LIMITS.timeout). */
+  timeout?: number;
+}
 
 /** What an endpoint's `name` may be: never a URL, so that a cursor's key says which it is. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;

@@ -1,14 +1,13 @@
-// The notify room's door: webhooks from the event log (regmeta serve --notify).
+// What the rest of regmeta uses of the webhooks from the event log (regmeta serve --notify).
 // It uses the store only; the server starts a Notifier beside itself.
 
 export {
   DEFAULT_NOTIFY_LIMITS,
   DeliveryError,
   Notifier,
-  type NotifyEndpoint,
   type NotifierOptions,
   SIGNATURE_HEADER,
   signatureOf,
 } from './notifier.js';
-export { endpointLabel, endpointLabels, endpointsProblem, withoutUrls } from './endpoint.js';
+export { endpointLabel, endpointLabels, endpointsProblem, withoutUrls, type NotifyEndpoint } from './endpoint.js';
 export { ENVELOPE_MEDIA_TYPE, toEnvelopeEvent, type EnvelopeEvent, type EnvelopeSource } from './envelope.js';

@@ -11,30 +11,8 @@
 
 import { createHmac, randomUUID } from 'node:crypto';
 import type { Store, NotificationEvent } from '../store/index.js';
-import { scrub, toTargets, type Target } from './endpoint.js';
+import { scrub, toTargets, type NotifyEndpoint, type Target } from './endpoint.js';
 import { ENVELOPE_MEDIA_TYPE, toEnvelopeEvent, type EnvelopeSource } from './envelope.js';
-
-/** One receiver of notifications. */
-export interface NotifyEndpoint {
-  /**
-   * http or https. `user:password@` in it is sent as Basic authorization.
-   * Without a name, the key of its cursor in the store (credentials left out).
-   */
-  url: string;
-  /**
-   * What metrics, logs and errors call it (letters, digits, `.`, `_`, `-`;
-   * default scheme://host:port, as the URL's path and query may hold a
-   * secret), and the key of its cursor: the URL may then change and
-   * delivery resumes where it was.
-   */
-  name?: string;
-  /** Sent with every POST (an Authorization header, say). */
-  headers?: Record<string, string>;
-  /** When set, every body is signed: `X-Regmeta-Signature: sha256=<hex HMAC-SHA256 of the body>`. */
-  secret?: string;
-  /** Milliseconds a POST, its answer included, may take before it counts as failed (default DEFAULT_NOTIFY_LIMITS.timeout). */
-  timeout?: number;
-}
 
 /** The defaults of delivery: each one a NotifierOptions or NotifyEndpoint option. */
 export const DEFAULT_NOTIFY_LIMITS = {

@@ -13,7 +13,7 @@ import { HttpError } from './errors.js';
 import { FailureLimiter } from './failures.js';
 
 /** The realm clients are told to log in to. */
-export const REALM = 'regmeta';
+const REALM = 'regmeta';
 
 /** Limits on password checks; every one is an option of createRegistry. */
 export interface AuthLimits {
@@ -58,7 +58,7 @@ const BCRYPT_HASH = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
  * is not bcrypt: apache2-utils' htpasswd writes MD5 (apr1) by default, and
  * -s, -d, -p write SHA1, crypt and plain text.
  */
-export function hashKind(hash: string): string {
+function hashKind(hash: string): string {
   if (hash.startsWith('$apr1$')) return 'MD5 (apr1)';
   if (hash.startsWith('{SHA}')) return 'SHA1';
   if (hash.startsWith('$1$')) return 'MD5 crypt';

@@ -1,10 +1,10 @@
 // Access rules applied to requests: what each route needs (pull, push or
-// delete in a repository), the answer when it is missing, and who sees
-// which event (the catalog's filter is in catalog.ts). Only the event rule
-// is reached without access rules: without them no other request pays for
-// any of this.
+// delete in a repository), the answer when it is missing, who is an admin,
+// and who sees which event (the catalog's filter is in catalog.ts). Only the
+// admin and event rules are reached without access rules: without them no
+// other request pays for any of this.
 
-import type { Store, Event, EventPage, EventQuery } from '../index.js';
+import type { Store, Event, EventPage, EventQuery } from '../store/index.js';
 import type { Access, Action } from './access.js';
 import { unauthorized } from './auth.js';
 import { HttpError } from './errors.js';
@@ -55,11 +55,23 @@ export function authorize(c: RequestContext, access: Access, method: string, rou
   }
 }
 
+/**
+ * Who is an admin: with access rules, their admins (`admins` added to them);
+ * else, with logins, the users `admins` names; with no logins, everyone (the
+ * registry is a developer's own).
+ */
+export function adminRule(access: Access | undefined, logins: boolean, admins: readonly string[]): (user: string) => boolean {
+  if (access !== undefined) return (user) => access.isAdmin(user);
+  if (!logins) return () => true;
+  const named = new Set(admins);
+  return (user) => named.has(user);
+}
+
 /** Store pages one events request reads before answering a short page. */
 const EVENT_ROUNDS = 20;
 
 /** Whether an event is one to show; see eventVisibility. */
-export type EventVisibility = (event: Event) => boolean;
+type EventVisibility = (event: Event) => boolean;
 
 /**
  * The one rule of who sees which event, for the event list and the stream
@@ -81,7 +93,7 @@ export function eventVisibility(registry: { access?: Access; isAdmin(user: strin
  * for no more than the page still lacks: every event up to the cursor
  * returned was either kept or filtered out. After EVENT_ROUNDS reads the
  * page is answered short, with its `next`.
- * @throws StoreError as getEvents does: DENIED, EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID.
+ * @throws StoreError as getEvents does: EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID.
  */
 export async function visibleEvents(store: Store, visible: EventVisibility, query: EventQuery): Promise<EventPage> {
   const perPage = query.perPage ?? 100;

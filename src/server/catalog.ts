@@ -12,7 +12,7 @@
 //   and every page lists a name or moves a sealed cursor on.
 
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { checkRepository, type Store } from '../index.js';
+import { checkRepository, type Store } from '../store/index.js';
 import type { Access } from './access.js';
 import { HttpError } from './errors.js';
 
@@ -24,7 +24,7 @@ export const CATALOG_SLACK = 2048;
 const MIN_BATCH = 256;
 
 /** A filtered catalog page: its names, and the `last` of the next page's Link when there is one. */
-export interface CatalogPage {
+interface CatalogPage {
   repositories: string[];
   next?: string;
 }

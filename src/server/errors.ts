@@ -4,8 +4,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BlobStoreError } from '../blobstore/index.js';
-import { StoreError } from '../index.js';
-import { discardBody } from './http.js';
+import { StoreError } from '../store/index.js';
 
 /**
  * An error the server raises itself (as opposed to one from the store):
@@ -60,6 +59,9 @@ const STATUS: Record<string, number> = {
   DATABASE_FULL: 507,
 };
 
+/** How much of a refused body the server still reads so the client can hear the answer. */
+const LINGER_BYTES = 8 * 1024 * 1024;
+
 /** The Retry-After of a 503: when a client may try again, in seconds. */
 export const RETRY_AFTER_SECONDS = 1;
 
@@ -69,7 +71,7 @@ export function statusOf(code: string): number {
 }
 
 /** What the client sees of an error: status, envelope and extra headers. */
-export interface WireError {
+interface WireError {
   status: number;
   code: string;
   message: string;
@@ -159,4 +161,28 @@ export function sendError(
   }
   res.end(req.method === 'HEAD' ? undefined : body);
   return wire.status;
+}
+
+/**
+ * Reads and discards the rest of a request body the server refused, so that
+ * the client, still sending, reads the answer instead of a connection reset.
+ * Past LINGER_BYTES the connection is dropped: draining gigabytes is worse.
+ * @returns false when the body is declared too long to drain: the caller
+ * closes the connection after the answer.
+ */
+function discardBody(req: IncomingMessage): boolean {
+  if (req.complete || req.destroyed) return true;
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && !(Number(declared) <= LINGER_BYTES)) {
+    req.resume();
+    return false;
+  }
+  let seen = 0;
+  req.on('data', (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > LINGER_BYTES) req.destroy();
+  });
+  req.on('error', () => {});
+  req.resume();
+  return true;
 }

@@ -6,7 +6,7 @@
 import { Composer, CST, isAlias, isMap, isScalar, isSeq, Lexer, LineCounter, Parser, type Document } from 'yaml';
 
 /** What a file may hold: far beyond any real config, far below what recursion or memory notices. */
-export const FILE_FORMAT_LIMITS = {
+const FILE_FORMAT_LIMITS = {
   /** Levels of nesting of mappings and lists. */
   maxDepth: 64,
   /** YAML aliases: yaml's maxAliasCount, the budget of nodes an alias may expand to. */

@@ -6,10 +6,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry as PromRegistry } from 'prom-client';
 import { DirectoryBlobStore } from '../blobstore/index.js';
-import { asyncStore, MetadataStore, type Store } from '../index.js';
+import { asyncStore, MetadataStore, type Store } from '../store/index.js';
 import { Access, readAccessRules, type AccessRules } from './access.js';
 import { BasicAuth, carriesNoCredentials, readHtpasswd, type AuthLimits } from './auth.js';
-import { authorize } from './authorize.js';
+import { adminRule, authorize } from './authorize.js';
 import { Connections, type ConnectionLimits } from './connections.js';
 import { HttpError, sendError } from './errors.js';
 import { FaultsOnce, type FaultContext } from './faults.js';
@@ -26,6 +26,7 @@ import { RegistryMetrics, type MetricsOptions } from './metrics.js';
 import { RequestState, requestPath } from './request.js';
 import { isProbe, isWrite, parseRoute, type Route } from './routes.js';
 
+/** createRegistryHandler's options: the store, the data directory, and the registry's switches and limits. */
 export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<AuthLimits> {
   /**
    * The metadata: a MetadataStore (SQLite, used as it is, through asyncStore)
@@ -103,8 +104,13 @@ export interface RegistryHandler {
   readonly metrics?: PromRegistry;
 }
 
-/** What createRegistry needs of a handler beyond (req, res). */
-export interface HandlerInternals {
+/**
+ * A handler with the parts createRegistry drives: its connection limits,
+ * its registry (metrics, public URL) and its shutdown. Not exported from the
+ * package: createRegistryHandler hands out the handler alone.
+ */
+export interface HandlerParts {
+  handler: RegistryHandler;
   connections: Connections;
   registry: Registry;
   /** Set while the server shuts down: every response closes its connection. */
@@ -113,15 +119,6 @@ export interface HandlerInternals {
   drain(): void;
   /** Called as each response closes (createRegistry closes idle connections then). */
   onResponseClosed?: () => void;
-}
-
-const internals = new WeakMap<RegistryHandler, HandlerInternals>();
-
-/** The internals of a handler made by createRegistryHandler. */
-export function handlerInternals(handler: RegistryHandler): HandlerInternals {
-  const found = internals.get(handler);
-  if (found === undefined) throw new TypeError('not a registry handler');
-  return found;
 }
 
 /**
@@ -134,6 +131,36 @@ export function handlerInternals(handler: RegistryHandler): HandlerInternals {
  * AccessRulesError when the access rules do not hold together.
  */
 export function createRegistryHandler(options: RegistryOptions): RegistryHandler {
+  return handlerParts(options).handler;
+}
+
+/** createRegistryHandler's handler, with the parts a server of its own drives. @throws as createRegistryHandler. */
+export function handlerParts(options: RegistryOptions): HandlerParts {
+  const { registry, auth, connections, blobStore, onError } = assemble(options);
+  const parts = {
+    connections,
+    registry,
+    closing: false,
+    drain() {
+      parts.closing = true;
+      for (const stream of registry.streams) stream.end();
+    },
+  } as HandlerParts;
+  const handler = listener(parts, auth, onError, options.log ?? (() => {})) as RegistryHandler;
+  let closed: Promise<void> | undefined;
+  Object.defineProperty(handler, 'metrics', { value: registry.metrics?.registry, enumerable: true });
+  handler.close = () =>
+    (closed ??= (async () => {
+      parts.drain();
+      blobStore.close();
+      await auth?.close();
+    })());
+  parts.handler = handler;
+  return parts;
+}
+
+/** What a handler is made of, from its options. @throws as createRegistryHandler. */
+function assemble(options: RegistryOptions) {
   const access = accessOf(options);
   const store = toAsyncStore(options.store);
   // Sessions in the metadata database: any replica takes any chunk, a restart loses none.
@@ -146,7 +173,6 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
   blobStore.init();
   const onError = options.onError ?? ((error: unknown) => console.error(error));
   const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd, options.onWarning), options);
-  const admins = new Set(options.admins ?? []);
   const connections = new Connections(options);
   const metrics = metricsOf(options, store, blobStore, onError);
   const registry: Registry = {
@@ -155,7 +181,7 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     faults: new FaultsOnce(onError),
     readOnly: options.readOnly ?? false,
     deletes: options.deletes ?? true,
-    isAdmin: access !== undefined ? (user) => access.isAdmin(user) : (user) => auth === undefined || admins.has(user),
+    isAdmin: adminRule(access, auth !== undefined, options.admins ?? []),
     access,
     streams: new Set(),
     heartbeatInterval: connections.heartbeatInterval,
@@ -164,28 +190,32 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
     metrics,
     publicUrl: options.publicUrl === undefined ? undefined : checkedPublicUrl(options.publicUrl),
   };
-  const log = options.log ?? (() => {});
-  const state: HandlerInternals = {
-    connections,
-    registry,
-    closing: false,
-    drain() {
-      state.closing = true;
-      for (const stream of registry.streams) stream.end();
-    },
-  };
+  return { registry, auth, connections, blobStore, onError };
+}
 
-  const handler = ((req: IncomingMessage, res: ServerResponse) => {
+/**
+ * The request listener: each request counted and logged when its response
+ * closes, and whatever it throws answered as the OCI error envelope.
+ */
+function listener(
+  parts: Omit<HandlerParts, 'handler'>,
+  auth: BasicAuth | undefined,
+  onError: (error: unknown, request?: FaultContext) => void,
+  log: (entry: RequestLogEntry) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const { registry, connections } = parts;
+  const { metrics } = registry;
+  return (req, res) => {
     const started = performance.now();
     const bytesBefore = req.socket.bytesWritten;
     const c = new RequestState(req, res, registry);
     assignRequestId(c);
-    if (state.closing) res.setHeader('Connection', 'close');
+    if (parts.closing) res.setHeader('Connection', 'close');
     metrics?.started();
     // The request's one 'close' listener: a listener each (connections, watchdog) would cost more than its work.
     res.on('close', () => {
       connections.end(req, res);
-      state.onResponseClosed?.();
+      parts.onResponseClosed?.();
       metrics?.closed(c, started, bytesBefore);
       log(requestLogEntry(c, started, bytesBefore));
     });
@@ -204,17 +234,7 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
         res.destroy();
       }
     });
-  }) as RegistryHandler;
-  let closed: Promise<void> | undefined;
-  Object.defineProperty(handler, 'metrics', { value: metrics?.registry, enumerable: true });
-  handler.close = () =>
-    (closed ??= (async () => {
-      state.drain();
-      blobStore.close();
-      await auth?.close();
-    })());
-  internals.set(handler, state);
-  return handler;
+  };
 }
 
 /** `store` as the handlers reach it: a MetadataStore through asyncStore, an Store as it is. */

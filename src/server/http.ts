@@ -3,7 +3,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { finished } from 'node:stream';
-import type { Store, Context } from '../index.js';
+import type { Store, Context } from '../store/index.js';
 import type { BlobStore } from '../blobstore/index.js';
 import { HttpError } from './errors.js';
 import type { Access } from './access.js';
@@ -51,9 +51,6 @@ export interface RequestContext {
   requestId: string;
 }
 
-/** How much of a refused body the server still reads so the client can hear the answer. */
-const LINGER_BYTES = 8 * 1024 * 1024;
-
 /**
  * Reads a request body of at most `limit` bytes.
  * @throws HttpError SIZE_INVALID with status 413 when it is longer, and
@@ -83,30 +80,6 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       error ? reject(new HttpError('SIZE_INVALID', 'the body ended before it was complete')) : resolve(Buffer.concat(chunks, size)),
     );
   });
-}
-
-/**
- * Reads and discards the rest of a request body the server refused, so that
- * the client, still sending, reads the answer instead of a connection reset.
- * Past LINGER_BYTES the connection is dropped: draining gigabytes is worse.
- * @returns false when the body is declared too long to drain: the caller
- * closes the connection after the answer.
- */
-export function discardBody(req: IncomingMessage): boolean {
-  if (req.complete || req.destroyed) return true;
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && !(Number(declared) <= LINGER_BYTES)) {
-    req.resume();
-    return false;
-  }
-  let seen = 0;
-  req.on('data', (chunk: Buffer) => {
-    seen += chunk.length;
-    if (seen > LINGER_BYTES) req.destroy();
-  });
-  req.on('error', () => {});
-  req.resume();
-  return true;
 }
 
 /**

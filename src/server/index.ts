@@ -1,9 +1,12 @@
-// The registry server's door (`regmeta/server`): mount the registry into any
-// node:http or https server, or let it listen on its own.
+// What the rest of regmeta uses of the registry server: the package entry
+// regmeta/server (src/server.ts) takes its public part, the CLI also the
+// readers of its files and its defaults. Nothing outside src/server imports
+// the files behind it.
+
 export { createRegistryHandler, type RegistryHandler, type RegistryOptions } from './handler.js';
 export type { RequestLogEntry } from './request-log.js';
 export type { FaultContext } from './faults.js';
-export { DEFAULT_MIN_FREE_DISK, type CheckResult, type ReadinessReport } from './readiness.js';
+export { DEFAULT_MIN_FREE_DISK } from './readiness.js';
 export {
   closeRegistry,
   createRegistry,
@@ -16,11 +19,24 @@ export {
   type TlsFiles,
 } from './server.js';
 export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connections.js';
-export { publicOrigin } from './http.js';
-export { DEFAULT_STATS_INTERVAL, LATENCY_BUCKETS, type MetricsOptions } from './metrics.js';
+export { DEFAULT_STATS_INTERVAL, type MetricsOptions } from './metrics.js';
 export { DEFAULT_AUTH_LIMITS, type AuthLimits } from './auth.js';
-export { FILE_FORMAT_LIMITS, FileFormatError, parseFileText } from './file-format.js';
 export { Access, AccessRulesError, ANONYMOUS, readAccessRules, type AccessRule, type AccessRules, type Action } from './access.js';
 // Webhooks from the event log, which startRegistry runs with `notify`.
-export { DEFAULT_NOTIFY_LIMITS, DeliveryError, Notifier, SIGNATURE_HEADER, signatureOf, ENVELOPE_MEDIA_TYPE, type NotifyEndpoint, type NotifierOptions, type EnvelopeEvent } from '../notify/index.js';
+export {
+  DEFAULT_NOTIFY_LIMITS,
+  DeliveryError,
+  Notifier,
+  SIGNATURE_HEADER,
+  signatureOf,
+  ENVELOPE_MEDIA_TYPE,
+  type NotifyEndpoint,
+  type NotifierOptions,
+  type EnvelopeEvent,
+} from '../notify/index.js';
+
+// For the CLI, which reads its config file as the server reads access rules
+// and checks --public-url by the server's rule. Not the package's API.
+export { publicOrigin } from './http.js';
+export { FileFormatError, parseFileText } from './file-format.js';
 // The blob store's session table on the metadata database (regmeta gc sweeps uploads through it).

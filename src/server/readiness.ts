@@ -5,7 +5,7 @@
 // answer goes to anyone, and a message may name paths).
 
 import type { BlobStore } from '../blobstore/index.js';
-import type { Store } from '../index.js';
+import type { Store } from '../store/index.js';
 
 /** The free disk below which the registry is not ready, by default: 1 GiB. */
 export const DEFAULT_MIN_FREE_DISK = 1024 ** 3;
@@ -15,10 +15,10 @@ export const DEFAULT_MIN_FREE_DISK = 1024 ** 3;
  * (TIMEOUT): a database or disk that does not answer must not hold the
  * probe past an orchestrator's own timeout.
  */
-export const READINESS_TIMEOUT = 2000;
+const READINESS_TIMEOUT = 2000;
 
 /** One check's outcome. */
-export interface CheckResult {
+interface CheckResult {
   status: 'ok' | 'failed';
   /** Why it failed: a code such as STORE_CLOSED, DATABASE_UNAVAILABLE, EROFS, ENOSPC, LOW_DISK or TIMEOUT. */
   error?: string;

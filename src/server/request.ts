@@ -1,11 +1,10 @@
 // A request's context and its path, made without parsing the URL where the
-// path is plain. Profiled on a manifest GET by tag, the two URL parses of
-// every request (a placeholder and the target) were a few per cent of the
-// server's CPU per request; most requests (manifests, blobs, uploads' PATCH)
-// never read the query, and a plain path is its own normal form.
+// path is plain: URL parsing is a visible cost on the hottest requests, and
+// most requests (manifests, blobs, uploads' PATCH) never read the query,
+// while a plain path is its own normal form.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Context } from '../index.js';
+import type { Context } from '../store/index.js';
 import { HttpError } from './errors.js';
 import type { Registry, RequestContext } from './http.js';
 import type { RouteKind } from './routes.js';

@@ -3,7 +3,7 @@
 // grammar, before any handler can reach the filesystem or SQL.
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#endpoints
 
-import { checkDigest, checkRepository, NotFoundError, parseReference, StoreError, type Reference } from '../index.js';
+import { checkDigest, checkRepository, NotFoundError, parseReference, StoreError, type Reference } from '../store/index.js';
 import { HttpError } from './errors.js';
 
 export type Route =

@@ -12,8 +12,8 @@
 import type { ServerResponse } from 'node:http';
 import type { BlobFile } from '../blobstore/index.js';
 
-/** The size of one read and one socket write; larger pieces measured no faster, and cost memory per download. */
-export const PIECE_SIZE = 1 << 20;
+/** The size of one read and one socket write; larger pieces are no faster, and cost memory per download. */
+const PIECE_SIZE = 1 << 20;
 
 /**
  * Writes `chunk` and resolves once the socket has taken it (the buffer may

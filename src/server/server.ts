@@ -2,14 +2,15 @@
 // plus what only a server can do (connection limits, a graceful shutdown),
 // and startRegistry, which also opens the store and listens.
 
+import type { EventEmitter } from 'node:events';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
-import { asyncStore, openStore, type Store, type MetadataStore } from '../index.js';
+import { asyncStore, openStore, type Store, type MetadataStore } from '../store/index.js';
 import { Notifier, type NotifierOptions } from '../notify/index.js';
-import { createRegistryHandler, handlerInternals, toAsyncStore, type RegistryHandler, type RegistryOptions } from './handler.js';
+import { handlerParts, toAsyncStore, type HandlerParts, type RegistryOptions } from './handler.js';
 import { metricsListener } from './handlers/metrics.js';
 
 /** The server createRegistry makes: plain HTTP, or HTTPS when given a certificate. */
@@ -27,7 +28,8 @@ export interface RegistryServerOptions extends RegistryOptions {
   tls?: TlsFiles;
 }
 
-const handlers = new WeakMap<RegistryServer, RegistryHandler>();
+/** The event closeRegistry emits on a registry server to start its shutdown: a symbol, so that no one else's listener hears it. */
+const DRAIN = Symbol('drain');
 
 /**
  * Creates the registry server (not yet listening), with the connection
@@ -38,22 +40,27 @@ const handlers = new WeakMap<RegistryServer, RegistryHandler>();
 export function createRegistry(options: RegistryServerOptions & { tls: TlsFiles }): HttpsServer;
 export function createRegistry(options: RegistryServerOptions): RegistryServer;
 export function createRegistry(options: RegistryServerOptions): RegistryServer {
+  return registryServer(options).server;
+}
+
+/** createRegistry's server, with the handler's parts that startRegistry reads (metrics, public URL). */
+function registryServer(options: RegistryServerOptions): { server: RegistryServer; parts: HandlerParts } {
   // Parse the certificate first: a bad one must not leave a handler (and its threads) behind.
   const secure = options.tls === undefined ? undefined : checkedTls(options.tls);
-  const handler = createRegistryHandler(options);
-  const state = handlerInternals(handler);
-  const { handshakeTimeout, ...http } = state.connections.serverOptions;
+  const parts = handlerParts(options);
+  const { handler, connections } = parts;
+  const { handshakeTimeout, ...http } = connections.serverOptions;
   const server: RegistryServer =
     secure === undefined ? createServer(http, handler) : createHttpsServer({ ...secure, ...http, handshakeTimeout }, handler);
-  state.connections.attach(server);
-  state.onResponseClosed = () => {
-    if (state.closing) setImmediate(() => server.closeIdleConnections());
+  connections.attach(server);
+  parts.onResponseClosed = () => {
+    if (parts.closing) setImmediate(() => server.closeIdleConnections());
   };
+  (server as EventEmitter).on(DRAIN, () => parts.drain());
   server.on('close', () => {
     handler.close().catch(options.onError ?? ((error: unknown) => console.error(error)));
   });
-  handlers.set(server, handler);
-  return server;
+  return { server, parts };
 }
 
 /**
@@ -69,8 +76,7 @@ export function closeRegistry(server: RegistryServer, timeout = 30_000): Promise
       clearTimeout(timer);
       resolve();
     });
-    const handler = handlers.get(server);
-    if (handler !== undefined) handlerInternals(handler).drain();
+    (server as EventEmitter).emit(DRAIN);
     server.closeIdleConnections();
   });
 }
@@ -152,13 +158,14 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Star
   const owned = options.store === undefined;
   const store = options.store === undefined ? asyncStore(openStore(path.join(dataDir, 'metadata.db'))) : toAsyncStore(options.store);
   let server: RegistryServer | undefined;
+  let parts: HandlerParts;
   let notifier: Notifier | undefined;
   let metricsServer: HttpServer | undefined;
   let url: string;
   let metricsUrl: string | undefined;
   let listener = options.listener;
   try {
-    server = createRegistry({ ...options, store, dataDir, metrics: metricsOption(options) });
+    ({ server, parts } = registryServer({ ...options, store, dataDir, metrics: metricsOption(options) }));
     if (listener === undefined) await listen(server, options.port ?? 5000, options.host ?? '127.0.0.1');
     else {
       await listen(server, listener);
@@ -168,13 +175,13 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Star
     url = urlOf(server, options.tls === undefined ? 'http' : 'https');
     if (options.metricsListen !== undefined) {
       const onError = options.onError ?? ((error: unknown) => console.error(error));
-      metricsServer = createServer(metricsListener(handlerInternals(handlers.get(server)!).registry.metrics!, onError));
+      metricsServer = createServer(metricsListener(parts.registry.metrics!, onError));
       await listen(metricsServer, options.metricsListen.port, options.metricsListen.host ?? '127.0.0.1');
       metricsUrl = urlOf(metricsServer, 'http');
     }
     if (options.notify !== undefined && options.notify.endpoints.length > 0) {
       const fault = options.onError;
-      notifier = new Notifier({ ...options.notify, store, baseUrl: handlerInternals(handlers.get(server)!).registry.publicUrl ?? url, onError: options.notify.onError ?? (fault && ((error) => fault(error))) });
+      notifier = new Notifier({ ...options.notify, store, baseUrl: parts.registry.publicUrl ?? url, onError: options.notify.onError ?? (fault && ((error) => fault(error))) });
       await notifier.start();
     }
   } catch (error) {

@@ -4,7 +4,7 @@
 // clock reads, one reaction on its promise and a few additions, not a Proxy
 // trap and a lookup (a Proxy's get trap runs on every property read).
 
-import type { Store } from '../index.js';
+import type { Store } from '../store/index.js';
 
 /** Where a timed method adds what it took, in seconds. */
 export type Timing = (seconds: number) => void;

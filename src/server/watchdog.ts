@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 /** The limits the watchdog enforces, in ms and bytes per second; 0 turns one off. */
-export interface WatchLimits {
+interface WatchLimits {
   idleTimeout: number;
   minBodyRate: number;
   bodyRateGrace: number;

@@ -259,9 +259,10 @@ export interface Store {
    */
   createEvent(event: NewEvent): Promise<Event>;
   /**
-   * A page of events, newest first. A non-admin sees only their own events.
-   * @throws StoreError DENIED (a non-admin asking for another's events),
-   * EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID (bad perPage or page token).
+   * A page of the events the query's filters select, newest first. The
+   * filters do not authorize: who may read which events is the caller's rule.
+   * @throws StoreError EVENT_INVALID (a field that is not a filter, a bad
+   * filter), NAME_INVALID, PAGINATION_NUMBER_INVALID (bad perPage or page token).
    */
   getEvents(query: EventQuery): Promise<EventPage>;
   /**
@@ -269,11 +270,11 @@ export interface Store {
    * once each, whichever process or replica committed it: this store's own
    * at once, others' within the poll interval (SQLite) or on their
    * notification (PostgreSQL). With `options.query`, only the events
-   * getEvents would return for it (the same filters and DTR rule; page and
+   * getEvents would return for it (the same filters; page and
    * perPage are ignored). An exception from `fn` goes to `options.onError`
    * (default: console.error) and stops nothing.
    * @returns the function that unsubscribes.
-   * @throws StoreError DENIED, EVENT_INVALID, NAME_INVALID (a bad query); STORE_CLOSED.
+   * @throws StoreError EVENT_INVALID, NAME_INVALID (a bad query); STORE_CLOSED.
    */
   subscribe(fn: (event: Event) => void, options?: { query?: EventQuery; onError?: (error: unknown) => void }): Promise<() => void>;
 

@@ -12,7 +12,6 @@ export type OciErrorCode =
   | 'NAME_INVALID'
   | 'NAME_UNKNOWN'
   | 'SIZE_INVALID'
-  | 'DENIED'
   | 'UNSUPPORTED'
   /** An upload session that is not known: never opened, finished, cancelled, expired or another repository's. */
   | 'BLOB_UPLOAD_UNKNOWN'

@@ -1,14 +1,16 @@
-// The store's entry: everything the rest of regmeta (the package entry, the
-// server, the CLI, the benchmark) uses of the store comes from here, and
-// nothing outside src/store imports the files behind it. The contract and
-// what the backends share sit at src/store's root; the backends in sqlite/
-// and postgres/; migration between them in migrate/.
+// What the rest of regmeta (the package entries, the server, the CLI, the
+// webhooks) uses of the store; nothing outside src/store imports the files
+// behind it. The contract and what the backends share sit at src/store's
+// root; the backends in sqlite/ and postgres/; migration between them in
+// migrate/. Tests and benchmarks reach internals by their own paths.
 
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { StoreError } from './errors.js';
 import { MetadataStore } from './sqlite/store.js';
 import type { Store } from './contract.js';
+import type { StoreSnapshot } from './migrate/snapshot.js';
+import type { TransferTable } from './migrate/transfer.js';
 import type { PostgresStoreOptions, StoreOptions } from './types.js';
 
 /**
@@ -78,19 +80,24 @@ export { EVENT_TYPES, OBJECT_TYPES } from './events.js';
 export { probeDatabase, type DatabaseKind } from './sqlite/connection.js';
 
 // The CLI checks a --database URL by the store's own rule before connecting.
-export { isPostgresUrl } from './postgres/errors.js';
-
-// For the benchmark's direct side, which runs the store's own statements
-// without the store. Not the package's API.
-/** @internal */
-export { prepareStatements, type Statements } from './sqlite/statements.js';
-export { eventId } from './events.js';
+export { isPostgresUrl } from './location.js';
 
 // For `regmeta migrate`: the raw rows of a SQLite store in one snapshot, and
-// their loading into PostgreSQL (loaded on first use, like the store). Not the package's API.
-export { StoreSnapshot, type PageLimits, type RowPage } from './migrate/snapshot.js';
-export { TRANSFER_TABLES, type KeyValues, type TransferRow, type TransferTable } from './migrate/transfer.js';
+// their loading into PostgreSQL, both loaded on first use (opening a store
+// loads neither). Not the package's API.
+export type { StoreSnapshot, PageLimits, RowPage } from './migrate/snapshot.js';
+export type { KeyValues, TransferRow, TransferTable } from './migrate/transfer.js';
 export type { MigrationSource, MigrationState, PgLoader, TableProgress } from './migrate/load.js';
+
+/**
+ * Opens the SQLite store in `file` as the source of a migration: its rows in
+ * one read-only snapshot, and the tables to copy, in foreign-key order.
+ * @throws StoreError as openDatabase (read-only), and DATABASE_INVALID for a table of unknown columns.
+ */
+export async function openMigrationSource(file: string): Promise<{ snapshot: StoreSnapshot; tables: readonly TransferTable[] }> {
+  const [{ StoreSnapshot }, { TRANSFER_TABLES }] = await Promise.all([import('./migrate/snapshot.js'), import('./migrate/transfer.js')]);
+  return { snapshot: new StoreSnapshot(file), tables: TRANSFER_TABLES };
+}
 
 /**
  * Connects to the PostgreSQL database at `url` as the target of a migration,

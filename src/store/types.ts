@@ -84,7 +84,9 @@ export interface CatalogOptions extends PageOptions {
   prefix?: string;
 }
 
+/** What happened to an event's object (EVENT_TYPES holds them all). */
 export type EventType = 'CREATE' | 'UPDATE' | 'DELETE';
+/** What an event happened to (OBJECT_TYPES holds them all). */
 export type EventObjectType = 'REPOSITORY' | 'TAG' | 'MANIFEST' | 'BLOB';
 
 /**
@@ -132,12 +134,14 @@ export interface NotificationStatus {
 /** What createEvent takes; id and publishedAt are the store's to fill in. */
 export type NewEvent = Omit<Event, 'id' | 'publishedAt'>;
 
-/** The query of getEvents, after DTR's GetEvents. */
+/**
+ * The filters of getEvents (after DTR's GetEvents) and subscribe; every one
+ * optional, and an event must pass all that are given. They select, they do
+ * not authorize: who may read which events is the caller's rule (the
+ * registry server's access rules).
+ */
 export interface EventQuery {
-  /** The authenticated user asking. */
-  queryingUser: string;
-  /** Admins may read anyone's events; others only their own. */
-  isAdmin?: boolean;
+  /** The user the event is attributed to ('' for anonymous). */
   actor?: string;
   type?: EventType;
   objectType?: EventObjectType;

@@ -102,7 +102,7 @@ describe('gc', () => {
     try {
       expect(after.getTag('gc/x', 'keep').digest).toBe(keep.digest);
       expect(after.untaggedManifests()).toEqual([]);
-      const events = after.getEvents({ queryingUser: '', isAdmin: true, actor: 'GARBAGE_COLLECTOR', type: 'DELETE', perPage: 100 }).events;
+      const events = after.getEvents({ actor: 'GARBAGE_COLLECTOR', type: 'DELETE', perPage: 100 }).events;
       expect(events.filter((e) => e.object.type === 'BLOB').map((e) => e.object.id).sort()).toEqual(garbageBlobs);
       expect(events.filter((e) => e.object.type === 'MANIFEST').map((e) => e.digest).sort()).toEqual(garbageManifests);
     } finally {

@@ -20,7 +20,7 @@ afterAll(async () => {
 function expectedIds(data: string): string[] {
   const store = openStore(path.join(data, 'metadata.db'), { readOnly: true });
   try {
-    const events = store.getEvents({ queryingUser: '', isAdmin: true, perPage: 1000 }).events.reverse();
+    const events = store.getEvents({ perPage: 1000 }).events.reverse();
     return events.filter((e) => !(e.object.type === 'REPOSITORY' && e.type === 'CREATE')).map((e) => e.id);
   } finally {
     store.close();

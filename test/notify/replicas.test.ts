@@ -6,7 +6,8 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Notifier } from 'regmeta/server';
-import { openPostgresStore, type Store } from 'regmeta/postgres';
+import { openPostgresStore } from 'regmeta/postgres';
+import type { Store } from 'regmeta';
 import { startPostgres, type PostgresServer } from '../store/postgres/server.js';
 import { startReceiver, type Receiver } from './receiver.js';
 

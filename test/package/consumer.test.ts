@@ -84,7 +84,7 @@ describe('the packed package', () => {
     expect([...tops].sort()).toEqual(['LICENSE', 'README.md', 'bin', 'dist', 'docs', 'package.json', 'schema.postgres.sql', 'schema.sql']);
     expect(packed).toContain('dist/index.d.ts');
     expect(packed).toContain('dist/postgres.d.ts');
-    expect(packed).toContain('dist/server/index.d.ts');
+    expect(packed).toContain('dist/server.d.ts');
     expect(packed.some((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'))).toBe(false);
   });
 

@@ -241,7 +241,7 @@ describe('a registry with access rules and several users', () => {
     expect(seen.events.some((e) => e.actor === 'alice' && e.repository === 'acme/app')).toBe(true);
     expect(seen.events.some((e) => e.actor === 'bob' && e.repository === 'acme/new')).toBe(true);
     // bob pushed to drop/box (push-only) but may not pull there.
-    expect(r.store.getEvents({ queryingUser: 'bob', repository: 'drop/box' }).events.length).toBeGreaterThan(0);
+    expect(r.store.getEvents({ actor: 'bob', repository: 'drop/box' }).events.length).toBeGreaterThan(0);
     const byCarol = await list(bob, '?actorId=carol&limit=1000');
     expect(byCarol.events.length).toBeGreaterThan(0);
     // carol's deletes in acme/team/tool are beyond bob's acme/*.
@@ -328,10 +328,10 @@ describe('filtering events while paging, bounded', () => {
       },
     } as never;
     const visible = eventVisibility({ access, isAdmin: () => false }, 'bob')!;
-    const first = await visibleEvents(store, visible, { queryingUser: 'bob', perPage: 2 });
+    const first = await visibleEvents(store, visible, { perPage: 2 });
     expect(first).toEqual({ events: [], next: '20' });
     expect(reads).toBe(20);
-    const later = await visibleEvents(store, visible, { queryingUser: 'bob', perPage: 2, page: '40' });
+    const later = await visibleEvents(store, visible, { perPage: 2, page: '40' });
     expect(later.events.map((e) => e.id)).toEqual(['50']);
   });
 });

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
 import { openStore } from 'regmeta';
-import { closeRegistry, createRegistry, type ReadinessReport } from 'regmeta/server';
+import { closeRegistry, createRegistry } from 'regmeta/server';
+import type { ReadinessReport } from '../../src/server/readiness.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type TestRegistry } from './helpers.js';
 

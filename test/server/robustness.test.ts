@@ -200,7 +200,7 @@ describe('concurrency', () => {
     expect(responses.map((res) => res.status)).toEqual(manifests.map(() => 201));
     const final = r.store.getTag(repo, 'latest').digest;
     expect(manifests.map((m) => sha256(m))).toContain(final);
-    const { events } = r.store.getEvents({ queryingUser: '', isAdmin: true, repository: repo, objectType: 'TAG', perPage: 1000 });
+    const { events } = r.store.getEvents({ repository: repo, objectType: 'TAG', perPage: 1000 });
     // Replaying the tag events gives the final tag, and every push either created or moved it.
     expect(events[0].digest).toBe(final);
     expect(events.filter((e) => e.type === 'CREATE')).toHaveLength(1);

@@ -210,7 +210,7 @@ export async function eventsOf(store: Store): Promise<Event[]> {
   const events: Event[] = [];
   let page: string | undefined;
   do {
-    const result = await store.getEvents({ queryingUser: 'admin', isAdmin: true, perPage: 1000, page });
+    const result = await store.getEvents({ perPage: 1000, page });
     events.push(...result.events);
     page = result.next;
   } while (page !== undefined);

@@ -63,7 +63,7 @@ examples:
     if (object !== undefined && !OBJECTS.includes(object)) throw usageError('events', `--object must be one of ${OBJECTS.join(', ')}`);
     const limit = v.limit === undefined ? 100 : Number(v.limit);
     if (!Number.isSafeInteger(limit) || limit < 0) throw usageError('events', '--limit must be a non-negative integer');
-    const query: EventQuery = { queryingUser: '', isAdmin: true };
+    const query: EventQuery = {};
     if (v.actor !== undefined) query.actor = v.actor;
     if (type !== undefined) query.type = type as EventType;
     if (object !== undefined) query.objectType = object as EventObjectType;

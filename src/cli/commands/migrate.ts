@@ -1,11 +1,11 @@
 // `regmeta migrate --to postgres://…`: the SQLite store under --data copied
 // into an empty PostgreSQL database, so that a registry outgrowing one
-// machine moves to replicas without pushing anything again. The store room
+// machine moves to replicas without pushing anything again. The store
 // reads the SQLite rows in one snapshot (StoreSnapshot) and loads them with
 // COPY, one transaction per batch with its high-water mark (PgLoader); this
 // file drives the two, table by table, then verifies every table.
 
-import { isPostgresUrl, openPostgresLoader, StoreError, StoreSnapshot, TRANSFER_TABLES, type PgLoader, type TransferTable } from '../../store/index.js';
+import { isPostgresUrl, openMigrationSource, openPostgresLoader, StoreError, type PgLoader, type StoreSnapshot, type TransferTable } from '../../store/index.js';
 import { JSON_OPTION, parse, type Command } from '../args.js';
 import { DATA_HELP, DATA_OPTIONS, location } from '../config/location.js';
 import { CliError, Exit, usageError } from '../exit.js';
@@ -113,12 +113,12 @@ example:
  */
 export async function migrateStore(file: string, url: string, options: { batch: number; verifyOnly: boolean }): Promise<MigrateSummary> {
   const started = Date.now();
-  const snapshot = new StoreSnapshot(file);
+  const { snapshot, tables: specs } = await openMigrationSource(file);
   let loader: PgLoader | undefined;
   try {
     loader = await onTarget(openPostgresLoader(url, { readOnly: options.verifyOnly }));
-    const copied = options.verifyOnly ? { resumed: false, rows: new Map<string, { copied: number; seconds: number }>() } : await copyAll(snapshot, loader, options.batch);
-    const tables = await verifyAll(snapshot, loader, copied.rows);
+    const copied = options.verifyOnly ? { resumed: false, rows: new Map<string, { copied: number; seconds: number }>() } : await copyAll(snapshot, loader, specs, options.batch);
+    const tables = await verifyAll(snapshot, loader, specs, copied.rows);
     return {
       source: file,
       target: loader.location,
@@ -159,11 +159,11 @@ function onTarget<T>(promise: Promise<T>): Promise<T> {
 }
 
 /** Copies every table in foreign-key order, each from where the last run left it. */
-async function copyAll(snapshot: StoreSnapshot, loader: PgLoader, batch: number) {
+async function copyAll(snapshot: StoreSnapshot, loader: PgLoader, specs: readonly TransferTable[], batch: number) {
   const source = { identity: snapshot.identity(), file: snapshot.file, fingerprint: snapshot.fingerprint() };
   const state = await onTarget(loader.start(source));
   const rows = new Map<string, { copied: number; seconds: number }>();
-  for (const spec of TRANSFER_TABLES) {
+  for (const spec of specs) {
     const progress = state.tables.get(spec.name)!;
     rows.set(spec.name, progress.done ? { copied: 0, seconds: 0 } : await copyTable(snapshot, loader, spec, progress, batch));
   }
@@ -195,13 +195,13 @@ async function copyTable(snapshot: StoreSnapshot, loader: PgLoader, spec: Transf
 }
 
 /** Counts and hashes every table on both sides. */
-async function verifyAll(snapshot: StoreSnapshot, loader: PgLoader, copied: Map<string, { copied: number; seconds: number }>): Promise<TableSummary[]> {
-  const total = TRANSFER_TABLES.reduce((sum, spec) => sum + snapshot.count(spec.name), 0);
+async function verifyAll(snapshot: StoreSnapshot, loader: PgLoader, specs: readonly TransferTable[], copied: Map<string, { copied: number; seconds: number }>): Promise<TableSummary[]> {
+  const total = specs.reduce((sum, spec) => sum + snapshot.count(spec.name), 0);
   const bar = new Progress('verify'.padEnd(25), { total: total * 2, unit: 'rows' });
   const tick = (n: number) => bar.tick(n);
   const tables: TableSummary[] = [];
   try {
-    for (const spec of TRANSFER_TABLES) {
+    for (const spec of specs) {
       const source = snapshot.digest(spec.name, tick);
       const target = await onTarget(loader.digest(spec, tick));
       const run = copied.get(spec.name) ?? { copied: 0, seconds: 0 };

@@ -4,7 +4,7 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-blobs
 
 import type { StagedBlob, Upload } from '../../blobstore/index.js';
-import { checkDigest, isRepository, NotFoundError } from '../../index.js';
+import { checkDigest, isRepository, NotFoundError } from '../../store/index.js';
 import { HttpError } from '../errors.js';
 import { clientKey } from '../failures.js';
 import { contentLength, hasBody, location, repoPath, sendEmpty, type RequestContext } from '../http.js';

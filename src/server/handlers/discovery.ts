@@ -1,12 +1,12 @@
 // The version check and the listing endpoints: catalog, tags, referrers.
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#content-discovery
 
-import { MediaType } from '../../index.js';
+import { MediaType } from '../../store/index.js';
 import { pullableCatalog } from '../catalog.js';
 import { nextLink, pageQuery, sendJson, type RequestContext } from '../http.js';
 
 /** The most names one list response carries; more come through Link. */
-export const MAX_PAGE = 10_000;
+const MAX_PAGE = 10_000;
 
 /** GET /v2/ — spec "Determining support" (end-1): 200 for a client allowed in. */
 export function base(c: RequestContext): void {

@@ -8,7 +8,7 @@
 // With an htpasswd, the users named by --admin are admins.
 
 import { finished } from 'node:stream';
-import type { EventObjectType, EventQuery, EventType } from '../../index.js';
+import type { EventObjectType, EventQuery, EventType } from '../../store/index.js';
 import { eventVisibility, visibleEvents } from '../authorize.js';
 import { HttpError } from '../errors.js';
 import type { RequestContext } from '../http.js';
@@ -26,9 +26,8 @@ function upper<T extends string>(value: string | null): T | undefined {
 }
 
 /**
- * The query parameters shared by both endpoints. The store is asked as an
- * admin would ask it: who sees which event is eventVisibility's to decide,
- * not the store's own rule (DTR's: a non-admin sees only their own events).
+ * The query parameters shared by both endpoints: the store's filters. Who
+ * sees which of the events they select is eventVisibility's to decide.
  */
 function eventQuery(c: RequestContext): EventQuery {
   const params = c.url.searchParams;
@@ -37,8 +36,6 @@ function eventQuery(c: RequestContext): EventQuery {
     throw new HttpError('PAGINATION_NUMBER_INVALID', 'limit must be a positive integer');
   }
   return {
-    queryingUser: c.actor,
-    isAdmin: true,
     actor: params.get('actorId') ?? undefined,
     type: upper<EventType>(params.get('eventType')),
     objectType: upper<EventObjectType>(params.get('objectType')),

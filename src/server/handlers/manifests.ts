@@ -2,7 +2,7 @@
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
 // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-manifests
 
-import { checkTag, NotFoundError, pushedMediaType, type Reference, type StoredManifest } from '../../index.js';
+import { checkTag, NotFoundError, pushedMediaType, type Reference, type StoredManifest } from '../../store/index.js';
 import { location, readBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
 
 /**

@@ -7,7 +7,7 @@
 // none), kept after the end as the record of where the data came from.
 // The foreign keys of the copied tables are dropped while the copy runs and
 // added back at its end: checked row by row they cost more than the COPY
-// itself (twice the time, measured), checked once at the end a join each.
+// itself, checked once at the end a join each.
 
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';

@@ -101,11 +101,6 @@ export function translatePgError(error: unknown, location: string): StoreError {
   return new StoreError('DATABASE_ERROR', `${location}: ${message}`, undefined, { cause: error });
 }
 
-/** Whether `url` names a PostgreSQL database: a parseable postgres:// or postgresql:// URL. */
-export function isPostgresUrl(url: unknown): url is string {
-  return typeof url === 'string' && /^postgres(ql)?:\/\//.test(url) && URL.canParse(url);
-}
-
 /** The URL with its password masked, for messages and `store.location`. */
 export function maskedUrl(url: string): string {
   try {

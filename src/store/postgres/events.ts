@@ -1,5 +1,5 @@
 // The event log on PostgreSQL: events appended by callers, the getEvents
-// query (DTR's rule and the page cursor are ../events.ts's), and live delivery to
+// query (its filters and page cursor are events.ts's), and live delivery to
 // subscribers, woken by LISTEN/NOTIFY from whichever replica committed.
 
 import { deliverEvent, eventFilter, eventPage, eventPageParams, eventParams, type Subscriber } from '../events.js';

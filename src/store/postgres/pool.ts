@@ -6,7 +6,8 @@ import postgres from 'postgres';
 import { StoreError } from '../errors.js';
 import { DEFAULT_POSTGRES_TIMEOUTS } from '../limits.js';
 import type { Sql } from './context.js';
-import { isPostgresUrl, maskedUrl, translatePgError } from './errors.js';
+import { isPostgresUrl } from '../location.js';
+import { maskedUrl, translatePgError } from './errors.js';
 import { checkReadable, migrate } from './migrate.js';
 
 // int8 (counts, sizes, times, ids) as a JavaScript number: every value the

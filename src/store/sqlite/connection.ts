@@ -182,9 +182,9 @@ function tune(db: Database.Database): void {
   db.pragma('foreign_keys = ON');
   // Sorts and temporary indexes stay in memory rather than in temp files.
   db.pragma('temp_store = MEMORY');
-  // Reads through a memory map skip a read() and a copy per page: random tag
-  // reads at 100k tags are ~1.4x rather than ~2x slower than at 1k
-  // (npm run bench). The trade-off, as in Rails' defaults: an I/O error on
+  // Reads through a memory map skip a read() and a copy per page, which keeps
+  // random reads of a large store close to those of a small one (npm run
+  // bench). The trade-off, as in Rails' defaults: an I/O error on
   // the file kills the process (SIGBUS) instead of failing one call.
   db.pragma('mmap_size = 268435456');
 }

@@ -1,6 +1,6 @@
 // The event log on SQLite: every change's events written in the change's
-// transaction, events appended by callers, and the getEvents query (DTR's
-// authorization rule and the page cursor are ../events.ts's).
+// transaction, events appended by callers, and the getEvents query (its
+// filters and page cursor are ../events.ts's). Who may see which event is the caller's to decide.
 
 import type Database from 'better-sqlite3';
 import { prepareAll } from './connection.js';
@@ -53,8 +53,8 @@ export class EventQueries {
   constructor(private readonly db: Database.Database) {}
 
   /**
-   * A page of events, newest first, under DTR's rule (see eventFilter).
-   * @throws StoreError DENIED, EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID.
+   * A page of the events the query's filters select, newest first.
+   * @throws StoreError EVENT_INVALID, NAME_INVALID, PAGINATION_NUMBER_INVALID.
    */
   page(query: EventQuery): EventPage {
     const params = eventPageParams(query);

@@ -4,11 +4,10 @@
 // RunMetaDBTests against every MetaDB).
 
 import { join } from 'node:path';
-import { afterEach, beforeEach } from 'vitest';
+import { afterAll, afterEach, beforeEach } from 'vitest';
 import { asyncStore, openStore, type Store } from 'regmeta';
-import { tempDir } from '../fixtures.js';
-import { afterAll } from 'vitest';
 import { openPostgresStore } from 'regmeta/postgres';
+import { tempDir } from '../fixtures.js';
 import { startPostgres } from '../postgres/server.js';
 
 /** What a contract test may ask of the database it gets. */
@@ -73,9 +72,6 @@ const sqlite: Backend = {
   },
 };
 
-/** Every backend the contract suite runs against. */
-export const backends: Backend[] = [sqlite];
-
 /**
  * A fresh, empty store of `backend` for each test of the calling describe,
  * opened before the test and cleaned up after it. The Store returned
@@ -99,13 +95,6 @@ export function storePerTest(backend: Backend, options?: OpenOptions): Store {
   });
 }
 
-// ---------------------------------------------------------------------------
-// POSTGRES: the PostgreSQL backend. It is deliberately not guarded by a
-// try/catch or an existence check: a machine without PostgreSQL (initdb,
-// pg_ctl) must fail the suite, never skip it silently; .ci/run installs
-// Debian's `postgresql` package.
-//
-
 // One server per test file (vitest runs each file in its own worker), one
 // database per test; started on first use, so a file that never opens a
 // PostgreSQL store starts nothing.
@@ -116,6 +105,9 @@ afterAll(async () => {
   if (started !== undefined) await (await started).stop();
 });
 
+// The PostgreSQL backend is not guarded by a try/catch or an existence
+// check: a machine without PostgreSQL (initdb, pg_ctl) must fail the suite,
+// never skip it silently; .ci/run installs Debian's `postgresql` package.
 const postgres: Backend = {
   name: 'postgres',
   async open(options = {}) {
@@ -138,5 +130,5 @@ const postgres: Backend = {
   },
 };
 
-backends.push(postgres);
-// ---------------------------------------------------------------------------
+/** Every backend the contract suite runs against. */
+export const backends: Backend[] = [sqlite, postgres];

@@ -112,7 +112,7 @@ for (const [label, v] of badNames) {
     ['statBlob', (s) => s.statBlob(name, blob)],
     ['unlinkBlob', (s) => s.unlinkBlob(name, blob)],
     ['createEvent repository', (s) => s.createEvent({ actor: 'a', type: 'CREATE', object: { type: 'REPOSITORY', id: 'x' }, repository: name })],
-    ['getEvents repository', (s) => s.getEvents({ queryingUser: 'a', isAdmin: true, repository: name })],
+    ['getEvents repository', (s) => s.getEvents({ repository: name })],
   ];
   for (const [method, call] of byName) {
     // Where the name is optional (an event's repository, a filter, the
@@ -233,10 +233,10 @@ cases.push(['linkBlob of a known blob with another size', 'SIZE_INVALID', (s) =>
 for (const [label, n] of [['-1', -1], ['1.5', 1.5], ['NaN', Number.NaN], ['Infinity', Infinity], ['a string', '3']] as const) {
   cases.push([`allTags with n ${label}`, 'PAGINATION_NUMBER_INVALID', (s) => s.allTags(repo, { n: n as number })]);
   cases.push([`catalog with n ${label}`, 'PAGINATION_NUMBER_INVALID', (s) => s.catalog({ n: n as number })]);
-  cases.push([`getEvents with perPage ${label}`, 'PAGINATION_NUMBER_INVALID', (s) => s.getEvents({ queryingUser: 'a', perPage: n as number })]);
+  cases.push([`getEvents with perPage ${label}`, 'PAGINATION_NUMBER_INVALID', (s) => s.getEvents({ perPage: n as number })]);
 }
 for (const [label, page] of [['garbage', '%%%'], ['1 MB', 'A'.repeat(MB)], ['a forged huge number', Buffer.from('9'.repeat(40) + '.1').toString('base64url')]] as const) {
-  cases.push([`getEvents with a page token of ${label}`, 'PAGINATION_NUMBER_INVALID', (s) => s.getEvents({ queryingUser: 'a', page })]);
+  cases.push([`getEvents with a page token of ${label}`, 'PAGINATION_NUMBER_INVALID', (s) => s.getEvents({ page })]);
 }
 
 // Events and actors.
@@ -269,10 +269,10 @@ for (const [label, actor] of [['a NUL', 'al\0ice'], ['1 MB', 'x'.repeat(MB)], ['
   cases.push([`linkBlob with an actor of ${label}`, 'EVENT_INVALID', (s) => s.linkBlob('acme/new', { digest: blob, size: 10 }, ctx)]);
   cases.push([`deleteBlob with an actor of ${label}`, 'EVENT_INVALID', (s) => s.deleteBlob(blobDigest('unreferenced'), ctx)]);
   cases.push([`collectBlob with an actor of ${label}`, 'EVENT_INVALID', (s) => s.collectBlob(blobDigest('unreferenced'), ctx)]);
-  cases.push([`getEvents with a queryingUser of ${label}`, 'EVENT_INVALID', (s) => s.getEvents({ queryingUser: actor as string })]);
+  cases.push([`getEvents with an actor filter of ${label}`, 'EVENT_INVALID', (s) => s.getEvents({ actor: actor as string })]);
 }
-cases.push(['getEvents with an unknown type filter', 'EVENT_INVALID', (s) => s.getEvents({ queryingUser: 'a', type: 'MOVE' as never })]);
-cases.push(['getEvents with a string date', 'EVENT_INVALID', (s) => s.getEvents({ queryingUser: 'a', publishedAfter: '2024-01-01' as never })]);
+cases.push(['getEvents with an unknown type filter', 'EVENT_INVALID', (s) => s.getEvents({ type: 'MOVE' as never })]);
+cases.push(['getEvents with a string date', 'EVENT_INVALID', (s) => s.getEvents({ publishedAfter: '2024-01-01' as never })]);
 cases.push(['getEvents with no query', 'EVENT_INVALID', (s) => s.getEvents(null as never)]);
 cases.push(['untaggedManifests with an invalid Date', 'ARGUMENT_INVALID', (s) => s.untaggedManifests({ olderThan: new Date(Number.NaN) })]);
 cases.push(['unreferencedBlobs with a number for a Date', 'ARGUMENT_INVALID', (s) => s.unreferencedBlobs({ olderThan: 5 as never })]);

@@ -5,7 +5,8 @@
 
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPostgresStore, type Store } from 'regmeta/postgres';
+import { openPostgresStore } from 'regmeta/postgres';
+import type { Store } from 'regmeta';
 import { codeOf } from '../fixtures.js';
 import { startPostgres, type PostgresServer } from './server.js';
 

@@ -5,8 +5,8 @@
 
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPostgresStore, type Store } from 'regmeta/postgres';
-import type { Event } from 'regmeta';
+import { openPostgresStore } from 'regmeta/postgres';
+import type { Event, Store } from 'regmeta';
 import { startPostgres, type PostgresServer } from './server.js';
 
 let server: PostgresServer;
@@ -48,7 +48,7 @@ describe('subscribers on other replicas', () => {
     const { stores: [writer, reader] } = await replicas(2);
     const all = await subscribeAll(reader);
     const mine: Event[] = [];
-    closers.push(await reader.subscribe((event) => void mine.push(event), { query: { queryingUser: 'alice' } }).then((stop) => async () => stop()));
+    closers.push(await reader.subscribe((event) => void mine.push(event), { query: { actor: 'alice' } }).then((stop) => async () => stop()));
     await writer.createEvent(repositoryEvent('bob', 'one'));
     await writer.createEvent(repositoryEvent('alice', 'two'));
     await until(() => all.length === 2 && mine.length === 1);
@@ -67,7 +67,7 @@ describe('subscribers on other replicas', () => {
     );
     await until(() => a.length >= 3 * perWriter && b.length >= 3 * perWriter);
     await sleep(200); // nothing more may come
-    const log = (await stores[0].getEvents({ queryingUser: '', isAdmin: true, perPage: 1000 })).events.reverse();
+    const log = (await stores[0].getEvents({ perPage: 1000 })).events.reverse();
     expect(log).toHaveLength(3 * perWriter);
     expect(a.map((e) => e.id)).toEqual(log.map((e) => e.id));
     expect(b.map((e) => e.id)).toEqual(log.map((e) => e.id));
@@ -131,7 +131,7 @@ describe('the trap of a number taken before commit', () => {
     await until(() => got.length === 2);
     await sleep(200);
     expect(got.map((e) => e.object.id)).toEqual(['early', 'later']);
-    const log = (await writer.getEvents({ queryingUser: '', isAdmin: true })).events.reverse();
+    const log = (await writer.getEvents({})).events.reverse();
     expect(log.map((e) => e.object.id)).toEqual(['early', 'later']);
   });
 });

@@ -7,7 +7,8 @@
 
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPostgresStore, type Store } from 'regmeta/postgres';
+import { openPostgresStore } from 'regmeta/postgres';
+import type { Store } from 'regmeta';
 import { blobDesc, ociManifest } from '../fixtures.js';
 import { gateTagWrites, type Gate } from './gate.js';
 import { startPostgres, type PostgresServer } from './server.js';

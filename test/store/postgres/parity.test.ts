@@ -4,7 +4,7 @@
 // against the backends drifting apart; the contract suite goes further.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { asyncStore, openStore, type Store } from 'regmeta';
+import { asyncStore, openStore, type EventQuery, type Store } from 'regmeta';
 import { openPostgresStore } from 'regmeta/postgres';
 import { absentManifest, blobDesc, dockerList, dockerManifest, ociIndex, ociManifest } from '../fixtures.js';
 import { startPostgres, type PostgresServer } from './server.js';
@@ -116,10 +116,10 @@ async function scenario(store: Store): Promise<unknown[]> {
   await step(() => store.deleteRepository('acme/copy', me));
   await step(() => store.notifications.eventsAfter('http://hook', 10));
   await step(() => store.notifications.status());
-  await step(() => store.getEvents({ queryingUser: 'alice', perPage: 5 }));
-  await step(() => store.getEvents({ queryingUser: 'alice', actor: 'gc' }));
-  await step(() => store.getEvents({ queryingUser: '', isAdmin: true, objectType: 'TAG', type: 'UPDATE' }));
-  await step(() => store.getEvents({ queryingUser: '', isAdmin: true, repository: 'acme/app', perPage: 1000 }));
+  await step(() => store.getEvents({ actor: 'alice', perPage: 5 }));
+  await step(() => store.getEvents({ actor: 'gc', queryingUser: 'alice' } as EventQuery));
+  await step(() => store.getEvents({ objectType: 'TAG', type: 'UPDATE' }));
+  await step(() => store.getEvents({ repository: 'acme/app', perPage: 1000 }));
   await step(async () => (await store.stats()).counts);
   await step(async () => (await store.check()).problems);
   return out;

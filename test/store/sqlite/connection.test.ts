@@ -433,7 +433,7 @@ describe('close', () => {
       () => store.check(),
       () => store.stats(),
       () => store.createEvent({ actor: '', type: 'CREATE', object: { type: 'REPOSITORY', id: 'x' } }),
-      () => store.getEvents({ queryingUser: 'a', isAdmin: true }),
+      () => store.getEvents({}),
       () => store.subscribe(() => {}),
     ];
     for (const call of calls) expect(caught(call).code).toBe('STORE_CLOSED');

@@ -82,7 +82,7 @@ export function allEventsOldestFirst(store: MetadataStore): Event[] {
   const events: Event[] = [];
   let page: string | undefined;
   do {
-    const result = store.getEvents({ queryingUser: 'admin', isAdmin: true, perPage: 1000, page });
+    const result = store.getEvents({ perPage: 1000, page });
     events.push(...result.events);
     page = result.next;
   } while (page !== undefined);
