@@ -10,6 +10,9 @@ import type { BackupOptions, BackupResult, CatalogOptions, NewEvent, PageOptions
 import type { StoredManifest, TagHistoryEntry, UntaggedManifest } from './types.js';
 import type { NotificationCursors } from './notifications.js';
 import type { UploadSessions } from './uploads.js';
+import { methodList } from './methods.js';
+
+export type { MethodsOf, Synchronous } from './methods.js';
 
 export type { NotificationCursors, UploadSessions };
 
@@ -321,23 +324,6 @@ export interface Store {
   checkWritable(): Promise<void>;
   /** Closes the store (its connection or pool); later calls fail with STORE_CLOSED. Closing twice is harmless. */
   close(): Promise<void>;
-}
-
-/** The names of an interface's methods. */
-export type MethodsOf<T> = { [K in keyof T]: T[K] extends (...args: never[]) => unknown ? K : never }[keyof T] & string;
-
-/**
- * The methods of `T` (one of the interfaces above), synchronous: the same
- * arguments, the same errors thrown instead of rejected. What SQLite's
- * MetadataStore and its cursors and sessions implement.
- */
-export type Synchronous<T> = {
-  [K in keyof T as T[K] extends (...args: never[]) => unknown ? K : never]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Awaited<R> : never;
-};
-
-/** Fails to compile unless `names` lists every method of `T`, once. */
-export function methodList<T>() {
-  return <const N extends readonly MethodsOf<T>[]>(names: N & ([MethodsOf<T>] extends [N[number]] ? unknown : never)): readonly MethodsOf<T>[] => names;
 }
 
 /** Every method of Store: what an adapter derives its methods from. */

@@ -1,6 +1,6 @@
 // The contract of the webhook endpoints' cursors, which every backend implements beside its Store.
 
-import { methodList } from './contract.js';
+import { methodList } from './methods.js';
 import type { NotificationEvent, NotificationStatus } from './types.js';
 
 /** The webhook endpoints' cursors into the event log (regmeta serve --notify). Each method is one transaction. */

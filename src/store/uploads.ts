@@ -2,7 +2,7 @@
 // Store, and their rules, the same on every backend: what a session id is,
 // what the fields of a claim must be, and the errors every backend gives.
 
-import { methodList } from './contract.js';
+import { methodList } from './methods.js';
 import { StoreError } from './errors.js';
 import type { UploadClaim, UploadSession } from './types.js';
 
