@@ -1,6 +1,6 @@
 // `regmeta events`: the event log, filtered, or followed as it grows.
 
-import { EVENT_TYPES, OBJECT_TYPES, type Store, type Event, type EventObjectType, type EventQuery, type EventType } from '../../index.js';
+import { EVENT_TYPES, OBJECT_TYPES, type Store, type Event, type EventObjectType, type EventQuery, type EventType } from '../../store/index.js';
 import { JSON_OPTION, parse, type Command } from '../args.js';
 import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
 import { Exit, usageError } from '../exit.js';

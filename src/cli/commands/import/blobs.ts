@@ -4,7 +4,7 @@
 // transaction, so that a server on the data directory serves what was imported.
 
 import { statSync } from 'node:fs';
-import { NotFoundError, StoreError } from '../../../index.js';
+import { NotFoundError, StoreError } from '../../../store/index.js';
 import type { StagedBlob } from '../../../blobstore/index.js';
 import { blobData, type RepositoryScan } from './scan.js';
 import { problemOf, type ImportRun } from './summary.js';

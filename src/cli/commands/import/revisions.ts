@@ -4,7 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { MediaType, NotFoundError } from '../../../index.js';
+import { MediaType, NotFoundError } from '../../../store/index.js';
 import { blobData, type RepositoryScan } from './scan.js';
 import { problemOf, type ImportProblem, type ImportRun } from './summary.js';
 

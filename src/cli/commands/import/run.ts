@@ -1,6 +1,6 @@
 // One import, repository by repository: blobs, then manifests, then tags.
 
-import type { Store } from '../../../index.js';
+import type { Store } from '../../../store/index.js';
 import { openBlobs } from '../../open.js';
 import { Progress } from '../../progress.js';
 import { importBlobs } from './blobs.js';

@@ -12,7 +12,7 @@
 
 import { existsSync, readdirSync, readFileSync, statSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
-import { isDigest } from '../../../index.js';
+import { isDigest } from '../../../store/index.js';
 import { CliError, Exit } from '../../exit.js';
 import type { ImportProblem } from './summary.js';
 

@@ -1,7 +1,7 @@
 // What an import reports, and what each of its steps shares: the store, the
 // actor, where blob files go, the running summary and the progress bar.
 
-import { StoreError, type Store } from '../../../index.js';
+import { StoreError, type Store } from '../../../store/index.js';
 import type { BlobStore } from '../../../blobstore/index.js';
 import type { Location } from '../../open.js';
 import type { Progress } from '../../progress.js';

@@ -1,7 +1,7 @@
 // Tags: each tag's history replayed from distribution's tag index, then set
 // to its current target, so that the store's tag history matches.
 
-import { NotFoundError, type Store } from '../../../index.js';
+import { NotFoundError, type Store } from '../../../store/index.js';
 import type { RepositoryScan, TagScan } from './scan.js';
 import { problemOf, type ImportRun } from './summary.js';
 
