@@ -34,7 +34,7 @@ import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import { MediaType, digestOf, openStore } from 'regmeta';
-import { DirectoryBlobStore } from '../src/blobstore/index.js';
+import { DirectoryBlobStore } from '../src/blobstore/fs/directory.js';
 import { expectStatus, sha256, target, type Target } from './client.js';
 import { formatNumber, markdownTable, median, progress, progressDone } from './lib.js';
 import { mixedRound, type MixFixture, type MixOptions } from './load-mix.js';

@@ -2,18 +2,6 @@
 // sessions for the server and the CLI alike, behind the BlobStore contract
 // (types.ts), with its own errors; the directory backend (fs/) is the one there is.
 
-export { BlobStoreError, type BlobStoreErrorCode, type BlobStoreErrorOptions } from './errors.js';
+export { BlobStoreError } from './errors.js';
 export { DirectoryBlobStore } from './fs/directory.js';
-export { MemorySessionTable } from './sessions.js';
-export {
-  DEFAULT_BLOB_LIMITS,
-  type BlobFile,
-  type BlobSource,
-  type BlobStat,
-  type BlobStore,
-  type BlobStoreOptions,
-  type ChunkClaim,
-  type StagedBlob,
-  type StoredFile,
-  type Upload,
-} from './types.js';
+export { DEFAULT_BLOB_LIMITS, type BlobFile, type BlobStore, type BlobStoreOptions, type StagedBlob, type Upload } from './types.js';

@@ -9,5 +9,5 @@ export {
   SIGNATURE_HEADER,
   signatureOf,
 } from './notifier.js';
-export { endpointLabel, endpointLabels, endpointsProblem, withoutUrls, type NotifyEndpoint } from './endpoint.js';
-export { ENVELOPE_MEDIA_TYPE, toEnvelopeEvent, type EnvelopeEvent, type EnvelopeSource } from './envelope.js';
+export { endpointLabels, endpointsProblem, withoutUrls, type NotifyEndpoint } from './endpoint.js';
+export { ENVELOPE_MEDIA_TYPE, type EnvelopeEvent } from './envelope.js';

@@ -54,8 +54,6 @@ export { MetadataStore };
 export { asyncStore } from './sqlite/async.js';
 export type { Store, NotificationCursors, UploadSessions, LockedAction } from './contract.js';
 export { registerStore, registeredStore } from './sqlite/registry.js';
-export type { SqliteNotificationCursors } from './sqlite/notifications.js';
-export type { SqliteUploadSessions } from './sqlite/uploads.js';
 export { StoreError, NotFoundError, type OciErrorCode, type StoreErrorCode } from './errors.js';
 export { DEFAULT_BACKUP_PAGES_PER_STEP, DEFAULT_POSTGRES_TIMEOUTS, type StoreLimits } from './limits.js';
 export type * from './types.js';
@@ -85,9 +83,9 @@ export { isPostgresUrl } from './location.js';
 // For `regmeta migrate`: the raw rows of a SQLite store in one snapshot, and
 // their loading into PostgreSQL, both loaded on first use (opening a store
 // loads neither). Not the package's API.
-export type { StoreSnapshot, PageLimits, RowPage } from './migrate/snapshot.js';
-export type { KeyValues, TransferRow, TransferTable } from './migrate/transfer.js';
-export type { MigrationSource, MigrationState, PgLoader, TableProgress } from './migrate/load.js';
+export type { StoreSnapshot } from './migrate/snapshot.js';
+export type { TransferTable } from './migrate/transfer.js';
+export type { PgLoader } from './migrate/load.js';
 
 /**
  * Opens the SQLite store in `file` as the source of a migration: its rows in

@@ -3,9 +3,9 @@
 // where pino's would: stdout at info, debug for probes and scrapes, nothing
 // below the level.
 
+import type { RequestLogEntry } from 'regmeta/server';
 import { describe, expect, it } from 'vitest';
 import { createServeLog } from '../../src/cli/log.js';
-import type { RequestLogEntry } from '../../src/server/index.js';
 
 function capture(level: 'info' | 'debug' | 'warn') {
   const out: string[] = [];

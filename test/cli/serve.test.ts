@@ -10,7 +10,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { openStore } from 'regmeta';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_BLOB_LIMITS } from '../../src/blobstore/index.js';
+import { DEFAULT_BLOB_LIMITS } from '../../src/blobstore/types.js';
 import { parseServeArgs } from '../../src/cli/commands/serve.js';
 import { CliError, Exit } from '../../src/cli/exit.js';
 import { DEFAULT_AUTH_LIMITS } from '../../src/server/auth.js';

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { NotificationEvent } from 'regmeta';
-import { toEnvelopeEvent } from '../../src/notify/index.js';
+import { toEnvelopeEvent } from '../../src/notify/envelope.js';
 
 const source = { baseUrl: 'http://127.0.0.1:5000', instanceId: 'instance' };
 const digest = `sha256:${'a'.repeat(64)}`;

@@ -6,8 +6,10 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DirectoryBlobStore, MemorySessionTable, type BlobStore, type BlobStoreOptions } from '../../../src/blobstore/index.js';
-import { asyncStore, openStore, type Store, type UploadSessions } from '../../../src/store/index.js';
+import { asyncStore, openStore, type Store, type UploadSessions } from 'regmeta';
+import { DirectoryBlobStore } from '../../../src/blobstore/fs/directory.js';
+import { MemorySessionTable } from '../../../src/blobstore/sessions.js';
+import type { BlobStore, BlobStoreOptions } from '../../../src/blobstore/types.js';
 
 /** A fresh, empty storage of one backend, that several blob stores may share (as replicas share it). */
 export interface Storage {

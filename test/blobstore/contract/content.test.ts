@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { text } from 'node:stream/consumers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BlobStoreError, type BlobStore } from '../../../src/blobstore/index.js';
+import { BlobStoreError } from '../../../src/blobstore/errors.js';
+import type { BlobStore } from '../../../src/blobstore/types.js';
 import { sha256, streamOf } from '../helpers.js';
 import { backends, type Storage } from './backends.js';
 

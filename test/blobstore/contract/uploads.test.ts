@@ -5,9 +5,10 @@
 
 import { createHash } from 'node:crypto';
 import { text } from 'node:stream/consumers';
+import type { UploadSessions } from 'regmeta';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BlobStoreError, type BlobStore, type BlobStoreOptions } from '../../../src/blobstore/index.js';
-import type { UploadSessions } from '../../../src/store/index.js';
+import { BlobStoreError } from '../../../src/blobstore/errors.js';
+import type { BlobStore, BlobStoreOptions } from '../../../src/blobstore/types.js';
 import { sha256, streamOf } from '../helpers.js';
 import { backends, sessionTables, type Storage } from './backends.js';
 

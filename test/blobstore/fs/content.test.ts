@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { StoredFile } from '../../../src/blobstore/index.js';
+import type { StoredFile } from '../../../src/blobstore/types.js';
 import { sha256 } from '../helpers.js';
 import { tempStore, type TestStore } from './helpers.js';
 

@@ -3,7 +3,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DirectoryBlobStore, type BlobStoreOptions } from '../../../src/blobstore/index.js';
+import { DirectoryBlobStore } from '../../../src/blobstore/fs/directory.js';
+import type { BlobStoreOptions } from '../../../src/blobstore/types.js';
 
 export interface TestStore {
   dir: string;

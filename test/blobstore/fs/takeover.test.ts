@@ -12,7 +12,7 @@ import { PassThrough } from 'node:stream';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openPostgresStore } from 'regmeta/postgres';
-import { DirectoryBlobStore } from '../../../src/blobstore/index.js';
+import { DirectoryBlobStore } from '../../../src/blobstore/fs/directory.js';
 import { startPostgres, type PostgresServer } from '../../store/postgres/server.js';
 import { sha256 } from '../helpers.js';
 

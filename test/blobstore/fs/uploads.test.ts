@@ -6,9 +6,9 @@
 
 import { appendFileSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { UploadSessions } from 'regmeta';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DirectoryBlobStore } from '../../../src/blobstore/index.js';
-import type { UploadSessions } from '../../../src/store/index.js';
+import { DirectoryBlobStore } from '../../../src/blobstore/fs/directory.js';
 import { sessionTables } from '../contract/backends.js';
 import { sha256, streamOf } from '../helpers.js';
 import { tempStore, type TestStore } from './helpers.js';
