@@ -7,7 +7,7 @@
  * The codes a BlobStoreError carries: the distribution spec's where it has
  * one (every code here is one of the spec's).
  */
-export type BlobStoreErrorCode =
+type BlobStoreErrorCode =
   /** The upload session is not known: never opened, finished, cancelled, expired or another repository's. */
   | 'BLOB_UPLOAD_UNKNOWN'
   /** The upload's bytes did not arrive whole: the client went away mid-body. */
@@ -20,7 +20,7 @@ export type BlobStoreErrorCode =
   | 'TOOMANYREQUESTS';
 
 /** What a BlobStoreError may carry besides its code and message. */
-export interface BlobStoreErrorOptions {
+interface BlobStoreErrorOptions {
   /** Facts for the client, such as the digest the bytes actually have. */
   detail?: unknown;
   /** The size limit, in bytes, that a blob went over. */

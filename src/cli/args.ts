@@ -5,7 +5,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { usageError } from './exit.js';
 
 /** One option as parseArgs reads it. */
-export interface OptionConfig {
+interface OptionConfig {
   type: 'string' | 'boolean';
   short?: string;
   multiple?: boolean;

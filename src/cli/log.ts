@@ -17,7 +17,7 @@ const INFO = pino.levels.values.info;
 const DEBUG = pino.levels.values.debug;
 
 /** Where lines go: a stream, which may be a terminal. */
-export interface LogOutput {
+interface LogOutput {
   write(text: string): unknown;
   isTTY?: boolean;
 }

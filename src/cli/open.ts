@@ -60,7 +60,7 @@ export function checkDatabaseFile(file: string, options: { allowEmpty?: boolean 
 }
 
 /** How a command opens the metadata (openMetadata). */
-export interface MetadataOptions {
+interface MetadataOptions {
   /** Inspections (check, stats, notify, backup): nothing created, migrated or written. */
   readOnly?: boolean;
   /** Create the store when it is missing (import, serve); a foreign or non-empty non-store file is still refused. */

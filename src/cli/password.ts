@@ -7,7 +7,7 @@ import { CliError, Exit } from './exit.js';
  * The first line of `input`, without its line ending ('' when there is none).
  * @throws what reading the stream throws.
  */
-export async function firstLine(input: NodeJS.ReadableStream): Promise<string> {
+async function firstLine(input: NodeJS.ReadableStream): Promise<string> {
   let text = '';
   for await (const chunk of input) {
     text += String(chunk);

@@ -3,7 +3,7 @@
 // for the one-line errors.
 
 /** Where the bar is drawn; process.stderr by default. */
-export interface ProgressStream {
+interface ProgressStream {
   isTTY?: boolean;
   columns?: number;
   write(text: string): boolean;

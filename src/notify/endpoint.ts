@@ -120,7 +120,7 @@ function decoded(text: string): string {
  * A cursor's key as it may be shown: a name as it is, a URL as
  * scheme://host:port (its credentials, path and query left out).
  */
-export function endpointLabel(key: string): string {
+function endpointLabel(key: string): string {
   if (!URL.canParse(key)) return key;
   const url = new URL(key);
   return `${url.protocol}//${url.host}`;

@@ -12,7 +12,7 @@ import type { RequestContext } from './http.js';
 import type { Route } from './routes.js';
 
 /** The (action, repository) pairs a route needs; [] for routes that need none or filter instead. */
-export function needs(method: string, route: Route, url: URL): Array<[Action, string]> {
+function needs(method: string, route: Route, url: URL): Array<[Action, string]> {
   const read = method === 'GET' || method === 'HEAD';
   switch (route.kind) {
     case 'tags':

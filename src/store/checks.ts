@@ -15,7 +15,7 @@ import { checkClaim, checkCount, checkIdleBefore, checkSessionId, checkUploadTex
 type Check<F> = F extends (...args: infer A) => unknown ? (...args: A) => void : never;
 
 /** The checks of the methods of `T`: each takes the method's arguments and throws what is wrong with them. */
-export type Checks<T> = { readonly [K in keyof T]?: Check<T[K]> };
+type Checks<T> = { readonly [K in keyof T]?: Check<T[K]> };
 
 function repositoryAndDigest(repo: string, digest: string): void {
   checkRepository(repo);

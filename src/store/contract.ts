@@ -12,7 +12,7 @@ import type { NotificationCursors } from './notifications.js';
 import type { UploadSessions } from './uploads.js';
 import { methodList } from './methods.js';
 
-export type { MethodsOf, Synchronous } from './methods.js';
+export type { Synchronous } from './methods.js';
 
 export type { NotificationCursors, UploadSessions };
 

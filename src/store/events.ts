@@ -69,7 +69,7 @@ function timeBound(value: unknown, field: string): number | undefined {
 }
 
 /** What a query selects: null is "any". */
-export interface EventFilter {
+interface EventFilter {
   actor: string | null;
   type: EventType | null;
   objectType: EventObjectType | null;
@@ -113,7 +113,7 @@ export function eventFilter(query: EventQuery): EventFilter {
 }
 
 /** True when `row` is one `filter` selects: the same rule as the SQL of EventQueries, for live delivery. */
-export function matchesFilter(row: EventRow, filter: EventFilter): boolean {
+function matchesFilter(row: EventRow, filter: EventFilter): boolean {
   return (
     (filter.actor === null || row.actor === filter.actor) &&
     (filter.type === null || row.type === filter.type) &&

@@ -35,7 +35,7 @@ export const DEFAULT_POSTGRES_TIMEOUTS = Object.freeze({
 });
 
 /** The largest manifest accepted by default: the spec's suggested floor for what registries must take. */
-export const DEFAULT_MAX_MANIFEST_SIZE = 4 * MIB;
+const DEFAULT_MAX_MANIFEST_SIZE = 4 * MIB;
 
 /**
  * The most rows one call returns: getEvents' perPage, and a batch of
@@ -45,7 +45,7 @@ export const DEFAULT_MAX_MANIFEST_SIZE = 4 * MIB;
 export const MAX_PAGE_SIZE = 1000;
 
 /** Actor names, object ids and the like: long enough for any digest reference, short enough for an index. */
-export const MAX_TEXT_LENGTH = 1024;
+const MAX_TEXT_LENGTH = 1024;
 
 /**
  * How deeply a manifest's arrays and objects may nest. Real manifests nest

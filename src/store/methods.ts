@@ -3,7 +3,7 @@
 // store) with the compiler checking that no method is left out.
 
 /** The names of an interface's methods. */
-export type MethodsOf<T> = { [K in keyof T]: T[K] extends (...args: never[]) => unknown ? K : never }[keyof T] & string;
+type MethodsOf<T> = { [K in keyof T]: T[K] extends (...args: never[]) => unknown ? K : never }[keyof T] & string;
 
 /**
  * The methods of `T` (one of the interfaces above), synchronous: the same

@@ -122,7 +122,7 @@ function startsWithBom(bytes: Uint8Array): boolean {
  * BOM before it included), nests deeper than MAX_MANIFEST_DEPTH, or is not a
  * manifest of that media type.
  */
-export function parseManifest(mediaType: string, payload: Uint8Array): ParsedManifest {
+function parseManifest(mediaType: string, payload: Uint8Array): ParsedManifest {
   const isIndex = INDEX_TYPES.has(mediaType);
   if (!isIndex && !IMAGE_TYPES.has(mediaType)) {
     invalid(`unsupported manifest media type ${JSON.stringify(mediaType.slice(0, 100))}`);

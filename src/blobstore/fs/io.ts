@@ -11,7 +11,7 @@ import { BlobStoreError } from '../errors.js';
 import type { StagedBlob } from '../types.js';
 
 /** How many bytes a copy may take, and the hash it feeds. */
-export interface Meter {
+interface Meter {
   hash: Hash;
   /** The most bytes this copy may take before it fails with `tooLarge()`. */
   limit: number;
@@ -131,7 +131,7 @@ export async function truncateFile(file: string, size: number): Promise<void> {
  * same bytes: replacing a blob that is already there is harmless.
  * @throws the filesystem's error.
  */
-export function moveIntoPlace(file: string, target: string): void {
+function moveIntoPlace(file: string, target: string): void {
   renameSync(file, target);
   syncDirectory(path.dirname(target));
 }

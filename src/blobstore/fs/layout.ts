@@ -25,7 +25,7 @@ export function uploadPath(dataDir: string, id: string): string {
 }
 
 /** A file under blobs/, as a listing finds it. */
-export interface BlobFile {
+interface BlobFile {
   file: string;
   /** The blob its place names; undefined when it is not where a blob would be (a leftover temporary). */
   digest?: string;

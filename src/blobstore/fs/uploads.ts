@@ -27,7 +27,7 @@ import { unknownUpload } from '../sessions.js';
 import type { ChunkClaim, Upload } from '../types.js';
 
 /** How a directory's uploads behave. */
-export interface UploadLimits {
+interface UploadLimits {
   maxBlobSize: number;
   uploadTtl: number;
   maxUploadsPerAddress: number;

@@ -20,7 +20,7 @@ import { Progress } from '../progress.js';
 const options = { ...LOCATION_OPTIONS, ...JSON_OPTION, ...GRACE_OPTION, files: { type: 'boolean' }, 'no-files': { type: 'boolean' } } as const;
 
 /** One thing found wrong, or (in `pending`) not yet settled. */
-export interface Problem {
+interface Problem {
   kind: string;
   subject: string;
   detail: string;

@@ -120,7 +120,7 @@ function toJson(event: Event) {
 }
 
 /** One line: time, type, object kind and id, actor, digest. */
-export function formatEvent(event: Event): string {
+function formatEvent(event: Event): string {
   const parts = [event.publishedAt.toISOString(), event.type.padEnd(6), event.object.type.padEnd(10), event.object.id, event.actor || '-'];
   if (event.object.type === 'TAG' && event.digest) {
     parts.push(event.previousDigest ? `${event.digest} (was ${event.previousDigest})` : event.digest);

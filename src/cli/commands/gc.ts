@@ -16,7 +16,7 @@ import { DEFAULT_BLOB_LIMITS, type BlobStore } from '../../blobstore/index.js';
 
 const options = { ...LOCATION_OPTIONS, ...JSON_OPTION, ...GRACE_OPTION, 'dry-run': { type: 'boolean', short: 'n' } } as const;
 
-export const ACTOR = 'GARBAGE_COLLECTOR';
+const ACTOR = 'GARBAGE_COLLECTOR';
 
 /** What one sweep did (or, dry, would do). */
 export interface GcResult {

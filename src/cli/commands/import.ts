@@ -17,9 +17,6 @@ import { importInto } from './import/run.js';
 import { storageRoot } from './import/scan.js';
 import type { BlobMode, ImportSummary, Target } from './import/summary.js';
 
-export { importInto } from './import/run.js';
-export type { ImportProblem, ImportSummary } from './import/summary.js';
-
 const options = {
   ...LOCATION_OPTIONS,
   ...JSON_OPTION,

@@ -27,7 +27,7 @@ const DEFAULT_BATCH = 5000;
 const BATCH_BYTES = 16 << 20;
 
 /** One table's part of the summary. */
-export interface TableSummary {
+interface TableSummary {
   table: string;
   rows: number;
   /** Rows copied by this run (a resumed run copies the rest). */
@@ -38,7 +38,7 @@ export interface TableSummary {
   sha256: string;
 }
 
-export interface MigrateSummary {
+interface MigrateSummary {
   source: string;
   target: string;
   resumed: boolean;
@@ -111,7 +111,7 @@ example:
  * Copies (unless verifyOnly) and verifies the store in `file` into the database at `url`.
  * @throws CliError DATABASE (either side unreachable, refused or failing).
  */
-export async function migrateStore(file: string, url: string, options: { batch: number; verifyOnly: boolean }): Promise<MigrateSummary> {
+async function migrateStore(file: string, url: string, options: { batch: number; verifyOnly: boolean }): Promise<MigrateSummary> {
   const started = Date.now();
   const { snapshot, tables: specs } = await openMigrationSource(file);
   let loader: PgLoader | undefined;

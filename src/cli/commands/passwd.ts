@@ -17,7 +17,7 @@ import { readPassword } from '../password.js';
  * times cheaper to guess. The server checks a client's header once and then
  * caches it, so a higher cost costs the first request only.
  */
-export const DEFAULT_COST = 10;
+const DEFAULT_COST = 10;
 
 const options = { cost: { type: 'string' } } as const;
 

@@ -29,7 +29,7 @@ export interface Kind<T = unknown> {
 }
 
 /** Free text, not empty. */
-export const text: Kind<string> = {
+const text: Kind<string> = {
   expected: 'a non-empty string',
   fromText: (t) => (t === '' ? undefined : t),
   fromFile: (v) => (typeof v === 'string' && v !== '' ? v : undefined),

@@ -12,7 +12,7 @@ import { META_OPTIONS, OPTIONS, type LogLevel, type OptionInfo } from './options
 import type { NotifyTarget } from './kinds.js';
 
 /** Where a value came from. */
-export type Source = 'flag' | 'environment' | 'file' | 'default';
+type Source = 'flag' | 'environment' | 'file' | 'default';
 
 /** The effective configuration, shaped as the config file is (durations in ms, sizes in bytes, paths absolute). */
 export interface ServeConfig {
@@ -71,7 +71,7 @@ export interface LoadedConfig {
 type Flag = { type: 'string' | 'boolean'; multiple?: boolean };
 
 /** parseArgs' table of `options`: each one's flag (a boolean's --no- form too). */
-export function flagsOf(options: readonly OptionInfo[]): Record<string, Flag> {
+function flagsOf(options: readonly OptionInfo[]): Record<string, Flag> {
   return Object.fromEntries(
     options.flatMap((o): [string, Flag][] =>
       o.kind.flagOnly
@@ -155,7 +155,7 @@ function assemble(values: Map<string, unknown>): ServeConfig {
 }
 
 /** The values of some options, each from the first source that gives it. */
-export interface Resolved {
+interface Resolved {
   /** By config key; paths absolute. */
   values: Map<string, unknown>;
   sources: Record<string, Source>;

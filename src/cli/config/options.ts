@@ -10,11 +10,11 @@ import { DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MIN_FREE_DISK, 
 import { boolean, choice, count, databaseUrl, duration, list, listen, notify, path, publicUrl, size, type Kind } from './kinds.js';
 
 /** The levels of --log-level, most verbose first (pino's). */
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** One option, as written in the table. */
-export interface OptionSpec {
+interface OptionSpec {
   /** The config file key, dotted for nesting: `limits.idleTimeout` is `limits: { idleTimeout }`. */
   key: string;
   kind: Kind<any>;

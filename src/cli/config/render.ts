@@ -8,13 +8,13 @@ import { negated } from './load.js';
 import { META_OPTIONS, OPTIONS, type OptionInfo } from './options.js';
 
 /** The flag as written in help and docs: `--listen <host:port>`, `--read-only, --no-read-only`. */
-export function flagText(o: OptionInfo): string {
+function flagText(o: OptionInfo): string {
   if (o.kind.flagOnly) return `--${o.flagName}, --${negated(o.flagName)}`;
   return `--${o.flagName}${o.arg ? ` <${o.arg}>` : ''}`;
 }
 
 /** The default as written in help and docs. */
-export function defaultText(o: OptionInfo): string {
+function defaultText(o: OptionInfo): string {
   if (o.defaultText !== undefined) return o.defaultText;
   if (o.default === undefined) return 'none';
   const shown = o.kind.format(o.default);

@@ -51,21 +51,21 @@ const PROGRESS_DDL = `
   );`;
 
 /** The SQLite store a migration copies. */
-export interface MigrationSource {
+interface MigrationSource {
   identity: string;
   file: string;
   fingerprint: string;
 }
 
 /** Where the copy of one table stands. */
-export interface TableProgress {
+interface TableProgress {
   after: KeyValues | undefined;
   copied: number;
   done: boolean;
 }
 
 /** Where a migration into this database stands when a run starts. */
-export interface MigrationState {
+interface MigrationState {
   /** A run before this one copied something. */
   resumed: boolean;
   /** When a run finished the copy (ms), if one did. */

@@ -9,13 +9,13 @@ import { translateError } from '../sqlite/errors.js';
 import { checkColumns, keyOf, TableDigest, TRANSFER_TABLES, type KeyValues, type TransferRow, type TransferTable } from './transfer.js';
 
 /** A page of rows, and the key of its last row (undefined when the table has no more). */
-export interface RowPage {
+interface RowPage {
   rows: TransferRow[];
   last: KeyValues | undefined;
 }
 
 /** How much one page may hold: rows, and bytes of BLOB values (manifests can be megabytes). */
-export interface PageLimits {
+interface PageLimits {
   rows: number;
   bytes: number;
 }

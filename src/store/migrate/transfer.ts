@@ -19,7 +19,7 @@ export interface TransferTable {
 }
 
 /** A value as both databases return it: integers as numbers, BLOB/bytea as a Buffer. */
-export type TransferValue = string | number | Buffer | null;
+type TransferValue = string | number | Buffer | null;
 /** A row, its values in the order of its table's columns. */
 export type TransferRow = readonly TransferValue[];
 /** The key values of a row: where a resumed copy starts after. */

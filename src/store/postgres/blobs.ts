@@ -16,7 +16,7 @@ import { ensureRepository, limitOf, recordCreated, repositoryCtes, requireReposi
  * hash of the digest). Sent at once, so that a caller may pipeline its next
  * statement behind it without awaiting it first.
  */
-export function lockDigest(sql: TxSql, digest: string): Promise<unknown> {
+function lockDigest(sql: TxSql, digest: string): Promise<unknown> {
   return sql`SELECT pg_advisory_xact_lock(hashtextextended(${digest}, 0))`.execute();
 }
 

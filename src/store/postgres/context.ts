@@ -21,7 +21,7 @@ export type TxSql = postgres.TransactionSql;
 export const EVENT_CHANNEL = 'regmeta_events';
 
 /** How many times a transaction runs at most when it loses races, before DATABASE_BUSY. */
-export const MAX_ATTEMPTS = 6;
+const MAX_ATTEMPTS = 6;
 
 interface PendingEvent extends EventFields {
   actor: string;

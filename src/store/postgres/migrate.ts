@@ -9,7 +9,7 @@ import { StoreError } from '../errors.js';
 import type { Sql, TxSql } from './context.js';
 
 /** The schema version this code writes; schema.postgres.sql ends by recording it. */
-export const PG_SCHEMA_VERSION = 3;
+const PG_SCHEMA_VERSION = 3;
 
 /** The advisory lock key of migrations ('rgmt' as an integer, as SQLite's application_id). */
 const MIGRATION_LOCK = 0x72676d74;

@@ -33,7 +33,7 @@ function reconnectDelay(attempt: number): number {
  * DEFAULT_POSTGRES_TIMEOUTS.connectTimeout), how long a call waits for a free
  * connection (s; none when not given), how long a write waits for a row lock (ms).
  */
-export interface PoolOptions {
+interface PoolOptions {
   max: number;
   connectTimeout?: number;
   queueTimeout?: number;

@@ -54,7 +54,7 @@ export async function openPostgres(url: string, options: PostgresStoreOptions = 
 }
 
 /** The registry's metadata in a PostgreSQL database. */
-export class PostgresStore implements Store {
+class PostgresStore implements Store {
   readonly backend = 'postgres';
   readonly notifications: PgNotificationCursors;
   readonly uploads: PgUploadSessions;

@@ -10,7 +10,7 @@ import { MIGRATION_STEPS } from './migrations.js';
 import type { StoreOptions } from '../types.js';
 
 /** The schema version this code writes; schema.sql ends by setting it. */
-export const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 4;
 /**
  * The oldest schema a read-only open reads without migrating: version 2 only
  * adds the webhook cursors, so check, stats and the listings work on a store
@@ -18,7 +18,7 @@ export const SCHEMA_VERSION = 4;
  */
 const READABLE_FROM = 1;
 /** 'rgmt', set by schema.sql, so another program's database is refused rather than altered. */
-export const APPLICATION_ID = 0x72676d74;
+const APPLICATION_ID = 0x72676d74;
 
 // A new file gets schema.sql, always the newest version, whole; an older
 // file gets the steps of migrations.ts from its version up.

@@ -48,7 +48,7 @@ export function prepareEventStatements(db: Database.Database): Record<keyof type
  * @internal The getEvents query: a statement per combination of filters, built from
  * fixed fragments (never from values) and prepared on first use.
  */
-export class EventQueries {
+class EventQueries {
   readonly #statements = new Map<string, Database.Statement>();
   constructor(private readonly db: Database.Database) {}
 

@@ -8,7 +8,7 @@ import { MediaType, NotFoundError } from '../../../store/index.js';
 import { blobData, type RepositoryScan } from './scan.js';
 import { problemOf, type ImportProblem, type ImportRun } from './summary.js';
 
-export interface Revision {
+interface Revision {
   digest: string;
   payload: Buffer;
   mediaType: string;
@@ -24,7 +24,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * structure says (an OCI index has manifests, an OCI image config and layers).
  * @returns the media type, or a problem.
  */
-export function detectMediaType(json: unknown): { mediaType: string } | { problem: string } {
+function detectMediaType(json: unknown): { mediaType: string } | { problem: string } {
   if (!isObject(json)) return { problem: 'the manifest is not a JSON object' };
   if (json.schemaVersion === 1) return { problem: 'schema 1 manifests are not supported' };
   if (typeof json.mediaType === 'string') return { mediaType: json.mediaType };
@@ -66,7 +66,7 @@ function readRevision(v2: string, repository: string, digest: string, problems: 
 }
 
 /** Children before parents: each manifest after everything it lists that is in `revisions`. */
-export function childrenFirst<T extends { digest: string; children: string[] }>(revisions: T[]): T[] {
+function childrenFirst<T extends { digest: string; children: string[] }>(revisions: T[]): T[] {
   const byDigest = new Map(revisions.map((r) => [r.digest, r]));
   const ordered: T[] = [];
   const state = new Map<string, 'visiting' | 'done'>();
