@@ -19,7 +19,7 @@ import * as events from './handlers/events.js';
 import * as health from './handlers/health.js';
 import * as manifests from './handlers/manifests.js';
 import { scrape } from './handlers/metrics.js';
-import { publicOrigin, type Registry, type RequestContext } from './http.js';
+import { publicOrigin, type Registry } from './http.js';
 import { Readiness } from './readiness.js';
 import { assignRequestId, requestLogEntry, type RequestLogEntry } from './request-log.js';
 import { RegistryMetrics, type MetricsOptions } from './metrics.js';
@@ -210,14 +210,16 @@ function listener(
     const bytesBefore = req.socket.bytesWritten;
     const c = new RequestState(req, res, registry);
     assignRequestId(c);
-    if (parts.closing) res.setHeader('Connection', 'close');
+    c.closing = parts.closing;
     metrics?.started();
     // The request's one 'close' listener: a listener each (connections, watchdog) would cost more than its work.
     res.on('close', () => {
       connections.end(req, res);
       parts.onResponseClosed?.();
-      metrics?.closed(c, started, bytesBefore);
-      log(requestLogEntry(c, started, bytesBefore));
+      const ms = performance.now() - started;
+      const sent = req.socket.bytesWritten - bytesBefore;
+      metrics?.closed(c, ms / 1000, sent);
+      log(requestLogEntry(c, ms, sent));
     });
     handle(c, auth, connections).catch((error: unknown) => {
       // A client that hung up mid-request caused the error and hears no answer.
@@ -227,6 +229,7 @@ function listener(
       }
       const fault = { requestId: c.requestId };
       try {
+        if (!res.headersSent) c.setCommonHeaders();
         sendError(req, res, error, (failure) => onError(failure, fault));
       } catch (failure) {
         // Nothing can be answered any more; the process must not go down with it.
@@ -258,7 +261,6 @@ function accessOf(options: RegistryOptions): Access | undefined {
 async function handle(c: RequestState, auth: BasicAuth | undefined, connections: Connections): Promise<void> {
   const { req, res } = c;
   connections.begin(req, res);
-  res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
   const pathname = requestPath(c);
   const method = req.method ?? 'GET';
   // Probes carry no credentials and are no one's to deny: before authentication and the rules.
@@ -290,7 +292,10 @@ function routed(c: RequestState, method: string, pathname: string): Route {
   return route;
 }
 
-function dispatch(c: RequestContext, method: string, route: Route): void | Promise<void> {
+function dispatch(c: RequestState, method: string, route: Route): void | Promise<void> {
+  // A manifest pull writes its head in one go (c.writeHead), common headers
+  // included; every other answer finds them set.
+  if (route.kind !== 'manifest' || (method !== 'GET' && method !== 'HEAD')) c.setCommonHeaders();
   switch (route.kind) {
     case 'healthz':
       return health.healthz(c);

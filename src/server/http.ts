@@ -49,6 +49,12 @@ export interface RequestContext {
   ctx: Context;
   /** The request's id (X-Request-Id): in its log line, its faults and its response. */
   requestId: string;
+  /**
+   * Writes the head with `status`, the headers every answer carries and
+   * `headers` (name, value, …). Only for a handler that dispatch lets write
+   * its head itself; the others find the common headers set already.
+   */
+  writeHead(status: number, headers: (string | number)[]): void;
 }
 
 /**

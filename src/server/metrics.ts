@@ -233,15 +233,15 @@ export class RegistryMetrics {
    * A request's response closed: counted under its route, or, refused
    * before routing (a 401), the route its path makes; status 499 when the
    * client went away before the answer was complete, as nginx logs it.
-   * @param started the performance.now() of its arrival.
-   * @param bytesBefore what its socket had written before it.
+   * @param seconds how long it took.
+   * @param sent what it wrote to its socket.
    */
-  closed(c: CountedRequest, started: number, bytesBefore: number): void {
+  closed(c: CountedRequest, seconds: number, sent: number): void {
     const { req, res } = c;
     const method = req.method ?? '';
     const route = c.route ?? routeKindOf(method, (req.url ?? '').split('?')[0]);
     const status = res.writableFinished ? res.statusCode : 499;
-    this.finished(method, route, status, (performance.now() - started) / 1000, req.socket, req.socket.bytesWritten - bytesBefore);
+    this.finished(method, route, status, seconds, req.socket, sent);
   }
 
   /**

@@ -36,15 +36,14 @@ const SANE_ID = /^[!-~]{1,128}$/;
 const PREFIX = randomBytes(6).toString('base64url');
 let counter = 0;
 
-/** The request's id, the client's when sane, now on the response's X-Request-Id. */
+/** The request's id, the client's when sane, for the response's X-Request-Id (RequestState sets it). */
 export function assignRequestId(c: RequestState): void {
   const given = c.req.headers['x-request-id'];
   c.requestId = typeof given === 'string' && SANE_ID.test(given) ? given : `${PREFIX}-${(++counter).toString(36)}`;
-  c.res.setHeader('X-Request-Id', c.requestId);
 }
 
-/** The log line of a finished request that began at `started` (performance.now()) with the socket at `bytesBefore`. */
-export function requestLogEntry(c: RequestState, started: number, bytesBefore: number): RequestLogEntry {
+/** The log line of a finished request that took `ms` and wrote `bytes` to its socket. */
+export function requestLogEntry(c: RequestState, ms: number, bytes: number): RequestLogEntry {
   const { req, res } = c;
   const method = req.method ?? '';
   const target = req.url ?? '';
@@ -56,8 +55,8 @@ export function requestLogEntry(c: RequestState, started: number, bytesBefore: n
     route: c.route ?? routeKindOf(method, path),
     path,
     status: res.writableFinished ? res.statusCode : 499,
-    bytes: req.socket.bytesWritten - bytesBefore,
-    ms: Math.round((performance.now() - started) * 100) / 100,
+    bytes,
+    ms: Math.round(ms * 100) / 100,
     actor: c.actor,
     remoteAddress: req.socket.remoteAddress ?? '',
     userAgent: (req.headers['user-agent'] ?? '').slice(0, MAX_USER_AGENT),

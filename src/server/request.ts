@@ -28,6 +28,9 @@ export class RequestState implements RequestContext {
   requestId = '';
   /** The route's kind once routing has passed: what the request is counted under. */
   route: RouteKind | undefined;
+  /** Set while the server shuts down: the answer closes its connection. */
+  closing = false;
+  #headed = false;
   #url: URL | undefined;
 
   constructor(
@@ -43,7 +46,37 @@ export class RequestState implements RequestContext {
   set url(url: URL) {
     this.#url = url;
   }
+
+  /** Sets the headers every answer carries (X-Request-Id, Docker-Distribution-API-Version), once. */
+  setCommonHeaders(): void {
+    if (this.#headed) return;
+    this.#headed = true;
+    const { res } = this;
+    res.setHeader('X-Request-Id', this.requestId);
+    if (this.closing) res.setHeader('Connection', 'close');
+    res.setHeader('Docker-Distribution-API-Version', API_VERSION);
+  }
+
+  /**
+   * Writes the head: the common headers, then `headers` (name, value, …),
+   * in one writeHead, which validates and lays them out in one pass where
+   * a setHeader each would take several.
+   */
+  writeHead(status: number, headers: (string | number)[]): void {
+    if (this.#headed) {
+      this.res.writeHead(status, headers as string[]);
+      return;
+    }
+    this.#headed = true;
+    const common = this.closing
+      ? ['X-Request-Id', this.requestId, 'Connection', 'close', 'Docker-Distribution-API-Version', API_VERSION]
+      : ['X-Request-Id', this.requestId, 'Docker-Distribution-API-Version', API_VERSION];
+    for (const value of headers) common.push(value as string);
+    this.res.writeHead(status, common);
+  }
 }
+
+const API_VERSION = 'registry/2.0';
 
 /**
  * The request's path, which must be in normal form: URL parsing resolves

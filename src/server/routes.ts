@@ -45,7 +45,13 @@ const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 
 // Names contain slashes, so each pattern anchors on its suffix and the name is
 // everything before it. The upload patterns come before the blob pattern.
+// Manifests first: the most frequent requests, and a path that ends in
+// /manifests/<reference> matches no other pattern.
 const PATTERNS: ReadonlyArray<[RegExp, (m: RegExpExecArray, method: string) => Route]> = [
+  [
+    /^\/v2\/(.+)\/manifests\/([^/]+)$/,
+    (m, method) => ({ kind: 'manifest', name: name(m[1]), reference: manifestReference(segment(m[2]), method) }),
+  ],
   [/^\/v2\/?$/, () => ({ kind: 'base' })],
   [/^\/v2\/_catalog$/, () => ({ kind: 'catalog' })],
   [/^\/api\/v0\/events\/?$/, () => ({ kind: 'events' })],
@@ -54,10 +60,6 @@ const PATTERNS: ReadonlyArray<[RegExp, (m: RegExpExecArray, method: string) => R
   [/^\/healthz$/, () => ({ kind: 'healthz' })],
   [/^\/readyz$/, () => ({ kind: 'readyz' })],
   [/^\/v2\/(.+)\/tags\/list$/, (m) => ({ kind: 'tags', name: name(m[1]) })],
-  [
-    /^\/v2\/(.+)\/manifests\/([^/]+)$/,
-    (m, method) => ({ kind: 'manifest', name: name(m[1]), reference: manifestReference(segment(m[2]), method) }),
-  ],
   [/^\/v2\/(.+)\/blobs\/uploads\/?$/, (m) => ({ kind: 'uploadStart', name: name(m[1]) })],
   [/^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, (m) => ({ kind: 'upload', name: name(m[1]), id: uploadId(m[2]) })],
   [/^\/v2\/(.+)\/blobs\/([^/]+)$/, (m) => ({ kind: 'blob', name: name(m[1]), digest: checkDigest(segment(m[2])) })],

@@ -133,8 +133,11 @@ export function waitingOnReader(res: ServerResponse, socket: Socket): boolean {
  * is seen when a whole write completes.
  */
 function queuedBytes(socket: Socket): number {
-  const size = (s: unknown) => (s as { _handle?: { writeQueueSize?: unknown } } | undefined)?._handle?.writeQueueSize;
-  let total = 0;
-  for (const value of [size(socket), size((socket as { _parent?: unknown })._parent)]) if (typeof value === 'number') total += value;
-  return total;
+  // Read on every request: no array or closure made per call.
+  return writeQueueSize(socket) + writeQueueSize((socket as { _parent?: unknown })._parent);
+}
+
+function writeQueueSize(s: unknown): number {
+  const value = (s as { _handle?: { writeQueueSize?: unknown } } | undefined)?._handle?.writeQueueSize;
+  return typeof value === 'number' ? value : 0;
 }

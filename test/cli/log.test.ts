@@ -78,6 +78,21 @@ describe('the request log line', () => {
     expect(warnOnly.out).toEqual([]);
   });
 
+  it('carries the time as toISOString() writes it, to the millisecond', async () => {
+    for (let i = 0; i < 5; i++) {
+      const { log, out } = capture('info');
+      const before = Date.now();
+      log.request(entry());
+      const after = Date.now();
+      log.close();
+      const { time } = JSON.parse(out.join('')) as { time: string };
+      expect(new Date(time).toISOString()).toBe(time);
+      expect(Date.parse(time)).toBeGreaterThanOrEqual(before);
+      expect(Date.parse(time)).toBeLessThanOrEqual(after);
+      await new Promise((resolve) => setTimeout(resolve, 7));
+    }
+  });
+
   it('a 499 and a request no route took are lines like any other', () => {
     const { fast, pino } = bothWays('info', entry({ status: 499, route: 'none', bytes: 0, ms: 12345.67 }));
     expect(fast).toBe(pino);

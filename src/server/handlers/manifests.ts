@@ -48,13 +48,9 @@ export async function getManifest(c: RequestContext, name: string, reference: Re
       `manifest ${name}:${reference.tag} is a ${manifest.mediaType}, which the Accept header does not list`,
     );
   }
-  const { res } = c;
-  res.statusCode = 200;
-  res.setHeader('Content-Type', manifest.mediaType);
-  res.setHeader('Docker-Content-Digest', manifest.digest);
-  res.setHeader('ETag', `"${manifest.digest}"`);
-  res.setHeader('Content-Length', manifest.size);
-  res.end(head ? undefined : (manifest as StoredManifest).payload);
+  const { digest } = manifest;
+  c.writeHead(200, ['Content-Type', manifest.mediaType, 'Docker-Content-Digest', digest, 'ETag', `"${digest}"`, 'Content-Length', manifest.size]);
+  c.res.end(head ? undefined : (manifest as StoredManifest).payload);
 }
 
 /**
