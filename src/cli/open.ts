@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DirectoryBlobStore, type BlobStoreOptions } from '../blobstore/index.js';
+import { DATABASE_FILE } from '../server/index.js';
 import { asyncStore, openPostgresStore, openStore, probeDatabase, StoreError, type DatabaseKind, type Store, type StoreOptions } from '../store/index.js';
 import type { Location } from './config/location.js';
 import { fromStoreError, UNFINISHED_MIGRATION_HINT } from './errors.js';
@@ -17,7 +18,7 @@ export type { Location } from './config/location.js';
 
 /** The metadata's file in a data directory, when it is not on PostgreSQL. */
 export function databaseFile(dir: string): string {
-  return join(dir, 'metadata.db');
+  return join(dir, DATABASE_FILE);
 }
 
 /**

@@ -240,7 +240,7 @@ function listener(
   };
 }
 
-/** `store` as the handlers reach it: a MetadataStore through asyncStore, an Store as it is. */
+/** `store` as the handlers reach it: a MetadataStore through asyncStore, a Store as it is. */
 export function toAsyncStore(store: MetadataStore | Store): Store {
   return store instanceof MetadataStore ? asyncStore(store) : store;
 }

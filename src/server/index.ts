@@ -35,8 +35,9 @@ export {
   type EnvelopeEvent,
 } from '../notify/index.js';
 
-// For the CLI, which reads its config file as the server reads access rules
-// and checks --public-url by the server's rule. Not the package's API.
+// For the CLI, which reads its config file as the server reads access rules,
+// checks --public-url by the server's rule and opens the data directory the
+// server uses. Not the package's API.
 export { publicOrigin } from './http.js';
+export { DATABASE_FILE } from './server.js';
 export { FileFormatError, parseFileText } from './file-format.js';
-// The blob store's session table on the metadata database (regmeta gc sweeps uploads through it).

@@ -14,6 +14,9 @@ import { handlerParts, toAsyncStore, type HandlerParts, type RegistryOptions } f
 import { metricsListener } from './handlers/metrics.js';
 
 /** The server createRegistry makes: plain HTTP, or HTTPS when given a certificate. */
+/** The SQLite file of a registry's metadata in its data directory, when the metadata is not elsewhere. */
+export const DATABASE_FILE = 'metadata.db';
+
 export type RegistryServer = HttpServer | HttpsServer;
 
 /** A certificate chain and its private key, PEM-encoded. */
@@ -156,7 +159,7 @@ export interface StartRegistryOptions extends Omit<RegistryServerOptions, 'store
 export async function startRegistry(options: StartRegistryOptions): Promise<StartedRegistry> {
   const dataDir = path.resolve(options.dataDir);
   const owned = options.store === undefined;
-  const store = options.store === undefined ? asyncStore(openStore(path.join(dataDir, 'metadata.db'))) : toAsyncStore(options.store);
+  const store = options.store === undefined ? asyncStore(openStore(path.join(dataDir, DATABASE_FILE))) : toAsyncStore(options.store);
   let server: RegistryServer | undefined;
   let parts: HandlerParts;
   let notifier: Notifier | undefined;

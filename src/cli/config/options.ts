@@ -6,7 +6,7 @@
 // commands read `data` and `database` from it too (location.ts).
 
 import { DEFAULT_BLOB_LIMITS } from '../../blobstore/index.js';
-import { DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MIN_FREE_DISK, DEFAULT_STATS_INTERVAL } from '../../server/index.js';
+import { DATABASE_FILE, DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MIN_FREE_DISK, DEFAULT_STATS_INTERVAL } from '../../server/index.js';
 import { boolean, choice, count, databaseUrl, duration, list, listen, notify, path, publicUrl, size, type Kind } from './kinds.js';
 
 /** The levels of --log-level, most verbose first (pino's). */
@@ -50,12 +50,12 @@ const SPECS: OptionSpec[] = [
     defaultText: 'none: the listen address',
     help: 'the URL clients reach the registry at, behind a proxy or a load balancer (scheme://host[:port]): webhooks name their targets by it, and Location headers are absolute URLs under it',
   },
-  { key: 'data', kind: path, default: './data', arg: 'dir', help: 'the data directory (metadata.db, blobs, uploads), created when missing once the listen address is bound (a port taken creates nothing)' },
+  { key: 'data', kind: path, default: './data', arg: 'dir', help: `the data directory (${DATABASE_FILE}, blobs, uploads), created when missing once the listen address is bound (a port taken creates nothing)` },
   {
     key: 'database',
     kind: databaseUrl,
     arg: 'url',
-    defaultText: 'none: SQLite in <data>/metadata.db',
+    defaultText: `none: SQLite in <data>/${DATABASE_FILE}`,
     help: 'keep the metadata in this PostgreSQL database (postgres://user:password@host:5432/db; the password is masked in --print-config); --data then holds the blobs and uploads only',
   },
   { key: 'htpasswd', kind: path, arg: 'file', defaultText: 'none: anonymous access', help: 'require basic auth against this htpasswd file of bcrypt entries' },
