@@ -175,10 +175,21 @@ export interface BlobStore {
    * @throws the storage's error (EROFS, ENOSPC, EACCES, ENOTDIR).
    */
   checkWritable(): Promise<void>;
-  /** The bytes free for blobs, for this process's user. @throws the storage's error. */
+  /** The bytes free for blobs, for this process's user; Infinity where the storage sets no bound (an object store). @throws the storage's error. */
   freeBytes(): Promise<number>;
-  /** Everything stored under blobs, blobs and leftovers alike, read as the caller iterates. Never throws. */
-  list(): Iterable<StoredFile>;
+  /**
+   * A short-lived URL from which a client may fetch the blob's bytes itself,
+   * without the registry in the data path (an object store's pre-signed
+   * GET); undefined where the storage has none (a directory). Nothing checks
+   * that the blob is there.
+   * @throws BlobStoreError DIGEST_INVALID; the storage's error.
+   */
+  signedUrl(digest: string, expiresInSeconds: number): Promise<string | undefined>;
+  /**
+   * Everything stored under blobs, blobs and leftovers alike, read as the
+   * caller iterates. @throws (as the iteration rejects) the storage's error.
+   */
+  list(): AsyncIterable<StoredFile>;
   /**
    * Removes one thing `list` gave out; one that names a digest only under
    * the store's lock (whileBlobUnknown), as `() => blobs.remove(file)`.
@@ -253,3 +264,24 @@ export interface BlobStore {
    */
   sweepUploads(options?: { strayBefore?: Date }): Promise<{ expired: number; strays: string[] }>;
 }
+
+/**
+ * An S3-compatible bucket to keep blobs in (AWS S3, MinIO, Ceph RGW,
+ * Cloudflare R2, GCS's XML API). Credentials come from the AWS SDK's
+ * standard chain (environment, shared config and credentials files, SSO,
+ * web identity, the container or instance role), never from here.
+ */
+export interface S3Options {
+  bucket: string;
+  /** The key prefix everything goes under, without a leading or trailing slash; '' for the bucket's root. */
+  prefix: string;
+  /** The service's URL (http://127.0.0.1:9000); default, AWS S3 for `region`. */
+  endpoint?: string;
+  /** The signing region; default, the SDK's chain, else us-east-1. */
+  region?: string;
+  /** Path-style URLs (endpoint/bucket/key), as MinIO and most self-hosted services want. */
+  forcePathStyle?: boolean;
+}
+
+/** Where blobs are kept: a directory, or an S3-compatible bucket. */
+export type Storage = { directory: string } | { s3: S3Options };

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DirectoryBlobStore, type BlobStoreOptions } from '../blobstore/index.js';
+import { createBlobStore, type BlobStore, type BlobStoreOptions } from '../blobstore/index.js';
 import { DATABASE_FILE } from '../server/index.js';
 import { asyncStore, openPostgresStore, openStore, probeDatabase, StoreError, type DatabaseKind, type Store, type StoreOptions } from '../store/index.js';
 import type { Location } from './config/location.js';
@@ -121,8 +121,8 @@ async function openPostgres(url: string, readOnly: boolean): Promise<Store> {
 }
 
 /** The blob files of the registry at `where`: <data>/blobs and <data>/uploads. */
-export function openBlobs(where: Location, options?: BlobStoreOptions): DirectoryBlobStore {
-  return new DirectoryBlobStore(where.data, options);
+export function openBlobs(where: Location, options?: BlobStoreOptions): BlobStore {
+  return createBlobStore({ directory: where.data }, options);
 }
 
 /**

@@ -5,7 +5,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry as PromRegistry } from 'prom-client';
-import { DirectoryBlobStore } from '../blobstore/index.js';
+import { createBlobStore, type BlobStore } from '../blobstore/index.js';
 import { asyncStore, MetadataStore, type Store } from '../store/index.js';
 import { Access, readAccessRules, type AccessRules } from './access.js';
 import { BasicAuth, carriesNoCredentials, readHtpasswd, type AuthLimits } from './auth.js';
@@ -164,7 +164,7 @@ function assemble(options: RegistryOptions) {
   const access = accessOf(options);
   const store = toAsyncStore(options.store);
   // Sessions in the metadata database: any replica takes any chunk, a restart loses none.
-  const blobStore = new DirectoryBlobStore(options.dataDir, {
+  const blobStore = createBlobStore({ directory: options.dataDir }, {
     maxBlobSize: options.maxBlobSize,
     maxUploadsPerAddress: options.maxUploadsPerAddress,
     uploadTtl: options.uploadTtl,
@@ -246,7 +246,7 @@ export function toAsyncStore(store: MetadataStore | Store): Store {
 }
 
 /** @throws Error when `options.metrics.registry` holds a metric of the same name already. */
-function metricsOf(options: RegistryOptions, store: Store, blobs: DirectoryBlobStore, onError: (error: unknown) => void): RegistryMetrics | undefined {
+function metricsOf(options: RegistryOptions, store: Store, blobs: BlobStore, onError: (error: unknown) => void): RegistryMetrics | undefined {
   const { metrics } = options;
   if (metrics === undefined || metrics === false) return undefined;
   return new RegistryMetrics(metrics === true ? {} : metrics, { store, blobs, onError });

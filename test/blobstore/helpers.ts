@@ -18,3 +18,10 @@ export function streamOf(chunks: (string | Buffer)[], failure?: Error): Readable
     },
   });
 }
+
+/** Everything an async iterable yields, in order (Array.fromAsync, which Node 20 lacks). */
+export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const item of items) all.push(item);
+  return all;
+}

@@ -141,7 +141,13 @@ export class DirectoryBlobStore implements BlobStore {
   }
 
   /** Never throws: what cannot be read is left out. */
-  *list(): Generator<StoredFile> {
+  /** A directory has no URL a client could fetch from. */
+  async signedUrl(digest: string): Promise<string | undefined> {
+    this.location(digest);
+    return undefined;
+  }
+
+  async *list(): AsyncGenerator<StoredFile> {
     for (const { file, digest, size, modified } of blobFilesIn(this.#dataDir)) {
       const entry: StoredFile = digest === undefined ? { location: file, size, modified } : { location: file, digest, size, modified };
       this.#listed.add(entry);

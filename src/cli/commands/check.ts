@@ -153,7 +153,7 @@ async function inspectBlobFiles(metadata: Store, where: Location, findings: Find
   }
   progress.update(totalBytes);
   progress.finish();
-  inspectStrayFiles(store, new Set(blobs.map((b) => b.digest)), findings);
+  await inspectStrayFiles(store, new Set(blobs.map((b) => b.digest)), findings);
 }
 
 /**
@@ -161,9 +161,9 @@ async function inspectBlobFiles(metadata: Store, where: Location, findings: Find
  * row (pending), or what a crash or an interrupted gc left (problems, once
  * past the grace period; gc removes them by the same rule).
  */
-function inspectStrayFiles(store: BlobStore, known: Set<string>, { problems, pending, olderThan }: Findings): void {
+async function inspectStrayFiles(store: BlobStore, known: Set<string>, { problems, pending, olderThan }: Findings): Promise<void> {
   // A file gone since the listing (gc took it, a push renamed it into place) is not listed.
-  for (const { location: file, digest, modified } of store.list()) {
+  for await (const { location: file, digest, modified } of store.list()) {
     if (digest !== undefined && known.has(digest)) continue;
     const old = modified.getTime() < olderThan.getTime();
     const subject = digest ?? file;

@@ -213,7 +213,7 @@ async function sweepBlobs(store: Store, olderThan: Date, blobs: BlobStore | unde
  * blob, under the write lock a push places its file under.
  */
 async function sweepStrayFiles(store: Store, olderThan: Date, blobs: BlobStore, result: GcResult): Promise<void> {
-  for (const file of blobs.list()) {
+  for await (const file of blobs.list()) {
     // Young enough to be a push in flight.
     if (file.modified.getTime() >= olderThan.getTime()) continue;
     const remove = remover(result, file.location, () => blobs.remove(file));

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'no
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StoredFile } from '../../../src/blobstore/types.js';
-import { sha256 } from '../helpers.js';
+import { collect, sha256 } from '../helpers.js';
 import { tempStore, type TestStore } from './helpers.js';
 
 let t: TestStore;
@@ -59,26 +59,26 @@ describe('put', () => {
 
   it('leaves a staged file that was never placed listed as a stray, with no digest', async () => {
     const staged = await t.blobs.put(sha256('imported bytes'), { file: source() });
-    const [stray] = [...t.blobs.list()];
+    const [stray] = await collect(t.blobs.list());
     expect(stray.digest).toBeUndefined();
     expect(stray.location.startsWith(`${t.file(sha256('imported bytes'))}.`)).toBe(true);
     await staged.discard();
-    expect([...t.blobs.list()]).toEqual([]);
+    expect((await collect(t.blobs.list()))).toEqual([]);
   });
 });
 
 describe('delete, list and remove', () => {
-  it('delete and remove finish at once', () => {
+  it('delete and remove finish at once', async () => {
     const digest = sha256('gone');
     write(digest, 'gone');
     expect(t.blobs.delete(digest)).toBe(true);
     write(digest, 'gone');
-    const [listed] = [...t.blobs.list()];
+    const [listed] = await collect(t.blobs.list());
     expect(() => t.blobs.remove({ location: listed.location, size: 4, modified: new Date() })).toThrow(TypeError);
     expect(t.blobs.remove(listed)).toBe(true);
   });
 
-  it('lists blobs with their digest, size and time, and leftovers without a digest', () => {
+  it('lists blobs with their digest, size and time, and leftovers without a digest', async () => {
     const digest = sha256('listed');
     write(digest, 'listed');
     const old = new Date('2020-01-01T00:00:00Z');
@@ -86,7 +86,7 @@ describe('delete, list and remove', () => {
     const misplaced = path.join(t.dir, 'blobs', 'sha256', 'ff', sha256('elsewhere').slice(7));
     mkdirSync(path.dirname(misplaced), { recursive: true });
     writeFileSync(misplaced, 'elsewhere');
-    const listed = [...t.blobs.list()].sort((a, b) => a.location.localeCompare(b.location));
+    const listed = (await collect(t.blobs.list())).sort((a, b) => a.location.localeCompare(b.location));
     const expected: StoredFile[] = [
       { location: t.file(digest), digest, size: 6, modified: old },
       { location: misplaced, size: 9, modified: statSync(misplaced).mtime },
@@ -94,13 +94,13 @@ describe('delete, list and remove', () => {
     expect(listed).toEqual(expected);
   });
 
-  it('skips a file that vanishes between the directory read and its stat', () => {
+  it('skips a file that vanishes between the directory read and its stat', async () => {
     const digest = sha256('vanishing');
     write(digest, 'vanishing');
     const other = sha256('staying');
     write(other, 'staying');
     const seen: (string | undefined)[] = [];
-    for (const file of t.blobs.list()) {
+    for await (const file of t.blobs.list()) {
       seen.push(file.digest);
       // Whichever comes second is gone by the time the listing gets to it.
       for (const d of [digest, other]) if (d !== file.digest) t.blobs.delete(d);
