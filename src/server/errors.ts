@@ -56,6 +56,8 @@ const STATUS: Record<string, number> = {
   DATABASE_BUSY: 503,
   DATABASE_UNAVAILABLE: 503,
   STORE_CLOSED: 503,
+  // A blob's lock taken over while its file was placed: nothing was written.
+  LOCK_LOST: 503,
   DATABASE_FULL: 507,
 };
 
