@@ -145,6 +145,25 @@ describe('upload sessions in a bucket', () => {
     expect(await raw.keys(`${prefix}/uploads/`)).toEqual([]);
     expect(sha256(Buffer.concat(await collectBuffers(a.read(digest))))).toBe(digest);
   });
+
+  it("sweeps objects under uploads/ that no session names, keeps a live session's, and bears a service without ListMultipartUploads", async () => {
+    const a = replica();
+    const live = await a.startUpload('acme/app', 'a');
+    await a.append(live, streamOf([bytes(MiB, 14)]));
+    const orphan = randomUUID();
+    await raw.write(`${prefix}/uploads/${orphan}/state-10`, JSON.stringify({ uploadId: 'gone', parts: [], tail: 10 }));
+    await raw.write(`${prefix}/uploads/${orphan}/tail-10`, '0123456789');
+    await raw.write(`${prefix}/uploads/put-${randomUUID()}`, 'a put that died');
+    const liveKeys = [`${prefix}/uploads/${live.id}/state-${MiB}`, `${prefix}/uploads/${live.id}/tail-${MiB}`];
+    // Young strays stay.
+    expect(await a.sweepUploads()).toEqual({ expired: 0, strays: [] });
+    const { expired, strays } = await a.sweepUploads({ strayBefore: new Date(Date.now() + 60_000) });
+    expect(expired).toBe(0);
+    expect(strays).toHaveLength(3);
+    expect(await raw.keys(`${prefix}/`)).toEqual(liveKeys);
+    await a.cancel(live);
+    expect(await raw.keys(`${prefix}/`)).toEqual([]);
+  });
 });
 
 async function collectBuffers(stream: AsyncIterable<unknown>): Promise<Buffer[]> {
