@@ -39,7 +39,7 @@ describe('upload sessions in a bucket', () => {
   const opened: S3BlobStore[] = [];
   /** A blob store on the shared bucket prefix and session table: one replica. */
   const replica = (options: BlobStoreOptions = {}) => {
-    const blobs = new S3BlobStore({ ...server.options, prefix, partSize: PART }, { sessions: metadata.uploads, ...options });
+    const blobs = new S3BlobStore({ ...server.options, prefix, partSize: PART }, { sessions: metadata.uploads, maxBlobSize: 1024 ** 3, ...options });
     opened.push(blobs);
     return blobs;
   };
