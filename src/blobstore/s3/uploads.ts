@@ -164,9 +164,7 @@ export class S3Uploads {
           return stagedBytes(this.#ctx, target, known.tail);
         }
         const data = layout.sessionData(handle.id);
-        const parts = [...known.state.parts];
-        if (known.tail.length > 0) parts.push(await bucket.uploadPart(data, uploadId, parts.length + 1, known.tail));
-        await bucket.completeMultipart(data, uploadId, parts);
+        await this.#complete(data, uploadId, known.state.parts, known.tail);
         if ((await bucket.head(data))?.size !== handle.size) throw new BlobStoreError('BLOB_UPLOAD_UNKNOWN', "the upload session's bytes are not whole");
         const actual = digest.startsWith('sha256:') && known.hash !== undefined ? `sha256:${known.hash.digest('hex')}` : await this.#hashObject(data, digest);
         this.#check(digest, undefined, () => actual);
@@ -178,6 +176,22 @@ export class S3Uploads {
         throw error;
       }
     });
+  }
+
+  /**
+   * Completes the multipart upload with the tail as its last part. One that
+   * a finish which died before it ended the session completed already
+   * (NoSuchUpload) is left to the size check that follows.
+   * @throws the storage's error.
+   */
+  async #complete(data: string, uploadId: string, parts: CompletedPart[], tail: Buffer): Promise<void> {
+    const { bucket } = this.#ctx;
+    try {
+      const all = tail.length > 0 ? [...parts, await bucket.uploadPart(data, uploadId, parts.length + 1, tail)] : parts;
+      await bucket.completeMultipart(data, uploadId, all);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'NoSuchUpload') throw error;
+    }
   }
 
   /** @throws BlobStoreError DIGEST_INVALID when the bytes (or a digest string given by `bytes`) are not `digest`. */
