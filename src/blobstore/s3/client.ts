@@ -88,7 +88,11 @@ export function storageError(error: unknown): Error {
   return Object.assign(new Error(`object storage: ${e?.name ?? 'Error'}: ${e?.message ?? ''}`), { code: e?.name, status });
 }
 
-/** The bucket of `options`, through a client made on first use. */
+/**
+ * The bucket of `options`, through a client made on first use. Every call
+ * throws (rejects with) what storageError makes of the SDK's failure:
+ * BlobStoreError STORAGE_UNAVAILABLE, else an Error with the service's code.
+ */
 export class Bucket {
   readonly name: string;
   readonly #options: S3Options;

@@ -152,6 +152,7 @@ export class S3BlobStore implements BlobStore {
    * The objects under blobs/ (with their digest where the key names one),
    * then the puts' leftover temporaries under uploads/ (sessions' objects
    * are sweepUploads' business).
+   * @throws (as the iteration rejects) BlobStoreError STORAGE_UNAVAILABLE; the storage's error.
    */
   async *list(): AsyncGenerator<StoredFile> {
     const { bucket, layout } = this.#ctx;
