@@ -1,9 +1,14 @@
 // Upload sessions in a bucket, where S3's rules show: parts of at least
 // 5 MiB but chunks of any size (the tail kept in the bucket), a session fed
 // by two blob stores (two replicas) in turns, taken over after its writer
-// died, and a wrong digest or a failed body leaving nothing visible.
+// died (a process killed mid-chunk: from the built dist/, so `npm run
+// build` first), and a wrong digest or a failed body leaving nothing visible.
 
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { asyncStore, openStore, type Store } from 'regmeta';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../../../src/blobstore/s3/store.js';
@@ -104,6 +109,41 @@ describe('upload sessions in a bucket', () => {
     const digest = sha256(Buffer.concat([first, second]));
     await (await b.finish(there, digest)).place();
     expect(sha256(Buffer.concat(await collectBuffers(b.read(digest))))).toBe(digest);
+  });
+
+  it('is taken over from a writer process killed mid-chunk, at the size it last committed', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'regmeta-s3-sessions-')), 'metadata.db');
+    const shared = asyncStore(openStore(file));
+    try {
+      const [first, stalled] = [2 * MiB, 6 * MiB];
+      const child = spawn(process.execPath, [path.join(import.meta.dirname, 'dying-writer.mjs'), file, prefix, String(first), String(stalled)], {
+        env: { ...process.env, REGMETA_TEST_S3: JSON.stringify(server.options) },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const id = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (data: Buffer) => {
+          const match = /SESSION (\S+)/.exec((out += data.toString()));
+          if (match) resolve(match[1]);
+        });
+        child.once('exit', (code) => reject(new Error(`the writer exited (${code}) before it stalled`)));
+      });
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+      const b = new S3BlobStore({ ...server.options, prefix, partSize: PART }, { sessions: shared.uploads, maxBlobSize: 1024 ** 3 });
+      opened.push(b);
+      const there = await b.upload('acme/app', id);
+      expect(there.size).toBe(first);
+      const rest = bytes(4 * MiB, 15);
+      await b.append(there, streamOf([rest]));
+      const digest = sha256(Buffer.concat([Buffer.alloc(first, 1), rest]));
+      await (await b.finish(there, digest)).place();
+      expect(b.rehashedUploads).toBe(1);
+      expect((await b.stat(digest))?.size).toBe(first + rest.length);
+    } finally {
+      await shared.close();
+      rmSync(path.dirname(file), { recursive: true, force: true });
+    }
   });
 
   it('leaves nothing visible and nothing kept for a digest the bytes do not have, from a session or a put', async () => {
