@@ -281,6 +281,12 @@ export interface S3Options {
   region?: string;
   /** Path-style URLs (endpoint/bucket/key), as MinIO and most self-hosted services want. */
   forcePathStyle?: boolean;
+  /**
+   * Bytes per multipart part, at least 5 MiB (S3's smallest but the last);
+   * default 16 MiB; raised where the largest blob would need more than S3's
+   * 10,000 parts. A writer holds about three parts in memory.
+   */
+  partSize?: number;
 }
 
 /** Where blobs are kept: a directory, or an S3-compatible bucket. */
