@@ -3,8 +3,12 @@
 // (types.ts), with its own errors; a backend per kind of storage (fs/, s3/),
 // chosen here from where the blobs are kept.
 
+import type { DistributionStorage } from './distribution.js';
+import { DirectoryDistribution } from './fs/distribution.js';
 import { DirectoryBlobStore } from './fs/directory.js';
 import type { BlobStore, BlobStoreOptions, Storage } from './types.js';
+
+export { distributionBlobPath, type DistributionFile, type DistributionStorage } from './distribution.js';
 
 export { BlobStoreError } from './errors.js';
 export {
@@ -23,5 +27,17 @@ export {
  */
 export function createBlobStore(storage: Storage, options: BlobStoreOptions = {}): BlobStore {
   if ('directory' in storage) return new DirectoryBlobStore(storage.directory, options);
+  throw new TypeError('S3 storage is not built yet');
+}
+
+/**
+ * The CNCF distribution storage at `storage`, read-only: its
+ * docker/registry/v2 tree, or `storage` itself when it is that tree (both
+ * hold repositories and blobs).
+ * @returns undefined when there is none.
+ * @throws TypeError for a kind of storage this build does not have; the storage's error.
+ */
+export async function openDistribution(storage: Storage): Promise<DistributionStorage | undefined> {
+  if ('directory' in storage) return DirectoryDistribution.find(storage.directory);
   throw new TypeError('S3 storage is not built yet');
 }

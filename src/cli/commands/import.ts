@@ -9,12 +9,13 @@ import { resolve } from 'node:path';
 import type { Store } from '../../store/index.js';
 import { JSON_OPTION, parse, type Command } from '../args.js';
 import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
-import { Exit, usageError } from '../exit.js';
+import { CliError, Exit, usageError } from '../exit.js';
 import { openMetadata, scratchCopy, type Location } from '../open.js';
 import { printJson, println } from '../output.js';
 import { counted } from '../units.js';
 import { importInto } from './import/run.js';
-import { storageRoot } from './import/scan.js';
+import { openDistribution, type DistributionStorage } from '../../blobstore/index.js';
+import { unreadable } from './import/scan.js';
 import type { BlobMode, ImportSummary, Target } from './import/summary.js';
 
 const options = {
@@ -64,7 +65,7 @@ example:
   async run(argv) {
     const args = parse(argv, importCommand, options, { min: 1, max: 1 });
     if (!args) return Exit.OK;
-    const v2 = storageRoot(resolve(args.positionals[0]));
+    const v2 = await distributionRoot(resolve(args.positionals[0]));
     const where = location(args.values, 'import');
     const actor = args.values.actor ?? 'regmeta-import';
     const blobs = (args.values.blobs ?? 'link') as BlobMode;
@@ -96,7 +97,7 @@ function openTarget(where: Location): Promise<Store> {
 }
 
 /** The import on a scratch copy of the database (or an empty one): exact, and changes nothing. */
-async function dryRun(v2: string, target: Target, actor: string): Promise<ImportSummary> {
+async function dryRun(v2: DistributionStorage, target: Target, actor: string): Promise<ImportSummary> {
   const refusal = { what: 'import --dry-run', hint: 'import into an empty SQLite store with --data first to see what would change' };
   const copy = await scratchCopy(target.where, 'regmeta-import-', refusal);
   try {
@@ -104,4 +105,23 @@ async function dryRun(v2: string, target: Target, actor: string): Promise<Import
   } finally {
     copy.remove();
   }
+}
+
+/**
+ * The distribution storage at `root`: its docker/registry/v2, or `root` itself.
+ * @throws CliError USAGE when there is none there, IO when it cannot be read.
+ */
+async function distributionRoot(root: string): Promise<DistributionStorage> {
+  let found: DistributionStorage | undefined;
+  try {
+    found = await openDistribution({ directory: root });
+  } catch (error) {
+    throw unreadable(root, error);
+  }
+  if (found !== undefined) return found;
+  throw new CliError(
+    Exit.USAGE,
+    `no distribution storage at ${root} (no docker/registry/v2/repositories and blobs under it)`,
+    "pass the registry's storage.filesystem.rootdirectory",
+  );
 }
