@@ -17,6 +17,7 @@ export {
   type BlobStore,
   type BlobStoreOptions,
   type StagedBlob,
+  type Storage,
   type Upload,
 } from './types.js';
 
