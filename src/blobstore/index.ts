@@ -5,6 +5,7 @@
 
 import type { DistributionStorage } from './distribution.js';
 import { DirectoryDistribution } from './fs/distribution.js';
+import { BucketDistribution } from './s3/distribution.js';
 import { DirectoryBlobStore } from './fs/directory.js';
 import { S3BlobStore } from './s3/store.js';
 import type { BlobStore, BlobStoreOptions, Storage } from './types.js';
@@ -38,9 +39,10 @@ export function createBlobStore(storage: Storage, options: BlobStoreOptions = {}
  * docker/registry/v2 tree, or `storage` itself when it is that tree (both
  * hold repositories and blobs).
  * @returns undefined when there is none.
- * @throws TypeError for a kind of storage this build does not have; the storage's error.
+ * @throws BlobStoreError STORAGE_UNAVAILABLE (a bucket's service away or
+ * failing); the storage's error.
  */
 export async function openDistribution(storage: Storage): Promise<DistributionStorage | undefined> {
   if ('directory' in storage) return DirectoryDistribution.find(storage.directory);
-  throw new TypeError('S3 storage is not built yet');
+  return BucketDistribution.find(storage.s3);
 }

@@ -76,7 +76,7 @@ async function withImage() {
   let image;
   try {
     image = putImage(store, reg.data, 'ops/app');
-    store.setTag('ops/app', 'v1', image.digest, { actor: 'alice' });
+    store.putTag('ops/app', 'v1', { digest: image.digest }, { actor: 'alice' });
   } finally {
     store.close();
   }
