@@ -18,6 +18,7 @@ export {
   type BlobFile,
   type BlobStore,
   type BlobStoreOptions,
+  type S3Options,
   type StagedBlob,
   type Storage,
   type Upload,
