@@ -112,7 +112,7 @@ describe('gc on S3', () => {
     expect(report.problems[0].detail).toContain(reg.prefix);
 
     const swept = await regmeta(['gc', '--grace', '1h', '--data', reg.data, '--storage', reg.url, '--json']);
-    expect(swept.status).toBe(0);
+    expect(swept.status, swept.stderr).toBe(0);
     expect(JSON.parse(swept.stdout)).toMatchObject({ filesRemoved: 1, problems: [] });
     expect(await reg.blobs.stat(old)).toBeUndefined();
     expect(await reg.blobs.stat(young)).toBeDefined();
@@ -128,7 +128,7 @@ describe('gc on S3', () => {
       store.close();
     }
     const swept = await regmeta(['gc', '--grace', '0', '--data', data, '--storage', url, '--json']);
-    expect(swept.status).toBe(0);
+    expect(swept.status, swept.stderr).toBe(0);
     const result = JSON.parse(swept.stdout);
     expect(result.manifestsDeleted).toHaveLength(1);
     expect(result.blobsDeleted.map((b: { digest: string }) => b.digest).sort()).toEqual([image.config.digest, image.layer.digest].sort());

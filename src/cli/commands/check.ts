@@ -37,9 +37,10 @@ Runs, read-only:
   - every blob a manifest references linked in its repository, and every
     child of an index present there;
   - every blob present in the blob storage (a file under
-    <data>/blobs/<algorithm>/<2 hex>/<hex>, or an object in the bucket)
-    with the recorded size and (--deep) hash, and nothing there that no
-    blob row names (when <data>/blobs exists, or --files).
+    <data>/blobs/<algorithm>/<2 hex>/<hex>, or an object in the bucket of
+    --storage) with the recorded size and (--deep) hash, and nothing there
+    that no blob row names (with --storage, when <data>/blobs exists, or
+    with --files).
 Lists each problem on a line and exits 1 when there is any, damage that
 stops SQLite reading included. A file no row names that is younger than the
 grace period is listed as pending, not as a problem: a push may be in flight,
@@ -83,7 +84,7 @@ example:
       bar?.finish();
       problems.push(...database.problems);
       Object.assign(checked, database.checked);
-      const checkFiles = args.values['no-files'] ? false : args.values.files || existsSync(join(where.data, 'blobs'));
+      const checkFiles = args.values['no-files'] ? false : args.values.files || where.storage !== undefined || existsSync(join(where.data, 'blobs'));
       if (database.complete && checkFiles) await inspectBlobFiles(metadata, where, { problems, pending, olderThan, deep: !args.values['no-deep'] }, checked);
     } finally {
       await metadata.close();

@@ -7,7 +7,7 @@
 // serving the directory meanwhile; what it stores after the final pass is
 // not copied, so the run that finishes goes after it stops taking pushes.
 
-import type { BlobStore, Storage } from '../../blobstore/index.js';
+import type { BlobStore } from '../../blobstore/index.js';
 import { Progress } from '../progress.js';
 
 /** Blobs copied at once: enough to keep an object store busy, few enough for 2 cores. */
@@ -142,17 +142,3 @@ function describe(error: unknown): string {
   return code ?? (name && name !== 'Error' ? `${name}: ${message}` : message);
 }
 
-/** PLACEHOLDER until the storage option lands: s3://bucket/prefix?endpoint=…&region=…&forcePathStyle=true. */
-export function blobTarget(url: string): { storage: Storage; shown: string } {
-  const parsed = new URL(url);
-  const endpoint = parsed.searchParams.get('endpoint') ?? undefined;
-  const region = parsed.searchParams.get('region') ?? undefined;
-  const s3 = {
-    bucket: parsed.hostname,
-    prefix: parsed.pathname.replace(/^\/+|\/+$/g, ''),
-    ...(endpoint ? { endpoint } : {}),
-    ...(region ? { region } : {}),
-    forcePathStyle: parsed.searchParams.get('forcePathStyle') === 'true',
-  };
-  return { storage: { s3 } as Storage, shown: `s3://${s3.bucket}/${s3.prefix}` };
-}

@@ -5,6 +5,7 @@
 // COPY, one transaction per batch with its high-water mark (PgLoader); this
 // file drives the two, table by table, then verifies every table.
 
+import { join } from 'node:path';
 import { isPostgresUrl, openMigrationSource, openPostgresLoader, StoreError, type PgLoader, type StoreSnapshot, type TransferTable } from '../../store/index.js';
 import { JSON_OPTION, parse, type Command } from '../args.js';
 import { DATA_HELP, DATA_OPTIONS, location } from '../config/location.js';
@@ -13,7 +14,8 @@ import { checkDatabaseFile, databaseFile } from '../open.js';
 import { printJson, println, table } from '../output.js';
 import { counted, formatBytes } from '../units.js';
 import { createBlobStore } from '../../blobstore/index.js';
-import { blobTarget, migrateBlobs, type BlobMigrationSummary } from './migrate-blobs.js';
+import { s3Argument, s3Url } from '../config/storage.js';
+import { migrateBlobs, type BlobMigrationSummary } from './migrate-blobs.js';
 import { Progress } from '../progress.js';
 
 const options = {
@@ -257,12 +259,12 @@ async function runBlobMigration(values: { 'blobs-to'?: string; to?: string; 'ver
     if (values[other] !== undefined) throw usageError('migrate', `--blobs-to and --${other} exclude each other`);
   }
   const data = location(values, 'migrate', { database: false }).data;
-  const storage = blobTarget(values['blobs-to']!);
+  const bucket = s3Argument(values['blobs-to']!, 'migrate', '--blobs-to');
   const source = createBlobStore({ directory: data });
-  const target = createBlobStore(storage.storage, { maxBlobSize: Number.POSITIVE_INFINITY });
+  const target = createBlobStore({ s3: bucket }, { maxBlobSize: Number.POSITIVE_INFINITY });
   let summary: BlobMigrationSummary;
   try {
-    summary = await migrateBlobs(source, target, { source: `${data}/blobs`, target: storage.shown });
+    summary = await migrateBlobs(source, target, { source: join(data, 'blobs'), target: s3Url(bucket) });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).name;
     throw new CliError(Exit.IO, `cannot list the blobs: ${code}: ${(error as Error).message}`, 'check --data, the bucket URL, and that the service is up');
