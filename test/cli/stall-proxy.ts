@@ -1,7 +1,8 @@
 // A loopback HTTP proxy in front of the test S3 server that forwards every
 // request as it came (headers too, so SigV4 signatures still hold) except
-// the first whose path contains `stallOn`, which it holds unanswered: a
-// client stuck mid-copy at a point the test chooses, not at a moment.
+// those whose path contains `stallOn`, which it holds unanswered (a client's
+// retries too): a client stuck mid-copy at a point the test chooses, not at
+// a moment.
 
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,21 +10,19 @@ import type { AddressInfo } from 'node:net';
 export interface StallProxy {
   /** http://127.0.0.1:<port> */
   url: string;
-  /** Resolves once the stalled request has come in. */
+  /** Resolves once the first stalled request has come in. */
   stalled: Promise<void>;
   close(): Promise<void>;
 }
 
-/** A proxy to `target` (http://host:port) stalling the first request whose path contains `stallOn`. */
+/** A proxy to `target` (http://host:port) stalling every request whose path contains `stallOn`. */
 export async function stallProxy(target: string, stallOn: string): Promise<StallProxy> {
   const upstream = new URL(target);
   let signal: () => void = () => {};
   const stalled = new Promise<void>((resolve) => (signal = resolve));
-  let done = false;
   const held: ServerResponse[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    if (!done && req.url?.includes(stallOn)) {
-      done = true;
+    if (req.url?.includes(stallOn)) {
       held.push(res);
       req.resume();
       signal();
