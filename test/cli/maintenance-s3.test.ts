@@ -10,7 +10,9 @@ import { Readable } from 'node:stream';
 import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { openStore } from 'regmeta';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBlobStore, type BlobStore } from '../../src/blobstore/index.js';
+import { DirectoryBlobStore } from '../../src/blobstore/fs/directory.js';
+import { S3BlobStore } from '../../src/blobstore/s3/store.js';
+import type { BlobStore } from '../../src/blobstore/types.js';
 import { startS3Server, type S3Server } from '../blobstore/s3/server.js';
 import { putBlob, putImage, sha256 } from './data.js';
 import { regmeta, tempDir } from './run.js';
@@ -40,7 +42,7 @@ function registry() {
   dirs.push(data);
   const prefix = `ops-${++prefixes}`;
   const url = `s3://${s3.bucket}/${prefix}?endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`;
-  const blobs = createBlobStore({ s3: { ...s3.options, prefix } });
+  const blobs = new S3BlobStore({ ...s3.options, prefix });
   return { data, prefix, url, blobs, key: (digest: string) => `${prefix}/blobs/sha256/${digest.slice(7, 9)}/${digest.slice(7)}/data` };
 }
 
@@ -61,7 +63,7 @@ function backdate(key: string, when: Date): void {
 
 /** Copies every blob file under <data>/blobs into the bucket and removes the directory's: the registry's blobs are then in S3 only. */
 async function intoBucket(data: string, blobs: BlobStore): Promise<void> {
-  const directory = createBlobStore({ directory: data });
+  const directory = new DirectoryBlobStore(data);
   for await (const file of directory.list()) {
     const staged = await blobs.put(file.digest!, directory.read(file.digest!));
     await staged.place();

@@ -58,8 +58,7 @@ interface MigrateSummary {
 
 export const migrate: Command = {
   name: 'migrate',
-  usage: `usage: regmeta migrate --to <postgres-url> [--data <dir>] [--verify-only] [--batch <n>] [--json]
-       regmeta migrate --blobs-to <s3://bucket/prefix?endpoint=…> [--data <dir>] [--json]
+  usage: `usage: regmeta migrate --to <postgres-url> | --blobs-to <s3-url> [--data <dir>] [--verify-only] [--batch <n>] [--json]
 
 Copies the SQLite store <dir>/metadata.db into an empty PostgreSQL database
 whose schema it creates: repositories, manifests (their bytes exact), tags
