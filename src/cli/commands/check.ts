@@ -14,7 +14,7 @@ import { openBlobs, openMetadata, type Location } from '../open.js';
 import { printJson, println } from '../output.js';
 import { DEFAULT_GRACE, GRACE_OPTION, graceCutoff } from '../time.js';
 import { counted, formatBytes } from '../units.js';
-import type { BlobStore } from '../../blobstore/index.js';
+import { BlobStoreError, type BlobStore } from '../../blobstore/index.js';
 import { Progress } from '../progress.js';
 
 const options = { ...LOCATION_OPTIONS, ...JSON_OPTION, ...GRACE_OPTION, files: { type: 'boolean' }, 'no-files': { type: 'boolean' }, deep: { type: 'boolean' }, 'no-deep': { type: 'boolean' } } as const;
@@ -138,7 +138,9 @@ async function inspectBlobFiles(metadata: Store, where: Location, findings: Find
     let size: number | undefined;
     try {
       size = (await store.stat(blob.digest))?.size;
-    } catch {
+    } catch (error) {
+      // An object storage that cannot answer now says nothing of the blob: the check stops.
+      if (error instanceof BlobStoreError && error.code === 'STORAGE_UNAVAILABLE') throw error;
       // Unreadable is as good as missing: the registry cannot serve it either.
     }
     checked.blobFiles = (checked.blobFiles as number) + 1;
