@@ -67,8 +67,19 @@ export interface StagedBlob {
   discard(): Promise<void>;
 }
 
-/** Where `put` takes a blob's bytes from: a stream, or a file to hard-link (`link`) or copy. */
-export type BlobSource = Readable | { file: string; link?: boolean };
+/**
+ * An object in an S3-compatible bucket (a distribution registry's blob): a
+ * store on the same service copies it there (server-side, nothing through
+ * this process); any other store reads it through `read`.
+ */
+interface ObjectSource {
+  readonly object: { readonly endpoint?: string; readonly bucket: string; readonly key: string };
+  /** The object's bytes. A failure fails the stream. */
+  read(): Readable;
+}
+
+/** Where `put` takes a blob's bytes from: a stream, a file to hard-link (`link`) or copy, or an object. */
+export type BlobSource = Readable | { file: string; link?: boolean } | ObjectSource;
 
 /** An upload session, as callers see it. */
 export interface Upload {

@@ -10,11 +10,11 @@ import { CliError, Exit } from './exit.js';
 
 // Each module is loaded only when its command runs: startup stays small.
 export const COMMANDS: readonly { name: string; summary: string; load: () => Promise<Command> }[] = [
-  { name: 'import', summary: "import a distribution registry's filesystem storage", load: async () => (await import('./commands/import.js')).importCommand },
+  { name: 'import', summary: "import a distribution registry's storage (a directory or a bucket)", load: async () => (await import('./commands/import.js')).importCommand },
   { name: 'check', summary: 'verify the database and the blob files', load: async () => (await import('./commands/check.js')).check },
   { name: 'gc', summary: 'delete untagged manifests and unreferenced blobs', load: async () => (await import('./commands/gc.js')).gc },
   { name: 'backup', summary: 'copy the database online, while writers keep writing', load: async () => (await import('./commands/backup.js')).backup },
-  { name: 'migrate', summary: 'copy the SQLite store into an empty PostgreSQL database, verified', load: async () => (await import('./commands/migrate.js')).migrate },
+  { name: 'migrate', summary: 'copy the SQLite store into an empty PostgreSQL database, or the blob files into a bucket, verified', load: async () => (await import('./commands/migrate.js')).migrate },
   { name: 'repos', summary: 'list the repositories', load: async () => (await import('./commands/repos.js')).repos },
   { name: 'tags', summary: 'list the tags of a repository and what they point at', load: async () => (await import('./commands/tags.js')).tags },
   { name: 'lookup', summary: 'list the tags that point at a digest', load: async () => (await import('./commands/lookup.js')).lookup },
@@ -127,6 +127,11 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CliError) return report(command.name, error);
     if (error instanceof StoreError) return report(command.name, fromStoreError(error));
+    // Loaded only on a failure: a command's start loads no blob store it does not use.
+    const { BlobStoreError } = await import('../blobstore/index.js');
+    if (error instanceof BlobStoreError && error.code === 'STORAGE_UNAVAILABLE') {
+      return report(command.name, new CliError(Exit.IO, error.message, 'check that the object storage is up and reachable (the endpoint of --storage), then try again'));
+    }
     const message = error instanceof Error ? error.message : String(error);
     return report(command.name, new CliError(Exit.INTERNAL, `internal error: ${message}`, 'please report this with the command line'));
   }
