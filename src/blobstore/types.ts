@@ -10,12 +10,12 @@
 // can never race a push or an import. Each of those operations is one
 // function that may finish at once or return a promise: a backend whose
 // operations finish at once (the directory store's rename, fsync and unlink)
-// runs inside SQLite's synchronous transaction and PostgreSQL's alike; a
-// backend whose operations are asynchronous needs a metadata store that
-// holds its lock across awaits (SQLite refuses a promise with
-// ARGUMENT_INVALID). Callers pass `place` on as it is, and `delete` and
-// `remove` (whose result says whether the blob was there) inside a
-// LockedAction of their own; none asks which backend it has.
+// runs inside the metadata store's transaction; one whose operations are
+// asynchronous (an object store's requests) runs under the digest's lock
+// held across its awaits, which every Store does (only the synchronous
+// MetadataStore refuses a promise). Callers pass `place` on as it is, and
+// `delete` and `remove` (whose result says whether the blob was there)
+// inside a LockedAction of their own; none asks which backend it has.
 
 import type { Readable } from 'node:stream';
 import type { LockedAction, UploadSessions } from '../store/index.js';
@@ -281,6 +281,12 @@ export interface S3Options {
   region?: string;
   /** Path-style URLs (endpoint/bucket/key), as MinIO and most self-hosted services want. */
   forcePathStyle?: boolean;
+  /**
+   * Bytes per multipart part, at least 5 MiB (S3's smallest but the last);
+   * default 16 MiB; raised where the largest blob would need more than S3's
+   * 10,000 parts. A writer holds about three parts in memory.
+   */
+  partSize?: number;
 }
 
 /** Where blobs are kept: a directory, or an S3-compatible bucket. */
