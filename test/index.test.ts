@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startS3Server } from './blobstore/s3/server.js';
 import { serve } from './cli/run.js';
 import { pushBlob } from './server/helpers.js';
 
@@ -110,8 +111,8 @@ async function loadedByServe(name: string, args: string[], work: (url: string) =
 /** The S3 client and what it is made of. */
 const AWS_SDK = /^node_modules\/(?:@aws-sdk|@smithy|@aws-crypto)\//;
 
-describe('a registry on a data directory', () => {
-  it('loads none of the AWS SDK, through a push, a pull, a HEAD and a readiness check', async () => {
+describe('regmeta serve', () => {
+  it('on a data directory loads none of the AWS SDK, through a push, a pull, a HEAD and a readiness check', async () => {
     const loaded = await loadedByServe('fs-serve', [], async (url) => {
       const digest = await pushBlob(url, 'fs/app', 'directory bytes');
       expect(await (await fetch(`${url}/v2/fs/app/blobs/${digest}`)).text()).toBe('directory bytes');
@@ -122,5 +123,19 @@ describe('a registry on a data directory', () => {
     expect(loaded).toEqual(expect.arrayContaining(['dist/blobstore/fs/directory.js', 'dist/server/handlers/blobs.js']));
     expect(loaded.some((file) => BETTER_SQLITE3.test(file))).toBe(true);
     expect(loaded.filter((file) => AWS_SDK.test(file))).toEqual([]);
+  });
+
+  it('loads it with --storage s3://… (what the test above would see)', async () => {
+    const s3 = await startS3Server();
+    try {
+      const { bucket, endpoint, region } = s3.options;
+      const storage = `s3://${bucket}/loads?${new URLSearchParams({ endpoint, region, forcePathStyle: 'true' })}`;
+      const loaded = await loadedByServe('s3-serve', ['--storage', storage], async (url) => {
+        await pushBlob(url, 's3/app', 'bucket bytes');
+      });
+      expect(loaded.some((file) => file.startsWith('node_modules/@aws-sdk/client-s3/'))).toBe(true);
+    } finally {
+      await s3.cleanup();
+    }
   });
 });
