@@ -1,4 +1,4 @@
--- regmeta schema, version 3: the metadata of a container image registry.
+-- regmeta schema, version 5: the metadata of a container image registry.
 --
 -- This file is the one canonical schema. A new database runs it whole, in the
 -- same IMMEDIATE transaction that sets PRAGMA user_version, so a crash or a
@@ -231,4 +231,25 @@ CREATE INDEX upload_session_by_client ON upload_session (client);
 -- The sweeper finds the sessions idle past the TTL without a scan.
 CREATE INDEX upload_session_by_time ON upload_session (updated_at);
 
-PRAGMA user_version = 4;
+-- The lock on a digest that a blob's file is placed and removed under
+-- (linkBlob's place, whileBlobUnknown's fn, collectBlob's removeFile) when
+-- the action awaits (an object store's request) and so runs outside any
+-- transaction: held across the awaits, by any process on the file. An action
+-- that finishes at once runs inside the write transaction, whose lock is
+-- enough, and writes no row. A row lives only while its action runs
+-- (version 5). WITHOUT ROWID: it is only ever found by its digest.
+CREATE TABLE blob_lock (
+  -- One row per digest: the key is what makes the lock exclusive.
+  digest      TEXT    PRIMARY KEY,
+  -- A random token per acquisition: only it renews, finishes or releases the
+  -- lock, so an action whose lease was taken over cannot commit.
+  owner       TEXT    NOT NULL CHECK (length(owner) = 36),
+  -- The holding process, as upload_session.holder (NULL where /proc does not
+  -- tell): one found exited on this machine loses the lock at once.
+  holder      TEXT,
+  -- The lease, renewed while the action runs: a holder that died where this
+  -- machine cannot see blocks the digest at most this long.
+  lease_until INTEGER NOT NULL
+) WITHOUT ROWID;
+
+PRAGMA user_version = 5;

@@ -55,6 +55,12 @@ export type StoreErrorCode =
   | 'DATABASE_UNAVAILABLE'
   /** The file or its directory cannot be written. */
   | 'DATABASE_READONLY'
+  /**
+   * A blob's file was placed or removed under its digest's lock for longer
+   * than the lock's lease (the process stalled), and another process took
+   * the lock meanwhile: the call wrote nothing, and may be tried again.
+   */
+  | 'LOCK_LOST'
   /** A backup's copy could not be written, or fails its check; the source is untouched. */
   | 'BACKUP_FAILED'
     /** Any other failure of the database or the filesystem under it. */

@@ -1,7 +1,9 @@
 // Blobs on PostgreSQL. A blob's file is placed (linkBlob's `place`) and
 // removed (whileBlobUnknown's `fn`, collectBlob's `removeFile`) only under a
 // transaction-level advisory lock on its digest, which every replica takes:
-// a lock on a row cannot guard a digest that has no row yet.
+// a lock on a row cannot guard a digest that has no row yet. Every linkBlob
+// takes it, with a file to place or not: one that writes the digest's first
+// row must wait for a whileBlobUnknown removing a file of that name.
 
 import { actorOf, pageOf } from '../arguments.js';
 import { toBlob, type BlobRow } from '../rows.js';
@@ -69,8 +71,8 @@ export async function linkBlob(
   const actor = actorOf(ctx);
   const place = options.place;
   await cx.write(async (tx) => {
-    // The lock pipelined with the statement: it is held before the file is placed, which is all it guards here.
-    const locking = place ? lockDigest(tx.sql, digest) : undefined;
+    // The lock pipelined with the statement: held before the row is written and the file placed.
+    const locking = lockDigest(tx.sql, digest);
     const now = Date.now();
     let created = false;
     let known: number | null = null;

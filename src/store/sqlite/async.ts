@@ -3,21 +3,24 @@
 // it is. SQLite through better-sqlite3 is fastest and simplest
 // synchronously, and one transaction per call is easiest to keep when
 // nothing can interleave. The adapter's methods are derived from the
-// contract's lists of method names, each made once, when this module loads.
+// contract's lists of method names, each made once, when this module loads;
+// the three whose callback may await (an object store's request) run
+// MetadataStore.awaiting's, which hold the digest's lock across the awaits.
 
 import { STORE_METHODS } from '../contract.js';
 import { CURSOR_METHODS } from '../notifications.js';
 import { UPLOAD_METHODS } from '../uploads.js';
-import type { NotificationCursors, Store, UploadSessions } from '../contract.js';
+import type { LockedAction, NotificationCursors, Store, UploadSessions } from '../contract.js';
 import type { StoreLimits } from '../limits.js';
+import type { Context } from '../types.js';
 import type { MetadataStore } from './store.js';
 
 /**
  * The SQLite store behind the asynchronous contract. Each call runs the
  * synchronous method at once and returns its settled promise, so the adapter
- * adds one promise per call and nothing else. Callbacks run inside SQLite's
- * transaction must be synchronous there: one that returns a promise fails
- * the call with ARGUMENT_INVALID and its transaction rolls back.
+ * adds one promise per call and nothing else. linkBlob's `place`,
+ * whileBlobUnknown's `fn` and collectBlob's `removeFile` may return a
+ * promise: it is awaited under the digest's lock, held across processes.
  */
 export function asyncStore(store: MetadataStore): Store {
   // A Store: STORE_METHODS lists every method of Store (the compiler checks
@@ -63,6 +66,15 @@ class SqliteAsyncStore extends settledClass<MetadataStore>(STORE_METHODS) {
     super(store);
     this.notifications = new AsyncCursors(store.notifications) as unknown as NotificationCursors;
     this.uploads = new AsyncUploads(store.uploads) as unknown as UploadSessions;
+  }
+  linkBlob(repo: string, blob: { digest: string; size: number }, ctx?: Context, options?: { place?: LockedAction }): Promise<void> {
+    return this.sync.awaiting.linkBlob(repo, blob, ctx, options);
+  }
+  whileBlobUnknown(digest: string, fn: LockedAction): Promise<boolean> {
+    return this.sync.awaiting.whileBlobUnknown(digest, fn);
+  }
+  collectBlob(digest: string, ctx?: Context, options?: { olderThan?: Date; removeFile?: LockedAction }): Promise<void> {
+    return this.sync.awaiting.collectBlob(digest, ctx, options);
   }
   get location(): string {
     return this.sync.file;

@@ -1,17 +1,20 @@
 // Blobs: known once per digest, linked into the repositories that may read
-// them. A registry places a blob's file inside linkBlob's transaction and
-// removes it only while no row names the digest, both under the write lock.
+// them. A registry places a blob's file in linkBlob and removes it only
+// while no row names the digest, both under the digest's lock (locks.ts):
+// inside the write transaction for an action that finishes at once, across
+// its awaits for one that returns a promise (the asynchronous face only).
 
 import type Database from 'better-sqlite3';
 import { prepareAll } from './connection.js';
 import { actorOf, pageOf } from '../arguments.js';
 import type { StoreContext } from './context.js';
 import { NotFoundError, StoreError } from '../errors.js';
-import { runCallback } from './errors.js';
 import { recordEvent } from './events.js';
+import { refuseIfLocked, runLocked, runLockedSync, startAction, type Outcome } from './locks.js';
 import { toBlob, type BlobRow } from '../rows.js';
 import { ensureRepository, requireRepository } from './repositories.js';
 import type { BlobInfo, Context, PageOptions } from '../types.js';
+import type { LockedAction } from '../contract.js';
 
 const BLOB_SQL = {
   blobSize: 'SELECT size FROM blob WHERE digest = :digest',
@@ -77,7 +80,7 @@ export function removeBlob(cx: StoreContext, digest: string, actor: string, stil
 
 // --- the store's methods ------------------------------------------------------
 
-/** See Store.linkBlob. */
+/** See Store.linkBlob: the synchronous face, whose `place` must not return a promise. */
 export function linkBlob(
   cx: StoreContext,
   repo: string,
@@ -85,20 +88,60 @@ export function linkBlob(
   ctx?: Context,
   options: { place?: () => void } = {},
 ): void {
-  const { digest, size } = blob;
   const actor = actorOf(ctx);
+  runLockedSync(cx, blob.digest, () => linkStep(cx, repo, blob, actor, options.place, false));
+}
+
+/** See Store.linkBlob: the asynchronous face, whose `place` may return a promise. */
+export function linkBlobAwaiting(
+  cx: StoreContext,
+  repo: string,
+  blob: { digest: string; size: number },
+  ctx?: Context,
+  options: { place?: LockedAction } = {},
+): Promise<void> {
+  const actor = actorOf(ctx);
+  return runLocked(cx, blob.digest, () => linkStep(cx, repo, blob, actor, options.place, true));
+}
+
+/**
+ * linkBlob in its transaction: the size checked before anything is placed;
+ * the digest's lock respected when a file is placed, and when no row names
+ * the digest yet (a whileBlobUnknown may be removing a file of that name);
+ * the rows written once `place` has succeeded.
+ */
+function linkStep(
+  cx: StoreContext,
+  repo: string,
+  blob: { digest: string; size: number },
+  actor: string,
+  place: LockedAction | undefined,
+  mayAwait: boolean,
+): Outcome<void> {
+  const known = knownSize(cx, blob);
+  if (place !== undefined || known === undefined) refuseIfLocked(cx, blob.digest);
+  const lock = place && startAction(cx, blob.digest, place, mayAwait);
+  // After an action that awaited, the size is read again: the row may have been collected meanwhile.
+  if (lock) return { lock, finish: () => writeLink(cx, repo, blob, actor, knownSize(cx, blob)) };
+  return { value: writeLink(cx, repo, blob, actor, known) };
+}
+
+/** The size recorded for the blob's digest, if any. @throws StoreError SIZE_INVALID when it is not the blob's. */
+function knownSize(cx: StoreContext, { digest, size }: { digest: string; size: number }): number | undefined {
+  const known = cx.sql.blobs.blobSize.get({ digest }) as number | undefined;
+  if (known !== undefined && known !== size) {
+    throw new StoreError('SIZE_INVALID', `blob ${digest} has size ${known}, not ${size}`, { size: known });
+  }
+  return known;
+}
+
+/** The repository (created on first use), the blob's row unless `known`, and the link. */
+function writeLink(cx: StoreContext, repo: string, { digest, size }: { digest: string; size: number }, actor: string, known: number | undefined): void {
   const sql = cx.sql.blobs;
-  cx.write(() => {
-    const now = Date.now();
-    const repositoryId = ensureRepository(cx, repo, actor, now);
-    const known = sql.blobSize.get({ digest });
-    if (known === undefined) sql.insertBlob.run({ digest, size, now });
-    else if (known !== size) {
-      throw new StoreError('SIZE_INVALID', `blob ${digest} has size ${known}, not ${size}`, { size: known });
-    }
-    if (options.place) runCallback(options.place);
-    sql.linkBlob.run({ repositoryId, digest, now });
-  });
+  const now = Date.now();
+  const repositoryId = ensureRepository(cx, repo, actor, now);
+  if (known === undefined) sql.insertBlob.run({ digest, size, now });
+  sql.linkBlob.run({ repositoryId, digest, now });
 }
 
 /** See Store.mountBlob. */
@@ -157,14 +200,31 @@ export function allBlobs(cx: StoreContext, page?: PageOptions): BlobInfo[] {
   return cx.read(() => (cx.sql.blobs.allBlobs.all({ last, limit }) as BlobRow[]).map(toBlob));
 }
 
-/** See Store.whileBlobUnknown. */
+/** See Store.whileBlobUnknown: the synchronous face, whose `fn` must not return a promise. */
 export function whileBlobUnknown(cx: StoreContext, digest: string, fn: () => void): boolean {
-  const sql = cx.sql.blobs;
   // Most files have their row: a read says so without taking the write lock.
-  if (cx.read(() => sql.blobSize.get({ digest })) !== undefined) return false;
-  return cx.write(() => {
-    if (sql.blobSize.get({ digest }) !== undefined) return false;
-    runCallback(fn);
-    return true;
-  });
+  if (blobKnown(cx, digest)) return false;
+  return runLockedSync(cx, digest, () => unknownStep(cx, digest, fn, false));
+}
+
+/** See Store.whileBlobUnknown: the asynchronous face, whose `fn` may return a promise. */
+export function whileBlobUnknownAwaiting(cx: StoreContext, digest: string, fn: LockedAction): Promise<boolean> {
+  try {
+    if (blobKnown(cx, digest)) return Promise.resolve(false);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return runLocked(cx, digest, () => unknownStep(cx, digest, fn, true));
+}
+
+function blobKnown(cx: StoreContext, digest: string): boolean {
+  return cx.read(() => cx.sql.blobs.blobSize.get({ digest })) !== undefined;
+}
+
+/** whileBlobUnknown in its transaction: `fn` only while no row names the digest, under its lock. */
+function unknownStep(cx: StoreContext, digest: string, fn: LockedAction, mayAwait: boolean): Outcome<boolean> {
+  if (cx.sql.blobs.blobSize.get({ digest }) !== undefined) return { value: false };
+  refuseIfLocked(cx, digest);
+  const lock = startAction(cx, digest, fn, mayAwait);
+  return lock ? { lock, finish: () => true } : { value: true };
 }

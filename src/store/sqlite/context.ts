@@ -21,6 +21,8 @@ export class StoreContext {
   readonly limits: StoreLimits;
   /** Runs after each write commits while anyone subscribes: the delivery of its events. */
   afterWrite: (() => void) | undefined;
+  /** The end of the last local call queued on each digest whose lock is awaited or held across awaits (locks.ts). */
+  readonly digestTurns = new Map<string, Promise<void>>();
   readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
 
   /** @throws StoreError: see openStore. */

@@ -1,7 +1,7 @@
 // What SQLite and better-sqlite3 throw, translated into the StoreError
-// family, and a caller's callback run inside a SQLite transaction.
+// family.
 
-import { CallbackFailure, StoreError, type StoreErrorCode } from '../errors.js';
+import { StoreError, type StoreErrorCode } from '../errors.js';
 
 // Primary result codes (SqliteError.code without the extended suffix) to ours.
 const SQLITE_CODES: Record<string, StoreErrorCode> = {
@@ -42,25 +42,4 @@ export function translateError(error: unknown, file: string): StoreError {
   }
   const message = error instanceof Error ? error.message : String(error);
   return new StoreError('DATABASE_ERROR', `${file}: ${message}`, undefined, { cause: error });
-}
-
-/**
- * Runs a caller's callback inside a transaction: what it throws aborts the
- * transaction and reaches the caller as is (the transaction unwraps it).
- * SQLite's transaction is synchronous: a callback that returns a promise
- * would go on outside it, so it is refused, ARGUMENT_INVALID, and the
- * transaction rolls back.
- */
-export function runCallback(fn: () => void): void {
-  let result: unknown;
-  try {
-    result = fn();
-  } catch (error) {
-    throw new CallbackFailure(error);
-  }
-  if (typeof (result as Promise<void> | undefined)?.then === 'function') {
-    // Unhandled otherwise: what it settles with no longer matters.
-    (result as Promise<void>).then(undefined, () => {});
-    throw new CallbackFailure(new StoreError('ARGUMENT_INVALID', 'a callback run inside a SQLite transaction must be synchronous'));
-  }
 }

@@ -5,13 +5,14 @@
 import type Database from 'better-sqlite3';
 import { prepareAll } from './connection.js';
 import { actorOf, timeOf } from '../arguments.js';
-import { removeBlob, whileBlobUnknown } from './blobs.js';
+import { removeBlob, whileBlobUnknown, whileBlobUnknownAwaiting } from './blobs.js';
 import { toBlob, type BlobRow } from '../rows.js';
 import type { StoreContext } from './context.js';
 import { StoreError } from '../errors.js';
 import { refuseIfChild, removeManifest } from './manifests.js';
 import { resolveManifest } from './repositories.js';
 import type { BlobInfo, Context, UntaggedManifest } from '../types.js';
+import type { LockedAction } from '../contract.js';
 
 // The rules as fixed SQL fragments, shared by each listing and the re-check
 // inside its delete, so that the two cannot drift.
@@ -98,16 +99,31 @@ export function collectManifest(cx: StoreContext, repo: string, digest: string, 
   });
 }
 
-/** See Store.collectBlob. */
+/** See Store.collectBlob: the synchronous face, whose `removeFile` must not return a promise. */
 export function collectBlob(
   cx: StoreContext,
   digest: string,
   ctx?: Context,
   options: { olderThan?: Date; removeFile?: () => void } = {},
 ): void {
+  deleteCollectable(cx, digest, ctx, options);
+  // A second transaction, after the row's delete has committed.
+  if (options.removeFile) whileBlobUnknown(cx, digest, options.removeFile);
+}
+
+/** See Store.collectBlob: the asynchronous face, whose `removeFile` may return a promise. */
+export async function collectBlobAwaiting(
+  cx: StoreContext,
+  digest: string,
+  ctx?: Context,
+  options: { olderThan?: Date; removeFile?: LockedAction } = {},
+): Promise<void> {
+  deleteCollectable(cx, digest, ctx, options);
+  if (options.removeFile) await whileBlobUnknownAwaiting(cx, digest, options.removeFile);
+}
+
+function deleteCollectable(cx: StoreContext, digest: string, ctx: Context | undefined, options: { olderThan?: Date }): void {
   const actor = actorOf(ctx);
   const before = timeOf(options.olderThan);
   cx.write(() => removeBlob(cx, digest, actor, () => cx.sql.gc.blobCollectable.get({ digest, before }) !== undefined));
-  // A second transaction, after the row's delete has committed.
-  if (options.removeFile) whileBlobUnknown(cx, digest, options.removeFile);
 }

@@ -44,5 +44,16 @@ ALTER TABLE upload_session ADD COLUMN holder TEXT;
 PRAGMA user_version = 4;
 `;
 
+/** Version 4 → 5: the digest locks held across an action's awaits (see blob_lock in schema.sql). */
+const TO_5 = `
+CREATE TABLE blob_lock (
+  digest      TEXT    PRIMARY KEY,
+  owner       TEXT    NOT NULL CHECK (length(owner) = 36),
+  holder      TEXT,
+  lease_until INTEGER NOT NULL
+) WITHOUT ROWID;
+PRAGMA user_version = 5;
+`;
+
 /** The step from version `n` to `n + 1`, at index `n`; index 0 is unused (a new file runs schema.sql). */
-export const MIGRATION_STEPS: readonly (string | undefined)[] = [undefined, TO_2, TO_3, TO_4];
+export const MIGRATION_STEPS: readonly (string | undefined)[] = [undefined, TO_2, TO_3, TO_4, TO_5];

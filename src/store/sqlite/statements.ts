@@ -7,6 +7,7 @@ import { prepareBlobStatements } from './blobs.js';
 import { prepareEventStatements } from './events.js';
 import { prepareGcStatements } from './gc.js';
 import { prepareInspectionStatements } from './inspection.js';
+import { prepareLockStatements } from './locks.js';
 import { prepareManifestStatements } from './manifests.js';
 import { prepareNotificationStatements } from './notifications.js';
 import { prepareRepositoryStatements } from './repositories.js';
@@ -26,6 +27,7 @@ export interface Statements {
   inspection: ReturnType<typeof prepareInspectionStatements>;
   notifications: ReturnType<typeof prepareNotificationStatements>;
   uploads: ReturnType<typeof prepareUploadStatements>;
+  locks: ReturnType<typeof prepareLockStatements>;
 }
 
 /**
@@ -35,6 +37,7 @@ export interface Statements {
 export function prepareStatements(db: Database.Database): Statements {
   let notifications: Statements['notifications'] | undefined;
   let uploads: Statements['uploads'] | undefined;
+  let locks: Statements['locks'] | undefined;
   return {
     repositories: prepareRepositoryStatements(db),
     manifests: prepareManifestStatements(db),
@@ -52,6 +55,10 @@ export function prepareStatements(db: Database.Database): Statements {
     // The same for a version-2 file, which has no upload_session yet.
     get uploads() {
       return (uploads ??= prepareUploadStatements(db));
+    },
+    // The same for a version-4 file, which has no blob_lock yet.
+    get locks() {
+      return (locks ??= prepareLockStatements(db));
     },
   };
 }

@@ -4,6 +4,7 @@
 // transaction (IMMEDIATE for writes); the checks of the arguments
 // (../checks.ts) run in front of every method.
 
+import { AwaitingBlobs } from './awaiting.js';
 import { backup } from './backup.js';
 import * as blobs from './blobs.js';
 import { STORE_CHECKS, applyChecks } from '../checks.js';
@@ -38,6 +39,8 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
   readonly notifications: SqliteNotificationCursors;
   /** Blob upload sessions, shared by every process on the file (regmeta serve's blob storage keeps them here). */
   readonly uploads: SqliteUploadSessions;
+  /** @internal The blob methods whose callbacks may await: what asyncStore runs. */
+  readonly awaiting: AwaitingBlobs;
   readonly #cx: StoreContext;
   readonly #subscriptions: Subscriptions;
 
@@ -48,6 +51,7 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
     this.limits = this.#cx.limits;
     this.notifications = new SqliteNotificationCursors(this.#cx);
     this.uploads = new SqliteUploadSessions(this.#cx);
+    this.awaiting = new AwaitingBlobs(this.#cx);
     this.#subscriptions = new Subscriptions(this.#cx, options.pollInterval ?? DEFAULT_POLL_INTERVAL);
   }
 
@@ -123,7 +127,13 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
     repositories.deleteRepository(this.#cx, repo, ctx);
   }
 
-  // --- blobs: the callbacks run inside SQLite's transaction, and must be synchronous ---
+  // --- blobs -----------------------------------------------------------------
+  // linkBlob's place, whileBlobUnknown's fn and collectBlob's removeFile run
+  // inside SQLite's write transaction and must be
+  // synchronous (ARGUMENT_INVALID otherwise; asyncStore's may await). A
+  // digest locked by an action that awaits (asyncStore's, in any process) is
+  // waited for up to the busy timeout, then DATABASE_BUSY; at once when this
+  // process holds it, since only its event loop can let it go.
   linkBlob(repo: string, blob: { digest: string; size: number }, ctx?: Context, options: { place?: () => void } = {}): void {
     blobs.linkBlob(this.#cx, repo, blob, ctx, options);
   }
