@@ -5,7 +5,7 @@
 
 /**
  * The codes a BlobStoreError carries: the distribution spec's where it has
- * one (every code here is one of the spec's).
+ * one (every code here but STORAGE_UNAVAILABLE is one of the spec's).
  */
 type BlobStoreErrorCode =
   /** The upload session is not known: never opened, finished, cancelled, expired or another repository's. */
@@ -17,7 +17,9 @@ type BlobStoreErrorCode =
   /** A body longer or shorter than it claimed, or a blob above the size limit (then `limit` is set). */
   | 'SIZE_INVALID'
   /** A client holds as many upload sessions as it may (then `retryAfter` is set). */
-  | 'TOOMANYREQUESTS';
+  | 'TOOMANYREQUESTS'
+  /** The storage cannot serve now: an object store unreachable, timed out, throttling or failing (then `retryAfter` is set). */
+  | 'STORAGE_UNAVAILABLE';
 
 /** What a BlobStoreError may carry besides its code and message. */
 interface BlobStoreErrorOptions {
@@ -40,7 +42,7 @@ export class BlobStoreError extends Error {
    * bytes. A registry answers that with 413 rather than SIZE_INVALID's 400.
    */
   readonly limit?: number;
-  /** Set with TOOMANYREQUESTS: seconds after which trying again may succeed. */
+  /** Set with TOOMANYREQUESTS and STORAGE_UNAVAILABLE: seconds after which trying again may succeed. */
   readonly retryAfter?: number;
 
   constructor(

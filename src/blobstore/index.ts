@@ -4,6 +4,7 @@
 // chosen here from where the blobs are kept.
 
 import { DirectoryBlobStore } from './fs/directory.js';
+import { S3BlobStore } from './s3/store.js';
 import type { BlobStore, BlobStoreOptions, Storage } from './types.js';
 
 export { BlobStoreError } from './errors.js';
@@ -17,11 +18,12 @@ export {
 } from './types.js';
 
 /**
- * The blob store for `storage`. Constructing one touches no storage (init
- * does).
- * @throws TypeError for a kind of storage this build does not have.
+ * The blob store for `storage`: a directory's, or an S3 bucket's (whose
+ * AWS SDK is loaded on first use). Constructing one touches no storage
+ * (init does).
+ * @throws TypeError for S3 options out of range (a part size under 5 MiB).
  */
 export function createBlobStore(storage: Storage, options: BlobStoreOptions = {}): BlobStore {
   if ('directory' in storage) return new DirectoryBlobStore(storage.directory, options);
-  throw new TypeError('S3 storage is not built yet');
+  return new S3BlobStore(storage.s3, options);
 }

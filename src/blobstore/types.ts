@@ -281,6 +281,11 @@ export interface S3Options {
   region?: string;
   /** Path-style URLs (endpoint/bucket/key), as MinIO and most self-hosted services want. */
   forcePathStyle?: boolean;
+  /**
+   * Bytes per multipart part, at least 5 MiB (S3's smallest but the last);
+   * default 16 MiB. A writer holds about three parts in memory.
+   */
+  partSize?: number;
 }
 
 /** Where blobs are kept: a directory, or an S3-compatible bucket. */

@@ -56,6 +56,8 @@ const STATUS: Record<string, number> = {
   DATABASE_BUSY: 503,
   DATABASE_UNAVAILABLE: 503,
   STORE_CLOSED: 503,
+  // The blobs' object storage is unreachable, timed out, throttling or failing.
+  STORAGE_UNAVAILABLE: 503,
   DATABASE_FULL: 507,
 };
 
@@ -122,6 +124,10 @@ export function toWireError(error: unknown): WireError {
 // to try again.
 function blobStoreWireError(error: BlobStoreError): WireError {
   const status = error.limit !== undefined ? 413 : statusOf(error.code);
+  if (status === 503) {
+    const retryAfter = String(error.retryAfter ?? RETRY_AFTER_SECONDS);
+    return { status, code: 'UNAVAILABLE', message: 'the registry cannot serve this request now', headers: { 'Retry-After': retryAfter } };
+  }
   if (status >= 500) return { status: 500, code: 'UNKNOWN', message: 'internal server error' };
   const headers = error.retryAfter !== undefined ? { 'Retry-After': String(error.retryAfter) } : undefined;
   return { status, code: error.code, message: error.message, detail: error.detail, headers };

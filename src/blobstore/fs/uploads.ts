@@ -3,18 +3,16 @@
 // for a registry), so that any process sharing the directory and the table
 // may take the next chunk of any session.
 //
-// One writer at a time per session, across processes: a writer claims the
-// session in the table (an owner token and a lease, renewed while a long
-// body streams), cuts the file back to the committed size (what a crash
-// mid-chunk left beyond it is not part of the upload), appends, and commits
-// the new size, which also releases the claim. A second writer waits: in
-// this process behind the first, across processes by polling the claim.
+// One writer at a time per session, across processes (claims.ts): the
+// writer cuts the file back to the committed size (what a crash mid-chunk
+// left beyond it is not part of the upload), appends, and commits the new
+// size.
 //
 // The sha256 state of a session lives in the process that fed it (Node's
 // Hash cannot be exported), valid while its byte count equals the committed
 // size; a process without it hashes the committed bytes from the file again.
 
-import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
@@ -22,8 +20,8 @@ import type { Readable } from 'node:stream';
 import { BlobStoreError, tooLarge } from '../errors.js';
 import { hashFile, meteredCopy, stagedFile, syncFile, truncateFile, WRITE_BUFFER_SIZE, type StagedFile } from './io.js';
 import { blobPath, uploadPath } from './layout.js';
-import type { UploadSession, UploadSessions } from '../../store/index.js';
-import { unknownUpload } from '../sessions.js';
+import type { UploadSessions } from '../../store/index.js';
+import { SessionClaims, type SessionHandle } from '../claims.js';
 import type { ChunkClaim, Upload } from '../types.js';
 
 /** How a directory's uploads behave. */
@@ -35,15 +33,6 @@ interface UploadLimits {
   claimLease: number;
 }
 
-/** A session handle as callers hold it: its size follows what this process commits. */
-class Handle implements Upload {
-  constructor(
-    readonly id: string,
-    readonly repo: string,
-    public size: number,
-  ) {}
-}
-
 /** The hash of a session's first `size` bytes, as this process fed it. */
 interface HashState {
   hash: Hash;
@@ -51,7 +40,6 @@ interface HashState {
   used: number;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The upload sessions of one data directory. */
@@ -61,15 +49,14 @@ export class DirectoryUploads {
   readonly #dir: string;
   readonly #table: UploadSessions;
   readonly #limits: UploadLimits;
-  readonly #issued = new WeakSet<Upload>();
+  readonly #claims: SessionClaims;
   readonly #hashes = new Map<string, HashState>();
-  // The writers of this process queued per session: only the head polls the table.
-  readonly #queues = new Map<string, Promise<void>>();
 
   constructor(dataDir: string, table: UploadSessions, limits: UploadLimits) {
     this.#dir = dataDir;
     this.#table = table;
     this.#limits = limits;
+    this.#claims = new SessionClaims(table, limits.claimLease);
   }
 
   /** See BlobStore.countUploads. */
@@ -87,18 +74,18 @@ export class DirectoryUploads {
       await this.#table.end(repo, record.id).catch(() => {});
       throw error;
     }
-    return this.#handle(record);
+    return this.#claims.handle(record);
   }
 
   /** See BlobStore.upload. */
   async get(repo: string, id: string): Promise<Upload> {
-    return this.#handle(await this.#table.get(repo, id));
+    return this.#claims.handle(await this.#table.get(repo, id));
   }
 
   /** See BlobStore.append. */
   async append(upload: Upload, body: Readable, claim?: number | ChunkClaim): Promise<void> {
-    const handle = this.#handleOf(upload);
-    await this.#exclusive(handle, async (owner, lost) => {
+    const handle = this.#claims.handleOf(upload);
+    await this.#claims.exclusive(handle, async (owner, lost) => {
       const expected = typeof claim === 'function' ? claim(handle) : claim;
       const before = handle.size;
       const hash = await this.#hashOf(handle);
@@ -147,12 +134,12 @@ export class DirectoryUploads {
 
   /** See BlobStore.finish. */
   async finish(upload: Upload, digest: string): Promise<StagedFile> {
-    const handle = this.#handleOf(upload);
+    const handle = this.#claims.handleOf(upload);
     const file = this.#file(handle.id);
     const discard = () => rm(file, { force: true }).catch(() => {});
     // Once the claim is ours, the session is over whatever happens; a finish
     // that lost the race to another hears BLOB_UPLOAD_UNKNOWN and touches nothing.
-    return this.#exclusive(handle, async () => {
+    return this.#claims.exclusive(handle, async () => {
       try {
         const target = blobPath(this.#dir, digest);
         const hash = await this.#hashOf(handle);
@@ -178,14 +165,14 @@ export class DirectoryUploads {
 
   /** See BlobStore.cancel. The row goes first, then the file. */
   async cancel(upload: Upload): Promise<void> {
-    const handle = this.#handleOf(upload);
+    const handle = this.#claims.handleOf(upload);
     this.#hashes.delete(handle.id);
     await this.#table.end(handle.repo, handle.id);
     await rm(this.#file(handle.id), { force: true });
   }
 
   /** Ends the session in the table (requests waiting on it then find it unknown) and forgets its hash. Never throws: the row of a session whose file is gone is ended by the next writer. */
-  async #end(handle: Handle): Promise<void> {
+  async #end(handle: SessionHandle): Promise<void> {
     this.#hashes.delete(handle.id);
     await this.#table.end(handle.repo, handle.id).catch(() => {});
   }
@@ -234,65 +221,13 @@ export class DirectoryUploads {
   }
 
   /**
-   * Runs `fn` as the session's one writer: after this process's earlier
-   * writers on it, with a claim in the table renewed while `fn` runs, and
-   * released after it unless `fn` committed. `fn` gets the claim's owner
-   * token and whether the claim was lost meanwhile (its lease ran out and
-   * another writer took it).
-   * @throws BlobStoreError BLOB_UPLOAD_UNKNOWN (ended meanwhile), TOOMANYREQUESTS
-   * (another process held the session longer than a lease and a bit); what `fn` throws.
-   */
-  async #exclusive<T>(handle: Handle, fn: (owner: string, lost: () => boolean) => Promise<T>): Promise<T> {
-    const previous = this.#queues.get(handle.id) ?? Promise.resolve();
-    let done!: () => void;
-    const tail = previous.then(() => new Promise<void>((resolve) => (done = resolve)));
-    this.#queues.set(handle.id, tail);
-    await previous;
-    const owner = randomUUID();
-    try {
-      handle.size = await this.#claim(handle, owner);
-      let lost = false;
-      const lease = this.#limits.claimLease;
-      const renewal = setInterval(() => {
-        this.#table.renew(handle.id, owner, lease).then((held) => (lost ||= !held), () => {});
-      }, Math.max(lease / 3, 10));
-      renewal.unref();
-      try {
-        return await fn(owner, () => lost);
-      } finally {
-        clearInterval(renewal);
-        // After a commit or an end this finds no claim of ours: nothing happens.
-        await this.#table.release(handle.id, owner).catch(() => {});
-      }
-    } finally {
-      done();
-      if (this.#queues.get(handle.id) === tail) this.#queues.delete(handle.id);
-    }
-  }
-
-  /** Claims the session for `owner`, polling while another process holds it. @returns the committed size. */
-  async #claim(handle: Handle, owner: string): Promise<number> {
-    const lease = this.#limits.claimLease;
-    // Long enough for the claim of a writer that died to run out, with a margin.
-    const deadline = Date.now() + lease + Math.min(lease, 5000);
-    for (let wait = 5; ; wait = Math.min(wait * 2, 250)) {
-      const claimed = await this.#table.claim(handle.repo, handle.id, owner, lease);
-      if (claimed !== 'busy') return claimed.size;
-      if (Date.now() >= deadline) {
-        throw new BlobStoreError('TOOMANYREQUESTS', 'another request is writing to this upload session: try again', { retryAfter: 1 });
-      }
-      await sleep(wait);
-    }
-  }
-
-  /**
    * The hash of the session's committed bytes: this process's own when it is
    * at the committed size, else hashed again from the file. First cuts the
    * file back to the committed size (a crash mid-chunk may have left more).
    * @throws BlobStoreError BLOB_UPLOAD_UNKNOWN when the file is gone or
    * shorter than the committed size (then the session is ended).
    */
-  async #hashOf(handle: Handle): Promise<Hash> {
+  async #hashOf(handle: SessionHandle): Promise<Hash> {
     const file = this.#file(handle.id);
     const size = handle.size;
     const stats = await stat(file).catch(() => undefined);
@@ -318,18 +253,6 @@ export class DirectoryUploads {
 
   #remember(id: string, hash: Hash, size: number): void {
     this.#hashes.set(id, { hash, size, used: Date.now() });
-  }
-
-  #handle(record: UploadSession): Handle {
-    const handle = new Handle(record.id, record.repo, record.size);
-    this.#issued.add(handle);
-    return handle;
-  }
-
-  /** @throws BlobStoreError BLOB_UPLOAD_UNKNOWN for a handle from elsewhere. */
-  #handleOf(upload: Upload): Handle {
-    if (!this.#issued.has(upload)) throw unknownUpload();
-    return upload as Handle;
   }
 
   #file(id: string): string {

@@ -3,13 +3,21 @@
 // upload sessions, once per entry of `sessionTables`), through the BlobStore
 // contract only, with the backend's name in the test's name.
 
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { asyncStore, openStore, type Store, type UploadSessions } from 'regmeta';
+import { openPostgresStore } from 'regmeta/postgres';
+import { afterAll } from 'vitest';
+import { Bucket } from '../../../src/blobstore/s3/client.js';
+import { Layout } from '../../../src/blobstore/s3/layout.js';
+import { S3BlobStore } from '../../../src/blobstore/s3/store.js';
+import { startPostgres } from '../../store/postgres/server.js';
+import { startS3Server, type S3Server } from '../s3/server.js';
 import { DirectoryBlobStore } from '../../../src/blobstore/fs/directory.js';
 import { MemorySessionTable } from '../../../src/blobstore/sessions.js';
-import type { BlobStore, BlobStoreOptions } from '../../../src/blobstore/types.js';
+import type { BlobStore, BlobStoreOptions, S3Options } from '../../../src/blobstore/types.js';
 
 /** A fresh, empty storage of one backend, that several blob stores may share (as replicas share it). */
 export interface Storage {
@@ -64,7 +72,50 @@ const fs: BlobBackend = {
   },
 };
 
-export const backends: BlobBackend[] = [fs];
+// One S3 server and one PostgreSQL server per test file (vitest runs each
+// file in its own worker), started on first use; a prefix per storage.
+let s3server: Promise<S3Server> | undefined;
+let postgres: ReturnType<typeof startPostgres> | undefined;
+afterAll(async () => {
+  const [s3, pg] = [s3server, postgres];
+  s3server = postgres = undefined;
+  await (await s3)?.cleanup();
+  await (await pg)?.stop();
+});
+
+const s3: BlobBackend = {
+  name: 's3',
+  async create() {
+    const server = await (s3server ??= startS3Server());
+    const options: S3Options = { ...server.options, prefix: `contract/${randomUUID()}` };
+    const layout = new Layout(options.prefix);
+    const bucket = new Bucket(options);
+    const opened: S3BlobStore[] = [];
+    return {
+      open(blobOptions) {
+        const blobs = new S3BlobStore(options, blobOptions);
+        opened.push(blobs);
+        return blobs;
+      },
+      async uploadsKept() {
+        const ids = new Set<string>();
+        for await (const object of bucket.list(layout.uploads)) ids.add(layout.sessionOf(object.key) ?? object.key);
+        return [...ids];
+      },
+      async cleanup() {
+        for (const blobs of opened) await blobs.destroy();
+        await bucket.destroy();
+      },
+    };
+  },
+  // Its place, delete and remove are promises: PostgreSQL holds its lock across them.
+  async metadata() {
+    postgres ??= startPostgres();
+    return openPostgresStore(await (await postgres).createDatabase());
+  },
+};
+
+export const backends: BlobBackend[] = [fs, s3];
 
 /** A session table, and what closes it. */
 export interface SessionTable {
