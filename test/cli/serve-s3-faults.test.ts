@@ -26,8 +26,8 @@ let data: string;
 let storage: string[];
 /** Every image the registry acknowledged, by repo:tag: all must pull whole at the end. */
 const acked = new Map<string, Image>();
-/** Every blob the registry acknowledged outside an image, by digest. */
-const ackedBlobs = new Map<string, Buffer>();
+/** Every blob the registry acknowledged outside an image, by digest: its repository and bytes. */
+const ackedBlobs = new Map<string, { repo: string; bytes: Buffer }>();
 
 beforeAll(async () => {
   s3 = await startS3Server();
@@ -73,7 +73,7 @@ async function postBlob(repo: string, bytes: Buffer): Promise<Answer> {
     signal: AbortSignal.timeout(BOUND_MS),
   });
   const answer = await answerOf(res);
-  if (answer.status === 201) ackedBlobs.set(sha256(bytes), bytes);
+  if (answer.status === 201) ackedBlobs.set(sha256(bytes), { repo, bytes });
   return answer;
 }
 
@@ -146,7 +146,7 @@ describe('regmeta serve on S3 while S3 goes away and comes back', () => {
     }
     const put = await send(location + (location.includes('?') ? '&' : '?') + `digest=${sha256(bytes)}`, { method: 'PUT' });
     expect(put.status, put.body.toString()).toBe(201);
-    ackedBlobs.set(sha256(bytes), bytes);
+    ackedBlobs.set(sha256(bytes), { repo, bytes });
     expect((await postBlob(repo, other)).status).toBe(201);
     expect(serverErrors(server)).toEqual([]);
   });
@@ -183,7 +183,7 @@ describe('regmeta serve on S3 while S3 goes away and comes back', () => {
     }
     const put = await send(location + (location.includes('?') ? '&' : '?') + `digest=${sha256(bytes)}`, { method: 'PUT' });
     expect(put.status, put.body.toString()).toBe(201);
-    ackedBlobs.set(sha256(bytes), bytes);
+    ackedBlobs.set(sha256(bytes), { repo, bytes });
     expect(serverErrors(server)).toEqual([]);
   });
 
@@ -226,8 +226,8 @@ describe('regmeta serve on S3 while S3 goes away and comes back', () => {
     const kept = makeImage('kept through gc');
     await pushImage(repo, 'kept', kept);
     // Every blob acknowledged so far pulls byte-identical, before gc may take those no manifest references.
-    for (const [digest, bytes] of ackedBlobs) {
-      const pulled = await send(`/v2/faults/any/blobs/${digest}`);
+    for (const [digest, { repo: where, bytes }] of ackedBlobs) {
+      const pulled = await send(`/v2/${where}/blobs/${digest}`);
       expect(pulled.status, digest).toBe(200);
       expect(pulled.body.equals(bytes), digest).toBe(true);
     }
