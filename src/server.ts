@@ -11,6 +11,7 @@ export {
   setRegistryCertificate,
   type RegistryHandler,
   type RegistryOptions,
+  type S3Options,
   type RegistryServer,
   type RegistryServerOptions,
   type StartRegistryOptions,

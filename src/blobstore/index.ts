@@ -13,6 +13,7 @@ export {
   type BlobFile,
   type BlobStore,
   type BlobStoreOptions,
+  type S3Options,
   type StagedBlob,
   type Upload,
 } from './types.js';

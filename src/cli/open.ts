@@ -1,6 +1,6 @@
 // Opening what a command works on, in one place: the metadata (the SQLite
 // file in the data directory, or the PostgreSQL database) behind the store's
-// asynchronous contract, and the blob files in the data directory, at the
+// asynchronous contract, and the blobs (in the data directory or a bucket), at the
 // Location that config/location.ts reads. A file that is missing or not a
 // regmeta store is never created or altered unless asked for.
 
@@ -120,9 +120,13 @@ async function openPostgres(url: string, readOnly: boolean): Promise<Store> {
   }
 }
 
-/** The blob files of the registry at `where`: <data>/blobs and <data>/uploads. */
+/**
+ * The blob store of the registry at `where`: its bucket, or <data>/blobs and
+ * <data>/uploads. Opening it touches no storage.
+ * @throws TypeError from createBlobStore for storage this build does not have.
+ */
 export function openBlobs(where: Location, options?: BlobStoreOptions): BlobStore {
-  return createBlobStore({ directory: where.data }, options);
+  return createBlobStore(where.storage === undefined ? { directory: where.data } : { s3: where.storage }, options);
 }
 
 /**

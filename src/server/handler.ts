@@ -5,7 +5,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry as PromRegistry } from 'prom-client';
-import { createBlobStore, type BlobStore } from '../blobstore/index.js';
+import { createBlobStore, type BlobStore, type S3Options } from '../blobstore/index.js';
 import { asyncStore, MetadataStore, type Store } from '../store/index.js';
 import { Access, readAccessRules, type AccessRules } from './access.js';
 import { BasicAuth, carriesNoCredentials, readHtpasswd, type AuthLimits } from './auth.js';
@@ -33,8 +33,21 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
    * or any Store (either backend).
    */
   store: MetadataStore | Store;
-  /** Holds blobs/ and uploads/ (created when missing). */
+  /** Holds blobs/ and uploads/ (created when missing), unless `storage` keeps the blobs elsewhere. */
   dataDir: string;
+  /**
+   * Keep the blobs in this S3-compatible bucket instead of under `dataDir`.
+   * Credentials come from the AWS SDK's standard chain (environment, shared
+   * config, a role); the SDK is loaded only when this is given.
+   */
+  storage?: S3Options;
+  /**
+   * Answer a blob GET with a 307 to a pre-signed URL of the storage, valid
+   * REDIRECT_TTL_SECONDS, so that the bytes do not pass through the
+   * registry (distribution's `redirect`). Where the storage has no such URLs
+   * (a directory) the registry serves the bytes itself. Default false.
+   */
+  storageRedirect?: boolean;
   /**
    * An htpasswd file of bcrypt hashes: when given, every request must
    * authenticate, unless access rules grant anonymous clients something.
@@ -123,11 +136,12 @@ export interface HandlerParts {
 
 /**
  * Creates the registry as a `(req, res)` request listener over `options.store`
- * and the blob files under `options.dataDir`. Connection limits (timeouts,
+ * and the blobs under `options.dataDir` or in `options.storage`. Connection limits (timeouts,
  * connection caps, the minimum body rate) need the server: createRegistry
  * applies them.
  * @throws Error when the htpasswd or access file cannot be read, a limit is not a
  * number ≥ 0 (headersTimeout: > 0), or the data directory cannot be created;
+ * TypeError from createBlobStore for storage this build does not have;
  * AccessRulesError when the access rules do not hold together.
  */
 export function createRegistryHandler(options: RegistryOptions): RegistryHandler {
@@ -164,7 +178,8 @@ function assemble(options: RegistryOptions) {
   const access = accessOf(options);
   const store = toAsyncStore(options.store);
   // Sessions in the metadata database: any replica takes any chunk, a restart loses none.
-  const blobStore = createBlobStore({ directory: options.dataDir }, {
+  const storage = options.storage === undefined ? { directory: options.dataDir } : { s3: options.storage };
+  const blobStore = createBlobStore(storage, {
     maxBlobSize: options.maxBlobSize,
     maxUploadsPerAddress: options.maxUploadsPerAddress,
     uploadTtl: options.uploadTtl,
@@ -181,6 +196,7 @@ function assemble(options: RegistryOptions) {
     faults: new FaultsOnce(onError),
     readOnly: options.readOnly ?? false,
     deletes: options.deletes ?? true,
+    redirect: options.storageRedirect ?? false,
     isAdmin: adminRule(access, auth !== undefined, options.admins ?? []),
     access,
     streams: new Set(),

@@ -19,6 +19,8 @@ export interface Registry {
   faults: FaultsOnce;
   readOnly: boolean;
   deletes: boolean;
+  /** Blob GETs answer 307 to the storage's pre-signed URL, where it has one. */
+  redirect: boolean;
   /** Users who may read everyone's events; with no htpasswd and no access rules, everyone. */
   isAdmin(user: string): boolean;
   /** The access rules, when configured: routes check them, the catalog and events filter by them. */

@@ -5,6 +5,8 @@
 
 export { createRegistryHandler, type RegistryHandler, type RegistryOptions } from './handler.js';
 export type { RequestLogEntry } from './request-log.js';
+// The bucket of RegistryOptions.storage, for the package's users.
+export type { S3Options } from '../blobstore/index.js';
 export type { FaultContext } from './faults.js';
 export { DEFAULT_MIN_FREE_DISK } from './readiness.js';
 export {
@@ -40,4 +42,5 @@ export {
 // server uses. Not the package's API.
 export { publicOrigin } from './http.js';
 export { DATABASE_FILE } from './server.js';
+export { REDIRECT_TTL_SECONDS } from './handlers/blobs.js';
 export { FileFormatError, parseFileText } from './file-format.js';

@@ -140,7 +140,7 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
   const listener = await bind(config.listen);
   let store: Store;
   try {
-    store = await openMetadata(config, { create: true });
+    store = await openMetadata({ data: config.data, database: config.database }, { create: true });
   } catch (error) {
     listener.close();
     throw error;
@@ -151,6 +151,8 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
       store,
       listener,
       dataDir: config.data,
+      storage: config.storage.s3,
+      storageRedirect: config.storage.redirect,
       publicUrl: config.publicUrl,
       htpasswd: config.htpasswd,
       admins: config.admins,

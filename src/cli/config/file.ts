@@ -47,6 +47,8 @@ export function checked(name: string, o: OptionInfo, value: unknown, problems: s
 
 /** A value not of its option's kind, in one line naming where. */
 export function bad(name: string, option: OptionInfo, raw: unknown): string {
+  const why = option.kind.why?.(raw);
+  if (why !== undefined) return `${name}: ${why}`;
   return `${name}: expected ${option.kind.expected}, got ${shown(raw)}`;
 }
 

@@ -24,6 +24,11 @@ export interface Kind<T = unknown> {
   readonly flagOnly?: boolean;
   /** Whether the flag may be repeated, each adding one value. */
   readonly repeatable?: boolean;
+  /**
+   * Why a value that fromText or fromFile refused is not one, when more can
+   * be said than `expected` (one line, no secret in it); undefined: `expected` says it.
+   */
+  why?(raw: unknown): string | undefined;
   /** What is wrong with a value read, beyond its form (one line, no secret in it); undefined when nothing. */
   check?(value: T): string | undefined;
 }

@@ -9,6 +9,7 @@ import { parse, type Command } from '../args.js';
 import { CliError, Exit } from '../exit.js';
 import { bad, checked, fromFile, optionOf, readConfigFile, suggestion } from './file.js';
 import { META_OPTIONS, OPTIONS, type LogLevel, type OptionInfo } from './options.js';
+import type { S3Options } from '../../blobstore/index.js';
 import type { NotifyTarget } from './kinds.js';
 
 /** Where a value came from. */
@@ -22,6 +23,12 @@ export interface ServeConfig {
   data: string;
   /** A postgres:// URL; unset: SQLite in <data>/metadata.db. */
   database?: string;
+  storage: {
+    /** The bucket holding the blobs; unset: <data>/blobs and <data>/uploads. */
+    s3?: S3Options;
+    /** Blob GETs answered with a 307 to a pre-signed URL, where the storage has them. */
+    redirect: boolean;
+  };
   htpasswd?: string;
   admins: string[];
   access?: string;

@@ -1,31 +1,37 @@
-// Where a subcommand finds the registry it works on: the data directory and,
-// when the metadata is on PostgreSQL, its database. Read from serve's options
+// Where a subcommand finds the registry it works on: the data directory,
+// the database when the metadata is on PostgreSQL, and the bucket when the
+// blobs are in S3-compatible storage. Read from serve's options
 // table with serve's sources and precedence (flag > environment > the config
 // file of --config or REGMETA_CONFIG > default), so that one config file and
 // one environment serve `regmeta serve` and every other command alike.
 
+import type { S3Options } from '../../blobstore/index.js';
 import { refuseProblems, resolveOptions } from './load.js';
 import { META_OPTIONS, OPTIONS, type OptionInfo } from './options.js';
 
 /** Where a registry lives. */
 export interface Location {
-  /** The data directory, absolute: the blobs, the uploads and, without `database`, metadata.db. */
+  /** The data directory, absolute: without `storage`, the blobs and the uploads; without `database`, metadata.db. */
   data: string;
   /** The PostgreSQL database's URL; undefined: the SQLite file in `data`. */
   database?: string;
+  /** The S3-compatible bucket holding the blobs; undefined: the blobs and uploads in `data`. */
+  storage?: S3Options;
 }
 
 const optionOf = (key: string): OptionInfo => OPTIONS.find((o) => o.key === key)!;
 const DATA = optionOf('data');
 const DATABASE = optionOf('database');
+const STORAGE = optionOf('storage.s3');
 const STRING = { type: 'string' } as const;
 
-/** The options of a command that opens the registry: --data, --database and --config. */
+/** The options of a command that opens the registry: --data, --database, --storage and --config. */
 export const LOCATION_OPTIONS = {
   [DATA.flagName]: STRING,
   [DATABASE.flagName]: STRING,
+  [STORAGE.flagName]: STRING,
   [META_OPTIONS.config.flag]: STRING,
-} as Readonly<Record<'config' | 'data' | 'database', typeof STRING>>;
+} as Readonly<Record<'config' | 'data' | 'database' | 'storage', typeof STRING>>;
 
 /** The options of a command that works on the SQLite file in the data directory alone (migrate's source). */
 export const DATA_OPTIONS = { [DATA.flagName]: STRING, [META_OPTIONS.config.flag]: STRING } as Readonly<Record<'config' | 'data', typeof STRING>>;
@@ -40,13 +46,18 @@ export const DATA_HELP = `  --${DATA.flagName} <${DATA.arg}>   the registry's da
                  (default: $${DATA.env}, else ${DATA.default})
 ${CONFIG_HELP}`;
 
-/** --data, --database and --config in a command's help (LOCATION_OPTIONS). */
+/** --data, --database, --storage and --config in a command's help (LOCATION_OPTIONS). */
 export const LOCATION_HELP = `  --${DATA.flagName} <${DATA.arg}>   the registry's data directory, holding metadata.db
                  (default: $${DATA.env}, else ${DATA.default})
   --${DATABASE.flagName} <${DATABASE.arg}>
                  the metadata on PostgreSQL (postgres://user:password@host/db;
                  default: $${DATABASE.env}, else the SQLite file in --data);
                  --data then holds only the blobs
+  --${STORAGE.flagName} <${STORAGE.arg}>
+                 the blobs in an S3-compatible bucket (s3://BUCKET/PREFIX?
+                 endpoint=URL&region=R&forcePathStyle=true; default:
+                 $${STORAGE.env}, else the blobs in --data); credentials
+                 come from the AWS chain (AWS_* environment, shared config)
 ${CONFIG_HELP}`;
 
 /**
@@ -54,19 +65,21 @@ ${CONFIG_HELP}`;
  * or DATA_OPTIONS with `options.database` false), the environment and the
  * config file, as serve reads the same options.
  * @throws CliError USAGE listing every problem, one line each (a --database
- * that is no postgres:// URL, a bad key or value in the config file); IO when
+ * that is no postgres:// URL, a --storage that is no good s3:// URL, a bad
+ * key or value in the config file); IO when
  * the config file cannot be read.
  */
 export function location(
-  values: { config?: string; data?: string; database?: string },
+  values: { config?: string; data?: string; database?: string; storage?: string },
   command: string,
   options: { database?: boolean } = {},
   env: NodeJS.ProcessEnv = process.env,
 ): Location {
   const problems: string[] = [];
-  const read = options.database === false ? [DATA] : [DATA, DATABASE];
+  const read = options.database === false ? [DATA] : [DATA, DATABASE, STORAGE];
   const { values: found } = resolveOptions(values, env, read, problems);
   refuseProblems(problems, command);
   const database = found.get(DATABASE.key) as string | undefined;
-  return { data: found.get(DATA.key) as string, ...(database === undefined ? {} : { database }) };
+  const storage = found.get(STORAGE.key) as S3Options | undefined;
+  return { data: found.get(DATA.key) as string, ...(database === undefined ? {} : { database }), ...(storage === undefined ? {} : { storage }) };
 }

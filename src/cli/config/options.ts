@@ -3,10 +3,11 @@
 // from the key, and from this table come the flag parser, the environment
 // reader, the config file validator, --help, --print-config and the table in
 // docs/registry.md (test/cli/config.test.ts holds the doc to it). The other
-// commands read `data` and `database` from it too (location.ts).
+// commands read `data`, `database` and `storage.s3` from it too (location.ts).
 
 import { DEFAULT_BLOB_LIMITS } from '../../blobstore/index.js';
-import { DATABASE_FILE, DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MIN_FREE_DISK, DEFAULT_STATS_INTERVAL } from '../../server/index.js';
+import { DATABASE_FILE, REDIRECT_TTL_SECONDS, DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MIN_FREE_DISK, DEFAULT_STATS_INTERVAL } from '../../server/index.js';
+import { s3 } from './storage.js';
 import { boolean, choice, count, databaseUrl, duration, list, listen, notify, path, publicUrl, size, type Kind } from './kinds.js';
 
 /** The levels of --log-level, most verbose first (pino's). */
@@ -28,6 +29,8 @@ interface OptionSpec {
   arg?: string;
   /** The flag when it is not the key's last part in kebab case (`admin` for admins). */
   flag?: string;
+  /** The environment variable when it is not derived from the key (REGMETA_STORAGE for storage.s3). */
+  env?: string;
   /** Shown masked by --print-config. */
   secret?: boolean;
 }
@@ -57,6 +60,21 @@ const SPECS: OptionSpec[] = [
     arg: 'url',
     defaultText: `none: SQLite in <data>/${DATABASE_FILE}`,
     help: 'keep the metadata in this PostgreSQL database (postgres://user:password@host:5432/db; the password is masked in --print-config); --data then holds the blobs and uploads only',
+  },
+  {
+    key: 'storage.s3',
+    kind: s3,
+    flag: 'storage',
+    env: 'REGMETA_STORAGE',
+    arg: 'url',
+    defaultText: 'none: the blobs and uploads in --data',
+    help: 'keep the blobs in this S3-compatible bucket, under the prefix: s3://BUCKET/PREFIX?endpoint=URL&region=R&forcePathStyle=true (in the file also {bucket, prefix, endpoint, region, forcePathStyle}); credentials come from the AWS chain (AWS_* environment, shared config, a role), never from here',
+  },
+  {
+    key: 'storage.redirect',
+    kind: boolean,
+    default: false,
+    help: `answer a blob GET with a 307 to a pre-signed URL of the storage, valid ${REDIRECT_TTL_SECONDS / 60} minutes, which the client fetches the bytes from itself (the filesystem store has none: it serves the bytes)`,
   },
   { key: 'htpasswd', kind: path, arg: 'file', defaultText: 'none: anonymous access', help: 'require basic auth against this htpasswd file of bcrypt entries' },
   { key: 'admins', kind: list, default: [], flag: 'admin', arg: 'user', defaultText: 'none (everyone, without htpasswd)', help: 'users who see every event (others see those of the repositories they may pull), and with access rules do everything (repeat the flag; comma-separated in the environment)' },
@@ -202,10 +220,10 @@ const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase(
 function derive(spec: OptionSpec): OptionInfo {
   const path = spec.key.split('.');
   const named = kebab((path[0] === 'limits' ? path.slice(1) : path).join('-'));
-  return { ...spec, path, flagName: spec.flag ?? named, env: `REGMETA_${named.replace(/-/g, '_').toUpperCase()}` };
+  return { ...spec, path, flagName: spec.flag ?? named, env: spec.env ?? `REGMETA_${named.replace(/-/g, '_').toUpperCase()}` };
 }
 
-/** The options of `regmeta serve`, in the order of --help and docs/registry.md; the other commands read `data` and `database`. */
+/** The options of `regmeta serve`, in the order of --help and docs/registry.md; the other commands read `data`, `database` and `storage.s3`. */
 export const OPTIONS: readonly OptionInfo[] = Object.freeze(SPECS.map(derive));
 
 /** The options about the configuration itself, which no config file sets. */

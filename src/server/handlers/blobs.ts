@@ -13,27 +13,45 @@ import { sendBlob } from '../send-blob.js';
 // --- pull -----------------------------------------------------------------------
 
 /**
+ * How long the pre-signed URL of a redirected blob GET is valid, in seconds:
+ * distribution's 20 minutes. The client fetches at once; a short life
+ * bounds what a leaked URL gives away.
+ */
+export const REDIRECT_TTL_SECONDS = 20 * 60;
+
+/**
  * HEAD/GET /v2/<name>/blobs/<digest> — spec "Pulling blobs" (end-2), with a
  * single byte Range. A blob is readable from a repository only when linked
- * there.
+ * there. HEAD is answered from the metadata alone, with no round trip to
+ * the storage (a linked blob whose bytes are lost still HEADs 200 while a
+ * GET answers 404; `regmeta check` finds it). With `redirect`, a GET answers
+ * 307 to the storage's pre-signed URL where it has one; the client sends
+ * any Range there itself.
  */
 export async function getBlob(c: RequestContext, name: string, digest: string): Promise<void> {
   const { store, blobs } = c.registry;
   const info = await store.statBlob(name, digest);
-  const head = c.req.method === 'HEAD';
-  // A GET opens the file at once (one call where a stat and an open were two); a HEAD only looks.
-  const file = head ? undefined : await blobs.open(digest);
-  if (head ? (await blobs.stat(digest)) === undefined : file === undefined) missingFile(c, name, digest);
+  if (c.req.method === 'HEAD') {
+    setBlobHeaders(c, digest, info.size);
+    return void c.res.end();
+  }
+  if (c.registry.redirect) {
+    const url = await blobs.signedUrl(digest, REDIRECT_TTL_SECONDS);
+    if (url !== undefined) return sendEmpty(c, 307, { Location: url, 'Docker-Content-Digest': digest });
+  }
+  // Opened at once: one call where a stat and an open were two.
+  const file = await blobs.open(digest);
+  if (file === undefined) missingFile(c, name, digest);
   try {
     const range = setBlobHeaders(c, digest, info.size);
-    if (head || range === undefined) return void c.res.end();
-    await sendBlob(c.res, file!, range[0], range[1]);
+    if (range === undefined) return void c.res.end();
+    await sendBlob(c.res, file, range[0], range[1]);
   } catch (error) {
     // A client that hangs up mid-blob is not a server fault.
     if (!c.res.headersSent) throw error;
     if (!c.res.destroyed) c.res.destroy(error as Error);
   } finally {
-    await file?.close();
+    await file.close();
   }
 }
 
