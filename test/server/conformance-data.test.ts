@@ -31,7 +31,7 @@ const STORAGES: { name: string; options: () => Promise<Parameters<typeof startRe
     name: 'S3',
     options: async () => {
       s3 = await startS3Server();
-      return { storage: { s3: { ...s3.options, prefix: 'conformance' } } };
+      return { storage: { ...s3.options, prefix: 'conformance' } };
     },
   },
 ];

@@ -23,10 +23,14 @@ let s3: S3Server;
 let prefixes = 0;
 
 /** Where the registry keeps blobs: its --storage arguments (each registry a bucket prefix of its own). */
-const STORAGES: { name: string; args: () => string[] }[] = [
+const STORAGES: { name: string; args: () => string[]; redirects?: boolean }[] = [
   { name: 'a directory', args: () => [] },
   { name: 'S3', args: () => ['--storage', `s3://${s3.bucket}/skopeo-${++prefixes}?endpoint=${s3.endpoint}&forcePathStyle=true`] },
-  { name: 'S3, pulls redirected', args: () => ['--storage', `s3://${s3.bucket}/skopeo-${++prefixes}?endpoint=${s3.endpoint}&forcePathStyle=true`, '--storage-redirect'] },
+  {
+    name: 'S3, pulls redirected',
+    redirects: true,
+    args: () => ['--storage', `s3://${s3.bucket}/skopeo-${++prefixes}?endpoint=${s3.endpoint}&forcePathStyle=true`, '--storage-redirect'],
+  },
 ];
 
 interface Run {
@@ -122,7 +126,7 @@ describe.each(STORAGES)('blobs in $name', (storage) => {
 
     it('copies an image back out to a new OCI layout byte-identical (manifest, config and layers)', async () => {
       const { layout, image } = await pushImage('skopeo/roundtrip', 'v1');
-      const out = join(work, 'pulled');
+      const out = join(work, `pulled-${++layoutCount}`);
       await mustSkopeo(...insecureCopy, `docker://${registry.host}/skopeo/roundtrip:v1`, `oci:${out}:v1`);
       const pulled = resolveTag(out, 'v1');
       expect(pulled.digest).toBe(image.descriptor.digest);
@@ -133,6 +137,11 @@ describe.each(STORAGES)('blobs in $name', (storage) => {
         const bytes = readBlob(out, digest);
         expect(sha256(bytes)).toBe(digest);
         expect(bytes).toEqual(readBlob(layout.dir, digest));
+      }
+      // Redirected, skopeo took the blobs from S3: the registry answered their GETs with 307.
+      if (storage.redirects) {
+        const logged = registry.output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { path?: string; status?: number });
+        expect(logged.filter((entry) => entry.status === 307 && entry.path?.startsWith('/v2/skopeo/roundtrip/blobs/')).length).toBeGreaterThan(0);
       }
     });
 
