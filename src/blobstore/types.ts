@@ -10,12 +10,12 @@
 // can never race a push or an import. Each of those operations is one
 // function that may finish at once or return a promise: a backend whose
 // operations finish at once (the directory store's rename, fsync and unlink)
-// runs inside SQLite's synchronous transaction and PostgreSQL's alike; a
-// backend whose operations are asynchronous needs a metadata store that
-// holds its lock across awaits (SQLite refuses a promise with
-// ARGUMENT_INVALID). Callers pass `place` on as it is, and `delete` and
-// `remove` (whose result says whether the blob was there) inside a
-// LockedAction of their own; none asks which backend it has.
+// runs inside the metadata store's transaction; one whose operations are
+// asynchronous (an object store's requests) runs under the digest's lock
+// held across its awaits, which every Store does (only the synchronous
+// MetadataStore refuses a promise). Callers pass `place` on as it is, and
+// `delete` and `remove` (whose result says whether the blob was there)
+// inside a LockedAction of their own; none asks which backend it has.
 
 import type { Readable } from 'node:stream';
 import type { LockedAction, UploadSessions } from '../store/index.js';
@@ -67,8 +67,19 @@ export interface StagedBlob {
   discard(): Promise<void>;
 }
 
-/** Where `put` takes a blob's bytes from: a stream, or a file to hard-link (`link`) or copy. */
-export type BlobSource = Readable | { file: string; link?: boolean };
+/**
+ * An object in an S3-compatible bucket (a distribution registry's blob): a
+ * store on the same service copies it there (server-side, nothing through
+ * this process); any other store reads it through `read`.
+ */
+export interface ObjectSource {
+  readonly object: { readonly endpoint?: string; readonly bucket: string; readonly key: string };
+  /** The object's bytes. A failure fails the stream. */
+  read(): Readable;
+}
+
+/** Where `put` takes a blob's bytes from: a stream, a file to hard-link (`link`) or copy, or an object. */
+export type BlobSource = Readable | { file: string; link?: boolean } | ObjectSource;
 
 /** An upload session, as callers see it. */
 export interface Upload {

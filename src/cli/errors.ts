@@ -28,6 +28,8 @@ export function fromStoreError(error: StoreError): CliError {
         : new CliError(Exit.PROBLEMS, error.message, "run 'regmeta check' on the source, then the backup again");
     case 'DATABASE_BUSY':
       return new CliError(Exit.DATABASE, error.message, 'another process holds the database lock; try again');
+    case 'LOCK_LOST':
+      return new CliError(Exit.DATABASE, error.message, "this process stalled for longer than a blob lock's lease; try again");
     case 'DATABASE_READONLY':
       return new CliError(Exit.DATABASE, error.message, 'check the permissions of the data directory');
     case 'DATABASE_UNAVAILABLE':

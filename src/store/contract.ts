@@ -17,16 +17,21 @@ export type { Synchronous } from './methods.js';
 export type { NotificationCursors, UploadSessions };
 
 /**
- * A callback run inside a store's transaction, under the lock that guards a
- * blob's file. PostgreSQL awaits one that returns a promise; SQLite's
- * transaction is synchronous and refuses one with ARGUMENT_INVALID.
+ * A callback a store runs under the lock that guards a blob's file (its
+ * digest's), which every process and replica on the store respects. Every
+ * Store awaits one that returns a promise, the lock held across the awaits:
+ * PostgreSQL inside its transaction (an advisory lock), SQLite between two
+ * transactions (a row of its lock table, leased; see asyncStore). The
+ * synchronous MetadataStore runs one inside its transaction and refuses a
+ * promise with ARGUMENT_INVALID.
  */
 export type LockedAction = () => void | Promise<void>;
 
 /**
  * The metadata of a registry: DTR's ManifestStore, TagStore and
  * EventManager. Every method is one transaction (collectBlob's file removal
- * is a deliberate second one, after the commit) and fails with the
+ * is a deliberate second one, after the commit; on SQLite, a locked action
+ * that awaits runs between two) and fails with the
  * StoreError family: a promise that rejects here, an exception from
  * MetadataStore, whose methods are these, synchronous.
  */
@@ -166,12 +171,16 @@ export interface Store {
    * Records that blob `digest` of `size` bytes is present and readable from
    * `repo`, creating the repository on first use. Linking again refreshes the
    * link's time (the garbage collector's grace period counts from it).
-   * `options.place`, when given, runs inside the transaction, under the
-   * digest's lock: a registry moves the blob's file into place there, so that
-   * collectBlob's file removal (under the same lock) can never undo it.
+   * `options.place`, when given, runs under the digest's lock, after the
+   * size is checked and before the blob's row and link are written (only if
+   * it succeeds): a registry moves the blob's file into place there, so that
+   * collectBlob's file removal (under the same lock) can never undo it. A
+   * link that writes the digest's first row waits for the lock too, place
+   * or not: a whileBlobUnknown may be removing a file of that name.
    * @throws StoreError NAME_INVALID, DIGEST_INVALID, SIZE_INVALID (invalid, or
-   * not the size already recorded for that digest); ARGUMENT_INVALID (a
-   * `place` that returns a promise, on SQLite); whatever `place` throws.
+   * not the size already recorded for that digest); LOCK_LOST (SQLite: the
+   * lock's lease ran out while `place` awaited and another took it; nothing
+   * written); whatever `place` throws or rejects with.
    */
   linkBlob(repo: string, blob: { digest: string; size: number }, ctx?: Context, options?: { place?: LockedAction }): Promise<void>;
   /**
@@ -202,13 +211,14 @@ export interface Store {
    */
   deleteBlob(digest: string, ctx?: Context): Promise<void>;
   /**
-   * Runs `fn` inside a write transaction, under the digest's lock, only if
-   * the store knows no blob `digest`: how a file that no row names (left by
-   * a crash) is removed without racing a push, which places its file under
-   * the same lock.
+   * Runs `fn` under the digest's lock, only if the store knows no blob
+   * `digest`, and no linkBlob can write its row until `fn` has finished: how
+   * a file that no row names (left by a crash) is removed without racing a
+   * push, which places its file under the same lock.
    * @returns whether `fn` ran.
-   * @throws StoreError DIGEST_INVALID; ARGUMENT_INVALID (an `fn` that returns
-   * a promise, on SQLite); whatever `fn` throws.
+   * @throws StoreError DIGEST_INVALID; LOCK_LOST (SQLite: the lock's lease
+   * ran out while `fn` awaited and another took it); whatever `fn` throws or
+   * rejects with.
    */
   whileBlobUnknown(digest: string, fn: LockedAction): Promise<boolean>;
   /**
@@ -243,14 +253,14 @@ export interface Store {
   /**
    * The garbage collector's delete of a blob that unreferencedBlobs({
    * olderThan }) listed, by the same rule checked again in the delete's
-   * transaction. `options.removeFile` runs after that commit, in a second
-   * write transaction under the digest's lock, and only if no one has linked
-   * the digest again meanwhile: the file goes only after its row, and never
-   * from under a fresh push (linkBlob's `place` runs under the same lock).
+   * transaction. `options.removeFile` runs after that commit, as
+   * whileBlobUnknown's `fn`: under the digest's lock, and only if no one has
+   * linked the digest again meanwhile: the file goes only after its row, and
+   * never from under a fresh push (linkBlob's `place` runs under the same lock).
    * @throws NotFoundError BLOB_UNKNOWN; StoreError BLOB_REFERENCED while a
    * manifest references it or when it was uploaded or linked since
-   * `olderThan`; DIGEST_INVALID, ARGUMENT_INVALID (also a `removeFile` that
-   * returns a promise, on SQLite); whatever `removeFile` throws.
+   * `olderThan`; DIGEST_INVALID, ARGUMENT_INVALID, LOCK_LOST (as
+   * whileBlobUnknown); whatever `removeFile` throws or rejects with.
    */
   collectBlob(digest: string, ctx?: Context, options?: { olderThan?: Date; removeFile?: LockedAction }): Promise<void>;
 

@@ -24,7 +24,9 @@ const CANNOT_LINK = new Set(['EXDEV', 'EPERM', 'EMLINK']);
  * before its end); what the stream fails with; the filesystem's error.
  * Nothing stays staged then.
  */
-export async function stageFrom(source: BlobSource, target: string, digest: string, limit: number): Promise<StagedFile> {
+export async function stageFrom(given: BlobSource, target: string, digest: string, limit: number): Promise<StagedFile> {
+  // An object is read through, as a stream: a directory has no server-side copy.
+  const source = 'object' in given ? given.read() : given;
   await mkdir(path.dirname(target), { recursive: true });
   // `<hex>.staged-…` is no digest: check lists it as a stray, gc removes it
   // once past its grace period if this process dies before it is placed.
@@ -37,6 +39,7 @@ export async function stageFrom(source: BlobSource, target: string, digest: stri
     return stagedFile(temporary, target, size, discard);
   } catch (error) {
     await discard();
+    if (source !== given) (source as Readable).destroy();
     throw error;
   }
 }

@@ -88,11 +88,14 @@ export function storageError(error: unknown): Error {
 /** The bucket of `options`, through a client made on first use. */
 export class Bucket {
   readonly name: string;
+  /** The service's URL, as configured (undefined: AWS S3): which other buckets a CopyObject reaches. */
+  readonly endpoint: string | undefined;
   readonly #options: S3Options;
   #loaded: Promise<{ sdk: Sdk; presigner: Presigner; client: S3Client }> | undefined;
 
   constructor(options: S3Options) {
     this.name = options.bucket;
+    this.endpoint = options.endpoint;
     this.#options = options;
   }
 
@@ -153,10 +156,10 @@ export class Bucket {
     }
   }
 
-  /** The object's size and time, or undefined. */
-  head(key: string): Promise<ObjectStat | undefined> {
+  /** The object's size and time (in this bucket, or `bucket` of the same service), or undefined. */
+  head(key: string, bucket = this.name): Promise<ObjectStat | undefined> {
     return this.#callOr(undefined, async (sdk, client) => {
-      const out = await client.send(new sdk.HeadObjectCommand({ Bucket: this.name, Key: key }));
+      const out = await client.send(new sdk.HeadObjectCommand({ Bucket: bucket, Key: key }));
       return { size: out.ContentLength ?? 0, modified: out.LastModified ?? new Date(0) };
     });
   }
@@ -190,9 +193,10 @@ export class Bucket {
     });
   }
 
-  copy(from: string, to: string): Promise<void> {
+  /** Copies object `from` (of this bucket, or `fromBucket` of the same service) to `to`, server-side. */
+  copy(from: string, to: string, fromBucket = this.name): Promise<void> {
     return this.#call(async (sdk, client) => {
-      await client.send(new sdk.CopyObjectCommand({ Bucket: this.name, Key: to, CopySource: encodeSource(this.name, from) }));
+      await client.send(new sdk.CopyObjectCommand({ Bucket: this.name, Key: to, CopySource: encodeSource(fromBucket, from) }));
     });
   }
 

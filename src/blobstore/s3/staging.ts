@@ -36,7 +36,13 @@ const COPY_PART_SIZE = 512 * 1024 ** 2;
  * SIZE_INVALID (above `limit`), BLOB_UPLOAD_INVALID; what the stream fails
  * with; the filesystem's error (ENOENT); the storage's error. Nothing stays staged then.
  */
-export async function stageBlob(ctx: S3Context, digest: string, target: string, source: BlobSource, limit: number): Promise<StagedBlob> {
+export async function stageBlob(ctx: S3Context, digest: string, target: string, given: BlobSource, limit: number): Promise<StagedBlob> {
+  if (!(given instanceof Readable) && 'object' in given && given.object.endpoint === ctx.bucket.endpoint) {
+    const copied = await stageCopy(ctx, target, given.object, limit);
+    if (copied !== undefined) return copied;
+  }
+  // An object of another service (or above CopyObject's limit) is read through, as a stream.
+  const source = !(given instanceof Readable) && 'object' in given ? given.read() : given;
   const algorithm = digest.slice(0, digest.indexOf(':'));
   const hash = createHash(algorithm);
   // No link into a bucket: a file is copied.
@@ -63,9 +69,35 @@ export async function stageBlob(ctx: S3Context, digest: string, target: string, 
     if (uploadId !== undefined) await ctx.bucket.abortMultipart(temporary, uploadId).catch(() => {});
     throw error;
   } finally {
-    // A file this put opened is closed whatever happened; a caller's stream stays the caller's.
-    if (body !== source) body.destroy();
+    // A file or object this put opened is closed whatever happened; a caller's stream stays the caller's.
+    if (body !== given) body.destroy();
   }
+}
+
+/**
+ * An object of the same service (a distribution registry's blob), copied to
+ * `target` server-side by `place`: nothing goes through this process, and
+ * like a hard link nothing is hashed (its source is content-addressed
+ * already; `regmeta check --deep` hashes every blob). An object already
+ * at `target` is not copied again.
+ * @returns undefined for an object above CopyObject's limit: it is streamed.
+ * @throws Error ENOENT when the object is not there; SIZE_INVALID (above
+ * `limit`); the storage's error.
+ */
+async function stageCopy(ctx: S3Context, target: string, object: { bucket: string; key: string }, limit: number): Promise<StagedBlob | undefined> {
+  const found = await ctx.bucket.head(object.key, object.bucket);
+  if (found === undefined) throw Object.assign(new Error(`no object s3://${object.bucket}/${object.key}`), { code: 'ENOENT' });
+  if (found.size > limit) throw tooLarge(limit);
+  if (found.size > COPY_LIMIT) return undefined;
+  return {
+    size: found.size,
+    place: async () => {
+      if (object.bucket === ctx.bucket.name && object.key === target) return;
+      if ((await ctx.bucket.head(target))?.size === found.size) return;
+      await ctx.bucket.copy(object.key, target, object.bucket);
+    },
+    discard: async () => {},
+  };
 }
 
 /** A blob held in memory, put under `target` by `place`. */

@@ -17,7 +17,7 @@ import { counted, formatBytes } from '../units.js';
 import type { BlobStore } from '../../blobstore/index.js';
 import { Progress } from '../progress.js';
 
-const options = { ...LOCATION_OPTIONS, ...JSON_OPTION, ...GRACE_OPTION, files: { type: 'boolean' }, 'no-files': { type: 'boolean' } } as const;
+const options = { ...LOCATION_OPTIONS, ...JSON_OPTION, ...GRACE_OPTION, files: { type: 'boolean' }, 'no-files': { type: 'boolean' }, deep: { type: 'boolean' }, 'no-deep': { type: 'boolean' } } as const;
 
 /** One thing found wrong, or (in `pending`) not yet settled. */
 interface Problem {
@@ -28,7 +28,7 @@ interface Problem {
 
 export const check: Command = {
   name: 'check',
-  usage: `usage: regmeta check [--files | --no-files] [--grace <duration>] [--data <dir>] [--database <url>] [--json]
+  usage: `usage: regmeta check [--files | --no-files] [--deep | --no-deep] [--grace <duration>] [--data <dir>] [--database <url>] [--json]
 
 Runs, read-only:
   - SQLite's integrity_check and foreign_key_check;
@@ -36,9 +36,11 @@ Runs, read-only:
   - every tag pointing at a manifest of its own repository;
   - every blob a manifest references linked in its repository, and every
     child of an index present there;
-  - every blob file present under <data>/blobs/<algorithm>/<2 hex>/<hex>
-    with the recorded size and hash, and no file there that no blob row
-    names (when <data>/blobs exists, or --files).
+  - every blob present in the blob storage (a file under
+    <data>/blobs/<algorithm>/<2 hex>/<hex>, or an object in the bucket of
+    --storage) with the recorded size and (--deep) hash, and nothing there
+    that no blob row names (with --storage, when <data>/blobs exists, or
+    with --files).
 Lists each problem on a line and exits 1 when there is any, damage that
 stops SQLite reading included. A file no row names that is younger than the
 grace period is listed as pending, not as a problem: a push may be in flight,
@@ -49,6 +51,10 @@ or stays busy.
 options:
   --files        check blob files even if <data>/blobs is missing
   --no-files     do not check blob files
+  --deep         re-hash every blob's bytes, read through the blob store
+                 (the default)
+  --no-deep      check only that each blob is there with its size: a
+                 listing or HEAD per blob, not its bytes (for a large bucket)
   --grace <d>    files no row names that are younger are pending (default
                  ${DEFAULT_GRACE}, as gc; e.g. 30m, 7d, 0)
 ${LOCATION_HELP}
@@ -63,6 +69,7 @@ example:
     const args = parse(argv, check, options, { min: 0, max: 0 });
     if (!args) return Exit.OK;
     if (args.values.files && args.values['no-files']) throw usageError('check', '--files and --no-files exclude each other');
+    if (args.values.deep && args.values['no-deep']) throw usageError('check', '--deep and --no-deep exclude each other');
     const olderThan = graceCutoff(args.values, 'check');
     const where = location(args.values, 'check');
     const problems: Problem[] = [];
@@ -77,8 +84,8 @@ example:
       bar?.finish();
       problems.push(...database.problems);
       Object.assign(checked, database.checked);
-      const checkFiles = args.values['no-files'] ? false : args.values.files || existsSync(join(where.data, 'blobs'));
-      if (database.complete && checkFiles) await inspectBlobFiles(metadata, where, { problems, pending, olderThan }, checked);
+      const checkFiles = args.values['no-files'] ? false : args.values.files || where.storage !== undefined || existsSync(join(where.data, 'blobs'));
+      if (database.complete && checkFiles) await inspectBlobFiles(metadata, where, { problems, pending, olderThan, deep: !args.values['no-deep'] }, checked);
     } finally {
       await metadata.close();
     }
@@ -96,11 +103,12 @@ example:
   },
 };
 
-/** Where inspectBlobFiles reports: problems, and files not yet settled (younger than `olderThan`). */
+/** Where inspectBlobFiles reports: problems, and files not yet settled (younger than `olderThan`); `deep`: re-hash. */
 interface Findings {
   problems: Problem[];
   pending: Problem[];
   olderThan: Date;
+  deep: boolean;
 }
 
 async function inspectBlobFiles(metadata: Store, where: Location, findings: Findings, checked: Record<string, number | boolean>): Promise<void> {
@@ -142,18 +150,34 @@ async function inspectBlobFiles(metadata: Store, where: Location, findings: Find
       problems.push({ kind: 'blob-file', subject: blob.digest, detail: `${file} has ${size} bytes, recorded ${blob.size}` });
       continue;
     }
-    const [algorithm, hex] = blob.digest.split(':');
-    const hash = createHash(algorithm);
-    for await (const chunk of store.read(blob.digest)) {
-      hash.update(chunk as Buffer);
-      progress.update((done += (chunk as Buffer).byteLength));
-    }
-    if (hash.digest('hex') !== hex) problems.push({ kind: 'blob-file', subject: blob.digest, detail: `${file} does not hash to its digest` });
+    if (findings.deep) {
+      const hashed = await hashOf(store, blob.digest, (n) => progress.update((done += n)));
+      if (hashed !== true) problems.push({ kind: 'blob-file', subject: blob.digest, detail: `${file} ${hashed}` });
+    } else progress.update((done += size));
     checked.blobBytes = (checked.blobBytes as number) + size;
   }
   progress.update(totalBytes);
   progress.finish();
   await inspectStrayFiles(store, new Set(blobs.map((b) => b.digest)), findings);
+}
+
+/**
+ * Re-hashes the blob's bytes as the blob store reads them out (any storage).
+ * @returns true when they hash to `digest`, else what is wrong with them.
+ */
+async function hashOf(store: BlobStore, digest: string, onBytes: (n: number) => void): Promise<true | string> {
+  const [algorithm, hex] = digest.split(':');
+  const hash = createHash(algorithm);
+  try {
+    for await (const chunk of store.read(digest)) {
+      hash.update(chunk as Buffer);
+      onBytes((chunk as Buffer).byteLength);
+    }
+  } catch (error) {
+    // Gone since its stat (gc), or unreadable: the registry cannot serve it either.
+    return `cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+  }
+  return hash.digest('hex') === hex ? true : 'does not hash to its digest';
 }
 
 /**

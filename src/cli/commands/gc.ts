@@ -28,7 +28,7 @@ export interface GcResult {
   filesRemoved: number;
   /** Upload sessions expired (idle past the grace period, and a day at least), with their files. */
   uploadsExpired: number;
-  /** Files under <data>/uploads that no session names, older than the grace period, removed. */
+  /** Upload bytes (files under <data>/uploads, or objects in the bucket) that no session names, older than the grace period, removed. */
   uploadFilesRemoved: number;
   /** Deletions skipped because the server changed something first. */
   skipped: number;
@@ -46,11 +46,14 @@ Deletes, as GARBAGE_COLLECTOR and with a DELETE event each:
      subject keeps alive, created before the grace period (deleting an index
      frees its children for the next round, until nothing is left);
   2. then blobs that no manifest references, neither uploaded nor linked
-     within the grace period; a blob's file under <data>/blobs is removed
-     only after its row is gone;
+     within the grace period; a blob's bytes (its file under <data>/blobs,
+     or its object in the bucket) are removed only after its row is gone;
+     then blob files or objects that no row names, older than the grace
+     period, each while the store still knows no such blob;
   3. upload sessions idle for the grace period (and a day at least), row
-     first, then file; files under <data>/uploads older than the grace
-     period that no session names (a server's sessions are spared).
+     first, then bytes (a multipart upload is aborted); upload bytes older
+     than the grace period that no session names (a server's sessions are
+     spared).
 Safe while the server runs: a manifest tagged or a blob referenced again in
 the meantime is skipped. --dry-run runs the same sweep on a copy of the
 database and reports what it would delete; it copies the SQLite file, so it
@@ -134,10 +137,16 @@ export async function sweep(store: Store, olderThan: Date, where: Location | und
   const progress = new Progress('gc');
   try {
     await sweepManifests(store, olderThan, result, progress);
-    const blobs = where === undefined ? undefined : openBlobs(where);
+    // One blob store for blobs and upload sessions alike, on the store's
+    // session table: sessions idle past the grace period (a day at least:
+    // what a server's own sweeper keeps by default) expire.
+    const uploadTtl = Math.max(Date.now() - olderThan.getTime(), DEFAULT_BLOB_LIMITS.uploadTtl);
+    const blobs = where === undefined ? undefined : openBlobs(where, { sessions: store.uploads, uploadTtl });
     await sweepBlobs(store, olderThan, blobs, result, progress);
-    if (blobs !== undefined) await sweepStrayFiles(store, olderThan, blobs, result);
-    if (where !== undefined) await sweepUploads(store, olderThan, where, result);
+    if (blobs !== undefined) {
+      await sweepStrayFiles(store, olderThan, blobs, result);
+      await sweepUploads(olderThan, blobs, result);
+    }
   } finally {
     progress.finish();
     await store.close();
@@ -223,19 +232,17 @@ async function sweepStrayFiles(store: Store, olderThan: Date, blobs: BlobStore, 
 }
 
 /**
- * Expires upload sessions idle past the grace period (a day at least: what a
- * server's own sweeper keeps by default), and removes files under uploads/
- * older than it that no session names, each checked against the table after
- * the listing (a session's row is written before its file).
+ * Expires upload sessions idle past the grace period, with their bytes (a
+ * multipart upload is aborted), and removes upload bytes older than it that
+ * no session names, each checked against the table after the listing (a
+ * session's row is written before its bytes).
  */
-async function sweepUploads(store: Store, olderThan: Date, where: Location, result: GcResult): Promise<void> {
-  const uploadTtl = Math.max(Date.now() - olderThan.getTime(), DEFAULT_BLOB_LIMITS.uploadTtl);
-  const uploads = openBlobs(where, { sessions: store.uploads, uploadTtl });
+async function sweepUploads(olderThan: Date, blobs: BlobStore, result: GcResult): Promise<void> {
   try {
-    const { expired, strays } = await uploads.sweepUploads({ strayBefore: olderThan });
+    const { expired, strays } = await blobs.sweepUploads({ strayBefore: olderThan });
     result.uploadsExpired += expired;
     result.uploadFilesRemoved += strays.length;
   } catch (error) {
-    result.problems.push(`cannot sweep ${where.data}/uploads: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    result.problems.push(`cannot sweep the upload sessions: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
 }

@@ -5,18 +5,23 @@
 // COPY, one transaction per batch with its high-water mark (PgLoader); this
 // file drives the two, table by table, then verifies every table.
 
+import { join } from 'node:path';
 import { isPostgresUrl, openMigrationSource, openPostgresLoader, StoreError, type PgLoader, type StoreSnapshot, type TransferTable } from '../../store/index.js';
 import { JSON_OPTION, parse, type Command } from '../args.js';
 import { DATA_HELP, DATA_OPTIONS, location } from '../config/location.js';
 import { CliError, Exit, usageError } from '../exit.js';
 import { checkDatabaseFile, databaseFile } from '../open.js';
 import { printJson, println, table } from '../output.js';
-import { counted } from '../units.js';
+import { counted, formatBytes } from '../units.js';
+import { createBlobStore } from '../../blobstore/index.js';
+import { s3Argument, s3Url } from '../config/storage.js';
+import { migrateBlobs, type BlobMigrationSummary } from './migrate-blobs.js';
 import { Progress } from '../progress.js';
 
 const options = {
   ...DATA_OPTIONS,
   to: { type: 'string' },
+  'blobs-to': { type: 'string' },
   'verify-only': { type: 'boolean' },
   batch: { type: 'string' },
   ...JSON_OPTION,
@@ -53,7 +58,8 @@ interface MigrateSummary {
 
 export const migrate: Command = {
   name: 'migrate',
-  usage: `usage: regmeta migrate --to <postgres-url> [--data <dir>] [--verify-only] [--json]
+  usage: `usage: regmeta migrate --to <postgres-url> [--data <dir>] [--verify-only] [--batch <n>] [--json]
+       regmeta migrate --blobs-to <s3://bucket/prefix?endpoint=…> [--data <dir>] [--json]
 
 Copies the SQLite store <dir>/metadata.db into an empty PostgreSQL database
 whose schema it creates: repositories, manifests (their bytes exact), tags
@@ -77,9 +83,22 @@ holds (a server left running on the database) fails the run. Every table is
 then verified: its rows counted and hashed in key order on both sides; a
 difference exits 1.
 
+With --blobs-to, copies instead the blob files under <dir>/blobs into the
+bucket, where 'regmeta serve --storage <the same URL>' serves them:
+resumable (a blob the bucket holds with its size is skipped, so a run after
+an interruption copies only the rest), verified (the bytes are hashed on
+their way in; a final pass compares the two listings, digests and sizes; a
+difference exits 1). A registry may serve the directory meanwhile: stop its
+pushes (or make it read-only), run it once more, then restart it with
+--storage on the bucket; the metadata stays where it is.
+
 options:
   --to <url>     the PostgreSQL database (postgres://user:password@host/db),
                  empty or holding this migration's unfinished copy
+  --blobs-to <url>
+                 the bucket for the blobs: s3://bucket/prefix, with
+                 ?endpoint=…&region=…&forcePathStyle=true as --storage
+                 takes them; credentials from the AWS chain
 ${DATA_HELP}
   --verify-only  copy nothing: compare the two and report
   --batch <n>    rows per transaction (default ${DEFAULT_BATCH})
@@ -87,14 +106,16 @@ ${DATA_HELP}
 
 example:
   regmeta migrate --data /srv/regmeta --to postgres://regmeta@db/regmeta
+  regmeta migrate --data /srv/regmeta --blobs-to s3://registry/blobs
 `,
   options,
-  exits: { [Exit.PROBLEMS]: 'the copy differs from the store', [Exit.DATABASE]: 'the database is not empty, is an unfinished copy of another store, or a lock stays taken' },
+  exits: { [Exit.PROBLEMS]: 'the copy differs from the store (or the bucket from the blob files)', [Exit.DATABASE]: 'the database is not empty, is an unfinished copy of another store, or a lock stays taken' },
   async run(argv) {
     const args = parse(argv, migrate, options, { min: 0, max: 0 });
     if (!args) return Exit.OK;
     const to = args.values.to;
-    if (to === undefined) throw usageError('migrate', '--to <postgres-url> is required');
+    if (args.values['blobs-to'] !== undefined) return runBlobMigration(args.values);
+    if (to === undefined) throw usageError('migrate', '--to <postgres-url> or --blobs-to <s3-url> is required');
     if (!isPostgresUrl(to)) throw usageError('migrate', `--to is not a PostgreSQL URL (like postgres://user:password@host:5432/regmeta)`);
     const batch = args.values.batch === undefined ? DEFAULT_BATCH : Number(args.values.batch);
     if (!Number.isSafeInteger(batch) || batch < 1) throw usageError('migrate', '--batch must be a positive integer');
@@ -227,4 +248,37 @@ function printSummary(summary: MigrateSummary): void {
   const verb = summary.verifyOnly ? 'compared' : summary.resumed ? 'migrated (resumed)' : 'migrated';
   const verdict = summary.mismatches.length === 0 ? 'all tables verified' : `${summary.mismatches.length} tables differ: ${summary.mismatches.join(', ')}`;
   println(`${verb} ${summary.source} to ${summary.target} in ${summary.seconds.toFixed(1)}s: ${verdict}`);
+}
+
+/**
+ * `--blobs-to`: the blob files of --data's directory into the bucket.
+ * @throws CliError USAGE (with --to, --verify-only or --batch; a bad URL), IO (a listing fails).
+ */
+async function runBlobMigration(values: { 'blobs-to'?: string; to?: string; 'verify-only'?: boolean; batch?: string; json?: boolean; data?: string; config?: string }): Promise<number> {
+  for (const other of ['to', 'verify-only', 'batch'] as const) {
+    if (values[other] !== undefined) throw usageError('migrate', `--blobs-to and --${other} exclude each other`);
+  }
+  const data = location(values, 'migrate', { database: false }).data;
+  const bucket = s3Argument(values['blobs-to']!, 'migrate', '--blobs-to');
+  const source = createBlobStore({ directory: data });
+  const target = createBlobStore({ s3: bucket }, { maxBlobSize: Number.POSITIVE_INFINITY });
+  let summary: BlobMigrationSummary;
+  try {
+    summary = await migrateBlobs(source, target, { source: join(data, 'blobs'), target: s3Url(bucket) });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).name;
+    throw new CliError(Exit.IO, `cannot list the blobs: ${code}: ${(error as Error).message}`, 'check --data, the bucket URL, and that the service is up');
+  }
+  if (values.json) printJson(summary);
+  else {
+    for (const p of summary.problems) process.stderr.write(`regmeta migrate: ${p.digest}: ${p.problem}\n`);
+    for (const d of summary.missing) println(`missing     ${d}`);
+    for (const d of summary.sizeDiffers) println(`size differs ${d}`);
+    const verdict = summary.verified ? 'all blobs verified' : 'the bucket differs: run it again';
+    println(
+      `copied ${counted(summary.copied.blobs, 'blob')} (${formatBytes(summary.copied.bytes)}), skipped ${summary.skipped.blobs} already there ` +
+        `(${formatBytes(summary.skipped.bytes)}), of ${counted(summary.blobs, 'blob')} in ${summary.source}, to ${summary.target} in ${summary.seconds.toFixed(1)}s: ${verdict}`,
+    );
+  }
+  return summary.verified ? Exit.OK : Exit.PROBLEMS;
 }

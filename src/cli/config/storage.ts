@@ -7,6 +7,7 @@
 
 import type { S3Options } from '../../blobstore/index.js';
 import type { Kind } from './kinds.js';
+import { usageError } from '../exit.js';
 
 /** The URL's parameters and the mapping's keys besides bucket and prefix. */
 const PARAMETERS = ['endpoint', 'region', 'forcePathStyle'] as const;
@@ -142,3 +143,19 @@ export const s3: Kind<S3Options> = {
   },
   format: formatUrl,
 };
+
+/**
+ * An s3:// URL given to a command (import's source, migrate's --blobs-to),
+ * read as --storage reads it.
+ * @throws CliError USAGE naming every problem (never echoing a credential).
+ */
+export function s3Argument(text: string, command: string, what: string): S3Options {
+  const value = s3.fromText(text);
+  if (value !== undefined) return value;
+  throw usageError(command, `${what}: expected ${s3.expected}${s3.why ? `: ${s3.why(text) ?? ''}` : ''}`.replace(/: $/, ''));
+}
+
+/** The URL of `value`, for messages and summaries (it holds no credential). */
+export function s3Url(value: S3Options): string {
+  return formatUrl(value);
+}

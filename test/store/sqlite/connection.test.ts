@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { openStore, probeDatabase, type MetadataStore } from 'regmeta';
+import { asyncStore, openStore, probeDatabase, type MetadataStore } from 'regmeta';
 import { caught, blobDigest, ociManifest, tempDir } from '../fixtures.js';
 
 let dir: string;
@@ -268,6 +268,42 @@ describe('migrating a version-3 file', () => {
     const fresh = join(dir, 'v4.db');
     openStore(fresh).close();
     expect(columns(old)).toEqual(columns(fresh));
+  });
+});
+
+describe('migrating a version-4 file', () => {
+  it('adds the digest locks with the same schema a new file gets, keeping the blobs; read-only, it is read as it is', async () => {
+    const old = join(dir, 'v4.db');
+    const known = { digest: blobDigest('known'), size: 1 };
+    const writer = openStore(old);
+    writer.linkBlob('acme/app', known);
+    writer.close();
+    raw(old, (db) => db.exec('DROP TABLE blob_lock; PRAGMA user_version = 4'));
+    const before = readFileSync(old);
+    const reader = openStore(old, { readOnly: true });
+    try {
+      expect(reader.statBlob('acme/app', known.digest).size).toBe(1);
+      expect(reader.whileBlobUnknown(known.digest, () => {})).toBe(false);
+    } finally {
+      reader.close();
+    }
+    expect(readFileSync(old).equals(before)).toBe(true);
+    const store = asyncStore(openStore(old));
+    try {
+      const pushed = { digest: blobDigest('pushed'), size: 2 };
+      await store.linkBlob('acme/app', pushed, {}, { place: async () => {} });
+      expect((await store.statBlob('acme/app', pushed.digest)).size).toBe(2);
+      expect((await store.statBlob('acme/app', known.digest)).size).toBe(1);
+    } finally {
+      await store.close();
+    }
+    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(5);
+    const fresh = join(dir, 'v5.db');
+    openStore(fresh).close();
+    const schemaOf = (file: string) =>
+      raw(file, (db) => db.prepare("SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all());
+    const normalize = (rows: unknown[]) => JSON.stringify(rows).replace(/\\n\s*--[^\\]*/g, '').replace(/\s+/g, ' ');
+    expect(normalize(schemaOf(old))).toBe(normalize(schemaOf(fresh)));
   });
 });
 

@@ -3,10 +3,9 @@
 // the filesystem allows, else copied) and moved into place inside the link's
 // transaction, so that a server on the data directory serves what was imported.
 
-import { statSync } from 'node:fs';
 import { NotFoundError, StoreError } from '../../../store/index.js';
-import type { StagedBlob } from '../../../blobstore/index.js';
-import { blobData, type RepositoryScan } from './scan.js';
+import { distributionBlobPath, type StagedBlob } from '../../../blobstore/index.js';
+import { unreadable, type RepositoryScan } from './scan.js';
 import { problemOf, type ImportRun } from './summary.js';
 
 // What a dry run stages: nothing, but it counts as a file placed.
@@ -30,13 +29,16 @@ export async function importBlobs(run: ImportRun, repo: RepositoryScan): Promise
     } catch (error) {
       if (!(error instanceof NotFoundError)) problemOf(error);
     }
-    const source = blobData(run.v2, digest);
-    let size: number;
+    const source = distributionBlobPath(digest);
+    let size: number | undefined;
     try {
-      size = statSync(source).size;
+      size = (await run.root.stat(source))?.size;
     } catch (error) {
+      throw unreadable(run.root.locate(source), error);
+    }
+    if (size === undefined) {
       if (linked) summary.blobs.present++;
-      else problems.push({ repository: name, subject: digest, problem: `layer linked but its blob data is missing (${(error as NodeJS.ErrnoException).code})` });
+      else problems.push({ repository: name, subject: digest, problem: 'layer linked but its blob data is missing (ENOENT)' });
       continue;
     }
     // The file is staged first, then renamed into place inside linkBlob's
@@ -46,7 +48,7 @@ export async function importBlobs(run: ImportRun, repo: RepositoryScan): Promise
     // refreshes its grace period.
     let staged: StagedBlob | undefined;
     try {
-      staged = await stage(run, source, digest);
+      staged = await stage(run, source, { digest, size });
     } catch (error) {
       problems.push({ repository: name, subject: digest, problem: `cannot place the blob file: ${errorCode(error)}` });
       continue;
@@ -66,17 +68,22 @@ export async function importBlobs(run: ImportRun, repo: RepositoryScan): Promise
 }
 
 /**
- * Stages the data file `source` as blob `digest` unless the blob store has
- * it already or --blobs is none; the slow part, done before the store's
- * write lock is taken.
+ * Stages the data file `source` (relative to the distribution root) as
+ * blob `digest` unless the blob store has it already with its size or
+ * --blobs is none; the slow part, done before the store's write lock is taken.
  * @returns what to place, or undefined when there is nothing to place.
  * @throws BlobStoreError, the filesystem's error.
  */
-async function stage(run: ImportRun, source: string, digest: string): Promise<StagedBlob | undefined> {
+async function stage(run: ImportRun, source: string, { digest, size }: { digest: string; size: number }): Promise<StagedBlob | undefined> {
   const { target, blobs } = run;
-  if (target.blobs === 'none' || (await blobs.stat(digest)) !== undefined) return undefined;
+  if (target.blobs === 'none') return undefined;
+  // Already in place: the registry's storage is the distribution's own (the
+  // same bucket and root: nothing is copied), or an earlier run placed it.
+  const present = await blobs.stat(digest);
+  if (present !== undefined && present.size !== size) throw new Error(`the blob store holds ${present.size} bytes, the source ${size}`);
+  if (present !== undefined) return undefined;
   if (target.dryRun) return NOTHING_STAGED;
-  return blobs.put(digest, { file: source, link: target.blobs === 'link' });
+  return blobs.put(digest, run.root.source(source, { link: target.blobs === 'link' }));
 }
 
 function errorCode(error: unknown): string {

@@ -3,9 +3,9 @@
 // after its children.
 
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { MediaType, NotFoundError } from '../../../store/index.js';
-import { blobData, type RepositoryScan } from './scan.js';
+import { distributionBlobPath, type DistributionStorage } from '../../../blobstore/index.js';
+import type { RepositoryScan } from './scan.js';
 import { problemOf, type ImportProblem, type ImportRun } from './summary.js';
 
 interface Revision {
@@ -34,13 +34,17 @@ function detectMediaType(json: unknown): { mediaType: string } | { problem: stri
 }
 
 /** Reads and verifies a manifest's bytes from the blob store; children are those of an index. */
-function readRevision(v2: string, repository: string, digest: string, problems: ImportProblem[]): Revision | undefined {
-  const file = blobData(v2, digest);
-  let payload: Buffer;
+async function readRevision(root: DistributionStorage, repository: string, digest: string, problems: ImportProblem[]): Promise<Revision | undefined> {
+  const file = root.locate(distributionBlobPath(digest));
+  let payload: Buffer | undefined;
   try {
-    payload = readFileSync(file);
+    payload = await root.read(distributionBlobPath(digest));
   } catch (error) {
-    problems.push({ repository, subject: digest, problem: `manifest bytes unreadable: ${(error as NodeJS.ErrnoException).code} ${file}` });
+    problems.push({ repository, subject: digest, problem: `manifest bytes unreadable: ${(error as NodeJS.ErrnoException).code ?? (error as Error).name} ${file}` });
+    return undefined;
+  }
+  if (payload === undefined) {
+    problems.push({ repository, subject: digest, problem: `manifest bytes unreadable: ENOENT ${file}` });
     return undefined;
   }
   const [algorithm, hex] = digest.split(':');
@@ -117,7 +121,7 @@ export async function importRevisions(run: ImportRun, repo: RepositoryScan): Pro
     } catch (error) {
       if (!(error instanceof NotFoundError)) problemOf(error);
     }
-    const revision = readRevision(run.v2, name, digest, summary.problems);
+    const revision = await readRevision(run.root, name, digest, summary.problems);
     if (revision === undefined || revision.children.length === 0) {
       bar.tick();
       if (revision) await put(revision);

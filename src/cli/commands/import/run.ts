@@ -1,6 +1,7 @@
 // One import, repository by repository: blobs, then manifests, then tags.
 
 import type { Store } from '../../../store/index.js';
+import type { DistributionStorage } from '../../../blobstore/index.js';
 import { openBlobs } from '../../open.js';
 import { Progress } from '../../progress.js';
 import { importBlobs } from './blobs.js';
@@ -10,18 +11,18 @@ import { emptySummary, type ImportRun, type ImportSummary, type Target } from '.
 import { replayTags } from './tags.js';
 
 /**
- * Imports the storage under `v2` into `store` (and closes it).
+ * Imports the distribution storage `root` into `store` (and closes it).
  * @throws StoreError on database failures; CliError IO on an unreadable tree.
  */
-export async function importInto(v2: string, store: Store, actor: string, target: Target): Promise<ImportSummary> {
+export async function importInto(root: DistributionStorage, store: Store, actor: string, target: Target): Promise<ImportSummary> {
   const started = Date.now();
-  const summary = emptySummary(v2);
+  const summary = emptySummary(root.location);
   try {
-    const repositories = scanRepositories(v2, summary.problems);
+    const repositories = await scanRepositories(root, summary.problems);
     const bar = new Progress('import', { total: repositories.reduce((n, r) => n + r.layers.length + r.revisions.length + r.tags.length, 0) });
     // No size limit: an import takes whatever the source registry holds.
     const blobs = openBlobs(target.where, { maxBlobSize: Number.POSITIVE_INFINITY });
-    const run: ImportRun = { v2, store, ctx: { actor }, target, blobs, summary, bar };
+    const run: ImportRun = { root, store, ctx: { actor }, target, blobs, summary, bar };
     for (const repo of repositories) {
       summary.repositories++;
       await importBlobs(run, repo);

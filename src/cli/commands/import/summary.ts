@@ -2,7 +2,7 @@
 // actor, where blob files go, the running summary and the progress bar.
 
 import { StoreError, type Store } from '../../../store/index.js';
-import type { BlobStore } from '../../../blobstore/index.js';
+import type { BlobStore, DistributionStorage } from '../../../blobstore/index.js';
 import type { Location } from '../../open.js';
 import type { Progress } from '../../progress.js';
 
@@ -38,8 +38,8 @@ export interface ImportSummary {
 
 /** One import run, as its steps see it. */
 export interface ImportRun {
-  /** The storage's docker/registry/v2 directory. */
-  v2: string;
+  /** The distribution storage's docker/registry/v2 tree. */
+  root: DistributionStorage;
   store: Store;
   ctx: { actor: string };
   target: Target;
