@@ -112,7 +112,7 @@ async function expectAllPull(database: string, all: Served[], tagged: Map<string
   }
 }
 
-describe.each(STORAGES)('gc while replicas push, blobs in a %s', (kind) => {
+describe.each(STORAGES)('gc while replicas push (blobs: %s)', (kind) => {
   const suite = replicaSuite({ storage: kind });
   const setUp = (n: number) => suite.cluster(n);
 

@@ -37,7 +37,7 @@ const on = (replica: Served, location: string) => {
   return new URL(url.pathname + url.search, replica.url);
 };
 
-describe.each(STORAGES)('three replicas on one PostgreSQL, blobs in a %s', (storage) => {
+describe.each(STORAGES)('three replicas on one PostgreSQL (blobs: %s)', (storage) => {
   const suite = replicaSuite({ storage });
   /** A fresh database, a fresh blob directory or bucket prefix, and three replicas on them. */
   const threeReplicas = () => suite.cluster(3);
