@@ -134,7 +134,8 @@ type Measured = { seconds: number; cpu: number }[];
 /** A big row: each column's median seconds (or — where a registry has no such row), the ratios, the CPU seconds. */
 function bigCells(label: string, count: number, m: (Measured[number] | undefined)[]): string[] {
   const n = (x?: number) => (x === undefined ? '—' : formatNumber(x));
-  const r = (a?: number, b?: number) => (a === undefined || b === undefined ? '—' : formatRatio(a / b));
+  // A CPU time under one 10 ms tick reads as 0: no ratio to it.
+  const r = (a?: number, b?: number) => (a === undefined || b === undefined || b === 0 ? '—' : formatRatio(a / b));
   const [fs, s3, dist] = m;
   return [label, String(count), n(fs?.seconds), n(s3?.seconds), n(dist?.seconds), r(s3?.seconds, fs?.seconds), r(s3?.seconds, dist?.seconds), n(fs?.cpu), n(s3?.cpu), n(dist?.cpu), r(s3?.cpu, dist?.cpu)];
 }
