@@ -115,7 +115,11 @@ export class StoreSnapshot {
     });
   }
 
-  /** The tables of the file that are not copied, with their row counts (upload sessions, say). */
+  /**
+   * The tables of the file that are not copied, with their row counts
+   * (upload sessions, say); not the digest locks, which live only while
+   * an action runs and which PostgreSQL keeps as advisory locks.
+   */
   otherTables(): { table: string; rows: number }[] {
     return this.#read(() => {
       const names = this.#db
@@ -123,7 +127,7 @@ export class StoreSnapshot {
         .pluck()
         .all() as string[];
       return names
-        .filter((name) => !this.#readers.has(name))
+        .filter((name) => !this.#readers.has(name) && name !== 'blob_lock')
         .map((name) => ({ table: name, rows: this.#db.prepare(`SELECT count(*) FROM "${name.replace(/"/g, '""')}"`).pluck().get() as number }));
     });
   }

@@ -106,7 +106,7 @@ export function startAction(cx: StoreContext, digest: string, action: LockedActi
 
 // --- running a step -------------------------------------------------------------
 
-/** The step in one write transaction; undefined when another holds the digest. */
+/** The step in one write transaction, or the LockHeld it met when another holds the digest. */
 function attempt<T>(cx: StoreContext, step: () => Outcome<T>): Outcome<T> | LockHeld {
   try {
     return cx.write(step);

@@ -64,34 +64,70 @@ function lockRows(): { digest: string; owner: string; holder: string | null }[] 
   }
 }
 
+/** A lock-holder worker (workers/lock-holder.ts) on `digest`, and its messages. */
+function holder(digest: string) {
+  const child = spawn(process.execPath, ['--import', 'tsx/esm', join(WORKERS, 'lock-holder.ts'), JSON.stringify({ file, digest })], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const messages = new Map<string, () => void>();
+  const said = (key: string) =>
+    new Promise<void>((resolve, reject) => {
+      messages.set(key, resolve);
+      child.on('exit', () => reject(new Error(`the holder exited before it said ${key}`)));
+    });
+  const holding = said('holding');
+  const linked = said('linked');
+  linked.catch(() => {});
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    for (const key of Object.keys(JSON.parse(line) as object)) messages.get(key)?.();
+  });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  return { child, holding, linked, exited, release: () => child.stdin!.write('release\n') };
+}
+
+describe('a holder in another process', () => {
+  it('is waited for by the asynchronous face, and refused by the synchronous one past its busy timeout', async () => {
+    open().close();
+    const digest = blobDigest('elsewhere');
+    const other = holder(digest);
+    try {
+      await other.holding;
+      const sync = open({ busyTimeout: 0 });
+      expect(caught(() => sync.linkBlob(repo, { digest, size: 5 })).code).toBe('DATABASE_BUSY');
+      const store = asyncStore(sync);
+      let ran = false;
+      let settled = false;
+      const unknown = store.whileBlobUnknown(digest, () => void (ran = true)).finally(() => (settled = true));
+      for (let i = 0; i < 5; i++) await store.allBlobs();
+      expect(settled).toBe(false);
+      other.release();
+      await other.linked;
+      expect(await unknown).toBe(false);
+      expect(ran).toBe(false);
+      expect((await store.statBlob(repo, digest)).size).toBe(5);
+      expect(lockRows()).toEqual([]);
+    } finally {
+      other.child.kill('SIGKILL');
+    }
+  });
+});
+
 describe('a holder process killed mid-action', () => {
   it('loses the lock at once: another process takes it without waiting out the lease, on either face', async () => {
     open().close();
     const [first, second] = [blobDigest('killed-1'), blobDigest('killed-2')];
-    const holders = [first, second].map((digest) => {
-      const child = spawn(process.execPath, ['--import', 'tsx/esm', join(WORKERS, 'lock-holder.ts'), JSON.stringify({ file, digest })], {
-        cwd: ROOT,
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      const holding = new Promise<void>((resolve, reject) => {
-        createInterface({ input: child.stdout! }).on('line', (line) => {
-          if ((JSON.parse(line) as { holding?: boolean }).holding) resolve();
-        });
-        child.on('exit', () => reject(new Error('the holder exited before it held the lock')));
-      });
-      const exited = new Promise((resolve) => child.on('exit', resolve));
-      return { child, holding, exited };
-    });
+    const holders = [first, second].map(holder);
     try {
-      await Promise.all(holders.map((holder) => holder.holding));
+      await Promise.all(holders.map((h) => h.holding));
       expect(lockRows().map((row) => row.digest)).toEqual([first, second].sort());
       // A busy timeout of 0: the synchronous face does not wait at all.
       const sync = open({ busyTimeout: 0 });
       let ran = false;
       expect(caught(() => sync.whileBlobUnknown(first, () => void (ran = true))).code).toBe('DATABASE_BUSY');
       expect(ran).toBe(false);
-      for (const holder of holders) holder.child.kill('SIGKILL');
-      await Promise.all(holders.map((holder) => holder.exited));
+      for (const h of holders) h.child.kill('SIGKILL');
+      await Promise.all(holders.map((h) => h.exited));
       expect(sync.whileBlobUnknown(first, () => void (ran = true))).toBe(true);
       expect(ran).toBe(true);
       const store = asyncStore(sync);
@@ -99,7 +135,7 @@ describe('a holder process killed mid-action', () => {
       expect((await store.statBlob(repo, second)).size).toBe(5);
       expect(lockRows()).toEqual([]);
     } finally {
-      for (const holder of holders) holder.child.kill('SIGKILL');
+      for (const h of holders) h.child.kill('SIGKILL');
     }
   });
 });
