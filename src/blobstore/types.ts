@@ -294,7 +294,8 @@ export interface S3Options {
   forcePathStyle?: boolean;
   /**
    * Bytes per multipart part, at least 5 MiB (S3's smallest but the last);
-   * default 16 MiB. A writer holds about three parts in memory.
+   * default 16 MiB; raised where the largest blob would need more than S3's
+   * 10,000 parts. A writer holds about three parts in memory.
    */
   partSize?: number;
 }

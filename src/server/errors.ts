@@ -56,10 +56,10 @@ const STATUS: Record<string, number> = {
   DATABASE_BUSY: 503,
   DATABASE_UNAVAILABLE: 503,
   STORE_CLOSED: 503,
-  // The blobs' object storage is unreachable, timed out, throttling or failing.
-  STORAGE_UNAVAILABLE: 503,
   // A blob's lock taken over while its file was placed: nothing was written.
   LOCK_LOST: 503,
+  // The blobs' object storage is unreachable, timed out, throttling or failing.
+  STORAGE_UNAVAILABLE: 503,
   DATABASE_FULL: 507,
 };
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { StoreError } from 'regmeta';
+import { BlobStoreError } from '../../src/blobstore/errors.js';
 import { HttpError, statusOf, toWireError } from '../../src/server/errors.js';
 import { parseRange } from '../../src/server/handlers/blobs.js';
 import { accepts } from '../../src/server/handlers/manifests.js';
@@ -94,6 +95,11 @@ describe('error table', () => {
     expect(busy.message).not.toContain('/secret');
     const unknown = toWireError(new Error('stack details'));
     expect(unknown).toEqual({ status: 500, code: 'UNKNOWN', message: 'internal server error' });
+  });
+
+  it('answers storage that cannot serve now with 503 and Retry-After, naming nothing of it', () => {
+    const away = toWireError(new BlobStoreError('STORAGE_UNAVAILABLE', 'the object storage cannot serve now (ECONNREFUSED)', { retryAfter: 2 }));
+    expect(away).toEqual({ status: 503, code: 'UNAVAILABLE', message: 'the registry cannot serve this request now', headers: { 'Retry-After': '2' } });
   });
 });
 

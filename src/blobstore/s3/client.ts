@@ -34,12 +34,15 @@ interface ListedUpload {
   initiated: Date;
 }
 
-// Fail fast when the service is away: a connection that takes longer than
-// this is not coming; a socket silent this long is dead. Few attempts: the
-// client of a registry retries a 503 itself.
-const CONNECTION_TIMEOUT = 3000;
+// Fail fast when the service is away: a connection to S3 is made in
+// milliseconds, so one not made in 2 s is not coming; a socket silent for
+// 30 s (no byte either way, not a slow part upload) is dead. Two attempts:
+// one retry rides out a dropped keep-alive socket or a throttled request,
+// and the client of a registry retries a 503 itself; an address that does
+// not answer fails in about 4 s.
+const CONNECTION_TIMEOUT = 2000;
 const REQUEST_TIMEOUT = 30_000;
-const MAX_ATTEMPTS = 3;
+const MAX_ATTEMPTS = 2;
 // Enough sockets for many concurrent pushes and pulls, each with a few parts in flight.
 const MAX_SOCKETS = 256;
 /** Seconds a client is told to wait after STORAGE_UNAVAILABLE. */
@@ -85,7 +88,11 @@ export function storageError(error: unknown): Error {
   return Object.assign(new Error(`object storage: ${e?.name ?? 'Error'}: ${e?.message ?? ''}`), { code: e?.name, status });
 }
 
-/** The bucket of `options`, through a client made on first use. */
+/**
+ * The bucket of `options`, through a client made on first use. Every call
+ * throws (rejects with) what storageError makes of the SDK's failure:
+ * BlobStoreError STORAGE_UNAVAILABLE, else an Error with the service's code.
+ */
 export class Bucket {
   readonly name: string;
   /** The service's URL, as configured (undefined: AWS S3): which other buckets a CopyObject reaches. */

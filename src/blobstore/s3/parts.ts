@@ -50,9 +50,8 @@ export function readParts(
       reject(error);
     };
     const end = () => {
-      if (meter.expected !== undefined && received !== meter.expected) {
-        return fail(new BlobStoreError('SIZE_INVALID', `body has ${received} bytes, ${meter.expected} expected`));
-      }
+      const short = meter.expected !== undefined && received !== meter.expected;
+      if (short) return fail(new BlobStoreError('SIZE_INVALID', `body has ${received} bytes, ${meter.expected} expected`));
       if (failure === undefined) resolve({ received, rest: Buffer.concat(pending) });
     };
     const drain = async () => {
@@ -76,10 +75,8 @@ export function readParts(
     };
     const onData = (chunk: Buffer) => {
       received += chunk.length;
-      if (received > meter.limit) return fail(meter.tooLarge());
-      if (meter.expected !== undefined && received > meter.expected) {
-        return fail(new BlobStoreError('SIZE_INVALID', 'body is longer than its Content-Length or Content-Range'));
-      }
+      const refused = refusal(meter, received);
+      if (refused !== undefined) return fail(refused);
       meter.hash?.update(chunk);
       pending.push(chunk);
       pendingSize += chunk.length;
@@ -96,6 +93,15 @@ export function readParts(
     body.on('data', onData);
     body.resume();
   });
+}
+
+/** Why a body of `received` bytes so far is refused, if it is. */
+function refusal(meter: Meter, received: number): Error | undefined {
+  if (received > meter.limit) return meter.tooLarge();
+  if (meter.expected !== undefined && received > meter.expected) {
+    return new BlobStoreError('SIZE_INVALID', 'body is longer than its Content-Length or Content-Range');
+  }
+  return undefined;
 }
 
 /**

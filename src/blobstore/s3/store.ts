@@ -33,6 +33,8 @@ import {
 const DEFAULT_PART_SIZE = 16 * 1024 ** 2;
 /** S3's smallest part but the last. */
 const MIN_PART_SIZE = 5 * 1024 ** 2;
+/** S3's most parts per multipart upload. */
+const MAX_PARTS = 10_000;
 /** Parts in flight per writer while the next is read. */
 const CONCURRENCY = 2;
 
@@ -52,11 +54,15 @@ export class S3BlobStore implements BlobStore {
   // What `list` gave out: the only things `remove` takes.
   readonly #listed = new WeakSet<StoredFile>();
 
-  /** @throws TypeError for a part size under S3's 5 MiB. */
+  /**
+   * Parts are as large as needed for the largest blob to fit S3's 10,000
+   * parts, whatever `s3.partSize` says.
+   * @throws TypeError for a part size under S3's 5 MiB.
+   */
   constructor(s3: S3Options, options: BlobStoreOptions = {}) {
-    const partSize = s3.partSize ?? DEFAULT_PART_SIZE;
-    if (!(partSize >= MIN_PART_SIZE)) throw new TypeError(`an S3 part size is at least ${MIN_PART_SIZE} bytes`);
+    if (s3.partSize !== undefined && !(s3.partSize >= MIN_PART_SIZE)) throw new TypeError(`an S3 part size is at least ${MIN_PART_SIZE} bytes`);
     this.maxBlobSize = options.maxBlobSize ?? DEFAULT_BLOB_LIMITS.maxBlobSize;
+    const partSize = Math.max(s3.partSize ?? DEFAULT_PART_SIZE, Math.ceil(this.maxBlobSize / MAX_PARTS / MIN_PART_SIZE) * MIN_PART_SIZE);
     this.#uploadTtl = options.uploadTtl ?? DEFAULT_BLOB_LIMITS.uploadTtl;
     this.#ctx = { bucket: new Bucket(s3), layout: new Layout(s3.prefix), partSize, concurrency: CONCURRENCY };
     this.#uploads = new S3Uploads(this.#ctx, options.sessions ?? new MemorySessionTable(), {
@@ -146,6 +152,7 @@ export class S3BlobStore implements BlobStore {
    * The objects under blobs/ (with their digest where the key names one),
    * then the puts' leftover temporaries under uploads/ (sessions' objects
    * are sweepUploads' business).
+   * @throws (as the iteration rejects) BlobStoreError STORAGE_UNAVAILABLE; the storage's error.
    */
   async *list(): AsyncGenerator<StoredFile> {
     const { bucket, layout } = this.#ctx;

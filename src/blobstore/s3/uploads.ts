@@ -44,13 +44,19 @@ interface State {
 interface Known {
   size: number;
   state: State;
-  tail: Buffer;
+  /** The tail's bytes, when this process keeps them (see TAIL_KEPT). */
+  tail?: Buffer;
   /** The hash of every byte, when this process fed them all. */
   hash?: Hash;
   used: number;
 }
 
 const EMPTY: State = { parts: [], tail: 0 };
+
+// A tail up to this size stays in memory between chunks, sparing its GET at
+// the next append or the finish; a larger one is read back from the bucket,
+// so that idle sessions do not hold a part's worth of memory each.
+const TAIL_KEPT = 1024 * 1024;
 
 /** The upload sessions of one bucket prefix. */
 export class S3Uploads {
@@ -92,7 +98,7 @@ export class S3Uploads {
     await this.#claims.exclusive(handle, async (owner) => {
       const expected = typeof claim === 'function' ? claim(handle) : claim;
       const before = handle.size;
-      const known = await this.#load(handle);
+      const known = await this.#withTail(handle, await this.#load(handle));
       const { bucket, layout } = this.#ctx;
       const hash = known.hash?.copy();
       const data = layout.sessionData(handle.id);
@@ -132,7 +138,7 @@ export class S3Uploads {
         throw error;
       }
       handle.size = size;
-      this.#known.set(handle.id, { size, state, tail: rest, ...(hash === undefined ? {} : { hash }), used: Date.now() });
+      this.#known.set(handle.id, { size, state, ...(rest.length <= TAIL_KEPT ? { tail: rest } : {}), ...(hash === undefined ? {} : { hash }), used: Date.now() });
       if (size !== before && before > 0) {
         // The previous state and tail: no committed size names them now.
         await bucket.delete(layout.sessionState(handle.id, before)).catch(() => {});
@@ -148,7 +154,7 @@ export class S3Uploads {
     return this.#claims.exclusive(handle, async () => {
       try {
         const target = layout.blob(digest);
-        const known = await this.#load(handle);
+        const known = await this.#withTail(handle, await this.#load(handle));
         const uploadId = known.state.uploadId;
         if (uploadId === undefined) {
           // Every byte in the tail: checked here, put straight under the blob's key by place.
@@ -158,9 +164,7 @@ export class S3Uploads {
           return stagedBytes(this.#ctx, target, known.tail);
         }
         const data = layout.sessionData(handle.id);
-        const parts = [...known.state.parts];
-        if (known.tail.length > 0) parts.push(await bucket.uploadPart(data, uploadId, parts.length + 1, known.tail));
-        await bucket.completeMultipart(data, uploadId, parts);
+        await this.#complete(data, uploadId, known.state.parts, known.tail);
         if ((await bucket.head(data))?.size !== handle.size) throw new BlobStoreError('BLOB_UPLOAD_UNKNOWN', "the upload session's bytes are not whole");
         const actual = digest.startsWith('sha256:') && known.hash !== undefined ? `sha256:${known.hash.digest('hex')}` : await this.#hashObject(data, digest);
         this.#check(digest, undefined, () => actual);
@@ -172,6 +176,22 @@ export class S3Uploads {
         throw error;
       }
     });
+  }
+
+  /**
+   * Completes the multipart upload with the tail as its last part. One that
+   * a finish which died before it ended the session completed already
+   * (NoSuchUpload) is left to the size check that follows.
+   * @throws the storage's error.
+   */
+  async #complete(data: string, uploadId: string, parts: CompletedPart[], tail: Buffer): Promise<void> {
+    const { bucket } = this.#ctx;
+    try {
+      const all = tail.length > 0 ? [...parts, await bucket.uploadPart(data, uploadId, parts.length + 1, tail)] : parts;
+      await bucket.completeMultipart(data, uploadId, all);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'NoSuchUpload') throw error;
+    }
   }
 
   /** @throws BlobStoreError DIGEST_INVALID when the bytes (or a digest string given by `bytes`) are not `digest`. */
@@ -234,7 +254,7 @@ export class S3Uploads {
 
   /**
    * What this process knows of the session at its committed size, else its
-   * state and tail read from the bucket (without a hash).
+   * state read from the bucket (without a hash, nor the tail's bytes).
    * @throws BlobStoreError BLOB_UPLOAD_UNKNOWN when they are gone (then the
    * session is ended); the storage's error.
    */
@@ -245,16 +265,24 @@ export class S3Uploads {
       return known;
     }
     if (handle.size === 0) return { size: 0, state: EMPTY, tail: Buffer.alloc(0), hash: createHash('sha256'), used: Date.now() };
-    const { bucket, layout } = this.#ctx;
-    const raw = await bucket.getBytes(layout.sessionState(handle.id, handle.size));
-    const state = raw === undefined ? undefined : (JSON.parse(raw.toString()) as State);
-    const tail = state === undefined || state.tail === 0 ? Buffer.alloc(0) : await bucket.getBytes(layout.sessionTail(handle.id, handle.size));
-    if (state === undefined || tail === undefined || tail.length !== state.tail) {
-      await this.#end(handle);
-      await this.#destroy(handle.id).catch(() => {});
-      throw new BlobStoreError('BLOB_UPLOAD_UNKNOWN', "the upload session's bytes are gone");
-    }
-    return { size: handle.size, state, tail, used: Date.now() };
+    const raw = await this.#ctx.bucket.getBytes(this.#ctx.layout.sessionState(handle.id, handle.size));
+    if (raw === undefined) return this.#gone(handle);
+    return { size: handle.size, state: JSON.parse(raw.toString()) as State, used: Date.now() };
+  }
+
+  /** `known` with its tail's bytes, read from the bucket when this process does not keep them. @throws as #load. */
+  async #withTail(handle: SessionHandle, known: Known): Promise<Known & { tail: Buffer }> {
+    if (known.tail !== undefined) return known as Known & { tail: Buffer };
+    const tail = known.state.tail === 0 ? Buffer.alloc(0) : await this.#ctx.bucket.getBytes(this.#ctx.layout.sessionTail(handle.id, handle.size));
+    if (tail === undefined || tail.length !== known.state.tail) return this.#gone(handle);
+    return { ...known, tail };
+  }
+
+  /** Ends a session whose objects are gone. @throws BlobStoreError BLOB_UPLOAD_UNKNOWN. */
+  async #gone(handle: SessionHandle): Promise<never> {
+    await this.#end(handle);
+    await this.#destroy(handle.id).catch(() => {});
+    throw new BlobStoreError('BLOB_UPLOAD_UNKNOWN', "the upload session's bytes are gone");
   }
 
   /**

@@ -8,12 +8,10 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { asyncStore, openStore, type Store, type UploadSessions } from 'regmeta';
-import { openPostgresStore } from 'regmeta/postgres';
 import { afterAll } from 'vitest';
 import { Bucket } from '../../../src/blobstore/s3/client.js';
 import { Layout } from '../../../src/blobstore/s3/layout.js';
 import { S3BlobStore } from '../../../src/blobstore/s3/store.js';
-import { startPostgres } from '../../store/postgres/server.js';
 import { startS3Server, type S3Server } from '../s3/server.js';
 import { DirectoryBlobStore } from '../../../src/blobstore/fs/directory.js';
 import { MemorySessionTable } from '../../../src/blobstore/sessions.js';
@@ -34,12 +32,7 @@ export interface BlobBackend {
   /** Appears in every test's name. */
   name: string;
   create(): Promise<Storage>;
-  /**
-   * A metadata store whose lock this backend's lock-held operations
-   * (place, delete, remove) may run under: SQLite for a backend whose
-   * operations finish at once; a backend whose operations return promises
-   * needs one that holds its lock across awaits (PostgreSQL).
-   */
+  /** A metadata store whose lock this backend's lock-held operations (place, delete, remove) run under. */
   metadata(): Promise<Store>;
 }
 
@@ -72,15 +65,13 @@ const fs: BlobBackend = {
   },
 };
 
-// One S3 server and one PostgreSQL server per test file (vitest runs each
-// file in its own worker), started on first use; a prefix per storage.
+// One S3 server per test file (vitest runs each file in its own worker),
+// started on first use; a prefix per storage.
 let s3server: Promise<S3Server> | undefined;
-let postgres: ReturnType<typeof startPostgres> | undefined;
 afterAll(async () => {
-  const [s3, pg] = [s3server, postgres];
-  s3server = postgres = undefined;
-  await (await s3)?.cleanup();
-  await (await pg)?.stop();
+  const started = s3server;
+  s3server = undefined;
+  await (await started)?.cleanup();
 });
 
 const s3: BlobBackend = {
@@ -108,10 +99,9 @@ const s3: BlobBackend = {
       },
     };
   },
-  // Its place, delete and remove are promises: PostgreSQL holds its lock across them.
+  // Its place, delete and remove are promises: the store holds the digest's lock across them.
   async metadata() {
-    postgres ??= startPostgres();
-    return openPostgresStore(await (await postgres).createDatabase());
+    return asyncStore(openStore(':memory:'));
   },
 };
 
