@@ -1,7 +1,8 @@
 // What importing the package entries loads, from the built dist/ in a fresh
 // node process: the store's own files and better-sqlite3, never the server,
 // the webhooks, the CLI, the PostgreSQL backend or the migration tooling, nor
-// pino, prom-client, yaml or postgres. A module hook records each module the
+// pino, prom-client, yaml or postgres; and what `regmeta serve` on a data
+// directory loads: none of the AWS SDK. A module hook records each module the
 // ESM loader loads; require.cache holds what CommonJS loaded. Needs the build
 // (`npm test` runs `npm run build` first; alone: `npm run build && npx vitest run test/index.test.ts`).
 
@@ -11,6 +12,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startS3Server } from './blobstore/s3/server.js';
+import { serve } from './cli/run.js';
+import { pushBlob } from './server/helpers.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const scratch = mkdtempSync(path.join(tmpdir(), 'regmeta-loads-'));
@@ -25,7 +29,16 @@ export async function load(url, context, next) {
 }
 `,
 );
-writeFileSync(path.join(scratch, 'register.mjs'), `import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n`);
+// With REGMETA_LOADED_CJS (a long-running process, not the one-shot import below), what CommonJS loaded is written there at exit.
+writeFileSync(
+  path.join(scratch, 'register.mjs'),
+  `import { register, createRequire } from 'node:module';
+import { writeFileSync } from 'node:fs';
+register('./hooks.mjs', import.meta.url);
+const file = process.env.REGMETA_LOADED_CJS;
+if (file) process.on('exit', () => writeFileSync(file, JSON.stringify(Object.keys(createRequire(import.meta.url).cache))));
+`,
+);
 
 // Imports the entry named by the last argument, then prints what CommonJS loaded.
 const SCRIPT = `
@@ -72,5 +85,57 @@ describe('importing a package entry', () => {
 
   it('regmeta/postgres loads no PostgreSQL client before a store is opened', () => {
     expect(unexpected(loadedBy('regmeta/postgres'), 'dist/postgres.js')).toEqual([]);
+  });
+});
+
+/** What a `regmeta serve` process loaded by the time it stopped, as loadedBy lists it: it is started with `args` and does `work`. */
+async function loadedByServe(name: string, args: string[], work: (url: string) => Promise<void>): Promise<string[]> {
+  const esmLog = path.join(scratch, `${name}.log`);
+  const cjsLog = path.join(scratch, `${name}.json`);
+  writeFileSync(esmLog, '');
+  const served = await serve(path.join(scratch, `${name}-data`), args, {
+    node: ['--import', pathToFileURL(path.join(scratch, 'register.mjs')).href],
+    env: { REGMETA_LOADED: esmLog, REGMETA_LOADED_CJS: cjsLog },
+  });
+  try {
+    await work(served.url);
+  } finally {
+    expect(await served.stop()).toBe(0);
+  }
+  const esm = readFileSync(esmLog, 'utf8').split('\n').filter((url) => url !== '');
+  const cjs = JSON.parse(readFileSync(cjsLog, 'utf8')) as string[];
+  const files = [...esm.map((url) => (url.startsWith('file:') ? fileURLToPath(url) : url)), ...cjs];
+  return [...new Set(files.map((file) => (path.isAbsolute(file) ? path.relative(ROOT, file) : file)))].sort();
+}
+
+/** The S3 client and what it is made of. */
+const AWS_SDK = /^node_modules\/(?:@aws-sdk|@smithy|@aws-crypto)\//;
+
+describe('regmeta serve', () => {
+  it('on a data directory loads none of the AWS SDK, through a push, a pull, a HEAD and a readiness check', async () => {
+    const loaded = await loadedByServe('fs-serve', [], async (url) => {
+      const digest = await pushBlob(url, 'fs/app', 'directory bytes');
+      expect(await (await fetch(`${url}/v2/fs/app/blobs/${digest}`)).text()).toBe('directory bytes');
+      expect((await fetch(`${url}/v2/fs/app/blobs/${digest}`, { method: 'HEAD' })).status).toBe(200);
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    });
+    // The hook saw the process: the directory store, the server, the CommonJS side.
+    expect(loaded).toEqual(expect.arrayContaining(['dist/blobstore/fs/directory.js', 'dist/server/handlers/blobs.js']));
+    expect(loaded.some((file) => BETTER_SQLITE3.test(file))).toBe(true);
+    expect(loaded.filter((file) => AWS_SDK.test(file))).toEqual([]);
+  });
+
+  it('loads it with --storage s3://… (what the test above would see)', async () => {
+    const s3 = await startS3Server();
+    try {
+      const { bucket, endpoint, region } = s3.options;
+      const storage = `s3://${bucket}/loads?${new URLSearchParams({ endpoint, region, forcePathStyle: 'true' })}`;
+      const loaded = await loadedByServe('s3-serve', ['--storage', storage], async (url) => {
+        await pushBlob(url, 's3/app', 'bucket bytes');
+      });
+      expect(loaded.some((file) => file.startsWith('node_modules/@aws-sdk/client-s3/'))).toBe(true);
+    } finally {
+      await s3.cleanup();
+    }
   });
 });

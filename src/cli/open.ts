@@ -123,7 +123,7 @@ async function openPostgres(url: string, readOnly: boolean): Promise<Store> {
 /**
  * The blob store of the registry at `where`: its bucket, or <data>/blobs and
  * <data>/uploads. Opening it touches no storage.
- * @throws TypeError from createBlobStore for storage this build does not have.
+ * @throws TypeError from createBlobStore for S3 options it refuses.
  */
 export function openBlobs(where: Location, options?: BlobStoreOptions): BlobStore {
   return createBlobStore(where.storage === undefined ? { directory: where.data } : { s3: where.storage }, options);

@@ -43,7 +43,7 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
   storage?: S3Options;
   /**
    * Answer a blob GET with a 307 to a pre-signed URL of the storage, valid
-   * REDIRECT_TTL_SECONDS, so that the bytes do not pass through the
+   * 20 minutes (distribution's default), so that the bytes do not pass through the
    * registry (distribution's `redirect`). Where the storage has no such URLs
    * (a directory) the registry serves the bytes itself. Default false.
    */
@@ -141,7 +141,7 @@ export interface HandlerParts {
  * applies them.
  * @throws Error when the htpasswd or access file cannot be read, a limit is not a
  * number ≥ 0 (headersTimeout: > 0), or the data directory cannot be created;
- * TypeError from createBlobStore for storage this build does not have;
+ * TypeError from createBlobStore for S3 options it refuses;
  * AccessRulesError when the access rules do not hold together.
  */
 export function createRegistryHandler(options: RegistryOptions): RegistryHandler {

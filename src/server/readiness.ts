@@ -1,6 +1,7 @@
 // Whether the registry can take a push now, for an orchestrator's readiness
 // probe: the database answers and takes the write lock, the blob storage
-// takes a file, and the disk has room. Each check reports on its own, so an
+// takes a file (an object store: a probe object), and the disk has room
+// (where the storage has a bound at all). Each check reports on its own, so an
 // operator sees which one failed; a failure is named by its code only (the
 // answer goes to anyone, and a message may name paths).
 
@@ -20,7 +21,7 @@ const READINESS_TIMEOUT = 2000;
 /** One check's outcome. */
 interface CheckResult {
   status: 'ok' | 'failed';
-  /** Why it failed: a code such as STORE_CLOSED, DATABASE_UNAVAILABLE, EROFS, ENOSPC, LOW_DISK or TIMEOUT. */
+  /** Why it failed: a code such as STORE_CLOSED, DATABASE_UNAVAILABLE, STORAGE_UNAVAILABLE, EROFS, ENOSPC, LOW_DISK or TIMEOUT. */
   error?: string;
   [detail: string]: unknown;
 }
@@ -90,6 +91,8 @@ export class Readiness {
     } catch (error) {
       return { status: 'failed', error: codeOf(error) };
     }
+    // An object store sets no bound: nothing to compare, and Infinity is no JSON number.
+    if (free === Number.POSITIVE_INFINITY) return { status: 'ok' };
     const enough = free >= this.minFreeDisk;
     return { status: enough ? 'ok' : 'failed', ...(enough ? {} : { error: 'LOW_DISK' }), freeBytes: free, minFreeBytes: this.minFreeDisk };
   }

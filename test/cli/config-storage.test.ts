@@ -28,7 +28,7 @@ function problems(fn: () => unknown): string[] {
   throw new Error('no error');
 }
 
-const URL_TEXT = 's3://registry-blobs/team/a?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=us-east-1&forcePathStyle=true';
+const URL_TEXT = 's3://registry-blobs/team/a?endpoint=http://127.0.0.1:9000&region=us-east-1&forcePathStyle=true';
 const OPTIONS = { bucket: 'registry-blobs', prefix: 'team/a', endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', forcePathStyle: true };
 
 describe('--storage', () => {

@@ -53,10 +53,12 @@ export interface Served {
 /**
  * `regmeta serve --listen 127.0.0.1:0 --data <data>`: the port comes from the
  * server's JSON "listening" line on stdout, so no port is picked beforehand.
+ * `options.node`: arguments for node itself (a module hook); `options.env`: variables added.
  * @throws when the server exits before that line.
  */
-export async function serve(data: string, args: string[] = []): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--listen', '127.0.0.1:0', '--data', data, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+export async function serve(data: string, args: string[] = [], options: { node?: string[]; env?: Record<string, string> } = {}): Promise<Served> {
+  const env = options.env === undefined ? process.env : { ...process.env, ...options.env };
+  const child = spawn(process.execPath, [...(options.node ?? []), BIN, 'serve', '--listen', '127.0.0.1:0', '--data', data, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
   const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
   let stderr = '';
   let stdout = '';

@@ -36,6 +36,7 @@ describe('parseServeArgs', () => {
       data: path.resolve('data'),
       admins: [],
       readOnly: false,
+      storage: { redirect: false },
       deletes: true,
       notify: [],
       logLevel: 'info',

@@ -333,7 +333,7 @@ describe('blob delete', () => {
 });
 
 describe('a linked blob whose file is gone', () => {
-  it('answers 404 BLOB_UNKNOWN, as before, and reports it as a fault once per digest', async () => {
+  it('HEADs 200 from the metadata alone, GETs 404 BLOB_UNKNOWN, and is reported as a fault once per digest', async () => {
     const own = await startRegistry();
     try {
       const lost = await pushBlob(own.url, 'lost/repo', 'bytes that vanish');
@@ -342,10 +342,14 @@ describe('a linked blob whose file is gone', () => {
         const [algorithm, hex] = digest.split(':');
         unlinkSync(path.join(own.dataDir, 'blobs', algorithm, hex.slice(0, 2), hex));
       }
-      for (const method of ['GET', 'HEAD', 'GET']) {
-        const res = await fetch(`${own.url}/v2/lost/repo/blobs/${lost}`, { method });
+      // HEAD asks the storage nothing: the record answers, as for a blob that is there.
+      const head = await fetch(`${own.url}/v2/lost/repo/blobs/${lost}`, { method: 'HEAD' });
+      expect([head.status, head.headers.get('content-length'), head.headers.get('docker-content-digest')]).toEqual([200, '17', lost]);
+      expect(own.errors).toEqual([]);
+      for (let i = 0; i < 2; i++) {
+        const res = await fetch(`${own.url}/v2/lost/repo/blobs/${lost}`);
         expect(res.status).toBe(404);
-        if (method === 'GET') expect(await errorCode(res)).toBe('BLOB_UNKNOWN');
+        expect(await errorCode(res)).toBe('BLOB_UNKNOWN');
       }
       expect(own.errors).toHaveLength(1);
       expect(String(own.errors[0])).toContain(lost);
@@ -354,6 +358,32 @@ describe('a linked blob whose file is gone', () => {
       expect(String(own.errors[1])).toContain(also);
       // A fault for the operator, not a server error for the client.
       expect(own.logs.filter((entry) => entry.status >= 500)).toEqual([]);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('HEADs 404 once unlinked from the repository: the record is what HEAD reads', async () => {
+    const own = await startRegistry();
+    try {
+      const digest = await pushBlob(own.url, 'gone/repo', 'unlinked bytes');
+      expect((await fetch(`${own.url}/v2/gone/repo/blobs/${digest}`, { method: 'DELETE' })).status).toBe(202);
+      expect((await fetch(`${own.url}/v2/gone/repo/blobs/${digest}`, { method: 'HEAD' })).status).toBe(404);
+    } finally {
+      await own.close();
+    }
+  });
+});
+
+describe('storageRedirect on storage without pre-signed URLs (a directory)', () => {
+  it('serves the bytes itself, whole and by Range', async () => {
+    const own = await startRegistry({ storageRedirect: true });
+    try {
+      const digest = await pushBlob(own.url, 'direct/repo', 'served from the directory');
+      const res = await fetch(`${own.url}/v2/direct/repo/blobs/${digest}`, { redirect: 'manual' });
+      expect([res.status, await res.text()]).toEqual([200, 'served from the directory']);
+      const part = await fetch(`${own.url}/v2/direct/repo/blobs/${digest}`, { redirect: 'manual', headers: { Range: 'bytes=7-10' } });
+      expect([part.status, await part.text()]).toEqual([206, 'from']);
     } finally {
       await own.close();
     }

@@ -22,6 +22,7 @@ import type { Command } from '../args.js';
 import { CliError, Exit } from '../exit.js';
 import { openMetadata } from '../open.js';
 import { splitListen } from '../config/kinds.js';
+import { s3 } from '../config/storage.js';
 import { FLAGS, loadServeConfig, type LoadedConfig, type ServeConfig } from '../config/load.js';
 import { optionsHelp, printableConfig } from '../config/render.js';
 import { createServeLog, logFault, type ServeLog } from '../log.js';
@@ -276,7 +277,7 @@ export const serve: Command = {
       throw error;
     }
     const url = new URL(registry.url);
-    logLine({ url: registry.url, port: Number(url.port), data: config.data, database: registry.store.location, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, access: config.access !== undefined, tls: config.tls !== undefined, notify: config.notify.length, metrics: registry.metricsUrl }, 'listening');
+    logLine({ url: registry.url, port: Number(url.port), data: config.data, database: registry.store.location, storage: config.storage.s3 === undefined ? undefined : s3.format(config.storage.s3), redirect: config.storage.redirect, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, access: config.access !== undefined, tls: config.tls !== undefined, notify: config.notify.length, metrics: registry.metricsUrl }, 'listening');
     const signal = await stopped;
     process.off('SIGHUP', onHangup);
     logLine({ signal }, 'shutting down');

@@ -53,7 +53,7 @@ const SPECS: OptionSpec[] = [
     defaultText: 'none: the listen address',
     help: 'the URL clients reach the registry at, behind a proxy or a load balancer (scheme://host[:port]): webhooks name their targets by it, and Location headers are absolute URLs under it',
   },
-  { key: 'data', kind: path, default: './data', arg: 'dir', help: `the data directory (${DATABASE_FILE}, blobs, uploads), created when missing once the listen address is bound (a port taken creates nothing)` },
+  { key: 'data', kind: path, default: './data', arg: 'dir', help: `the data directory (${DATABASE_FILE}; blobs and uploads, without --storage), created when missing once the listen address is bound (a port taken creates nothing)` },
   {
     key: 'database',
     kind: databaseUrl,
