@@ -72,7 +72,7 @@ export interface StagedBlob {
  * store on the same service copies it there (server-side, nothing through
  * this process); any other store reads it through `read`.
  */
-export interface ObjectSource {
+interface ObjectSource {
   readonly object: { readonly endpoint?: string; readonly bucket: string; readonly key: string };
   /** The object's bytes. A failure fails the stream. */
   read(): Readable;

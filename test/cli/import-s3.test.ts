@@ -15,7 +15,7 @@ import { join, relative } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDistribution, type Peer } from '../../bench/peers.js';
-import { createBlobStore } from '../../src/blobstore/index.js';
+import { S3BlobStore } from '../../src/blobstore/s3/store.js';
 import { startS3Server, type S3Server } from '../blobstore/s3/server.js';
 import { OciLayout, readBlob, resolveTag } from '../server/oci-layout.js';
 import { regmeta, serve, tempDir } from './run.js';
@@ -87,7 +87,7 @@ afterAll(async () => {
 
 /** Every key under `prefix`, with its size. */
 async function keys(prefix: string): Promise<Map<string, number>> {
-  const store = createBlobStore({ s3: { ...s3.options, prefix } });
+  const store = new S3BlobStore({ ...s3.options, prefix });
   const found = new Map<string, number>();
   for await (const file of store.list()) found.set(file.location, file.size);
   return found;

@@ -3,14 +3,19 @@
 // listing and removed past the grace only, missing and resized objects
 // reported, corrupt bytes caught by --deep re-hashing what the store reads.
 
-import { existsSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { openStore } from 'regmeta';
+import Database from 'better-sqlite3';
+import { asyncStore, openStore } from 'regmeta';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBlobStore, type BlobStore } from '../../src/blobstore/index.js';
+import { DirectoryBlobStore } from '../../src/blobstore/fs/directory.js';
+import { Bucket } from '../../src/blobstore/s3/client.js';
+import { S3BlobStore } from '../../src/blobstore/s3/store.js';
+import type { BlobStore } from '../../src/blobstore/types.js';
 import { startS3Server, type S3Server } from '../blobstore/s3/server.js';
 import { putBlob, putImage, sha256 } from './data.js';
 import { regmeta, tempDir } from './run.js';
@@ -40,7 +45,7 @@ function registry() {
   dirs.push(data);
   const prefix = `ops-${++prefixes}`;
   const url = `s3://${s3.bucket}/${prefix}?endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`;
-  const blobs = createBlobStore({ s3: { ...s3.options, prefix } });
+  const blobs = new S3BlobStore({ ...s3.options, prefix });
   return { data, prefix, url, blobs, key: (digest: string) => `${prefix}/blobs/sha256/${digest.slice(7, 9)}/${digest.slice(7)}/data` };
 }
 
@@ -61,7 +66,7 @@ function backdate(key: string, when: Date): void {
 
 /** Copies every blob file under <data>/blobs into the bucket and removes the directory's: the registry's blobs are then in S3 only. */
 async function intoBucket(data: string, blobs: BlobStore): Promise<void> {
-  const directory = createBlobStore({ directory: data });
+  const directory = new DirectoryBlobStore(data);
   for await (const file of directory.list()) {
     const staged = await blobs.put(file.digest!, directory.read(file.digest!));
     await staged.place();
@@ -135,6 +140,41 @@ describe('gc on S3', () => {
     expect(result.filesRemoved).toBe(2);
     expect(await blobs.stat(image.layer.digest)).toBeUndefined();
     expect(await blobs.stat(image.config.digest)).toBeUndefined();
+  });
+});
+
+describe('gc on S3: upload sessions', () => {
+  it("expires a session idle past a day, with its objects, and aborts its multipart upload", async () => {
+    const reg = registry();
+    const file = join(reg.data, 'metadata.db');
+    const store = asyncStore(openStore(file));
+    let id: string;
+    try {
+      const blobs = new S3BlobStore({ ...s3.options, prefix: reg.prefix, partSize: 5 * 1024 * 1024 }, { sessions: store.uploads });
+      const upload = await blobs.startUpload('ops/app', '127.0.0.1');
+      // Above one part: a multipart upload is open for it.
+      await blobs.append(upload, Readable.from([randomBytes(5 * 1024 * 1024 + 1)]));
+      id = upload.id;
+    } finally {
+      await store.close();
+    }
+    const pending = () => readdirSync(join(s3dir, s3.bucket, '._S3rver_uploads')).filter((u) => readFileSync(join(s3dir, s3.bucket, '._S3rver_uploads', u, 'key'), 'utf8').includes(id));
+    const objects = async () => {
+      const found: string[] = [];
+      for await (const object of new Bucket({ ...s3.options, prefix: '' }).list(`${reg.prefix}/uploads/${id}`)) found.push(object.key);
+      return found;
+    };
+    expect(pending()).toHaveLength(1);
+    expect(await objects()).not.toEqual([]);
+    const db = new Database(file);
+    db.prepare('UPDATE upload_session SET updated_at = 0, started_at = 0 WHERE id = ?').run(id);
+    db.close();
+
+    const swept = await regmeta(['gc', '--data', reg.data, '--storage', reg.url, '--json']);
+    expect(swept.status, swept.stderr).toBe(0);
+    expect(JSON.parse(swept.stdout)).toMatchObject({ uploadsExpired: 1, problems: [] });
+    expect(pending()).toEqual([]);
+    expect(await objects()).toEqual([]);
   });
 });
 

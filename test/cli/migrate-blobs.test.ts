@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { openStore } from 'regmeta';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBlobStore } from '../../src/blobstore/index.js';
+import { S3BlobStore } from '../../src/blobstore/s3/store.js';
 import { startS3Server, type S3Server } from '../blobstore/s3/server.js';
 import { blobPath, putBlob, putImage } from './data.js';
 import { BIN, isOneLineError, regmeta, serve, tempDir } from './run.js';
@@ -50,7 +50,7 @@ afterAll(async () => {
 
 /** The digests and sizes the bucket's prefix holds, as the S3 store lists them. */
 async function inBucket(): Promise<Map<string, number>> {
-  const store = createBlobStore({ s3: { ...s3.options, prefix: 'moved' } });
+  const store = new S3BlobStore({ ...s3.options, prefix: 'moved' });
   const found = new Map<string, number>();
   for await (const file of store.list()) if (file.digest !== undefined) found.set(file.digest, file.size);
   return found;

@@ -29,15 +29,14 @@ const options = {
 
 export const importCommand: Command = {
   name: 'import',
-  usage: `usage: regmeta import <root> [--blobs none|link|copy] [--dry-run] [--actor <name>] [--data <dir>] [--database <url>] [--storage <s3-url>] [--json]
-       regmeta import s3://<bucket>/<rootdirectory>?endpoint=… [options as above]
+  usage: `usage: regmeta import <root|s3-url> [--blobs none|link|copy] [--dry-run] [--actor <name>] [--data <dir>] [--database <url>] [--storage <s3-url>] [--json]
 
 Imports the repositories, manifests, tags (with their history) and blob links
 of a CNCF distribution (docker-registry) storage: its filesystem storage,
 whose rootdirectory is <root> (the directory holding docker/registry/v2), or
-its s3 storage, given as an s3:// URL of its bucket and rootdirectory (with
-endpoint, region and forcePathStyle as --storage takes them; credentials
-from the AWS chain). The tree is listed once, then each link file read.
+its s3 storage, given as s3://<bucket>/<rootdirectory> (with ?endpoint=…,
+region and forcePathStyle as --storage takes them; credentials from the AWS
+chain). The tree is listed once, then each link file read.
 Creates the database if it is missing.
 
 Blobs go where the registry keeps them (--storage, or <data>/blobs). With

@@ -58,8 +58,7 @@ interface MigrateSummary {
 
 export const migrate: Command = {
   name: 'migrate',
-  usage: `usage: regmeta migrate --to <postgres-url> [--data <dir>] [--verify-only] [--batch <n>] [--json]
-       regmeta migrate --blobs-to <s3://bucket/prefix?endpoint=…> [--data <dir>] [--json]
+  usage: `usage: regmeta migrate --to <postgres-url> | --blobs-to <s3-url> [--data <dir>] [--verify-only] [--batch <n>] [--json]
 
 Copies the SQLite store <dir>/metadata.db into an empty PostgreSQL database
 whose schema it creates: repositories, manifests (their bytes exact), tags
@@ -266,8 +265,8 @@ async function runBlobMigration(values: { 'blobs-to'?: string; to?: string; 'ver
   try {
     summary = await migrateBlobs(source, target, { source: join(data, 'blobs'), target: s3Url(bucket) });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).name;
-    throw new CliError(Exit.IO, `cannot list the blobs: ${code}: ${(error as Error).message}`, 'check --data, the bucket URL, and that the service is up');
+    // The storage's errors name their code and message, never a credential or signature.
+    throw new CliError(Exit.IO, `cannot list the blobs: ${(error as Error).message}`, 'check --data, the bucket URL, the AWS credentials, and that the service is up');
   }
   if (values.json) printJson(summary);
   else {
