@@ -2,11 +2,12 @@
 // (SQLite metadata) and coming back: the test S3 server is stopped and
 // started again on the same port and directory, between the requests of an
 // upload, during a PATCH's body, in the middle of a blob being pulled, and
-// under gc. A request that needs S3 while it is away gets 503 with
-// Retry-After (never 500, never a hang past the bound); what needs only the
-// metadata (tags, manifests, blob HEAD) keeps answering; the registry
-// serves again once S3 is back, without a restart; and everything it
-// acknowledged (201) pulls byte-identical afterwards.
+// under gc; and S3 slow (a proxy holding its answers). A request that needs
+// S3 while it is away gets 503 with Retry-After (never 500, never a hang
+// past the bound); what needs only the metadata (tags, manifests, blob HEAD)
+// keeps answering; the registry serves again once S3 is back, without a
+// restart; and everything it acknowledged (201) pulls byte-identical
+// afterwards.
 
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
@@ -238,6 +239,41 @@ describe('regmeta serve on S3 while S3 goes away and comes back', () => {
     expect(again.status).toBe(200);
     expect(again.body.equals(bytes)).toBe(true);
     expect(faults(server)).toEqual([]);
+  });
+
+  it('a slow S3 stalls no metadata request: while a blob GET waits on S3, tags, manifests and blob HEADs answer; the GET then gets 503', async () => {
+    const repo = 'faults/slow';
+    const image = makeImage('behind a slow S3');
+    await pushImage(repo, 'v1', image);
+    const layer = Buffer.from(image.blobs[1]);
+    // A second process on the same data and bucket, reaching S3 through a proxy that holds every request about the layer.
+    const proxy = await stallProxy(s3.endpoint, sha256(layer).slice('sha256:'.length));
+    const slow = await serve(data, ['--storage', `s3://${s3.bucket}/faults?endpoint=${proxy.url}&forcePathStyle=true`]);
+    try {
+      const get = fetch(`${slow.url}/v2/${repo}/blobs/${sha256(layer)}`, { signal: AbortSignal.timeout(BOUND_MS) }).then(async (res) => ({
+        status: res.status,
+        retryAfter: res.headers.get('retry-after'),
+        body: Buffer.from(await res.arrayBuffer()),
+      }));
+      await proxy.stalled;
+      const at = (path: string, init: RequestInit = {}) => fetch(`${slow.url}${path}`, { ...init, signal: AbortSignal.timeout(BOUND_MS) });
+      expect((await at(`/v2/${repo}/tags/list`)).status).toBe(200);
+      expect((await at(`/v2/${repo}/manifests/v1`, { method: 'HEAD', headers: { Accept: OCI_MANIFEST } })).status).toBe(200);
+      const manifest = await at(`/v2/${repo}/manifests/v1`, { headers: { Accept: OCI_MANIFEST } });
+      expect(await manifest.text()).toBe(image.manifest);
+      expect((await at(`/v2/${repo}/blobs/${sha256(layer)}`, { method: 'HEAD' })).status).toBe(200);
+      // The other blobs come from S3 past the proxy, unheld.
+      const config = await at(`/v2/${repo}/blobs/${sha256(Buffer.from(image.blobs[0]))}`);
+      expect(await config.text()).toBe(image.blobs[0]);
+      await proxy.close();
+      const held = await get;
+      expect(held.status, held.body.toString()).toBe(503);
+      expect(held.retryAfter).toMatch(/^\d+$/);
+    } finally {
+      await proxy.close();
+      await slow.stop();
+    }
+    expect(faults(slow)).toEqual([]);
   });
 
   it('under gc: gc held at a request to S3 when S3 stops ends with an error, as does gc with S3 away; metadata answers; once S3 is back gc collects the garbage and every acknowledged blob and image pulls byte-identical', async () => {
