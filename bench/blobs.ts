@@ -49,7 +49,7 @@ const SAMPLES = { pull: 9, range: 9, parallel: 7, push: 5, pushDisk: 3 };
 const samples = (n: number) => OVERRIDE ?? n;
 
 /** One side of a row: runs a sample and answers its time in seconds; `cpu` reads the CPU seconds its server (or this process) has used so far. */
-interface Side {
+export interface Side {
   run: () => Promise<number>;
   cpu: () => number;
 }
@@ -58,7 +58,7 @@ const ownCpu = () => {
   const used = process.cpuUsage();
   return (used.user + used.system) / 1e6;
 };
-const side = (pid: number | undefined, run: () => Promise<number>): Side => ({ run, cpu: pid === undefined ? ownCpu : () => processCpu(pid) });
+export const side = (pid: number | undefined, run: () => Promise<number>): Side => ({ run, cpu: pid === undefined ? ownCpu : () => processCpu(pid) });
 
 interface CurlResult {
   code: number;
@@ -67,7 +67,7 @@ interface CurlResult {
 }
 
 /** Runs curl with `args` plus the status, size and time it reports. @throws Error when curl fails. */
-function curl(args: string[]): Promise<CurlResult> {
+export function curl(args: string[]): Promise<CurlResult> {
   return new Promise((done, fail) => {
     const child = spawn('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -90,14 +90,14 @@ async function pull(url: string, status: number, size: number, range?: number[])
 }
 
 /** Wall-clock seconds of `fn`. */
-async function timed(fn: () => Promise<unknown>): Promise<number> {
+export async function timed(fn: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
   await fn();
   return (performance.now() - start) / 1000;
 }
 
 /** A monolithic push: POST, then the file with curl -T as one PUT ?digest=. */
-async function pushMonolithic(t: Target, file: string, digest: string, uploads = UPLOADS): Promise<void> {
+export async function pushMonolithic(t: Target, file: string, digest: string, uploads = UPLOADS): Promise<void> {
   const started = await expectStatus(t, 202, 'POST', uploads);
   const put = location(t, started);
   put.searchParams.set('digest', digest);
@@ -106,7 +106,7 @@ async function pushMonolithic(t: Target, file: string, digest: string, uploads =
 }
 
 /** A chunked push: POST, 8 MiB PATCHes with Content-Range, each to the Location the last answer gave, then PUT ?digest=. */
-async function pushChunked(t: Target, data: Buffer, digest: string, uploads = UPLOADS): Promise<void> {
+export async function pushChunked(t: Target, data: Buffer, digest: string, uploads = UPLOADS): Promise<void> {
   let next = location(t, await expectStatus(t, 202, 'POST', uploads));
   for (let start = 0; start < data.length; start += CHUNK) {
     const chunk = data.subarray(start, Math.min(start + CHUNK, data.length));
@@ -127,7 +127,7 @@ function hashOnly(data: Buffer): number {
 }
 
 /** Runs every sample on each side in turn, the order rotating. @returns each side's median seconds and median CPU seconds. */
-async function measure(label: string, count: number, sides: Side[]): Promise<{ seconds: number; cpu: number }[]> {
+export async function measure(label: string, count: number, sides: Side[]): Promise<{ seconds: number; cpu: number }[]> {
   const times = sides.map(() => [] as number[]);
   const cpu = sides.map(() => [] as number[]);
   for (let i = 0; i < count; i++) {
@@ -262,6 +262,6 @@ export async function blobRows(tmpfsPair: BlobBench): Promise<string> {
   }
 }
 
-function curlVersion(): string {
+export function curlVersion(): string {
   return spawnSync('curl', ['--version'], { encoding: 'utf8' }).stdout.split(' ')[1] ?? 'unknown';
 }

@@ -43,6 +43,21 @@ export interface PeerOptions {
   dataDir?: string;
   /** The checkout of regmeta to run (ours only; default this one): built, with its own dist/. */
   root?: string;
+  /** Environment variables added to this process's for the peer (ours only), e.g. S3 credentials. */
+  env?: Record<string, string>;
+}
+
+/** Distribution's s3 storage driver on an S3-compatible server (credentials in the driver's config). */
+export interface DistributionS3 {
+  /** http://host:port of the S3 server. */
+  endpoint: string;
+  bucket: string;
+  accessKey: string;
+  secretKey: string;
+  /** Its root inside the bucket; two registries given the same one share their data. */
+  rootDirectory: string;
+  /** Whether a blob GET answers 307 to a pre-signed URL (distribution's default with s3) or streams the blob. */
+  redirect: boolean;
 }
 
 const live = new Set<Peer>();
@@ -109,12 +124,12 @@ interface Launched {
  * pipe: a chatty request log then costs the parent (a test or the bench,
  * which is also the client being timed) nothing.
  */
-function launch(kind: string, dir: string, dataDir: string, command: string, args: string[], cwd = dir): Launched {
+function launch(kind: string, dir: string, dataDir: string, command: string, args: string[], cwd = dir, env: NodeJS.ProcessEnv = process.env): Launched {
   const logFile = join(dir, 'output.log');
   const fd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(command, args, { cwd, stdio: ['ignore', fd, fd] });
+    child = spawn(command, args, { cwd, env, stdio: ['ignore', fd, fd] });
   } finally {
     closeSync(fd);
   }
@@ -191,7 +206,7 @@ export async function startOurs(options: PeerOptions = {}): Promise<Peer> {
   if (options.htpasswd) args.push('--htpasswd', options.htpasswd);
   args.push(...(options.args ?? []));
   // node itself rather than npx: one process, so killing it leaves nothing behind.
-  const launched = launch('ours', dir, dataDir, process.execPath, args, root);
+  const launched = launch('ours', dir, dataDir, process.execPath, args, root, { ...process.env, ...options.env });
   let exited = false;
   void launched.exited.then(() => (exited = true));
   let host: string | undefined;
@@ -239,13 +254,33 @@ export function otherVersion(kind: 'distribution' | 'baseline' = OTHER.root === 
   return `baseline: regmeta in ${root}${run.status === 0 ? ` at ${run.stdout.trim()}` : ''}`;
 }
 
+/** The storage section of distribution's config: a directory in `dataDir`, or the s3 driver. */
+function distributionStorage(dataDir: string, s3?: DistributionS3): string[] {
+  if (s3 === undefined) return ['  filesystem:', `    rootdirectory: ${dataDir}`];
+  return [
+    '  s3:',
+    // A regionendpoint makes distribution 2.8 address the bucket by path, as s3rver needs.
+    `    regionendpoint: ${s3.endpoint}`,
+    `    bucket: ${s3.bucket}`,
+    `    accesskey: ${s3.accessKey}`,
+    `    secretkey: ${s3.secretKey}`,
+    '    region: us-east-1',
+    `    secure: ${s3.endpoint.startsWith('https:')}`,
+    '    v4auth: true',
+    `    rootdirectory: ${s3.rootDirectory}`,
+    '  redirect:',
+    `    disable: ${!s3.redirect}`,
+  ];
+}
+
 /**
  * Starts Debian's docker-registry (CNCF distribution) on a free loopback port
- * with filesystem storage in a fresh temporary directory and deletes enabled,
- * and basic auth from `options.htpasswd` when given.
+ * with filesystem storage in a fresh temporary directory (or its s3 driver,
+ * `options.s3`) and deletes enabled, and basic auth from `options.htpasswd`
+ * when given.
  * @throws when the binary is missing or the registry does not come up.
  */
-export async function startDistribution(options: Pick<PeerOptions, 'htpasswd' | 'parentDir'> = {}): Promise<Peer> {
+export async function startDistribution(options: Pick<PeerOptions, 'htpasswd' | 'parentDir'> & { s3?: DistributionS3 } = {}): Promise<Peer> {
   if (!existsSync(DISTRIBUTION_BIN)) throw new Error(`${DISTRIBUTION_BIN} is missing: apt-get install docker-registry`);
   const dir = mkdtempSync(join(options.parentDir ?? tmpdir(), 'regmeta-distribution-'));
   const dataDir = join(dir, 'storage');
@@ -254,8 +289,7 @@ export async function startDistribution(options: Pick<PeerOptions, 'htpasswd' | 
     'version: 0.1',
     // Logging stays at distribution's defaults (info, access log on): ours logs every request too.
     'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${dataDir}`,
+    ...distributionStorage(dataDir, options.s3),
     '  delete:',
     '    enabled: true',
     // The in-memory blob descriptor cache is distribution's default deployment.
@@ -267,7 +301,11 @@ export async function startDistribution(options: Pick<PeerOptions, 'htpasswd' | 
     '',
   ].join('\n');
   writeFileSync(join(dir, 'config.yml'), config);
-  const launched = launch('distribution', dir, dataDir, DISTRIBUTION_BIN, ['serve', join(dir, 'config.yml')]);
+  // With AWS_CA_BUNDLE set, the AWS SDK for Go that distribution 2.8 links panics at start
+  // ("unable to load custom CA bundle, HTTPClient's transport unsupported type"): its own client has no CA to add.
+  const env = { ...process.env };
+  delete env.AWS_CA_BUNDLE;
+  const launched = launch('distribution', dir, dataDir, DISTRIBUTION_BIN, ['serve', join(dir, 'config.yml')], dir, env);
   const started = launched.peer(`127.0.0.1:${port}`);
   await waitUntilUp(started.url, launched.exited, launched.output).catch(async (error) => {
     await started.stop();

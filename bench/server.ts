@@ -26,6 +26,8 @@
 //   out of all alike.
 // - Then throughput (bench/throughput.ts): concurrent clients, where replicas
 //   could show what one process cannot.
+// - Then the S3 rows (bench/s3-blobs.ts): regmeta with blobs in a directory
+//   and in S3, and distribution with its s3 driver, on one S3 server.
 // - Progress goes to stderr, and only on a terminal; the table goes to stdout.
 
 import { randomBytes } from 'node:crypto';
@@ -38,6 +40,7 @@ import { keepAliveTable } from './keepalive.js';
 import { formatNumber, formatRatio, markdownTable, median, progress, progressDone } from './lib.js';
 import { otherVersion, stopAll } from './peers.js';
 import { BASELINE, DISTRIBUTION, PG1, PG2, SQLITE, startSides, type Sides } from './sides.js';
+import { s3Rows } from './s3-blobs.js';
 import { throughputTable } from './throughput.js';
 import { CONFIG_BLOB, LAYER_BLOB, manifest, MANIFEST_TYPE, putManifest } from './workload.js';
 
@@ -54,8 +57,8 @@ if (!(SCALE > 0 && SCALE <= 20)) throw new Error(`BENCH_SCALE must be a number i
 const SAMPLES = { put: 200, get: 2000, list: 30, page: 1000, delete: 40, blob: 200 };
 for (const key of Object.keys(SAMPLES) as (keyof typeof SAMPLES)[]) SAMPLES[key] = Math.round(SAMPLES[key] * SCALE);
 const WARMUP = 1000;
-/** BENCH_ONLY=floor, metadata, throughput or blobs (or several, comma-separated) runs those parts of the bench. */
-const ONLY = (process.env.BENCH_ONLY ?? 'floor,metadata,throughput,blobs').split(',');
+/** BENCH_ONLY=floor, metadata, throughput, blobs or s3 (or several, comma-separated) runs those parts of the bench. */
+const ONLY = (process.env.BENCH_ONLY ?? 'floor,metadata,throughput,blobs,s3').split(',');
 
 const tagName = (i: number) => `t${String(i).padStart(5, '0')}`;
 /** The digest of bench/big's manifest by tag number: the same bytes on every registry. */
@@ -294,14 +297,21 @@ async function main(): Promise<void> {
     const baseline = baselineOn === 'sqlite' ? process.env.BENCH_BASELINE : undefined;
     console.log(`${await keepAliveTable({ parentDir: DATA_PARENT, baseline })}\n`);
   }
-  if (!ONLY.some((part) => part !== 'floor')) return;
+  if (ONLY.some((part) => part === 'metadata' || part === 'throughput' || part === 'blobs')) await sidesParts();
+  // On registries of their own, after the others have stopped.
+  if (ONLY.includes('s3')) console.log(`${await s3Rows({ parentDir: DATA_PARENT })}\n`);
+  console.log(`The run took ${Math.round((Date.now() - began) / 1000)} s.`);
+}
+
+/** The parts measured on the sides (bench/sides.ts): metadata, throughput, blobs. */
+async function sidesParts(): Promise<void> {
+  const baselineOn = process.env.BENCH_BASELINE_ON === 'postgres' ? 'postgres' : 'sqlite';
   const sides = await startSides({ parentDir: DATA_PARENT, sockets: POPULATE_CONCURRENCY * 2, baseline: process.env.BENCH_BASELINE, baselineOn });
   try {
     if (ONLY.includes('metadata')) console.log(`${await metadataTable(sides)}\n`);
     if (ONLY.includes('throughput')) console.log(`${await throughputTable(sides.targets)}\n`);
     const other = sides.baseline ?? sides.distribution;
     if (ONLY.includes('blobs')) console.log(`${await blobRows({ ours: sides.sqlite, other, tmpfs: DATA_PARENT })}\n`);
-    console.log(`The run took ${Math.round((Date.now() - began) / 1000)} s.`);
   } finally {
     await sides.stop();
     await stopAll();

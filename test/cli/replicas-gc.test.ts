@@ -4,6 +4,8 @@
 // (leaving garbage) and whose layers are partly shared (so a blob is garbage
 // one moment and referenced by a push in flight the next). Nothing tagged may
 // lose a blob, no push may get a 500; and two sweeps at once finish cleanly.
+// All of it with the blobs in one shared directory, and in one S3 bucket
+// (each replica and each gc with a data directory of its own).
 
 import postgresClient from 'postgres';
 import { describe, expect, it } from 'vitest';
@@ -20,20 +22,18 @@ import {
   pushTo,
   serverErrors,
   replicaSuite,
+  STORAGES,
   until,
   type Image,
   type Pushed,
 } from './replicas.js';
 import { regmeta, type Run, type Served } from './run.js';
 
-const suite = replicaSuite();
-
-const setUp = (n: number) => suite.cluster(n);
-
 const REPO = 'gc/app';
 
-function gcRun(database: string, data: string): Promise<Run> {
-  return regmeta(['gc', '--database', database, '--data', data, '--grace', '0', '--json']);
+/** `regmeta gc --grace 0` on a cluster's database and blobs (`storage`: its --storage arguments). */
+function gcRun(database: string, data: string, storage: string[]): Promise<Run> {
+  return regmeta(['gc', '--database', database, '--data', data, ...storage, '--grace', '0', '--json']);
 }
 
 /** A sweep's result; fails with its stderr when it did not exit 0. */
@@ -112,13 +112,16 @@ async function expectAllPull(database: string, all: Served[], tagged: Map<string
   }
 }
 
-describe('gc while replicas push', () => {
+describe.each(STORAGES)('gc while replicas push (blobs: %s)', (kind) => {
+  const suite = replicaSuite({ storage: kind });
+  const setUp = (n: number) => suite.cluster(n);
+
   it('repeated gc --grace 0 runs never take a blob of a tagged image, and no push gets a 500', { timeout: 300_000 }, async () => {
-    const { database, data, all } = await setUp(2);
+    const { database, data, storage, all } = await setUp(2);
     const sweeps: GcResult[] = [];
     let pushing = true;
     const gcLoop = (async () => {
-      while (pushing) sweeps.push(swept(await gcRun(database, data)));
+      while (pushing) sweeps.push(swept(await gcRun(database, data, storage)));
     })();
     const tagged = new Map<string, Image>();
     const failures: Pushed[] = [];
@@ -133,16 +136,16 @@ describe('gc while replicas push', () => {
     expect(sweeps.reduce((n, s) => n + s.manifestsDeleted.length, 0)).toBeGreaterThan(0);
     expect(sweeps.reduce((n, s) => n + s.blobsDeleted.length, 0)).toBeGreaterThan(0);
     await expectAllPull(database, all, tagged);
-    const check = await cliJson<{ ok: boolean; problems?: unknown }>(database, ['check', '--data', data]);
+    const check = await cliJson<{ ok: boolean; problems?: unknown }>(database, ['check', '--data', data, ...storage]);
     expect(check).toMatchObject({ ok: true });
     // A last sweep with nothing in flight takes nothing that is tagged.
-    swept(await gcRun(database, data));
+    swept(await gcRun(database, data, storage));
     await expectAllPull(database, all, tagged);
     console.info(`gc while pushing: ${sweeps.length} sweeps (${sweeps.map((s) => s.seconds.toFixed(1)).join(", ")} s), ${tagged.size} tags, ${retried.join('+')} pushes made again after MANIFEST_BLOB_UNKNOWN`);
   });
 
   it('a gc run while a manifest push is inside its transaction on another replica leaves the push whole', async () => {
-    const { database, data, all } = await setUp(2);
+    const { database, data, storage, all } = await setUp(2);
     const [a, b] = all;
     const sql = postgresClient(database, { max: 1, onnotice: () => {} });
     try {
@@ -154,7 +157,7 @@ describe('gc while replicas push', () => {
       const put = putManifest(a.url, REPO, 'gated', image.manifest).then(answerOf);
       await gate.waiting(1);
       // gc sees blobs no committed manifest references, older than no grace: it goes for them, and waits on A.
-      const sweep = gcRun(database, data);
+      const sweep = gcRun(database, data, storage);
       await gate.waiting(2);
       await gate.open();
       expect(await put).toEqual({ status: 201 });
@@ -168,7 +171,7 @@ describe('gc while replicas push', () => {
   });
 
   it('two gc runs at once on one database both finish without errors, each deletion made once, nothing tagged damaged', async () => {
-    const { database, data, all } = await setUp(1);
+    const { database, data, storage, all } = await setUp(1);
     const [replica] = all;
     const tagged = new Map<string, Image>();
     for (let n = 0; n < 30; n++) {
@@ -178,7 +181,7 @@ describe('gc while replicas push', () => {
       tagged.set(tag, image);
     }
 
-    const [first, second] = (await Promise.all([gcRun(database, data), gcRun(database, data)])).map(swept);
+    const [first, second] = (await Promise.all([gcRun(database, data, storage), gcRun(database, data, storage)])).map(swept);
     const manifests = [...first.manifestsDeleted, ...second.manifestsDeleted].map((m) => m.digest);
     const blobs = [...first.blobsDeleted, ...second.blobsDeleted].map((b) => b.digest);
     // 30 manifests, 6 kept by their own tags and one by 'moving'.
@@ -189,8 +192,8 @@ describe('gc while replicas push', () => {
     expect(blobs).toHaveLength(46);
     expect(first.filesRemoved + second.filesRemoved).toBe(46);
     await expectAllPull(database, all, tagged);
-    expect(await cliJson<{ ok: boolean }>(database, ['check', '--data', data])).toMatchObject({ ok: true });
-    const third = swept(await gcRun(database, data));
+    expect(await cliJson<{ ok: boolean }>(database, ['check', '--data', data, ...storage])).toMatchObject({ ok: true });
+    const third = swept(await gcRun(database, data, storage));
     expect([third.manifestsDeleted, third.blobsDeleted]).toEqual([[], []]);
     expect(serverErrors(replica)).toEqual([]);
   });

@@ -1,9 +1,12 @@
 // Three real `regmeta serve` processes on one PostgreSQL database (the
-// harness starts the server) and one blob directory, driven by real clients:
+// harness starts the server) and one blob directory, or one S3 bucket with a
+// data directory each and nothing shared on disk, driven by real clients:
 // skopeo pushes to one replica and pulls byte-identical from another, a
-// delete through the third is seen by all; and 3 × 20 concurrent pushes of
-// one tag lose no write, with the event log as the proof.
+// delete through the third is seen by all; a chunked upload's requests go to
+// all three in turn; and 3 × 20 concurrent pushes of one tag lose no write,
+// with the event log as the proof.
 
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { putManifest } from '../server/helpers.js';
@@ -17,21 +20,28 @@ import {
   serverErrors,
   skopeo,
   replicaSuite,
+  STORAGES,
   tagEvents,
   until,
   type Answer,
 } from './replicas.js';
 import type { Served } from './run.js';
 
-const suite = replicaSuite();
-
-/** A fresh database, a fresh blob directory, and three replicas on them. */
-const threeReplicas = () => suite.cluster(3);
-
 const hostOf = (replica: Served) => replica.url.replace('http://', '');
 const tls = ['--src-tls-verify=false', '--dest-tls-verify=false'];
+const MiB = 1 << 20;
 
-describe('three replicas on one PostgreSQL and one blob directory', () => {
+/** `location` (absolute or not, as a replica answered it) on `replica`: a load balancer sends the next request anywhere. */
+const on = (replica: Served, location: string) => {
+  const url = new URL(location, replica.url);
+  return new URL(url.pathname + url.search, replica.url);
+};
+
+describe.each(STORAGES)('three replicas on one PostgreSQL (blobs: %s)', (storage) => {
+  const suite = replicaSuite({ storage });
+  /** A fresh database, a fresh blob directory or bucket prefix, and three replicas on them. */
+  const threeReplicas = () => suite.cluster(3);
+
   it('an image pushed with skopeo to A pulls byte-identical from B, and a delete through C is seen by A and B', async () => {
     const { all } = await threeReplicas();
     const [a, b, c] = all;
@@ -79,6 +89,41 @@ describe('three replicas on one PostgreSQL and one blob directory', () => {
     }
     await expect(skopeo(auth, 'inspect', '--raw', '--tls-verify=false', `docker://${hostOf(b)}/rep/app:v1`)).rejects.toThrow(/manifest unknown/i);
     for (const replica of all) expect(serverErrors(replica)).toEqual([]);
+  });
+
+  it('a chunked upload whose POST, PATCHes (under and over 5 MiB) and PUT go to each replica in turn pulls byte-identical from all', async () => {
+    const { all } = await threeReplicas();
+    const sizes = [1 * MiB, 7 * MiB, 3 * MiB + 17, 6 * MiB, 512 * 1024 + 3];
+    const bytes = randomBytes(sizes.reduce((a, b) => a + b));
+    const digest = sha256(bytes);
+    const repo = 'rep/chunked';
+    let res = await fetch(`${all[0].url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+    expect(res.status).toBe(202);
+    let location = res.headers.get('location')!;
+    let offset = 0;
+    for (const [i, size] of sizes.entries()) {
+      const chunk = bytes.subarray(offset, offset + size);
+      const headers = { 'Content-Type': 'application/octet-stream', 'Content-Range': `${offset}-${offset + size - 1}` };
+      res = await fetch(on(all[(i + 1) % 3], location), { method: 'PATCH', headers, body: chunk });
+      expect(res.status, await res.text()).toBe(202);
+      offset += size;
+      expect(res.headers.get('range')).toBe(`0-${offset - 1}`);
+      location = res.headers.get('location')!;
+    }
+    // Its status, asked of a replica that took no chunk just before.
+    const status = await fetch(on(all[(sizes.length + 2) % 3], location));
+    expect(status.status).toBe(204);
+    expect(status.headers.get('range')).toBe(`0-${bytes.length - 1}`);
+    const put = on(all[(sizes.length + 1) % 3], location);
+    put.searchParams.set('digest', digest);
+    res = await fetch(put, { method: 'PUT' });
+    expect(res.status, await res.text()).toBe(201);
+    for (const replica of all) {
+      const pulled = await fetch(`${replica.url}/v2/${repo}/blobs/${digest}`);
+      expect(pulled.status).toBe(200);
+      expect(Buffer.from(await pulled.arrayBuffer()).equals(bytes), `the blob from ${replica.url}`).toBe(true);
+      expect(serverErrors(replica)).toEqual([]);
+    }
   });
 
   it('3 × 20 concurrent pushes of one tag: every answer 201, the tag names the last TAG event, and the event log replayed is the final state', async () => {

@@ -1,5 +1,6 @@
 // Several `regmeta serve` replicas on one PostgreSQL database and one blob
-// directory, for the replica tests: starting them, reading what they
+// directory, or one S3 bucket prefix with a data directory each (no shared
+// directory), for the replica tests: starting them, reading what they
 // answered from their request logs, small images pushed over HTTP with
 // every answer kept, and the real CLI's view of the store.
 
@@ -8,20 +9,32 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { descriptor, imageManifest, OCI_MANIFEST, putManifest, sha256 } from '../server/helpers.js';
+import { startS3Server, type S3Server } from '../blobstore/s3/server.js';
 import { startPostgres, type PostgresOptions, type PostgresServer } from '../store/postgres/server.js';
 import { regmeta, serve, tempDir, type Served } from './run.js';
 
-/** Starts `n` replicas at once (their migrations race on the advisory lock) on `database`, blobs in `data`. */
-function startReplicas(database: string, data: string, n: number): Promise<Served[]> {
-  return Promise.all(Array.from({ length: n }, () => serve(data, ['--database', database])));
+/** Where a cluster's blobs are: one directory all replicas share, or one S3 bucket prefix. */
+export type StorageKind = 'directory' | 's3';
+
+/** Every kind, for describe.each. */
+export const STORAGES: StorageKind[] = ['directory', 's3'];
+
+/** A cluster: its database, its blob directory (on S3 a directory no replica uses), its replicas, and the --storage arguments every command on it takes. */
+export interface Cluster {
+  database: string;
+  data: string;
+  all: Served[];
+  storage: string[];
 }
 
 /** What a replica test file works with: see replicaSuite. */
 export interface ReplicaSuite {
-  /** A fresh database and blob directory, with `n` replicas started on them. */
-  cluster(n: number): Promise<{ database: string; data: string; all: Served[] }>;
-  /** `n` more replicas on a cluster's database and blobs. */
+  /** A fresh database and blob directory (or bucket prefix), with `n` replicas started on them. */
+  cluster(n: number): Promise<Cluster>;
+  /** `n` more replicas on a cluster's database and blobs (on S3, each with a data directory of its own). */
   more(database: string, data: string, n: number): Promise<Served[]>;
+  /** The test S3 server (storage 's3' only; to stop and start it). */
+  s3(): S3Server;
   /** A temporary directory, removed after the file's tests. */
   dir(prefix: string): string;
   /** The PostgreSQL server under every cluster (to kill and restart it). */
@@ -32,28 +45,42 @@ export interface ReplicaSuite {
  * A PostgreSQL server started before a test file's tests and stopped after
  * them, with every replica and directory they made. Call at the file's top.
  */
-export function replicaSuite(options?: PostgresOptions): ReplicaSuite {
+export function replicaSuite(options: PostgresOptions & { storage?: StorageKind } = {}): ReplicaSuite {
+  const { storage: kind = 'directory', ...postgresOptions } = options;
   let postgres: PostgresServer | undefined;
+  let s3: S3Server | undefined;
   const dirs: string[] = [];
   const replicas: Served[] = [];
+  /** Each database's --storage arguments: a bucket prefix of its own, so that one cluster's gc never sees another's blobs. */
+  const storageOf = new Map<string, string[]>();
   beforeAll(async () => {
-    postgres = await startPostgres(options);
+    [postgres, s3] = await Promise.all([startPostgres(postgresOptions), kind === 's3' ? startS3Server() : undefined]);
   });
   afterAll(async () => {
     await Promise.all(replicas.map((r) => r.stop()));
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-    await postgres?.stop();
+    await Promise.all([postgres?.stop(), s3?.cleanup()]);
   });
   const suite: ReplicaSuite = {
     async cluster(n) {
       const database = await postgres!.createDatabase();
+      const storage = s3 ? ['--storage', `s3://${s3.bucket}/cluster-${storageOf.size}?endpoint=${s3.endpoint}&forcePathStyle=true`] : [];
+      storageOf.set(database, storage);
       const data = suite.dir('regmeta-replicas-');
-      return { database, data, all: await suite.more(database, data, n) };
+      return { database, data, storage, all: await suite.more(database, data, n) };
     },
     async more(database, data, n) {
-      const started = await startReplicas(database, data, n);
+      const storage = storageOf.get(database) ?? [];
+      // Started at once: their migrations race on the advisory lock.
+      const started = await Promise.all(
+        Array.from({ length: n }, () => serve(s3 ? suite.dir('regmeta-replica-') : data, ['--database', database, ...storage])),
+      );
       replicas.push(...started);
       return started;
+    },
+    s3() {
+      if (!s3) throw new Error('this replica suite keeps its blobs in a directory');
+      return s3;
     },
     dir(prefix) {
       const dir = tempDir(prefix);
