@@ -150,9 +150,9 @@ describe('gc on S3: upload sessions', () => {
     const store = asyncStore(openStore(file));
     let id: string;
     try {
-      const blobs = new S3BlobStore({ ...s3.options, prefix: reg.prefix, partSize: 5 * 1024 * 1024 }, { sessions: store.uploads });
+      const blobs = new S3BlobStore({ ...s3.options, prefix: reg.prefix, partSize: 5 * 1024 * 1024 }, { sessions: store.uploads, maxBlobSize: 1024 ** 3 });
       const upload = await blobs.startUpload('ops/app', '127.0.0.1');
-      // Above one part: a multipart upload is open for it.
+      // Above one part (the blob limit small enough for 5 MiB parts to reach it): a multipart upload is open for it.
       await blobs.append(upload, Readable.from([randomBytes(5 * 1024 * 1024 + 1)]));
       id = upload.id;
     } finally {
