@@ -98,6 +98,10 @@ function report(command: string, error: CliError): number {
  * @returns the exit code; never throws.
  */
 export async function main(argv: string[]): Promise<number> {
+  // The AWS SDK release regmeta pins runs on Node 20; its multi-line warning
+  // about later releases would say nothing to an operator and would break
+  // serve's one-record-per-line log. An operator's own setting wins.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   // `regmeta events | head` closes stdout early: that is not an error.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);

@@ -78,8 +78,9 @@ describe('regmeta serve --storage s3://…', () => {
     } finally {
       expect(await served.stop()).toBe(0);
     }
-    // Nothing of the credentials in what the server printed.
+    // Nothing of the credentials in what the server printed, and no SDK warning in its log.
     expect(served.stdout() + served.stderr()).not.toMatch(/S3RVER|X-Amz-/);
+    expect(served.stderr()).not.toContain('NodeVersionSupportWarning');
   });
 });
 
