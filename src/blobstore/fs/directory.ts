@@ -10,44 +10,24 @@ import { open, rename, rm, stat, statfs, writeFile, type FileHandle } from 'node
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { blobFilesIn, blobPath } from './layout.js';
-import { MemorySessionTable, sessionErrors } from '../sessions.js';
+import { SessionFront } from '../front.js';
 import type { StagedFile } from './io.js';
 import { stageFrom } from './staging.js';
 import { DirectoryUploads } from './uploads.js';
-import {
-  DEFAULT_BLOB_LIMITS,
-  type BlobFile,
-  type BlobSource,
-  type BlobStat,
-  type BlobStore,
-  type BlobStoreOptions,
-  type ChunkClaim,
-  type StoredFile,
-  type Upload,
-} from '../types.js';
+import type { BlobFile, BlobSource, BlobStat, BlobStore, BlobStoreOptions, StoredFile } from '../types.js';
 
 /** Blobs and upload sessions under one data directory. Constructing it touches nothing on disk. */
-export class DirectoryBlobStore implements BlobStore {
-  readonly maxBlobSize: number;
+export class DirectoryBlobStore extends SessionFront<StagedFile> implements BlobStore {
   readonly #dataDir: string;
-  readonly #uploads: DirectoryUploads;
-  readonly #uploadTtl: number;
-  #sweeper: NodeJS.Timeout | undefined;
-  #firstSweep: NodeJS.Timeout | undefined;
+  protected readonly uploads: DirectoryUploads;
   // What `list` gave out: the only things `remove` takes, so that no caller can name an arbitrary path.
   readonly #listed = new WeakSet<StoredFile>();
 
   /** The store on `dataDir` (resolved to an absolute path). */
   constructor(dataDir: string, options: BlobStoreOptions = {}) {
+    super(options);
     this.#dataDir = path.resolve(dataDir);
-    this.maxBlobSize = options.maxBlobSize ?? DEFAULT_BLOB_LIMITS.maxBlobSize;
-    this.#uploadTtl = options.uploadTtl ?? DEFAULT_BLOB_LIMITS.uploadTtl;
-    this.#uploads = new DirectoryUploads(this.#dataDir, options.sessions ?? new MemorySessionTable(), {
-      maxBlobSize: this.maxBlobSize,
-      uploadTtl: this.#uploadTtl,
-      maxUploadsPerAddress: options.maxUploadsPerAddress ?? DEFAULT_BLOB_LIMITS.maxUploadsPerAddress,
-      claimLease: options.claimLease ?? DEFAULT_BLOB_LIMITS.claimLease,
-    });
+    this.uploads = new DirectoryUploads(this.#dataDir, this.table, this.limits);
   }
 
   /**
@@ -58,20 +38,7 @@ export class DirectoryBlobStore implements BlobStore {
   init(): void {
     mkdirSync(path.join(this.#dataDir, 'blobs'), { recursive: true });
     mkdirSync(path.join(this.#dataDir, 'uploads'), { recursive: true });
-    this.close();
-    // A sweep soon after the start, then now and then: what expired while no process ran goes too.
-    const sweep = () => void this.#uploads.sweep().catch(() => {});
-    this.#sweeper = setInterval(sweep, Math.min(this.#uploadTtl, 600_000));
-    this.#sweeper.unref();
-    this.#firstSweep = setTimeout(sweep, Math.min(this.#uploadTtl, 1000));
-    this.#firstSweep.unref();
-  }
-
-  /** Stops expiring idle sessions. */
-  close(): void {
-    clearInterval(this.#sweeper);
-    clearTimeout(this.#firstSweep);
-    this.#sweeper = this.#firstSweep = undefined;
+    this.startSweeping();
   }
 
   // Named so that nothing mistakes it for a blob or a session: not a digest
@@ -92,11 +59,6 @@ export class DirectoryBlobStore implements BlobStore {
   async freeBytes(): Promise<number> {
     const fs = await statfs(path.join(this.#dataDir, 'blobs'));
     return fs.bavail * fs.bsize;
-  }
-
-  /** @throws the table's error. */
-  countUploads(): Promise<number> {
-    return this.#uploads.count();
   }
 
   /** The blob's path. @throws BlobStoreError DIGEST_INVALID. */
@@ -165,49 +127,6 @@ export class DirectoryBlobStore implements BlobStore {
   async put(digest: string, source: BlobSource): Promise<StagedFile> {
     const target = this.location(digest);
     return stageFrom(source, target, digest, this.maxBlobSize);
-  }
-
-  // --- upload sessions (uploads.ts); the table's codes become the blob store's (sessionErrors)
-
-  /** @throws BlobStoreError TOOMANYREQUESTS; the table's or the filesystem's error. */
-  startUpload(repo: string, client: string): Promise<Upload> {
-    return sessionErrors(this.#uploads.start(repo, client));
-  }
-
-  /** @throws BlobStoreError BLOB_UPLOAD_UNKNOWN; the table's error. */
-  upload(repo: string, id: string): Promise<Upload> {
-    return sessionErrors(this.#uploads.get(repo, id));
-  }
-
-  /** @throws BlobStoreError BLOB_UPLOAD_UNKNOWN, SIZE_INVALID, BLOB_UPLOAD_INVALID, TOOMANYREQUESTS; what `claim` throws; the table's or the filesystem's error. */
-  append(upload: Upload, body: Readable, claim?: number | ChunkClaim): Promise<void> {
-    return sessionErrors(this.#uploads.append(upload, body, claim));
-  }
-
-  /** @throws BlobStoreError DIGEST_INVALID, BLOB_UPLOAD_UNKNOWN, TOOMANYREQUESTS; the table's or the filesystem's error. */
-  finish(upload: Upload, digest: string): Promise<StagedFile> {
-    return sessionErrors(this.#uploads.finish(upload, digest));
-  }
-
-  /** @throws BlobStoreError BLOB_UPLOAD_UNKNOWN for a handle from elsewhere; the table's or the filesystem's error. */
-  cancel(upload: Upload): Promise<void> {
-    return sessionErrors(this.#uploads.cancel(upload));
-  }
-
-  /**
-   * Expires the sessions idle past the upload TTL (row first, then file),
-   * and removes files under uploads/ older than `strayBefore` (default: the
-   * TTL) that no session names.
-   * @returns how many sessions it expired, and the stray files it removed.
-   * @throws the table's or the filesystem's error.
-   */
-  sweepUploads(options: { strayBefore?: Date } = {}): Promise<{ expired: number; strays: string[] }> {
-    return this.#uploads.sweep(options.strayBefore);
-  }
-
-  /** Sessions whose committed bytes this process hashed again from their file, since it started: for tests and benchmarks. */
-  get rehashedUploads(): number {
-    return this.#uploads.rehashed;
   }
 }
 

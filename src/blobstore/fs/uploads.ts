@@ -22,16 +22,9 @@ import { hashFile, meteredCopy, stagedFile, syncFile, truncateFile, WRITE_BUFFER
 import { blobPath, uploadPath } from './layout.js';
 import type { UploadSessions } from '../../store/index.js';
 import { SessionClaims, type SessionHandle } from '../claims.js';
+import type { SessionBackend, UploadLimits } from '../front.js';
 import type { ChunkClaim, Upload } from '../types.js';
 
-/** How a directory's uploads behave. */
-interface UploadLimits {
-  maxBlobSize: number;
-  uploadTtl: number;
-  maxUploadsPerAddress: number;
-  /** How long a writer's claim lasts unless renewed (ms); a writer that died blocks a session this long at most. */
-  claimLease: number;
-}
 
 /** The hash of a session's first `size` bytes, as this process fed it. */
 interface HashState {
@@ -43,7 +36,7 @@ interface HashState {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The upload sessions of one data directory. */
-export class DirectoryUploads {
+export class DirectoryUploads implements SessionBackend<StagedFile> {
   /** Sessions whose committed bytes this process hashed again from the file (another process fed them, or this one restarted). */
   rehashed = 0;
   readonly #dir: string;

@@ -11,20 +11,8 @@ import { Layout } from './layout.js';
 import { openObject, readRange } from './reads.js';
 import { stageBlob, type S3Context } from './staging.js';
 import { S3Uploads } from './uploads.js';
-import { MemorySessionTable, sessionErrors } from '../sessions.js';
-import {
-  DEFAULT_BLOB_LIMITS,
-  type BlobFile,
-  type BlobSource,
-  type BlobStat,
-  type BlobStore,
-  type BlobStoreOptions,
-  type ChunkClaim,
-  type S3Options,
-  type StagedBlob,
-  type StoredFile,
-  type Upload,
-} from '../types.js';
+import { SessionFront } from '../front.js';
+import type { BlobFile, BlobSource, BlobStat, BlobStore, BlobStoreOptions, S3Options, StagedBlob, StoredFile } from '../types.js';
 
 /**
  * Bytes per multipart part: 16 MiB, so that a writer holds a few parts in
@@ -44,13 +32,9 @@ interface ListedFile extends StoredFile {
 }
 
 /** Blobs and upload sessions under one prefix of one bucket. Constructing it loads nothing and touches nothing. */
-export class S3BlobStore implements BlobStore {
-  readonly maxBlobSize: number;
+export class S3BlobStore extends SessionFront<StagedBlob> implements BlobStore {
   readonly #ctx: S3Context;
-  readonly #uploads: S3Uploads;
-  readonly #uploadTtl: number;
-  #sweeper: NodeJS.Timeout | undefined;
-  #firstSweep: NodeJS.Timeout | undefined;
+  protected readonly uploads: S3Uploads;
   // What `list` gave out: the only things `remove` takes.
   readonly #listed = new WeakSet<StoredFile>();
 
@@ -61,33 +45,15 @@ export class S3BlobStore implements BlobStore {
    */
   constructor(s3: S3Options, options: BlobStoreOptions = {}) {
     if (s3.partSize !== undefined && !(s3.partSize >= MIN_PART_SIZE)) throw new TypeError(`an S3 part size is at least ${MIN_PART_SIZE} bytes`);
-    this.maxBlobSize = options.maxBlobSize ?? DEFAULT_BLOB_LIMITS.maxBlobSize;
+    super(options);
     const partSize = Math.max(s3.partSize ?? DEFAULT_PART_SIZE, Math.ceil(this.maxBlobSize / MAX_PARTS / MIN_PART_SIZE) * MIN_PART_SIZE);
-    this.#uploadTtl = options.uploadTtl ?? DEFAULT_BLOB_LIMITS.uploadTtl;
     this.#ctx = { bucket: new Bucket(s3), layout: new Layout(s3.prefix), partSize, concurrency: CONCURRENCY };
-    this.#uploads = new S3Uploads(this.#ctx, options.sessions ?? new MemorySessionTable(), {
-      maxBlobSize: this.maxBlobSize,
-      uploadTtl: this.#uploadTtl,
-      maxUploadsPerAddress: options.maxUploadsPerAddress ?? DEFAULT_BLOB_LIMITS.maxUploadsPerAddress,
-      claimLease: options.claimLease ?? DEFAULT_BLOB_LIMITS.claimLease,
-    });
+    this.uploads = new S3Uploads(this.#ctx, this.table, this.limits);
   }
 
   /** Starts expiring idle sessions; the bucket needs nothing prepared. Never throws. */
   init(): void {
-    this.close();
-    const sweep = () => void this.#uploads.sweep().catch(() => {});
-    this.#sweeper = setInterval(sweep, Math.min(this.#uploadTtl, 600_000));
-    this.#sweeper.unref();
-    this.#firstSweep = setTimeout(sweep, Math.min(this.#uploadTtl, 1000));
-    this.#firstSweep.unref();
-  }
-
-  /** Stops expiring idle sessions. */
-  close(): void {
-    clearInterval(this.#sweeper);
-    clearTimeout(this.#firstSweep);
-    this.#sweeper = this.#firstSweep = undefined;
+    this.startSweeping();
   }
 
   /** Lets go of the client's sockets (after close). Never throws. */
@@ -111,11 +77,6 @@ export class S3BlobStore implements BlobStore {
   /** A bucket sets no bound. */
   async freeBytes(): Promise<number> {
     return Infinity;
-  }
-
-  /** @throws the table's error. */
-  countUploads(): Promise<number> {
-    return this.#uploads.count();
   }
 
   /** s3://bucket/key. @throws BlobStoreError DIGEST_INVALID. */
@@ -182,47 +143,5 @@ export class S3BlobStore implements BlobStore {
   /** @throws BlobStoreError DIGEST_INVALID, SIZE_INVALID, BLOB_UPLOAD_INVALID, STORAGE_UNAVAILABLE; the stream's or the storage's error. */
   async put(digest: string, source: BlobSource): Promise<StagedBlob> {
     return stageBlob(this.#ctx, digest, this.#ctx.layout.blob(digest), source, this.maxBlobSize);
-  }
-
-  // --- upload sessions (uploads.ts); the table's codes become the blob store's (sessionErrors)
-
-  /** @throws BlobStoreError TOOMANYREQUESTS; the table's error. */
-  startUpload(repo: string, client: string): Promise<Upload> {
-    return sessionErrors(this.#uploads.start(repo, client));
-  }
-
-  /** @throws BlobStoreError BLOB_UPLOAD_UNKNOWN; the table's error. */
-  upload(repo: string, id: string): Promise<Upload> {
-    return sessionErrors(this.#uploads.get(repo, id));
-  }
-
-  /** @throws BlobStoreError BLOB_UPLOAD_UNKNOWN, SIZE_INVALID, BLOB_UPLOAD_INVALID, TOOMANYREQUESTS, STORAGE_UNAVAILABLE; what `claim` throws; the table's or the storage's error. */
-  append(upload: Upload, body: Readable, claim?: number | ChunkClaim): Promise<void> {
-    return sessionErrors(this.#uploads.append(upload, body, claim));
-  }
-
-  /** @throws BlobStoreError DIGEST_INVALID, BLOB_UPLOAD_UNKNOWN, TOOMANYREQUESTS, STORAGE_UNAVAILABLE; the table's or the storage's error. */
-  finish(upload: Upload, digest: string): Promise<StagedBlob> {
-    return sessionErrors(this.#uploads.finish(upload, digest));
-  }
-
-  /** @throws BlobStoreError BLOB_UPLOAD_UNKNOWN for a handle from elsewhere, STORAGE_UNAVAILABLE; the table's or the storage's error. */
-  cancel(upload: Upload): Promise<void> {
-    return sessionErrors(this.#uploads.cancel(upload));
-  }
-
-  /**
-   * Expires the sessions idle past the upload TTL (row first, then objects
-   * and multipart upload), and removes objects and multipart uploads under
-   * uploads/ older than `strayBefore` (default: the TTL) that no session names.
-   * @throws the table's or the storage's error.
-   */
-  sweepUploads(options: { strayBefore?: Date } = {}): Promise<{ expired: number; strays: string[] }> {
-    return this.#uploads.sweep(options.strayBefore);
-  }
-
-  /** Sessions whose object this process hashed again at finish, since it started: for tests. */
-  get rehashedUploads(): number {
-    return this.#uploads.rehashed;
   }
 }

@@ -22,14 +22,8 @@ import { PartUploads, readParts } from './parts.js';
 import { stagedBytes, stagedObject, type S3Context } from './staging.js';
 import type { UploadSessions } from '../../store/index.js';
 import type { ChunkClaim, StagedBlob, Upload } from '../types.js';
+import type { SessionBackend, UploadLimits } from '../front.js';
 
-/** How the uploads behave. */
-interface UploadLimits {
-  maxBlobSize: number;
-  uploadTtl: number;
-  maxUploadsPerAddress: number;
-  claimLease: number;
-}
 
 /** A session's state object. */
 interface State {
@@ -59,7 +53,7 @@ const EMPTY: State = { parts: [], tail: 0 };
 const TAIL_KEPT = 1024 * 1024;
 
 /** The upload sessions of one bucket prefix. */
-export class S3Uploads {
+export class S3Uploads implements SessionBackend<StagedBlob> {
   /** Sessions whose object this process hashed at finish (another process fed them, or this one restarted). */
   rehashed = 0;
   readonly #ctx: S3Context;
