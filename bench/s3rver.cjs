@@ -2,7 +2,7 @@
 // both regmeta's S3 client and distribution 2.8's s3 driver can use it.
 // usage: node --openssl-legacy-provider s3rver.cjs <dir> [port] [bucket]  -> prints "LISTENING <port>"
 // (--openssl-legacy-provider: s3rver's ListObjectsV2 continuation tokens use DES.)
-// The tests have their own launcher: the bench runs without test/.
+// The tests start it too (test/blobstore/s3/server.ts): the bench runs without test/.
 // 1. s3rver computes the SigV4 canonical URI of bucket-level requests without
 //    the trailing slash that AWS SDK v3 signs ("/bucket/"): restored here.
 // 2. s3rver has no AbortMultipartUpload: answered here (204, then NoSuchUpload).

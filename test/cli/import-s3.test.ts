@@ -1,8 +1,8 @@
 // `regmeta import s3://…`: a distribution registry's storage in a bucket of a
 // real test S3 server. The tree is the one a real Debian docker-registry
 // wrote after real skopeo pushes, on its filesystem driver, then put into
-// the bucket key for key (distribution 2.8's s3 driver cannot write to the
-// test server: its uploads need ListMultipartUploads, which s3rver lacks).
+// the bucket key for key (so that the tree does not rest on the launcher's
+// own ListMultipartUploads and ListParts, which distribution's s3 driver needs).
 // Imported in place (regmeta's --storage on the same bucket and root: no
 // blob copied), then served by `regmeta serve --storage` and pulled with
 // skopeo; copied server-side into another prefix; streamed into a directory.

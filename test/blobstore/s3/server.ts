@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const LAUNCHER = path.join(path.dirname(fileURLToPath(import.meta.url)), 's3rver-launch.cjs');
+// The benches' launcher: one patched s3rver for tests and benches alike (tests may import bench/, not the other way).
+const LAUNCHER = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bench', 's3rver.cjs');
 
 /** s3rver's built-in account. */
 const S3RVER_ENV = {

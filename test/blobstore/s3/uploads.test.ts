@@ -186,7 +186,7 @@ describe('upload sessions in a bucket', () => {
     expect(sha256(Buffer.concat(await collectBuffers(a.read(digest))))).toBe(digest);
   });
 
-  it("sweeps objects under uploads/ that no session names, keeps a live session's, and bears a service without ListMultipartUploads", async () => {
+  it("sweeps objects under uploads/ that no session names and keeps a live session's", async () => {
     const a = replica();
     const live = await a.startUpload('acme/app', 'a');
     await a.append(live, streamOf([bytes(MiB, 14)]));
