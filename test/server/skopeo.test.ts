@@ -139,9 +139,17 @@ describe.each(STORAGES)('blobs in $name', (storage) => {
         expect(bytes).toEqual(readBlob(layout.dir, digest));
       }
       // Redirected, skopeo took the blobs from S3: the registry answered their GETs with 307.
+      // The log is written in batches: wait for the lines, for as long as a loaded machine may take.
       if (storage.redirects) {
-        const logged = registry.output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { path?: string; status?: number });
-        expect(logged.filter((entry) => entry.status === 307 && entry.path?.startsWith('/v2/skopeo/roundtrip/blobs/')).length).toBeGreaterThan(0);
+        const redirected = () =>
+          registry
+            .output()
+            .split('\n')
+            .filter((line) => line.startsWith('{'))
+            .map((line) => JSON.parse(line) as { path?: string; status?: number })
+            .filter((entry) => entry.status === 307 && entry.path?.startsWith('/v2/skopeo/roundtrip/blobs/')).length;
+        for (const deadline = Date.now() + 30_000; redirected() === 0 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(redirected()).toBeGreaterThan(0);
       }
     });
 
