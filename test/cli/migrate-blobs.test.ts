@@ -21,7 +21,7 @@ let data: string;
 /** Every blob of the data directory: its repository and bytes. */
 const blobs = new Map<string, { repo: string; bytes: Buffer }>();
 const manifests: { repo: string; digest: string; payload: Buffer }[] = [];
-const url = (endpoint: string) => `s3://${s3.bucket}/moved?endpoint=${encodeURIComponent(endpoint)}&forcePathStyle=true`;
+const url = (endpoint: string) => `s3://${s3.bucket}/moved?endpoint=${endpoint}&forcePathStyle=true`;
 
 beforeAll(async () => {
   s3 = await startS3Server();
