@@ -1,7 +1,7 @@
 // A plain AWS SDK client on the test S3 server, for tests that look at the
 // bucket behind the blob store's back, as an operator or distribution would.
 
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { text } from 'node:stream/consumers';
 import type { Readable } from 'node:stream';
 import type { S3Server } from './server.js';
@@ -38,6 +38,15 @@ export function rawBucket(server: S3Server) {
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token !== undefined);
       return keys.sort();
+    },
+    /** Begins a multipart upload of `key`, as a writer that died before it wrote anything else would leave it. */
+    async startMultipart(key: string): Promise<string> {
+      return (await client.send(new CreateMultipartUploadCommand({ Bucket, Key: key }))).UploadId!;
+    },
+    /** The keys of the multipart uploads under `prefix` (one page: the tests hold few). */
+    async multipartKeys(prefix: string): Promise<string[]> {
+      const page = await client.send(new ListMultipartUploadsCommand({ Bucket, Prefix: prefix }));
+      return (page.Uploads ?? []).map((upload) => upload.Key!).sort();
     },
     destroy: () => client.destroy(),
   };

@@ -41,15 +41,17 @@ export interface S3Server {
 /**
  * Starts s3rver with one bucket, on `port` (default: a free one) in `dir`
  * (default: a new temporary directory), and sets the SDK's environment
- * variables for it in this process (see `env`).
+ * variables for it in this process (see `env`). `withoutUploadListing`:
+ * ListMultipartUploads answers 501, as on a service that lacks it.
  */
-export async function startS3Server(options: { dir?: string; port?: number; bucket?: string } = {}): Promise<S3Server> {
+export async function startS3Server(options: { dir?: string; port?: number; bucket?: string; withoutUploadListing?: boolean } = {}): Promise<S3Server> {
   const dir = options.dir ?? mkdtempSync(path.join(tmpdir(), 'regmeta-s3-'));
   const bucket = options.bucket ?? 'test-bucket';
   let child: ChildProcess | undefined;
   let port = options.port ?? 0;
   const launch = async () => {
-    const started = spawn(process.execPath, ['--openssl-legacy-provider', LAUNCHER, dir, String(port), bucket], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const env = options.withoutUploadListing ? { ...process.env, S3RVER_NO_UPLOAD_LISTING: '1' } : process.env;
+    const started = spawn(process.execPath, ['--openssl-legacy-provider', LAUNCHER, dir, String(port), bucket], { stdio: ['ignore', 'pipe', 'inherit'], env });
     child = started;
     port = await new Promise<number>((resolve, reject) => {
       let out = '';

@@ -206,6 +206,50 @@ describe('upload sessions in a bucket', () => {
   });
 });
 
+describe('stray multipart uploads', () => {
+  it('are aborted once older than the sweep asks, when no session names them; a live one stays', async () => {
+    const metadata = asyncStore(openStore(':memory:'));
+    const prefix = `t/${randomUUID()}`;
+    const blobs = new S3BlobStore({ ...server.options, prefix, partSize: PART }, { sessions: metadata.uploads, maxBlobSize: 1024 ** 3 });
+    try {
+      // A session with a multipart upload open (more than a part), and one no session names.
+      const live = await blobs.startUpload('acme/app', 'a');
+      await blobs.append(live, streamOf([bytes(PART + 4096, 3)]));
+      const stray = `${prefix}/uploads/${randomUUID()}/data`;
+      await raw.startMultipart(stray);
+      expect(await raw.multipartKeys(`${prefix}/`)).toEqual([`${prefix}/uploads/${live.id}/data`, stray].sort());
+      const { strays } = await blobs.sweepUploads({ strayBefore: new Date(Date.now() + 60_000) });
+      expect(strays.filter((where) => where.includes('?uploadId='))).toHaveLength(1);
+      expect(await raw.multipartKeys(`${prefix}/`)).toEqual([`${prefix}/uploads/${live.id}/data`]);
+      await blobs.cancel(live);
+      expect(await raw.multipartKeys(`${prefix}/`)).toEqual([]);
+    } finally {
+      await blobs.destroy();
+      await metadata.close();
+    }
+  });
+
+  it('do not stop a sweep on a service that cannot list them (501): the stray objects go all the same', async () => {
+    const bare = await startS3Server({ withoutUploadListing: true });
+    const bareRaw = rawBucket(bare);
+    const metadata = asyncStore(openStore(':memory:'));
+    const blobs = new S3BlobStore({ ...bare.options, prefix: 'bare' }, { sessions: metadata.uploads });
+    try {
+      await bareRaw.startMultipart(`bare/uploads/${randomUUID()}/data`);
+      await expect(bareRaw.multipartKeys('bare/')).rejects.toMatchObject({ $metadata: { httpStatusCode: 501 } });
+      await bareRaw.write(`bare/uploads/${randomUUID()}/tail-3`, 'abc');
+      const { strays } = await blobs.sweepUploads({ strayBefore: new Date(Date.now() + 60_000) });
+      expect(strays).toHaveLength(1);
+      expect(await bareRaw.keys('bare/')).toEqual([]);
+    } finally {
+      await blobs.destroy();
+      await metadata.close();
+      bareRaw.destroy();
+      await bare.cleanup();
+    }
+  });
+});
+
 async function collectBuffers(stream: AsyncIterable<unknown>): Promise<Buffer[]> {
   const all: Buffer[] = [];
   for await (const chunk of stream) all.push(chunk as Buffer);
