@@ -12,25 +12,10 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobPatchChunked, CHUNK_MIN, digestOf, OciClient, type Algorithm } from './conformance-client.js';
-import { startRegistry, type TestRegistry } from './helpers.js';
-import { startS3Server, type S3Server } from '../blobstore/s3/server.js';
+import { blobStorages, startRegistry, type TestRegistry } from './helpers.js';
 
-let s3: S3Server | undefined;
-afterAll(async () => {
-  await s3?.cleanup();
-});
-
-/** Where the registry keeps blobs: its options. */
-const STORAGES: { name: string; options: () => Promise<Parameters<typeof startRegistry>[0]> }[] = [
-  { name: 'a directory', options: async () => ({}) },
-  {
-    name: 'S3',
-    options: async () => {
-      s3 = await startS3Server();
-      return { storage: { ...s3.options, prefix: 'conformance-blobs' } };
-    },
-  },
-];
+const { storages: STORAGES, cleanup } = blobStorages('conformance-blobs');
+afterAll(cleanup);
 
 const VERSIONS = [
   { version: '1.1', prefix: 'conformance', uploadCancel: false },

@@ -16,25 +16,10 @@ import { digestOf, MT, OciClient } from './conformance-client.js';
 import { dataSets } from './conformance-data-sets.js';
 import { TestData } from './conformance-data.js';
 import { DataFlows } from './conformance-flows.js';
-import { startRegistry, type TestRegistry } from './helpers.js';
-import { startS3Server, type S3Server } from '../blobstore/s3/server.js';
+import { blobStorages, startRegistry, type TestRegistry } from './helpers.js';
 
-let s3: S3Server | undefined;
-afterAll(async () => {
-  await s3?.cleanup();
-});
-
-/** Where the registry keeps blobs: its options. */
-const STORAGES: { name: string; options: () => Promise<Parameters<typeof startRegistry>[0]> }[] = [
-  { name: 'a directory', options: async () => ({}) },
-  {
-    name: 'S3',
-    options: async () => {
-      s3 = await startS3Server();
-      return { storage: { ...s3.options, prefix: 'conformance' } };
-    },
-  },
-];
+const { storages: STORAGES, cleanup } = blobStorages('conformance');
+afterAll(cleanup);
 
 const VERSIONS = [
   { version: '1.1', repo: 'conformance/repo1', requireDigestHeader: false, tagParam: false },

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { openStore, type MetadataStore, type StoreOptions } from 'regmeta';
 import { closeRegistry, createRegistry, type FaultContext, type RegistryOptions, type RequestLogEntry } from 'regmeta/server';
 import type { Descriptor } from '../../src/index.js';
+import { startS3Server, type S3Server } from '../blobstore/s3/server.js';
 
 export interface TestRegistry {
   url: string;
@@ -141,4 +142,34 @@ export function putManifest(url: string, repo: string, reference: string, body: 
 export async function errorCode(res: Response): Promise<string> {
   const body = (await res.json()) as { errors: { code: string }[] };
   return body.errors[0].code;
+}
+
+/** A place a suite's registries keep blobs in: its name, and startRegistry's options for it. */
+export interface BlobStorage {
+  name: string;
+  options: () => Promise<Parameters<typeof startRegistry>[0]>;
+}
+
+/**
+ * A directory, and a bucket under `prefix` of a test S3 server started on
+ * first use: what a suite runs over with describe.each. `cleanup` stops the
+ * server.
+ */
+export function blobStorages(prefix: string): { storages: BlobStorage[]; cleanup: () => Promise<void> } {
+  let s3: S3Server | undefined;
+  return {
+    storages: [
+      { name: 'a directory', options: async () => ({}) },
+      {
+        name: 'S3',
+        options: async () => {
+          s3 ??= await startS3Server();
+          return { storage: { ...s3.options, prefix } };
+        },
+      },
+    ],
+    cleanup: async () => {
+      await s3?.cleanup();
+    },
+  };
 }
