@@ -12,6 +12,8 @@ export {
   type RegistryHandler,
   type RegistryOptions,
   type S3Options,
+  type MirrorOptions,
+  DEFAULT_MIRROR,
   type RegistryServer,
   type RegistryServerOptions,
   type StartRegistryOptions,

@@ -60,6 +60,8 @@ const STATUS: Record<string, number> = {
   LOCK_LOST: 503,
   // The blobs' object storage is unreachable, timed out, throttling or failing.
   STORAGE_UNAVAILABLE: 503,
+  // A mirror's upstream is unreachable, timed out, throttling or failing, and nothing cached can answer.
+  UPSTREAM_UNAVAILABLE: 503,
   DATABASE_FULL: 507,
 };
 

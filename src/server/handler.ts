@@ -25,6 +25,8 @@ import { assignRequestId, requestLogEntry, type RequestLogEntry } from './reques
 import { RegistryMetrics, type MetricsOptions } from './metrics.js';
 import { RequestState, requestPath } from './request.js';
 import { isProbe, isWrite, parseRoute, type Route } from './routes.js';
+import { Mirrors } from './mirror/mirrors.js';
+import { resolveMirrors, type MirrorOptions } from './mirror/options.js';
 
 /** createRegistryHandler's options: the store, the data directory, and the registry's switches and limits. */
 export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<AuthLimits> {
@@ -48,6 +50,19 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
    * (a directory) the registry serves the bytes itself. Default false.
    */
   storageRedirect?: boolean;
+  /**
+   * Upstream registries served read-only under namespaces of this one, as a
+   * pull-through cache: a pull of `PREFIX/<name>` fetches `<name>` from the
+   * upstream, keeps it and serves it. Writes into those namespaces are
+   * refused (405 UNSUPPORTED).
+   */
+  mirrors?: MirrorOptions[];
+  /**
+   * The prefix of the mirror that answers pulls of names outside every
+   * mirror's namespace that this registry does not have (a Docker daemon's
+   * `registry-mirrors` sends `library/alpine`, without a prefix).
+   */
+  mirrorDefault?: string;
   /**
    * An htpasswd file of bcrypt hashes: when given, every request must
    * authenticate, unless access rules grant anonymous clients something.
@@ -150,7 +165,7 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
 
 /** createRegistryHandler's handler, with the parts a server of its own drives. @throws as createRegistryHandler. */
 export function handlerParts(options: RegistryOptions): HandlerParts {
-  const { registry, auth, connections, blobStore, onError } = assemble(options);
+  const { registry, auth, connections, blobStore, onError, mirrors } = assemble(options);
   const parts = {
     connections,
     registry,
@@ -160,13 +175,14 @@ export function handlerParts(options: RegistryOptions): HandlerParts {
       for (const stream of registry.streams) stream.end();
     },
   } as HandlerParts;
-  const handler = listener(parts, auth, onError, options.log ?? (() => {})) as RegistryHandler;
+  const handler = listener(parts, { auth, mirrors }, onError, options.log ?? (() => {})) as RegistryHandler;
   let closed: Promise<void> | undefined;
   Object.defineProperty(handler, 'metrics', { value: registry.metrics?.registry, enumerable: true });
   handler.close = () =>
     (closed ??= (async () => {
       parts.drain();
       blobStore.close();
+      await mirrors?.close();
       await auth?.close();
     })());
   parts.handler = handler;
@@ -187,6 +203,7 @@ function assemble(options: RegistryOptions) {
   });
   blobStore.init();
   const onError = options.onError ?? ((error: unknown) => console.error(error));
+  const mirrors = mirrorsOf(options, store, blobStore);
   const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd, options.onWarning), options);
   const connections = new Connections(options);
   const metrics = metricsOf(options, store, blobStore, onError);
@@ -206,7 +223,7 @@ function assemble(options: RegistryOptions) {
     metrics,
     publicUrl: options.publicUrl === undefined ? undefined : checkedPublicUrl(options.publicUrl),
   };
-  return { registry, auth, connections, blobStore, onError };
+  return { registry, auth, connections, blobStore, onError, mirrors };
 }
 
 /**
@@ -215,7 +232,7 @@ function assemble(options: RegistryOptions) {
  */
 function listener(
   parts: Omit<HandlerParts, 'handler'>,
-  auth: BasicAuth | undefined,
+  front: Front,
   onError: (error: unknown, request?: FaultContext) => void,
   log: (entry: RequestLogEntry) => void,
 ): (req: IncomingMessage, res: ServerResponse) => void {
@@ -237,7 +254,7 @@ function listener(
       metrics?.closed(c, ms / 1000, sent);
       log(requestLogEntry(c, ms, sent));
     });
-    handle(c, auth, connections).catch((error: unknown) => {
+    handle(c, front, connections).catch((error: unknown) => {
       // A client that hung up mid-request caused the error and hears no answer.
       if (req.destroyed && !req.complete) {
         res.destroy();
@@ -268,13 +285,27 @@ function metricsOf(options: RegistryOptions, store: Store, blobs: BlobStore, onE
   return new RegistryMetrics(metrics === true ? {} : metrics, { store, blobs, onError });
 }
 
+/** The mirrors, when there are any. @throws TypeError from resolveMirrors. */
+function mirrorsOf(options: RegistryOptions, store: Store, blobs: BlobStore): Mirrors | undefined {
+  const { mirrors = [], mirrorDefault } = options;
+  if (mirrors.length === 0 && mirrorDefault === undefined) return undefined;
+  const parts = { store, blobs, dataDir: options.dataDir, onWarning: options.onWarning ?? ((message: string) => console.warn(message)) };
+  return new Mirrors(resolveMirrors(mirrors, mirrorDefault), mirrorDefault, parts);
+}
+
 function accessOf(options: RegistryOptions): Access | undefined {
   const { access, admins = [] } = options;
   if (access === undefined) return undefined;
   return typeof access === 'string' ? readAccessRules(access, admins) : new Access(access, admins);
 }
 
-async function handle(c: RequestState, auth: BasicAuth | undefined, connections: Connections): Promise<void> {
+/** What stands in front of the handlers: logins, and the mirrors' routing. */
+interface Front {
+  auth: BasicAuth | undefined;
+  mirrors: Mirrors | undefined;
+}
+
+async function handle(c: RequestState, { auth, mirrors }: Front, connections: Connections): Promise<void> {
   const { req, res } = c;
   connections.begin(req, res);
   const pathname = requestPath(c);
@@ -290,15 +321,18 @@ async function handle(c: RequestState, auth: BasicAuth | undefined, connections:
     c.actor = await auth.authenticate(req.headers.authorization, req.socket.remoteAddress);
     c.ctx = { actor: c.actor };
   }
-  const route = routed(c, method, pathname);
-  if (registry.access !== undefined) authorize(c, registry.access, method, route, auth !== undefined);
+  const { access } = registry;
+  const route = mirrors === undefined ? routed(c, method, pathname) : mirrors.rewrite(routed(c, method, pathname), c.url);
+  const authorized = (r: Route) => access === undefined || authorize(c, access, method, r, auth !== undefined);
+  authorized(route);
   if (registry.readOnly && isWrite(method)) {
     throw new HttpError('UNSUPPORTED', 'the registry is read-only');
   }
   if (!registry.deletes && method === 'DELETE' && (route.kind === 'manifest' || route.kind === 'blob')) {
     throw new HttpError('UNSUPPORTED', 'deletes are disabled on this registry');
   }
-  await dispatch(c, method, route);
+  if (mirrors === undefined) return dispatch(c, method, route);
+  await mirrors.serve(c, method, route, (r) => dispatch(c, method, r), authorized);
 }
 
 /** The request's route, kept for its log line. @throws what parseRoute throws. */
