@@ -27,6 +27,7 @@ import { RequestState, requestPath } from './request.js';
 import { isProbe, isWrite, parseRoute, type Route } from './routes.js';
 import { Mirrors } from './mirror/mirrors.js';
 import { resolveMirrors, type MirrorOptions } from './mirror/options.js';
+import type { MirrorParts } from './mirror/types.js';
 
 /** createRegistryHandler's options: the store, the data directory, and the registry's switches and limits. */
 export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<AuthLimits> {
@@ -289,7 +290,14 @@ function metricsOf(options: RegistryOptions, store: Store, blobs: BlobStore, onE
 function mirrorsOf(options: RegistryOptions, store: Store, blobs: BlobStore): Mirrors | undefined {
   const { mirrors = [], mirrorDefault } = options;
   if (mirrors.length === 0 && mirrorDefault === undefined) return undefined;
-  const parts = { store, blobs, dataDir: options.dataDir, onWarning: options.onWarning ?? ((message: string) => console.warn(message)) };
+  const parts: MirrorParts = {
+    store,
+    blobs,
+    dataDir: options.dataDir,
+    onWarning: options.onWarning ?? ((message: string) => console.warn(message)),
+    counters: { pull() {}, upstreamBytes() {}, upstreamError() {} },
+    notePull() {},
+  };
   return new Mirrors(resolveMirrors(mirrors, mirrorDefault), mirrorDefault, parts);
 }
 

@@ -28,6 +28,24 @@ export interface MirrorParts {
   dataDir: string;
   /** Receives what is wrong but served anyway (a stale tag while the upstream is down), one line each. */
   onWarning: (message: string) => void;
+  /** Counts for the metrics (no-ops when they are off). */
+  counters: MirrorCounters;
+  /** Notes a pull of a manifest in a mirror's namespace (cached or not): gc evicts the repositories pulled longest ago. */
+  notePull(repo: string): void;
+}
+
+/** What the mirrors count, by mirror prefix. */
+interface MirrorCounters {
+  /**
+   * A pull in a mirror's namespace: `hit` answered from the cache, `miss`
+   * fetched from the upstream, `revalidated` a tag checked and unchanged,
+   * `stale` a cached tag served because the upstream could not answer.
+   */
+  pull(prefix: string, kind: 'manifest' | 'blob' | 'tags' | 'referrers', result: 'hit' | 'miss' | 'revalidated' | 'stale'): void;
+  /** Bytes read from the upstream (bodies: manifests, blobs, tag lists). */
+  upstreamBytes(prefix: string, bytes: number): void;
+  /** A request to the upstream that failed: unreachable, timed out, 5xx or 429, refused credentials, a corrupt or cut body. */
+  upstreamError(prefix: string): void;
 }
 
 /** Answers a route as the registry itself does (from what is cached). */
