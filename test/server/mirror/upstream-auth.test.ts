@@ -6,6 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../../bench/peers.js';
 import { HttpError } from '../../../src/server/errors.js';
 import { resolveMirrors, type MirrorOptions } from '../../../src/server/mirror/options.js';
 import { Upstream } from '../../../src/server/mirror/upstream.js';
@@ -128,10 +129,15 @@ describe('an upstream behind a token service', () => {
     ]);
   });
 
-  it('fetches tokens anonymously without credentials, as from Docker Hub', async () => {
+  it('fetches tokens anonymously without credentials, as from Docker Hub, and reads access_token alone', async () => {
     const tokens = upstream.tokens!;
     const before = tokens.requests.length;
-    expect(await pull(client(upstream.url))).toEqual({ status: 200, digest: image.descriptor.digest });
+    tokens.settings.fields = 'access_token';
+    try {
+      expect(await pull(client(upstream.url))).toEqual({ status: 200, digest: image.descriptor.digest });
+    } finally {
+      tokens.settings.fields = 'both';
+    }
     expect(tokens.requests.slice(before).map((r) => [r.scheme, r.account, r.status])).toEqual([[undefined, undefined, 200]]);
   });
 
@@ -178,7 +184,7 @@ describe('an upstream behind a token service', () => {
     }
   });
 
-  it('is unavailable when its token service fails or names a realm that is not http(s)', async () => {
+  it('is unavailable when its token service fails, cannot be reached, stalls, or is not http(s)', async () => {
     const tokens = upstream.tokens!;
     tokens.settings.failWith = 503;
     try {
@@ -187,6 +193,21 @@ describe('an upstream behind a token service', () => {
       expect(failing.message).toContain(new URL(tokens.realm).origin);
     } finally {
       tokens.settings.failWith = undefined;
+    }
+    const port = await freePort();
+    proxy.refuse(1, `Bearer realm="http://127.0.0.1:${port}/token",service="${tokens.service}"`);
+    const unreachable = await failure(pull(client(proxy.url, credentials)));
+    expect(unreachable.code).toBe('UPSTREAM_UNAVAILABLE');
+    expect(unreachable.message).toContain(`token service http://127.0.0.1:${port} cannot be reached`);
+    const tokenGate = await gateProxy(new URL(tokens.realm).origin);
+    try {
+      tokenGate.hold('/token');
+      proxy.refuse(1, `Bearer realm="${tokenGate.url}/token",service="${tokens.service}"`);
+      const stalled = await failure(pull(client(proxy.url, { ...credentials, timeout: 200 })));
+      expect(stalled.code).toBe('UPSTREAM_UNAVAILABLE');
+      expect(stalled.message).toContain(`token service ${tokenGate.url} did not answer within 200 ms`);
+    } finally {
+      await tokenGate.close();
     }
     proxy.refuse(1, `Bearer realm="file:///etc/passwd",service="${tokens.service}"`);
     const notHttp = await failure(pull(client(proxy.url, credentials)));
