@@ -120,7 +120,7 @@ export class UpstreamLogin {
       this.#basic = true;
       return this.#basicHeader();
     }
-    if (parsed?.scheme === 'basic' || parsed?.scheme === 'bearer') throw this.denied(repo, sent !== undefined);
+    if (parsed?.scheme === 'basic') throw this.denied(repo, sent !== undefined);
     throw this.denied(repo, sent !== undefined, `it asks for ${parsed === undefined ? 'an unnamed' : `the unsupported ${parsed.scheme}`} authentication`);
   }
 
@@ -136,7 +136,9 @@ export class UpstreamLogin {
   denied(repo: string, withCredentials: boolean, why?: string): HttpError {
     const { origin, username } = this.#options;
     const who = username === undefined ? 'anonymous access' : `the credentials of user ${username}`;
-    const reason = why ?? (withCredentials ? `it refused ${who}` : 'it asks for credentials and none are configured');
+    // A token service grants nothing for a repository it does not know (Docker Hub): the refusal may mean that.
+    const unknown = this.#bearer !== undefined ? ', or the repository does not exist there' : '';
+    const reason = why ?? (withCredentials ? `it refused ${who}${unknown}` : 'it asks for credentials and none are configured');
     return new HttpError('DENIED', `the upstream ${origin} denies repository ${repo} to this mirror: ${reason}`);
   }
 

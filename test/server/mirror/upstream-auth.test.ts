@@ -165,6 +165,8 @@ describe('an upstream behind a token service', () => {
 
   it('denies a wrong password, and a token the upstream refuses even fresh', async () => {
     const tokens = upstream.tokens!;
+    // A repository the upstream lacks is its answer, logged in or not.
+    expect((await pull(client(upstream.url, credentials), 'acme/none')).status).toBe(404);
     const wrong = await failure(pull(client(upstream.url, { ...credentials, password: 'wrong-Pa55' })));
     expect(wrong.code).toBe('DENIED');
     expect(wrong.message).toContain(upstream.url);
