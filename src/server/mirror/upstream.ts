@@ -98,12 +98,12 @@ export class Upstream {
    * `blobs/sha256:…`, `tags/list?n=10`), logged in as the upstream asks
    * (basic credentials or a bearer token), within the mirror's concurrency:
    * the request holds its slot until its body ends or is destroyed.
-   * @returns what the upstream answered, any status but 401, 5xx and 429;
+   * @returns what the upstream answered, any status but 401, 403, 5xx and 429;
    * the caller reads or destroys the body.
    * @throws HttpError UPSTREAM_UNAVAILABLE (unreachable, no answer within
    * the timeout, 5xx, 429, its token service failing); DENIED when the
    * upstream or its token service refuses this mirror's credentials (or
-   * their absence); the signal's reason when it aborts (the client went
+   * their absence): 401 after a login, 403; the signal's reason when it aborts (the client went
    * away): a request waiting for a slot leaves the line, one under way is
    * destroyed.
    */
@@ -121,6 +121,10 @@ export class Upstream {
         this.#login.forget(scope);
         throw this.#login.denied(repo, true);
       }
+    }
+    if (answer.status === 403) {
+      answer.body.resume();
+      throw this.#login.denied(repo, sent !== undefined);
     }
     if (answer.status >= 500 || answer.status === 429) {
       answer.body.resume();
