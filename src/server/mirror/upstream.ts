@@ -28,7 +28,7 @@ const MANIFEST_ACCEPT = [
  * UPSTREAM_UNAVAILABLE: 503, with Retry-After. The message names the
  * upstream by its origin (never credentials) and what went wrong.
  */
-function upstreamUnavailable(origin: string, why: string): HttpError {
+export function upstreamUnavailable(origin: string, why: string): HttpError {
   return new HttpError('UPSTREAM_UNAVAILABLE', `the upstream ${origin} cannot serve now: ${why}`, {
     headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) },
   });
