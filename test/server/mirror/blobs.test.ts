@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDistribution, type Peer } from '../../../bench/peers.js';
-import { createBlobStore, type Storage } from '../../../src/blobstore/index.js';
+import { DirectoryBlobStore } from '../../../src/blobstore/fs/directory.js';
+import { S3BlobStore } from '../../../src/blobstore/s3/store.js';
 import { blobStorages, errorCode, startRegistry, type TestRegistry } from '../helpers.js';
 import { faultProxy, type FaultProxy } from './fault-proxy.js';
 import { pushLayer, type PushedBlob } from './layers.js';
@@ -51,7 +52,7 @@ describe.each(storages)('mirrored blobs on $name', (storage) => {
     const options = (await storage.options()) ?? {};
     const s3 = options.storage === undefined ? undefined : { ...options.storage, prefix: `${options.storage.prefix}/${randomUUID()}` };
     const registry = await startRegistry({ ...(s3 && { storage: s3 }), mirrors: [{ prefix: 'up', url: proxy.url, ...(timeout && { timeout }) }] });
-    const blobs = createBlobStore((s3 ? { s3 } : { directory: registry.dataDir }) as Storage);
+    const blobs = s3 ? new S3BlobStore(s3) : new DirectoryBlobStore(registry.dataDir);
     return { registry, stored: async (digest) => (await blobs.stat(digest)) !== undefined };
   }
 
