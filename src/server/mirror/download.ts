@@ -209,7 +209,8 @@ export class Download {
       try {
         next = await chunks.next();
       } catch (error) {
-        throw error instanceof HttpError ? error : this.#broken('broke off');
+        // The upstream's own failure (a timeout) as it is; a closing registry's abort is no upstream's fault.
+        throw error instanceof HttpError || this.#aborted ? error : this.#broken('broke off');
       }
       if (next.done) break;
       const chunk = next.value;
