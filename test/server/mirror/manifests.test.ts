@@ -98,6 +98,10 @@ describe('manifests through a mirror of a real registry', () => {
     // Its digest came with it: pulled by digest, the cache answers.
     expect((await mirrored(`hub/library/app/manifests/${a.descriptor.digest}`)).body.equals(original.body)).toBe(true);
     expect(proxy.requests.length).toBe(cached);
+    // A client's Accept counts as on the registry's own repositories: by tag, a type it does not list is unknown.
+    const docker = await pull(`${r.url}/v2/hub/library/app/manifests/v1`, 'GET', 'application/vnd.docker.distribution.manifest.v2+json');
+    expect(docker.status).toBe(404);
+    expect((await pull(`${r.url}/v2/hub/library/app/manifests/v1`, 'GET', '*/*')).digest).toBe(a.descriptor.digest);
   });
 
   it('fetches a digest once, verified, and never asks again', async () => {
