@@ -10,18 +10,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDistribution, type Peer } from '../../../bench/peers.js';
 import { errorCode, putManifest, startRegistry, type TestRegistry } from '../helpers.js';
 import { OciLayout, type BuiltImage, type BuiltIndex } from '../oci-layout.js';
 import { parseExposition, value } from '../prometheus.js';
 import { recordingProxy, type RecordingProxy } from './recording-proxy.js';
-import { pull, push } from './skopeo-push.js';
+import { pull } from './pull.js';
+import { pushImage as copyImage, startUpstream, type TestUpstream } from './upstreams.js';
 
 const SECRET = 'mirror-password-never-shown';
 
 describe('manifests through a mirror of a real registry', () => {
   let dir: string;
-  let upstream: Peer;
+  let upstream: TestUpstream;
   let proxy: RecordingProxy;
   let r: TestRegistry;
   const warnings: string[] = [];
@@ -33,7 +33,7 @@ describe('manifests through a mirror of a real registry', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'regmeta-mirror-manifests-'));
-    upstream = await startDistribution({ parentDir: dir });
+    upstream = await startUpstream();
     layout = new OciLayout(join(dir, 'layout'));
     [a, b, c] = [0, 1, 2].map(() => layout.addImage({ layerSize: 512 }));
     multi = layout.addIndex([{ architecture: 'amd64', os: 'linux' }, { architecture: 'arm64', os: 'linux' }], { layerSize: 512 });
@@ -51,9 +51,9 @@ describe('manifests through a mirror of a real registry', () => {
       ['a', 'library/default', '1'],
       ['c', 'library/corrupt', '1'],
     ]) {
-      push(layout, ref, upstream.host, repo, tag);
+      await copyImage(upstream, layout, ref, repo, tag);
     }
-    push(layout, 'multi', upstream.host, 'library/multi', 'latest', true);
+    await copyImage(upstream, layout, 'multi', 'library/multi', 'latest', { all: true });
     proxy = await recordingProxy(upstream.url);
     r = await startRegistry({
       mirrors: [
@@ -135,7 +135,7 @@ describe('manifests through a mirror of a real registry', () => {
     for (const prefix of ['hub', 'fresh', 'always']) {
       expect((await mirrored(`${prefix}/library/app/manifests/moving`)).digest).toBe(a.descriptor.digest);
     }
-    push(layout, 'b', upstream.host, 'library/app', 'moving');
+    await copyImage(upstream, layout, 'b', 'library/app', 'moving');
     const from = proxy.requests.length;
     // An hour's TTL: the cache answers, the upstream is not asked.
     expect((await mirrored('hub/library/app/manifests/moving')).digest).toBe(a.descriptor.digest);
