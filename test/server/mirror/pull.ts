@@ -1,7 +1,7 @@
 // A manifest pull as clients make it, with an Accept of every manifest type.
 
 /** An Accept header listing every manifest type the registry serves. */
-export const ACCEPT = [
+const ACCEPT = [
   'application/vnd.oci.image.manifest.v1+json',
   'application/vnd.oci.image.index.v1+json',
   'application/vnd.docker.distribution.manifest.v2+json',
