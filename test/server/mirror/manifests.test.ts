@@ -13,11 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, putManifest, startRegistry, type TestRegistry } from '../helpers.js';
 import { OciLayout, type BuiltImage, type BuiltIndex } from '../oci-layout.js';
 import { parseExposition, value } from '../prometheus.js';
+import { gateProxy, type GateProxy } from './gate-proxy.js';
 import { recordingProxy, type RecordingProxy } from './recording-proxy.js';
 import { pull } from './pull.js';
 import { pushImage as copyImage, startUpstream, type TestUpstream } from './upstreams.js';
 
 const SECRET = 'mirror-password-never-shown';
+const STALE = '110 - "Response is Stale"';
 
 describe('manifests through a mirror of a real registry', () => {
   let dir: string;
@@ -242,8 +244,8 @@ describe('manifests through a mirror of a real registry', () => {
     await upstream.stop();
     warnings.length = 0;
     const stale = await mirrored('always/library/app/manifests/v1');
-    expect([stale.status, stale.digest, stale.headers.get('warning')]).toEqual([200, a.descriptor.digest, '110 - "Response is Stale"']);
-    expect((await mirrored('always/library/app/manifests/v1', 'HEAD')).headers.get('warning')).toBe('110 - "Response is Stale"');
+    expect([stale.status, stale.digest, stale.headers.get('warning')]).toEqual([200, a.descriptor.digest, STALE]);
+    expect((await mirrored('always/library/app/manifests/v1', 'HEAD')).headers.get('warning')).toBe(STALE);
     expect(warnings).toHaveLength(2);
     expect(warnings[0]).toContain('always/library/app:v1');
     expect(warnings[0]).toContain(proxy.url);
@@ -263,5 +265,52 @@ describe('manifests through a mirror of a real registry', () => {
     // The upstream's failures reach onError as faults (503s), and nothing else.
     for (const error of r.errors) expect(error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
     expect(r.errors.map(String).join('\n')).not.toContain(SECRET);
+  });
+});
+
+describe('manifests through a mirror whose upstream does not answer', () => {
+  let dir: string;
+  let upstream: TestUpstream;
+  let gate: GateProxy;
+  let r: TestRegistry;
+  const warnings: string[] = [];
+  let image: BuiltImage;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'regmeta-mirror-silent-'));
+    upstream = await startUpstream();
+    const layout = new OciLayout(join(dir, 'layout'));
+    image = layout.addImage({ layerSize: 256 });
+    layout.tag(image.descriptor, 'a');
+    await copyImage(upstream, layout, 'a', 'library/app', 'v1');
+    gate = await gateProxy(upstream.url);
+    r = await startRegistry({ mirrors: [{ prefix: 'slow', url: gate.url, ttl: 0, timeout: 500 }], onWarning: (line) => warnings.push(line) });
+  });
+
+  afterAll(async () => {
+    await r?.close();
+    gate?.release();
+    await gate?.close();
+    await upstream?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves a cached tag stale when the upstream is silent past the timeout, or refuses the mirror', async () => {
+    expect((await pull(`${r.url}/v2/slow/library/app/manifests/v1`)).digest).toBe(image.descriptor.digest);
+    gate.hold('/manifests/');
+    const silent = await pull(`${r.url}/v2/slow/library/app/manifests/v1`);
+    expect([silent.status, silent.digest, silent.headers.get('warning')]).toEqual([200, image.descriptor.digest, STALE]);
+    const uncached = await fetch(`${r.url}/v2/slow/library/other/manifests/v1`);
+    expect([uncached.status, await errorCode(uncached)]).toEqual([503, 'UPSTREAM_UNAVAILABLE']);
+    gate.hold(undefined);
+    gate.release();
+    gate.refuse(1, 'Basic realm="upstream"');
+    const refused = await pull(`${r.url}/v2/slow/library/app/manifests/v1`);
+    expect([refused.status, refused.headers.get('warning')]).toEqual([200, STALE]);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toContain('no answer within 500 ms');
+    for (const line of warnings) expect(line).toContain(gate.url);
+    const again = await pull(`${r.url}/v2/slow/library/app/manifests/v1`);
+    expect([again.status, again.headers.get('warning')]).toEqual([200, null]);
   });
 });
