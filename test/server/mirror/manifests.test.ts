@@ -313,4 +313,15 @@ describe('manifests through a mirror whose upstream does not answer', () => {
     const again = await pull(`${r.url}/v2/slow/library/app/manifests/v1`);
     expect([again.status, again.headers.get('warning')]).toEqual([200, null]);
   });
+
+  it('keeps nothing of a manifest larger than the store takes, and answers 503', async () => {
+    const small = await startRegistry({ mirrors: [{ prefix: 'small', url: upstream.url }] }, undefined, { maxManifestSize: 64 });
+    try {
+      const big = await fetch(`${small.url}/v2/small/library/app/manifests/${image.descriptor.digest}`);
+      expect([big.status, await errorCode(big)]).toEqual([503, 'UPSTREAM_UNAVAILABLE']);
+      expect(() => small.store.statManifest('small/library/app', image.descriptor.digest)).toThrow(expect.objectContaining({ code: 'NAME_UNKNOWN' }));
+    } finally {
+      await small.close();
+    }
+  });
 });
