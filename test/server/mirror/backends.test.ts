@@ -10,7 +10,7 @@ import { closeRegistry, createRegistry } from 'regmeta/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, type Opened } from '../../store/contract/backends.js';
 import { OciLayout, type BuiltImage } from '../oci-layout.js';
-import { pull } from './pull.js';
+import { pull } from './manifest-pull.js';
 import { pushImage as copyImage, startUpstream, type TestUpstream } from './upstreams.js';
 
 let dir: string;

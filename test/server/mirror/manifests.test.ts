@@ -6,7 +6,8 @@
 // on demand; writes refused; containerd's ns= and the default mirror; a
 // corrupt upstream; and, the upstream stopped, stale tags with a Warning.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,7 @@ import { OciLayout, type BuiltImage, type BuiltIndex } from '../oci-layout.js';
 import { parseExposition, value } from '../prometheus.js';
 import { gateProxy, type GateProxy } from './gate-proxy.js';
 import { recordingProxy, type RecordingProxy } from './recording-proxy.js';
-import { pull } from './pull.js';
+import { pull } from './manifest-pull.js';
 import { pushImage as copyImage, startUpstream, type TestUpstream } from './upstreams.js';
 
 const SECRET = 'mirror-password-never-shown';
@@ -236,6 +237,26 @@ describe('manifests through a mirror of a real registry', () => {
     expect(value(e, 'regmeta_mirror_upstream_bytes_total', { mirror: 'hub' })).toBeGreaterThan(b.bytes.length);
     expect(text).not.toContain(SECRET);
     expect(text).not.toContain(proxy.url.slice('http://'.length));
+  });
+
+  it('lets skopeo copy an index with its images through the prefix, the second time from the cache alone', async () => {
+    const copy = (to: string) =>
+      new Promise<void>((resolve, reject) => {
+        const args = ['copy', '--all', '--insecure-policy', '--src-tls-verify=false', '--quiet', `docker://${new URL(r.url).host}/hub/library/multi:latest`, `oci:${to}:copied`];
+        execFile('skopeo', args, { timeout: 60_000 }, (error, _out, stderr) => (error ? reject(new Error(`skopeo copy failed: ${stderr}`)) : resolve()));
+      });
+    await copy(join(dir, 'first'));
+    const from = proxy.requests.length;
+    await copy(join(dir, 'second'));
+    expect(proxy.requests.slice(from)).toEqual([]);
+    for (const copied of ['first', 'second']) {
+      const blob = (digest: string) => readFileSync(join(dir, copied, 'blobs', 'sha256', digest.slice('sha256:'.length)));
+      expect(blob(multi.descriptor.digest).equals(multi.bytes)).toBe(true);
+      for (const image of multi.images) {
+        expect(blob(image.descriptor.digest).equals(image.bytes)).toBe(true);
+        for (const layer of image.layers) expect(blob(layer.digest).length).toBe(layer.size);
+      }
+    }
   });
 
   // Last: the upstream is stopped for good.

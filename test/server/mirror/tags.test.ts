@@ -11,7 +11,7 @@ import { descriptor, errorCode, OCI_MANIFEST, pushImage, startRegistry, type Tes
 import { OciLayout, type BuiltImage } from '../oci-layout.js';
 import { parseExposition, value } from '../prometheus.js';
 import { recordingProxy, type RecordingProxy } from './recording-proxy.js';
-import { pull } from './pull.js';
+import { pull } from './manifest-pull.js';
 import { pushImage as copyImage, startUpstream, type TestUpstream } from './upstreams.js';
 
 const STALE = '110 - "Response is Stale"';
