@@ -12,7 +12,8 @@ import { sendBlob } from '../send-blob.js';
 import { upstreamUnavailable } from './auth.js';
 import { Downloads, type Download } from './download.js';
 import type { MirrorParts, MirrorTarget, Next } from './types.js';
-import { isUpstreamFailure, upstreamBlob } from './upstream-blob.js';
+import { isUpstreamError } from './calls.js';
+import { upstreamBlob } from './upstream-blob.js';
 
 type BlobRoute = Route & { kind: 'blob' };
 
@@ -74,7 +75,7 @@ async function headUpstream(parts: MirrorParts, c: RequestContext, target: Mirro
     if (size === undefined) throw upstreamUnavailable(target.mirror.upstream.origin, `it gave no size for blob ${digest}`);
     return size;
   } catch (error) {
-    if (isUpstreamFailure(error)) parts.counters.upstreamError(target.mirror.options.prefix);
+    if (isUpstreamError(error)) parts.counters.upstreamError(target.mirror.options.prefix);
     throw error;
   } finally {
     c.res.off('close', abort);

@@ -15,7 +15,8 @@ import type { LockedAction } from '../../store/index.js';
 import { HttpError } from '../errors.js';
 import { upstreamUnavailable } from './auth.js';
 import type { MirrorParts, MirrorTarget } from './types.js';
-import { isUpstreamFailure, upstreamBlob, type UpstreamBlob } from './upstream-blob.js';
+import { isUpstreamError } from './calls.js';
+import { upstreamBlob, type UpstreamBlob } from './upstream-blob.js';
 
 /** The downloads of one registry's mirrors: at most one per digest at a time. */
 export class Downloads {
@@ -272,7 +273,7 @@ export class Download {
     this.#failure = error instanceof Error ? error : new Error(String(error));
     // Clients still waiting for the answer hear the failure as their answer.
     this.#refused(this.#failure);
-    if (isUpstreamFailure(error)) this.#parts.counters.upstreamError(this.#target.mirror.options.prefix);
+    if (isUpstreamError(error)) this.#parts.counters.upstreamError(this.#target.mirror.options.prefix);
     this.#wake();
     this.#settle();
     await rm(this.#spool, { force: true }).catch(() => {});

@@ -47,11 +47,6 @@ export async function upstreamBlob(method: 'GET' | 'HEAD', target: MirrorTarget,
   throw upstreamUnavailable(upstream.origin, `it answered ${answer.status} for blob ${digest}`);
 }
 
-/** Whether `error` is the upstream's failure (what the mirror's upstreamError counter counts). */
-export function isUpstreamFailure(error: unknown): boolean {
-  return error instanceof HttpError && (error.code === 'UPSTREAM_UNAVAILABLE' || error.code === 'DENIED');
-}
-
 function contentLength(res: IncomingMessage): number | undefined {
   const header = res.headers['content-length'];
   return header !== undefined && /^\d{1,16}$/.test(header) ? Number(header) : undefined;

@@ -12,14 +12,14 @@ import { describe, upstreamUnavailable, UpstreamLogin } from './auth.js';
 import type { ResolvedMirror } from './options.js';
 
 /** What the upstream answered: its status and headers, and the body to read or destroy (empty for HEAD). */
-interface UpstreamAnswer {
+export interface UpstreamAnswer {
   status: number;
   headers: IncomingHttpHeaders;
   body: IncomingMessage;
 }
 
 /** The media types a mirror asks for: every manifest type it stores and serves. */
-const MANIFEST_ACCEPT = [
+export const MANIFEST_ACCEPT = [
   'application/vnd.oci.image.index.v1+json',
   'application/vnd.oci.image.manifest.v1+json',
   'application/vnd.docker.distribution.manifest.list.v2+json',
