@@ -100,9 +100,9 @@ export function printableConfig(loaded: LoadedConfig, options: readonly OptionIn
     node.comment = ` ${sourceText(o, loaded)}`;
     if (isCollection(node)) {
       // A list of mappings (mirrors, webhooks) one entry a line; anything else on one line.
-      const entries = node.items.filter(isCollection);
+      const entries = (node.items as unknown[]).filter((item) => isCollection(item));
       node.flow = entries.length === 0;
-      for (const entry of entries) entry.flow = true;
+      for (const entry of entries) if (isCollection(entry)) entry.flow = true;
     }
   }
   // No folding: a mirror or a webhook stays on its line, however long.
