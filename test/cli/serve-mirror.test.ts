@@ -55,6 +55,7 @@ beforeAll(async () => {
   for (const program of ['skopeo', 'curl']) if (!haveProgram(program)) throw new Error(`${program} is not installed: this test drives the real client`);
   upstream = await startUpstream(work, auth);
   server = await started(['--mirror', `up=${upstream.peer.url}`]);
+  expect(server.listening.mirrors).toEqual([`up=${upstream.peer.url}`]);
 }, 180_000);
 
 afterAll(async () => {
@@ -88,7 +89,10 @@ describe('a mirror, pulled through by real clients', () => {
 
   it("answers containerd's requests: an unprefixed path with ?ns=<prefix>", async () => {
     const { app, layout } = upstream;
-    const manifest = await curl(`${server.url}/v2/library/app/manifests/1?ns=up`);
+    // containerd resolves a tag by HEAD, then fetches by digest.
+    const head = await curl(`${server.url}/v2/library/app/manifests/1?ns=up`, ['-I']);
+    expect([head.status, head.headers['docker-content-digest']]).toEqual([200, app.descriptor.digest]);
+    const manifest = await curl(`${server.url}/v2/library/app/manifests/${app.descriptor.digest}?ns=up`);
     expect([manifest.status, manifest.headers['docker-content-digest']]).toEqual([200, app.descriptor.digest]);
     expect(manifest.body.equals(app.bytes)).toBe(true);
     const layer = app.layers[1];
