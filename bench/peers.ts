@@ -60,6 +60,23 @@ export interface DistributionS3 {
   redirect: boolean;
 }
 
+/** Distribution's `auth: token:` section: it accepts bearer tokens (JWTs) issued by `issuer` for `service`, signed by a key certified by `rootCertBundle`. */
+export interface DistributionToken {
+  /** The token service's URL, sent to clients in the Bearer challenge. */
+  realm: string;
+  issuer: string;
+  service: string;
+  /** A PEM file of the certificates a token's signing chain (its `x5c` header) must lead to. */
+  rootCertBundle: string;
+}
+
+/** Distribution's `proxy:` section: a pull-through cache of `remoteurl`, with credentials for it. */
+export interface DistributionProxy {
+  remoteurl: string;
+  username?: string;
+  password?: string;
+}
+
 const live = new Set<Peer>();
 
 process.on('exit', () => {
@@ -273,14 +290,40 @@ function distributionStorage(dataDir: string, s3?: DistributionS3): string[] {
   ];
 }
 
+/** The auth and proxy sections of distribution's config: basic auth from an htpasswd file or bearer tokens, and pull-through mode. */
+function distributionAccess(options: DistributionOptions): string[] {
+  const lines: string[] = [];
+  if (options.htpasswd && options.token) throw new Error('startDistribution: htpasswd or token, not both');
+  if (options.htpasswd) lines.push('auth:', '  htpasswd:', '    realm: regmeta-test', `    path: ${options.htpasswd}`);
+  if (options.token) {
+    const { realm, issuer, service, rootCertBundle } = options.token;
+    lines.push('auth:', '  token:', `    realm: ${realm}`, `    service: ${service}`, `    issuer: ${issuer}`, `    rootcertbundle: ${rootCertBundle}`);
+  }
+  if (options.proxy) {
+    const { remoteurl, username, password } = options.proxy;
+    lines.push('proxy:', `  remoteurl: ${remoteurl}`);
+    // JSON strings are YAML strings: a password with ':' or '#' stays whole.
+    if (username !== undefined) lines.push(`  username: ${JSON.stringify(username)}`, `  password: ${JSON.stringify(password ?? '')}`);
+  }
+  return lines;
+}
+
+/** What startDistribution takes. */
+export type DistributionOptions = Pick<PeerOptions, 'htpasswd' | 'parentDir'> & {
+  s3?: DistributionS3;
+  token?: DistributionToken;
+  proxy?: DistributionProxy;
+};
+
 /**
  * Starts Debian's docker-registry (CNCF distribution) on a free loopback port
  * with filesystem storage in a fresh temporary directory (or its s3 driver,
- * `options.s3`) and deletes enabled, and basic auth from `options.htpasswd`
- * when given.
+ * `options.s3`) and deletes enabled; with basic auth from `options.htpasswd`
+ * or bearer tokens from `options.token` when given, and as a pull-through
+ * cache of `options.proxy.remoteurl` when given.
  * @throws when the binary is missing or the registry does not come up.
  */
-export async function startDistribution(options: Pick<PeerOptions, 'htpasswd' | 'parentDir'> & { s3?: DistributionS3 } = {}): Promise<Peer> {
+export async function startDistribution(options: DistributionOptions = {}): Promise<Peer> {
   if (!existsSync(DISTRIBUTION_BIN)) throw new Error(`${DISTRIBUTION_BIN} is missing: apt-get install docker-registry`);
   const dir = mkdtempSync(join(options.parentDir ?? tmpdir(), 'regmeta-distribution-'));
   const dataDir = join(dir, 'storage');
@@ -297,7 +340,7 @@ export async function startDistribution(options: Pick<PeerOptions, 'htpasswd' | 
     '    blobdescriptor: inmemory',
     'http:',
     `  addr: 127.0.0.1:${port}`,
-    ...(options.htpasswd ? ['auth:', '  htpasswd:', '    realm: regmeta-test', `    path: ${options.htpasswd}`] : []),
+    ...distributionAccess(options),
     '',
   ].join('\n');
   writeFileSync(join(dir, 'config.yml'), config);
