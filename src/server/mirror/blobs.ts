@@ -12,7 +12,7 @@ import { sendBlob } from '../send-blob.js';
 import { Downloads, type Download } from './download.js';
 import type { MirrorParts, MirrorTarget, Next } from './types.js';
 import { upstreamBlob } from './upstream-blob.js';
-import { upstreamUnavailable } from './upstream.js';
+import { upstreamUnavailable } from './auth.js';
 
 type BlobRoute = Route & { kind: 'blob' };
 

@@ -15,7 +15,7 @@ import type { LockedAction } from '../../store/index.js';
 import { HttpError } from '../errors.js';
 import type { MirrorParts, MirrorTarget } from './types.js';
 import { upstreamBlob, type UpstreamBlob } from './upstream-blob.js';
-import { upstreamUnavailable } from './upstream.js';
+import { upstreamUnavailable } from './auth.js';
 
 /** The downloads of one registry's mirrors: at most one per digest at a time. */
 export class Downloads {
