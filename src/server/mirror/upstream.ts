@@ -10,7 +10,6 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { HttpError } from '../errors.js';
 import { describe, upstreamUnavailable, UpstreamLogin } from './auth.js';
 import type { ResolvedMirror } from './options.js';
-export { upstreamUnavailable } from './auth.js';
 
 /** What the upstream answered: its status and headers, and the body to read or destroy (empty for HEAD). */
 export interface UpstreamAnswer {
