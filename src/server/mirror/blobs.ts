@@ -83,6 +83,11 @@ async function linkStored(parts: MirrorParts, name: string, digest: string): Pro
   return true;
 }
 
+/** Stops the downloads running for a registry that is closing (each as a failure: nothing kept). */
+export function closeDownloads(parts: MirrorParts): void {
+  downloadsOf.get(parts)?.close();
+}
+
 /**
  * Answers from a download this request has joined (and leaves it): the
  * bytes as they arrive, the last once the blob is verified; a blob whose

@@ -125,6 +125,29 @@ describe('the concurrency', () => {
     next.body.resume();
   }, 30_000);
 
+  it('lets a request whose client went away leave the line', async () => {
+    const mirror = client(proxy.url, { concurrency: 1, timeout: HOUR });
+    proxy.hold('manifests');
+    const arrived = proxy.arrived;
+    const first = manifest(mirror);
+    await proxy.until(() => proxy.held === 1);
+    const gone = new AbortController();
+    const second = mirror.fetch('GET', 'acme/app', 'manifests/v1', { Accept: OCI.manifest }, gone.signal);
+    const third = manifest(mirror);
+    // One turn of the event loop: both are in the line by then (no I/O before it for an anonymous upstream).
+    await new Promise((resolve) => setImmediate(resolve));
+    gone.abort();
+    // It leaves at once, while the first still holds the only slot.
+    await expect(second).rejects.toMatchObject({ name: 'AbortError' });
+    proxy.hold(undefined);
+    proxy.release();
+    for (const answer of [await first, await third]) {
+      expect(answer.status).toBe(200);
+      answer.body.resume();
+    }
+    expect(proxy.arrived).toBe(arrived + 2);
+  });
+
   it('holds a slot until its body is over, however long', async () => {
     const mirror = client(proxy.url, { concurrency: 1, timeout: 1000 });
     proxy.stallBodies('blobs');
