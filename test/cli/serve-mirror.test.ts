@@ -138,6 +138,25 @@ describe('a mirror, pulled through by real clients', () => {
   });
 });
 
+describe('a mirror whose upstream has stopped', () => {
+  it('serves what it cached: skopeo pulls again, the tag marked stale with a Warning', async () => {
+    const dir = tempDir('regmeta-mirror-offline-');
+    const gone = await startUpstream(dir, auth);
+    const config = join(dir, 'regmeta.yaml');
+    // ttl 0: every pull checks the tag, so the second one meets the stopped upstream.
+    writeFileSync(config, `mirrors:\n  - { prefix: up, url: "${gone.peer.url}", ttl: 0 }\n`);
+    const offline = await started(['--config', config]);
+    const pull = (to: string) => skopeo(['copy', '--insecure-policy', '--src-tls-verify=false', '--quiet', `docker://${host(offline)}/up/library/app:1`, `oci:${to}:app`]);
+    await pull(join(dir, 'online'));
+    await gone.peer.stop();
+    await pull(join(dir, 'offline'));
+    for (const d of [gone.app.descriptor, gone.app.config, ...gone.app.layers]) expect(readBlob(join(dir, 'offline'), d.digest).equals(readBlob(gone.layout.dir, d.digest))).toBe(true);
+    const stale = await curl(`${offline.url}/v2/up/library/app/manifests/1`);
+    expect([stale.status, stale.headers['docker-content-digest']]).toEqual([200, gone.app.descriptor.digest]);
+    expect(stale.headers.warning).toMatch(/^110 /);
+  });
+});
+
 describe('a mirror whose upstream wants a login', () => {
   let locked: Upstream;
   let through: Served;
