@@ -123,10 +123,11 @@ async function fetchManifest(parts: MirrorParts, target: MirrorTarget, name: str
     throw failed(parts, mirror, `it answered ${answer.status} to GET manifests/${reference}`);
   }
   const payload = await readAnswer(parts, mirror, answer, parts.store.limits.maxManifestSize);
+  const named = `${remote}${reference.includes(':') ? '@' : ':'}${reference}`;
   const digest = reference.includes(':') ? reference : (headerDigest(answer) ?? `sha256:${hash('sha256', payload)}`);
   const [algorithm, hex] = digest.split(':');
   if ((algorithm !== 'sha256' && algorithm !== 'sha512') || hash(algorithm, payload) !== hex) {
-    throw failed(parts, mirror, `the manifest it sent for ${remote}:${reference} is not ${digest}`);
+    throw failed(parts, mirror, `the manifest it sent for ${named} is not ${digest}`);
   }
   try {
     const mediaType = pushedMediaType(answer.headers['content-type'], payload);
@@ -134,7 +135,7 @@ async function fetchManifest(parts: MirrorParts, target: MirrorTarget, name: str
   } catch (error) {
     // What the upstream sent is wrong, not what the client asked.
     if (error instanceof StoreError && ['MANIFEST_INVALID', 'SIZE_INVALID', 'DIGEST_INVALID'].includes(error.code)) {
-      throw failed(parts, mirror, `the manifest it sent for ${remote}:${reference} cannot be kept: ${error.message}`);
+      throw failed(parts, mirror, `the manifest it sent for ${named} cannot be kept: ${error.message}`);
     }
     throw error;
   }

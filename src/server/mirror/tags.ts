@@ -37,8 +37,8 @@ export async function listTags(parts: MirrorParts, c: RequestContext, target: Mi
     if (list === undefined || !(list.tags === null || list.tags === undefined || Array.isArray(list.tags))) {
       throw failed(parts, mirror, 'its tag list is not one');
     }
-    const body = JSON.stringify({ name: route.name, tags: list.tags ?? [] });
-    const link = localLink(answer.headers.link, c.url);
+    const { tags, link } = paged(list.tags ?? [], c.url, answer.headers.link);
+    const body = JSON.stringify({ name: route.name, tags });
     send(c, 'application/json', Buffer.from(body), link === undefined ? [] : ['Link', link]);
   } catch (error) {
     if (!isUpstreamFailure(error)) throw error;
@@ -103,21 +103,37 @@ function parsed(payload: Buffer): unknown {
 }
 
 /**
- * The upstream's `Link: <…?n=…&last=…>; rel="next"` on the path the client
- * asked (its `ns` kept); undefined when there is none or it is not one.
+ * The page the client asked for (`n` tags after `last`) of the upstream's
+ * list, which an upstream without pagination (distribution 2.8) sends
+ * whole; and the Link to the next page, on the path the client asked (its
+ * `ns` kept), when there is one.
  */
-function localLink(link: string | string[] | undefined, url: URL): string | undefined {
-  const match = typeof link === 'string' ? /^\s*<([^>]*)>(.*)$/.exec(link) : null;
-  if (match === null || !URL.canParse(match[1], 'http://upstream')) return undefined;
-  const upstream = new URL(match[1], 'http://upstream');
-  const query = new URLSearchParams();
-  for (const name of ['n', 'last']) {
-    const value = upstream.searchParams.get(name);
-    if (value !== null) query.set(name, value);
+function paged(all: unknown[], url: URL, upstreamLink: string | string[] | undefined): { tags: unknown[]; link?: string } {
+  const last = url.searchParams.get('last');
+  const rawN = url.searchParams.get('n');
+  const n = rawN !== null && /^\d{1,9}$/.test(rawN) ? Number(rawN) : undefined;
+  let tags = last === null || last === '' ? all : all.filter((tag) => typeof tag === 'string' && tag > last);
+  let next: { n: string; last: string } | undefined;
+  if (n !== undefined && tags.length > n) {
+    tags = tags.slice(0, n);
+    if (n > 0) next = { n: String(n), last: String(tags[n - 1]) };
+  } else {
+    next = linkedPage(upstreamLink);
   }
+  if (next === undefined) return { tags };
+  const query = new URLSearchParams(next);
   const ns = url.searchParams.get('ns');
   if (ns !== null) query.set('ns', ns);
-  return `<${url.pathname}?${query}>${match[2]}`;
+  return { tags, link: `<${url.pathname}?${query}>; rel="next"` };
+}
+
+/** The `n` and `last` of an upstream's `Link: <…?n=…&last=…>; rel="next"`, or undefined. */
+function linkedPage(link: string | string[] | undefined): { n: string; last: string } | undefined {
+  const match = typeof link === 'string' ? /^\s*<([^>]*)>/.exec(link) : null;
+  if (match === null || !URL.canParse(match[1], 'http://upstream')) return undefined;
+  const query = new URL(match[1], 'http://upstream').searchParams;
+  const [n, last] = [query.get('n'), query.get('last')];
+  return n === null || last === null ? undefined : { n, last };
 }
 
 /** Answers 200 with `body` (none for HEAD): the head in one go, the registry's common headers with it. */
