@@ -5,6 +5,7 @@
 // removes what they alone held, a blob shared with a repository outside
 // the namespace survives, and a dry run changes nothing.
 
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asyncStore, openStore, type Store } from 'regmeta';
@@ -13,6 +14,7 @@ import { dryRun, sweep } from '../../src/cli/commands/gc.js';
 import type { EvictionPolicy } from '../../src/cli/commands/evict.js';
 import { blobDesc, ociManifest, tempDir } from '../store/fixtures.js';
 import { startPostgres, type PostgresServer } from '../store/postgres/server.js';
+import { regmeta } from './run.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -153,6 +155,42 @@ describe('regmeta gc --dry-run on sqlite', () => {
       expect({ catalog: await store.catalog(), usage: await store.namespaceUsage('hub'), blobs: await store.allBlobs() }).toEqual(before);
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe('regmeta gc with the config\'s mirrors', () => {
+  it('prints each repository that would go and why on --dry-run, changing nothing, then evicts them', async () => {
+    const { where, store: open } = await backends[0].open();
+    const seeding = await open();
+    const now = Date.now();
+    await seed(seeding, now);
+    await seeding.close();
+    const config = join(where.data, 'regmeta.yaml');
+    writeFileSync(config, `data: ${where.data}\nmirrors:\n  - prefix: hub\n    url: https://registry.example\n    maxIdle: 7d\n    maxSize: 400B\n`);
+    const dry = await regmeta(['gc', '--dry-run', '--grace', '0', '--config', config]);
+    expect(dry.stderr).toContain('would evict 3 cached repositories');
+    expect(dry.status).toBe(0);
+    const lines = dry.stdout.split('\n').filter((line) => line.startsWith('evict'));
+    expect(lines).toEqual([
+      `evict     hub/a  idle: last pulled ${new Date(now - 10 * DAY).toISOString()}`,
+      `evict     hub/b  over budget: usage 510 B of 400 B; last pulled ${new Date(now - 2 * HOUR).toISOString()}`,
+      `evict     hub/c  over budget: usage 510 B of 400 B; last pulled ${new Date(now - HOUR).toISOString()}`,
+    ]);
+    const unchanged = await open();
+    try {
+      expect(await unchanged.catalog()).toEqual(['hub/a', 'hub/b', 'hub/c', 'hub/d', 'local/app']);
+    } finally {
+      await unchanged.close();
+    }
+    const run = await regmeta(['gc', '--grace', '0', '--json', '--config', config]);
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout).repositoriesEvicted.map((e: { repository: string }) => e.repository)).toEqual(['hub/a', 'hub/b', 'hub/c']);
+    const after = await open();
+    try {
+      expect(await after.catalog()).toEqual(['hub/d', 'local/app']);
+    } finally {
+      await after.close();
     }
   });
 });

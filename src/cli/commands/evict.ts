@@ -8,11 +8,9 @@
 
 import { StoreError, type NamespaceRepository, type Store } from '../../store/index.js';
 import type { MirrorOptions } from '../../server/index.js';
-import { refuseProblems, resolveOptions } from '../config/load.js';
-import { OPTIONS } from '../config/options.js';
 import type { Progress } from '../progress.js';
 
-/** What gc evicts by: a mirror's namespace and its limits (from the config file's `mirrors:`). */
+/** What gc evicts by: a mirror's namespace and its limits (the config's `mirrors:`, as location() reads them). */
 export type EvictionPolicy = Pick<MirrorOptions, 'prefix' | 'maxIdle' | 'maxSize'>;
 
 /** A cached repository evicted (or, dry, that would be), and why. */
@@ -97,18 +95,4 @@ export async function evictMirrors(store: Store, policies: readonly EvictionPoli
     }
   }
   return { evicted, skipped };
-}
-
-/**
- * The mirrors of the config file (or environment) that gc evicts by, as
- * `regmeta serve` reads them: none while no option `mirrors` is known.
- * @throws CliError USAGE for a bad `mirrors:` entry; IO when the config file cannot be read.
- */
-export function configuredMirrors(values: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): EvictionPolicy[] {
-  const option = OPTIONS.find((o) => o.key === 'mirrors');
-  if (option === undefined) return [];
-  const problems: string[] = [];
-  const { values: found } = resolveOptions(values, env, [option], problems);
-  refuseProblems(problems, 'gc');
-  return (found.get('mirrors') as EvictionPolicy[] | undefined) ?? [];
 }

@@ -14,7 +14,7 @@ import { DEFAULT_GRACE, GRACE_OPTION, graceCutoff } from '../time.js';
 import { counted, formatBytes } from '../units.js';
 import { Progress } from '../progress.js';
 import { DEFAULT_BLOB_LIMITS, type BlobStore } from '../../blobstore/index.js';
-import { configuredMirrors, evictMirrors, type EvictionPolicy, type Eviction } from './evict.js';
+import { evictMirrors, type EvictionPolicy, type Eviction } from './evict.js';
 
 const options = { ...LOCATION_OPTIONS, ...JSON_OPTION, ...GRACE_OPTION, 'dry-run': { type: 'boolean', short: 'n' } } as const;
 
@@ -84,8 +84,8 @@ example:
     const args = parse(argv, gc, options, { min: 0, max: 0 });
     if (!args) return Exit.OK;
     const olderThan = graceCutoff(args.values, 'gc');
-    const where = location(args.values, 'gc');
-    const mirrors = configuredMirrors(args.values);
+    const where = location(args.values, 'gc', { mirrors: true });
+    const mirrors = where.mirrors ?? [];
     const result = args.values['dry-run'] ? await dryRun(where, olderThan, mirrors) : await sweep(await openMetadata(where), olderThan, where, mirrors);
     if (args.values.json) printJson(result);
     else {
@@ -110,8 +110,8 @@ example:
 
 /** Why a repository was evicted, for a person. */
 function whyEvicted(e: Eviction): string {
-  const since = `${e.pulled ? 'pulled' : 'cached, never pulled'} ${e.since}`;
-  return e.reason === 'idle' ? `idle since ${since}` : `over budget: usage ${formatBytes(e.usage!)} of ${formatBytes(e.budget!)} (${since})`;
+  const since = e.pulled ? `last pulled ${e.since}` : `cached ${e.since}, never pulled`;
+  return e.reason === 'idle' ? `idle: ${since}` : `over budget: usage ${formatBytes(e.usage!)} of ${formatBytes(e.budget!)}; ${since}`;
 }
 
 /** The sweep on a private copy of the database: exact, and changes nothing. */
