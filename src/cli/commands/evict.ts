@@ -32,7 +32,7 @@ const MIRROR_CTX = { actor: 'mirror' };
 const lastUse = (r: NamespaceRepository) => (r.pulledAt ?? r.createdAt).getTime();
 
 /** What to evict from one namespace at `now`, in order: idle repositories, then the oldest while over budget. */
-export function planEvictions(repositories: readonly NamespaceRepository[], policy: EvictionPolicy, now: number): Eviction[] {
+function planEvictions(repositories: readonly NamespaceRepository[], policy: EvictionPolicy, now: number): Eviction[] {
   const oldestFirst = [...repositories].sort((a, b) => lastUse(a) - lastUse(b) || (a.name < b.name ? -1 : 1));
   const eviction = (r: NamespaceRepository, reason: Eviction['reason']): Eviction => ({
     repository: r.name,
