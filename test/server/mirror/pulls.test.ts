@@ -6,6 +6,9 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { openPostgresStore } from 'regmeta/postgres';
+import { startRegistry as startServer } from 'regmeta/server';
+import { startPostgres } from '../../store/postgres/server.js';
 import { ociManifest, tempDir } from '../../store/fixtures.js';
 import { startRegistry, type TestRegistry } from '../helpers.js';
 
@@ -89,4 +92,33 @@ describe('pulls from a mirror\'s cache', () => {
       blocker.close();
     }
   }, 120_000);
+});
+
+describe('pulls from a mirror\'s cache on PostgreSQL', () => {
+  it('are written before the registry\'s close resolves, so that its caller may close the store then', async () => {
+    const postgres = await startPostgres();
+    const { dir, remove } = tempDir();
+    const url = await postgres.createDatabase();
+    try {
+      const store = await openPostgresStore(url);
+      const m = ociManifest();
+      await store.putManifest('hub/library/alpine', m.digest, m, { actor: 'mirror' });
+      const errors: unknown[] = [];
+      const reg = await startServer({ store, dataDir: dir, port: 0, mirrors: MIRRORS, onError: (error) => errors.push(error) });
+      const before = Date.now();
+      const res = await fetch(`${reg.url}/v2/hub/library/alpine/manifests/${m.digest}`, { headers: { accept: m.mediaType } });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+      await reg.close();
+      await store.close();
+      expect(errors).toEqual([]);
+      const reader = await openPostgresStore(url);
+      const [cached] = await reader.namespaceUsage('hub');
+      await reader.close();
+      expect(cached.pulledAt?.getTime()).toBeGreaterThanOrEqual(before);
+    } finally {
+      remove();
+      await postgres.stop();
+    }
+  }, 60_000);
 });
