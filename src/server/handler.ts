@@ -302,9 +302,7 @@ function mirrorsOf(
   { store, blobs, onError }: { store: Store; blobs: BlobStore; onError: (error: unknown) => void },
   counters?: MirrorCounters,
 ): Mirrors {
-  const pulls = new PullRecorder(store, (error) =>
-    onError(new Error(`cannot record the mirrors' pulls (kept for the next try): ${(error as Error).message}`, { cause: error })),
-  );
+  const pulls = new PullRecorder(store, onError);
   const parts: MirrorParts = {
     store,
     blobs,

@@ -20,7 +20,7 @@ export class PullRecorder {
   #flushing: Promise<void> = Promise.resolve();
   #closed = false;
 
-  /** @param onError hears of a batch the store refused; it stays noted and is written with the next. */
+  /** @param onError hears of a batch the store refused: it stays noted and is written with the next (dropped at close). */
   constructor(store: Store, onError: (error: unknown) => void, interval = PULL_FLUSH_INTERVAL) {
     this.#store = store;
     this.#onError = onError;
@@ -61,7 +61,8 @@ export class PullRecorder {
     try {
       await this.#store.recordPulls(pulls);
     } catch (error) {
-      this.#onError(error);
+      const fate = this.#closed ? 'dropped at close' : 'kept for the next try';
+      this.#onError(new Error(`cannot record the mirrors' pulls of ${pulls.length} ${pulls.length === 1 ? 'repository' : 'repositories'} (${fate}): ${(error as Error).message}`, { cause: error }));
       // Kept for the next flush, under what was noted since (which is later).
       for (const [repo, at] of batch) if (!this.#pending.has(repo)) this.#pending.set(repo, at);
       this.#schedule();

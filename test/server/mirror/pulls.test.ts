@@ -84,7 +84,7 @@ describe('pulls from a mirror\'s cache', () => {
       blocker.exec('BEGIN IMMEDIATE');
       await pull();
       await until(() => reg.errors.length > 0, 'the refused batch to be reported');
-      expect(String(reg.errors[0])).toMatch(/cannot record the mirrors' pulls \(kept for the next try\)/);
+      expect(String(reg.errors[0])).toMatch(/cannot record the mirrors' pulls of 1 repository \(kept for the next try\)/);
       expect(pulledAt()).toBeUndefined();
       blocker.exec('COMMIT');
       await until(() => pulledAt() !== undefined, 'the kept pull to be recorded');
