@@ -1,4 +1,4 @@
--- regmeta schema for PostgreSQL, version 2: the same tables, constraints and
+-- regmeta schema for PostgreSQL, version 4: the same tables, constraints and
 -- indexes as schema.sql (the SQLite store's), for the PostgreSQL backend
 -- (regmeta/postgres) that several registry replicas share.
 --
@@ -28,7 +28,13 @@ CREATE TABLE repository (
   -- UNIQUE is also the index that resolves a name to its id on every call,
   -- and the conflict target that lets concurrent first pushes create it once.
   name       text COLLATE "C" NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 255),
-  created_at bigint NOT NULL
+  created_at bigint NOT NULL,
+  -- The last pull of a mirror's cached repository (NULL: never pulled since
+  -- it was cached), written in batches by the replicas (recordPulls): what
+  -- regmeta gc's eviction by idleness and by size budget orders by. No
+  -- index: gc reads one namespace through the name's index and orders its
+  -- few rows itself. Added by version 4.
+  pulled_at  bigint
 );
 
 -- Manifests belong to one repository: the same digest pushed to two
@@ -247,4 +253,4 @@ CREATE INDEX upload_session_by_client ON upload_session (client);
 -- The sweeper finds the sessions idle past the TTL without a scan.
 CREATE INDEX upload_session_by_time ON upload_session (updated_at);
 
-INSERT INTO regmeta_schema (version) VALUES (3);
+INSERT INTO regmeta_schema (version) VALUES (4);

@@ -1,4 +1,4 @@
--- regmeta schema, version 5: the metadata of a container image registry.
+-- regmeta schema, version 6: the metadata of a container image registry.
 --
 -- This file is the one canonical schema. A new database runs it whole, in the
 -- same IMMEDIATE transaction that sets PRAGMA user_version, so a crash or a
@@ -19,7 +19,13 @@ CREATE TABLE repository (
   id         INTEGER PRIMARY KEY,
   -- UNIQUE is also the index that resolves a name to its id on every call.
   name       TEXT    NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 255),
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL,
+  -- The last pull of a mirror's cached repository (NULL: never pulled since
+  -- it was cached), written in batches by the server (recordPulls): what
+  -- regmeta gc's eviction by idleness and by size budget orders by. No
+  -- index: gc reads one namespace through the name's index and orders its
+  -- rows itself. Added by version 6 (ALTER TABLE puts it last).
+  pulled_at  INTEGER
 );
 
 -- Manifests belong to one repository: the same digest pushed to two
@@ -252,4 +258,4 @@ CREATE TABLE blob_lock (
   lease_until INTEGER NOT NULL
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 5;
+PRAGMA user_version = 6;

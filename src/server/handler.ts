@@ -26,6 +26,7 @@ import { RegistryMetrics, type MetricsOptions } from './metrics.js';
 import { RequestState, requestPath } from './request.js';
 import { isProbe, isWrite, parseRoute, type Route } from './routes.js';
 import { Mirrors } from './mirror/mirrors.js';
+import { PullRecorder } from './mirror/pulls.js';
 import { resolveMirrors, type MirrorOptions, type ResolvedMirror } from './mirror/options.js';
 import type { MirrorCounters, MirrorParts } from './mirror/types.js';
 
@@ -208,7 +209,7 @@ function assemble(options: RegistryOptions) {
   const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd, options.onWarning), options);
   const connections = new Connections(options);
   const metrics = metricsOf(options, store, blobStore, onError);
-  const mirrors = mirrored && mirrorsOf(options, mirrored, store, blobStore, metrics?.mirrors);
+  const mirrors = mirrored && mirrorsOf(options, mirrored, { store, blobs: blobStore, onError }, metrics?.mirrors);
   const registry: Registry = {
     store: metrics === undefined ? store : metrics.timed(store),
     blobs: blobStore,
@@ -294,17 +295,23 @@ function mirrorsResolved(options: RegistryOptions): ResolvedMirror[] | undefined
   return resolveMirrors(mirrors, mirrorDefault);
 }
 
-/** The mirrors, counting into `counters` when the metrics are on. */
-function mirrorsOf(options: RegistryOptions, mirrors: ResolvedMirror[], store: Store, blobs: BlobStore, counters?: MirrorCounters): Mirrors {
+/** The mirrors, counting into `counters` when the metrics are on, their pulls noted and written in batches. */
+function mirrorsOf(
+  options: RegistryOptions,
+  mirrors: ResolvedMirror[],
+  { store, blobs, onError }: { store: Store; blobs: BlobStore; onError: (error: unknown) => void },
+  counters?: MirrorCounters,
+): Mirrors {
+  const pulls = new PullRecorder(store, onError);
   const parts: MirrorParts = {
     store,
     blobs,
     dataDir: options.dataDir,
     onWarning: options.onWarning ?? ((message: string) => console.warn(message)),
     counters: counters ?? { pull() {}, upstreamBytes() {}, upstreamError() {} },
-    notePull() {},
+    notePull: (repo) => pulls.note(repo),
   };
-  return new Mirrors(mirrors, options.mirrorDefault, parts);
+  return new Mirrors(mirrors, options.mirrorDefault, parts, pulls);
 }
 
 function accessOf(options: RegistryOptions): Access | undefined {

@@ -61,15 +61,23 @@ function registryServer(options: RegistryServerOptions): { server: RegistryServe
   };
   (server as EventEmitter).on(DRAIN, () => parts.drain());
   server.on('close', () => {
-    handler.close().catch(options.onError ?? ((error: unknown) => console.error(error)));
+    handlerClosing.set(server, handler.close().catch(options.onError ?? ((error: unknown) => console.error(error))));
   });
   return { server, parts };
 }
 
 /**
+ * The handler's close (the mirrors' last pulls written, among others),
+ * started as its server closes: what closeRegistry waits for, so that a
+ * caller closes the store only after it.
+ */
+const handlerClosing = new WeakMap<RegistryServer, Promise<void>>();
+
+/**
  * Shuts the server down gracefully: stops accepting, ends event streams and
  * idle keep-alive connections, lets in-flight requests finish, and resolves
- * once every connection is gone. After `timeout` ms the stragglers are cut.
+ * once every connection is gone and the handler has closed (the mirrors'
+ * noted pulls written). After `timeout` ms the stragglers are cut.
  * The store stays open: it is the caller's to close.
  */
 export function closeRegistry(server: RegistryServer, timeout = 30_000): Promise<void> {
@@ -77,7 +85,7 @@ export function closeRegistry(server: RegistryServer, timeout = 30_000): Promise
     const timer = setTimeout(() => server.closeAllConnections(), timeout).unref();
     server.close(() => {
       clearTimeout(timer);
-      resolve();
+      resolve(handlerClosing.get(server));
     });
     (server as EventEmitter).emit(DRAIN);
     server.closeIdleConnections();

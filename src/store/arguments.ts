@@ -4,9 +4,9 @@
 // checked them, which never throw.
 
 import { StoreError } from './errors.js';
-import { checkDigest } from './grammar.js';
+import { checkDigest, checkRepository } from './grammar.js';
 import { checkText, MAX_PAGE_SIZE } from './limits.js';
-import type { Context, Descriptor, PageOptions } from './types.js';
+import type { Context, Descriptor, PageOptions, Pull } from './types.js';
 
 /** @throws StoreError EVENT_INVALID when the actor of `ctx` is not a text of the event log. */
 export function checkActor(ctx: Context | undefined): void {
@@ -62,6 +62,17 @@ export function checkBlob(blob: { digest: string; size: number }): void {
   checkDigest(blob.digest);
   const size = blob.size;
   if (!Number.isSafeInteger(size) || size < 0) throw new StoreError('SIZE_INVALID', 'blob size must be a non-negative integer');
+}
+
+/** What recordPulls takes. @throws StoreError ARGUMENT_INVALID (not an array of { repo, at: a valid Date }), NAME_INVALID. */
+export function checkPulls(pulls: readonly Pull[]): void {
+  if (!Array.isArray(pulls)) throw new StoreError('ARGUMENT_INVALID', 'recordPulls needs an array of { repo, at }');
+  for (const pull of pulls) {
+    if (typeof pull !== 'object' || pull === null) throw new StoreError('ARGUMENT_INVALID', 'a pull must be { repo, at }');
+    checkRepository(pull.repo);
+    if (!(pull.at instanceof Date)) throw new StoreError('ARGUMENT_INVALID', "a pull's at must be a valid Date");
+    checkTime(pull.at, "a pull's at");
+  }
 }
 
 /** The default of stats()'s `top`: how many of the largest repositories to list. */

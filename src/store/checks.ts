@@ -6,7 +6,7 @@
 // compute what the backend goes on with (putManifest's payload, an event,
 // an event query) runs those rules itself, once: payload.ts, events.ts.
 
-import { checkActor, checkBatchLimit, checkBlob, checkEndpoint, checkPage, checkTagTarget, checkTime, checkTop } from './arguments.js';
+import { checkActor, checkBatchLimit, checkBlob, checkEndpoint, checkPage, checkPulls, checkTagTarget, checkTime, checkTop } from './arguments.js';
 import type { NotificationCursors, Store, UploadSessions } from './contract.js';
 import { StoreError } from './errors.js';
 import { checkCatalogPrefix, checkDigest, checkReference, checkRepository, checkTag, parseReference } from './grammar.js';
@@ -85,6 +85,10 @@ export const STORE_CHECKS: Checks<Store> = {
   deleteRepository(repo, ctx) {
     checkRepository(repo);
     checkActor(ctx);
+  },
+  recordPulls: checkPulls,
+  namespaceUsage(prefix) {
+    checkRepository(prefix);
   },
   linkBlob(repo, blob, ctx) {
     checkRepository(repo);

@@ -7,7 +7,7 @@ import type { Reference } from './grammar.js';
 import type { StoreLimits } from './limits.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo } from './types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, NewEvent, PageOptions, PutManifestResult, StoreStats } from './types.js';
-import type { StoredManifest, TagHistoryEntry, UntaggedManifest } from './types.js';
+import type { NamespaceRepository, Pull, StoredManifest, TagHistoryEntry, UntaggedManifest } from './types.js';
 import type { NotificationCursors } from './notifications.js';
 import type { UploadSessions } from './uploads.js';
 import { methodList } from './methods.js';
@@ -165,6 +165,26 @@ export interface Store {
    * @throws NotFoundError NAME_UNKNOWN; StoreError NAME_INVALID.
    */
   deleteRepository(repo: string, ctx?: Context): Promise<void>;
+  /**
+   * Records when repositories were pulled (a mirror's cache notes its pulls
+   * and writes them in batches), all in one transaction: each one's last
+   * pull becomes the latest of the one recorded and the batch's. A
+   * repository that does not exist (deleted since its pull) is skipped; a
+   * repository deleted and created again starts unpulled. Writes no events:
+   * a pull changes no content.
+   * @returns how many repositories had a pull recorded.
+   * @throws StoreError ARGUMENT_INVALID (`pulls` not an array of { repo, at:
+   * a valid Date }); NAME_INVALID.
+   */
+  recordPulls(pulls: readonly Pull[]): Promise<number>;
+  /**
+   * The repositories of the namespace `prefix` (those named `prefix/…`), in
+   * byte order, each with when it was created and last pulled and the blobs
+   * linked into it, read in one statement: what an eviction from a mirror's
+   * cache weighs (the namespace's size counts each blob once).
+   * @throws StoreError NAME_INVALID (a `prefix` that is not a repository name).
+   */
+  namespaceUsage(prefix: string): Promise<NamespaceRepository[]>;
 
   // --- blobs ----------------------------------------------------------------------
   /**
@@ -340,7 +360,7 @@ export interface Store {
 export const STORE_METHODS = methodList<Store>()([
   'putManifest', 'getManifest', 'statManifest', 'getManifestByReference', 'deleteManifest', 'referrers',
   'putTag', 'getTag', 'deleteTag', 'allTags', 'tagDescriptors', 'lookupTags', 'tagHistory',
-  'catalog', 'deleteRepository',
+  'catalog', 'deleteRepository', 'recordPulls', 'namespaceUsage',
   'linkBlob', 'mountBlob', 'statBlob', 'unlinkBlob', 'deleteBlob', 'whileBlobUnknown', 'allBlobs',
   'untaggedManifests', 'unreferencedBlobs', 'collectManifest', 'collectBlob',
   'createEvent', 'getEvents', 'subscribe',

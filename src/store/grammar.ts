@@ -72,6 +72,11 @@ export function catalogBounds(options: { prefix?: string } | undefined, last: st
   return { low: last > prefix ? last : prefix, high };
 }
 
+/** The range of the names inside the namespace `prefix` (`prefix/…`): '0' is the character after '/'. */
+export function namespaceBounds(prefix: string): { low: string; high: string } {
+  return { low: `${prefix}/`, high: `${prefix}0` };
+}
+
 /** @throws StoreError TAG_INVALID when `tag` is not a tag. */
 export function checkTag(tag: unknown): string {
   if (isTag(tag)) return tag;

@@ -62,6 +62,22 @@ export interface BlobInfo {
   createdAt: Date;
 }
 
+/** That a repository was pulled at a time: what a mirror's cache records of its use (Store.recordPulls). */
+export interface Pull {
+  repo: string;
+  at: Date;
+}
+
+/** A repository of a namespace with the blobs linked into it: what an eviction from a mirror's cache weighs (Store.namespaceUsage). */
+export interface NamespaceRepository {
+  name: string;
+  createdAt: Date;
+  /** The latest pull recorded; undefined when none was since the repository was created. */
+  pulledAt?: Date;
+  /** In digest order; a blob linked into several repositories is listed in each. */
+  blobs: { digest: string; size: number }[];
+}
+
 /** One past target of a tag: the digest it was set to, and when. */
 export interface TagHistoryEntry {
   digest: string;

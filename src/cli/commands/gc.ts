@@ -1,5 +1,6 @@
-// `regmeta gc`: sweep untagged manifests, then blobs nothing references, that
-// are older than a grace period. Everything goes through the store, one
+// `regmeta gc`: evict from the mirrors' caches the repositories their
+// limits say must go (evict.ts), then sweep untagged manifests, then blobs
+// nothing references, that are older than a grace period. Everything goes through the store, one
 // transaction per deletion, so a running server only ever sees a consistent
 // state; whatever a server changes between our reads and deletes is skipped.
 
@@ -13,6 +14,7 @@ import { DEFAULT_GRACE, GRACE_OPTION, graceCutoff } from '../time.js';
 import { counted, formatBytes } from '../units.js';
 import { Progress } from '../progress.js';
 import { DEFAULT_BLOB_LIMITS, type BlobStore } from '../../blobstore/index.js';
+import { evictMirrors, type EvictionPolicy, type Eviction } from './evict.js';
 
 const options = { ...LOCATION_OPTIONS, ...JSON_OPTION, ...GRACE_OPTION, 'dry-run': { type: 'boolean', short: 'n' } } as const;
 
@@ -22,6 +24,8 @@ const ACTOR = 'GARBAGE_COLLECTOR';
 export interface GcResult {
   dryRun: boolean;
   olderThan: string;
+  /** Cached repositories evicted from the mirrors' namespaces, in order, each with why. */
+  repositoriesEvicted: Eviction[];
   manifestsDeleted: { repository: string; digest: string }[];
   blobsDeleted: { digest: string; size: number }[];
   bytesFreed: number;
@@ -41,7 +45,12 @@ export const gc: Command = {
   name: 'gc',
   usage: `usage: regmeta gc [--dry-run] [--grace <duration>] [--data <dir>] [--database <url>] [--json]
 
-Deletes, as GARBAGE_COLLECTOR and with a DELETE event each:
+First evicts from each mirror (the config's mirrors:) with a maxIdle or a
+maxSize whole cached repositories, as 'mirror' with their DELETE events:
+those not pulled (or, never pulled, cached) for maxIdle; then, while the
+mirror's namespace holds more than maxSize bytes of blobs (each counted
+once), the one pulled longest ago. What they held goes in the sweep below.
+Then deletes, as GARBAGE_COLLECTOR and with a DELETE event each:
   1. manifests that no tag, no index of their repository and no present
      subject keeps alive, created before the grace period (deleting an index
      frees its children for the next round, until nothing is left);
@@ -75,14 +84,19 @@ example:
     const args = parse(argv, gc, options, { min: 0, max: 0 });
     if (!args) return Exit.OK;
     const olderThan = graceCutoff(args.values, 'gc');
-    const where = location(args.values, 'gc');
-    const result = args.values['dry-run'] ? await dryRun(where, olderThan) : await sweep(await openMetadata(where), olderThan, where);
+    const where = location(args.values, 'gc', { mirrors: true });
+    const mirrors = where.mirrors ?? [];
+    const result = args.values['dry-run'] ? await dryRun(where, olderThan, mirrors) : await sweep(await openMetadata(where), olderThan, where, mirrors);
     if (args.values.json) printJson(result);
     else {
       const verb = result.dryRun ? 'would delete' : 'deleted';
+      for (const e of result.repositoriesEvicted) println(`evict     ${e.repository}  ${whyEvicted(e)}`);
       for (const m of result.manifestsDeleted) println(`manifest  ${m.repository}@${m.digest}`);
       for (const b of result.blobsDeleted) println(`blob      ${b.digest}  ${formatBytes(b.size)}`);
       for (const p of result.problems) process.stderr.write(`regmeta gc: ${p}\n`);
+      if (result.repositoriesEvicted.length > 0) {
+        process.stderr.write(`${result.dryRun ? 'would evict' : 'evicted'} ${counted(result.repositoriesEvicted.length, 'cached repository', 'cached repositories')}\n`);
+      }
       process.stderr.write(
         `${verb} ${counted(result.manifestsDeleted.length, 'manifest')} and ${counted(result.blobsDeleted.length, 'blob')} ` +
           `(${formatBytes(result.bytesFreed)}) older than ${result.olderThan}, skipped ${result.skipped}, ` +
@@ -94,12 +108,18 @@ example:
   },
 };
 
+/** Why a repository was evicted, for a person. */
+function whyEvicted(e: Eviction): string {
+  const since = e.pulled ? `last pulled ${e.since}` : `cached ${e.since}, never pulled`;
+  return e.reason === 'idle' ? `idle: ${since}` : `over budget: usage ${formatBytes(e.usage!)} of ${formatBytes(e.budget!)}; ${since}`;
+}
+
 /** The sweep on a private copy of the database: exact, and changes nothing. */
-async function dryRun(where: Location, olderThan: Date): Promise<GcResult> {
+export async function dryRun(where: Location, olderThan: Date, mirrors: readonly EvictionPolicy[]): Promise<GcResult> {
   const refusal = { what: 'gc --dry-run', hint: "list what gc would take with 'regmeta stats' and 'regmeta tags', or run it on a SQLite copy" };
   const copy = await scratchCopy(where, 'regmeta-gc-', refusal);
   try {
-    return { ...(await sweep(copy.store, olderThan, undefined)), dryRun: true };
+    return { ...(await sweep(copy.store, olderThan, undefined, mirrors)), dryRun: true };
   } finally {
     copy.remove();
   }
@@ -115,15 +135,16 @@ function skippable(error: unknown): boolean {
 const ctx = { actor: ACTOR };
 
 /**
- * Sweeps `store` (and closes it); removes blob files and uploads at `where`
- * unless it is undefined.
+ * Evicts from the `mirrors`' caches, then sweeps `store` (and closes it);
+ * removes blob files and uploads at `where` unless it is undefined.
  * @throws StoreError on database failures other than the races it skips.
  */
-export async function sweep(store: Store, olderThan: Date, where: Location | undefined): Promise<GcResult> {
+export async function sweep(store: Store, olderThan: Date, where: Location | undefined, mirrors: readonly EvictionPolicy[] = []): Promise<GcResult> {
   const started = Date.now();
   const result: GcResult = {
     dryRun: false,
     olderThan: olderThan.toISOString(),
+    repositoriesEvicted: [],
     manifestsDeleted: [],
     blobsDeleted: [],
     bytesFreed: 0,
@@ -136,6 +157,9 @@ export async function sweep(store: Store, olderThan: Date, where: Location | und
   };
   const progress = new Progress('gc');
   try {
+    const { evicted, skipped } = await evictMirrors(store, mirrors, progress);
+    result.repositoriesEvicted = evicted;
+    result.skipped += skipped;
     await sweepManifests(store, olderThan, result, progress);
     // One blob store for blobs and upload sessions alike, on the store's
     // session table: sessions idle past the grace period (a day at least:

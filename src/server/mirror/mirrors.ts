@@ -10,6 +10,7 @@ import type { Route } from '../routes.js';
 import { closeDownloads, pullBlob } from './blobs.js';
 import { pullManifest } from './manifests.js';
 import type { ResolvedMirror } from './options.js';
+import type { PullRecorder } from './pulls.js';
 import { listTags, referrers } from './tags.js';
 import type { Mirror, MirrorParts, MirrorTarget, Next } from './types.js';
 import { Upstream } from './upstream.js';
@@ -22,12 +23,17 @@ export class Mirrors {
   readonly #mirrors: Mirror[];
   readonly #default: Mirror | undefined;
   readonly parts: MirrorParts;
+  readonly #pulls: PullRecorder | undefined;
 
-  /** @param mirrors checked by resolveMirrors; `defaultPrefix` one of their prefixes. */
-  constructor(mirrors: readonly ResolvedMirror[], defaultPrefix: string | undefined, parts: MirrorParts) {
+  /**
+   * @param mirrors checked by resolveMirrors; `defaultPrefix` one of their
+   * prefixes; `pulls` the recorder behind `parts.notePull`, written at close.
+   */
+  constructor(mirrors: readonly ResolvedMirror[], defaultPrefix: string | undefined, parts: MirrorParts, pulls?: PullRecorder) {
     this.#mirrors = mirrors.map((options) => ({ options, upstream: new Upstream(options) }));
     this.#default = this.#mirrors.find((m) => m.options.prefix === defaultPrefix);
     this.parts = parts;
+    this.#pulls = pulls;
   }
 
   /** The mirror whose namespace holds `name`, or undefined. */
@@ -92,9 +98,10 @@ export class Mirrors {
     }
   }
 
-  /** Stops the downloads running, and closes the upstreams' connections. */
+  /** Stops the downloads running, closes the upstreams' connections and writes the pulls noted (never rejects). */
   async close(): Promise<void> {
     closeDownloads(this.parts);
     for (const mirror of this.#mirrors) mirror.upstream.close();
+    await this.#pulls?.close();
   }
 }

@@ -36,7 +36,7 @@ function readerOf(db: Database.Database, spec: TransferTable): TableReader {
   const found = (db.prepare('SELECT name FROM pragma_table_info(:name)').all({ name: spec.name }) as { name: string }[]).map((c) => c.name);
   checkColumns(spec, found, db.name);
   // Names from TRANSFER_TABLES, a constant; values are parameters.
-  const columns = spec.columns.join(', ');
+  const columns = spec.columns.map((column) => (found.includes(column) ? column : `NULL AS ${column}`)).join(', ');
   const order = spec.key.join(', ');
   const bound = spec.key.map((_, i) => `:k${i}`).join(', ');
   const after = spec.key.length === 1 ? `${order} > ${bound}` : `(${order}) > (${bound})`;

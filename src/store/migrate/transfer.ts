@@ -16,6 +16,8 @@ export interface TransferTable {
   readonly name: string;
   readonly columns: readonly string[];
   readonly key: readonly string[];
+  /** Columns added by a later schema version: a source written before it lacks them, and they are read as NULL. */
+  readonly added: readonly string[];
 }
 
 /** A value as both databases return it: integers as numbers, BLOB/bytea as a Buffer. */
@@ -25,15 +27,16 @@ export type TransferRow = readonly TransferValue[];
 /** The key values of a row: where a resumed copy starts after. */
 export type KeyValues = readonly (string | number)[];
 
-const table = (name: string, columns: string, key: string): TransferTable => ({
+const table = (name: string, columns: string, key: string, added = ''): TransferTable => ({
   name,
   columns: columns.split(' '),
   key: key.split(' '),
+  added: added === '' ? [] : added.split(' '),
 });
 
 /** Every table of the metadata, parents before the tables whose foreign keys name them. */
 export const TRANSFER_TABLES: readonly TransferTable[] = [
-  table('repository', 'id name created_at', 'id'),
+  table('repository', 'id name created_at pulled_at', 'id', 'pulled_at'),
   table('manifest', 'id repository_id digest media_type artifact_type annotations subject size created_at pushed_at', 'id'),
   table('manifest_payload', 'manifest_id payload', 'manifest_id'),
   table('tag', 'repository_id name manifest_id created_at updated_at', 'repository_id name'),
@@ -54,11 +57,12 @@ export function keyOf(spec: TransferTable, row: TransferRow): KeyValues {
 }
 
 /**
- * Refuses a table whose columns are not exactly those `spec` lists.
+ * Refuses a table whose columns are not exactly those `spec` lists (its
+ * later additions aside, which an older store lacks).
  * @throws StoreError DATABASE_INVALID.
  */
 export function checkColumns(spec: TransferTable, found: readonly string[], location: string): void {
-  const missing = spec.columns.filter((column) => !found.includes(column));
+  const missing = spec.columns.filter((column) => !found.includes(column) && !spec.added.includes(column));
   const extra = found.filter((column) => !spec.columns.includes(column));
   if (missing.length === 0 && extra.length === 0) return;
   const what = [...missing.map((c) => `no column ${c}`), ...extra.map((c) => `a column ${c} this regmeta does not know`)].join(', ');

@@ -9,7 +9,7 @@ import { StoreError } from '../errors.js';
 import type { Sql, TxSql } from './context.js';
 
 /** The schema version this code writes; schema.postgres.sql ends by recording it. */
-const PG_SCHEMA_VERSION = 3;
+const PG_SCHEMA_VERSION = 4;
 
 /** The advisory lock key of migrations ('rgmt' as an integer, as SQLite's application_id). */
 const MIGRATION_LOCK = 0x72676d74;
@@ -36,6 +36,10 @@ CREATE INDEX upload_session_by_time ON upload_session (updated_at);
   // Version 2 → 3: the holder of a claim (see upload_session.holder in schema.postgres.sql).
   `
 ALTER TABLE upload_session ADD COLUMN holder integer;
+`,
+  // Version 3 → 4: a cached repository's last pull (see repository.pulled_at in schema.postgres.sql).
+  `
+ALTER TABLE repository ADD COLUMN pulled_at bigint;
 `,
 ];
 

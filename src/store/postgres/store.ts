@@ -13,7 +13,7 @@ import { StoreError } from '../errors.js';
 import type { Reference } from '../grammar.js';
 import { DEFAULT_POSTGRES_TIMEOUTS, limitsOf, type StoreLimits } from '../limits.js';
 import type { BlobInfo, CatalogOptions, Context, Descriptor, Event, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
-import type { PostgresStoreOptions, StoredManifest } from '../types.js';
+import type { NamespaceRepository, PostgresStoreOptions, Pull, StoredManifest } from '../types.js';
 import * as blobs from './blobs.js';
 import { PgContext, type Sql } from './context.js';
 import { translatePgError } from './errors.js';
@@ -22,6 +22,7 @@ import * as events from './events.js';
 import * as gc from './gc.js';
 import * as inspection from './inspection.js';
 import * as manifests from './manifests.js';
+import * as pulls from './pulls.js';
 import { PgNotificationCursors } from './notifications.js';
 import * as repositories from './repositories.js';
 import * as tags from './tags.js';
@@ -120,6 +121,12 @@ class PostgresStore implements Store {
   }
   deleteRepository(repo: string, ctx?: Context) {
     return repositories.deleteRepository(this.#cx, repo, ctx);
+  }
+  recordPulls(batch: readonly Pull[]): Promise<number> {
+    return pulls.recordPulls(this.#cx, batch);
+  }
+  namespaceUsage(prefix: string): Promise<NamespaceRepository[]> {
+    return pulls.namespaceUsage(this.#cx, prefix);
   }
   linkBlob(repo: string, blob: { digest: string; size: number }, ctx?: Context, options?: { place?: LockedAction }) {
     return blobs.linkBlob(this.#cx, repo, blob, ctx, options);

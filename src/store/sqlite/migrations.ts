@@ -55,5 +55,11 @@ CREATE TABLE blob_lock (
 PRAGMA user_version = 5;
 `;
 
+/** Version 5 → 6: a cached repository's last pull (see repository.pulled_at in schema.sql). */
+const TO_6 = `
+ALTER TABLE repository ADD COLUMN pulled_at INTEGER;
+PRAGMA user_version = 6;
+`;
+
 /** The step from version `n` to `n + 1`, at index `n`; index 0 is unused (a new file runs schema.sql). */
-export const MIGRATION_STEPS: readonly (string | undefined)[] = [undefined, TO_2, TO_3, TO_4, TO_5];
+export const MIGRATION_STEPS: readonly (string | undefined)[] = [undefined, TO_2, TO_3, TO_4, TO_5, TO_6];

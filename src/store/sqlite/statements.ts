@@ -10,6 +10,7 @@ import { prepareInspectionStatements } from './inspection.js';
 import { prepareLockStatements } from './locks.js';
 import { prepareManifestStatements } from './manifests.js';
 import { prepareNotificationStatements } from './notifications.js';
+import { preparePullStatements } from './pulls.js';
 import { prepareRepositoryStatements } from './repositories.js';
 import { prepareSubscriptionStatements } from './subscriptions.js';
 import { prepareTagStatements } from './tags.js';
@@ -28,6 +29,7 @@ export interface Statements {
   notifications: ReturnType<typeof prepareNotificationStatements>;
   uploads: ReturnType<typeof prepareUploadStatements>;
   locks: ReturnType<typeof prepareLockStatements>;
+  pulls: ReturnType<typeof preparePullStatements>;
 }
 
 /**
@@ -38,6 +40,7 @@ export function prepareStatements(db: Database.Database): Statements {
   let notifications: Statements['notifications'] | undefined;
   let uploads: Statements['uploads'] | undefined;
   let locks: Statements['locks'] | undefined;
+  let pulls: Statements['pulls'] | undefined;
   return {
     repositories: prepareRepositoryStatements(db),
     manifests: prepareManifestStatements(db),
@@ -59,6 +62,10 @@ export function prepareStatements(db: Database.Database): Statements {
     // The same for a version-4 file, which has no blob_lock yet.
     get locks() {
       return (locks ??= prepareLockStatements(db));
+    },
+    // The same for a version-5 file, which has no repository.pulled_at yet.
+    get pulls() {
+      return (pulls ??= preparePullStatements(db));
     },
   };
 }

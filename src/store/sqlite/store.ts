@@ -16,6 +16,7 @@ import * as gc from './gc.js';
 import * as inspection from './inspection.js';
 import { DEFAULT_POLL_INTERVAL, type StoreLimits } from '../limits.js';
 import * as manifests from './manifests.js';
+import * as pulls from './pulls.js';
 import { SqliteNotificationCursors } from './notifications.js';
 import * as repositories from './repositories.js';
 import { Subscriptions } from './subscriptions.js';
@@ -23,6 +24,7 @@ import * as tags from './tags.js';
 import { SqliteUploadSessions } from './uploads.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo, NewEvent } from '../types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest, TagHistoryEntry, UntaggedManifest } from '../types.js';
+import type { NamespaceRepository, Pull } from '../types.js';
 
 /**
  * The metadata of a registry in a SQLite file: the Store contract,
@@ -125,6 +127,14 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
 
   deleteRepository(repo: string, ctx?: Context): void {
     repositories.deleteRepository(this.#cx, repo, ctx);
+  }
+
+  recordPulls(batch: readonly Pull[]): number {
+    return pulls.recordPulls(this.#cx, batch);
+  }
+
+  namespaceUsage(prefix: string): NamespaceRepository[] {
+    return pulls.namespaceUsage(this.#cx, prefix);
   }
 
   // --- blobs -----------------------------------------------------------------

@@ -108,6 +108,8 @@ for (const [label, v] of badNames) {
     ['lookupTags', (s) => s.lookupTags(name, m.digest)],
     ['tagHistory', (s) => s.tagHistory(name, tag)],
     ['deleteRepository', (s) => s.deleteRepository(name)],
+    ['recordPulls', (s) => s.recordPulls([{ repo: name, at: new Date() }])],
+    ['namespaceUsage', (s) => s.namespaceUsage(name)],
     ['linkBlob', (s) => s.linkBlob(name, { digest: blob, size: 10 })],
     ['statBlob', (s) => s.statBlob(name, blob)],
     ['unlinkBlob', (s) => s.unlinkBlob(name, blob)],

@@ -50,7 +50,7 @@ describe('the PostgreSQL schema', () => {
     const outputs = await Promise.all(Array.from({ length: 4 }, () => openInProcess(url, at)));
     expect(outputs).toEqual(Array(4).fill('opened'));
     await raw(url, async (sql) => {
-      expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 3 }]);
+      expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 4 }]);
       // Each process's one event, numbered 1 to 4: the log's head was set up once, not reset.
       expect(await sql`SELECT seq::int FROM event_head`).toEqual([{ seq: 4 }]);
       expect((await sql`SELECT seq::int FROM event ORDER BY seq`).map((row) => row.seq)).toEqual([1, 2, 3, 4]);
@@ -79,7 +79,7 @@ describe('the PostgreSQL schema', () => {
     await writer.putTag('a/b', 'x', { digest: `sha256:${'0'.repeat(64)}` }).catch(() => {});
     await writer.notifications.open('http://receiver.example/hook');
     await writer.close();
-    await raw(old, (sql) => sql.unsafe('DROP TABLE upload_session; UPDATE regmeta_schema SET version = 1'));
+    await raw(old, (sql) => sql.unsafe('DROP TABLE upload_session; ALTER TABLE repository DROP COLUMN pulled_at; UPDATE regmeta_schema SET version = 1'));
     const store = await openPostgresStore(old);
     try {
       const session = await store.uploads.open('acme/app', '10.0.0.1', 1);
@@ -88,12 +88,12 @@ describe('the PostgreSQL schema', () => {
     } finally {
       await store.close();
     }
-    await raw(old, async (sql) => expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 3 }]));
+    await raw(old, async (sql) => expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 4 }]));
     expect(await columnsOf(old)).toEqual(await columnsOf(fresh));
     expect((await indexesOf(old)).map((row) => row.indexdef)).toEqual((await indexesOf(fresh)).map((row) => row.indexdef));
   });
 
-  it('takes a version-2 database to version 3 (the holder of a claim), keeping its sessions and their claims', async () => {
+  it('takes a version-2 database to the current version (the holder of a claim), keeping its sessions and their claims', async () => {
     const columnsOf = (url: string) =>
       raw(url, (sql) => sql`
         SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns
@@ -104,7 +104,7 @@ describe('the PostgreSQL schema', () => {
     const writer = await openPostgresStore(old);
     const session = await writer.uploads.open('acme/app', '10.0.0.1', 0);
     await writer.close();
-    await raw(old, (sql) => sql.unsafe('ALTER TABLE upload_session DROP COLUMN holder; UPDATE regmeta_schema SET version = 2'));
+    await raw(old, (sql) => sql.unsafe('ALTER TABLE upload_session DROP COLUMN holder; ALTER TABLE repository DROP COLUMN pulled_at; UPDATE regmeta_schema SET version = 2'));
     // A claim made by a version-2 replica: it has no holder, and lasts its lease.
     await raw(old, (sql) => sql`UPDATE upload_session SET owner = 'old-replica', lease_until = ${Date.now() + 60_000}`);
     const store = await openPostgresStore(old);
@@ -113,7 +113,32 @@ describe('the PostgreSQL schema', () => {
     } finally {
       await store.close();
     }
-    await raw(old, async (sql) => expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 3 }]));
+    await raw(old, async (sql) => expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 4 }]));
+    expect(await columnsOf(old)).toEqual(await columnsOf(fresh));
+  });
+
+  it('takes a version-3 database to version 4 (the repositories\' last pulls), its repositories unpulled, with the columns a new one gets', async () => {
+    const columnsOf = (url: string) =>
+      raw(url, (sql) => sql`
+        SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns
+        WHERE table_name = 'repository' ORDER BY column_name`);
+    const fresh = await server.createDatabase();
+    await (await openPostgresStore(fresh)).close();
+    const old = await server.createDatabase();
+    const writer = await openPostgresStore(old);
+    const known = { digest: `sha256:${'1'.repeat(64)}`, size: 1 };
+    await writer.linkBlob('hub/app', known);
+    await writer.close();
+    await raw(old, (sql) => sql.unsafe('ALTER TABLE repository DROP COLUMN pulled_at; UPDATE regmeta_schema SET version = 3'));
+    const store = await openPostgresStore(old);
+    try {
+      expect(await store.namespaceUsage('hub')).toEqual([{ name: 'hub/app', createdAt: expect.any(Date), blobs: [known] }]);
+      expect(await store.recordPulls([{ repo: 'hub/app', at: new Date(1000) }])).toBe(1);
+      expect((await store.namespaceUsage('hub'))[0].pulledAt).toEqual(new Date(1000));
+    } finally {
+      await store.close();
+    }
+    await raw(old, async (sql) => expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 4 }]));
     expect(await columnsOf(old)).toEqual(await columnsOf(fresh));
   });
 

@@ -16,6 +16,17 @@ beforeEach(() => {
 afterEach(() => remove());
 
 
+/**
+ * A schema's text without its comments and the layout that ALTER TABLE
+ * changes (it puts an added column's text right before the closing
+ * parenthesis): what a migrated file and a new one must agree on.
+ */
+const normalizeSchema = (rows: unknown[]) =>
+  JSON.stringify(rows)
+    .replace(/\\n\s*--[^\\]*/g, '')
+    .replace(/(\\n|\s)+/g, ' ')
+    .replace(/ ?([,()]) ?/g, '$1');
+
 function raw<T>(file: string, fn: (db: Database.Database) => T): T {
   const db = new Database(file);
   try {
@@ -26,11 +37,11 @@ function raw<T>(file: string, fn: (db: Database.Database) => T): T {
 }
 
 describe('openStore on a new file', () => {
-  it('creates the file with the schema, user_version 5 and WAL', () => {
+  it('creates the file with the schema, user_version 6 and WAL', () => {
     const file = join(dir, 'new.db');
     openStore(file).close();
     raw(file, (db) => {
-      expect(db.pragma('user_version', { simple: true })).toBe(5);
+      expect(db.pragma('user_version', { simple: true })).toBe(6);
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.pragma('application_id', { simple: true })).toBe(0x72676d74);
       const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").pluck().all();
@@ -46,7 +57,7 @@ describe('openStore on a new file', () => {
     const store = openStore(file);
     store.linkBlob('acme/app', { digest: blobDigest('a'), size: 1 });
     store.close();
-    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(5);
+    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(6);
   });
 
   it('reopens an existing store with its data, without migrating again', () => {
@@ -63,7 +74,7 @@ describe('openStore on a new file', () => {
     } finally {
       second.close();
     }
-    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(5);
+    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(6);
   });
 
   it('works on :memory: too, each store its own', () => {
@@ -149,12 +160,12 @@ describe('migrating a version-1 file', () => {
   /** A version-1 store: today's schema without what version 2 added. */
   function versionOne(file: string): void {
     openStore(file).close();
-    raw(file, (db) => db.exec('DROP TABLE notification_cursor; DROP TABLE upload_session; DROP TABLE blob_lock; PRAGMA user_version = 1'));
+    raw(file, (db) => db.exec('DROP TABLE notification_cursor; DROP TABLE upload_session; DROP TABLE blob_lock; ALTER TABLE repository DROP COLUMN pulled_at; PRAGMA user_version = 1'));
   }
   const schemaOf = (file: string) =>
     raw(file, (db) => db.prepare("SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all());
 
-  it('takes it to version 5 with the same schema a new file gets, keeping its data', () => {
+  it('takes it to version 6 with the same schema a new file gets, keeping its data', () => {
     const old = join(dir, 'v1.db');
     versionOne(old);
     const m = ociManifest();
@@ -162,11 +173,10 @@ describe('migrating a version-1 file', () => {
     const writer = openStore(old);
     writer.putManifest('acme/app', m.digest, m, undefined, { tag: 'v1' });
     writer.close();
-    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(5);
+    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(6);
     const fresh = join(dir, 'v2.db');
     openStore(fresh).close();
-    const normalize = (rows: unknown[]) => JSON.stringify(rows).replace(/\\n\s*--[^\\]*/g, '').replace(/\s+/g, ' ');
-    expect(normalize(schemaOf(old))).toBe(normalize(schemaOf(fresh)));
+    expect(normalizeSchema(schemaOf(old))).toBe(normalizeSchema(schemaOf(fresh)));
     const store = openStore(old);
     try {
       expect(store.getTag('acme/app', 'v1').digest).toBe(m.digest);
@@ -183,7 +193,7 @@ describe('migrating a version-1 file', () => {
     const writer = openStore(old);
     writer.putManifest('acme/app', m.digest, m, undefined, { tag: 'v1' });
     writer.close();
-    raw(old, (db) => db.exec('DROP TABLE notification_cursor; DROP TABLE upload_session; DROP TABLE blob_lock; PRAGMA user_version = 1'));
+    raw(old, (db) => db.exec('DROP TABLE notification_cursor; DROP TABLE upload_session; DROP TABLE blob_lock; ALTER TABLE repository DROP COLUMN pulled_at; PRAGMA user_version = 1'));
     const before = readFileSync(old);
     const reader = openStore(old, { readOnly: true });
     try {
@@ -194,9 +204,9 @@ describe('migrating a version-1 file', () => {
     }
     expect(readFileSync(old).equals(before)).toBe(true);
     expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(1);
-    const future = join(dir, 'v6.db');
+    const future = join(dir, 'v7.db');
     openStore(future).close();
-    raw(future, (db) => db.pragma('user_version = 6'));
+    raw(future, (db) => db.pragma('user_version = 7'));
     expect(caught(() => openStore(future)).code).toBe('DATABASE_TOO_NEW');
   });
 });
@@ -207,7 +217,7 @@ describe('migrating a version-2 file', () => {
     const writer = openStore(old);
     writer.notifications.open('http://receiver.example/hook');
     writer.close();
-    raw(old, (db) => db.exec('DROP TABLE upload_session; DROP TABLE blob_lock; PRAGMA user_version = 2'));
+    raw(old, (db) => db.exec('DROP TABLE upload_session; DROP TABLE blob_lock; ALTER TABLE repository DROP COLUMN pulled_at; PRAGMA user_version = 2'));
     const reader = openStore(old, { readOnly: true });
     expect(reader.notifications.status()).toHaveLength(1);
     reader.close();
@@ -223,8 +233,7 @@ describe('migrating a version-2 file', () => {
     openStore(fresh).close();
     const schemaOf = (file: string) =>
       raw(file, (db) => db.prepare("SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all());
-    const normalize = (rows: unknown[]) => JSON.stringify(rows).replace(/\\n\s*--[^\\]*/g, '').replace(/\s+/g, ' ');
-    expect(normalize(schemaOf(old))).toBe(normalize(schemaOf(fresh)));
+    expect(normalizeSchema(schemaOf(old))).toBe(normalizeSchema(schemaOf(fresh)));
   });
 });
 
@@ -253,6 +262,7 @@ describe('migrating a version-3 file', () => {
         CREATE INDEX upload_session_by_client ON upload_session (client);
         CREATE INDEX upload_session_by_time ON upload_session (updated_at);
         DROP TABLE blob_lock;
+        ALTER TABLE repository DROP COLUMN pulled_at;
         PRAGMA user_version = 3;`);
       // A claim made by a version-3 process: no holder recorded.
       db.prepare("UPDATE upload_session SET owner = 'old', lease_until = ?").run(Date.now() + 60_000);
@@ -263,7 +273,7 @@ describe('migrating a version-3 file', () => {
     } finally {
       store.close();
     }
-    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(5);
+    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(6);
     const columns = (file: string) => raw(file, (db) => db.prepare('SELECT name, type, "notnull", dflt_value FROM pragma_table_info(\'upload_session\')').all());
     const fresh = join(dir, 'v4.db');
     openStore(fresh).close();
@@ -278,7 +288,7 @@ describe('migrating a version-4 file', () => {
     const writer = openStore(old);
     writer.linkBlob('acme/app', known);
     writer.close();
-    raw(old, (db) => db.exec('DROP TABLE blob_lock; PRAGMA user_version = 4'));
+    raw(old, (db) => db.exec('DROP TABLE blob_lock; ALTER TABLE repository DROP COLUMN pulled_at; PRAGMA user_version = 4'));
     const before = readFileSync(old);
     const reader = openStore(old, { readOnly: true });
     try {
@@ -297,13 +307,46 @@ describe('migrating a version-4 file', () => {
     } finally {
       await store.close();
     }
-    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(5);
+    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(6);
     const fresh = join(dir, 'v5.db');
     openStore(fresh).close();
     const schemaOf = (file: string) =>
       raw(file, (db) => db.prepare("SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all());
-    const normalize = (rows: unknown[]) => JSON.stringify(rows).replace(/\\n\s*--[^\\]*/g, '').replace(/\s+/g, ' ');
-    expect(normalize(schemaOf(old))).toBe(normalize(schemaOf(fresh)));
+    expect(normalizeSchema(schemaOf(old))).toBe(normalizeSchema(schemaOf(fresh)));
+  });
+});
+
+describe('migrating a version-5 file', () => {
+  it('adds the repositories\' last pulls with the same schema a new file gets, keeping the repositories unpulled; read-only, it is read as it is', async () => {
+    const old = join(dir, 'v5.db');
+    const known = { digest: blobDigest('known'), size: 1 };
+    const writer = openStore(old);
+    writer.linkBlob('hub/app', known);
+    writer.close();
+    raw(old, (db) => db.exec('ALTER TABLE repository DROP COLUMN pulled_at; PRAGMA user_version = 5'));
+    const before = readFileSync(old);
+    const reader = openStore(old, { readOnly: true });
+    try {
+      expect(reader.statBlob('hub/app', known.digest).size).toBe(1);
+      expect(reader.catalog()).toEqual(['hub/app']);
+    } finally {
+      reader.close();
+    }
+    expect(readFileSync(old).equals(before)).toBe(true);
+    const store = openStore(old);
+    try {
+      expect(store.namespaceUsage('hub')).toEqual([{ name: 'hub/app', createdAt: expect.any(Date), blobs: [known] }]);
+      expect(store.recordPulls([{ repo: 'hub/app', at: new Date(1000) }])).toBe(1);
+      expect(store.namespaceUsage('hub')[0].pulledAt).toEqual(new Date(1000));
+    } finally {
+      store.close();
+    }
+    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(6);
+    const fresh = join(dir, 'v6.db');
+    openStore(fresh).close();
+    const schemaOf = (file: string) =>
+      raw(file, (db) => db.prepare("SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all());
+    expect(normalizeSchema(schemaOf(old))).toBe(normalizeSchema(schemaOf(fresh)));
   });
 });
 
@@ -365,7 +408,7 @@ describe('probeDatabase', () => {
     const files = [store, empty, other, marked, versioned];
     const before = files.map((f) => readFileSync(f));
     expect(files.map((f) => probeDatabase(f))).toEqual([
-      { kind: 'regmeta', version: 5 },
+      { kind: 'regmeta', version: 6 },
       { kind: 'empty', version: 0 },
       { kind: 'foreign', version: 0 },
       { kind: 'foreign', version: 0 },
