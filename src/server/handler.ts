@@ -25,10 +25,8 @@ import { assignRequestId, requestLogEntry, type RequestLogEntry } from './reques
 import { RegistryMetrics, type MetricsOptions } from './metrics.js';
 import { RequestState, requestPath } from './request.js';
 import { isProbe, isWrite, parseRoute, type Route } from './routes.js';
-import { Mirrors } from './mirror/mirrors.js';
-import { PullRecorder } from './mirror/pulls.js';
-import { resolveMirrors, type MirrorOptions, type ResolvedMirror } from './mirror/options.js';
-import type { MirrorCounters, MirrorParts } from './mirror/types.js';
+import { createMirrors, type Mirrors } from './mirror/mirrors.js';
+import { resolveMirrors, type MirrorOptions } from './mirror/options.js';
 
 /** createRegistryHandler's options: the store, the data directory, and the registry's switches and limits. */
 export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<AuthLimits> {
@@ -205,11 +203,13 @@ function assemble(options: RegistryOptions) {
   });
   blobStore.init();
   const onError = options.onError ?? ((error: unknown) => console.error(error));
-  const mirrored = mirrorsResolved(options);
+  // Checked before anything starts: a bad entry is the caller's mistake, not a half-built registry.
+  const mirrored = options.mirrors?.length || options.mirrorDefault !== undefined ? resolveMirrors(options.mirrors ?? [], options.mirrorDefault) : undefined;
   const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd, options.onWarning), options);
   const connections = new Connections(options);
   const metrics = metricsOf(options, store, blobStore, onError);
-  const mirrors = mirrored && mirrorsOf(options, mirrored, { store, blobs: blobStore, onError }, metrics?.mirrors);
+  const { mirrorDefault, dataDir, onWarning } = options;
+  const mirrors = mirrored && createMirrors(mirrored, { mirrorDefault, dataDir, onWarning, store, blobs: blobStore, onError, counters: metrics?.mirrors });
   const registry: Registry = {
     store: metrics === undefined ? store : metrics.timed(store),
     blobs: blobStore,
@@ -288,32 +288,6 @@ function metricsOf(options: RegistryOptions, store: Store, blobs: BlobStore, onE
   return new RegistryMetrics(metrics === true ? {} : metrics, { store, blobs, onError });
 }
 
-/** The mirrors' entries checked, when there are any. @throws TypeError from resolveMirrors. */
-function mirrorsResolved(options: RegistryOptions): ResolvedMirror[] | undefined {
-  const { mirrors = [], mirrorDefault } = options;
-  if (mirrors.length === 0 && mirrorDefault === undefined) return undefined;
-  return resolveMirrors(mirrors, mirrorDefault);
-}
-
-/** The mirrors, counting into `counters` when the metrics are on, their pulls noted and written in batches. */
-function mirrorsOf(
-  options: RegistryOptions,
-  mirrors: ResolvedMirror[],
-  { store, blobs, onError }: { store: Store; blobs: BlobStore; onError: (error: unknown) => void },
-  counters?: MirrorCounters,
-): Mirrors {
-  const pulls = new PullRecorder(store, onError);
-  const parts: MirrorParts = {
-    store,
-    blobs,
-    dataDir: options.dataDir,
-    onWarning: options.onWarning ?? ((message: string) => console.warn(message)),
-    counters: counters ?? { pull() {}, upstreamBytes() {}, upstreamError() {} },
-    notePull: (repo) => pulls.note(repo),
-  };
-  return new Mirrors(mirrors, options.mirrorDefault, parts, pulls);
-}
-
 function accessOf(options: RegistryOptions): Access | undefined {
   const { access, admins = [] } = options;
   if (access === undefined) return undefined;
@@ -343,7 +317,7 @@ async function handle(c: RequestState, { auth, mirrors }: Front, connections: Co
     c.ctx = { actor: c.actor };
   }
   const { access } = registry;
-  const route = mirrors === undefined ? routed(c, method, pathname) : mirrors.rewrite(routed(c, method, pathname), c.url);
+  const route = mirrors === undefined ? routed(c, method, pathname) : mirrors.rewrite(routed(c, method, pathname), c);
   const authorized = (r: Route) => access === undefined || authorize(c, access, method, r, auth !== undefined);
   authorized(route);
   if (registry.readOnly && isWrite(method)) {

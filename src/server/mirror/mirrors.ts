@@ -9,11 +9,39 @@ import type { RequestContext } from '../http.js';
 import type { Route } from '../routes.js';
 import { closeDownloads, pullBlob } from './blobs.js';
 import { pullManifest } from './manifests.js';
+import type { BlobStore } from '../../blobstore/index.js';
+import type { Store } from '../../store/index.js';
 import type { ResolvedMirror } from './options.js';
-import type { PullRecorder } from './pulls.js';
+import { PullRecorder } from './pulls.js';
 import { listTags, referrers } from './tags.js';
-import type { Mirror, MirrorParts, MirrorTarget, Next } from './types.js';
+import type { Mirror, MirrorCounters, MirrorParts, MirrorTarget, Next } from './types.js';
 import { Upstream } from './upstream.js';
+
+/** What createMirrors builds the mirrors from: the registry's options and parts. */
+interface MirrorsSetup {
+  mirrorDefault?: string;
+  dataDir: string;
+  store: Store;
+  blobs: BlobStore;
+  onError: (error: unknown) => void;
+  onWarning?: (message: string) => void;
+  /** The metrics' counters, when the metrics are on. */
+  counters?: MirrorCounters;
+}
+
+/** The mirrors of `mirrors` (checked by resolveMirrors), their pulls noted and written in batches. */
+export function createMirrors(mirrors: readonly ResolvedMirror[], setup: MirrorsSetup): Mirrors {
+  const pulls = new PullRecorder(setup.store, setup.onError);
+  const parts: MirrorParts = {
+    store: setup.store,
+    blobs: setup.blobs,
+    dataDir: setup.dataDir,
+    onWarning: setup.onWarning ?? ((message: string) => console.warn(message)),
+    counters: setup.counters ?? { pull() {}, upstreamBytes() {}, upstreamError() {} },
+    notePull: (repo) => pulls.note(repo),
+  };
+  return new Mirrors(mirrors, setup.mirrorDefault, parts, pulls);
+}
 
 /** The route kinds a mirror answers for pulls; every other route in its namespace is a write. */
 const PULLS = new Set<Route['kind']>(['manifest', 'blob', 'tags', 'referrers']);
@@ -50,9 +78,10 @@ export class Mirrors {
    * `?ns=<prefix>` names a mirror (`/v2/library/alpine/…?ns=docker.io`);
    * any other route as it is.
    */
-  rewrite(route: Route, url: URL): Route {
-    if (!('name' in route) || !url.search.includes('ns=')) return route;
-    const ns = url.searchParams.get('ns');
+  rewrite(route: Route, c: RequestContext): Route {
+    // The raw target first: most requests carry no query, and parsing one costs.
+    if (!('name' in route) || !c.req.url?.includes('ns=')) return route;
+    const ns = c.url.searchParams.get('ns');
     const mirror = this.#mirrors.find((m) => m.options.prefix === ns);
     if (mirror === undefined || this.find(route.name) !== undefined) return route;
     return { ...route, name: `${mirror.options.prefix}/${route.name}` };
