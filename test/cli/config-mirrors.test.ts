@@ -9,28 +9,13 @@ import { describe, expect, it } from 'vitest';
 import { parseServeArgs } from '../../src/cli/commands/serve.js';
 import { location } from '../../src/cli/config/location.js';
 import { mirrorOptions } from '../../src/cli/config/mirrors.js';
-import { CliError } from '../../src/cli/exit.js';
+import { configFile, problems } from './config-files.js';
 import { isOneLineError, regmeta, tempDir } from './run.js';
 
 const HUB = 'https://registry-1.docker.io';
 const SECRET = 'hunter2-upstream';
 
-function configFile(name: string, text: string, dir = tempDir('regmeta-mirrors-')): string {
-  const file = path.join(dir, name);
-  writeFileSync(file, text);
-  return file;
-}
 
-/** The lines of a CliError: its message and the further problems. */
-function problems(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof CliError) return [error.message, ...error.more];
-    throw error;
-  }
-  throw new Error('no error');
-}
 
 describe('--mirror', () => {
   it('defaults to none', () => {

@@ -3,30 +3,14 @@
 // (storage.redirect), for serve and for every command that opens the
 // registry; every problem of a bad value named, none echoing a credential.
 
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseServeArgs } from '../../src/cli/commands/serve.js';
 import { location } from '../../src/cli/config/location.js';
-import { CliError } from '../../src/cli/exit.js';
-import { isOneLineError, regmeta, tempDir } from './run.js';
+import { configFile, problems } from './config-files.js';
+import { isOneLineError, regmeta } from './run.js';
 
-function configFile(name: string, text: string): string {
-  const file = path.join(tempDir('regmeta-storage-'), name);
-  writeFileSync(file, text);
-  return file;
-}
 
-/** The lines of a CliError: its message and the further problems. */
-function problems(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof CliError) return [error.message, ...error.more];
-    throw error;
-  }
-  throw new Error('no error');
-}
 
 const URL_TEXT = 's3://registry-blobs/team/a?endpoint=http://127.0.0.1:9000&region=us-east-1&forcePathStyle=true';
 const OPTIONS = { bucket: 'registry-blobs', prefix: 'team/a', endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', forcePathStyle: true };

@@ -6,32 +6,16 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseServeArgs } from '../../src/cli/commands/serve.js';
-import { CliError } from '../../src/cli/exit.js';
 import { suggestion } from '../../src/cli/config/file.js';
 import { OPTIONS } from '../../src/cli/config/options.js';
 import { optionsMarkdown, printableConfig } from '../../src/cli/config/render.js';
 import { sha256 } from '../server/helpers.js';
+import { configFile, problems } from './config-files.js';
 import { isOneLineError, regmeta, serve, tempDir } from './run.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
-function configFile(name: string, text: string): string {
-  const dir = tempDir('regmeta-config-');
-  const file = path.join(dir, name);
-  writeFileSync(file, text);
-  return file;
-}
 
-/** The lines of a CliError: its message and the further problems. */
-function problems(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof CliError) return [error.message, ...error.more];
-    throw error;
-  }
-  throw new Error('no error');
-}
 
 const YAML_CONFIG = `# a team's registry
 listen: 0.0.0.0:5443
