@@ -26,8 +26,8 @@ import { RegistryMetrics, type MetricsOptions } from './metrics.js';
 import { RequestState, requestPath } from './request.js';
 import { isProbe, isWrite, parseRoute, type Route } from './routes.js';
 import { Mirrors } from './mirror/mirrors.js';
-import { resolveMirrors, type MirrorOptions } from './mirror/options.js';
-import type { MirrorParts } from './mirror/types.js';
+import { resolveMirrors, type MirrorOptions, type ResolvedMirror } from './mirror/options.js';
+import type { MirrorCounters, MirrorParts } from './mirror/types.js';
 
 /** createRegistryHandler's options: the store, the data directory, and the registry's switches and limits. */
 export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<AuthLimits> {
@@ -204,10 +204,11 @@ function assemble(options: RegistryOptions) {
   });
   blobStore.init();
   const onError = options.onError ?? ((error: unknown) => console.error(error));
-  const mirrors = mirrorsOf(options, store, blobStore);
+  const mirrored = mirrorsResolved(options);
   const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd, options.onWarning), options);
   const connections = new Connections(options);
   const metrics = metricsOf(options, store, blobStore, onError);
+  const mirrors = mirrored && mirrorsOf(options, mirrored, store, blobStore, metrics?.mirrors);
   const registry: Registry = {
     store: metrics === undefined ? store : metrics.timed(store),
     blobs: blobStore,
@@ -286,19 +287,24 @@ function metricsOf(options: RegistryOptions, store: Store, blobs: BlobStore, onE
   return new RegistryMetrics(metrics === true ? {} : metrics, { store, blobs, onError });
 }
 
-/** The mirrors, when there are any. @throws TypeError from resolveMirrors. */
-function mirrorsOf(options: RegistryOptions, store: Store, blobs: BlobStore): Mirrors | undefined {
+/** The mirrors' entries checked, when there are any. @throws TypeError from resolveMirrors. */
+function mirrorsResolved(options: RegistryOptions): ResolvedMirror[] | undefined {
   const { mirrors = [], mirrorDefault } = options;
   if (mirrors.length === 0 && mirrorDefault === undefined) return undefined;
+  return resolveMirrors(mirrors, mirrorDefault);
+}
+
+/** The mirrors, counting into `counters` when the metrics are on. */
+function mirrorsOf(options: RegistryOptions, mirrors: ResolvedMirror[], store: Store, blobs: BlobStore, counters?: MirrorCounters): Mirrors {
   const parts: MirrorParts = {
     store,
     blobs,
     dataDir: options.dataDir,
     onWarning: options.onWarning ?? ((message: string) => console.warn(message)),
-    counters: { pull() {}, upstreamBytes() {}, upstreamError() {} },
+    counters: counters ?? { pull() {}, upstreamBytes() {}, upstreamError() {} },
     notePull() {},
   };
-  return new Mirrors(resolveMirrors(mirrors, mirrorDefault), mirrorDefault, parts);
+  return new Mirrors(mirrors, options.mirrorDefault, parts);
 }
 
 function accessOf(options: RegistryOptions): Access | undefined {

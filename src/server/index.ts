@@ -8,7 +8,7 @@ export type { RequestLogEntry } from './request-log.js';
 // The bucket of RegistryOptions.storage, for the package's users.
 export type { S3Options } from '../blobstore/index.js';
 export type { FaultContext } from './faults.js';
-export { DEFAULT_MIRROR, type MirrorOptions } from './mirror/options.js';
+export { DEFAULT_MIRROR, resolveMirrors, type MirrorOptions, type ResolvedMirror } from './mirror/options.js';
 export { DEFAULT_MIN_FREE_DISK } from './readiness.js';
 export {
   closeRegistry,

@@ -11,6 +11,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry as PromRegis
 import type { BlobStore } from '../blobstore/index.js';
 import type { Store, NotificationStatus, StoreStats } from '../store/index.js';
 import { endpointLabels } from '../notify/index.js';
+import { mirrorCounters } from './mirror/counters.js';
+import type { MirrorCounters } from './mirror/types.js';
 import { routeKindOf, type RouteKind } from './routes.js';
 import { timedStore, type Timing } from './timed-store.js';
 
@@ -131,6 +133,8 @@ export class RegistryMetrics {
   readonly registry: PromRegistry;
   /** Whether the handler answers GET /metrics. */
   readonly endpoint: boolean;
+  /** What the mirrors count: pulls by result, upstream bytes and errors. */
+  readonly mirrors: MirrorCounters;
   #inFlight = 0;
   readonly #requests: RequestCell[] = [];
   // route → method → status: lookups by strings whose hashes V8 keeps (literals, node's method names), no key built per request.
@@ -146,6 +150,7 @@ export class RegistryMetrics {
     const registers = [this.registry];
     this.#requestMetrics(registers);
     this.#stateGauges(registers, sources.blobs);
+    this.mirrors = mirrorCounters(registers);
     const interval = options.statsInterval ?? DEFAULT_STATS_INTERVAL;
     storeGauges(registers, everyInterval(() => sources.store.stats({ top: 0 }), interval, sources.onError));
     notifyGauges(registers, everyInterval(() => sources.store.notifications.status(), interval, sources.onError));

@@ -79,6 +79,9 @@ export async function sendBlob(res: ServerResponse, file: BlobFile, start: numbe
       return;
     }
     written = writeOut(res, buffer.subarray(0, read));
+    // A short read (a file still growing) leaves more turns than one buffer
+    // serves: the next read must not go into the buffer being written.
+    if (buffers.length === 1) buffers.push(takeBuffer(buffer.length));
     // Awaited on the next turn; until then a failure must not count as unhandled.
     written.catch(() => {});
   }

@@ -22,6 +22,7 @@ import type { Command } from '../args.js';
 import { CliError, Exit } from '../exit.js';
 import { openMetadata } from '../open.js';
 import { splitListen } from '../config/kinds.js';
+import { mirrorOptions } from '../config/mirrors.js';
 import { s3 } from '../config/storage.js';
 import { FLAGS, loadServeConfig, type LoadedConfig, type ServeConfig } from '../config/load.js';
 import { optionsHelp, printableConfig } from '../config/render.js';
@@ -53,6 +54,9 @@ the exit status is 2. For example:
   access: access.yaml
   tls: { cert: registry.crt, key: registry.key }
   limits: { idleTimeout: 5m, maxBlobSize: 10GiB }
+  mirrors:
+    - docker.io=https://registry-1.docker.io
+    - { prefix: ghcr.io, url: https://ghcr.io, username: ci, passwordFile: ghcr.pass, ttl: 10m, maxSize: 20GiB }
 
 Logs at --log-level: each request (and the lines below) on stdout, warnings
 and faults on stderr; JSON lines, or readable lines on a terminal. Every
@@ -68,6 +72,8 @@ logged and otherwise ignored (it does not stop the server).
 examples:
   regmeta serve --listen 0.0.0.0:5000 --data /srv/registry --no-delete
   regmeta serve --config /etc/regmeta.yaml --print-config
+  regmeta serve --mirror docker.io=https://registry-1.docker.io
+      then: podman pull localhost:5000/docker.io/library/alpine:3
 `;
 
 /**
@@ -137,6 +143,7 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
     throw new CliError(Exit.USAGE, `tls.cert and tls.key do not load as a pair: ${(error as Error).message}`, 'both PEM, the key the certificate\'s');
   }
   if (config.access !== undefined) checkAccess(config.access, config.admins);
+  const mirrors = mirrorOptions(config.mirrors);
   // Listen first: a port taken must not leave a data directory or a database behind.
   const listener = await bind(config.listen);
   let store: Store;
@@ -161,6 +168,8 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
       readOnly: config.readOnly,
       deletes: config.deletes,
       tls,
+      mirrors,
+      mirrorDefault: config.mirrorDefault,
       notify: {
         endpoints: config.notify,
         // A failing endpoint is the operator's to see, not a fault of the registry's.
@@ -277,7 +286,7 @@ export const serve: Command = {
       throw error;
     }
     const url = new URL(registry.url);
-    logLine({ url: registry.url, port: Number(url.port), data: config.data, database: registry.store.location, storage: config.storage.s3 === undefined ? undefined : s3.format(config.storage.s3), redirect: config.storage.redirect, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, access: config.access !== undefined, tls: config.tls !== undefined, notify: config.notify.length, metrics: registry.metricsUrl }, 'listening');
+    logLine({ url: registry.url, port: Number(url.port), data: config.data, database: registry.store.location, storage: config.storage.s3 === undefined ? undefined : s3.format(config.storage.s3), redirect: config.storage.redirect, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, access: config.access !== undefined, tls: config.tls !== undefined, notify: config.notify.length, mirrors: config.mirrors.length === 0 ? undefined : config.mirrors.map((m) => `${m.prefix}=${m.url}`), mirrorDefault: config.mirrorDefault, metrics: registry.metricsUrl }, 'listening');
     const signal = await stopped;
     process.off('SIGHUP', onHangup);
     logLine({ signal }, 'shutting down');

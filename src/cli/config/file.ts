@@ -25,9 +25,9 @@ function shown(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
-/** JSON.stringify's replacer: a `secret` and the values of `headers` masked. */
+/** JSON.stringify's replacer: a `secret`, a `password` and the values of `headers` masked. */
 function maskedSecrets(key: string, value: unknown): unknown {
-  if (key === 'secret') return MASK;
+  if (key === 'secret' || key === 'password') return MASK;
   if (key === 'headers' && isMapping(value)) return Object.fromEntries(Object.keys(value).map((k) => [k, MASK]));
   return value;
 }
@@ -100,7 +100,10 @@ export function fromFile(file: string, data: unknown, problems: string[]): Map<s
     if (value === null && o.default === undefined) return;
     const parsed = o.kind.fromFile(value);
     if (parsed === undefined) problems.push(bad(`${where}: ${key}`, o, value));
-    else if (checked(`${where}: ${key}`, o, parsed, problems)) found.set(key, o.kind.path ? nodePath.resolve(nodePath.dirname(file), parsed as string) : parsed);
+    else if (checked(`${where}: ${key}`, o, parsed, problems)) {
+      const resolve = (name: string) => nodePath.resolve(nodePath.dirname(file), name);
+      found.set(key, o.kind.path ? resolve(parsed as string) : (o.kind.resolvePaths?.(parsed, resolve) ?? parsed));
+    }
   };
   if (data === null || data === undefined) return found;
   if (!isMapping(data)) {

@@ -20,6 +20,8 @@ export interface Kind<T = unknown> {
   format(value: T): string | number | boolean | (string | Record<string, unknown>)[];
   /** Whether values are file names (resolved against the config file's directory there). */
   readonly path?: boolean;
+  /** The value read from the config file with the file names inside it resolved by `resolve` (against the file's directory). */
+  resolvePaths?(value: T, resolve: (name: string) => string): T;
   /** Whether a flag takes it without a value (a boolean: --x and --no-x). */
   readonly flagOnly?: boolean;
   /** Whether the flag may be repeated, each adding one value. */

@@ -11,6 +11,7 @@ import { bad, checked, fromFile, optionOf, readConfigFile, suggestion } from './
 import { META_OPTIONS, OPTIONS, type LogLevel, type OptionInfo } from './options.js';
 import type { S3Options } from '../../blobstore/index.js';
 import type { NotifyTarget } from './kinds.js';
+import { defaultProblem, type MirrorEntry } from './mirrors.js';
 
 /** Where a value came from. */
 type Source = 'flag' | 'environment' | 'file' | 'default';
@@ -36,6 +37,10 @@ export interface ServeConfig {
   deletes: boolean;
   tls?: { cert: string; key: string };
   notify: NotifyTarget[];
+  /** Upstream registries served read-only under their prefixes. */
+  mirrors: MirrorEntry[];
+  /** The prefix of the mirror that answers pulls of names outside every prefix that are not here. */
+  mirrorDefault?: string;
   logLevel: LogLevel;
   /** Bytes. */
   minFreeDisk: number;
@@ -230,6 +235,8 @@ export function loadServeConfig(argv: string[], env: NodeJS.ProcessEnv, command:
     const o = optionOf(missing)!;
     problems.push(`${missing}: needed with ${given} (--${o.flagName}, ${o.env} or ${missing} in the config file)`);
   }
+  const mirrorDefault = defaultProblem((values.get('mirrors') as MirrorEntry[] | undefined) ?? [], values.get('mirrorDefault') as string | undefined);
+  if (mirrorDefault !== undefined) problems.push(`mirrorDefault: ${mirrorDefault}`);
   refuseProblems(problems, command.name);
   return { config: assemble(values), sources, file, printConfig: given[META_OPTIONS.printConfig.flag] === true, warnings: strayVariables(env) };
 }

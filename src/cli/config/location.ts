@@ -6,6 +6,8 @@
 // one environment serve `regmeta serve` and every other command alike.
 
 import type { S3Options } from '../../blobstore/index.js';
+import type { ResolvedMirror } from '../../server/index.js';
+import { resolvedMirrors, type MirrorEntry } from './mirrors.js';
 import { refuseProblems, resolveOptions } from './load.js';
 import { META_OPTIONS, OPTIONS, type OptionInfo } from './options.js';
 
@@ -17,12 +19,18 @@ export interface Location {
   database?: string;
   /** The S3-compatible bucket holding the blobs; undefined: the blobs and uploads in `data`. */
   storage?: S3Options;
+  /**
+   * The mirrors, checked and with their defaults, as serve runs them (their
+   * prefixes, maxSize, maxIdle), without passwords; only where asked for.
+   */
+  mirrors?: ResolvedMirror[];
 }
 
 const optionOf = (key: string): OptionInfo => OPTIONS.find((o) => o.key === key)!;
 const DATA = optionOf('data');
 const DATABASE = optionOf('database');
 const STORAGE = optionOf('storage.s3');
+const MIRRORS = optionOf('mirrors');
 const STRING = { type: 'string' } as const;
 
 /** The options of a command that opens the registry: --data, --database, --storage and --config. */
@@ -63,23 +71,31 @@ ${CONFIG_HELP}`;
 /**
  * Where the registry is, from the flags parsed (`values`: LOCATION_OPTIONS,
  * or DATA_OPTIONS with `options.database` false), the environment and the
- * config file, as serve reads the same options.
+ * config file, as serve reads the same options. With `options.mirrors`,
+ * also the mirrors (from `values.mirror`, the --mirror flags of a command
+ * that has them, REGMETA_MIRROR or the file's `mirrors`).
  * @throws CliError USAGE listing every problem, one line each (a --database
  * that is no postgres:// URL, a --storage that is no good s3:// URL, a bad
- * key or value in the config file); IO when
+ * mirror, a bad key or value in the config file); IO when
  * the config file cannot be read.
  */
 export function location(
-  values: { config?: string; data?: string; database?: string; storage?: string },
+  values: { config?: string; data?: string; database?: string; storage?: string; mirror?: string[] },
   command: string,
-  options: { database?: boolean } = {},
+  options: { database?: boolean; mirrors?: boolean } = {},
   env: NodeJS.ProcessEnv = process.env,
 ): Location {
   const problems: string[] = [];
-  const read = options.database === false ? [DATA] : [DATA, DATABASE, STORAGE];
+  const read = [DATA, ...(options.database === false ? [] : [DATABASE, STORAGE]), ...(options.mirrors === true ? [MIRRORS] : [])];
   const { values: found } = resolveOptions(values, env, read, problems);
   refuseProblems(problems, command);
   const database = found.get(DATABASE.key) as string | undefined;
   const storage = found.get(STORAGE.key) as S3Options | undefined;
-  return { data: found.get(DATA.key) as string, ...(database === undefined ? {} : { database }), ...(storage === undefined ? {} : { storage }) };
+  const entries = found.get(MIRRORS.key) as MirrorEntry[] | undefined;
+  return {
+    data: found.get(DATA.key) as string,
+    ...(database === undefined ? {} : { database }),
+    ...(storage === undefined ? {} : { storage }),
+    ...(entries === undefined ? {} : { mirrors: resolvedMirrors(entries) }),
+  };
 }

@@ -3,10 +3,11 @@
 // from the key, and from this table come the flag parser, the environment
 // reader, the config file validator, --help, --print-config and the table in
 // docs/registry.md (test/cli/config.test.ts holds the doc to it). The other
-// commands read `data`, `database` and `storage.s3` from it too (location.ts).
+// commands read `data`, `database`, `storage.s3` and `mirrors` from it too (location.ts).
 
 import { DEFAULT_BLOB_LIMITS } from '../../blobstore/index.js';
 import { DATABASE_FILE, REDIRECT_TTL_SECONDS, DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MIN_FREE_DISK, DEFAULT_STATS_INTERVAL } from '../../server/index.js';
+import { mirrorPrefix, mirrors } from './mirrors.js';
 import { s3 } from './storage.js';
 import { boolean, choice, count, databaseUrl, duration, list, listen, notify, path, publicUrl, size, type Kind } from './kinds.js';
 
@@ -90,6 +91,23 @@ const SPECS: OptionSpec[] = [
     arg: 'url',
     defaultText: 'none',
     help: 'POST every event to this webhook (repeat the flag; comma-separated in the environment; in the file also {url, name, headers, secret, timeout}); see Webhooks',
+  },
+  {
+    key: 'mirrors',
+    kind: mirrors,
+    default: [],
+    flag: 'mirror',
+    env: 'REGMETA_MIRROR',
+    arg: 'prefix=url',
+    defaultText: 'none',
+    help: 'serve the registry at URL read-only under PREFIX/ as a pull-through cache: a pull of PREFIX/library/alpine fetches library/alpine there once, keeps it and serves it (repeat the flag; comma-separated in the environment; in the file also {prefix, url, username, password, passwordFile, ttl, maxSize, maxIdle, concurrency, timeout}: credentials go there alone); see docs/mirroring.md',
+  },
+  {
+    key: 'mirrorDefault',
+    kind: mirrorPrefix,
+    arg: 'prefix',
+    defaultText: 'none: names outside every prefix are this registry\'s alone',
+    help: 'the mirror that answers a pull of a name outside every prefix that is not here (a Docker daemon\'s registry-mirrors asks for library/alpine, no prefix)',
   },
   { key: 'metrics', kind: boolean, default: true, help: 'answer GET /metrics (Prometheus) on the listen address: to anyone without htpasswd, to admins with it; see Metrics' },
   {

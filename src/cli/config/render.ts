@@ -98,7 +98,13 @@ export function printableConfig(loaded: LoadedConfig, options: readonly OptionIn
   for (const o of options) {
     const node = doc.getIn(o.path, true) as { comment?: string; flow?: boolean };
     node.comment = ` ${sourceText(o, loaded)}`;
-    if (isCollection(node)) node.flow = true;
+    if (isCollection(node)) {
+      // A list of mappings (mirrors, webhooks) one entry a line; anything else on one line.
+      const entries = (node.items as unknown[]).filter((item) => isCollection(item));
+      node.flow = entries.length === 0;
+      for (const entry of entries) if (isCollection(entry)) entry.flow = true;
+    }
   }
-  return String(doc);
+  // No folding: a mirror or a webhook stays on its line, however long.
+  return doc.toString({ lineWidth: 0 });
 }

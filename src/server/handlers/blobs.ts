@@ -70,10 +70,11 @@ function missingFile(c: RequestContext, name: string, digest: string): never {
 
 /**
  * Sets the status and headers of a blob answer of `size` bytes, honouring a
- * single Range. @returns the inclusive range to send, undefined for none (an
- * empty blob). @throws HttpError RANGE_INVALID.
+ * single Range (a mirror's answers too, for blobs still on their way).
+ * @returns the inclusive range to send, undefined for none (an empty blob).
+ * @throws HttpError RANGE_INVALID.
  */
-function setBlobHeaders(c: RequestContext, digest: string, size: number): [number, number] | undefined {
+export function setBlobHeaders(c: RequestContext, digest: string, size: number): [number, number] | undefined {
   const range = parseRange(c.req.headers.range, size);
   if (range === 'unsatisfiable') {
     throw new HttpError('RANGE_INVALID', 'requested range not satisfiable', { headers: { 'Content-Range': `bytes */${size}` } });

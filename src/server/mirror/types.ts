@@ -35,7 +35,7 @@ export interface MirrorParts {
 }
 
 /** What the mirrors count, by mirror prefix. */
-interface MirrorCounters {
+export interface MirrorCounters {
   /**
    * A pull in a mirror's namespace: `hit` answered from the cache, `miss`
    * fetched from the upstream, `revalidated` a tag checked and unchanged,

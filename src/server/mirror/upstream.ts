@@ -10,14 +10,14 @@ import { HttpError, RETRY_AFTER_SECONDS } from '../errors.js';
 import type { ResolvedMirror } from './options.js';
 
 /** What the upstream answered: its status and headers, and the body to read or destroy (empty for HEAD). */
-interface UpstreamAnswer {
+export interface UpstreamAnswer {
   status: number;
   headers: IncomingHttpHeaders;
   body: IncomingMessage;
 }
 
 /** The media types a mirror asks for: every manifest type it stores and serves. */
-const MANIFEST_ACCEPT = [
+export const MANIFEST_ACCEPT = [
   'application/vnd.oci.image.index.v1+json',
   'application/vnd.oci.image.manifest.v1+json',
   'application/vnd.docker.distribution.manifest.list.v2+json',
@@ -28,7 +28,7 @@ const MANIFEST_ACCEPT = [
  * UPSTREAM_UNAVAILABLE: 503, with Retry-After. The message names the
  * upstream by its origin (never credentials) and what went wrong.
  */
-function upstreamUnavailable(origin: string, why: string): HttpError {
+export function upstreamUnavailable(origin: string, why: string): HttpError {
   return new HttpError('UPSTREAM_UNAVAILABLE', `the upstream ${origin} cannot serve now: ${why}`, {
     headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) },
   });

@@ -1,0 +1,299 @@
+// A blob fetched from an upstream once per digest in this process: its bytes
+// spooled to a file under <dataDir>/mirror/ while they are hashed, and read
+// from there by every client that asks meanwhile, each at its own pace. No
+// client gets the last byte of its answer before the digest has checked
+// out: a blob whose bytes do not match, or whose upstream dies or stalls,
+// is thrown away, every client's connection cut. A verified blob goes into
+// the blob store and is linked in each repository that asked for it.
+
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { BlobFile, StagedBlob } from '../../blobstore/index.js';
+import type { LockedAction } from '../../store/index.js';
+import { HttpError } from '../errors.js';
+import type { MirrorParts, MirrorTarget } from './types.js';
+import { upstreamBlob, type UpstreamBlob } from './upstream-blob.js';
+import { upstreamUnavailable } from './upstream.js';
+
+/** The downloads of one registry's mirrors: at most one per digest at a time. */
+export class Downloads {
+  readonly #parts: MirrorParts;
+  /** Where downloads are spooled: `<dataDir>/mirror`. */
+  readonly #dir: string;
+  readonly #running = new Map<string, Download>();
+  #prepared: Promise<void> | undefined;
+
+  constructor(parts: MirrorParts) {
+    this.#parts = parts;
+    this.#dir = path.join(parts.dataDir, 'mirror');
+  }
+
+  /** The download of `digest` running now, if any. */
+  running(digest: string): Download | undefined {
+    return this.#running.get(digest);
+  }
+
+  /**
+   * Joins the download of `digest`, started from the target's upstream
+   * unless one is running, as a reader (who must `leave` it once done); the
+   * blob is linked in `name` once kept. Synchronous: two requests never
+   * start two downloads.
+   */
+  join(target: MirrorTarget, name: string, digest: string): Download {
+    let download = this.#running.get(digest);
+    if (download === undefined) {
+      const spool = path.join(this.#dir, `${digest.slice(digest.indexOf(':') + 1)}-${randomUUID().slice(0, 8)}`);
+      const started = new Download(this.#parts, target, name, digest, spool, () => {
+        if (this.#running.get(digest) === started) this.#running.delete(digest);
+      });
+      this.#running.set(digest, started);
+      started.start(this.#prepare());
+      download = started;
+    }
+    download.names.add(name);
+    download.enter();
+    return download;
+  }
+
+  /** Empties the spool directory on first use: what is there was left by a process that died mid-download. */
+  #prepare(): Promise<void> {
+    this.#prepared ??= (async () => {
+      await rm(this.#dir, { recursive: true, force: true });
+      await mkdir(this.#dir, { recursive: true });
+    })().catch((error: unknown) => {
+      this.#prepared = undefined;
+      throw error;
+    });
+    return this.#prepared;
+  }
+}
+
+/** One blob on its way from the upstream. */
+export class Download {
+  /** The repositories to link the blob in once it is kept. */
+  readonly names = new Set<string>();
+  /**
+   * Resolves once the upstream answered with the blob (`size` set when it
+   * sent one); rejects with its refusal (NotFoundError BLOB_UNKNOWN, HttpError
+   * UPSTREAM_UNAVAILABLE or SIZE_INVALID) or a local failure.
+   */
+  readonly ready: Promise<void>;
+  /** Resolves once the blob is verified and its keeping over (kept or not); rejects as `ready`, or when the body fails. */
+  readonly finished: Promise<void>;
+  /** The blob's size, from the upstream's Content-Length (else known once finished). */
+  size: number | undefined;
+  readonly #parts: MirrorParts;
+  readonly #target: MirrorTarget;
+  readonly #name: string;
+  readonly #digest: string;
+  readonly #spool: string;
+  readonly #onSettled: () => void;
+  #handle: FileHandle | undefined;
+  #written = 0;
+  #verified = false;
+  #failure: Error | undefined;
+  #settled = false;
+  #readers = 0;
+  #wakers: (() => void)[] = [];
+  #answered: () => void = () => {};
+  #refused: (error: Error) => void = () => {};
+  #kept: () => void = () => {};
+  #lost: (error: Error) => void = () => {};
+
+  constructor(parts: MirrorParts, target: MirrorTarget, name: string, digest: string, spool: string, onSettled: () => void) {
+    this.#parts = parts;
+    this.#target = target;
+    this.#name = name;
+    this.#digest = digest;
+    this.#spool = spool;
+    this.#onSettled = onSettled;
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.#answered = resolve;
+      this.#refused = reject;
+    });
+    this.finished = new Promise<void>((resolve, reject) => {
+      this.#kept = resolve;
+      this.#lost = reject;
+    });
+    // Awaited only by the clients there are: none may be left to hear of a failure.
+    this.ready.catch(() => {});
+    this.finished.catch(() => {});
+  }
+
+  /** Counts a reader in: the spool stays open for it until it leaves. */
+  enter(): void {
+    this.#readers++;
+  }
+
+  /** Counts a reader out; once the download is over, the last one closes the spool. */
+  leave(): void {
+    this.#readers--;
+    this.#release();
+  }
+
+  /**
+   * The spool as a client reads it, for an answer whose last byte is
+   * `last`: the bytes before it as they arrive, `last` itself once the blob
+   * is verified. Its reads wait for bytes; they throw what failed the
+   * download. Closing it is leaving's business.
+   */
+  file(last: number): BlobFile {
+    return { read: (buffer, offset, length, position) => this.#read(buffer, offset, length, position, last), close: async () => {} };
+  }
+
+  /** Resolves once the blob's digest has checked out. @throws what failed the download. */
+  async verified(): Promise<void> {
+    for (;;) {
+      if (this.#failure !== undefined) throw this.#failure;
+      if (this.#verified) return;
+      await this.#progress();
+    }
+  }
+
+  /** Runs the download: the upstream's answer, the body into the spool, the blob kept. Never throws. */
+  start(prepared: Promise<void>): void {
+    void this.#run(prepared);
+  }
+
+  async #run(prepared: Promise<void>): Promise<void> {
+    let blob: UpstreamBlob | undefined;
+    try {
+      await prepared;
+      blob = await upstreamBlob('GET', this.#target, this.#name, this.#digest);
+      this.#checkSize(blob.size ?? 0);
+      this.#handle = await open(this.#spool, 'wx+');
+    } catch (error) {
+      blob?.body.destroy();
+      return this.#fail(error);
+    }
+    this.size = blob.size;
+    this.#answered();
+    try {
+      await this.#receive(blob.body, this.#handle);
+    } catch (error) {
+      blob.body.destroy();
+      return this.#fail(error);
+    }
+    this.#verified = true;
+    this.#wake();
+    await this.#keep();
+  }
+
+  /** Writes the body to the spool, hashing it, and checks its length and digest. @throws UPSTREAM_UNAVAILABLE when they are wrong or the body fails; the spool's error. */
+  async #receive(body: Readable, handle: FileHandle): Promise<void> {
+    const algorithm = this.#digest.slice(0, this.#digest.indexOf(':'));
+    const hash = createHash(algorithm);
+    const { counters } = this.#parts;
+    const { prefix } = this.#target.mirror.options;
+    const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    for (;;) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await chunks.next();
+      } catch (error) {
+        throw error instanceof HttpError ? error : this.#broken('broke off');
+      }
+      if (next.done) break;
+      const chunk = next.value;
+      this.#checkSize(this.#written + chunk.length);
+      hash.update(chunk);
+      for (let at = 0; at < chunk.length; ) at += (await handle.write(chunk, at, chunk.length - at, this.#written + at)).bytesWritten;
+      this.#written += chunk.length;
+      counters.upstreamBytes(prefix, chunk.length);
+      this.#wake();
+    }
+    if (this.size !== undefined && this.#written !== this.size) throw this.#broken('ended early');
+    const actual = `${algorithm}:${hash.digest('hex')}`;
+    if (actual !== this.#digest) {
+      this.#parts.onWarning(`mirror ${prefix}: the upstream sent bytes whose digest is ${actual} for blob ${this.#digest} of ${this.#name}: thrown away`);
+      throw upstreamUnavailable(this.#target.mirror.upstream.origin, `it sent blob ${this.#digest} with bytes of another digest`);
+    }
+    this.size = this.#written;
+    // A blob reaches the store only flushed, as a pushed one does.
+    await handle.sync();
+  }
+
+  #broken(how: string): HttpError {
+    const of = this.size === undefined ? '' : ` of ${this.size}`;
+    return upstreamUnavailable(this.#target.mirror.upstream.origin, `its answer for blob ${this.#digest} ${how} after ${this.#written}${of} bytes`);
+  }
+
+  /** @throws HttpError SIZE_INVALID (413) when `size` is over the blob store's limit. */
+  #checkSize(size: number): void {
+    const limit = this.#parts.blobs.maxBlobSize;
+    if (size > limit) throw new HttpError('SIZE_INVALID', `blob ${this.#digest} is larger than this registry's limit of ${limit} bytes`, { status: 413 });
+  }
+
+  /** Puts the verified spool into the blob store and links it in every repository that asked. Never throws: a failure is a warning. */
+  async #keep(): Promise<void> {
+    const { blobs, store, onWarning } = this.#parts;
+    let staged: StagedBlob | undefined;
+    try {
+      staged = await blobs.put(this.#digest, { file: this.#spool, link: true });
+      let place: LockedAction | undefined = staged.place;
+      // Names added while linking are linked too (a Set's iteration sees them).
+      for (const name of this.names) {
+        await store.linkBlob(name, { digest: this.#digest, size: staged.size }, { actor: 'mirror' }, place === undefined ? {} : { place });
+        place = undefined;
+      }
+      // From here on a request finds the blob linked, with no await between.
+      this.#settle();
+    } catch (error) {
+      this.#settle();
+      onWarning(`mirror ${this.#target.mirror.options.prefix}: blob ${this.#digest} was fetched but not kept: ${(error as Error).message}`);
+    } finally {
+      await staged?.discard();
+    }
+    await rm(this.#spool, { force: true }).catch(() => {});
+    this.#kept();
+  }
+
+  /** Cuts every reader off and throws the download away. */
+  async #fail(error: unknown): Promise<void> {
+    this.#failure = error instanceof Error ? error : new Error(String(error));
+    // Clients still waiting for the answer hear the failure as their answer.
+    this.#refused(this.#failure);
+    if (error instanceof HttpError && error.code === 'UPSTREAM_UNAVAILABLE') this.#parts.counters.upstreamError(this.#target.mirror.options.prefix);
+    this.#wake();
+    this.#settle();
+    await rm(this.#spool, { force: true }).catch(() => {});
+    this.#lost(this.#failure);
+  }
+
+  /** Out of the running: the next request finds the blob kept, or starts a download of its own. */
+  #settle(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#onSettled();
+    this.#release();
+  }
+
+  #release(): void {
+    if (!this.#settled || this.#readers > 0 || this.#handle === undefined) return;
+    const handle = this.#handle;
+    this.#handle = undefined;
+    void handle.close().catch(() => {});
+  }
+
+  async #read(buffer: Buffer, offset: number, length: number, position: number, last: number): Promise<number> {
+    for (;;) {
+      if (this.#failure !== undefined) throw this.#failure;
+      const limit = this.#verified ? this.#written : Math.min(this.#written, last);
+      if (position < limit) return (await this.#handle!.read(buffer, offset, Math.min(length, limit - position), position)).bytesRead;
+      if (this.#verified) return 0;
+      await this.#progress();
+    }
+  }
+
+  #progress(): Promise<void> {
+    return new Promise((resolve) => this.#wakers.push(resolve));
+  }
+
+  #wake(): void {
+    const wakers = this.#wakers;
+    this.#wakers = [];
+    for (const wake of wakers) wake();
+  }
+}
