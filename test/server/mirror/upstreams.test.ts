@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OCI, OciLayout, type BuiltImage } from '../oci-layout.js';
+import { startDistribution, type Peer } from '../../../bench/peers.js';
 import { pushImage, startUpstream, UPSTREAM_USER, type TestUpstream } from './upstreams.js';
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -18,7 +19,7 @@ beforeAll(() => {
   layout.tag(image.descriptor, 'a');
 });
 
-async function getManifest(upstream: TestUpstream, authorization?: string): Promise<Response> {
+async function getManifest(upstream: Pick<TestUpstream, 'url'>, authorization?: string): Promise<Response> {
   return fetch(`${upstream.url}/v2/acme/app/manifests/v1`, {
     headers: { Accept: OCI.manifest, ...(authorization ? { Authorization: authorization } : {}) },
   });
@@ -79,5 +80,26 @@ describe('an upstream behind a token service', () => {
     const wrong = await fetch(`${tokens.realm}${query}`, { headers: { Authorization: basic(UPSTREAM_USER.username, 'wrong') } });
     expect(wrong.status).toBe(401);
     expect(tokens.issued(scope)).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('distribution as a pull-through cache', () => {
+  let upstream: TestUpstream;
+  let cache: Peer;
+  beforeAll(async () => {
+    upstream = await startUpstream('token', { anonymous: false });
+    await pushImage(upstream, layout, 'a', 'acme/app', 'v1');
+    cache = await startDistribution({ proxy: { remoteurl: upstream.url, username: UPSTREAM_USER.username, password: UPSTREAM_USER.password } });
+  });
+  afterAll(async () => {
+    await cache?.stop();
+    await upstream?.stop();
+  });
+
+  it('serves what its upstream holds, logged in with the credentials it is given', async () => {
+    const res = await getManifest(cache);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('docker-content-digest')).toBe(image.descriptor.digest);
+    expect(upstream.tokens!.requests.some((r) => r.account === UPSTREAM_USER.username && r.status === 200)).toBe(true);
   });
 });
