@@ -14,7 +14,9 @@
 //   untimed: the process is warm and connected to the upstream, as a
 //   long-running mirror is, and only the image is new to it.
 // - The upstream's bytes are what its access log says its GETs carried
-//   over the sample, divided by the image's size (manifest and blobs).
+//   over the sample, divided by the image's size (manifest and blobs); the
+//   sample ends once the cache has kept every blob (distribution's proxy
+//   fetches each once more to keep it, and may finish after its client).
 // - Samples of a row rotate which side goes first; a cell is the median.
 // - Everything keeps its data on tmpfs (/dev/shm) unless REGMETA_BENCH_DIR
 //   names another directory.
@@ -26,7 +28,7 @@ import { timed } from './blobs.js';
 import { processCpu } from './client.js';
 import { formatNumber, formatRatio, markdownTable, median, progress, progressDone } from './lib.js';
 import { otherVersion, startDistribution, startOurs, stopAll, type Peer } from './peers.js';
-import { logMark, makeImage, pullImage, puller, pushImage, servedSince, type Image } from './pull.js';
+import { distributionHolds, logMark, makeImage, pullImage, puller, pushImage, servedSince, type Image } from './pull.js';
 
 const MiB = 1 << 20;
 const SIZE = Number(process.env.BENCH_MIRROR_MIB ?? 256) * MiB;
@@ -63,6 +65,8 @@ interface Setting {
 interface Cache {
   target: ReturnType<typeof puller>;
   name: (repo: string) => string;
+  /** Resolves once the cache is done with what a cold pull brought (it may keep fetching after its answers). */
+  kept?: (image: Image) => Promise<void>;
   stop: () => Promise<void>;
 }
 
@@ -75,7 +79,8 @@ async function regmetaMirror(upstream: Peer): Promise<Cache> {
 async function distributionProxy(upstream: Peer): Promise<Cache> {
   const peer = await startDistribution({ parentDir: DATA_PARENT, proxy: { remoteurl: upstream.url } });
   const target = puller('distribution proxy', peer.url, peer.pid);
-  return { target, name: (repo) => repo, stop: () => (target.agent.destroy(), peer.stop()) };
+  const kept = (image: Image) => distributionHolds(peer.dataDir, image.blobs);
+  return { target, name: (repo) => repo, kept, stop: () => (target.agent.destroy(), peer.stop()) };
 }
 
 /** Runs `pull` against `cache`, timed, with the cache's CPU and the upstream's bytes over it. */
@@ -85,6 +90,7 @@ async function sample(setting: Setting, cache: Cache, pull: () => Promise<unknow
   const before = pid === undefined ? NaN : processCpu(pid);
   const seconds = await timed(pull);
   const cpu = pid === undefined ? NaN : processCpu(pid) - before;
+  if (cold) await cache.kept?.(setting.image);
   const upstream = (await servedSince(mark, cold ? setting.image.blobs : [])) / setting.image.size;
   return { seconds, cpu, upstream };
 }

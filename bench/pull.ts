@@ -4,7 +4,7 @@
 // and the bytes an upstream served, read from distribution's access log.
 
 import { randomFillSync, createHash } from 'node:crypto';
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { expectStatus, pushBlob, sha256, type Target } from './client.js';
@@ -168,4 +168,24 @@ export async function servedSince(mark: LogMark, expect: Descriptor[]): Promise<
   let bytes = 0;
   for (const match of text.matchAll(ACCESS)) if (match[2].startsWith('2')) bytes += Number(match[3]);
   return bytes;
+}
+
+/**
+ * Waits until distribution (filesystem storage in `storage`) holds every blob
+ * of `blobs`: in proxy mode it fetches a blob to keep apart from the one it
+ * streams to the client, and may still be at it when the client is done.
+ * @throws Error when one is missing after 60 s.
+ */
+export async function distributionHolds(storage: string, blobs: Descriptor[]): Promise<void> {
+  const file = (digest: string) => {
+    const hex = digest.slice('sha256:'.length);
+    return join(storage, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
+  };
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const missing = blobs.filter((blob) => !existsSync(file(blob.digest)) || statSync(file(blob.digest)).size !== blob.size);
+    if (missing.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`distribution's proxy did not keep ${missing.map((b) => b.digest).join(', ')} within 60 s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
