@@ -34,7 +34,7 @@ const MiB = 1 << 20;
 const SIZE = Number(process.env.BENCH_MIRROR_MIB ?? 256) * MiB;
 const LAYERS = Number(process.env.BENCH_MIRROR_LAYERS ?? 4);
 const OVERRIDE = process.env.BENCH_MIRROR_SAMPLES === undefined ? undefined : Number(process.env.BENCH_MIRROR_SAMPLES);
-const SAMPLES = { cold: 7, warm: 9, concurrent: 5 };
+const SAMPLES = { cold: 7, warm: 15, concurrent: 5 };
 const samples = (n: number) => OVERRIDE ?? n;
 const PARALLEL = 8;
 const ONLY = (process.env.BENCH_ONLY ?? 'cold,warm,concurrent').split(',');
