@@ -5,7 +5,6 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import bcrypt from 'bcryptjs';
 import { startDistribution, type Peer } from '../../bench/peers.js';
 import { OciLayout, type BuiltImage, type BuiltIndex } from '../server/oci-layout.js';
 
@@ -43,24 +42,15 @@ export interface Upstream {
   multi: BuiltIndex;
 }
 
-/**
- * Starts docker-registry (behind basic auth with `login`) and pushes
- * library/app:1 and library/multi:latest into it with skopeo.
- */
-export async function startUpstream(dir: string, auth: string, login?: { username: string; password: string }): Promise<Upstream> {
-  let htpasswd: string | undefined;
-  if (login !== undefined) {
-    htpasswd = join(dir, 'upstream.htpasswd');
-    writeFileSync(htpasswd, `${login.username}:${bcrypt.hashSync(login.password, 4)}\n`);
-  }
-  const peer = await startDistribution({ htpasswd, parentDir: dir });
+/** Starts docker-registry and pushes library/app:1 and library/multi:latest into it with skopeo. */
+export async function startUpstream(dir: string, auth: string): Promise<Upstream> {
+  const peer = await startDistribution({ parentDir: dir });
   const layout = new OciLayout(join(dir, `source-${peer.host.replace(/\W/g, '-')}`));
   const app = layout.addImage({ layers: 2, layerSize: 64 * 1024 });
   const multi = layout.addIndex([{ architecture: 'amd64', os: 'linux' }, { architecture: 'arm64', os: 'linux' }], { layerSize: 4096 });
   layout.tag(app.descriptor, 'app');
   layout.tag(multi.descriptor, 'multi');
-  const creds = login === undefined ? [] : ['--dest-creds', `${login.username}:${login.password}`];
-  const copy = ['copy', '--insecure-policy', '--dest-tls-verify=false', '--preserve-digests', '--quiet', ...creds];
+  const copy = ['copy', '--insecure-policy', '--dest-tls-verify=false', '--preserve-digests', '--quiet'];
   const env = { REGISTRY_AUTH_FILE: auth };
   await must('skopeo', [...copy, `oci:${layout.dir}:app`, `docker://${peer.host}/library/app:1`], env, peer.output);
   await must('skopeo', [...copy, '--all', `oci:${layout.dir}:multi`, `docker://${peer.host}/library/multi:latest`], env, peer.output);

@@ -3,19 +3,21 @@
 // clients as they are configured in docs/mirroring.md: skopeo through the
 // prefix (twice, byte-identical), curl as containerd asks (?ns=), and as a
 // Docker daemon asks (unprefixed paths, --mirror-default); a push into the
-// mirror's namespace refused in words; the upstream's password in no output.
+// mirror's namespace refused in words; a stopped upstream's images served
+// from the cache; upstreams behind basic auth and bearer tokens, their
+// password in no output.
 
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haveProgram } from '../../bench/peers.js';
-import { listBlobs, OCI, OciLayout, readBlob, resolveTag } from '../server/oci-layout.js';
+import { listBlobs, OCI, OciLayout, readBlob, resolveTag, type BuiltImage } from '../server/oci-layout.js';
+import { pushImage, startUpstream as startLockedUpstream, type TestUpstream } from '../server/mirror/upstreams.js';
 import { emptyAuth, must, run, startUpstream, type Upstream } from './mirror.js';
 import { regmeta, serve, tempDir, type Served } from './run.js';
 
 const ACCEPT = [OCI.manifest, OCI.index, 'application/vnd.docker.distribution.manifest.v2+json', 'application/vnd.docker.distribution.manifest.list.v2+json'].join(', ');
-const PASSWORD = 'upstream-pa55-never-shown';
 
 const work = tempDir('regmeta-mirror-');
 const auth = emptyAuth(work);
@@ -138,42 +140,71 @@ describe('a mirror, pulled through by real clients', () => {
   });
 });
 
-describe('a mirror whose upstream wants a login', () => {
-  let locked: Upstream;
+describe('a mirror whose upstream has stopped', () => {
+  it('serves what it cached: skopeo pulls again, the tag marked stale with a Warning', async () => {
+    const dir = tempDir('regmeta-mirror-offline-');
+    const gone = await startUpstream(dir, auth);
+    const config = join(dir, 'regmeta.yaml');
+    // ttl 0: every pull checks the tag, so the second one meets the stopped upstream.
+    writeFileSync(config, `mirrors:\n  - { prefix: up, url: "${gone.peer.url}", ttl: 0 }\n`);
+    const offline = await started(['--config', config]);
+    const pull = (to: string) => skopeo(['copy', '--insecure-policy', '--src-tls-verify=false', '--quiet', `docker://${host(offline)}/up/library/app:1`, `oci:${to}:app`]);
+    await pull(join(dir, 'online'));
+    await gone.peer.stop();
+    await pull(join(dir, 'offline'));
+    for (const d of [gone.app.descriptor, gone.app.config, ...gone.app.layers]) expect(readBlob(join(dir, 'offline'), d.digest).equals(readBlob(gone.layout.dir, d.digest))).toBe(true);
+    const stale = await curl(`${offline.url}/v2/up/library/app/manifests/1`);
+    expect([stale.status, stale.headers['docker-content-digest']]).toEqual([200, gone.app.descriptor.digest]);
+    expect(stale.headers.warning).toMatch(/^110 /);
+  });
+});
+
+describe.each(['basic', 'token'] as const)('a mirror whose upstream wants a login (%s)', (kind) => {
+  let locked: TestUpstream;
+  let app: BuiltImage;
   let through: Served;
   let config: string;
 
   beforeAll(async () => {
     const dir = tempDir('regmeta-mirror-login-');
-    locked = await startUpstream(dir, auth, { username: 'mirror', password: PASSWORD });
-    writeFileSync(join(dir, 'upstream.token'), `${PASSWORD}\n`);
+    locked = await startLockedUpstream(kind);
+    const layout = new OciLayout(join(dir, 'layout'));
+    app = layout.addImage({ layers: 1 });
+    layout.tag(app.descriptor, 'app');
+    await pushImage(locked, layout, 'app', 'library/app', '1');
+    writeFileSync(join(dir, 'upstream.token'), `${locked.password}\n`);
     config = join(dir, 'regmeta.yaml');
-    writeFileSync(config, `mirrors:\n  - { prefix: private, url: "${locked.peer.url}", username: mirror, passwordFile: upstream.token, ttl: 0 }\n  - { prefix: inline, url: "${locked.peer.url}", username: mirror, password: ${PASSWORD} }\n`);
+    const entry = `url: "${locked.url}", username: ${locked.username}`;
+    writeFileSync(config, `mirrors:\n  - { prefix: private, ${entry}, passwordFile: upstream.token, ttl: 0 }\n  - { prefix: inline, ${entry}, password: ${locked.password} }\n`);
     through = await started(['--config', config]);
   }, 180_000);
 
   afterAll(async () => {
-    await locked?.peer.stop();
+    await locked?.stop();
   });
 
-  it('pulls with the login from the config file', async () => {
-    const dir = join(work, 'pull-private');
-    await skopeo(['copy', '--insecure-policy', '--src-tls-verify=false', '--quiet', `docker://${host(through)}/private/library/app:1`, `oci:${dir}:app`]);
-    expect(resolveTag(dir, 'app').digest).toBe(locked.app.descriptor.digest);
+  it('pulls with the login from the config file, its password in a file or in the config', async () => {
+    for (const prefix of ['private', 'inline']) {
+      const dir = join(work, `pull-${kind}-${prefix}`);
+      await skopeo(['copy', '--insecure-policy', '--src-tls-verify=false', '--quiet', `docker://${host(through)}/${prefix}/library/app:1`, `oci:${dir}:app`]);
+      expect(resolveTag(dir, 'app').digest).toBe(app.descriptor.digest);
+    }
   });
 
   it('shows the password nowhere: not in the log, --print-config, errors or metrics', async () => {
-    // A pull that works, one the upstream refuses (a name it lacks), one with a bad reference.
+    const password = locked.password!;
+    // A pull that works, and one the upstream refuses (a name it lacks).
     await curl(`${through.url}/v2/private/library/app/manifests/1`);
-    await curl(`${through.url}/v2/inline/library/app/manifests/1`);
     const missing = await curl(`${through.url}/v2/private/library/absent/manifests/1`);
     const metrics = await curl(`${through.url}/metrics`);
     const printed = await regmeta(['serve', '--config', config, '--print-config']);
     expect(printed.status).toBe(0);
     expect(printed.stdout).toContain('passwordFile:');
     for (const text of [through.stdout(), through.stderr(), JSON.stringify(through.listening), printed.stdout, printed.stderr, missing.body.toString(), metrics.body.toString()]) {
-      expect(text).not.toContain(PASSWORD);
-      expect(text).not.toContain(Buffer.from(`mirror:${PASSWORD}`).toString('base64'));
+      expect(text).not.toContain(password);
+      expect(text).not.toContain(Buffer.from(`${locked.username}:${password}`).toString('base64'));
+      // Nor a token the upstream's token service handed out.
+      expect(text).not.toMatch(/Bearer [\w.-]{16}|eyJ[\w-]{16}/);
     }
   });
 });

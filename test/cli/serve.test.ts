@@ -39,6 +39,7 @@ describe('parseServeArgs', () => {
       storage: { redirect: false },
       deletes: true,
       notify: [],
+      mirrors: [],
       logLevel: 'info',
       minFreeDisk: DEFAULT_MIN_FREE_DISK,
       metrics: true,

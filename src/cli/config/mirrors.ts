@@ -133,7 +133,7 @@ function formatEntry(entry: MirrorEntry): string | Record<string, unknown> {
   for (const key of TEXT_KEYS) if (entry[key] !== undefined) out[key] = key === 'password' ? MASK : entry[key];
   for (const [key, kind] of Object.entries(NUMBER_KEYS)) {
     const value = entry[key as keyof typeof NUMBER_KEYS];
-    if (value !== undefined) out[key] = kind === NUMBER_KEYS.concurrency ? value : kind.format(value);
+    if (value !== undefined) out[key] = kind.format(value);
   }
   return out;
 }

@@ -121,7 +121,7 @@ export class UpstreamLogin {
       return this.#basicHeader();
     }
     if (parsed?.scheme === 'basic') throw this.denied(repo, sent !== undefined);
-    throw this.denied(repo, sent !== undefined, `it asks for ${parsed === undefined ? 'an unnamed' : `the unsupported ${parsed.scheme}`} authentication`);
+    throw this.denied(repo, sent !== undefined, parsed === undefined ? 'it answered 401 without a challenge' : `it asks for ${parsed.scheme} authentication, which a mirror does not speak`);
   }
 
   /** Forgets the token of `scope` (the upstream refused it). */

@@ -12,7 +12,7 @@ import { sendBlob } from '../send-blob.js';
 import { Downloads, type Download } from './download.js';
 import type { MirrorParts, MirrorTarget, Next } from './types.js';
 import { upstreamBlob } from './upstream-blob.js';
-import { upstreamUnavailable } from './upstream.js';
+import { upstreamUnavailable } from './auth.js';
 
 type BlobRoute = Route & { kind: 'blob' };
 
@@ -81,6 +81,11 @@ async function linkStored(parts: MirrorParts, name: string, digest: string): Pro
   if (stat === undefined) return false;
   await parts.store.linkBlob(name, { digest, size: stat.size }, { actor: 'mirror' });
   return true;
+}
+
+/** Stops the downloads running for a registry that is closing (each as a failure: nothing kept). */
+export function closeDownloads(parts: MirrorParts): void {
+  downloadsOf.get(parts)?.close();
 }
 
 /**

@@ -8,7 +8,8 @@ import { HttpError } from '../errors.js';
 import type { RequestContext } from '../http.js';
 import type { Route } from '../routes.js';
 import type { Mirror, MirrorParts, Next } from './types.js';
-import { upstreamUnavailable, type UpstreamAnswer } from './upstream.js';
+import { upstreamUnavailable } from './auth.js';
+import type { UpstreamAnswer } from './upstream.js';
 
 /** What the cache's writes are attributed to (events, webhooks). */
 export const MIRROR_CTX: Context = { actor: 'mirror' };

@@ -15,7 +15,7 @@ import type { LockedAction } from '../../store/index.js';
 import { HttpError } from '../errors.js';
 import type { MirrorParts, MirrorTarget } from './types.js';
 import { upstreamBlob, type UpstreamBlob } from './upstream-blob.js';
-import { upstreamUnavailable } from './upstream.js';
+import { upstreamUnavailable } from './auth.js';
 
 /** The downloads of one registry's mirrors: at most one per digest at a time. */
 export class Downloads {
@@ -57,6 +57,11 @@ export class Downloads {
     return download;
   }
 
+  /** Fails every running download: the registry is closing. */
+  close(): void {
+    for (const download of this.#running.values()) download.abort();
+  }
+
   /** Empties the spool directory on first use: what is there was left by a process that died mid-download. */
   #prepare(): Promise<void> {
     this.#prepared ??= (async () => {
@@ -91,6 +96,9 @@ export class Download {
   readonly #spool: string;
   readonly #onSettled: () => void;
   #handle: FileHandle | undefined;
+  /** The upstream's body, while it is read. */
+  #body: Readable | undefined;
+  #aborted = false;
   #written = 0;
   #verified = false;
   #failure: Error | undefined;
@@ -152,6 +160,12 @@ export class Download {
     }
   }
 
+  /** Stops the download, as a failure: the registry is closing. */
+  abort(): void {
+    this.#aborted = true;
+    this.#body?.destroy(new Error('the registry is closing'));
+  }
+
   /** Runs the download: the upstream's answer, the body into the spool, the blob kept. Never throws. */
   start(prepared: Promise<void>): void {
     void this.#run(prepared);
@@ -162,6 +176,7 @@ export class Download {
     try {
       await prepared;
       blob = await upstreamBlob('GET', this.#target, this.#name, this.#digest);
+      if (this.#aborted) throw new Error('the registry is closing');
       this.#checkSize(blob.size ?? 0);
       this.#handle = await open(this.#spool, 'wx+');
     } catch (error) {
@@ -171,6 +186,7 @@ export class Download {
     this.size = blob.size;
     this.#answered();
     try {
+      this.#body = blob.body;
       await this.#receive(blob.body, this.#handle);
     } catch (error) {
       blob.body.destroy();

@@ -7,7 +7,7 @@ import { NotFoundError } from '../../store/index.js';
 import { HttpError } from '../errors.js';
 import type { RequestContext } from '../http.js';
 import type { Route } from '../routes.js';
-import { pullBlob } from './blobs.js';
+import { closeDownloads, pullBlob } from './blobs.js';
 import { pullManifest } from './manifests.js';
 import type { ResolvedMirror } from './options.js';
 import { listTags, referrers } from './tags.js';
@@ -92,8 +92,9 @@ export class Mirrors {
     }
   }
 
-  /** Closes the upstreams' idle connections. */
+  /** Stops the downloads running, and closes the upstreams' connections. */
   async close(): Promise<void> {
+    closeDownloads(this.parts);
     for (const mirror of this.#mirrors) mirror.upstream.close();
   }
 }

@@ -7,7 +7,7 @@ import { request as httpsRequest } from 'node:https';
 import { NotFoundError } from '../../store/index.js';
 import { HttpError } from '../errors.js';
 import type { MirrorTarget } from './types.js';
-import { upstreamUnavailable } from './upstream.js';
+import { upstreamUnavailable } from './auth.js';
 
 /** What the upstream sent for a blob: its size (undefined when it sent no Content-Length) and its body (empty for HEAD). */
 export interface UpstreamBlob {

@@ -38,10 +38,29 @@ class Slots {
     this.#size = size;
   }
 
-  /** Waits for a slot; the function returned gives it back (once, however often it is called). */
-  async acquire(): Promise<() => void> {
+  /**
+   * Waits for a slot; the function returned gives it back (once, however
+   * often it is called).
+   * @throws the signal's reason when it aborts before a slot is free.
+   */
+  async acquire(signal?: AbortSignal): Promise<() => void> {
+    signal?.throwIfAborted();
     if (this.#held < this.#size) this.#held++;
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else {
+      await new Promise<void>((resolve, reject) => {
+        const abort = () => {
+          // A waiter whose client went away leaves the line: its turn goes to the next.
+          this.#waiting.splice(this.#waiting.indexOf(take), 1);
+          reject(signal?.reason);
+        };
+        const take = () => {
+          signal?.removeEventListener('abort', abort);
+          resolve();
+        };
+        this.#waiting.push(take);
+        signal?.addEventListener('abort', abort, { once: true });
+      });
+    }
     let held = true;
     return () => {
       if (!held) return;
@@ -81,27 +100,33 @@ export class Upstream {
    * `blobs/sha256:…`, `tags/list?n=10`), logged in as the upstream asks
    * (basic credentials or a bearer token), within the mirror's concurrency:
    * the request holds its slot until its body ends or is destroyed.
-   * @returns what the upstream answered, any status but 401, 5xx and 429;
+   * @returns what the upstream answered, any status but 401, 403, 5xx and 429;
    * the caller reads or destroys the body.
    * @throws HttpError UPSTREAM_UNAVAILABLE (unreachable, no answer within
    * the timeout, 5xx, 429, its token service failing); DENIED when the
    * upstream or its token service refuses this mirror's credentials (or
-   * their absence).
+   * their absence): 401 after a login, 403; the signal's reason when it aborts (the client went
+   * away): a request waiting for a slot leaves the line, one under way is
+   * destroyed.
    */
-  async fetch(method: 'GET' | 'HEAD', repo: string, path: string, headers: Record<string, string> = {}): Promise<UpstreamAnswer> {
+  async fetch(method: 'GET' | 'HEAD', repo: string, path: string, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<UpstreamAnswer> {
     const scope = `repository:${repo}:pull`;
     const url = `/v2/${repo}/${path}`;
     let sent = await this.#login.current(scope, repo);
-    let answer = await this.#send(method, url, withAuthorization(headers, sent));
+    let answer = await this.#send(method, url, withAuthorization(headers, sent), signal);
     if (answer.status === 401) {
       answer.body.resume();
       sent = await this.#login.renew(header(answer.headers['www-authenticate']), scope, repo, sent);
-      answer = await this.#send(method, url, withAuthorization(headers, sent));
+      answer = await this.#send(method, url, withAuthorization(headers, sent), signal);
       if (answer.status === 401) {
         answer.body.resume();
         this.#login.forget(scope);
         throw this.#login.denied(repo, true);
       }
+    }
+    if (answer.status === 403) {
+      answer.body.resume();
+      throw this.#login.denied(repo, sent !== undefined);
     }
     if (answer.status >= 500 || answer.status === 429) {
       answer.body.resume();
@@ -110,11 +135,11 @@ export class Upstream {
     return answer;
   }
 
-  async #send(method: string, path: string, headers: Record<string, string>): Promise<UpstreamAnswer> {
-    const release = await this.#slots.acquire();
+  async #send(method: string, path: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<UpstreamAnswer> {
+    const release = await this.#slots.acquire(signal);
     const { timeout } = this.#options;
     return new Promise((resolve, reject) => {
-      const req = this.#request(`${this.origin}${path}`, { method, headers, agent: this.#agent, timeout });
+      const req = this.#request(`${this.origin}${path}`, { method, headers, agent: this.#agent, timeout, signal });
       let body: IncomingMessage | undefined;
       // The request's timeout covers the body too: a stalled transfer fails its reader.
       req.on('timeout', () => {
@@ -123,7 +148,8 @@ export class Upstream {
       });
       req.on('error', (error) => {
         release();
-        reject(error instanceof HttpError ? error : upstreamUnavailable(this.origin, describe(error)));
+        if (signal?.aborted) reject(signal.reason);
+        else reject(error instanceof HttpError ? error : upstreamUnavailable(this.origin, describe(error)));
       });
       // The request closes when its answer is complete or its connection gone; an unread HEAD answer never closes itself.
       req.on('close', release);

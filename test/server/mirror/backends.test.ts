@@ -8,20 +8,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closeRegistry, createRegistry } from 'regmeta/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDistribution, type Peer } from '../../../bench/peers.js';
 import { backends, type Opened } from '../../store/contract/backends.js';
 import { OciLayout, type BuiltImage } from '../oci-layout.js';
-import { pull, push } from './skopeo-push.js';
+import { pull } from './manifest-pull.js';
+import { pushImage as copyImage, startUpstream, type TestUpstream } from './upstreams.js';
 
 let dir: string;
-let upstream: Peer;
+let upstream: TestUpstream;
 let layout: OciLayout;
 let a: BuiltImage;
 let b: BuiltImage;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'regmeta-mirror-backends-'));
-  upstream = await startDistribution({ parentDir: dir });
+  upstream = await startUpstream();
   layout = new OciLayout(join(dir, 'layout'));
   [a, b] = [0, 1].map(() => layout.addImage({ layerSize: 256 }));
   layout.tag(a.descriptor, 'a');
@@ -41,7 +41,7 @@ describe.each(backends)('a mirror on $name metadata', (backend) => {
 
   beforeAll(async () => {
     opened = await backend.open();
-    for (const tag of ['v1', 'gone']) push(layout, 'a', upstream.host, repo, tag);
+    for (const tag of ['v1', 'gone']) await copyImage(upstream, layout, 'a', repo, tag);
     server = createRegistry({ store: opened.store, dataDir: mkdtempSync(join(dir, 'data-')), mirrors: [{ prefix: 'hub', url: upstream.url, ttl: 0 }] });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -56,7 +56,7 @@ describe.each(backends)('a mirror on $name metadata', (backend) => {
     const { store } = opened;
     for (const tag of ['v1', 'gone']) expect((await pull(`${url}/v2/hub/${repo}/manifests/${tag}`)).digest).toBe(a.descriptor.digest);
     expect((await store.getTag(`hub/${repo}`, 'v1')).digest).toBe(a.descriptor.digest);
-    push(layout, 'b', upstream.host, repo, 'v1');
+    await copyImage(upstream, layout, 'b', repo, 'v1');
     const moved = await pull(`${url}/v2/hub/${repo}/manifests/v1`);
     expect([moved.digest, moved.body.equals(b.bytes)]).toEqual([b.descriptor.digest, true]);
     expect((await store.tagHistory(`hub/${repo}`, 'v1')).map((h) => h.digest)).toEqual([b.descriptor.digest, a.descriptor.digest]);

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDistribution, type Peer } from '../../../bench/peers.js';
-import { createBlobStore, type Storage } from '../../../src/blobstore/index.js';
+import { DirectoryBlobStore } from '../../../src/blobstore/fs/directory.js';
+import { S3BlobStore } from '../../../src/blobstore/s3/store.js';
 import { blobStorages, errorCode, startRegistry, type TestRegistry } from '../helpers.js';
 import { faultProxy, type FaultProxy } from './fault-proxy.js';
 import { pushLayer, type PushedBlob } from './layers.js';
@@ -47,11 +48,12 @@ afterAll(async () => {
 
 describe.each(storages)('mirrored blobs on $name', (storage) => {
   /** A registry of its own (its own bucket prefix too) mirroring the upstream behind the proxy as up/. */
-  async function mirrorRegistry(timeout?: number): Promise<{ registry: TestRegistry; stored: (digest: string) => Promise<boolean> }> {
+  async function mirrorRegistry(more: { timeout?: number; maxBlobSize?: number } = {}): Promise<{ registry: TestRegistry; stored: (digest: string) => Promise<boolean> }> {
     const options = (await storage.options()) ?? {};
     const s3 = options.storage === undefined ? undefined : { ...options.storage, prefix: `${options.storage.prefix}/${randomUUID()}` };
-    const registry = await startRegistry({ ...(s3 && { storage: s3 }), mirrors: [{ prefix: 'up', url: proxy.url, ...(timeout && { timeout }) }] });
-    const blobs = createBlobStore((s3 ? { s3 } : { directory: registry.dataDir }) as Storage);
+    const { timeout, maxBlobSize } = more;
+    const registry = await startRegistry({ ...(s3 && { storage: s3 }), maxBlobSize, mirrors: [{ prefix: 'up', url: proxy.url, timeout }] });
+    const blobs = s3 ? new S3BlobStore(s3) : new DirectoryBlobStore(registry.dataDir);
     return { registry, stored: async (digest) => (await blobs.stat(digest)) !== undefined };
   }
 
@@ -177,7 +179,7 @@ describe.each(storages)('mirrored blobs on $name', (storage) => {
   });
 
   it('an upstream that stalls mid-blob: cut after the timeout, nothing kept, nothing left by a client gone first', async () => {
-    const mirror = await mirrorRegistry(1000);
+    const mirror = await mirrorRegistry({ timeout: 1000 });
     proxy.fault(mid.digest, { kind: 'hold', at: 2 * MiB });
     try {
       const gone = pull(blobUrl(mirror.registry, 'lib/mid', mid.digest));
@@ -212,6 +214,34 @@ describe.each(storages)('mirrored blobs on $name', (storage) => {
     } finally {
       proxy.fault(mid.digest, undefined);
       proxy.release();
+      await registry.close();
+    }
+  });
+
+  it('an upstream that sends no Content-Length: the blob is served once kept', async () => {
+    const { registry } = await mirrorRegistry();
+    proxy.fault(mid.digest, { kind: 'chunked', at: 0 });
+    try {
+      const got = await pull(blobUrl(registry, 'lib/mid', mid.digest)).done;
+      expect([got.status, got.complete, got.headers['content-length']]).toEqual([200, true, String(mid.bytes.length)]);
+      expect(got.body.equals(mid.bytes)).toBe(true);
+      expect(isLinked(registry, 'up/lib/mid', mid.digest)).toBe(true);
+    } finally {
+      proxy.fault(mid.digest, undefined);
+      await registry.close();
+    }
+  });
+
+  it('a blob over the size limit: 413 SIZE_INVALID, nothing fetched', async () => {
+    const { registry, stored } = await mirrorRegistry({ maxBlobSize: MiB });
+    try {
+      const before = gets('lib/mid', mid.digest);
+      const res = await fetch(blobUrl(registry, 'lib/mid', mid.digest));
+      expect([res.status, await errorCode(res)]).toEqual([413, 'SIZE_INVALID']);
+      expect(await stored(mid.digest)).toBe(false);
+      await waitFor(() => spoolEmpty(registry), 'the spool directory to be empty');
+      expect(gets('lib/mid', mid.digest) - before).toBe(1);
+    } finally {
       await registry.close();
     }
   });

@@ -6,9 +6,13 @@
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** What happens to a body at byte `at`: held until `release`, the byte flipped, or the connection cut. */
+/**
+ * What happens to a body at byte `at`: held until `release`, the byte
+ * flipped, or the connection cut; or (`chunked`) the whole body sent without
+ * its Content-Length.
+ */
 export interface BodyFault {
-  kind: 'hold' | 'corrupt' | 'die';
+  kind: 'hold' | 'corrupt' | 'die' | 'chunked';
   at: number;
 }
 
@@ -46,8 +50,9 @@ export async function faultProxy(target: string): Promise<FaultProxy> {
     requests.push(`${req.method} ${req.url}`);
     const fault = req.method === 'GET' ? [...faults].find(([part]) => req.url?.includes(part))?.[1] : undefined;
     const forward = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      if (fault === undefined || answer.statusCode !== 200) answer.pipe(res);
+      const { 'content-length': length, ...rest } = answer.headers;
+      res.writeHead(answer.statusCode ?? 502, fault?.kind === 'chunked' ? rest : { ...rest, 'content-length': length });
+      if (fault === undefined || fault.kind === 'chunked' || answer.statusCode !== 200) answer.pipe(res);
       else void spoil(answer, res, fault, holding);
     });
     forward.on('error', () => res.destroy());

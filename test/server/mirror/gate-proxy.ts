@@ -23,8 +23,8 @@ export interface GateProxy {
   hold(pattern: string | undefined): void;
   /** Forwards every request whose path contains `pattern`, but stalls its answer after the first bytes until release(). */
   stallBodies(pattern: string | undefined): void;
-  /** Answers the next `count` requests 401 with this WWW-Authenticate header, without asking the upstream. */
-  refuse(count: number, challenge: string): void;
+  /** Answers the next `count` requests 401 with this WWW-Authenticate header (or `status` without one), without asking the upstream. */
+  refuse(count: number, challenge: string, status?: number): void;
   /** Lets every held request and stalled answer go on. */
   release(): void;
   /** Resolves once `condition()` holds, checked as requests come and go. */
@@ -37,7 +37,7 @@ export async function gateProxy(target: string): Promise<GateProxy> {
   const upstream = new URL(target);
   let holdOn: string | undefined;
   let stallOn: string | undefined;
-  let refusals: { count: number; challenge: string } = { count: 0, challenge: '' };
+  let refusals = { count: 0, challenge: '', status: 401 };
   let waiting: (() => void)[] = [];
   let held: (() => void)[] = [];
   const changed = () => {
@@ -77,7 +77,7 @@ export async function gateProxy(target: string): Promise<GateProxy> {
     if (refusals.count > 0) {
       refusals.count--;
       req.resume();
-      res.writeHead(401, { 'WWW-Authenticate': refusals.challenge, 'Content-Type': 'application/json' });
+      res.writeHead(refusals.status, { ...(refusals.status === 401 ? { 'WWW-Authenticate': refusals.challenge } : {}), 'Content-Type': 'application/json' });
       res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'refused by the test proxy' }] }));
     } else if (holdOn !== undefined && req.url?.includes(holdOn)) {
       held.push(() => forward(req, res));
@@ -96,7 +96,7 @@ export async function gateProxy(target: string): Promise<GateProxy> {
     paths: [],
     hold: (pattern) => void (holdOn = pattern),
     stallBodies: (pattern) => void (stallOn = pattern),
-    refuse: (count, challenge) => void (refusals = { count, challenge }),
+    refuse: (count, challenge, status = 401) => void (refusals = { count, challenge, status }),
     release: () => {
       const go = held;
       held = [];

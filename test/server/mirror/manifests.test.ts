@@ -6,22 +6,25 @@
 // on demand; writes refused; containerd's ns= and the default mirror; a
 // corrupt upstream; and, the upstream stopped, stale tags with a Warning.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDistribution, type Peer } from '../../../bench/peers.js';
 import { errorCode, putManifest, startRegistry, type TestRegistry } from '../helpers.js';
 import { OciLayout, type BuiltImage, type BuiltIndex } from '../oci-layout.js';
 import { parseExposition, value } from '../prometheus.js';
+import { gateProxy, type GateProxy } from './gate-proxy.js';
 import { recordingProxy, type RecordingProxy } from './recording-proxy.js';
-import { pull, push } from './skopeo-push.js';
+import { pull } from './manifest-pull.js';
+import { pushImage as copyImage, startUpstream, type TestUpstream } from './upstreams.js';
 
 const SECRET = 'mirror-password-never-shown';
+const STALE = '110 - "Response is Stale"';
 
 describe('manifests through a mirror of a real registry', () => {
   let dir: string;
-  let upstream: Peer;
+  let upstream: TestUpstream;
   let proxy: RecordingProxy;
   let r: TestRegistry;
   const warnings: string[] = [];
@@ -33,7 +36,7 @@ describe('manifests through a mirror of a real registry', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'regmeta-mirror-manifests-'));
-    upstream = await startDistribution({ parentDir: dir });
+    upstream = await startUpstream();
     layout = new OciLayout(join(dir, 'layout'));
     [a, b, c] = [0, 1, 2].map(() => layout.addImage({ layerSize: 512 }));
     multi = layout.addIndex([{ architecture: 'amd64', os: 'linux' }, { architecture: 'arm64', os: 'linux' }], { layerSize: 512 });
@@ -51,9 +54,9 @@ describe('manifests through a mirror of a real registry', () => {
       ['a', 'library/default', '1'],
       ['c', 'library/corrupt', '1'],
     ]) {
-      push(layout, ref, upstream.host, repo, tag);
+      await copyImage(upstream, layout, ref, repo, tag);
     }
-    push(layout, 'multi', upstream.host, 'library/multi', 'latest', true);
+    await copyImage(upstream, layout, 'multi', 'library/multi', 'latest', { all: true });
     proxy = await recordingProxy(upstream.url);
     r = await startRegistry({
       mirrors: [
@@ -135,7 +138,7 @@ describe('manifests through a mirror of a real registry', () => {
     for (const prefix of ['hub', 'fresh', 'always']) {
       expect((await mirrored(`${prefix}/library/app/manifests/moving`)).digest).toBe(a.descriptor.digest);
     }
-    push(layout, 'b', upstream.host, 'library/app', 'moving');
+    await copyImage(upstream, layout, 'b', 'library/app', 'moving');
     const from = proxy.requests.length;
     // An hour's TTL: the cache answers, the upstream is not asked.
     expect((await mirrored('hub/library/app/manifests/moving')).digest).toBe(a.descriptor.digest);
@@ -236,14 +239,34 @@ describe('manifests through a mirror of a real registry', () => {
     expect(text).not.toContain(proxy.url.slice('http://'.length));
   });
 
+  it('lets skopeo copy an index with its images through the prefix, the second time from the cache alone', async () => {
+    const copy = (to: string) =>
+      new Promise<void>((resolve, reject) => {
+        const args = ['copy', '--all', '--insecure-policy', '--src-tls-verify=false', '--quiet', `docker://${new URL(r.url).host}/hub/library/multi:latest`, `oci:${to}:copied`];
+        execFile('skopeo', args, { timeout: 60_000 }, (error, _out, stderr) => (error ? reject(new Error(`skopeo copy failed: ${stderr}`)) : resolve()));
+      });
+    await copy(join(dir, 'first'));
+    const from = proxy.requests.length;
+    await copy(join(dir, 'second'));
+    expect(proxy.requests.slice(from)).toEqual([]);
+    for (const copied of ['first', 'second']) {
+      const blob = (digest: string) => readFileSync(join(dir, copied, 'blobs', 'sha256', digest.slice('sha256:'.length)));
+      expect(blob(multi.descriptor.digest).equals(multi.bytes)).toBe(true);
+      for (const image of multi.images) {
+        expect(blob(image.descriptor.digest).equals(image.bytes)).toBe(true);
+        for (const layer of image.layers) expect(blob(layer.digest).length).toBe(layer.size);
+      }
+    }
+  });
+
   // Last: the upstream is stopped for good.
   it('serves cached tags with a Warning while the upstream is down, digests plainly, and 503 for the rest', async () => {
     expect((await mirrored('always/library/app/manifests/v1')).digest).toBe(a.descriptor.digest);
     await upstream.stop();
     warnings.length = 0;
     const stale = await mirrored('always/library/app/manifests/v1');
-    expect([stale.status, stale.digest, stale.headers.get('warning')]).toEqual([200, a.descriptor.digest, '110 - "Response is Stale"']);
-    expect((await mirrored('always/library/app/manifests/v1', 'HEAD')).headers.get('warning')).toBe('110 - "Response is Stale"');
+    expect([stale.status, stale.digest, stale.headers.get('warning')]).toEqual([200, a.descriptor.digest, STALE]);
+    expect((await mirrored('always/library/app/manifests/v1', 'HEAD')).headers.get('warning')).toBe(STALE);
     expect(warnings).toHaveLength(2);
     expect(warnings[0]).toContain('always/library/app:v1');
     expect(warnings[0]).toContain(proxy.url);
@@ -263,5 +286,66 @@ describe('manifests through a mirror of a real registry', () => {
     // The upstream's failures reach onError as faults (503s), and nothing else.
     for (const error of r.errors) expect(error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
     expect(r.errors.map(String).join('\n')).not.toContain(SECRET);
+  });
+});
+
+describe('manifests through a mirror whose upstream does not answer', () => {
+  let dir: string;
+  let upstream: TestUpstream;
+  let gate: GateProxy;
+  let r: TestRegistry;
+  const warnings: string[] = [];
+  let image: BuiltImage;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'regmeta-mirror-silent-'));
+    upstream = await startUpstream();
+    const layout = new OciLayout(join(dir, 'layout'));
+    image = layout.addImage({ layerSize: 256 });
+    layout.tag(image.descriptor, 'a');
+    await copyImage(upstream, layout, 'a', 'library/app', 'v1');
+    gate = await gateProxy(upstream.url);
+    r = await startRegistry({ mirrors: [{ prefix: 'slow', url: gate.url, ttl: 0, timeout: 500 }], onWarning: (line) => warnings.push(line) });
+  });
+
+  afterAll(async () => {
+    await r?.close();
+    gate?.release();
+    await gate?.close();
+    await upstream?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves a cached tag stale when the upstream is silent past the timeout, and passes on its refusal', async () => {
+    expect((await pull(`${r.url}/v2/slow/library/app/manifests/v1`)).digest).toBe(image.descriptor.digest);
+    gate.hold('/manifests/');
+    const silent = await pull(`${r.url}/v2/slow/library/app/manifests/v1`);
+    expect([silent.status, silent.digest, silent.headers.get('warning')]).toEqual([200, image.descriptor.digest, STALE]);
+    const uncached = await fetch(`${r.url}/v2/slow/library/other/manifests/v1`);
+    expect([uncached.status, await errorCode(uncached)]).toEqual([503, 'UPSTREAM_UNAVAILABLE']);
+    gate.hold(undefined);
+    gate.release();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('slow/library/app:v1');
+    expect(warnings[0]).toContain(`${gate.url} cannot serve now: no answer within 500 ms`);
+    // A refusal is an answer, not an outage: the client hears it.
+    gate.refuse(2, 'Basic realm="upstream"');
+    const refused = await fetch(`${r.url}/v2/slow/library/app/manifests/v1`);
+    expect([refused.status, await errorCode(refused), refused.headers.get('warning')]).toEqual([403, 'DENIED', null]);
+    expect(warnings).toHaveLength(1);
+    gate.refuse(0, '');
+    const again = await pull(`${r.url}/v2/slow/library/app/manifests/v1`);
+    expect([again.status, again.headers.get('warning')]).toEqual([200, null]);
+  });
+
+  it('keeps nothing of a manifest larger than the store takes, and answers 503', async () => {
+    const small = await startRegistry({ mirrors: [{ prefix: 'small', url: upstream.url }] }, undefined, { maxManifestSize: 64 });
+    try {
+      const big = await fetch(`${small.url}/v2/small/library/app/manifests/${image.descriptor.digest}`);
+      expect([big.status, await errorCode(big)]).toEqual([503, 'UPSTREAM_UNAVAILABLE']);
+      expect(() => small.store.statManifest('small/library/app', image.descriptor.digest)).toThrow(expect.objectContaining({ code: 'NAME_UNKNOWN' }));
+    } finally {
+      await small.close();
+    }
   });
 });

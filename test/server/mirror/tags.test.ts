@@ -7,18 +7,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDistribution, type Peer } from '../../../bench/peers.js';
 import { descriptor, errorCode, OCI_MANIFEST, pushImage, startRegistry, type TestRegistry } from '../helpers.js';
 import { OciLayout, type BuiltImage } from '../oci-layout.js';
 import { parseExposition, value } from '../prometheus.js';
 import { recordingProxy, type RecordingProxy } from './recording-proxy.js';
-import { pull, push } from './skopeo-push.js';
+import { pull } from './manifest-pull.js';
+import { pushImage as copyImage, startUpstream, type TestUpstream } from './upstreams.js';
 
 const STALE = '110 - "Response is Stale"';
 
 describe('tag lists and referrers through a mirror', () => {
   let dir: string;
-  let upstream: Peer;
+  let upstream: TestUpstream;
   let proxy: RecordingProxy;
   let other: TestRegistry;
   let r: TestRegistry;
@@ -29,11 +29,11 @@ describe('tag lists and referrers through a mirror', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'regmeta-mirror-tags-'));
-    upstream = await startDistribution({ parentDir: dir });
+    upstream = await startUpstream();
     const layout = new OciLayout(join(dir, 'layout'));
     image = layout.addImage({ layerSize: 512 });
     layout.tag(image.descriptor, 'a');
-    for (const tag of ['v1', 'v2', 'v3']) push(layout, 'a', upstream.host, 'library/app', tag);
+    for (const tag of ['v1', 'v2', 'v3']) await copyImage(upstream, layout, 'a', 'library/app', tag);
     proxy = await recordingProxy(upstream.url);
     // A registry with the referrers API: an image and an artifact about it.
     other = await startRegistry();

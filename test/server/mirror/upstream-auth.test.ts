@@ -177,6 +177,13 @@ describe('an upstream behind a token service', () => {
     const refused = await failure(pull(client(proxy.url, credentials)));
     expect(refused.code).toBe('DENIED');
     expect(refused.message).toContain(proxy.url);
+    // A 403 of the upstream, and a 401 without a challenge or with one of another scheme.
+    proxy.refuse(1, '', 403);
+    expect(await failure(pull(client(proxy.url, credentials)))).toMatchObject({ code: 'DENIED' });
+    proxy.refuse(1, 'Negotiate');
+    expect((await failure(pull(client(proxy.url, credentials)))).message).toContain('negotiate authentication, which a mirror does not speak');
+    proxy.refuse(1, '', 401);
+    expect(await failure(pull(client(proxy.url)))).toMatchObject({ code: 'DENIED' });
     tokens.settings.anonymous = false;
     try {
       const anonymous = await failure(pull(client(upstream.url)));
