@@ -9,10 +9,10 @@ import { setBlobHeaders } from '../handlers/blobs.js';
 import type { RequestContext } from '../http.js';
 import type { Route } from '../routes.js';
 import { sendBlob } from '../send-blob.js';
+import { upstreamUnavailable } from './auth.js';
 import { Downloads, type Download } from './download.js';
 import type { MirrorParts, MirrorTarget, Next } from './types.js';
-import { upstreamBlob } from './upstream-blob.js';
-import { upstreamUnavailable } from './auth.js';
+import { isUpstreamFailure, upstreamBlob } from './upstream-blob.js';
 
 type BlobRoute = Route & { kind: 'blob' };
 
@@ -44,7 +44,7 @@ export async function pullBlob(parts: MirrorParts, c: RequestContext, target: Mi
   if (!head && running?.names.has(name)) return serveDownload(parts, c, target, route, downloads.join(target, name, digest), next);
   if (head || running !== undefined || (await parts.blobs.stat(digest)) !== undefined) {
     // Another repository's copy proves nothing of this one: the upstream's word does.
-    const size = await headUpstream(parts, target, name, digest);
+    const size = await headUpstream(parts, c, target, name, digest);
     if (await linkStored(parts, name, digest)) {
       parts.counters.pull(prefix, 'blob', 'hit');
       return next(route);
@@ -61,17 +61,23 @@ export async function pullBlob(parts: MirrorParts, c: RequestContext, target: Mi
 /**
  * The blob's size upstream, in the target's repository.
  * @throws NotFoundError BLOB_UNKNOWN; HttpError UPSTREAM_UNAVAILABLE (also
- * for an answer without a size).
+ * for an answer without a size), DENIED; Error when the client goes away.
  */
-async function headUpstream(parts: MirrorParts, target: MirrorTarget, name: string, digest: string): Promise<number> {
+async function headUpstream(parts: MirrorParts, c: RequestContext, target: MirrorTarget, name: string, digest: string): Promise<number> {
+  // A client that went away leaves the line for an upstream slot.
+  const gone = new AbortController();
+  const abort = () => gone.abort(new Error('the client went away'));
+  c.res.once('close', abort);
   try {
-    const { size, body } = await upstreamBlob('HEAD', target, name, digest);
+    const { size, body } = await upstreamBlob('HEAD', target, name, digest, gone.signal);
     body.resume();
     if (size === undefined) throw upstreamUnavailable(target.mirror.upstream.origin, `it gave no size for blob ${digest}`);
     return size;
   } catch (error) {
-    if (error instanceof HttpError && error.code === 'UPSTREAM_UNAVAILABLE') parts.counters.upstreamError(target.mirror.options.prefix);
+    if (isUpstreamFailure(error)) parts.counters.upstreamError(target.mirror.options.prefix);
     throw error;
+  } finally {
+    c.res.off('close', abort);
   }
 }
 

@@ -13,9 +13,9 @@ import type { Readable } from 'node:stream';
 import type { BlobFile, StagedBlob } from '../../blobstore/index.js';
 import type { LockedAction } from '../../store/index.js';
 import { HttpError } from '../errors.js';
-import type { MirrorParts, MirrorTarget } from './types.js';
-import { upstreamBlob, type UpstreamBlob } from './upstream-blob.js';
 import { upstreamUnavailable } from './auth.js';
+import type { MirrorParts, MirrorTarget } from './types.js';
+import { isUpstreamFailure, upstreamBlob, type UpstreamBlob } from './upstream-blob.js';
 
 /** The downloads of one registry's mirrors: at most one per digest at a time. */
 export class Downloads {
@@ -209,7 +209,8 @@ export class Download {
       try {
         next = await chunks.next();
       } catch (error) {
-        throw error instanceof HttpError ? error : this.#broken('broke off');
+        // The upstream's own failure (a timeout) as it is; a closing registry's abort is no upstream's fault.
+        throw error instanceof HttpError || this.#aborted ? error : this.#broken('broke off');
       }
       if (next.done) break;
       const chunk = next.value;
@@ -271,7 +272,7 @@ export class Download {
     this.#failure = error instanceof Error ? error : new Error(String(error));
     // Clients still waiting for the answer hear the failure as their answer.
     this.#refused(this.#failure);
-    if (error instanceof HttpError && error.code === 'UPSTREAM_UNAVAILABLE') this.#parts.counters.upstreamError(this.#target.mirror.options.prefix);
+    if (isUpstreamFailure(error)) this.#parts.counters.upstreamError(this.#target.mirror.options.prefix);
     this.#wake();
     this.#settle();
     await rm(this.#spool, { force: true }).catch(() => {});

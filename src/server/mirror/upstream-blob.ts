@@ -6,8 +6,8 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { NotFoundError } from '../../store/index.js';
 import { HttpError } from '../errors.js';
-import type { MirrorTarget } from './types.js';
 import { upstreamUnavailable } from './auth.js';
+import type { MirrorTarget } from './types.js';
 
 /** What the upstream sent for a blob: its size (undefined when it sent no Content-Length) and its body (empty for HEAD). */
 export interface UpstreamBlob {
@@ -22,14 +22,16 @@ const MAX_REDIRECTS = 5;
 /**
  * HEAD or GET of blob `digest` in the target's upstream repository.
  * @param name the repository's local name, for the error message.
+ * @param signal aborts the request to the upstream when its client goes away.
  * @throws NotFoundError BLOB_UNKNOWN (the upstream answered 404);
  * HttpError UPSTREAM_UNAVAILABLE (unreachable, timed out, 5xx or 429,
- * too many redirects, any other status).
+ * too many redirects, any other status), DENIED (credentials refused);
+ * the signal's reason.
  */
-export async function upstreamBlob(method: 'GET' | 'HEAD', target: MirrorTarget, name: string, digest: string): Promise<UpstreamBlob> {
+export async function upstreamBlob(method: 'GET' | 'HEAD', target: MirrorTarget, name: string, digest: string, signal?: AbortSignal): Promise<UpstreamBlob> {
   const { upstream, options } = target.mirror;
   const path = `blobs/${digest}`;
-  let answer = await upstream.fetch(method, target.remote, path);
+  let answer = await upstream.fetch(method, target.remote, path, {}, signal);
   let base = `${upstream.origin}/v2/${target.remote}/${path}`;
   for (let hop = 0; REDIRECTS.has(answer.status); hop++) {
     answer.body.resume();
@@ -43,6 +45,11 @@ export async function upstreamBlob(method: 'GET' | 'HEAD', target: MirrorTarget,
   answer.body.resume();
   if (answer.status === 404) throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${name}`);
   throw upstreamUnavailable(upstream.origin, `it answered ${answer.status} for blob ${digest}`);
+}
+
+/** Whether `error` is the upstream's failure (what the mirror's upstreamError counter counts). */
+export function isUpstreamFailure(error: unknown): boolean {
+  return error instanceof HttpError && (error.code === 'UPSTREAM_UNAVAILABLE' || error.code === 'DENIED');
 }
 
 function contentLength(res: IncomingMessage): number | undefined {

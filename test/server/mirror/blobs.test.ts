@@ -48,11 +48,11 @@ afterAll(async () => {
 
 describe.each(storages)('mirrored blobs on $name', (storage) => {
   /** A registry of its own (its own bucket prefix too) mirroring the upstream behind the proxy as up/. */
-  async function mirrorRegistry(more: { timeout?: number; maxBlobSize?: number } = {}): Promise<{ registry: TestRegistry; stored: (digest: string) => Promise<boolean> }> {
+  async function mirrorRegistry(more: { timeout?: number; maxBlobSize?: number; dataDir?: string } = {}): Promise<{ registry: TestRegistry; stored: (digest: string) => Promise<boolean> }> {
     const options = (await storage.options()) ?? {};
     const s3 = options.storage === undefined ? undefined : { ...options.storage, prefix: `${options.storage.prefix}/${randomUUID()}` };
-    const { timeout, maxBlobSize } = more;
-    const registry = await startRegistry({ ...(s3 && { storage: s3 }), maxBlobSize, mirrors: [{ prefix: 'up', url: proxy.url, timeout }] });
+    const { timeout, maxBlobSize, dataDir } = more;
+    const registry = await startRegistry({ ...(s3 && { storage: s3 }), ...(dataDir && { dataDir }), maxBlobSize, mirrors: [{ prefix: 'up', url: proxy.url, timeout }] });
     const blobs = s3 ? new S3BlobStore(s3) : new DirectoryBlobStore(registry.dataDir);
     return { registry, stored: async (digest) => (await blobs.stat(digest)) !== undefined };
   }
@@ -215,6 +215,23 @@ describe.each(storages)('mirrored blobs on $name', (storage) => {
       proxy.fault(mid.digest, undefined);
       proxy.release();
       await registry.close();
+    }
+  });
+
+  it('a registry closing mid-download stops it: the client cut, nothing kept or spooled', async () => {
+    const dataDir = mkdtempSync(join(dir, 'closing-'));
+    const { registry, stored } = await mirrorRegistry({ dataDir });
+    proxy.fault(mid.digest, { kind: 'hold', at: MiB });
+    try {
+      const client = pull(blobUrl(registry, 'lib/mid', mid.digest));
+      await proxy.held();
+      await registry.close();
+      expect((await client.done).complete).toBe(false);
+      await waitFor(() => spoolEmpty(registry), 'the spool directory to be empty');
+      expect(await stored(mid.digest)).toBe(false);
+    } finally {
+      proxy.fault(mid.digest, undefined);
+      proxy.release();
     }
   });
 
