@@ -9,8 +9,6 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, t
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { HttpError } from '../errors.js';
 import { describe, upstreamUnavailable, UpstreamLogin } from './auth.js';
-
-export { upstreamUnavailable };
 import type { ResolvedMirror } from './options.js';
 
 /** What the upstream answered: its status and headers, and the body to read or destroy (empty for HEAD). */
