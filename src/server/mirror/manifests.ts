@@ -3,8 +3,7 @@
 // is over, and served from the cache, with a Warning, while the upstream
 // cannot answer. Concurrent pulls of one reference make one upstream request.
 
-import { createHash } from 'node:crypto';
-import { NotFoundError, pushedMediaType, StoreError } from '../../store/index.js';
+import { digestOf, isDigest, NotFoundError, pushedMediaType, StoreError, verifyDigest } from '../../store/index.js';
 import type { RequestContext } from '../http.js';
 import type { Route } from '../routes.js';
 import { ask, failed, fromCache, isUpstreamFailure, MIRROR_CTX, once, readAnswer, serveStale, type PullResult } from './calls.js';
@@ -124,9 +123,10 @@ async function fetchManifest(parts: MirrorParts, target: MirrorTarget, name: str
   }
   const payload = await readAnswer(parts, mirror, answer, parts.store.limits.maxManifestSize);
   const named = `${remote}${reference.includes(':') ? '@' : ':'}${reference}`;
-  const digest = reference.includes(':') ? reference : (headerDigest(answer) ?? `sha256:${hash('sha256', payload)}`);
-  const [algorithm, hex] = digest.split(':');
-  if ((algorithm !== 'sha256' && algorithm !== 'sha512') || hash(algorithm, payload) !== hex) {
+  const digest = reference.includes(':') ? reference : (headerDigest(answer) ?? digestOf(payload));
+  try {
+    verifyDigest(digest, payload);
+  } catch {
     throw failed(parts, mirror, `the manifest it sent for ${named} is not ${digest}`);
   }
   try {
@@ -141,13 +141,10 @@ async function fetchManifest(parts: MirrorParts, target: MirrorTarget, name: str
   }
 }
 
-function hash(algorithm: string, payload: Buffer): string {
-  return createHash(algorithm).update(payload).digest('hex');
-}
-
+/** The upstream's Docker-Content-Digest, when it is a digest: it names a path of the next request. */
 function headerDigest(answer: UpstreamAnswer): string | undefined {
   const digest = answer.headers['docker-content-digest'];
-  return typeof digest === 'string' && digest !== '' ? digest : undefined;
+  return isDigest(digest) ? digest : undefined;
 }
 
 /** The digest `tag` points at in the cache, or undefined. */
