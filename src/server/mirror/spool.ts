@@ -20,7 +20,7 @@ const OWNER = '.owner';
 const LEFT_OVER_MS = 24 * 60 * 60 * 1000;
 
 /** A spool file just created for writing and reading. */
-export interface SpoolFile {
+interface SpoolFile {
   file: string;
   handle: FileHandle;
 }
