@@ -74,6 +74,9 @@ export {
 export { MediaType, pushedMediaType } from './payload.js';
 export { EVENT_TYPES, OBJECT_TYPES } from './events.js';
 
+// Who a process is, and whether it has gone: for files processes sharing a directory leave behind.
+export { processGone, processIdentity } from './sqlite/process-identity.js';
+
 // What a file is, before anything opens it for writing.
 export { probeDatabase, type DatabaseKind } from './sqlite/connection.js';
 

@@ -29,10 +29,10 @@ export interface Cluster {
 
 /** What a replica test file works with: see replicaSuite. */
 export interface ReplicaSuite {
-  /** A fresh database and blob directory (or bucket prefix), with `n` replicas started on them. */
-  cluster(n: number): Promise<Cluster>;
-  /** `n` more replicas on a cluster's database and blobs (on S3, each with a data directory of its own). */
-  more(database: string, data: string, n: number): Promise<Served[]>;
+  /** A fresh database and blob directory (or bucket prefix), with `n` replicas started on them, `args` added to each one's `regmeta serve`. */
+  cluster(n: number, args?: string[]): Promise<Cluster>;
+  /** `n` more replicas on a cluster's database and blobs (on S3, each with a data directory of its own), `args` added to each one's `regmeta serve`. */
+  more(database: string, data: string, n: number, args?: string[]): Promise<Served[]>;
   /** The test S3 server (storage 's3' only; to stop and start it). */
   s3(): S3Server;
   /** A temporary directory, removed after the file's tests. */
@@ -62,18 +62,18 @@ export function replicaSuite(options: PostgresOptions & { storage?: StorageKind 
     await Promise.all([postgres?.stop(), s3?.cleanup()]);
   });
   const suite: ReplicaSuite = {
-    async cluster(n) {
+    async cluster(n, args = []) {
       const database = await postgres!.createDatabase();
       const storage = s3 ? ['--storage', `s3://${s3.bucket}/cluster-${storageOf.size}?endpoint=${s3.endpoint}&forcePathStyle=true`] : [];
       storageOf.set(database, storage);
       const data = suite.dir('regmeta-replicas-');
-      return { database, data, storage, all: await suite.more(database, data, n) };
+      return { database, data, storage, all: await suite.more(database, data, n, args) };
     },
-    async more(database, data, n) {
+    async more(database, data, n, args = []) {
       const storage = storageOf.get(database) ?? [];
       // Started at once: their migrations race on the advisory lock.
       const started = await Promise.all(
-        Array.from({ length: n }, () => serve(s3 ? suite.dir('regmeta-replica-') : data, ['--database', database, ...storage])),
+        Array.from({ length: n }, () => serve(s3 ? suite.dir('regmeta-replica-') : data, ['--database', database, ...storage, ...args])),
       );
       replicas.push(...started);
       return started;

@@ -90,9 +90,9 @@ async function linkStored(parts: MirrorParts, name: string, digest: string): Pro
   return true;
 }
 
-/** Stops the downloads running for a registry that is closing (each as a failure: nothing kept). */
-export function closeDownloads(parts: MirrorParts): void {
-  downloadsOf.get(parts)?.close();
+/** Stops the downloads running for a registry that is closing (each as a failure: nothing kept). Never rejects. */
+export async function closeDownloads(parts: MirrorParts): Promise<void> {
+  await downloadsOf.get(parts)?.close();
 }
 
 /**

@@ -1,14 +1,13 @@
 // A blob fetched from an upstream once per digest in this process: its bytes
-// spooled to a file under <dataDir>/mirror/ while they are hashed, and read
+// spooled to a file of this process's (spool.ts) while they are hashed, and read
 // from there by every client that asks meanwhile, each at its own pace. No
 // client gets the last byte of its answer before the digest has checked
 // out: a blob whose bytes do not match, or whose upstream dies or stalls,
 // is thrown away, every client's connection cut. A verified blob goes into
 // the blob store and is linked in each repository that asked for it.
 
-import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
-import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { rm, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { BlobFile, StagedBlob } from '../../blobstore/index.js';
 import type { LockedAction } from '../../store/index.js';
@@ -17,18 +16,17 @@ import { upstreamUnavailable } from './auth.js';
 import type { MirrorParts, MirrorTarget } from './types.js';
 import { isUpstreamError } from './calls.js';
 import { upstreamBlob, type UpstreamBlob } from './upstream-blob.js';
+import { Spool } from './spool.js';
 
 /** The downloads of one registry's mirrors: at most one per digest at a time. */
 export class Downloads {
   readonly #parts: MirrorParts;
-  /** Where downloads are spooled: `<dataDir>/mirror`. */
-  readonly #dir: string;
+  readonly #spool: Spool;
   readonly #running = new Map<string, Download>();
-  #prepared: Promise<void> | undefined;
 
   constructor(parts: MirrorParts) {
     this.#parts = parts;
-    this.#dir = path.join(parts.dataDir, 'mirror');
+    this.#spool = new Spool(parts.dataDir);
   }
 
   /** The download of `digest` running now, if any. */
@@ -45,12 +43,11 @@ export class Downloads {
   join(target: MirrorTarget, name: string, digest: string): Download {
     let download = this.#running.get(digest);
     if (download === undefined) {
-      const spool = path.join(this.#dir, `${digest.slice(digest.indexOf(':') + 1)}-${randomUUID().slice(0, 8)}`);
-      const started = new Download(this.#parts, target, name, digest, spool, () => {
+      const started = new Download(this.#parts, target, name, digest, this.#spool, () => {
         if (this.#running.get(digest) === started) this.#running.delete(digest);
       });
       this.#running.set(digest, started);
-      started.start(this.#prepare());
+      started.start();
       download = started;
     }
     download.names.add(name);
@@ -58,21 +55,10 @@ export class Downloads {
     return download;
   }
 
-  /** Fails every running download: the registry is closing. */
-  close(): void {
+  /** Fails every running download: the registry is closing. Removes the spool directory when none was running. Never rejects. */
+  async close(): Promise<void> {
     for (const download of this.#running.values()) download.abort();
-  }
-
-  /** Empties the spool directory on first use: what is there was left by a process that died mid-download. */
-  #prepare(): Promise<void> {
-    this.#prepared ??= (async () => {
-      await rm(this.#dir, { recursive: true, force: true });
-      await mkdir(this.#dir, { recursive: true });
-    })().catch((error: unknown) => {
-      this.#prepared = undefined;
-      throw error;
-    });
-    return this.#prepared;
+    await this.#spool.close(this.#running.size === 0);
   }
 }
 
@@ -94,7 +80,9 @@ export class Download {
   readonly #target: MirrorTarget;
   readonly #name: string;
   readonly #digest: string;
-  readonly #spool: string;
+  readonly #spools: Spool;
+  /** The spool file, once made. */
+  #spool: string | undefined;
   readonly #onSettled: () => void;
   #handle: FileHandle | undefined;
   /** The upstream's body, while it is read. */
@@ -111,12 +99,12 @@ export class Download {
   #kept: () => void = () => {};
   #lost: (error: Error) => void = () => {};
 
-  constructor(parts: MirrorParts, target: MirrorTarget, name: string, digest: string, spool: string, onSettled: () => void) {
+  constructor(parts: MirrorParts, target: MirrorTarget, name: string, digest: string, spools: Spool, onSettled: () => void) {
     this.#parts = parts;
     this.#target = target;
     this.#name = name;
     this.#digest = digest;
-    this.#spool = spool;
+    this.#spools = spools;
     this.#onSettled = onSettled;
     this.ready = new Promise<void>((resolve, reject) => {
       this.#answered = resolve;
@@ -168,18 +156,17 @@ export class Download {
   }
 
   /** Runs the download: the upstream's answer, the body into the spool, the blob kept. Never throws. */
-  start(prepared: Promise<void>): void {
-    void this.#run(prepared);
+  start(): void {
+    void this.#run();
   }
 
-  async #run(prepared: Promise<void>): Promise<void> {
+  async #run(): Promise<void> {
     let blob: UpstreamBlob | undefined;
     try {
-      await prepared;
       blob = await upstreamBlob('GET', this.#target, this.#name, this.#digest);
       if (this.#aborted) throw new Error('the registry is closing');
       this.#checkSize(blob.size ?? 0);
-      this.#handle = await open(this.#spool, 'wx+');
+      ({ file: this.#spool, handle: this.#handle } = await this.#spools.create(this.#digest));
     } catch (error) {
       blob?.body.destroy();
       return this.#fail(error);
@@ -249,7 +236,7 @@ export class Download {
     const { blobs, store, onWarning } = this.#parts;
     let staged: StagedBlob | undefined;
     try {
-      staged = await blobs.put(this.#digest, { file: this.#spool, link: true });
+      staged = await blobs.put(this.#digest, { file: this.#spool!, link: true });
       let place: LockedAction | undefined = staged.place;
       // Names added while linking are linked too (a Set's iteration sees them).
       for (const name of this.names) {
@@ -264,7 +251,7 @@ export class Download {
     } finally {
       await staged?.discard();
     }
-    await rm(this.#spool, { force: true }).catch(() => {});
+    await rm(this.#spool!, { force: true }).catch(() => {});
     this.#kept();
   }
 
@@ -276,7 +263,7 @@ export class Download {
     if (isUpstreamError(error)) this.#parts.counters.upstreamError(this.#target.mirror.options.prefix);
     this.#wake();
     this.#settle();
-    await rm(this.#spool, { force: true }).catch(() => {});
+    if (this.#spool !== undefined) await rm(this.#spool, { force: true }).catch(() => {});
     this.#lost(this.#failure);
   }
 

@@ -129,8 +129,9 @@ export class Mirrors {
 
   /** Stops the downloads running, closes the upstreams' connections and writes the pulls noted (never rejects). */
   async close(): Promise<void> {
-    closeDownloads(this.parts);
+    const downloads = closeDownloads(this.parts);
     for (const mirror of this.#mirrors) mirror.upstream.close();
     await this.#pulls?.close();
+    await downloads;
   }
 }
