@@ -1,11 +1,11 @@
 // A blob fetched from an upstream once per digest in this process: its bytes
 // spooled to a file under <dataDir>/mirror/ while they are hashed, and read
 // by every client that asks meanwhile, each at its own pace (the recent ones
-// from memory, see spool.ts). No
-// client gets the last byte of its answer before the digest has checked
-// out: a blob whose bytes do not match, or whose upstream dies or stalls,
-// is thrown away, every client's connection cut. A verified blob goes into
-// the blob store and is linked in each repository that asked for it.
+// from memory: spool.ts). No client gets the last byte of its answer before
+// the digest has checked out: a blob whose bytes do not match, or whose
+// upstream dies or stalls, is thrown away, every client's connection cut. A
+// verified blob goes into the blob store and is linked in each repository
+// that asked for it.
 
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, open, rm } from 'node:fs/promises';
@@ -213,6 +213,7 @@ export class Download {
     }
   }
 
+  /** #receive's work, without the stop on failure. */
   async #spoolBody(body: Readable, file: Spool): Promise<void> {
     const algorithm = this.#digest.slice(0, this.#digest.indexOf(':'));
     const hash = createHash(algorithm);
