@@ -1,13 +1,14 @@
 // A blob fetched from an upstream once per digest in this process: its bytes
-// spooled to a file of this process's (spool.ts) while they are hashed, and read
-// from there by every client that asks meanwhile, each at its own pace. No
-// client gets the last byte of its answer before the digest has checked
-// out: a blob whose bytes do not match, or whose upstream dies or stalls,
-// is thrown away, every client's connection cut. A verified blob goes into
-// the blob store and is linked in each repository that asked for it.
+// spooled to a file of this process's (spool.ts) while they are hashed, and
+// read by every client that asks meanwhile, each at its own pace (the recent
+// ones from memory: buffered.ts). No client gets the last byte of its answer
+// before the digest has checked out: a blob whose bytes do not match, or
+// whose upstream dies or stalls, is thrown away, every client's connection
+// cut. A verified blob goes into the blob store and is linked in each
+// repository that asked for it.
 
 import { createHash } from 'node:crypto';
-import { rm, type FileHandle } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { BlobFile, StagedBlob } from '../../blobstore/index.js';
 import type { LockedAction } from '../../store/index.js';
@@ -15,8 +16,12 @@ import { HttpError } from '../errors.js';
 import { upstreamUnavailable } from './auth.js';
 import type { MirrorParts, MirrorTarget } from './types.js';
 import { isUpstreamError } from './calls.js';
-import { upstreamBlob, type UpstreamBlob } from './upstream-blob.js';
+import { BufferedSpool } from './buffered.js';
 import { Spool } from './spool.js';
+import { upstreamBlob, type UpstreamBlob } from './upstream-blob.js';
+
+/** The fewest bytes a reader keeping up with the upstream waits for, unless its answer ends sooner. */
+const MIN_READ = 256 << 10;
 
 /** The downloads of one registry's mirrors: at most one per digest at a time. */
 export class Downloads {
@@ -84,11 +89,10 @@ export class Download {
   /** The spool file, once made. */
   #spool: string | undefined;
   readonly #onSettled: () => void;
-  #handle: FileHandle | undefined;
+  #file: BufferedSpool | undefined;
   /** The upstream's body, while it is read. */
   #body: Readable | undefined;
   #aborted = false;
-  #written = 0;
   #verified = false;
   #failure: Error | undefined;
   #settled = false;
@@ -166,7 +170,9 @@ export class Download {
       blob = await upstreamBlob('GET', this.#target, this.#name, this.#digest);
       if (this.#aborted) throw new Error('the registry is closing');
       this.#checkSize(blob.size ?? 0);
-      ({ file: this.#spool, handle: this.#handle } = await this.#spools.create(this.#digest));
+      const created = await this.#spools.create(this.#digest);
+      this.#spool = created.file;
+      this.#file = new BufferedSpool(created.handle);
     } catch (error) {
       blob?.body.destroy();
       return this.#fail(error);
@@ -175,7 +181,7 @@ export class Download {
     this.#answered();
     try {
       this.#body = blob.body;
-      await this.#receive(blob.body, this.#handle);
+      await this.#receive(blob.body, this.#file);
     } catch (error) {
       blob.body.destroy();
       return this.#fail(error);
@@ -186,7 +192,18 @@ export class Download {
   }
 
   /** Writes the body to the spool, hashing it, and checks its length and digest. @throws UPSTREAM_UNAVAILABLE when they are wrong or the body fails; the spool's error. */
-  async #receive(body: Readable, handle: FileHandle): Promise<void> {
+  async #receive(body: Readable, file: BufferedSpool): Promise<void> {
+    try {
+      await this.#spoolBody(body, file);
+    } catch (error) {
+      // No write may be under way once the spool is removed.
+      await file.stop();
+      throw error;
+    }
+  }
+
+  /** #receive's work, without the stop on failure. */
+  async #spoolBody(body: Readable, file: BufferedSpool): Promise<void> {
     const algorithm = this.#digest.slice(0, this.#digest.indexOf(':'));
     const hash = createHash(algorithm);
     const { counters } = this.#parts;
@@ -202,27 +219,27 @@ export class Download {
       }
       if (next.done) break;
       const chunk = next.value;
-      this.#checkSize(this.#written + chunk.length);
+      this.#checkSize(file.received + chunk.length);
       hash.update(chunk);
-      for (let at = 0; at < chunk.length; ) at += (await handle.write(chunk, at, chunk.length - at, this.#written + at)).bytesWritten;
-      this.#written += chunk.length;
+      file.append(chunk);
       counters.upstreamBytes(prefix, chunk.length);
       this.#wake();
+      if (file.full) await file.settle();
     }
-    if (this.size !== undefined && this.#written !== this.size) throw this.#broken('ended early');
+    if (this.size !== undefined && file.received !== this.size) throw this.#broken('ended early');
     const actual = `${algorithm}:${hash.digest('hex')}`;
     if (actual !== this.#digest) {
       this.#parts.onWarning(`mirror ${prefix}: the upstream sent bytes whose digest is ${actual} for blob ${this.#digest} of ${this.#name}: thrown away`);
       throw upstreamUnavailable(this.#target.mirror.upstream.origin, `it sent blob ${this.#digest} with bytes of another digest`);
     }
-    this.size = this.#written;
+    this.size = file.received;
     // A blob reaches the store only flushed, as a pushed one does.
-    await handle.sync();
+    await file.flush();
   }
 
   #broken(how: string): HttpError {
     const of = this.size === undefined ? '' : ` of ${this.size}`;
-    return upstreamUnavailable(this.#target.mirror.upstream.origin, `its answer for blob ${this.#digest} ${how} after ${this.#written}${of} bytes`);
+    return upstreamUnavailable(this.#target.mirror.upstream.origin, `its answer for blob ${this.#digest} ${how} after ${this.#file?.received ?? 0}${of} bytes`);
   }
 
   /** @throws HttpError SIZE_INVALID (413) when `size` is over the blob store's limit. */
@@ -276,18 +293,21 @@ export class Download {
   }
 
   #release(): void {
-    if (!this.#settled || this.#readers > 0 || this.#handle === undefined) return;
-    const handle = this.#handle;
-    this.#handle = undefined;
-    void handle.close().catch(() => {});
+    if (!this.#settled || this.#readers > 0 || this.#file === undefined) return;
+    const file = this.#file;
+    this.#file = undefined;
+    file.close();
   }
 
   async #read(buffer: Buffer, offset: number, length: number, position: number, last: number): Promise<number> {
     for (;;) {
       if (this.#failure !== undefined) throw this.#failure;
-      const limit = this.#verified ? this.#written : Math.min(this.#written, last);
-      if (position < limit) return (await this.#handle!.read(buffer, offset, Math.min(length, limit - position), position)).bytesRead;
-      if (this.#verified) return 0;
+      const file = this.#file!;
+      const received = file.received;
+      if (this.#verified) return position < received ? file.read(buffer, offset, length, position, received) : 0;
+      const limit = Math.min(received, last);
+      // A piece per few upstream chunks, not per chunk: each costs the client's answer a socket write.
+      if (position < limit && limit - position >= Math.min(length, last - position, MIN_READ)) return file.read(buffer, offset, length, position, limit);
       await this.#progress();
     }
   }

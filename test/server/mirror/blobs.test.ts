@@ -142,6 +142,30 @@ describe.each(storages)('mirrored blobs on $name', (storage) => {
     }
   });
 
+  it('clients that join a download late read its early bytes from the spool, the recent ones as the others do', async () => {
+    const { registry } = await mirrorRegistry();
+    // Far enough in that the first bytes are written out and no longer held in memory.
+    proxy.fault(big.digest, { kind: 'hold', at: 32 * MiB });
+    try {
+      const first = pull(blobUrl(registry, 'lib/big', big.digest));
+      await proxy.held();
+      const late = pull(blobUrl(registry, 'lib/big', big.digest));
+      const head = pull(blobUrl(registry, 'lib/big', big.digest), { Range: 'bytes=0-999' });
+      await Promise.all([late.until(31 * MiB), head.until(999)]);
+      expect([late.received() < big.bytes.length, late.ended(), head.received(), head.ended()]).toEqual([true, false, 999, false]);
+      proxy.fault(big.digest, undefined);
+      proxy.release();
+      const [gotFirst, gotLate, gotHead] = await Promise.all([first.done, late.done, head.done]);
+      expect([gotFirst.complete, gotLate.complete, gotHead.complete]).toEqual([true, true, true]);
+      expect(gotFirst.body.equals(big.bytes) && gotLate.body.equals(big.bytes)).toBe(true);
+      expect(gotHead.body.equals(big.bytes.subarray(0, 1000))).toBe(true);
+    } finally {
+      proxy.fault(big.digest, undefined);
+      proxy.release();
+      await registry.close();
+    }
+  });
+
   /** After a failed download: every client cut short, nothing linked, stored or spooled; then a healthy GET succeeds. */
   async function expectNothingKept(mirror: Awaited<ReturnType<typeof mirrorRegistry>>, pulled: Pulled[]): Promise<void> {
     const { registry, stored } = mirror;
