@@ -17,6 +17,10 @@
 //   over the sample, divided by the image's size (manifest and blobs); the
 //   sample ends once the cache has kept every blob (distribution's proxy
 //   fetches each once more to keep it, and may finish after its client).
+// - The cold-rate row is the cold row with every side, the straight pull
+//   too, reaching the upstream through one throttle (bench/throttle.ts) at
+//   a public registry's speed: loopback's upstream, answering from the page
+//   cache, would otherwise time the cache's CPU, not what its client waits.
 // - Samples of a row rotate which side goes first; a cell is the median.
 // - Everything keeps its data on tmpfs (/dev/shm) unless REGMETA_BENCH_DIR
 //   names another directory.
