@@ -17,6 +17,10 @@
 //   over the sample, divided by the image's size (manifest and blobs); the
 //   sample ends once the cache has kept every blob (distribution's proxy
 //   fetches each once more to keep it, and may finish after its client).
+// - The cold-rate row is the cold row with every side, the straight pull
+//   too, reaching the upstream through one throttle (bench/throttle.ts) at
+//   a public registry's speed: loopback's upstream, answering from the page
+//   cache, would otherwise time the cache's CPU, not what its client waits.
 // - Samples of a row rotate which side goes first; a cell is the median.
 // - Everything keeps its data on tmpfs (/dev/shm) unless REGMETA_BENCH_DIR
 //   names another directory.
@@ -29,15 +33,18 @@ import { processCpu } from './client.js';
 import { formatNumber, formatRatio, markdownTable, median, progress, progressDone } from './lib.js';
 import { otherVersion, startDistribution, startOurs, stopAll, type Peer } from './peers.js';
 import { distributionHolds, logMark, makeImage, pullImage, puller, pushImage, servedSince, type Image } from './pull.js';
+import { startThrottle } from './throttle.js';
 
 const MiB = 1 << 20;
 const SIZE = Number(process.env.BENCH_MIRROR_MIB ?? 256) * MiB;
 const LAYERS = Number(process.env.BENCH_MIRROR_LAYERS ?? 4);
 const OVERRIDE = process.env.BENCH_MIRROR_SAMPLES === undefined ? undefined : Number(process.env.BENCH_MIRROR_SAMPLES);
-const SAMPLES = { cold: 7, warm: 15, concurrent: 5 };
+const SAMPLES = { cold: 7, warm: 15, concurrent: 5, coldRate: 5 };
 const samples = (n: number) => OVERRIDE ?? n;
 const PARALLEL = 8;
-const ONLY = (process.env.BENCH_ONLY ?? 'cold,warm,concurrent').split(',');
+const ONLY = (process.env.BENCH_ONLY ?? 'cold,warm,concurrent,cold-rate').split(',');
+/** The upstream's rate on the cold-rate row, in MB/s: a well-connected pull from a public registry. */
+const UPSTREAM_MBPS = Number(process.env.BENCH_MIRROR_UPSTREAM_MBPS ?? 100);
 const DATA_PARENT = process.env.REGMETA_BENCH_DIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
 /** Where the upstream appears in regmeta's namespace. */
 const PREFIX = 'up';
@@ -157,6 +164,22 @@ async function coldRow(setting: Setting): Promise<string[]> {
   return row(`cold pull (baseline: straight from the upstream)`, count, [mirror, base, proxy, base]);
 }
 
+/** Cold pulls as on coldRow, with every side reaching the upstream through one throttle (bench/throttle.ts). */
+async function coldRateRow(setting: Setting): Promise<string[]> {
+  const count = samples(SAMPLES.coldRate);
+  const throttle = await startThrottle(setting.upstream.url, UPSTREAM_MBPS * 1e6);
+  try {
+    const slow = { ...setting, upstream: { ...setting.upstream, url: throttle.url } };
+    const upstream = direct(slow);
+    const straight: Side = () => sample(slow, upstream, pulls(upstream, slow.image, 1), true);
+    const [mirror, proxy, base] = await measure('cold pulls at network speed', count, [cold(slow, regmetaMirror, 1), cold(slow, distributionProxy, 1), straight]);
+    await upstream.stop();
+    return row(`cold pull, the upstream at ${formatNumber(UPSTREAM_MBPS)} MB/s (baseline: straight from it)`, count, [mirror, base, proxy, base]);
+  } finally {
+    await throttle.stop();
+  }
+}
+
 async function concurrentRow(setting: Setting): Promise<string[]> {
   const count = samples(SAMPLES.concurrent);
   const upstream = direct(setting);
@@ -210,6 +233,7 @@ async function main(): Promise<void> {
     if (ONLY.includes('cold')) rows.push(await coldRow(setting));
     if (ONLY.includes('warm')) rows.push(await warmRow(setting, data));
     if (ONLY.includes('concurrent')) rows.push(await concurrentRow(setting));
+    if (ONLY.includes('cold-rate')) rows.push(await coldRateRow(setting));
     progressDone();
     const headers = ['pull (median s)', 'samples', 'regmeta mirror', 'its baseline', 'mirror / baseline', 'distribution proxy', 'its baseline',
       'proxy / baseline', 'mirror / proxy', 'upstream bytes / image, mirror', 'upstream bytes / image, proxy', 'mirror CPU s', 'proxy CPU s'];
@@ -220,6 +244,7 @@ async function main(): Promise<void> {
         `the upstream and distribution's proxy: ${otherVersion('distribution')}; data in ${DATA_PARENT}. The client: this process, blobs 3 at a time, ` +
         `${PARALLEL} such pulls at once on the concurrent row. A cold sample starts a fresh cache and pulls a 2 MiB image through it untimed first. ` +
         `Upstream bytes: what the upstream's access log says its GETs carried during the sample, per image (manifest and blobs). ` +
+        `On the cold-rate row every side reaches the upstream through one throttle sending its answers at ${formatNumber(UPSTREAM_MBPS)} MB/s in all. ` +
         `CPU s: the cache process's user+system time per sample (from /proc). Load average at the start: ${load.map((l) => l.toFixed(1)).join(', ')}.`,
     );
     console.log(`The run took ${Math.round((Date.now() - began) / 1000)} s.`);
