@@ -8,17 +8,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openStore } from 'regmeta';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACCEPT } from '../server/mirror/manifest-pull.js';
 import { OciLayout } from '../server/oci-layout.js';
 import { startDistribution, type Peer } from '../../bench/peers.js';
 import { BIN, dumpState, isOneLineError, regmeta, serve, tempDir } from './run.js';
 import { Storage } from './storage.js';
-
-const ACCEPT = [
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-].join(', ');
 
 /** skopeo copy of the layout's `ref` to `<host>/<repo>:<tag>`; `all` for an index; `format` v2s2 converts to Docker's media types. */
 function push(layout: OciLayout, ref: string, host: string, repo: string, tag: string, all = false, format?: 'v2s2'): void {

@@ -1,12 +1,9 @@
 // A manifest pull as clients make it, with an Accept of every manifest type.
 
-/** An Accept header listing every manifest type the registry serves. */
-const ACCEPT = [
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-].join(', ');
+import { MANIFEST_ACCEPT } from '../../../src/server/mirror/upstream.js';
+
+/** An Accept header listing every manifest type the registry serves (the mirror's own, asking its upstream). */
+export const ACCEPT = MANIFEST_ACCEPT;
 
 /** A GET or HEAD of `url` with ACCEPT: status, body, digest, the headers. */
 export async function pull(url: string, method: 'GET' | 'HEAD' = 'GET', accept = ACCEPT) {
