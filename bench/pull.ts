@@ -7,16 +7,13 @@ import { randomFillSync, createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
+import { MediaType } from 'regmeta';
+import { MANIFEST_ACCEPT } from '../src/server/mirror/upstream.js';
 import { expectStatus, pushBlob, sha256, type Target } from './client.js';
 
-const MANIFEST_TYPE = 'application/vnd.docker.distribution.manifest.v2+json';
-/** What containerd and podman send: every manifest and index type. */
-const ACCEPT = [
-  MANIFEST_TYPE,
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.oci.image.index.v1+json',
-].join(', ');
+const MANIFEST_TYPE = MediaType.DockerManifest;
+/** What containerd and podman send: every manifest and index type (the mirror's own Accept). */
+const ACCEPT = MANIFEST_ACCEPT;
 /** Blobs fetched at once within one pull: Docker's and containerd's default. */
 const DOWNLOADS = 3;
 

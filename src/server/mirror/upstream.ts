@@ -7,6 +7,7 @@
 
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { MediaType } from '../../store/index.js';
 import { HttpError } from '../errors.js';
 import { describe, upstreamUnavailable, UpstreamLogin } from './auth.js';
 import type { ResolvedMirror } from './options.js';
@@ -19,12 +20,7 @@ export interface UpstreamAnswer {
 }
 
 /** The media types a mirror asks for: every manifest type it stores and serves. */
-export const MANIFEST_ACCEPT = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
+export const MANIFEST_ACCEPT = Object.values(MediaType).join(', ');
 
 /** A queue of slots: at most `size` holders at once, the rest wait in order. */
 class Slots {
