@@ -7,7 +7,7 @@ import type { Reference } from './grammar.js';
 import type { StoreLimits } from './limits.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo } from './types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, NewEvent, PageOptions, PutManifestResult, StoreStats } from './types.js';
-import type { NamespaceRepository, Pull, StoredManifest, TagHistoryEntry, UntaggedManifest } from './types.js';
+import type { NamespaceRepository, Pull, StoredManifest, TagDetailsPage, TagHistoryEntry, TagQuery, UntaggedManifest } from './types.js';
 import type { NotificationCursors } from './notifications.js';
 import type { UploadSessions } from './uploads.js';
 import { methodList } from './methods.js';
@@ -150,6 +150,24 @@ export interface Store {
    * @throws NotFoundError NAME_UNKNOWN; StoreError NAME_INVALID, TAG_INVALID.
    */
   tagHistory(repo: string, tag: string): Promise<TagHistoryEntry[]>;
+  /**
+   * A page of the tags of `repo` with what each points at: digest, media
+   * type, size (the manifest, its present children and every blob they
+   * reference, each blob once), an index's platforms, when the tag was set
+   * and moved, its manifest's last push, its last pull and pull count. Sorted
+   * by `query.sort` (name in byte order, default; push or pull time, ties
+   * broken by name) in `query.order`; only the tags that start with
+   * `query.prefix` (sought in the index) and match `query.pattern` (kept in
+   * code: a page is still full). Keyset pages of `query.n` (default 100, at
+   * most MAX_PAGE_SIZE): `next` is the opaque cursor that `query.last` takes
+   * for the page after, absent on the last page. One snapshot, a few
+   * statements a page, whatever the repository holds.
+   * @throws NotFoundError NAME_UNKNOWN; StoreError NAME_INVALID, ARGUMENT_INVALID
+   * (an unknown field, sort or order; a pattern that is not one), TAG_INVALID
+   * (a prefix that is not tag characters), PAGINATION_NUMBER_INVALID (`n`,
+   * or a `last` that is no cursor of this sort and order).
+   */
+  tagDetails(repo: string, query?: TagQuery): Promise<TagDetailsPage>;
 
   // --- repositories -------------------------------------------------------------
   /**
@@ -359,7 +377,7 @@ export interface Store {
 /** Every method of Store: what an adapter derives its methods from. */
 export const STORE_METHODS = methodList<Store>()([
   'putManifest', 'getManifest', 'statManifest', 'getManifestByReference', 'deleteManifest', 'referrers',
-  'putTag', 'getTag', 'deleteTag', 'allTags', 'tagDescriptors', 'lookupTags', 'tagHistory',
+  'putTag', 'getTag', 'deleteTag', 'allTags', 'tagDescriptors', 'lookupTags', 'tagHistory', 'tagDetails',
   'catalog', 'deleteRepository', 'recordPulls', 'namespaceUsage',
   'linkBlob', 'mountBlob', 'statBlob', 'unlinkBlob', 'deleteBlob', 'whileBlobUnknown', 'allBlobs',
   'untaggedManifests', 'unreferencedBlobs', 'collectManifest', 'collectBlob',
