@@ -5,6 +5,7 @@
 // keeps what `keep` keeps until the page is full.
 
 import { StoreError } from './errors.js';
+import { compileTagPattern } from './grammar.js';
 import { MAX_PAGE_SIZE } from './limits.js';
 import type { Platform, TagDetail, TagDetailsPage, TagQuery } from './types.js';
 
@@ -52,13 +53,6 @@ export interface TagDetailRow {
   sort_at: number;
   /** The payload of an index, for its platforms; null for anything else. */
   payload: Buffer | Uint8Array | null;
-}
-
-// Until the grammar module has it: `*` any run of tag characters, `?` one.
-function compileTagPattern(pattern: string): RegExp | string {
-  if (pattern === '') return 'an empty pattern';
-  if (!/^[A-Za-z0-9_.*?-]{1,128}$/.test(pattern)) return `${JSON.stringify(pattern.slice(0, 80))} is not a tag pattern (tag characters, * and ?)`;
-  return new RegExp(`^${pattern.replace(/[.]/g, '\\.').replace(/[*]/g, '[A-Za-z0-9_.-]*').replace(/[?]/g, '[A-Za-z0-9_.-]')}$`);
 }
 
 function argument(message: string): never {

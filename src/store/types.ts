@@ -3,6 +3,13 @@
 /** Who is acting. An absent actor is anonymous, recorded as ''. */
 export interface Context {
   actor?: string;
+  /**
+   * The actor is an administrator: the store lets an admin move or delete a
+   * tag that a rule of StorePolicy.immutable protects (the event says so in
+   * its reason). What makes a user an admin is the caller's rule (the registry
+   * server's access rules).
+   */
+  admin?: boolean;
 }
 
 /** A manifest as pushed: its media type and its exact bytes. */
@@ -155,7 +162,7 @@ export interface TagDetailsPage {
 }
 
 /** What happened to an event's object (EVENT_TYPES holds them all). */
-export type EventType = 'CREATE' | 'UPDATE' | 'DELETE';
+export type EventType = 'CREATE' | 'UPDATE' | 'DELETE' | 'PULL';
 /** What an event happened to (OBJECT_TYPES holds them all). */
 export type EventObjectType = 'REPOSITORY' | 'TAG' | 'MANIFEST' | 'BLOB';
 
@@ -173,6 +180,10 @@ export interface Event {
   tag?: string;
   digest?: string;
   previousDigest?: string;
+  /** A PULL event's number of pulls: pulls are written in batches, one event per manifest (and tag) per batch. */
+  count?: number;
+  /** Why, when the change was not simply asked for: the retention rule that removed it, an admin's override of an immutable tag. */
+  reason?: string;
 }
 
 /**
@@ -239,8 +250,36 @@ export interface UntaggedManifest {
   createdAt: Date;
 }
 
+/** Tags that, once they exist, no one but an admin may move or delete (StorePolicy.immutable). */
+export interface ImmutableRule {
+  /** A repository pattern: `*` within a path segment, `**` whole segments (`rel/*`). */
+  repositories: string;
+  /** Tag patterns: `*` any run of characters, `?` one (`v*`, `latest`). */
+  tags: string[];
+}
+
+/** How many bytes a namespace may hold, each blob counted once (StorePolicy.quotas). */
+export interface Quota {
+  /** A repository name's first component: `acme` holds acme/app and acme/team/app. */
+  namespace: string;
+  /** Bytes of blobs linked in the namespace's repositories, each blob once. */
+  maxSize: number;
+}
+
+/**
+ * What a store enforces inside its transactions, beyond the spec: given at
+ * open, checked there (ARGUMENT_INVALID names a malformed rule), and
+ * reported by Store.policy.
+ */
+export interface StorePolicy {
+  immutable?: ImmutableRule[];
+  quotas?: Quota[];
+}
+
 /** Options of openStore. */
 export interface StoreOptions {
+  /** Immutable tags and quotas, enforced in every write's transaction. Default: none. */
+  policy?: StorePolicy;
   /**
    * 'full' (default): every acknowledged write survives power loss.
    * 'normal': a power loss may take the last writes back, never corrupt the file.
@@ -261,6 +300,8 @@ export interface StoreOptions {
 
 /** Options of openPostgresStore. */
 export interface PostgresStoreOptions {
+  /** Immutable tags and quotas, enforced in every write's transaction. Default: none. */
+  policy?: StorePolicy;
   /** How long a write waits for another transaction's row lock, in ms (PostgreSQL's lock_timeout). Default 5000. */
   busyTimeout?: number;
   /** The largest manifest accepted, in bytes. Default 4 MiB, the spec's suggested limit. */
