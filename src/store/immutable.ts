@@ -9,7 +9,7 @@ import { compilePolicy, type CompiledPolicy } from './policy.js';
 import type { StorePolicy } from './types.js';
 
 /** The reason the event of an admin's move or delete of an immutable tag carries. */
-export const IMMUTABLE_OVERRIDE = 'immutable tag override by an admin';
+const IMMUTABLE_OVERRIDE = 'immutable tag override by an admin';
 
 /** The rule that makes `repo:tag` immutable, as `<repositories> <tag pattern>` (`rel/* v*`); undefined when none does. */
 function ruleOf(policy: CompiledPolicy, repo: string, tag: string): string | undefined {

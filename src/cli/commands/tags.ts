@@ -13,7 +13,7 @@ import { StoreError, type Store, type TagDetail, type TagQuery } from '../../sto
 const options = {
   ...LOCATION_OPTIONS,
   ...JSON_OPTION,
-  long: { type: 'boolean', short: 'l' },
+  long: { type: 'boolean' },
   sort: { type: 'string' },
   order: { type: 'string' },
   prefix: { type: 'string' },
@@ -34,7 +34,7 @@ pushed, when the tag was last pulled, and its pulls.
 
 options:
 ${LOCATION_HELP}
-  -l, --long           the details of each tag
+  --long               the details of each tag
   --sort <key>         name (default, byte order), pushed or pulled; ties by name
   --order <order>      asc (default) or desc
   --prefix <text>      only tags that start with <text>
