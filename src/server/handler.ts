@@ -27,6 +27,7 @@ import { RequestState, requestPath } from './request.js';
 import { isProbe, isWrite, parseRoute, type Route } from './routes.js';
 import { createMirrors, type Mirrors } from './mirror/mirrors.js';
 import { resolveMirrors, type MirrorOptions } from './mirror/options.js';
+import { pullRecorderOf, type PullOptions } from './pulls.js';
 
 /** createRegistryHandler's options: the store, the data directory, and the registry's switches and limits. */
 export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<AuthLimits> {
@@ -118,6 +119,11 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
    * without them does none of their work.
    */
   metrics?: boolean | MetricsOptions;
+  /**
+   * Pull statistics: when each manifest and tag was last pulled and how
+   * often, counted in memory and written in batches (on by default).
+   */
+  pulls?: PullOptions;
 }
 
 /** The registry as a request listener, with what it holds to let go of. */
@@ -165,7 +171,7 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
 
 /** createRegistryHandler's handler, with the parts a server of its own drives. @throws as createRegistryHandler. */
 export function handlerParts(options: RegistryOptions): HandlerParts {
-  const { registry, auth, connections, blobStore, onError, mirrors } = assemble(options);
+  const { registry, auth, connections, blobStore, onError, mirrors, pulls } = assemble(options);
   const parts = {
     connections,
     registry,
@@ -183,6 +189,8 @@ export function handlerParts(options: RegistryOptions): HandlerParts {
       parts.drain();
       blobStore.close();
       await mirrors?.close();
+      // After the mirrors: what they noted last is written too.
+      await pulls?.close();
       await auth?.close();
     })());
   parts.handler = handler;
@@ -208,10 +216,13 @@ function assemble(options: RegistryOptions) {
   const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd, options.onWarning), options);
   const connections = new Connections(options);
   const metrics = metricsOf(options, store, blobStore, onError);
+  const timed = metrics === undefined ? store : metrics.timed(store);
+  // Through the timed store: the flushes show among the store's calls.
+  const pulls = pullRecorderOf(options.pulls, mirrored !== undefined, timed, onError, metrics?.pullFlushes);
   const { mirrorDefault, dataDir, onWarning } = options;
-  const mirrors = mirrored && createMirrors(mirrored, { mirrorDefault, dataDir, onWarning, store, blobs: blobStore, onError, counters: metrics?.mirrors });
+  const mirrors = mirrored && createMirrors(mirrored, { mirrorDefault, dataDir, onWarning, store, blobs: blobStore, onError, counters: metrics?.mirrors, pulls: pulls! });
   const registry: Registry = {
-    store: metrics === undefined ? store : metrics.timed(store),
+    store: timed,
     blobs: blobStore,
     faults: new FaultsOnce(onError),
     readOnly: options.readOnly ?? false,
@@ -225,8 +236,9 @@ function assemble(options: RegistryOptions) {
     logins: auth !== undefined,
     metrics,
     publicUrl: options.publicUrl === undefined ? undefined : checkedPublicUrl(options.publicUrl),
+    pulls: options.pulls?.stats === false ? undefined : pulls,
   };
-  return { registry, auth, connections, blobStore, onError, mirrors };
+  return { registry, auth, connections, blobStore, onError, mirrors, pulls };
 }
 
 /**

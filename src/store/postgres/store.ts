@@ -13,7 +13,7 @@ import { StoreError } from '../errors.js';
 import type { Reference } from '../grammar.js';
 import { DEFAULT_POSTGRES_TIMEOUTS, limitsOf, type StoreLimits } from '../limits.js';
 import type { BlobInfo, CatalogOptions, Context, Descriptor, Event, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
-import type { NamespaceRepository, PostgresStoreOptions, Pull, StoredManifest } from '../types.js';
+import type { NamespaceRepository, PostgresStoreOptions, Pull, RecordPullsOptions, StoredManifest } from '../types.js';
 import * as blobs from './blobs.js';
 import { PgContext, type Sql } from './context.js';
 import { translatePgError } from './errors.js';
@@ -122,8 +122,8 @@ class PostgresStore implements Store {
   deleteRepository(repo: string, ctx?: Context) {
     return repositories.deleteRepository(this.#cx, repo, ctx);
   }
-  recordPulls(batch: readonly Pull[]): Promise<number> {
-    return pulls.recordPulls(this.#cx, batch);
+  recordPulls(batch: readonly Pull[], options?: RecordPullsOptions): Promise<number> {
+    return pulls.recordPulls(this.#cx, batch, options);
   }
   namespaceUsage(prefix: string): Promise<NamespaceRepository[]> {
     return pulls.namespaceUsage(this.#cx, prefix);

@@ -10,7 +10,7 @@ import { prepareInspectionStatements } from './inspection.js';
 import { prepareLockStatements } from './locks.js';
 import { prepareManifestStatements } from './manifests.js';
 import { prepareNotificationStatements } from './notifications.js';
-import { preparePullStatements } from './pulls.js';
+import { preparePullStatements, preparePullStatsStatements } from './pulls.js';
 import { prepareRepositoryStatements } from './repositories.js';
 import { prepareSubscriptionStatements } from './subscriptions.js';
 import { prepareTagStatements } from './tags.js';
@@ -30,6 +30,7 @@ export interface Statements {
   uploads: ReturnType<typeof prepareUploadStatements>;
   locks: ReturnType<typeof prepareLockStatements>;
   pulls: ReturnType<typeof preparePullStatements>;
+  pullStats: ReturnType<typeof preparePullStatsStatements>;
 }
 
 /**
@@ -41,6 +42,7 @@ export function prepareStatements(db: Database.Database): Statements {
   let uploads: Statements['uploads'] | undefined;
   let locks: Statements['locks'] | undefined;
   let pulls: Statements['pulls'] | undefined;
+  let pullStats: Statements['pullStats'] | undefined;
   return {
     repositories: prepareRepositoryStatements(db),
     manifests: prepareManifestStatements(db),
@@ -66,6 +68,10 @@ export function prepareStatements(db: Database.Database): Statements {
     // The same for a version-5 file, which has no repository.pulled_at yet.
     get pulls() {
       return (pulls ??= preparePullStatements(db));
+    },
+    // The same for a version-6 file, which has no manifest.pull_count yet.
+    get pullStats() {
+      return (pullStats ??= preparePullStatsStatements(db));
     },
   };
 }
