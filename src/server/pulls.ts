@@ -18,7 +18,9 @@ export interface PullOptions {
   /**
    * Count the pulls of each manifest and tag and keep when each was last
    * pulled (default true): a manifest GET counts its manifest (by tag, the
-   * tag too), a HEAD by tag marks the tag; blobs are not counted.
+   * tag too), a HEAD by tag marks when the tag was pulled without counting
+   * (containerd resolves a tag by HEAD, then GETs by digest, and update
+   * checkers poll by HEAD); blobs are not counted.
    */
   stats?: boolean;
   /** Milliseconds between the batches that write them, at most (default 5 s); what is noted is written at close too. */
@@ -91,20 +93,21 @@ export class PullRecorder {
   }
 
   /**
-   * Notes a pull now: of manifest `digest` (by `tag` when given: the tag's
-   * too), of `tag` alone (a HEAD that resolves it), or, with neither, the
-   * repository's use alone (a mirror's). Never throws, never waits.
+   * Notes `count` pulls now: of manifest `digest` (by `tag` when given: the
+   * tag's too), of `tag` alone (a HEAD that resolves it: count 0, its time
+   * alone), or, with neither, the repository's use alone (a mirror's).
+   * Never throws, never waits.
    */
-  note(repo: string, digest?: string, tag?: string): void {
+  note(repo: string, digest?: string, tag?: string, count = 1): void {
     const key = keyOf(repo, digest, tag);
     const at = Date.now();
     const noted = this.#pending.get(key);
     if (noted !== undefined) {
-      noted.count++;
+      noted.count += count;
       noted.at = at;
       return;
     }
-    this.#pending.set(key, { repo, digest, tag, count: 1, at });
+    this.#pending.set(key, { repo, digest, tag, count, at });
     this.#schedule();
   }
 

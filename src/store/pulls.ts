@@ -74,13 +74,15 @@ export interface PullEvent {
 }
 
 /**
- * The PULL events of a written batch: one per entry whose manifest (by
- * digest) or tag (alone) was found, `manifests` holding the `repo@digest`
+ * The PULL events of a written batch: one per entry of a count above 0
+ * whose manifest (by digest) or tag (alone) was found, `manifests` holding the `repo@digest`
  * found and `tags` the digest of each `repo#tag` found.
  */
 export function pullEvents(batch: PullBatch, manifests: ReadonlySet<string>, tags: ReadonlyMap<string, string>): PullEvent[] {
   const events: PullEvent[] = [];
   for (const { repo, digest, tag, count } of batch.entries) {
+    // A time alone (a HEAD by tag) is no pull to tell a webhook of.
+    if (count === 0) continue;
     const pulled = digest !== undefined ? (manifests.has(`${repo}@${digest}`) ? digest : undefined) : tags.get(`${repo}#${tag}`);
     if (pulled === undefined) continue;
     events.push(tag === undefined ? { repo, digest: pulled, count } : { repo, digest: pulled, tag, count });

@@ -128,7 +128,7 @@ const SPECS: OptionSpec[] = [
     key: 'pulls.stats',
     kind: boolean,
     default: true,
-    help: 'count the pulls of each manifest and tag and keep when each was last pulled (a manifest GET counts the manifest, by tag the tag too; a HEAD by tag marks the tag; blobs are not counted), in memory, written in batches: no write per pull',
+    help: 'count the pulls of each manifest and tag and keep when each was last pulled (a manifest GET counts the manifest, by tag the tag too; a HEAD by tag marks the tag\'s time alone; blobs are not counted), in memory, written in batches: no write per pull',
   },
   {
     key: 'pulls.flushInterval',
