@@ -27,7 +27,7 @@ import { RequestState, requestPath } from './request.js';
 import { isProbe, isWrite, parseRoute, type Route } from './routes.js';
 import { createMirrors, type Mirrors } from './mirror/mirrors.js';
 import { resolveMirrors, type MirrorOptions } from './mirror/options.js';
-import { pullRecorderOf, type PullOptions } from './pulls.js';
+import { checkPullOptions, pullRecorderOf, type PullOptions } from './pulls.js';
 
 /** createRegistryHandler's options: the store, the data directory, and the registry's switches and limits. */
 export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<AuthLimits> {
@@ -162,6 +162,7 @@ export interface HandlerParts {
  * applies them.
  * @throws Error when the htpasswd or access file cannot be read, a limit is not a
  * number ≥ 0 (headersTimeout: > 0), or the data directory cannot be created;
+ * TypeError when pulls.flushInterval is not a number > 0;
  * TypeError from createBlobStore for S3 options it refuses;
  * AccessRulesError when the access rules do not hold together.
  */
@@ -200,6 +201,7 @@ export function handlerParts(options: RegistryOptions): HandlerParts {
 /** What a handler is made of, from its options. @throws as createRegistryHandler. */
 function assemble(options: RegistryOptions) {
   const access = accessOf(options);
+  checkPullOptions(options.pulls);
   const store = toAsyncStore(options.store);
   // Sessions in the metadata database: any replica takes any chunk, a restart loses none.
   const storage = options.storage === undefined ? { directory: options.dataDir } : { s3: options.storage };

@@ -33,10 +33,16 @@ export interface PullOptions {
   events?: boolean;
 }
 
+/** @throws TypeError when `options.flushInterval` is not a number of milliseconds above 0. */
+export function checkPullOptions(options: PullOptions | undefined): void {
+  const interval = options?.flushInterval;
+  if (interval !== undefined && (typeof interval !== 'number' || !(interval > 0))) throw new TypeError('pulls.flushInterval: expected milliseconds above 0');
+}
+
 /**
- * The recorder a registry needs: for the statistics, or for the mirrors
- * (gc's eviction reads their repositories' use) even with the statistics off.
- * @throws TypeError when flushInterval is not a number > 0.
+ * The recorder a registry needs, over checked options: for the statistics,
+ * or for the mirrors (gc's eviction reads their repositories' use) even
+ * with the statistics off.
  */
 export function pullRecorderOf(
   options: PullOptions | undefined,
@@ -45,10 +51,8 @@ export function pullRecorderOf(
   onError: (error: unknown) => void,
   onFlush?: (written: boolean, entries: number) => void,
 ): PullRecorder | undefined {
-  const interval = options?.flushInterval ?? DEFAULT_PULL_FLUSH_INTERVAL;
-  if (typeof interval !== 'number' || !(interval > 0)) throw new TypeError('pulls.flushInterval: expected milliseconds above 0');
   if (options?.stats === false && !mirrors) return undefined;
-  return new PullRecorder(store, { interval, events: options?.events === true, onError, onFlush });
+  return new PullRecorder(store, { interval: options?.flushInterval, events: options?.events === true, onError, onFlush });
 }
 
 /** What a PullRecorder writes with, and how often. */
