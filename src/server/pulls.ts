@@ -56,7 +56,7 @@ export function pullRecorderOf(
 }
 
 /** What a PullRecorder writes with, and how often. */
-export interface PullRecorderOptions {
+interface PullRecorderOptions {
   /** Milliseconds between flushes at most (default DEFAULT_PULL_FLUSH_INTERVAL). */
   interval?: number;
   /** Write a PULL event per entry of each flush (Store.recordPulls' `events`). */

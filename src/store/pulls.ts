@@ -17,7 +17,7 @@ export interface PulledTarget {
 }
 
 /** An entry that pulled a manifest or a tag: one PULL event when it is found. */
-export interface PullEntry {
+interface PullEntry {
   repo: string;
   digest?: string;
   tag?: string;
@@ -66,7 +66,7 @@ function add(targets: Map<string, PulledTarget>, repo: string, key: string, coun
 }
 
 /** The PULL event of an entry: its manifest (the tag's, for a tag alone), its tag when by tag, its count. */
-export interface PullEvent {
+interface PullEvent {
   repo: string;
   digest: string;
   tag?: string;
