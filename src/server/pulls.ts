@@ -28,7 +28,7 @@ export interface PullOptions {
   /**
    * Write a PULL event per pulled manifest or tag per batch, with its count,
    * for webhooks (default false: most receivers want only writes, and a
-   * batch keeps a pull storm from flooding one).
+   * batch keeps a pull storm from flooding one). Needs `stats`.
    */
   events?: boolean;
 }
