@@ -6,10 +6,12 @@
 
 import { backendsCpu } from './sides.js';
 import { expectStatus, processCpu, pushBlob, sha256, target, targetCpu, type Target } from './client.js';
-import { formatNumber, formatRatio, markdownTable, median, progress, progressDone } from './lib.js';
+import { formatNumber, formatRatio, markdownTable, median, progress, progressDone, randomInt, seededRandom } from './lib.js';
 import { startOurs, type Peer } from './peers.js';
 import { BENCH_SETTINGS, startPostgres } from './postgres.js';
 import { CONFIG_BLOB, LAYER_BLOB, manifest, MANIFEST_TYPE, putManifest } from './workload.js';
+import { PullRecorder } from '../src/server/pulls.js';
+import type { Store } from '../src/store/index.js';
 
 const REPO = 'bench/pulled';
 const TAGS = 1_000;
@@ -42,10 +44,16 @@ async function measure(targets: Target[], row: PullRow, samples: number): Promis
   for (let i = 0; i < WARMUP; i++) for (const t of targets) await expectStatus(t, 200, row.method, row.path(i), ACCEPT);
   const times = targets.map(() => [] as number[]);
   const before = targets.map(targetCpu);
+  const random = seededRandom(samples);
+  const order = targets.map((_, k) => k);
   for (let i = 0; i < samples; i++) {
     progress(`pull statistics, ${row.label}: ${i + 1}/${samples}`);
-    for (let k = 0; k < targets.length; k++) {
-      const t = (i + k) % targets.length;
+    // A fresh order per sample: in a fixed rotation each server always follows the same one, which biases a pair.
+    for (let k = order.length - 1; k > 0; k--) {
+      const j = randomInt(random, k + 1);
+      [order[k], order[j]] = [order[j], order[k]];
+    }
+    for (const t of order) {
       const start = performance.now();
       await expectStatus(targets[t], 200, row.method, row.path(i), ACCEPT);
       times[t].push(performance.now() - start);
@@ -55,6 +63,15 @@ async function measure(targets: Target[], row: PullRow, samples: number): Promis
     const after = targetCpu(t);
     return { ms: median(times[k]), cpu: ((after.server + after.database - before[k].server - before[k].database) * 1e6) / samples };
   });
+}
+
+/** What noting one pull in memory costs, in ns: a million notes of the rows' manifests by tag, in this process, never written. */
+function noteCost(): number {
+  const recorder = new PullRecorder({} as Store, { interval: 3_600_000, onError: () => {} });
+  const notes = 1_000_000;
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < notes; i++) recorder.note(REPO, digests[spread(i)], tagName(spread(i)));
+  return Number(process.hrtime.bigint() - started) / notes;
 }
 
 /** The batches a server wrote so far, from its metrics. */
@@ -111,9 +128,11 @@ export async function pullStatsTable(options: { parentDir: string; samples: numb
       table,
       '',
       `Pull statistics off (--no-pulls-stats) and on (the default: counted in memory, a batch written every 5 s), ${TAGS} tags in ${REPO}, ` +
-        `samples interleaved over the four servers, one keep-alive connection each, after ${WARMUP} unmeasured rounds per row. ` +
+        `samples interleaved over the four servers in a random order each, one keep-alive connection each, after ${WARMUP} unmeasured rounds per row. ` +
         `CPU µs: user+system per pull of the regmeta process and, on PostgreSQL, of its backends. ` +
-        `Batches written while the rows ran: ${batches[0]} (SQLite), ${batches[1]} (PostgreSQL). PostgreSQL ${pg.version}, data in ${options.parentDir}.`,
+        `Batches written while the rows ran: ${batches[0]} (SQLite), ${batches[1]} (PostgreSQL). ` +
+        `Noting a pull in memory costs ${formatNumber(noteCost())} ns (a million notes in this process, the tag's name built each time as a request's would be). ` +
+        `PostgreSQL ${pg.version}, data in ${options.parentDir}.`,
     ].join('\n');
   } finally {
     await Promise.all(peers.map((p) => p.stop()));
