@@ -38,8 +38,10 @@ export async function recordPulls(cx: PgContext, pulls: readonly Pull[], options
 /**
  * The batch in one statement. Its rows are locked in id (key) order, table
  * by table, before they are written, so that two replicas' batches never
- * lock each other's rows the other way round; GREATEST skips a NULL (a
- * first pull takes the batch's time).
+ * lock each other's rows the other way round; FOR NO KEY UPDATE, as the
+ * UPDATE itself would, so that a push's foreign key checks (KEY SHARE) on
+ * the same rows never wait for a batch. GREATEST skips a NULL (a first
+ * pull takes the batch's time).
  */
 function writeBatch(sql: TxSql, batch: PullBatch): Promise<FoundRow[]> {
   const column = <K extends keyof PulledTarget>(targets: PulledTarget[], key: K) => targets.map((t) => t[key]);
@@ -48,7 +50,7 @@ function writeBatch(sql: TxSql, batch: PullBatch): Promise<FoundRow[]> {
     WITH repos AS (
       SELECT r.id, r.name, p.at
       FROM repository r JOIN unnest(${[...batch.repositories.keys()]}::text[], ${[...batch.repositories.values()]}::bigint[]) AS p (name, at) ON p.name = r.name
-      ORDER BY r.id FOR UPDATE OF r
+      ORDER BY r.id FOR NO KEY UPDATE OF r
     ), repos_written AS (
       UPDATE repository r SET pulled_at = GREATEST(r.pulled_at, repos.at) FROM repos WHERE r.id = repos.id
     ), manifests AS (
@@ -57,7 +59,7 @@ function writeBatch(sql: TxSql, batch: PullBatch): Promise<FoundRow[]> {
         AS p (repo, digest, count, at)
       JOIN repos ON repos.name = p.repo
       JOIN manifest m ON m.repository_id = repos.id AND m.digest = p.digest
-      ORDER BY m.id FOR UPDATE OF m
+      ORDER BY m.id FOR NO KEY UPDATE OF m
     ), manifests_written AS (
       UPDATE manifest m SET pull_count = m.pull_count + manifests.count, pulled_at = GREATEST(m.pulled_at, manifests.at)
       FROM manifests WHERE m.id = manifests.id
@@ -67,7 +69,7 @@ function writeBatch(sql: TxSql, batch: PullBatch): Promise<FoundRow[]> {
         AS p (repo, tag, count, at)
       JOIN repos ON repos.name = p.repo
       JOIN tag t ON t.repository_id = repos.id AND t.name = p.tag
-      ORDER BY t.repository_id, t.name FOR UPDATE OF t
+      ORDER BY t.repository_id, t.name FOR NO KEY UPDATE OF t
     ), tags_written AS (
       UPDATE tag t SET pull_count = t.pull_count + tags.count, pulled_at = GREATEST(t.pulled_at, tags.at)
       FROM tags WHERE t.repository_id = tags.repository_id AND t.name = tags.name

@@ -170,6 +170,35 @@ describe.each(backends)('$name: pull statistics', (backend) => {
     expect(stats.tags.v1).toEqual({ count: 5 + 7 + 11 + 13 + 17 + 19, at: at(19).getTime() });
   });
 
+  it('runs beside pushes, tag moves and deletes of the same rows, from another store, failing none of them', async () => {
+    const { store, m1, m2 } = await seeded();
+    const other = await opened!.connect();
+    let pulls = 0;
+    let previous: string | undefined;
+    for (let i = 0; i < 20; i++) {
+      const m = ociManifest({ seed: `more ${i}` });
+      await other.putManifest('hub/a', m.digest, m, { actor: 'alice' }, { tag: 'new' });
+      await Promise.all([
+        store.recordPulls([
+          { repo: 'hub/a', digest: m1, tag: 'v1', at: at(i) },
+          { repo: 'hub/a', digest: m2, tag: 'latest', at: at(i) },
+          { repo: 'hub/a', tag: 'v2', at: at(i) },
+          { repo: 'hub/a', digest: m.digest, tag: 'new', at: at(i) },
+          ...(previous === undefined ? [] : [{ repo: 'hub/a', digest: previous, at: at(i) }]),
+        ]),
+        other.putTag('hub/a', 'latest', { digest: i % 2 === 0 ? m2 : m1 }, { actor: 'alice' }),
+        other.putTag('hub/a', 'v2', { digest: i % 2 === 0 ? m1 : m2 }, { actor: 'alice' }),
+        // Untagged since the tag moved on: deleted while its pull is written.
+        previous === undefined ? undefined : other.deleteManifest('hub/a', previous, { actor: 'alice' }),
+      ]);
+      previous = m.digest;
+      pulls++;
+    }
+    const stats = await statsOf(opened!, 'hub/a');
+    expect(stats.manifests[m1].count).toBe(pulls);
+    expect(stats.tags.v1.count).toBe(pulls);
+  });
+
   it('skips a manifest, a tag or a repository deleted since, recording the rest of the batch', async () => {
     const { store, m1, m2 } = await seeded();
     await store.deleteTag('hub/a', 'latest', { actor: 'alice' });
