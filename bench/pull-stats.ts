@@ -11,7 +11,7 @@ import { startOurs, type Peer } from './peers.js';
 import { BENCH_SETTINGS, startPostgres } from './postgres.js';
 import { CONFIG_BLOB, LAYER_BLOB, manifest, MANIFEST_TYPE, putManifest } from './workload.js';
 import { PullRecorder } from '../src/server/pulls.js';
-import type { Store } from '../src/store/index.js';
+import type { Store } from 'regmeta';
 
 const REPO = 'bench/pulled';
 const TAGS = 1_000;
