@@ -37,7 +37,7 @@ order, also those of other processes, until interrupted.
 
 options:
   --actor <name>   only this actor's events ('' for anonymous)
-  --type <type>    CREATE, UPDATE or DELETE
+  --type <type>    CREATE, UPDATE, DELETE or PULL (serve --pulls-events)
   --object <kind>  REPOSITORY, TAG, MANIFEST or BLOB
   --repo <repo>    only events of this repository
   --since <time>   from this time on, inclusive: an ISO date or a duration ago (1h)
@@ -125,5 +125,7 @@ function formatEvent(event: Event): string {
   if (event.object.type === 'TAG' && event.digest) {
     parts.push(event.previousDigest ? `${event.digest} (was ${event.previousDigest})` : event.digest);
   }
+  // A batch of pulls: how many, and the tag they came by.
+  if (event.type === 'PULL') parts.push(`${event.count ?? 1} ${event.count === 1 ? 'pull' : 'pulls'}${event.tag === undefined ? '' : ` by ${event.tag}`}`);
   return parts.join('  ');
 }
