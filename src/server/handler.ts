@@ -119,10 +119,7 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
    * without them does none of their work.
    */
   metrics?: boolean | MetricsOptions;
-  /**
-   * Pull statistics: when each manifest and tag was last pulled and how
-   * often, counted in memory and written in batches (on by default).
-   */
+  /** Pull statistics (on by default): each manifest's and tag's pulls, counted in memory and written in batches. */
   pulls?: PullOptions;
 }
 
