@@ -40,7 +40,7 @@ async function populate(t: Target): Promise<void> {
 }
 
 /** Each target's times (ms) and CPU µs per sample (its process, and its database's backends) over `samples` of `row`, interleaved, the order rotating. */
-async function measure(targets: Target[], row: PullRow, samples: number): Promise<{ ms: number; cpu: number }[]> {
+async function measure(targets: Target[], row: PullRow, samples: number): Promise<{ ms: number; cpu: string }[]> {
   for (let i = 0; i < WARMUP; i++) for (const t of targets) await expectStatus(t, 200, row.method, row.path(i), ACCEPT);
   const times = targets.map(() => [] as number[]);
   const before = targets.map(targetCpu);
@@ -61,7 +61,9 @@ async function measure(targets: Target[], row: PullRow, samples: number): Promis
   }
   return targets.map((t, k) => {
     const after = targetCpu(t);
-    return { ms: median(times[k]), cpu: ((after.server + after.database - before[k].server - before[k].database) * 1e6) / samples };
+    const server = formatNumber(((after.server - before[k].server) * 1e6) / samples);
+    const database = ((after.database - before[k].database) * 1e6) / samples;
+    return { ms: median(times[k]), cpu: t.cpu === undefined ? server : `${server} + ${formatNumber(database)}` };
   });
 }
 
@@ -74,11 +76,14 @@ function noteCost(): number {
   return Number(process.hrtime.bigint() - started) / notes;
 }
 
-/** The batches a server wrote so far, from its metrics. */
-async function batchesWritten(t: Target): Promise<number> {
+/** The batches a server wrote so far and the milliseconds they took in all, from its metrics. */
+async function batchesWritten(t: Target): Promise<{ batches: number; ms: number }> {
   const text = (await expectStatus(t, 200, 'GET', '/metrics')).body.toString();
-  const line = text.split('\n').find((l) => l.startsWith('regmeta_pull_flushes_total{result="written"}'));
-  return line === undefined ? 0 : Number(line.split(' ')[1]);
+  const sample = (prefix: string) => Number(text.split('\n').find((l) => l.startsWith(prefix))?.split(' ')[1] ?? 0);
+  return {
+    batches: sample('regmeta_pull_flushes_total{result="written"}'),
+    ms: sample('regmeta_store_operation_duration_seconds_sum{operation="recordPulls"}') * 1000,
+  };
 }
 
 /** The pull rows, statistics on and off, on SQLite and on PostgreSQL: the table and its note. */
@@ -114,7 +119,7 @@ export async function pullStatsTable(options: { parentDir: string; samples: numb
         formatRatio(sqliteOn.ms / sqliteOff.ms),
         ...[pgOff, pgOn].map((m) => formatNumber(m.ms)),
         formatRatio(pgOn.ms / pgOff.ms),
-        ...[sqliteOff, sqliteOn, pgOff, pgOn].map((m) => formatNumber(m.cpu)),
+        ...[sqliteOff, sqliteOn, pgOff, pgOn].map((m) => m.cpu),
       ]);
     }
     progressDone();
@@ -129,8 +134,9 @@ export async function pullStatsTable(options: { parentDir: string; samples: numb
       '',
       `Pull statistics off (--no-pulls-stats) and on (the default: counted in memory, a batch written every 5 s), ${TAGS} tags in ${REPO}, ` +
         `samples interleaved over the four servers in a random order each, one keep-alive connection each, after ${WARMUP} unmeasured rounds per row. ` +
-        `CPU µs: user+system per pull of the regmeta process and, on PostgreSQL, of its backends. ` +
-        `Batches written while the rows ran: ${batches[0]} (SQLite), ${batches[1]} (PostgreSQL). ` +
+        `CPU µs: user+system per pull of the regmeta process and, on PostgreSQL, + that of its database's backends. ` +
+        `Batches written while the rows ran (each up to ${TAGS} manifests and ${TAGS} tags): ` +
+        `${batches.map((b, k) => `${b.batches} in ${formatNumber(b.ms)} ms (${k === 0 ? 'SQLite' : 'PostgreSQL'})`).join(', ')}. ` +
         `Noting a pull in memory costs ${formatNumber(noteCost())} ns (a million notes in this process, the tag's name built each time as a request's would be). ` +
         `PostgreSQL ${pg.version}, data in ${options.parentDir}.`,
     ].join('\n');

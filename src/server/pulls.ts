@@ -10,8 +10,12 @@ import type { Pull, Store } from '../store/index.js';
 /** How often noted pulls are written at most (ms): statistics and gc's idleness are read in hours or days, so seconds lost in a crash do not matter. */
 export const DEFAULT_PULL_FLUSH_INTERVAL = 5_000;
 
-/** The most entries one store call takes: a larger flush is written in several, each one short transaction. */
-const MAX_BATCH = 1_000;
+/**
+ * The most entries one store call takes: a larger flush is written in
+ * several short transactions, with the event loop let go between them (a
+ * SQLite batch runs on it: requests wait milliseconds, not tens of them).
+ */
+const MAX_BATCH = 250;
 
 /** RegistryOptions.pulls: the pull statistics and their events. */
 export interface PullOptions {
@@ -140,6 +144,7 @@ export class PullRecorder {
     const entries = [...this.#pending.values()];
     this.#pending = new Map();
     for (let start = 0; start < entries.length; start += MAX_BATCH) {
+      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
       const batch = entries.slice(start, start + MAX_BATCH);
       try {
         await this.#store.recordPulls(batch.map(toPull), { events: this.#options.events === true });
