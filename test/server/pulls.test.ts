@@ -98,6 +98,24 @@ describe('pull statistics', () => {
     }
   }, 120_000);
 
+  it('write a flush of more entries than one batch takes in several, all of them', async () => {
+    const { dir, remove } = tempDir();
+    try {
+      const reg = (registry = await startRegistry({ dataDir: dir, pulls: { flushInterval: 3_600_000 } }));
+      const { digest } = await pushImage(reg.url, 'acme/app', 'v1', 'many');
+      const tags = Array.from({ length: 600 }, (_, i) => `t${i}`);
+      for (const tag of tags) reg.store.putTag('acme/app', tag, { digest });
+      for (const tag of tags) expect(await request(`${reg.url}/v2/acme/app/manifests/${tag}`)).toBe(200);
+      await reg.close();
+      registry = undefined;
+      const stats = statsIn(dir);
+      expect(stats.manifests[digest].count).toBe(600);
+      expect(tags.filter((tag) => stats.tags[tag]?.count !== 1)).toEqual([]);
+    } finally {
+      remove();
+    }
+  });
+
   it('are off with stats: false: no pull is noted, no batch written', async () => {
     const { dir, remove } = tempDir();
     try {
