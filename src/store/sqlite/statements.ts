@@ -10,7 +10,7 @@ import { prepareInspectionStatements } from './inspection.js';
 import { prepareLockStatements } from './locks.js';
 import { prepareManifestStatements } from './manifests.js';
 import { prepareNotificationStatements } from './notifications.js';
-import { preparePullStatements } from './pulls.js';
+import { preparePullStatements, preparePullStatsStatements } from './pulls.js';
 import { prepareRepositoryStatements } from './repositories.js';
 import { prepareSubscriptionStatements } from './subscriptions.js';
 import { prepareTagDetailStatements } from './tag-details.js';
@@ -32,6 +32,7 @@ export interface Statements {
   locks: ReturnType<typeof prepareLockStatements>;
   pulls: ReturnType<typeof preparePullStatements>;
   tagDetails: ReturnType<typeof prepareTagDetailStatements>;
+  pullStats: ReturnType<typeof preparePullStatsStatements>;
 }
 
 /**
@@ -44,6 +45,7 @@ export function prepareStatements(db: Database.Database): Statements {
   let locks: Statements['locks'] | undefined;
   let pulls: Statements['pulls'] | undefined;
   let tagDetails: Statements['tagDetails'] | undefined;
+  let pullStats: Statements['pullStats'] | undefined;
   return {
     repositories: prepareRepositoryStatements(db),
     manifests: prepareManifestStatements(db),
@@ -73,6 +75,10 @@ export function prepareStatements(db: Database.Database): Statements {
     // The same for a version-6 file, which has no tag.pulled_at yet.
     get tagDetails() {
       return (tagDetails ??= prepareTagDetailStatements(db));
+    },
+    // The same for a version-6 file, which has no manifest.pull_count yet.
+    get pullStats() {
+      return (pullStats ??= preparePullStatsStatements(db));
     },
   };
 }
