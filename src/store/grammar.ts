@@ -45,6 +45,17 @@ export function isDigest(digest: unknown): digest is string {
   return Object.hasOwn(DIGESTS, algorithm) && DIGESTS[algorithm].test(digest);
 }
 
+/** The namespace of a repository name: its first path component (a one-component name is its own). */
+export function namespaceOf(name: string): string {
+  const slash = name.indexOf('/');
+  return slash === -1 ? name : name.slice(0, slash);
+}
+
+/** True when `namespace` is one: a repository name of one component. */
+export function isNamespace(namespace: unknown): namespace is string {
+  return isRepository(namespace) && !namespace.includes('/');
+}
+
 /** @throws StoreError NAME_INVALID when `name` is not a repository name. */
 export function checkRepository(name: unknown): string {
   if (isRepository(name)) return name;

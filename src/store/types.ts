@@ -203,6 +203,8 @@ export interface StoreOptions {
    * written (writes fail with DATABASE_READONLY), as an inspection needs.
    */
   readOnly?: boolean;
+  /** What the store enforces inside its transactions beyond the spec: quotas. Default none. */
+  policy?: StorePolicy;
 }
 
 /** Options of openPostgresStore. */
@@ -225,6 +227,8 @@ export interface PostgresStoreOptions {
    * transaction is read-only (PostgreSQL refuses a write). Default false.
    */
   readOnly?: boolean;
+  /** As StoreOptions.policy. */
+  policy?: StorePolicy;
 }
 
 /** One thing check() found wrong. `kind` is stable (integrity, foreign-key, manifest-payload, manifest-digest, manifest-size, tag, blob-link, child). */
@@ -301,3 +305,56 @@ export interface UploadSession {
 
 /** What claiming a session gives: its committed size, or 'busy' while another writer's lease is live. */
 export type UploadClaim = { size: number } | 'busy';
+
+/**
+ * What a store enforces inside its transactions beyond the spec, so that no
+ * concurrent write slips between a check and the write it allows
+ * (StoreOptions.policy). Checked when the store opens.
+ */
+export interface StorePolicy {
+  /** Storage quotas, at most one per namespace. */
+  quotas?: readonly Quota[];
+}
+
+/**
+ * The most bytes the blobs of a namespace (a repository name's first path
+ * component) may take, each blob counted once however many of its
+ * repositories link it: a link that would take the namespace over is
+ * refused (DENIED); a blob the namespace already has costs nothing.
+ */
+export interface Quota {
+  namespace: string;
+  /** In bytes: a non-negative integer. */
+  maxSize: number;
+}
+
+/**
+ * Storage in use, as the store keeps it current on every link and delete
+ * (Store.usage): blobs' bytes only (manifests are not blobs).
+ */
+export interface Usage {
+  /** Every blob the registry holds, each once. */
+  total: { blobs: number; bytes: number };
+  /**
+   * Each namespace that has a repository or a quota, by name; with
+   * `namespace` asked, that one only (with `bytes` 0 when it has nothing).
+   */
+  namespaces: NamespaceUsage[];
+  /** With `namespace` asked: its repositories, by name. */
+  repositories?: RepositoryUsage[];
+}
+
+/** A namespace's usage: its blobs' bytes, each once; its repositories; its quota when one is set. */
+export interface NamespaceUsage {
+  namespace: string;
+  bytes: number;
+  repositories: number;
+  /** The quota's maxSize, in bytes. */
+  quota?: number;
+}
+
+/** A repository's usage: the bytes of the blobs linked in it, each once. */
+export interface RepositoryUsage {
+  repository: string;
+  bytes: number;
+}

@@ -10,6 +10,7 @@ import { CallbackFailure, StoreError } from '../errors.js';
 import { eventId, type EventFields } from '../events.js';
 import type { EventRow } from '../rows.js';
 import type { StoreLimits } from '../limits.js';
+import type { Policy } from '../policy.js';
 import type { EventObjectType, EventType } from '../types.js';
 import { isRetried, translatePgError } from './errors.js';
 
@@ -110,6 +111,8 @@ export class PgContext {
     readonly sql: Sql,
     readonly location: string,
     readonly limits: StoreLimits,
+    /** The policy checked: what links are refused (quotas). */
+    readonly policy: Policy,
   ) {}
 
   get open(): boolean {

@@ -9,7 +9,7 @@ import { StoreError } from '../errors.js';
 import type { Sql, TxSql } from './context.js';
 
 /** The schema version this code writes; schema.postgres.sql ends by recording it. */
-const PG_SCHEMA_VERSION = 4;
+const PG_SCHEMA_VERSION = 5;
 
 /** The advisory lock key of migrations ('rgmt' as an integer, as SQLite's application_id). */
 const MIGRATION_LOCK = 0x72676d74;
@@ -40,6 +40,102 @@ ALTER TABLE upload_session ADD COLUMN holder integer;
   // Version 3 → 4: a cached repository's last pull (see repository.pulled_at in schema.postgres.sql).
   `
 ALTER TABLE repository ADD COLUMN pulled_at bigint;
+`,
+  // Version 4 → 5: the kept storage sizes (see registry_usage, namespace,
+  // namespace_blob, repository_usage and their triggers in schema.postgres.sql),
+  // filled from the links already there before the triggers keep them current.
+  `
+CREATE TABLE registry_usage (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  blobs     bigint NOT NULL CHECK (blobs >= 0),
+  size      bigint NOT NULL CHECK (size >= 0)
+);
+CREATE TABLE namespace (
+  name         text COLLATE "C" PRIMARY KEY,
+  repositories bigint NOT NULL DEFAULT 0 CHECK (repositories >= 0),
+  size         bigint NOT NULL DEFAULT 0 CHECK (size >= 0)
+);
+CREATE TABLE namespace_blob (
+  namespace text COLLATE "C" NOT NULL,
+  digest    text COLLATE "C" NOT NULL,
+  size      bigint NOT NULL CHECK (size >= 0),
+  links     bigint NOT NULL CHECK (links >= 0),
+  PRIMARY KEY (namespace, digest)
+);
+CREATE TABLE repository_usage (
+  repository_id bigint PRIMARY KEY REFERENCES repository (id) ON DELETE CASCADE,
+  size          bigint NOT NULL CHECK (size >= 0)
+);
+INSERT INTO registry_usage (blobs, size) SELECT count(*), coalesce(sum(size), 0) FROM blob;
+INSERT INTO namespace (name, repositories) SELECT split_part(name, '/', 1), count(*) FROM repository GROUP BY 1;
+INSERT INTO namespace_blob (namespace, digest, size, links)
+SELECT split_part(r.name, '/', 1), b.digest, b.size, count(*)
+FROM blob_link l JOIN repository r ON r.id = l.repository_id JOIN blob b ON b.digest = l.digest
+GROUP BY 1, 2, 3;
+UPDATE namespace SET size = s.size
+FROM (SELECT namespace, sum(size) AS size FROM namespace_blob GROUP BY 1) s WHERE s.namespace = namespace.name;
+INSERT INTO repository_usage (repository_id, size)
+SELECT l.repository_id, sum(b.size) FROM blob_link l JOIN blob b ON b.digest = l.digest GROUP BY 1;
+CREATE FUNCTION regmeta_blob_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    UPDATE registry_usage SET blobs = blobs + 1, size = size + NEW.size;
+  ELSE
+    UPDATE registry_usage SET blobs = blobs - 1, size = size - OLD.size;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER blob_counted AFTER INSERT OR DELETE ON blob
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION regmeta_blob_counted();
+CREATE FUNCTION regmeta_repository_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO namespace (name, repositories) VALUES (split_part(NEW.name, '/', 1), 1)
+  ON CONFLICT (name) DO UPDATE SET repositories = namespace.repositories + 1;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER repository_counted AFTER INSERT ON repository
+  FOR EACH ROW EXECUTE FUNCTION regmeta_repository_counted();
+CREATE FUNCTION regmeta_repository_uncounted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM blob_link WHERE repository_id = OLD.id;
+  UPDATE namespace SET repositories = repositories - 1 WHERE name = split_part(OLD.name, '/', 1);
+  RETURN OLD;
+END $$;
+CREATE TRIGGER repository_uncounted BEFORE DELETE ON repository
+  FOR EACH ROW EXECUTE FUNCTION regmeta_repository_uncounted();
+CREATE FUNCTION regmeta_blob_link_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  ns    text;
+  bytes bigint;
+  n     bigint;
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    SELECT split_part(name, '/', 1) INTO ns FROM repository WHERE id = NEW.repository_id;
+    PERFORM FROM namespace WHERE name = ns FOR UPDATE;
+    SELECT size INTO bytes FROM blob WHERE digest = NEW.digest;
+    INSERT INTO namespace_blob (namespace, digest, size, links) VALUES (ns, NEW.digest, bytes, 1)
+    ON CONFLICT (namespace, digest) DO UPDATE SET links = namespace_blob.links + 1
+    RETURNING links INTO n;
+    IF n = 1 THEN
+      UPDATE namespace SET size = size + bytes WHERE name = ns;
+    END IF;
+    INSERT INTO repository_usage (repository_id, size) VALUES (NEW.repository_id, bytes)
+    ON CONFLICT (repository_id) DO UPDATE SET size = repository_usage.size + excluded.size;
+  ELSE
+    SELECT split_part(name, '/', 1) INTO ns FROM repository WHERE id = OLD.repository_id;
+    PERFORM FROM namespace WHERE name = ns FOR UPDATE;
+    UPDATE namespace_blob SET links = links - 1 WHERE namespace = ns AND digest = OLD.digest
+    RETURNING links, size INTO n, bytes;
+    IF n = 0 THEN
+      DELETE FROM namespace_blob WHERE namespace = ns AND digest = OLD.digest;
+      UPDATE namespace SET size = size - bytes WHERE name = ns;
+    END IF;
+    UPDATE repository_usage SET size = size - bytes WHERE repository_id = OLD.repository_id;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER blob_link_counted AFTER INSERT OR DELETE ON blob_link
+  FOR EACH ROW EXECUTE FUNCTION regmeta_blob_link_counted();
 `,
 ];
 

@@ -13,7 +13,9 @@ import { StoreError } from '../errors.js';
 import type { Reference } from '../grammar.js';
 import { DEFAULT_POSTGRES_TIMEOUTS, limitsOf, type StoreLimits } from '../limits.js';
 import type { BlobInfo, CatalogOptions, Context, Descriptor, Event, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
-import type { NamespaceRepository, PostgresStoreOptions, Pull, StoredManifest } from '../types.js';
+import type { NamespaceRepository, PostgresStoreOptions, Pull, StoredManifest, StorePolicy, Usage } from '../types.js';
+import { policyOf } from '../policy.js';
+import * as sizes from './sizes.js';
 import * as blobs from './blobs.js';
 import { PgContext, type Sql } from './context.js';
 import { translatePgError } from './errors.js';
@@ -38,6 +40,7 @@ import { PgUploadSessions } from './uploads.js';
  */
 export async function openPostgres(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
   const limits = limitsOf({ busyTimeout: options.busyTimeout, maxManifestSize: options.maxManifestSize });
+  const policy = policyOf(options.policy);
   const { sql, location } = await connect(url, {
     max: options.maxConnections ?? 10,
     connectTimeout: options.connectTimeout,
@@ -51,7 +54,7 @@ export async function openPostgres(url: string, options: PostgresStoreOptions = 
     await sql.end({ timeout: 1 }).catch(() => {});
     throw translatePgError(error, location);
   }
-  return new PostgresStore(new PgContext(sql, location, limits));
+  return new PostgresStore(new PgContext(sql, location, limits, policy));
 }
 
 /** The registry's metadata in a PostgreSQL database. */
@@ -73,6 +76,9 @@ class PostgresStore implements Store {
   }
   get limits(): StoreLimits {
     return this.#cx.limits;
+  }
+  get policy(): StorePolicy {
+    return this.#cx.policy.policy;
   }
   putManifest(repo: string, digest: string | undefined, manifest: Manifest, ctx?: Context, options?: { tag?: string; requireReferences?: boolean }) {
     return manifests.putManifest(this.#cx, repo, digest, manifest, ctx, options);
@@ -127,6 +133,9 @@ class PostgresStore implements Store {
   }
   namespaceUsage(prefix: string): Promise<NamespaceRepository[]> {
     return pulls.namespaceUsage(this.#cx, prefix);
+  }
+  usage(options?: { namespace?: string }): Promise<Usage> {
+    return sizes.usage(this.#cx, options);
   }
   linkBlob(repo: string, blob: { digest: string; size: number }, ctx?: Context, options?: { place?: LockedAction }) {
     return blobs.linkBlob(this.#cx, repo, blob, ctx, options);

@@ -11,6 +11,7 @@ import { prepareLockStatements } from './locks.js';
 import { prepareManifestStatements } from './manifests.js';
 import { prepareNotificationStatements } from './notifications.js';
 import { preparePullStatements } from './pulls.js';
+import { prepareUsageStatements } from './sizes.js';
 import { prepareRepositoryStatements } from './repositories.js';
 import { prepareSubscriptionStatements } from './subscriptions.js';
 import { prepareTagStatements } from './tags.js';
@@ -30,6 +31,7 @@ export interface Statements {
   uploads: ReturnType<typeof prepareUploadStatements>;
   locks: ReturnType<typeof prepareLockStatements>;
   pulls: ReturnType<typeof preparePullStatements>;
+  usage: ReturnType<typeof prepareUsageStatements>;
 }
 
 /**
@@ -41,6 +43,7 @@ export function prepareStatements(db: Database.Database): Statements {
   let uploads: Statements['uploads'] | undefined;
   let locks: Statements['locks'] | undefined;
   let pulls: Statements['pulls'] | undefined;
+  let usage: Statements['usage'] | undefined;
   return {
     repositories: prepareRepositoryStatements(db),
     manifests: prepareManifestStatements(db),
@@ -66,6 +69,10 @@ export function prepareStatements(db: Database.Database): Statements {
     // The same for a version-5 file, which has no repository.pulled_at yet.
     get pulls() {
       return (pulls ??= preparePullStatements(db));
+    },
+    // The same for a version-6 file, which has no kept sizes yet.
+    get usage() {
+      return (usage ??= prepareUsageStatements(db));
     },
   };
 }

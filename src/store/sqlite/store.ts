@@ -17,6 +17,7 @@ import * as inspection from './inspection.js';
 import { DEFAULT_POLL_INTERVAL, type StoreLimits } from '../limits.js';
 import * as manifests from './manifests.js';
 import * as pulls from './pulls.js';
+import * as sizes from './sizes.js';
 import { SqliteNotificationCursors } from './notifications.js';
 import * as repositories from './repositories.js';
 import { Subscriptions } from './subscriptions.js';
@@ -24,7 +25,7 @@ import * as tags from './tags.js';
 import { SqliteUploadSessions } from './uploads.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo, NewEvent } from '../types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest, TagHistoryEntry, UntaggedManifest } from '../types.js';
-import type { NamespaceRepository, Pull } from '../types.js';
+import type { NamespaceRepository, Pull, StorePolicy, Usage } from '../types.js';
 
 /**
  * The metadata of a registry in a SQLite file: the Store contract,
@@ -37,6 +38,8 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
   readonly file: string;
   /** The limits this store enforces, for callers that must agree with them (a server reading a manifest body). */
   readonly limits: StoreLimits;
+  /** What this store enforces beyond the spec (quotas), as checked at open: what a server's early refusals agree with. */
+  readonly policy: StorePolicy;
   /** The webhook endpoints' cursors into the event log (regmeta serve --notify). */
   readonly notifications: SqliteNotificationCursors;
   /** Blob upload sessions, shared by every process on the file (regmeta serve's blob storage keeps them here). */
@@ -51,6 +54,7 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
     this.#cx = new StoreContext(file, options);
     this.file = file;
     this.limits = this.#cx.limits;
+    this.policy = this.#cx.policy.policy;
     this.notifications = new SqliteNotificationCursors(this.#cx);
     this.uploads = new SqliteUploadSessions(this.#cx);
     this.awaiting = new AwaitingBlobs(this.#cx);
@@ -135,6 +139,10 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
 
   namespaceUsage(prefix: string): NamespaceRepository[] {
     return pulls.namespaceUsage(this.#cx, prefix);
+  }
+
+  usage(options: { namespace?: string } = {}): Usage {
+    return sizes.usage(this.#cx, options);
   }
 
   // --- blobs -----------------------------------------------------------------
