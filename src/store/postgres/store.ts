@@ -33,7 +33,7 @@ import { PgUploadSessions } from './uploads.js';
 /**
  * Connects to the PostgreSQL database at `url` and brings its schema up to
  * date (with `readOnly`, only checks that it has one it can read).
- * @throws StoreError ARGUMENT_INVALID (not a postgres:// URL), DATABASE_TOO_NEW,
+ * @throws StoreError ARGUMENT_INVALID (not a postgres:// URL, an invalid `options.policy`), DATABASE_TOO_NEW,
  * DATABASE_INVALID (a database with another program's tables; read-only, one
  * without a regmeta schema), DATABASE_INCOMPLETE (the target of a
  * `regmeta migrate` that has not finished), DATABASE_UNAVAILABLE (unreachable, refused).
