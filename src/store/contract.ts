@@ -42,11 +42,7 @@ export interface Store {
   readonly location: string;
   /** The limits this store enforces, for callers that must agree with them (a server reading a manifest body). */
   readonly limits: StoreLimits;
-  /**
-   * What this store enforces inside its transactions beyond the spec
-   * (StoreOptions.policy, checked at open): what a server's early refusals
-   * (a quota, before an upload's bytes) agree with.
-   */
+  /** The immutable tags and quotas this store enforces (StoreOptions.policy), for callers that check early (a server refusing an upload before its bytes). */
   readonly policy: StorePolicy;
   /** The webhook endpoints' cursors into the event log (regmeta serve --notify). */
   readonly notifications: NotificationCursors;

@@ -64,6 +64,7 @@ export {
   checkDigest,
   checkRepository,
   checkTag,
+  compilePattern,
   digestOf,
   isDigest,
   isNamespace,

@@ -1,78 +1,76 @@
-// The store's policy (StoreOptions.policy), checked once when the store
-// opens, and the quota refusal both backends throw from inside the
-// transaction of a link.
+// The store's policy: which tags are immutable and how much each namespace may
+// hold, checked once at open and compiled, so that the checks inside a
+// transaction are a pattern match and a map lookup.
 
 import { StoreError } from './errors.js';
-import { isNamespace } from './grammar.js';
-import type { Quota, StorePolicy } from './types.js';
+import { compilePattern, compileTagPattern } from './grammar.js';
+import type { ImmutableRule, Quota, StorePolicy } from './types.js';
 
-/** A policy checked, with its quotas by namespace. */
-export interface Policy {
-  /** As given (frozen): what `store.policy` reports. */
+/** An immutable rule, compiled. */
+interface CompiledImmutableRule {
+  rule: ImmutableRule;
+  repositories: RegExp;
+  tags: RegExp[];
+}
+
+/** A store's policy as its transactions check it. */
+export interface CompiledPolicy {
+  /** The policy as given, frozen: what Store.policy reports. */
   readonly policy: StorePolicy;
+  readonly immutable: readonly CompiledImmutableRule[];
   /** The quota of each namespace that has one, in bytes. */
   readonly quotas: ReadonlyMap<string, number>;
 }
 
-const invalid = (message: string) => new StoreError('ARGUMENT_INVALID', `invalid store policy: ${message}`);
+const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/**
- * Checks a store's policy.
- * @throws StoreError ARGUMENT_INVALID (not an object; a quota whose namespace
- * is not one, whose maxSize is not a non-negative safe integer, or that
- * repeats a namespace).
- */
-export function policyOf(policy: unknown): Policy {
-  if (policy === undefined) return { policy: Object.freeze({}), quotas: new Map() };
-  if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) throw invalid('not an object');
-  const { quotas = [] } = policy as StorePolicy;
-  if (!Array.isArray(quotas)) throw invalid('quotas is not an array');
-  const byNamespace = new Map<string, number>();
-  for (const quota of quotas as unknown[]) {
-    const { namespace, maxSize } = (quota ?? {}) as Partial<Quota>;
-    if (!isNamespace(namespace)) throw invalid(`quota namespace ${JSON.stringify(namespace)} is not a namespace (a name's first path component)`);
-    if (typeof maxSize !== 'number' || !Number.isSafeInteger(maxSize) || maxSize < 0) {
-      throw invalid(`quota of ${namespace}: maxSize ${JSON.stringify(maxSize)} is not a number of bytes`);
-    }
-    if (byNamespace.has(namespace)) throw invalid(`two quotas for namespace ${namespace}`);
-    byNamespace.set(namespace, maxSize);
+function invalid(message: string): never {
+  throw new StoreError('ARGUMENT_INVALID', `policy: ${message}`);
+}
+
+function compileImmutable(rule: unknown, i: number): CompiledImmutableRule {
+  const key = `immutable[${i}]`;
+  if (!isMapping(rule)) invalid(`${key}: expected {repositories, tags}`);
+  const repositories = typeof rule.repositories === 'string' ? compilePattern(rule.repositories) : 'not a string';
+  if (typeof repositories === 'string') invalid(`${key}.repositories: ${repositories}`);
+  if (!Array.isArray(rule.tags) || rule.tags.length === 0) invalid(`${key}.tags: expected a non-empty list of tag patterns`);
+  const tags = rule.tags.map((pattern, j) => {
+    const compiled = compileTagPattern(pattern as string);
+    if (typeof compiled === 'string') invalid(`${key}.tags[${j}]: ${compiled}`);
+    return compiled;
+  });
+  const frozen: ImmutableRule = Object.freeze({ repositories: rule.repositories as string, tags: Object.freeze([...(rule.tags as string[])]) as string[] });
+  return { rule: frozen, repositories, tags };
+}
+
+function checkQuota(quota: unknown, i: number, seen: Map<string, number>): Quota {
+  const key = `quotas[${i}]`;
+  if (!isMapping(quota)) invalid(`${key}: expected {namespace, maxSize}`);
+  const { namespace, maxSize } = quota;
+  if (typeof namespace !== 'string' || typeof compilePattern(namespace) === 'string' || namespace.includes('/') || namespace.includes('*')) {
+    invalid(`${key}.namespace: expected a repository name's first component, got ${JSON.stringify(namespace) ?? 'nothing'}`);
   }
-  const frozen = Object.freeze({ ...(policy as StorePolicy), quotas: Object.freeze(quotas.map((q) => Object.freeze({ ...q }))) });
-  return { policy: frozen, quotas: byNamespace };
-}
-
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-
-/** Bytes for a message: 1.5 MiB, 512 B. */
-function bytesText(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
+  if (!Number.isSafeInteger(maxSize) || (maxSize as number) < 0) invalid(`${key}.maxSize: expected a whole number of bytes`);
+  if (seen.has(namespace)) invalid(`${key}.namespace: ${namespace} has a quota already`);
+  seen.set(namespace, maxSize as number);
+  return Object.freeze({ namespace, maxSize: maxSize as number });
 }
 
 /**
- * The refusal of `size` more bytes in `namespace`, which has `usage` of its
- * `limit` in use: the spec's DENIED, with the numbers in its message and
- * detail (as Harbor and GitLab give them).
+ * A store's policy, checked and compiled.
+ * @throws StoreError ARGUMENT_INVALID naming the rule that is malformed.
  */
-export function quotaExceeded(namespace: string, usage: number, limit: number, size: number): StoreError {
-  return new StoreError(
-    'DENIED',
-    `quota exceeded: namespace ${namespace} uses ${bytesText(usage)} of its ${bytesText(limit)} quota, and ${bytesText(size)} more were asked`,
-    { namespace, usage, limit, size },
-  );
-}
-
-/**
- * Throws when `size` bytes more would take the namespace over its quota
- * (`limit`, undefined for none); a blob the namespace already has (`has`) costs nothing.
- * @throws StoreError DENIED.
- */
-export function checkQuota(namespace: string, limit: number | undefined, usage: number, size: number, has: boolean): void {
-  if (limit === undefined || has) return;
-  if (usage + size > limit) throw quotaExceeded(namespace, usage, limit, size);
+export function compilePolicy(policy: StorePolicy | undefined): CompiledPolicy {
+  if (policy === undefined) return { policy: Object.freeze({}), immutable: [], quotas: new Map() };
+  if (!isMapping(policy)) invalid('expected {immutable, quotas}');
+  for (const key of Object.keys(policy)) if (key !== 'immutable' && key !== 'quotas') invalid(`${key}: unknown key (immutable, quotas)`);
+  if (policy.immutable !== undefined && !Array.isArray(policy.immutable)) invalid('immutable: expected a list of {repositories, tags}');
+  if (policy.quotas !== undefined && !Array.isArray(policy.quotas)) invalid('quotas: expected a list of {namespace, maxSize}');
+  const immutable = (policy.immutable ?? []).map(compileImmutable);
+  const quotas = new Map<string, number>();
+  const checkedQuotas = (policy.quotas ?? []).map((quota, i) => checkQuota(quota, i, quotas));
+  const frozen: StorePolicy = {};
+  if (policy.immutable !== undefined) frozen.immutable = Object.freeze(immutable.map((r) => r.rule)) as ImmutableRule[];
+  if (policy.quotas !== undefined) frozen.quotas = Object.freeze(checkedQuotas) as Quota[];
+  return { policy: Object.freeze(frozen), immutable, quotas };
 }

@@ -3,6 +3,13 @@
 /** Who is acting. An absent actor is anonymous, recorded as ''. */
 export interface Context {
   actor?: string;
+  /**
+   * The actor is an administrator: the store lets an admin move or delete a
+   * tag that a rule of StorePolicy.immutable protects (the event says so in
+   * its reason). What makes a user an admin is the caller's rule (the registry
+   * server's access rules).
+   */
+  admin?: boolean;
 }
 
 /** A manifest as pushed: its media type and its exact bytes. */
@@ -101,7 +108,7 @@ export interface CatalogOptions extends PageOptions {
 }
 
 /** What happened to an event's object (EVENT_TYPES holds them all). */
-export type EventType = 'CREATE' | 'UPDATE' | 'DELETE';
+export type EventType = 'CREATE' | 'UPDATE' | 'DELETE' | 'PULL';
 /** What an event happened to (OBJECT_TYPES holds them all). */
 export type EventObjectType = 'REPOSITORY' | 'TAG' | 'MANIFEST' | 'BLOB';
 
@@ -119,6 +126,10 @@ export interface Event {
   tag?: string;
   digest?: string;
   previousDigest?: string;
+  /** A PULL event's number of pulls: pulls are written in batches, one event per manifest (and tag) per batch. */
+  count?: number;
+  /** Why, when the change was not simply asked for: the retention rule that removed it, an admin's override of an immutable tag. */
+  reason?: string;
 }
 
 /**
@@ -185,8 +196,36 @@ export interface UntaggedManifest {
   createdAt: Date;
 }
 
+/** Tags that, once they exist, no one but an admin may move or delete (StorePolicy.immutable). */
+export interface ImmutableRule {
+  /** A repository pattern: `*` within a path segment, `**` whole segments (`rel/*`). */
+  repositories: string;
+  /** Tag patterns: `*` any run of characters, `?` one (`v*`, `latest`). */
+  tags: string[];
+}
+
+/** How many bytes a namespace may hold, each blob counted once (StorePolicy.quotas). */
+export interface Quota {
+  /** A repository name's first component: `acme` holds acme/app and acme/team/app. */
+  namespace: string;
+  /** Bytes of blobs linked in the namespace's repositories, each blob once. */
+  maxSize: number;
+}
+
+/**
+ * What a store enforces inside its transactions, beyond the spec: given at
+ * open, checked there (ARGUMENT_INVALID names a malformed rule), and
+ * reported by Store.policy.
+ */
+export interface StorePolicy {
+  immutable?: ImmutableRule[];
+  quotas?: Quota[];
+}
+
 /** Options of openStore. */
 export interface StoreOptions {
+  /** Immutable tags and quotas, enforced in every write's transaction. Default: none. */
+  policy?: StorePolicy;
   /**
    * 'full' (default): every acknowledged write survives power loss.
    * 'normal': a power loss may take the last writes back, never corrupt the file.
@@ -203,12 +242,12 @@ export interface StoreOptions {
    * written (writes fail with DATABASE_READONLY), as an inspection needs.
    */
   readOnly?: boolean;
-  /** What the store enforces inside its transactions beyond the spec: quotas. Default none. */
-  policy?: StorePolicy;
 }
 
 /** Options of openPostgresStore. */
 export interface PostgresStoreOptions {
+  /** Immutable tags and quotas, enforced in every write's transaction. Default: none. */
+  policy?: StorePolicy;
   /** How long a write waits for another transaction's row lock, in ms (PostgreSQL's lock_timeout). Default 5000. */
   busyTimeout?: number;
   /** The largest manifest accepted, in bytes. Default 4 MiB, the spec's suggested limit. */
@@ -227,11 +266,9 @@ export interface PostgresStoreOptions {
    * transaction is read-only (PostgreSQL refuses a write). Default false.
    */
   readOnly?: boolean;
-  /** As StoreOptions.policy. */
-  policy?: StorePolicy;
 }
 
-/** One thing check() found wrong. `kind` is stable (integrity, foreign-key, manifest-payload, manifest-digest, manifest-size, tag, blob-link, child). */
+/** One thing check() found wrong. `kind` is stable (integrity, foreign-key, manifest-payload, manifest-digest, manifest-size, tag, blob-link, child, size). */
 export interface CheckProblem {
   kind: string;
   subject: string;
@@ -305,28 +342,6 @@ export interface UploadSession {
 
 /** What claiming a session gives: its committed size, or 'busy' while another writer's lease is live. */
 export type UploadClaim = { size: number } | 'busy';
-
-/**
- * What a store enforces inside its transactions beyond the spec, so that no
- * concurrent write slips between a check and the write it allows
- * (StoreOptions.policy). Checked when the store opens.
- */
-export interface StorePolicy {
-  /** Storage quotas, at most one per namespace. */
-  quotas?: readonly Quota[];
-}
-
-/**
- * The most bytes the blobs of a namespace (a repository name's first path
- * component) may take, each blob counted once however many of its
- * repositories link it: a link that would take the namespace over is
- * refused (DENIED); a blob the namespace already has costs nothing.
- */
-export interface Quota {
-  namespace: string;
-  /** In bytes: a non-negative integer. */
-  maxSize: number;
-}
 
 /**
  * Storage in use, as the store keeps it current on every link and delete

@@ -41,10 +41,19 @@ ALTER TABLE upload_session ADD COLUMN holder integer;
   `
 ALTER TABLE repository ADD COLUMN pulled_at bigint;
 `,
-  // Version 4 → 5: the kept storage sizes (see registry_usage, namespace,
-  // namespace_blob, repository_usage and their triggers in schema.postgres.sql),
-  // filled from the links already there before the triggers keep them current.
+  // Version 4 → 5: pull statistics of manifests and tags, PULL events with
+  // their count, and every event's reason (see manifest, tag and event in schema.postgres.sql);
+  // the kept storage sizes (see registry_usage, namespace, namespace_blob,
+  // repository_usage and their triggers), filled from the links already there
+  // before the triggers keep them current.
   `
+ALTER TABLE manifest ADD COLUMN pulled_at bigint, ADD COLUMN pull_count bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0);
+ALTER TABLE tag ADD COLUMN pulled_at bigint, ADD COLUMN pull_count bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0);
+ALTER TABLE event
+  DROP CONSTRAINT event_type_check,
+  ADD CONSTRAINT event_type_check CHECK (type IN ('CREATE', 'UPDATE', 'DELETE', 'PULL')),
+  ADD COLUMN count bigint CHECK (count > 0),
+  ADD COLUMN reason text;
 CREATE TABLE registry_usage (
   singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
   blobs     bigint NOT NULL CHECK (blobs >= 0),

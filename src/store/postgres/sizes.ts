@@ -4,7 +4,7 @@
 // links by check().
 
 import { namespaceOf } from '../grammar.js';
-import { checkQuota } from '../policy.js';
+import { checkQuota } from '../quota.js';
 import { mismatchProblems, usageFrom, type KeptUsage, type SizeMismatches } from '../sizes.js';
 import type { CheckProblem, Usage } from '../types.js';
 import type { PgContext, TxSql, WriteTx } from './context.js';

@@ -14,7 +14,7 @@ import type { Reference } from '../grammar.js';
 import { DEFAULT_POSTGRES_TIMEOUTS, limitsOf, type StoreLimits } from '../limits.js';
 import type { BlobInfo, CatalogOptions, Context, Descriptor, Event, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
 import type { NamespaceRepository, PostgresStoreOptions, Pull, StoredManifest, StorePolicy, Usage } from '../types.js';
-import { policyOf } from '../policy.js';
+import { compilePolicy } from '../policy.js';
 import * as sizes from './sizes.js';
 import * as blobs from './blobs.js';
 import { PgContext, type Sql } from './context.js';
@@ -40,7 +40,7 @@ import { PgUploadSessions } from './uploads.js';
  */
 export async function openPostgres(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
   const limits = limitsOf({ busyTimeout: options.busyTimeout, maxManifestSize: options.maxManifestSize });
-  const policy = policyOf(options.policy);
+  const policy = compilePolicy(options.policy);
   const { sql, location } = await connect(url, {
     max: options.maxConnections ?? 10,
     connectTimeout: options.connectTimeout,

@@ -12,8 +12,7 @@ import { CURSOR_METHODS } from '../notifications.js';
 import { UPLOAD_METHODS } from '../uploads.js';
 import type { LockedAction, NotificationCursors, Store, UploadSessions } from '../contract.js';
 import type { StoreLimits } from '../limits.js';
-import type { StorePolicy } from '../types.js';
-import type { Context } from '../types.js';
+import type { Context, StorePolicy } from '../types.js';
 import type { MetadataStore } from './store.js';
 
 /**

@@ -8,7 +8,7 @@ import { openDatabase, retryBusy } from './connection.js';
 import { CallbackFailure, StoreError } from '../errors.js';
 import { translateError } from './errors.js';
 import { limitsOf, type StoreLimits } from '../limits.js';
-import { policyOf, type Policy } from '../policy.js';
+import { compilePolicy, type CompiledPolicy } from '../policy.js';
 import { prepareStatements, type Statements } from './statements.js';
 import type { StoreOptions } from '../types.js';
 
@@ -20,8 +20,7 @@ export class StoreContext {
   /** @internal The connection's prepared statements. */
   readonly sql: Statements;
   readonly limits: StoreLimits;
-  /** The policy checked: what links are refused (quotas). */
-  readonly policy: Policy;
+  readonly policy: CompiledPolicy;
   /** Runs after each write commits while anyone subscribes: the delivery of its events. */
   afterWrite: (() => void) | undefined;
   /** The end of the last local call queued on each digest whose lock is awaited or held across awaits (locks.ts). */
@@ -32,7 +31,7 @@ export class StoreContext {
   constructor(file: string, options: StoreOptions) {
     this.file = file;
     this.limits = limitsOf(options);
-    this.policy = policyOf(options.policy);
+    this.policy = compilePolicy(options.policy);
     this.db = openDatabase(file, options);
     try {
       this.sql = prepareStatements(this.db);

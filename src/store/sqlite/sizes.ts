@@ -6,7 +6,7 @@ import type Database from 'better-sqlite3';
 import { prepareAll } from './connection.js';
 import type { StoreContext } from './context.js';
 import { namespaceBounds, namespaceOf } from '../grammar.js';
-import { checkQuota } from '../policy.js';
+import { checkQuota } from '../quota.js';
 import { mismatchProblems, usageFrom, type KeptUsage, type SizeMismatches } from '../sizes.js';
 import type { CheckProblem, Usage } from '../types.js';
 

@@ -38,7 +38,7 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
   readonly file: string;
   /** The limits this store enforces, for callers that must agree with them (a server reading a manifest body). */
   readonly limits: StoreLimits;
-  /** What this store enforces beyond the spec (quotas), as checked at open: what a server's early refusals agree with. */
+  /** The immutable tags and quotas this store enforces (StoreOptions.policy). */
   readonly policy: StorePolicy;
   /** The webhook endpoints' cursors into the event log (regmeta serve --notify). */
   readonly notifications: SqliteNotificationCursors;
