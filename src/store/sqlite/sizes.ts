@@ -8,6 +8,7 @@ import type { StoreContext } from './context.js';
 import { namespaceBounds, namespaceOf } from '../grammar.js';
 import { checkQuota } from '../quota.js';
 import { mismatchProblems, usageFrom, type KeptUsage, type SizeMismatches } from '../sizes.js';
+import { StoreError } from '../errors.js';
 import type { CheckProblem, Usage } from '../types.js';
 
 // A name's namespace in SQL, as namespaceOf computes it.
@@ -72,8 +73,9 @@ const USAGE_SQL = {
     LEFT JOIN counted c ON c.namespace = keys.namespace AND c.digest = keys.digest
     WHERE coalesce(nb.links, 0) <> coalesce(c.links, 0)
     ORDER BY keys.namespace, keys.digest`,
-  kept: "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'registry_usage'",
 };
+
+type Statements = ReturnType<typeof prepareUsageStatements>;
 
 /** @internal */
 export function prepareUsageStatements(db: Database.Database): Record<keyof typeof USAGE_SQL, Database.Statement> {
@@ -96,10 +98,22 @@ export function refuseOverQuota(cx: StoreContext, repo: string, digest: string, 
   checkQuota(namespace, limit, usage, size, sql.namespaceHas.get({ namespace, digest }) !== undefined);
 }
 
+/**
+ * The statements, or undefined on a file older than the kept sizes (opened
+ * read-only, not migrated): they are prepared on first use, and fail there.
+ */
+function statementsOf(cx: StoreContext): Statements | undefined {
+  try {
+    return cx.sql.usage;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The kept sizes against a count of the links: a 'size' problem for each that disagrees. None on a file older than the kept sizes. */
 export function sizeProblems(cx: StoreContext): CheckProblem[] {
-  if (cx.db.prepare(USAGE_SQL.kept).get() === undefined) return [];
-  const sql = cx.sql.usage;
+  const sql = statementsOf(cx);
+  if (sql === undefined) return [];
   const mismatches: SizeMismatches = {
     registry: sql.registryMismatch.all() as SizeMismatches['registry'],
     namespaces: sql.namespaceMismatches.all() as SizeMismatches['namespaces'],
@@ -113,7 +127,10 @@ export function sizeProblems(cx: StoreContext): CheckProblem[] {
 
 /** See Store.usage. */
 export function usage(cx: StoreContext, options: { namespace?: string } = {}): Usage {
-  const sql = cx.sql.usage;
+  const sql = statementsOf(cx);
+  if (sql === undefined) {
+    throw new StoreError('DATABASE_INVALID', `${cx.file} is older than the kept sizes (schema 7): open it read-write once to migrate it`);
+  }
   const { namespace } = options;
   const kept = cx.snapshot((): KeptUsage => {
     const total = sql.total.get() as KeptUsage['total'];
