@@ -56,6 +56,7 @@ export {
   type StorePolicy,
   type Quota,
   type Usage,
+  type UsageOptions,
   type NamespaceUsage,
   type RepositoryUsage,
   type CheckProblem,

@@ -95,6 +95,9 @@ export const STORE_CHECKS: Checks<Store> = {
     if (namespace !== undefined && !isNamespace(namespace)) {
       throw new StoreError('NAME_INVALID', `invalid namespace ${JSON.stringify(String(namespace)).slice(0, 90)}: a name of one path component`);
     }
+    if (options?.repositories !== undefined && typeof options.repositories !== 'boolean') {
+      throw new StoreError('ARGUMENT_INVALID', 'usage: repositories must be a boolean');
+    }
   },
   linkBlob(repo, blob, ctx) {
     checkRepository(repo);

@@ -7,7 +7,7 @@ import type { Reference } from './grammar.js';
 import type { StoreLimits } from './limits.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo } from './types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, NewEvent, PageOptions, PutManifestResult, StoreStats } from './types.js';
-import type { NamespaceRepository, Pull, StoredManifest, StorePolicy, TagHistoryEntry, UntaggedManifest, Usage } from './types.js';
+import type { NamespaceRepository, Pull, StoredManifest, StorePolicy, TagHistoryEntry, UntaggedManifest, Usage, UsageOptions } from './types.js';
 import type { NotificationCursors } from './notifications.js';
 import type { UploadSessions } from './uploads.js';
 import { methodList } from './methods.js';
@@ -192,13 +192,14 @@ export interface Store {
    * delete (no scan): the registry's total (each blob once), each namespace
    * (each blob once across its repositories) with its repositories and its
    * quota; with `options.namespace`, that namespace only (listed even when it
-   * has nothing) and each of its repositories (each blob once). Blobs only:
-   * a manifest's own bytes are not counted. Read in one snapshot.
+   * has nothing), and with `options.repositories` too, each of its
+   * repositories (each blob once). Blobs only: a manifest's own bytes are not
+   * counted. Read in one snapshot.
    * @throws StoreError NAME_INVALID (a `namespace` that is not one: a name of
-   * one path component); DATABASE_INVALID (SQLite, read-only: a file older
-   * than the kept sizes).
+   * one path component); ARGUMENT_INVALID (`repositories` not a boolean);
+   * DATABASE_INVALID (SQLite, read-only: a file older than the kept sizes).
    */
-  usage(options?: { namespace?: string }): Promise<Usage>;
+  usage(options?: UsageOptions): Promise<Usage>;
 
   // --- blobs ----------------------------------------------------------------------
   /**

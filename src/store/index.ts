@@ -76,6 +76,7 @@ export {
   type Reference,
 } from './grammar.js';
 export { MediaType, pushedMediaType } from './payload.js';
+export { quotaExceeded } from './quota.js';
 export { EVENT_TYPES, OBJECT_TYPES } from './events.js';
 
 // Who a process is, and whether it has gone: for files processes sharing a directory leave behind.

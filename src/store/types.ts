@@ -343,6 +343,14 @@ export interface UploadSession {
 /** What claiming a session gives: its committed size, or 'busy' while another writer's lease is live. */
 export type UploadClaim = { size: number } | 'busy';
 
+/** What Store.usage reads. */
+export interface UsageOptions {
+  /** One namespace only (a name of one path component). */
+  namespace?: string;
+  /** With `namespace`: its repositories too, each with its bytes. */
+  repositories?: boolean;
+}
+
 /**
  * Storage in use, as the store keeps it current on every link and delete
  * (Store.usage): blobs' bytes only (manifests are not blobs).
@@ -355,7 +363,7 @@ export interface Usage {
    * `namespace` asked, that one only (with `bytes` 0 when it has nothing).
    */
   namespaces: NamespaceUsage[];
-  /** With `namespace` asked: its repositories, by name. */
+  /** With `namespace` and `repositories` asked: its repositories, by name. */
   repositories?: RepositoryUsage[];
 }
 

@@ -6,7 +6,7 @@
 import { namespaceOf } from '../grammar.js';
 import { checkQuota } from '../quota.js';
 import { mismatchProblems, usageFrom, type KeptUsage, type SizeMismatches } from '../sizes.js';
-import type { CheckProblem, Usage } from '../types.js';
+import type { CheckProblem, Usage, UsageOptions } from '../types.js';
 import type { PgContext, TxSql, WriteTx } from './context.js';
 
 // --- inside a transaction -----------------------------------------------------
@@ -88,7 +88,7 @@ export async function sizeProblems(sql: TxSql): Promise<CheckProblem[]> {
 // --- the store's methods ------------------------------------------------------
 
 /** See Store.usage. */
-export async function usage(cx: PgContext, options: { namespace?: string } = {}): Promise<Usage> {
+export async function usage(cx: PgContext, options: UsageOptions = {}): Promise<Usage> {
   const { namespace } = options;
   const kept = await cx.snapshot(async (sql): Promise<KeptUsage> => {
     const [total] = await sql<KeptUsage['total'][]>`SELECT blobs, size AS bytes FROM registry_usage`;
@@ -99,6 +99,7 @@ export async function usage(cx: PgContext, options: { namespace?: string } = {})
     }
     const namespaces = await sql<KeptUsage['namespaces']>`
       SELECT name AS namespace, repositories, size AS bytes FROM namespace WHERE name = ${namespace} AND repositories > 0`;
+    if (!options.repositories) return { total, namespaces };
     // The namespace's own one-component repository, then the range of its `namespace/…` names, on the name's index.
     const repositories = await sql<NonNullable<KeptUsage['repositories']>>`
       SELECT r.name AS repository, coalesce(u.size, 0) AS bytes

@@ -13,7 +13,7 @@ import { StoreError } from '../errors.js';
 import type { Reference } from '../grammar.js';
 import { DEFAULT_POSTGRES_TIMEOUTS, limitsOf, type StoreLimits } from '../limits.js';
 import type { BlobInfo, CatalogOptions, Context, Descriptor, Event, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
-import type { NamespaceRepository, PostgresStoreOptions, Pull, StoredManifest, StorePolicy, Usage } from '../types.js';
+import type { NamespaceRepository, PostgresStoreOptions, Pull, StoredManifest, StorePolicy, Usage, UsageOptions } from '../types.js';
 import { compilePolicy } from '../policy.js';
 import * as sizes from './sizes.js';
 import * as blobs from './blobs.js';
@@ -134,7 +134,7 @@ class PostgresStore implements Store {
   namespaceUsage(prefix: string): Promise<NamespaceRepository[]> {
     return pulls.namespaceUsage(this.#cx, prefix);
   }
-  usage(options?: { namespace?: string }): Promise<Usage> {
+  usage(options?: UsageOptions): Promise<Usage> {
     return sizes.usage(this.#cx, options);
   }
   linkBlob(repo: string, blob: { digest: string; size: number }, ctx?: Context, options?: { place?: LockedAction }) {

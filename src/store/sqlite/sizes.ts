@@ -9,7 +9,7 @@ import { namespaceBounds, namespaceOf } from '../grammar.js';
 import { checkQuota } from '../quota.js';
 import { mismatchProblems, usageFrom, type KeptUsage, type SizeMismatches } from '../sizes.js';
 import { StoreError } from '../errors.js';
-import type { CheckProblem, Usage } from '../types.js';
+import type { CheckProblem, Usage, UsageOptions } from '../types.js';
 
 // A name's namespace in SQL, as namespaceOf computes it.
 const NS = (column: string) => `CASE instr(${column}, '/') WHEN 0 THEN ${column} ELSE substr(${column}, 1, instr(${column}, '/') - 1) END`;
@@ -126,7 +126,7 @@ export function sizeProblems(cx: StoreContext): CheckProblem[] {
 // --- the store's methods ------------------------------------------------------
 
 /** See Store.usage. */
-export function usage(cx: StoreContext, options: { namespace?: string } = {}): Usage {
+export function usage(cx: StoreContext, options: UsageOptions = {}): Usage {
   const sql = statementsOf(cx);
   if (sql === undefined) {
     throw new StoreError('DATABASE_INVALID', `${cx.file} is older than the kept sizes (schema 7): open it read-write once to migrate it`);
@@ -135,11 +135,9 @@ export function usage(cx: StoreContext, options: { namespace?: string } = {}): U
   const kept = cx.snapshot((): KeptUsage => {
     const total = sql.total.get() as KeptUsage['total'];
     if (namespace === undefined) return { total, namespaces: sql.namespaces.all() as KeptUsage['namespaces'] };
-    return {
-      total,
-      namespaces: sql.namespace.all({ namespace }) as KeptUsage['namespaces'],
-      repositories: sql.repositories.all({ namespace, ...namespaceBounds(namespace) }) as KeptUsage['repositories'],
-    };
+    const namespaces = sql.namespace.all({ namespace }) as KeptUsage['namespaces'];
+    if (!options.repositories) return { total, namespaces };
+    return { total, namespaces, repositories: sql.repositories.all({ namespace, ...namespaceBounds(namespace) }) as KeptUsage['repositories'] };
   });
   return usageFrom(kept, cx.policy.quotas, namespace);
 }

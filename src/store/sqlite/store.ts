@@ -25,7 +25,7 @@ import * as tags from './tags.js';
 import { SqliteUploadSessions } from './uploads.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo, NewEvent } from '../types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest, TagHistoryEntry, UntaggedManifest } from '../types.js';
-import type { NamespaceRepository, Pull, StorePolicy, Usage } from '../types.js';
+import type { NamespaceRepository, Pull, StorePolicy, Usage, UsageOptions } from '../types.js';
 
 /**
  * The metadata of a registry in a SQLite file: the Store contract,
@@ -141,7 +141,7 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
     return pulls.namespaceUsage(this.#cx, prefix);
   }
 
-  usage(options: { namespace?: string } = {}): Usage {
+  usage(options: UsageOptions = {}): Usage {
     return sizes.usage(this.#cx, options);
   }
 

@@ -59,7 +59,7 @@ async function counted(store: Store): Promise<Usage> {
 async function kept(store: Store): Promise<Usage> {
   const usage = await store.usage();
   const repositories = [];
-  for (const { namespace } of usage.namespaces) repositories.push(...(await store.usage({ namespace })).repositories!);
+  for (const { namespace } of usage.namespaces) repositories.push(...(await store.usage({ namespace, repositories: true })).repositories!);
   return { ...usage, repositories: repositories.sort((a, b) => (a.repository < b.repository ? -1 : 1)) };
 }
 
@@ -125,13 +125,17 @@ describe.each(backends)('$name', (backend) => {
       expect(await store.usage({ namespace: 'acme' })).toEqual({
         total: { blobs: 2, bytes: a.size + b.size },
         namespaces: [{ namespace: 'acme', bytes: a.size + b.size, repositories: 3 }],
+      });
+      expect(await store.usage({ namespace: 'acme', repositories: true })).toEqual({
+        total: { blobs: 2, bytes: a.size + b.size },
+        namespaces: [{ namespace: 'acme', bytes: a.size + b.size, repositories: 3 }],
         repositories: [
           { repository: 'acme', bytes: b.size },
           { repository: 'acme/app', bytes: a.size },
           { repository: 'acme/web', bytes: a.size + b.size },
         ],
       });
-      expect(await store.usage({ namespace: 'none' })).toMatchObject({ namespaces: [{ namespace: 'none', bytes: 0, repositories: 0 }], repositories: [] });
+      expect(await store.usage({ namespace: 'none', repositories: true })).toMatchObject({ namespaces: [{ namespace: 'none', bytes: 0, repositories: 0 }], repositories: [] });
       expect((await rejection(store.usage({ namespace: 'acme/app' }))).code).toBe('NAME_INVALID');
     });
   });

@@ -118,13 +118,13 @@ describe('version 5 on a version-4 database', () => {
     const m = ociManifest({ config: a, layers: [b] });
     await store.putManifest('acme/app', m.digest, m);
     const before = await store.usage();
-    const acme = await store.usage({ namespace: 'acme' });
+    const acme = await store.usage({ namespace: 'acme', repositories: true });
     await store.close();
     await raw(url, (sql) => sql.unsafe(PG_UNDO_5));
     const migrated = await openPostgresStore(url);
     try {
       expect(await migrated.usage()).toEqual(before);
-      expect(await migrated.usage({ namespace: 'acme' })).toEqual(acme);
+      expect(await migrated.usage({ namespace: 'acme', repositories: true })).toEqual(acme);
       expect(before.namespaces).toEqual([
         { namespace: 'acme', bytes: 32_100, repositories: 3 },
         { namespace: 'beta', bytes: 30_000, repositories: 1 },

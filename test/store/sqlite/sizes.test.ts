@@ -36,14 +36,14 @@ describe('version 7 on a version-6 file', () => {
     const file = join(dir, 'metadata.db');
     seeded(file);
     const before = await asyncStore(openStore(file)).usage();
-    const acme = openStore(file).usage({ namespace: 'acme' });
+    const acme = openStore(file).usage({ namespace: 'acme', repositories: true });
     const db = new Database(file);
     db.exec(UNDO_7);
     db.close();
     const store = openStore(file);
     try {
       expect(store.usage()).toEqual(before);
-      expect(store.usage({ namespace: 'acme' })).toEqual(acme);
+      expect(store.usage({ namespace: 'acme', repositories: true })).toEqual(acme);
       expect(before.namespaces).toEqual([
         { namespace: 'acme', bytes: 32_100, repositories: 3 },
         { namespace: 'beta', bytes: 30_000, repositories: 1 },
