@@ -148,7 +148,7 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
   const listener = await bind(config.listen);
   let store: Store;
   try {
-    store = await openMetadata({ data: config.data, database: config.database }, { create: true });
+    store = await openMetadata({ data: config.data, database: config.database }, { create: true, policy: { quotas: config.quotas } });
   } catch (error) {
     listener.close();
     throw error;

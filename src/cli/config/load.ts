@@ -12,6 +12,7 @@ import { META_OPTIONS, OPTIONS, type LogLevel, type OptionInfo } from './options
 import type { S3Options } from '../../blobstore/index.js';
 import type { NotifyTarget } from './kinds.js';
 import { defaultProblem, type MirrorEntry } from './mirrors.js';
+import type { Quota } from '../../store/index.js';
 
 /** Where a value came from. */
 type Source = 'flag' | 'environment' | 'file' | 'default';
@@ -41,6 +42,8 @@ export interface ServeConfig {
   mirrors: MirrorEntry[];
   /** The prefix of the mirror that answers pulls of names outside every prefix that are not here. */
   mirrorDefault?: string;
+  /** The most bytes each namespace may hold (the store's policy). */
+  quotas: Quota[];
   logLevel: LogLevel;
   /** Bytes. */
   minFreeDisk: number;
