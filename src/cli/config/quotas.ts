@@ -54,7 +54,13 @@ function quotasOf(entries: readonly Parsed[]): { quotas?: Quota[]; problem?: str
 }
 
 const fromText = (t: string) => quotasOf(t.split(',').filter((s) => s.trim() !== '').map((s, i) => fromPair(s.trim(), `entry ${i + 1}`)));
-const fromFileValue = (v: unknown) => (Array.isArray(v) ? quotasOf(v.map((e, i) => fromEntry(e, `entry ${i + 1}`))) : { problem: 'expected a list of {namespace, maxSize}' });
+// A string in the file reads as the environment's NAMESPACE=SIZE list.
+const fromFileValue = (v: unknown) =>
+  typeof v === 'string'
+    ? fromText(v)
+    : Array.isArray(v)
+      ? quotasOf(v.map((e, i) => fromEntry(e, `entry ${i + 1}`)))
+      : { problem: 'expected a list of {namespace, maxSize}' };
 
 /** Quotas per namespace: NAMESPACE=SIZE as repeated flags or a comma-separated variable; in the file, a list of {namespace, maxSize}. */
 export const quotas: Kind<Quota[]> = {
@@ -62,6 +68,6 @@ export const quotas: Kind<Quota[]> = {
   repeatable: true,
   fromText: (t) => fromText(t).quotas,
   fromFile: (v) => fromFileValue(v).quotas,
-  why: (raw) => (typeof raw === 'string' ? fromText(raw) : fromFileValue(raw)).problem,
+  why: (raw) => fromFileValue(raw).problem,
   format: (v) => v.map((q) => ({ namespace: q.namespace, maxSize: bytes.format(q.maxSize) })) as Record<string, unknown>[],
 };
