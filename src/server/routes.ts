@@ -17,6 +17,7 @@ export type Route =
   | { kind: 'referrers'; name: string; digest: string }
   | { kind: 'events' }
   | { kind: 'eventStream' }
+  | { kind: 'usage' }
   | { kind: 'metrics' }
   | { kind: 'healthz' }
   | { kind: 'readyz' };
@@ -35,6 +36,7 @@ const METHODS: Record<RouteKind, readonly string[]> = {
   referrers: ['GET'],
   events: ['GET'],
   eventStream: ['GET'],
+  usage: ['GET'],
   metrics: ['GET', 'HEAD'],
   healthz: ['GET', 'HEAD'],
   readyz: ['GET', 'HEAD'],
@@ -56,6 +58,7 @@ const PATTERNS: ReadonlyArray<[RegExp, (m: RegExpExecArray, method: string) => R
   [/^\/v2\/_catalog$/, () => ({ kind: 'catalog' })],
   [/^\/api\/v0\/events\/?$/, () => ({ kind: 'events' })],
   [/^\/api\/v0\/events\/stream$/, () => ({ kind: 'eventStream' })],
+  [/^\/api\/v0\/usage\/?$/, () => ({ kind: 'usage' })],
   [/^\/metrics$/, () => ({ kind: 'metrics' })],
   [/^\/healthz$/, () => ({ kind: 'healthz' })],
   [/^\/readyz$/, () => ({ kind: 'readyz' })],
