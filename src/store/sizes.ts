@@ -53,16 +53,16 @@ export function mismatchProblems(found: SizeMismatches): CheckProblem[] {
   const problem = (subject: string, detail: string): CheckProblem => ({ kind: 'size', subject, detail });
   const problems: CheckProblem[] = [];
   for (const r of found.registry) {
-    problems.push(problem('registry', `kept ${r.keptBlobs} blobs of ${r.kept} bytes, counted ${r.blobs} of ${r.counted}`));
+    problems.push(problem('registry', `blobs: kept ${r.keptBlobs}, counted ${r.blobs}; bytes: kept ${r.kept}, counted ${r.counted}`));
   }
   for (const n of found.namespaces) {
     problems.push(
-      problem(`namespace ${n.namespace}`, `kept ${n.kept} bytes in ${n.keptRepositories} repositories, counted ${n.counted} in ${n.repositories}`),
+      problem(`namespace ${n.namespace}`, `bytes: kept ${n.kept}, counted ${n.counted}; repositories: kept ${n.keptRepositories}, counted ${n.repositories}`),
     );
   }
-  for (const r of found.repositories) problems.push(problem(`repository ${r.repository}`, `kept ${r.kept} bytes, counted ${r.counted}`));
+  for (const r of found.repositories) problems.push(problem(`repository ${r.repository}`, `bytes: kept ${r.kept}, counted ${r.counted}`));
   for (const l of found.links) {
-    problems.push(problem(`namespace ${l.namespace} blob ${l.digest}`, `kept ${l.kept} links, counted ${l.counted}`));
+    problems.push(problem(`namespace ${l.namespace} blob ${l.digest}`, `links: kept ${l.kept}, counted ${l.counted}`));
   }
   return problems;
 }

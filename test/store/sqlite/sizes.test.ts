@@ -69,3 +69,29 @@ describe('version 7 on a version-6 file', () => {
     }
   });
 });
+
+describe('check', () => {
+  it('reports each kept size that a count of the links disagrees with, as a size problem', () => {
+    const file = join(dir, 'metadata.db');
+    seeded(file);
+    const db = new Database(file);
+    db.exec(`
+      UPDATE registry_usage SET size = size + 1;
+      UPDATE namespace SET size = 7 WHERE name = 'beta';
+      UPDATE repository_usage SET size = 0 WHERE repository_id = (SELECT id FROM repository WHERE name = 'acme/web');
+      UPDATE namespace_blob SET links = 5 WHERE namespace = 'acme' AND size = 100;`);
+    db.close();
+    const store = openStore(file, { readOnly: true });
+    try {
+      expect(store.check().problems).toEqual([
+        { kind: 'size', subject: 'registry', detail: 'blobs: kept 3, counted 3; bytes: kept 32101, counted 32100' },
+        { kind: 'size', subject: 'namespace beta', detail: 'bytes: kept 7, counted 30000; repositories: kept 1, counted 1' },
+        { kind: 'size', subject: 'repository acme/web', detail: 'bytes: kept 0, counted 100' },
+        { kind: 'size', subject: `namespace acme blob ${blobDesc('a', undefined, 100).digest}`, detail: 'links: kept 5, counted 2' },
+      ]);
+    } finally {
+      store.close();
+    }
+  });
+});
+
