@@ -382,5 +382,12 @@ CREATE TRIGGER blob_link_uncounted AFTER DELETE ON blob_link BEGIN
   WHERE name = (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = OLD.repository_id);
   DELETE FROM namespace_blob WHERE namespace = (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = OLD.repository_id) AND digest = OLD.digest AND links = 0;
 END;
+-- tagDetails' sorts by time (version 7): a page by push time walks a
+-- repository's manifests in push order (then their tags, by name), a page by
+-- pull time its tags in pull order, name breaking ties; a tag never pulled
+-- sorts as pulled at 0. Each page is a seek and a short walk, never a sort
+-- of the whole repository.
+CREATE INDEX manifest_by_push ON manifest (repository_id, pushed_at);
+CREATE INDEX tag_by_pull ON tag (repository_id, coalesce(pulled_at, 0), name);
 
 PRAGMA user_version = 7;

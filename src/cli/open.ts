@@ -68,7 +68,7 @@ interface MetadataOptions {
   create?: boolean;
   /** SQLite's durability: 'normal' for bulk writers that can simply be run again (import). */
   durability?: StoreOptions['durability'];
-  /** What the store enforces (serve's quotas). */
+  /** What the store enforces in its transactions (serve: the immutable tags and the quotas of the config). */
   policy?: StorePolicy;
 }
 
@@ -97,6 +97,7 @@ export async function openMetadata(where: Location, options: MetadataOptions = {
   }
   if (where.database !== undefined) return openPostgres(where.database, options.readOnly === true, options.policy);
   const storeOptions: StoreOptions = {};
+  if (options.policy !== undefined) storeOptions.policy = options.policy;
   if (options.readOnly) storeOptions.readOnly = true;
   if (options.durability !== undefined) storeOptions.durability = options.durability;
   if (options.policy !== undefined) storeOptions.policy = options.policy;
@@ -108,9 +109,9 @@ export async function openMetadata(where: Location, options: MetadataOptions = {
  * @throws CliError DATABASE, one line with the URL's password masked, when
  * the server cannot be reached or the database is not (or too new) a regmeta store.
  */
-async function openPostgres(url: string, readOnly: boolean, policy?: StorePolicy): Promise<Store> {
+async function openPostgres(url: string, readOnly: boolean, policy: StorePolicy | undefined): Promise<Store> {
   try {
-    return await openPostgresStore(url, { readOnly, policy });
+    return await openPostgresStore(url, policy === undefined ? { readOnly } : { readOnly, policy });
   } catch (error) {
     if (!(error instanceof StoreError)) throw error;
     const hint =

@@ -37,6 +37,10 @@ export interface Registry {
   metrics?: RegistryMetrics;
   /** Where clients reach the registry (scheme://host[:port]), when it is set: Location headers are absolute under it. */
   publicUrl?: string;
+  /** The rule that makes a tag immutable (the store's policy), when the store has any: an admin's override is logged. */
+  immutable?: (repo: string, tag: string) => string | undefined;
+  /** Tells the operator what is wrong but not fatal (RegistryOptions.onWarning). */
+  warn(message: string): void;
 }
 
 /** One request as the handlers see it. */

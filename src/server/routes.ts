@@ -16,6 +16,7 @@ export type Route =
   | { kind: 'upload'; name: string; id: string }
   | { kind: 'referrers'; name: string; digest: string }
   | { kind: 'events' }
+  | { kind: 'tagDetails'; name: string }
   | { kind: 'eventStream' }
   | { kind: 'usage' }
   | { kind: 'metrics' }
@@ -35,6 +36,7 @@ const METHODS: Record<RouteKind, readonly string[]> = {
   upload: ['GET', 'PATCH', 'PUT', 'DELETE'],
   referrers: ['GET'],
   events: ['GET'],
+  tagDetails: ['GET'],
   eventStream: ['GET'],
   usage: ['GET'],
   metrics: ['GET', 'HEAD'],
@@ -59,6 +61,7 @@ const PATTERNS: ReadonlyArray<[RegExp, (m: RegExpExecArray, method: string) => R
   [/^\/api\/v0\/events\/?$/, () => ({ kind: 'events' })],
   [/^\/api\/v0\/events\/stream$/, () => ({ kind: 'eventStream' })],
   [/^\/api\/v0\/usage\/?$/, () => ({ kind: 'usage' })],
+  [/^\/api\/v0\/repositories\/(.+)\/tags\/?$/, (m) => ({ kind: 'tagDetails', name: name(m[1]) })],
   [/^\/metrics$/, () => ({ kind: 'metrics' })],
   [/^\/healthz$/, () => ({ kind: 'healthz' })],
   [/^\/readyz$/, () => ({ kind: 'readyz' })],

@@ -45,7 +45,8 @@ ALTER TABLE repository ADD COLUMN pulled_at bigint;
   // their count, and every event's reason (see manifest, tag and event in schema.postgres.sql);
   // the kept storage sizes (see registry_usage, namespace, namespace_blob,
   // repository_usage and their triggers), filled from the links already there
-  // before the triggers keep them current.
+  // before the triggers keep them current; the indexes of tagDetails' sorts by
+  // time (manifest_by_push, tag_by_pull).
   `
 ALTER TABLE manifest ADD COLUMN pulled_at bigint, ADD COLUMN pull_count bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0);
 ALTER TABLE tag ADD COLUMN pulled_at bigint, ADD COLUMN pull_count bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0);
@@ -145,6 +146,8 @@ BEGIN
 END $$;
 CREATE TRIGGER blob_link_counted AFTER INSERT OR DELETE ON blob_link
   FOR EACH ROW EXECUTE FUNCTION regmeta_blob_link_counted();
+CREATE INDEX manifest_by_push ON manifest (repository_id, pushed_at);
+CREATE INDEX tag_by_pull ON tag (repository_id, (coalesce(pulled_at, 0)), name);
 `,
 ];
 

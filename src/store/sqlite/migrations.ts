@@ -69,7 +69,8 @@ PRAGMA user_version = 6;
  * carried over, so no seq is ever handed out twice. Then the kept storage
  * sizes (see registry_usage, namespace, namespace_blob, repository_usage and
  * their triggers in schema.sql), filled from the links already there before
- * the triggers keep them current.
+ * the triggers keep them current; and the indexes of tagDetails' sorts by
+ * time (see manifest_by_push and tag_by_pull).
  */
 const TO_7 = `
 ALTER TABLE manifest ADD COLUMN pulled_at INTEGER;
@@ -168,6 +169,8 @@ CREATE TRIGGER blob_link_uncounted AFTER DELETE ON blob_link BEGIN
   WHERE name = (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = OLD.repository_id);
   DELETE FROM namespace_blob WHERE namespace = (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = OLD.repository_id) AND digest = OLD.digest AND links = 0;
 END;
+CREATE INDEX manifest_by_push ON manifest (repository_id, pushed_at);
+CREATE INDEX tag_by_pull ON tag (repository_id, coalesce(pulled_at, 0), name);
 PRAGMA user_version = 7;
 `;
 

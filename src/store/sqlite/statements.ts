@@ -14,6 +14,7 @@ import { preparePullStatements } from './pulls.js';
 import { prepareUsageStatements } from './sizes.js';
 import { prepareRepositoryStatements } from './repositories.js';
 import { prepareSubscriptionStatements } from './subscriptions.js';
+import { prepareTagDetailStatements } from './tag-details.js';
 import { prepareTagStatements } from './tags.js';
 import { prepareUploadStatements } from './uploads.js';
 
@@ -32,6 +33,7 @@ export interface Statements {
   locks: ReturnType<typeof prepareLockStatements>;
   pulls: ReturnType<typeof preparePullStatements>;
   usage: ReturnType<typeof prepareUsageStatements>;
+  tagDetails: ReturnType<typeof prepareTagDetailStatements>;
 }
 
 /**
@@ -44,6 +46,7 @@ export function prepareStatements(db: Database.Database): Statements {
   let locks: Statements['locks'] | undefined;
   let pulls: Statements['pulls'] | undefined;
   let usage: Statements['usage'] | undefined;
+  let tagDetails: Statements['tagDetails'] | undefined;
   return {
     repositories: prepareRepositoryStatements(db),
     manifests: prepareManifestStatements(db),
@@ -73,6 +76,10 @@ export function prepareStatements(db: Database.Database): Statements {
     // The same for a version-6 file, which has no kept sizes yet.
     get usage() {
       return (usage ??= prepareUsageStatements(db));
+    },
+    // The same for a version-6 file, which has no tag.pulled_at yet.
+    get tagDetails() {
+      return (tagDetails ??= prepareTagDetailStatements(db));
     },
   };
 }
