@@ -269,6 +269,146 @@ CREATE INDEX upload_session_by_client ON upload_session (client);
 -- The sweeper finds the sessions idle past the TTL without a scan.
 CREATE INDEX upload_session_by_time ON upload_session (updated_at);
 
+-- Storage sizes, kept current by the triggers below on every path that links
+-- or unlinks a blob, or deletes a blob or a repository (foreign-key cascades
+-- included), so that usage, quotas and metrics read a few rows instead of
+-- scanning the links. A blob counts once per repository that links it, once
+-- per namespace (a name's first path component) whatever the number of its
+-- repositories that link it, and once in the registry. Manifests' own bytes
+-- are not counted: they are not blobs. Added by version 5.
+--
+-- Lock order, so that two writers never wait for each other in a cycle: a
+-- namespace's row before its namespace_blob rows and its repositories'
+-- repository_usage rows (every trigger locks it first; a quota check locks
+-- it before the link), event_head next (the events, last before the
+-- commit), registry_usage last (its trigger is deferred to the commit). The
+-- hot rows are held only from the statement that changes them to the
+-- commit: linkBlob places a blob's file before it writes the link.
+
+-- The registry's total: the blobs it holds, each once. One row.
+CREATE TABLE registry_usage (
+  -- The one row's key: a second row cannot be inserted.
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  blobs     bigint NOT NULL CHECK (blobs >= 0),
+  size      bigint NOT NULL CHECK (size >= 0)
+);
+
+-- A namespace: what a quota applies to, and the row that serializes the
+-- changes of its sizes. A row exists from its first repository on and is
+-- kept when the last goes (a namespace is a handful of rows, and a quota
+-- check finds it to lock).
+CREATE TABLE namespace (
+  name         text COLLATE "C" PRIMARY KEY,
+  -- How many repositories it has: usage lists it without a scan of the names.
+  repositories bigint NOT NULL DEFAULT 0 CHECK (repositories >= 0),
+  -- The bytes of the blobs linked in any of its repositories, each once.
+  size         bigint NOT NULL DEFAULT 0 CHECK (size >= 0)
+);
+
+-- The blobs a namespace holds, with how many of its repositories link each:
+-- a link counts the blob's bytes only when it is the namespace's first, an
+-- unlink takes them away only at its last, and a quota check knows a blob
+-- the namespace already has (which costs nothing) in one probe.
+CREATE TABLE namespace_blob (
+  namespace text COLLATE "C" NOT NULL,
+  digest    text COLLATE "C" NOT NULL,
+  -- The blob's size, copied: an unlink by a blob's own deletion (gc's
+  -- cascade) no longer finds the blob's row.
+  size      bigint NOT NULL CHECK (size >= 0),
+  -- A row whose count reaches 0 is deleted in the same trigger.
+  links     bigint NOT NULL CHECK (links >= 0),
+  -- Also the index of "does the namespace have this blob?".
+  PRIMARY KEY (namespace, digest)
+);
+
+-- A repository's bytes, each blob linked in it once. Apart from the
+-- repository row, which every call reads and deleteRepository locks: a
+-- counter updated on each link would contend with both.
+CREATE TABLE repository_usage (
+  -- Deleting a repository takes its row with it.
+  repository_id bigint PRIMARY KEY REFERENCES repository (id) ON DELETE CASCADE,
+  size          bigint NOT NULL CHECK (size >= 0)
+);
+
+-- The registry's total starts at nothing.
+INSERT INTO registry_usage (blobs, size) VALUES (0, 0);
+
+-- A blob's row counts in the total once (it is never updated). Deferred to
+-- the commit, so that the one hot row of the registry is locked last and
+-- only for the commit itself.
+CREATE FUNCTION regmeta_blob_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    UPDATE registry_usage SET blobs = blobs + 1, size = size + NEW.size;
+  ELSE
+    UPDATE registry_usage SET blobs = blobs - 1, size = size - OLD.size;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER blob_counted AFTER INSERT OR DELETE ON blob
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION regmeta_blob_counted();
+
+-- A repository counts in its namespace (the name's first path component),
+-- created by its first repository.
+CREATE FUNCTION regmeta_repository_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO namespace (name, repositories) VALUES (split_part(NEW.name, '/', 1), 1)
+  ON CONFLICT (name) DO UPDATE SET repositories = namespace.repositories + 1;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER repository_counted AFTER INSERT ON repository
+  FOR EACH ROW EXECUTE FUNCTION regmeta_repository_counted();
+
+-- Before its row goes, a repository's links are deleted (their trigger
+-- uncounts each while the repository's name still tells its namespace; the
+-- cascade then finds none), and it stops counting in its namespace.
+CREATE FUNCTION regmeta_repository_uncounted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM blob_link WHERE repository_id = OLD.id;
+  UPDATE namespace SET repositories = repositories - 1 WHERE name = split_part(OLD.name, '/', 1);
+  RETURN OLD;
+END $$;
+CREATE TRIGGER repository_uncounted BEFORE DELETE ON repository
+  FOR EACH ROW EXECUTE FUNCTION regmeta_repository_uncounted();
+
+-- A new link (not a refresh of one: an upsert's update is no insert) counts
+-- the blob in its repository, and in its namespace when it is the first
+-- there; a deleted one (unlinkBlob, a blob's deletion, a repository's)
+-- uncounts it, from its namespace at its last link there. The namespace's
+-- row is locked first (see the lock order above).
+CREATE FUNCTION regmeta_blob_link_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  ns    text;
+  bytes bigint;
+  n     bigint;
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    SELECT split_part(name, '/', 1) INTO ns FROM repository WHERE id = NEW.repository_id;
+    PERFORM FROM namespace WHERE name = ns FOR UPDATE;
+    SELECT size INTO bytes FROM blob WHERE digest = NEW.digest;
+    INSERT INTO namespace_blob (namespace, digest, size, links) VALUES (ns, NEW.digest, bytes, 1)
+    ON CONFLICT (namespace, digest) DO UPDATE SET links = namespace_blob.links + 1
+    RETURNING links INTO n;
+    IF n = 1 THEN
+      UPDATE namespace SET size = size + bytes WHERE name = ns;
+    END IF;
+    INSERT INTO repository_usage (repository_id, size) VALUES (NEW.repository_id, bytes)
+    ON CONFLICT (repository_id) DO UPDATE SET size = repository_usage.size + excluded.size;
+  ELSE
+    SELECT split_part(name, '/', 1) INTO ns FROM repository WHERE id = OLD.repository_id;
+    PERFORM FROM namespace WHERE name = ns FOR UPDATE;
+    UPDATE namespace_blob SET links = links - 1 WHERE namespace = ns AND digest = OLD.digest
+    RETURNING links, size INTO n, bytes;
+    IF n = 0 THEN
+      DELETE FROM namespace_blob WHERE namespace = ns AND digest = OLD.digest;
+      UPDATE namespace SET size = size - bytes WHERE name = ns;
+    END IF;
+    UPDATE repository_usage SET size = size - bytes WHERE repository_id = OLD.repository_id;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER blob_link_counted AFTER INSERT OR DELETE ON blob_link
+  FOR EACH ROW EXECUTE FUNCTION regmeta_blob_link_counted();
 -- tagDetails' sorts by time (version 5): a page by push time walks a
 -- repository's manifests in push order (then their tags, by name), a page by
 -- pull time its tags in pull order, name breaking ties; a tag never pulled

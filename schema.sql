@@ -275,6 +275,113 @@ CREATE TABLE blob_lock (
   lease_until INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- Storage sizes, kept current by the triggers below on every path that links
+-- or unlinks a blob, or deletes a blob or a repository (foreign-key cascades
+-- included), so that usage, quotas and metrics read a few rows instead of
+-- scanning the links. A blob counts once per repository that links it, once
+-- per namespace (a name's first path component) whatever the number of its
+-- repositories that link it, and once in the registry. Manifests' own bytes
+-- are not counted: they are not blobs. Added by version 7.
+
+-- The registry's total: the blobs it holds, each once. One row.
+CREATE TABLE registry_usage (
+  -- The one row's key: a second row cannot be inserted.
+  id    INTEGER PRIMARY KEY CHECK (id = 1),
+  blobs INTEGER NOT NULL CHECK (blobs >= 0),
+  size  INTEGER NOT NULL CHECK (size >= 0)
+);
+
+-- A namespace: what a quota applies to. A row exists from its first
+-- repository on and is kept when the last goes (a namespace is a handful of
+-- rows, and a quota check finds it to lock).
+CREATE TABLE namespace (
+  name         TEXT    PRIMARY KEY,
+  -- How many repositories it has: usage lists it without a scan of the names.
+  repositories INTEGER NOT NULL DEFAULT 0 CHECK (repositories >= 0),
+  -- The bytes of the blobs linked in any of its repositories, each once.
+  size         INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0)
+) WITHOUT ROWID;
+
+-- The blobs a namespace holds, with how many of its repositories link each:
+-- a link counts the blob's bytes only when it is the namespace's first, an
+-- unlink takes them away only at its last, and a quota check knows a blob
+-- the namespace already has (which costs nothing) in one probe.
+CREATE TABLE namespace_blob (
+  namespace TEXT    NOT NULL,
+  digest    TEXT    NOT NULL,
+  -- The blob's size, copied: an unlink by a blob's own deletion (gc's
+  -- cascade) no longer finds the blob's row.
+  size      INTEGER NOT NULL CHECK (size >= 0),
+  -- A row whose count reaches 0 is deleted in the same trigger.
+  links     INTEGER NOT NULL CHECK (links >= 0),
+  -- Also the index of "does the namespace have this blob?".
+  PRIMARY KEY (namespace, digest)
+) WITHOUT ROWID;
+
+-- A repository's bytes, each blob linked in it once. Apart from the
+-- repository row, which every call reads: a counter updated on each link
+-- would otherwise contend with the rows' readers and with deleteRepository.
+CREATE TABLE repository_usage (
+  -- Deleting a repository takes its row with it.
+  repository_id INTEGER PRIMARY KEY REFERENCES repository (id) ON DELETE CASCADE,
+  size          INTEGER NOT NULL CHECK (size >= 0)
+);
+
+-- The registry's total starts at nothing.
+INSERT INTO registry_usage (id, blobs, size) VALUES (1, 0, 0);
+
+-- A blob's row counts in the total once; it is never updated, only inserted and deleted.
+CREATE TRIGGER blob_counted AFTER INSERT ON blob BEGIN
+  UPDATE registry_usage SET blobs = blobs + 1, size = size + NEW.size WHERE id = 1;
+END;
+CREATE TRIGGER blob_uncounted AFTER DELETE ON blob BEGIN
+  UPDATE registry_usage SET blobs = blobs - 1, size = size - OLD.size WHERE id = 1;
+END;
+
+-- A repository counts in its namespace (the name's first path component),
+-- created by its first repository.
+CREATE TRIGGER repository_counted AFTER INSERT ON repository BEGIN
+  INSERT INTO namespace (name, repositories)
+  VALUES (CASE instr(NEW.name, '/') WHEN 0 THEN NEW.name ELSE substr(NEW.name, 1, instr(NEW.name, '/') - 1) END, 1)
+  ON CONFLICT (name) DO UPDATE SET repositories = repositories + 1;
+END;
+
+-- Before its row goes, a repository's links are deleted (their trigger
+-- uncounts each while the repository's name still tells its namespace; the
+-- cascade then finds none), and it stops counting in its namespace.
+CREATE TRIGGER repository_uncounted BEFORE DELETE ON repository BEGIN
+  DELETE FROM blob_link WHERE repository_id = OLD.id;
+  UPDATE namespace SET repositories = repositories - 1
+  WHERE name = CASE instr(OLD.name, '/') WHEN 0 THEN OLD.name ELSE substr(OLD.name, 1, instr(OLD.name, '/') - 1) END;
+END;
+
+-- A new link (not a refresh of one: an upsert's update is no insert) counts
+-- the blob in its repository, and in its namespace when it is the first there.
+CREATE TRIGGER blob_link_counted AFTER INSERT ON blob_link BEGIN
+  INSERT INTO repository_usage (repository_id, size)
+  SELECT NEW.repository_id, size FROM blob WHERE digest = NEW.digest
+  ON CONFLICT (repository_id) DO UPDATE SET size = size + excluded.size;
+  INSERT INTO namespace_blob (namespace, digest, size, links)
+  SELECT (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = NEW.repository_id), digest, size, 1 FROM blob WHERE digest = NEW.digest
+  ON CONFLICT (namespace, digest) DO UPDATE SET links = links + 1;
+  UPDATE namespace
+  SET size = size + coalesce((SELECT size FROM namespace_blob WHERE namespace = namespace.name AND digest = NEW.digest AND links = 1), 0)
+  WHERE name = (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = NEW.repository_id);
+END;
+
+-- A link deleted (unlinkBlob, a blob's deletion, a repository's) uncounts
+-- the blob from its repository, and from its namespace at its last link
+-- there. The size is the namespace_blob row's: a blob being deleted has no row.
+CREATE TRIGGER blob_link_uncounted AFTER DELETE ON blob_link BEGIN
+  UPDATE namespace_blob SET links = links - 1 WHERE namespace = (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = OLD.repository_id) AND digest = OLD.digest;
+  UPDATE repository_usage
+  SET size = size - (SELECT size FROM namespace_blob WHERE namespace = (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = OLD.repository_id) AND digest = OLD.digest)
+  WHERE repository_id = OLD.repository_id;
+  UPDATE namespace
+  SET size = size - coalesce((SELECT size FROM namespace_blob WHERE namespace = namespace.name AND digest = OLD.digest AND links = 0), 0)
+  WHERE name = (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = OLD.repository_id);
+  DELETE FROM namespace_blob WHERE namespace = (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = OLD.repository_id) AND digest = OLD.digest AND links = 0;
+END;
 -- tagDetails' sorts by time (version 7): a page by push time walks a
 -- repository's manifests in push order (then their tags, by name), a page by
 -- pull time its tags in pull order, name breaking ties; a tag never pulled

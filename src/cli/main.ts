@@ -23,6 +23,7 @@ export const COMMANDS: readonly { name: string; summary: string; load: () => Pro
   { name: 'events', summary: 'print the event log, newest first, or follow it', load: async () => (await import('./commands/events.js')).events },
   { name: 'notify', summary: 'show where each webhook endpoint\'s delivery stands (notify status)', load: async () => (await import('./commands/notify.js')).notify },
   { name: 'stats', summary: 'print counts, database size and the largest repositories', load: async () => (await import('./commands/stats.js')).stats },
+  { name: 'usage', summary: 'print the storage each namespace takes, each blob once, with its quota', load: async () => (await import('./commands/usage.js')).usage },
   { name: 'serve', summary: 'run the registry server', load: async () => (await import('./commands/serve.js')).serve },
   { name: 'passwd', summary: "add a user to an htpasswd file or change their password (bcrypt)", load: async () => (await import('./commands/passwd.js')).passwd },
 ];

@@ -68,7 +68,7 @@ interface MetadataOptions {
   create?: boolean;
   /** SQLite's durability: 'normal' for bulk writers that can simply be run again (import). */
   durability?: StoreOptions['durability'];
-  /** What the store enforces in its transactions (serve: the immutable tags of the config). */
+  /** What the store enforces in its transactions (serve: the immutable tags and the quotas of the config). */
   policy?: StorePolicy;
 }
 
@@ -100,6 +100,7 @@ export async function openMetadata(where: Location, options: MetadataOptions = {
   if (options.policy !== undefined) storeOptions.policy = options.policy;
   if (options.readOnly) storeOptions.readOnly = true;
   if (options.durability !== undefined) storeOptions.durability = options.durability;
+  if (options.policy !== undefined) storeOptions.policy = options.policy;
   return asyncStore(openStore(file, storeOptions));
 }
 

@@ -16,6 +16,7 @@ import { FaultsOnce, type FaultContext } from './faults.js';
 import * as blobs from './handlers/blobs.js';
 import * as discovery from './handlers/discovery.js';
 import * as events from './handlers/events.js';
+import * as usage from './handlers/usage.js';
 import * as tagDetails from './handlers/tag-details.js';
 import * as health from './handlers/health.js';
 import * as manifests from './handlers/manifests.js';
@@ -391,6 +392,8 @@ function dispatch(c: RequestState, method: string, route: Route): void | Promise
       return events.listEvents(c);
     case 'eventStream':
       return events.streamEvents(c);
+    case 'usage':
+      return usage.getUsage(c);
     case 'tagDetails':
       return tagDetails.listTagDetails(c, route.name);
     case 'metrics':

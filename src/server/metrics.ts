@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client';
 import type { BlobStore } from '../blobstore/index.js';
-import type { Store, NotificationStatus, StoreStats } from '../store/index.js';
+import type { Store, NamespaceUsage, NotificationStatus, StoreStats, Usage } from '../store/index.js';
 import { endpointLabels } from '../notify/index.js';
 import { mirrorCounters } from './mirror/counters.js';
 import type { MirrorCounters } from './mirror/types.js';
@@ -157,6 +157,7 @@ export class RegistryMetrics {
     const interval = options.statsInterval ?? DEFAULT_STATS_INTERVAL;
     storeGauges(registers, everyInterval(() => sources.store.stats({ top: 0 }), interval, sources.onError));
     notifyGauges(registers, everyInterval(() => sources.store.notifications.status(), interval, sources.onError));
+    usageGauges(registers, everyInterval(() => sources.store.usage(), interval, sources.onError));
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -357,6 +358,44 @@ function storeGauges(registers: PromRegistry[], stats: () => Promise<StoreStats 
       },
     });
   }
+}
+
+/**
+ * Storage per namespace (each blob once), each namespace's quota, and the
+ * registry's total, from the sizes the store keeps (a read of a few rows, no
+ * scan), at most once per interval.
+ */
+function usageGauges(registers: PromRegistry[], usage: () => Promise<Usage | undefined>): void {
+  const perNamespace: Array<[string, string, (n: NamespaceUsage) => number | undefined]> = [
+    ['regmeta_storage_bytes', "The bytes of the blobs of the namespace's repositories, each blob counted once.", (n) => n.bytes],
+    ['regmeta_storage_quota_bytes', "The namespace's quota (absent: none).", (n) => n.quota],
+  ];
+  for (const [name, help, value] of perNamespace) {
+    new Gauge({
+      name,
+      help: `${help} Read at most once per stats interval.`,
+      labelNames: ['namespace'],
+      registers,
+      async collect() {
+        const read = await usage();
+        if (read === undefined) return;
+        this.reset();
+        for (const n of read.namespaces) {
+          const v = value(n);
+          if (v !== undefined) this.set({ namespace: n.namespace }, v);
+        }
+      },
+    });
+  }
+  new Gauge({
+    name: 'regmeta_storage_registry_bytes',
+    help: 'The bytes of every blob the registry holds, each counted once, as the store keeps them. Read at most once per stats interval.',
+    registers,
+    async collect() {
+      const read = await usage();
+      if (read !== undefined) this.set(read.total.bytes);
+    },
+  });
 }
 
 /** Each webhook endpoint's delivery state, from a read of at most once per interval. */

@@ -18,6 +18,7 @@ export type Route =
   | { kind: 'events' }
   | { kind: 'tagDetails'; name: string }
   | { kind: 'eventStream' }
+  | { kind: 'usage' }
   | { kind: 'metrics' }
   | { kind: 'healthz' }
   | { kind: 'readyz' };
@@ -37,6 +38,7 @@ const METHODS: Record<RouteKind, readonly string[]> = {
   events: ['GET'],
   tagDetails: ['GET'],
   eventStream: ['GET'],
+  usage: ['GET'],
   metrics: ['GET', 'HEAD'],
   healthz: ['GET', 'HEAD'],
   readyz: ['GET', 'HEAD'],
@@ -58,6 +60,7 @@ const PATTERNS: ReadonlyArray<[RegExp, (m: RegExpExecArray, method: string) => R
   [/^\/v2\/_catalog$/, () => ({ kind: 'catalog' })],
   [/^\/api\/v0\/events\/?$/, () => ({ kind: 'events' })],
   [/^\/api\/v0\/events\/stream$/, () => ({ kind: 'eventStream' })],
+  [/^\/api\/v0\/usage\/?$/, () => ({ kind: 'usage' })],
   [/^\/api\/v0\/repositories\/(.+)\/tags\/?$/, (m) => ({ kind: 'tagDetails', name: name(m[1]) })],
   [/^\/metrics$/, () => ({ kind: 'metrics' })],
   [/^\/healthz$/, () => ({ kind: 'healthz' })],

@@ -9,7 +9,7 @@
 import { checkActor, checkBatchLimit, checkBlob, checkEndpoint, checkPage, checkPulls, checkTagTarget, checkTime, checkTop } from './arguments.js';
 import type { NotificationCursors, Store, UploadSessions } from './contract.js';
 import { StoreError } from './errors.js';
-import { checkCatalogPrefix, checkDigest, checkReference, checkRepository, checkTag, parseReference } from './grammar.js';
+import { checkCatalogPrefix, checkDigest, checkReference, checkRepository, checkTag, isNamespace, parseReference } from './grammar.js';
 import { tagDetailsParams } from './tag-details.js';
 import { checkClaim, checkCount, checkIdleBefore, checkSessionId, checkUploadText, DEFAULT_IDLE_LIMIT } from './uploads.js';
 
@@ -94,6 +94,15 @@ export const STORE_CHECKS: Checks<Store> = {
   recordPulls: checkPulls,
   namespaceUsage(prefix) {
     checkRepository(prefix);
+  },
+  usage(options) {
+    const namespace = options?.namespace;
+    if (namespace !== undefined && !isNamespace(namespace)) {
+      throw new StoreError('NAME_INVALID', `invalid namespace ${JSON.stringify(String(namespace)).slice(0, 90)}: a name of one path component`);
+    }
+    if (options?.repositories !== undefined && typeof options.repositories !== 'boolean') {
+      throw new StoreError('ARGUMENT_INVALID', 'usage: repositories must be a boolean');
+    }
   },
   linkBlob(repo, blob, ctx) {
     checkRepository(repo);

@@ -7,7 +7,7 @@ import type { Reference } from './grammar.js';
 import type { StoreLimits } from './limits.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo } from './types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, NewEvent, PageOptions, PutManifestResult, StoreStats } from './types.js';
-import type { NamespaceRepository, Pull, RecordPullsOptions, StoredManifest, StorePolicy, TagDetailsPage, TagHistoryEntry, TagQuery, UntaggedManifest } from './types.js';
+import type { NamespaceRepository, Pull, RecordPullsOptions, StoredManifest, StorePolicy, TagDetailsPage, TagHistoryEntry, TagQuery, UntaggedManifest, Usage, UsageOptions } from './types.js';
 import type { NotificationCursors } from './notifications.js';
 import type { UploadSessions } from './uploads.js';
 import { methodList } from './methods.js';
@@ -227,6 +227,19 @@ export interface Store {
    * @throws StoreError NAME_INVALID (a `prefix` that is not a repository name).
    */
   namespaceUsage(prefix: string): Promise<NamespaceRepository[]>;
+  /**
+   * The storage in use, as the store keeps it on every link, unlink and
+   * delete (no scan): the registry's total (each blob once), each namespace
+   * (each blob once across its repositories) with its repositories and its
+   * quota; with `options.namespace`, that namespace only (listed even when it
+   * has nothing), and with `options.repositories` too, each of its
+   * repositories (each blob once). Blobs only: a manifest's own bytes are not
+   * counted. Read in one snapshot.
+   * @throws StoreError NAME_INVALID (a `namespace` that is not one: a name of
+   * one path component); ARGUMENT_INVALID (`repositories` not a boolean);
+   * DATABASE_INVALID (SQLite, read-only: a file older than the kept sizes).
+   */
+  usage(options?: UsageOptions): Promise<Usage>;
 
   // --- blobs ----------------------------------------------------------------------
   /**
@@ -234,23 +247,27 @@ export interface Store {
    * `repo`, creating the repository on first use. Linking again refreshes the
    * link's time (the garbage collector's grace period counts from it).
    * `options.place`, when given, runs under the digest's lock, after the
-   * size is checked and before the blob's row and link are written (only if
-   * it succeeds): a registry moves the blob's file into place there, so that
+   * size and the quota are checked and before the blob's row and link are
+   * written (only if it succeeds): a registry moves the blob's file into place there, so that
    * collectBlob's file removal (under the same lock) can never undo it. A
    * link that writes the digest's first row waits for the lock too, place
    * or not: a whileBlobUnknown may be removing a file of that name.
+   * A link that would take the namespace over its quota (StorePolicy.quotas)
+   * is refused; a blob the namespace already has costs nothing.
    * @throws StoreError NAME_INVALID, DIGEST_INVALID, SIZE_INVALID (invalid, or
-   * not the size already recorded for that digest); LOCK_LOST (SQLite: the
+   * not the size already recorded for that digest); DENIED (over the
+   * namespace's quota, `detail`: { namespace, usage, limit, size }); LOCK_LOST (SQLite: the
    * lock's lease ran out while `place` awaited and another took it; nothing
    * written); whatever `place` throws or rejects with.
    */
   linkBlob(repo: string, blob: { digest: string; size: number }, ctx?: Context, options?: { place?: LockedAction }): Promise<void>;
   /**
    * Links into `repo` a blob that repository `from` has: the spec's
-   * cross-repository mount, checked and written in one transaction.
+   * cross-repository mount, checked and written in one transaction, under
+   * `repo`'s namespace's quota as linkBlob.
    * @returns the mounted blob.
    * @throws NotFoundError BLOB_UNKNOWN when `from` does not have it (or does
-   * not exist); StoreError NAME_INVALID, DIGEST_INVALID.
+   * not exist); StoreError NAME_INVALID, DIGEST_INVALID, DENIED (as linkBlob).
    */
   mountBlob(repo: string, digest: string, from: string, ctx?: Context): Promise<BlobInfo>;
   /**
@@ -361,7 +378,8 @@ export interface Store {
    * every stored manifest re-hashed against its digest and size, every tag
    * pointing at a manifest of its own repository, every blob a manifest
    * references linked in its repository and every child of an index present
-   * there. Damage that stops the database reading is a problem found, not an
+   * there, and the kept sizes (usage) against a count of the links (a
+   * problem of kind 'size' for each that disagrees). Damage that stops the database reading is a problem found, not an
    * error (`complete` is then false). Changes nothing; `options.onProgress`
    * hears of each manifest re-hashed.
    * @throws StoreError DATABASE_BUSY, DATABASE_ERROR (what says nothing about
@@ -402,7 +420,7 @@ export interface Store {
 export const STORE_METHODS = methodList<Store>()([
   'putManifest', 'getManifest', 'statManifest', 'getManifestByReference', 'deleteManifest', 'referrers',
   'putTag', 'getTag', 'deleteTag', 'allTags', 'tagDescriptors', 'lookupTags', 'tagHistory', 'tagDetails',
-  'catalog', 'deleteRepository', 'recordPulls', 'namespaceUsage',
+  'catalog', 'deleteRepository', 'recordPulls', 'namespaceUsage', 'usage',
   'linkBlob', 'mountBlob', 'statBlob', 'unlinkBlob', 'deleteBlob', 'whileBlobUnknown', 'allBlobs',
   'untaggedManifests', 'unreferencedBlobs', 'collectManifest', 'collectBlob',
   'createEvent', 'getEvents', 'subscribe',

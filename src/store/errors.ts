@@ -17,7 +17,7 @@ export type OciErrorCode =
   | 'BLOB_UPLOAD_UNKNOWN'
   /** A client address holds as many upload sessions as it may. */
   | 'TOOMANYREQUESTS'
-  /** A write the store's policy refuses: an immutable tag moved or deleted by someone who is no admin. */
+  /** A write the store's policy refuses: an immutable tag moved or deleted by someone who is no admin, a link over a namespace's quota. */
   | 'DENIED';
 
 /** Codes that distribution uses beyond the spec, and the store's own. */

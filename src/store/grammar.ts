@@ -45,6 +45,11 @@ export function isDigest(digest: unknown): digest is string {
   return Object.hasOwn(DIGESTS, algorithm) && DIGESTS[algorithm].test(digest);
 }
 
+/** True when `namespace` is one: a repository name of one component. */
+export function isNamespace(namespace: unknown): namespace is string {
+  return isRepository(namespace) && !namespace.includes('/');
+}
+
 /** @throws StoreError NAME_INVALID when `name` is not a repository name. */
 export function checkRepository(name: unknown): string {
   if (isRepository(name)) return name;

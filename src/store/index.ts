@@ -20,7 +20,8 @@ import type { PostgresStoreOptions, StoreOptions } from './types.js';
  * or writing anything.
  * @throws StoreError DATABASE_INVALID (not a database, or another program's;
  * read-only, also one not set up yet), DATABASE_TOO_NEW, DATABASE_READONLY,
- * DATABASE_ERROR (also when the directory cannot be created).
+ * DATABASE_ERROR (also when the directory cannot be created); ARGUMENT_INVALID
+ * (an invalid `options.policy`).
  */
 export function openStore(file: string, options?: StoreOptions): MetadataStore {
   if (file !== ':memory:' && file !== '' && !options?.readOnly) {
@@ -41,8 +42,8 @@ export function openStore(file: string, options?: StoreOptions): MetadataStore {
  * client library is loaded here, on first use, not by `import 'regmeta'`.
  * A database that a `regmeta migrate` into it has begun and not finished is
  * refused, for reading as for writing: it holds part of a registry.
- * @throws StoreError ARGUMENT_INVALID (not a postgres:// URL), DATABASE_TOO_NEW,
- * DATABASE_INVALID (another program's tables), DATABASE_INCOMPLETE (a
+ * @throws StoreError ARGUMENT_INVALID (not a postgres:// URL, an invalid
+ * `options.policy`), DATABASE_TOO_NEW, DATABASE_INVALID (another program's tables), DATABASE_INCOMPLETE (a
  * migration into it unfinished), DATABASE_UNAVAILABLE (unreachable, refused).
  */
 export async function openPostgresStore(url: string, options?: PostgresStoreOptions): Promise<Store> {
@@ -66,13 +67,16 @@ export {
   compilePattern,
   digestOf,
   isDigest,
+  isNamespace,
   isRepository,
+  namespaceOf,
   parseReference,
   verifyDigest,
   type DigestAlgorithm,
   type Reference,
 } from './grammar.js';
 export { MediaType, pushedMediaType } from './payload.js';
+export { quotaExceeded } from './quota.js';
 export { EVENT_TYPES, OBJECT_TYPES } from './events.js';
 
 // The server tells an admin's override of an immutable tag by the store's own rules.

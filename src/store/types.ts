@@ -338,7 +338,7 @@ export interface PostgresStoreOptions {
   readOnly?: boolean;
 }
 
-/** One thing check() found wrong. `kind` is stable (integrity, foreign-key, manifest-payload, manifest-digest, manifest-size, tag, blob-link, child). */
+/** One thing check() found wrong. `kind` is stable (integrity, foreign-key, manifest-payload, manifest-digest, manifest-size, tag, blob-link, child, size). */
 export interface CheckProblem {
   kind: string;
   subject: string;
@@ -412,3 +412,42 @@ export interface UploadSession {
 
 /** What claiming a session gives: its committed size, or 'busy' while another writer's lease is live. */
 export type UploadClaim = { size: number } | 'busy';
+
+/** What Store.usage reads. */
+export interface UsageOptions {
+  /** One namespace only (a name of one path component). */
+  namespace?: string;
+  /** With `namespace`: its repositories too, each with its bytes. */
+  repositories?: boolean;
+}
+
+/**
+ * Storage in use, as the store keeps it current on every link and delete
+ * (Store.usage): blobs' bytes only (manifests are not blobs).
+ */
+export interface Usage {
+  /** Every blob the registry holds, each once. */
+  total: { blobs: number; bytes: number };
+  /**
+   * Each namespace that has a repository or a quota, by name; with
+   * `namespace` asked, that one only (with `bytes` 0 when it has nothing).
+   */
+  namespaces: NamespaceUsage[];
+  /** With `namespace` and `repositories` asked: its repositories, by name. */
+  repositories?: RepositoryUsage[];
+}
+
+/** A namespace's usage: its blobs' bytes, each once; its repositories; its quota when one is set. */
+export interface NamespaceUsage {
+  namespace: string;
+  bytes: number;
+  repositories: number;
+  /** The quota's maxSize, in bytes. */
+  quota?: number;
+}
+
+/** A repository's usage: the bytes of the blobs linked in it, each once. */
+export interface RepositoryUsage {
+  repository: string;
+  bytes: number;
+}

@@ -86,7 +86,15 @@ async function cliView(where: string[]) {
   const events = await regmeta(['events', '--json', '--limit', '1000', ...where]);
   expect(events.stderr).toBe('');
   const notify = await regmeta(['notify', 'status', '--json', ...where]);
-  return { history, events: JSON.parse(events.stdout) as { id: string; publishedAt: string }[], notify: JSON.parse(notify.stdout) as unknown[] };
+  // The sizes the target's triggers count as the copy's rows arrive: the source's.
+  const usage = await regmeta(['usage', '--namespace', 'mig', '--json', ...where]);
+  expect(usage.stderr).toBe('');
+  return {
+    history,
+    events: JSON.parse(events.stdout) as { id: string; publishedAt: string }[],
+    notify: JSON.parse(notify.stdout) as unknown[],
+    usage: JSON.parse(usage.stdout) as unknown,
+  };
 }
 
 beforeAll(async () => {

@@ -292,6 +292,16 @@ ALTER TABLE event_v6 RENAME TO event;
 CREATE INDEX event_by_time ON event (published_at);
 CREATE INDEX event_by_actor ON event (actor, published_at);
 CREATE INDEX event_by_repository ON event (repository, published_at) WHERE repository IS NOT NULL;
+DROP TRIGGER blob_counted;
+DROP TRIGGER blob_uncounted;
+DROP TRIGGER repository_counted;
+DROP TRIGGER repository_uncounted;
+DROP TRIGGER blob_link_counted;
+DROP TRIGGER blob_link_uncounted;
+DROP TABLE registry_usage;
+DROP TABLE namespace;
+DROP TABLE namespace_blob;
+DROP TABLE repository_usage;
 PRAGMA user_version = 6;
 `;
 
@@ -306,5 +316,11 @@ ALTER TABLE event
   DROP COLUMN reason,
   DROP CONSTRAINT event_type_check,
   ADD CONSTRAINT event_type_check CHECK (type IN ('CREATE', 'UPDATE', 'DELETE'));
+DROP TRIGGER blob_counted ON blob;
+DROP TRIGGER repository_counted ON repository;
+DROP TRIGGER repository_uncounted ON repository;
+DROP TRIGGER blob_link_counted ON blob_link;
+DROP FUNCTION regmeta_blob_counted, regmeta_repository_counted, regmeta_repository_uncounted, regmeta_blob_link_counted;
+DROP TABLE registry_usage, namespace, namespace_blob, repository_usage;
 UPDATE regmeta_schema SET version = 4;
 `;

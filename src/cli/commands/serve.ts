@@ -148,8 +148,8 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
   const listener = await bind(config.listen);
   let store: Store;
   try {
-    // The immutable tags are the store's to enforce, inside each write's transaction.
-    const policy = config.immutable.length > 0 ? { immutable: config.immutable } : undefined;
+    // The immutable tags and the quotas are the store's to enforce, inside each write's transaction.
+    const policy = { immutable: config.immutable, quotas: config.quotas };
     store = await openMetadata({ data: config.data, database: config.database }, { create: true, policy });
   } catch (error) {
     listener.close();

@@ -13,6 +13,7 @@ import type { S3Options } from '../../blobstore/index.js';
 import type { NotifyTarget } from './kinds.js';
 import type { ImmutableRule } from '../../store/index.js';
 import { defaultProblem, type MirrorEntry } from './mirrors.js';
+import type { Quota } from '../../store/index.js';
 
 /** Where a value came from. */
 type Source = 'flag' | 'environment' | 'file' | 'default';
@@ -44,6 +45,8 @@ export interface ServeConfig {
   mirrors: MirrorEntry[];
   /** The prefix of the mirror that answers pulls of names outside every prefix that are not here. */
   mirrorDefault?: string;
+  /** The most bytes each namespace may hold (the store's policy). */
+  quotas: Quota[];
   logLevel: LogLevel;
   /** Bytes. */
   minFreeDisk: number;

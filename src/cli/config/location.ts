@@ -6,6 +6,7 @@
 // one environment serve `regmeta serve` and every other command alike.
 
 import type { S3Options } from '../../blobstore/index.js';
+import type { Quota } from '../../store/index.js';
 import type { ResolvedMirror } from '../../server/index.js';
 import { resolvedMirrors, type MirrorEntry } from './mirrors.js';
 import { refuseProblems, resolveOptions } from './load.js';
@@ -24,6 +25,8 @@ export interface Location {
    * prefixes, maxSize, maxIdle), without passwords; only where asked for.
    */
   mirrors?: ResolvedMirror[];
+  /** The quotas per namespace, as serve enforces them; only where asked for. */
+  quotas?: Quota[];
 }
 
 const optionOf = (key: string): OptionInfo => OPTIONS.find((o) => o.key === key)!;
@@ -31,6 +34,7 @@ const DATA = optionOf('data');
 const DATABASE = optionOf('database');
 const STORAGE = optionOf('storage.s3');
 const MIRRORS = optionOf('mirrors');
+const QUOTAS = optionOf('quotas');
 const STRING = { type: 'string' } as const;
 
 /** The options of a command that opens the registry: --data, --database, --storage and --config. */
@@ -73,29 +77,32 @@ ${CONFIG_HELP}`;
  * or DATA_OPTIONS with `options.database` false), the environment and the
  * config file, as serve reads the same options. With `options.mirrors`,
  * also the mirrors (from `values.mirror`, the --mirror flags of a command
- * that has them, REGMETA_MIRROR or the file's `mirrors`).
+ * that has them, REGMETA_MIRROR or the file's `mirrors`); with
+ * `options.quotas`, the quotas likewise (--quota, REGMETA_QUOTAS, `quotas`).
  * @throws CliError USAGE listing every problem, one line each (a --database
  * that is no postgres:// URL, a --storage that is no good s3:// URL, a bad
  * mirror, a bad key or value in the config file); IO when
  * the config file cannot be read.
  */
 export function location(
-  values: { config?: string; data?: string; database?: string; storage?: string; mirror?: string[] },
+  values: { config?: string; data?: string; database?: string; storage?: string; mirror?: string[]; quota?: string[] },
   command: string,
-  options: { database?: boolean; mirrors?: boolean } = {},
+  options: { database?: boolean; mirrors?: boolean; quotas?: boolean } = {},
   env: NodeJS.ProcessEnv = process.env,
 ): Location {
   const problems: string[] = [];
-  const read = [DATA, ...(options.database === false ? [] : [DATABASE, STORAGE]), ...(options.mirrors === true ? [MIRRORS] : [])];
+  const read = [DATA, ...(options.database === false ? [] : [DATABASE, STORAGE]), ...(options.mirrors === true ? [MIRRORS] : []), ...(options.quotas === true ? [QUOTAS] : [])];
   const { values: found } = resolveOptions(values, env, read, problems);
   refuseProblems(problems, command);
   const database = found.get(DATABASE.key) as string | undefined;
   const storage = found.get(STORAGE.key) as S3Options | undefined;
   const entries = found.get(MIRRORS.key) as MirrorEntry[] | undefined;
+  const quotas = found.get(QUOTAS.key) as Quota[] | undefined;
   return {
     data: found.get(DATA.key) as string,
     ...(database === undefined ? {} : { database }),
     ...(storage === undefined ? {} : { storage }),
     ...(entries === undefined ? {} : { mirrors: resolvedMirrors(entries) }),
+    ...(quotas === undefined ? {} : { quotas }),
   };
 }

@@ -9,6 +9,7 @@ import { DEFAULT_BLOB_LIMITS } from '../../blobstore/index.js';
 import { DATABASE_FILE, DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MIN_FREE_DISK, DEFAULT_PULL_FLUSH_INTERVAL, DEFAULT_STATS_INTERVAL, REDIRECT_TTL_SECONDS } from '../../server/index.js';
 import { immutable } from './immutable.js';
 import { mirrorPrefix, mirrors } from './mirrors.js';
+import { quotas } from './quotas.js';
 import { s3 } from './storage.js';
 import { boolean, choice, count, databaseUrl, duration, list, listen, notify, path, publicUrl, size, type Kind } from './kinds.js';
 
@@ -117,6 +118,15 @@ const SPECS: OptionSpec[] = [
     arg: 'prefix',
     defaultText: 'none: names outside every prefix are this registry\'s alone',
     help: 'the mirror that answers a pull of a name outside every prefix that is not here (a Docker daemon\'s registry-mirrors asks for library/alpine, no prefix)',
+  },
+  {
+    key: 'quotas',
+    kind: quotas,
+    default: [],
+    flag: 'quota',
+    arg: 'namespace=size',
+    defaultText: 'none',
+    help: 'the most bytes the blobs of a namespace (a name\'s first component) may take, each blob counted once: a push that would go over is refused (403 DENIED), before its bytes where the upload gives its size (repeat the flag; comma-separated in the environment; in the file a list of {namespace, maxSize}); see regmeta usage',
   },
   { key: 'metrics', kind: boolean, default: true, help: 'answer GET /metrics (Prometheus) on the listen address: to anyone without htpasswd, to admins with it; see Metrics' },
   {

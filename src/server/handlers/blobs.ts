@@ -8,6 +8,7 @@ import { checkDigest, isRepository, NotFoundError } from '../../store/index.js';
 import { HttpError } from '../errors.js';
 import { clientKey } from '../failures.js';
 import { contentLength, hasBody, location, repoPath, sendEmpty, type RequestContext } from '../http.js';
+import { refuseOverQuota } from '../quota.js';
 import { sendBlob } from '../send-blob.js';
 
 // --- pull -----------------------------------------------------------------------
@@ -171,6 +172,9 @@ export async function startUpload(c: RequestContext, name: string): Promise<void
   }
   const digestParam = params.get('digest');
   const digest = digestParam === null ? undefined : checkDigest(digestParam);
+  // Before the session and the body: a monolithic upload its quota cannot take is refused unread.
+  const length = contentLength(c.req);
+  if (digest !== undefined && length !== undefined) await refuseOverQuota(c.registry.store, name, length, digest);
   // Counted against the client's cap by the same key as its connections and failed logins (an IPv6 client by its /64).
   const session = await blobs.startUpload(name, clientKey(c.req.socket.remoteAddress ?? ''));
   if (digest === undefined) return sendEmpty(c, 202, uploadHeaders(c, name, session));
@@ -226,12 +230,25 @@ function chunkLength(c: RequestContext, name: string, session: Upload): number |
 }
 
 /**
+ * Refuses, before its body is read, a chunk whose length is known (its
+ * Content-Range, or Content-Length) and would take the upload past what its
+ * namespace's quota has room for. A chunk of unknown length (chunked
+ * encoding) is let in: the store's check at the link refuses it then.
+ * @throws StoreError DENIED; HttpError as chunkLength.
+ */
+async function refuseChunkOverQuota(c: RequestContext, name: string, session: Upload, digest?: string): Promise<void> {
+  const length = chunkLength(c, name, session);
+  if (length !== undefined) await refuseOverQuota(c.registry.store, name, session.size + length, digest);
+}
+
+/**
  * PATCH /v2/<name>/blobs/uploads/<id> — spec "Pushing a blob in chunks"
  * (end-5), and streamed uploads without Content-Range: appends the body.
  */
 export async function patchUpload(c: RequestContext, name: string, id: string): Promise<void> {
   const { blobs } = c.registry;
   const session = await blobs.upload(name, id);
+  await refuseChunkOverQuota(c, name, session);
   await blobs.append(session, c.req, (current) => chunkLength(c, name, current));
   sendEmpty(c, 202, uploadHeaders(c, name, session));
 }
@@ -248,6 +265,7 @@ export async function finishUpload(c: RequestContext, name: string, id: string):
   if (digestParam === null) throw new HttpError('DIGEST_INVALID', 'the digest query parameter is required');
   const digest = checkDigest(digestParam);
   if (hasBody(c.req) || c.req.headers['content-range'] !== undefined) {
+    await refuseChunkOverQuota(c, name, session, digest);
     await blobs.append(session, c.req, (current) => chunkLength(c, name, current));
   }
   await link(c, name, digest, await blobs.finish(session, digest));

@@ -5,7 +5,9 @@
 // the digest of a table's rows in key order that verifies the copy.
 //
 // Tables not listed here are not copied (upload sessions are in flight, and
-// belong to the server that holds their bytes); a column not listed here
+// belong to the server that holds their bytes; the kept sizes, registry_usage,
+// namespace, namespace_blob and repository_usage, are counted again by the
+// target's triggers as the repositories, blobs and links arrive); a column not listed here
 // makes the copy refuse, so that a schema change cannot drop data silently.
 
 import { createHash, type Hash } from 'node:crypto';

@@ -12,6 +12,7 @@ import type { BlobInfo, Context, PageOptions } from '../types.js';
 import type { LockedAction } from '../contract.js';
 import type { PgContext, TxSql, WriteTx } from './context.js';
 import { ensureRepository, limitOf, recordCreated, repositoryCtes, requireRepository } from './repositories.js';
+import { refuseOverQuota } from './sizes.js';
 
 /**
  * Waits for, then holds until commit, the lock of one digest's file (a 64-bit
@@ -71,23 +72,36 @@ export async function linkBlob(
   const actor = actorOf(ctx);
   const place = options.place;
   await cx.write(async (tx) => {
-    // The lock pipelined with the statement: held before the row is written and the file placed.
-    const locking = lockDigest(tx.sql, digest);
+    // The lock pipelined with the read of the blob's row, which is locked KEY
+    // SHARE so that a collection cannot delete it before this commits.
+    const [, [existing]] = await Promise.all([
+      lockDigest(tx.sql, digest),
+      tx.sql<{ size: string }[]>`SELECT size FROM blob WHERE digest = ${digest} FOR KEY SHARE`.execute(),
+    ]);
+    if (existing !== undefined) refuseOtherSize(digest, Number(existing.size), size);
+    await refuseOverQuota(cx, tx, repo, digest, size);
+    // Placed before the rows are written: the counters their triggers update
+    // (hot rows: a namespace's, the registry's) are locked only from then to
+    // the commit, never across the placing of a file (an object store's copy).
+    if (place) await tx.callback(place);
     const now = Date.now();
     let created = false;
     let known: number | null = null;
     while (known === null) {
-      const [, [row]] = await Promise.all([locking, linkStatement(tx, repo, { digest, size }, now)]);
+      const [row] = await linkStatement(tx, repo, { digest, size }, now);
       // No row: the repository, or no blob row: the blob's, committed by a concurrent transaction after this statement's snapshot.
       if (row === undefined) continue;
       created ||= row.created;
       known = row.known;
     }
     recordCreated(tx, repo, actor, created);
-    if (known !== size) throw new StoreError('SIZE_INVALID', `blob ${digest} has size ${known}, not ${size}`, { size: known });
-    // Last, once nothing but the commit can fail: the file is placed at most once.
-    if (place) await tx.callback(place);
+    refuseOtherSize(digest, Number(known), size);
   });
+}
+
+/** @throws StoreError SIZE_INVALID when the size recorded for the digest is not the blob's. */
+function refuseOtherSize(digest: string, known: number, size: number): void {
+  if (known !== size) throw new StoreError('SIZE_INVALID', `blob ${digest} has size ${known}, not ${size}`, { size: known });
 }
 
 /**
@@ -125,6 +139,7 @@ export async function mountBlob(cx: PgContext, repo: string, digest: string, fro
       JOIN blob b ON b.digest = l.digest
       WHERE r.name = ${from}`;
     if (row === undefined) throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${from}`);
+    await refuseOverQuota(cx, tx, repo, digest, Number(row.size));
     const now = Date.now();
     const repositoryId = await ensureRepository(tx, repo, actor, now);
     // The link's foreign key locks the blob row: a concurrent collection waits, or wins and this runs again.

@@ -8,6 +8,7 @@ import { StoreError } from '../errors.js';
 import { emptyCheck, manifestProblems, referenceProblems, type CheckedManifestRow, type ReferenceRows } from '../inspection.js';
 import type { DatabaseCheck, StoreStats } from '../types.js';
 import type { PgContext, TxSql } from './context.js';
+import { sizeProblems } from './sizes.js';
 
 /** The reference checks' statements: a tag, a blob reference, a child that points outside its repository. */
 async function referenceRows(sql: TxSql): Promise<ReferenceRows> {
@@ -72,6 +73,7 @@ export async function check(cx: PgContext, options: { onProgress?: (done: number
       result.checked.foreignKeys = true;
       await checkManifests(sql, result, options.onProgress);
       referenceProblems(result, await referenceRows(sql));
+      result.problems.push(...(await sizeProblems(sql)));
     });
   } catch (error) {
     // Damage that stops PostgreSQL reading is what a check is for: a problem

@@ -43,7 +43,10 @@ ALTER TABLE repository ADD COLUMN pulled_at bigint;
 `,
   // Version 4 → 5: pull statistics of manifests and tags, PULL events with
   // their count, and every event's reason (see manifest, tag and event in schema.postgres.sql);
-  // the indexes of tagDetails' sorts by time (manifest_by_push, tag_by_pull).
+  // the kept storage sizes (see registry_usage, namespace, namespace_blob,
+  // repository_usage and their triggers), filled from the links already there
+  // before the triggers keep them current; the indexes of tagDetails' sorts by
+  // time (manifest_by_push, tag_by_pull).
   `
 ALTER TABLE manifest ADD COLUMN pulled_at bigint, ADD COLUMN pull_count bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0);
 ALTER TABLE tag ADD COLUMN pulled_at bigint, ADD COLUMN pull_count bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0);
@@ -52,6 +55,97 @@ ALTER TABLE event
   ADD CONSTRAINT event_type_check CHECK (type IN ('CREATE', 'UPDATE', 'DELETE', 'PULL')),
   ADD COLUMN count bigint CHECK (count > 0),
   ADD COLUMN reason text;
+CREATE TABLE registry_usage (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  blobs     bigint NOT NULL CHECK (blobs >= 0),
+  size      bigint NOT NULL CHECK (size >= 0)
+);
+CREATE TABLE namespace (
+  name         text COLLATE "C" PRIMARY KEY,
+  repositories bigint NOT NULL DEFAULT 0 CHECK (repositories >= 0),
+  size         bigint NOT NULL DEFAULT 0 CHECK (size >= 0)
+);
+CREATE TABLE namespace_blob (
+  namespace text COLLATE "C" NOT NULL,
+  digest    text COLLATE "C" NOT NULL,
+  size      bigint NOT NULL CHECK (size >= 0),
+  links     bigint NOT NULL CHECK (links >= 0),
+  PRIMARY KEY (namespace, digest)
+);
+CREATE TABLE repository_usage (
+  repository_id bigint PRIMARY KEY REFERENCES repository (id) ON DELETE CASCADE,
+  size          bigint NOT NULL CHECK (size >= 0)
+);
+INSERT INTO registry_usage (blobs, size) SELECT count(*), coalesce(sum(size), 0) FROM blob;
+INSERT INTO namespace (name, repositories) SELECT split_part(name, '/', 1), count(*) FROM repository GROUP BY 1;
+INSERT INTO namespace_blob (namespace, digest, size, links)
+SELECT split_part(r.name, '/', 1), b.digest, b.size, count(*)
+FROM blob_link l JOIN repository r ON r.id = l.repository_id JOIN blob b ON b.digest = l.digest
+GROUP BY 1, 2, 3;
+UPDATE namespace SET size = s.size
+FROM (SELECT namespace, sum(size) AS size FROM namespace_blob GROUP BY 1) s WHERE s.namespace = namespace.name;
+INSERT INTO repository_usage (repository_id, size)
+SELECT l.repository_id, sum(b.size) FROM blob_link l JOIN blob b ON b.digest = l.digest GROUP BY 1;
+CREATE FUNCTION regmeta_blob_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    UPDATE registry_usage SET blobs = blobs + 1, size = size + NEW.size;
+  ELSE
+    UPDATE registry_usage SET blobs = blobs - 1, size = size - OLD.size;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER blob_counted AFTER INSERT OR DELETE ON blob
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION regmeta_blob_counted();
+CREATE FUNCTION regmeta_repository_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO namespace (name, repositories) VALUES (split_part(NEW.name, '/', 1), 1)
+  ON CONFLICT (name) DO UPDATE SET repositories = namespace.repositories + 1;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER repository_counted AFTER INSERT ON repository
+  FOR EACH ROW EXECUTE FUNCTION regmeta_repository_counted();
+CREATE FUNCTION regmeta_repository_uncounted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM blob_link WHERE repository_id = OLD.id;
+  UPDATE namespace SET repositories = repositories - 1 WHERE name = split_part(OLD.name, '/', 1);
+  RETURN OLD;
+END $$;
+CREATE TRIGGER repository_uncounted BEFORE DELETE ON repository
+  FOR EACH ROW EXECUTE FUNCTION regmeta_repository_uncounted();
+CREATE FUNCTION regmeta_blob_link_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  ns    text;
+  bytes bigint;
+  n     bigint;
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    SELECT split_part(name, '/', 1) INTO ns FROM repository WHERE id = NEW.repository_id;
+    PERFORM FROM namespace WHERE name = ns FOR UPDATE;
+    SELECT size INTO bytes FROM blob WHERE digest = NEW.digest;
+    INSERT INTO namespace_blob (namespace, digest, size, links) VALUES (ns, NEW.digest, bytes, 1)
+    ON CONFLICT (namespace, digest) DO UPDATE SET links = namespace_blob.links + 1
+    RETURNING links INTO n;
+    IF n = 1 THEN
+      UPDATE namespace SET size = size + bytes WHERE name = ns;
+    END IF;
+    INSERT INTO repository_usage (repository_id, size) VALUES (NEW.repository_id, bytes)
+    ON CONFLICT (repository_id) DO UPDATE SET size = repository_usage.size + excluded.size;
+  ELSE
+    SELECT split_part(name, '/', 1) INTO ns FROM repository WHERE id = OLD.repository_id;
+    PERFORM FROM namespace WHERE name = ns FOR UPDATE;
+    UPDATE namespace_blob SET links = links - 1 WHERE namespace = ns AND digest = OLD.digest
+    RETURNING links, size INTO n, bytes;
+    IF n = 0 THEN
+      DELETE FROM namespace_blob WHERE namespace = ns AND digest = OLD.digest;
+      UPDATE namespace SET size = size - bytes WHERE name = ns;
+    END IF;
+    UPDATE repository_usage SET size = size - bytes WHERE repository_id = OLD.repository_id;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER blob_link_counted AFTER INSERT OR DELETE ON blob_link
+  FOR EACH ROW EXECUTE FUNCTION regmeta_blob_link_counted();
 CREATE INDEX manifest_by_push ON manifest (repository_id, pushed_at);
 CREATE INDEX tag_by_pull ON tag (repository_id, (coalesce(pulled_at, 0)), name);
 `,

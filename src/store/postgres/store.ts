@@ -13,8 +13,9 @@ import { StoreError } from '../errors.js';
 import type { Reference } from '../grammar.js';
 import { DEFAULT_POSTGRES_TIMEOUTS, limitsOf, type StoreLimits } from '../limits.js';
 import type { BlobInfo, CatalogOptions, Context, Descriptor, Event, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
-import type { NamespaceRepository, PostgresStoreOptions, Pull, RecordPullsOptions, StoredManifest, StorePolicy, TagQuery } from '../types.js';
+import type { NamespaceRepository, PostgresStoreOptions, Pull, RecordPullsOptions, StoredManifest, StorePolicy, TagQuery, Usage, UsageOptions } from '../types.js';
 import { compilePolicy } from '../policy.js';
+import * as sizes from './sizes.js';
 import * as blobs from './blobs.js';
 import { PgContext, type Sql } from './context.js';
 import { translatePgError } from './errors.js';
@@ -33,7 +34,7 @@ import { PgUploadSessions } from './uploads.js';
 /**
  * Connects to the PostgreSQL database at `url` and brings its schema up to
  * date (with `readOnly`, only checks that it has one it can read).
- * @throws StoreError ARGUMENT_INVALID (not a postgres:// URL), DATABASE_TOO_NEW,
+ * @throws StoreError ARGUMENT_INVALID (not a postgres:// URL, an invalid `options.policy`), DATABASE_TOO_NEW,
  * DATABASE_INVALID (a database with another program's tables; read-only, one
  * without a regmeta schema), DATABASE_INCOMPLETE (the target of a
  * `regmeta migrate` that has not finished), DATABASE_UNAVAILABLE (unreachable, refused).
@@ -136,6 +137,9 @@ class PostgresStore implements Store {
   }
   namespaceUsage(prefix: string): Promise<NamespaceRepository[]> {
     return pulls.namespaceUsage(this.#cx, prefix);
+  }
+  usage(options?: UsageOptions): Promise<Usage> {
+    return sizes.usage(this.#cx, options);
   }
   linkBlob(repo: string, blob: { digest: string; size: number }, ctx?: Context, options?: { place?: LockedAction }) {
     return blobs.linkBlob(this.#cx, repo, blob, ctx, options);

@@ -13,6 +13,7 @@ import { recordEvent } from './events.js';
 import { refuseIfLocked, runLocked, runLockedSync, startAction, type Outcome } from './locks.js';
 import { toBlob, type BlobRow } from '../rows.js';
 import { ensureRepository, requireRepository } from './repositories.js';
+import { refuseOverQuota } from './sizes.js';
 import type { BlobInfo, Context, PageOptions } from '../types.js';
 import type { LockedAction } from '../contract.js';
 
@@ -119,10 +120,17 @@ function linkStep(
   mayAwait: boolean,
 ): Outcome<void> {
   const known = knownSize(cx, blob);
+  // Before the file is placed: a refused blob is never moved into place.
+  refuseOverQuota(cx, repo, blob.digest, blob.size);
   if (place !== undefined || known === undefined) refuseIfLocked(cx, blob.digest);
   const lock = place && startAction(cx, blob.digest, place, mayAwait);
-  // After an action that awaited, the size is read again: the row may have been collected meanwhile.
-  if (lock) return { lock, finish: () => writeLink(cx, repo, blob, actor, knownSize(cx, blob)) };
+  // After an action that awaited, the size is read again (the row may have
+  // been collected meanwhile), and the quota (another link may have used it).
+  const finish = () => {
+    refuseOverQuota(cx, repo, blob.digest, blob.size);
+    writeLink(cx, repo, blob, actor, knownSize(cx, blob));
+  };
+  if (lock) return { lock, finish };
   return { value: writeLink(cx, repo, blob, actor, known) };
 }
 
@@ -151,6 +159,7 @@ export function mountBlob(cx: StoreContext, repo: string, digest: string, from: 
   return cx.write(() => {
     const row = sql.statBlob.get({ repository: from, digest }) as BlobRow | undefined;
     if (row === undefined) throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${from}`);
+    refuseOverQuota(cx, repo, digest, row.size);
     const now = Date.now();
     const repositoryId = ensureRepository(cx, repo, actor, now);
     sql.linkBlob.run({ repositoryId, digest, now });

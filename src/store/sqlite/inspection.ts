@@ -10,6 +10,7 @@ import type { StoreContext } from './context.js';
 import { StoreError } from '../errors.js';
 import { emptyCheck, manifestProblems, referenceProblems, type CheckedManifestRow, type ReferenceRows } from '../inspection.js';
 import type { DatabaseCheck, StoreStats } from '../types.js';
+import { sizeProblems } from './sizes.js';
 
 const INSPECTION_SQL = {
   integrityCheck: 'PRAGMA integrity_check',
@@ -108,6 +109,7 @@ export function check(cx: StoreContext, options: { onProgress?: (done: number, t
       checkStructure(sql, result);
       checkManifests(sql, result, options.onProgress);
       checkReferences(sql, result);
+      result.problems.push(...sizeProblems(cx));
     });
   } catch (error) {
     // Damage that stops SQLite reading is what a check is for: a problem

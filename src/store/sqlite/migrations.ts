@@ -66,8 +66,11 @@ PRAGMA user_version = 6;
  * PULL events with their count and every event's reason (see manifest,
  * tag and event in schema.sql). SQLite cannot widen a CHECK in place, so the
  * event table is copied into its new shape; its AUTOINCREMENT counter is
- * carried over, so no seq is ever handed out twice. Then the indexes of
- * tagDetails' sorts by time (see manifest_by_push and tag_by_pull).
+ * carried over, so no seq is ever handed out twice. Then the kept storage
+ * sizes (see registry_usage, namespace, namespace_blob, repository_usage and
+ * their triggers in schema.sql), filled from the links already there before
+ * the triggers keep them current; and the indexes of tagDetails' sorts by
+ * time (see manifest_by_push and tag_by_pull).
  */
 const TO_7 = `
 ALTER TABLE manifest ADD COLUMN pulled_at INTEGER;
@@ -98,6 +101,74 @@ ALTER TABLE event_v7 RENAME TO event;
 CREATE INDEX event_by_time ON event (published_at);
 CREATE INDEX event_by_actor ON event (actor, published_at);
 CREATE INDEX event_by_repository ON event (repository, published_at) WHERE repository IS NOT NULL;
+CREATE TABLE registry_usage (
+  id    INTEGER PRIMARY KEY CHECK (id = 1),
+  blobs INTEGER NOT NULL CHECK (blobs >= 0),
+  size  INTEGER NOT NULL CHECK (size >= 0)
+);
+CREATE TABLE namespace (
+  name         TEXT    PRIMARY KEY,
+  repositories INTEGER NOT NULL DEFAULT 0 CHECK (repositories >= 0),
+  size         INTEGER NOT NULL DEFAULT 0 CHECK (size >= 0)
+) WITHOUT ROWID;
+CREATE TABLE namespace_blob (
+  namespace TEXT    NOT NULL,
+  digest    TEXT    NOT NULL,
+  size      INTEGER NOT NULL CHECK (size >= 0),
+  links     INTEGER NOT NULL CHECK (links >= 0),
+  PRIMARY KEY (namespace, digest)
+) WITHOUT ROWID;
+CREATE TABLE repository_usage (
+  repository_id INTEGER PRIMARY KEY REFERENCES repository (id) ON DELETE CASCADE,
+  size          INTEGER NOT NULL CHECK (size >= 0)
+);
+INSERT INTO registry_usage (id, blobs, size) SELECT 1, count(*), coalesce(sum(size), 0) FROM blob;
+INSERT INTO namespace (name, repositories)
+SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END, count(*) FROM repository GROUP BY 1;
+INSERT INTO namespace_blob (namespace, digest, size, links)
+SELECT CASE instr(r.name, '/') WHEN 0 THEN r.name ELSE substr(r.name, 1, instr(r.name, '/') - 1) END, b.digest, b.size, count(*)
+FROM blob_link l JOIN repository r ON r.id = l.repository_id JOIN blob b ON b.digest = l.digest
+GROUP BY 1, 2;
+UPDATE namespace SET size = coalesce((SELECT sum(size) FROM namespace_blob WHERE namespace = namespace.name), 0);
+INSERT INTO repository_usage (repository_id, size)
+SELECT l.repository_id, sum(b.size) FROM blob_link l JOIN blob b ON b.digest = l.digest GROUP BY 1;
+CREATE TRIGGER blob_counted AFTER INSERT ON blob BEGIN
+  UPDATE registry_usage SET blobs = blobs + 1, size = size + NEW.size WHERE id = 1;
+END;
+CREATE TRIGGER blob_uncounted AFTER DELETE ON blob BEGIN
+  UPDATE registry_usage SET blobs = blobs - 1, size = size - OLD.size WHERE id = 1;
+END;
+CREATE TRIGGER repository_counted AFTER INSERT ON repository BEGIN
+  INSERT INTO namespace (name, repositories)
+  VALUES (CASE instr(NEW.name, '/') WHEN 0 THEN NEW.name ELSE substr(NEW.name, 1, instr(NEW.name, '/') - 1) END, 1)
+  ON CONFLICT (name) DO UPDATE SET repositories = repositories + 1;
+END;
+CREATE TRIGGER repository_uncounted BEFORE DELETE ON repository BEGIN
+  DELETE FROM blob_link WHERE repository_id = OLD.id;
+  UPDATE namespace SET repositories = repositories - 1
+  WHERE name = CASE instr(OLD.name, '/') WHEN 0 THEN OLD.name ELSE substr(OLD.name, 1, instr(OLD.name, '/') - 1) END;
+END;
+CREATE TRIGGER blob_link_counted AFTER INSERT ON blob_link BEGIN
+  INSERT INTO repository_usage (repository_id, size)
+  SELECT NEW.repository_id, size FROM blob WHERE digest = NEW.digest
+  ON CONFLICT (repository_id) DO UPDATE SET size = size + excluded.size;
+  INSERT INTO namespace_blob (namespace, digest, size, links)
+  SELECT (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = NEW.repository_id), digest, size, 1 FROM blob WHERE digest = NEW.digest
+  ON CONFLICT (namespace, digest) DO UPDATE SET links = links + 1;
+  UPDATE namespace
+  SET size = size + coalesce((SELECT size FROM namespace_blob WHERE namespace = namespace.name AND digest = NEW.digest AND links = 1), 0)
+  WHERE name = (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = NEW.repository_id);
+END;
+CREATE TRIGGER blob_link_uncounted AFTER DELETE ON blob_link BEGIN
+  UPDATE namespace_blob SET links = links - 1 WHERE namespace = (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = OLD.repository_id) AND digest = OLD.digest;
+  UPDATE repository_usage
+  SET size = size - (SELECT size FROM namespace_blob WHERE namespace = (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = OLD.repository_id) AND digest = OLD.digest)
+  WHERE repository_id = OLD.repository_id;
+  UPDATE namespace
+  SET size = size - coalesce((SELECT size FROM namespace_blob WHERE namespace = namespace.name AND digest = OLD.digest AND links = 0), 0)
+  WHERE name = (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = OLD.repository_id);
+  DELETE FROM namespace_blob WHERE namespace = (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = OLD.repository_id) AND digest = OLD.digest AND links = 0;
+END;
 CREATE INDEX manifest_by_push ON manifest (repository_id, pushed_at);
 CREATE INDEX tag_by_pull ON tag (repository_id, coalesce(pulled_at, 0), name);
 PRAGMA user_version = 7;

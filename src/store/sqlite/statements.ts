@@ -11,6 +11,7 @@ import { prepareLockStatements } from './locks.js';
 import { prepareManifestStatements } from './manifests.js';
 import { prepareNotificationStatements } from './notifications.js';
 import { preparePullStatements, preparePullStatsStatements } from './pulls.js';
+import { prepareUsageStatements } from './sizes.js';
 import { prepareRepositoryStatements } from './repositories.js';
 import { prepareSubscriptionStatements } from './subscriptions.js';
 import { prepareTagDetailStatements } from './tag-details.js';
@@ -31,6 +32,7 @@ export interface Statements {
   uploads: ReturnType<typeof prepareUploadStatements>;
   locks: ReturnType<typeof prepareLockStatements>;
   pulls: ReturnType<typeof preparePullStatements>;
+  usage: ReturnType<typeof prepareUsageStatements>;
   tagDetails: ReturnType<typeof prepareTagDetailStatements>;
   pullStats: ReturnType<typeof preparePullStatsStatements>;
 }
@@ -44,6 +46,7 @@ export function prepareStatements(db: Database.Database): Statements {
   let uploads: Statements['uploads'] | undefined;
   let locks: Statements['locks'] | undefined;
   let pulls: Statements['pulls'] | undefined;
+  let usage: Statements['usage'] | undefined;
   let tagDetails: Statements['tagDetails'] | undefined;
   let pullStats: Statements['pullStats'] | undefined;
   return {
@@ -71,6 +74,10 @@ export function prepareStatements(db: Database.Database): Statements {
     // The same for a version-5 file, which has no repository.pulled_at yet.
     get pulls() {
       return (pulls ??= preparePullStatements(db));
+    },
+    // The same for a version-6 file, which has no kept sizes yet.
+    get usage() {
+      return (usage ??= prepareUsageStatements(db));
     },
     // The same for a version-6 file, which has no tag.pulled_at yet.
     get tagDetails() {

@@ -17,6 +17,7 @@ import * as inspection from './inspection.js';
 import { DEFAULT_POLL_INTERVAL, type StoreLimits } from '../limits.js';
 import * as manifests from './manifests.js';
 import * as pulls from './pulls.js';
+import * as sizes from './sizes.js';
 import { SqliteNotificationCursors } from './notifications.js';
 import * as repositories from './repositories.js';
 import { Subscriptions } from './subscriptions.js';
@@ -25,7 +26,7 @@ import * as tags from './tags.js';
 import { SqliteUploadSessions } from './uploads.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo, NewEvent } from '../types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest, TagHistoryEntry, UntaggedManifest } from '../types.js';
-import type { NamespaceRepository, Pull, RecordPullsOptions, StorePolicy, TagDetailsPage, TagQuery } from '../types.js';
+import type { NamespaceRepository, Pull, RecordPullsOptions, StorePolicy, TagDetailsPage, TagQuery, Usage, UsageOptions } from '../types.js';
 
 /**
  * The metadata of a registry in a SQLite file: the Store contract,
@@ -143,6 +144,10 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
 
   namespaceUsage(prefix: string): NamespaceRepository[] {
     return pulls.namespaceUsage(this.#cx, prefix);
+  }
+
+  usage(options: UsageOptions = {}): Usage {
+    return sizes.usage(this.#cx, options);
   }
 
   // --- blobs -----------------------------------------------------------------

@@ -1,0 +1,137 @@
+// The kept sizes on PostgreSQL, against a real server: replicas in
+// processes of their own pushing into one namespace at once leave the
+// counters exact, without a deadlock, and a quota holds however many push
+// at once; version 5's migration fills the sizes from the links there.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPostgresStore } from 'regmeta/postgres';
+import { blobDesc, ociManifest, PG_UNDO_5 } from '../fixtures.js';
+import { startPostgres, type PostgresServer } from './server.js';
+
+let server: PostgresServer;
+beforeAll(async () => {
+  server = await startPostgres();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** Runs `fn` with a raw connection of its own to `url`. */
+async function raw<T>(url: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    return await fn(sql);
+  } finally {
+    await sql.end();
+  }
+}
+
+const PUSHER = fileURLToPath(new URL('./workers/push.ts', import.meta.url));
+
+interface Pushed {
+  linked: number;
+  refused: Record<string, number>;
+}
+
+/** `n` pushing processes on `url`, started together once each has opened its store (a line on stdin each, no clock). */
+async function pushTogether(url: string, n: number, rounds: number, quota?: number): Promise<Pushed[]> {
+  const children: ChildProcess[] = [];
+  const results: Promise<Pushed>[] = [];
+  const ready: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    const args = ['--import', 'tsx/esm', PUSHER, url, String(rounds), ...(quota === undefined ? [] : [String(quota)])];
+    const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    children.push(child);
+    let err = '';
+    child.stderr!.on('data', (chunk) => (err += chunk));
+    const lines = createInterface({ input: child.stdout! });
+    const seen: string[] = [];
+    ready.push(new Promise((resolve) => lines.on('line', (line) => (seen.push(line), line === 'ready' && resolve()))));
+    results.push(
+      new Promise((resolve, reject) =>
+        child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(seen.at(-1)!) as Pushed) : reject(new Error(`pusher exited ${code}: ${err}`)))),
+      ),
+    );
+  }
+  await Promise.all(ready);
+  for (const child of children) child.stdin!.end('go\n');
+  return Promise.all(results);
+}
+
+/** Deadlocks PostgreSQL has detected in the database so far. */
+const deadlocks = (url: string) =>
+  raw(url, async (sql) => {
+    const [{ n }] = await sql<{ n: string }[]>`SELECT deadlocks AS n FROM pg_stat_database WHERE datname = current_database()`;
+    return Number(n);
+  });
+
+describe('sizes kept on PostgreSQL', () => {
+  it('are exact after four processes push, mount, unlink and delete in one namespace at once, and none deadlocked', async () => {
+    const url = await server.createDatabase();
+    await (await openPostgresStore(url)).close();
+    const before = await deadlocks(url);
+    const pushed = await pushTogether(url, 4, 40);
+    expect(pushed.every((p) => p.linked > 0)).toBe(true);
+    for (const p of pushed) expect(Object.keys(p.refused).filter((code) => code !== 'BLOB_UNKNOWN' && code !== 'NAME_UNKNOWN')).toEqual([]);
+    const store = await openPostgresStore(url);
+    try {
+      expect((await store.check()).problems).toEqual([]);
+      const usage = await store.usage({ namespace: 'team' });
+      expect(usage.namespaces[0].repositories).toBe((await store.catalog({ prefix: 'team/' })).length);
+    } finally {
+      await store.close();
+    }
+    expect(await deadlocks(url)).toBe(before);
+  });
+
+  it("hold a namespace's quota however many processes push into it at once", async () => {
+    const url = await server.createDatabase();
+    await (await openPostgresStore(url)).close();
+    const quota = 6000;
+    const pushed = await pushTogether(url, 4, 30, quota);
+    expect(pushed.some((p) => (p.refused.DENIED ?? 0) > 0)).toBe(true);
+    const store = await openPostgresStore(url);
+    try {
+      expect((await store.check()).problems).toEqual([]);
+      const [team] = (await store.usage({ namespace: 'team' })).namespaces;
+      expect(team.bytes).toBeLessThanOrEqual(quota);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('version 5 on a version-4 database', () => {
+  it('fills the kept sizes from the links there, as a new database would have kept them', async () => {
+    const url = await server.createDatabase();
+    const store = await openPostgresStore(url);
+    const [a, b, c] = [blobDesc('a', undefined, 100), blobDesc('b', undefined, 2000), blobDesc('c', undefined, 30_000)];
+    await store.linkBlob('acme/app', a);
+    await store.linkBlob('acme/app', b);
+    await store.linkBlob('acme/web', a);
+    await store.linkBlob('acme', c);
+    await store.linkBlob('beta/x', c);
+    const m = ociManifest({ config: a, layers: [b] });
+    await store.putManifest('acme/app', m.digest, m);
+    const before = await store.usage();
+    const acme = await store.usage({ namespace: 'acme', repositories: true });
+    await store.close();
+    await raw(url, (sql) => sql.unsafe(PG_UNDO_5));
+    const migrated = await openPostgresStore(url);
+    try {
+      expect(await migrated.usage()).toEqual(before);
+      expect(await migrated.usage({ namespace: 'acme', repositories: true })).toEqual(acme);
+      expect(before.namespaces).toEqual([
+        { namespace: 'acme', bytes: 32_100, repositories: 3 },
+        { namespace: 'beta', bytes: 30_000, repositories: 1 },
+      ]);
+      expect((await migrated.check()).problems).toEqual([]);
+    } finally {
+      await migrated.close();
+    }
+  });
+});
