@@ -34,8 +34,10 @@ describe('pull statistics on two replicas of one PostgreSQL database', () => {
         return reads >= 10_000;
       }, '10,000 reads in pg_stat_database', 120);
       console.info(`10,000 pulls on two replicas: ${reads} transactions in the database`);
-      // The replicas' own work between (the upload sweeper, the subscription's poll) is a handful at most.
-      expect(reads).toBeLessThan(10_000 + 25);
+      // A pull with a statement of its own would make 20,000. The slack is the
+      // replicas' work before the pulls (starting, the push), which backends
+      // may report after `before` was read: they report at most once a second.
+      expect(reads).toBeLessThan(10_000 + 100);
       expect(await a.stop()).toBe(0);
       expect(await b.stop()).toBe(0);
       const [manifest] = await sql`SELECT m.pull_count, m.pulled_at FROM manifest m JOIN repository r ON r.id = m.repository_id WHERE r.name = 'acme/app' AND m.digest = ${digest}`;
