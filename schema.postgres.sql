@@ -91,7 +91,7 @@ CREATE TABLE tag (
   -- The (repository, name) index that getTag and the paginated list walk in
   -- byte order; also the row a tag move locks.
   PRIMARY KEY (repository_id, name),
-  -- The last pull by this tag (a GET or HEAD by tag) and the GETs by it,
+  -- The last pull by this tag and the pulls by it (GETs and HEADs by tag),
   -- written in batches as the manifest's are. Added by version 5.
   pulled_at     bigint,
   pull_count    bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0)

@@ -81,7 +81,7 @@ CREATE TABLE tag (
   manifest_id   INTEGER NOT NULL REFERENCES manifest (id),
   created_at    INTEGER NOT NULL,
   updated_at    INTEGER NOT NULL,
-  -- The last pull by this tag (a GET or HEAD by tag) and the GETs by it,
+  -- The last pull by this tag and the pulls by it (GETs and HEADs by tag),
   -- written in batches as the manifest's are. Added by version 7.
   pulled_at     INTEGER,
   pull_count    INTEGER NOT NULL DEFAULT 0 CHECK (pull_count >= 0),

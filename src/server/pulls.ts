@@ -102,8 +102,7 @@ export class PullRecorder {
 
   /**
    * Notes `count` pulls now: of manifest `digest` (by `tag` when given: the
-   * tag's too), of `tag` alone (a HEAD that resolves it: count 0, its time
-   * alone), or, with neither, the repository's use alone (a mirror's).
+   * tag's too), of `tag` alone (a HEAD that resolves it), or, with neither, the repository's use alone (a mirror's).
    * Never throws, never waits.
    */
   note(repo: string, digest?: string, tag?: string, count = 1): void {

@@ -46,6 +46,8 @@ describe('parseServeArgs', () => {
       metrics: true,
       metricsInterval: DEFAULT_STATS_INTERVAL,
       pulls: { stats: true, flushInterval: DEFAULT_PULL_FLUSH_INTERVAL, events: false },
+      immutable: [],
+      quotas: [],
       limits: {
         idleTimeout: DEFAULT_CONNECTION_LIMITS.idleTimeout,
         headersTimeout: DEFAULT_CONNECTION_LIMITS.headersTimeout,

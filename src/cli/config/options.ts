@@ -147,7 +147,7 @@ const SPECS: OptionSpec[] = [
     key: 'pulls.stats',
     kind: boolean,
     default: true,
-    help: 'count the pulls of each manifest and tag and keep when each was last pulled (a manifest GET counts the manifest, by tag the tag too; a HEAD by tag marks the tag\'s time alone; blobs are not counted), in memory, written in batches: no write per pull',
+    help: 'count the pulls of each manifest and tag and keep when each was last pulled (a manifest GET counts the manifest, by tag the tag too; a HEAD by tag counts the tag alone, as containerd resolves a tag by HEAD and then GETs by digest; blobs are not counted), in memory, written in batches: no write per pull',
   },
   {
     key: 'pulls.flushInterval',

@@ -53,14 +53,14 @@ export async function getManifest(c: RequestContext, name: string, reference: Re
   const { digest } = manifest;
   c.writeHead(200, ['Content-Type', manifest.mediaType, 'Docker-Content-Digest', digest, 'ETag', `"${digest}"`, 'Content-Length', manifest.size]);
   c.res.end(head ? undefined : (manifest as StoredManifest).payload);
-  // A GET pulls the manifest (by tag, the tag too). A HEAD by tag resolves
-  // the tag, for a GET by digest to follow (containerd) or for an update
-  // check: it marks when the tag was used, counting nothing. A HEAD by
-  // digest only asks whether the manifest is there.
+  // A GET pulls the manifest (by tag, the tag too). A HEAD by tag is a pull
+  // of the tag alone: containerd (and so Kubernetes) resolves a tag by HEAD
+  // and then GETs by digest, which counts the manifest. A HEAD by digest
+  // only asks whether the manifest is there.
   const { pulls } = c.registry;
   if (pulls === undefined) return;
   if (!head) pulls.note(name, digest, reference.tag);
-  else if (reference.tag !== undefined) pulls.note(name, undefined, reference.tag, 0);
+  else if (reference.tag !== undefined) pulls.note(name, undefined, reference.tag);
 }
 
 /**
