@@ -10,6 +10,7 @@ import { checkActor, checkBatchLimit, checkBlob, checkEndpoint, checkPage, check
 import type { NotificationCursors, Store, UploadSessions } from './contract.js';
 import { StoreError } from './errors.js';
 import { checkCatalogPrefix, checkDigest, checkReference, checkRepository, checkTag, parseReference } from './grammar.js';
+import { checkLease, checkPrune, checkRelease } from './maintenance.js';
 import { checkClaim, checkCount, checkIdleBefore, checkSessionId, checkUploadText, DEFAULT_IDLE_LIMIT } from './uploads.js';
 
 type Check<F> = F extends (...args: infer A) => unknown ? (...args: A) => void : never;
@@ -130,6 +131,9 @@ export const STORE_CHECKS: Checks<Store> = {
   stats(options) {
     checkTop(options?.top);
   },
+  pruneEvents: checkPrune,
+  leaseJob: checkLease,
+  releaseJob: checkRelease,
 };
 
 /** The checks of UploadSessions' methods. */
@@ -177,6 +181,7 @@ export const CURSOR_CHECKS: Checks<NotificationCursors> = {
     checkEndpoint(endpoint);
     checkBatchLimit(limit);
   },
+  skipPruned: checkEndpoint,
   advance: checkEndpoint,
   recordFailure: checkEndpoint,
   remove: checkEndpoint,

@@ -9,7 +9,7 @@ import { StoreError } from '../errors.js';
 import type { Sql, TxSql } from './context.js';
 
 /** The schema version this code writes; schema.postgres.sql ends by recording it. */
-const PG_SCHEMA_VERSION = 4;
+const PG_SCHEMA_VERSION = 5;
 
 /** The advisory lock key of migrations ('rgmt' as an integer, as SQLite's application_id). */
 const MIGRATION_LOCK = 0x72676d74;
@@ -40,6 +40,27 @@ ALTER TABLE upload_session ADD COLUMN holder integer;
   // Version 3 → 4: a cached repository's last pull (see repository.pulled_at in schema.postgres.sql).
   `
 ALTER TABLE repository ADD COLUMN pulled_at bigint;
+`,
+  // Version 4 → 5: the event log's pruned horizon, what a webhook endpoint missed to pruning, and the
+  // leases of scheduled jobs (see event_horizon, notification_cursor.missed and job_lease in schema.postgres.sql).
+  `
+ALTER TABLE notification_cursor ADD COLUMN missed bigint NOT NULL DEFAULT 0 CHECK (missed >= 0);
+ALTER TABLE notification_cursor ADD COLUMN missed_from bigint;
+ALTER TABLE notification_cursor ADD COLUMN missed_to bigint;
+ALTER TABLE notification_cursor ADD COLUMN missed_at bigint;
+CREATE TABLE event_horizon (
+  singleton    boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  seq          bigint NOT NULL CHECK (seq >= 0),
+  published_at bigint,
+  pruned_at    bigint
+);
+INSERT INTO event_horizon (seq) VALUES (0);
+CREATE TABLE job_lease (
+  name        text COLLATE "C" PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 100),
+  holder      text NOT NULL CHECK (length(holder) BETWEEN 1 AND 255),
+  lease_until bigint NOT NULL,
+  taken_at    bigint NOT NULL
+);
 `,
 ];
 

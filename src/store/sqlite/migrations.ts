@@ -61,5 +61,31 @@ ALTER TABLE repository ADD COLUMN pulled_at INTEGER;
 PRAGMA user_version = 6;
 `;
 
+/**
+ * Version 6 → 7: the event log's pruned horizon, what a webhook endpoint
+ * missed to pruning, and the leases of scheduled jobs (see event_horizon,
+ * notification_cursor.missed and job_lease in schema.sql).
+ */
+const TO_7 = `
+ALTER TABLE notification_cursor ADD COLUMN missed INTEGER NOT NULL DEFAULT 0 CHECK (missed >= 0);
+ALTER TABLE notification_cursor ADD COLUMN missed_from INTEGER;
+ALTER TABLE notification_cursor ADD COLUMN missed_to INTEGER;
+ALTER TABLE notification_cursor ADD COLUMN missed_at INTEGER;
+CREATE TABLE event_horizon (
+  id           INTEGER PRIMARY KEY CHECK (id = 1),
+  seq          INTEGER NOT NULL CHECK (seq >= 0),
+  published_at INTEGER,
+  pruned_at    INTEGER
+);
+INSERT INTO event_horizon (id, seq) VALUES (1, 0);
+CREATE TABLE job_lease (
+  name        TEXT    PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 100),
+  holder      TEXT    NOT NULL CHECK (length(holder) BETWEEN 1 AND 255),
+  lease_until INTEGER NOT NULL,
+  taken_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+PRAGMA user_version = 7;
+`;
+
 /** The step from version `n` to `n + 1`, at index `n`; index 0 is unused (a new file runs schema.sql). */
-export const MIGRATION_STEPS: readonly (string | undefined)[] = [undefined, TO_2, TO_3, TO_4, TO_5, TO_6];
+export const MIGRATION_STEPS: readonly (string | undefined)[] = [undefined, TO_2, TO_3, TO_4, TO_5, TO_6, TO_7];

@@ -8,6 +8,7 @@ import { prepareEventStatements } from './events.js';
 import { prepareGcStatements } from './gc.js';
 import { prepareInspectionStatements } from './inspection.js';
 import { prepareLockStatements } from './locks.js';
+import { prepareMaintenanceStatements } from './maintenance.js';
 import { prepareManifestStatements } from './manifests.js';
 import { prepareNotificationStatements } from './notifications.js';
 import { preparePullStatements } from './pulls.js';
@@ -30,6 +31,7 @@ export interface Statements {
   uploads: ReturnType<typeof prepareUploadStatements>;
   locks: ReturnType<typeof prepareLockStatements>;
   pulls: ReturnType<typeof preparePullStatements>;
+  maintenance: ReturnType<typeof prepareMaintenanceStatements>;
 }
 
 /**
@@ -41,6 +43,7 @@ export function prepareStatements(db: Database.Database): Statements {
   let uploads: Statements['uploads'] | undefined;
   let locks: Statements['locks'] | undefined;
   let pulls: Statements['pulls'] | undefined;
+  let maintenance: Statements['maintenance'] | undefined;
   return {
     repositories: prepareRepositoryStatements(db),
     manifests: prepareManifestStatements(db),
@@ -66,6 +69,10 @@ export function prepareStatements(db: Database.Database): Statements {
     // The same for a version-5 file, which has no repository.pulled_at yet.
     get pulls() {
       return (pulls ??= preparePullStatements(db));
+    },
+    // The same for a version-6 file, which has no event_horizon or job_lease yet.
+    get maintenance() {
+      return (maintenance ??= prepareMaintenanceStatements(db));
     },
   };
 }
