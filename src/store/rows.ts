@@ -47,6 +47,8 @@ export interface EventRow {
   tag: string | null;
   digest: string | null;
   previous_digest: string | null;
+  count: number | string | null;
+  reason: string | null;
 }
 
 /** An event row with the media type and size of the manifest or blob it names, when still stored. */
@@ -133,6 +135,9 @@ export function toEvent(row: EventRow): Event {
   if (row.tag !== null) event.tag = row.tag;
   if (row.digest !== null) event.digest = row.digest;
   if (row.previous_digest !== null) event.previousDigest = row.previous_digest;
+  // A version-6 file read as it is has neither column: undefined, not null.
+  if (row.count != null) event.count = Number(row.count);
+  if (row.reason != null) event.reason = row.reason;
   return event;
 }
 

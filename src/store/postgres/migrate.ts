@@ -41,9 +41,18 @@ ALTER TABLE upload_session ADD COLUMN holder integer;
   `
 ALTER TABLE repository ADD COLUMN pulled_at bigint;
 `,
-  // Version 4 → 5: the event log's pruned horizon, what a webhook endpoint missed to pruning, and the
-  // leases of scheduled jobs (see event_horizon, notification_cursor.missed and job_lease in schema.postgres.sql).
+  // Version 4 → 5: pull statistics of manifests and tags, PULL events with
+  // their count, and every event's reason (see manifest, tag and event in schema.postgres.sql); the event
+  // log's pruned horizon, what a webhook endpoint missed to pruning, and the leases of scheduled jobs (see
+  // event_horizon, notification_cursor.missed and job_lease there).
   `
+ALTER TABLE manifest ADD COLUMN pulled_at bigint, ADD COLUMN pull_count bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0);
+ALTER TABLE tag ADD COLUMN pulled_at bigint, ADD COLUMN pull_count bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0);
+ALTER TABLE event
+  DROP CONSTRAINT event_type_check,
+  ADD CONSTRAINT event_type_check CHECK (type IN ('CREATE', 'UPDATE', 'DELETE', 'PULL')),
+  ADD COLUMN count bigint CHECK (count > 0),
+  ADD COLUMN reason text;
 ALTER TABLE notification_cursor ADD COLUMN missed bigint NOT NULL DEFAULT 0 CHECK (missed >= 0);
 ALTER TABLE notification_cursor ADD COLUMN missed_from bigint;
 ALTER TABLE notification_cursor ADD COLUMN missed_to bigint;

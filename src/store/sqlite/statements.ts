@@ -50,9 +50,9 @@ export function prepareStatements(db: Database.Database): Statements {
     tags: prepareTagStatements(db),
     blobs: prepareBlobStatements(db),
     gc: prepareGcStatements(db),
-    events: prepareEventStatements(db),
     subscriptions: prepareSubscriptionStatements(db),
     inspection: prepareInspectionStatements(db),
+    events: prepareEventStatements(db),
     // Prepared on first use: a read-only open of a version-1 file (which has
     // no notification_cursor yet) serves everything else.
     get notifications() {
