@@ -192,7 +192,14 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Star
     }
     if (options.notify !== undefined && options.notify.endpoints.length > 0) {
       const fault = options.onError;
-      notifier = new Notifier({ ...options.notify, store, baseUrl: parts.registry.publicUrl ?? url, onError: options.notify.onError ?? (fault && ((error) => fault(error))) });
+      const warn = options.onWarning;
+      notifier = new Notifier({
+        ...options.notify,
+        store,
+        baseUrl: parts.registry.publicUrl ?? url,
+        onError: options.notify.onError ?? (fault && ((error) => fault(error))),
+        onWarning: options.notify.onWarning ?? (warn && ((message, endpoint) => warn(`notify ${endpoint}: ${message}`))),
+      });
       await notifier.start();
     }
   } catch (error) {
