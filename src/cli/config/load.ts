@@ -48,6 +48,10 @@ export interface ServeConfig {
   metricsListen?: string;
   /** Milliseconds. */
   metricsInterval: number;
+  /** Milliseconds events are kept; unset: forever. */
+  events: { keep?: number };
+  /** Milliseconds between maintenance rounds; 0: none. */
+  maintenance: { interval: number };
   limits: {
     idleTimeout: number;
     headersTimeout: number;
