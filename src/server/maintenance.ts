@@ -47,7 +47,7 @@ export interface MaintenanceOptions {
 }
 
 /** The lease's name in the store. */
-export const MAINTENANCE_LEASE = 'maintenance';
+const MAINTENANCE_LEASE = 'maintenance';
 /** The default interval: hourly. */
 export const DEFAULT_MAINTENANCE_INTERVAL = 3_600_000;
 /**
@@ -57,7 +57,7 @@ export const DEFAULT_MAINTENANCE_INTERVAL = 3_600_000;
  */
 const LEASE_GRACE = 30_000;
 /** Events deleted per transaction: short enough that writers barely wait. */
-export const PRUNE_BATCH = 10_000;
+const PRUNE_BATCH = 10_000;
 
 /**
  * Prunes the events published before `before` in batches of PRUNE_BATCH,

@@ -75,7 +75,7 @@ export function checkLease(name: string, holder: string, ttlMs: number): void {
 }
 
 /** A cursor row's horizon columns, as the status query reads them. */
-export interface MissedRow {
+interface MissedRow {
   seq: number;
   horizon: number | null;
   missed: number | null;

@@ -226,7 +226,7 @@ function metricsOptions(config: ServeConfig): Pick<StartRegistryOptions, 'metric
 /** The maintenance schedule as configured: none without a job (events.keep unset) or with an interval of 0. */
 function maintenanceOptions(config: ServeConfig): StartRegistryOptions['maintenance'] {
   const jobs: MaintenanceJob[] = [];
-  if (config.events.keep !== undefined) jobs.push(pruneEventsJob(config.events.keep));
+  if (config.events?.keep !== undefined) jobs.push(pruneEventsJob(config.events.keep));
   if (jobs.length === 0 || config.maintenance.interval === 0) return undefined;
   return {
     interval: config.maintenance.interval,

@@ -49,7 +49,7 @@ export interface ServeConfig {
   /** Milliseconds. */
   metricsInterval: number;
   /** Milliseconds events are kept; unset: forever. */
-  events: { keep?: number };
+  events?: { keep?: number };
   /** Milliseconds between maintenance rounds; 0: none. */
   maintenance: { interval: number };
   limits: {
