@@ -315,13 +315,11 @@ export interface Store {
   // --- keeping the store in shape ---------------------------------------------
   /**
    * Deletes the events published before `options.before`, the oldest first,
-   * at most `options.limit` of them (default: all) in this one transaction:
-   * a large prune is many short calls, none holding the write lock long.
-   * Seqs stay monotonic (a new event's is above every pruned one's), so
-   * page cursors, subscribers and webhooks go on; the horizon, the highest
-   * seq pruned, is kept: a webhook cursor below it has missed events
-   * (NotificationStatus.missed). With `options.dryRun`, counts what would go
-   * and writes nothing (`{ before: new Date(0), dryRun: true }` reads the horizon).
+   * at most `options.limit` (default: all) in this one transaction: a large
+   * prune is many short calls. Seqs stay monotonic, so cursors, subscribers
+   * and webhooks go on; the horizon (the highest seq pruned) is kept: a
+   * webhook cursor below it has missed events (NotificationStatus.missed).
+   * `options.dryRun` counts and writes nothing (`{ before: new Date(0), dryRun: true }` reads the horizon).
    * @returns how many events went (would go) and the horizon.
    * @throws StoreError ARGUMENT_INVALID (not { before: a valid Date, limit?: a
    * positive integer, dryRun?: boolean }); DATABASE_*, STORE_CLOSED.
@@ -329,19 +327,14 @@ export interface Store {
   pruneEvents(options: PruneOptions): Promise<PruneResult>;
   /**
    * Takes or renews the lease on the scheduled job `name` for `holder`, for
-   * `ttlMs` from now (on PostgreSQL by the database's clock, which every
-   * replica shares): granted when no one holds it, `holder` already does, or
-   * the holder's lease has run out. How one replica at a time runs a job.
+   * `ttlMs` from now (PostgreSQL: by the database's clock): granted when no
+   * one holds it, `holder` does, or it ran out. One replica at a time runs a job.
    * @returns whether `holder` holds the lease now.
    * @throws StoreError ARGUMENT_INVALID (a name of 1 to 100 characters, a
    * holder of 1 to 255, `ttlMs` a positive integer); DATABASE_*, STORE_CLOSED.
    */
   leaseJob(name: string, holder: string, ttlMs: number): Promise<boolean>;
-  /**
-   * Ends the lease on job `name` if `holder` holds it, so that another may take it at once.
-   * @returns whether `holder` held it.
-   * @throws StoreError ARGUMENT_INVALID (as leaseJob); DATABASE_*, STORE_CLOSED.
-   */
+  /** Ends `holder`'s lease on job `name`, if held, for another to take at once. @returns whether it was held. @throws StoreError as leaseJob. */
   releaseJob(name: string, holder: string): Promise<boolean>;
 
   // --- inspection -----------------------------------------------------------------
