@@ -33,6 +33,7 @@ it('reports the events pruned while the receiver was down, then delivers from th
     port: 0,
     log: () => undefined,
     onWarning: (message) => warnings.push(message),
+    metrics: { statsInterval: 0 },
     notify: { endpoints: [{ url: receiver.url }], retryMin: 20, retryMax: 200, onError: () => undefined },
   });
   const { store } = registry;
@@ -66,5 +67,7 @@ it('reports the events pruned while the receiver was down, then delivers from th
   ]);
   const after = await status();
   expect(after.missed).toEqual({ ...pending, at: expect.any(Date) });
+  const metrics = await (await fetch(`${registry.url}/metrics`)).text();
+  expect(metrics).toContain(`regmeta_notify_missed_events{endpoint="${label}"} ${backlog}`);
   await expect.poll(async () => (await status()).backlog, { timeout: 30_000 }).toBe(0);
 });
