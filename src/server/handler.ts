@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry as PromRegistry } from 'prom-client';
 import { createBlobStore, type BlobStore, type S3Options } from '../blobstore/index.js';
-import { asyncStore, MetadataStore, type Store } from '../store/index.js';
+import { asyncStore, immutableRules, MetadataStore, type Store } from '../store/index.js';
 import { Access, readAccessRules, type AccessRules } from './access.js';
 import { BasicAuth, carriesNoCredentials, readHtpasswd, type AuthLimits } from './auth.js';
 import { adminRule, authorize } from './authorize.js';
@@ -16,6 +16,7 @@ import { FaultsOnce, type FaultContext } from './faults.js';
 import * as blobs from './handlers/blobs.js';
 import * as discovery from './handlers/discovery.js';
 import * as events from './handlers/events.js';
+import * as tagDetails from './handlers/tag-details.js';
 import * as health from './handlers/health.js';
 import * as manifests from './handlers/manifests.js';
 import { scrape } from './handlers/metrics.js';
@@ -27,6 +28,7 @@ import { RequestState, requestPath } from './request.js';
 import { isProbe, isWrite, parseRoute, type Route } from './routes.js';
 import { createMirrors, type Mirrors } from './mirror/mirrors.js';
 import { resolveMirrors, type MirrorOptions } from './mirror/options.js';
+import { checkPullOptions, pullRecorderOf, type PullOptions } from './pulls.js';
 
 /** createRegistryHandler's options: the store, the data directory, and the registry's switches and limits. */
 export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<AuthLimits> {
@@ -110,7 +112,11 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
    * with the request they happened in, when there was one.
    */
   onError?: (error: unknown, request?: FaultContext) => void;
-  /** Receives what is wrong but not fatal at startup, one line each: htpasswd entries that are not bcrypt. */
+  /**
+   * Receives what is wrong but not fatal, one line each: at startup,
+   * htpasswd entries that are not bcrypt; later, an admin's move or delete
+   * of an immutable tag. Default: console.warn.
+   */
   onWarning?: (message: string) => void;
   /**
    * Prometheus metrics (src/server/metrics.ts), at GET /metrics and in
@@ -118,6 +124,8 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
    * without them does none of their work.
    */
   metrics?: boolean | MetricsOptions;
+  /** Pull statistics (on by default): each manifest's and tag's pulls, counted in memory and written in batches. */
+  pulls?: PullOptions;
 }
 
 /** The registry as a request listener, with what it holds to let go of. */
@@ -156,6 +164,7 @@ export interface HandlerParts {
  * applies them.
  * @throws Error when the htpasswd or access file cannot be read, a limit is not a
  * number ≥ 0 (headersTimeout: > 0), or the data directory cannot be created;
+ * TypeError when pulls.flushInterval is not a number > 0;
  * TypeError from createBlobStore for S3 options it refuses;
  * AccessRulesError when the access rules do not hold together.
  */
@@ -165,7 +174,7 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
 
 /** createRegistryHandler's handler, with the parts a server of its own drives. @throws as createRegistryHandler. */
 export function handlerParts(options: RegistryOptions): HandlerParts {
-  const { registry, auth, connections, blobStore, onError, mirrors } = assemble(options);
+  const { registry, auth, connections, blobStore, onError, mirrors, pulls } = assemble(options);
   const parts = {
     connections,
     registry,
@@ -183,6 +192,8 @@ export function handlerParts(options: RegistryOptions): HandlerParts {
       parts.drain();
       blobStore.close();
       await mirrors?.close();
+      // After the mirrors: what they noted last is written too.
+      await pulls?.close();
       await auth?.close();
     })());
   parts.handler = handler;
@@ -192,6 +203,7 @@ export function handlerParts(options: RegistryOptions): HandlerParts {
 /** What a handler is made of, from its options. @throws as createRegistryHandler. */
 function assemble(options: RegistryOptions) {
   const access = accessOf(options);
+  checkPullOptions(options.pulls);
   const store = toAsyncStore(options.store);
   // Sessions in the metadata database: any replica takes any chunk, a restart loses none.
   const storage = options.storage === undefined ? { directory: options.dataDir } : { s3: options.storage };
@@ -208,10 +220,13 @@ function assemble(options: RegistryOptions) {
   const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd, options.onWarning), options);
   const connections = new Connections(options);
   const metrics = metricsOf(options, store, blobStore, onError);
+  const timed = metrics === undefined ? store : metrics.timed(store);
+  // Through the timed store: the flushes show among the store's calls.
+  const pulls = pullRecorderOf(options.pulls, mirrored !== undefined, timed, onError, metrics?.pullFlushes);
   const { mirrorDefault, dataDir, onWarning } = options;
-  const mirrors = mirrored && createMirrors(mirrored, { mirrorDefault, dataDir, onWarning, store, blobs: blobStore, onError, counters: metrics?.mirrors });
+  const mirrors = mirrored && createMirrors(mirrored, { mirrorDefault, dataDir, onWarning, store, blobs: blobStore, onError, counters: metrics?.mirrors, pulls: pulls! });
   const registry: Registry = {
-    store: metrics === undefined ? store : metrics.timed(store),
+    store: timed,
     blobs: blobStore,
     faults: new FaultsOnce(onError),
     readOnly: options.readOnly ?? false,
@@ -225,8 +240,11 @@ function assemble(options: RegistryOptions) {
     logins: auth !== undefined,
     metrics,
     publicUrl: options.publicUrl === undefined ? undefined : checkedPublicUrl(options.publicUrl),
+    immutable: store.policy.immutable?.length ? immutableRules(store.policy) : undefined,
+    warn: onWarning ?? ((message) => console.warn(message)),
+    pulls: options.pulls?.stats === false ? undefined : pulls,
   };
-  return { registry, auth, connections, blobStore, onError, mirrors };
+  return { registry, auth, connections, blobStore, onError, mirrors, pulls };
 }
 
 /**
@@ -314,7 +332,8 @@ async function handle(c: RequestState, { auth, mirrors }: Front, connections: Co
   const { registry } = c;
   if (auth && (registry.access?.anonymous !== true || !carriesNoCredentials(req.headers.authorization))) {
     c.actor = await auth.authenticate(req.headers.authorization, req.socket.remoteAddress);
-    c.ctx = { actor: c.actor };
+    // An admin (by the access rules, or --admin) may override an immutable tag; without logins no one is one.
+    c.ctx = registry.isAdmin(c.actor) ? { actor: c.actor, admin: true } : { actor: c.actor };
   }
   const { access } = registry;
   const route = mirrors === undefined ? routed(c, method, pathname) : mirrors.rewrite(routed(c, method, pathname), c);
@@ -372,6 +391,8 @@ function dispatch(c: RequestState, method: string, route: Route): void | Promise
       return events.listEvents(c);
     case 'eventStream':
       return events.streamEvents(c);
+    case 'tagDetails':
+      return tagDetails.listTagDetails(c, route.name);
     case 'metrics':
       return scrape(c);
   }

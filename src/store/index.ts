@@ -75,6 +75,9 @@ export {
 export { MediaType, pushedMediaType } from './payload.js';
 export { EVENT_TYPES, OBJECT_TYPES } from './events.js';
 
+// The server tells an admin's override of an immutable tag by the store's own rules.
+export { immutableRules } from './immutable.js';
+
 // Who a process is, and whether it has gone: for files processes sharing a directory leave behind.
 export { processGone, processIdentity } from './sqlite/process-identity.js';
 

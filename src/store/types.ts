@@ -73,10 +73,26 @@ export interface BlobInfo {
   createdAt: Date;
 }
 
-/** That a repository was pulled at a time: what a mirror's cache records of its use (Store.recordPulls). */
+/**
+ * Pulls of one thing in a repository, added up by the caller (Store.recordPulls):
+ * of manifest `digest` (by `tag` when given: the tag's too), of `tag` alone
+ * (a HEAD that resolves it), or, with neither, the repository's use alone
+ * (a mirror's cache notes it for gc's eviction).
+ */
 export interface Pull {
   repo: string;
+  digest?: string;
+  tag?: string;
+  /** The latest of these pulls. */
   at: Date;
+  /** How many pulls the entry stands for (default 1; 0 marks the time alone); a repository's use alone counts none. */
+  count?: number;
+}
+
+/** What Store.recordPulls may do beside counting. */
+export interface RecordPullsOptions {
+  /** Write a PULL event per entry that pulled a manifest or a tag still there (default false). */
+  events?: boolean;
 }
 
 /** A repository of a namespace with the blobs linked into it: what an eviction from a mirror's cache weighs (Store.namespaceUsage). */
@@ -109,6 +125,60 @@ export interface CatalogOptions extends PageOptions {
    * so names outside cost nothing.
    */
   prefix?: string;
+}
+
+/**
+ * A tagDetails request: how to sort, what to keep, and which page. Every
+ * field optional.
+ */
+export interface TagQuery {
+  /**
+   * 'name' (default): byte order. 'pushed': by the time the tag's manifest
+   * was last pushed. 'pulled': by the tag's last pull (a tag never pulled
+   * sorts as pulled at the epoch). Ties in time are broken by name.
+   */
+  sort?: 'name' | 'pushed' | 'pulled';
+  /** 'asc' (default) or 'desc': 'desc' is the exact reverse of 'asc', ties included. */
+  order?: 'asc' | 'desc';
+  /** Only tags that start with this (tag characters): sought in the index. */
+  prefix?: string;
+  /** Only tags that match this tag pattern (`*` any run of tag characters, `?` one). */
+  pattern?: string;
+  /** At most this many tags: 1 to MAX_PAGE_SIZE, default 100. */
+  n?: number;
+  /** The `next` of the previous page (of the same sort and order): the page starts after it. */
+  last?: string;
+}
+
+/** A tag with what it points at: one row of tagDetails. */
+export interface TagDetail {
+  tag: string;
+  digest: string;
+  mediaType: string;
+  /**
+   * The manifest's bytes plus those of every blob it references and, for an
+   * index, of its children present in the repository and their blobs: each
+   * blob counted once. Blobs the registry does not hold count nothing.
+   */
+  size: number;
+  /** The platforms an index lists, in its order (absent for an image manifest). */
+  platforms?: Platform[];
+  /** When the tag was first set. */
+  createdAt: Date;
+  /** When the tag was last set to a new target. */
+  updatedAt: Date;
+  /** The last push of the tag's manifest. */
+  pushedAt: Date;
+  /** The last pull through this tag; absent when it was never pulled. */
+  pulledAt?: Date;
+  /** How many pulls went through this tag. */
+  pullCount: number;
+}
+
+/** One page of tagDetails; `next` (an opaque cursor) is absent on the last page. */
+export interface TagDetailsPage {
+  tags: TagDetail[];
+  next?: string;
 }
 
 /** What happened to an event's object (EVENT_TYPES holds them all). */
@@ -202,8 +272,36 @@ export interface UntaggedManifest {
   createdAt: Date;
 }
 
+/** Tags that, once they exist, no one but an admin may move or delete (StorePolicy.immutable). */
+export interface ImmutableRule {
+  /** A repository pattern: `*` within a path segment, `**` whole segments (`rel/*`). */
+  repositories: string;
+  /** Tag patterns: `*` any run of characters, `?` one (`v*`, `latest`). */
+  tags: string[];
+}
+
+/** How many bytes a namespace may hold, each blob counted once (StorePolicy.quotas). */
+export interface Quota {
+  /** A repository name's first component: `acme` holds acme/app and acme/team/app. */
+  namespace: string;
+  /** Bytes of blobs linked in the namespace's repositories, each blob once. */
+  maxSize: number;
+}
+
+/**
+ * What a store enforces inside its transactions, beyond the spec: given at
+ * open, checked there (ARGUMENT_INVALID names a malformed rule), and
+ * reported by Store.policy.
+ */
+export interface StorePolicy {
+  immutable?: ImmutableRule[];
+  quotas?: Quota[];
+}
+
 /** Options of openStore. */
 export interface StoreOptions {
+  /** Immutable tags and quotas, enforced in every write's transaction. Default: none. */
+  policy?: StorePolicy;
   /**
    * 'full' (default): every acknowledged write survives power loss.
    * 'normal': a power loss may take the last writes back, never corrupt the file.
@@ -224,6 +322,8 @@ export interface StoreOptions {
 
 /** Options of openPostgresStore. */
 export interface PostgresStoreOptions {
+  /** Immutable tags and quotas, enforced in every write's transaction. Default: none. */
+  policy?: StorePolicy;
   /** How long a write waits for another transaction's row lock, in ms (PostgreSQL's lock_timeout). Default 5000. */
   busyTimeout?: number;
   /** The largest manifest accepted, in bytes. Default 4 MiB, the spec's suggested limit. */

@@ -16,6 +16,7 @@ import { CliError, Exit } from '../../src/cli/exit.js';
 import { DEFAULT_AUTH_LIMITS } from '../../src/server/auth.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connections.js';
 import { DEFAULT_STATS_INTERVAL } from '../../src/server/metrics.js';
+import { DEFAULT_PULL_FLUSH_INTERVAL } from '../../src/server/pulls.js';
 import { DEFAULT_MAINTENANCE_INTERVAL } from '../../src/server/maintenance.js';
 import { DEFAULT_MIN_FREE_DISK } from '../../src/server/readiness.js';
 import { pushBlob, sha256 } from '../server/helpers.js';
@@ -45,6 +46,7 @@ describe('parseServeArgs', () => {
       minFreeDisk: DEFAULT_MIN_FREE_DISK,
       metrics: true,
       metricsInterval: DEFAULT_STATS_INTERVAL,
+      pulls: { stats: true, flushInterval: DEFAULT_PULL_FLUSH_INTERVAL, events: false },
       maintenance: { interval: DEFAULT_MAINTENANCE_INTERVAL },
       limits: {
         idleTimeout: DEFAULT_CONNECTION_LIMITS.idleTimeout,

@@ -6,7 +6,8 @@
 // commands read `data`, `database`, `storage.s3` and `mirrors` from it too (location.ts).
 
 import { DEFAULT_BLOB_LIMITS } from '../../blobstore/index.js';
-import { DATABASE_FILE, REDIRECT_TTL_SECONDS, DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MAINTENANCE_INTERVAL, DEFAULT_MIN_FREE_DISK, DEFAULT_STATS_INTERVAL } from '../../server/index.js';
+import { DATABASE_FILE, DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MAINTENANCE_INTERVAL, DEFAULT_MIN_FREE_DISK, DEFAULT_PULL_FLUSH_INTERVAL, DEFAULT_STATS_INTERVAL, REDIRECT_TTL_SECONDS } from '../../server/index.js';
+import { immutable } from './immutable.js';
 import { mirrorPrefix, mirrors } from './mirrors.js';
 import { s3 } from './storage.js';
 import { boolean, choice, count, databaseUrl, duration, list, listen, notify, path, publicUrl, size, type Kind } from './kinds.js';
@@ -79,6 +80,14 @@ const SPECS: OptionSpec[] = [
   },
   { key: 'htpasswd', kind: path, arg: 'file', defaultText: 'none: anonymous access', help: 'require basic auth against this htpasswd file of bcrypt entries' },
   { key: 'admins', kind: list, default: [], flag: 'admin', arg: 'user', defaultText: 'none (everyone, without htpasswd)', help: 'users who see every event (others see those of the repositories they may pull), and with access rules do everything (repeat the flag; comma-separated in the environment)' },
+  {
+    key: 'immutable',
+    kind: immutable,
+    default: [],
+    arg: 'json',
+    defaultText: 'none: any tag may be moved and deleted',
+    help: 'immutable tags: a list of {repositories, tags} (patterns: rel/*, v*); such a tag, once it exists, is never moved or deleted (403 DENIED), nor its manifest or repository, except by an admin, whose override is logged and its event carries the reason; see Keeping the registry in shape',
+  },
   { key: 'access', kind: path, arg: 'file', defaultText: 'none: whoever is let in may do everything', help: 'access rules (YAML or JSON): who may pull, push and delete in which repositories; admins may do everything' },
   { key: 'readOnly', kind: boolean, default: false, help: 'refuse every write (405 UNSUPPORTED)' },
   { key: 'deletes', kind: boolean, default: true, flag: 'delete', help: 'take manifest, tag and blob deletes (false: they answer 405 UNSUPPORTED), as suits local development' },
@@ -123,6 +132,25 @@ const SPECS: OptionSpec[] = [
     default: DEFAULT_STATS_INTERVAL,
     arg: 'duration',
     help: 'read the store\'s counts and the webhooks\' state for the metrics at most this often (scrapes in between get the last read)',
+  },
+  {
+    key: 'pulls.stats',
+    kind: boolean,
+    default: true,
+    help: 'count the pulls of each manifest and tag and keep when each was last pulled (a manifest GET counts the manifest, by tag the tag too; a HEAD by tag marks the tag\'s time alone; blobs are not counted), in memory, written in batches: no write per pull',
+  },
+  {
+    key: 'pulls.flushInterval',
+    kind: duration(1),
+    default: DEFAULT_PULL_FLUSH_INTERVAL,
+    arg: 'duration',
+    help: 'write the pulls counted in memory at most this often, and at shutdown: a crash loses at most this long\'s counts',
+  },
+  {
+    key: 'pulls.events',
+    kind: boolean,
+    default: false,
+    help: 'write a PULL event per pulled manifest or tag per batch, with its count, for webhooks (action "pull"): a pull storm is one event per batch, not one per pull',
   },
   {
     key: 'logLevel',

@@ -42,8 +42,9 @@ ALTER TABLE upload_session ADD COLUMN holder integer;
 ALTER TABLE repository ADD COLUMN pulled_at bigint;
 `,
   // Version 4 → 5: pull statistics of manifests and tags, PULL events with
-  // their count, and every event's reason (see manifest, tag and event in schema.postgres.sql); the event
-  // log's pruned horizon, what a webhook endpoint missed to pruning, and the leases of scheduled jobs (see
+  // their count, and every event's reason (see manifest, tag and event in schema.postgres.sql);
+  // the indexes of tagDetails' sorts by time (manifest_by_push, tag_by_pull); the event log's pruned
+  // horizon, what a webhook endpoint missed to pruning, and the leases of scheduled jobs (see
   // event_horizon, notification_cursor.missed and job_lease there).
   `
 ALTER TABLE manifest ADD COLUMN pulled_at bigint, ADD COLUMN pull_count bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0);
@@ -53,6 +54,8 @@ ALTER TABLE event
   ADD CONSTRAINT event_type_check CHECK (type IN ('CREATE', 'UPDATE', 'DELETE', 'PULL')),
   ADD COLUMN count bigint CHECK (count > 0),
   ADD COLUMN reason text;
+CREATE INDEX manifest_by_push ON manifest (repository_id, pushed_at);
+CREATE INDEX tag_by_pull ON tag (repository_id, (coalesce(pulled_at, 0)), name);
 ALTER TABLE notification_cursor ADD COLUMN missed bigint NOT NULL DEFAULT 0 CHECK (missed >= 0);
 ALTER TABLE notification_cursor ADD COLUMN missed_from bigint;
 ALTER TABLE notification_cursor ADD COLUMN missed_to bigint;

@@ -13,7 +13,8 @@ import { StoreError } from '../errors.js';
 import type { Reference } from '../grammar.js';
 import { DEFAULT_POSTGRES_TIMEOUTS, limitsOf, type StoreLimits } from '../limits.js';
 import type { BlobInfo, CatalogOptions, Context, Descriptor, Event, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
-import type { NamespaceRepository, PostgresStoreOptions, PruneOptions, PruneResult, Pull, StoredManifest } from '../types.js';
+import type { NamespaceRepository, PostgresStoreOptions, PruneOptions, PruneResult, Pull, RecordPullsOptions, StoredManifest, StorePolicy, TagQuery } from '../types.js';
+import { compilePolicy } from '../policy.js';
 import * as blobs from './blobs.js';
 import { PgContext, type Sql } from './context.js';
 import { translatePgError } from './errors.js';
@@ -26,6 +27,7 @@ import * as manifests from './manifests.js';
 import * as pulls from './pulls.js';
 import { PgNotificationCursors } from './notifications.js';
 import * as repositories from './repositories.js';
+import * as tagDetails from './tag-details.js';
 import * as tags from './tags.js';
 import { PgUploadSessions } from './uploads.js';
 
@@ -39,6 +41,7 @@ import { PgUploadSessions } from './uploads.js';
  */
 export async function openPostgres(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
   const limits = limitsOf({ busyTimeout: options.busyTimeout, maxManifestSize: options.maxManifestSize });
+  const policy = compilePolicy(options.policy);
   const { sql, location } = await connect(url, {
     max: options.maxConnections ?? 10,
     connectTimeout: options.connectTimeout,
@@ -52,7 +55,7 @@ export async function openPostgres(url: string, options: PostgresStoreOptions = 
     await sql.end({ timeout: 1 }).catch(() => {});
     throw translatePgError(error, location);
   }
-  return new PostgresStore(new PgContext(sql, location, limits));
+  return new PostgresStore(new PgContext(sql, location, limits, policy));
 }
 
 /** The registry's metadata in a PostgreSQL database. */
@@ -74,6 +77,9 @@ class PostgresStore implements Store {
   }
   get limits(): StoreLimits {
     return this.#cx.limits;
+  }
+  get policy(): StorePolicy {
+    return this.#cx.policy.policy;
   }
   putManifest(repo: string, digest: string | undefined, manifest: Manifest, ctx?: Context, options?: { tag?: string; requireReferences?: boolean }) {
     return manifests.putManifest(this.#cx, repo, digest, manifest, ctx, options);
@@ -117,14 +123,17 @@ class PostgresStore implements Store {
   tagHistory(repo: string, tag: string) {
     return tags.tagHistory(this.#cx, repo, tag);
   }
+  tagDetails(repo: string, query?: TagQuery) {
+    return tagDetails.tagDetails(this.#cx, repo, query);
+  }
   catalog(page?: CatalogOptions) {
     return repositories.catalog(this.#cx, page);
   }
   deleteRepository(repo: string, ctx?: Context) {
     return repositories.deleteRepository(this.#cx, repo, ctx);
   }
-  recordPulls(batch: readonly Pull[]): Promise<number> {
-    return pulls.recordPulls(this.#cx, batch);
+  recordPulls(batch: readonly Pull[], options?: RecordPullsOptions): Promise<number> {
+    return pulls.recordPulls(this.#cx, batch, options);
   }
   namespaceUsage(prefix: string): Promise<NamespaceRepository[]> {
     return pulls.namespaceUsage(this.#cx, prefix);

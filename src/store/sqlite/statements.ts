@@ -11,9 +11,10 @@ import { prepareLockStatements } from './locks.js';
 import { prepareMaintenanceStatements } from './maintenance.js';
 import { prepareManifestStatements } from './manifests.js';
 import { prepareNotificationStatements } from './notifications.js';
-import { preparePullStatements } from './pulls.js';
+import { preparePullStatements, preparePullStatsStatements } from './pulls.js';
 import { prepareRepositoryStatements } from './repositories.js';
 import { prepareSubscriptionStatements } from './subscriptions.js';
+import { prepareTagDetailStatements } from './tag-details.js';
 import { prepareTagStatements } from './tags.js';
 import { prepareUploadStatements } from './uploads.js';
 
@@ -31,6 +32,8 @@ export interface Statements {
   uploads: ReturnType<typeof prepareUploadStatements>;
   locks: ReturnType<typeof prepareLockStatements>;
   pulls: ReturnType<typeof preparePullStatements>;
+  tagDetails: ReturnType<typeof prepareTagDetailStatements>;
+  pullStats: ReturnType<typeof preparePullStatsStatements>;
   maintenance: ReturnType<typeof prepareMaintenanceStatements>;
 }
 
@@ -43,6 +46,8 @@ export function prepareStatements(db: Database.Database): Statements {
   let uploads: Statements['uploads'] | undefined;
   let locks: Statements['locks'] | undefined;
   let pulls: Statements['pulls'] | undefined;
+  let tagDetails: Statements['tagDetails'] | undefined;
+  let pullStats: Statements['pullStats'] | undefined;
   let maintenance: Statements['maintenance'] | undefined;
   return {
     repositories: prepareRepositoryStatements(db),
@@ -69,6 +74,14 @@ export function prepareStatements(db: Database.Database): Statements {
     // The same for a version-5 file, which has no repository.pulled_at yet.
     get pulls() {
       return (pulls ??= preparePullStatements(db));
+    },
+    // The same for a version-6 file, which has no tag.pulled_at yet.
+    get tagDetails() {
+      return (tagDetails ??= prepareTagDetailStatements(db));
+    },
+    // The same for a version-6 file, which has no manifest.pull_count yet.
+    get pullStats() {
+      return (pullStats ??= preparePullStatsStatements(db));
     },
     // The same for a version-6 file, which has no event_horizon or job_lease yet.
     get maintenance() {

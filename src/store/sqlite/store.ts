@@ -21,11 +21,12 @@ import * as pulls from './pulls.js';
 import { SqliteNotificationCursors } from './notifications.js';
 import * as repositories from './repositories.js';
 import { Subscriptions } from './subscriptions.js';
+import * as tagDetails from './tag-details.js';
 import * as tags from './tags.js';
 import { SqliteUploadSessions } from './uploads.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo, NewEvent } from '../types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest, TagHistoryEntry, UntaggedManifest } from '../types.js';
-import type { NamespaceRepository, PruneOptions, PruneResult, Pull } from '../types.js';
+import type { NamespaceRepository, PruneOptions, PruneResult, Pull, RecordPullsOptions, StorePolicy, TagDetailsPage, TagQuery } from '../types.js';
 
 /**
  * The metadata of a registry in a SQLite file: the Store contract,
@@ -38,6 +39,8 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
   readonly file: string;
   /** The limits this store enforces, for callers that must agree with them (a server reading a manifest body). */
   readonly limits: StoreLimits;
+  /** The immutable tags and quotas this store enforces (StoreOptions.policy). */
+  readonly policy: StorePolicy;
   /** The webhook endpoints' cursors into the event log (regmeta serve --notify). */
   readonly notifications: SqliteNotificationCursors;
   /** Blob upload sessions, shared by every process on the file (regmeta serve's blob storage keeps them here). */
@@ -52,6 +55,7 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
     this.#cx = new StoreContext(file, options);
     this.file = file;
     this.limits = this.#cx.limits;
+    this.policy = this.#cx.policy.policy;
     this.notifications = new SqliteNotificationCursors(this.#cx);
     this.uploads = new SqliteUploadSessions(this.#cx);
     this.awaiting = new AwaitingBlobs(this.#cx);
@@ -121,6 +125,10 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
     return tags.tagHistory(this.#cx, repo, tag);
   }
 
+  tagDetails(repo: string, query?: TagQuery): TagDetailsPage {
+    return tagDetails.tagDetails(this.#cx, repo, query);
+  }
+
   // --- repositories -----------------------------------------------------------
   catalog(page?: CatalogOptions): string[] {
     return repositories.catalog(this.#cx, page);
@@ -130,8 +138,8 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
     repositories.deleteRepository(this.#cx, repo, ctx);
   }
 
-  recordPulls(batch: readonly Pull[]): number {
-    return pulls.recordPulls(this.#cx, batch);
+  recordPulls(batch: readonly Pull[], options?: RecordPullsOptions): number {
+    return pulls.recordPulls(this.#cx, batch, options);
   }
 
   namespaceUsage(prefix: string): NamespaceRepository[] {
