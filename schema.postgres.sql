@@ -227,7 +227,15 @@ CREATE TABLE notification_cursor (
   failures        integer NOT NULL DEFAULT 0 CHECK (failures >= 0),
   -- The last failure's message and time, kept after a success for the operator.
   last_error      text,
-  last_failure_at bigint
+  last_failure_at bigint,
+  -- Events pruned before the endpoint acknowledged them (its receiver was
+  -- down longer than the log keeps events), over every gap: reported, never
+  -- silently skipped. Added by version 5.
+  missed          bigint NOT NULL DEFAULT 0 CHECK (missed >= 0),
+  -- The seqs of the latest such gap, inclusive, and when delivery stepped over it.
+  missed_from     bigint,
+  missed_to       bigint,
+  missed_at       bigint
 );
 
 -- Blob upload sessions, shared by every replica: a chunked upload whose
@@ -416,5 +424,35 @@ CREATE TRIGGER blob_link_counted AFTER INSERT OR DELETE ON blob_link
 -- of the whole repository.
 CREATE INDEX manifest_by_push ON manifest (repository_id, pushed_at);
 CREATE INDEX tag_by_pull ON tag (repository_id, (coalesce(pulled_at, 0)), name);
+-- The event log's pruned horizon (regmeta events prune, serve's events.keep),
+-- one row: the log holds only events after it, and a webhook cursor below it
+-- has missed events. Seqs stay above it: event_head never goes back.
+-- Added by version 5.
+CREATE TABLE event_horizon (
+  -- One row, which the key and the check keep so.
+  singleton    boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  -- The highest seq pruned; 0 while none was.
+  seq          bigint NOT NULL CHECK (seq >= 0),
+  -- That event's published_at: the log is complete after this time.
+  published_at bigint,
+  -- When a prune last deleted events.
+  pruned_at    bigint
+);
+INSERT INTO event_horizon (seq) VALUES (0);
+
+-- The leases of scheduled jobs (serve's maintenance), so that of several
+-- replicas one at a time runs a job: the holder renews its lease while it
+-- runs; one that dies loses it when it runs out (by the database's clock,
+-- which the replicas share). Added by version 5.
+CREATE TABLE job_lease (
+  -- The job: one lease each.
+  name        text COLLATE "C" PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 100),
+  -- Who holds it: an id the holder chose (a server's instance).
+  holder      text NOT NULL CHECK (length(holder) BETWEEN 1 AND 255),
+  -- Until when (ms since the epoch); after it, anyone may take it.
+  lease_until bigint NOT NULL,
+  -- When this holder took it (kept across renewals): how long it has held it.
+  taken_at    bigint NOT NULL
+);
 
 INSERT INTO regmeta_schema (version) VALUES (5);

@@ -214,7 +214,15 @@ CREATE TABLE notification_cursor (
   failures        INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
   -- The last failure's message and time, kept after a success for the operator.
   last_error      TEXT,
-  last_failure_at INTEGER
+  last_failure_at INTEGER,
+  -- Events pruned before the endpoint acknowledged them (its receiver was
+  -- down longer than the log keeps events), over every gap: reported, never
+  -- silently skipped. Added by version 7.
+  missed          INTEGER NOT NULL DEFAULT 0 CHECK (missed >= 0),
+  -- The seqs of the latest such gap, inclusive, and when delivery stepped over it.
+  missed_from     INTEGER,
+  missed_to       INTEGER,
+  missed_at       INTEGER
 ) WITHOUT ROWID;
 
 -- Blob upload sessions, so that a chunked upload survives a restart and its
@@ -389,5 +397,35 @@ END;
 -- of the whole repository.
 CREATE INDEX manifest_by_push ON manifest (repository_id, pushed_at);
 CREATE INDEX tag_by_pull ON tag (repository_id, coalesce(pulled_at, 0), name);
+-- The event log's pruned horizon (regmeta events prune, serve's events.keep),
+-- one row: the log holds only events after it, and a webhook cursor below it
+-- has missed events. Seqs stay above it: AUTOINCREMENT never reuses one.
+-- Added by version 7.
+CREATE TABLE event_horizon (
+  -- One row, which the check keeps so.
+  id           INTEGER PRIMARY KEY CHECK (id = 1),
+  -- The highest seq pruned; 0 while none was.
+  seq          INTEGER NOT NULL CHECK (seq >= 0),
+  -- That event's published_at: the log is complete after this time.
+  published_at INTEGER,
+  -- When a prune last deleted events.
+  pruned_at    INTEGER
+);
+INSERT INTO event_horizon (id, seq) VALUES (1, 0);
+
+-- The leases of scheduled jobs (serve's maintenance), so that of several
+-- processes or replicas on the store one at a time runs a job: the holder
+-- renews its lease while it runs; one that dies loses it when it runs out.
+-- Added by version 7. WITHOUT ROWID: only ever found by its name.
+CREATE TABLE job_lease (
+  -- The job: one lease each.
+  name        TEXT    PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 100),
+  -- Who holds it: an id the holder chose (a server's instance).
+  holder      TEXT    NOT NULL CHECK (length(holder) BETWEEN 1 AND 255),
+  -- Until when (ms since the epoch); after it, anyone may take it.
+  lease_until INTEGER NOT NULL,
+  -- When this holder took it (kept across renewals): how long it has held it.
+  taken_at    INTEGER NOT NULL
+) WITHOUT ROWID;
 
 PRAGMA user_version = 7;

@@ -39,6 +39,13 @@ export {
   type AccessRule,
   type AccessRules,
   type Action,
+  // The maintenance schedule: jobs one replica at a time runs every interval.
+  Maintenance,
+  pruneEventsJob,
+  DEFAULT_MAINTENANCE_INTERVAL,
+  type MaintenanceJob,
+  type MaintenanceOptions,
+  type JobReport,
   // Webhooks from the event log, and what a receiver checks.
   Notifier,
   DeliveryError,

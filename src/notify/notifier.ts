@@ -52,6 +52,13 @@ export interface NotifierOptions {
    * none): a DeliveryError's message names no secret of the endpoint's.
    */
   onError?: (error: unknown, endpoint: string) => void;
+  /**
+   * Receives what the operator should know that is no failure, with the
+   * endpoint's label: events pruned from the log before the endpoint
+   * acknowledged them (how many, which seqs), stepped over so that delivery
+   * goes on from the oldest event left. Default: console.warn.
+   */
+  onWarning?: (message: string, endpoint: string) => void;
 }
 
 /** A failed delivery, in words that hold none of the endpoint's secrets. */
@@ -69,7 +76,7 @@ export function signatureOf(body: string | Buffer, secret: string): string {
 
 /** The delivery loops of one registry. */
 export class Notifier {
-  readonly #options: Required<Omit<NotifierOptions, 'onError' | 'endpoints'>> & Pick<NotifierOptions, 'onError'>;
+  readonly #options: Required<Omit<NotifierOptions, 'onError' | 'onWarning' | 'endpoints'>> & Pick<NotifierOptions, 'onError' | 'onWarning'>;
   readonly #targets: Target[];
   readonly #source: EnvelopeSource;
   readonly #stop = new AbortController();
@@ -93,6 +100,7 @@ export class Notifier {
       store: options.store,
       baseUrl: options.baseUrl,
       onError: options.onError,
+      onWarning: options.onWarning,
       batchSize: options.batchSize ?? d.batchSize,
       retryMin: options.retryMin ?? d.retryMin,
       retryMax: options.retryMax ?? d.retryMax,
@@ -171,6 +179,7 @@ export class Notifier {
           await this.#sleep(this.#options.pollInterval, false);
           continue;
         }
+        await this.#skipPruned(target);
         events = await notifications.eventsAfter(target.key, this.#options.batchSize);
       } catch (error) {
         if (this.#stop.signal.aborted) return;
@@ -192,6 +201,19 @@ export class Notifier {
         await this.#sleep(this.#backoff(failures), false);
       }
     }
+  }
+
+  /**
+   * Steps over the events pruned before the endpoint got them, if any, and
+   * says so: a receiver down longer than the log keeps events has missed
+   * them, which is the operator's to know, never a silent skip.
+   */
+  async #skipPruned(target: Target): Promise<void> {
+    const missed = await this.#options.store.notifications.skipPruned(target.key);
+    if (missed === undefined) return;
+    const range = missed.from === missed.to ? `seq ${missed.from}` : `seq ${missed.from}-${missed.to}`;
+    const message = `missed ${missed.count} event${missed.count === 1 ? '' : 's'} (${range}), pruned from the log before the endpoint acknowledged them; delivery goes on from the oldest event left`;
+    (this.#options.onWarning ?? ((m: string, endpoint: string) => console.warn(`notify ${endpoint}: ${m}`)))(message, target.label);
   }
 
   /** Exponential from retryMin, capped at retryMax, with full jitter over its upper half so that retries do not march in step. */

@@ -23,6 +23,15 @@ export {
   type TlsFiles,
 } from './server.js';
 export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './connections.js';
+export {
+  DEFAULT_MAINTENANCE_INTERVAL,
+  Maintenance,
+  pruneEventsJob,
+  pruneInBatches,
+  type JobReport,
+  type MaintenanceJob,
+  type MaintenanceOptions,
+} from './maintenance.js';
 export { DEFAULT_STATS_INTERVAL, type MetricsOptions } from './metrics.js';
 export { DEFAULT_AUTH_LIMITS, type AuthLimits } from './auth.js';
 export { Access, AccessRulesError, ANONYMOUS, readAccessRules, type AccessRule, type AccessRules, type Action } from './access.js';

@@ -403,6 +403,7 @@ function notifyGauges(registers: PromRegistry[], status: () => Promise<Notificat
   const gauges: Array<[string, string, (s: NotificationStatus) => number | undefined]> = [
     ['regmeta_notify_backlog_events', 'Events committed and not yet delivered to the endpoint.', (s) => s.backlog],
     ['regmeta_notify_failures', 'Failed deliveries to the endpoint since its last success.', (s) => s.failures],
+    ['regmeta_notify_missed_events', 'Events pruned from the log before the endpoint acknowledged them, in all.', (s) => s.missed?.count ?? 0],
     [
       'regmeta_notify_last_success_timestamp_seconds',
       'When the endpoint last acknowledged a delivery (absent: never).',

@@ -12,6 +12,7 @@ import { asyncStore, openStore, type Store, type MetadataStore } from '../store/
 import { Notifier, type NotifierOptions } from '../notify/index.js';
 import { handlerParts, toAsyncStore, type HandlerParts, type RegistryOptions } from './handler.js';
 import { metricsListener } from './handlers/metrics.js';
+import { Maintenance, type MaintenanceOptions } from './maintenance.js';
 
 /** The server createRegistry makes: plain HTTP, or HTTPS when given a certificate. */
 /** The SQLite file of a registry's metadata in its data directory, when the metadata is not elsewhere. */
@@ -125,7 +126,9 @@ export interface StartedRegistry {
   notifier?: Notifier;
   /** Where GET /metrics is answered without credentials, as http://host:port, when `options.metricsListen` was given. */
   metricsUrl?: string;
-  /** Stops the notifier, shuts down as closeRegistry does, then closes the store if startRegistry opened it. */
+  /** The maintenance schedule, when `options.maintenance` was given. */
+  maintenance?: Maintenance;
+  /** Stops the maintenance schedule and the notifier, shuts down as closeRegistry does, then closes the store if startRegistry opened it. */
   close(): Promise<void>;
 }
 
@@ -152,13 +155,20 @@ export interface StartRegistryOptions extends Omit<RegistryServerOptions, 'store
    * on; the main listener answers /metrics only as `metrics` says.
    */
   metricsListen?: { host?: string; port: number };
+  /**
+   * The maintenance schedule (event pruning, and other jobs): every
+   * `interval`, the replica holding the store's lease runs the jobs, one
+   * replica at a time. Stopped (a running round aborted) by close().
+   */
+  maintenance?: MaintenanceOptions;
 }
 
 /**
  * Opens the store (`<dataDir>/metadata.db`, unless `options.store` is given),
  * creates the registry (HTTPS with `options.tls`) and listens on `host`
  * (default 127.0.0.1) and `port` (default 5000; 0 lets the kernel choose);
- * then starts the webhook notifier when `options.notify` names endpoints.
+ * then starts the webhook notifier when `options.notify` names endpoints,
+ * and the maintenance schedule when `options.maintenance` is given.
  * @throws StoreError from openStore or the notifier's cursors; TypeError for
  * notify endpoints the Notifier refuses (a URL not http(s), a bad name, two
  * on one cursor); what createRegistry throws; the listen error (EADDRINUSE,
@@ -174,6 +184,7 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Star
   let metricsServer: HttpServer | undefined;
   let url: string;
   let metricsUrl: string | undefined;
+  let maintenance: Maintenance | undefined;
   let listener = options.listener;
   try {
     ({ server, parts } = registryServer({ ...options, store, dataDir, metrics: metricsOption(options) }));
@@ -192,8 +203,19 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Star
     }
     if (options.notify !== undefined && options.notify.endpoints.length > 0) {
       const fault = options.onError;
-      notifier = new Notifier({ ...options.notify, store, baseUrl: parts.registry.publicUrl ?? url, onError: options.notify.onError ?? (fault && ((error) => fault(error))) });
+      const warn = options.onWarning;
+      notifier = new Notifier({
+        ...options.notify,
+        store,
+        baseUrl: parts.registry.publicUrl ?? url,
+        onError: options.notify.onError ?? (fault && ((error) => fault(error))),
+        onWarning: options.notify.onWarning ?? (warn && ((message, endpoint) => warn(`notify ${endpoint}: ${message}`))),
+      });
       await notifier.start();
+    }
+    if (options.maintenance !== undefined) {
+      maintenance = new Maintenance(store, options.maintenance);
+      maintenance.start();
     }
   } catch (error) {
     server?.close();
@@ -210,7 +232,9 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Star
     store,
     notifier,
     metricsUrl,
+    maintenance,
     async close() {
+      await maintenance?.stop();
       await notifier?.stop();
       await Promise.all([closeRegistry(listening), closeMetrics(metricsServer)]);
       if (owned) await store.close();

@@ -11,6 +11,7 @@ import type { NotificationCursors, Store, UploadSessions } from './contract.js';
 import { StoreError } from './errors.js';
 import { checkCatalogPrefix, checkDigest, checkReference, checkRepository, checkTag, isNamespace, parseReference } from './grammar.js';
 import { tagDetailsParams } from './tag-details.js';
+import { checkLease, checkPrune, checkRelease } from './maintenance.js';
 import { checkClaim, checkCount, checkIdleBefore, checkSessionId, checkUploadText, DEFAULT_IDLE_LIMIT } from './uploads.js';
 
 type Check<F> = F extends (...args: infer A) => unknown ? (...args: A) => void : never;
@@ -144,6 +145,9 @@ export const STORE_CHECKS: Checks<Store> = {
   stats(options) {
     checkTop(options?.top);
   },
+  pruneEvents: checkPrune,
+  leaseJob: checkLease,
+  releaseJob: checkRelease,
 };
 
 /** The checks of UploadSessions' methods. */
@@ -191,6 +195,7 @@ export const CURSOR_CHECKS: Checks<NotificationCursors> = {
     checkEndpoint(endpoint);
     checkBatchLimit(limit);
   },
+  skipPruned: checkEndpoint,
   advance: checkEndpoint,
   recordFailure: checkEndpoint,
   remove: checkEndpoint,

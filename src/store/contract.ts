@@ -9,6 +9,7 @@ import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, Ev
 import type { BackupOptions, BackupResult, CatalogOptions, NewEvent, PageOptions, PutManifestResult, StoreStats } from './types.js';
 import type { NamespaceRepository, Pull, RecordPullsOptions, StoredManifest, StorePolicy, TagDetailsPage, TagHistoryEntry, TagQuery, UntaggedManifest, Usage, UsageOptions } from './types.js';
 import type { NotificationCursors } from './notifications.js';
+import type { PruneOptions, PruneResult } from './maintenance.js';
 import type { UploadSessions } from './uploads.js';
 import { methodList } from './methods.js';
 
@@ -370,6 +371,31 @@ export interface Store {
    */
   subscribe(fn: (event: Event) => void, options?: { query?: EventQuery; onError?: (error: unknown) => void }): Promise<() => void>;
 
+  // --- keeping the store in shape ---------------------------------------------
+  /**
+   * Deletes the events published before `options.before`, the oldest first,
+   * at most `options.limit` (default: all) in this one transaction: a large
+   * prune is many short calls. Seqs stay monotonic, so cursors, subscribers
+   * and webhooks go on; the horizon (the highest seq pruned) is kept: a
+   * webhook cursor below it has missed events (NotificationStatus.missed).
+   * `options.dryRun` counts and writes nothing (`{ before: new Date(0), dryRun: true }` reads the horizon).
+   * @returns how many events went (would go) and the horizon.
+   * @throws StoreError ARGUMENT_INVALID (not { before: a valid Date, limit?: a
+   * positive integer, dryRun?: boolean }); DATABASE_*, STORE_CLOSED.
+   */
+  pruneEvents(options: PruneOptions): Promise<PruneResult>;
+  /**
+   * Takes or renews the lease on the scheduled job `name` for `holder`, for
+   * `ttlMs` from now (PostgreSQL: by the database's clock): granted when no
+   * one holds it, `holder` does, or it ran out. One replica at a time runs a job.
+   * @returns whether `holder` holds the lease now.
+   * @throws StoreError ARGUMENT_INVALID (a name of 1 to 100 characters, a
+   * holder of 1 to 255, `ttlMs` a positive integer); DATABASE_*, STORE_CLOSED.
+   */
+  leaseJob(name: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** Ends `holder`'s lease on job `name`, if held, for another to take at once. @returns whether it was held. @throws StoreError as leaseJob. */
+  releaseJob(name: string, holder: string): Promise<boolean>;
+
   // --- inspection -----------------------------------------------------------------
   /**
    * Checks the database part of a registry, in one snapshot: the database's
@@ -424,5 +450,6 @@ export const STORE_METHODS = methodList<Store>()([
   'linkBlob', 'mountBlob', 'statBlob', 'unlinkBlob', 'deleteBlob', 'whileBlobUnknown', 'allBlobs',
   'untaggedManifests', 'unreferencedBlobs', 'collectManifest', 'collectBlob',
   'createEvent', 'getEvents', 'subscribe',
+  'pruneEvents', 'leaseJob', 'releaseJob',
   'check', 'stats', 'backup', 'checkWritable', 'close',
 ]);

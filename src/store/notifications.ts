@@ -2,6 +2,7 @@
 
 import { methodList } from './methods.js';
 import type { NotificationEvent, NotificationStatus } from './types.js';
+import type { MissedEvents } from './maintenance.js';
 
 /** The webhook endpoints' cursors into the event log (regmeta serve --notify). Each method is one transaction. */
 export interface NotificationCursors {
@@ -19,6 +20,15 @@ export interface NotificationCursors {
    * to the page limit), DATABASE_*, STORE_CLOSED.
    */
   eventsAfter(endpoint: string, limit: number): Promise<NotificationEvent[]>;
+  /**
+   * Steps the cursor of `endpoint` over the events pruned before it got
+   * them, when it is below the pruned horizon: it moves to the horizon (the
+   * next eventsAfter starts at the oldest event left) and the gap is
+   * recorded for status(). Writes nothing when there is no gap.
+   * @returns the gap stepped over, or undefined.
+   * @throws StoreError ARGUMENT_INVALID (no such cursor), DATABASE_*, STORE_CLOSED.
+   */
+  skipPruned(endpoint: string): Promise<MissedEvents | undefined>;
   /**
    * Records that `endpoint` acknowledged every event up to `eventId`: the
    * cursor moves there, in one transaction, and never backwards (a batch
@@ -56,4 +66,4 @@ export interface NotificationCursors {
 }
 
 /** Every method of NotificationCursors. */
-export const CURSOR_METHODS = methodList<NotificationCursors>()(['open', 'eventsAfter', 'advance', 'recordFailure', 'remove', 'status', 'claim', 'release']);
+export const CURSOR_METHODS = methodList<NotificationCursors>()(['open', 'eventsAfter', 'skipPruned', 'advance', 'recordFailure', 'remove', 'status', 'claim', 'release']);

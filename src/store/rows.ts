@@ -4,6 +4,7 @@
 
 import type { Descriptor, Event, EventObjectType, EventType, ManifestInfo, NotificationEvent, NotificationStatus } from './types.js';
 import type { BlobInfo, StoredManifest, TagHistoryEntry, UploadSession } from './types.js';
+import { missedOf, type MissedEvents } from './maintenance.js';
 
 export interface ManifestRow {
   digest: string;
@@ -67,6 +68,12 @@ export interface CursorRow {
   last_error: string | null;
   last_failure_at: number | null;
   backlog: number;
+  /** The horizon and the gaps stepped over (absent from a store older than the horizon). */
+  horizon?: number | null;
+  missed?: number | null;
+  missed_from?: number | null;
+  missed_to?: number | null;
+  missed_at?: number | null;
 }
 
 /** An upload_session row. */
@@ -156,7 +163,21 @@ export function toNotificationStatus(row: CursorRow): NotificationStatus {
     lastError: row.last_error ?? undefined,
     lastFailureAt: date(row.last_failure_at),
     lastSuccessAt: date(row.delivered_at),
+    ...missedField(row),
   };
+}
+
+/** The status's `missed`, present only when the endpoint missed events. */
+function missedField(row: CursorRow): { missed?: MissedEvents } {
+  const missed = missedOf({
+    seq: row.seq,
+    horizon: row.horizon ?? null,
+    missed: row.missed ?? null,
+    missed_from: row.missed_from ?? null,
+    missed_to: row.missed_to ?? null,
+    missed_at: row.missed_at ?? null,
+  });
+  return missed === undefined ? {} : { missed };
 }
 
 /** The one mapping from a row to an UploadSession. */

@@ -1,5 +1,9 @@
 // The domain types, in the vocabulary of the OCI image and distribution specs.
 
+import type { MissedEvents } from './maintenance.js';
+
+export type { MissedEvents, PruneOptions, PruneResult } from './maintenance.js';
+
 /** Who is acting. An absent actor is anonymous, recorded as ''. */
 export interface Context {
   actor?: string;
@@ -226,6 +230,8 @@ export interface NotificationStatus {
   lastError?: string;
   lastFailureAt?: Date;
   lastSuccessAt?: Date;
+  /** Events pruned before the endpoint got them, when any were. */
+  missed?: MissedEvents;
 }
 
 /** What createEvent takes; id and publishedAt are the store's to fill in. */

@@ -28,6 +28,8 @@ const data = join(work, 'data');
 let layouts = 0;
 /** The event the webhook cursor stands at. */
 let cursorEventId = '';
+/** A webhook endpoint no server delivers to. */
+const DOWN = 'http://127.0.0.1:9/down';
 
 function skopeo(...args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -100,6 +102,10 @@ async function cliView(where: string[]) {
 beforeAll(async () => {
   if (!haveProgram('skopeo')) throw new Error('skopeo is not installed: this test drives the real client (.ci/run installs it)');
   pg = await startPostgres();
+  // A webhook endpoint that never got anything: its cursor stays at the start of the log.
+  const created = openStore(join(data, 'metadata.db'));
+  created.notifications.open(DOWN);
+  created.close();
   const registry = await serveRegistry();
   try {
     await pushLayout(registry.host, 'mig/app', 'v1');
@@ -119,6 +125,8 @@ beforeAll(async () => {
   store.notifications.open('http://hooks.example/registry');
   cursorEventId = store.getEvents({ perPage: 1 }).events[0].id;
   store.putTag('mig/http', 'y', store.getTag('mig/http', 'x'));
+  // The oldest event pruned: the endpoint that is down missed it, which the copy must still say.
+  expect(store.pruneEvents({ before: new Date(Date.now() + 60_000), limit: 1 })).toEqual({ pruned: 1, horizon: 1, horizonAt: expect.any(Date) });
   store.close();
 }, 180_000);
 
@@ -145,7 +153,7 @@ describe('regmeta migrate --to postgres://…', () => {
     expect(summary.mismatches).toEqual([]);
     expect(summary.tables.every((t) => t.verified && t.copied === t.rows)).toBe(true);
     expect(summary.tables.find((t) => t.table === 'tag_history')!.rows).toBeGreaterThanOrEqual(7);
-    expect(summary.tables.find((t) => t.table === 'notification_cursor')!.rows).toBe(1);
+    expect(summary.tables.find((t) => t.table === 'notification_cursor')!.rows).toBe(2);
 
     const after = await serveRegistry(['--database', url]);
     try {
@@ -163,7 +171,10 @@ describe('regmeta migrate --to postgres://…', () => {
       for (const digest of listBlobs(pulled)) expect(readBlob(pulled, digest).length).toBeGreaterThan(0);
       expect(listBlobs(pulled)).toHaveLength(4);
       // notify status shows an endpoint as scheme://host:port.
-      expect(view.notify).toMatchObject([{ endpoint: 'http://hooks.example', eventId: cursorEventId, backlog: 1 }]);
+      expect(view.notify).toMatchObject([
+        { endpoint: 'http://127.0.0.1:9', missed: { count: 1, from: 1, to: 1 } },
+        { endpoint: 'http://hooks.example', eventId: cursorEventId, backlog: 1 },
+      ]);
     } finally {
       await after.stop();
     }

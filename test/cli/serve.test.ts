@@ -17,6 +17,7 @@ import { DEFAULT_AUTH_LIMITS } from '../../src/server/auth.js';
 import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/connections.js';
 import { DEFAULT_STATS_INTERVAL } from '../../src/server/metrics.js';
 import { DEFAULT_PULL_FLUSH_INTERVAL } from '../../src/server/pulls.js';
+import { DEFAULT_MAINTENANCE_INTERVAL } from '../../src/server/maintenance.js';
 import { DEFAULT_MIN_FREE_DISK } from '../../src/server/readiness.js';
 import { pushBlob, sha256 } from '../server/helpers.js';
 import { BIN } from './run.js';
@@ -48,6 +49,7 @@ describe('parseServeArgs', () => {
       pulls: { stats: true, flushInterval: DEFAULT_PULL_FLUSH_INTERVAL, events: false },
       immutable: [],
       quotas: [],
+      maintenance: { interval: DEFAULT_MAINTENANCE_INTERVAL },
       limits: {
         idleTimeout: DEFAULT_CONNECTION_LIMITS.idleTimeout,
         headersTimeout: DEFAULT_CONNECTION_LIMITS.headersTimeout,

@@ -53,7 +53,8 @@ function streamBody(res: ServerResponse, bytes: number, wrote: (n: number) => vo
   pump();
 }
 
-export async function startReceiver(): Promise<Receiver> {
+/** A receiver on 127.0.0.1:`port` (default 0: one the kernel chooses; a port given is one a closed receiver had). */
+export async function startReceiver(port = 0): Promise<Receiver> {
   const waiters = new Set<() => void>();
   const receiver = { deliveries: [] as Delivery[], answer: 200 as Answer, delay: 0, answerBytes: 0, written: 0, started: 0 } as Receiver;
   const server: Server = createServer((req, res) => {
@@ -74,7 +75,7 @@ export async function startReceiver(): Promise<Receiver> {
       }, receiver.delay);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   receiver.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
   receiver.acknowledged = () => receiver.deliveries.filter((d) => d.status < 300).flatMap((d) => d.events.map((e) => e.id));
   receiver.until = (predicate, timeout = 30_000) =>

@@ -35,6 +35,9 @@ anonymous), and the digest (with the previous one of a tag move). With
 --follow, prints instead the matching events committed from now on, in commit
 order, also those of other processes, until interrupted.
 
+regmeta events prune deletes the events published before a time: see
+regmeta events prune --help.
+
 options:
   --actor <name>   only this actor's events ('' for anonymous)
   --type <type>    CREATE, UPDATE, DELETE or PULL (batches of pulls, when pull events are on)
@@ -54,6 +57,7 @@ examples:
   options,
   exits: {},
   async run(argv) {
+    if (argv[0] === 'prune') return (await import('./events-prune.js')).eventsPrune.run(argv.slice(1));
     const args = parse(argv, events, options, { min: 0, max: 0 });
     if (!args) return Exit.OK;
     const v = args.values;

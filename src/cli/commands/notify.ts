@@ -3,7 +3,7 @@
 // position, backlog, failures, last error and success.
 
 import { endpointLabels, withoutUrls } from '../../notify/index.js';
-import type { NotificationStatus } from '../../store/index.js';
+import type { MissedEvents, NotificationStatus } from '../../store/index.js';
 import { JSON_OPTION, parse, type Command } from '../args.js';
 import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
 import { Exit, usageError } from '../exit.js';
@@ -33,7 +33,15 @@ function printStatus(states: NotificationStatus[]): void {
   for (const line of table([['endpoint', 'last event delivered', 'its time', 'backlog', 'failures', 'last success'], ...rows])) println(line);
   for (const s of states) {
     if (s.lastError !== undefined) println(`${s.endpoint}: last error at ${time(s.lastFailureAt)}: ${s.lastError}`);
+    if (s.missed !== undefined) println(`${s.endpoint}: ${describeMissed(s.missed)}`);
   }
+}
+
+/** The events an endpoint never got, pruned first: how many, which, and whether delivery has stepped over them yet. */
+function describeMissed(missed: MissedEvents): string {
+  const range = missed.from === missed.to ? `seq ${missed.from}` : `seq ${missed.from}-${missed.to}`;
+  const when = missed.at === undefined ? 'delivery steps over them next' : `stepped over at ${time(missed.at)}`;
+  return `missed ${missed.count} event${missed.count === 1 ? '' : 's'} pruned before it acknowledged them (latest ${range}; ${when})`;
 }
 
 export const notify: Command = {
@@ -44,7 +52,9 @@ Prints, for each webhook endpoint that regmeta serve --notify has delivered
 to (by its name, or as scheme://host:port: a URL's path may be a secret):
 the last event it acknowledged (id and time), the backlog (events
 committed since, not yet acknowledged), failed attempts since the last
-success, the last error and the last success. An endpoint no longer
+success, the last error and the last success, and the events it missed:
+pruned from the log (regmeta events prune, serve's events.keep) before it
+acknowledged them, as a count and the latest range of seqs. An endpoint no longer
 configured keeps its cursor, and resumes from it when configured again.
 
 options:

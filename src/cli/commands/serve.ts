@@ -11,9 +11,12 @@ import { createSecureContext } from 'node:tls';
 import { StoreError, type Store } from '../../store/index.js';
 import {
   AccessRulesError,
+  pruneEventsJob,
   readAccessRules,
   setRegistryCertificate,
   startRegistry,
+  type JobReport,
+  type MaintenanceJob,
   type StartedRegistry,
   type StartRegistryOptions,
   type TlsFiles,
@@ -178,6 +181,7 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
         onError: (error, endpoint) => warn(`notify ${endpoint}: ${describeNotifyError(error)}`),
       },
       ...metricsOptions(config),
+      maintenance: maintenanceOptions(config),
       minFreeDisk: config.minFreeDisk,
       pulls: config.pulls,
       log: (entry) => log?.request(entry),
@@ -220,6 +224,31 @@ function metricsOptions(config: ServeConfig): Pick<StartRegistryOptions, 'metric
     metrics: { endpoint: config.metrics, statsInterval: config.metricsInterval, processMetrics: true },
     metricsListen: config.metricsListen === undefined ? undefined : splitListen(config.metricsListen),
   };
+}
+
+/** The maintenance schedule as configured: none without a job (events.keep unset) or with an interval of 0. */
+function maintenanceOptions(config: ServeConfig): StartRegistryOptions['maintenance'] {
+  const jobs: MaintenanceJob[] = [];
+  if (config.events?.keep !== undefined) jobs.push(pruneEventsJob(config.events.keep));
+  if (jobs.length === 0 || config.maintenance.interval === 0) return undefined;
+  return {
+    interval: config.maintenance.interval,
+    jobs,
+    onJob: logJob,
+    onSkipped: () => {
+      log?.logger.debug('maintenance: another replica holds the lease this round');
+      log?.flush();
+    },
+    onError: (error) => warn(`maintenance: ${(error as Error).message ?? String(error)}; trying again next round`),
+  };
+}
+
+/** One line per job run: its summary, or why it failed (it runs again next round). */
+function logJob(report: JobReport): void {
+  const fields = { job: report.job, startedAt: report.startedAt.toISOString(), ms: report.ms };
+  if (report.error === undefined) return logLine({ ...fields, ...report.summary }, `maintenance: ${report.job}`);
+  const why = report.error instanceof Error ? report.error.message : String(report.error);
+  warn(`maintenance: ${report.job} ${report.aborted ? 'stopped' : 'failed'} after ${report.ms} ms: ${why}; it runs again next round`);
 }
 
 /** A failed delivery in one line: fetch's "fetch failed" says little without its cause. */
@@ -289,7 +318,7 @@ export const serve: Command = {
       throw error;
     }
     const url = new URL(registry.url);
-    logLine({ url: registry.url, port: Number(url.port), data: config.data, database: registry.store.location, storage: config.storage.s3 === undefined ? undefined : s3.format(config.storage.s3), redirect: config.storage.redirect, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, access: config.access !== undefined, tls: config.tls !== undefined, notify: config.notify.length, mirrors: config.mirrors.length === 0 ? undefined : config.mirrors.map((m) => `${m.prefix}=${m.url}`), mirrorDefault: config.mirrorDefault, metrics: registry.metricsUrl }, 'listening');
+    logLine({ url: registry.url, port: Number(url.port), data: config.data, database: registry.store.location, storage: config.storage.s3 === undefined ? undefined : s3.format(config.storage.s3), redirect: config.storage.redirect, readOnly: config.readOnly, deletes: config.deletes, auth: config.htpasswd !== undefined, access: config.access !== undefined, tls: config.tls !== undefined, notify: config.notify.length, mirrors: config.mirrors.length === 0 ? undefined : config.mirrors.map((m) => `${m.prefix}=${m.url}`), mirrorDefault: config.mirrorDefault, metrics: registry.metricsUrl, maintenance: registry.maintenance === undefined ? undefined : { interval: config.maintenance.interval, holder: registry.maintenance.holder } }, 'listening');
     const signal = await stopped;
     process.off('SIGHUP', onHangup);
     logLine({ signal }, 'shutting down');

@@ -56,6 +56,10 @@ export interface ServeConfig {
   metricsInterval: number;
   /** Pull statistics; flushInterval in milliseconds. */
   pulls: { stats: boolean; flushInterval: number; events: boolean };
+  /** Milliseconds events are kept; unset: forever. */
+  events?: { keep?: number };
+  /** Milliseconds between maintenance rounds; 0: none. */
+  maintenance: { interval: number };
   limits: {
     idleTimeout: number;
     headersTimeout: number;

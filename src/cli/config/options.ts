@@ -6,7 +6,7 @@
 // commands read `data`, `database`, `storage.s3` and `mirrors` from it too (location.ts).
 
 import { DEFAULT_BLOB_LIMITS } from '../../blobstore/index.js';
-import { DATABASE_FILE, DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MIN_FREE_DISK, DEFAULT_PULL_FLUSH_INTERVAL, DEFAULT_STATS_INTERVAL, REDIRECT_TTL_SECONDS } from '../../server/index.js';
+import { DATABASE_FILE, DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MAINTENANCE_INTERVAL, DEFAULT_MIN_FREE_DISK, DEFAULT_PULL_FLUSH_INTERVAL, DEFAULT_STATS_INTERVAL, REDIRECT_TTL_SECONDS } from '../../server/index.js';
 import { immutable } from './immutable.js';
 import { mirrorPrefix, mirrors } from './mirrors.js';
 import { quotas } from './quotas.js';
@@ -175,6 +175,20 @@ const SPECS: OptionSpec[] = [
     default: DEFAULT_MIN_FREE_DISK,
     arg: 'size',
     help: 'free disk under the data directory below which GET /readyz answers 503 (0: any will do)',
+  },
+  {
+    key: 'events.keep',
+    kind: duration(1000),
+    arg: 'duration',
+    defaultText: 'none: events are kept forever',
+    help: 'prune events published longer ago than this, on the maintenance schedule (a webhook endpoint down longer misses them, and is told so: regmeta notify status)',
+  },
+  {
+    key: 'maintenance.interval',
+    kind: duration(),
+    default: DEFAULT_MAINTENANCE_INTERVAL,
+    arg: 'duration',
+    help: 'run the maintenance jobs (events.keep\'s pruning) this often, the first at start; of several replicas on one database, one at a time (0: never)',
   },
   {
     key: 'limits.idleTimeout',

@@ -262,12 +262,12 @@ export class PgLoader {
   /**
    * Ends the copy: adds back the foreign keys (each checked in one pass),
    * moves every identity sequence of the copied tables past the largest id
-   * copied and the event log's head to the source's, so that the next push
+   * copied and the event log's head and pruned horizon to the source's, so that the next push
    * gets a fresh id and the next event the next seq; records the end.
    * Idempotent (never moves anything back).
    * @throws StoreError DATABASE_ERROR when a row names a parent that is not there (the source's own damage).
    */
-  async finish(head: { seq: number; publishedAt: number }): Promise<void> {
+  async finish(head: { seq: number; publishedAt: number; horizon?: number; horizonAt?: number | null }): Promise<void> {
     await this.#run(() =>
       this.#sql.begin(async (sql) => {
         const tx = sql as unknown as TxSql;
@@ -282,6 +282,9 @@ export class PgLoader {
         await restoreForeignKeys(tx);
         await tx`
           UPDATE event_head SET seq = greatest(seq, ${head.seq}), published_at = greatest(published_at, ${head.publishedAt})`;
+        // The pruned horizon goes along: a copied webhook cursor below it is reported as on the source.
+        await tx`
+          UPDATE event_horizon SET seq = greatest(seq, ${head.horizon ?? 0}), published_at = greatest(published_at, ${head.horizonAt ?? null}::bigint)`;
         await tx`UPDATE regmeta_migration SET finished_at = coalesce(finished_at, ${Date.now()})`;
       }),
     );

@@ -36,7 +36,7 @@ function readerOf(db: Database.Database, spec: TransferTable): TableReader {
   const found = (db.prepare('SELECT name FROM pragma_table_info(:name)').all({ name: spec.name }) as { name: string }[]).map((c) => c.name);
   checkColumns(spec, found, db.name);
   // Names from TRANSFER_TABLES, a constant; values are parameters.
-  const columns = spec.columns.map((column) => (found.includes(column) ? column : `NULL AS ${column}`)).join(', ');
+  const columns = spec.columns.map((column) => (found.includes(column) ? column : `${spec.fill?.[column] ?? 'NULL'} AS ${column}`)).join(', ');
   const order = spec.key.join(', ');
   const bound = spec.key.map((_, i) => `:k${i}`).join(', ');
   const after = spec.key.length === 1 ? `${order} > ${bound}` : `(${order}) > (${bound})`;
@@ -48,6 +48,9 @@ function readerOf(db: Database.Database, spec: TransferTable): TableReader {
     count: db.prepare(`SELECT count(*) FROM ${spec.name}`).pluck(),
   };
 }
+
+/** Tables that otherTables does not report as left behind (see there). */
+const NOT_COPIED: ReadonlySet<string> = new Set(['blob_lock', 'job_lease', 'event_horizon']);
 
 /** A consistent, read-only view of a SQLite store's tables. */
 export class StoreSnapshot {
@@ -100,9 +103,10 @@ export class StoreSnapshot {
 
   /**
    * The event log's head: the last seq ever handed out (AUTOINCREMENT's,
-   * which pruned events do not lower) and the newest time.
+   * which pruned events do not lower) and the newest time; and its pruned
+   * horizon (0 and null in a store older than version 7, which never pruned).
    */
-  eventHead(): { seq: number; publishedAt: number } {
+  eventHead(): { seq: number; publishedAt: number; horizon: number; horizonAt: number | null } {
     return this.#read(() => {
       const row = this.#db
         .prepare(`
@@ -111,14 +115,18 @@ export class StoreSnapshot {
             coalesce(max(published_at), 0) AS publishedAt
           FROM event`)
         .get() as { seq: number; publishedAt: number };
-      return row;
+      const pruned = this.#db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'event_horizon'").get() !== undefined;
+      const horizon = pruned ? (this.#db.prepare('SELECT seq, published_at AS at FROM event_horizon').get() as { seq: number; at: number | null } | undefined) : undefined;
+      return { ...row, horizon: horizon?.seq ?? 0, horizonAt: horizon?.at ?? null };
     });
   }
 
   /**
    * The tables of the file that are not copied, with their row counts
    * (upload sessions, say); not the digest locks, which live only while
-   * an action runs and which PostgreSQL keeps as advisory locks.
+   * an action runs and which PostgreSQL keeps as advisory locks, nor the
+   * job leases, which live only while a job is scheduled, nor the pruned
+   * horizon, which goes with the event log's head (eventHead).
    */
   otherTables(): { table: string; rows: number }[] {
     return this.#read(() => {
@@ -127,7 +135,7 @@ export class StoreSnapshot {
         .pluck()
         .all() as string[];
       return names
-        .filter((name) => !this.#readers.has(name) && name !== 'blob_lock')
+        .filter((name) => !this.#readers.has(name) && !NOT_COPIED.has(name))
         .map((name) => ({ table: name, rows: this.#db.prepare(`SELECT count(*) FROM "${name.replace(/"/g, '""')}"`).pluck().get() as number }));
     });
   }

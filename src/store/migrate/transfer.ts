@@ -20,6 +20,8 @@ export interface TransferTable {
   readonly key: readonly string[];
   /** Columns added by a later schema version: a source written before it lacks them, and they are read as NULL. */
   readonly added: readonly string[];
+  /** The value an added column is read as instead of NULL, where the column is NOT NULL (a count that starts at 0). */
+  readonly fill?: Readonly<Record<string, number>>;
 }
 
 /** A value as both databases return it: integers as numbers, BLOB/bytea as a Buffer. */
@@ -29,11 +31,12 @@ export type TransferRow = readonly TransferValue[];
 /** The key values of a row: where a resumed copy starts after. */
 export type KeyValues = readonly (string | number)[];
 
-const table = (name: string, columns: string, key: string, added = ''): TransferTable => ({
+const table = (name: string, columns: string, key: string, added = '', fill?: Record<string, number>): TransferTable => ({
   name,
   columns: columns.split(' '),
   key: key.split(' '),
   added: added === '' ? [] : added.split(' '),
+  fill,
 });
 
 /** Every table of the metadata, parents before the tables whose foreign keys name them. */
@@ -50,7 +53,13 @@ export const TRANSFER_TABLES: readonly TransferTable[] = [
   table('event', 'seq id published_at actor type object_type object_id repository tag digest previous_digest count reason', 'seq', 'count reason'),
   // The webhook cursors name events by seq, which the copy keeps: delivery
   // from the replicas goes on where the SQLite server's stopped.
-  table('notification_cursor', 'endpoint seq published_at event_id created_at delivered_at failures last_error last_failure_at', 'endpoint'),
+  table(
+    'notification_cursor',
+    'endpoint seq published_at event_id created_at delivered_at failures last_error last_failure_at missed missed_from missed_to missed_at',
+    'endpoint',
+    'missed missed_from missed_to missed_at',
+    { missed: 0 },
+  ),
 ];
 
 /** The key values of `row` in `table`. */

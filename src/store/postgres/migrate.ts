@@ -46,7 +46,9 @@ ALTER TABLE repository ADD COLUMN pulled_at bigint;
   // the kept storage sizes (see registry_usage, namespace, namespace_blob,
   // repository_usage and their triggers), filled from the links already there
   // before the triggers keep them current; the indexes of tagDetails' sorts by
-  // time (manifest_by_push, tag_by_pull).
+  // time (manifest_by_push, tag_by_pull); the event log's pruned horizon, what
+  // a webhook endpoint missed to pruning, and the leases of scheduled jobs
+  // (see event_horizon, notification_cursor.missed and job_lease there).
   `
 ALTER TABLE manifest ADD COLUMN pulled_at bigint, ADD COLUMN pull_count bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0);
 ALTER TABLE tag ADD COLUMN pulled_at bigint, ADD COLUMN pull_count bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0);
@@ -148,6 +150,23 @@ CREATE TRIGGER blob_link_counted AFTER INSERT OR DELETE ON blob_link
   FOR EACH ROW EXECUTE FUNCTION regmeta_blob_link_counted();
 CREATE INDEX manifest_by_push ON manifest (repository_id, pushed_at);
 CREATE INDEX tag_by_pull ON tag (repository_id, (coalesce(pulled_at, 0)), name);
+ALTER TABLE notification_cursor ADD COLUMN missed bigint NOT NULL DEFAULT 0 CHECK (missed >= 0);
+ALTER TABLE notification_cursor ADD COLUMN missed_from bigint;
+ALTER TABLE notification_cursor ADD COLUMN missed_to bigint;
+ALTER TABLE notification_cursor ADD COLUMN missed_at bigint;
+CREATE TABLE event_horizon (
+  singleton    boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  seq          bigint NOT NULL CHECK (seq >= 0),
+  published_at bigint,
+  pruned_at    bigint
+);
+INSERT INTO event_horizon (seq) VALUES (0);
+CREATE TABLE job_lease (
+  name        text COLLATE "C" PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 100),
+  holder      text NOT NULL CHECK (length(holder) BETWEEN 1 AND 255),
+  lease_until bigint NOT NULL,
+  taken_at    bigint NOT NULL
+);
 `,
 ];
 

@@ -10,7 +10,7 @@ import { StoreError } from '../errors.js';
 import { isEndpoint } from '../arguments.js';
 import { CURSOR_CHECKS, applyChecks } from '../checks.js';
 import { toNotificationEvent, toNotificationStatus, type CursorRow, type TargetRow } from '../rows.js';
-import type { NotificationEvent, NotificationStatus } from '../types.js';
+import type { MissedEvents, NotificationEvent, NotificationStatus } from '../types.js';
 import type { PgContext } from './context.js';
 import { translatePgError } from './errors.js';
 
@@ -134,11 +134,46 @@ export class PgNotificationCursors implements NotificationCursors {
   }
 
   async status(): Promise<NotificationStatus[]> {
-    const rows = await this.cx.read((sql) => sql<CursorRow[]>`
-      SELECT c.*, (SELECT count(*) FROM event e WHERE e.seq > c.seq) AS backlog
-      FROM notification_cursor c
-      ORDER BY c.endpoint`);
+    const rows = await this.cx.read(async (sql) => {
+      // A database older than schema 5, opened read-only, has no horizon: its status reads without one.
+      const [{ horizon }] = await sql<{ horizon: boolean }[]>`SELECT to_regclass('event_horizon') IS NOT NULL AS horizon`;
+      if (!horizon) {
+        return sql<CursorRow[]>`
+          SELECT c.*, (SELECT count(*) FROM event e WHERE e.seq > c.seq) AS backlog
+          FROM notification_cursor c
+          ORDER BY c.endpoint`;
+      }
+      return sql<CursorRow[]>`
+        SELECT c.*, (SELECT count(*) FROM event e WHERE e.seq > c.seq) AS backlog, h.seq AS horizon
+        FROM notification_cursor c LEFT JOIN event_horizon h ON true
+        ORDER BY c.endpoint`;
+    });
     return rows.map(toNotificationStatus);
+  }
+
+  async skipPruned(endpoint: string): Promise<MissedEvents | undefined> {
+    // A read first: the notifier asks before each batch, and a gap is rare.
+    const [seen] = await this.cx.read((sql) => sql<{ gap: boolean }[]>`
+      SELECT c.seq < h.seq AS gap FROM notification_cursor c, event_horizon h WHERE c.endpoint = ${endpoint}`);
+    if (seen === undefined) throw new StoreError('ARGUMENT_INVALID', `no notification cursor for ${endpoint}`);
+    if (!seen.gap) return undefined;
+    const now = Date.now();
+    // The cursor locked, so that an advance meanwhile waits and then finds it moved on.
+    const rows = await this.cx.write(async (tx) => {
+      const found = await tx.sql<{ seq: number; horizon: number }[]>`
+        SELECT c.seq, h.seq AS horizon FROM notification_cursor c, event_horizon h
+        WHERE c.endpoint = ${endpoint} FOR UPDATE OF c`;
+      if (found.length === 0) throw new StoreError('ARGUMENT_INVALID', `no notification cursor for ${endpoint}`);
+      const [{ seq, horizon }] = found;
+      if (seq >= horizon) return undefined;
+      await tx.sql`
+        UPDATE notification_cursor SET
+          seq = ${horizon}, missed = missed + ${horizon - seq}, missed_from = ${seq + 1}, missed_to = ${horizon}, missed_at = ${now}
+        WHERE endpoint = ${endpoint}`;
+      return { seq, horizon };
+    });
+    if (rows === undefined) return undefined;
+    return { count: rows.horizon - rows.seq, from: rows.seq + 1, to: rows.horizon, at: new Date(now) };
   }
 }
 

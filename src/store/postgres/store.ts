@@ -13,7 +13,7 @@ import { StoreError } from '../errors.js';
 import type { Reference } from '../grammar.js';
 import { DEFAULT_POSTGRES_TIMEOUTS, limitsOf, type StoreLimits } from '../limits.js';
 import type { BlobInfo, CatalogOptions, Context, Descriptor, Event, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
-import type { NamespaceRepository, PostgresStoreOptions, Pull, RecordPullsOptions, StoredManifest, StorePolicy, TagQuery, Usage, UsageOptions } from '../types.js';
+import type { NamespaceRepository, PostgresStoreOptions, PruneOptions, PruneResult, Pull, RecordPullsOptions, StoredManifest, StorePolicy, TagQuery, Usage, UsageOptions } from '../types.js';
 import { compilePolicy } from '../policy.js';
 import * as sizes from './sizes.js';
 import * as blobs from './blobs.js';
@@ -23,6 +23,7 @@ import { connect } from './pool.js';
 import * as events from './events.js';
 import * as gc from './gc.js';
 import * as inspection from './inspection.js';
+import * as maintenance from './maintenance.js';
 import * as manifests from './manifests.js';
 import * as pulls from './pulls.js';
 import { PgNotificationCursors } from './notifications.js';
@@ -183,6 +184,15 @@ class PostgresStore implements Store {
   async subscribe(fn: (event: Event) => void, options?: { query?: EventQuery; onError?: (error: unknown) => void }) {
     if (!this.#cx.open) throw new StoreError('STORE_CLOSED', `the store on ${this.#cx.location} is closed`);
     return this.#subscriptions.subscribe(fn, options);
+  }
+  pruneEvents(options: PruneOptions): Promise<PruneResult> {
+    return maintenance.pruneEvents(this.#cx, options);
+  }
+  leaseJob(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    return maintenance.leaseJob(this.#cx, name, holder, ttlMs);
+  }
+  releaseJob(name: string, holder: string): Promise<boolean> {
+    return maintenance.releaseJob(this.#cx, name, holder);
   }
   check(options?: { onProgress?: (done: number, total: number) => void }) {
     return inspection.check(this.#cx, options);

@@ -69,8 +69,10 @@ PRAGMA user_version = 6;
  * carried over, so no seq is ever handed out twice. Then the kept storage
  * sizes (see registry_usage, namespace, namespace_blob, repository_usage and
  * their triggers in schema.sql), filled from the links already there before
- * the triggers keep them current; and the indexes of tagDetails' sorts by
- * time (see manifest_by_push and tag_by_pull).
+ * the triggers keep them current; the indexes of tagDetails' sorts by time
+ * (see manifest_by_push and tag_by_pull); the event log's pruned horizon,
+ * what a webhook endpoint missed to pruning, and the leases of scheduled
+ * jobs (see event_horizon, notification_cursor.missed and job_lease in schema.sql).
  */
 const TO_7 = `
 ALTER TABLE manifest ADD COLUMN pulled_at INTEGER;
@@ -171,6 +173,23 @@ CREATE TRIGGER blob_link_uncounted AFTER DELETE ON blob_link BEGIN
 END;
 CREATE INDEX manifest_by_push ON manifest (repository_id, pushed_at);
 CREATE INDEX tag_by_pull ON tag (repository_id, coalesce(pulled_at, 0), name);
+ALTER TABLE notification_cursor ADD COLUMN missed INTEGER NOT NULL DEFAULT 0 CHECK (missed >= 0);
+ALTER TABLE notification_cursor ADD COLUMN missed_from INTEGER;
+ALTER TABLE notification_cursor ADD COLUMN missed_to INTEGER;
+ALTER TABLE notification_cursor ADD COLUMN missed_at INTEGER;
+CREATE TABLE event_horizon (
+  id           INTEGER PRIMARY KEY CHECK (id = 1),
+  seq          INTEGER NOT NULL CHECK (seq >= 0),
+  published_at INTEGER,
+  pruned_at    INTEGER
+);
+INSERT INTO event_horizon (id, seq) VALUES (1, 0);
+CREATE TABLE job_lease (
+  name        TEXT    PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 100),
+  holder      TEXT    NOT NULL CHECK (length(holder) BETWEEN 1 AND 255),
+  lease_until INTEGER NOT NULL,
+  taken_at    INTEGER NOT NULL
+) WITHOUT ROWID;
 PRAGMA user_version = 7;
 `;
 

@@ -10,7 +10,7 @@ import { CURSOR_CHECKS, applyChecks } from '../checks.js';
 import type { NotificationCursors, Synchronous } from '../contract.js';
 import { StoreError } from '../errors.js';
 import { toNotificationEvent, toNotificationStatus, type CursorRow, type TargetRow } from '../rows.js';
-import type { NotificationEvent, NotificationStatus } from '../types.js';
+import type { MissedEvents, NotificationEvent, NotificationStatus } from '../types.js';
 
 // Events after a cursor are read by seq alone: seq is AUTOINCREMENT under the
 // write lock, so it is commit order, and published_at is clamped never to go
@@ -18,10 +18,12 @@ import type { NotificationEvent, NotificationStatus } from '../types.js';
 // the same way. What a target needs beyond the event (a manifest's media type
 // and size, a blob's size) is joined from the rows still there.
 const NOTIFICATION_SQL = {
+  // At the last seq handed out, which sqlite_sequence keeps even when that
+  // event was pruned: a new cursor is never below the pruned horizon.
   createCursor: `
     INSERT INTO notification_cursor (endpoint, seq, published_at, event_id, created_at)
-    SELECT :endpoint, coalesce(e.seq, 0), e.published_at, e.id, :now
-    FROM (SELECT 1) LEFT JOIN event e ON e.seq = (SELECT max(seq) FROM event)
+    SELECT :endpoint, coalesce(s.seq, 0), e.published_at, e.id, :now
+    FROM (SELECT 1) LEFT JOIN sqlite_sequence s ON s.name = 'event' LEFT JOIN event e ON e.seq = s.seq
     WHERE true
     ON CONFLICT (endpoint) DO NOTHING`,
   cursorSeq: 'SELECT seq FROM notification_cursor WHERE endpoint = :endpoint',
@@ -47,15 +49,22 @@ const NOTIFICATION_SQL = {
     SET failures = failures + 1, last_error = :error, last_failure_at = :now
     WHERE endpoint = :endpoint`,
   status: `
-    SELECT c.*, (SELECT count(*) FROM event e WHERE e.seq > c.seq) AS backlog
-    FROM notification_cursor c
+    SELECT c.*, (SELECT count(*) FROM event e WHERE e.seq > c.seq) AS backlog, h.seq AS horizon
+    FROM notification_cursor c LEFT JOIN event_horizon h ON h.id = 1
     ORDER BY c.endpoint`,
   remove: 'DELETE FROM notification_cursor WHERE endpoint = :endpoint',
 };
 
+// A file older than version 7 has no horizon: opened read-only, its status reads without one.
+const STATUS_BEFORE_7 = `
+    SELECT c.*, (SELECT count(*) FROM event e WHERE e.seq > c.seq) AS backlog
+    FROM notification_cursor c
+    ORDER BY c.endpoint`;
+
 /** @internal */
 export function prepareNotificationStatements(db: Database.Database): Record<keyof typeof NOTIFICATION_SQL, Database.Statement> {
-  return prepareAll(db, NOTIFICATION_SQL, ['cursorSeq']);
+  const version = db.pragma('user_version', { simple: true }) as number;
+  return prepareAll(db, version < 7 ? { ...NOTIFICATION_SQL, status: STATUS_BEFORE_7 } : NOTIFICATION_SQL, ['cursorSeq']);
 }
 
 /**
@@ -81,6 +90,25 @@ export class SqliteNotificationCursors implements Synchronous<NotificationCursor
       const seq = sql.cursorSeq.get({ endpoint }) as number | undefined;
       if (seq === undefined) throw new StoreError('ARGUMENT_INVALID', `no notification cursor for ${endpoint}`);
       return (sql.eventsAfter.all({ seq, limit }) as TargetRow[]).map(toNotificationEvent);
+    });
+  }
+
+  // A read first: the notifier asks before each batch, and a gap is rare, so
+  // the write lock is taken only when there is one (and the gap read again under it).
+  skipPruned(endpoint: string): MissedEvents | undefined {
+    const sql = this.#cx.sql.maintenance;
+    const gap = () => {
+      const row = sql.cursorGap.get({ endpoint }) as { seq: number; horizon: number } | undefined;
+      if (row === undefined) throw new StoreError('ARGUMENT_INVALID', `no notification cursor for ${endpoint}`);
+      return row.seq < row.horizon ? row : undefined;
+    };
+    if (this.#cx.read(gap) === undefined) return undefined;
+    return this.#cx.write(() => {
+      const row = gap();
+      if (row === undefined) return undefined;
+      const missed = { count: row.horizon - row.seq, from: row.seq + 1, to: row.horizon, at: new Date() };
+      sql.skipGap.run({ endpoint, seq: row.seq, ...missed, at: missed.at.getTime() });
+      return missed;
     });
   }
 

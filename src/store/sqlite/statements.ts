@@ -8,6 +8,7 @@ import { prepareEventStatements } from './events.js';
 import { prepareGcStatements } from './gc.js';
 import { prepareInspectionStatements } from './inspection.js';
 import { prepareLockStatements } from './locks.js';
+import { prepareMaintenanceStatements } from './maintenance.js';
 import { prepareManifestStatements } from './manifests.js';
 import { prepareNotificationStatements } from './notifications.js';
 import { preparePullStatements, preparePullStatsStatements } from './pulls.js';
@@ -35,6 +36,7 @@ export interface Statements {
   usage: ReturnType<typeof prepareUsageStatements>;
   tagDetails: ReturnType<typeof prepareTagDetailStatements>;
   pullStats: ReturnType<typeof preparePullStatsStatements>;
+  maintenance: ReturnType<typeof prepareMaintenanceStatements>;
 }
 
 /**
@@ -49,6 +51,7 @@ export function prepareStatements(db: Database.Database): Statements {
   let usage: Statements['usage'] | undefined;
   let tagDetails: Statements['tagDetails'] | undefined;
   let pullStats: Statements['pullStats'] | undefined;
+  let maintenance: Statements['maintenance'] | undefined;
   return {
     repositories: prepareRepositoryStatements(db),
     manifests: prepareManifestStatements(db),
@@ -86,6 +89,10 @@ export function prepareStatements(db: Database.Database): Statements {
     // The same for a version-6 file, which has no manifest.pull_count yet.
     get pullStats() {
       return (pullStats ??= preparePullStatsStatements(db));
+    },
+    // The same for a version-6 file, which has no event_horizon or job_lease yet.
+    get maintenance() {
+      return (maintenance ??= prepareMaintenanceStatements(db));
     },
   };
 }

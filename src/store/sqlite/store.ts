@@ -15,6 +15,7 @@ import * as events from './events.js';
 import * as gc from './gc.js';
 import * as inspection from './inspection.js';
 import { DEFAULT_POLL_INTERVAL, type StoreLimits } from '../limits.js';
+import * as maintenance from './maintenance.js';
 import * as manifests from './manifests.js';
 import * as pulls from './pulls.js';
 import * as sizes from './sizes.js';
@@ -26,7 +27,7 @@ import * as tags from './tags.js';
 import { SqliteUploadSessions } from './uploads.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo, NewEvent } from '../types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest, TagHistoryEntry, UntaggedManifest } from '../types.js';
-import type { NamespaceRepository, Pull, RecordPullsOptions, StorePolicy, TagDetailsPage, TagQuery, Usage, UsageOptions } from '../types.js';
+import type { NamespaceRepository, PruneOptions, PruneResult, Pull, RecordPullsOptions, StorePolicy, TagDetailsPage, TagQuery, Usage, UsageOptions } from '../types.js';
 
 /**
  * The metadata of a registry in a SQLite file: the Store contract,
@@ -213,6 +214,19 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
 
   subscribe(fn: (event: Event) => void, options: { query?: EventQuery; onError?: (error: unknown) => void } = {}): () => void {
     return this.#subscriptions.subscribe(fn, options);
+  }
+
+  // --- keeping the store in shape ---------------------------------------------
+  pruneEvents(options: PruneOptions): PruneResult {
+    return maintenance.pruneEvents(this.#cx, options);
+  }
+
+  leaseJob(name: string, holder: string, ttlMs: number): boolean {
+    return maintenance.leaseJob(this.#cx, name, holder, ttlMs);
+  }
+
+  releaseJob(name: string, holder: string): boolean {
+    return maintenance.releaseJob(this.#cx, name, holder);
   }
 
   // --- inspection -------------------------------------------------------------

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { asyncStore, openStore, probeDatabase, type MetadataStore } from 'regmeta';
-import { caught, blobDigest, ociManifest, tempDir, UNDO_7 } from '../fixtures.js';
+import { caught, blobDigest, gcEvent, ociManifest, tempDir, UNDO_7 } from '../fixtures.js';
 
 let dir: string;
 let remove: () => void;
@@ -391,6 +391,30 @@ describe('migrating a version-6 file', () => {
     const schemaOf = (file: string) =>
       raw(file, (db) => db.prepare("SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all());
     expect(normalizeSchema(schemaOf(old))).toBe(normalizeSchema(schemaOf(fresh)));
+  });
+
+  it('keeps the webhook cursors: read-only, their status reads without a horizon; migrated, a cursor below it is reported', () => {
+    const old = join(dir, 'v6-cursor.db');
+    const writer = openStore(old);
+    writer.notifications.open('http://hook.example/');
+    writer.createEvent(gcEvent('a'));
+    writer.close();
+    raw(old, (db) => db.exec(UNDO_7));
+    const reader = openStore(old, { readOnly: true });
+    try {
+      const [status] = reader.notifications.status();
+      expect(status).toMatchObject({ endpoint: 'http://hook.example/', backlog: 1, failures: 0 });
+      expect(status.missed).toBeUndefined();
+    } finally {
+      reader.close();
+    }
+    const store = openStore(old);
+    try {
+      const { horizon } = store.pruneEvents({ before: new Date(Date.now() + 60_000) });
+      expect(store.notifications.status()[0].missed).toEqual({ count: 1, from: horizon, to: horizon });
+    } finally {
+      store.close();
+    }
   });
 });
 
