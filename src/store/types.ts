@@ -185,6 +185,37 @@ export interface UntaggedManifest {
   createdAt: Date;
 }
 
+/** A manifest of a repository with what keeps it or others alive (Store.manifestLinks): what a retention plan weighs. */
+export interface ManifestLinks {
+  digest: string;
+  /** Its last push: the grace period of an untagged manifest counts from it. */
+  pushedAt: Date;
+  /** The digest of its subject, present or not. */
+  subject?: string;
+  /** The child manifests it lists (an index), present or not. */
+  children: string[];
+}
+
+/** A tag as a retention plan saw it (Store.retireTags): it goes only while it still is so. */
+export interface TagToRetire {
+  tag: string;
+  /** The manifest it pointed at. */
+  digest: string;
+  /** When the tag was last set (TagDetail.updatedAt). */
+  updatedAt: Date;
+  /** When that manifest was last pushed (TagDetail.pushedAt). */
+  pushedAt: Date;
+  /** Why it goes: its DELETE event's reason. */
+  reason?: string;
+}
+
+/** A manifest a retention plan found collectable (Store.retireManifests). */
+export interface ManifestToRetire {
+  digest: string;
+  /** Why it goes: its DELETE event's reason. */
+  reason?: string;
+}
+
 /** Options of openStore. */
 export interface StoreOptions {
   /**

@@ -12,6 +12,7 @@ import { prepareManifestStatements } from './manifests.js';
 import { prepareNotificationStatements } from './notifications.js';
 import { preparePullStatements } from './pulls.js';
 import { prepareRepositoryStatements } from './repositories.js';
+import { prepareRetentionStatements } from './retention.js';
 import { prepareSubscriptionStatements } from './subscriptions.js';
 import { prepareTagStatements } from './tags.js';
 import { prepareUploadStatements } from './uploads.js';
@@ -23,6 +24,7 @@ export interface Statements {
   tags: ReturnType<typeof prepareTagStatements>;
   blobs: ReturnType<typeof prepareBlobStatements>;
   gc: ReturnType<typeof prepareGcStatements>;
+  retention: ReturnType<typeof prepareRetentionStatements>;
   events: ReturnType<typeof prepareEventStatements>;
   subscriptions: ReturnType<typeof prepareSubscriptionStatements>;
   inspection: ReturnType<typeof prepareInspectionStatements>;
@@ -47,6 +49,7 @@ export function prepareStatements(db: Database.Database): Statements {
     tags: prepareTagStatements(db),
     blobs: prepareBlobStatements(db),
     gc: prepareGcStatements(db),
+    retention: prepareRetentionStatements(db),
     events: prepareEventStatements(db),
     subscriptions: prepareSubscriptionStatements(db),
     inspection: prepareInspectionStatements(db),

@@ -1,0 +1,118 @@
+// Retention's reads and deletes on SQLite: a repository's manifests with
+// what keeps them alive, and the conditional deletes of a plan's tags and
+// manifests, a batch per transaction. Each delete checks the plan's premise
+// again inside its transaction (the tag unchanged; the garbage collector's
+// rule for a manifest), so whatever changed since the plan stays.
+
+import type Database from 'better-sqlite3';
+import { prepareAll } from './connection.js';
+import { actorOf } from '../arguments.js';
+import type { StoreContext } from './context.js';
+import { recordEvent } from './events.js';
+import { removeManifest } from './manifests.js';
+import type { Context, ManifestLinks, ManifestToRetire, TagToRetire } from '../types.js';
+
+const RETENTION_SQL = {
+  manifests: `
+    SELECT
+      digest,
+      pushed_at,
+      subject
+    FROM manifest
+    WHERE repository_id = :repositoryId`,
+  // Through manifest_child_by_digest, whose key starts with the repository.
+  children: `
+    SELECT
+      p.digest AS parent,
+      c.digest
+    FROM manifest_child c
+    JOIN manifest p ON p.id = c.parent_id
+    WHERE c.repository_id = :repositoryId`,
+  // The tag as the plan saw it, or nothing.
+  unchangedTag: `
+    SELECT 1
+    FROM tag t
+    JOIN manifest m ON m.id = t.manifest_id
+    WHERE t.repository_id = :repositoryId AND t.name = :tag
+      AND m.digest = :digest AND t.updated_at = :updatedAt AND m.pushed_at = :pushedAt`,
+};
+
+/** @internal */
+export function prepareRetentionStatements(db: Database.Database): Record<keyof typeof RETENTION_SQL, Database.Statement> {
+  return prepareAll(db, RETENTION_SQL);
+}
+
+/** See Store.manifestLinks. */
+export function manifestLinks(cx: StoreContext, repo: string): ManifestLinks[] {
+  return cx.snapshot(() => {
+    const repositoryId = cx.sql.repositories.repositoryId.get({ repository: repo }) as number | undefined;
+    if (repositoryId === undefined) return [];
+    const sql = cx.sql.retention;
+    const rows = sql.manifests.all({ repositoryId }) as { digest: string; pushed_at: number; subject: string | null }[];
+    const byDigest = new Map<string, ManifestLinks>();
+    for (const row of rows) {
+      const links: ManifestLinks = { digest: row.digest, pushedAt: new Date(row.pushed_at), children: [] };
+      if (row.subject !== null) links.subject = row.subject;
+      byDigest.set(row.digest, links);
+    }
+    for (const { parent, digest } of sql.children.all({ repositoryId }) as { parent: string; digest: string }[]) {
+      byDigest.get(parent)?.children.push(digest);
+    }
+    return [...byDigest.values()];
+  });
+}
+
+/** See Store.retireTags. */
+export function retireTags(cx: StoreContext, repo: string, tags: readonly TagToRetire[], ctx?: Context): string[] {
+  const actor = actorOf(ctx);
+  return cx.write(() => {
+    const repositoryId = cx.sql.repositories.repositoryId.get({ repository: repo }) as number | undefined;
+    if (repositoryId === undefined) return [];
+    const now = Date.now();
+    const deleted: string[] = [];
+    for (const { tag, digest, updatedAt, pushedAt } of tags) {
+      const params = { repositoryId, tag, digest, updatedAt: updatedAt.getTime(), pushedAt: pushedAt.getTime() };
+      if (cx.sql.retention.unchangedTag.get(params) === undefined) continue;
+      cx.sql.tags.deleteTag.run({ repositoryId, tag });
+      recordEvent(cx, actor, now, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest });
+      deleted.push(tag);
+    }
+    return deleted;
+  });
+}
+
+/** See Store.retireManifests. */
+export function retireManifests(
+  cx: StoreContext,
+  repo: string,
+  manifests: readonly ManifestToRetire[],
+  ctx: Context | undefined,
+  options: { olderThan: Date },
+): string[] {
+  const actor = actorOf(ctx);
+  const before = options.olderThan.getTime();
+  return cx.write(() => {
+    const repositoryId = cx.sql.repositories.repositoryId.get({ repository: repo }) as number | undefined;
+    if (repositoryId === undefined) return [];
+    const deleted: string[] = [];
+    // Rounds until one deletes nothing: an index deleted frees its children, a subject its referrers.
+    let left = [...manifests];
+    for (let progress = true; progress && left.length > 0; ) {
+      progress = false;
+      const kept: ManifestToRetire[] = [];
+      for (const entry of left) {
+        const manifestId = cx.sql.manifests.manifestId.get({ repositoryId, digest: entry.digest }) as number | undefined;
+        if (manifestId === undefined) continue;
+        if (cx.sql.gc.manifestCollectable.get({ manifestId, before }) === undefined) {
+          kept.push(entry);
+          continue;
+        }
+        removeManifest(cx, repo, { id: manifestId, digest: entry.digest }, actor);
+        deleted.push(entry.digest);
+        progress = true;
+      }
+      left = kept;
+    }
+    return deleted;
+  });
+}
