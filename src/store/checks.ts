@@ -128,7 +128,7 @@ export const STORE_CHECKS: Checks<Store> = {
     checkActor(ctx);
     olderThan(options);
   },
-  manifestLinks(repo) {
+  repositoryLinks(repo) {
     checkRepository(repo);
   },
   retireTags(repo, tags, ctx) {

@@ -8,7 +8,7 @@ import type { StoreLimits } from './limits.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo } from './types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, NewEvent, PageOptions, PutManifestResult, StoreStats } from './types.js';
 import type { NamespaceRepository, Pull, StoredManifest, TagHistoryEntry, UntaggedManifest } from './types.js';
-import type { ManifestLinks, ManifestToRetire, TagToRetire } from './types.js';
+import type { ManifestToRetire, RepositoryLinks, TagToRetire } from './types.js';
 import type { NotificationCursors } from './notifications.js';
 import type { UploadSessions } from './uploads.js';
 import { methodList } from './methods.js';
@@ -287,13 +287,14 @@ export interface Store {
 
   // --- retention ----------------------------------------------------------------
   /**
-   * Every manifest of `repo` with its last push, its subject and the
-   * children it lists, read in one snapshot: with the tags, what a retention
-   * plan needs to know what an index, a subject or a tag keeps alive. A
-   * repository that is not there has none: [].
+   * Every tag of `repo` with its target and when it was set, and every
+   * manifest with its last push, its subject and the children it lists,
+   * read in one snapshot: what a retention plan weighs, to know what an
+   * index, a subject or a tag keeps alive. A repository that is not there
+   * has none: { tags: [], manifests: [] }.
    * @throws StoreError NAME_INVALID.
    */
-  manifestLinks(repo: string): Promise<ManifestLinks[]>;
+  repositoryLinks(repo: string): Promise<RepositoryLinks>;
   /**
    * Retention's delete of tags of `repo` (not their manifests), all in one
    * transaction: each goes only while it still points at `digest`, has not
@@ -400,7 +401,7 @@ export const STORE_METHODS = methodList<Store>()([
   'catalog', 'deleteRepository', 'recordPulls', 'namespaceUsage',
   'linkBlob', 'mountBlob', 'statBlob', 'unlinkBlob', 'deleteBlob', 'whileBlobUnknown', 'allBlobs',
   'untaggedManifests', 'unreferencedBlobs', 'collectManifest', 'collectBlob',
-  'manifestLinks', 'retireTags', 'retireManifests',
+  'repositoryLinks', 'retireTags', 'retireManifests',
   'createEvent', 'getEvents', 'subscribe',
   'check', 'stats', 'backup', 'checkWritable', 'close',
 ]);

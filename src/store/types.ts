@@ -185,7 +185,22 @@ export interface UntaggedManifest {
   createdAt: Date;
 }
 
-/** A manifest of a repository with what keeps it or others alive (Store.manifestLinks): what a retention plan weighs. */
+/** A tag as retention weighs it (Store.repositoryLinks). */
+export interface TagLink {
+  tag: string;
+  /** The manifest it points at. */
+  digest: string;
+  /** When the tag was last set. */
+  updatedAt: Date;
+}
+
+/** A repository's tags and manifests read in one snapshot (Store.repositoryLinks): what a retention plan weighs. */
+export interface RepositoryLinks {
+  tags: TagLink[];
+  manifests: ManifestLinks[];
+}
+
+/** A manifest of a repository with what keeps it or others alive (Store.repositoryLinks). */
 export interface ManifestLinks {
   digest: string;
   /** Its last push: the grace period of an untagged manifest counts from it. */
@@ -201,9 +216,9 @@ export interface TagToRetire {
   tag: string;
   /** The manifest it pointed at. */
   digest: string;
-  /** When the tag was last set (TagDetail.updatedAt). */
+  /** When the tag was last set (TagLink.updatedAt). */
   updatedAt: Date;
-  /** When that manifest was last pushed (TagDetail.pushedAt). */
+  /** When that manifest was last pushed (ManifestLinks.pushedAt). */
   pushedAt: Date;
   /** Why it goes: its DELETE event's reason. */
   reason?: string;

@@ -5,7 +5,8 @@
 // while it waited), so whatever changed since the plan, on any replica, stays.
 
 import { actorOf } from '../arguments.js';
-import type { Context, ManifestLinks, ManifestToRetire, TagToRetire } from '../types.js';
+import { toManifestLinks, toTagLink, type ChildRow, type ManifestLinksRow, type TagLinkRow } from '../rows.js';
+import type { Context, ManifestToRetire, RepositoryLinks, TagToRetire } from '../types.js';
 import type { PgContext, TxSql } from './context.js';
 import { collectableManifest } from './gc.js';
 
@@ -14,25 +15,19 @@ async function repositoryId(sql: TxSql, repo: string): Promise<number | undefine
   return row?.id;
 }
 
-/** See Store.manifestLinks. */
-export async function manifestLinks(cx: PgContext, repo: string): Promise<ManifestLinks[]> {
+/** See Store.repositoryLinks. */
+export async function repositoryLinks(cx: PgContext, repo: string): Promise<RepositoryLinks> {
   return cx.snapshot(async (sql) => {
     const id = await repositoryId(sql, repo);
-    if (id === undefined) return [];
-    const rows = await sql<{ digest: string; pushed_at: number; subject: string | null }[]>`
-      SELECT digest, pushed_at, subject FROM manifest WHERE repository_id = ${id}`;
-    const children = await sql<{ parent: string; digest: string }[]>`
+    if (id === undefined) return { tags: [], manifests: [] };
+    const tags = await sql<TagLinkRow[]>`
+      SELECT t.name AS tag, m.digest, t.updated_at FROM tag t JOIN manifest m ON m.id = t.manifest_id WHERE t.repository_id = ${id}`;
+    const rows = await sql<ManifestLinksRow[]>`SELECT digest, pushed_at, subject FROM manifest WHERE repository_id = ${id}`;
+    const children = await sql<ChildRow[]>`
       SELECT p.digest AS parent, c.digest
       FROM manifest_child c JOIN manifest p ON p.id = c.parent_id
       WHERE c.repository_id = ${id}`;
-    const byDigest = new Map<string, ManifestLinks>();
-    for (const row of rows) {
-      const links: ManifestLinks = { digest: row.digest, pushedAt: new Date(row.pushed_at), children: [] };
-      if (row.subject !== null) links.subject = row.subject;
-      byDigest.set(row.digest, links);
-    }
-    for (const { parent, digest } of children) byDigest.get(parent)?.children.push(digest);
-    return [...byDigest.values()];
+    return { tags: tags.map(toTagLink), manifests: toManifestLinks(rows, children) };
   });
 }
 

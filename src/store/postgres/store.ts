@@ -162,8 +162,8 @@ class PostgresStore implements Store {
   collectBlob(digest: string, ctx?: Context, options?: { olderThan?: Date; removeFile?: LockedAction }) {
     return gc.collectBlob(this.#cx, digest, ctx, options);
   }
-  manifestLinks(repo: string) {
-    return retention.manifestLinks(this.#cx, repo);
+  repositoryLinks(repo: string) {
+    return retention.repositoryLinks(this.#cx, repo);
   }
   retireTags(repo: string, tagsToRetire: readonly TagToRetire[], ctx?: Context) {
     return retention.retireTags(this.#cx, repo, tagsToRetire, ctx);

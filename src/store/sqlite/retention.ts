@@ -10,9 +10,18 @@ import { actorOf } from '../arguments.js';
 import type { StoreContext } from './context.js';
 import { recordEvent } from './events.js';
 import { removeManifest } from './manifests.js';
-import type { Context, ManifestLinks, ManifestToRetire, TagToRetire } from '../types.js';
+import { toManifestLinks, toTagLink, type ChildRow, type ManifestLinksRow, type TagLinkRow } from '../rows.js';
+import type { Context, ManifestToRetire, RepositoryLinks, TagToRetire } from '../types.js';
 
 const RETENTION_SQL = {
+  tags: `
+    SELECT
+      t.name AS tag,
+      m.digest,
+      t.updated_at
+    FROM tag t
+    JOIN manifest m ON m.id = t.manifest_id
+    WHERE t.repository_id = :repositoryId`,
   manifests: `
     SELECT
       digest,
@@ -42,23 +51,16 @@ export function prepareRetentionStatements(db: Database.Database): Record<keyof 
   return prepareAll(db, RETENTION_SQL);
 }
 
-/** See Store.manifestLinks. */
-export function manifestLinks(cx: StoreContext, repo: string): ManifestLinks[] {
+/** See Store.repositoryLinks. */
+export function repositoryLinks(cx: StoreContext, repo: string): RepositoryLinks {
   return cx.snapshot(() => {
     const repositoryId = cx.sql.repositories.repositoryId.get({ repository: repo }) as number | undefined;
-    if (repositoryId === undefined) return [];
+    if (repositoryId === undefined) return { tags: [], manifests: [] };
     const sql = cx.sql.retention;
-    const rows = sql.manifests.all({ repositoryId }) as { digest: string; pushed_at: number; subject: string | null }[];
-    const byDigest = new Map<string, ManifestLinks>();
-    for (const row of rows) {
-      const links: ManifestLinks = { digest: row.digest, pushedAt: new Date(row.pushed_at), children: [] };
-      if (row.subject !== null) links.subject = row.subject;
-      byDigest.set(row.digest, links);
-    }
-    for (const { parent, digest } of sql.children.all({ repositoryId }) as { parent: string; digest: string }[]) {
-      byDigest.get(parent)?.children.push(digest);
-    }
-    return [...byDigest.values()];
+    const tags = (sql.tags.all({ repositoryId }) as TagLinkRow[]).map(toTagLink);
+    const rows = sql.manifests.all({ repositoryId }) as ManifestLinksRow[];
+    const children = sql.children.all({ repositoryId }) as ChildRow[];
+    return { tags, manifests: toManifestLinks(rows, children) };
   });
 }
 

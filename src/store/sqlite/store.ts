@@ -25,7 +25,7 @@ import * as tags from './tags.js';
 import { SqliteUploadSessions } from './uploads.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo, NewEvent } from '../types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest, TagHistoryEntry, UntaggedManifest } from '../types.js';
-import type { ManifestLinks, ManifestToRetire, NamespaceRepository, Pull, TagToRetire } from '../types.js';
+import type { ManifestToRetire, NamespaceRepository, RepositoryLinks, Pull, TagToRetire } from '../types.js';
 
 /**
  * The metadata of a registry in a SQLite file: the Store contract,
@@ -191,8 +191,8 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
   }
 
   // --- retention --------------------------------------------------------------
-  manifestLinks(repo: string): ManifestLinks[] {
-    return retention.manifestLinks(this.#cx, repo);
+  repositoryLinks(repo: string): RepositoryLinks {
+    return retention.repositoryLinks(this.#cx, repo);
   }
 
   retireTags(repo: string, tagsToRetire: readonly TagToRetire[], ctx?: Context): string[] {

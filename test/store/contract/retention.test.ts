@@ -1,4 +1,4 @@
-// Retention's store methods: manifestLinks (what a plan weighs), and the
+// Retention's store methods: repositoryLinks (what a plan weighs), and the
 // conditional deletes retireTags and retireManifests, which skip whatever
 // changed since the plan and never take what a tag, an index or a subject
 // keeps. On every backend.
@@ -14,17 +14,33 @@ const future = () => new Date(Date.now() + 60_000);
 
 /** A tag as a plan would have read it: its target, when it was set and when its manifest was pushed. */
 async function planned(store: Store, tag: string): Promise<TagToRetire> {
-  const { digest } = await store.getTag(repo, tag);
-  const [{ taggedAt }] = await store.tagHistory(repo, tag);
-  const links = (await store.manifestLinks(repo)).find((m) => m.digest === digest)!;
-  return { tag, digest, updatedAt: taggedAt, pushedAt: links.pushedAt, reason: 'not kept' };
+  const links = await store.repositoryLinks(repo);
+  const { digest, updatedAt } = links.tags.find((t) => t.tag === tag)!;
+  const { pushedAt } = links.manifests.find((m) => m.digest === digest)!;
+  return { tag, digest, updatedAt, pushedAt, reason: 'not kept' };
 }
 
 describe.each(backends)('$name', (backend) => {
   const store = storePerTest(backend);
   const put = (m: Built, tag?: string) => store.putManifest(repo, m.digest, m, undefined, tag === undefined ? {} : { tag });
 
-  describe('manifestLinks', () => {
+  describe('repositoryLinks', () => {
+    it('lists each tag with its target and when it was set', async () => {
+      const a = ociManifest({ seed: 'a' });
+      const b = ociManifest({ seed: 'b' });
+      await put(a, 'one');
+      await put(b, 'two');
+      const [{ taggedAt }] = await store.tagHistory(repo, 'two');
+      tickPast(taggedAt.getTime());
+      await store.putTag(repo, 'two', { digest: a.digest });
+      const [{ taggedAt: moved }] = await store.tagHistory(repo, 'two');
+      const { tags } = await store.repositoryLinks(repo);
+      expect(tags.sort((x, y) => (x.tag < y.tag ? -1 : 1))).toEqual([
+        { tag: 'one', digest: a.digest, updatedAt: (await store.tagHistory(repo, 'one'))[0].taggedAt },
+        { tag: 'two', digest: a.digest, updatedAt: moved },
+      ]);
+    });
+
     it('lists each manifest with its last push, its subject and its children', async () => {
       const a = ociManifest({ seed: 'a' });
       const b = ociManifest({ seed: 'b' });
@@ -32,7 +48,7 @@ describe.each(backends)('$name', (backend) => {
       const index = ociIndex([a.descriptor, b.descriptor, absent]);
       const sig = ociManifest({ seed: 'sig', subject: index.descriptor, artifactType: 'application/example' });
       for (const m of [a, b, index, sig]) await put(m);
-      const links = await store.manifestLinks(repo);
+      const links = (await store.repositoryLinks(repo)).manifests;
       const byDigest = new Map(links.map((l) => [l.digest, l]));
       expect(links).toHaveLength(4);
       expect(byDigest.get(index.digest)!.children.sort()).toEqual([a.digest, b.digest, absent.digest].sort());
@@ -43,7 +59,7 @@ describe.each(backends)('$name', (backend) => {
     });
 
     it('has none for a repository that is not there', async () => {
-      expect(await store.manifestLinks('no/such')).toEqual([]);
+      expect(await store.repositoryLinks('no/such')).toEqual({ tags: [], manifests: [] });
     });
   });
 
@@ -138,7 +154,7 @@ describe.each(backends)('$name', (backend) => {
       const entries = [tagged, child, referrer].map((m) => ({ digest: m.digest }));
       expect(await store.retireManifests(repo, entries, RETENTION, { olderThan })).toEqual([]);
       expect(await store.retireManifests(repo, [{ digest: fresh.digest }], RETENTION, { olderThan: new Date(Date.now() - 60_000) })).toEqual([]);
-      expect((await store.manifestLinks(repo)).length).toBe(5);
+      expect((await store.repositoryLinks(repo)).manifests.length).toBe(5);
     });
 
     it('deletes what deleting another of the list frees, in any order given: children, then referrers', async () => {
@@ -150,7 +166,7 @@ describe.each(backends)('$name', (backend) => {
       const deleted = await store.retireManifests(repo, entries, RETENTION, { olderThan: future() });
       expect(deleted[0]).toBe(index.digest);
       expect(deleted.slice(1).sort()).toEqual([child.digest, referrer.digest].sort());
-      expect(await store.manifestLinks(repo)).toEqual([]);
+      expect((await store.repositoryLinks(repo)).manifests).toEqual([]);
     });
 
     it('refuses a missing olderThan and bad digests, changing nothing', async () => {
