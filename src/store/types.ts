@@ -192,6 +192,8 @@ export interface TagLink {
   digest: string;
   /** When the tag was last set. */
   updatedAt: Date;
+  /** Its last pull, by tag or of its manifest by digest; absent: never pulled. */
+  pulledAt?: Date;
 }
 
 /** A repository's tags and manifests read in one snapshot (Store.repositoryLinks): what a retention plan weighs. */
