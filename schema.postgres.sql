@@ -1,4 +1,4 @@
--- regmeta schema for PostgreSQL, version 4: the same tables, constraints and
+-- regmeta schema for PostgreSQL, version 5: the same tables, constraints and
 -- indexes as schema.sql (the SQLite store's), for the PostgreSQL backend
 -- (regmeta/postgres) that several registry replicas share.
 --
@@ -60,7 +60,12 @@ CREATE TABLE manifest (
   pushed_at     bigint NOT NULL,
   -- One row per digest per repository: the index of every by-digest read, and
   -- the conflict target of a push that races another of the same manifest.
-  UNIQUE (repository_id, digest)
+  UNIQUE (repository_id, digest),
+  -- The last pull and the number of pulls (GETs) of these bytes here,
+  -- written in batches by the server (recordPulls), never per pull: what
+  -- tag details show and retention's pulledWithin reads. Added by version 5.
+  pulled_at     bigint,
+  pull_count    bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0)
 );
 
 -- The exact bytes as pushed, apart from the manifest row, so that the rows
@@ -85,7 +90,11 @@ CREATE TABLE tag (
   updated_at    bigint NOT NULL,
   -- The (repository, name) index that getTag and the paginated list walk in
   -- byte order; also the row a tag move locks.
-  PRIMARY KEY (repository_id, name)
+  PRIMARY KEY (repository_id, name),
+  -- The last pull by this tag (a GET or HEAD by tag) and the GETs by it,
+  -- written in batches as the manifest's are. Added by version 5.
+  pulled_at     bigint,
+  pull_count    bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0)
 );
 
 -- lookupTags and deleteManifest find the tags of a manifest through this
@@ -163,13 +172,20 @@ CREATE TABLE event (
   -- time is also reverse commit order.
   published_at    bigint NOT NULL,
   actor           text NOT NULL,
-  type            text NOT NULL CHECK (type IN ('CREATE', 'UPDATE', 'DELETE')),
+  -- PULL: a batch of pulls of one manifest (by one tag), written only when
+  -- pull events are on, one per flush, so a pull storm is a few rows.
+  type            text NOT NULL CONSTRAINT event_type_check CHECK (type IN ('CREATE', 'UPDATE', 'DELETE', 'PULL')),
   object_type     text NOT NULL CHECK (object_type IN ('REPOSITORY', 'TAG', 'MANIFEST', 'BLOB')),
   object_id       text NOT NULL,
   repository      text COLLATE "C",
   tag             text COLLATE "C",
   digest          text COLLATE "C",
-  previous_digest text COLLATE "C"
+  previous_digest text COLLATE "C",
+  -- A PULL event's number of pulls.
+  count           bigint CHECK (count > 0),
+  -- Why, when the change was not simply asked for: the retention rule that
+  -- removed it, an admin's override of an immutable tag.
+  reason          text
 );
 
 -- getEvents pages newest first by (published_at, seq), with the
@@ -253,4 +269,4 @@ CREATE INDEX upload_session_by_client ON upload_session (client);
 -- The sweeper finds the sessions idle past the TTL without a scan.
 CREATE INDEX upload_session_by_time ON upload_session (updated_at);
 
-INSERT INTO regmeta_schema (version) VALUES (4);
+INSERT INTO regmeta_schema (version) VALUES (5);

@@ -1,4 +1,4 @@
--- regmeta schema, version 6: the metadata of a container image registry.
+-- regmeta schema, version 7: the metadata of a container image registry.
 --
 -- This file is the one canonical schema. A new database runs it whole, in the
 -- same IMMEDIATE transaction that sets PRAGMA user_version, so a crash or a
@@ -50,6 +50,12 @@ CREATE TABLE manifest (
   -- The last push of these bytes: the garbage collector's grace period counts
   -- from it, so a manifest pushed again just before being tagged is not swept.
   pushed_at     INTEGER NOT NULL,
+  -- The last pull and the number of pulls (GETs) of these bytes here,
+  -- written in batches by the server (recordPulls), never per pull: what
+  -- tag details show and retention's pulledWithin reads. Added by version 7
+  -- (ALTER TABLE puts new columns before the constraints).
+  pulled_at     INTEGER,
+  pull_count    INTEGER NOT NULL DEFAULT 0 CHECK (pull_count >= 0),
   -- One row per digest per repository; also the index for every by-digest read.
   UNIQUE (repository_id, digest)
 );
@@ -75,6 +81,10 @@ CREATE TABLE tag (
   manifest_id   INTEGER NOT NULL REFERENCES manifest (id),
   created_at    INTEGER NOT NULL,
   updated_at    INTEGER NOT NULL,
+  -- The last pull by this tag (a GET or HEAD by tag) and the GETs by it,
+  -- written in batches as the manifest's are. Added by version 7.
+  pulled_at     INTEGER,
+  pull_count    INTEGER NOT NULL DEFAULT 0 CHECK (pull_count >= 0),
   -- The primary key is the (repository, name) index that getTag and the
   -- paginated tag list walk in byte order; WITHOUT ROWID stores the rows in it.
   PRIMARY KEY (repository_id, name)
@@ -156,13 +166,20 @@ CREATE TABLE event (
   -- so "newest first" by time is also reverse commit order.
   published_at    INTEGER NOT NULL,
   actor           TEXT    NOT NULL,
-  type            TEXT    NOT NULL CHECK (type IN ('CREATE', 'UPDATE', 'DELETE')),
+  -- PULL: a batch of pulls of one manifest (by one tag), written only when
+  -- pull events are on, one per flush, so a pull storm is a few rows.
+  type            TEXT    NOT NULL CHECK (type IN ('CREATE', 'UPDATE', 'DELETE', 'PULL')),
   object_type     TEXT    NOT NULL CHECK (object_type IN ('REPOSITORY', 'TAG', 'MANIFEST', 'BLOB')),
   object_id       TEXT    NOT NULL,
   repository      TEXT,
   tag             TEXT,
   digest          TEXT,
-  previous_digest TEXT
+  previous_digest TEXT,
+  -- A PULL event's number of pulls.
+  count           INTEGER CHECK (count > 0),
+  -- Why, when the change was not simply asked for: the retention rule that
+  -- removed it, an admin's override of an immutable tag.
+  reason          TEXT
 );
 
 -- getEvents pages newest first by (published_at, seq); an index on
@@ -258,4 +275,4 @@ CREATE TABLE blob_lock (
   lease_until INTEGER NOT NULL
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 6;
+PRAGMA user_version = 7;

@@ -9,6 +9,7 @@
 // matter and there are no deny rules, so no rule can hide another.
 
 import { readFileSync } from 'node:fs';
+import { compilePattern } from '../store/index.js';
 import { FileFormatError, parseFileText } from './file-format.js';
 
 /** What a rule grants. */
@@ -51,36 +52,6 @@ interface CompiledRule {
   everyUser: boolean;
   anonymous: boolean;
   actions: ReadonlySet<string>;
-}
-
-/** A pattern segment: the repository grammar's characters, and `*`. */
-const SEGMENT = /^[a-z0-9._*-]+$/;
-
-/**
- * A repository pattern as an anchored regular expression: `*` matches
- * characters within a segment, a `**` segment any number of whole segments
- * (`acme/**` matches acme/a and acme/a/b, `**` everything).
- * @returns a message when the pattern is malformed.
- */
-export function compilePattern(pattern: string): RegExp | string {
-  if (pattern === '') return 'an empty pattern';
-  const parts = pattern.split('/');
-  let source = '';
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i];
-    if (part === '**') {
-      if (parts.length === 1) source += '.+';
-      else if (i === 0) source += '(?:[^/]+/)*';
-      else if (i === parts.length - 1) source += '/.+';
-      else source += '/(?:[^/]+/)*';
-      continue;
-    }
-    if (!SEGMENT.test(part)) return `${JSON.stringify(part)} is not a pattern segment (lowercase letters, digits, . _ - and *)`;
-    if (part.includes('**')) return `** must be a whole segment, not part of ${JSON.stringify(part)}`;
-    const separator = i === 0 || parts[i - 1] === '**' ? '' : '/';
-    source += separator + part.replace(/[.]/g, '\\.').replace(/\*/g, '[^/]*');
-  }
-  return new RegExp(`^${source}$`);
 }
 
 const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

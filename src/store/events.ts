@@ -10,7 +10,7 @@ import { toEvent, type EventRow } from './rows.js';
 import type { Event, EventObjectType, EventPage, EventQuery, EventType, NewEvent } from './types.js';
 
 /** The types of event. */
-export const EVENT_TYPES: ReadonlySet<string> = new Set<EventType>(['CREATE', 'UPDATE', 'DELETE']);
+export const EVENT_TYPES: ReadonlySet<string> = new Set<EventType>(['CREATE', 'UPDATE', 'DELETE', 'PULL']);
 /** The types of object an event is about. */
 export const OBJECT_TYPES: ReadonlySet<string> = new Set<EventObjectType>(['REPOSITORY', 'TAG', 'MANIFEST', 'BLOB']);
 
@@ -47,7 +47,14 @@ export function eventParams(event: NewEvent) {
     tag: event.tag === undefined ? null : checkTag(event.tag),
     digest: event.digest === undefined ? null : checkDigest(event.digest),
     previousDigest: event.previousDigest === undefined ? null : checkDigest(event.previousDigest),
+    count: event.count === undefined ? null : checkCount(event.count),
+    reason: checkText(event.reason, 'reason'),
   };
+}
+
+function checkCount(count: unknown): number {
+  if (!Number.isSafeInteger(count) || (count as number) < 1) invalid('an event count must be a positive integer');
+  return count as number;
 }
 
 // The cursor is the (published_at, seq) of the last event of a page: a keyset,
@@ -165,6 +172,8 @@ export interface EventFields {
   tag?: string;
   digest?: string;
   previousDigest?: string;
+  count?: number;
+  reason?: string;
 }
 
 /** One subscribe() call: its callback, its filter, and where its events start. */

@@ -134,3 +134,62 @@ export function referenceOf(reference: string | Reference): Reference {
   if (typeof reference !== 'string') return reference.digest !== undefined ? { digest: reference.digest } : { tag: reference.tag };
   return reference.includes(':') ? { digest: reference } : { tag: reference };
 }
+
+// --- patterns ------------------------------------------------------------------
+// The patterns of access rules, retention, immutable tags and quotas: one
+// grammar for every rule that names repositories or tags.
+
+/** A pattern segment: the repository grammar's characters, and `*`. */
+const SEGMENT = /^[a-z0-9._*-]+$/;
+
+/**
+ * A repository pattern as an anchored regular expression: `*` matches
+ * characters within a segment, a `**` segment any number of whole segments
+ * (`acme/**` matches acme/a and acme/a/b, `**` everything).
+ * @returns a message when the pattern is malformed.
+ */
+export function compilePattern(pattern: string): RegExp | string {
+  if (pattern === '') return 'an empty pattern';
+  const parts = pattern.split('/');
+  let source = '';
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i];
+    if (part === '**') {
+      if (parts.length === 1) source += '.+';
+      else if (i === 0) source += '(?:[^/]+/)*';
+      else if (i === parts.length - 1) source += '/.+';
+      else source += '/(?:[^/]+/)*';
+      continue;
+    }
+    if (!SEGMENT.test(part)) return `${JSON.stringify(part)} is not a pattern segment (lowercase letters, digits, . _ - and *)`;
+    if (part.includes('**')) return `** must be a whole segment, not part of ${JSON.stringify(part)}`;
+    const separator = i === 0 || parts[i - 1] === '**' ? '' : '/';
+    source += separator + part.replace(/[.]/g, '\\.').replace(/\*/g, '[^/]*');
+  }
+  return new RegExp(`^${source}$`);
+}
+
+/** A tag pattern's characters: the tag grammar's, `*` and `?`. */
+const TAG_PATTERN = /^[A-Za-z0-9_.*?-]{1,128}$/;
+
+/**
+ * A tag pattern as an anchored regular expression: `*` matches any run of
+ * characters (tags have no `/`), `?` one character (`v*`, `release-?.?`).
+ * @returns a message when the pattern is malformed.
+ */
+export function compileTagPattern(pattern: string): RegExp | string {
+  if (typeof pattern !== 'string' || !TAG_PATTERN.test(pattern)) {
+    return `${quote(pattern)} is not a tag pattern (letters, digits, _ . - and the wildcards * ?)`;
+  }
+  return new RegExp(`^${pattern.replace(/[.]/g, '\\.').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+}
+
+/**
+ * The namespace of a repository, which quotas and sizes count by: its first
+ * path component (`acme` of `acme/team/app`); a one-component name is its
+ * own namespace.
+ */
+export function namespaceOf(name: string): string {
+  const slash = name.indexOf('/');
+  return slash === -1 ? name : name.slice(0, slash);
+}

@@ -63,6 +63,7 @@ export {
   checkDigest,
   checkRepository,
   checkTag,
+  compilePattern,
   digestOf,
   isDigest,
   isRepository,

@@ -47,6 +47,8 @@ export interface EventRow {
   tag: string | null;
   digest: string | null;
   previous_digest: string | null;
+  count: number | string | null;
+  reason: string | null;
 }
 
 /** An event row with the media type and size of the manifest or blob it names, when still stored. */
@@ -127,6 +129,9 @@ export function toEvent(row: EventRow): Event {
   if (row.tag !== null) event.tag = row.tag;
   if (row.digest !== null) event.digest = row.digest;
   if (row.previous_digest !== null) event.previousDigest = row.previous_digest;
+  // A version-6 file read as it is has neither column: undefined, not null.
+  if (row.count != null) event.count = Number(row.count);
+  if (row.reason != null) event.reason = row.reason;
   return event;
 }
 
@@ -172,10 +177,13 @@ export interface TagLinkRow {
   tag: string;
   digest: string;
   updated_at: number;
+  pulled_at: number | null;
 }
 
 export function toTagLink(row: TagLinkRow): TagLink {
-  return { tag: row.tag, digest: row.digest, updatedAt: new Date(row.updated_at) };
+  const link: TagLink = { tag: row.tag, digest: row.digest, updatedAt: new Date(row.updated_at) };
+  if (row.pulled_at !== null) link.pulledAt = new Date(row.pulled_at);
+  return link;
 }
 
 /** A manifest as repositoryLinks reads it, and a child an index of it lists. */

@@ -3,6 +3,13 @@
 /** Who is acting. An absent actor is anonymous, recorded as ''. */
 export interface Context {
   actor?: string;
+  /**
+   * The actor is an administrator: the store lets an admin move or delete a
+   * tag that a rule of StorePolicy.immutable protects (the event says so in
+   * its reason). What makes a user an admin is the caller's rule (the registry
+   * server's access rules).
+   */
+  admin?: boolean;
 }
 
 /** A manifest as pushed: its media type and its exact bytes. */
@@ -101,7 +108,7 @@ export interface CatalogOptions extends PageOptions {
 }
 
 /** What happened to an event's object (EVENT_TYPES holds them all). */
-export type EventType = 'CREATE' | 'UPDATE' | 'DELETE';
+export type EventType = 'CREATE' | 'UPDATE' | 'DELETE' | 'PULL';
 /** What an event happened to (OBJECT_TYPES holds them all). */
 export type EventObjectType = 'REPOSITORY' | 'TAG' | 'MANIFEST' | 'BLOB';
 
@@ -119,6 +126,10 @@ export interface Event {
   tag?: string;
   digest?: string;
   previousDigest?: string;
+  /** A PULL event's number of pulls: pulls are written in batches, one event per manifest (and tag) per batch. */
+  count?: number;
+  /** Why, when the change was not simply asked for: the retention rule that removed it, an admin's override of an immutable tag. */
+  reason?: string;
 }
 
 /**

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Access, AccessRulesError, compilePattern, readAccessRules } from '../../src/server/access.js';
+import { Access, AccessRulesError, readAccessRules } from '../../src/server/access.js';
+import { compilePattern } from '../../src/store/grammar.js';
 import { errorCode, imageManifest, OCI_MANIFEST, sha256, startRegistry, type TestRegistry } from './helpers.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'regmeta-access-'));

@@ -259,3 +259,48 @@ export async function snapshot(store: Store): Promise<Record<string, unknown>> {
     unreferenced: await store.unreferencedBlobs({ olderThan: FAR_FUTURE }),
   };
 }
+
+/**
+ * What schema version 7 added, undone on a new file: with the steps of older
+ * tests after it, a file as an older regmeta wrote it. Whoever adds to
+ * version 7 undoes it here too.
+ */
+export const UNDO_7 = `
+ALTER TABLE manifest DROP COLUMN pulled_at;
+ALTER TABLE manifest DROP COLUMN pull_count;
+ALTER TABLE tag DROP COLUMN pulled_at;
+ALTER TABLE tag DROP COLUMN pull_count;
+CREATE TABLE event_v6 (
+  seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+  id              TEXT    NOT NULL UNIQUE,
+  published_at    INTEGER NOT NULL,
+  actor           TEXT    NOT NULL,
+  type            TEXT    NOT NULL CHECK (type IN ('CREATE', 'UPDATE', 'DELETE')),
+  object_type     TEXT    NOT NULL CHECK (object_type IN ('REPOSITORY', 'TAG', 'MANIFEST', 'BLOB')),
+  object_id       TEXT    NOT NULL,
+  repository      TEXT,
+  tag             TEXT,
+  digest          TEXT,
+  previous_digest TEXT
+);
+INSERT INTO event_v6 SELECT seq, id, published_at, actor, type, object_type, object_id, repository, tag, digest, previous_digest FROM event;
+INSERT INTO sqlite_sequence (name, seq) SELECT 'event_v6', seq FROM sqlite_sequence WHERE name = 'event' AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'event_v6');
+DROP TABLE event;
+ALTER TABLE event_v6 RENAME TO event;
+CREATE INDEX event_by_time ON event (published_at);
+CREATE INDEX event_by_actor ON event (actor, published_at);
+CREATE INDEX event_by_repository ON event (repository, published_at) WHERE repository IS NOT NULL;
+PRAGMA user_version = 6;
+`;
+
+/** What PostgreSQL schema version 5 added, undone (as UNDO_7 for SQLite). */
+export const PG_UNDO_5 = `
+ALTER TABLE manifest DROP COLUMN pulled_at, DROP COLUMN pull_count;
+ALTER TABLE tag DROP COLUMN pulled_at, DROP COLUMN pull_count;
+ALTER TABLE event
+  DROP COLUMN count,
+  DROP COLUMN reason,
+  DROP CONSTRAINT event_type_check,
+  ADD CONSTRAINT event_type_check CHECK (type IN ('CREATE', 'UPDATE', 'DELETE'));
+UPDATE regmeta_schema SET version = 4;
+`;

@@ -37,15 +37,15 @@ const table = (name: string, columns: string, key: string, added = ''): Transfer
 /** Every table of the metadata, parents before the tables whose foreign keys name them. */
 export const TRANSFER_TABLES: readonly TransferTable[] = [
   table('repository', 'id name created_at pulled_at', 'id', 'pulled_at'),
-  table('manifest', 'id repository_id digest media_type artifact_type annotations subject size created_at pushed_at', 'id'),
+  table('manifest', 'id repository_id digest media_type artifact_type annotations subject size created_at pushed_at pulled_at pull_count', 'id', 'pulled_at pull_count'),
   table('manifest_payload', 'manifest_id payload', 'manifest_id'),
-  table('tag', 'repository_id name manifest_id created_at updated_at', 'repository_id name'),
+  table('tag', 'repository_id name manifest_id created_at updated_at pulled_at pull_count', 'repository_id name', 'pulled_at pull_count'),
   table('tag_history', 'id repository_id tag digest tagged_at', 'id'),
   table('blob', 'digest size created_at', 'digest'),
   table('blob_link', 'repository_id digest linked_at', 'repository_id digest'),
   table('manifest_blob', 'manifest_id digest', 'manifest_id digest'),
   table('manifest_child', 'repository_id parent_id digest', 'parent_id digest'),
-  table('event', 'seq id published_at actor type object_type object_id repository tag digest previous_digest', 'seq'),
+  table('event', 'seq id published_at actor type object_type object_id repository tag digest previous_digest count reason', 'seq', 'count reason'),
   // The webhook cursors name events by seq, which the copy keeps: delivery
   // from the replicas goes on where the SQLite server's stopped.
   table('notification_cursor', 'endpoint seq published_at event_id created_at delivered_at failures last_error last_failure_at', 'endpoint'),

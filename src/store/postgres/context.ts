@@ -68,7 +68,7 @@ function flushEvents(tx: WriteTx, now: number): Promise<EventRow[]> {
   const events = tx.events;
   if (events.length === 0) return Promise.resolve([]);
   const n = events.length;
-  const column = (key: keyof PendingEvent) => events.map((e): string | null => e[key] ?? null);
+  const column = (key: Exclude<keyof PendingEvent, 'count'>) => events.map((e): string | null => e[key] ?? null);
   // Sent now (execute), not when awaited: the COMMIT pipelined after it must follow it on the wire.
   return tx.sql`
     WITH head AS (
@@ -77,10 +77,10 @@ function flushEvents(tx: WriteTx, now: number): Promise<EventRow[]> {
       RETURNING seq - ${n} AS base, published_at
     ), inserted AS (
       INSERT INTO event (
-        seq, id, published_at, actor, type, object_type, object_id, repository, tag, digest, previous_digest
+        seq, id, published_at, actor, type, object_type, object_id, repository, tag, digest, previous_digest, count, reason
       )
       SELECT head.base + e.n, e.id, head.published_at, e.actor, e.type, e.object_type, e.object_id,
-        e.repository, e.tag, e.digest, e.previous_digest
+        e.repository, e.tag, e.digest, e.previous_digest, e.count, e.reason
       FROM head, unnest(
         ${events.map(() => eventId(now))}::text[],
         ${column('actor')}::text[],
@@ -90,8 +90,10 @@ function flushEvents(tx: WriteTx, now: number): Promise<EventRow[]> {
         ${column('repository')}::text[],
         ${column('tag')}::text[],
         ${column('digest')}::text[],
-        ${column('previousDigest')}::text[]
-      ) WITH ORDINALITY AS e(id, actor, type, object_type, object_id, repository, tag, digest, previous_digest, n)
+        ${column('previousDigest')}::text[],
+        ${events.map((e) => e.count ?? null)}::bigint[],
+        ${column('reason')}::text[]
+      ) WITH ORDINALITY AS e(id, actor, type, object_type, object_id, repository, tag, digest, previous_digest, count, reason, n)
       RETURNING *
     )
     SELECT inserted.*, pg_notify(${EVENT_CHANNEL}, (SELECT max(seq) FROM inserted)::text) AS notified

@@ -16,6 +16,8 @@ export async function createEvent(cx: PgContext, event: NewEvent): Promise<Event
     tag: p.tag ?? undefined,
     digest: p.digest ?? undefined,
     previousDigest: p.previousDigest ?? undefined,
+    count: p.count ?? undefined,
+    reason: p.reason ?? undefined,
   };
   const { events } = await cx.writeWithEvents(async (tx) => tx.record(p.actor, p.type, p.objectType, p.objectId, fields));
   return toEvent(events[0]);

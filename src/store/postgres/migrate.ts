@@ -9,7 +9,7 @@ import { StoreError } from '../errors.js';
 import type { Sql, TxSql } from './context.js';
 
 /** The schema version this code writes; schema.postgres.sql ends by recording it. */
-const PG_SCHEMA_VERSION = 4;
+const PG_SCHEMA_VERSION = 5;
 
 /** The advisory lock key of migrations ('rgmt' as an integer, as SQLite's application_id). */
 const MIGRATION_LOCK = 0x72676d74;
@@ -40,6 +40,17 @@ ALTER TABLE upload_session ADD COLUMN holder integer;
   // Version 3 → 4: a cached repository's last pull (see repository.pulled_at in schema.postgres.sql).
   `
 ALTER TABLE repository ADD COLUMN pulled_at bigint;
+`,
+  // Version 4 → 5: pull statistics of manifests and tags, PULL events with
+  // their count, and every event's reason (see manifest, tag and event in schema.postgres.sql).
+  `
+ALTER TABLE manifest ADD COLUMN pulled_at bigint, ADD COLUMN pull_count bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0);
+ALTER TABLE tag ADD COLUMN pulled_at bigint, ADD COLUMN pull_count bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0);
+ALTER TABLE event
+  DROP CONSTRAINT event_type_check,
+  ADD CONSTRAINT event_type_check CHECK (type IN ('CREATE', 'UPDATE', 'DELETE', 'PULL')),
+  ADD COLUMN count bigint CHECK (count > 0),
+  ADD COLUMN reason text;
 `,
 ];
 

@@ -21,7 +21,8 @@ export async function repositoryLinks(cx: PgContext, repo: string): Promise<Repo
     const id = await repositoryId(sql, repo);
     if (id === undefined) return { tags: [], manifests: [] };
     const tags = await sql<TagLinkRow[]>`
-      SELECT t.name AS tag, m.digest, t.updated_at FROM tag t JOIN manifest m ON m.id = t.manifest_id WHERE t.repository_id = ${id}`;
+      SELECT t.name AS tag, m.digest, t.updated_at, GREATEST(t.pulled_at, m.pulled_at) AS pulled_at
+      FROM tag t JOIN manifest m ON m.id = t.manifest_id WHERE t.repository_id = ${id}`;
     const rows = await sql<ManifestLinksRow[]>`SELECT digest, pushed_at, subject FROM manifest WHERE repository_id = ${id}`;
     const children = await sql<ChildRow[]>`
       SELECT p.digest AS parent, c.digest
@@ -56,9 +57,9 @@ export async function retireTags(cx: PgContext, repo: string, tags: readonly Tag
       RETURNING t.name`;
     const gone = new Set(rows.map((row) => row.name));
     const deleted: string[] = [];
-    for (const { tag, digest } of tags) {
+    for (const { tag, digest, reason } of tags) {
       if (!gone.delete(tag)) continue;
-      tx.record(actor, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest });
+      tx.record(actor, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest, reason });
       deleted.push(tag);
     }
     return deleted;
@@ -84,6 +85,7 @@ export async function retireManifests(
       SELECT id FROM manifest WHERE repository_id = ${id} AND digest = ANY(${manifests.map((m) => m.digest)}::text[])
       ORDER BY id FOR UPDATE`;
     let left = locked.map((row) => row.id);
+    const reasons = new Map(manifests.map((m) => [m.digest, m.reason]));
     const deleted: string[] = [];
     // Rounds until one deletes nothing: an index deleted frees its children, a
     // subject its referrers (each statement sees what the previous one deleted).
@@ -96,7 +98,7 @@ export async function retireManifests(
       const gone = new Set(rows.map((row) => row.id));
       left = left.filter((manifestId) => !gone.has(manifestId));
       for (const { digest } of rows) {
-        tx.record(actor, 'DELETE', 'MANIFEST', `${repo}@${digest}`, { repository: repo, digest });
+        tx.record(actor, 'DELETE', 'MANIFEST', `${repo}@${digest}`, { repository: repo, digest, reason: reasons.get(digest) });
         deleted.push(digest);
       }
     }

@@ -5,6 +5,7 @@
 // go after the rule's grace. A repository that no rule matches is left alone.
 
 import { StoreError } from '../errors.js';
+import { compilePattern, compileTagPattern } from '../grammar.js';
 
 /** What a rule keeps. Durations are milliseconds. */
 export interface RetentionKeep {
@@ -49,48 +50,13 @@ export interface CompiledRule {
   grace: number;
 }
 
-/** A pattern segment: the repository grammar's characters, and `*`. */
-const SEGMENT = /^[a-z0-9._*-]+$/;
-
-/**
- * A repository pattern as an anchored regular expression: `*` matches
- * characters within a segment, a `**` segment any number of whole segments.
- * @returns a message when the pattern is malformed.
- */
-function compileRepositoryPattern(pattern: string): RegExp | string {
-  if (pattern === '') return 'an empty pattern';
-  const parts = pattern.split('/');
-  let source = '';
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i];
-    if (part === '**') {
-      if (parts.length === 1) source += '.+';
-      else if (i === 0) source += '(?:[^/]+/)*';
-      else if (i === parts.length - 1) source += '/.+';
-      else source += '/(?:[^/]+/)*';
-      continue;
-    }
-    if (!SEGMENT.test(part)) return `${JSON.stringify(part)} is not a pattern segment (lowercase letters, digits, . _ - and *)`;
-    if (part.includes('**')) return `** must be a whole segment, not part of ${JSON.stringify(part)}`;
-    const separator = i === 0 || parts[i - 1] === '**' ? '' : '/';
-    source += separator + part.replace(/[.]/g, '\\.').replace(/\*/g, '[^/]*');
-  }
-  return new RegExp(`^${source}$`);
-}
-
-/** A tag pattern: `*` any run of tag characters, `?` one. @returns a message when malformed. */
-function compileTagPattern(pattern: string): RegExp | string {
-  if (!/^[\w.*?-]{1,128}$/.test(pattern)) return `${JSON.stringify(pattern)} is not a tag pattern (letters, digits, _ . - and * ?)`;
-  return new RegExp(`^${pattern.replace(/[.]/g, '\\.').replace(/\*/g, '[\\w.-]*').replace(/\?/g, '[\\w.-]')}$`);
-}
-
 const isDuration = (v: unknown) => v === undefined || (Number.isSafeInteger(v) && (v as number) >= 0);
 
 /** One rule's problems, each a clause. */
 function problemsOf(rule: RetentionRule): string[] {
   if (typeof rule !== 'object' || rule === null) return ['expected {repositories, keep}'];
   const problems: string[] = [];
-  const repositories = typeof rule.repositories === 'string' ? compileRepositoryPattern(rule.repositories) : 'repositories is not a pattern';
+  const repositories = typeof rule.repositories === 'string' ? compilePattern(rule.repositories) : 'repositories is not a pattern';
   if (typeof repositories === 'string') problems.push(`repositories: ${repositories}`);
   const keep: RetentionKeep = rule.keep ?? {};
   if (typeof keep !== 'object' || keep === null) return [...problems, 'keep is not a mapping'];
@@ -119,7 +85,7 @@ export function compileRetentionRules(rules: readonly RetentionRule[], defaultGr
     return {
       index,
       rule,
-      repositories: compileRepositoryPattern(rule.repositories) as RegExp,
+      repositories: compilePattern(rule.repositories) as RegExp,
       tags: (keep.tags ?? []).map((p) => compileTagPattern(p) as RegExp),
       selective: keep.newest !== undefined || keep.tags !== undefined || keep.pulledWithin !== undefined || keep.pushedWithin !== undefined,
       grace: keep.untaggedGrace ?? defaultGrace,
@@ -133,7 +99,7 @@ export function compileRetentionRules(rules: readonly RetentionRule[], defaultGr
  */
 export function compileImmutable(rules: readonly ImmutableTags[]): { repositories: RegExp; tags: RegExp[] }[] {
   return rules.map((rule, i) => {
-    const repositories = compileRepositoryPattern(rule.repositories);
+    const repositories = compilePattern(rule.repositories);
     const tags = rule.tags.map(compileTagPattern);
     const bad = [repositories, ...tags].find((p) => typeof p === 'string');
     if (bad !== undefined) throw new StoreError('ARGUMENT_INVALID', `immutable[${i}]: ${bad as string}`);

@@ -10,7 +10,7 @@ import { MIGRATION_STEPS } from './migrations.js';
 import type { StoreOptions } from '../types.js';
 
 /** The schema version this code writes; schema.sql ends by setting it. */
-const SCHEMA_VERSION = 6;
+const SCHEMA_VERSION = 7;
 /**
  * The oldest schema a read-only open reads without migrating: version 2 only
  * adds the webhook cursors, so check, stats and the listings work on a store

@@ -23,7 +23,9 @@ const EVENT_SQL = {
       repository,
       tag,
       digest,
-      previous_digest
+      previous_digest,
+      count,
+      reason
     ) VALUES (
       :id,
       max(:now, coalesce((SELECT max(published_at) FROM event), 0)),
@@ -34,14 +36,24 @@ const EVENT_SQL = {
       :repository,
       :tag,
       :digest,
-      :previousDigest
+      :previousDigest,
+      :count,
+      :reason
     )
     RETURNING *`,
 };
 
 /** @internal */
 export function prepareEventStatements(db: Database.Database): Record<keyof typeof EVENT_SQL, Database.Statement> & { queries: EventQueries } {
-  return { ...prepareAll(db, EVENT_SQL), queries: new EventQueries(db) };
+  let writes: Record<keyof typeof EVENT_SQL, Database.Statement> | undefined;
+  return {
+    queries: new EventQueries(db),
+    // Prepared on first write: a read-only open of a version-6 file, whose
+    // events have no count or reason yet, reads them all the same.
+    get insertEvent() {
+      return (writes ??= prepareAll(db, EVENT_SQL)).insertEvent;
+    },
+  };
 }
 
 /**
@@ -110,6 +122,8 @@ export function recordEvent(
     tag: fields.tag ?? null,
     digest: fields.digest ?? null,
     previousDigest: fields.previousDigest ?? null,
+    count: fields.count ?? null,
+    reason: fields.reason ?? null,
   });
 }
 

@@ -61,5 +61,44 @@ ALTER TABLE repository ADD COLUMN pulled_at INTEGER;
 PRAGMA user_version = 6;
 `;
 
+/**
+ * Version 6 → 7: pull statistics of manifests and tags, and the event log's
+ * PULL events with their count and every event's reason (see manifest,
+ * tag and event in schema.sql). SQLite cannot widen a CHECK in place, so the
+ * event table is copied into its new shape; its AUTOINCREMENT counter is
+ * carried over, so no seq is ever handed out twice.
+ */
+const TO_7 = `
+ALTER TABLE manifest ADD COLUMN pulled_at INTEGER;
+ALTER TABLE manifest ADD COLUMN pull_count INTEGER NOT NULL DEFAULT 0 CHECK (pull_count >= 0);
+ALTER TABLE tag ADD COLUMN pulled_at INTEGER;
+ALTER TABLE tag ADD COLUMN pull_count INTEGER NOT NULL DEFAULT 0 CHECK (pull_count >= 0);
+CREATE TABLE event_v7 (
+  seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+  id              TEXT    NOT NULL UNIQUE,
+  published_at    INTEGER NOT NULL,
+  actor           TEXT    NOT NULL,
+  type            TEXT    NOT NULL CHECK (type IN ('CREATE', 'UPDATE', 'DELETE', 'PULL')),
+  object_type     TEXT    NOT NULL CHECK (object_type IN ('REPOSITORY', 'TAG', 'MANIFEST', 'BLOB')),
+  object_id       TEXT    NOT NULL,
+  repository      TEXT,
+  tag             TEXT,
+  digest          TEXT,
+  previous_digest TEXT,
+  count           INTEGER CHECK (count > 0),
+  reason          TEXT
+);
+INSERT INTO event_v7 (seq, id, published_at, actor, type, object_type, object_id, repository, tag, digest, previous_digest)
+  SELECT seq, id, published_at, actor, type, object_type, object_id, repository, tag, digest, previous_digest FROM event ORDER BY seq;
+DELETE FROM sqlite_sequence WHERE name = 'event_v7';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'event_v7', seq FROM sqlite_sequence WHERE name = 'event';
+DROP TABLE event;
+ALTER TABLE event_v7 RENAME TO event;
+CREATE INDEX event_by_time ON event (published_at);
+CREATE INDEX event_by_actor ON event (actor, published_at);
+CREATE INDEX event_by_repository ON event (repository, published_at) WHERE repository IS NOT NULL;
+PRAGMA user_version = 7;
+`;
+
 /** The step from version `n` to `n + 1`, at index `n`; index 0 is unused (a new file runs schema.sql). */
-export const MIGRATION_STEPS: readonly (string | undefined)[] = [undefined, TO_2, TO_3, TO_4, TO_5, TO_6];
+export const MIGRATION_STEPS: readonly (string | undefined)[] = [undefined, TO_2, TO_3, TO_4, TO_5, TO_6, TO_7];

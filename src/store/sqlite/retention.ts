@@ -14,11 +14,13 @@ import { toManifestLinks, toTagLink, type ChildRow, type ManifestLinksRow, type 
 import type { Context, ManifestToRetire, RepositoryLinks, TagToRetire } from '../types.js';
 
 const RETENTION_SQL = {
+  // The later of a pull by the tag and one of its manifest by digest (NULL: neither).
   tags: `
     SELECT
       t.name AS tag,
       m.digest,
-      t.updated_at
+      t.updated_at,
+      nullif(max(coalesce(t.pulled_at, 0), coalesce(m.pulled_at, 0)), 0) AS pulled_at
     FROM tag t
     JOIN manifest m ON m.id = t.manifest_id
     WHERE t.repository_id = :repositoryId`,
@@ -72,11 +74,11 @@ export function retireTags(cx: StoreContext, repo: string, tags: readonly TagToR
     if (repositoryId === undefined) return [];
     const now = Date.now();
     const deleted: string[] = [];
-    for (const { tag, digest, updatedAt, pushedAt } of tags) {
+    for (const { tag, digest, updatedAt, pushedAt, reason } of tags) {
       const params = { repositoryId, tag, digest, updatedAt: updatedAt.getTime(), pushedAt: pushedAt.getTime() };
       if (cx.sql.retention.unchangedTag.get(params) === undefined) continue;
       cx.sql.tags.deleteTag.run({ repositoryId, tag });
-      recordEvent(cx, actor, now, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest });
+      recordEvent(cx, actor, now, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest, reason });
       deleted.push(tag);
     }
     return deleted;
@@ -109,7 +111,7 @@ export function retireManifests(
           kept.push(entry);
           continue;
         }
-        removeManifest(cx, repo, { id: manifestId, digest: entry.digest }, actor);
+        removeManifest(cx, repo, { id: manifestId, digest: entry.digest }, actor, entry.reason);
         deleted.push(entry.digest);
         progress = true;
       }

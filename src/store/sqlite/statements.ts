@@ -43,16 +43,16 @@ export function prepareStatements(db: Database.Database): Statements {
   let uploads: Statements['uploads'] | undefined;
   let locks: Statements['locks'] | undefined;
   let pulls: Statements['pulls'] | undefined;
+  let retention: Statements['retention'] | undefined;
   return {
     repositories: prepareRepositoryStatements(db),
     manifests: prepareManifestStatements(db),
     tags: prepareTagStatements(db),
     blobs: prepareBlobStatements(db),
     gc: prepareGcStatements(db),
-    retention: prepareRetentionStatements(db),
-    events: prepareEventStatements(db),
     subscriptions: prepareSubscriptionStatements(db),
     inspection: prepareInspectionStatements(db),
+    events: prepareEventStatements(db),
     // Prepared on first use: a read-only open of a version-1 file (which has
     // no notification_cursor yet) serves everything else.
     get notifications() {
@@ -70,5 +70,10 @@ export function prepareStatements(db: Database.Database): Statements {
     get pulls() {
       return (pulls ??= preparePullStatements(db));
     },
+    // The same for a version-6 file, which has no tag.pulled_at yet.
+    get retention() {
+      return (retention ??= prepareRetentionStatements(db));
+    },
+
   };
 }

@@ -73,9 +73,9 @@ describe.each(backends)('$name', (backend) => {
       expect(await store.allTags(repo)).toEqual([]);
       expect((await store.statManifest(repo, m.digest)).digest).toBe(m.digest);
       const deletes = (await eventsOf(store)).filter((e) => e.type === 'DELETE');
-      expect(deletes.map((e) => [e.actor, e.object.type, e.tag, e.digest])).toEqual([
-        ['retention', 'TAG', 'v1', m.digest],
-        ['retention', 'TAG', 'v1-alias', m.digest],
+      expect(deletes.map((e) => [e.actor, e.object.type, e.tag, e.digest, e.reason])).toEqual([
+        ['retention', 'TAG', 'v1', m.digest, 'not kept'],
+        ['retention', 'TAG', 'v1-alias', m.digest, 'not kept'],
       ]);
     });
 
@@ -136,7 +136,7 @@ describe.each(backends)('$name', (backend) => {
       expect(await store.retireManifests(repo, [{ digest: m.digest, reason: 'untagged' }], RETENTION, { olderThan: future() })).toEqual([m.digest]);
       expect(await codeOf(store.statManifest(repo, m.digest))).toBe('MANIFEST_UNKNOWN');
       const deletes = (await eventsOf(store)).filter((e) => e.type === 'DELETE');
-      expect(deletes.map((e) => [e.actor, e.object.type, e.digest])).toEqual([['retention', 'MANIFEST', m.digest]]);
+      expect(deletes.map((e) => [e.actor, e.object.type, e.digest, e.reason])).toEqual([['retention', 'MANIFEST', m.digest, 'untagged']]);
     });
 
     it('keeps what a tag, an index, a present subject or the grace keeps, without error', async () => {

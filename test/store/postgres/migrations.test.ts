@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgresStore } from 'regmeta/postgres';
 import { StoreError } from 'regmeta';
 import { startPostgres, type PostgresServer } from './server.js';
+import { PG_UNDO_5 } from '../fixtures.js';
 
 let server: PostgresServer;
 beforeAll(async () => {
@@ -50,7 +51,7 @@ describe('the PostgreSQL schema', () => {
     const outputs = await Promise.all(Array.from({ length: 4 }, () => openInProcess(url, at)));
     expect(outputs).toEqual(Array(4).fill('opened'));
     await raw(url, async (sql) => {
-      expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 4 }]);
+      expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 5 }]);
       // Each process's one event, numbered 1 to 4: the log's head was set up once, not reset.
       expect(await sql`SELECT seq::int FROM event_head`).toEqual([{ seq: 4 }]);
       expect((await sql`SELECT seq::int FROM event ORDER BY seq`).map((row) => row.seq)).toEqual([1, 2, 3, 4]);
@@ -79,7 +80,7 @@ describe('the PostgreSQL schema', () => {
     await writer.putTag('a/b', 'x', { digest: `sha256:${'0'.repeat(64)}` }).catch(() => {});
     await writer.notifications.open('http://receiver.example/hook');
     await writer.close();
-    await raw(old, (sql) => sql.unsafe('DROP TABLE upload_session; ALTER TABLE repository DROP COLUMN pulled_at; UPDATE regmeta_schema SET version = 1'));
+    await raw(old, (sql) => sql.unsafe(PG_UNDO_5 + 'DROP TABLE upload_session; ALTER TABLE repository DROP COLUMN pulled_at; UPDATE regmeta_schema SET version = 1'));
     const store = await openPostgresStore(old);
     try {
       const session = await store.uploads.open('acme/app', '10.0.0.1', 1);
@@ -88,7 +89,7 @@ describe('the PostgreSQL schema', () => {
     } finally {
       await store.close();
     }
-    await raw(old, async (sql) => expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 4 }]));
+    await raw(old, async (sql) => expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 5 }]));
     expect(await columnsOf(old)).toEqual(await columnsOf(fresh));
     expect((await indexesOf(old)).map((row) => row.indexdef)).toEqual((await indexesOf(fresh)).map((row) => row.indexdef));
   });
@@ -104,7 +105,7 @@ describe('the PostgreSQL schema', () => {
     const writer = await openPostgresStore(old);
     const session = await writer.uploads.open('acme/app', '10.0.0.1', 0);
     await writer.close();
-    await raw(old, (sql) => sql.unsafe('ALTER TABLE upload_session DROP COLUMN holder; ALTER TABLE repository DROP COLUMN pulled_at; UPDATE regmeta_schema SET version = 2'));
+    await raw(old, (sql) => sql.unsafe(PG_UNDO_5 + 'ALTER TABLE upload_session DROP COLUMN holder; ALTER TABLE repository DROP COLUMN pulled_at; UPDATE regmeta_schema SET version = 2'));
     // A claim made by a version-2 replica: it has no holder, and lasts its lease.
     await raw(old, (sql) => sql`UPDATE upload_session SET owner = 'old-replica', lease_until = ${Date.now() + 60_000}`);
     const store = await openPostgresStore(old);
@@ -113,11 +114,11 @@ describe('the PostgreSQL schema', () => {
     } finally {
       await store.close();
     }
-    await raw(old, async (sql) => expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 4 }]));
+    await raw(old, async (sql) => expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 5 }]));
     expect(await columnsOf(old)).toEqual(await columnsOf(fresh));
   });
 
-  it('takes a version-3 database to version 4 (the repositories\' last pulls), its repositories unpulled, with the columns a new one gets', async () => {
+  it('takes a version-3 database to the current version (the repositories\' last pulls), its repositories unpulled, with the columns a new one gets', async () => {
     const columnsOf = (url: string) =>
       raw(url, (sql) => sql`
         SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns
@@ -129,7 +130,7 @@ describe('the PostgreSQL schema', () => {
     const known = { digest: `sha256:${'1'.repeat(64)}`, size: 1 };
     await writer.linkBlob('hub/app', known);
     await writer.close();
-    await raw(old, (sql) => sql.unsafe('ALTER TABLE repository DROP COLUMN pulled_at; UPDATE regmeta_schema SET version = 3'));
+    await raw(old, (sql) => sql.unsafe(PG_UNDO_5 + 'ALTER TABLE repository DROP COLUMN pulled_at; UPDATE regmeta_schema SET version = 3'));
     const store = await openPostgresStore(old);
     try {
       expect(await store.namespaceUsage('hub')).toEqual([{ name: 'hub/app', createdAt: expect.any(Date), blobs: [known] }]);
@@ -138,8 +139,40 @@ describe('the PostgreSQL schema', () => {
     } finally {
       await store.close();
     }
-    await raw(old, async (sql) => expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 4 }]));
+    await raw(old, async (sql) => expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 5 }]));
     expect(await columnsOf(old)).toEqual(await columnsOf(fresh));
+  });
+
+  it('takes a version-4 database to version 5 (pull statistics, PULL events, reasons) with the columns and constraints a new one gets, keeping its events', async () => {
+    const shapeOf = (url: string) =>
+      raw(url, async (sql) => ({
+        columns: await sql`
+          SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns
+          WHERE table_name IN ('manifest', 'tag', 'event') ORDER BY table_name, column_name`,
+        checks: await sql`
+          SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint
+          WHERE conrelid IN ('manifest'::regclass, 'tag'::regclass, 'event'::regclass) AND contype = 'c' ORDER BY conname`,
+      }));
+    const fresh = await server.createDatabase();
+    await (await openPostgresStore(fresh)).close();
+    const old = await server.createDatabase();
+    const writer = await openPostgresStore(old);
+    const digest = `sha256:${'2'.repeat(64)}`;
+    await writer.linkBlob('hub/app', { digest, size: 1 }, { actor: 'alice' });
+    await writer.close();
+    await raw(old, (sql) => sql.unsafe(PG_UNDO_5));
+    const store = await openPostgresStore(old);
+    try {
+      const before = (await store.getEvents({})).events;
+      expect(before.length).toBeGreaterThan(0);
+      expect(before.every((e) => e.actor === 'alice' && e.count === undefined && e.reason === undefined)).toBe(true);
+      const pull = await store.createEvent({ actor: '', type: 'PULL', object: { type: 'MANIFEST', id: `hub/app@${digest}` }, repository: 'hub/app', count: 2, reason: 'a test' });
+      expect(pull).toMatchObject({ type: 'PULL', count: 2, reason: 'a test' });
+    } finally {
+      await store.close();
+    }
+    await raw(old, async (sql) => expect(await sql`SELECT version FROM regmeta_schema`).toEqual([{ version: 5 }]));
+    expect(await shapeOf(old)).toEqual(await shapeOf(fresh));
   });
 
   it('refuses a database of a newer schema version, with a message that says to upgrade', async () => {

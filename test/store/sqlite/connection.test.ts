@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { asyncStore, openStore, probeDatabase, type MetadataStore } from 'regmeta';
-import { caught, blobDigest, ociManifest, tempDir } from '../fixtures.js';
+import { caught, blobDigest, ociManifest, tempDir, UNDO_7 } from '../fixtures.js';
 
 let dir: string;
 let remove: () => void;
@@ -23,6 +23,9 @@ afterEach(() => remove());
  */
 const normalizeSchema = (rows: unknown[]) =>
   JSON.stringify(rows)
+    // A table copied into a new shape and renamed has its name quoted; and a
+    // quote inside a comment must not end the comment's match below.
+    .replace(/\\"/g, '')
     .replace(/\\n\s*--[^\\]*/g, '')
     .replace(/(\\n|\s)+/g, ' ')
     .replace(/ ?([,()]) ?/g, '$1');
@@ -37,11 +40,11 @@ function raw<T>(file: string, fn: (db: Database.Database) => T): T {
 }
 
 describe('openStore on a new file', () => {
-  it('creates the file with the schema, user_version 6 and WAL', () => {
+  it('creates the file with the schema, user_version 7 and WAL', () => {
     const file = join(dir, 'new.db');
     openStore(file).close();
     raw(file, (db) => {
-      expect(db.pragma('user_version', { simple: true })).toBe(6);
+      expect(db.pragma('user_version', { simple: true })).toBe(7);
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.pragma('application_id', { simple: true })).toBe(0x72676d74);
       const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").pluck().all();
@@ -57,7 +60,7 @@ describe('openStore on a new file', () => {
     const store = openStore(file);
     store.linkBlob('acme/app', { digest: blobDigest('a'), size: 1 });
     store.close();
-    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(6);
+    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(7);
   });
 
   it('reopens an existing store with its data, without migrating again', () => {
@@ -74,7 +77,7 @@ describe('openStore on a new file', () => {
     } finally {
       second.close();
     }
-    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(6);
+    expect(raw(file, (db) => db.pragma('user_version', { simple: true }))).toBe(7);
   });
 
   it('works on :memory: too, each store its own', () => {
@@ -160,12 +163,12 @@ describe('migrating a version-1 file', () => {
   /** A version-1 store: today's schema without what version 2 added. */
   function versionOne(file: string): void {
     openStore(file).close();
-    raw(file, (db) => db.exec('DROP TABLE notification_cursor; DROP TABLE upload_session; DROP TABLE blob_lock; ALTER TABLE repository DROP COLUMN pulled_at; PRAGMA user_version = 1'));
+    raw(file, (db) => db.exec(UNDO_7 + 'DROP TABLE notification_cursor; DROP TABLE upload_session; DROP TABLE blob_lock; ALTER TABLE repository DROP COLUMN pulled_at; PRAGMA user_version = 1'));
   }
   const schemaOf = (file: string) =>
     raw(file, (db) => db.prepare("SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all());
 
-  it('takes it to version 6 with the same schema a new file gets, keeping its data', () => {
+  it('takes it to version 7 with the same schema a new file gets, keeping its data', () => {
     const old = join(dir, 'v1.db');
     versionOne(old);
     const m = ociManifest();
@@ -173,7 +176,7 @@ describe('migrating a version-1 file', () => {
     const writer = openStore(old);
     writer.putManifest('acme/app', m.digest, m, undefined, { tag: 'v1' });
     writer.close();
-    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(6);
+    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(7);
     const fresh = join(dir, 'v2.db');
     openStore(fresh).close();
     expect(normalizeSchema(schemaOf(old))).toBe(normalizeSchema(schemaOf(fresh)));
@@ -193,7 +196,7 @@ describe('migrating a version-1 file', () => {
     const writer = openStore(old);
     writer.putManifest('acme/app', m.digest, m, undefined, { tag: 'v1' });
     writer.close();
-    raw(old, (db) => db.exec('DROP TABLE notification_cursor; DROP TABLE upload_session; DROP TABLE blob_lock; ALTER TABLE repository DROP COLUMN pulled_at; PRAGMA user_version = 1'));
+    raw(old, (db) => db.exec(UNDO_7 + 'DROP TABLE notification_cursor; DROP TABLE upload_session; DROP TABLE blob_lock; ALTER TABLE repository DROP COLUMN pulled_at; PRAGMA user_version = 1'));
     const before = readFileSync(old);
     const reader = openStore(old, { readOnly: true });
     try {
@@ -204,9 +207,9 @@ describe('migrating a version-1 file', () => {
     }
     expect(readFileSync(old).equals(before)).toBe(true);
     expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(1);
-    const future = join(dir, 'v7.db');
+    const future = join(dir, 'v8.db');
     openStore(future).close();
-    raw(future, (db) => db.pragma('user_version = 7'));
+    raw(future, (db) => db.pragma('user_version = 8'));
     expect(caught(() => openStore(future)).code).toBe('DATABASE_TOO_NEW');
   });
 });
@@ -217,7 +220,7 @@ describe('migrating a version-2 file', () => {
     const writer = openStore(old);
     writer.notifications.open('http://receiver.example/hook');
     writer.close();
-    raw(old, (db) => db.exec('DROP TABLE upload_session; DROP TABLE blob_lock; ALTER TABLE repository DROP COLUMN pulled_at; PRAGMA user_version = 2'));
+    raw(old, (db) => db.exec(UNDO_7 + 'DROP TABLE upload_session; DROP TABLE blob_lock; ALTER TABLE repository DROP COLUMN pulled_at; PRAGMA user_version = 2'));
     const reader = openStore(old, { readOnly: true });
     expect(reader.notifications.status()).toHaveLength(1);
     reader.close();
@@ -244,6 +247,7 @@ describe('migrating a version-3 file', () => {
     const session = writer.uploads.open('acme/app', '10.0.0.1', 0);
     writer.close();
     raw(old, (db) => {
+      db.exec(UNDO_7);
       db.exec(`
         CREATE TABLE upload_session_v3 (
           id          TEXT    PRIMARY KEY CHECK (length(id) = 36),
@@ -273,7 +277,7 @@ describe('migrating a version-3 file', () => {
     } finally {
       store.close();
     }
-    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(6);
+    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(7);
     const columns = (file: string) => raw(file, (db) => db.prepare('SELECT name, type, "notnull", dflt_value FROM pragma_table_info(\'upload_session\')').all());
     const fresh = join(dir, 'v4.db');
     openStore(fresh).close();
@@ -288,7 +292,7 @@ describe('migrating a version-4 file', () => {
     const writer = openStore(old);
     writer.linkBlob('acme/app', known);
     writer.close();
-    raw(old, (db) => db.exec('DROP TABLE blob_lock; ALTER TABLE repository DROP COLUMN pulled_at; PRAGMA user_version = 4'));
+    raw(old, (db) => db.exec(UNDO_7 + 'DROP TABLE blob_lock; ALTER TABLE repository DROP COLUMN pulled_at; PRAGMA user_version = 4'));
     const before = readFileSync(old);
     const reader = openStore(old, { readOnly: true });
     try {
@@ -307,7 +311,7 @@ describe('migrating a version-4 file', () => {
     } finally {
       await store.close();
     }
-    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(6);
+    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(7);
     const fresh = join(dir, 'v5.db');
     openStore(fresh).close();
     const schemaOf = (file: string) =>
@@ -323,7 +327,7 @@ describe('migrating a version-5 file', () => {
     const writer = openStore(old);
     writer.linkBlob('hub/app', known);
     writer.close();
-    raw(old, (db) => db.exec('ALTER TABLE repository DROP COLUMN pulled_at; PRAGMA user_version = 5'));
+    raw(old, (db) => db.exec(UNDO_7 + 'ALTER TABLE repository DROP COLUMN pulled_at; PRAGMA user_version = 5'));
     const before = readFileSync(old);
     const reader = openStore(old, { readOnly: true });
     try {
@@ -341,8 +345,48 @@ describe('migrating a version-5 file', () => {
     } finally {
       store.close();
     }
-    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(6);
+    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(7);
     const fresh = join(dir, 'v6.db');
+    openStore(fresh).close();
+    const schemaOf = (file: string) =>
+      raw(file, (db) => db.prepare("SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all());
+    expect(normalizeSchema(schemaOf(old))).toBe(normalizeSchema(schemaOf(fresh)));
+  });
+});
+
+describe('migrating a version-6 file', () => {
+  it('adds pull statistics and PULL events with the same schema a new file gets, keeping every event and never reusing a seq', () => {
+    const old = join(dir, 'v6.db');
+    const m = ociManifest();
+    const writer = openStore(old);
+    writer.putManifest('acme/app', m.digest, m, { actor: 'alice' }, { tag: 'v1' });
+    writer.close();
+    raw(old, (db) => db.exec(UNDO_7));
+    // The newest events gone (as a hand prune would leave them): their seqs must still not come back.
+    const seqs = raw(old, (db) => db.prepare('SELECT seq FROM event ORDER BY seq').pluck().all() as number[]);
+    expect(seqs.length).toBeGreaterThan(1);
+    raw(old, (db) => db.prepare('DELETE FROM event WHERE seq = ?').run(seqs.at(-1)));
+    const reader = openStore(old, { readOnly: true });
+    try {
+      expect(reader.getEvents({}).events).toHaveLength(seqs.length - 1);
+      expect(reader.getTag('acme/app', 'v1').digest).toBe(m.digest);
+    } finally {
+      reader.close();
+    }
+    const store = openStore(old);
+    try {
+      const events = store.getEvents({}).events;
+      expect(events).toHaveLength(seqs.length - 1);
+      expect(events.every((e) => e.actor === 'alice' && e.count === undefined && e.reason === undefined)).toBe(true);
+      const pull = store.createEvent({ actor: '', type: 'PULL', object: { type: 'MANIFEST', id: `acme/app@${m.digest}` }, repository: 'acme/app', digest: m.digest, count: 3 });
+      expect(pull).toMatchObject({ type: 'PULL', count: 3 });
+    } finally {
+      store.close();
+    }
+    const newSeq = raw(old, (db) => db.prepare('SELECT max(seq) FROM event').pluck().get() as number);
+    expect(newSeq).toBe(seqs.at(-1)! + 1);
+    expect(raw(old, (db) => db.pragma('user_version', { simple: true }))).toBe(7);
+    const fresh = join(dir, 'v7.db');
     openStore(fresh).close();
     const schemaOf = (file: string) =>
       raw(file, (db) => db.prepare("SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all());
@@ -408,7 +452,7 @@ describe('probeDatabase', () => {
     const files = [store, empty, other, marked, versioned];
     const before = files.map((f) => readFileSync(f));
     expect(files.map((f) => probeDatabase(f))).toEqual([
-      { kind: 'regmeta', version: 6 },
+      { kind: 'regmeta', version: 7 },
       { kind: 'empty', version: 0 },
       { kind: 'foreign', version: 0 },
       { kind: 'foreign', version: 0 },

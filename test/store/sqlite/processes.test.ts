@@ -205,7 +205,7 @@ describe('several processes on one file', () => {
 
       const state = integrity(file);
       expect(state.integrity).toBe('ok');
-      expect(state.userVersion).toBe(6);
+      expect(state.userVersion).toBe(7);
       expect(state.schema).toEqual(schema);
       const store = openStore(file);
       try {
@@ -268,7 +268,7 @@ describe('several processes on one file', () => {
     const state = integrity(file);
     expect(state.integrity).toBe('ok');
     expect(state.foreignKeys).toEqual([]);
-    expect(state.userVersion).toBe(6);
+    expect(state.userVersion).toBe(7);
 
     const store = openStore(file);
     try {
