@@ -7,6 +7,7 @@
 
 import type { S3Options } from '../../blobstore/index.js';
 import type { ResolvedMirror } from '../../server/index.js';
+import type { RetentionRule } from '../../store/index.js';
 import { resolvedMirrors, type MirrorEntry } from './mirrors.js';
 import { refuseProblems, resolveOptions } from './load.js';
 import { META_OPTIONS, OPTIONS, type OptionInfo } from './options.js';
@@ -24,6 +25,8 @@ export interface Location {
    * prefixes, maxSize, maxIdle), without passwords; only where asked for.
    */
   mirrors?: ResolvedMirror[];
+  /** The retention rules (none: []); only where asked for. */
+  retention?: RetentionRule[];
 }
 
 const optionOf = (key: string): OptionInfo => OPTIONS.find((o) => o.key === key)!;
@@ -31,6 +34,7 @@ const DATA = optionOf('data');
 const DATABASE = optionOf('database');
 const STORAGE = optionOf('storage.s3');
 const MIRRORS = optionOf('mirrors');
+const RETENTION = optionOf('retention');
 const STRING = { type: 'string' } as const;
 
 /** The options of a command that opens the registry: --data, --database, --storage and --config. */
@@ -73,7 +77,8 @@ ${CONFIG_HELP}`;
  * or DATA_OPTIONS with `options.database` false), the environment and the
  * config file, as serve reads the same options. With `options.mirrors`,
  * also the mirrors (from `values.mirror`, the --mirror flags of a command
- * that has them, REGMETA_MIRROR or the file's `mirrors`).
+ * that has them, REGMETA_MIRROR or the file's `mirrors`); with
+ * `options.retention`, the retention rules (REGMETA_RETENTION or the file's `retention`).
  * @throws CliError USAGE listing every problem, one line each (a --database
  * that is no postgres:// URL, a --storage that is no good s3:// URL, a bad
  * mirror, a bad key or value in the config file); IO when
@@ -82,20 +87,22 @@ ${CONFIG_HELP}`;
 export function location(
   values: { config?: string; data?: string; database?: string; storage?: string; mirror?: string[] },
   command: string,
-  options: { database?: boolean; mirrors?: boolean } = {},
+  options: { database?: boolean; mirrors?: boolean; retention?: boolean } = {},
   env: NodeJS.ProcessEnv = process.env,
 ): Location {
   const problems: string[] = [];
-  const read = [DATA, ...(options.database === false ? [] : [DATABASE, STORAGE]), ...(options.mirrors === true ? [MIRRORS] : [])];
+  const read = [DATA, ...(options.database === false ? [] : [DATABASE, STORAGE]), ...(options.mirrors === true ? [MIRRORS] : []), ...(options.retention === true ? [RETENTION] : [])];
   const { values: found } = resolveOptions(values, env, read, problems);
   refuseProblems(problems, command);
   const database = found.get(DATABASE.key) as string | undefined;
   const storage = found.get(STORAGE.key) as S3Options | undefined;
   const entries = found.get(MIRRORS.key) as MirrorEntry[] | undefined;
+  const rules = found.get(RETENTION.key) as RetentionRule[] | undefined;
   return {
     data: found.get(DATA.key) as string,
     ...(database === undefined ? {} : { database }),
     ...(storage === undefined ? {} : { storage }),
     ...(entries === undefined ? {} : { mirrors: resolvedMirrors(entries) }),
+    ...(options.retention === true ? { retention: rules ?? [] } : {}),
   };
 }

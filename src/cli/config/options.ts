@@ -8,6 +8,7 @@
 import { DEFAULT_BLOB_LIMITS } from '../../blobstore/index.js';
 import { DATABASE_FILE, REDIRECT_TTL_SECONDS, DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MIN_FREE_DISK, DEFAULT_STATS_INTERVAL } from '../../server/index.js';
 import { mirrorPrefix, mirrors } from './mirrors.js';
+import { retention } from './retention.js';
 import { s3 } from './storage.js';
 import { boolean, choice, count, databaseUrl, duration, list, listen, notify, path, publicUrl, size, type Kind } from './kinds.js';
 
@@ -82,6 +83,15 @@ const SPECS: OptionSpec[] = [
   { key: 'access', kind: path, arg: 'file', defaultText: 'none: whoever is let in may do everything', help: 'access rules (YAML or JSON): who may pull, push and delete in which repositories; admins may do everything' },
   { key: 'readOnly', kind: boolean, default: false, help: 'refuse every write (405 UNSUPPORTED)' },
   { key: 'deletes', kind: boolean, default: true, flag: 'delete', help: 'take manifest, tag and blob deletes (false: they answer 405 UNSUPPORTED), as suits local development' },
+  {
+    key: 'retention',
+    kind: retention,
+    default: [],
+    flag: 'retention-rules',
+    arg: 'json',
+    defaultText: 'none: nothing is removed by rule',
+    help: 'retention rules, which regmeta gc --retention applies: a list of {repositories, keep: {newest, tags, pulledWithin, pushedWithin, untaggedGrace}}; the first rule whose pattern matches a repository applies, a tag any of its conditions keeps stays, untagged manifests go after untaggedGrace (default 24h), repositories no rule matches are left alone; see Keeping the registry in shape',
+  },
   { key: 'tls.cert', kind: path, arg: 'file', defaultText: 'none: plain HTTP', help: 'serve HTTPS with this PEM certificate chain (with tls.key); re-read on SIGHUP' },
   { key: 'tls.key', kind: path, arg: 'file', defaultText: 'none', help: 'the PEM private key of tls.cert; re-read on SIGHUP' },
   {
