@@ -44,8 +44,7 @@ export interface GcResult {
 
 export const gc: Command = {
   name: 'gc',
-  usage: `usage: regmeta gc [--dry-run] [--grace <duration>] [--data <dir>] [--database <url>] [--json]
-       regmeta gc --retention --config <file> [--dry-run] [--json]
+  usage: `usage: regmeta gc [--retention] [--dry-run] [--grace <duration>] [--data <dir>] [--database <url>] [--json]
 
 First evicts from each mirror (the config's mirrors:) with a maxIdle or a
 maxSize whole cached repositories, as 'mirror' with their DELETE events:
