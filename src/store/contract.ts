@@ -7,7 +7,7 @@ import type { Reference } from './grammar.js';
 import type { StoreLimits } from './limits.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo } from './types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, NewEvent, PageOptions, PutManifestResult, StoreStats } from './types.js';
-import type { NamespaceRepository, Pull, StoredManifest, TagHistoryEntry, UntaggedManifest } from './types.js';
+import type { NamespaceRepository, Pull, StoredManifest, StorePolicy, TagHistoryEntry, UntaggedManifest } from './types.js';
 import type { ManifestToRetire, RepositoryLinks, TagToRetire } from './types.js';
 import type { NotificationCursors } from './notifications.js';
 import type { UploadSessions } from './uploads.js';
@@ -43,6 +43,8 @@ export interface Store {
   readonly location: string;
   /** The limits this store enforces, for callers that must agree with them (a server reading a manifest body). */
   readonly limits: StoreLimits;
+  /** The immutable tags and quotas this store enforces (StoreOptions.policy), for callers that check early (a server refusing an upload before its bytes). */
+  readonly policy: StorePolicy;
   /** The webhook endpoints' cursors into the event log (regmeta serve --notify). */
   readonly notifications: NotificationCursors;
   /** Blob upload sessions, shared by every process on the store (regmeta serve's blob storage keeps them here). */

@@ -244,8 +244,36 @@ export interface ManifestToRetire {
   reason?: string;
 }
 
+/** Tags that, once they exist, no one but an admin may move or delete (StorePolicy.immutable). */
+export interface ImmutableRule {
+  /** A repository pattern: `*` within a path segment, `**` whole segments (`rel/*`). */
+  repositories: string;
+  /** Tag patterns: `*` any run of characters, `?` one (`v*`, `latest`). */
+  tags: string[];
+}
+
+/** How many bytes a namespace may hold, each blob counted once (StorePolicy.quotas). */
+export interface Quota {
+  /** A repository name's first component: `acme` holds acme/app and acme/team/app. */
+  namespace: string;
+  /** Bytes of blobs linked in the namespace's repositories, each blob once. */
+  maxSize: number;
+}
+
+/**
+ * What a store enforces inside its transactions, beyond the spec: given at
+ * open, checked there (ARGUMENT_INVALID names a malformed rule), and
+ * reported by Store.policy.
+ */
+export interface StorePolicy {
+  immutable?: ImmutableRule[];
+  quotas?: Quota[];
+}
+
 /** Options of openStore. */
 export interface StoreOptions {
+  /** Immutable tags and quotas, enforced in every write's transaction. Default: none. */
+  policy?: StorePolicy;
   /**
    * 'full' (default): every acknowledged write survives power loss.
    * 'normal': a power loss may take the last writes back, never corrupt the file.
@@ -266,6 +294,8 @@ export interface StoreOptions {
 
 /** Options of openPostgresStore. */
 export interface PostgresStoreOptions {
+  /** Immutable tags and quotas, enforced in every write's transaction. Default: none. */
+  policy?: StorePolicy;
   /** How long a write waits for another transaction's row lock, in ms (PostgreSQL's lock_timeout). Default 5000. */
   busyTimeout?: number;
   /** The largest manifest accepted, in bytes. Default 4 MiB, the spec's suggested limit. */

@@ -306,3 +306,25 @@ describe('serve', () => {
     expect(code).toBe(0);
   });
 });
+
+describe('events with a count and a reason', () => {
+  it('prints a pull batch with its count and tag, and the reason of a change, in lines and in JSON; --type PULL selects the batches', async () => {
+    const own = join(tempDir(), 'data');
+    mkdirSync(own);
+    const store = openStore(join(own, 'metadata.db'));
+    let image: ReturnType<typeof putImage>;
+    try {
+      image = putImage(store, own, 'acme/web');
+      store.createEvent({ actor: '', type: 'PULL', object: { type: 'MANIFEST', id: `acme/web@${image.digest}` }, repository: 'acme/web', tag: 'v1', digest: image.digest, count: 12 });
+      store.createEvent({ actor: 'retention', type: 'DELETE', object: { type: 'TAG', id: 'acme/web:old' }, repository: 'acme/web', tag: 'old', reason: 'rule 1 (acme/*): not among the newest 2' });
+    } finally {
+      store.close();
+    }
+    const [lines, pulls] = await Promise.all([regmeta(['events', '--limit', '2', '--data', own]), regmeta(['events', '--type', 'pull', '--data', own, '--json'])]);
+    expect(lines.stderr).toBe('');
+    const [deleted, pulled] = lines.stdout.trim().split('\n');
+    expect(deleted).toMatch(/DELETE\s+TAG\s+acme\/web:old\s+retention\s+\(rule 1 \(acme\/\*\): not among the newest 2\)$/);
+    expect(pulled).toMatch(new RegExp(`PULL\\s+MANIFEST\\s+acme/web@${image!.digest}\\s+-\\s+12 pulls by v1$`));
+    expect(JSON.parse(pulls.stdout)).toEqual([expect.objectContaining({ type: 'PULL', count: 12, tag: 'v1', digest: image!.digest })]);
+  });
+});

@@ -37,7 +37,7 @@ order, also those of other processes, until interrupted.
 
 options:
   --actor <name>   only this actor's events ('' for anonymous)
-  --type <type>    CREATE, UPDATE or DELETE
+  --type <type>    CREATE, UPDATE, DELETE or PULL (batches of pulls, when pull events are on)
   --object <kind>  REPOSITORY, TAG, MANIFEST or BLOB
   --repo <repo>    only events of this repository
   --since <time>   from this time on, inclusive: an ISO date or a duration ago (1h)
@@ -119,11 +119,13 @@ function toJson(event: Event) {
   return { ...event, publishedAt: event.publishedAt.toISOString() };
 }
 
-/** One line: time, type, object kind and id, actor, digest. */
+/** One line: time, type, object kind and id, actor, digest; a pull batch's count and why, when told. */
 function formatEvent(event: Event): string {
   const parts = [event.publishedAt.toISOString(), event.type.padEnd(6), event.object.type.padEnd(10), event.object.id, event.actor || '-'];
   if (event.object.type === 'TAG' && event.digest) {
     parts.push(event.previousDigest ? `${event.digest} (was ${event.previousDigest})` : event.digest);
   }
+  if (event.count !== undefined) parts.push(`${event.count} ${event.count === 1 ? 'pull' : 'pulls'}${event.tag ? ` by ${event.tag}` : ''}`);
+  if (event.reason !== undefined) parts.push(`(${event.reason})`);
   return parts.join('  ');
 }

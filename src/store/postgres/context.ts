@@ -10,6 +10,7 @@ import { CallbackFailure, StoreError } from '../errors.js';
 import { eventId, type EventFields } from '../events.js';
 import type { EventRow } from '../rows.js';
 import type { StoreLimits } from '../limits.js';
+import type { CompiledPolicy } from '../policy.js';
 import type { EventObjectType, EventType } from '../types.js';
 import { isRetried, translatePgError } from './errors.js';
 
@@ -112,6 +113,7 @@ export class PgContext {
     readonly sql: Sql,
     readonly location: string,
     readonly limits: StoreLimits,
+    readonly policy: CompiledPolicy,
   ) {}
 
   get open(): boolean {

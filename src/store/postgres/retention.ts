@@ -33,7 +33,10 @@ export async function repositoryLinks(cx: PgContext, repo: string): Promise<Repo
 }
 
 /** See Store.retireTags. */
-export async function retireTags(cx: PgContext, repo: string, tags: readonly TagToRetire[], ctx?: Context): Promise<string[]> {
+export async function retireTags(cx: PgContext, repo: string, given: readonly TagToRetire[], ctx?: Context): Promise<string[]> {
+  // Immutable tags are an admin's to delete, never retention's.
+  const frozen = cx.policy.immutable.filter((rule) => rule.repositories.test(repo)).flatMap((rule) => rule.tags);
+  const tags = given.filter((t) => !frozen.some((pattern) => pattern.test(t.tag)));
   if (tags.length === 0) return [];
   const actor = actorOf(ctx);
   return cx.write(async (tx) => {

@@ -13,7 +13,8 @@ import { StoreError } from '../errors.js';
 import type { Reference } from '../grammar.js';
 import { DEFAULT_POSTGRES_TIMEOUTS, limitsOf, type StoreLimits } from '../limits.js';
 import type { BlobInfo, CatalogOptions, Context, Descriptor, Event, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
-import type { ManifestToRetire, NamespaceRepository, PostgresStoreOptions, Pull, StoredManifest, TagToRetire } from '../types.js';
+import type { ManifestToRetire, NamespaceRepository, PostgresStoreOptions, Pull, StoredManifest, StorePolicy, TagToRetire } from '../types.js';
+import { compilePolicy } from '../policy.js';
 import * as blobs from './blobs.js';
 import { PgContext, type Sql } from './context.js';
 import { translatePgError } from './errors.js';
@@ -39,6 +40,7 @@ import { PgUploadSessions } from './uploads.js';
  */
 export async function openPostgres(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
   const limits = limitsOf({ busyTimeout: options.busyTimeout, maxManifestSize: options.maxManifestSize });
+  const policy = compilePolicy(options.policy);
   const { sql, location } = await connect(url, {
     max: options.maxConnections ?? 10,
     connectTimeout: options.connectTimeout,
@@ -52,7 +54,7 @@ export async function openPostgres(url: string, options: PostgresStoreOptions = 
     await sql.end({ timeout: 1 }).catch(() => {});
     throw translatePgError(error, location);
   }
-  return new PostgresStore(new PgContext(sql, location, limits));
+  return new PostgresStore(new PgContext(sql, location, limits, policy));
 }
 
 /** The registry's metadata in a PostgreSQL database. */
@@ -74,6 +76,9 @@ class PostgresStore implements Store {
   }
   get limits(): StoreLimits {
     return this.#cx.limits;
+  }
+  get policy(): StorePolicy {
+    return this.#cx.policy.policy;
   }
   putManifest(repo: string, digest: string | undefined, manifest: Manifest, ctx?: Context, options?: { tag?: string; requireReferences?: boolean }) {
     return manifests.putManifest(this.#cx, repo, digest, manifest, ctx, options);

@@ -7,8 +7,8 @@
 // unless something changes meanwhile.
 
 import type { Store } from '../contract.js';
-import type { ManifestLinks, RepositoryLinks, TagLink } from '../types.js';
-import { compileImmutable, compileRetentionRules, type CompiledRule, type ImmutableTags, type RetentionRule } from './rules.js';
+import type { ImmutableRule, ManifestLinks, RepositoryLinks, TagLink } from '../types.js';
+import { compileImmutable, compileRetentionRules, type CompiledRule, type RetentionRule } from './rules.js';
 
 /** A tag the plan removes, as it saw it: applied only while it still is so. */
 export interface PlannedTag {
@@ -55,8 +55,8 @@ export interface PlanOptions {
   now?: Date;
   /** Untagged grace for rules that set none (default DEFAULT_UNTAGGED_GRACE). */
   grace?: number;
-  /** Tags retention always keeps (the config's `immutable:`). */
-  immutable?: readonly ImmutableTags[];
+  /** Tags retention always keeps besides the store's immutable tags (its policy's). */
+  immutable?: readonly ImmutableRule[];
   /** Hears of each repository weighed. */
   onProgress?: (progress: { phase: 'plan' | 'apply'; done: number; total?: number }) => void;
 }
@@ -186,14 +186,14 @@ export function planRepository(
 
 /**
  * What `rules` would remove from `store` now: each repository by the first
- * rule whose pattern matches it; nothing from a repository no rule matches.
- * Changes nothing.
+ * rule whose pattern matches it; nothing from a repository no rule matches,
+ * and never a tag of the store's immutable rules. Changes nothing.
  * @throws StoreError ARGUMENT_INVALID (a malformed rule or immutable pattern);
  * the store's errors (DATABASE_*, STORE_CLOSED).
  */
 export async function planRetention(store: Store, rules: readonly RetentionRule[], options: PlanOptions = {}): Promise<RetentionPlan> {
   const compiled = compileRetentionRules(rules, options.grace);
-  const immutable = compileImmutable(options.immutable ?? []);
+  const immutable = compileImmutable([...(store.policy.immutable ?? []), ...(options.immutable ?? [])]);
   const now = (options.now ?? new Date()).getTime();
   const plan: RetentionPlan = { at: new Date(now), repositoriesMatched: 0, repositories: [] };
   let done = 0;

@@ -6,6 +6,7 @@
 
 import { StoreError } from '../errors.js';
 import { compilePattern, compileTagPattern } from '../grammar.js';
+import type { ImmutableRule } from '../types.js';
 
 /** What a rule keeps. Durations are milliseconds. */
 export interface RetentionKeep {
@@ -27,12 +28,6 @@ export interface RetentionRule {
   repositories: string;
   /** No tag condition at all keeps every tag: the rule then only removes untagged manifests. */
   keep?: RetentionKeep;
-}
-
-/** Tags no one but an admin moves or deletes (the config's `immutable:`): retention always keeps them. */
-export interface ImmutableTags {
-  repositories: string;
-  tags: readonly string[];
 }
 
 /** How long an untagged manifest stays when its rule says nothing: gc's default grace. */
@@ -97,7 +92,7 @@ export function compileRetentionRules(rules: readonly RetentionRule[], defaultGr
  * The immutable patterns compiled.
  * @throws StoreError ARGUMENT_INVALID for a malformed pattern: retention does not run on rules it cannot read.
  */
-export function compileImmutable(rules: readonly ImmutableTags[]): { repositories: RegExp; tags: RegExp[] }[] {
+export function compileImmutable(rules: readonly ImmutableRule[]): { repositories: RegExp; tags: RegExp[] }[] {
   return rules.map((rule, i) => {
     const repositories = compilePattern(rule.repositories);
     const tags = rule.tags.map(compileTagPattern);

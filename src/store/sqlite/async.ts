@@ -12,7 +12,7 @@ import { CURSOR_METHODS } from '../notifications.js';
 import { UPLOAD_METHODS } from '../uploads.js';
 import type { LockedAction, NotificationCursors, Store, UploadSessions } from '../contract.js';
 import type { StoreLimits } from '../limits.js';
-import type { Context } from '../types.js';
+import type { Context, StorePolicy } from '../types.js';
 import type { MetadataStore } from './store.js';
 
 /**
@@ -81,5 +81,8 @@ class SqliteAsyncStore extends settledClass<MetadataStore>(STORE_METHODS) {
   }
   get limits(): StoreLimits {
     return this.sync.limits;
+  }
+  get policy(): StorePolicy {
+    return this.sync.policy;
   }
 }

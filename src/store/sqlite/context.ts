@@ -8,6 +8,7 @@ import { openDatabase, retryBusy } from './connection.js';
 import { CallbackFailure, StoreError } from '../errors.js';
 import { translateError } from './errors.js';
 import { limitsOf, type StoreLimits } from '../limits.js';
+import { compilePolicy, type CompiledPolicy } from '../policy.js';
 import { prepareStatements, type Statements } from './statements.js';
 import type { StoreOptions } from '../types.js';
 
@@ -19,6 +20,7 @@ export class StoreContext {
   /** @internal The connection's prepared statements. */
   readonly sql: Statements;
   readonly limits: StoreLimits;
+  readonly policy: CompiledPolicy;
   /** Runs after each write commits while anyone subscribes: the delivery of its events. */
   afterWrite: (() => void) | undefined;
   /** The end of the last local call queued on each digest whose lock is awaited or held across awaits (locks.ts). */
@@ -29,6 +31,7 @@ export class StoreContext {
   constructor(file: string, options: StoreOptions) {
     this.file = file;
     this.limits = limitsOf(options);
+    this.policy = compilePolicy(options.policy);
     this.db = openDatabase(file, options);
     try {
       this.sql = prepareStatements(this.db);

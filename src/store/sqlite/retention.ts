@@ -74,7 +74,10 @@ export function retireTags(cx: StoreContext, repo: string, tags: readonly TagToR
     if (repositoryId === undefined) return [];
     const now = Date.now();
     const deleted: string[] = [];
+    // Immutable tags are an admin's to delete, never retention's.
+    const frozen = cx.policy.immutable.filter((rule) => rule.repositories.test(repo)).flatMap((rule) => rule.tags);
     for (const { tag, digest, updatedAt, pushedAt, reason } of tags) {
+      if (frozen.some((pattern) => pattern.test(tag))) continue;
       const params = { repositoryId, tag, digest, updatedAt: updatedAt.getTime(), pushedAt: pushedAt.getTime() };
       if (cx.sql.retention.unchangedTag.get(params) === undefined) continue;
       cx.sql.tags.deleteTag.run({ repositoryId, tag });

@@ -25,7 +25,7 @@ import * as tags from './tags.js';
 import { SqliteUploadSessions } from './uploads.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo, NewEvent } from '../types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest, TagHistoryEntry, UntaggedManifest } from '../types.js';
-import type { ManifestToRetire, NamespaceRepository, RepositoryLinks, Pull, TagToRetire } from '../types.js';
+import type { ManifestToRetire, NamespaceRepository, RepositoryLinks, Pull, StorePolicy, TagToRetire } from '../types.js';
 
 /**
  * The metadata of a registry in a SQLite file: the Store contract,
@@ -38,6 +38,8 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
   readonly file: string;
   /** The limits this store enforces, for callers that must agree with them (a server reading a manifest body). */
   readonly limits: StoreLimits;
+  /** The immutable tags and quotas this store enforces (StoreOptions.policy). */
+  readonly policy: StorePolicy;
   /** The webhook endpoints' cursors into the event log (regmeta serve --notify). */
   readonly notifications: SqliteNotificationCursors;
   /** Blob upload sessions, shared by every process on the file (regmeta serve's blob storage keeps them here). */
@@ -52,6 +54,7 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
     this.#cx = new StoreContext(file, options);
     this.file = file;
     this.limits = this.#cx.limits;
+    this.policy = this.#cx.policy.policy;
     this.notifications = new SqliteNotificationCursors(this.#cx);
     this.uploads = new SqliteUploadSessions(this.#cx);
     this.awaiting = new AwaitingBlobs(this.#cx);

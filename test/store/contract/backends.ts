@@ -5,7 +5,7 @@
 
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach } from 'vitest';
-import { asyncStore, openStore, type Store } from 'regmeta';
+import { asyncStore, openStore, type Store, type StorePolicy } from 'regmeta';
 import { openPostgresStore } from 'regmeta/postgres';
 import { tempDir } from '../fixtures.js';
 import { startPostgres } from '../postgres/server.js';
@@ -19,6 +19,8 @@ export interface OpenOptions {
   shared?: boolean;
   /** As StoreOptions.maxManifestSize. */
   maxManifestSize?: number;
+  /** As StoreOptions.policy. */
+  policy?: StorePolicy;
 }
 
 /** A fresh, empty database of one backend, with its store open. */

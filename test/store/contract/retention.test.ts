@@ -21,7 +21,7 @@ async function planned(store: Store, tag: string): Promise<TagToRetire> {
 }
 
 describe.each(backends)('$name', (backend) => {
-  const store = storePerTest(backend);
+  const store = storePerTest(backend, { policy: { immutable: [{ repositories: 'acme/*', tags: ['release-*'] }] } });
   const put = (m: Built, tag?: string) => store.putManifest(repo, m.digest, m, undefined, tag === undefined ? {} : { tag });
 
   describe('repositoryLinks', () => {
@@ -103,6 +103,15 @@ describe.each(backends)('$name', (backend) => {
       await put(m, 'latest');
       expect(await store.retireTags(repo, plan, RETENTION)).toEqual([]);
       expect(await store.allTags(repo)).toEqual(['latest']);
+    });
+
+    it('never deletes an immutable tag', async () => {
+      const m = ociManifest({ seed: 'rel' });
+      await put(m, 'release-1');
+      await store.putTag(repo, 'dev', { digest: m.digest });
+      const plan = [await planned(store, 'release-1'), await planned(store, 'dev')];
+      expect(await store.retireTags(repo, plan, RETENTION)).toEqual(['dev']);
+      expect(await store.allTags(repo)).toEqual(['release-1']);
     });
 
     it('skips a tag or a repository that is gone', async () => {

@@ -6,10 +6,10 @@
 // again between the plan and the apply left alone.
 
 import { describe, expect, it } from 'vitest';
-import type { Event, RepositoryLinks, Store } from 'regmeta';
+import type { Event, ImmutableRule, RepositoryLinks, Store } from 'regmeta';
 import { applyPlan, applyRetention, deletionsOf, type RetentionDeletion } from '../../../src/store/retention/apply.js';
 import { planRetention } from '../../../src/store/retention/plan.js';
-import type { ImmutableTags, RetentionRule } from '../../../src/store/retention/rules.js';
+import type { RetentionRule } from '../../../src/store/retention/rules.js';
 import { ociIndex, ociManifest, tickPast, type Built } from '../fixtures.js';
 import { backends, storePerTest } from '../contract/backends.js';
 
@@ -74,8 +74,11 @@ function seedRepository(store: Store, repo: string): (() => Promise<unknown>)[] 
   return work;
 }
 
+const IMMUTABLE: ImmutableRule[] = [{ repositories: 'rel/*', tags: ['v*'] }];
+
 describe.each(backends)('$name', (backend) => {
-  const store = storePerTest(backend);
+  // rel/*'s v* tags are immutable: the store's policy, which retention keeps to.
+  const store = storePerTest(backend, { policy: { immutable: IMMUTABLE } });
 
   it('keeps by each condition, by the first rule that matches, and leaves alone what no rule matches', async () => {
     for (const repo of ['acme/app', 'acme/tools', 'other/app']) {
@@ -118,10 +121,9 @@ describe.each(backends)('$name', (backend) => {
       { repositories: 'acme/*', keep: { newest: 3, tags: ['c-1?'], untaggedGrace: 0 } },
       { repositories: 'rel/**', keep: { newest: 1, untaggedGrace: 0 } },
     ];
-    const immutable: ImmutableTags[] = [{ repositories: 'rel/*', tags: ['v*'] }];
     const now = new Date();
-    const dry = deletionsOf(await planRetention(store, rules, { now, immutable }));
-    const result = await applyRetention(store, rules, { now, immutable });
+    const dry = deletionsOf(await planRetention(store, rules, { now }));
+    const result = await applyRetention(store, rules, { now });
     expect(result.skipped).toBe(0);
     expect(result.tags.map(key).sort()).toEqual(dry.tags.map(key).sort());
     expect(result.manifests.map(key).sort()).toEqual(dry.manifests.map(key).sort());
