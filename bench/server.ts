@@ -28,6 +28,8 @@
 //   could show what one process cannot.
 // - Then the S3 rows (bench/s3-blobs.ts): regmeta with blobs in a directory
 //   and in S3, and distribution with its s3 driver, on one S3 server.
+// - Then the pull rows with pull statistics on and off (bench/pull-stats.ts),
+//   on SQLite and on PostgreSQL, side by side.
 // - Progress goes to stderr, and only on a terminal; the table goes to stdout.
 
 import { randomBytes } from 'node:crypto';
@@ -40,6 +42,7 @@ import { keepAliveTable } from './keepalive.js';
 import { formatNumber, formatRatio, markdownTable, median, progress, progressDone } from './lib.js';
 import { otherVersion, stopAll } from './peers.js';
 import { BASELINE, DISTRIBUTION, PG1, PG2, SQLITE, startSides, type Sides } from './sides.js';
+import { pullStatsTable } from './pull-stats.js';
 import { s3Rows } from './s3-blobs.js';
 import { throughputTable } from './throughput.js';
 import { CONFIG_BLOB, LAYER_BLOB, manifest, MANIFEST_TYPE, putManifest } from './workload.js';
@@ -57,8 +60,8 @@ if (!(SCALE > 0 && SCALE <= 20)) throw new Error(`BENCH_SCALE must be a number i
 const SAMPLES = { put: 200, get: 2000, list: 30, page: 1000, delete: 40, blob: 200 };
 for (const key of Object.keys(SAMPLES) as (keyof typeof SAMPLES)[]) SAMPLES[key] = Math.round(SAMPLES[key] * SCALE);
 const WARMUP = 1000;
-/** BENCH_ONLY=floor, metadata, throughput, blobs or s3 (or several, comma-separated) runs those parts of the bench. */
-const ONLY = (process.env.BENCH_ONLY ?? 'floor,metadata,throughput,blobs,s3').split(',');
+/** BENCH_ONLY=floor, metadata, throughput, blobs, s3 or pulls (or several, comma-separated) runs those parts of the bench. */
+const ONLY = (process.env.BENCH_ONLY ?? 'floor,metadata,throughput,blobs,s3,pulls').split(',');
 
 const tagName = (i: number) => `t${String(i).padStart(5, '0')}`;
 /** The digest of bench/big's manifest by tag number: the same bytes on every registry. */
@@ -300,6 +303,7 @@ async function main(): Promise<void> {
   if (ONLY.some((part) => part === 'metadata' || part === 'throughput' || part === 'blobs')) await sidesParts();
   // On registries of their own, after the others have stopped.
   if (ONLY.includes('s3')) console.log(`${await s3Rows({ parentDir: DATA_PARENT })}\n`);
+  if (ONLY.includes('pulls')) console.log(`${await pullStatsTable({ parentDir: DATA_PARENT, samples: SAMPLES.get })}\n`);
   console.log(`The run took ${Math.round((Date.now() - began) / 1000)} s.`);
 }
 

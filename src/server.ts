@@ -29,6 +29,8 @@ export {
   type MetricsOptions,
   DEFAULT_STATS_INTERVAL,
   DEFAULT_MIN_FREE_DISK,
+  type PullOptions,
+  DEFAULT_PULL_FLUSH_INTERVAL,
   // Who may pull, push and delete where.
   Access,
   AccessRulesError,

@@ -12,7 +12,9 @@ export interface EnvelopeEvent {
   /** The store's event id (a UUIDv7): the same on every delivery of the event, for receivers to de-duplicate by. */
   id: string;
   timestamp: string;
-  action: 'push' | 'delete';
+  action: 'push' | 'pull' | 'delete';
+  /** A pull's only: the pulls the event stands for (regmeta writes one event per pulled manifest or tag per batch, not one per pull). */
+  count?: number;
   target: {
     mediaType?: string;
     digest?: string;
@@ -39,7 +41,8 @@ export interface EnvelopeSource {
  * has no notification for and that are skipped: CREATE REPOSITORY (the
  * first push says it) and a garbage collector's DELETE BLOB of a digest in
  * no repository. Pushes: CREATE MANIFEST, and CREATE/UPDATE TAG with the
- * tag; deletes: of a manifest, a tag, a blob link, a repository.
+ * tag; pulls: PULL (of a manifest, with its tag when by tag, and its
+ * count); deletes: of a manifest, a tag, a blob link, a repository.
  */
 export function toEnvelopeEvent(event: NotificationEvent, source: EnvelopeSource): EnvelopeEvent | undefined {
   const repository = event.repository;
@@ -58,12 +61,15 @@ export function toEnvelopeEvent(event: NotificationEvent, source: EnvelopeSource
     target.url = `${source.baseUrl}/v2/${repository}/${kind === 'BLOB' ? 'blobs' : 'manifests'}/${event.digest}`;
   }
   if (event.tag !== undefined) target.tag = event.tag;
-  return {
+  const pull = event.type === 'PULL';
+  const envelope: EnvelopeEvent = {
     id: event.id,
     timestamp: event.publishedAt.toISOString(),
-    action: event.type === 'DELETE' ? 'delete' : 'push',
+    action: pull ? 'pull' : event.type === 'DELETE' ? 'delete' : 'push',
     target,
     actor: event.actor === '' ? {} : { name: event.actor },
     source: { addr: new URL(source.baseUrl).host, instanceID: source.instanceId },
   };
+  if (pull) envelope.count = event.count ?? 1;
+  return envelope;
 }

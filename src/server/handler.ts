@@ -27,6 +27,7 @@ import { RequestState, requestPath } from './request.js';
 import { isProbe, isWrite, parseRoute, type Route } from './routes.js';
 import { createMirrors, type Mirrors } from './mirror/mirrors.js';
 import { resolveMirrors, type MirrorOptions } from './mirror/options.js';
+import { checkPullOptions, pullRecorderOf, type PullOptions } from './pulls.js';
 
 /** createRegistryHandler's options: the store, the data directory, and the registry's switches and limits. */
 export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<AuthLimits> {
@@ -118,6 +119,11 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
    * without them does none of their work.
    */
   metrics?: boolean | MetricsOptions;
+  /**
+   * Pull statistics: when each manifest and tag was last pulled and how
+   * often, counted in memory and written in batches (on by default).
+   */
+  pulls?: PullOptions;
 }
 
 /** The registry as a request listener, with what it holds to let go of. */
@@ -156,6 +162,7 @@ export interface HandlerParts {
  * applies them.
  * @throws Error when the htpasswd or access file cannot be read, a limit is not a
  * number ≥ 0 (headersTimeout: > 0), or the data directory cannot be created;
+ * TypeError when pulls.flushInterval is not a number > 0;
  * TypeError from createBlobStore for S3 options it refuses;
  * AccessRulesError when the access rules do not hold together.
  */
@@ -165,7 +172,7 @@ export function createRegistryHandler(options: RegistryOptions): RegistryHandler
 
 /** createRegistryHandler's handler, with the parts a server of its own drives. @throws as createRegistryHandler. */
 export function handlerParts(options: RegistryOptions): HandlerParts {
-  const { registry, auth, connections, blobStore, onError, mirrors } = assemble(options);
+  const { registry, auth, connections, blobStore, onError, mirrors, pulls } = assemble(options);
   const parts = {
     connections,
     registry,
@@ -183,6 +190,8 @@ export function handlerParts(options: RegistryOptions): HandlerParts {
       parts.drain();
       blobStore.close();
       await mirrors?.close();
+      // After the mirrors: what they noted last is written too.
+      await pulls?.close();
       await auth?.close();
     })());
   parts.handler = handler;
@@ -192,6 +201,7 @@ export function handlerParts(options: RegistryOptions): HandlerParts {
 /** What a handler is made of, from its options. @throws as createRegistryHandler. */
 function assemble(options: RegistryOptions) {
   const access = accessOf(options);
+  checkPullOptions(options.pulls);
   const store = toAsyncStore(options.store);
   // Sessions in the metadata database: any replica takes any chunk, a restart loses none.
   const storage = options.storage === undefined ? { directory: options.dataDir } : { s3: options.storage };
@@ -208,10 +218,13 @@ function assemble(options: RegistryOptions) {
   const auth = options.htpasswd === undefined ? undefined : new BasicAuth(readHtpasswd(options.htpasswd, options.onWarning), options);
   const connections = new Connections(options);
   const metrics = metricsOf(options, store, blobStore, onError);
+  const timed = metrics === undefined ? store : metrics.timed(store);
+  // Through the timed store: the flushes show among the store's calls.
+  const pulls = pullRecorderOf(options.pulls, mirrored !== undefined, timed, onError, metrics?.pullFlushes);
   const { mirrorDefault, dataDir, onWarning } = options;
-  const mirrors = mirrored && createMirrors(mirrored, { mirrorDefault, dataDir, onWarning, store, blobs: blobStore, onError, counters: metrics?.mirrors });
+  const mirrors = mirrored && createMirrors(mirrored, { mirrorDefault, dataDir, onWarning, store, blobs: blobStore, onError, counters: metrics?.mirrors, pulls: pulls! });
   const registry: Registry = {
-    store: metrics === undefined ? store : metrics.timed(store),
+    store: timed,
     blobs: blobStore,
     faults: new FaultsOnce(onError),
     readOnly: options.readOnly ?? false,
@@ -225,8 +238,9 @@ function assemble(options: RegistryOptions) {
     logins: auth !== undefined,
     metrics,
     publicUrl: options.publicUrl === undefined ? undefined : checkedPublicUrl(options.publicUrl),
+    pulls: options.pulls?.stats === false ? undefined : pulls,
   };
-  return { registry, auth, connections, blobStore, onError, mirrors };
+  return { registry, auth, connections, blobStore, onError, mirrors, pulls };
 }
 
 /**

@@ -10,6 +10,7 @@ import type { Access } from './access.js';
 import type { FaultsOnce } from './faults.js';
 import type { Readiness } from './readiness.js';
 import type { RegistryMetrics } from './metrics.js';
+import type { PullRecorder } from './pulls.js';
 
 /** The registry's parts and switches, as the handlers see them. */
 export interface Registry {
@@ -37,6 +38,8 @@ export interface Registry {
   metrics?: RegistryMetrics;
   /** Where clients reach the registry (scheme://host[:port]), when it is set: Location headers are absolute under it. */
   publicUrl?: string;
+  /** Notes each manifest pull for the statistics, when they are on. */
+  pulls?: PullRecorder;
 }
 
 /** One request as the handlers see it. */

@@ -10,6 +10,7 @@ export type { S3Options } from '../blobstore/index.js';
 export type { FaultContext } from './faults.js';
 export { DEFAULT_MIRROR, resolveMirrors, type MirrorOptions, type ResolvedMirror } from './mirror/options.js';
 export { DEFAULT_MIN_FREE_DISK } from './readiness.js';
+export { DEFAULT_PULL_FLUSH_INTERVAL, type PullOptions } from './pulls.js';
 export {
   closeRegistry,
   createRegistry,

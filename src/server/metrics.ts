@@ -135,6 +135,8 @@ export class RegistryMetrics {
   readonly endpoint: boolean;
   /** What the mirrors count: pulls by result, upstream bytes and errors. */
   readonly mirrors: MirrorCounters;
+  /** Counts a store call of a pull statistics flush: written or failed, with its entries. */
+  readonly pullFlushes: (written: boolean, entries: number) => void;
   #inFlight = 0;
   readonly #requests: RequestCell[] = [];
   // route → method → status: lookups by strings whose hashes V8 keeps (literals, node's method names), no key built per request.
@@ -151,6 +153,7 @@ export class RegistryMetrics {
     this.#requestMetrics(registers);
     this.#stateGauges(registers, sources.blobs);
     this.mirrors = mirrorCounters(registers);
+    this.pullFlushes = pullFlushCounters(registers);
     const interval = options.statsInterval ?? DEFAULT_STATS_INTERVAL;
     storeGauges(registers, everyInterval(() => sources.store.stats({ top: 0 }), interval, sources.onError));
     notifyGauges(registers, everyInterval(() => sources.store.notifications.status(), interval, sources.onError));
@@ -302,6 +305,36 @@ export class RegistryMetrics {
 }
 
 const READ_MARK = Symbol('regmeta.bytesReadCounted');
+
+/** regmeta_pull_flushes_total{result} and regmeta_pull_entries_written_total, added to by the pull recorder. */
+function pullFlushCounters(registers: PromRegistry[]): (written: boolean, entries: number) => void {
+  const counts = { written: 0, failed: 0, entries: 0 };
+  new Counter({
+    name: 'regmeta_pull_flushes_total',
+    help: 'Batches of pull statistics written to the store (written) or refused by it (failed: kept for the next batch).',
+    labelNames: ['result'],
+    registers,
+    collect() {
+      this.reset();
+      this.inc({ result: 'written' }, counts.written);
+      this.inc({ result: 'failed' }, counts.failed);
+    },
+  });
+  new Counter({
+    name: 'regmeta_pull_entries_written_total',
+    help: 'Entries of pull statistics written (one per pulled manifest, tag or mirrored repository per batch, whatever its count).',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(counts.entries);
+    },
+  });
+  return (written, entries) => {
+    if (!written) return void counts.failed++;
+    counts.written++;
+    counts.entries += entries;
+  };
+}
 
 /** The store's counts and the database's size, from a stats read of at most once per interval. */
 function storeGauges(registers: PromRegistry[], stats: () => Promise<StoreStats | undefined>): void {

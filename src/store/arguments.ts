@@ -6,7 +6,7 @@
 import { StoreError } from './errors.js';
 import { checkDigest, checkRepository, checkTag } from './grammar.js';
 import { checkText, MAX_PAGE_SIZE, MAX_RETIRE_BATCH } from './limits.js';
-import type { Context, Descriptor, ManifestToRetire, PageOptions, Pull, TagToRetire } from './types.js';
+import type { Context, Descriptor, ManifestToRetire, PageOptions, Pull, RecordPullsOptions, TagToRetire } from './types.js';
 
 /** @throws StoreError EVENT_INVALID when the actor of `ctx` is not a text of the event log. */
 export function checkActor(ctx: Context | undefined): void {
@@ -64,14 +64,27 @@ export function checkBlob(blob: { digest: string; size: number }): void {
   if (!Number.isSafeInteger(size) || size < 0) throw new StoreError('SIZE_INVALID', 'blob size must be a non-negative integer');
 }
 
-/** What recordPulls takes. @throws StoreError ARGUMENT_INVALID (not an array of { repo, at: a valid Date }), NAME_INVALID. */
-export function checkPulls(pulls: readonly Pull[]): void {
-  if (!Array.isArray(pulls)) throw new StoreError('ARGUMENT_INVALID', 'recordPulls needs an array of { repo, at }');
+/**
+ * What recordPulls takes.
+ * @throws StoreError ARGUMENT_INVALID (not an array of { repo, digest?, tag?,
+ * at: a valid Date, count?: an integer ≥ 0 }, or options that are not { events?: boolean }),
+ * NAME_INVALID, DIGEST_INVALID, TAG_INVALID.
+ */
+export function checkPulls(pulls: readonly Pull[], options?: RecordPullsOptions): void {
+  if (!Array.isArray(pulls)) throw new StoreError('ARGUMENT_INVALID', 'recordPulls needs an array of { repo, digest?, tag?, at, count? }');
   for (const pull of pulls) {
-    if (typeof pull !== 'object' || pull === null) throw new StoreError('ARGUMENT_INVALID', 'a pull must be { repo, at }');
+    if (typeof pull !== 'object' || pull === null) throw new StoreError('ARGUMENT_INVALID', 'a pull must be { repo, digest?, tag?, at, count? }');
     checkRepository(pull.repo);
+    if (pull.digest !== undefined) checkDigest(pull.digest);
+    if (pull.tag !== undefined) checkTag(pull.tag);
     if (!(pull.at instanceof Date)) throw new StoreError('ARGUMENT_INVALID', "a pull's at must be a valid Date");
     checkTime(pull.at, "a pull's at");
+    const count = pull.count;
+    if (count !== undefined && (!Number.isSafeInteger(count) || count < 0)) throw new StoreError('ARGUMENT_INVALID', "a pull's count must be a non-negative integer");
+  }
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null || (options.events !== undefined && typeof options.events !== 'boolean')) {
+    throw new StoreError('ARGUMENT_INVALID', 'recordPulls options must be { events?: boolean }');
   }
 }
 

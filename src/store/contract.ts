@@ -7,7 +7,7 @@ import type { Reference } from './grammar.js';
 import type { StoreLimits } from './limits.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo } from './types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, NewEvent, PageOptions, PutManifestResult, StoreStats } from './types.js';
-import type { NamespaceRepository, Pull, StoredManifest, StorePolicy, TagHistoryEntry, UntaggedManifest } from './types.js';
+import type { NamespaceRepository, Pull, RecordPullsOptions, StoredManifest, StorePolicy, TagHistoryEntry, UntaggedManifest } from './types.js';
 import type { ManifestToRetire, RepositoryLinks, TagToRetire } from './types.js';
 import type { NotificationCursors } from './notifications.js';
 import type { UploadSessions } from './uploads.js';
@@ -169,17 +169,27 @@ export interface Store {
    */
   deleteRepository(repo: string, ctx?: Context): Promise<void>;
   /**
-   * Records when repositories were pulled (a mirror's cache notes its pulls
-   * and writes them in batches), all in one transaction: each one's last
-   * pull becomes the latest of the one recorded and the batch's. A
-   * repository that does not exist (deleted since its pull) is skipped; a
-   * repository deleted and created again starts unpulled. Writes no events:
-   * a pull changes no content.
+   * Records pulls noted and added up by the caller (the server writes its
+   * pulls in batches: no write per pull), all in one transaction. Each
+   * entry adds its `count` (default 1) to its manifest's pull count (by
+   * digest) and to its tag's (by tag), whatever was recorded before, so
+   * that replicas sharing a database each add their own; each last-pull
+   * time becomes the latest of the one recorded and the entry's, the
+   * repository's too (a mirror's cache is evicted by it). An entry with
+   * neither digest nor tag marks the repository's use alone. A repository,
+   * manifest or tag that does not exist (deleted since the pull) is
+   * skipped; one deleted and created again starts unpulled. With
+   * `options.events`, a PULL event (actor '': many clients' pulls in one)
+   * is written for each entry whose manifest or tag is there, with the
+   * manifest as its object (`repo@digest`, the tag's manifest for a tag
+   * alone), its tag when by tag, and its count; without, no events: a pull
+   * changes no content.
    * @returns how many repositories had a pull recorded.
-   * @throws StoreError ARGUMENT_INVALID (`pulls` not an array of { repo, at:
-   * a valid Date }); NAME_INVALID.
+   * @throws StoreError ARGUMENT_INVALID (`pulls` not an array of { repo,
+   * digest?, tag?, at: a valid Date, count?: an integer ≥ 0 }, or `options`
+   * not { events?: boolean }); NAME_INVALID, DIGEST_INVALID, TAG_INVALID.
    */
-  recordPulls(pulls: readonly Pull[]): Promise<number>;
+  recordPulls(pulls: readonly Pull[], options?: RecordPullsOptions): Promise<number>;
   /**
    * The repositories of the namespace `prefix` (those named `prefix/…`), in
    * byte order, each with when it was created and last pulled and the blobs

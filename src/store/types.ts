@@ -69,10 +69,26 @@ export interface BlobInfo {
   createdAt: Date;
 }
 
-/** That a repository was pulled at a time: what a mirror's cache records of its use (Store.recordPulls). */
+/**
+ * Pulls of one thing in a repository, added up by the caller (Store.recordPulls):
+ * of manifest `digest` (by `tag` when given: the tag's too), of `tag` alone
+ * (a HEAD that resolves it), or, with neither, the repository's use alone
+ * (a mirror's cache notes it for gc's eviction).
+ */
 export interface Pull {
   repo: string;
+  digest?: string;
+  tag?: string;
+  /** The latest of these pulls. */
   at: Date;
+  /** How many pulls the entry stands for (default 1; 0 marks the time alone); a repository's use alone counts none. */
+  count?: number;
+}
+
+/** What Store.recordPulls may do beside counting. */
+export interface RecordPullsOptions {
+  /** Write a PULL event per entry that pulled a manifest or a tag still there (default false). */
+  events?: boolean;
 }
 
 /** A repository of a namespace with the blobs linked into it: what an eviction from a mirror's cache weighs (Store.namespaceUsage). */

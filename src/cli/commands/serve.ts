@@ -177,6 +177,7 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
       },
       ...metricsOptions(config),
       minFreeDisk: config.minFreeDisk,
+      pulls: config.pulls,
       log: (entry) => log?.request(entry),
       onError: (error, request) => log && logFault(log.logger, error, request),
       onWarning: warn,

@@ -51,6 +51,8 @@ export interface ServeConfig {
   metricsListen?: string;
   /** Milliseconds. */
   metricsInterval: number;
+  /** Pull statistics; flushInterval in milliseconds. */
+  pulls: { stats: boolean; flushInterval: number; events: boolean };
   limits: {
     idleTimeout: number;
     headersTimeout: number;

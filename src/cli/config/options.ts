@@ -6,7 +6,7 @@
 // commands read `data`, `database`, `storage.s3` and `mirrors` from it too (location.ts).
 
 import { DEFAULT_BLOB_LIMITS } from '../../blobstore/index.js';
-import { DATABASE_FILE, REDIRECT_TTL_SECONDS, DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MIN_FREE_DISK, DEFAULT_STATS_INTERVAL } from '../../server/index.js';
+import { DATABASE_FILE, REDIRECT_TTL_SECONDS, DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MIN_FREE_DISK, DEFAULT_PULL_FLUSH_INTERVAL, DEFAULT_STATS_INTERVAL } from '../../server/index.js';
 import { mirrorPrefix, mirrors } from './mirrors.js';
 import { retention } from './retention.js';
 import { s3 } from './storage.js';
@@ -133,6 +133,25 @@ const SPECS: OptionSpec[] = [
     default: DEFAULT_STATS_INTERVAL,
     arg: 'duration',
     help: 'read the store\'s counts and the webhooks\' state for the metrics at most this often (scrapes in between get the last read)',
+  },
+  {
+    key: 'pulls.stats',
+    kind: boolean,
+    default: true,
+    help: 'count the pulls of each manifest and tag and keep when each was last pulled (a manifest GET counts the manifest, by tag the tag too; a HEAD by tag marks the tag\'s time alone; blobs are not counted), in memory, written in batches: no write per pull',
+  },
+  {
+    key: 'pulls.flushInterval',
+    kind: duration(1),
+    default: DEFAULT_PULL_FLUSH_INTERVAL,
+    arg: 'duration',
+    help: 'write the pulls counted in memory at most this often, and at shutdown: a crash loses at most this long\'s counts',
+  },
+  {
+    key: 'pulls.events',
+    kind: boolean,
+    default: false,
+    help: 'write a PULL event per pulled manifest or tag per batch, with its count, for webhooks (action "pull"): a pull storm is one event per batch, not one per pull',
   },
   {
     key: 'logLevel',

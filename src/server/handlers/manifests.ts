@@ -37,7 +37,8 @@ function parseAccepts(header: string, mediaType: string): boolean {
  * (end-3): the exact bytes pushed, with Content-Type and Docker-Content-Digest.
  * By tag, a manifest whose type the Accept header excludes is
  * MANIFEST_UNKNOWN, as distribution answers; by digest the content is
- * immutable and served whatever the client listed.
+ * immutable and served whatever the client listed. The pull is noted for
+ * the statistics, written later in a batch.
  */
 export async function getManifest(c: RequestContext, name: string, reference: Reference): Promise<void> {
   const head = c.req.method === 'HEAD';
@@ -51,6 +52,14 @@ export async function getManifest(c: RequestContext, name: string, reference: Re
   const { digest } = manifest;
   c.writeHead(200, ['Content-Type', manifest.mediaType, 'Docker-Content-Digest', digest, 'ETag', `"${digest}"`, 'Content-Length', manifest.size]);
   c.res.end(head ? undefined : (manifest as StoredManifest).payload);
+  // A GET pulls the manifest (by tag, the tag too). A HEAD by tag resolves
+  // the tag, for a GET by digest to follow (containerd) or for an update
+  // check: it marks when the tag was used, counting nothing. A HEAD by
+  // digest only asks whether the manifest is there.
+  const { pulls } = c.registry;
+  if (pulls === undefined) return;
+  if (!head) pulls.note(name, digest, reference.tag);
+  else if (reference.tag !== undefined) pulls.note(name, undefined, reference.tag, 0);
 }
 
 /**

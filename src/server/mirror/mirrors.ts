@@ -12,7 +12,7 @@ import { pullManifest } from './manifests.js';
 import type { BlobStore } from '../../blobstore/index.js';
 import type { Store } from '../../store/index.js';
 import type { ResolvedMirror } from './options.js';
-import { PullRecorder } from './pulls.js';
+import type { PullRecorder } from '../pulls.js';
 import { listTags, referrers } from './tags.js';
 import type { Mirror, MirrorCounters, MirrorParts, MirrorTarget, Next } from './types.js';
 import { Upstream } from './upstream.js';
@@ -27,11 +27,13 @@ interface MirrorsSetup {
   onWarning?: (message: string) => void;
   /** The metrics' counters, when the metrics are on. */
   counters?: MirrorCounters;
+  /** The registry's recorder, which notes each pull of a cached repository (its owner closes it). */
+  pulls: PullRecorder;
 }
 
-/** The mirrors of `mirrors` (checked by resolveMirrors), their pulls noted and written in batches. */
+/** The mirrors of `mirrors` (checked by resolveMirrors), their pulls noted by the registry's recorder. */
 export function createMirrors(mirrors: readonly ResolvedMirror[], setup: MirrorsSetup): Mirrors {
-  const pulls = new PullRecorder(setup.store, setup.onError);
+  const { pulls } = setup;
   const parts: MirrorParts = {
     store: setup.store,
     blobs: setup.blobs,
@@ -40,7 +42,7 @@ export function createMirrors(mirrors: readonly ResolvedMirror[], setup: Mirrors
     counters: setup.counters ?? { pull() {}, upstreamBytes() {}, upstreamError() {} },
     notePull: (repo) => pulls.note(repo),
   };
-  return new Mirrors(mirrors, setup.mirrorDefault, parts, pulls);
+  return new Mirrors(mirrors, setup.mirrorDefault, parts);
 }
 
 /** The route kinds a mirror answers for pulls; every other route in its namespace is a write. */
@@ -51,17 +53,12 @@ export class Mirrors {
   readonly #mirrors: Mirror[];
   readonly #default: Mirror | undefined;
   readonly parts: MirrorParts;
-  readonly #pulls: PullRecorder | undefined;
 
-  /**
-   * @param mirrors checked by resolveMirrors; `defaultPrefix` one of their
-   * prefixes; `pulls` the recorder behind `parts.notePull`, written at close.
-   */
-  constructor(mirrors: readonly ResolvedMirror[], defaultPrefix: string | undefined, parts: MirrorParts, pulls?: PullRecorder) {
+  /** @param mirrors checked by resolveMirrors; `defaultPrefix` one of their prefixes. */
+  constructor(mirrors: readonly ResolvedMirror[], defaultPrefix: string | undefined, parts: MirrorParts) {
     this.#mirrors = mirrors.map((options) => ({ options, upstream: new Upstream(options) }));
     this.#default = this.#mirrors.find((m) => m.options.prefix === defaultPrefix);
     this.parts = parts;
-    this.#pulls = pulls;
   }
 
   /** The mirror whose namespace holds `name`, or undefined. */
@@ -127,11 +124,10 @@ export class Mirrors {
     }
   }
 
-  /** Stops the downloads running, closes the upstreams' connections and writes the pulls noted (never rejects). */
+  /** Stops the downloads running and closes the upstreams' connections (never rejects). */
   async close(): Promise<void> {
     const downloads = closeDownloads(this.parts);
     for (const mirror of this.#mirrors) mirror.upstream.close();
-    await this.#pulls?.close();
     await downloads;
   }
 }

@@ -13,7 +13,7 @@ import { StoreError } from '../errors.js';
 import type { Reference } from '../grammar.js';
 import { DEFAULT_POSTGRES_TIMEOUTS, limitsOf, type StoreLimits } from '../limits.js';
 import type { BlobInfo, CatalogOptions, Context, Descriptor, Event, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
-import type { ManifestToRetire, NamespaceRepository, PostgresStoreOptions, Pull, StoredManifest, StorePolicy, TagToRetire } from '../types.js';
+import type { ManifestToRetire, NamespaceRepository, PostgresStoreOptions, Pull, RecordPullsOptions, StoredManifest, StorePolicy, TagToRetire } from '../types.js';
 import { compilePolicy } from '../policy.js';
 import * as blobs from './blobs.js';
 import { PgContext, type Sql } from './context.js';
@@ -128,8 +128,8 @@ class PostgresStore implements Store {
   deleteRepository(repo: string, ctx?: Context) {
     return repositories.deleteRepository(this.#cx, repo, ctx);
   }
-  recordPulls(batch: readonly Pull[]): Promise<number> {
-    return pulls.recordPulls(this.#cx, batch);
+  recordPulls(batch: readonly Pull[], options?: RecordPullsOptions): Promise<number> {
+    return pulls.recordPulls(this.#cx, batch, options);
   }
   namespaceUsage(prefix: string): Promise<NamespaceRepository[]> {
     return pulls.namespaceUsage(this.#cx, prefix);

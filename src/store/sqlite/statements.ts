@@ -10,7 +10,7 @@ import { prepareInspectionStatements } from './inspection.js';
 import { prepareLockStatements } from './locks.js';
 import { prepareManifestStatements } from './manifests.js';
 import { prepareNotificationStatements } from './notifications.js';
-import { preparePullStatements } from './pulls.js';
+import { preparePullStatements, preparePullStatsStatements } from './pulls.js';
 import { prepareRepositoryStatements } from './repositories.js';
 import { prepareRetentionStatements } from './retention.js';
 import { prepareSubscriptionStatements } from './subscriptions.js';
@@ -32,6 +32,7 @@ export interface Statements {
   uploads: ReturnType<typeof prepareUploadStatements>;
   locks: ReturnType<typeof prepareLockStatements>;
   pulls: ReturnType<typeof preparePullStatements>;
+  pullStats: ReturnType<typeof preparePullStatsStatements>;
 }
 
 /**
@@ -44,6 +45,7 @@ export function prepareStatements(db: Database.Database): Statements {
   let locks: Statements['locks'] | undefined;
   let pulls: Statements['pulls'] | undefined;
   let retention: Statements['retention'] | undefined;
+  let pullStats: Statements['pullStats'] | undefined;
   return {
     repositories: prepareRepositoryStatements(db),
     manifests: prepareManifestStatements(db),
@@ -74,6 +76,9 @@ export function prepareStatements(db: Database.Database): Statements {
     get retention() {
       return (retention ??= prepareRetentionStatements(db));
     },
-
+    // The same for a version-6 file, which has no manifest.pull_count yet.
+    get pullStats() {
+      return (pullStats ??= preparePullStatsStatements(db));
+    },
   };
 }

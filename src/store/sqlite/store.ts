@@ -25,7 +25,7 @@ import * as tags from './tags.js';
 import { SqliteUploadSessions } from './uploads.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo, NewEvent } from '../types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest, TagHistoryEntry, UntaggedManifest } from '../types.js';
-import type { ManifestToRetire, NamespaceRepository, RepositoryLinks, Pull, StorePolicy, TagToRetire } from '../types.js';
+import type { ManifestToRetire, NamespaceRepository, RepositoryLinks, Pull, RecordPullsOptions, StorePolicy, TagToRetire } from '../types.js';
 
 /**
  * The metadata of a registry in a SQLite file: the Store contract,
@@ -133,8 +133,8 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
     repositories.deleteRepository(this.#cx, repo, ctx);
   }
 
-  recordPulls(batch: readonly Pull[]): number {
-    return pulls.recordPulls(this.#cx, batch);
+  recordPulls(batch: readonly Pull[], options?: RecordPullsOptions): number {
+    return pulls.recordPulls(this.#cx, batch, options);
   }
 
   namespaceUsage(prefix: string): NamespaceRepository[] {

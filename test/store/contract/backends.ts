@@ -4,6 +4,8 @@
 // RunMetaDBTests against every MetaDB).
 
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import postgresClient from 'postgres';
 import { afterAll, afterEach, beforeEach } from 'vitest';
 import { asyncStore, openStore, type Store, type StorePolicy } from 'regmeta';
 import { openPostgresStore } from 'regmeta/postgres';
@@ -31,6 +33,12 @@ export interface Opened {
    * with `shared`) or another replica (PostgreSQL). cleanup closes it.
    */
   connect(): Promise<Store>;
+  /**
+   * Runs a read of `text` (SQL both backends read alike) on the database
+   * itself, not through a store (SQLite: opened with `shared`): what a test
+   * checks of the columns the store writes and no method of its reads.
+   */
+  query(text: string): Promise<Record<string, unknown>[]>;
   /** Closes every store of this database and removes what it left behind. */
   cleanup(): Promise<void>;
 }
@@ -54,7 +62,8 @@ const sqlite: Backend = {
     if (!shared) {
       // The cheap default: a private in-memory database per test.
       const store = asyncStore(openStore(':memory:', limits));
-      return { store, connect: () => Promise.reject(new Error('connect() needs open({ shared: true })')), cleanup: () => store.close() };
+      const shared = () => Promise.reject(new Error('needs open({ shared: true })'));
+      return { store, connect: shared, query: shared, cleanup: () => store.close() };
     }
     const { dir, remove } = tempDir();
     const file = join(dir, 'metadata.db');
@@ -65,6 +74,14 @@ const sqlite: Backend = {
         const other = asyncStore(openStore(file, { ...limits, pollInterval: POLL_INTERVAL }));
         opened.push(other);
         return other;
+      },
+      query: async (text) => {
+        const db = new Database(file, { readonly: true });
+        try {
+          return db.prepare(text).all() as Record<string, unknown>[];
+        } finally {
+          db.close();
+        }
       },
       cleanup: async () => {
         for (const store of opened) await store.close();
@@ -124,6 +141,17 @@ const postgres: Backend = {
         const other = await openPostgresStore(url, limits);
         opened.push(other);
         return other;
+      },
+      query: async (text) => {
+        const sql = postgresClient(url, { max: 1, onnotice: () => {} });
+        try {
+          const rows = await sql.unsafe(text);
+          // bigint (oid 20) as numbers, as SQLite answers them: postgres.js reads them as strings.
+          const bigints = rows.columns.filter((c) => c.type === 20).map((c) => c.name);
+          return rows.map((row) => ({ ...row, ...Object.fromEntries(bigints.map((name) => [name, row[name] === null ? null : Number(row[name])])) }));
+        } finally {
+          await sql.end();
+        }
       },
       cleanup: async () => {
         for (const store of opened) await store.close();

@@ -105,6 +105,23 @@ describe.each(backends)('$name', (backend) => {
     expect((await store.repositoryLinks('other/app')).manifests).toHaveLength(6);
   });
 
+  it('keeps what was pulled within pulledWithin, by tag or its manifest by digest, as recordPulls wrote it', async () => {
+    const repo = 'acme/app';
+    const byTag = await put(store, repo, ociManifest({ seed: 'by-tag' }), 'pulled-by-tag');
+    const byDigest = await put(store, repo, ociManifest({ seed: 'by-digest' }), 'pulled-by-digest');
+    await put(store, repo, ociManifest({ seed: 'long-ago' }), 'pulled-long-ago');
+    await put(store, repo, ociManifest({ seed: 'never' }), 'never-pulled');
+    const now = Date.now() + HOUR;
+    await store.recordPulls([
+      { repo, tag: 'pulled-by-tag', digest: byTag.digest, at: new Date(now - 2 * HOUR) },
+      { repo, digest: byDigest.digest, at: new Date(now - 3 * HOUR) },
+      { repo, tag: 'pulled-long-ago', at: new Date(now - 48 * HOUR) },
+    ]);
+    const result = await applyRetention(store, [{ repositories: 'acme/*', keep: { pulledWithin: 24 * HOUR } }], { now: new Date(now) });
+    expect(result.tags.map((t) => `${t.tag}: ${t.reason}`).sort()).toEqual(['never-pulled: never pulled', 'pulled-long-ago: pulled 2d ago']);
+    expect(await store.allTags(repo)).toEqual(['pulled-by-digest', 'pulled-by-tag']);
+  });
+
   it('on 10,000 tags with indexes, referrers and immutable tags: the dry run lists what the apply deletes, and nothing needed goes', async () => {
     const repos = [
       ...Array.from({ length: 40 }, (_, i) => `acme/app-${i}`),
