@@ -17,9 +17,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { asyncStore, MediaType, openStore, type Store } from 'regmeta';
 import { openPostgresStore } from 'regmeta/postgres';
-import { applyPlan } from '../src/store/retention/apply.js';
-import { planRetention } from '../src/store/retention/plan.js';
-import type { RetentionRule } from '../src/store/retention/rules.js';
+import { applyPlan } from '../src/store/retention.js';
+import { planRetention } from '../src/store/retention-plan.js';
+import type { RetentionRule } from '../src/store/retention-rules.js';
 import { formatNumber, markdownTable, median, progress, progressDone } from './lib.js';
 import { startPostgres } from './postgres.js';
 

@@ -76,9 +76,9 @@ export { MediaType, pushedMediaType } from './payload.js';
 export { EVENT_TYPES, OBJECT_TYPES } from './events.js';
 
 // Retention rules: a plan of what they remove and why, and its apply (regmeta gc --retention, serve's schedule).
-export { planRetention, type RetentionPlan, type RepositoryPlan, type PlannedTag, type PlannedManifest, type PlanOptions } from './retention/plan.js';
-export { applyPlan, applyRetention, deletionsOf, RETENTION_ACTOR, type RetentionDeletion, type RetentionResult } from './retention/apply.js';
-export { compileRetentionRules, DEFAULT_UNTAGGED_GRACE, type RetentionRule, type RetentionKeep } from './retention/rules.js';
+export { planRetention, type RetentionPlan, type RepositoryPlan, type PlannedTag, type PlannedManifest, type PlanOptions } from './retention-plan.js';
+export { applyPlan, applyRetention, deletionsOf, type RetentionDeletion, type RetentionResult } from './retention.js';
+export { compileRetentionRules, type RetentionRule, type RetentionKeep } from './retention-rules.js';
 
 // Who a process is, and whether it has gone: for files processes sharing a directory leave behind.
 export { processGone, processIdentity } from './sqlite/process-identity.js';

@@ -4,9 +4,9 @@
 // is kept when any keep condition of that rule keeps it; untagged manifests
 // go after the rule's grace. A repository that no rule matches is left alone.
 
-import { StoreError } from '../errors.js';
-import { compilePattern, compileTagPattern } from '../grammar.js';
-import type { ImmutableRule } from '../types.js';
+import { StoreError } from './errors.js';
+import { compilePattern, compileTagPattern } from './grammar.js';
+import type { ImmutableRule } from './types.js';
 
 /** What a rule keeps. Durations are milliseconds. */
 export interface RetentionKeep {
@@ -31,7 +31,7 @@ export interface RetentionRule {
 }
 
 /** How long an untagged manifest stays when its rule says nothing: gc's default grace. */
-export const DEFAULT_UNTAGGED_GRACE = 24 * 60 * 60 * 1000;
+const DEFAULT_UNTAGGED_GRACE = 24 * 60 * 60 * 1000;
 
 /** A rule compiled: its patterns as regular expressions. */
 export interface CompiledRule {

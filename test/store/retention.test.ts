@@ -7,11 +7,11 @@
 
 import { describe, expect, it } from 'vitest';
 import type { Event, ImmutableRule, RepositoryLinks, Store } from 'regmeta';
-import { applyPlan, applyRetention, deletionsOf, type RetentionDeletion } from '../../../src/store/retention/apply.js';
-import { planRetention } from '../../../src/store/retention/plan.js';
-import type { RetentionRule } from '../../../src/store/retention/rules.js';
-import { ociIndex, ociManifest, tickPast, type Built } from '../fixtures.js';
-import { backends, storePerTest } from '../contract/backends.js';
+import { applyPlan, applyRetention, deletionsOf, type RetentionDeletion } from '../../src/store/retention.js';
+import { planRetention } from '../../src/store/retention-plan.js';
+import type { RetentionRule } from '../../src/store/retention-rules.js';
+import { ociIndex, ociManifest, tickPast, type Built } from './fixtures.js';
+import { backends, storePerTest } from './contract/backends.js';
 
 const HOUR = 3_600_000;
 

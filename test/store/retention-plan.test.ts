@@ -4,8 +4,8 @@
 // children, a subject before its referrers), with the rules' checks.
 
 import { describe, expect, it } from 'vitest';
-import { planRepository } from '../../../src/store/retention/plan.js';
-import { compileRetentionRules, type RetentionRule } from '../../../src/store/retention/rules.js';
+import { planRepository } from '../../src/store/retention-plan.js';
+import { compileRetentionRules, type RetentionRule } from '../../src/store/retention-rules.js';
 import type { ManifestLinks, RepositoryLinks, TagLink } from 'regmeta';
 import { StoreError } from 'regmeta';
 

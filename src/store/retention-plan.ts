@@ -6,9 +6,9 @@
 // round after round, so that applying the plan deletes exactly this list
 // unless something changes meanwhile.
 
-import type { Store } from '../contract.js';
-import type { ImmutableRule, ManifestLinks, RepositoryLinks, TagLink } from '../types.js';
-import { compileImmutable, compileRetentionRules, type CompiledRule, type RetentionRule } from './rules.js';
+import type { Store } from './contract.js';
+import type { ImmutableRule, ManifestLinks, RepositoryLinks, TagLink } from './types.js';
+import { compileImmutable, compileRetentionRules, type CompiledRule, type RetentionRule } from './retention-rules.js';
 
 /** A tag the plan removes, as it saw it: applied only while it still is so. */
 export interface PlannedTag {

@@ -4,13 +4,13 @@
 // or pushed again, a manifest tagged or listed since) stays: the store
 // checks each premise again inside the delete's transaction.
 
-import type { Store } from '../contract.js';
-import type { Context } from '../types.js';
-import { planRetention, type PlanOptions, type RepositoryPlan, type RetentionPlan } from './plan.js';
-import type { RetentionRule } from './rules.js';
+import type { Store } from './contract.js';
+import type { Context } from './types.js';
+import { planRetention, type PlanOptions, type RepositoryPlan, type RetentionPlan } from './retention-plan.js';
+import type { RetentionRule } from './retention-rules.js';
 
 /** The actor of retention's deletes, in their events. */
-export const RETENTION_ACTOR = 'retention';
+const RETENTION_ACTOR = 'retention';
 
 /** Deletes per transaction: a server's writers wait milliseconds for one. */
 const BATCH = 1000;
