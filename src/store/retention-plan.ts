@@ -116,7 +116,10 @@ function collectable(
   const referrers = new Map<string, string[]>();
   for (const m of manifests) {
     for (const child of m.children) parents.set(child, (parents.get(child) ?? 0) + 1);
-    if (m.subject !== undefined) referrers.set(m.subject, [...(referrers.get(m.subject) ?? []), m.digest]);
+    if (m.subject === undefined) continue;
+    const list = referrers.get(m.subject);
+    if (list === undefined) referrers.set(m.subject, [m.digest]);
+    else list.push(m.digest);
   }
   const present = new Set(byDigest.keys());
   const free = (digest: string) => {
@@ -125,28 +128,36 @@ function collectable(
     if ((tags.kept.get(digest) ?? 0) > 0 || (parents.get(digest) ?? 0) > 0) return false;
     return m.subject === undefined || !present.has(m.subject);
   };
-  const queue = manifests.map((m) => m.digest).filter(free).sort();
+  // In waves: what is free now, then what deleting it frees. Within a wave the
+  // order is free: oldest push first, which is near the order the rows were
+  // written in, so that a batch of deletes touches neighbouring pages.
   const cause = new Map<string, string>();
   const planned: PlannedManifest[] = [];
-  for (let i = 0; i < queue.length; i++) {
-    const digest = queue[i];
-    if (!present.has(digest)) continue;
-    present.delete(digest);
-    const m = byDigest.get(digest)!;
-    const why = cause.get(digest) ?? (tags.removed.has(digest) ? 'its tags go' : 'untagged');
-    planned.push({ digest, pushedAt: m.pushedAt, reason: `${why}; pushed ${ago(now - m.pushedAt.getTime())} ago, grace ${ago(grace)}` });
-    for (const child of m.children) {
-      parents.set(child, parents.get(child)! - 1);
-      if (free(child)) {
-        queue.push(child);
+  const oldestFirst = (a: string, b: string) => byDigest.get(a)!.pushedAt.getTime() - byDigest.get(b)!.pushedAt.getTime() || (a < b ? -1 : 1);
+  for (let wave = manifests.map((m) => m.digest).filter(free); wave.length > 0; ) {
+    wave.sort(oldestFirst);
+    for (const digest of wave) present.delete(digest);
+    const next = new Set<string>();
+    for (const digest of wave) {
+      const m = byDigest.get(digest)!;
+      const why = cause.get(digest) ?? (tags.removed.has(digest) ? 'its tags go' : 'untagged');
+      planned.push({ digest, pushedAt: m.pushedAt, reason: `${why}; pushed ${ago(now - m.pushedAt.getTime())} ago, grace ${ago(grace)}` });
+      for (const child of m.children) parents.set(child, parents.get(child)! - 1);
+    }
+    for (const digest of wave) {
+      const m = byDigest.get(digest)!;
+      for (const child of m.children) {
+        if (next.has(child) || !free(child)) continue;
+        next.add(child);
         cause.set(child, `its index ${digest.slice(0, 19)}… goes`);
       }
+      for (const referrer of referrers.get(digest) ?? []) {
+        if (next.has(referrer) || !free(referrer)) continue;
+        next.add(referrer);
+        cause.set(referrer, `its subject ${digest.slice(0, 19)}… goes`);
+      }
     }
-    for (const referrer of referrers.get(digest) ?? []) {
-      if (!free(referrer)) continue;
-      queue.push(referrer);
-      cause.set(referrer, `its subject ${digest.slice(0, 19)}… goes`);
-    }
+    wave = [...next];
   }
   return planned;
 }
@@ -173,6 +184,8 @@ export function planRepository(
     if (why === undefined) keptTags.set(tag.digest, (keptTags.get(tag.digest) ?? 0) + 1);
     else tags.push({ tag: tag.tag, digest: tag.digest, updatedAt: tag.updatedAt, pushedAt: tag.pushedAt, reason: why });
   });
+  // Deleted in name order: the tag table's key, so a batch touches neighbouring pages.
+  tags.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
   const before = now - rule.grace;
   return {
     repository,

@@ -101,21 +101,23 @@ export function retireManifests(
   return cx.write(() => {
     const repositoryId = cx.sql.repositories.repositoryId.get({ repository: repo }) as number | undefined;
     if (repositoryId === undefined) return [];
+    // In row order, so that a batch's deletes touch neighbouring pages.
+    let left = manifests
+      .map((entry) => ({ entry, id: cx.sql.manifests.manifestId.get({ repositoryId, digest: entry.digest }) as number | undefined }))
+      .filter((m): m is { entry: ManifestToRetire; id: number } => m.id !== undefined)
+      .sort((a, b) => a.id - b.id);
     const deleted: string[] = [];
     // Rounds until one deletes nothing: an index deleted frees its children, a subject its referrers.
-    let left = [...manifests];
     for (let progress = true; progress && left.length > 0; ) {
       progress = false;
-      const kept: ManifestToRetire[] = [];
-      for (const entry of left) {
-        const manifestId = cx.sql.manifests.manifestId.get({ repositoryId, digest: entry.digest }) as number | undefined;
-        if (manifestId === undefined) continue;
-        if (cx.sql.gc.manifestCollectable.get({ manifestId, before }) === undefined) {
-          kept.push(entry);
+      const kept: typeof left = [];
+      for (const m of left) {
+        if (cx.sql.gc.manifestCollectable.get({ manifestId: m.id, before }) === undefined) {
+          kept.push(m);
           continue;
         }
-        removeManifest(cx, repo, { id: manifestId, digest: entry.digest }, actor, entry.reason);
-        deleted.push(entry.digest);
+        removeManifest(cx, repo, { id: m.id, digest: m.entry.digest }, actor, m.entry.reason);
+        deleted.push(m.entry.digest);
         progress = true;
       }
       left = kept;
