@@ -45,7 +45,10 @@ export async function retireTags(cx: PgContext, repo: string, given: readonly Ta
     const digests = [...new Set(tags.map((t) => t.digest))];
     // Locked: a push of one of these manifests again (which moves its
     // pushed_at) waits for this commit, or has committed and is seen below.
-    await tx.sql`SELECT id FROM manifest WHERE repository_id = ${id} AND digest = ANY(${digests}::text[]) ORDER BY id FOR SHARE`;
+    // Joined to the list, not `= ANY(list)`: a probe of the index per digest, never a scan that tests each row against the list.
+    await tx.sql`
+      SELECT m.id FROM unnest(${digests}::text[]) AS d (digest) JOIN manifest m ON m.repository_id = ${id} AND m.digest = d.digest
+      ORDER BY m.id FOR SHARE OF m`;
     // A tag moved meanwhile is re-checked on its new row: its updated_at differs.
     const rows = await tx.sql<{ name: string }[]>`
       DELETE FROM tag t
@@ -85,8 +88,8 @@ export async function retireManifests(
     if (id === undefined) return [];
     // Locked: a tag write (its foreign key) or a delete elsewhere waits for this commit.
     const locked = await tx.sql<{ id: number }[]>`
-      SELECT id FROM manifest WHERE repository_id = ${id} AND digest = ANY(${manifests.map((m) => m.digest)}::text[])
-      ORDER BY id FOR UPDATE`;
+      SELECT m.id FROM unnest(${manifests.map((m) => m.digest)}::text[]) AS d (digest) JOIN manifest m ON m.repository_id = ${id} AND m.digest = d.digest
+      ORDER BY m.id FOR UPDATE OF m`;
     let left = locked.map((row) => row.id);
     const reasons = new Map(manifests.map((m) => [m.digest, m.reason]));
     const deleted: string[] = [];
@@ -94,8 +97,8 @@ export async function retireManifests(
     // subject its referrers (each statement sees what the previous one deleted).
     while (left.length > 0) {
       const rows = await tx.sql<{ id: number; digest: string }[]>`
-        DELETE FROM manifest m
-        WHERE m.id = ANY(${left}::bigint[]) AND ${collectableManifest(tx.sql, before)}
+        DELETE FROM manifest m USING unnest(${left}::bigint[]) AS x (id)
+        WHERE m.id = x.id AND ${collectableManifest(tx.sql, before)}
         RETURNING m.id, m.digest`;
       if (rows.length === 0) break;
       const gone = new Set(rows.map((row) => row.id));
