@@ -269,4 +269,12 @@ CREATE INDEX upload_session_by_client ON upload_session (client);
 -- The sweeper finds the sessions idle past the TTL without a scan.
 CREATE INDEX upload_session_by_time ON upload_session (updated_at);
 
+-- tagDetails' sorts by time (version 5): a page by push time walks a
+-- repository's manifests in push order (then their tags, by name), a page by
+-- pull time its tags in pull order, name breaking ties; a tag never pulled
+-- sorts as pulled at 0. Each page is a seek and a short walk, never a sort
+-- of the whole repository.
+CREATE INDEX manifest_by_push ON manifest (repository_id, pushed_at);
+CREATE INDEX tag_by_pull ON tag (repository_id, (coalesce(pulled_at, 0)), name);
+
 INSERT INTO regmeta_schema (version) VALUES (5);

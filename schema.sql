@@ -275,4 +275,12 @@ CREATE TABLE blob_lock (
   lease_until INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- tagDetails' sorts by time (version 7): a page by push time walks a
+-- repository's manifests in push order (then their tags, by name), a page by
+-- pull time its tags in pull order, name breaking ties; a tag never pulled
+-- sorts as pulled at 0. Each page is a seek and a short walk, never a sort
+-- of the whole repository.
+CREATE INDEX manifest_by_push ON manifest (repository_id, pushed_at);
+CREATE INDEX tag_by_pull ON tag (repository_id, coalesce(pulled_at, 0), name);
+
 PRAGMA user_version = 7;

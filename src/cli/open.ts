@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBlobStore, type BlobStore, type BlobStoreOptions } from '../blobstore/index.js';
 import { DATABASE_FILE } from '../server/index.js';
-import { asyncStore, openPostgresStore, openStore, probeDatabase, StoreError, type DatabaseKind, type Store, type StoreOptions } from '../store/index.js';
+import { asyncStore, openPostgresStore, openStore, probeDatabase, StoreError, type DatabaseKind, type Store, type StoreOptions, type StorePolicy } from '../store/index.js';
 import type { Location } from './config/location.js';
 import { fromStoreError, UNFINISHED_MIGRATION_HINT } from './errors.js';
 import { CliError, Exit } from './exit.js';
@@ -68,6 +68,8 @@ interface MetadataOptions {
   create?: boolean;
   /** SQLite's durability: 'normal' for bulk writers that can simply be run again (import). */
   durability?: StoreOptions['durability'];
+  /** What the store enforces in its transactions (serve: the immutable tags of the config). */
+  policy?: StorePolicy;
 }
 
 /**
@@ -93,8 +95,9 @@ export async function openMetadata(where: Location, options: MetadataOptions = {
       throw new CliError(Exit.IO, `cannot create the data directory ${where.data}: ${(error as NodeJS.ErrnoException).code}`, 'pass --data <dir>');
     }
   }
-  if (where.database !== undefined) return openPostgres(where.database, options.readOnly === true);
+  if (where.database !== undefined) return openPostgres(where.database, options.readOnly === true, options.policy);
   const storeOptions: StoreOptions = {};
+  if (options.policy !== undefined) storeOptions.policy = options.policy;
   if (options.readOnly) storeOptions.readOnly = true;
   if (options.durability !== undefined) storeOptions.durability = options.durability;
   return asyncStore(openStore(file, storeOptions));
@@ -105,9 +108,9 @@ export async function openMetadata(where: Location, options: MetadataOptions = {
  * @throws CliError DATABASE, one line with the URL's password masked, when
  * the server cannot be reached or the database is not (or too new) a regmeta store.
  */
-async function openPostgres(url: string, readOnly: boolean): Promise<Store> {
+async function openPostgres(url: string, readOnly: boolean, policy: StorePolicy | undefined): Promise<Store> {
   try {
-    return await openPostgresStore(url, { readOnly });
+    return await openPostgresStore(url, policy === undefined ? { readOnly } : { readOnly, policy });
   } catch (error) {
     if (!(error instanceof StoreError)) throw error;
     const hint =

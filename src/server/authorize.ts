@@ -16,6 +16,7 @@ function needs(method: string, route: Route, url: URL): Array<[Action, string]> 
   const read = method === 'GET' || method === 'HEAD';
   switch (route.kind) {
     case 'tags':
+    case 'tagDetails':
     case 'referrers':
       return [['pull', route.name]];
     case 'manifest':

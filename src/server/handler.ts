@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry as PromRegistry } from 'prom-client';
 import { createBlobStore, type BlobStore, type S3Options } from '../blobstore/index.js';
-import { asyncStore, MetadataStore, type Store } from '../store/index.js';
+import { asyncStore, immutableRules, MetadataStore, type Store } from '../store/index.js';
 import { Access, readAccessRules, type AccessRules } from './access.js';
 import { BasicAuth, carriesNoCredentials, readHtpasswd, type AuthLimits } from './auth.js';
 import { adminRule, authorize } from './authorize.js';
@@ -16,6 +16,7 @@ import { FaultsOnce, type FaultContext } from './faults.js';
 import * as blobs from './handlers/blobs.js';
 import * as discovery from './handlers/discovery.js';
 import * as events from './handlers/events.js';
+import * as tagDetails from './handlers/tag-details.js';
 import * as health from './handlers/health.js';
 import * as manifests from './handlers/manifests.js';
 import { scrape } from './handlers/metrics.js';
@@ -111,7 +112,11 @@ export interface RegistryOptions extends Partial<ConnectionLimits>, Partial<Auth
    * with the request they happened in, when there was one.
    */
   onError?: (error: unknown, request?: FaultContext) => void;
-  /** Receives what is wrong but not fatal at startup, one line each: htpasswd entries that are not bcrypt. */
+  /**
+   * Receives what is wrong but not fatal, one line each: at startup,
+   * htpasswd entries that are not bcrypt; later, an admin's move or delete
+   * of an immutable tag. Default: console.warn.
+   */
   onWarning?: (message: string) => void;
   /**
    * Prometheus metrics (src/server/metrics.ts), at GET /metrics and in
@@ -239,6 +244,8 @@ function assemble(options: RegistryOptions) {
     metrics,
     publicUrl: options.publicUrl === undefined ? undefined : checkedPublicUrl(options.publicUrl),
     pulls: options.pulls?.stats === false ? undefined : pulls,
+    immutable: store.policy.immutable?.length ? immutableRules(store.policy) : undefined,
+    warn: onWarning ?? ((message) => console.warn(message)),
   };
   return { registry, auth, connections, blobStore, onError, mirrors, pulls };
 }
@@ -328,7 +335,8 @@ async function handle(c: RequestState, { auth, mirrors }: Front, connections: Co
   const { registry } = c;
   if (auth && (registry.access?.anonymous !== true || !carriesNoCredentials(req.headers.authorization))) {
     c.actor = await auth.authenticate(req.headers.authorization, req.socket.remoteAddress);
-    c.ctx = { actor: c.actor };
+    // An admin (by the access rules, or --admin) may override an immutable tag; without logins no one is one.
+    c.ctx = registry.isAdmin(c.actor) ? { actor: c.actor, admin: true } : { actor: c.actor };
   }
   const { access } = registry;
   const route = mirrors === undefined ? routed(c, method, pathname) : mirrors.rewrite(routed(c, method, pathname), c);
@@ -386,6 +394,8 @@ function dispatch(c: RequestState, method: string, route: Route): void | Promise
       return events.listEvents(c);
     case 'eventStream':
       return events.streamEvents(c);
+    case 'tagDetails':
+      return tagDetails.listTagDetails(c, route.name);
     case 'metrics':
       return scrape(c);
   }

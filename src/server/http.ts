@@ -40,6 +40,10 @@ export interface Registry {
   publicUrl?: string;
   /** Notes each manifest pull for the statistics, when they are on. */
   pulls?: PullRecorder;
+  /** The rule that makes a tag immutable (the store's policy), when the store has any: an admin's override is logged. */
+  immutable?: (repo: string, tag: string) => string | undefined;
+  /** Tells the operator what is wrong but not fatal (RegistryOptions.onWarning). */
+  warn(message: string): void;
 }
 
 /** One request as the handlers see it. */

@@ -16,6 +16,7 @@ export type Route =
   | { kind: 'upload'; name: string; id: string }
   | { kind: 'referrers'; name: string; digest: string }
   | { kind: 'events' }
+  | { kind: 'tagDetails'; name: string }
   | { kind: 'eventStream' }
   | { kind: 'metrics' }
   | { kind: 'healthz' }
@@ -34,6 +35,7 @@ const METHODS: Record<RouteKind, readonly string[]> = {
   upload: ['GET', 'PATCH', 'PUT', 'DELETE'],
   referrers: ['GET'],
   events: ['GET'],
+  tagDetails: ['GET'],
   eventStream: ['GET'],
   metrics: ['GET', 'HEAD'],
   healthz: ['GET', 'HEAD'],
@@ -56,6 +58,7 @@ const PATTERNS: ReadonlyArray<[RegExp, (m: RegExpExecArray, method: string) => R
   [/^\/v2\/_catalog$/, () => ({ kind: 'catalog' })],
   [/^\/api\/v0\/events\/?$/, () => ({ kind: 'events' })],
   [/^\/api\/v0\/events\/stream$/, () => ({ kind: 'eventStream' })],
+  [/^\/api\/v0\/repositories\/(.+)\/tags\/?$/, (m) => ({ kind: 'tagDetails', name: name(m[1]) })],
   [/^\/metrics$/, () => ({ kind: 'metrics' })],
   [/^\/healthz$/, () => ({ kind: 'healthz' })],
   [/^\/readyz$/, () => ({ kind: 'readyz' })],

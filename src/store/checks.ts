@@ -11,6 +11,7 @@ import { checkManifestsToRetire, checkTagsToRetire } from './arguments.js';
 import type { NotificationCursors, Store, UploadSessions } from './contract.js';
 import { StoreError } from './errors.js';
 import { checkCatalogPrefix, checkDigest, checkReference, checkRepository, checkTag, parseReference } from './grammar.js';
+import { tagDetailsParams } from './tag-details.js';
 import { checkClaim, checkCount, checkIdleBefore, checkSessionId, checkUploadText, DEFAULT_IDLE_LIMIT } from './uploads.js';
 
 type Check<F> = F extends (...args: infer A) => unknown ? (...args: A) => void : never;
@@ -79,6 +80,10 @@ export const STORE_CHECKS: Checks<Store> = {
     checkDigest(typeof descriptorOrDigest === 'string' ? descriptorOrDigest : descriptorOrDigest?.digest);
   },
   tagHistory: repositoryAndTag,
+  tagDetails(repo, query) {
+    checkRepository(repo);
+    tagDetailsParams(query);
+  },
   catalog(page) {
     checkPage(page, checkRepository);
     checkCatalogPrefix(page);

@@ -7,7 +7,7 @@ import type { Reference } from './grammar.js';
 import type { StoreLimits } from './limits.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo } from './types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, NewEvent, PageOptions, PutManifestResult, StoreStats } from './types.js';
-import type { NamespaceRepository, Pull, RecordPullsOptions, StoredManifest, StorePolicy, TagHistoryEntry, UntaggedManifest } from './types.js';
+import type { NamespaceRepository, Pull, RecordPullsOptions, StoredManifest, StorePolicy, TagDetailsPage, TagHistoryEntry, TagQuery, UntaggedManifest } from './types.js';
 import type { ManifestToRetire, RepositoryLinks, TagToRetire } from './types.js';
 import type { NotificationCursors } from './notifications.js';
 import type { UploadSessions } from './uploads.js';
@@ -68,7 +68,8 @@ export interface Store {
    * @throws StoreError NAME_INVALID, TAG_INVALID, DIGEST_INVALID (malformed, or
    * not the hash of the payload), MANIFEST_INVALID, SIZE_INVALID (above
    * `limits.maxManifestSize`), MANIFEST_BLOB_UNKNOWN (a missing reference,
-   * with `detail.digest`).
+   * with `detail.digest`), DENIED (`options.tag` is immutable and points
+   * elsewhere: see putTag).
    */
   putManifest(
     repo: string,
@@ -100,9 +101,11 @@ export interface Store {
   getManifestByReference(repo: string, reference: string | Reference, options?: { head?: boolean }): Promise<ManifestInfo | StoredManifest>;
   /**
    * Removes a manifest from `repo` and, in the same transaction, every tag of
-   * it (a DELETE TAG event each).
+   * it (a DELETE TAG event each). A tag of it that is immutable refuses the
+   * delete, as deleteTag does, unless `ctx.admin`.
    * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError
-   * MANIFEST_REFERENCED while an index in `repo` lists it; NAME_INVALID, DIGEST_INVALID.
+   * MANIFEST_REFERENCED while an index in `repo` lists it; DENIED (an
+   * immutable tag on it); NAME_INVALID, DIGEST_INVALID.
    */
   deleteManifest(repo: string, digest: string, ctx?: Context): Promise<void>;
   /**
@@ -117,9 +120,13 @@ export interface Store {
   /**
    * Points `tag` at the manifest `descriptor.digest`, which must be in `repo`.
    * A move keeps createdAt, records the previous digest in the tag's history
-   * and event; re-putting the same target changes nothing.
+   * and event; re-putting the same target changes nothing. A tag that a
+   * rule of `policy.immutable` protects is created once and never moved,
+   * checked in the move's transaction, unless `ctx.admin`: the move is then
+   * done and its event carries the reason ('immutable tag override by an admin').
    * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError
-   * NAME_INVALID, TAG_INVALID, DIGEST_INVALID, SIZE_INVALID.
+   * DENIED (an immutable tag moved by no admin: `detail` { repository, tag,
+   * rule }), NAME_INVALID, TAG_INVALID, DIGEST_INVALID, SIZE_INVALID.
    */
   putTag(repo: string, tag: string, descriptor: Pick<Descriptor, 'digest'> & Partial<Descriptor>, ctx?: Context): Promise<void>;
   /**
@@ -128,8 +135,10 @@ export interface Store {
    */
   getTag(repo: string, tag: string): Promise<Descriptor>;
   /**
-   * Removes `tag` (not its manifest).
-   * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError NAME_INVALID, TAG_INVALID.
+   * Removes `tag` (not its manifest). An immutable tag (`policy.immutable`)
+   * is removed only when `ctx.admin`, its event carrying the reason.
+   * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN; StoreError DENIED
+   * (an immutable tag, no admin), NAME_INVALID, TAG_INVALID.
    */
   deleteTag(repo: string, tag: string, ctx?: Context): Promise<void>;
   /**
@@ -153,6 +162,24 @@ export interface Store {
    * @throws NotFoundError NAME_UNKNOWN; StoreError NAME_INVALID, TAG_INVALID.
    */
   tagHistory(repo: string, tag: string): Promise<TagHistoryEntry[]>;
+  /**
+   * A page of the tags of `repo` with what each points at: digest, media
+   * type, size (the manifest, its present children and every blob they
+   * reference, each blob once), an index's platforms, when the tag was set
+   * and moved, its manifest's last push, its last pull and pull count. Sorted
+   * by `query.sort` (name in byte order, default; push or pull time, ties
+   * broken by name) in `query.order`; only the tags that start with
+   * `query.prefix` (sought in the index) and match `query.pattern` (kept in
+   * code: a page is still full). Keyset pages of `query.n` (default 100, at
+   * most MAX_PAGE_SIZE): `next` is the opaque cursor that `query.last` takes
+   * for the page after, absent on the last page. One snapshot, a few
+   * statements a page, whatever the repository holds.
+   * @throws NotFoundError NAME_UNKNOWN; StoreError NAME_INVALID, ARGUMENT_INVALID
+   * (an unknown field, sort or order; a pattern that is not one), TAG_INVALID
+   * (a prefix that is not tag characters), PAGINATION_NUMBER_INVALID (`n`,
+   * or a `last` that is no cursor of this sort and order).
+   */
+  tagDetails(repo: string, query?: TagQuery): Promise<TagDetailsPage>;
 
   // --- repositories -------------------------------------------------------------
   /**
@@ -164,8 +191,11 @@ export interface Store {
   catalog(page?: CatalogOptions): Promise<string[]>;
   /**
    * Deletes a repository with its tags, manifests and blob links, writing a
-   * DELETE event for each tag and manifest and for the repository.
-   * @throws NotFoundError NAME_UNKNOWN; StoreError NAME_INVALID.
+   * DELETE event for each tag and manifest and for the repository. One that
+   * holds an immutable tag is deleted only when `ctx.admin` (those tags'
+   * events carry the reason).
+   * @throws NotFoundError NAME_UNKNOWN; StoreError DENIED (an immutable tag in
+   * it, no admin), NAME_INVALID.
    */
   deleteRepository(repo: string, ctx?: Context): Promise<void>;
   /**
@@ -409,7 +439,7 @@ export interface Store {
 /** Every method of Store: what an adapter derives its methods from. */
 export const STORE_METHODS = methodList<Store>()([
   'putManifest', 'getManifest', 'statManifest', 'getManifestByReference', 'deleteManifest', 'referrers',
-  'putTag', 'getTag', 'deleteTag', 'allTags', 'tagDescriptors', 'lookupTags', 'tagHistory',
+  'putTag', 'getTag', 'deleteTag', 'allTags', 'tagDescriptors', 'lookupTags', 'tagHistory', 'tagDetails',
   'catalog', 'deleteRepository', 'recordPulls', 'namespaceUsage',
   'linkBlob', 'mountBlob', 'statBlob', 'unlinkBlob', 'deleteBlob', 'whileBlobUnknown', 'allBlobs',
   'untaggedManifests', 'unreferencedBlobs', 'collectManifest', 'collectBlob',

@@ -16,7 +16,9 @@ export type OciErrorCode =
   /** An upload session that is not known: never opened, finished, cancelled, expired or another repository's. */
   | 'BLOB_UPLOAD_UNKNOWN'
   /** A client address holds as many upload sessions as it may. */
-  | 'TOOMANYREQUESTS';
+  | 'TOOMANYREQUESTS'
+  /** A write the store's policy refuses: an immutable tag moved or deleted by someone who is no admin. */
+  | 'DENIED';
 
 /** Codes that distribution uses beyond the spec, and the store's own. */
 export type StoreErrorCode =

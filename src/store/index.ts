@@ -80,6 +80,9 @@ export { planRetention, type RetentionPlan, type RepositoryPlan, type PlannedTag
 export { applyPlan, applyRetention, deletionsOf, type RetentionDeletion, type RetentionResult } from './retention.js';
 export { compileRetentionRules, type RetentionRule, type RetentionKeep } from './retention-rules.js';
 
+// The server tells an admin's override of an immutable tag by the store's own rules.
+export { immutableRules } from './immutable.js';
+
 // Who a process is, and whether it has gone: for files processes sharing a directory leave behind.
 export { processGone, processIdentity } from './sqlite/process-identity.js';
 

@@ -123,6 +123,60 @@ export interface CatalogOptions extends PageOptions {
   prefix?: string;
 }
 
+/**
+ * A tagDetails request: how to sort, what to keep, and which page. Every
+ * field optional.
+ */
+export interface TagQuery {
+  /**
+   * 'name' (default): byte order. 'pushed': by the time the tag's manifest
+   * was last pushed. 'pulled': by the tag's last pull (a tag never pulled
+   * sorts as pulled at the epoch). Ties in time are broken by name.
+   */
+  sort?: 'name' | 'pushed' | 'pulled';
+  /** 'asc' (default) or 'desc': 'desc' is the exact reverse of 'asc', ties included. */
+  order?: 'asc' | 'desc';
+  /** Only tags that start with this (tag characters): sought in the index. */
+  prefix?: string;
+  /** Only tags that match this tag pattern (`*` any run of tag characters, `?` one). */
+  pattern?: string;
+  /** At most this many tags: 1 to MAX_PAGE_SIZE, default 100. */
+  n?: number;
+  /** The `next` of the previous page (of the same sort and order): the page starts after it. */
+  last?: string;
+}
+
+/** A tag with what it points at: one row of tagDetails. */
+export interface TagDetail {
+  tag: string;
+  digest: string;
+  mediaType: string;
+  /**
+   * The manifest's bytes plus those of every blob it references and, for an
+   * index, of its children present in the repository and their blobs: each
+   * blob counted once. Blobs the registry does not hold count nothing.
+   */
+  size: number;
+  /** The platforms an index lists, in its order (absent for an image manifest). */
+  platforms?: Platform[];
+  /** When the tag was first set. */
+  createdAt: Date;
+  /** When the tag was last set to a new target. */
+  updatedAt: Date;
+  /** The last push of the tag's manifest. */
+  pushedAt: Date;
+  /** The last pull through this tag; absent when it was never pulled. */
+  pulledAt?: Date;
+  /** How many pulls went through this tag. */
+  pullCount: number;
+}
+
+/** One page of tagDetails; `next` (an opaque cursor) is absent on the last page. */
+export interface TagDetailsPage {
+  tags: TagDetail[];
+  next?: string;
+}
+
 /** What happened to an event's object (EVENT_TYPES holds them all). */
 export type EventType = 'CREATE' | 'UPDATE' | 'DELETE' | 'PULL';
 /** What an event happened to (OBJECT_TYPES holds them all). */

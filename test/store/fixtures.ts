@@ -266,6 +266,8 @@ export async function snapshot(store: Store): Promise<Record<string, unknown>> {
  * version 7 undoes it here too.
  */
 export const UNDO_7 = `
+DROP INDEX manifest_by_push;
+DROP INDEX tag_by_pull;
 ALTER TABLE manifest DROP COLUMN pulled_at;
 ALTER TABLE manifest DROP COLUMN pull_count;
 ALTER TABLE tag DROP COLUMN pulled_at;
@@ -295,6 +297,8 @@ PRAGMA user_version = 6;
 
 /** What PostgreSQL schema version 5 added, undone (as UNDO_7 for SQLite). */
 export const PG_UNDO_5 = `
+DROP INDEX manifest_by_push;
+DROP INDEX tag_by_pull;
 ALTER TABLE manifest DROP COLUMN pulled_at, DROP COLUMN pull_count;
 ALTER TABLE tag DROP COLUMN pulled_at, DROP COLUMN pull_count;
 ALTER TABLE event

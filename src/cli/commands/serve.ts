@@ -148,7 +148,9 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
   const listener = await bind(config.listen);
   let store: Store;
   try {
-    store = await openMetadata({ data: config.data, database: config.database }, { create: true });
+    // The immutable tags are the store's to enforce, inside each write's transaction.
+    const policy = config.immutable.length > 0 ? { immutable: config.immutable } : undefined;
+    store = await openMetadata({ data: config.data, database: config.database }, { create: true, policy });
   } catch (error) {
     listener.close();
     throw error;

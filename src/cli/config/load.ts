@@ -11,7 +11,7 @@ import { bad, checked, fromFile, optionOf, readConfigFile, suggestion } from './
 import { META_OPTIONS, OPTIONS, type LogLevel, type OptionInfo } from './options.js';
 import type { S3Options } from '../../blobstore/index.js';
 import type { NotifyTarget } from './kinds.js';
-import type { RetentionRule } from '../../store/index.js';
+import type { ImmutableRule, RetentionRule } from '../../store/index.js';
 import { defaultProblem, type MirrorEntry } from './mirrors.js';
 
 /** Where a value came from. */
@@ -33,6 +33,8 @@ export interface ServeConfig {
   };
   htpasswd?: string;
   admins: string[];
+  /** Tags no one but an admin moves or deletes (the store's policy). */
+  immutable: ImmutableRule[];
   access?: string;
   readOnly: boolean;
   deletes: boolean;

@@ -7,6 +7,7 @@
 
 import { DEFAULT_BLOB_LIMITS } from '../../blobstore/index.js';
 import { DATABASE_FILE, REDIRECT_TTL_SECONDS, DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_MIN_FREE_DISK, DEFAULT_PULL_FLUSH_INTERVAL, DEFAULT_STATS_INTERVAL } from '../../server/index.js';
+import { immutable } from './immutable.js';
 import { mirrorPrefix, mirrors } from './mirrors.js';
 import { retention } from './retention.js';
 import { s3 } from './storage.js';
@@ -80,6 +81,14 @@ const SPECS: OptionSpec[] = [
   },
   { key: 'htpasswd', kind: path, arg: 'file', defaultText: 'none: anonymous access', help: 'require basic auth against this htpasswd file of bcrypt entries' },
   { key: 'admins', kind: list, default: [], flag: 'admin', arg: 'user', defaultText: 'none (everyone, without htpasswd)', help: 'users who see every event (others see those of the repositories they may pull), and with access rules do everything (repeat the flag; comma-separated in the environment)' },
+  {
+    key: 'immutable',
+    kind: immutable,
+    default: [],
+    arg: 'json',
+    defaultText: 'none: any tag may be moved and deleted',
+    help: 'immutable tags: a list of {repositories, tags} (patterns: rel/*, v*); such a tag, once it exists, is never moved or deleted (403 DENIED), nor its manifest or repository, except by an admin, whose override is logged and its event carries the reason; see Keeping the registry in shape',
+  },
   { key: 'access', kind: path, arg: 'file', defaultText: 'none: whoever is let in may do everything', help: 'access rules (YAML or JSON): who may pull, push and delete in which repositories; admins may do everything' },
   { key: 'readOnly', kind: boolean, default: false, help: 'refuse every write (405 UNSUPPORTED)' },
   { key: 'deletes', kind: boolean, default: true, flag: 'delete', help: 'take manifest, tag and blob deletes (false: they answer 405 UNSUPPORTED), as suits local development' },

@@ -4,6 +4,7 @@
 
 import { checkTag, NotFoundError, pushedMediaType, type Reference, type StoredManifest } from '../../store/index.js';
 import { location, readBody, repoPath, sendEmpty, type RequestContext } from '../http.js';
+import { protectedTags, protectedTagsOf, warnOverrides } from '../immutable.js';
 
 /**
  * True when an Accept header admits `mediaType`: no header, a wildcard, or
@@ -89,12 +90,14 @@ export async function putManifest(c: RequestContext, name: string, reference: Re
   // manifest is in the repository (MANIFEST_BLOB_UNKNOWN otherwise; a missing
   // subject is allowed), and tags the manifest in that transaction.
   const tags = tagParameters(c, reference);
+  const overridable = await protectedTags(c, name, reference.tag === undefined ? tags : [reference.tag]);
   const { digest, subject } = await store.putManifest(name, reference.digest, { mediaType, payload }, c.ctx, {
     tag: reference.tag ?? tags[0],
     requireReferences: true,
   });
   // The first tag parameter is set in the manifest's own transaction, the others each in one of its own.
   for (const tag of tags.slice(1)) await store.putTag(name, tag, { digest }, c.ctx);
+  warnOverrides(c, name, overridable, digest);
   const headers: Record<string, string> = {
     Location: location(c.registry, repoPath(name, 'manifests', digest)),
     'Docker-Content-Digest': digest,
@@ -107,11 +110,15 @@ export async function putManifest(c: RequestContext, name: string, reference: Re
 /**
  * DELETE /v2/<name>/manifests/<reference> — spec "Deleting tags" (end-9,
  * by tag: the tag only) and "Deleting manifests" (end-9, by digest: the
- * manifest with every tag on it). 202.
+ * manifest with every tag on it). 202. An immutable tag is the store's
+ * to refuse (DENIED, 403) unless the user is an admin; an admin's override
+ * is logged (warnOverrides).
  */
 export async function deleteManifest(c: RequestContext, name: string, reference: Reference): Promise<void> {
   const { store } = c.registry;
+  const overridable = await (reference.tag !== undefined ? protectedTags(c, name, [reference.tag]) : protectedTagsOf(c, name, reference.digest));
   if (reference.tag !== undefined) await store.deleteTag(name, reference.tag, c.ctx);
   else await store.deleteManifest(name, reference.digest, c.ctx);
+  warnOverrides(c, name, overridable);
   sendEmpty(c, 202);
 }

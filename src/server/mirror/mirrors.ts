@@ -93,7 +93,8 @@ export class Mirrors {
    * `next`, `authorize` and the mirror's handlers throw.
    */
   async serve(c: RequestContext, method: string, route: Route, next: Next, authorize: (route: Route) => void): Promise<void> {
-    if (!('name' in route)) return next(route);
+    // Tag details show what this registry holds of a repository, cached or not: no upstream is asked.
+    if (!('name' in route) || route.kind === 'tagDetails') return next(route);
     const target = this.find(route.name);
     if (target !== undefined) return this.#pull(c, method, route, target, next);
     if (this.#default === undefined || !PULLS.has(route.kind) || (method !== 'GET' && method !== 'HEAD')) return next(route);

@@ -36,7 +36,11 @@ export class WriteTx {
   readonly events: PendingEvent[] = [];
   /** Set once a caller's callback (a file placed or removed) has run: the transaction is not run again after that. */
   callbackRan = false;
-  constructor(readonly sql: TxSql) {}
+  constructor(
+    readonly sql: TxSql,
+    /** The store's policy, which the write checks inside this transaction. */
+    readonly policy: CompiledPolicy,
+  ) {}
 
   /** Runs a caller's callback inside this transaction: what it throws reaches the caller as is. */
   async callback(fn: () => void | Promise<void>): Promise<void> {
@@ -165,7 +169,7 @@ export class PgContext {
     try {
       const begin = connection`BEGIN`.execute();
       begin.catch(() => {}); // what it rejects with, the first statement rejects with too
-      const tx = (attempt.tx = new WriteTx(connection as unknown as TxSql));
+      const tx = (attempt.tx = new WriteTx(connection as unknown as TxSql, this.policy));
       const result = await fn(tx);
       await begin;
       const [events] = await Promise.all([flushEvents(tx, Date.now()), connection`COMMIT`.execute()]);

@@ -4,6 +4,7 @@
 
 import { actorOf } from '../arguments.js';
 import { StoreError } from '../errors.js';
+import { guardTags } from '../immutable.js';
 import { referenceOf, type Reference } from '../grammar.js';
 import { checkManifest, type CheckedManifest } from '../payload.js';
 import type { Context, Descriptor, Manifest, ManifestInfo, PutManifestResult, StoredManifest } from '../types.js';
@@ -98,13 +99,21 @@ export async function refuseIfChild(tx: WriteTx, repo: string, repositoryId: num
 export async function removeManifest(tx: WriteTx, repo: string, manifest: { id: number; digest: string }, actor: string): Promise<void> {
   const tags = await untagManifest(tx, manifest);
   await tx.sql`DELETE FROM manifest WHERE id = ${manifest.id}`;
-  recordRemoved(tx, repo, manifest.digest, tags, actor);
+  recordRemoved(tx, repo, manifest.digest, tags, actor, false);
 }
 
-/** The events of a manifest deleted with its tags: DELETE TAG each, in byte order as the SQLite store's index gives them, then DELETE MANIFEST. */
-function recordRemoved(tx: WriteTx, repo: string, digest: string, tags: string[], actor: string): void {
+/**
+ * The events of a manifest deleted with its tags: DELETE TAG each, in byte
+ * order as the SQLite store's index gives them, then DELETE MANIFEST. An
+ * immutable tag among them refuses the whole delete (the transaction rolls
+ * back) unless `admin`, whose events carry the reason.
+ * @throws StoreError DENIED.
+ */
+function recordRemoved(tx: WriteTx, repo: string, digest: string, tags: string[], actor: string, admin: boolean): void {
   // Tags are ASCII: code units are bytes.
-  for (const tag of [...tags].sort()) tx.record(actor, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest });
+  const sorted = [...tags].sort();
+  const reasons = guardTags(tx.policy, repo, sorted, admin);
+  sorted.forEach((tag, i) => tx.record(actor, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest, reason: reasons[i] }));
   tx.record(actor, 'DELETE', 'MANIFEST', `${repo}@${digest}`, { repository: repo, digest });
 }
 
@@ -130,7 +139,7 @@ export async function putManifest(
     if (inserted) {
       tx.record(actor, 'CREATE', 'MANIFEST', `${repo}@${digest}`, { repository: repo, digest });
     }
-    if (tag !== undefined) await setTag(tx, { repo, repositoryId, manifestId: id, digest }, tag, actor, now);
+    if (tag !== undefined) await setTag(tx, { repo, repositoryId, manifestId: id, digest }, tag, actor, now, undefined, ctx?.admin === true);
   });
   return parsed.subject === null ? { digest } : { digest, subject: parsed.subject };
 }
@@ -218,7 +227,7 @@ export async function deleteManifest(cx: PgContext, repo: string, digest: string
       )
       SELECT (SELECT digest FROM parent) AS parent, array(SELECT name FROM untagged) AS tags`;
     if (row.parent !== null) throw new StoreError('MANIFEST_REFERENCED', `${repo}@${digest} is a child of ${row.parent}`, { parent: row.parent });
-    recordRemoved(tx, repo, digest, row.tags, actor);
+    recordRemoved(tx, repo, digest, row.tags, actor, ctx?.admin === true);
   });
 }
 

@@ -42,7 +42,8 @@ ALTER TABLE upload_session ADD COLUMN holder integer;
 ALTER TABLE repository ADD COLUMN pulled_at bigint;
 `,
   // Version 4 → 5: pull statistics of manifests and tags, PULL events with
-  // their count, and every event's reason (see manifest, tag and event in schema.postgres.sql).
+  // their count, and every event's reason (see manifest, tag and event in schema.postgres.sql);
+  // the indexes of tagDetails' sorts by time (manifest_by_push, tag_by_pull).
   `
 ALTER TABLE manifest ADD COLUMN pulled_at bigint, ADD COLUMN pull_count bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0);
 ALTER TABLE tag ADD COLUMN pulled_at bigint, ADD COLUMN pull_count bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0);
@@ -51,6 +52,8 @@ ALTER TABLE event
   ADD CONSTRAINT event_type_check CHECK (type IN ('CREATE', 'UPDATE', 'DELETE', 'PULL')),
   ADD COLUMN count bigint CHECK (count > 0),
   ADD COLUMN reason text;
+CREATE INDEX manifest_by_push ON manifest (repository_id, pushed_at);
+CREATE INDEX tag_by_pull ON tag (repository_id, (coalesce(pulled_at, 0)), name);
 `,
 ];
 

@@ -4,6 +4,7 @@
 
 import { actorOf, pageOf } from '../arguments.js';
 import { NotFoundError } from '../errors.js';
+import { guardTags } from '../immutable.js';
 import { catalogBounds } from '../grammar.js';
 import type { CatalogOptions, Context } from '../types.js';
 import type { PgContext, Sql, TxSql, WriteTx } from './context.js';
@@ -137,8 +138,13 @@ export async function deleteRepository(cx: PgContext, repo: string, ctx?: Contex
       UNION ALL
       SELECT 'manifest', NULL, digest FROM manifests
       ORDER BY kind DESC, name, digest`;
+    // Checked after the delete, which a refusal rolls back: tags come first in `gone`.
+    const tags = gone.filter((row) => row.kind === 'tag').map((row) => row.name!);
+    const reasons = guardTags(tx.policy, repo, tags, ctx?.admin === true);
+    let t = 0;
     for (const row of gone) {
-      if (row.kind === 'tag') tx.record(actor, 'DELETE', 'TAG', `${repo}:${row.name}`, { repository: repo, tag: row.name!, digest: row.digest });
+      const reason = row.kind === 'tag' ? reasons[t++] : undefined;
+      if (row.kind === 'tag') tx.record(actor, 'DELETE', 'TAG', `${repo}:${row.name}`, { repository: repo, tag: row.name!, digest: row.digest, reason });
       else tx.record(actor, 'DELETE', 'MANIFEST', `${repo}@${row.digest}`, { repository: repo, digest: row.digest });
     }
     tx.record(actor, 'DELETE', 'REPOSITORY', repo, { repository: repo });

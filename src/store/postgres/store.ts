@@ -13,7 +13,7 @@ import { StoreError } from '../errors.js';
 import type { Reference } from '../grammar.js';
 import { DEFAULT_POSTGRES_TIMEOUTS, limitsOf, type StoreLimits } from '../limits.js';
 import type { BlobInfo, CatalogOptions, Context, Descriptor, Event, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
-import type { ManifestToRetire, NamespaceRepository, PostgresStoreOptions, Pull, RecordPullsOptions, StoredManifest, StorePolicy, TagToRetire } from '../types.js';
+import type { ManifestToRetire, NamespaceRepository, PostgresStoreOptions, Pull, RecordPullsOptions, StoredManifest, StorePolicy, TagQuery, TagToRetire } from '../types.js';
 import { compilePolicy } from '../policy.js';
 import * as blobs from './blobs.js';
 import { PgContext, type Sql } from './context.js';
@@ -27,6 +27,7 @@ import * as pulls from './pulls.js';
 import { PgNotificationCursors } from './notifications.js';
 import * as repositories from './repositories.js';
 import * as retention from './retention.js';
+import * as tagDetails from './tag-details.js';
 import * as tags from './tags.js';
 import { PgUploadSessions } from './uploads.js';
 
@@ -121,6 +122,9 @@ class PostgresStore implements Store {
   }
   tagHistory(repo: string, tag: string) {
     return tags.tagHistory(this.#cx, repo, tag);
+  }
+  tagDetails(repo: string, query?: TagQuery) {
+    return tagDetails.tagDetails(this.#cx, repo, query);
   }
   catalog(page?: CatalogOptions) {
     return repositories.catalog(this.#cx, page);

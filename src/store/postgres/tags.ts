@@ -5,6 +5,7 @@
 
 import { actorOf, pageOf } from '../arguments.js';
 import { NotFoundError } from '../errors.js';
+import { guardTag } from '../immutable.js';
 import { toDescriptor, toHistoryEntry, type TagRow } from '../rows.js';
 import type { Context, Descriptor, PageOptions, TagHistoryEntry } from '../types.js';
 import type { PgContext, WriteTx } from './context.js';
@@ -18,7 +19,9 @@ import { limitOf, notFound, requireRepository } from './repositories.js';
  * the caller's statement found (and locked) of the tag: its target's id, or
  * null for no row. A new tag costs one statement, which inserts it or, when
  * it is there, locks it (FOR UPDATE returns its latest version once a
- * concurrent move commits); a move costs a second.
+ * concurrent move commits); a move costs a second. A move of an immutable
+ * tag is refused unless `admin` (its event then carries the reason).
+ * @throws StoreError DENIED.
  */
 export async function setTag(
   tx: WriteTx,
@@ -27,6 +30,7 @@ export async function setTag(
   actor: string,
   now: number,
   locked?: { manifestId: number | null },
+  admin = false,
 ): Promise<void> {
   const { repo, repositoryId, manifestId, digest } = target;
   const fields = { repository: repo, tag, digest };
@@ -55,6 +59,8 @@ export async function setTag(
     current = row.current;
   }
   if (current === manifestId) return;
+  // Checked under the tag's lock: no concurrent move slips between the check and this one.
+  const reason = guardTag(tx.policy, repo, tag, admin);
   // The previous target is read after the lock: it is committed, and cannot go while the tag names it.
   const [previous] = await tx.sql<{ digest: string }[]>`
     WITH moved AS (
@@ -64,7 +70,7 @@ export async function setTag(
       INSERT INTO tag_history (repository_id, tag, digest, tagged_at) VALUES (${repositoryId}, ${tag}, ${digest}, ${now})
     )
     SELECT digest FROM manifest WHERE id = ${current}`;
-  tx.record(actor, 'UPDATE', 'TAG', `${repo}:${tag}`, { ...fields, previousDigest: previous.digest });
+  tx.record(actor, 'UPDATE', 'TAG', `${repo}:${tag}`, { ...fields, previousDigest: previous.digest, reason });
 }
 
 /** Deletes every tag of a manifest (locked by the caller). @returns their names; the caller records the events. */
@@ -100,7 +106,7 @@ export async function putTag(
     if (row === undefined) throw new NotFoundError('NAME_UNKNOWN', `repository ${repo} is not known`);
     if (row.manifestId === null) throw new NotFoundError('MANIFEST_UNKNOWN', `manifest ${repo}@${digest} is not known`);
     const target = { repo, repositoryId: row.repositoryId, manifestId: row.manifestId, digest };
-    await setTag(tx, target, tag, actor, Date.now(), { manifestId: row.current });
+    await setTag(tx, target, tag, actor, Date.now(), { manifestId: row.current }, ctx?.admin === true);
   });
 }
 
@@ -126,9 +132,11 @@ export async function deleteTag(cx: PgContext, repo: string, tag: string, ctx?: 
     const [deleted] = await tx.sql<{ manifest_id: number }[]>`
       DELETE FROM tag WHERE repository_id = ${repositoryId} AND name = ${tag} RETURNING manifest_id`;
     if (deleted === undefined) throw new NotFoundError('MANIFEST_UNKNOWN', `tag ${repo}:${tag} is not known`);
+    // After the delete, which locked the row: a refusal rolls it back.
+    const reason = guardTag(tx.policy, repo, tag, ctx?.admin === true);
     // A separate statement: the target may have been committed after the delete's snapshot, just before its lock.
     const [target] = await tx.sql<{ digest: string }[]>`SELECT digest FROM manifest WHERE id = ${deleted.manifest_id}`;
-    tx.record(actor, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest: target.digest });
+    tx.record(actor, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest: target.digest, reason });
   });
 }
 

@@ -160,9 +160,9 @@ export function refuseIfChild(cx: StoreContext, repo: string, repositoryId: numb
 }
 
 /** Deletes a manifest and every tag of it, with their events (the manifest's with `reason`, when given). */
-export function removeManifest(cx: StoreContext, repo: string, manifest: { id: number; digest: string }, actor: string, reason?: string): void {
+export function removeManifest(cx: StoreContext, repo: string, manifest: { id: number; digest: string }, actor: string, admin = false, reason?: string): void {
   const now = Date.now();
-  untagManifest(cx, repo, manifest, actor, now);
+  untagManifest(cx, repo, manifest, actor, now, admin);
   cx.sql.manifests.deleteManifest.run({ manifestId: manifest.id });
   recordEvent(cx, actor, now, 'DELETE', 'MANIFEST', `${repo}@${manifest.digest}`, { repository: repo, digest: manifest.digest, reason });
 }
@@ -194,7 +194,7 @@ export function putManifest(
       // No event and no new row; only the garbage collector's clock restarts.
       cx.sql.manifests.touchManifest.run({ manifestId, now });
     }
-    if (tag !== undefined) setTag(cx, { repo, repositoryId, manifestId, digest }, tag, actor, now);
+    if (tag !== undefined) setTag(cx, { repo, repositoryId, manifestId, digest }, tag, actor, now, ctx?.admin === true);
   });
   return parsed.subject === null ? { digest } : { digest, subject: parsed.subject };
 }
@@ -241,7 +241,7 @@ export function deleteManifest(cx: StoreContext, repo: string, digest: string, c
   cx.write(() => {
     const { repositoryId, manifestId } = resolveManifest(cx, repo, digest);
     refuseIfChild(cx, repo, repositoryId, digest);
-    removeManifest(cx, repo, { id: manifestId, digest }, actor);
+    removeManifest(cx, repo, { id: manifestId, digest }, actor, ctx?.admin === true);
   });
 }
 

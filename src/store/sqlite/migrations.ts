@@ -66,7 +66,8 @@ PRAGMA user_version = 6;
  * PULL events with their count and every event's reason (see manifest,
  * tag and event in schema.sql). SQLite cannot widen a CHECK in place, so the
  * event table is copied into its new shape; its AUTOINCREMENT counter is
- * carried over, so no seq is ever handed out twice.
+ * carried over, so no seq is ever handed out twice. Then the indexes of
+ * tagDetails' sorts by time (see manifest_by_push and tag_by_pull).
  */
 const TO_7 = `
 ALTER TABLE manifest ADD COLUMN pulled_at INTEGER;
@@ -97,6 +98,8 @@ ALTER TABLE event_v7 RENAME TO event;
 CREATE INDEX event_by_time ON event (published_at);
 CREATE INDEX event_by_actor ON event (actor, published_at);
 CREATE INDEX event_by_repository ON event (repository, published_at) WHERE repository IS NOT NULL;
+CREATE INDEX manifest_by_push ON manifest (repository_id, pushed_at);
+CREATE INDEX tag_by_pull ON tag (repository_id, coalesce(pulled_at, 0), name);
 PRAGMA user_version = 7;
 `;
 

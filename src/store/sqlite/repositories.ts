@@ -8,6 +8,7 @@ import { actorOf, pageOf } from '../arguments.js';
 import type { StoreContext } from './context.js';
 import { NotFoundError } from '../errors.js';
 import { recordEvent } from './events.js';
+import { guardTags } from '../immutable.js';
 import { catalogBounds } from '../grammar.js';
 import type { CatalogOptions, Context } from '../types.js';
 
@@ -97,10 +98,11 @@ export function deleteRepository(cx: StoreContext, repo: string, ctx?: Context):
     const repositoryId = requireRepository(cx, repo);
     const now = Date.now();
     const tags = cx.sql.tags.tagsOfRepository.all({ repositoryId }) as { name: string; digest: string }[];
+    const reasons = guardTags(cx.policy, repo, tags.map((t) => t.name), ctx?.admin === true);
     cx.sql.tags.deleteTagsOfRepository.run({ repositoryId });
-    for (const { name: tag, digest } of tags) {
-      recordEvent(cx, actor, now, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest });
-    }
+    tags.forEach(({ name: tag, digest }, i) => {
+      recordEvent(cx, actor, now, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest, reason: reasons[i] });
+    });
     for (const digest of cx.sql.repositories.repositoryManifests.all({ repositoryId }) as string[]) {
       recordEvent(cx, actor, now, 'DELETE', 'MANIFEST', `${repo}@${digest}`, { repository: repo, digest });
     }

@@ -116,7 +116,7 @@ export function retireManifests(
           kept.push(m);
           continue;
         }
-        removeManifest(cx, repo, { id: m.id, digest: m.entry.digest }, actor, m.entry.reason);
+        removeManifest(cx, repo, { id: m.id, digest: m.entry.digest }, actor, false, m.entry.reason);
         deleted.push(m.entry.digest);
         progress = true;
       }

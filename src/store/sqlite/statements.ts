@@ -14,6 +14,7 @@ import { preparePullStatements, preparePullStatsStatements } from './pulls.js';
 import { prepareRepositoryStatements } from './repositories.js';
 import { prepareRetentionStatements } from './retention.js';
 import { prepareSubscriptionStatements } from './subscriptions.js';
+import { prepareTagDetailStatements } from './tag-details.js';
 import { prepareTagStatements } from './tags.js';
 import { prepareUploadStatements } from './uploads.js';
 
@@ -33,6 +34,7 @@ export interface Statements {
   locks: ReturnType<typeof prepareLockStatements>;
   pulls: ReturnType<typeof preparePullStatements>;
   pullStats: ReturnType<typeof preparePullStatsStatements>;
+  tagDetails: ReturnType<typeof prepareTagDetailStatements>;
 }
 
 /**
@@ -46,6 +48,7 @@ export function prepareStatements(db: Database.Database): Statements {
   let pulls: Statements['pulls'] | undefined;
   let retention: Statements['retention'] | undefined;
   let pullStats: Statements['pullStats'] | undefined;
+  let tagDetails: Statements['tagDetails'] | undefined;
   return {
     repositories: prepareRepositoryStatements(db),
     manifests: prepareManifestStatements(db),
@@ -79,6 +82,10 @@ export function prepareStatements(db: Database.Database): Statements {
     // The same for a version-6 file, which has no manifest.pull_count yet.
     get pullStats() {
       return (pullStats ??= preparePullStatsStatements(db));
+    },
+    // The same for a version-6 file, which has no tag.pulled_at yet.
+    get tagDetails() {
+      return (tagDetails ??= prepareTagDetailStatements(db));
     },
   };
 }

@@ -21,11 +21,12 @@ import { SqliteNotificationCursors } from './notifications.js';
 import * as repositories from './repositories.js';
 import * as retention from './retention.js';
 import { Subscriptions } from './subscriptions.js';
+import * as tagDetails from './tag-details.js';
 import * as tags from './tags.js';
 import { SqliteUploadSessions } from './uploads.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo, NewEvent } from '../types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest, TagHistoryEntry, UntaggedManifest } from '../types.js';
-import type { ManifestToRetire, NamespaceRepository, RepositoryLinks, Pull, RecordPullsOptions, StorePolicy, TagToRetire } from '../types.js';
+import type { ManifestToRetire, NamespaceRepository, RepositoryLinks, Pull, RecordPullsOptions, StorePolicy, TagDetailsPage, TagQuery, TagToRetire } from '../types.js';
 
 /**
  * The metadata of a registry in a SQLite file: the Store contract,
@@ -122,6 +123,10 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
 
   tagHistory(repo: string, tag: string): TagHistoryEntry[] {
     return tags.tagHistory(this.#cx, repo, tag);
+  }
+
+  tagDetails(repo: string, query?: TagQuery): TagDetailsPage {
+    return tagDetails.tagDetails(this.#cx, repo, query);
   }
 
   // --- repositories -----------------------------------------------------------

@@ -7,6 +7,7 @@ import { actorOf, pageOf } from '../arguments.js';
 import type { StoreContext } from './context.js';
 import { NotFoundError } from '../errors.js';
 import { recordEvent } from './events.js';
+import { guardTag, guardTags } from '../immutable.js';
 import { toDescriptor, toHistoryEntry, type TagRow } from '../rows.js';
 import { notFound, requireRepository, resolveManifest } from './repositories.js';
 import type { Context, Descriptor, PageOptions, TagHistoryEntry } from '../types.js';
@@ -91,18 +92,25 @@ export function prepareTagStatements(db: Database.Database): Record<keyof typeof
 
 // --- inside a transaction -----------------------------------------------------
 
-/** Points `tag` at a manifest: one upsert, a history row and an event, or nothing when it points there already. */
+/**
+ * Points `tag` at a manifest: one upsert, a history row and an event, or
+ * nothing when it points there already. A move of an immutable tag is
+ * refused unless `admin` (its event then carries the reason).
+ * @throws StoreError DENIED.
+ */
 export function setTag(
   cx: StoreContext,
   target: { repo: string; repositoryId: number; manifestId: number; digest: string },
   tag: string,
   actor: string,
   now: number,
+  admin = false,
 ): void {
   const sql = cx.sql.tags;
   const { repo, repositoryId, manifestId, digest } = target;
   const current = sql.currentTag.get({ repositoryId, tag }) as { manifest_id: number; digest: string } | undefined;
   if (current?.manifest_id === manifestId) return;
+  const reason = current === undefined ? undefined : guardTag(cx.policy, repo, tag, admin);
   sql.upsertTag.run({ repositoryId, tag, manifestId, now });
   sql.insertTagHistory.run({ repositoryId, tag, digest, now });
   recordEvent(cx, actor, now, current ? 'UPDATE' : 'CREATE', 'TAG', `${repo}:${tag}`, {
@@ -110,17 +118,23 @@ export function setTag(
     tag,
     digest,
     previousDigest: current?.digest,
+    reason,
   });
 }
 
-/** Deletes every tag of a manifest, with a DELETE TAG event each. */
-export function untagManifest(cx: StoreContext, repo: string, manifest: { id: number; digest: string }, actor: string, now: number): void {
+/**
+ * Deletes every tag of a manifest, with a DELETE TAG event each; none when
+ * one is immutable and the actor no admin.
+ * @throws StoreError DENIED.
+ */
+export function untagManifest(cx: StoreContext, repo: string, manifest: { id: number; digest: string }, actor: string, now: number, admin = false): void {
   const sql = cx.sql.tags;
   const tags = sql.tagsOfManifest.all({ manifestId: manifest.id }) as string[];
+  const reasons = guardTags(cx.policy, repo, tags, admin);
   sql.deleteTagsOfManifest.run({ manifestId: manifest.id });
-  for (const tag of tags) {
-    recordEvent(cx, actor, now, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest: manifest.digest });
-  }
+  tags.forEach((tag, i) => {
+    recordEvent(cx, actor, now, 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest: manifest.digest, reason: reasons[i] });
+  });
 }
 
 // --- the store's methods ------------------------------------------------------
@@ -137,7 +151,7 @@ export function putTag(
   const actor = actorOf(ctx);
   cx.write(() => {
     const { repositoryId, manifestId } = resolveManifest(cx, repo, digest);
-    setTag(cx, { repo, repositoryId, manifestId, digest }, tag, actor, Date.now());
+    setTag(cx, { repo, repositoryId, manifestId, digest }, tag, actor, Date.now(), ctx?.admin === true);
   });
 }
 
@@ -157,8 +171,9 @@ export function deleteTag(cx: StoreContext, repo: string, tag: string, ctx?: Con
     const repositoryId = requireRepository(cx, repo);
     const current = cx.sql.tags.currentTag.get({ repositoryId, tag }) as { digest: string } | undefined;
     if (current === undefined) throw new NotFoundError('MANIFEST_UNKNOWN', `tag ${repo}:${tag} is not known`);
+    const reason = guardTag(cx.policy, repo, tag, ctx?.admin === true);
     cx.sql.tags.deleteTag.run({ repositoryId, tag });
-    recordEvent(cx, actor, Date.now(), 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest: current.digest });
+    recordEvent(cx, actor, Date.now(), 'DELETE', 'TAG', `${repo}:${tag}`, { repository: repo, tag, digest: current.digest, reason });
   });
 }
 
