@@ -57,8 +57,10 @@ export interface PlanOptions {
   grace?: number;
   /** Tags retention always keeps besides the store's immutable tags (its policy's). */
   immutable?: readonly ImmutableRule[];
-  /** Hears of each repository weighed. */
+  /** Hears of each repository weighed, and of each batch deleted. */
   onProgress?: (progress: { phase: 'plan' | 'apply'; done: number; total?: number }) => void;
+  /** Stops the run between repositories and between batches (a server stopping): what was deleted stays deleted. */
+  signal?: AbortSignal;
 }
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -202,7 +204,7 @@ export function planRepository(
  * rule whose pattern matches it; nothing from a repository no rule matches,
  * and never a tag of the store's immutable rules. Changes nothing.
  * @throws StoreError ARGUMENT_INVALID (a malformed rule or immutable pattern);
- * the store's errors (DATABASE_*, STORE_CLOSED).
+ * the store's errors (DATABASE_*, STORE_CLOSED); `options.signal`'s reason once it aborts.
  */
 export async function planRetention(store: Store, rules: readonly RetentionRule[], options: PlanOptions = {}): Promise<RetentionPlan> {
   const compiled = compileRetentionRules(rules, options.grace);
@@ -213,6 +215,7 @@ export async function planRetention(store: Store, rules: readonly RetentionRule[
   for (let last: string | undefined; ; ) {
     const names = await store.catalog({ n: 1000, last });
     for (const repository of names) {
+      options.signal?.throwIfAborted();
       const rule = compiled.find((r) => r.repositories.test(repository));
       if (rule === undefined) continue;
       plan.repositoriesMatched++;

@@ -49,10 +49,11 @@ function chunks<T>(items: readonly T[]): T[][] {
 }
 
 /** One repository's deletes: its tags, then the manifests that frees, each batch one transaction. */
-async function applyRepository(store: Store, planned: RepositoryPlan, result: RetentionResult, tick: (n: number) => void): Promise<void> {
+async function applyRepository(store: Store, planned: RepositoryPlan, result: RetentionResult, tick: (n: number) => void, signal?: AbortSignal): Promise<void> {
   const ctx: Context = { actor: RETENTION_ACTOR };
   const { repository, rule } = planned;
   for (const batch of chunks(planned.tags)) {
+    signal?.throwIfAborted();
     const deleted = new Set(await store.retireTags(repository, batch, ctx));
     for (const { tag, digest, reason } of batch) {
       if (deleted.has(tag)) result.tags.push({ repository, tag, digest, rule, reason });
@@ -61,6 +62,7 @@ async function applyRepository(store: Store, planned: RepositoryPlan, result: Re
     tick(batch.length);
   }
   for (const batch of chunks(planned.manifests)) {
+    signal?.throwIfAborted();
     const deleted = new Set(await store.retireManifests(repository, batch, ctx, { olderThan: planned.olderThan }));
     for (const { digest, reason } of batch) {
       if (deleted.has(digest)) result.manifests.push({ repository, digest, rule, reason });
@@ -72,22 +74,23 @@ async function applyRepository(store: Store, planned: RepositoryPlan, result: Re
 
 /**
  * Applies `plan` to `store`.
- * @throws StoreError the store's (DATABASE_*, STORE_CLOSED); what was
- * deleted before the failure stays deleted.
+ * @throws StoreError the store's (DATABASE_*, STORE_CLOSED); `options.signal`'s
+ * reason once it aborts (between batches). What was deleted before stays deleted.
  */
-export async function applyPlan(store: Store, plan: RetentionPlan, options: Pick<PlanOptions, 'onProgress'> = {}): Promise<RetentionResult> {
+export async function applyPlan(store: Store, plan: RetentionPlan, options: Pick<PlanOptions, 'onProgress' | 'signal'> = {}): Promise<RetentionResult> {
   const result: RetentionResult = { at: plan.at, tags: [], manifests: [], skipped: 0 };
   const total = plan.repositories.reduce((n, r) => n + r.tags.length + r.manifests.length, 0);
   let done = 0;
   const tick = (n: number) => options.onProgress?.({ phase: 'apply', done: (done += n), total });
-  for (const planned of plan.repositories) await applyRepository(store, planned, result, tick);
+  for (const planned of plan.repositories) await applyRepository(store, planned, result, tick, options.signal);
   return result;
 }
 
 /**
  * Plans with `rules` and applies the plan: what `regmeta gc --retention`
  * and serve's maintenance schedule run.
- * @throws StoreError ARGUMENT_INVALID (a malformed rule); the store's errors.
+ * @throws StoreError ARGUMENT_INVALID (a malformed rule); the store's errors;
+ * `options.signal`'s reason once it aborts.
  */
 export async function applyRetention(store: Store, rules: readonly RetentionRule[], options: PlanOptions = {}): Promise<RetentionResult> {
   return applyPlan(store, await planRetention(store, rules, options), options);

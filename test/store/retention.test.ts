@@ -173,6 +173,24 @@ describe.each(backends)('$name', (backend) => {
     expect(evented.sort()).toEqual([...deletedTags, ...deletedManifests].sort());
   }, 300_000);
 
+  it('stops between batches when its signal aborts, what it deleted staying deleted', async () => {
+    for (let i = 0; i < 1500; i++) await put(store, 'acme/app', ociManifest({ seed: `s${i}` }), `t${i}`);
+    const stop = new AbortController();
+    const batches: number[] = [];
+    const rules: RetentionRule[] = [{ repositories: 'acme/*', keep: { newest: 0 } }];
+    const run = applyRetention(store, rules, {
+      signal: stop.signal,
+      onProgress: (p) => {
+        if (p.phase !== 'apply') return;
+        batches.push(p.done);
+        stop.abort(new Error('stopping'));
+      },
+    });
+    await expect(run).rejects.toThrow('stopping');
+    expect(batches).toEqual([1000]);
+    expect(await store.allTags('acme/app')).toHaveLength(500);
+  }, 120_000);
+
   it('leaves a tag moved or pushed again between the plan and the apply, and the manifest it keeps', async () => {
     const repo = 'acme/app';
     const a = await put(store, repo, ociManifest({ seed: 'a' }), 'moved');
