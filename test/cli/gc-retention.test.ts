@@ -1,6 +1,6 @@
 // regmeta gc --retention, the real command on SQLite and on PostgreSQL: the
 // dry run prints each tag and manifest that would go with its rule and why,
-// changing nothing (read-only, on PostgreSQL too); the apply deletes exactly
+// changing nothing (read-only, on PostgreSQL too), an immutable tag kept; the apply deletes exactly
 // those, each a DELETE event by 'retention' with its reason; bad or missing
 // rules are one USAGE line naming the key.
 
@@ -67,7 +67,10 @@ async function seed(store: Store): Promise<{ index: Built; children: Built[] }> 
   return { index, children };
 }
 
-const RULES = `retention:
+const RULES = `immutable:
+  - repositories: "acme/web"
+    tags: ["dev-1"]
+retention:
   - repositories: "acme/web"
     keep: { newest: 1, tags: ["v*"], untaggedGrace: 0 }
   - repositories: "acme/*"
@@ -84,14 +87,14 @@ describe.each(backends)('regmeta gc --retention on $name', (backend) => {
     writeFileSync(config, RULES);
 
     const dry = await regmeta(['gc', '--retention', '--dry-run', '--config', config, ...registry.args]);
-    expect(dry.stderr).toMatch(/^would delete 4 tags and 6 manifests from 2 repositories the rules match, in [\d.]+s\n$/);
+    expect(dry.stderr).toMatch(/^would delete 3 tags and 5 manifests from 2 repositories the rules match, in [\d.]+s\n$/);
     expect(dry.status).toBe(0);
     const lines = dry.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^REPOSITORY\s+WHAT\s+DIGEST\s+RULE\s+WHY$/);
     expect(lines.filter((l) => l.includes(' tag ')).map((l) => l.split(/\s{2,}/).slice(0, 2).join(' ')).sort()).toEqual(
-      ['acme/api tag old', 'acme/web tag dev-1', 'acme/web tag dev-2', 'acme/web tag dev-3'],
+      ['acme/api tag old', 'acme/web tag dev-2', 'acme/web tag dev-3'],
     );
-    expect(lines.find((l) => l.includes('tag dev-1'))).toMatch(/acme\/web\s+#5 newest, 1 kept; matches none of v\*$/);
+    expect(lines.find((l) => l.includes('tag dev-2'))).toMatch(/acme\/web\s+#4 newest, 1 kept; matches none of v\*$/);
     expect(lines.filter((l) => l.includes('its index')).length).toBe(2);
     const json = await regmeta(['gc', '--retention', '--dry-run', '--json', '--config', config, ...registry.args]);
     const planned = JSON.parse(json.stdout) as { tags: unknown[]; manifests: { digest: string }[] };
@@ -114,11 +117,11 @@ describe.each(backends)('regmeta gc --retention on $name', (backend) => {
 
     const after = await registry.open();
     try {
-      expect(await after.allTags('acme/web')).toEqual(['latest', 'v1.0']);
+      expect(await after.allTags('acme/web')).toEqual(['dev-1', 'latest', 'v1.0']);
       expect(await after.allTags('acme/api')).toEqual(['new']);
       expect(await after.allTags('tools/ci')).toEqual(['stale']);
       const events = (await after.getEvents({ actor: 'retention', perPage: 100 })).events;
-      expect(events).toHaveLength(10);
+      expect(events).toHaveLength(8);
       expect(events.every((e) => e.type === 'DELETE' && typeof e.reason === 'string' && e.reason !== '')).toBe(true);
     } finally {
       await after.close();

@@ -73,7 +73,9 @@ export async function retentionGc(where: Location, options: { dryRun: boolean; j
   if (rules.length === 0) {
     throw usageError('gc', 'no retention rules: --retention applies the config file\'s retention: (pass --config FILE, or set REGMETA_RETENTION)');
   }
-  const store = await openMetadata(where, { readOnly: options.dryRun });
+  // The immutable tags are the store's policy, as serve opens it: retention keeps them, and the store refuses to delete them.
+  const immutable = where.immutable ?? [];
+  const store = await openMetadata(where, { readOnly: options.dryRun, ...(immutable.length > 0 ? { policy: { immutable } } : {}) });
   const report = await run(store, rules, options.dryRun);
   if (options.json) printJson(report);
   else print(report);

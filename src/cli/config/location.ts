@@ -7,7 +7,7 @@
 
 import type { S3Options } from '../../blobstore/index.js';
 import type { ResolvedMirror } from '../../server/index.js';
-import type { RetentionRule } from '../../store/index.js';
+import type { ImmutableRule, RetentionRule } from '../../store/index.js';
 import { resolvedMirrors, type MirrorEntry } from './mirrors.js';
 import { refuseProblems, resolveOptions } from './load.js';
 import { META_OPTIONS, OPTIONS, type OptionInfo } from './options.js';
@@ -25,8 +25,9 @@ export interface Location {
    * prefixes, maxSize, maxIdle), without passwords; only where asked for.
    */
   mirrors?: ResolvedMirror[];
-  /** The retention rules (none: []); only where asked for. */
+  /** The retention rules (none: []) and the immutable tags they never remove; only where asked for. */
   retention?: RetentionRule[];
+  immutable?: ImmutableRule[];
 }
 
 const optionOf = (key: string): OptionInfo => OPTIONS.find((o) => o.key === key)!;
@@ -35,6 +36,7 @@ const DATABASE = optionOf('database');
 const STORAGE = optionOf('storage.s3');
 const MIRRORS = optionOf('mirrors');
 const RETENTION = optionOf('retention');
+const IMMUTABLE = optionOf('immutable');
 const STRING = { type: 'string' } as const;
 
 /** The options of a command that opens the registry: --data, --database, --storage and --config. */
@@ -78,7 +80,8 @@ ${CONFIG_HELP}`;
  * config file, as serve reads the same options. With `options.mirrors`,
  * also the mirrors (from `values.mirror`, the --mirror flags of a command
  * that has them, REGMETA_MIRROR or the file's `mirrors`); with
- * `options.retention`, the retention rules (REGMETA_RETENTION or the file's `retention`).
+ * `options.retention`, the retention rules (REGMETA_RETENTION or the file's
+ * `retention`) and the immutable tags (`immutable`), which the store is opened with.
  * @throws CliError USAGE listing every problem, one line each (a --database
  * that is no postgres:// URL, a --storage that is no good s3:// URL, a bad
  * mirror, a bad key or value in the config file); IO when
@@ -91,7 +94,7 @@ export function location(
   env: NodeJS.ProcessEnv = process.env,
 ): Location {
   const problems: string[] = [];
-  const read = [DATA, ...(options.database === false ? [] : [DATABASE, STORAGE]), ...(options.mirrors === true ? [MIRRORS] : []), ...(options.retention === true ? [RETENTION] : [])];
+  const read = [DATA, ...(options.database === false ? [] : [DATABASE, STORAGE]), ...(options.mirrors === true ? [MIRRORS] : []), ...(options.retention === true ? [RETENTION, IMMUTABLE] : [])];
   const { values: found } = resolveOptions(values, env, read, problems);
   refuseProblems(problems, command);
   const database = found.get(DATABASE.key) as string | undefined;
@@ -103,6 +106,6 @@ export function location(
     ...(database === undefined ? {} : { database }),
     ...(storage === undefined ? {} : { storage }),
     ...(entries === undefined ? {} : { mirrors: resolvedMirrors(entries) }),
-    ...(options.retention === true ? { retention: rules ?? [] } : {}),
+    ...(options.retention === true ? { retention: rules ?? [], immutable: (found.get(IMMUTABLE.key) as ImmutableRule[] | undefined) ?? [] } : {}),
   };
 }
