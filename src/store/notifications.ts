@@ -2,10 +2,10 @@
 
 import { methodList } from './methods.js';
 import type { NotificationEvent, NotificationStatus } from './types.js';
+import type { MissedEvents } from './maintenance.js';
 
 /** What advance reads of each delivered event: where it is in the log. */
 type Delivered = Pick<NotificationEvent, 'seq' | 'id' | 'publishedAt'>;
-import type { MissedEvents } from './maintenance.js';
 
 /** The webhook endpoints' cursors into the event log (regmeta serve --notify). Each method is one transaction. */
 export interface NotificationCursors {
