@@ -6,8 +6,8 @@ import { StoreError } from './errors.js';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
-/** Bytes for a message: 1.5 MiB, 512 B. */
-function bytesText(bytes: number): string {
+/** A byte count for people (messages, the CLI): 1.5 MiB, 512 B. */
+export function formatBytes(bytes: number): string {
   let value = bytes;
   let unit = 0;
   while (value >= 1024 && unit < UNITS.length - 1) {
@@ -25,7 +25,7 @@ function bytesText(bytes: number): string {
 export function quotaExceeded(namespace: string, usage: number, limit: number, size: number): StoreError {
   return new StoreError(
     'DENIED',
-    `quota exceeded: namespace ${namespace} uses ${bytesText(usage)} of its ${bytesText(limit)} quota, and ${bytesText(size)} more were asked`,
+    `quota exceeded: namespace ${namespace} uses ${formatBytes(usage)} of its ${formatBytes(limit)} quota, and ${formatBytes(size)} more were asked`,
     { namespace, usage, limit, size },
   );
 }

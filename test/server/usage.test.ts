@@ -86,7 +86,7 @@ describe('GET /api/v0/usage: which namespaces a pattern reaches', () => {
   let r: TestRegistry;
   beforeAll(async () => {
     // `acme` is one repository (its own namespace); `b*a/x` reaches the namespaces its first segment matches.
-    const rules = [{ repositories: ['acme', 'b*a/x'], users: ['alice'], actions: ['pull'] }];
+    const rules = [{ repositories: ['acme', 'b*a/x'], users: ['alice'], actions: ['pull' as const] }];
     r = await startRegistry({ htpasswd, admins: ['root'], access: { rules } });
     for (const repo of ['acme', 'acmecorp/app', 'beta/x', 'bx/y']) r.store.linkBlob(repo, a);
   });
