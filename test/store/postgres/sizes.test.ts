@@ -38,12 +38,12 @@ interface Pushed {
 }
 
 /** `n` pushing processes on `url`, started together once each has opened its store (a line on stdin each, no clock). */
-async function pushTogether(url: string, n: number, rounds: number, quota?: number): Promise<Pushed[]> {
+async function pushTogether(url: string, n: number, rounds: number, quota?: number, grow = false): Promise<Pushed[]> {
   const children: ChildProcess[] = [];
   const results: Promise<Pushed>[] = [];
   const ready: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {
-    const args = ['--import', 'tsx/esm', PUSHER, url, String(rounds), ...(quota === undefined ? [] : [String(quota)])];
+    const args = ['--import', 'tsx/esm', PUSHER, url, String(rounds), ...(quota === undefined ? [] : [String(quota)]), ...(grow ? ['grow'] : [])];
     const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     children.push(child);
     let err = '';
@@ -88,17 +88,20 @@ describe('sizes kept on PostgreSQL', () => {
     expect(await deadlocks(url)).toBe(before);
   });
 
-  it("hold a namespace's quota however many processes push into it at once", async () => {
+  it("hold a namespace's quota however many processes push into it at once, and fill it", async () => {
     const url = await server.createDatabase();
     await (await openPostgresStore(url)).close();
     const quota = 6000;
-    const pushed = await pushTogether(url, 4, 30, quota);
+    // Links only: what the namespace holds never shrinks, so a refusal (usage + size > quota) bounds the end from below.
+    const pushed = await pushTogether(url, 4, 30, quota, true);
     expect(pushed.some((p) => (p.refused.DENIED ?? 0) > 0)).toBe(true);
     const store = await openPostgresStore(url);
     try {
       expect((await store.check()).problems).toEqual([]);
       const [team] = (await store.usage({ namespace: 'team' })).namespaces;
       expect(team.bytes).toBeLessThanOrEqual(quota);
+      // The worker's largest blob is 1004 bytes: a refusal with more room than that left was one too many.
+      expect(team.bytes).toBeGreaterThan(quota - 1004);
     } finally {
       await store.close();
     }

@@ -2,13 +2,16 @@
 // PostgreSQL store at argv[2] (with a quota of argv[4] bytes on `team` when
 // given), prints 'ready', waits for a line on stdin, then makes argv[3]
 // rounds of links, mounts, unlinks and deletes, some of blobs every replica
-// shares, and prints a JSON line of what it did and what was refused.
+// shares (with argv[5] `grow`: links and mounts only, so that what the
+// namespace holds never shrinks), and prints a JSON line of what it did and
+// what was refused.
 
 import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { openPostgresStore } from '../../../../src/postgres.js';
 
-const [url, roundsText, quotaText] = process.argv.slice(2);
+const [url, roundsText, quotaText, mode] = process.argv.slice(2);
+const grow = mode === 'grow';
 const rounds = Number(roundsText);
 const digest = (seed: string) => `sha256:${createHash('sha256').update(seed).digest('hex')}`;
 const blob = (seed: string, size: number) => ({ digest: digest(seed), size });
@@ -39,6 +42,7 @@ for (let i = 0; i < rounds; i++) {
   if (await attempt(() => store.linkBlob(`team/w${me}`, own))) linked++;
   await attempt(() => store.mountBlob(`team/app${(i + 1) % 3}`, shared.digest, `team/app${i % 3}`));
   await attempt(() => store.linkBlob(`other/w${me}`, shared));
+  if (grow) continue;
   if (i % 4 === 3) await attempt(() => store.unlinkBlob(`team/w${me}`, blob(`own${me}-${i - 1}`, 0).digest));
   if (i % 6 === 5) await attempt(() => store.deleteBlob(blob(`own${me}-${i - 2}`, 0).digest));
   if (i % 8 === 7) {
