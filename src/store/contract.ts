@@ -241,6 +241,18 @@ export interface Store {
    * DATABASE_INVALID (SQLite, read-only: a file older than the kept sizes).
    */
   usage(options?: UsageOptions): Promise<Usage>;
+  /**
+   * Refuses, as linkBlob would, `blob.size` more bytes in `repo`'s namespace
+   * that its quota (StorePolicy.quotas) cannot take; a blob `blob.digest`
+   * the namespace already has (in any of its repositories) costs nothing.
+   * What a registry asks before an upload's bytes, where their size is
+   * known; linkBlob checks again, exactly, in its transaction. Reads
+   * nothing when no quota applies to the namespace.
+   * @throws StoreError NAME_INVALID, DIGEST_INVALID, SIZE_INVALID (not a
+   * non-negative integer); DENIED (over the quota, `detail`: { namespace,
+   * usage, limit, size }); DATABASE_INVALID (SQLite, read-only: a file older than the kept sizes).
+   */
+  checkQuota(repo: string, blob: { size: number; digest?: string }): Promise<void>;
 
   // --- blobs ----------------------------------------------------------------------
   /**
@@ -446,7 +458,7 @@ export interface Store {
 export const STORE_METHODS = methodList<Store>()([
   'putManifest', 'getManifest', 'statManifest', 'getManifestByReference', 'deleteManifest', 'referrers',
   'putTag', 'getTag', 'deleteTag', 'allTags', 'tagDescriptors', 'lookupTags', 'tagHistory', 'tagDetails',
-  'catalog', 'deleteRepository', 'recordPulls', 'namespaceUsage', 'usage',
+  'catalog', 'deleteRepository', 'recordPulls', 'namespaceUsage', 'usage', 'checkQuota',
   'linkBlob', 'mountBlob', 'statBlob', 'unlinkBlob', 'deleteBlob', 'whileBlobUnknown', 'allBlobs',
   'untaggedManifests', 'unreferencedBlobs', 'collectManifest', 'collectBlob',
   'createEvent', 'getEvents', 'subscribe',

@@ -35,7 +35,7 @@ export function quotaExceeded(namespace: string, usage: number, limit: number, s
  * (`limit`, undefined for none); a blob the namespace already has (`has`) costs nothing.
  * @throws StoreError DENIED.
  */
-export function checkQuota(namespace: string, limit: number | undefined, usage: number, size: number, has: boolean): void {
+export function enforceQuota(namespace: string, limit: number | undefined, usage: number, size: number, has: boolean): void {
   if (limit === undefined || has) return;
   if (usage + size > limit) throw quotaExceeded(namespace, usage, limit, size);
 }

@@ -4,7 +4,7 @@
 // links by check().
 
 import { namespaceOf } from '../grammar.js';
-import { checkQuota } from '../quota.js';
+import { enforceQuota } from '../quota.js';
 import { mismatchProblems, usageFrom, type KeptUsage, type SizeMismatches } from '../sizes.js';
 import type { CheckProblem, Usage, UsageOptions } from '../types.js';
 import type { PgContext, TxSql, WriteTx } from './context.js';
@@ -30,7 +30,7 @@ export async function refuseOverQuota(cx: PgContext, tx: WriteTx, repo: string, 
     tx.sql<{ size: string }[]>`SELECT size FROM namespace WHERE name = ${namespace} FOR UPDATE`.execute(),
     tx.sql`SELECT 1 FROM namespace_blob WHERE namespace = ${namespace} AND digest = ${digest}`.execute(),
   ]);
-  checkQuota(namespace, limit, Number(row.size), size, has !== undefined);
+  enforceQuota(namespace, limit, Number(row.size), size, has !== undefined);
 }
 
 // --- check ----------------------------------------------------------------------
@@ -86,6 +86,18 @@ export async function sizeProblems(sql: TxSql): Promise<CheckProblem[]> {
 }
 
 // --- the store's methods ------------------------------------------------------
+
+/** See Store.checkQuota: the link's own rule, in one statement. */
+export async function checkQuota(cx: PgContext, repo: string, blob: { size: number; digest?: string }): Promise<void> {
+  const namespace = namespaceOf(repo);
+  const limit = cx.policy.quotas.get(namespace);
+  if (limit === undefined) return;
+  const digest = blob.digest ?? null;
+  const [row] = await cx.read((sql) => sql<{ size: string | null; has: boolean }[]>`
+    SELECT (SELECT size FROM namespace WHERE name = ${namespace}) AS size,
+      EXISTS (SELECT 1 FROM namespace_blob WHERE namespace = ${namespace} AND digest = ${digest}) AS has`);
+  enforceQuota(namespace, limit, Number(row.size ?? 0), blob.size, row.has);
+}
 
 /** See Store.usage. */
 export async function usage(cx: PgContext, options: UsageOptions = {}): Promise<Usage> {
