@@ -261,7 +261,9 @@ export interface Store {
    * link's time (the garbage collector's grace period counts from it).
    * `options.place`, when given, runs under the digest's lock, after the
    * size and the quota are checked and before the blob's row and link are
-   * written (only if it succeeds): a registry moves the blob's file into place there, so that
+   * written (only if it succeeds; the quota is checked again after it, and a
+   * refusal then, when a concurrent link took the room, leaves a file
+   * without a row, which the garbage collector's sweep of such files removes): a registry moves the blob's file into place there, so that
    * collectBlob's file removal (under the same lock) can never undo it. A
    * link that writes the digest's first row waits for the lock too, place
    * or not: a whileBlobUnknown may be removing a file of that name.

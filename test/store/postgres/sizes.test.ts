@@ -38,12 +38,12 @@ interface Pushed {
 }
 
 /** `n` pushing processes on `url`, started together once each has opened its store (a line on stdin each, no clock). */
-async function pushTogether(url: string, n: number, rounds: number, quota?: number, grow = false): Promise<Pushed[]> {
+async function pushTogether(url: string, n: number, rounds: number, quota?: number, mode?: 'grow' | 'repositories'): Promise<Pushed[]> {
   const children: ChildProcess[] = [];
   const results: Promise<Pushed>[] = [];
   const ready: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {
-    const args = ['--import', 'tsx/esm', PUSHER, url, String(rounds), ...(quota === undefined ? [] : [String(quota)]), ...(grow ? ['grow'] : [])];
+    const args = ['--import', 'tsx/esm', PUSHER, url, String(rounds), ...(quota === undefined ? [] : [String(quota)]), ...(mode === undefined ? [] : [mode])];
     const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     children.push(child);
     let err = '';
@@ -93,7 +93,7 @@ describe('sizes kept on PostgreSQL', () => {
     await (await openPostgresStore(url)).close();
     const quota = 6000;
     // Links only: what the namespace holds never shrinks, so a refusal (usage + size > quota) bounds the end from below.
-    const pushed = await pushTogether(url, 4, 30, quota, true);
+    const pushed = await pushTogether(url, 4, 30, quota, 'grow');
     expect(pushed.some((p) => (p.refused.DENIED ?? 0) > 0)).toBe(true);
     const store = await openPostgresStore(url);
     try {
@@ -102,6 +102,25 @@ describe('sizes kept on PostgreSQL', () => {
       expect(team.bytes).toBeLessThanOrEqual(quota);
       // The worker's largest blob is 1004 bytes: a refusal with more room than that left was one too many.
       expect(team.bytes).toBeGreaterThan(quota - 1004);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('a quota beside deletes of repositories on PostgreSQL', () => {
+  it('lets processes link (placing files that take time) and delete the repositories linked into at once, none deadlocked or busy', async () => {
+    const url = await server.createDatabase();
+    await (await openPostgresStore(url)).close();
+    const before = await deadlocks(url);
+    const pushed = await pushTogether(url, 4, 40, 1_000_000_000, 'repositories');
+    expect(pushed.every((p) => p.linked > 0)).toBe(true);
+    // A mount from, or a delete of, a repository another process has just deleted finds nothing: all else succeeds.
+    for (const p of pushed) expect(Object.keys(p.refused).filter((code) => code !== 'BLOB_UNKNOWN' && code !== 'NAME_UNKNOWN')).toEqual([]);
+    expect(await deadlocks(url)).toBe(before);
+    const store = await openPostgresStore(url);
+    try {
+      expect((await store.check()).problems).toEqual([]);
     } finally {
       await store.close();
     }
