@@ -1,7 +1,9 @@
 // The kept sizes on PostgreSQL, against a real server: replicas in
 // processes of their own pushing into one namespace at once leave the
-// counters exact, without a deadlock, and a quota holds however many push
-// at once; version 5's migration fills the sizes from the links there.
+// counters exact, without a deadlock, a quota holds (and fills) however many
+// push at once, even beside deletes of the repositories pushed into; sizes
+// that drifted never fail a delete; version 5's migration fills the sizes
+// from the links there, those a version-4 replica commits meanwhile too.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -127,6 +129,41 @@ describe('a quota beside deletes of repositories on PostgreSQL', () => {
   });
 });
 
+describe('kept sizes that drifted on PostgreSQL', () => {
+  it('never fail a delete: an uncount takes nothing for a missing row and stops at 0, and check still reports the drift', async () => {
+    const url = await server.createDatabase();
+    const [a, b, c] = [blobDesc('a', undefined, 100), blobDesc('b', undefined, 2000), blobDesc('c', undefined, 30_000)];
+    const store = await openPostgresStore(url);
+    try {
+      await store.linkBlob('acme/app', a);
+      await store.linkBlob('acme/app', b);
+      await store.linkBlob('acme/web', a);
+      await store.linkBlob('acme', c);
+      await store.linkBlob('beta/x', c);
+      await raw(url, (sql) =>
+        sql.unsafe(`
+          DELETE FROM namespace_blob WHERE namespace = 'beta';
+          UPDATE namespace SET size = 0, repositories = 0 WHERE name = 'acme';
+          UPDATE registry_usage SET blobs = 0, size = 0;`),
+      );
+      await store.deleteRepository('beta/x');
+      await store.unlinkBlob('acme/web', a.digest);
+      await store.deleteRepository('acme/web');
+      await store.deleteBlob(c.digest);
+      // Stopped at 0: the registry's total and acme's counts, lowered below what the deletes took away.
+      expect((await store.usage()).total).toEqual({ blobs: 0, bytes: 0 });
+      expect((await store.check()).problems).toEqual([
+        { kind: 'size', subject: 'registry', detail: 'blobs: kept 0, counted 2; bytes: kept 0, counted 2100' },
+        { kind: 'size', subject: 'namespace acme', detail: 'bytes: kept 0, counted 2100; repositories: kept 0, counted 2' },
+        // beta's blob had no row: its delete took nothing away.
+        { kind: 'size', subject: 'namespace beta', detail: 'bytes: kept 30000, counted 0; repositories: kept 0, counted 0' },
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('version 5 on a version-4 database', () => {
   it('fills the kept sizes from the links there, as a new database would have kept them', async () => {
     const url = await server.createDatabase();
@@ -154,6 +191,46 @@ describe('version 5 on a version-4 database', () => {
       expect((await migrated.check()).problems).toEqual([]);
     } finally {
       await migrated.close();
+    }
+  });
+
+  it('counts a link that a version-4 replica commits while the step runs (the step waits for it)', async () => {
+    const url = await server.createDatabase();
+    const store = await openPostgresStore(url);
+    const a = blobDesc('a', undefined, 100);
+    await store.linkBlob('acme/app', a);
+    await store.close();
+    await raw(url, (sql) => sql.unsafe(PG_UNDO_5));
+    // A version-4 replica's link, open until the migration waits for a lock (a condition, no clock).
+    const replica = postgres(url, { max: 1, onnotice: () => {} });
+    const watcher = postgres(url, { max: 1, onnotice: () => {} });
+    let migrated: Promise<Awaited<ReturnType<typeof openPostgresStore>>> | undefined;
+    try {
+      await replica.begin(async (tx) => {
+        // Into a repository there: its row locked KEY SHARE, no write to the table (which the step's foreign key would wait for).
+        const [{ id }] = await tx<{ id: string }[]>`SELECT id FROM repository WHERE name = 'acme/app'`;
+        await tx`INSERT INTO blob (digest, size, created_at) VALUES (${blobDesc('late').digest}, 5000, 1)`;
+        await tx`INSERT INTO blob_link (repository_id, digest, linked_at) VALUES (${id}, ${blobDesc('late').digest}, 1)`;
+        migrated = openPostgresStore(url);
+        migrated.catch(() => {});
+        for (;;) {
+          const [{ waiting }] = await watcher<{ waiting: number }[]>`
+            SELECT count(*)::int AS waiting FROM pg_locks
+            WHERE NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`;
+          if (waiting > 0) break;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      });
+      const opened = await migrated!;
+      try {
+        expect((await opened.check()).problems).toEqual([]);
+        expect((await opened.usage({ namespace: 'acme' })).namespaces[0]).toEqual({ namespace: 'acme', bytes: 5100, repositories: 1 });
+      } finally {
+        await opened.close();
+      }
+    } finally {
+      await replica.end();
+      await watcher.end();
     }
   });
 });
