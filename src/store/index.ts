@@ -69,14 +69,13 @@ export {
   isDigest,
   isNamespace,
   isRepository,
-  namespaceOf,
   parseReference,
   verifyDigest,
   type DigestAlgorithm,
   type Reference,
 } from './grammar.js';
 export { MediaType, pushedMediaType } from './payload.js';
-export { formatBytes, quotaExceeded } from './quota.js';
+export { formatBytes } from './quota.js';
 export { EVENT_TYPES, OBJECT_TYPES } from './events.js';
 
 // The server tells an admin's override of an immutable tag by the store's own rules.

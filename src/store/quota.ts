@@ -1,6 +1,7 @@
 // The quota refusal both backends throw from inside the transaction of a
-// link (StorePolicy.quotas), worded with the numbers as Harbor and GitLab
-// give them: what is in use, the limit, and what was asked.
+// link (StorePolicy.quotas) and from checkQuota, worded with the numbers as
+// Harbor and GitLab give them: what is in use, the limit, and what was
+// asked; and the one byte formatter of messages and the CLI.
 
 import { StoreError } from './errors.js';
 
@@ -20,9 +21,9 @@ export function formatBytes(bytes: number): string {
 /**
  * The refusal of `size` more bytes in `namespace`, which has `usage` of its
  * `limit` in use: the spec's DENIED, with the numbers in its message and
- * `detail`. What the server's early refusal (before an upload's bytes) throws too.
+ * `detail`: what a link and checkQuota (a server's early refusal, before an upload's bytes) throw.
  */
-export function quotaExceeded(namespace: string, usage: number, limit: number, size: number): StoreError {
+function quotaExceeded(namespace: string, usage: number, limit: number, size: number): StoreError {
   return new StoreError(
     'DENIED',
     `quota exceeded: namespace ${namespace} uses ${formatBytes(usage)} of its ${formatBytes(limit)} quota, and ${formatBytes(size)} more were asked`,
