@@ -27,6 +27,7 @@ export {
   DEFAULT_MAINTENANCE_INTERVAL,
   Maintenance,
   pruneEventsJob,
+  retentionJob,
   pruneInBatches,
   type JobReport,
   type MaintenanceJob,

@@ -8,7 +8,7 @@
 
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import type { PruneResult, Store } from '../store/index.js';
+import { applyRetention, type PruneResult, type RetentionRule, type Store } from '../store/index.js';
 
 /** A scheduled job: what it does, given the store and a signal that stopping the server aborts; its summary is logged. */
 export interface MaintenanceJob {
@@ -84,6 +84,21 @@ export function pruneEventsJob(keep: number): MaintenanceJob {
       const before = new Date(Date.now() - keep);
       const { pruned, horizon } = await pruneInBatches(store, before, { signal });
       return { before: before.toISOString(), pruned, horizon };
+    },
+  };
+}
+
+/**
+ * The job that applies retention `rules` (serve's retention): what the plan
+ * says goes, with the store's immutable tags kept, as regmeta gc --retention
+ * does; the blobs left unreferenced go with the next regmeta gc.
+ */
+export function retentionJob(rules: readonly RetentionRule[]): MaintenanceJob {
+  return {
+    name: 'retention',
+    async run(store, signal) {
+      const result = await applyRetention(store, rules, { signal });
+      return { tags: result.tags.length, manifests: result.manifests.length, skipped: result.skipped };
     },
   };
 }

@@ -5,8 +5,8 @@
 
 import { StoreError } from './errors.js';
 import { checkDigest, checkRepository, checkTag } from './grammar.js';
-import { checkText, MAX_PAGE_SIZE } from './limits.js';
-import type { Context, Descriptor, PageOptions, Pull, RecordPullsOptions } from './types.js';
+import { checkText, MAX_PAGE_SIZE, MAX_RETIRE_BATCH } from './limits.js';
+import type { Context, Descriptor, ManifestToRetire, PageOptions, Pull, RecordPullsOptions, TagToRetire } from './types.js';
 
 /** @throws StoreError EVENT_INVALID when the actor of `ctx` is not a text of the event log. */
 export function checkActor(ctx: Context | undefined): void {
@@ -117,4 +117,42 @@ export function checkBatchLimit(limit: number): void {
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
     throw new StoreError('ARGUMENT_INVALID', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`);
   }
+}
+
+/** A list a retire method takes: an array of objects, one batch at most. @throws StoreError ARGUMENT_INVALID. */
+function checkBatch(entries: readonly unknown[], method: string, shape: string): void {
+  if (!Array.isArray(entries)) throw new StoreError('ARGUMENT_INVALID', `${method} needs an array of ${shape}`);
+  if (entries.length > MAX_RETIRE_BATCH) throw new StoreError('ARGUMENT_INVALID', `${method} takes at most ${MAX_RETIRE_BATCH} entries`);
+  for (const entry of entries) if (typeof entry !== 'object' || entry === null) throw new StoreError('ARGUMENT_INVALID', `${method} needs ${shape}`);
+}
+
+/** A retention reason: text of the event log, when given. @throws StoreError EVENT_INVALID. */
+function checkReason(reason: unknown): void {
+  if (reason !== undefined) checkText(reason, 'reason');
+}
+
+/** What retireTags takes. @throws StoreError ARGUMENT_INVALID, TAG_INVALID, DIGEST_INVALID, EVENT_INVALID (a reason too long). */
+export function checkTagsToRetire(tags: readonly TagToRetire[]): void {
+  checkBatch(tags, 'retireTags', '{ tag, digest, updatedAt, pushedAt }');
+  for (const entry of tags) {
+    checkTag(entry.tag);
+    checkDigest(entry.digest);
+    if (!(entry.updatedAt instanceof Date) || !(entry.pushedAt instanceof Date)) {
+      throw new StoreError('ARGUMENT_INVALID', "a tag to retire needs its updatedAt and pushedAt as Dates");
+    }
+    checkTime(entry.updatedAt, 'updatedAt');
+    checkTime(entry.pushedAt, 'pushedAt');
+    checkReason(entry.reason);
+  }
+}
+
+/** What retireManifests takes. @throws StoreError ARGUMENT_INVALID, DIGEST_INVALID, EVENT_INVALID (a reason too long). */
+export function checkManifestsToRetire(manifests: readonly ManifestToRetire[], options: { olderThan: Date } | undefined): void {
+  checkBatch(manifests, 'retireManifests', '{ digest }');
+  for (const entry of manifests) {
+    checkDigest(entry.digest);
+    checkReason(entry.reason);
+  }
+  if (!(options?.olderThan instanceof Date)) throw new StoreError('ARGUMENT_INVALID', 'retireManifests needs olderThan, a Date');
+  checkTime(options.olderThan);
 }

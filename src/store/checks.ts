@@ -7,6 +7,7 @@
 // an event query) runs those rules itself, once: payload.ts, events.ts.
 
 import { checkActor, checkBatchLimit, checkBlob, checkEndpoint, checkPage, checkPulls, checkTagTarget, checkTime, checkTop } from './arguments.js';
+import { checkManifestsToRetire, checkTagsToRetire } from './arguments.js';
 import type { NotificationCursors, Store, UploadSessions } from './contract.js';
 import { StoreError } from './errors.js';
 import { checkCatalogPrefix, checkDigest, checkReference, checkRepository, checkTag, isNamespace, parseReference } from './grammar.js';
@@ -147,6 +148,19 @@ export const STORE_CHECKS: Checks<Store> = {
     checkDigest(digest);
     checkActor(ctx);
     olderThan(options);
+  },
+  repositoryLinks(repo) {
+    checkRepository(repo);
+  },
+  retireTags(repo, tags, ctx) {
+    checkRepository(repo);
+    checkTagsToRetire(tags);
+    checkActor(ctx);
+  },
+  retireManifests(repo, manifests, ctx, options) {
+    checkRepository(repo);
+    checkManifestsToRetire(manifests, options);
+    checkActor(ctx);
   },
   stats(options) {
     checkTop(options?.top);

@@ -8,6 +8,7 @@ import type { StoreLimits } from './limits.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo } from './types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, NewEvent, PageOptions, PutManifestResult, StoreStats } from './types.js';
 import type { NamespaceRepository, Pull, RecordPullsOptions, StoredManifest, StorePolicy, TagDetailsPage, TagHistoryEntry, TagQuery, UntaggedManifest, Usage, UsageOptions } from './types.js';
+import type { ManifestToRetire, RepositoryLinks, TagToRetire } from './types.js';
 import type { NotificationCursors } from './notifications.js';
 import type { PruneOptions, PruneResult } from './maintenance.js';
 import type { UploadSessions } from './uploads.js';
@@ -358,6 +359,43 @@ export interface Store {
    */
   collectBlob(digest: string, ctx?: Context, options?: { olderThan?: Date; removeFile?: LockedAction }): Promise<void>;
 
+  // --- retention ----------------------------------------------------------------
+  /**
+   * Every tag of `repo` with its target and when it was set, and every
+   * manifest with its last push, its subject and the children it lists,
+   * read in one snapshot: what a retention plan weighs, to know what an
+   * index, a subject or a tag keeps alive. A repository that is not there
+   * has none: { tags: [], manifests: [] }.
+   * @throws StoreError NAME_INVALID.
+   */
+  repositoryLinks(repo: string): Promise<RepositoryLinks>;
+  /**
+   * Retention's delete of tags of `repo` (not their manifests), all in one
+   * transaction: each goes only while it still points at `digest`, has not
+   * been set since `updatedAt` and its manifest has not been pushed since
+   * `pushedAt`, so that a tag moved or pushed again since the plan stays. A
+   * DELETE TAG event each, with the entry's reason. A tag (or repository)
+   * that is gone is skipped.
+   * @returns the tags deleted, in the order given.
+   * @throws StoreError ARGUMENT_INVALID (not an array of { tag, digest,
+   * updatedAt, pushedAt } with valid Dates, or more than
+   * MAX_RETIRE_BATCH entries), TAG_INVALID, DIGEST_INVALID, NAME_INVALID.
+   */
+  retireTags(repo: string, tags: readonly TagToRetire[], ctx?: Context): Promise<string[]>;
+  /**
+   * Retention's delete of manifests of `repo`, all in one transaction, each
+   * by collectManifest's rule checked in it: untagged, last pushed before
+   * `options.olderThan`, listed by no index of `repo` and with no present
+   * subject. Deleting one may free another of the list (the children of an
+   * index, the referrers of a subject), which then goes too, in any order
+   * given; the rest stay, without error. A DELETE MANIFEST event each, with
+   * the entry's reason.
+   * @returns the digests deleted, in the order deleted.
+   * @throws StoreError ARGUMENT_INVALID (not an array of { digest }, more
+   * than MAX_RETIRE_BATCH entries, or no valid `olderThan`), DIGEST_INVALID, NAME_INVALID.
+   */
+  retireManifests(repo: string, manifests: readonly ManifestToRetire[], ctx: Context | undefined, options: { olderThan: Date }): Promise<string[]>;
+
   // --- events -------------------------------------------------------------------
   /**
    * Appends an event, such as DELETE BLOB by GARBAGE_COLLECTOR.
@@ -463,6 +501,7 @@ export const STORE_METHODS = methodList<Store>()([
   'catalog', 'deleteRepository', 'recordPulls', 'namespaceUsage', 'usage', 'checkQuota',
   'linkBlob', 'mountBlob', 'statBlob', 'unlinkBlob', 'deleteBlob', 'whileBlobUnknown', 'allBlobs',
   'untaggedManifests', 'unreferencedBlobs', 'collectManifest', 'collectBlob',
+  'repositoryLinks', 'retireTags', 'retireManifests',
   'createEvent', 'getEvents', 'subscribe',
   'pruneEvents', 'leaseJob', 'releaseJob',
   'check', 'stats', 'backup', 'checkWritable', 'close',

@@ -78,6 +78,11 @@ export { MediaType, pushedMediaType } from './payload.js';
 export { formatBytes } from './quota.js';
 export { EVENT_TYPES, OBJECT_TYPES } from './events.js';
 
+// Retention rules: a plan of what they remove and why, and its apply (regmeta gc --retention, serve's schedule).
+export { planRetention, type RetentionPlan, type RepositoryPlan, type PlannedTag, type PlannedManifest, type PlanOptions } from './retention-plan.js';
+export { applyPlan, applyRetention, deletionsOf, type RetentionDeletion, type RetentionResult } from './retention.js';
+export { compileRetentionRules, type RetentionRule, type RetentionKeep } from './retention-rules.js';
+
 // The server tells an admin's override of an immutable tag by the store's own rules.
 export { immutableRules } from './immutable.js';
 

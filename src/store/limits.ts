@@ -44,6 +44,13 @@ const DEFAULT_MAX_MANIFEST_SIZE = 4 * MIB;
  */
 export const MAX_PAGE_SIZE = 1000;
 
+/**
+ * The most entries one retireTags or retireManifests call takes: one
+ * transaction's worth, short enough that a server's writers wait for it
+ * milliseconds, not seconds.
+ */
+export const MAX_RETIRE_BATCH = 10_000;
+
 /** Actor names, object ids and the like: long enough for any digest reference, short enough for an index. */
 const MAX_TEXT_LENGTH = 1024;
 

@@ -5,6 +5,7 @@
 import type { Descriptor, Event, EventObjectType, EventType, ManifestInfo, NotificationEvent, NotificationStatus } from './types.js';
 import type { BlobInfo, StoredManifest, TagHistoryEntry, UploadSession } from './types.js';
 import { missedOf, type MissedEvents } from './maintenance.js';
+import type { ManifestLinks, TagLink } from './types.js';
 
 export interface ManifestRow {
   digest: string;
@@ -190,4 +191,41 @@ export function toUploadSession(row: UploadRow): UploadSession {
     startedAt: new Date(row.started_at),
     updatedAt: new Date(row.updated_at),
   };
+}
+
+/** A tag as repositoryLinks reads it. */
+export interface TagLinkRow {
+  tag: string;
+  digest: string;
+  updated_at: number;
+  pulled_at: number | null;
+}
+
+export function toTagLink(row: TagLinkRow): TagLink {
+  const link: TagLink = { tag: row.tag, digest: row.digest, updatedAt: new Date(row.updated_at) };
+  if (row.pulled_at !== null) link.pulledAt = new Date(row.pulled_at);
+  return link;
+}
+
+/** A manifest as repositoryLinks reads it, and a child an index of it lists. */
+export interface ManifestLinksRow {
+  digest: string;
+  pushed_at: number;
+  subject: string | null;
+}
+export interface ChildRow {
+  parent: string;
+  digest: string;
+}
+
+/** The manifests of a repository with the children each lists. */
+export function toManifestLinks(rows: readonly ManifestLinksRow[], children: readonly ChildRow[]): ManifestLinks[] {
+  const byDigest = new Map<string, ManifestLinks>();
+  for (const row of rows) {
+    const links: ManifestLinks = { digest: row.digest, pushedAt: new Date(row.pushed_at), children: [] };
+    if (row.subject !== null) links.subject = row.subject;
+    byDigest.set(row.digest, links);
+  }
+  for (const { parent, digest } of children) byDigest.get(parent)?.children.push(digest);
+  return [...byDigest.values()];
 }

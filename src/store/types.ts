@@ -272,6 +272,54 @@ export interface UntaggedManifest {
   createdAt: Date;
 }
 
+/** A tag as retention weighs it (Store.repositoryLinks). */
+export interface TagLink {
+  tag: string;
+  /** The manifest it points at. */
+  digest: string;
+  /** When the tag was last set. */
+  updatedAt: Date;
+  /** Its last pull, by tag or of its manifest by digest; absent: never pulled. */
+  pulledAt?: Date;
+}
+
+/** A repository's tags and manifests read in one snapshot (Store.repositoryLinks): what a retention plan weighs. */
+export interface RepositoryLinks {
+  tags: TagLink[];
+  manifests: ManifestLinks[];
+}
+
+/** A manifest of a repository with what keeps it or others alive (Store.repositoryLinks). */
+export interface ManifestLinks {
+  digest: string;
+  /** Its last push: the grace period of an untagged manifest counts from it. */
+  pushedAt: Date;
+  /** The digest of its subject, present or not. */
+  subject?: string;
+  /** The child manifests it lists (an index), present or not. */
+  children: string[];
+}
+
+/** A tag as a retention plan saw it (Store.retireTags): it goes only while it still is so. */
+export interface TagToRetire {
+  tag: string;
+  /** The manifest it pointed at. */
+  digest: string;
+  /** When the tag was last set (TagLink.updatedAt). */
+  updatedAt: Date;
+  /** When that manifest was last pushed (ManifestLinks.pushedAt). */
+  pushedAt: Date;
+  /** Why it goes: its DELETE event's reason. */
+  reason?: string;
+}
+
+/** A manifest a retention plan found collectable (Store.retireManifests). */
+export interface ManifestToRetire {
+  digest: string;
+  /** Why it goes: its DELETE event's reason. */
+  reason?: string;
+}
+
 /** Tags that, once they exist, no one but an admin may move or delete (StorePolicy.immutable). */
 export interface ImmutableRule {
   /** A repository pattern: `*` within a path segment, `**` whole segments (`rel/*`). */

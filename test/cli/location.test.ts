@@ -32,6 +32,7 @@ const ARGS: Record<string, () => string[]> = {
   events: () => [],
   notify: () => ['status'],
   stats: () => [],
+  usage: () => [],
 };
 
 const commands = await Promise.all(COMMANDS.map((c) => c.load()));

@@ -3,7 +3,11 @@
 // every round; only the lease's holder runs rounds, the other says so (at
 // debug), and once the holder stops, the other takes over.
 
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openStore } from 'regmeta';
 import { describe, expect, it } from 'vitest';
+import { ociManifest, tickPast } from '../store/fixtures.js';
 import { replicaSuite, until } from './replicas.js';
 import { serve, tempDir, type Served } from './run.js';
 
@@ -66,5 +70,47 @@ describe('the maintenance schedule of two regmeta serve processes on one store',
   it('postgres: one database', async () => {
     const cluster = await suite.cluster(2, ARGS);
     await oneAtATime(cluster.all);
+  });
+});
+
+describe('retention on the maintenance schedule of regmeta serve', () => {
+  it('applies the config file\'s rules at start, as the actor retention, keeping the newest and the immutable', async () => {
+    const data = tempDir();
+    const store = openStore(join(data, 'metadata.db'));
+    try {
+      for (const tag of ['v1', 'dev-1', 'dev-2', 'dev-3']) {
+        const m = ociManifest({ seed: `app/${tag}` });
+        store.putManifest('acme/app', m.digest, m, { actor: 'ci' }, { tag });
+        tickPast(Date.now());
+      }
+    } finally {
+      store.close();
+    }
+    const config = join(data, 'regmeta.yaml');
+    writeFileSync(config, [
+      'retention:',
+      '  - repositories: "acme/*"',
+      '    keep: { newest: 1 }',
+      'immutable:',
+      '  - repositories: "acme/*"',
+      '    tags: ["v*"]',
+    ].join('\n'));
+    const server = await serve(data, ['--config', config, '--maintenance-interval', '1h']);
+    try {
+      await until(() => lines(server, 'maintenance: retention').length > 0, 'the retention round at start');
+      expect(lines(server, 'maintenance: retention')[0]).toMatchObject({ job: 'retention', tags: 2, skipped: 0 });
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+    const after = openStore(join(data, 'metadata.db'), { readOnly: true });
+    try {
+      // dev-3 is the newest; v1 is immutable; dev-1 and dev-2 went, each an event by retention with its reason.
+      expect(after.allTags('acme/app')).toEqual(['dev-3', 'v1']);
+      const deletes = after.getEvents({ actor: 'retention', objectType: 'TAG' }).events;
+      expect(deletes.map((e) => e.tag).sort()).toEqual(['dev-1', 'dev-2']);
+      expect(deletes.every((e) => e.type === 'DELETE' && typeof e.reason === 'string' && e.reason.length > 0)).toBe(true);
+    } finally {
+      after.close();
+    }
   });
 });

@@ -49,6 +49,7 @@ describe('parseServeArgs', () => {
       pulls: { stats: true, flushInterval: DEFAULT_PULL_FLUSH_INTERVAL, events: false },
       immutable: [],
       quotas: [],
+      retention: [],
       maintenance: { interval: DEFAULT_MAINTENANCE_INTERVAL },
       limits: {
         idleTimeout: DEFAULT_CONNECTION_LIMITS.idleTimeout,

@@ -7,7 +7,7 @@
 import { StoreError, type Store, type LockedAction } from '../../store/index.js';
 import { JSON_OPTION, parse, type Command } from '../args.js';
 import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js';
-import { Exit } from '../exit.js';
+import { Exit, usageError } from '../exit.js';
 import { openBlobs, openMetadata, scratchCopy, type Location } from '../open.js';
 import { printJson, println } from '../output.js';
 import { DEFAULT_GRACE, GRACE_OPTION, graceCutoff } from '../time.js';
@@ -16,8 +16,9 @@ import { formatBytes } from '../../store/index.js';
 import { Progress } from '../progress.js';
 import { DEFAULT_BLOB_LIMITS, type BlobStore } from '../../blobstore/index.js';
 import { evictMirrors, type EvictionPolicy, type Eviction } from './evict.js';
+import { retentionGc } from './retention.js';
 
-const options = { ...LOCATION_OPTIONS, ...JSON_OPTION, ...GRACE_OPTION, 'dry-run': { type: 'boolean', short: 'n' } } as const;
+const options = { ...LOCATION_OPTIONS, ...JSON_OPTION, ...GRACE_OPTION, 'dry-run': { type: 'boolean', short: 'n' }, retention: { type: 'boolean' } } as const;
 
 const ACTOR = 'GARBAGE_COLLECTOR';
 
@@ -44,7 +45,7 @@ export interface GcResult {
 
 export const gc: Command = {
   name: 'gc',
-  usage: `usage: regmeta gc [--dry-run] [--grace <duration>] [--data <dir>] [--database <url>] [--json]
+  usage: `usage: regmeta gc [--retention] [--dry-run] [--grace <duration>] [--data <dir>] [--database <url>] [--json]
 
 First evicts from each mirror (the config's mirrors:) with a maxIdle or a
 maxSize whole cached repositories, as 'mirror' with their DELETE events:
@@ -70,20 +71,38 @@ database and reports what it would delete; it copies the SQLite file, so it
 is refused with --database (PostgreSQL) for now. Exits 1 when something
 could not be deleted (each listed on stderr); the rest is swept.
 
+With --retention, applies the config file's retention rules instead, as
+'retention' with a DELETE event each that says why: in each repository
+the first rule matches, the tags no keep condition of the rule keeps (the
+newest N, tag patterns, pulled or pushed within a duration; immutable tags
+always stay), then the manifests that leaves untagged past the rule's
+untaggedGrace that no index lists and no present subject keeps, with
+their referrers. A tag moved or pushed again meanwhile stays. Repositories
+no rule matches are left alone. --dry-run lists each tag and manifest that
+would go, with its rule and why, from the live store (read-only, also on
+PostgreSQL). Run gc without --retention afterwards for the blobs.
+
 options:
   --grace <d>    how old garbage must be (default ${DEFAULT_GRACE}; e.g. 30m, 7d, 0)
   --dry-run, -n  report what would be deleted, change nothing
+  --retention    apply the retention rules (the config's retention:)
 ${LOCATION_HELP}
   --json         print the result as JSON
 
-example:
+examples:
   regmeta gc --grace 7d --dry-run
+  regmeta gc --retention --config regmeta.yaml --dry-run
 `,
   options,
   exits: { [Exit.PROBLEMS]: 'it could not finish' },
   async run(argv) {
     const args = parse(argv, gc, options, { min: 0, max: 0 });
     if (!args) return Exit.OK;
+    if (args.values.retention) {
+      if (args.values.grace !== undefined) throw usageError('gc', '--grace is the sweep\'s: retention rules set their own untaggedGrace');
+      await retentionGc(location(args.values, 'gc', { retention: true }), { dryRun: args.values['dry-run'] === true, json: args.values.json === true });
+      return Exit.OK;
+    }
     const olderThan = graceCutoff(args.values, 'gc');
     const where = location(args.values, 'gc', { mirrors: true });
     const mirrors = where.mirrors ?? [];

@@ -12,6 +12,7 @@ import { StoreError, type Store } from '../../store/index.js';
 import {
   AccessRulesError,
   pruneEventsJob,
+  retentionJob,
   readAccessRules,
   setRegistryCertificate,
   startRegistry,
@@ -226,9 +227,10 @@ function metricsOptions(config: ServeConfig): Pick<StartRegistryOptions, 'metric
   };
 }
 
-/** The maintenance schedule as configured: none without a job (events.keep unset) or with an interval of 0. */
+/** The maintenance schedule as configured: none without a job (no retention rules, events.keep unset) or with an interval of 0. */
 function maintenanceOptions(config: ServeConfig): StartRegistryOptions['maintenance'] {
   const jobs: MaintenanceJob[] = [];
+  if (config.retention.length > 0) jobs.push(retentionJob(config.retention));
   if (config.events?.keep !== undefined) jobs.push(pruneEventsJob(config.events.keep));
   if (jobs.length === 0 || config.maintenance.interval === 0) return undefined;
   return {

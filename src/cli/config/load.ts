@@ -11,7 +11,7 @@ import { bad, checked, fromFile, optionOf, readConfigFile, suggestion } from './
 import { META_OPTIONS, OPTIONS, type LogLevel, type OptionInfo } from './options.js';
 import type { S3Options } from '../../blobstore/index.js';
 import type { NotifyTarget } from './kinds.js';
-import type { ImmutableRule } from '../../store/index.js';
+import type { ImmutableRule, RetentionRule } from '../../store/index.js';
 import { defaultProblem, type MirrorEntry } from './mirrors.js';
 import type { Quota } from '../../store/index.js';
 
@@ -39,6 +39,8 @@ export interface ServeConfig {
   access?: string;
   readOnly: boolean;
   deletes: boolean;
+  /** Which tags of which repositories are kept (regmeta gc --retention). */
+  retention: RetentionRule[];
   tls?: { cert: string; key: string };
   notify: NotifyTarget[];
   /** Upstream registries served read-only under their prefixes. */

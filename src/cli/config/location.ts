@@ -8,6 +8,7 @@
 import type { S3Options } from '../../blobstore/index.js';
 import type { Quota } from '../../store/index.js';
 import type { ResolvedMirror } from '../../server/index.js';
+import type { ImmutableRule, RetentionRule } from '../../store/index.js';
 import { resolvedMirrors, type MirrorEntry } from './mirrors.js';
 import { refuseProblems, resolveOptions } from './load.js';
 import { META_OPTIONS, OPTIONS, type OptionInfo } from './options.js';
@@ -27,6 +28,9 @@ export interface Location {
   mirrors?: ResolvedMirror[];
   /** The quotas per namespace, as serve enforces them; only where asked for. */
   quotas?: Quota[];
+  /** The retention rules (none: []) and the immutable tags they never remove; only where asked for. */
+  retention?: RetentionRule[];
+  immutable?: ImmutableRule[];
 }
 
 const optionOf = (key: string): OptionInfo => OPTIONS.find((o) => o.key === key)!;
@@ -35,6 +39,8 @@ const DATABASE = optionOf('database');
 const STORAGE = optionOf('storage.s3');
 const MIRRORS = optionOf('mirrors');
 const QUOTAS = optionOf('quotas');
+const RETENTION = optionOf('retention');
+const IMMUTABLE = optionOf('immutable');
 const STRING = { type: 'string' } as const;
 
 /** The options of a command that opens the registry: --data, --database, --storage and --config. */
@@ -79,6 +85,8 @@ ${CONFIG_HELP}`;
  * also the mirrors (from `values.mirror`, the --mirror flags of a command
  * that has them, REGMETA_MIRROR or the file's `mirrors`); with
  * `options.quotas`, the quotas likewise (--quota, REGMETA_QUOTAS, `quotas`).
+ * `options.retention`, the retention rules (REGMETA_RETENTION or the file's
+ * `retention`) and the immutable tags (`immutable`), which the store is opened with.
  * @throws CliError USAGE listing every problem, one line each (a --database
  * that is no postgres:// URL, a --storage that is no good s3:// URL, a bad
  * mirror, a bad key or value in the config file); IO when
@@ -87,22 +95,30 @@ ${CONFIG_HELP}`;
 export function location(
   values: { config?: string; data?: string; database?: string; storage?: string; mirror?: string[]; quota?: string[] },
   command: string,
-  options: { database?: boolean; mirrors?: boolean; quotas?: boolean } = {},
+  options: { database?: boolean; mirrors?: boolean; quotas?: boolean; retention?: boolean } = {},
   env: NodeJS.ProcessEnv = process.env,
 ): Location {
   const problems: string[] = [];
-  const read = [DATA, ...(options.database === false ? [] : [DATABASE, STORAGE]), ...(options.mirrors === true ? [MIRRORS] : []), ...(options.quotas === true ? [QUOTAS] : [])];
+  const read = [
+    DATA,
+    ...(options.database === false ? [] : [DATABASE, STORAGE]),
+    ...(options.mirrors === true ? [MIRRORS] : []),
+    ...(options.quotas === true ? [QUOTAS] : []),
+    ...(options.retention === true ? [RETENTION, IMMUTABLE] : []),
+  ];
   const { values: found } = resolveOptions(values, env, read, problems);
   refuseProblems(problems, command);
   const database = found.get(DATABASE.key) as string | undefined;
   const storage = found.get(STORAGE.key) as S3Options | undefined;
   const entries = found.get(MIRRORS.key) as MirrorEntry[] | undefined;
   const quotas = found.get(QUOTAS.key) as Quota[] | undefined;
+  const rules = found.get(RETENTION.key) as RetentionRule[] | undefined;
   return {
     data: found.get(DATA.key) as string,
     ...(database === undefined ? {} : { database }),
     ...(storage === undefined ? {} : { storage }),
     ...(entries === undefined ? {} : { mirrors: resolvedMirrors(entries) }),
     ...(quotas === undefined ? {} : { quotas }),
+    ...(options.retention === true ? { retention: rules ?? [], immutable: (found.get(IMMUTABLE.key) as ImmutableRule[] | undefined) ?? [] } : {}),
   };
 }

@@ -10,6 +10,7 @@ import { DATABASE_FILE, DEFAULT_AUTH_LIMITS, DEFAULT_CONNECTION_LIMITS, DEFAULT_
 import { immutable } from './immutable.js';
 import { mirrorPrefix, mirrors } from './mirrors.js';
 import { quotas } from './quotas.js';
+import { retention } from './retention.js';
 import { s3 } from './storage.js';
 import { boolean, choice, count, databaseUrl, duration, list, listen, notify, path, publicUrl, size, type Kind } from './kinds.js';
 
@@ -92,6 +93,15 @@ const SPECS: OptionSpec[] = [
   { key: 'access', kind: path, arg: 'file', defaultText: 'none: whoever is let in may do everything', help: 'access rules (YAML or JSON): who may pull, push and delete in which repositories; admins may do everything' },
   { key: 'readOnly', kind: boolean, default: false, help: 'refuse every write (405 UNSUPPORTED)' },
   { key: 'deletes', kind: boolean, default: true, flag: 'delete', help: 'take manifest, tag and blob deletes (false: they answer 405 UNSUPPORTED), as suits local development' },
+  {
+    key: 'retention',
+    kind: retention,
+    default: [],
+    flag: 'retention-rules',
+    arg: 'json',
+    defaultText: 'none: nothing is removed by rule',
+    help: 'retention rules, which regmeta gc --retention applies: a list of {repositories, keep: {newest, tags, pulledWithin, pushedWithin, untaggedGrace}}; the first rule whose pattern matches a repository applies, a tag any of its conditions keeps stays, untagged manifests go after untaggedGrace (default 24h), repositories no rule matches are left alone; see Keeping the registry in shape',
+  },
   { key: 'tls.cert', kind: path, arg: 'file', defaultText: 'none: plain HTTP', help: 'serve HTTPS with this PEM certificate chain (with tls.key); re-read on SIGHUP' },
   { key: 'tls.key', kind: path, arg: 'file', defaultText: 'none', help: 'the PEM private key of tls.cert; re-read on SIGHUP' },
   {
@@ -188,7 +198,7 @@ const SPECS: OptionSpec[] = [
     kind: duration(),
     default: DEFAULT_MAINTENANCE_INTERVAL,
     arg: 'duration',
-    help: 'run the maintenance jobs (events.keep\'s pruning) this often, the first at start; of several replicas on one database, one at a time (0: never)',
+    help: 'run the maintenance jobs (the retention rules, events.keep\'s pruning) this often, the first at start; of several replicas on one database, one at a time (0: never)',
   },
   {
     key: 'limits.idleTimeout',

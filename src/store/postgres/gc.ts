@@ -18,7 +18,7 @@ import { resolveManifest } from './repositories.js';
 // delete, so that the two cannot drift (the same rules as gc.ts's SQL).
 // A manifest: last pushed before `before`, and no tag, no index in its
 // repository and no present subject keeps it alive.
-const collectableManifest = (sql: Sql | TxSql, before: number) => sql`
+export const collectableManifest = (sql: Sql | TxSql, before: number) => sql`
   m.pushed_at < ${before}
   AND NOT EXISTS (SELECT 1 FROM tag t WHERE t.manifest_id = m.id)
   AND NOT EXISTS (SELECT 1 FROM manifest_child c WHERE c.repository_id = m.repository_id AND c.digest = m.digest)

@@ -13,7 +13,7 @@ import { StoreError } from '../errors.js';
 import type { Reference } from '../grammar.js';
 import { DEFAULT_POSTGRES_TIMEOUTS, limitsOf, type StoreLimits } from '../limits.js';
 import type { BlobInfo, CatalogOptions, Context, Descriptor, Event, EventQuery, Manifest, ManifestInfo, NewEvent, PageOptions } from '../types.js';
-import type { NamespaceRepository, PostgresStoreOptions, PruneOptions, PruneResult, Pull, RecordPullsOptions, StoredManifest, StorePolicy, TagQuery, Usage, UsageOptions } from '../types.js';
+import type { ManifestToRetire, NamespaceRepository, PostgresStoreOptions, PruneOptions, PruneResult, Pull, RecordPullsOptions, StoredManifest, StorePolicy, TagQuery, TagToRetire, Usage, UsageOptions } from '../types.js';
 import { compilePolicy } from '../policy.js';
 import * as sizes from './sizes.js';
 import * as blobs from './blobs.js';
@@ -28,6 +28,7 @@ import * as manifests from './manifests.js';
 import * as pulls from './pulls.js';
 import { PgNotificationCursors } from './notifications.js';
 import * as repositories from './repositories.js';
+import * as retention from './retention.js';
 import * as tagDetails from './tag-details.js';
 import * as tags from './tags.js';
 import { PgUploadSessions } from './uploads.js';
@@ -177,6 +178,15 @@ class PostgresStore implements Store {
   }
   collectBlob(digest: string, ctx?: Context, options?: { olderThan?: Date; removeFile?: LockedAction }) {
     return gc.collectBlob(this.#cx, digest, ctx, options);
+  }
+  repositoryLinks(repo: string) {
+    return retention.repositoryLinks(this.#cx, repo);
+  }
+  retireTags(repo: string, tagsToRetire: readonly TagToRetire[], ctx?: Context) {
+    return retention.retireTags(this.#cx, repo, tagsToRetire, ctx);
+  }
+  retireManifests(repo: string, manifestsToRetire: readonly ManifestToRetire[], ctx: Context | undefined, options: { olderThan: Date }) {
+    return retention.retireManifests(this.#cx, repo, manifestsToRetire, ctx, options);
   }
   createEvent(event: NewEvent) {
     return events.createEvent(this.#cx, event);

@@ -159,12 +159,12 @@ export function refuseIfChild(cx: StoreContext, repo: string, repositoryId: numb
   }
 }
 
-/** Deletes a manifest and every tag of it, with their events. */
-export function removeManifest(cx: StoreContext, repo: string, manifest: { id: number; digest: string }, actor: string, admin = false): void {
+/** Deletes a manifest and every tag of it, with their events (the manifest's with `reason`, when given). */
+export function removeManifest(cx: StoreContext, repo: string, manifest: { id: number; digest: string }, actor: string, admin = false, reason?: string): void {
   const now = Date.now();
   untagManifest(cx, repo, manifest, actor, now, admin);
   cx.sql.manifests.deleteManifest.run({ manifestId: manifest.id });
-  recordEvent(cx, actor, now, 'DELETE', 'MANIFEST', `${repo}@${manifest.digest}`, { repository: repo, digest: manifest.digest });
+  recordEvent(cx, actor, now, 'DELETE', 'MANIFEST', `${repo}@${manifest.digest}`, { repository: repo, digest: manifest.digest, reason });
 }
 
 // --- the store's methods ------------------------------------------------------

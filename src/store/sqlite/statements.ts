@@ -14,6 +14,7 @@ import { prepareNotificationStatements } from './notifications.js';
 import { preparePullStatements, preparePullStatsStatements } from './pulls.js';
 import { prepareUsageStatements } from './sizes.js';
 import { prepareRepositoryStatements } from './repositories.js';
+import { prepareRetentionStatements } from './retention.js';
 import { prepareSubscriptionStatements } from './subscriptions.js';
 import { prepareTagDetailStatements } from './tag-details.js';
 import { prepareTagStatements } from './tags.js';
@@ -26,6 +27,7 @@ export interface Statements {
   tags: ReturnType<typeof prepareTagStatements>;
   blobs: ReturnType<typeof prepareBlobStatements>;
   gc: ReturnType<typeof prepareGcStatements>;
+  retention: ReturnType<typeof prepareRetentionStatements>;
   events: ReturnType<typeof prepareEventStatements>;
   subscriptions: ReturnType<typeof prepareSubscriptionStatements>;
   inspection: ReturnType<typeof prepareInspectionStatements>;
@@ -52,6 +54,7 @@ export function prepareStatements(db: Database.Database): Statements {
   let tagDetails: Statements['tagDetails'] | undefined;
   let pullStats: Statements['pullStats'] | undefined;
   let maintenance: Statements['maintenance'] | undefined;
+  let retention: Statements['retention'] | undefined;
   return {
     repositories: prepareRepositoryStatements(db),
     manifests: prepareManifestStatements(db),
@@ -93,6 +96,10 @@ export function prepareStatements(db: Database.Database): Statements {
     // The same for a version-6 file, which has no event_horizon or job_lease yet.
     get maintenance() {
       return (maintenance ??= prepareMaintenanceStatements(db));
+    },
+    // The same for a version-6 file, which has no tag.pulled_at yet.
+    get retention() {
+      return (retention ??= prepareRetentionStatements(db));
     },
   };
 }

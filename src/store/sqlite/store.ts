@@ -21,13 +21,14 @@ import * as pulls from './pulls.js';
 import * as sizes from './sizes.js';
 import { SqliteNotificationCursors } from './notifications.js';
 import * as repositories from './repositories.js';
+import * as retention from './retention.js';
 import { Subscriptions } from './subscriptions.js';
 import * as tagDetails from './tag-details.js';
 import * as tags from './tags.js';
 import { SqliteUploadSessions } from './uploads.js';
 import type { BlobInfo, Context, DatabaseCheck, Descriptor, Event, EventPage, EventQuery, Manifest, ManifestInfo, NewEvent } from '../types.js';
 import type { BackupOptions, BackupResult, CatalogOptions, PageOptions, PutManifestResult, StoreOptions, StoreStats, StoredManifest, TagHistoryEntry, UntaggedManifest } from '../types.js';
-import type { NamespaceRepository, PruneOptions, PruneResult, Pull, RecordPullsOptions, StorePolicy, TagDetailsPage, TagQuery, Usage, UsageOptions } from '../types.js';
+import type { ManifestToRetire, NamespaceRepository, PruneOptions, PruneResult, Pull, RecordPullsOptions, RepositoryLinks, StorePolicy, TagDetailsPage, TagQuery, TagToRetire, Usage, UsageOptions } from '../types.js';
 
 /**
  * The metadata of a registry in a SQLite file: the Store contract,
@@ -205,6 +206,19 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
 
   collectBlob(digest: string, ctx?: Context, options: { olderThan?: Date; removeFile?: () => void } = {}): void {
     gc.collectBlob(this.#cx, digest, ctx, options);
+  }
+
+  // --- retention --------------------------------------------------------------
+  repositoryLinks(repo: string): RepositoryLinks {
+    return retention.repositoryLinks(this.#cx, repo);
+  }
+
+  retireTags(repo: string, tagsToRetire: readonly TagToRetire[], ctx?: Context): string[] {
+    return retention.retireTags(this.#cx, repo, tagsToRetire, ctx);
+  }
+
+  retireManifests(repo: string, manifestsToRetire: readonly ManifestToRetire[], ctx: Context | undefined, options: { olderThan: Date }): string[] {
+    return retention.retireManifests(this.#cx, repo, manifestsToRetire, ctx, options);
   }
 
   // --- events -----------------------------------------------------------------

@@ -110,6 +110,9 @@ for (const [label, v] of badNames) {
     ['deleteRepository', (s) => s.deleteRepository(name)],
     ['recordPulls', (s) => s.recordPulls([{ repo: name, at: new Date() }])],
     ['namespaceUsage', (s) => s.namespaceUsage(name)],
+    ['repositoryLinks', (s) => s.repositoryLinks(name)],
+    ['retireTags', (s) => s.retireTags(name, [])],
+    ['retireManifests', (s) => s.retireManifests(name, [], undefined, { olderThan: new Date() })],
     ['linkBlob', (s) => s.linkBlob(name, { digest: blob, size: 10 })],
     ['statBlob', (s) => s.statBlob(name, blob)],
     ['unlinkBlob', (s) => s.unlinkBlob(name, blob)],
@@ -149,6 +152,7 @@ for (const [label, v] of badTags) {
     ['tagHistory', (s) => s.tagHistory(repo, t)],
     ['allTags last', (s) => s.allTags(repo, { last: t })],
     ['putManifest tag', (s) => s.putManifest(repo, other.digest, other, undefined, { tag: t })],
+    ['retireTags', (s) => s.retireTags(repo, [{ tag: t, digest: m.digest, updatedAt: new Date(), pushedAt: new Date() }])],
   ];
   for (const [method, call] of byTag) cases.push([`${method} with a tag of ${label}`, 'TAG_INVALID', call]);
 }
@@ -171,6 +175,8 @@ for (const [label, v] of badDigests) {
     ['unlinkBlob', (s) => s.unlinkBlob(repo, d)],
     ['deleteBlob', (s) => s.deleteBlob(d)],
     ['collectBlob', (s) => s.collectBlob(d)],
+    ['retireTags', (s) => s.retireTags(repo, [{ tag, digest: d, updatedAt: new Date(), pushedAt: new Date() }])],
+    ['retireManifests', (s) => s.retireManifests(repo, [{ digest: d }], undefined, { olderThan: new Date() })],
   ];
   for (const [method, call] of byDigest) cases.push([`${method} with a digest of ${label}`, 'DIGEST_INVALID', call]);
 }
@@ -279,4 +285,6 @@ cases.push(['getEvents with no query', 'EVENT_INVALID', (s) => s.getEvents(null 
 cases.push(['untaggedManifests with an invalid Date', 'ARGUMENT_INVALID', (s) => s.untaggedManifests({ olderThan: new Date(Number.NaN) })]);
 cases.push(['unreferencedBlobs with a number for a Date', 'ARGUMENT_INVALID', (s) => s.unreferencedBlobs({ olderThan: 5 as never })]);
 cases.push(['collectManifest with an invalid Date', 'ARGUMENT_INVALID', (s) => s.collectManifest(repo, m.digest, {}, { olderThan: new Date(Number.NaN) })]);
+cases.push(['retireTags with an invalid Date', 'ARGUMENT_INVALID', (s) => s.retireTags(repo, [{ tag, digest: m.digest, updatedAt: new Date(Number.NaN), pushedAt: new Date() }])]);
+cases.push(['retireManifests without olderThan', 'ARGUMENT_INVALID', (s) => s.retireManifests(repo, [], undefined, {} as never)]);
 cases.push(['collectBlob with a number for a Date', 'ARGUMENT_INVALID', (s) => s.collectBlob(blobDigest('unreferenced'), {}, { olderThan: 5 as never })]);
