@@ -286,12 +286,14 @@ CREATE INDEX upload_session_by_time ON upload_session (updated_at);
 -- are not counted: they are not blobs. Added by version 5.
 --
 -- Lock order, so that two writers never wait for each other in a cycle: a
--- namespace's row before its namespace_blob rows and its repositories'
--- repository_usage rows (every trigger locks it first; a quota check locks
--- it before the link), event_head next (the events, last before the
--- commit), registry_usage last (its trigger is deferred to the commit). The
--- hot rows are held only from the statement that changes them to the
--- commit: linkBlob places a blob's file before it writes the link.
+-- repository's row first (a link's foreign key locks it KEY SHARE, a quota
+-- check before it locks the namespace, deleteRepository FOR UPDATE before
+-- its trigger reaches the namespace), then its namespace's row, before the
+-- namespace_blob rows and the repository_usage rows (every trigger locks it
+-- first), event_head next (the events, last before the commit),
+-- registry_usage last (its trigger is deferred to the commit). The hot rows
+-- are held only from the statement that changes them to the commit: linkBlob
+-- places a blob's file before it locks any of them.
 
 -- The registry's total: the blobs it holds, each once. One row.
 CREATE TABLE registry_usage (
@@ -349,7 +351,7 @@ BEGIN
   IF TG_OP = 'INSERT' THEN
     UPDATE registry_usage SET blobs = blobs + 1, size = size + NEW.size;
   ELSE
-    UPDATE registry_usage SET blobs = blobs - 1, size = size - OLD.size;
+    UPDATE registry_usage SET blobs = greatest(blobs - 1, 0), size = greatest(size - OLD.size, 0);
   END IF;
   RETURN NULL;
 END $$;
@@ -373,7 +375,7 @@ CREATE TRIGGER repository_counted AFTER INSERT ON repository
 CREATE FUNCTION regmeta_repository_uncounted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   DELETE FROM blob_link WHERE repository_id = OLD.id;
-  UPDATE namespace SET repositories = repositories - 1 WHERE name = split_part(OLD.name, '/', 1);
+  UPDATE namespace SET repositories = greatest(repositories - 1, 0) WHERE name = split_part(OLD.name, '/', 1);
   RETURN OLD;
 END $$;
 CREATE TRIGGER repository_uncounted BEFORE DELETE ON repository
@@ -383,7 +385,10 @@ CREATE TRIGGER repository_uncounted BEFORE DELETE ON repository
 -- the blob in its repository, and in its namespace when it is the first
 -- there; a deleted one (unlinkBlob, a blob's deletion, a repository's)
 -- uncounts it, from its namespace at its last link there. The namespace's
--- row is locked first (see the lock order above).
+-- row is locked first (see the lock order above). Kept sizes that drifted
+-- (a row missing) never fail a delete: an uncount takes nothing for a
+-- missing row and stops at 0 (here and in the two triggers above); check()
+-- reports the drift.
 CREATE FUNCTION regmeta_blob_link_counted() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   ns    text;
@@ -409,9 +414,9 @@ BEGIN
     RETURNING links, size INTO n, bytes;
     IF n = 0 THEN
       DELETE FROM namespace_blob WHERE namespace = ns AND digest = OLD.digest;
-      UPDATE namespace SET size = size - bytes WHERE name = ns;
+      UPDATE namespace SET size = greatest(size - bytes, 0) WHERE name = ns;
     END IF;
-    UPDATE repository_usage SET size = size - bytes WHERE repository_id = OLD.repository_id;
+    UPDATE repository_usage SET size = greatest(size - coalesce(bytes, 0), 0) WHERE repository_id = OLD.repository_id;
   END IF;
   RETURN NULL;
 END $$;

@@ -343,7 +343,7 @@ CREATE TRIGGER blob_counted AFTER INSERT ON blob BEGIN
   UPDATE registry_usage SET blobs = blobs + 1, size = size + NEW.size WHERE id = 1;
 END;
 CREATE TRIGGER blob_uncounted AFTER DELETE ON blob BEGIN
-  UPDATE registry_usage SET blobs = blobs - 1, size = size - OLD.size WHERE id = 1;
+  UPDATE registry_usage SET blobs = max(blobs - 1, 0), size = max(size - OLD.size, 0) WHERE id = 1;
 END;
 
 -- A repository counts in its namespace (the name's first path component),
@@ -359,7 +359,7 @@ END;
 -- cascade then finds none), and it stops counting in its namespace.
 CREATE TRIGGER repository_uncounted BEFORE DELETE ON repository BEGIN
   DELETE FROM blob_link WHERE repository_id = OLD.id;
-  UPDATE namespace SET repositories = repositories - 1
+  UPDATE namespace SET repositories = max(repositories - 1, 0)
   WHERE name = CASE instr(OLD.name, '/') WHEN 0 THEN OLD.name ELSE substr(OLD.name, 1, instr(OLD.name, '/') - 1) END;
 END;
 
@@ -380,13 +380,15 @@ END;
 -- A link deleted (unlinkBlob, a blob's deletion, a repository's) uncounts
 -- the blob from its repository, and from its namespace at its last link
 -- there. The size is the namespace_blob row's: a blob being deleted has no row.
+-- Kept sizes that drifted (a row missing) never fail a delete: an uncount
+-- takes nothing for a missing row and stops at 0; check() reports the drift.
 CREATE TRIGGER blob_link_uncounted AFTER DELETE ON blob_link BEGIN
   UPDATE namespace_blob SET links = links - 1 WHERE namespace = (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = OLD.repository_id) AND digest = OLD.digest;
   UPDATE repository_usage
-  SET size = size - (SELECT size FROM namespace_blob WHERE namespace = (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = OLD.repository_id) AND digest = OLD.digest)
+  SET size = max(size - coalesce((SELECT size FROM namespace_blob WHERE namespace = (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = OLD.repository_id) AND digest = OLD.digest), 0), 0)
   WHERE repository_id = OLD.repository_id;
   UPDATE namespace
-  SET size = size - coalesce((SELECT size FROM namespace_blob WHERE namespace = namespace.name AND digest = OLD.digest AND links = 0), 0)
+  SET size = max(size - coalesce((SELECT size FROM namespace_blob WHERE namespace = namespace.name AND digest = OLD.digest AND links = 0), 0), 0)
   WHERE name = (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = OLD.repository_id);
   DELETE FROM namespace_blob WHERE namespace = (SELECT CASE instr(name, '/') WHEN 0 THEN name ELSE substr(name, 1, instr(name, '/') - 1) END FROM repository WHERE id = OLD.repository_id) AND digest = OLD.digest AND links = 0;
 END;

@@ -1,4 +1,4 @@
-// Units for people and options: durations (`24h`, `1h30m`) and byte counts,
+// Units for people and options: durations (`24h`, `1h30m`) and counts,
 // with nothing else to import, so any command and the config loader can use them.
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -31,16 +31,3 @@ export function formatDuration(ms: number): string {
 export function counted(n: number, noun: string, plural = `${noun}s`): string {
   return `${n} ${n === 1 ? noun : plural}`;
 }
-
-/** A byte count for people: 1.5 MiB. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
-

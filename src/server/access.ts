@@ -48,6 +48,8 @@ interface CompiledRule {
   patterns: RegExp[];
   /** Each pattern's text up to its first `*`: every name it matches starts with that. */
   prefixes: string[];
+  /** Each pattern's first segment, compiled: the namespaces (first path components) its names can be in. */
+  namespaces: RegExp[];
   users: ReadonlySet<string>;
   everyUser: boolean;
   anonymous: boolean;
@@ -75,11 +77,15 @@ function compileRule(rule: unknown, key: string, problems: string[]): CompiledRu
   }
   const patterns: RegExp[] = [];
   const prefixes: string[] = [];
+  const namespaces: RegExp[] = [];
   names(rule.repositories, `${key}.repositories`, problems).forEach((pattern, i) => {
     const compiled = compilePattern(pattern);
     if (typeof compiled === 'string') problems.push(`${key}.repositories[${i}]: ${compiled}`);
     else patterns.push(compiled);
     prefixes.push(pattern.split('*')[0]);
+    // A segment of a valid pattern is one too (`**` alone matches every namespace).
+    const first = compilePattern(pattern.split('/')[0]);
+    if (typeof first !== 'string') namespaces.push(first);
   });
   const users = names(rule.users, `${key}.users`, problems);
   const actions = names(rule.actions, `${key}.actions`, problems);
@@ -89,6 +95,7 @@ function compileRule(rule: unknown, key: string, problems: string[]): CompiledRu
   return {
     patterns,
     prefixes,
+    namespaces,
     users: new Set(users.filter((u) => u !== '*' && u !== ANONYMOUS)),
     everyUser: users.includes('*'),
     anonymous: users.includes(ANONYMOUS),
@@ -147,6 +154,16 @@ export class Access {
     if (this.isAdmin(user)) return [''];
     const all = [...new Set(this.#grants(user, action).flatMap((rule) => rule.prefixes))].sort();
     return all.filter((prefix, i) => !all.slice(0, i).some((shorter) => prefix.startsWith(shorter)));
+  }
+
+  /**
+   * Whether `user` may do `action` in some repository of `namespace` (a name
+   * of one component), there or to come: a pattern's first segment matches
+   * it (`acme` only `acme`, `a*` any namespace starting with `a`).
+   */
+  reaches(user: string, action: Action, namespace: string): boolean {
+    if (this.isAdmin(user)) return true;
+    return this.#grants(user, action).some((rule) => rule.namespaces.some((n) => n.test(namespace)));
   }
 
   /** The rules that grant `user` `action` somewhere. */

@@ -70,15 +70,14 @@ export function adminRule(access: Access | undefined, logins: boolean, admins: r
 
 /**
  * Which namespaces `actor` sees the usage of: an admin all of them; anyone
- * else those holding a repository they may pull, or could (a rule's pattern
- * reaches into it). Without access rules whoever is let in may pull
+ * else those holding a repository they may pull, or could (a rule's
+ * pattern's first segment matches the namespace). Without access rules whoever is let in may pull
  * everything. Undefined when `actor` sees every namespace.
  */
 export function namespaceVisibility(registry: { access?: Access; isAdmin(user: string): boolean }, actor: string): ((namespace: string) => boolean) | undefined {
   const { access } = registry;
   if (registry.isAdmin(actor) || access === undefined) return undefined;
-  const prefixes = access.prefixes(actor, 'pull');
-  return (namespace) => prefixes.some((prefix) => `${namespace}/`.startsWith(prefix) || prefix.startsWith(`${namespace}/`));
+  return (namespace) => access.reaches(actor, 'pull', namespace);
 }
 
 /** Store pages one events request reads before answering a short page. */

@@ -106,6 +106,12 @@ export const STORE_CHECKS: Checks<Store> = {
       throw new StoreError('ARGUMENT_INVALID', 'usage: repositories must be a boolean');
     }
   },
+  checkQuota(repo, blob) {
+    checkRepository(repo);
+    if (typeof blob !== 'object' || blob === null) throw new StoreError('SIZE_INVALID', 'checkQuota needs { size, digest? }');
+    if (blob.digest !== undefined) checkDigest(blob.digest);
+    if (!Number.isSafeInteger(blob.size) || blob.size < 0) throw new StoreError('SIZE_INVALID', 'blob size must be a non-negative integer');
+  },
   linkBlob(repo, blob, ctx) {
     checkRepository(repo);
     checkBlob(blob);

@@ -242,6 +242,18 @@ export interface Store {
    * DATABASE_INVALID (SQLite, read-only: a file older than the kept sizes).
    */
   usage(options?: UsageOptions): Promise<Usage>;
+  /**
+   * Refuses, as linkBlob would, `blob.size` more bytes in `repo`'s namespace
+   * that its quota (StorePolicy.quotas) cannot take; a blob `blob.digest`
+   * the namespace already has (in any of its repositories) costs nothing.
+   * What a registry asks before an upload's bytes, where their size is
+   * known; linkBlob checks again, exactly, in its transaction. Reads
+   * nothing when no quota applies to the namespace.
+   * @throws StoreError NAME_INVALID, DIGEST_INVALID, SIZE_INVALID (not a
+   * non-negative integer); DENIED (over the quota, `detail`: { namespace,
+   * usage, limit, size }); DATABASE_INVALID (SQLite, read-only: a file older than the kept sizes).
+   */
+  checkQuota(repo: string, blob: { size: number; digest?: string }): Promise<void>;
 
   // --- blobs ----------------------------------------------------------------------
   /**
@@ -250,7 +262,9 @@ export interface Store {
    * link's time (the garbage collector's grace period counts from it).
    * `options.place`, when given, runs under the digest's lock, after the
    * size and the quota are checked and before the blob's row and link are
-   * written (only if it succeeds): a registry moves the blob's file into place there, so that
+   * written (only if it succeeds; the quota is checked again after it, and a
+   * refusal then, when a concurrent link took the room, leaves a file
+   * without a row, which the garbage collector's sweep of such files removes): a registry moves the blob's file into place there, so that
    * collectBlob's file removal (under the same lock) can never undo it. A
    * link that writes the digest's first row waits for the lock too, place
    * or not: a whileBlobUnknown may be removing a file of that name.
@@ -484,7 +498,7 @@ export interface Store {
 export const STORE_METHODS = methodList<Store>()([
   'putManifest', 'getManifest', 'statManifest', 'getManifestByReference', 'deleteManifest', 'referrers',
   'putTag', 'getTag', 'deleteTag', 'allTags', 'tagDescriptors', 'lookupTags', 'tagHistory', 'tagDetails',
-  'catalog', 'deleteRepository', 'recordPulls', 'namespaceUsage', 'usage',
+  'catalog', 'deleteRepository', 'recordPulls', 'namespaceUsage', 'usage', 'checkQuota',
   'linkBlob', 'mountBlob', 'statBlob', 'unlinkBlob', 'deleteBlob', 'whileBlobUnknown', 'allBlobs',
   'untaggedManifests', 'unreferencedBlobs', 'collectManifest', 'collectBlob',
   'repositoryLinks', 'retireTags', 'retireManifests',

@@ -69,14 +69,13 @@ export {
   isDigest,
   isNamespace,
   isRepository,
-  namespaceOf,
   parseReference,
   verifyDigest,
   type DigestAlgorithm,
   type Reference,
 } from './grammar.js';
 export { MediaType, pushedMediaType } from './payload.js';
-export { quotaExceeded } from './quota.js';
+export { formatBytes } from './quota.js';
 export { EVENT_TYPES, OBJECT_TYPES } from './events.js';
 
 // Retention rules: a plan of what they remove and why, and its apply (regmeta gc --retention, serve's schedule).

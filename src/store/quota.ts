@@ -1,13 +1,14 @@
 // The quota refusal both backends throw from inside the transaction of a
-// link (StorePolicy.quotas), worded with the numbers as Harbor and GitLab
-// give them: what is in use, the limit, and what was asked.
+// link (StorePolicy.quotas) and from checkQuota, worded with the numbers as
+// Harbor and GitLab give them: what is in use, the limit, and what was
+// asked; and the one byte formatter of messages and the CLI.
 
 import { StoreError } from './errors.js';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
-/** Bytes for a message: 1.5 MiB, 512 B. */
-function bytesText(bytes: number): string {
+/** A byte count for people (messages, the CLI): 1.5 MiB, 512 B. */
+export function formatBytes(bytes: number): string {
   let value = bytes;
   let unit = 0;
   while (value >= 1024 && unit < UNITS.length - 1) {
@@ -20,12 +21,12 @@ function bytesText(bytes: number): string {
 /**
  * The refusal of `size` more bytes in `namespace`, which has `usage` of its
  * `limit` in use: the spec's DENIED, with the numbers in its message and
- * `detail`. What the server's early refusal (before an upload's bytes) throws too.
+ * `detail`: what a link and checkQuota (a server's early refusal, before an upload's bytes) throw.
  */
-export function quotaExceeded(namespace: string, usage: number, limit: number, size: number): StoreError {
+function quotaExceeded(namespace: string, usage: number, limit: number, size: number): StoreError {
   return new StoreError(
     'DENIED',
-    `quota exceeded: namespace ${namespace} uses ${bytesText(usage)} of its ${bytesText(limit)} quota, and ${bytesText(size)} more were asked`,
+    `quota exceeded: namespace ${namespace} uses ${formatBytes(usage)} of its ${formatBytes(limit)} quota, and ${formatBytes(size)} more were asked`,
     { namespace, usage, limit, size },
   );
 }
@@ -35,7 +36,7 @@ export function quotaExceeded(namespace: string, usage: number, limit: number, s
  * (`limit`, undefined for none); a blob the namespace already has (`has`) costs nothing.
  * @throws StoreError DENIED.
  */
-export function checkQuota(namespace: string, limit: number | undefined, usage: number, size: number, has: boolean): void {
+export function enforceQuota(namespace: string, limit: number | undefined, usage: number, size: number, has: boolean): void {
   if (limit === undefined || has) return;
   if (usage + size > limit) throw quotaExceeded(namespace, usage, limit, size);
 }

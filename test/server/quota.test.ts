@@ -2,8 +2,8 @@
 // (Content-Length, Content-Range) and would take the namespace over is
 // refused with the spec's DENIED before its body is read (a body that
 // never arrives is still answered), and nothing changes; one of unknown
-// length is refused by the store at the link; a blob the repository has
-// costs nothing.
+// length is refused by the store at the link; a blob the namespace has (in
+// any of its repositories) costs nothing.
 
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -18,6 +18,8 @@ const QUOTA = 10_000;
 let r: TestRegistry;
 /** The blob team/web holds once the chunked upload is done. */
 let webBlob: Buffer;
+/** The first blob team/app holds. */
+const appBlob = randomBytes(6000);
 beforeAll(async () => {
   r = await startRegistry({}, undefined, { policy: { quotas: [{ namespace: 'team', maxSize: QUOTA }] } });
 });
@@ -60,7 +62,7 @@ async function startSession(repo: string): Promise<string> {
 
 describe('a namespace over its quota', () => {
   it('takes what fits', async () => {
-    await pushBlob(r.url, 'team/app', randomBytes(6000));
+    await pushBlob(r.url, 'team/app', appBlob);
     expect(teamBytes()).toBe(6000);
   });
 
@@ -126,6 +128,16 @@ describe('a namespace over its quota', () => {
     await pushBlob(r.url, 'other/app', randomBytes(20_000));
     const mount = await fetch(`${r.url}/v2/team/app/blobs/uploads/?mount=${sha256(other)}&from=other/app`, { method: 'POST' });
     expect(mount.status).toBe(403);
+    expect(teamBytes()).toBe(QUOTA);
+  });
+
+  it('lets in, at the limit and before its body, a blob only another repository of the namespace has', async () => {
+    expect(teamBytes()).toBe(QUOTA);
+    const pushed = await fetch(`${r.url}/v2/team/b/blobs/uploads/?digest=${sha256(appBlob)}`, { method: 'POST', body: appBlob });
+    expect(pushed.status).toBe(201);
+    const location = await startSession('team/c');
+    const put = await fetch(`${r.url}${location}?digest=${sha256(appBlob)}`, { method: 'PUT', body: appBlob });
+    expect(put.status).toBe(201);
     expect(teamBytes()).toBe(QUOTA);
   });
 

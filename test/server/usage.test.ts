@@ -82,6 +82,35 @@ describe('GET /api/v0/usage', () => {
   });
 });
 
+describe('GET /api/v0/usage: which namespaces a pattern reaches', () => {
+  let r: TestRegistry;
+  beforeAll(async () => {
+    // `acme` is one repository (its own namespace); `b*a/x` reaches the namespaces its first segment matches.
+    const rules = [{ repositories: ['acme', 'b*a/x'], users: ['alice'], actions: ['pull' as const] }];
+    r = await startRegistry({ htpasswd, admins: ['root'], access: { rules } });
+    for (const repo of ['acme', 'acmecorp/app', 'beta/x', 'bx/y']) r.store.linkBlob(repo, a);
+  });
+  afterAll(async () => {
+    await r.close();
+  });
+
+  it('shows a namespace whose name a pattern only starts with to no one but an admin', async () => {
+    const all = await fetch(`${r.url}/api/v0/usage`, { headers: basic('alice') });
+    expect(((await all.json()) as { namespaces: { namespace: string }[] }).namespaces.map((n) => n.namespace)).toEqual(['acme', 'beta']);
+    for (const namespace of ['acmecorp', 'bx']) {
+      const one = await fetch(`${r.url}/api/v0/usage?namespace=${namespace}`, { headers: basic('alice') });
+      expect([namespace, one.status, await errorCode(one)]).toEqual([namespace, 403, 'DENIED']);
+    }
+    const acme = await fetch(`${r.url}/api/v0/usage?namespace=acme`, { headers: basic('alice') });
+    expect(await acme.json()).toEqual({
+      namespaces: [{ namespace: 'acme', bytes: 100, repositories: 1 }],
+      repositories: [{ repository: 'acme', bytes: 100 }],
+    });
+    const root = await fetch(`${r.url}/api/v0/usage`, { headers: basic('root') });
+    expect(((await root.json()) as { namespaces: unknown[] }).namespaces).toHaveLength(4);
+  });
+});
+
 describe('storage metrics', () => {
   let r: TestRegistry;
   beforeAll(async () => {

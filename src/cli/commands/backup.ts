@@ -11,7 +11,8 @@ import { CliError, Exit, usageError } from '../exit.js';
 import { copyRefused, openMetadata } from '../open.js';
 import { printJson } from '../output.js';
 import { Progress } from '../progress.js';
-import { counted, formatBytes } from '../units.js';
+import { counted } from '../units.js';
+import { formatBytes } from '../../store/index.js';
 
 const options = { ...LOCATION_OPTIONS, ...JSON_OPTION, force: { type: 'boolean' }, 'pages-per-step': { type: 'string' } } as const;
 

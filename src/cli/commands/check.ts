@@ -13,7 +13,8 @@ import { Exit, usageError } from '../exit.js';
 import { openBlobs, openMetadata, type Location } from '../open.js';
 import { printJson, println } from '../output.js';
 import { DEFAULT_GRACE, GRACE_OPTION, graceCutoff } from '../time.js';
-import { counted, formatBytes } from '../units.js';
+import { counted } from '../units.js';
+import { formatBytes } from '../../store/index.js';
 import { BlobStoreError, type BlobStore } from '../../blobstore/index.js';
 import { Progress } from '../progress.js';
 

@@ -7,7 +7,7 @@ import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js
 import { Exit, usageError } from '../exit.js';
 import { openMetadata } from '../open.js';
 import { printJson, println, table } from '../output.js';
-import { formatBytes } from '../units.js';
+import { formatBytes } from '../../store/index.js';
 import { StoreError, type Store, type TagDetail, type TagQuery } from '../../store/index.js';
 
 const options = {

@@ -7,7 +7,7 @@ import { LOCATION_HELP, LOCATION_OPTIONS, location } from '../config/location.js
 import { Exit } from '../exit.js';
 import { openMetadata } from '../open.js';
 import { printJson, println, table } from '../output.js';
-import { formatBytes } from '../units.js';
+import { formatBytes } from '../../store/index.js';
 import type { NamespaceUsage } from '../../store/index.js';
 
 const options = { ...LOCATION_OPTIONS, ...JSON_OPTION, namespace: { type: 'string' } } as const;

@@ -11,8 +11,9 @@ import { NotFoundError, StoreError } from '../errors.js';
 import type { BlobInfo, Context, PageOptions } from '../types.js';
 import type { LockedAction } from '../contract.js';
 import type { PgContext, TxSql, WriteTx } from './context.js';
-import { ensureRepository, limitOf, recordCreated, repositoryCtes, requireRepository } from './repositories.js';
-import { refuseOverQuota } from './sizes.js';
+import { namespaceOf } from '../grammar.js';
+import { ensureRepository, limitOf, lockRepository, recordCreated, repositoryCtes, requireRepository } from './repositories.js';
+import { precheckQuota, refuseOverQuota } from './sizes.js';
 
 /**
  * Waits for, then holds until commit, the lock of one digest's file (a 64-bit
@@ -79,12 +80,21 @@ export async function linkBlob(
       tx.sql<{ size: string }[]>`SELECT size FROM blob WHERE digest = ${digest} FOR KEY SHARE`.execute(),
     ]);
     if (existing !== undefined) refuseOtherSize(digest, Number(existing.size), size);
-    await refuseOverQuota(cx, tx, repo, digest, size);
-    // Placed before the rows are written: the counters their triggers update
-    // (hot rows: a namespace's, the registry's) are locked only from then to
-    // the commit, never across the placing of a file (an object store's copy).
+    const limit = cx.policy.quotas.get(namespaceOf(repo));
+    // Checked without a lock before the file is placed, so that a refused blob is seldom moved in.
+    if (limit !== undefined) await precheckQuota(tx.sql, repo, limit, size, digest);
+    // Placed before any row is locked: the hot rows (a namespace's, the
+    // registry's) are locked only from then to the commit, never across the
+    // placing of a file (an object store's copy).
     if (place) await tx.callback(place);
     const now = Date.now();
+    if (limit !== undefined) {
+      // Exact, under the locks, in their order (repository, then namespace).
+      // A refusal here (a concurrent link took the room) leaves the placed
+      // file without a row if its digest has none: gc's sweep of such files removes it.
+      await lockRepository(tx, repo, actor, now);
+      await refuseOverQuota(cx, tx, repo, digest, size);
+    }
     let created = false;
     let known: number | null = null;
     while (known === null) {
@@ -139,9 +149,11 @@ export async function mountBlob(cx: PgContext, repo: string, digest: string, fro
       JOIN blob b ON b.digest = l.digest
       WHERE r.name = ${from}`;
     if (row === undefined) throw new NotFoundError('BLOB_UNKNOWN', `blob ${digest} is not known in ${from}`);
-    await refuseOverQuota(cx, tx, repo, digest, Number(row.size));
     const now = Date.now();
-    const repositoryId = await ensureRepository(tx, repo, actor, now);
+    // Under a quota, the repository's row is locked before the namespace's (their order everywhere).
+    const quota = cx.policy.quotas.has(namespaceOf(repo));
+    const repositoryId = await (quota ? lockRepository : ensureRepository)(tx, repo, actor, now);
+    await refuseOverQuota(cx, tx, repo, digest, Number(row.size));
     // The link's foreign key locks the blob row: a concurrent collection waits, or wins and this runs again.
     await tx.sql`
       INSERT INTO blob_link (repository_id, digest, linked_at) VALUES (${repositoryId}, ${digest}, ${now})

@@ -49,7 +49,15 @@ ALTER TABLE repository ADD COLUMN pulled_at bigint;
   // time (manifest_by_push, tag_by_pull); the event log's pruned horizon, what
   // a webhook endpoint missed to pruning, and the leases of scheduled jobs
   // (see event_horizon, notification_cursor.missed and job_lease there).
+  // The tables the sizes are filled from are locked first, against the
+  // writes of replicas still on version 4 (a link committed between the
+  // fill and its trigger would never be counted): SHARE ROW EXCLUSIVE, the
+  // mode CREATE TRIGGER and the foreign key of repository_usage take later,
+  // so no lock is upgraded; taken before the ALTERs' (manifest, tag, event),
+  // in the order a write takes them (repository, blob, blob_link, then the
+  // rest), so that the step waits for a write rather than deadlocks with it.
   `
+LOCK TABLE repository, blob, blob_link IN SHARE ROW EXCLUSIVE MODE;
 ALTER TABLE manifest ADD COLUMN pulled_at bigint, ADD COLUMN pull_count bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0);
 ALTER TABLE tag ADD COLUMN pulled_at bigint, ADD COLUMN pull_count bigint NOT NULL DEFAULT 0 CHECK (pull_count >= 0);
 ALTER TABLE event
@@ -93,7 +101,7 @@ BEGIN
   IF TG_OP = 'INSERT' THEN
     UPDATE registry_usage SET blobs = blobs + 1, size = size + NEW.size;
   ELSE
-    UPDATE registry_usage SET blobs = blobs - 1, size = size - OLD.size;
+    UPDATE registry_usage SET blobs = greatest(blobs - 1, 0), size = greatest(size - OLD.size, 0);
   END IF;
   RETURN NULL;
 END $$;
@@ -110,7 +118,7 @@ CREATE TRIGGER repository_counted AFTER INSERT ON repository
 CREATE FUNCTION regmeta_repository_uncounted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   DELETE FROM blob_link WHERE repository_id = OLD.id;
-  UPDATE namespace SET repositories = repositories - 1 WHERE name = split_part(OLD.name, '/', 1);
+  UPDATE namespace SET repositories = greatest(repositories - 1, 0) WHERE name = split_part(OLD.name, '/', 1);
   RETURN OLD;
 END $$;
 CREATE TRIGGER repository_uncounted BEFORE DELETE ON repository
@@ -140,9 +148,9 @@ BEGIN
     RETURNING links, size INTO n, bytes;
     IF n = 0 THEN
       DELETE FROM namespace_blob WHERE namespace = ns AND digest = OLD.digest;
-      UPDATE namespace SET size = size - bytes WHERE name = ns;
+      UPDATE namespace SET size = greatest(size - bytes, 0) WHERE name = ns;
     END IF;
-    UPDATE repository_usage SET size = size - bytes WHERE repository_id = OLD.repository_id;
+    UPDATE repository_usage SET size = greatest(size - coalesce(bytes, 0), 0) WHERE repository_id = OLD.repository_id;
   END IF;
   RETURN NULL;
 END $$;

@@ -58,6 +58,21 @@ export async function ensureRepository(tx: WriteTx, repo: string, actor: string,
 }
 
 /**
+ * ensureRepository, with the row locked KEY SHARE until the commit (as a
+ * link's foreign key would lock it): what a quota check takes before the
+ * namespace's row, in the order deleteRepository takes them (repository
+ * FOR UPDATE, then the namespace in the links' trigger).
+ */
+export async function lockRepository(tx: WriteTx, repo: string, actor: string, now: number): Promise<number> {
+  for (;;) {
+    const id = await ensureRepository(tx, repo, actor, now);
+    // Waits for a delete of the row that committed meanwhile, then finds nothing: created again.
+    const [locked] = await tx.sql`SELECT 1 FROM repository WHERE id = ${id} FOR KEY SHARE`;
+    if (locked !== undefined) return id;
+  }
+}
+
+/**
  * The ids of `repo` and of its manifest `digest`; with `lock`, the manifest
  * row locked FOR UPDATE against concurrent tag writes and deletes.
  * @throws NotFoundError NAME_UNKNOWN or MANIFEST_UNKNOWN.

@@ -4,20 +4,36 @@
 // links by check().
 
 import { namespaceOf } from '../grammar.js';
-import { checkQuota } from '../quota.js';
+import { enforceQuota } from '../quota.js';
 import { mismatchProblems, usageFrom, type KeptUsage, type SizeMismatches } from '../sizes.js';
 import type { CheckProblem, Usage, UsageOptions } from '../types.js';
-import type { PgContext, TxSql, WriteTx } from './context.js';
+import type { PgContext, Sql, TxSql, WriteTx } from './context.js';
 
 // --- inside a transaction -----------------------------------------------------
 
 /**
+ * Refuses, without a lock, a link of blob `digest` (`size` bytes; undefined:
+ * a blob not yet known) into `repo` that the quota of its namespace (`limit`)
+ * cannot take: the check before a file is placed, which refuseOverQuota
+ * makes exact once the namespace is locked.
+ * @throws StoreError DENIED.
+ */
+export async function precheckQuota(sql: Sql | TxSql, repo: string, limit: number, size: number, digest?: string): Promise<void> {
+  const namespace = namespaceOf(repo);
+  const [row] = await sql<{ size: string | null; has: boolean }[]>`
+    SELECT (SELECT size FROM namespace WHERE name = ${namespace}) AS size,
+      EXISTS (SELECT 1 FROM namespace_blob WHERE namespace = ${namespace} AND digest = ${digest ?? null}) AS has`;
+  enforceQuota(namespace, limit, Number(row.size ?? 0), size, row.has);
+}
+
+/**
  * Refuses a link of blob `digest` (`size` bytes) into `repo` that would take
  * its namespace over its quota; sends nothing when no quota applies. The
- * namespace's row is created if need be and locked until the commit, so that
- * the links of one namespace with a quota pass this check one at a time, each
- * seeing what the one before it committed (the row lock is the triggers'
- * first, so the order stays theirs).
+ * caller has locked the repository's row (lockRepository): the lock order
+ * is repository, then namespace, as in deleteRepository and the triggers.
+ * The namespace's row is created if need be and locked until the commit, so
+ * that the links of one namespace with a quota pass this check one at a
+ * time, each seeing what the one before it committed.
  * @throws StoreError DENIED.
  */
 export async function refuseOverQuota(cx: PgContext, tx: WriteTx, repo: string, digest: string, size: number): Promise<void> {
@@ -30,7 +46,7 @@ export async function refuseOverQuota(cx: PgContext, tx: WriteTx, repo: string, 
     tx.sql<{ size: string }[]>`SELECT size FROM namespace WHERE name = ${namespace} FOR UPDATE`.execute(),
     tx.sql`SELECT 1 FROM namespace_blob WHERE namespace = ${namespace} AND digest = ${digest}`.execute(),
   ]);
-  checkQuota(namespace, limit, Number(row.size), size, has !== undefined);
+  enforceQuota(namespace, limit, Number(row.size), size, has !== undefined);
 }
 
 // --- check ----------------------------------------------------------------------
@@ -86,6 +102,14 @@ export async function sizeProblems(sql: TxSql): Promise<CheckProblem[]> {
 }
 
 // --- the store's methods ------------------------------------------------------
+
+/** See Store.checkQuota: the link's own rule, in one statement. */
+export async function checkQuota(cx: PgContext, repo: string, blob: { size: number; digest?: string }): Promise<void> {
+  const namespace = namespaceOf(repo);
+  const limit = cx.policy.quotas.get(namespace);
+  if (limit === undefined) return;
+  await cx.read((sql) => precheckQuota(sql, repo, limit, blob.size, blob.digest));
+}
 
 /** See Store.usage. */
 export async function usage(cx: PgContext, options: UsageOptions = {}): Promise<Usage> {

@@ -143,6 +143,9 @@ class PostgresStore implements Store {
   usage(options?: UsageOptions): Promise<Usage> {
     return sizes.usage(this.#cx, options);
   }
+  checkQuota(repo: string, blob: { size: number; digest?: string }): Promise<void> {
+    return sizes.checkQuota(this.#cx, repo, blob);
+  }
   linkBlob(repo: string, blob: { digest: string; size: number }, ctx?: Context, options?: { place?: LockedAction }) {
     return blobs.linkBlob(this.#cx, repo, blob, ctx, options);
   }

@@ -6,7 +6,7 @@ import type Database from 'better-sqlite3';
 import { prepareAll } from './connection.js';
 import type { StoreContext } from './context.js';
 import { namespaceBounds, namespaceOf } from '../grammar.js';
-import { checkQuota } from '../quota.js';
+import { enforceQuota } from '../quota.js';
 import { mismatchProblems, usageFrom, type KeptUsage, type SizeMismatches } from '../sizes.js';
 import { StoreError } from '../errors.js';
 import type { CheckProblem, Usage, UsageOptions } from '../types.js';
@@ -85,17 +85,19 @@ export function prepareUsageStatements(db: Database.Database): Record<keyof type
 // --- inside a transaction -----------------------------------------------------
 
 /**
- * Refuses a link of blob `digest` (`size` bytes) into `repo` that would take
- * its namespace over its quota; reads nothing when no quota applies.
+ * Refuses a link of blob `digest` (`size` bytes; undefined: a blob not yet
+ * known) into `repo` that would take its namespace over its quota; reads
+ * nothing when no quota applies.
  * @throws StoreError DENIED.
  */
-export function refuseOverQuota(cx: StoreContext, repo: string, digest: string, size: number): void {
+export function refuseOverQuota(cx: StoreContext, repo: string, digest: string | undefined, size: number): void {
   const namespace = namespaceOf(repo);
   const limit = cx.policy.quotas.get(namespace);
   if (limit === undefined) return;
   const sql = cx.sql.usage;
   const usage = (sql.namespaceSize.get({ namespace }) as number | undefined) ?? 0;
-  checkQuota(namespace, limit, usage, size, sql.namespaceHas.get({ namespace, digest }) !== undefined);
+  const has = digest !== undefined && sql.namespaceHas.get({ namespace, digest }) !== undefined;
+  enforceQuota(namespace, limit, usage, size, has);
 }
 
 /**
@@ -125,12 +127,21 @@ export function sizeProblems(cx: StoreContext): CheckProblem[] {
 
 // --- the store's methods ------------------------------------------------------
 
+/** See Store.checkQuota: the link's own check, in a read of its own. */
+export function checkQuota(cx: StoreContext, repo: string, blob: { size: number; digest?: string }): void {
+  if (!cx.policy.quotas.has(namespaceOf(repo))) return;
+  if (statementsOf(cx) === undefined) throw olderThanSizes(cx);
+  cx.snapshot(() => refuseOverQuota(cx, repo, blob.digest, blob.size));
+}
+
+function olderThanSizes(cx: StoreContext): StoreError {
+  return new StoreError('DATABASE_INVALID', `${cx.file} is older than the kept sizes (schema 7): open it read-write once to migrate it`);
+}
+
 /** See Store.usage. */
 export function usage(cx: StoreContext, options: UsageOptions = {}): Usage {
   const sql = statementsOf(cx);
-  if (sql === undefined) {
-    throw new StoreError('DATABASE_INVALID', `${cx.file} is older than the kept sizes (schema 7): open it read-write once to migrate it`);
-  }
+  if (sql === undefined) throw olderThanSizes(cx);
   const { namespace } = options;
   const kept = cx.snapshot((): KeptUsage => {
     const total = sql.total.get() as KeptUsage['total'];

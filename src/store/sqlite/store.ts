@@ -152,6 +152,10 @@ export class MetadataStore implements Omit<Synchronous<Store>, 'backup'> {
     return sizes.usage(this.#cx, options);
   }
 
+  checkQuota(repo: string, blob: { size: number; digest?: string }): void {
+    sizes.checkQuota(this.#cx, repo, blob);
+  }
+
   // --- blobs -----------------------------------------------------------------
   // linkBlob's place, whileBlobUnknown's fn and collectBlob's removeFile run
   // inside SQLite's write transaction and must be

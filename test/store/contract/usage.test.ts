@@ -184,6 +184,21 @@ describe.each(backends)('$name', (backend) => {
       expect((await store.statBlob('acme/web', a.digest)).size).toBe(a.size);
     });
 
+    it('checks early as a link would: a blob another repository of the namespace has costs nothing, at the limit', async () => {
+      await store.linkBlob('acme/a', a);
+      await store.linkBlob('acme/a', b);
+      await store.checkQuota('acme/b', { size: b.size, digest: b.digest });
+      await store.checkQuota('acme/new', { size: a.size, digest: a.digest });
+      await store.checkQuota('other/app', { size: 1_000_000 });
+      const error = await rejection(store.checkQuota('acme/b', { size: c.size, digest: c.digest }));
+      expect([error.code, error.detail]).toEqual(['DENIED', { namespace: 'acme', usage: a.size + b.size, limit: a.size + b.size, size: c.size }]);
+      expect((await rejection(store.checkQuota('acme/b', { size: 1 }))).code).toBe('DENIED');
+      expect((await rejection(store.checkQuota('acme/b', { size: -1 }))).code).toBe('SIZE_INVALID');
+      expect((await rejection(store.checkQuota('acme/b', { size: 1, digest: 'sha256:x' }))).code).toBe('DIGEST_INVALID');
+      expect((await rejection(store.checkQuota('Acme', { size: 1 }))).code).toBe('NAME_INVALID');
+      expect(await store.catalog()).toEqual(['acme/a']);
+    });
+
     it('makes room when a blob goes: an unlink of its last link in the namespace', async () => {
       await store.linkBlob('acme/app', a);
       await store.linkBlob('acme/web', a);

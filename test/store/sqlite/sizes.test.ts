@@ -95,3 +95,33 @@ describe('check', () => {
   });
 });
 
+describe('kept sizes that drifted', () => {
+  it('never fail a delete: an uncount takes nothing for a missing row and stops at 0, and check still reports the drift', () => {
+    const file = join(dir, 'metadata.db');
+    seeded(file);
+    const db = new Database(file);
+    db.exec(`
+      DELETE FROM namespace_blob WHERE namespace = 'beta';
+      UPDATE namespace SET size = 0, repositories = 0 WHERE name = 'acme';
+      UPDATE registry_usage SET blobs = 0, size = 0;`);
+    db.close();
+    const store = openStore(file);
+    const [a, c] = [blobDesc('a', undefined, 100), blobDesc('c', undefined, 30_000)];
+    try {
+      store.deleteRepository('beta/x');
+      store.unlinkBlob('acme/web', a.digest);
+      store.deleteRepository('acme/web');
+      store.deleteBlob(c.digest);
+      // Stopped at 0: the registry's total and acme's counts, lowered below what the deletes took away.
+      expect(store.usage().total).toEqual({ blobs: 0, bytes: 0 });
+      expect(store.check().problems).toEqual([
+        { kind: 'size', subject: 'registry', detail: 'blobs: kept 0, counted 2; bytes: kept 0, counted 2100' },
+        { kind: 'size', subject: 'namespace acme', detail: 'bytes: kept 0, counted 2100; repositories: kept 0, counted 2' },
+        // beta's blob had no row: its delete took nothing away.
+        { kind: 'size', subject: 'namespace beta', detail: 'bytes: kept 30000, counted 0; repositories: kept 0, counted 0' },
+      ]);
+    } finally {
+      store.close();
+    }
+  });
+});
