@@ -100,7 +100,6 @@ export async function openMetadata(where: Location, options: MetadataOptions = {
   if (options.policy !== undefined) storeOptions.policy = options.policy;
   if (options.readOnly) storeOptions.readOnly = true;
   if (options.durability !== undefined) storeOptions.durability = options.durability;
-  if (options.policy !== undefined) storeOptions.policy = options.policy;
   return asyncStore(openStore(file, storeOptions));
 }
 

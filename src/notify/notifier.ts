@@ -10,7 +10,7 @@
 // its status is all that counts.
 
 import { createHmac, randomUUID } from 'node:crypto';
-import type { Store, NotificationEvent } from '../store/index.js';
+import type { MissedEvents, Store, NotificationEvent } from '../store/index.js';
 import { scrub, toTargets, type NotifyEndpoint, type Target } from './endpoint.js';
 import { ENVELOPE_MEDIA_TYPE, toEnvelopeEvent, type EnvelopeSource } from './envelope.js';
 
@@ -209,7 +209,10 @@ export class Notifier {
    * them, which is the operator's to know, never a silent skip.
    */
   async #skipPruned(target: Target): Promise<void> {
-    const missed = await this.#options.store.notifications.skipPruned(target.key);
+    this.#warnMissed(target, await this.#options.store.notifications.skipPruned(target.key));
+  }
+
+  #warnMissed(target: Target, missed: MissedEvents | undefined): void {
     if (missed === undefined) return;
     const range = missed.from === missed.to ? `seq ${missed.from}` : `seq ${missed.from}-${missed.to}`;
     const message = `missed ${missed.count} event${missed.count === 1 ? '' : 's'} (${range}), pruned from the log before the endpoint acknowledged them; delivery goes on from the oldest event left`;
@@ -243,10 +246,10 @@ export class Notifier {
    * @throws Error for a failed POST (network, timeout, a status other than 2xx); StoreError.
    */
   async #deliver(target: Target, events: NotificationEvent[]): Promise<void> {
-    const last = events[events.length - 1].id;
     const envelope = events.map((e) => toEnvelopeEvent(e, this.#source)).filter((e) => e !== undefined);
     if (envelope.length > 0) await this.#post(target, JSON.stringify({ events: envelope }));
-    await this.#options.store.notifications.advance(target.key, last);
+    // A prune between skipPruned and eventsAfter left a gap before this batch: the store records it, and it is said too.
+    this.#warnMissed(target, await this.#options.store.notifications.advance(target.key, events));
   }
 
   /** @throws Error unless the endpoint answers 2xx within its timeout. */

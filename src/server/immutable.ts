@@ -15,6 +15,8 @@ interface Protected {
 /**
  * The immutable tags among `tags` of `name` that this request may override,
  * read before its write: none unless an admin writes and a rule protects the tag.
+ * Never throws: a tag that cannot be read counts as absent (only the
+ * warning is lost; the store enforces the rule and events the override itself).
  */
 export async function protectedTags(c: RequestContext, name: string, tags: readonly string[]): Promise<Map<string, Protected>> {
   const found = new Map<string, Protected>();
@@ -29,7 +31,10 @@ export async function protectedTags(c: RequestContext, name: string, tags: reado
   return found;
 }
 
-/** The immutable tags on the manifest `digest` of `name` that an admin's delete of it overrides (see protectedTags). */
+/**
+ * The immutable tags on the manifest `digest` of `name` that an admin's delete of it overrides (see protectedTags).
+ * Never throws: tags that cannot be looked up count as none, as in protectedTags.
+ */
 export async function protectedTagsOf(c: RequestContext, name: string, digest: string): Promise<Map<string, Protected>> {
   if (c.registry.immutable === undefined || c.ctx.admin !== true) return new Map();
   const tags = await c.registry.store.lookupTags(name, digest).catch(() => []);

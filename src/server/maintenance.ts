@@ -123,7 +123,10 @@ export class Maintenance {
     return this.#options.interval + LEASE_GRACE;
   }
 
-  /** Starts the rounds, the first at once; nothing when the interval is 0 or there are no jobs. */
+  /**
+   * Starts the rounds, the first at once; nothing when the interval is 0 or there are no jobs.
+   * Never throws: a round's errors go to `onError`, and the next round comes all the same.
+   */
   start(): void {
     if (this.#options.interval <= 0 || this.#options.jobs.length === 0 || this.#loop !== undefined) return;
     this.#loop = this.#rounds();

@@ -22,9 +22,9 @@ export interface PullOptions {
   /**
    * Count the pulls of each manifest and tag and keep when each was last
    * pulled (default true): a manifest GET counts its manifest (by tag, the
-   * tag too), a HEAD by tag marks when the tag was pulled without counting
-   * (containerd resolves a tag by HEAD, then GETs by digest, and update
-   * checkers poll by HEAD); blobs are not counted.
+   * tag too); a HEAD by tag counts the tag alone (containerd, and so
+   * Kubernetes, resolves a tag by HEAD, then GETs by digest, which counts
+   * the manifest); a HEAD by digest and blobs are not counted.
    */
   stats?: boolean;
   /** Milliseconds between the batches that write them, at most (default 5 s); what is noted is written at close too. */

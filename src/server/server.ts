@@ -163,6 +163,30 @@ export interface StartRegistryOptions extends Omit<RegistryServerOptions, 'store
   maintenance?: MaintenanceOptions;
 }
 
+/** Starts webhook delivery when endpoints are configured; its errors and warnings go to the registry's. */
+async function startNotifier(options: StartRegistryOptions, store: Store, baseUrl: string): Promise<Notifier | undefined> {
+  if (options.notify === undefined || options.notify.endpoints.length === 0) return undefined;
+  const fault = options.onError;
+  const warn = options.onWarning;
+  const notifier = new Notifier({
+    ...options.notify,
+    store,
+    baseUrl,
+    onError: options.notify.onError ?? (fault && ((error) => fault(error))),
+    onWarning: options.notify.onWarning ?? (warn && ((message, endpoint) => warn(`notify ${endpoint}: ${message}`))),
+  });
+  await notifier.start();
+  return notifier;
+}
+
+/** Starts the maintenance schedule when configured. */
+function startMaintenance(options: StartRegistryOptions, store: Store): Maintenance | undefined {
+  if (options.maintenance === undefined) return undefined;
+  const maintenance = new Maintenance(store, options.maintenance);
+  maintenance.start();
+  return maintenance;
+}
+
 /**
  * Opens the store (`<dataDir>/metadata.db`, unless `options.store` is given),
  * creates the registry (HTTPS with `options.tls`) and listens on `host`
@@ -201,22 +225,8 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Star
       await listen(metricsServer, options.metricsListen.port, options.metricsListen.host ?? '127.0.0.1');
       metricsUrl = urlOf(metricsServer, 'http');
     }
-    if (options.notify !== undefined && options.notify.endpoints.length > 0) {
-      const fault = options.onError;
-      const warn = options.onWarning;
-      notifier = new Notifier({
-        ...options.notify,
-        store,
-        baseUrl: parts.registry.publicUrl ?? url,
-        onError: options.notify.onError ?? (fault && ((error) => fault(error))),
-        onWarning: options.notify.onWarning ?? (warn && ((message, endpoint) => warn(`notify ${endpoint}: ${message}`))),
-      });
-      await notifier.start();
-    }
-    if (options.maintenance !== undefined) {
-      maintenance = new Maintenance(store, options.maintenance);
-      maintenance.start();
-    }
+    notifier = await startNotifier(options, store, parts.registry.publicUrl ?? url);
+    maintenance = startMaintenance(options, store);
   } catch (error) {
     server?.close();
     listener?.close();

@@ -12,7 +12,7 @@ import type { NotificationCursors, Store, UploadSessions } from './contract.js';
 import { StoreError } from './errors.js';
 import { checkCatalogPrefix, checkDigest, checkReference, checkRepository, checkTag, isNamespace, parseReference } from './grammar.js';
 import { tagDetailsParams } from './tag-details.js';
-import { checkLease, checkPrune, checkRelease } from './maintenance.js';
+import { checkDelivered, checkLease, checkPrune, checkRelease } from './maintenance.js';
 import { checkClaim, checkCount, checkIdleBefore, checkSessionId, checkUploadText, DEFAULT_IDLE_LIMIT } from './uploads.js';
 
 type Check<F> = F extends (...args: infer A) => unknown ? (...args: A) => void : never;
@@ -210,7 +210,10 @@ export const CURSOR_CHECKS: Checks<NotificationCursors> = {
     checkBatchLimit(limit);
   },
   skipPruned: checkEndpoint,
-  advance: checkEndpoint,
+  advance(endpoint, delivered) {
+    checkEndpoint(endpoint);
+    checkDelivered(delivered);
+  },
   recordFailure: checkEndpoint,
   remove: checkEndpoint,
   claim: checkEndpoint,

@@ -43,7 +43,7 @@ export interface GovernanceMethods {
    * manifest or tag that does not exist (deleted since the pull) is
    * skipped; one deleted and created again starts unpulled. With
    * `options.events`, a PULL event (actor '': many clients' pulls in one)
-   * is written for each entry whose manifest or tag is there, with the
+   * is written for each entry of a count above 0 whose manifest or tag is there, with the
    * manifest as its object (`repo@digest`, the tag's manifest for a tag
    * alone), its tag when by tag, and its count; without, no events: a pull
    * changes no content.

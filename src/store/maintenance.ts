@@ -74,6 +74,37 @@ export function checkLease(name: string, holder: string, ttlMs: number): void {
   if (!Number.isSafeInteger(ttlMs) || ttlMs < 1) throw new StoreError('ARGUMENT_INVALID', 'ttlMs must be a positive integer');
 }
 
+/** What advance reads of a delivered event (NotificationEvent's). */
+interface Delivered {
+  seq: number;
+  id: string;
+  publishedAt: Date;
+}
+
+/** @throws StoreError ARGUMENT_INVALID unless `delivered` is a non-empty batch of events in ascending seq order, each with its seq, id and publishedAt. */
+export function checkDelivered(delivered: readonly Delivered[]): void {
+  if (!Array.isArray(delivered) || delivered.length === 0) throw new StoreError('ARGUMENT_INVALID', 'advance needs the delivered events, at least one');
+  let previous = 0;
+  for (const event of delivered) {
+    const { seq, id, publishedAt } = (event ?? {}) as Partial<Delivered>;
+    const valid = Number.isSafeInteger(seq) && seq! > previous && typeof id === 'string' && id.length > 0 && id.length <= 255 && !id.includes('\0') && publishedAt instanceof Date && !Number.isNaN(publishedAt.getTime());
+    if (!valid) throw new StoreError('ARGUMENT_INVALID', 'the delivered events must each have a seq (ascending, positive), an id and a publishedAt, as eventsAfter returns them');
+    previous = seq!;
+  }
+}
+
+/**
+ * The events an advance steps over unseen: those after the cursor (at
+ * `seq`) and before the batch's first (`first`), which eventsAfter did not
+ * return because they were pruned before it read (seqs have no holes
+ * otherwise), so never above the horizon. Undefined when there are none.
+ */
+export function gapBefore(seq: number, horizon: number, first: number): MissedEvents | undefined {
+  const to = Math.min(horizon, first - 1);
+  if (to <= seq) return undefined;
+  return { count: to - seq, from: seq + 1, to, at: new Date() };
+}
+
 /** A cursor row's horizon columns, as the status query reads them. */
 interface MissedRow {
   seq: number;

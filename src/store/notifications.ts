@@ -4,6 +4,9 @@ import { methodList } from './methods.js';
 import type { NotificationEvent, NotificationStatus } from './types.js';
 import type { MissedEvents } from './maintenance.js';
 
+/** What advance reads of each delivered event: where it is in the log. */
+type Delivered = Pick<NotificationEvent, 'seq' | 'id' | 'publishedAt'>;
+
 /** The webhook endpoints' cursors into the event log (regmeta serve --notify). Each method is one transaction. */
 export interface NotificationCursors {
   /**
@@ -30,12 +33,19 @@ export interface NotificationCursors {
    */
   skipPruned(endpoint: string): Promise<MissedEvents | undefined>;
   /**
-   * Records that `endpoint` acknowledged every event up to `eventId`: the
-   * cursor moves there, in one transaction, and never backwards (a batch
-   * acknowledged twice only counts as a success); failures go back to 0.
-   * @throws StoreError ARGUMENT_INVALID (no such event or endpoint), DATABASE_*, STORE_CLOSED.
+   * Records that `endpoint` acknowledged `delivered`, a batch as eventsAfter
+   * returned it (in order; only each event's seq, id and publishedAt are
+   * read, never the event again, which may be pruned by now): the cursor
+   * moves to its last event, in one transaction, and never backwards (a
+   * batch acknowledged twice only counts as a success); failures go back to
+   * 0. Events between the cursor and the batch's first that were pruned
+   * before eventsAfter read them (a prune between skipPruned and
+   * eventsAfter) are recorded as missed, as skipPruned records them.
+   * @returns the gap stepped over, or undefined.
+   * @throws StoreError ARGUMENT_INVALID (no such cursor; `delivered` empty, out
+   * of order, or past the newest event), DATABASE_*, STORE_CLOSED.
    */
-  advance(endpoint: string, eventId: string): Promise<void>;
+  advance(endpoint: string, delivered: readonly Delivered[]): Promise<MissedEvents | undefined>;
   /**
    * Records a failed delivery to `endpoint` (its message, cut to 1000
    * characters); the cursor stays.

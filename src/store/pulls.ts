@@ -81,7 +81,8 @@ interface PullEvent {
 export function pullEvents(batch: PullBatch, manifests: ReadonlySet<string>, tags: ReadonlyMap<string, string>): PullEvent[] {
   const events: PullEvent[] = [];
   for (const { repo, digest, tag, count } of batch.entries) {
-    // A time alone (a HEAD by tag) is no pull to tell a webhook of.
+    // A count of 0 records a time alone (pull times carried over without
+    // their counts): no pull to tell a webhook of. The server never notes one.
     if (count === 0) continue;
     const pulled = digest !== undefined ? (manifests.has(`${repo}@${digest}`) ? digest : undefined) : tags.get(`${repo}#${tag}`);
     if (pulled === undefined) continue;

@@ -144,7 +144,7 @@ export function toEvent(row: EventRow): Event {
 
 /** The one mapping from an event row with its target's columns to what a webhook delivers. */
 export function toNotificationEvent(row: TargetRow): NotificationEvent {
-  const event: NotificationEvent = toEvent(row);
+  const event: NotificationEvent = { ...toEvent(row), seq: row.seq };
   if (row.target_media_type !== null) event.mediaType = row.target_media_type;
   if (row.target_size !== null) event.size = row.target_size;
   return event;

@@ -12,7 +12,11 @@ export interface Pull {
   tag?: string;
   /** The latest of these pulls. */
   at: Date;
-  /** How many pulls the entry stands for (default 1; 0 marks the time alone); a repository's use alone counts none. */
+  /**
+   * How many pulls the entry stands for (default 1); 0 records the time
+   * alone (pull times carried over without their counts), with no PULL
+   * event. A repository's use alone counts none.
+   */
   count?: number;
 }
 

@@ -182,6 +182,8 @@ export interface Event {
  * manifest or blob when the store still holds it (not after a delete).
  */
 export interface NotificationEvent extends Event {
+  /** Its place in the log (commit order): what the cursor keeps, and advance takes back. */
+  seq: number;
   mediaType?: string;
   size?: number;
 }

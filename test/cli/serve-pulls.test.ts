@@ -9,9 +9,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startReceiver, type Receiver } from '../notify/receiver.js';
-import { find, parseExposition } from '../server/prometheus.js';
 import { OCI_MANIFEST, pushImage } from '../server/helpers.js';
-import { pullMany } from './pulls.js';
+import { callsBetween, pullMany, storeCalls } from './pulls.js';
 import { regmeta, serve, tempDir, type Served } from './run.js';
 
 const running: Served[] = [];
@@ -25,18 +24,6 @@ async function started(data: string, args: string[]): Promise<Served> {
   const served = await serve(data, args);
   running.push(served);
   return served;
-}
-
-/** The store calls the server made so far, by operation (its metrics' latency histogram counts each). */
-async function storeCalls(url: string): Promise<Map<string, number>> {
-  const e = parseExposition(await (await fetch(`${url}/metrics`)).text());
-  return new Map(find(e, 'regmeta_store_operation_duration_seconds_count').map((s) => [s.labels.operation, s.value]));
-}
-
-function callsBetween(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
-  const delta: Record<string, number> = {};
-  for (const [operation, count] of after) if (count !== (before.get(operation) ?? 0)) delta[operation] = count - (before.get(operation) ?? 0);
-  return delta;
 }
 
 /** The pull statistics in a stopped server's database: each manifest's and tag's count, by digest and by repo:tag. */

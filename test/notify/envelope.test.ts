@@ -8,6 +8,7 @@ import { toEnvelopeEvent } from '../../src/notify/envelope.js';
 const source = { baseUrl: 'http://127.0.0.1:5000', instanceId: 'instance' };
 const digest = `sha256:${'a'.repeat(64)}`;
 const event = (fields: Partial<NotificationEvent> & Pick<NotificationEvent, 'type' | 'object'>): NotificationEvent => ({
+  seq: 1,
   id: '0193e0a0-0000-7000-8000-000000000000',
   publishedAt: new Date(0),
   actor: 'alice',

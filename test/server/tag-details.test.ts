@@ -16,14 +16,21 @@ const basic = (user: string) => ({ Authorization: `Basic ${Buffer.from(`${user}:
 const [bob, dave] = ['bob', 'dave'].map(basic);
 
 let r: TestRegistry;
+/** Each tag's size as it must be: its manifest's bytes, its config (500) and the shared layer (4096), each blob once. */
+const sizes = new Map<string, number>();
 beforeAll(async () => {
   r = await startRegistry({ htpasswd, access: { rules: [{ repositories: ['acme/*'], users: ['bob'], actions: ['pull', 'push'] }] } });
   // Written through the registry's own store: the rules are the HTTP side's.
   const layer = blobDesc('layer', undefined, 4096);
   r.store.linkBlob('acme/app', { digest: layer.digest, size: layer.size });
   for (const tag of ['v1', 'v2', 'v3', 'latest']) {
-    const m = ociManifest({ seed: tag === 'latest' ? 'v3' : tag, layers: [layer] });
+    const seed = tag === 'latest' ? 'v3' : tag;
+    const config = blobDesc(`${seed}/config`, 'application/vnd.oci.image.config.v1+json', 500);
+    r.store.linkBlob('acme/app', { digest: config.digest, size: config.size });
+    // v1 lists the layer twice: it counts once.
+    const m = ociManifest({ seed, config, layers: tag === 'v1' ? [layer, layer] : [layer] });
     r.store.putManifest('acme/app', m.digest, m, { actor: 'bob' }, { tag });
+    sizes.set(tag, m.payload.length + config.size + layer.size);
     tickPast(Date.now());
   }
 });
@@ -44,7 +51,7 @@ describe('GET /api/v0/repositories/<name>/tags', () => {
     expect(body.next).toBeUndefined();
     expect(body.tags[0]).toMatchObject({ mediaType: 'application/vnd.oci.image.manifest.v1+json', pullCount: 0 });
     expect(body.tags[0].digest).toBe(body.tags[3].digest);
-    expect(body.tags[0].size).toBeGreaterThan(0);
+    expect(Object.fromEntries(body.tags.map((t) => [t.tag, t.size]))).toEqual(Object.fromEntries(sizes));
     expect(Number.isNaN(Date.parse(body.tags[0].pushedAt))).toBe(false);
     const desc = (await (await get('?order=desc&pattern=v*')).json()) as { tags: { tag: string }[] };
     expect(desc.tags.map((t) => t.tag)).toEqual(['v3', 'v2', 'v1']);

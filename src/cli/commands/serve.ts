@@ -138,14 +138,8 @@ function checkAccess(file: string, admins: string[]): void {
  * or the address cannot be listened on.
  */
 async function start(config: ServeConfig): Promise<StartedRegistry> {
-  let tls: TlsFiles | undefined;
-  try {
-    // Before the store is opened: a bad certificate starts nothing.
-    tls = config.tls === undefined ? undefined : readTls(config.tls);
-  } catch (error) {
-    if (error instanceof CliError) throw error;
-    throw new CliError(Exit.USAGE, `tls.cert and tls.key do not load as a pair: ${(error as Error).message}`, 'both PEM, the key the certificate\'s');
-  }
+  // Before the store is opened: a bad certificate, access file or mirror starts nothing.
+  const tls = loadTls(config);
   if (config.access !== undefined) checkAccess(config.access, config.admins);
   const mirrors = mirrorOptions(config.mirrors);
   // Listen first: a port taken must not leave a data directory or a database behind.
@@ -160,35 +154,7 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
     throw error;
   }
   try {
-    const registry = await startRegistry({
-      ...config.limits,
-      store,
-      listener,
-      dataDir: config.data,
-      storage: config.storage.s3,
-      storageRedirect: config.storage.redirect,
-      publicUrl: config.publicUrl,
-      htpasswd: config.htpasswd,
-      admins: config.admins,
-      access: config.access,
-      readOnly: config.readOnly,
-      deletes: config.deletes,
-      tls,
-      mirrors,
-      mirrorDefault: config.mirrorDefault,
-      notify: {
-        endpoints: config.notify,
-        // A failing endpoint is the operator's to see, not a fault of the registry's.
-        onError: (error, endpoint) => warn(`notify ${endpoint}: ${describeNotifyError(error)}`),
-      },
-      ...metricsOptions(config),
-      maintenance: maintenanceOptions(config),
-      minFreeDisk: config.minFreeDisk,
-      pulls: config.pulls,
-      log: (entry) => log?.request(entry),
-      onError: (error, request) => log && logFault(log.logger, error, request),
-      onWarning: warn,
-    });
+    const registry = await startRegistry({ ...registryOptions(config, mirrors), store, listener, tls });
     if (config.tls !== undefined && tls !== undefined) logCertificate('certificate loaded', config.tls.cert, tls.cert);
     return registry;
   } catch (error) {
@@ -197,6 +163,46 @@ async function start(config: ServeConfig): Promise<StartedRegistry> {
     if (error instanceof StoreError) throw error;
     throw new CliError(Exit.IO, `cannot start: ${(error as Error).message}`);
   }
+}
+
+/** @throws CliError USAGE when the certificate and key do not load as a pair; CliError IO when a file cannot be read. */
+function loadTls(config: ServeConfig): TlsFiles | undefined {
+  try {
+    return config.tls === undefined ? undefined : readTls(config.tls);
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(Exit.USAGE, `tls.cert and tls.key do not load as a pair: ${(error as Error).message}`, 'both PEM, the key the certificate\'s');
+  }
+}
+
+/** What startRegistry takes from the config, beside the store, the socket and the certificate. */
+function registryOptions(config: ServeConfig, mirrors: StartRegistryOptions['mirrors']): Omit<StartRegistryOptions, 'store' | 'listener' | 'tls'> {
+  return {
+    ...config.limits,
+    dataDir: config.data,
+    storage: config.storage.s3,
+    storageRedirect: config.storage.redirect,
+    publicUrl: config.publicUrl,
+    htpasswd: config.htpasswd,
+    admins: config.admins,
+    access: config.access,
+    readOnly: config.readOnly,
+    deletes: config.deletes,
+    mirrors,
+    mirrorDefault: config.mirrorDefault,
+    notify: {
+      endpoints: config.notify,
+      // A failing endpoint is the operator's to see, not a fault of the registry's.
+      onError: (error, endpoint) => warn(`notify ${endpoint}: ${describeNotifyError(error)}`),
+    },
+    ...metricsOptions(config),
+    maintenance: maintenanceOptions(config),
+    minFreeDisk: config.minFreeDisk,
+    pulls: config.pulls,
+    log: (entry) => log?.request(entry),
+    onError: (error, request) => log && logFault(log.logger, error, request),
+    onWarning: warn,
+  };
 }
 
 /**

@@ -30,6 +30,10 @@ function tagQuery(url: URL): TagQuery {
  * `{"tags":[…],"next":…}`: each tag's digest, media type, size, platforms
  * and times (see Store.tagDetails); a Link with rel="next" while there is
  * a next page. Needs pull in the repository.
+ * @throws what Store.tagDetails throws for the query as given: NotFoundError
+ * NAME_UNKNOWN; StoreError NAME_INVALID, ARGUMENT_INVALID (an unknown sort or
+ * order, a bad pattern), TAG_INVALID (the prefix), PAGINATION_NUMBER_INVALID
+ * (`n` not a number in range, a `last` that is no cursor), DATABASE_*.
  */
 export async function listTagDetails(c: RequestContext, name: string): Promise<void> {
   const query = tagQuery(c.url);

@@ -10,12 +10,15 @@ import { StoreError } from '../errors.js';
 import { isEndpoint } from '../arguments.js';
 import { CURSOR_CHECKS, applyChecks } from '../checks.js';
 import { toNotificationEvent, toNotificationStatus, type CursorRow, type TargetRow } from '../rows.js';
+import { gapBefore } from '../maintenance.js';
 import type { MissedEvents, NotificationEvent, NotificationStatus } from '../types.js';
 import type { PgContext } from './context.js';
 import { translatePgError } from './errors.js';
 
 /** The first key of the delivery locks ('rgnt'); the second is the endpoint's hash. */
 const DELIVERY_LOCK = 0x72676e74;
+
+type Delivered = Pick<NotificationEvent, 'seq' | 'id' | 'publishedAt'>;
 
 type Connection = Awaited<ReturnType<PgContext['sql']['reserve']>>;
 
@@ -98,24 +101,36 @@ export class PgNotificationCursors implements NotificationCursors {
     });
   }
 
-  async advance(endpoint: string, eventId: string): Promise<void> {
-    const id = String(eventId);
+  // From what the notifier holds, never the event read again: it may be pruned by now.
+  async advance(endpoint: string, delivered: readonly Delivered[]): Promise<MissedEvents | undefined> {
+    const first = delivered[0];
+    const last = delivered[delivered.length - 1];
     const now = Date.now();
-    await this.cx.write(async (tx) => {
+    return this.cx.write(async (tx) => {
+      // The cursor locked, so that a skipPruned meanwhile waits and then finds it moved on.
+      const [cursor] = await tx.sql<{ seq: number; horizon: number; head: number }[]>`
+        SELECT c.seq, h.seq AS horizon, head.seq AS head
+        FROM notification_cursor c, event_horizon h, event_head head
+        WHERE c.endpoint = ${endpoint} FOR UPDATE OF c`;
+      if (cursor === undefined) throw new StoreError('ARGUMENT_INVALID', `no notification cursor for ${endpoint}`);
+      if (last.seq > cursor.head) throw new StoreError('ARGUMENT_INVALID', `no event at seq ${last.seq}: the log ends at ${cursor.head}`);
+      const missed = gapBefore(cursor.seq, cursor.horizon, first.seq);
+      if (missed !== undefined) {
+        await tx.sql`
+          UPDATE notification_cursor SET
+            missed = missed + ${missed.count}, missed_from = ${missed.from}, missed_to = ${missed.to}, missed_at = ${missed.at!.getTime()}
+          WHERE endpoint = ${endpoint}`;
+      }
       // Only forward: an acknowledgement that arrives late never moves a cursor back, but counts as a success.
-      const moved = await tx.sql`
-        UPDATE notification_cursor c SET
-          seq = greatest(c.seq, e.seq),
-          published_at = CASE WHEN c.seq < e.seq THEN e.published_at ELSE c.published_at END,
-          event_id = CASE WHEN c.seq < e.seq THEN e.id ELSE c.event_id END,
-          delivered_at = ${now},
-          failures = 0
-        FROM event e
-        WHERE e.id = ${id} AND c.endpoint = ${endpoint}
-        RETURNING 1`;
-      if (moved.length > 0) return;
-      const [event] = await tx.sql`SELECT 1 FROM event WHERE id = ${id}`;
-      if (event === undefined) throw new StoreError('ARGUMENT_INVALID', `no event ${id.slice(0, 40)}`);
+      if (cursor.seq < last.seq) {
+        await tx.sql`
+          UPDATE notification_cursor
+          SET seq = ${last.seq}, published_at = ${last.publishedAt.getTime()}, event_id = ${last.id}, delivered_at = ${now}, failures = 0
+          WHERE endpoint = ${endpoint}`;
+      } else {
+        await tx.sql`UPDATE notification_cursor SET delivered_at = ${now}, failures = 0 WHERE endpoint = ${endpoint}`;
+      }
+      return missed;
     });
   }
 

@@ -31,10 +31,11 @@ const MAINTENANCE_SQL = {
       taken_at = CASE WHEN job_lease.holder = excluded.holder THEN job_lease.taken_at ELSE excluded.taken_at END
     WHERE job_lease.holder = excluded.holder OR job_lease.lease_until <= excluded.taken_at`,
   release: 'DELETE FROM job_lease WHERE name = :name AND holder = :holder',
-  // A webhook cursor below the horizon (notifications.ts's skipPruned).
+  // A webhook cursor below the horizon (notifications.ts's skipPruned and
+  // advance), and the last seq handed out, which sqlite_sequence keeps.
   cursorGap: `
-    SELECT c.seq, h.seq AS horizon
-    FROM notification_cursor c JOIN event_horizon h ON h.id = 1
+    SELECT c.seq, h.seq AS horizon, coalesce(s.seq, 0) AS head
+    FROM notification_cursor c JOIN event_horizon h ON h.id = 1 LEFT JOIN sqlite_sequence s ON s.name = 'event'
     WHERE c.endpoint = :endpoint`,
   // Where the cursor was when read: a cursor that moved meanwhile is left as it is.
   skipGap: `

@@ -10,7 +10,10 @@ import { CURSOR_CHECKS, applyChecks } from '../checks.js';
 import type { NotificationCursors, Synchronous } from '../contract.js';
 import { StoreError } from '../errors.js';
 import { toNotificationEvent, toNotificationStatus, type CursorRow, type TargetRow } from '../rows.js';
+import { gapBefore } from '../maintenance.js';
 import type { MissedEvents, NotificationEvent, NotificationStatus } from '../types.js';
+
+type Delivered = Pick<NotificationEvent, 'seq' | 'id' | 'publishedAt'>;
 
 // Events after a cursor are read by seq alone: seq is AUTOINCREMENT under the
 // write lock, so it is commit order, and published_at is clamped never to go
@@ -36,7 +39,6 @@ const NOTIFICATION_SQL = {
     WHERE e.seq > :seq
     ORDER BY e.seq
     LIMIT :limit`,
-  eventById: 'SELECT seq, published_at, id FROM event WHERE id = :id',
   // "Only forward": an acknowledgement that arrives late (a batch sent twice)
   // never moves a cursor back.
   advance: `
@@ -112,15 +114,21 @@ export class SqliteNotificationCursors implements Synchronous<NotificationCursor
     });
   }
 
-  advance(endpoint: string, eventId: string): void {
-    const sql = this.#sql;
-    this.#cx.write(() => {
-      const event = sql.eventById.get({ id: eventId }) as { seq: number; published_at: number; id: string } | undefined;
-      if (event === undefined) throw new StoreError('ARGUMENT_INVALID', `no event ${String(eventId).slice(0, 40)}`);
+  // From what the notifier holds, never the event read again: it may be pruned by now.
+  advance(endpoint: string, delivered: readonly Delivered[]): MissedEvents | undefined {
+    const first = delivered[0];
+    const last = delivered[delivered.length - 1];
+    return this.#cx.write(() => {
+      const cursor = this.#cx.sql.maintenance.cursorGap.get({ endpoint }) as { seq: number; horizon: number; head: number } | undefined;
+      if (cursor === undefined) throw new StoreError('ARGUMENT_INVALID', `no notification cursor for ${endpoint}`);
+      if (last.seq > cursor.head) throw new StoreError('ARGUMENT_INVALID', `no event at seq ${last.seq}: the log ends at ${cursor.head}`);
+      const missed = gapBefore(cursor.seq, cursor.horizon, first.seq);
+      if (missed !== undefined) this.#cx.sql.maintenance.skipGap.run({ endpoint, seq: cursor.seq, ...missed, at: missed.at!.getTime() });
       const now = Date.now();
-      const moved = sql.advance.run({ endpoint, seq: event.seq, publishedAt: event.published_at, id: event.id, now });
+      const moved = this.#sql.advance.run({ endpoint, seq: last.seq, publishedAt: last.publishedAt.getTime(), id: last.id, now });
       // Delivered again (at-least-once): not a step forward, but a success all the same.
-      if (moved.changes === 0) sql.succeeded.run({ endpoint, now });
+      if (moved.changes === 0) this.#sql.succeeded.run({ endpoint, now });
+      return missed;
     });
   }
 

@@ -50,7 +50,7 @@ describe.each(backends)('$name', (backend) => {
       await store.notifications.open(HOOK);
       await eventsBeforeCut(store, 3);
       const delivered = await store.notifications.eventsAfter(HOOK, 100);
-      await store.notifications.advance(HOOK, delivered[2].id);
+      await store.notifications.advance(HOOK, delivered);
       const seen: Event[] = [];
       const unsubscribe = await store.subscribe((event) => seen.push(event));
       const all = await store.pruneEvents({ before: ALL() });
@@ -92,18 +92,61 @@ describe.each(backends)('$name', (backend) => {
       const missed = await store.notifications.skipPruned(HOOK);
       expect(missed).toEqual({ count: 4, from: horizon - 3, to: horizon, at: expect.any(Date) });
       expect(await store.notifications.skipPruned(HOOK)).toBeUndefined();
-      expect((await store.notifications.eventsAfter(HOOK, 100)).map((e) => e.id)).toEqual([left.id]);
+      const batch = await store.notifications.eventsAfter(HOOK, 100);
+      expect(batch.map((e) => e.id)).toEqual([left.id]);
       const [stepped] = await store.notifications.status();
       expect(stepped.missed).toEqual(missed);
       expect(stepped.backlog).toBe(1);
       expect(old).toHaveLength(4);
 
       // A second gap adds to the count; the range is the latest one's.
-      await store.notifications.advance(HOOK, left.id);
+      await store.notifications.advance(HOOK, batch);
       const more = await eventsBeforeCut(store, 2, 'more');
       const second = await store.pruneEvents({ before: more.cut });
       expect(await store.notifications.skipPruned(HOOK)).toMatchObject({ count: 2, from: second.horizon - 1, to: second.horizon });
       expect((await store.notifications.status())[0].missed).toMatchObject({ count: 6, from: second.horizon - 1, to: second.horizon });
+    });
+
+    it('is recorded by advance when a prune came between skipPruned and eventsAfter: the events pruned unseen are missed', async () => {
+      await store.notifications.open(HOOK);
+      const { cut } = await eventsBeforeCut(store, 3);
+      const left = await store.createEvent(gcEvent('left'));
+      expect(await store.notifications.skipPruned(HOOK)).toBeUndefined();
+      const { horizon } = await store.pruneEvents({ before: cut });
+      const batch = await store.notifications.eventsAfter(HOOK, 100);
+      expect(batch.map((e) => e.id)).toEqual([left.id]);
+
+      const missed = await store.notifications.advance(HOOK, batch);
+      expect(missed).toEqual({ count: 3, from: horizon - 2, to: horizon, at: expect.any(Date) });
+      const [status] = await store.notifications.status();
+      expect(status).toMatchObject({ eventId: left.id, backlog: 0, missed });
+      expect(await store.notifications.skipPruned(HOOK)).toBeUndefined();
+      // Acknowledged again: a success, and no gap counted twice.
+      expect(await store.notifications.advance(HOOK, batch)).toBeUndefined();
+      expect((await store.notifications.status())[0].missed).toEqual(missed);
+    });
+
+    it('never counts delivered events as missed: advance after they were pruned moves the cursor and records no gap', async () => {
+      await store.notifications.open(HOOK);
+      const { cut } = await eventsBeforeCut(store, 3);
+      const kept = await store.createEvent(gcEvent('kept'));
+      const batch = await store.notifications.eventsAfter(HOOK, 100);
+      expect(batch).toHaveLength(4);
+      const { pruned } = await store.pruneEvents({ before: cut });
+      expect(pruned).toBe(3);
+
+      expect(await store.notifications.advance(HOOK, batch)).toBeUndefined();
+      const [status] = await store.notifications.status();
+      expect(status).toMatchObject({ eventId: kept.id, backlog: 0, failures: 0 });
+      expect(status.missed).toBeUndefined();
+      expect(await store.notifications.eventsAfter(HOOK, 100)).toEqual([]);
+      // Its own last event pruned too: still a plain step forward.
+      const more = await eventsBeforeCut(store, 2, 'more');
+      const next = await store.notifications.eventsAfter(HOOK, 100);
+      await store.pruneEvents({ before: more.cut });
+      expect(await store.notifications.advance(HOOK, next)).toBeUndefined();
+      expect((await store.notifications.status())[0]).toMatchObject({ eventId: more.events[1].id, backlog: 0 });
+      expect((await store.notifications.status())[0].missed).toBeUndefined();
     });
 
     it('needs a cursor: ARGUMENT_INVALID', async () => {

@@ -47,8 +47,8 @@ describe.each(backends)('$name', (backend) => {
         await shared.store.notifications.recordFailure(HOOK, 'HTTP 500');
         await shared.store.notifications.recordFailure(HOOK, 'HTTP 503');
         expect((await shared.store.notifications.status())[0]).toMatchObject({ failures: 2, lastError: 'HTTP 503' });
-        await shared.store.notifications.advance(HOOK, events[1].id);
-        await shared.store.notifications.advance(HOOK, events[0].id); // a late, repeated acknowledgement
+        await shared.store.notifications.advance(HOOK, events.slice(0, 2));
+        await shared.store.notifications.advance(HOOK, events.slice(0, 1)); // a late, repeated acknowledgement
         const other = await shared.connect();
         const [status] = await other.notifications.status();
         expect(status).toMatchObject({ eventId: events[1].id, backlog: 1, failures: 0, lastError: 'HTTP 503' });
@@ -67,7 +67,15 @@ describe.each(backends)('$name', (backend) => {
       expect(await codeOf(store.notifications.eventsAfter(HOOK, 10))).toBe('ARGUMENT_INVALID');
       await store.notifications.open(HOOK);
       expect(await codeOf(store.notifications.eventsAfter(HOOK, 0))).toBe('ARGUMENT_INVALID');
-      expect(await codeOf(store.notifications.advance(HOOK, 'no-such-event'))).toBe('ARGUMENT_INVALID');
+      const m = ociManifest({ seed: 'bad' });
+      await store.putManifest('acme/app', m.digest, m);
+      const events = await store.notifications.eventsAfter(HOOK, 100);
+      const past = { ...events[events.length - 1], seq: events[events.length - 1].seq + 1 };
+      const bad = ['no-such-event', [], [events[1], events[0]], [{ ...events[0], seq: 0 }], [{ ...events[0], id: '' }], [{ ...events[0], publishedAt: 'now' }], [past]];
+      for (const delivered of bad) expect(await codeOf(store.notifications.advance(HOOK, delivered as never))).toBe('ARGUMENT_INVALID');
+      expect(await codeOf(store.notifications.advance('http://other.example/', events))).toBe('ARGUMENT_INVALID');
+      expect((await store.notifications.status())[0]).toMatchObject({ backlog: events.length });
+      expect((await store.notifications.status())[0].eventId).toBeUndefined();
       expect(await store.notifications.remove(HOOK)).toBe(true);
       expect(await store.notifications.status()).toEqual([]);
     });

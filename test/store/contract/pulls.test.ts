@@ -234,6 +234,8 @@ describe.each(backends)('$name: pull statistics', (backend) => {
         { repo: 'hub/a', digest: m2, tag: 'v2', at: at(2) },
         { repo: 'hub/gone', digest: m1, at: at(2) },
         { repo: 'hub/a', at: at(2) },
+        // A time alone: no pull to tell of.
+        { repo: 'hub/a', tag: 'v1', at: at(2), count: 0 },
       ],
       { events: true },
     );
