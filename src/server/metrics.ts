@@ -3,14 +3,16 @@
 // own inc() and observe() hash and validate their labels on every call, many
 // times the cost, on every request. Its metrics are filled from those
 // numbers when scraped (collect()), and the store's counts and the webhooks'
-// state are read at most once per interval, never per scrape.
+// state are read at most once per interval, never per scrape (the storage
+// gauges and the pull statistics counters are in metrics-storage.ts).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client';
 import type { BlobStore } from '../blobstore/index.js';
-import type { Store, NamespaceUsage, NotificationStatus, StoreStats, Usage } from '../store/index.js';
+import type { Store, NotificationStatus } from '../store/index.js';
 import { endpointLabels } from '../notify/index.js';
+import { pullFlushCounters, storeGauges, usageGauges } from './metrics-storage.js';
 import { mirrorCounters } from './mirror/counters.js';
 import type { MirrorCounters } from './mirror/types.js';
 import { routeKindOf, type RouteKind } from './routes.js';
@@ -306,97 +308,6 @@ export class RegistryMetrics {
 }
 
 const READ_MARK = Symbol('regmeta.bytesReadCounted');
-
-/** regmeta_pull_flushes_total{result} and regmeta_pull_entries_written_total, added to by the pull recorder. */
-function pullFlushCounters(registers: PromRegistry[]): (written: boolean, entries: number) => void {
-  const counts = { written: 0, failed: 0, entries: 0 };
-  new Counter({
-    name: 'regmeta_pull_flushes_total',
-    help: 'Batches of pull statistics written to the store (written) or refused by it (failed: kept for the next batch).',
-    labelNames: ['result'],
-    registers,
-    collect() {
-      this.reset();
-      this.inc({ result: 'written' }, counts.written);
-      this.inc({ result: 'failed' }, counts.failed);
-    },
-  });
-  new Counter({
-    name: 'regmeta_pull_entries_written_total',
-    help: 'Entries of pull statistics written (one per pulled manifest, tag or mirrored repository per batch, whatever its count).',
-    registers,
-    collect() {
-      this.reset();
-      this.inc(counts.entries);
-    },
-  });
-  return (written, entries) => {
-    if (!written) return void counts.failed++;
-    counts.written++;
-    counts.entries += entries;
-  };
-}
-
-/** The store's counts and the database's size, from a stats read of at most once per interval. */
-function storeGauges(registers: PromRegistry[], stats: () => Promise<StoreStats | undefined>): void {
-  const gauges: Array<[string, string, (s: StoreStats) => number]> = [
-    ['regmeta_repositories', 'Repositories in the store.', (s) => s.counts.repositories],
-    ['regmeta_manifests', 'Manifests in the store, across repositories.', (s) => s.counts.manifests],
-    ['regmeta_tags', 'Tags in the store, across repositories.', (s) => s.counts.tags],
-    ['regmeta_blobs', 'Distinct blobs the store knows.', (s) => s.counts.blobs],
-    ['regmeta_blob_bytes', 'The size of those blobs, each counted once.', (s) => s.counts.blobBytes],
-    ['regmeta_database_bytes', 'The database file and its write-ahead log.', (s) => s.database.fileBytes + s.database.walBytes],
-  ];
-  for (const [name, help, value] of gauges) {
-    new Gauge({
-      name,
-      help: `${help} Read at most once per stats interval.`,
-      registers,
-      async collect() {
-        const read = await stats();
-        if (read !== undefined) this.set(value(read));
-      },
-    });
-  }
-}
-
-/**
- * Storage per namespace (each blob once), each namespace's quota, and the
- * registry's total, from the sizes the store keeps (a read of a few rows, no
- * scan), at most once per interval.
- */
-function usageGauges(registers: PromRegistry[], usage: () => Promise<Usage | undefined>): void {
-  const perNamespace: Array<[string, string, (n: NamespaceUsage) => number | undefined]> = [
-    ['regmeta_storage_bytes', "The bytes of the blobs of the namespace's repositories, each blob counted once.", (n) => n.bytes],
-    ['regmeta_storage_quota_bytes', "The namespace's quota (absent: none).", (n) => n.quota],
-  ];
-  for (const [name, help, value] of perNamespace) {
-    new Gauge({
-      name,
-      help: `${help} Read at most once per stats interval.`,
-      labelNames: ['namespace'],
-      registers,
-      async collect() {
-        const read = await usage();
-        if (read === undefined) return;
-        this.reset();
-        for (const n of read.namespaces) {
-          const v = value(n);
-          if (v !== undefined) this.set({ namespace: n.namespace }, v);
-        }
-      },
-    });
-  }
-  new Gauge({
-    name: 'regmeta_storage_registry_bytes',
-    help: 'The bytes of every blob the registry holds, each counted once, as the store keeps them. Read at most once per stats interval.',
-    registers,
-    async collect() {
-      const read = await usage();
-      if (read !== undefined) this.set(read.total.bytes);
-    },
-  });
-}
 
 /** Each webhook endpoint's delivery state, from a read of at most once per interval. */
 function notifyGauges(registers: PromRegistry[], status: () => Promise<NotificationStatus[] | undefined>): void {
