@@ -6,8 +6,7 @@
 
 import { immutableRules, StoreError, type ImmutableRule } from '../../store/index.js';
 import type { Kind } from './kinds.js';
-
-const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+import { isMapping, ruleList } from './rule-list.js';
 
 /** One entry read: the rule, or a problem (clauses). */
 function fromEntry(v: unknown, problems: string[]): ImmutableRule | undefined {
@@ -22,36 +21,11 @@ function fromEntry(v: unknown, problems: string[]): ImmutableRule | undefined {
   return problems.length > before ? undefined : { repositories: v.repositories as string, tags: [...(v.tags as string[])] };
 }
 
-/** The rules of a list, or every problem of its entries ("entry N: …"). */
-function fromList(v: unknown): { rules?: ImmutableRule[]; problems: string[] } {
-  if (!Array.isArray(v)) return { problems: ['expected a list of {repositories, tags} mappings'] };
-  const problems: string[] = [];
-  const rules = v.map((entry, i) => {
-    const own: string[] = [];
-    const rule = fromEntry(entry, own);
-    problems.push(...own.map((p) => (v.length === 1 ? p : `entry ${i + 1}: ${p}`)));
-    return rule;
-  });
-  return problems.length > 0 ? { problems } : { rules: rules as ImmutableRule[], problems };
-}
-
-const fromJson = (t: string) => {
-  try {
-    return fromList(JSON.parse(t));
-  } catch {
-    return { rules: undefined, problems: ['expected a JSON list of {repositories, tags} mappings'] };
-  }
-};
-
 /** Immutable tag rules: a list of {repositories, tags} in the file, the same as JSON in a flag or the environment. */
-export const immutable: Kind<ImmutableRule[]> = {
+export const immutable: Kind<ImmutableRule[]> = ruleList<ImmutableRule>({
+  shape: '{repositories, tags}',
   expected: 'a list of {repositories, tags} mappings (JSON in a flag or the environment)',
-  fromText: (t) => fromJson(t).rules,
-  fromFile: (v) => fromList(v).rules,
-  why: (raw) => {
-    const { problems } = typeof raw === 'string' ? fromJson(raw) : fromList(raw);
-    return problems.length === 0 ? undefined : problems.join('; ');
-  },
+  fromEntry,
   check: (rules) => {
     try {
       immutableRules({ immutable: rules });
@@ -63,4 +37,4 @@ export const immutable: Kind<ImmutableRule[]> = {
     }
   },
   format: (rules) => rules.map((rule) => ({ repositories: rule.repositories, tags: rule.tags })),
-};
+});

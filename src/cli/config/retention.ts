@@ -7,13 +7,12 @@
 
 import { compileRetentionRules, StoreError, type RetentionKeep, type RetentionRule } from '../../store/index.js';
 import { count, duration, type Kind } from './kinds.js';
+import { isMapping, ruleList } from './rule-list.js';
 
 const DURATION_KEYS = ['pulledWithin', 'pushedWithin', 'untaggedGrace'] as const;
 const KEEP_KEYS = new Set<string>(['newest', 'tags', ...DURATION_KEYS]);
 const DURATION = duration();
 const NEWEST = count();
-
-const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** One entry read: the rule, or its problems (clauses). */
 function fromEntry(v: unknown, problems: string[]): RetentionRule | undefined {
@@ -47,36 +46,11 @@ function fromEntry(v: unknown, problems: string[]): RetentionRule | undefined {
   return problems.length > before ? undefined : { repositories: v.repositories as string, keep };
 }
 
-/** The rules of a list, or every problem of its entries ("entry N: …"). */
-function fromList(v: unknown): { rules?: RetentionRule[]; problems: string[] } {
-  if (!Array.isArray(v)) return { problems: ['expected a list of {repositories, keep} mappings'] };
-  const problems: string[] = [];
-  const rules = v.map((entry, i) => {
-    const own: string[] = [];
-    const rule = fromEntry(entry, own);
-    problems.push(...own.map((p) => (v.length === 1 ? p : `entry ${i + 1}: ${p}`)));
-    return rule;
-  });
-  return problems.length > 0 ? { problems } : { rules: rules as RetentionRule[], problems };
-}
-
-const fromJson = (t: string) => {
-  try {
-    return fromList(JSON.parse(t));
-  } catch {
-    return { rules: undefined, problems: ['expected a JSON list of {repositories, keep} mappings'] };
-  }
-};
-
 /** Retention rules: a list of {repositories, keep} in the file, the same as JSON in a flag or the environment. */
-export const retention: Kind<RetentionRule[]> = {
+export const retention: Kind<RetentionRule[]> = ruleList<RetentionRule>({
+  shape: '{repositories, keep}',
   expected: 'a list of {repositories, keep: {newest, tags, pulledWithin, pushedWithin, untaggedGrace}} mappings (JSON in a flag or the environment)',
-  fromText: (t) => fromJson(t).rules,
-  fromFile: (v) => fromList(v).rules,
-  why: (raw) => {
-    const { problems } = typeof raw === 'string' ? fromJson(raw) : fromList(raw);
-    return problems.length === 0 ? undefined : problems.join('; ');
-  },
+  fromEntry,
   check: (rules) => {
     try {
       compileRetentionRules(rules);
@@ -94,4 +68,4 @@ export const retention: Kind<RetentionRule[]> = {
       for (const key of DURATION_KEYS) if (rule.keep?.[key] !== undefined) keep[key] = DURATION.format(rule.keep[key]);
       return { repositories: rule.repositories, keep };
     }),
-};
+});
